@@ -1,0 +1,1 @@
+"""Adapters: TimescaleDB, Kite Connect (and its simulator), MLflow, local files."""

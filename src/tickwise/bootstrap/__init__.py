@@ -1,0 +1,1 @@
+"""Composition root: settings -> adapters -> pipelines. The only place that wires adapters in."""

@@ -1,0 +1,23 @@
+"""State shared by CLI commands: global options and lazily loaded settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tickwise.config import Settings, load_settings
+
+
+@dataclass
+class CliState:
+    debug: bool = False
+    environment: str | None = None
+    _settings: Settings | None = field(default=None, repr=False)
+
+    def settings(self) -> Settings:
+        """Load and validate the configuration once (raises ConfigError, exit code 2)."""
+        if self._settings is None:
+            self._settings = load_settings(environment=self.environment)
+        return self._settings
+
+
+state = CliState()

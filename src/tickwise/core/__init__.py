@@ -1,0 +1,1 @@
+"""Pure computation shared by both pipelines: no I/O, no configuration."""

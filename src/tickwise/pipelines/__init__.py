@@ -1,0 +1,1 @@
+"""Historical and live pipelines."""

@@ -1,0 +1,1 @@
+"""Roles the core and pipelines depend on, as typing.Protocol classes."""
