@@ -1,0 +1,156 @@
+"""Purged walk-forward cross-validation with embargo (labeling.md §10, AFML ch. 7).
+
+Events of all instruments share one timeline and are purged on **time**, never on row positions. Test blocks
+are contiguous ranges of t0 time; a block's label span is ``[T_start, T_end]`` with ``T_start`` = min t0 of
+its events (not their t1: taking t1 leaves the last H training events unpurged) and ``T_end`` = max t1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+IntArray = npt.NDArray[np.int64]
+Embargo: TypeAlias = pd.Timedelta | int
+
+
+def _as_ns(values: npt.ArrayLike, name: str) -> IntArray:
+    """Times as int64 nanoseconds (tz-aware instants compare in UTC); integer input is used as is."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    idx = pd.DatetimeIndex(values)
+    if idx.hasnans:
+        raise ValueError(f"{name} contains missing times")
+    return np.array(idx.as_unit("ns").asi8, dtype=np.int64)
+
+
+def _events(t0: npt.ArrayLike, t1: npt.ArrayLike) -> tuple[IntArray, IntArray]:
+    a, b = _as_ns(t0, "t0"), _as_ns(t1, "t1")
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError("t0 and t1 must be 1-D and of the same length")
+    if np.any(b < a):
+        raise ValueError("every event needs t1 >= t0")
+    return a, b
+
+
+def _block_starts(t0: IntArray, n_blocks: int) -> IntArray:
+    """Start times of ``n_blocks`` contiguous t0-time blocks holding about equal event counts.
+
+    Events sharing a t0 (several instruments at one bar) always land in the same block.
+    """
+    if n_blocks < 1:
+        raise ValueError("need at least one block")
+    s = np.sort(t0, kind="stable")
+    n = s.size
+    cuts = [s[0]] if n else []
+    for g in range(1, n_blocks):
+        cut = s[min(n - 1, round(g * n / n_blocks))] if n else 0
+        if cut > cuts[-1]:
+            cuts.append(cut)
+    if len(cuts) < n_blocks:
+        raise ValueError(f"cannot cut {n_blocks} time blocks from {np.unique(t0).size} distinct t0 times")
+    return np.asarray(cuts, dtype=np.int64)
+
+
+def _embargo_end(t0_unique: IntArray, t_end: int, embargo: Embargo) -> int:
+    """Last instant still embargoed after a block ending at ``t_end``."""
+    if isinstance(embargo, pd.Timedelta):
+        return t_end + int(embargo.as_unit("ns").value)
+    if embargo <= 0:
+        return t_end
+    # ``embargo`` bars = the next ``embargo`` distinct event times after the block, on the shared timeline.
+    first_after = int(np.searchsorted(t0_unique, t_end, side="right"))
+    last = min(first_after + int(embargo) - 1, t0_unique.size - 1)
+    return int(t0_unique[last]) if last >= first_after else t_end
+
+
+class PurgedWalkForward:
+    """Walk-forward splits purged on time, with an optional K-fold-style variant that uses later data.
+
+    ``split(t0, t1)`` yields ``(train_idx, test_idx)`` positions into the given arrays (any order; several
+    instruments may share timestamps). Walk-forward cuts the timeline into ``n_splits + 1`` t0-time blocks and
+    tests on each block after the first; training events satisfy ``t0 < T_start`` and ``t1 < T_start``
+    (expanding, or sliding over the last ``train_period`` of t0 time when ``expanding=False``). With
+    ``include_future=True`` the timeline is cut into ``n_splits`` blocks and events after a block also train,
+    but only those with ``t0 > T_end + embargo`` (a Timedelta, or a count of distinct event times = bars on the
+    shared timeline). Pure walk-forward has nothing after the block, so the embargo changes nothing there.
+    Folds with fewer than ``min_train_events`` training events are skipped.
+    """
+
+    def __init__(
+        self,
+        n_splits: int = 5,
+        embargo: Embargo = 0,
+        min_train_events: int = 1,
+        expanding: bool = True,
+        train_period: pd.Timedelta | None = None,
+        include_future: bool = False,
+    ) -> None:
+        if n_splits < 1 or (include_future and n_splits < 2):
+            raise ValueError(f"n_splits must be >= 1 (>= 2 with include_future), got {n_splits}")
+        if not expanding and train_period is None:
+            raise ValueError("a sliding window (expanding=False) needs train_period")
+        if isinstance(embargo, int) and embargo < 0:
+            raise ValueError("embargo must be >= 0")
+        self.n_splits = n_splits
+        self.embargo = embargo
+        self.min_train_events = max(1, min_train_events)
+        self.expanding = expanding
+        self.train_period = train_period
+        self.include_future = include_future
+
+    def get_n_splits(self) -> int:
+        return self.n_splits
+
+    def split(self, t0: npt.ArrayLike, t1: npt.ArrayLike) -> Iterator[tuple[IntArray, IntArray]]:
+        """Yield ``(train_idx, test_idx)`` for each fold, in time order of the test blocks."""
+        a, b = _events(t0, t1)
+        n_blocks = self.n_splits if self.include_future else self.n_splits + 1
+        starts = _block_starts(a, n_blocks)
+        bounds = np.append(starts, np.iinfo(np.int64).max)
+        t0_unique = np.unique(a)
+        first_test = 0 if self.include_future else 1
+        for g in range(first_test, n_blocks):
+            test = np.flatnonzero((a >= bounds[g]) & (a < bounds[g + 1]))
+            t_start = int(a[test].min())
+            t_end = int(b[test].max())
+            train_mask = b < t_start  # implies t0 < T_start, since t0 <= t1
+            if not self.expanding and self.train_period is not None:
+                train_mask &= a >= t_start - int(self.train_period.as_unit("ns").value)
+            if self.include_future:
+                train_mask |= a > _embargo_end(t0_unique, t_end, self.embargo)
+            train = np.flatnonzero(train_mask)
+            if train.size >= self.min_train_events:
+                yield train, test
+
+
+class Holdout(NamedTuple):
+    """A final test window kept out of tuning (nested walk-forward)."""
+
+    dev_idx: IntArray  # events whose label ends before the holdout starts (purged)
+    test_idx: IntArray  # events with t0 >= start
+    start: pd.Timestamp  # T_start of the holdout (min t0 of its events)
+
+
+def holdout_split(t0: npt.ArrayLike, t1: npt.ArrayLike, fraction: float = 0.2) -> Holdout:
+    """Hold out the last ``fraction`` of events (a contiguous t0-time block) for the final test.
+
+    Development events are purged against it: ``t1 < T_start``. Tune and cross-validate on ``dev_idx`` only.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must lie in (0, 1), got {fraction}")
+    a, b = _events(t0, t1)
+    if a.size < 2:
+        raise ValueError("need at least two events to hold one out")
+    s = np.sort(a, kind="stable")
+    start = int(s[min(a.size - 1, round((1.0 - fraction) * a.size))])
+    if start == s[0]:
+        raise ValueError("the holdout would start at the first event time; use a smaller fraction")
+    test = np.flatnonzero(a >= start)
+    dev = np.flatnonzero(b < start)
+    return Holdout(dev, test, pd.Timestamp(start, unit="ns", tz="UTC"))
