@@ -1,0 +1,210 @@
+"""Live candle building: validated ticks -> session-aligned candles (1 minute by default).
+
+The rule (shared with the simulator's REST candles, so candles rebuilt from ticks equal served ones):
+
+- A tick belongs to the bar containing its **exchange timestamp**; bars are aligned to the session
+  open (09:15 IST). ``time`` is the bar's open instant (Kite's convention).
+- open/high/low/close = first/max/min/last ``last_price`` of the bar's ticks, in arrival order (the
+  :class:`~tickwise.core.tick_validator.TickValidator` in front guarantees non-decreasing exchange time).
+- volume = cumulative ``volume_traded`` at the bar's last tick minus that at the last tick of the
+  previous bar of the same session; the first bar of a session counts from 0 (so the pre-open trade's
+  volume lands in the first bar). Ticks without ``volume_traded`` (indices) give volume 0.
+- oi = ``oi`` of the bar's last tick (None when the ticks carry none).
+- **Empty bars**: a bar with no ticks produces **no candle**, like Kite's historical API which omits
+  minutes without trades, and like the simulator's REST candles (a candle only for minutes with
+  snapshots). Consumers must not assume 375 one-minute candles per session.
+- A bar closes when the instrument's first tick of a later bar arrives, or on :meth:`on_clock` once
+  ``now >= bar end + grace_s``. A tick for a bar that has already closed is a **late tick**: counted
+  in ``late_ticks`` and dropped; a closed candle is never changed.
+- Ticks outside the calendar's session are ignored and counted (``outside_session_ticks``).
+
+Each closed bar is returned as a :class:`ClosedCandle`, pairing the domain :class:`Candle` (which has
+no order-book field) with ``obi_5`` of the bar's last full-mode tick that carried a book (NaN if none).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from tickwise.core.order_book import obi_5 as tick_obi_5
+from tickwise.domain.calendar import NSE, SessionCalendar
+from tickwise.domain.candle import Candle
+from tickwise.domain.tick import Tick
+from tickwise.domain.time import IST
+from tickwise.domain.timeframe import Timeframe
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedCandle:
+    """A closed candle and the order-book imbalance of the last full-mode tick in it."""
+
+    candle: Candle
+    obi_5: float  # NaN when no tick of the bar had a non-empty book
+    ticks: int  # number of ticks that went into the candle
+
+
+@dataclass(slots=True)
+class _Bar:
+    open_time: datetime
+    end_time: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    last_volume: int | None
+    oi: int | None
+    obi: float
+    ticks: int
+
+
+@dataclass(slots=True)
+class _InstrumentState:
+    day: date
+    baseline: int = 0  # cumulative volume at the last tick of the previous bar of this session
+    bar: _Bar | None = None
+    closed_until: datetime | None = None  # end of the last closed bar
+
+
+class CandleBuilder:
+    """Per-instrument incremental candle builder (see the module docstring for the exact rule)."""
+
+    def __init__(
+        self,
+        timeframe: Timeframe = Timeframe.M1,
+        calendar: SessionCalendar = NSE,
+        grace_s: float = 2.0,
+        *,
+        source: str = "live",
+    ) -> None:
+        if timeframe is Timeframe.D1:
+            raise ValueError("CandleBuilder builds intraday candles; roll 1d up with RollupBuilder")
+        if grace_s < 0:
+            raise ValueError(f"grace_s must be >= 0, got {grace_s}")
+        self.timeframe = timeframe
+        self.calendar = calendar
+        self.grace = timedelta(seconds=grace_s)
+        self.source = source
+        self.late_ticks = 0
+        self.outside_session_ticks = 0
+        self.invalid_ticks = 0
+        self.ticks = 0
+        self._states: dict[int, _InstrumentState] = {}
+
+    def on_tick(self, tick: Tick) -> list[ClosedCandle]:
+        """Feed one (validated) tick; return the candles it closed (usually none, at most one)."""
+        ts = tick.exchange_timestamp
+        price = tick.last_price
+        if ts is None or ts.tzinfo is None or not math.isfinite(price):
+            self.invalid_ticks += 1
+            return []
+        state = self._states.get(tick.instrument_token)
+        bar = state.bar if state is not None else None
+        if bar is not None and bar.open_time <= ts < bar.end_time:
+            self._update(bar, tick, price)
+            self.ticks += 1
+            return []
+        if not self.calendar.is_open(ts):
+            self.outside_session_ticks += 1
+            return []
+
+        closed: list[ClosedCandle] = []
+        day = ts.astimezone(IST).date()
+        if state is None or day > state.day:
+            if state is not None and state.bar is not None:
+                closed.append(self._close(tick.instrument_token, state))
+            state = _InstrumentState(day=day)
+            self._states[tick.instrument_token] = state
+        elif day < state.day:
+            self.late_ticks += 1
+            return []
+        elif state.bar is not None:
+            if ts < state.bar.open_time:
+                self.late_ticks += 1
+                return []
+            closed.append(self._close(tick.instrument_token, state))
+        elif state.closed_until is not None and ts < state.closed_until:
+            self.late_ticks += 1
+            return []
+
+        open_time = self.calendar.bar_open(ts, self.timeframe)
+        end_time = min(open_time + self.timeframe.delta, self.calendar.session_close(day))
+        state.bar = _Bar(
+            open_time=open_time,
+            end_time=end_time,
+            open=price,
+            high=price,
+            low=price,
+            close=price,
+            last_volume=None,
+            oi=None,
+            obi=math.nan,
+            ticks=0,
+        )
+        self._update(state.bar, tick, price)
+        self.ticks += 1
+        return closed
+
+    def on_clock(self, now: datetime) -> list[ClosedCandle]:
+        """Close every bar whose end + grace is at or before ``now``; ordered by (time, token)."""
+        closed = []
+        for token, state in self._states.items():
+            bar = state.bar
+            if bar is not None and now >= bar.end_time + self.grace:
+                closed.append(self._close(token, state))
+        closed.sort(key=lambda c: (c.candle.time, c.candle.instrument_token))
+        return closed
+
+    def flush(self) -> list[ClosedCandle]:
+        """Close every open bar now (end of session or shutdown)."""
+        closed = [self._close(token, s) for token, s in self._states.items() if s.bar is not None]
+        closed.sort(key=lambda c: (c.candle.time, c.candle.instrument_token))
+        return closed
+
+    def open_bar_time(self, instrument_token: int) -> datetime | None:
+        """Open instant of the instrument's forming bar, if any."""
+        state = self._states.get(instrument_token)
+        return state.bar.open_time if state is not None and state.bar is not None else None
+
+    @staticmethod
+    def _update(bar: _Bar, tick: Tick, price: float) -> None:
+        if price > bar.high:
+            bar.high = price
+        if price < bar.low:
+            bar.low = price
+        bar.close = price
+        bar.ticks += 1
+        if tick.volume_traded is not None:
+            bar.last_volume = tick.volume_traded
+        if tick.oi is not None:
+            bar.oi = tick.oi
+        if tick.depth is not None:
+            imbalance = tick_obi_5(tick)
+            if not math.isnan(imbalance):
+                bar.obi = imbalance
+
+    def _close(self, token: int, state: _InstrumentState) -> ClosedCandle:
+        bar = state.bar
+        assert bar is not None
+        if bar.last_volume is None:
+            volume = 0
+        else:
+            # Never negative, even if an unvalidated feed regresses the cumulative counter.
+            volume = max(0, bar.last_volume - state.baseline)
+            state.baseline = max(state.baseline, bar.last_volume)
+        state.bar = None
+        state.closed_until = bar.end_time
+        candle = Candle(
+            instrument_token=token,
+            timeframe=self.timeframe,
+            time=bar.open_time,
+            open=bar.open,
+            high=bar.high,
+            low=bar.low,
+            close=bar.close,
+            volume=volume,
+            oi=bar.oi,
+            source=self.source,
+        )
+        return ClosedCandle(candle=candle, obi_5=bar.obi, ticks=bar.ticks)
