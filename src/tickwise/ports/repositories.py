@@ -8,9 +8,10 @@ tz-aware datetime64 column (the candle's open instant).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal, Protocol
 
 import pandas as pd
 
@@ -70,3 +71,40 @@ class SignalRepository(Protocol):
         mode: str | None = None,
         model_version: str | None = None,
     ) -> pd.DataFrame: ...
+
+
+ModelStatus = Literal["champion", "challenger", "retired"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRecord:
+    """One row of the ``models`` table: a trained model version and what it was trained on."""
+
+    model_version: str
+    feature_set: str
+    feature_names: tuple[str, ...]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    status: ModelStatus = "challenger"
+    trained_from: datetime | None = None
+    trained_to: datetime | None = None
+    mlflow_run_id: str | None = None
+    label_spec: Mapping[str, Any] | None = None
+    feature_spec: Mapping[str, Any] | None = None
+    artifact_path: str | None = None
+    created_at: datetime | None = None  # set by the database on insert
+
+
+class ModelRepository(Protocol):
+    async def insert(self, record: ModelRecord) -> None: ...
+    async def get(self, model_version: str) -> ModelRecord | None: ...
+    async def champion(self) -> ModelRecord | None: ...
+    async def list(self, *, status: ModelStatus | None = None) -> list[ModelRecord]: ...
+    async def set_status(self, model_version: str, status: ModelStatus) -> None: ...
+
+
+class BackfillLogRepository(Protocol):
+    async def record(self, instrument_token: int, timeframe: Timeframe, day: date, rows: int) -> None: ...
+    async def done_days(
+        self, instrument_token: int, timeframe: Timeframe, start: date, end: date
+    ) -> set[date]: ...

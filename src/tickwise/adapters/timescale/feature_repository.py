@@ -1,0 +1,182 @@
+"""Features in a wide hypertable: one ``double precision`` column per feature, added on first write.
+
+Every feature is readable by name in SQL (``SELECT rsi_14 FROM features WHERE ...``). Which columns
+belong to a feature set is recorded in ``feature_sets`` (name -> ordered feature names) so a read
+returns exactly that set's columns. NaN (warm-up) is stored as NULL and read back as NaN.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import numpy as np
+import pandas as pd
+
+from tickwise.adapters.timescale.bulk import Column, OnConflict, copy_upsert
+from tickwise.adapters.timescale.frames import (
+    BatchRejected,
+    dedupe_last,
+    float_column,
+    int_column,
+    records_frame,
+    require_columns,
+    time_bounds,
+    time_column,
+    timeframe_column,
+)
+from tickwise.adapters.timescale.schema import FEATURE_KEY_COLUMNS
+from tickwise.domain.timeframe import Timeframe
+
+FEATURE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_SHOW = ("instrument_token", "timeframe", "time")
+_RESERVED = {*FEATURE_KEY_COLUMNS, "ctid", "oid", "tableoid", "xmin", "xmax", "cmin", "cmax"}
+
+
+def feature_columns_of(frame: pd.DataFrame) -> list[str]:
+    """The feature columns of a frame (everything but the key), validated as SQL column names."""
+    duplicated = frame.columns[frame.columns.duplicated()]
+    if len(duplicated):
+        raise BatchRejected(f"rejected feature batch: duplicate column {duplicated[0]!r}")
+    names = [str(c) for c in frame.columns if c not in FEATURE_KEY_COLUMNS]
+    for name in names:
+        if not FEATURE_NAME.fullmatch(name) or name in _RESERVED:
+            raise BatchRejected(
+                f"rejected feature batch: column name {name!r} is not a valid feature name "
+                "(lower case letter, then lower case letters, digits or _, at most 63 characters)"
+            )
+    return names
+
+
+class TimescaleFeatureRepository:
+    """FeatureRepository on the wide ``features`` hypertable."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._known: set[str] | None = None
+
+    async def add_frame(
+        self, frame: pd.DataFrame, feature_set: str, *, on_conflict: OnConflict = "update"
+    ) -> int:
+        """Write a feature frame (columns ``instrument_token, timeframe, time`` + features) for ``feature_set``.
+
+        Unseen feature columns are added to the table first. Re-written rows are updated (default) so a
+        recomputed feature set replaces the old values; other feature columns of a row stay untouched.
+        Infinite values reject the whole batch; NaN is stored as NULL.
+        """
+        if not feature_set or len(feature_set) > 200:
+            raise BatchRejected(f"rejected feature batch: invalid feature_set {feature_set!r}")
+        what = "feature"
+        names = feature_columns_of(frame)
+        require_columns(what, frame, ("instrument_token", "timeframe", "time"))
+        if "feature_set" in frame.columns:
+            other = frame["feature_set"][frame["feature_set"] != feature_set]
+            if len(other):
+                raise BatchRejected(
+                    f"rejected feature batch: frame holds feature_set {other.iloc[0]!r}, expected {feature_set!r}"
+                )
+        if frame.empty:
+            return 0
+        frame = dedupe_last(frame, ("instrument_token", "timeframe", "time"))
+        n = len(frame)
+        columns = [
+            int_column(what, frame, "instrument_token", _SHOW),
+            Column("timeframe", "text", timeframe_column(what, frame, _SHOW)),
+            Column("feature_set", "text", np.full(n, feature_set, dtype=object)),
+            Column("time", "timestamptz", time_column(what, frame, "time", _SHOW)),
+        ]
+        for name in names:
+            values = float_column(what, frame, name, _SHOW, nullable=True)
+            columns.append(Column(name, "float8", values, nan_to_null=True))
+        await self.ensure_columns(names)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO feature_sets (feature_set, feature_names) VALUES ($1, $2) "
+                "ON CONFLICT (feature_set) DO UPDATE SET feature_names = feature_sets.feature_names || "
+                "ARRAY(SELECT x FROM unnest(EXCLUDED.feature_names) x "
+                "WHERE x <> ALL(feature_sets.feature_names)), updated_at = now()",
+                feature_set,
+                names,
+            )
+            return await copy_upsert(
+                conn, "features", columns, n, FEATURE_KEY_COLUMNS, on_conflict=on_conflict
+            )
+
+    async def ensure_columns(self, names: Sequence[str]) -> None:
+        """Add a ``double precision`` column for every feature name the table does not have yet."""
+        known = await self.columns()
+        missing = [n for n in names if n not in known]
+        if not missing:
+            return
+        for name in missing:
+            if not FEATURE_NAME.fullmatch(name) or name in _RESERVED:
+                raise BatchRejected(f"invalid feature name {name!r}")
+        # Separate short transaction: ALTER TABLE locks the hypertable exclusively.
+        async with self._pool.acquire() as conn, conn.transaction():
+            for name in missing:
+                await conn.execute(f'ALTER TABLE features ADD COLUMN IF NOT EXISTS "{name}" double precision')
+        known.update(missing)
+
+    async def columns(self) -> set[str]:
+        """Feature columns currently in the table (cached; refreshed by :meth:`ensure_columns`)."""
+        if self._known is None:
+            async with self._pool.acquire() as conn:
+                rows = await conn.fetch(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = current_schema() AND table_name = 'features'"
+                )
+            self._known = {r["column_name"] for r in rows} - set(FEATURE_KEY_COLUMNS)
+        return self._known
+
+    async def feature_names(self, feature_set: str) -> list[str]:
+        """The ordered feature names recorded for ``feature_set`` (empty when unknown)."""
+        async with self._pool.acquire() as conn:
+            names = await conn.fetchval(
+                "SELECT feature_names FROM feature_sets WHERE feature_set = $1", feature_set
+            )
+        return list(names or [])
+
+    async def read_frame(
+        self,
+        instrument_token: int,
+        timeframe: Timeframe,
+        feature_set: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Rows of one instrument/timeframe/feature set with ``start <= time < end``, oldest first.
+
+        Columns: ``instrument_token, timeframe, time`` then the set's features (or ``columns``).
+        """
+        names = list(columns) if columns is not None else await self.feature_names(feature_set)
+        for name in names:
+            if not FEATURE_NAME.fullmatch(name):
+                raise BatchRejected(f"invalid feature name {name!r}")
+        params: list[Any] = [instrument_token, str(timeframe), feature_set]
+        where = time_bounds(start, end, params)
+        selected = ", ".join(["instrument_token", "timeframe", "time", *(f'"{n}"' for n in names)])
+        sql = (
+            f"SELECT {selected} FROM features WHERE instrument_token = $1 AND timeframe = $2 "
+            f"AND feature_set = $3{where} ORDER BY time"
+        )
+        async with self._pool.acquire() as conn:
+            try:
+                rows = await conn.fetch(sql, *params)
+            except asyncpg.UndefinedColumnError as exc:
+                raise BatchRejected(f"unknown feature column: {exc}") from None
+        frame = records_frame(rows, ["instrument_token", "timeframe", "time", *names], float_columns=names)
+        frame["instrument_token"] = frame["instrument_token"].astype(np.int64)
+        return frame
+
+    async def count(self, feature_set: str | None = None) -> int:
+        async with self._pool.acquire() as conn:
+            if feature_set is None:
+                return int(await conn.fetchval("SELECT count(*) FROM features"))
+            return int(
+                await conn.fetchval("SELECT count(*) FROM features WHERE feature_set = $1", feature_set)
+            )

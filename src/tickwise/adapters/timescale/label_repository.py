@@ -1,0 +1,143 @@
+"""Triple-barrier labels (labeling.md) in the ``labels`` hypertable."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import numpy as np
+import pandas as pd
+
+from tickwise.adapters.timescale.bulk import Column, OnConflict, copy_upsert
+from tickwise.adapters.timescale.frames import (
+    choice_column,
+    dedupe_last,
+    float_column,
+    int_column,
+    records_frame,
+    require_columns,
+    time_bounds,
+    time_column,
+    timeframe_column,
+)
+from tickwise.domain.timeframe import Timeframe
+
+LABEL_COLUMNS = (
+    "instrument_token",
+    "timeframe",
+    "time",
+    "side",
+    "label",
+    "t1",
+    "t1_max",
+    "ret",
+    "exit_price",
+    "barrier",
+    "ambiguous",
+    "weight",
+    "meta",
+)
+BARRIERS = ("pt", "sl", "pt_gap", "sl_gap", "both_sl_first", "vertical")
+_KEY = ("instrument_token", "timeframe", "side", "time")
+_SHOW = ("instrument_token", "timeframe", "time", "side")
+
+
+def encode_labels(frame: pd.DataFrame) -> list[Column]:
+    """Validate a label frame and convert it to COPY columns (first bad row rejects the batch)."""
+    what = "label"
+    require_columns(what, frame, LABEL_COLUMNS[:10])
+    n = len(frame)
+    side = choice_column(what, frame, "side", (-1, 1), _SHOW)
+    label = choice_column(what, frame, "label", (-1, 0, 1), _SHOW)
+    barrier = choice_column(what, frame, "barrier", BARRIERS, _SHOW)
+    columns = [
+        int_column(what, frame, "instrument_token", _SHOW),
+        Column("timeframe", "text", timeframe_column(what, frame, _SHOW)),
+        Column("time", "timestamptz", time_column(what, frame, "time", _SHOW)),
+        Column("side", "int2", np.asarray(side, dtype=np.int64)),
+        Column("label", "int2", np.asarray(label, dtype=np.int64)),
+        Column("t1", "timestamptz", time_column(what, frame, "t1", _SHOW)),
+        Column("t1_max", "timestamptz", time_column(what, frame, "t1_max", _SHOW)),
+        Column("ret", "float8", float_column(what, frame, "ret", _SHOW)),
+        Column("exit_price", "float8", float_column(what, frame, "exit_price", _SHOW, positive=True)),
+        Column("barrier", "text", np.asarray(barrier, dtype=object)),
+        Column(
+            "ambiguous",
+            "bool",
+            frame["ambiguous"].fillna(False).to_numpy(dtype=bool)
+            if "ambiguous" in frame
+            else np.zeros(n, bool),
+        ),
+    ]
+    if "weight" in frame.columns:
+        columns.append(
+            Column(
+                "weight",
+                "float8",
+                float_column(what, frame, "weight", _SHOW, nullable=True),
+                nan_to_null=True,
+            )
+        )
+    if "meta" in frame.columns:
+        meta = int_column(what, frame, "meta", _SHOW, nullable=True)
+        columns.append(Column("meta", "int2", meta.values, meta.null))
+    return columns
+
+
+class TimescaleLabelRepository:
+    """LabelRepository on the ``labels`` hypertable (unique on instrument_token, timeframe, side, time)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def add_frame(self, frame: pd.DataFrame, *, on_conflict: OnConflict = "update") -> int:
+        """Write labels; relabelling (default ``'update'``) replaces stored rows. Returns rows written."""
+        if frame.empty:
+            return 0
+        if on_conflict == "update":
+            frame = dedupe_last(frame, _KEY)
+        columns = encode_labels(frame)
+        async with self._pool.acquire() as conn:
+            return await copy_upsert(conn, "labels", columns, len(frame), _KEY, on_conflict=on_conflict)
+
+    async def read_frame(
+        self,
+        instrument_token: int,
+        timeframe: Timeframe,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        side: int | None = None,
+    ) -> pd.DataFrame:
+        """Labels with ``start <= time (t0) < end``, ordered by time then side."""
+        params: list[Any] = [instrument_token, str(timeframe)]
+        where = time_bounds(start, end, params)
+        if side is not None:
+            params.append(side)
+            where += f" AND side = ${len(params)}"
+        sql = (
+            f"SELECT {', '.join(LABEL_COLUMNS)} FROM labels WHERE instrument_token = $1 AND timeframe = $2"
+            f"{where} ORDER BY time, side"
+        )
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(sql, *params)
+        frame = records_frame(
+            rows,
+            LABEL_COLUMNS,
+            time_columns=("time", "t1", "t1_max"),
+            float_columns=("ret", "exit_price", "weight"),
+        )
+        for col in ("instrument_token", "side", "label"):
+            frame[col] = frame[col].astype(np.int64)
+        frame["ambiguous"] = frame["ambiguous"].astype(bool)
+        frame["meta"] = frame["meta"].astype("Int64")
+        return frame
+
+    async def count(self, timeframe: Timeframe | None = None) -> int:
+        async with self._pool.acquire() as conn:
+            if timeframe is None:
+                return int(await conn.fetchval("SELECT count(*) FROM labels"))
+            return int(
+                await conn.fetchval("SELECT count(*) FROM labels WHERE timeframe = $1", str(timeframe))
+            )

@@ -1,0 +1,238 @@
+"""The tickwise schema as SQLAlchemy Core metadata (Alembic's ``target_metadata``).
+
+Names and columns follow the public contract (``contracts.md``) and ``timescale.md`` §3.2. Hypertables
+(`ticks`, `candles`, `features`, `labels`, `signals`) are plain tables here; the migration turns them into
+hypertables with the chunk intervals in :data:`HYPERTABLES`. Every unique key of a hypertable includes
+``time`` (a TimescaleDB requirement), equality columns first.
+
+``features`` is a wide table: only its key columns are declared; one ``double precision`` column per
+feature is added at write time (``ALTER TABLE features ADD COLUMN IF NOT EXISTS``), so the metadata does
+not list them and autogenerate must not drop them (``migrations/env.py`` ignores unknown feature columns).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
+
+metadata = MetaData()
+
+TIMEFRAMES = ("1m", "5m", "15m", "60m", "1d")
+_TF_CHECK = "timeframe IN ('1m', '5m', '15m', '60m', '1d')"
+
+
+def _ts(name: str, *, nullable: bool = False, **kw: object) -> Column[object]:
+    return Column(name, TIMESTAMP(timezone=True), nullable=nullable, **kw)  # type: ignore[arg-type]
+
+
+F8 = Float(precision=53)  # double precision
+
+instruments = Table(
+    "instruments",
+    metadata,
+    Column("instrument_token", BigInteger, primary_key=True, autoincrement=False),
+    Column("exchange_token", BigInteger, nullable=False),
+    Column("tradingsymbol", Text, nullable=False),
+    Column("name", Text, nullable=False, server_default=""),
+    Column("exchange", Text, nullable=False),
+    Column("segment", Text, nullable=False),
+    Column("instrument_type", Text, nullable=False),
+    Column("tick_size", F8, nullable=False),
+    Column("lot_size", Integer, nullable=False),
+    Column("expiry", Date, nullable=True),
+    Column("strike", F8, nullable=False, server_default="0"),
+    Column("last_price", F8, nullable=False, server_default="0"),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    _ts("first_seen", server_default=text("now()")),
+    _ts("last_seen", server_default=text("now()")),
+    _ts("updated_at", server_default=text("now()")),
+    Index("instruments_exchange_symbol_idx", "exchange", "tradingsymbol"),
+)
+
+DEPTH_LEVELS = 5
+_depth_columns: list[Column[object]] = []
+for _side in ("bid", "ask"):
+    for _level in range(1, DEPTH_LEVELS + 1):
+        _depth_columns += [
+            Column(f"{_side}_price_{_level}", F8),
+            Column(f"{_side}_qty_{_level}", BigInteger),
+            Column(f"{_side}_orders_{_level}", Integer),
+        ]
+
+ticks = Table(
+    "ticks",
+    metadata,
+    _ts("time"),  # exchange timestamp (falls back to last trade time, then receive time)
+    Column("instrument_token", BigInteger, nullable=False),
+    Column("mode", Text),
+    Column("last_price", F8, nullable=False),
+    Column("last_traded_quantity", BigInteger),
+    Column("average_traded_price", F8),
+    Column("volume_traded", BigInteger),
+    Column("total_buy_quantity", BigInteger),
+    Column("total_sell_quantity", BigInteger),
+    Column("oi", BigInteger),
+    _ts("last_trade_time", nullable=True),
+    *_depth_columns,
+    _ts("received_at"),
+    UniqueConstraint("instrument_token", "time", "received_at", name="ticks_instrument_time_received_key"),
+)
+
+candles = Table(
+    "candles",
+    metadata,
+    Column("instrument_token", BigInteger, nullable=False),
+    Column("timeframe", Text, nullable=False),
+    _ts("time"),  # open instant
+    Column("open", F8, nullable=False),
+    Column("high", F8, nullable=False),
+    Column("low", F8, nullable=False),
+    Column("close", F8, nullable=False),
+    Column("volume", BigInteger, nullable=False),
+    Column("oi", BigInteger),
+    Column("source", Text, nullable=False, server_default="historical"),
+    # Order-book imbalance of the bar's last full-mode tick; NULL for REST (historical) candles.
+    Column("obi_5", F8),
+    UniqueConstraint("instrument_token", "timeframe", "time", name="candles_instrument_timeframe_time_key"),
+    CheckConstraint(_TF_CHECK, name="candles_timeframe_check"),
+    CheckConstraint("source IN ('historical', 'live')", name="candles_source_check"),
+)
+
+FEATURE_KEY_COLUMNS = ("instrument_token", "timeframe", "feature_set", "time")
+features = Table(
+    "features",
+    metadata,
+    Column("instrument_token", BigInteger, nullable=False),
+    Column("timeframe", Text, nullable=False),
+    Column("feature_set", Text, nullable=False),
+    _ts("time"),
+    UniqueConstraint(*FEATURE_KEY_COLUMNS, name="features_instrument_timeframe_set_time_key"),
+)
+
+# feature_set -> ordered feature column names, so a read returns exactly one set's columns.
+feature_sets = Table(
+    "feature_sets",
+    metadata,
+    Column("feature_set", Text, primary_key=True),
+    Column("feature_names", ARRAY(Text), nullable=False, server_default="{}"),
+    _ts("updated_at", server_default=text("now()")),
+)
+
+labels = Table(
+    "labels",
+    metadata,
+    Column("instrument_token", BigInteger, nullable=False),
+    Column("timeframe", Text, nullable=False),
+    _ts("time"),  # t0
+    Column("side", SmallInteger, nullable=False),
+    Column("label", SmallInteger, nullable=False),
+    _ts("t1"),
+    _ts("t1_max"),
+    Column("ret", F8, nullable=False),
+    Column("exit_price", F8, nullable=False),
+    Column("barrier", Text, nullable=False),
+    Column("ambiguous", Boolean, nullable=False, server_default=text("false")),
+    Column("weight", F8),
+    Column("meta", SmallInteger),
+    UniqueConstraint(
+        "instrument_token", "timeframe", "side", "time", name="labels_instrument_timeframe_side_time_key"
+    ),
+    CheckConstraint("side IN (-1, 1)", name="labels_side_check"),
+    CheckConstraint("label IN (-1, 0, 1)", name="labels_label_check"),
+    CheckConstraint(
+        "barrier IN ('pt', 'sl', 'pt_gap', 'sl_gap', 'both_sl_first', 'vertical')",
+        name="labels_barrier_check",
+    ),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("model_version", Text, primary_key=True),
+    _ts("created_at", server_default=text("now()")),
+    _ts("trained_from", nullable=True),
+    _ts("trained_to", nullable=True),
+    Column("feature_set", Text, nullable=False),
+    Column("feature_names", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("params", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("metrics", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("mlflow_run_id", Text),
+    Column("status", Text, nullable=False, server_default="challenger"),
+    Column("label_spec", JSONB),
+    Column("feature_spec", JSONB),
+    Column("artifact_path", Text),
+    CheckConstraint("status IN ('champion', 'challenger', 'retired')", name="models_status_check"),
+    # At most one champion at any time.
+    Index("models_one_champion_idx", "status", unique=True, postgresql_where=text("status = 'champion'")),
+)
+
+signals = Table(
+    "signals",
+    metadata,
+    Column("instrument_token", BigInteger, nullable=False),
+    Column("timeframe", Text, nullable=False),
+    _ts("time"),  # open of the bar whose close produced the signal
+    _ts("available_at"),
+    Column("model_version", Text, nullable=False),
+    Column("direction", SmallInteger, nullable=False),
+    Column("confidence", F8, nullable=False),
+    Column("mode", Text, nullable=False),
+    Column("feature_set", Text, nullable=False),
+    Column("latency_ms", F8),
+    _ts("created_at", server_default=text("now()")),
+    Column("size", F8),
+    UniqueConstraint(
+        "instrument_token", "timeframe", "time", "model_version", "mode", name="signals_contract_key"
+    ),
+    CheckConstraint("direction IN (-1, 0, 1)", name="signals_direction_check"),
+    CheckConstraint("mode IN ('historical', 'live')", name="signals_mode_check"),
+)
+
+backfill_log = Table(
+    "backfill_log",
+    metadata,
+    Column("instrument_token", BigInteger, nullable=False),
+    Column("timeframe", Text, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("rows", Integer, nullable=False),
+    _ts("fetched_at", server_default=text("now()")),
+    PrimaryKeyConstraint("instrument_token", "timeframe", "day", name="backfill_log_pkey"),
+)
+
+#: hypertable -> chunk interval (timescale.md §3.2)
+HYPERTABLES: dict[str, str] = {
+    "ticks": "1 day",
+    "candles": "30 days",
+    "features": "7 days",
+    "labels": "30 days",
+    "signals": "30 days",
+}
+
+#: every application table, in an order safe for TRUNCATE/DROP
+ALL_TABLES = (
+    "signals",
+    "labels",
+    "features",
+    "candles",
+    "ticks",
+    "backfill_log",
+    "feature_sets",
+    "models",
+    "instruments",
+)

@@ -1,0 +1,167 @@
+"""Model signals in the ``signals`` hypertable, upserted on the contract key."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import numpy as np
+import pandas as pd
+
+from tickwise.adapters.timescale.bulk import Column, OnConflict, copy_upsert
+from tickwise.adapters.timescale.frames import (
+    BatchRejected,
+    choice_column,
+    dedupe_last,
+    float_column,
+    int_column,
+    records_frame,
+    require_columns,
+    time_bounds,
+    time_column,
+    timeframe_column,
+)
+from tickwise.domain.signal import Signal
+from tickwise.domain.timeframe import Timeframe
+
+SIGNAL_COLUMNS = (
+    "instrument_token",
+    "timeframe",
+    "time",
+    "available_at",
+    "model_version",
+    "direction",
+    "confidence",
+    "mode",
+    "feature_set",
+    "latency_ms",
+    "created_at",
+    "size",
+)
+KEY = ("instrument_token", "timeframe", "time", "model_version", "mode")
+_SHOW = ("instrument_token", "timeframe", "time", "model_version", "mode")
+
+
+def signals_to_frame(signals: Sequence[Signal]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "instrument_token": [s.instrument_token for s in signals],
+            "timeframe": [str(s.timeframe) for s in signals],
+            "time": [s.time for s in signals],
+            "available_at": [s.available_at for s in signals],
+            "model_version": [s.model_version for s in signals],
+            "direction": [s.direction for s in signals],
+            "confidence": [s.confidence for s in signals],
+            "mode": [s.mode for s in signals],
+            "feature_set": [s.feature_set for s in signals],
+            "latency_ms": [np.nan if s.latency_ms is None else s.latency_ms for s in signals],
+            "size": [np.nan if s.size is None else s.size for s in signals],
+        }
+    )
+
+
+def encode_signals(frame: pd.DataFrame) -> list[Column]:
+    what = "signal"
+    require_columns(what, frame, SIGNAL_COLUMNS[:9])
+    confidence = float_column(what, frame, "confidence", _SHOW)
+    bad = (confidence < 0) | (confidence > 1)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise BatchRejected(
+            f"rejected signal batch of {len(frame)} rows, nothing written: row {row}: "
+            f"confidence {confidence[row]} outside [0, 1]"
+        )
+    for col in ("model_version", "feature_set"):
+        empty = frame[col].isna().to_numpy() | (frame[col].astype(str).str.len() == 0).to_numpy()
+        if empty.any():
+            raise BatchRejected(f"rejected signal batch: row {int(np.argmax(empty))} has an empty {col}")
+    columns = [
+        int_column(what, frame, "instrument_token", _SHOW),
+        Column("timeframe", "text", timeframe_column(what, frame, _SHOW)),
+        Column("time", "timestamptz", time_column(what, frame, "time", _SHOW)),
+        Column("available_at", "timestamptz", time_column(what, frame, "available_at", _SHOW)),
+        Column("model_version", "text", frame["model_version"].astype(str).to_numpy(dtype=object)),
+        Column(
+            "direction",
+            "int2",
+            np.asarray(choice_column(what, frame, "direction", (-1, 0, 1), _SHOW), np.int64),
+        ),
+        Column("confidence", "float8", confidence),
+        Column(
+            "mode",
+            "text",
+            np.asarray(choice_column(what, frame, "mode", ("historical", "live"), _SHOW), object),
+        ),
+        Column("feature_set", "text", frame["feature_set"].astype(str).to_numpy(dtype=object)),
+    ]
+    for col in ("latency_ms", "size"):
+        if col in frame.columns:
+            columns.append(
+                Column(col, "float8", float_column(what, frame, col, _SHOW, nullable=True), nan_to_null=True)
+            )
+    return columns
+
+
+class TimescaleSignalRepository:
+    """SignalRepository: writes upsert on ``(instrument_token, timeframe, time, model_version, mode)``."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def add_many(self, signals: Sequence[Signal]) -> int:
+        """Upsert domain signals (a re-run replaces direction, confidence, latency...)."""
+        if not signals:
+            return 0
+        return await self.add_frame(signals_to_frame(signals))
+
+    async def add_frame(self, frame: pd.DataFrame, *, on_conflict: OnConflict = "update") -> int:
+        """Upsert a signal frame (columns as the table); returns rows inserted or updated."""
+        if frame.empty:
+            return 0
+        frame = dedupe_last(frame, KEY)
+        columns = encode_signals(frame)
+        async with self._pool.acquire() as conn:
+            return await copy_upsert(conn, "signals", columns, len(frame), KEY, on_conflict=on_conflict)
+
+    async def read_frame(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        mode: str | None = None,
+        model_version: str | None = None,
+        instrument_token: int | None = None,
+        timeframe: Timeframe | None = None,
+    ) -> pd.DataFrame:
+        """Signals with ``start <= time < end`` and the given filters, ordered by time, instrument."""
+        params: list[Any] = []
+        where = "TRUE" + time_bounds(start, end, params)
+        for col, value in (
+            ("mode", mode),
+            ("model_version", model_version),
+            ("instrument_token", instrument_token),
+            ("timeframe", None if timeframe is None else str(timeframe)),
+        ):
+            if value is not None:
+                params.append(value)
+                where += f" AND {col} = ${len(params)}"
+        sql = f"SELECT {', '.join(SIGNAL_COLUMNS)} FROM signals WHERE {where} ORDER BY time, instrument_token"
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(sql, *params)
+        frame = records_frame(
+            rows,
+            SIGNAL_COLUMNS,
+            time_columns=("time", "available_at", "created_at"),
+            float_columns=("confidence", "latency_ms", "size"),
+        )
+        frame["instrument_token"] = frame["instrument_token"].astype(np.int64)
+        frame["direction"] = frame["direction"].astype(np.int64)
+        return frame
+
+    async def count(self, mode: str | None = None) -> int:
+        async with self._pool.acquire() as conn:
+            if mode is None:
+                return int(await conn.fetchval("SELECT count(*) FROM signals"))
+            return int(await conn.fetchval("SELECT count(*) FROM signals WHERE mode = $1", mode))
