@@ -1,0 +1,156 @@
+"""Logging: loguru sinks, stdlib logging routed into loguru, and secrets masked in every line.
+
+``configure_logging`` is called once by the composition root with values from the settings::
+
+    configure_logging(
+        settings.system.log_level,
+        log_dir=settings.system.data_dir / "logs",
+        secrets=[settings.broker.api_secret.get_secret_value(), settings.broker.access_token.get_secret_value()],
+    )
+
+Masking works on the fully rendered line (message, extras and traceback alike), so a secret cannot slip
+out through an exception message or a library's log record. Known secret values are replaced by
+``***``, and so are values that look like credentials by shape: ``api_secret=...``,
+``access_token: ...``, Kite's ``Authorization: token <api_key>:<access_token>`` and passwords in
+``postgresql://user:password@host`` URLs.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import logging.handlers
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, TextIO
+
+from loguru import logger
+
+MASK = "***"
+LOG_FILE_NAME = "tickwise.log"
+_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <8} | {name}:{function}:{line} - {message}"
+# Secret values shorter than this are not masked by value: masking "a" or "42" would mangle every line.
+_MIN_SECRET_LENGTH = 6
+
+_KEY_VALUE = re.compile(
+    r"(?P<key>\b(?:api_secret|access_token|request_token|refresh_token|enctoken|password|passwd|"
+    r"secret|checksum|bot_token)\b[\"']?\s*[:=]\s*[\"']?)(?P<value>[^\s\"',&;}]+)",
+    re.IGNORECASE,
+)
+_KITE_AUTH = re.compile(r"(?P<key>\btoken\s+[^\s:]+:)(?P<value>[^\s\"',;]+)", re.IGNORECASE)
+_URL_PASSWORD = re.compile(
+    r"(?P<key>\b[a-z][a-z0-9+.-]*://[^\s:/@]+:)(?P<value>[^\s@/]+)(?=@)", re.IGNORECASE
+)
+
+
+class SecretMasker:
+    """Replace secret values and credential-shaped substrings in text with ``***``."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        values = {s for s in secrets if s and len(s) >= _MIN_SECRET_LENGTH}
+        # Longest first, so a secret that contains another is masked whole.
+        self._values = sorted(values, key=len, reverse=True)
+
+    def add(self, secret: str) -> None:
+        """Mask ``secret`` from now on (e.g. an access token obtained after start-up)."""
+        if secret and len(secret) >= _MIN_SECRET_LENGTH and secret not in self._values:
+            self._values = sorted([*self._values, secret], key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for value in self._values:
+            if value in text:
+                text = text.replace(value, MASK)
+        for pattern in (_KEY_VALUE, _KITE_AUTH, _URL_PASSWORD):
+            text = pattern.sub(lambda m: m.group("key") + MASK, text)
+        return text
+
+
+class _MaskedStream:
+    """A loguru sink writing masked lines to a text stream."""
+
+    def __init__(self, stream: TextIO, masker: SecretMasker) -> None:
+        self._stream = stream
+        self._masker = masker
+
+    def write(self, message: str) -> None:
+        self._stream.write(self._masker(message))
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+class _MaskedRotatingFile:
+    """A loguru sink writing masked lines to a size-rotated file (stdlib handler does the rotation)."""
+
+    def __init__(self, path: Path, masker: SecretMasker, max_bytes: int, backups: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+        )
+        self._handler.terminator = ""
+        self._handler.setFormatter(logging.Formatter("%(message)s"))
+        self._masker = masker
+
+    def write(self, message: str) -> None:
+        record = logging.makeLogRecord({"msg": self._masker(message), "levelno": logging.INFO})
+        self._handler.emit(record)
+
+    def close(self) -> None:
+        self._handler.close()
+
+
+class InterceptHandler(logging.Handler):
+    """Route stdlib ``logging`` records (asyncpg, alembic, httpx, ...) into loguru."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        # Find the caller outside the logging module so loguru reports the right origin.
+        frame = inspect.currentframe()
+        depth = 0
+        while frame is not None and (depth == 0 or frame.f_code.co_filename == logging.__file__):
+            frame = frame.f_back
+            depth += 1
+        logger.opt(depth=depth, exception=record.exc_info).log(level, record.getMessage())
+
+
+_file_sinks: list[_MaskedRotatingFile] = []
+masker = SecretMasker()
+
+
+def configure_logging(
+    level: str = "INFO",
+    *,
+    log_dir: Path | None = None,
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+    max_bytes: int = 50 * 1024 * 1024,
+    backups: int = 5,
+) -> SecretMasker:
+    """(Re)configure logging: masked stderr sink, optional masked file sink, stdlib intercepted.
+
+    ``level`` is a loguru level name (DEBUG, INFO, WARNING, ERROR). With ``log_dir`` a file
+    ``log_dir/tickwise.log`` rotated at ``max_bytes`` (``backups`` old files kept) receives the same
+    lines. Calling it again replaces the previous configuration. Returns the masker, so secrets that
+    appear later (a fresh access token) can be added with ``masker.add(...)``.
+    """
+    global masker
+    level = level.upper()
+    logger.remove()
+    for sink in _file_sinks:
+        sink.close()
+    _file_sinks.clear()
+    masker = SecretMasker(secrets)
+    # diagnose=False: loguru's variable dumps in tracebacks would print local values, secrets included.
+    common: dict[str, Any] = {"level": level, "format": _FORMAT, "backtrace": False, "diagnose": False}
+    logger.add(_MaskedStream(stream or sys.stderr, masker), colorize=False, **common)
+    if log_dir is not None:
+        file_sink = _MaskedRotatingFile(Path(log_dir) / LOG_FILE_NAME, masker, max_bytes, backups)
+        _file_sinks.append(file_sink)
+        logger.add(file_sink.write, **common)
+    logging.basicConfig(handlers=[InterceptHandler()], level=logging.getLevelName(level), force=True)
+    return masker

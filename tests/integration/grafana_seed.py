@@ -1,0 +1,237 @@
+"""A small, deterministic data set for dashboard and cookbook queries (two instruments, two sessions).
+
+``seed(conn)`` writes instruments, 1-minute candles (with a 10-bar gap for INFY on the second day),
+ticks, features (including a training window before the range), labels, two models and signals. Call
+it inside a transaction and roll back afterwards: it also adds the feature columns it writes
+(``rsi_14``, ``atr_14``) the way the feature repository does, so nothing outlives the test.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+NIFTY, INFY = 256265, 408065
+FEATURE_SET = "core-v1"
+CHAMPION, RETIRED = "m-champion", "m-retired"
+SESSION_DAYS = (datetime(2025, 1, 6, 3, 45, tzinfo=UTC), datetime(2025, 1, 7, 3, 45, tzinfo=UTC))  # 09:15 IST
+TRAINING_DAYS = (datetime(2025, 1, 2, 3, 45, tzinfo=UTC), datetime(2025, 1, 3, 3, 45, tzinfo=UTC))
+# The dashboards' fixed test range: 09:00 IST on 6 Jan to 16:00 IST on 7 Jan 2025.
+RANGE_START = datetime(2025, 1, 6, 3, 30, tzinfo=UTC)
+RANGE_END = datetime(2025, 1, 7, 10, 30, tzinfo=UTC)
+GAP = (
+    datetime(2025, 1, 7, 4, 30, tzinfo=UTC),
+    datetime(2025, 1, 7, 4, 40, tzinfo=UTC),
+)  # INFY, 10:00-10:10 IST
+BARS_PER_SESSION = 375
+
+
+def _bars(token: int, days: tuple[datetime, ...]) -> list[tuple[datetime, float, float, float, float, int]]:
+    """Deterministic OHLCV: a smooth wave plus a drift, different per instrument."""
+    base = 23_500.0 if token == NIFTY else 1_900.0
+    out = []
+    step = 0
+    for open_at in days:
+        for i in range(BARS_PER_SESSION):
+            time = open_at + timedelta(minutes=i)
+            if token == INFY and GAP[0] <= time < GAP[1]:
+                step += 1
+                continue
+            o = base * (1 + 0.002 * math.sin(step / 17) + 0.00001 * step)
+            c = base * (1 + 0.002 * math.sin((step + 1) / 17) + 0.00001 * (step + 1))
+            h, low = max(o, c) * 1.0004, min(o, c) * 0.9996
+            out.append((time, o, h, low, c, 1_000 + (step * 37) % 900))
+            step += 1
+    return out
+
+
+async def seed(conn: asyncpg.Connection) -> None:
+    """Write the data set (json/jsonb values as Python objects: the tickwise pool registers JSON codecs)."""
+    await conn.executemany(
+        "INSERT INTO instruments (instrument_token, exchange_token, tradingsymbol, name, exchange, segment, "
+        "instrument_type, tick_size, lot_size) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        [
+            (NIFTY, 1001, "NIFTY 50", "NIFTY 50", "NSE", "INDICES", "EQ", 0.0, 0),
+            (INFY, 1594, "INFY", "INFOSYS", "NSE", "NSE", "EQ", 0.05, 1),
+        ],
+    )
+    for name in ("rsi_14", "atr_14"):
+        await conn.execute(f'ALTER TABLE features ADD COLUMN IF NOT EXISTS "{name}" double precision')
+
+    candles: list[tuple[Any, ...]] = []
+    features: list[tuple[Any, ...]] = []
+    labels: list[tuple[Any, ...]] = []
+    signals: list[tuple[Any, ...]] = []
+    for token in (NIFTY, INFY):
+        session_bars = _bars(token, SESSION_DAYS)
+        for n, (time, o, h, low, c, v) in enumerate(session_bars):
+            candles.append(
+                (token, "1m", time, o, h, low, c, v, None, "live" if time.day == 7 else "historical")
+            )
+            features.append((token, "1m", FEATURE_SET, time, 50 + 30 * math.sin(n / 11), (h - low) * 1.8))
+            for side in (1, -1):
+                label = 1 if (n + side) % 3 == 0 else -1
+                labels.append(
+                    (
+                        token,
+                        "1m",
+                        time,
+                        side,
+                        label,
+                        time + timedelta(minutes=3),
+                        time + timedelta(minutes=10),
+                        0.004 * label,
+                        c * (1 + 0.004 * label * side),
+                        "pt" if label == 1 else "sl",
+                        False,
+                        1.0,
+                    )
+                )
+            if n % 5 == 0:
+                direction = (1, -1, 0)[(n // 5) % 3]
+                confidence = 0.5 + 0.45 * abs(math.sin(n))
+                available = time + timedelta(minutes=1)
+                signals.append(
+                    (
+                        token,
+                        "1m",
+                        time,
+                        available,
+                        CHAMPION,
+                        direction,
+                        confidence,
+                        "historical",
+                        FEATURE_SET,
+                        None,
+                        0.05,
+                    )
+                )
+                if time.day == 7:
+                    signals.append(
+                        (
+                            token,
+                            "1m",
+                            time,
+                            available,
+                            CHAMPION,
+                            direction,
+                            confidence,
+                            "live",
+                            FEATURE_SET,
+                            35.0 + n % 40,
+                            0.05,
+                        )
+                    )
+        for n, (time, _o, h, low, _c, _v) in enumerate(_bars(token, TRAINING_DAYS)):
+            # Training distribution deliberately differs (lower RSI, higher ATR): the drift panel has work.
+            features.append((token, "1m", FEATURE_SET, time, 45 + 20 * math.sin(n / 7), (h - low) * 2.5))
+
+    await conn.copy_records_to_table(
+        "candles",
+        records=candles,
+        columns=[
+            "instrument_token",
+            "timeframe",
+            "time",
+            "open",
+            "high",
+            "low",
+            "close",
+            "volume",
+            "oi",
+            "source",
+        ],
+    )
+    await conn.copy_records_to_table(
+        "features",
+        records=features,
+        columns=["instrument_token", "timeframe", "feature_set", "time", "rsi_14", "atr_14"],
+    )
+    await conn.copy_records_to_table(
+        "labels",
+        records=labels,
+        columns=[
+            "instrument_token",
+            "timeframe",
+            "time",
+            "side",
+            "label",
+            "t1",
+            "t1_max",
+            "ret",
+            "exit_price",
+            "barrier",
+            "ambiguous",
+            "weight",
+        ],
+    )
+    await conn.copy_records_to_table(
+        "signals",
+        records=signals,
+        columns=[
+            "instrument_token",
+            "timeframe",
+            "time",
+            "available_at",
+            "model_version",
+            "direction",
+            "confidence",
+            "mode",
+            "feature_set",
+            "latency_ms",
+            "size",
+        ],
+    )
+    tick_start = SESSION_DAYS[1] + timedelta(minutes=30)
+    await conn.copy_records_to_table(
+        "ticks",
+        records=[
+            (
+                tick_start + timedelta(seconds=s),
+                INFY,
+                1_900.0 + s / 100,
+                10 * s,
+                tick_start + timedelta(seconds=s),
+            )
+            for s in range(0, 600, 2)
+        ],
+        columns=["time", "instrument_token", "last_price", "volume_traded", "received_at"],
+    )
+    await conn.executemany(
+        "INSERT INTO models (model_version, created_at, trained_from, trained_to, feature_set, feature_names, "
+        "params, metrics, mlflow_run_id, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        [
+            (
+                RETIRED,
+                datetime(2025, 1, 5, 12, tzinfo=UTC),
+                datetime(2024, 12, 1, tzinfo=UTC),
+                datetime(2025, 1, 1, tzinfo=UTC),
+                FEATURE_SET,
+                ["rsi_14", "atr_14"],
+                {"num_leaves": 15},
+                {"auc": 0.55, "logloss": 0.69, "oos": {"precision": 0.51, "hit_rate": 0.50}},
+                "run-old",
+                "retired",
+            ),
+            (
+                CHAMPION,
+                datetime(2025, 1, 6, 1, tzinfo=UTC),
+                datetime(2025, 1, 2, tzinfo=UTC),
+                datetime(2025, 1, 4, tzinfo=UTC),
+                FEATURE_SET,
+                ["rsi_14", "atr_14"],
+                {"num_leaves": 31},
+                {
+                    "auc": 0.61,
+                    "logloss": 0.67,
+                    "oos": {"precision": 0.56, "hit_rate": 0.53},
+                    "folds": [0.6, 0.62],
+                },
+                "run-new",
+                "champion",
+            ),
+        ],
+    )

@@ -1,0 +1,89 @@
+"""Logging: levels apply, stdlib logging is routed in, files are written, and secrets never appear."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from loguru import logger
+
+from tickwise.observability.logging import MASK, SecretMasker, configure_logging
+
+SECRET = "s3cr3t-api-secret-value"
+TOKEN = "AcC3ssT0kenXYZ123"
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    yield
+    logger.remove()
+    logging.basicConfig(handlers=[], force=True)
+
+
+def test_known_secret_values_are_masked_anywhere_in_a_line() -> None:
+    mask = SecretMasker([SECRET, TOKEN])
+    assert mask(f"session for {SECRET} and {TOKEN}!") == f"session for {MASK} and {MASK}!"
+
+
+@pytest.mark.parametrize(
+    ("line", "leaked"),
+    [
+        ("api_secret=abcdef123456 sent", "abcdef123456"),
+        ('{"access_token": "tok_998877665544"}', "tok_998877665544"),
+        ("Authorization: token myapikey:zzyyxxwwvvuu", "zzyyxxwwvvuu"),
+        ("connecting to postgresql://tickwise:hunter2hunter@db:5432/tickwise", "hunter2hunter"),
+        ("request_token=RT0011223344&action=login", "RT0011223344"),
+    ],
+)
+def test_credential_shaped_values_are_masked_without_knowing_them(line: str, leaked: str) -> None:
+    masked = SecretMasker()(line)
+    assert leaked not in masked
+    assert MASK in masked
+
+
+def test_short_secret_values_are_not_masked_by_value() -> None:
+    # Masking a 2-character "secret" would replace it inside every word of every line.
+    assert SecretMasker(["ab"])("table abc") == "table abc"
+
+
+def test_configured_level_filters_lower_levels() -> None:
+    out = io.StringIO()
+    configure_logging("WARNING", stream=out)
+    logger.info("quiet")
+    logger.warning("loud")
+    assert "loud" in out.getvalue()
+    assert "quiet" not in out.getvalue()
+
+
+def test_stdlib_logging_is_routed_through_loguru_and_masked() -> None:
+    out = io.StringIO()
+    configure_logging("DEBUG", stream=out, secrets=[TOKEN])
+    logging.getLogger("asyncpg.pool").warning("reconnecting with token %s", TOKEN)
+    text = out.getvalue()
+    assert "reconnecting with token" in text
+    assert TOKEN not in text
+
+
+def test_secrets_in_exception_tracebacks_are_masked() -> None:
+    out = io.StringIO()
+    configure_logging("INFO", stream=out, secrets=[SECRET])
+    try:
+        raise RuntimeError(f"login failed for {SECRET}")
+    except RuntimeError:
+        logger.exception("auth")
+    text = out.getvalue()
+    assert "RuntimeError: login failed for" in text
+    assert SECRET not in text
+
+
+def test_file_sink_writes_masked_lines_under_the_log_dir(tmp_path: Path) -> None:
+    masker = configure_logging("INFO", stream=io.StringIO(), log_dir=tmp_path / "logs")
+    masker.add(TOKEN)  # a token obtained after start-up
+    logger.info("new token {}", TOKEN)
+    configure_logging("INFO", stream=io.StringIO())  # reconfiguring closes the file
+    text = (tmp_path / "logs" / "tickwise.log").read_text()
+    assert "new token" in text
+    assert TOKEN not in text
