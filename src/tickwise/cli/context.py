@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tickwise.bootstrap.observability import setup_logging
 from tickwise.config import Settings, load_settings
 
 
@@ -17,6 +18,7 @@ class CliState:
         """Load and validate the configuration once (raises ConfigError, exit code 2)."""
         if self._settings is None:
             self._settings = load_settings(environment=self.environment)
+            setup_logging(self._settings, debug=self.debug)
         return self._settings
 
 

@@ -1,0 +1,21 @@
+"""Wire logging from settings: level, a file sink under data_dir/logs, and the secrets to mask."""
+
+from __future__ import annotations
+
+from tickwise.config import Settings
+from tickwise.observability.logging import SecretMasker, configure_logging
+
+
+def setup_logging(settings: Settings, *, debug: bool = False) -> SecretMasker:
+    """Configure loguru (and the stdlib bridge) once settings are known."""
+    broker = settings.broker
+    secrets = [
+        broker.api_secret.get_secret_value(),
+        broker.access_token.get_secret_value(),
+        settings.monitoring.alerts.telegram_bot_token.get_secret_value(),
+    ]
+    return configure_logging(
+        "DEBUG" if debug else settings.system.log_level,
+        log_dir=settings.system.data_dir / "logs",
+        secrets=[s for s in secrets if s],
+    )
