@@ -1,0 +1,109 @@
+"""`tickwise bench features`: batch throughput of the full feature set and live per-bar update cost.
+
+Figures (one JSON-able dict):
+- ``candles_per_s``: 1m candles per second for ``FeatureCalculator.compute`` on one instrument;
+- ``talib_seconds`` / ``talib_share``: the same run's time spent in the bare 1m TA-Lib calls it wraps
+  (timed separately on the same arrays);
+- ``live_update_ms_1000``: wall time to update 1000 instrument streams with one closed bar each
+  (median of several bars), and ``live_update_us_per_instrument``;
+- ``*_cpu_*``: the same runs in process CPU time (on a shared machine wall time includes waiting);
+The streams are forks (``FeatureStream.copy``) of one stream opened on ``live_history`` bars, so each
+has its own TA-Lib handles and kernel state, as independent instruments would.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import talib
+
+from tickwise.core.features.calculator import FeatureCalculator
+from tickwise.core.features.talib_catalog import ONE_MINUTE
+
+SESSION_BARS = 375
+
+
+def synthetic_candles(n: int, seed: int = 1) -> pd.DataFrame:
+    """``n`` session-aligned 1m candles (09:15-15:29 IST, weekdays) of a geometric random walk."""
+    rng = np.random.default_rng(seed)
+    days = pd.bdate_range("2015-01-01", periods=n // SESSION_BARS + 1)
+    opens = (days + pd.Timedelta(hours=9, minutes=15) - pd.Timedelta(hours=5, minutes=30)).asi8
+    minute_ns = 60_000_000_000
+    t = (opens[:, None] + np.arange(SESSION_BARS)[None, :] * minute_ns).ravel()[:n]
+    time_col = pd.to_datetime(t, utc=True).tz_convert("Asia/Kolkata")
+    close = 1000.0 * np.exp(np.cumsum(rng.normal(0.0, 5e-4, n)))
+    opn = np.r_[close[0], close[:-1]]
+    high = np.maximum(opn, close) * np.exp(np.abs(rng.normal(0.0, 3e-4, n)))
+    low = np.minimum(opn, close) * np.exp(-np.abs(rng.normal(0.0, 3e-4, n)))
+    volume = np.round(rng.gamma(2.0, 800.0, n)) + 1.0
+    obi = np.tanh(rng.normal(0.0, 0.5, n))
+    return pd.DataFrame(
+        {
+            "time": time_col,
+            "open": opn,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": volume,
+            "obi_5": obi,
+        }
+    )
+
+
+def _bare_talib_seconds(candles: pd.DataFrame) -> float:
+    cols = {c: candles[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close", "volume")}
+    start = time.perf_counter()
+    for call in ONE_MINUTE:
+        getattr(talib, call.func)(*[cols[i] for i in call.inputs], **call.params)
+    return time.perf_counter() - start
+
+
+def run_features_bench(
+    n_candles: int = 1_000_000, instruments: int = 1000, live_history: int = 3000, live_bars: int = 5
+) -> dict[str, Any]:
+    """Measure batch throughput on ``n_candles`` and one live update of ``instruments`` streams."""
+    calc = FeatureCalculator()
+    candles = synthetic_candles(max(n_candles, live_history + live_bars))
+    batch_in = candles.iloc[:n_candles]
+    calc.compute(batch_in.iloc[:5000])  # compile / load the numba kernels outside the timing
+
+    start, cpu0 = time.perf_counter(), time.process_time()
+    frame = calc.compute(batch_in)
+    batch_s, batch_cpu = time.perf_counter() - start, time.process_time() - cpu0
+    talib_s = _bare_talib_seconds(batch_in)
+    del frame
+
+    base = calc.open_stream(candles.iloc[:live_history])
+    streams = [base.copy() for _ in range(instruments)]
+    bars = list(candles.iloc[live_history : live_history + live_bars].itertuples(index=False))
+    per_bar_ms, per_bar_cpu_ms = [], []
+    for bar in bars:
+        start, cpu0 = time.perf_counter(), time.process_time()
+        for s in streams:
+            s.update(bar)
+        per_bar_ms.append((time.perf_counter() - start) * 1e3)
+        per_bar_cpu_ms.append((time.process_time() - cpu0) * 1e3)
+    live_ms = float(np.median(per_bar_ms))
+    live_cpu_ms = float(np.median(per_bar_cpu_ms))
+    return {
+        "feature_set": calc.feature_set,
+        "features": len(calc.names),
+        "n_candles": n_candles,
+        "batch_seconds": round(batch_s, 4),
+        "candles_per_s": round(n_candles / batch_s),
+        "batch_cpu_seconds": round(batch_cpu, 4),
+        "candles_per_cpu_s": round(n_candles / batch_cpu),
+        "talib_seconds": round(talib_s, 4),
+        "talib_share": round(talib_s / batch_s, 3),
+        "talib_calls": len(ONE_MINUTE),
+        "instruments": instruments,
+        "live_update_ms_1000": round(live_ms * 1000 / instruments, 3),
+        "live_update_us_per_instrument": round(live_ms * 1e3 / instruments, 2),
+        "live_update_cpu_ms_1000": round(live_cpu_ms * 1000 / instruments, 3),
+        "live_update_ms_samples": [round(x, 3) for x in per_bar_ms],
+        "target_candles_per_s": 1_000_000,
+        "target_live_ms": 20.0,
+    }

@@ -1,0 +1,196 @@
+"""The batch engine: fill the slot matrix for a whole candle history in one pass per producer.
+
+Producers, in order: input copies; TA-Lib on 1m bars; the custom fold (:func:`kernels.fold`, which
+also aggregates the session-aligned context bars); vectorised FFD; TA-Lib on each context series,
+forward-filled onto the 1m rows where each context bar closed; derived features and the warm-up mask.
+With ``open_handles`` the TA-Lib calls go through ``talib.stream.X.open_and_fill`` so the live handles
+come out of the same pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from talib import stream as ta_stream
+
+from tickwise.core.features import kernels
+from tickwise.core.features.derived import apply_derived
+from tickwise.core.features.ffd import ffd_batch
+from tickwise.core.features.layout import Layout, new_state
+from tickwise.core.features.talib_catalog import TalibCall, talib
+
+
+@dataclass(frozen=True)
+class KernelParams:
+    """The spec as the numpy arrays :func:`kernels.step` takes."""
+
+    hurst_window: int
+    hurst_lags: np.ndarray
+    zwins: np.ndarray
+    zshort: int
+    horizons: np.ndarray
+    rlags: np.ndarray
+    tfs: np.ndarray
+    kalman: np.ndarray
+    session: np.ndarray
+
+    @classmethod
+    def of(cls, layout: Layout) -> KernelParams:
+        s = layout.spec
+        i64 = np.int64
+        return cls(
+            hurst_window=s.hurst_window,
+            hurst_lags=np.array(s.hurst_lags, dtype=i64),
+            zwins=np.array(s.zscore_windows, dtype=i64),
+            zshort=s.zscore_short,
+            horizons=np.array(s.return_horizons, dtype=i64),
+            rlags=np.array(s.return_lags, dtype=i64),
+            tfs=np.array(s.timeframes, dtype=i64),
+            kalman=np.array([s.kalman_q_level, s.kalman_q_slope, s.kalman_r]),
+            session=np.array([s.session_open_minute, s.session_close_minute], dtype=i64),
+        )
+
+
+@dataclass
+class Inputs:
+    """Validated candle columns: open-time epoch minutes and float64 prices."""
+
+    t_min: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    obi_5: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.t_min.shape[0])
+
+    def column(self, name: str) -> np.ndarray:
+        arr: np.ndarray = getattr(self, name)
+        return arr
+
+
+@dataclass
+class BatchRun:
+    """The slot matrix plus, when requested, everything a live stream continues from."""
+
+    m: np.ndarray
+    ist: np.ndarray
+    fst: np.ndarray
+    ring: np.ndarray
+    handles_1m: list[Any] = field(default_factory=list)
+    handles_ctx: list[list[Any]] = field(default_factory=list)
+    ctx_last: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+
+def _call(call: TalibCall, inputs: list[np.ndarray], open_handle: bool) -> tuple[list[np.ndarray], Any]:
+    """Run one TA-Lib call; with ``open_handle`` also return its stream handle (or a pending one)."""
+    if open_handle:
+        try:
+            handle, out = getattr(ta_stream, call.func).open_and_fill(*inputs, **call.params)
+        except talib.InsufficientHistory:
+            handle = PendingHandle(call, inputs)
+            out = getattr(talib, call.func)(*inputs, **call.params) if len(inputs[0]) else None
+    else:
+        handle = None
+        out = getattr(talib, call.func)(*inputs, **call.params)
+    if out is None:
+        outs = [np.full(0, np.nan) for _ in range(max(i for _, i in call.outputs) + 1)]
+    elif isinstance(out, tuple):
+        outs = list(out)
+    else:
+        outs = [out]
+    return outs, handle
+
+
+class PendingHandle:
+    """A stream handle that cannot open yet: it keeps the history and opens once enough bars exist."""
+
+    def __init__(self, call: TalibCall, inputs: list[np.ndarray]) -> None:
+        self.call = call
+        self.history: list[list[float]] = [list(map(float, arr)) for arr in inputs]
+        self.need = call.lookback() + 1
+        self.n_out = max(i for _, i in call.outputs) + 1
+
+    def update(self, *values: float) -> Any:
+        """Append one bar; return the opened handle's value, or NaN(s) while still too short."""
+        for hist, v in zip(self.history, values, strict=True):
+            hist.append(v)
+        if len(self.history[0]) >= self.need:
+            try:
+                self.opened = getattr(ta_stream, self.call.func)(
+                    *[np.asarray(h, dtype=np.float64) for h in self.history], **self.call.params
+                )
+            except talib.InsufficientHistory:
+                pass
+            else:
+                return self.opened.value
+        return (np.nan,) * self.n_out if self.n_out > 1 else np.nan
+
+
+def batch(layout: Layout, params: KernelParams, x: Inputs, open_handles: bool = False) -> BatchRun:
+    """Fill the slot matrix for the whole history ``x`` (rows = bars from the anchor)."""
+    n = len(x)
+    m = np.empty((layout.n_slots, n))
+    sl = layout.slots
+    for name in ("open", "high", "low", "close", "volume", "obi_5"):
+        m[sl[name]] = x.column(name)
+
+    run_handles: list[Any] = []
+    for call in layout.talib_1m:
+        outs, handle = _call(call, [x.column(i) for i in call.inputs], open_handles)
+        for name, idx in call.outputs:
+            m[sl[name]] = outs[idx] if len(outs[idx]) == n else np.nan
+        run_handles.append(handle)
+
+    ist, fst, ring = new_state(layout)
+    n_tf = len(layout.context)
+    htf_bars = np.empty((n_tf, n + 1, 5))
+    htf_rows = np.empty((n_tf, n + 1), dtype=np.int64)
+    htf_n = np.zeros(n_tf, dtype=np.int64)
+    p = params
+    # The fold writes one bar's custom outputs at a time: into a bar-major buffer they land in one
+    # cache line instead of ~25 rows megabytes apart, then one transposing copy moves them into place.
+    nc = len(layout.cslots)
+    buf = np.empty((n, nc))
+    kernels.fold(
+        ist, fst, ring, x.t_min, x.open, x.high, x.low, x.close, x.volume, p.hurst_window, p.hurst_lags,
+        p.zwins, p.zshort, p.horizons, p.rlags, p.tfs, p.kalman, p.session, layout.ffd_w,
+        np.arange(nc, dtype=np.int64), buf.T, htf_bars, htf_rows, htf_n,
+    )  # fmt: skip
+    m[layout.cslots] = buf.T
+    del buf
+    ffd_slot = layout.cslots[kernels.K_FFD]
+    ffd_batch(m[sl["logclose"]], layout.ffd_w, m[ffd_slot])
+
+    ctx_handles: list[list[Any]] = []
+    rows = np.arange(n)
+    for ti, (_, calls) in enumerate(layout.context):
+        k = int(htf_n[ti])
+        bars = htf_bars[ti, :k]
+        cols = {"open": bars[:, 0], "high": bars[:, 1], "low": bars[:, 2], "close": bars[:, 3]}
+        cols["volume"] = bars[:, 4]
+        # Context bar j is usable from the 1m row where it closed: index of the last closed bar per row.
+        last = np.searchsorted(htf_rows[ti, :k], rows, side="right") - 1
+        handles: list[Any] = []
+        for call in calls:
+            ins = [np.ascontiguousarray(cols[i]) for i in call.inputs]
+            outs, handle = _call(call, ins, open_handles) if k else ([], PendingHandle(call, ins))
+            for name, idx in call.outputs:
+                row = m[sl[name]]
+                if k:
+                    series = outs[idx] if len(outs[idx]) == k else np.full(k, np.nan)
+                    np.take(series, last, out=row, mode="clip")
+                    row[last < 0] = np.nan
+                else:
+                    row[:] = np.nan
+            handles.append(handle)
+        ctx_handles.append(handles)
+
+    ctx_slots = [sl[name] for _, calls in layout.context for c in calls for name, _ in c.outputs]
+    ctx_last = m[ctx_slots, -1].copy() if n else np.full(len(ctx_slots), np.nan)
+    apply_derived(m, layout.ops, layout.consts, layout.warm, 0)
+    return BatchRun(m, ist, fst, ring, run_handles, ctx_handles, ctx_last)

@@ -1,0 +1,260 @@
+"""The live path: one :class:`FeatureStream` per instrument, fed one closed 1m bar at a time.
+
+It runs the same producers as the batch engine, one column at a time: TA-Lib 0.8 stream handles opened
+on the full history from the anchor (bit-identical to the Function API), the same compiled
+:func:`kernels.step` with its carried state, the same context-bar aggregation, and the same derived /
+warm-up kernel.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tickwise.core.features import kernels
+from tickwise.core.features.derived import apply_derived
+from tickwise.core.features.engine import BatchRun, KernelParams, PendingHandle
+from tickwise.core.features.layout import Layout
+from tickwise.core.features.talib_catalog import abstract
+from tickwise.domain.errors import DataValidationError
+
+_INPUT_INDEX = {"open": 0, "high": 1, "low": 2, "close": 3, "volume": 4}
+
+
+@dataclass
+class StreamState:
+    """The picklable part of a stream: the custom-kernel state and the last slot column.
+
+    TA-Lib handles cannot be pickled; after a restart, re-open the stream from the anchor
+    (persist bars, not handles).
+    """
+
+    ist: np.ndarray
+    fst: np.ndarray
+    ring: np.ndarray
+    column: np.ndarray
+
+    @property
+    def bars_seen(self) -> int:
+        return int(self.ist[kernels.I_COUNT])
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MINUTE = timedelta(minutes=1)
+
+
+def epoch_minute(t: Any) -> int:
+    """Epoch minute of a tz-aware instant (datetime, pandas Timestamp or numpy datetime64 in UTC)."""
+    if isinstance(t, pd.Timestamp):
+        if t.tzinfo is None:
+            raise DataValidationError(f"bar time {t!r} is naive; pass a tz-aware instant")
+        return int(t.value // 60_000_000_000)
+    if isinstance(t, datetime):
+        if t.tzinfo is None:
+            raise DataValidationError(f"bar time {t!r} is naive; pass a tz-aware instant")
+        return (t - _EPOCH) // _MINUTE
+    if isinstance(t, np.datetime64):
+        return int(t.astype("datetime64[m]").astype(np.int64))
+    raise DataValidationError(f"bar time {t!r} is not a datetime")
+
+
+class FeatureStream:
+    """Live feature rows for one instrument; open it with :meth:`FeatureCalculator.open_stream`."""
+
+    def __init__(self, layout: Layout, params: KernelParams, run: BatchRun) -> None:
+        self._layout = layout
+        self._p = params
+        self.names = layout.names
+        n_slots = layout.n_slots
+        col = run.m[:, -1].copy() if run.m.shape[1] else np.full(n_slots, np.nan)
+        self._col = col.reshape(n_slots, 1)
+        self._colv = self._col[:, 0]
+        self._warmup = layout.warmup
+        self.state = StreamState(run.ist, run.fst, run.ring, self._col)
+        self._n_feat = len(layout.names)
+        self._vals = [0.0] * 5
+        self._ready: list[Any] = []
+        self._pending: list[Any] = []
+        for call, handle in zip(layout.talib_1m, run.handles_1m, strict=True):
+            self._add(self._ready, self._pending, call, handle)
+        self._groups = _group(self._ready)
+        self._ctx: list[tuple[list[Any], list[Any], list[Any]]] = []
+        for (_, calls), handles in zip(layout.context, run.handles_ctx, strict=True):
+            ready: list[Any] = []
+            pending: list[Any] = []
+            for call, handle in zip(calls, handles, strict=True):
+                self._add(ready, pending, call, handle)
+            self._ctx.append((ready, pending, _group(ready)))
+        n_tf = len(layout.context)
+        self._fin_bars = np.empty((n_tf, 2, 5))
+        self._fin_count = np.zeros(n_tf, dtype=np.int64)
+        self._obi_slot = layout.slots["obi_5"]
+        self._in_slots = [layout.slots[k] for k in _INPUT_INDEX]
+        self._ctx_slots = np.array(
+            [layout.slots[name] for _, calls in layout.context for c in calls for name, _ in c.outputs],
+            dtype=np.int64,
+        )
+        self._ctx_vals = run.ctx_last.copy()
+
+    def _add(self, ready: list[Any], pending: list[Any], call: Any, handle: Any) -> None:
+        ins = tuple(_INPUT_INDEX[i] for i in call.inputs)
+        outs = tuple((self._layout.slots[name], idx) for name, idx in call.outputs)
+        # A single-output function answers with a bare number, a multi-output one with a tuple.
+        single = outs[0][0] if len(abstract.Function(call.func).output_names) == 1 else -1
+        (pending if isinstance(handle, PendingHandle) else ready).append((handle, ins, outs, single))
+
+    @property
+    def bars_seen(self) -> int:
+        """Bars folded in since the anchor (history plus updates)."""
+        return self.state.bars_seen
+
+    def update(self, bar: Mapping[str, Any] | Any) -> np.ndarray:
+        """Fold in one newly closed 1m bar; return its feature row (float64, in ``names`` order).
+
+        ``bar`` is a mapping or an object with ``time`` (open instant, tz-aware), ``open``, ``high``,
+        ``low``, ``close``, ``volume`` and optionally ``obi_5``. Bars must arrive in time order.
+        """
+        get: Callable[..., Any] = (
+            bar.get if isinstance(bar, Mapping) else lambda k, d=None: getattr(bar, k, d)
+        )
+        t_min = epoch_minute(get("time"))
+        vals = self._vals
+        try:
+            vals[0] = float(get("open"))
+            vals[1] = float(get("high"))
+            vals[2] = float(get("low"))
+            vals[3] = float(get("close"))
+            vals[4] = float(get("volume"))
+        except (TypeError, ValueError) as exc:
+            raise DataValidationError(f"bar at {get('time')} has a non-numeric price/volume: {exc}") from exc
+        if not (all(map(math.isfinite, vals)) and vals[3] > 0.0):
+            raise DataValidationError(f"bar at {get('time')} has a non-finite or non-positive price: {vals}")
+        ist = self.state.ist
+        if ist[kernels.I_COUNT] > 0 and t_min <= ist[kernels.I_LAST_TIME]:
+            raise DataValidationError(f"bar at {get('time')} is not after the previous bar")
+        obi = get("obi_5")
+        colv = self._colv
+        colv[self._obi_slot] = np.nan if obi is None else float(obi)
+        in_slots = self._in_slots
+        for i in range(5):
+            colv[in_slots[i]] = vals[i]
+
+        self._run_handles(self._groups, vals)
+        if self._pending:
+            self._update_pending(self._ready, self._pending, vals)
+            self._groups = _group(self._ready)
+
+        p = self._p
+        st = self.state
+        bar_index = int(st.ist[kernels.I_COUNT])
+        n_fin = kernels.step(
+            st.ist, st.fst, st.ring, t_min, vals[0], vals[1], vals[2], vals[3], vals[4], p.hurst_window,
+            p.hurst_lags, p.zwins, p.zshort, p.horizons, p.rlags, p.tfs, p.kalman, p.session,
+            self._layout.ffd_w, True, self._layout.cslots, self._col, 0, self._fin_bars, self._fin_count,
+        )  # fmt: skip
+        # Context values persist between their bars. Until every feature is warm the warm-up mask may
+        # blank them in the column, so restore them from the stored copy while that can happen.
+        masking = bar_index <= self._warmup
+        if masking:
+            colv[self._ctx_slots] = self._ctx_vals
+        if n_fin:
+            for ti in range(self._fin_count.shape[0]):
+                for j in range(int(self._fin_count[ti])):
+                    bar_vals = self._fin_bars[ti, j].tolist()
+                    ready, pending, groups = self._ctx[ti]
+                    self._run_handles(groups, bar_vals)
+                    if pending:
+                        self._update_pending(ready, pending, bar_vals)
+                        self._ctx[ti] = (ready, pending, _group(ready))
+            if masking:
+                self._ctx_vals = colv[self._ctx_slots]
+
+        col = self._col
+        apply_derived(col, self._layout.ops, self._layout.consts, self._layout.warm, bar_index)
+        return col[: self._n_feat, 0].copy()
+
+    def _run_handles(self, groups: list[Any], vals: list[float]) -> None:
+        colv = self._colv
+        for getter, single_in, singles, multis in groups:
+            if single_in:
+                x = getter(vals)
+                for upd, slot in singles:
+                    colv[slot] = upd(x)
+                for upd, outs in multis:
+                    res = upd(x)
+                    for slot, idx in outs:
+                        colv[slot] = res[idx]
+            else:
+                args = getter(vals)
+                for upd, slot in singles:
+                    colv[slot] = upd(*args)
+                for upd, outs in multis:
+                    res = upd(*args)
+                    for slot, idx in outs:
+                        colv[slot] = res[idx]
+
+    def copy(self) -> FeatureStream:
+        """An independent stream at the same bar (TA-Lib handles forked with ``Stream.copy``)."""
+        twin = object.__new__(FeatureStream)
+        twin.__dict__.update(self.__dict__)
+        twin._col = self._col.copy()
+        twin._colv = twin._col[:, 0]
+        st = self.state
+        twin.state = StreamState(st.ist.copy(), st.fst.copy(), st.ring.copy(), twin._col)
+        twin._vals = list(self._vals)
+        twin._fin_bars = self._fin_bars.copy()
+        twin._fin_count = self._fin_count.copy()
+        twin._ctx_vals = self._ctx_vals.copy()
+        twin._ready, twin._pending = _fork(self._ready, self._pending)
+        twin._groups = _group(twin._ready)
+        twin._ctx = []
+        for ready, pending, _ in self._ctx:
+            r, p = _fork(ready, pending)
+            twin._ctx.append((r, p, _group(r)))
+        return twin
+
+    def update_dict(self, bar: Mapping[str, Any] | Any) -> dict[str, float]:
+        """Like :meth:`update`, keyed by feature name."""
+        return dict(zip(self.names, self.update(bar).tolist(), strict=True))
+
+    def _update_pending(self, ready: list[Any], pending: list[Any], vals: list[float]) -> None:
+        col = self._col
+        still: list[Any] = []
+        for handle, ins, outs, single in pending:
+            res = handle.update(*[vals[i] for i in ins])
+            res_t = res if isinstance(res, tuple) else (res,)
+            for s, idx in outs:
+                col[s, 0] = res_t[idx]
+            opened = getattr(handle, "opened", None)
+            if opened is not None:
+                ready.append((opened, ins, outs, single))
+            else:
+                still.append((handle, ins, outs, single))
+        pending[:] = still
+
+
+def _fork(ready: list[Any], pending: list[Any]) -> tuple[list[Any], list[Any]]:
+    return (
+        [(h.copy(), ins, outs, single) for h, ins, outs, single in ready],
+        [(copy.deepcopy(h), ins, outs, single) for h, ins, outs, single in pending],
+    )
+
+
+def _group(ready: list[Any]) -> list[Any]:
+    """Bind handles for the hot loop: per input signature, a getter and (update, slot) pairs."""
+    by_ins: dict[tuple[int, ...], tuple[list[Any], list[Any]]] = {}
+    for handle, ins, outs, single in ready:
+        singles, multis = by_ins.setdefault(ins, ([], []))
+        if single >= 0:
+            singles.append((handle.update, single))
+        else:
+            multis.append((handle.update, outs))
+    return [(operator.itemgetter(*ins), len(ins) == 1, s, m) for ins, (s, m) in by_ins.items()]
