@@ -125,7 +125,7 @@ class LiveSettings(_Section):
     write_interval_s: float = Field(1.0, gt=0)
     spill_dir: Path = Path(".data/spill")
     watchdog_s: float = Field(5.0, gt=0)
-    spike_band: float = Field(0.05, gt=0)
+    spike_band: float = Field(0.03, gt=0)
 
 
 class AlertSettings(_Section):

@@ -1,0 +1,446 @@
+"""Kite ticker binary frames <-> :class:`~tickwise.domain.tick.Tick` (kite-protocol.md sections 2.4-2.7).
+
+Frame: ``uint16 N`` then N times ``uint16 length`` + packet. The packet length alone names its kind:
+
+=====  ======================  =====================================================
+bytes  kind                    fields
+=====  ======================  =====================================================
+8      ltp (any segment)       token, last price
+28     index quote             token, ltp, high, low, open, close, net change (wire)
+32     index full              the 28 bytes + exchange timestamp
+44     quote (tradable)        token, ltp, ltq, atp, volume, buy qty, sell qty, o/h/l/c
+184    full (tradable)         the 44 bytes + ltt, oi, oi high/low, exchange ts, 5+5 depth
+=====  ======================  =====================================================
+
+Decoding rules:
+
+* prices and the index net change are **signed** int32 divided by the segment divisor
+  (:func:`tickwise.domain.instrument.price_divisor`); quantities and timestamps are unsigned;
+* timestamps become tz-aware ``Asia/Kolkata`` datetimes; epoch 0 becomes ``None``;
+* ``Tick.change`` is the **percentage** ``(ltp - close) * 100 / close`` (0 when close is 0), exactly as
+  the official Python client reports it, for index packets too (the wire's absolute index change is
+  ignored on decode and recomputed from ``last_price - close`` on encode);
+* :func:`decode_frame` never raises. Empty and 1-byte (heartbeat) frames give ``[]``; a packet count
+  that overstates the data yields the complete packets; zero-length and unknown-length packets are
+  skipped. Every anomaly is counted in a :class:`DecodeStats` (the module-level :data:`DECODE_STATS`
+  unless one is passed in).
+
+Speed: one precompiled ``struct.Struct.unpack_from`` per packet (the 184-byte layout is a single
+struct with its depth included), tz-aware datetimes cached per epoch second, and the frozen domain
+objects built through slot-filling constructors (:func:`_fast_constructor`). Interning depth levels
+was tried and dropped: real books change every snapshot, and the misses cost more than the hits saved.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import MISSING, dataclass, field, fields
+from datetime import datetime
+from typing import Any, TypeVar
+
+from tickwise.domain.instrument import INDEX_SEGMENT, price_divisor
+from tickwise.domain.tick import OHLC, Depth, DepthLevel, Tick
+from tickwise.domain.time import IST
+
+__all__ = [
+    "DECODE_STATS",
+    "PACKET_SIZES",
+    "DecodeStats",
+    "decode_frame",
+    "encode_frame",
+    "encode_packet",
+    "packet_size",
+]
+
+MODE_LTP = "ltp"
+MODE_QUOTE = "quote"
+MODE_FULL = "full"
+
+# (mode, tradable) -> packet size
+PACKET_SIZES: dict[tuple[str, bool], int] = {
+    (MODE_LTP, True): 8,
+    (MODE_LTP, False): 8,
+    (MODE_QUOTE, True): 44,
+    (MODE_QUOTE, False): 28,
+    (MODE_FULL, True): 184,
+    (MODE_FULL, False): 32,
+}
+
+_U16 = struct.Struct(">H")
+_LTP = struct.Struct(">Ii")
+_INDEX_QUOTE = struct.Struct(">Iiiiiii")
+_INDEX_FULL = struct.Struct(">IiiiiiiI")
+_QUOTE = struct.Struct(">IiIiIIIiiii")
+# 44-byte quote + ltt, oi, oi high, oi low, exchange ts + 10 depth entries (qty, price, orders, pad).
+_FULL = struct.Struct(">IiIiIIIiiii" + "IIIII" + "IiH2x" * 10)
+_DEPTH_ENTRY = struct.Struct(">IiHH")
+
+assert _FULL.size == 184 and _QUOTE.size == 44 and _INDEX_FULL.size == 32 and _INDEX_QUOTE.size == 28
+
+T = TypeVar("T")
+
+_INT32_MIN = -(2**31)
+_INT32_MAX = 2**31 - 1
+
+
+@dataclass
+class DecodeStats:
+    """Counters of what the decoder met, by reason (``frames``, ``packets``, ``heartbeats``, and anomalies:
+    ``empty_frame``, ``truncated``, ``zero_length``, ``unknown_length``, ``trailing_bytes``)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def anomalies(self) -> dict[str, int]:
+        """Only the anomaly counters (everything except frames/packets/heartbeats)."""
+        return {k: v for k, v in self.counts.items() if k not in _NORMAL and v}
+
+    def __getitem__(self, reason: str) -> int:
+        return self.counts[reason]
+
+    def reset(self) -> None:
+        self.counts.clear()
+
+
+_NORMAL = frozenset({"frames", "packets", "heartbeats"})
+
+DECODE_STATS = DecodeStats()
+"""Process-wide decoder counters, used when :func:`decode_frame` is not given its own."""
+
+# -- fast constructors ------------------------------------------------------------------------------
+
+
+def _fast_constructor(cls: type[T]) -> Callable[..., T]:
+    """A positional constructor for a frozen slotted dataclass that fills the slots directly.
+
+    It builds exactly what ``cls(*args)`` builds (same type, same field values, equal by ``==``), but the
+    generated ``__init__`` of a frozen dataclass routes every field through ``object.__setattr__`` by
+    name; writing through the slot descriptors is about a third cheaper, which matters at 10^5 ticks/s.
+    """
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    body = []
+    for name in names:
+        namespace[f"_set_{name}"] = getattr(cls, name).__set__
+        body.append(f"    _set_{name}(obj, {name})")
+    defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}  # type: ignore[arg-type]
+    params = ", ".join(f"{n}=_d_{n}" if n in defaults else n for n in names)
+    namespace.update({f"_d_{n}": v for n, v in defaults.items()})
+    source = f"def make({params}):\n    obj = _new(_cls)\n" + "\n".join(body) + "\n    return obj\n"
+    exec(source, namespace)
+    return namespace["make"]  # type: ignore[no-any-return]
+
+
+_tick = _fast_constructor(Tick)
+_ohlc = _fast_constructor(OHLC)
+
+# -- cached helpers ---------------------------------------------------------------------------------
+
+_dt_cache: dict[int, datetime] = {}
+_CACHE_LIMIT = 4096  # epoch seconds: a frame's packets share a handful
+
+
+def _ist(epoch: int) -> datetime | None:
+    """Epoch seconds -> tz-aware IST datetime (0 -> None), cached per second."""
+    dt = _dt_cache.get(epoch)
+    if dt is None:
+        if epoch == 0:
+            return None
+        if len(_dt_cache) >= _CACHE_LIMIT:
+            _dt_cache.clear()
+        dt = datetime.fromtimestamp(epoch, IST)
+        _dt_cache[epoch] = dt
+    return dt
+
+
+def _generate_full_decoder() -> Callable[[tuple[Any, ...], float, datetime | None], Tick]:
+    """Build ``full_tick(v, divisor, received_at)``: the 46 values of a 184-byte packet -> a Tick.
+
+    Generated straight-line code: every object (10 depth levels, the depth, the OHLC, the tick) is
+    created and filled through slot descriptors with no Python call frames in between, which is about
+    a quarter faster than calling the per-class constructors. Equal (``==``) to building with the
+    dataclass constructors; the round-trip and oracle tests check it.
+    """
+    ns: dict[str, Any] = {"_new": object.__new__, "_ist_get": _dt_cache.get, "_ist": _ist}
+    for cls in (Tick, OHLC, Depth, DepthLevel):
+        ns[cls.__name__] = cls
+        for f in fields(cls):
+            ns[f"{cls.__name__}_{f.name}"] = getattr(cls, f.name).__set__
+    lines = ["def full_tick(v, d, received_at):"]
+    for side, base in (("b", 16), ("s", 31)):
+        for k in range(5):
+            i, name = base + 3 * k, f"{side}{k}"
+            lines += [
+                f"    {name} = _new(DepthLevel)",
+                f"    DepthLevel_quantity({name}, v[{i}])",
+                f"    DepthLevel_price({name}, v[{i + 1}] / d)",
+                f"    DepthLevel_orders({name}, v[{i + 2}])",
+            ]
+    lines += [
+        "    dep = _new(Depth)",
+        "    Depth_buy(dep, (b0, b1, b2, b3, b4))",
+        "    Depth_sell(dep, (s0, s1, s2, s3, s4))",
+        "    close = v[10] / d",
+        "    o = _new(OHLC)",
+        "    OHLC_open(o, v[7] / d)",
+        "    OHLC_high(o, v[8] / d)",
+        "    OHLC_low(o, v[9] / d)",
+        "    OHLC_close(o, close)",
+        "    ltp = v[1] / d",
+        "    token = v[0]",
+        "    t = _new(Tick)",
+    ]
+    values = {
+        "instrument_token": "token",
+        "mode": repr(MODE_FULL),
+        "tradable": f"token & 0xFF != {INDEX_SEGMENT}",
+        "last_price": "ltp",
+        "last_traded_quantity": "v[2]",
+        "average_traded_price": "v[3] / d",
+        "volume_traded": "v[4]",
+        "total_buy_quantity": "v[5]",
+        "total_sell_quantity": "v[6]",
+        "ohlc": "o",
+        "change": "(ltp - close) * 100 / close if close != 0 else 0.0",
+        "last_trade_time": "_ist_get(v[11]) or _ist(v[11])",
+        "oi": "v[12]",
+        "oi_day_high": "v[13]",
+        "oi_day_low": "v[14]",
+        "exchange_timestamp": "_ist_get(v[15]) or _ist(v[15])",
+        "depth": "dep",
+        "received_at": "received_at",
+    }
+    lines += [f"    Tick_{f.name}(t, {values[f.name]})" for f in fields(Tick)]  # KeyError if Tick grows
+    lines.append("    return t")
+    exec("\n".join(lines), ns)
+    return ns["full_tick"]  # type: ignore[no-any-return]
+
+
+_full_tick = _generate_full_decoder()
+
+
+def _change(ltp: float, close: float) -> float:
+    return (ltp - close) * 100 / close if close != 0 else 0.0
+
+
+# -- decoding ---------------------------------------------------------------------------------------
+
+
+def decode_frame(
+    frame: bytes | bytearray | memoryview,
+    stats: DecodeStats | None = None,
+    received_at: datetime | None = None,
+) -> list[Tick]:
+    """Decode one binary WebSocket frame into ticks. Never raises; anomalies are counted in ``stats``."""
+    counts = (stats or DECODE_STATS).counts
+    n_bytes = len(frame)
+    if n_bytes < 2:
+        counts["heartbeats" if n_bytes == 1 else "empty_frame"] += 1
+        return []
+    counts["frames"] += 1
+    try:
+        return _decode(frame, n_bytes, counts, received_at)
+    except Exception:  # pragma: no cover - defensive: the layout checks above should make this unreachable
+        counts["decoder_error"] += 1
+        return []
+
+
+def _decode(
+    frame: bytes | bytearray | memoryview, n_bytes: int, counts: Counter[str], received_at: datetime | None
+) -> list[Tick]:
+    (n_packets,) = _U16.unpack_from(frame, 0)
+    ticks: list[Tick] = []
+    append = ticks.append
+    pos = 2
+    ist = _ist
+    tick = _tick
+    ohlc = _ohlc
+    full_tick = _full_tick
+    for _ in range(n_packets):
+        if pos + 2 > n_bytes:
+            counts["truncated"] += 1
+            break
+        (length,) = _U16.unpack_from(frame, pos)
+        start = pos + 2
+        end = start + length
+        if end > n_bytes:
+            counts["truncated"] += 1
+            break
+        pos = end
+        if length == 184:
+            v = _FULL.unpack_from(frame, start)
+            append(full_tick(v, price_divisor(v[0]), received_at))
+        elif length == 8:
+            token, raw = _LTP.unpack_from(frame, start)
+            append(
+                tick(
+                    token,
+                    MODE_LTP,
+                    token & 0xFF != INDEX_SEGMENT,
+                    raw / price_divisor(token),
+                    received_at=received_at,
+                )
+            )
+        elif length == 44:
+            v = _QUOTE.unpack_from(frame, start)
+            token = v[0]
+            d = price_divisor(token)
+            ltp = v[1] / d
+            close = v[10] / d
+            append(
+                tick(
+                    token,
+                    MODE_QUOTE,
+                    token & 0xFF != INDEX_SEGMENT,
+                    ltp,
+                    v[2],
+                    v[3] / d,
+                    v[4],
+                    v[5],
+                    v[6],
+                    ohlc(v[7] / d, v[8] / d, v[9] / d, close),
+                    _change(ltp, close),
+                    received_at=received_at,
+                )
+            )
+        elif length == 28 or length == 32:
+            full = length == 32
+            v = (_INDEX_FULL if full else _INDEX_QUOTE).unpack_from(frame, start)
+            token = v[0]
+            d = price_divisor(token)
+            ltp = v[1] / d
+            close = v[5] / d
+            append(
+                tick(
+                    token,
+                    MODE_FULL if full else MODE_QUOTE,
+                    token & 0xFF != INDEX_SEGMENT,
+                    ltp,
+                    ohlc=ohlc(v[4] / d, v[2] / d, v[3] / d, close),
+                    change=_change(ltp, close),
+                    exchange_timestamp=ist(v[7]) if full else None,
+                    received_at=received_at,
+                )
+            )
+        elif length == 0:
+            counts["zero_length"] += 1
+        else:
+            counts["unknown_length"] += 1
+    else:
+        # Every announced packet was read: bytes left over mean the count understated the data.
+        if pos < n_bytes:
+            counts["trailing_bytes"] += 1
+    counts["packets"] += len(ticks)
+    return ticks
+
+
+# -- encoding ---------------------------------------------------------------------------------------
+
+
+def _wire(price: float | None, divisor: float) -> int:
+    if price is None:
+        return 0
+    raw = round(price * divisor)
+    return max(_INT32_MIN, min(_INT32_MAX, raw))
+
+
+def _epoch(dt: datetime | None) -> int:
+    return int(dt.timestamp()) if dt is not None else 0
+
+
+def packet_size(instrument_token: int, mode: str) -> int:
+    """Wire size of a packet for ``instrument_token`` in ``mode`` (8/44/184, index 8/28/32)."""
+    try:
+        return PACKET_SIZES[(mode, instrument_token & 0xFF != INDEX_SEGMENT)]
+    except KeyError:
+        raise ValueError(f"unknown mode {mode!r} (expected ltp, quote or full)") from None
+
+
+def encode_packet(tick: Tick, mode: str | None = None) -> bytes:
+    """Encode one tick as a packet of ``mode`` (default ``tick.mode``); missing fields are sent as 0.
+
+    The index packets' net-change field is ``last_price - close`` in wire units (signed), as Kite sends it.
+    Raises ``ValueError`` on an unknown mode.
+    """
+    mode = mode or tick.mode
+    token = tick.instrument_token
+    d = price_divisor(token)
+    size = packet_size(token, mode)
+    ltp = _wire(tick.last_price, d)
+    if size == 8:
+        return _LTP.pack(token, ltp)
+    o = tick.ohlc or OHLC(0.0, 0.0, 0.0, 0.0)
+    if size in (28, 32):
+        close = _wire(o.close, d)
+        change = max(_INT32_MIN, min(_INT32_MAX, ltp - close))
+        head = (token, ltp, _wire(o.high, d), _wire(o.low, d), _wire(o.open, d), close, change)
+        if size == 28:
+            return _INDEX_QUOTE.pack(*head)
+        return _INDEX_FULL.pack(*head, _epoch(tick.exchange_timestamp))
+    quote = (
+        token,
+        ltp,
+        tick.last_traded_quantity or 0,
+        _wire(tick.average_traded_price, d),
+        tick.volume_traded or 0,
+        tick.total_buy_quantity or 0,
+        tick.total_sell_quantity or 0,
+        _wire(o.open, d),
+        _wire(o.high, d),
+        _wire(o.low, d),
+        _wire(o.close, d),
+    )
+    if size == 44:
+        return _QUOTE.pack(*quote)
+    depth_values: list[int] = []
+    for side in (tick.depth.buy, tick.depth.sell) if tick.depth else ((), ()):
+        levels = list(side[:5])
+        for lvl in levels:
+            depth_values += (lvl.quantity, _wire(lvl.price, d), lvl.orders)
+        depth_values += (0, 0, 0) * (5 - len(levels))
+    return _FULL.pack(
+        *quote,
+        _epoch(tick.last_trade_time),
+        tick.oi or 0,
+        tick.oi_day_high or 0,
+        tick.oi_day_low or 0,
+        _epoch(tick.exchange_timestamp),
+        *depth_values,
+    )
+
+
+def encode_frame(
+    ticks: Sequence[Tick],
+    modes: Sequence[str] | Mapping[int, str] | str | None = None,
+) -> bytes:
+    """Encode ticks into one binary frame.
+
+    ``modes``: ``None`` (each tick's own mode), one mode for all, a sequence parallel to ``ticks``, or a
+    mapping ``instrument_token -> mode``. At most 65,535 packets fit in a frame (``ValueError`` beyond).
+    """
+    if len(ticks) > 0xFFFF:
+        raise ValueError(f"{len(ticks)} packets do not fit in one frame (max 65535)")
+    parts = [_U16.pack(len(ticks))]
+    for i, tick in enumerate(ticks):
+        if modes is None:
+            mode = tick.mode
+        elif isinstance(modes, str):
+            mode = modes
+        elif isinstance(modes, Mapping):
+            mode = modes.get(tick.instrument_token, tick.mode)
+        else:
+            mode = modes[i]
+        packet = encode_packet(tick, mode)
+        parts.append(_U16.pack(len(packet)))
+        parts.append(packet)
+    return b"".join(parts)
+
+
+def encode_raw_frame(packets: Sequence[bytes], count: int | None = None) -> bytes:
+    """Frame already-encoded packets; ``count`` may overstate them (used by the simulator's faults)."""
+    parts = [_U16.pack(len(packets) if count is None else count)]
+    for packet in packets:
+        parts.append(_U16.pack(len(packet)))
+        parts.append(packet)
+    return b"".join(parts)

@@ -1,0 +1,509 @@
+"""The deterministic simulated market: one 1-second price path per instrument and trading day.
+
+Everything follows from ``(seed, instrument_token, day)``; nothing depends on what was asked before,
+so any day costs O(1) in the length of history:
+
+* **Day level.** For every calendar day from :data:`EPOCH` to :data:`HORIZON` each instrument has an
+  overnight gap, an open-to-close return, a volatility level (AR(1) in log, persistent across days) and
+  a regime (``trend``, ``mean_reversion``, ``burst``, ``quiet``). Log closes follow a slowly
+  mean-reverting AR(1) around the reference price, advanced only on trading days. These series are a
+  few thousand numbers per instrument, computed once (vectorised) and then looked up.
+* **Intraday.** 22,500 seconds 09:15:00-15:29:59. A latent order-book **imbalance** ``z`` (AR(1),
+  half-life ~3 minutes) feeds the next second's return with a small coefficient, so the visible book
+  imbalance (``obi``) has a real but weak relation to the next minutes' returns, and short-term
+  returns are slightly autocorrelated. Volatility is U-shaped over the session with random bursts;
+  mean-reversion days add an OU deviation. The path is a bridge pinned to the day's open and close.
+* **Trades / snapshots.** A second carries a trade (and so a snapshot) with the instrument's liquidity
+  probability; every minute has at least one, and 09:15:00 always has one. Between trades the price
+  stands still. Trade sizes follow a U-shaped intensity; ``volume_traded`` is cumulative per session
+  and includes the 09:08 pre-open equilibrium trade (price = the day's open). The index (NIFTY 50)
+  has a snapshot every second and no volume.
+* **Bad ticks.** About 1 in 20,000 snapshots is followed, on the WebSocket only, by an extra *spike*
+  packet (same second, price off by 4-12 %, volume unchanged). Spikes never enter REST candles.
+
+**Candle rule** (REST candles; the live candle builder implements the same rule):
+
+    A snapshot is *valid* unless its ``last_price`` differs by more than :data:`SPIKE_THRESHOLD`
+    (3 %) from the previous valid snapshot of the same token in the same session (the first snapshot
+    of a session, the 09:08 pre-open trade, is valid). The 1-minute candle stamped ``m`` (09:15 ...
+    15:29) is built from the valid snapshots whose ``exchange_timestamp`` lies in ``[m, m + 1 min)``:
+    open = first price, high = max, low = min, close = last price, volume = ``volume_traded`` at the
+    minute's last valid snapshot minus ``volume_traded`` at the previous minute's last valid snapshot
+    (for the first minute of the session, minus 0; so the 09:15 candle includes the pre-open volume).
+    Every session minute has at least one trade, so every session has 375 one-minute candles. Higher
+    intervals (5, 15, 60 minute) aggregate the 1-minute candles in 09:15-aligned buckets (first open,
+    max high, min low, last close, summed volume); ``day`` aggregates the whole session.
+
+Genuine one-second moves stay far below 3 % (per-second volatility is ~0.01-0.05 %), so the rule never
+drops a genuine snapshot.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.signal import lfilter
+
+from tickwise.adapters.kite.simulator.universe import SimInstrument, Universe
+from tickwise.domain.calendar import NSE, SessionCalendar
+from tickwise.domain.tick import OHLC, Depth, DepthLevel, Tick
+from tickwise.domain.time import IST
+
+EPOCH = date(2015, 1, 1)
+HORIZON = date(2040, 12, 31)
+SESSION_SECONDS = 22_500  # 09:15:00 ... 15:29:59
+MINUTES = 375
+PRE_OPEN = time(9, 8)
+SPIKE_THRESHOLD = 0.03
+SPIKE_RATE = 1 / 20_000
+IMBALANCE_HALF_LIFE_S = 180.0
+IMBALANCE_BETA = 0.03  # weight of the latent imbalance in the next second's return (vs unit noise)
+REGIMES = ("quiet", "trend", "mean_reversion", "burst")
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class DayLevel:
+    """One instrument's day: previous close, open, close and the day's volatility and regime."""
+
+    prev_close: float
+    open: float
+    close: float
+    sigma: float  # open-to-close volatility of the session (log units)
+    regime: str
+
+
+@dataclass(frozen=True, slots=True)
+class DayPath:
+    """The snapshots of one instrument in one session (arrays are parallel, sorted by second).
+
+    ``second`` counts from 09:15:00 IST; index 0 is the 09:08 pre-open trade (``second`` = -420).
+    """
+
+    token: int
+    day: date
+    level: DayLevel
+    second: IntArray
+    price: FloatArray
+    ltq: IntArray
+    volume: IntArray  # cumulative volume_traded
+    vwap: FloatArray
+    high: FloatArray  # day high so far
+    low: FloatArray  # day low so far
+    imbalance: FloatArray  # visible book imbalance in (-1, 1)
+    spike_after: IntArray  # snapshot indices followed by a spike packet (WebSocket only)
+    spike_price: FloatArray
+
+    @property
+    def session_open(self) -> datetime:
+        return datetime.combine(self.day, time(9, 15), tzinfo=IST)
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteCandles:
+    """The 375 one-minute candles of one instrument-day (numpy columns)."""
+
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    volume: IntArray
+
+
+def _u_profile() -> FloatArray:
+    """U-shaped intraday volatility / volume profile over the session's seconds, RMS 1."""
+    u = (np.arange(SESSION_SECONDS) + 0.5) / SESSION_SECONDS
+    profile = 1.0 + 1.5 * (2 * u - 1) ** 2
+    return profile / np.sqrt(np.mean(profile**2))  # type: ignore[no-any-return]
+
+
+_PROFILE = _u_profile()
+
+
+def _round_to_tick(values: FloatArray, tick: float) -> FloatArray:
+    decimals = 4 if tick < 0.01 else 2
+    return np.round(np.round(values / tick) * tick, decimals)
+
+
+class Market:
+    """Deterministic prices, snapshots and candles for every instrument of a :class:`Universe`."""
+
+    def __init__(
+        self, universe: Universe, seed: int = 42, calendar: SessionCalendar = NSE, cache_size: int = 4096
+    ) -> None:
+        self.universe = universe
+        self.seed = seed
+        self.calendar = calendar
+        self._levels: dict[int, dict[str, np.ndarray]] = {}
+        self._paths: OrderedDict[tuple[int, date], DayPath] = OrderedDict()
+        self._candles: OrderedDict[tuple[int, date], MinuteCandles] = OrderedDict()
+        self._noise: OrderedDict[tuple[int, date], FloatArray] = OrderedDict()
+        self._cache_size = cache_size
+        n_days = (HORIZON - EPOCH).days + 1
+        self._trading = np.array(
+            [calendar.is_trading_day(EPOCH + timedelta(days=i)) for i in range(n_days)], dtype=bool
+        )
+
+    # -- day level ---------------------------------------------------------------------------------
+
+    def _rng(self, *key: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed & 0xFFFFFFFF, *key])
+
+    def _day_series(self, token: int) -> dict[str, np.ndarray]:
+        series = self._levels.get(token)
+        if series is not None:
+            return series
+        member = self._member(token)
+        rng = self._rng(token, 0)
+        n = len(self._trading)
+        is_index = member.instrument.segment == "INDICES"
+        base_vol = 0.008 if is_index else (0.003 if member.instrument.exchange == "CDS" else 0.014)
+        # Persistent volatility level: log-vol AR(1) across trading days.
+        log_vol = lfilter([1.0], [1.0, -0.97], rng.normal(0.0, 0.06, n))
+        vol = base_vol * np.exp(log_vol)
+        regime = rng.choice(len(REGIMES), size=n, p=[0.4, 0.25, 0.25, 0.1])
+        gap = rng.normal(0.0, 0.35, n) * vol
+        trend_drift = rng.choice([-1.0, 1.0], n) * rng.uniform(0.5, 1.5, n) * vol
+        intraday = np.where(regime == 1, trend_drift, rng.normal(0.0, 0.7, n) * vol)
+        intraday = np.where(regime == 2, intraday * 0.3, intraday)
+        shocks = np.where(self._trading, gap + intraday, 0.0)
+        # Log deviation from the reference price: AR(1) with phi close to 1, stepped on trading days only.
+        phi = np.where(self._trading, 0.995, 1.0)
+        # Filter over the trading days only, then carry each value over the following non-trading days.
+        trading_idx = np.flatnonzero(self._trading)
+        on_trading = lfilter([1.0], [1.0, -0.995], shocks[trading_idx])
+        last_trading = np.maximum.accumulate(np.where(self._trading, np.arange(n), -1))
+        dev = np.where(
+            last_trading >= 0, on_trading[np.searchsorted(trading_idx, np.maximum(last_trading, 0))], 0.0
+        )
+        log_close = np.log(member.base_price) + dev
+        prev = np.concatenate(([log_close[0]], log_close[:-1]))
+        log_open = np.where(
+            self._trading,
+            np.log(member.base_price) + phi * (prev - np.log(member.base_price)) + gap,
+            log_close,
+        )
+        tick = member.tick_size
+        series = {
+            "close": _round_to_tick(np.exp(log_close), tick),
+            "open": _round_to_tick(np.exp(log_open), tick),
+            "vol": vol,
+            "regime": regime,
+        }
+        self._levels[token] = series
+        return series
+
+    def _member(self, token: int) -> SimInstrument:
+        member = self.universe.get(token)
+        if member is None:
+            raise KeyError(f"unknown instrument token {token}")
+        return member
+
+    def _day_index(self, day: date) -> int:
+        i = (day - EPOCH).days
+        if not 0 <= i < len(self._trading):
+            raise ValueError(f"{day} is outside the simulated history ({EPOCH} .. {HORIZON})")
+        return i
+
+    def day_level(self, token: int, day: date) -> DayLevel:
+        s = self._day_series(token)
+        i = self._day_index(day)
+        prev = self.calendar.previous_trading_day(day)
+        j = self._day_index(prev) if prev >= EPOCH else i
+        return DayLevel(
+            prev_close=float(s["close"][j]),
+            open=float(s["open"][i]),
+            close=float(s["close"][i]),
+            sigma=float(s["vol"][i]),
+            regime=REGIMES[int(s["regime"][i])],
+        )
+
+    # -- intraday path -----------------------------------------------------------------------------
+
+    def day_path(self, token: int, day: date) -> DayPath:
+        """The snapshots of ``token`` on trading day ``day`` (cached; ``ValueError`` on a non-trading day)."""
+        key = (token, day)
+        path = self._paths.get(key)
+        if path is not None:
+            self._paths.move_to_end(key)
+            return path
+        if not self.calendar.is_trading_day(day):
+            raise ValueError(f"{day} is not a trading day")
+        path = self._build_path(token, day)
+        self._paths[key] = path
+        if len(self._paths) > self._cache_size:
+            self._paths.popitem(last=False)
+        return path
+
+    def _build_path(self, token: int, day: date) -> DayPath:
+        member = self._member(token)
+        level = self.day_level(token, day)
+        rng = self._rng(token, day.toordinal())
+        T = SESSION_SECONDS
+        profile = _PROFILE
+        burst = np.ones(T)
+        n_bursts = rng.poisson(2.5 if level.regime == "burst" else 0.4)
+        for _ in range(n_bursts):
+            start = int(rng.integers(0, T))
+            burst[start : start + int(rng.integers(300, 1800))] *= rng.uniform(2.0, 3.5)
+        noise = rng.standard_normal((3, T))
+        phi = np.exp(-np.log(2) / IMBALANCE_HALF_LIFE_S)
+        z = lfilter([np.sqrt(1 - phi**2)], [1.0, -phi], noise[0])
+        # return of second t = sigma_t * (noise + beta * z_{t-1}): the imbalance leads the price.
+        drive = noise[1]
+        drive[1:] += IMBALANCE_BETA * z[:-1]
+        drive *= profile
+        drive *= burst
+        drive *= level.sigma / np.sqrt(T)
+        drive[0] = 0.0
+        walk = np.cumsum(drive)
+        if level.regime == "mean_reversion":
+            m_phi = np.exp(-1 / 600.0)
+            ou = lfilter([level.sigma / np.sqrt(T) * 6.0], [1.0, -m_phi], noise[2])
+            walk += ou - ou[0]
+
+        # Trade seconds: liquidity probability, at least one per minute, always 09:15:00 and 15:29:59.
+        trades = rng.random(T) < member.liquidity
+        per_minute = trades.reshape(MINUTES, 60)
+        empty = ~per_minute.any(axis=1)
+        if empty.any():
+            per_minute[np.flatnonzero(empty), rng.integers(0, 60, int(empty.sum()))] = True
+        trades[0] = trades[-1] = True
+        seconds = np.flatnonzero(trades)
+        # Bridge pinned to the day's open (09:15:00) and close (15:29:59), evaluated at trade seconds only.
+        log_o, log_c = np.log(level.open), np.log(level.close)
+        t = seconds / (T - 1)
+        bridge = log_o + walk[seconds] - t * (walk[-1] - (log_c - log_o))
+        traded = _round_to_tick(np.exp(bridge), member.tick_size)
+        traded[0] = level.open
+        traded[-1] = level.close
+        is_index = member.instrument.segment == "INDICES"
+        price = np.concatenate(([level.open], traded))
+        second = np.concatenate(([-420], seconds)).astype(np.int64)
+        n = len(second)
+        if is_index:
+            ltq = np.zeros(n, dtype=np.int64)
+        else:
+            intensity = _PROFILE[seconds] ** 2 / member.liquidity
+            sizes = member.base_quantity * intensity * rng.lognormal(0.0, 0.8, len(seconds)) * 0.2
+            pre_open = member.base_quantity * rng.uniform(5, 20)
+            ltq = np.maximum(1, np.concatenate(([pre_open], sizes))).astype(np.int64)
+        volume = np.cumsum(ltq)
+        turnover = np.cumsum(ltq * price)
+        vwap = np.where(volume > 0, turnover / np.maximum(volume, 1), price)
+        vwap = np.round(vwap / member.tick_size) * member.tick_size
+        vwap = np.round(vwap, 4 if member.tick_size < 0.01 else 2)
+        imbalance = np.tanh(0.8 * np.concatenate(([0.0], z[seconds])))
+        n_spikes = rng.binomial(max(n - 1, 0), SPIKE_RATE) if not is_index else 0
+        spike_after = (
+            np.sort(rng.choice(np.arange(1, n), size=n_spikes, replace=False))
+            if n_spikes
+            else np.zeros(0, np.int64)
+        )
+        spike_factor = 1 + rng.choice([-1.0, 1.0], n_spikes) * rng.uniform(0.04, 0.12, n_spikes)
+        spike_price = _round_to_tick(price[spike_after] * spike_factor, member.tick_size)
+        return DayPath(
+            token=token,
+            day=day,
+            level=level,
+            second=second,
+            price=price,
+            ltq=ltq,
+            volume=volume,
+            vwap=vwap,
+            high=np.maximum.accumulate(price),
+            low=np.minimum.accumulate(price),
+            imbalance=imbalance,
+            spike_after=spike_after.astype(np.int64),
+            spike_price=spike_price,
+        )
+
+    # -- candles -----------------------------------------------------------------------------------
+
+    def minute_candles(self, token: int, day: date) -> MinuteCandles:
+        """The 375 one-minute candles of ``token`` on ``day``, per the candle rule of this module."""
+        key = (token, day)
+        cached = self._candles.get(key)
+        if cached is not None:
+            return cached
+        p = self.day_path(token, day)
+        minute = np.maximum(p.second, 0) // 60  # the pre-open trade folds into the first minute's volume only
+        session = p.second >= 0
+        m, price = minute[session], p.price[session]
+        starts = np.searchsorted(m, np.arange(MINUTES), side="left")
+        ends = np.searchsorted(m, np.arange(MINUTES), side="right")
+        candles = MinuteCandles(
+            open=price[starts],
+            high=np.maximum.reduceat(price, starts),
+            low=np.minimum.reduceat(price, starts),
+            close=price[ends - 1],
+            volume=np.diff(np.concatenate(([0], p.volume[session][ends - 1]))),
+        )
+        self._candles[key] = candles
+        if len(self._candles) > self._cache_size:
+            self._candles.popitem(last=False)
+        return candles
+
+    def candles(
+        self, token: int, interval_minutes: int | None, start: datetime, end: datetime, now: datetime
+    ) -> list[tuple[datetime, float, float, float, float, int]]:
+        """Candles stamped in ``[start, end]`` whose whole interval has ended by ``now``.
+
+        ``interval_minutes`` None means day candles (stamped 00:00 IST).
+        """
+        out: list[tuple[datetime, float, float, float, float, int]] = []
+        first = start.astimezone(IST).date()
+        last = min(end.astimezone(IST).date(), now.astimezone(IST).date())
+        for day in self.calendar.trading_days(first, last):
+            c = self.minute_candles(token, day)
+            open_at = datetime.combine(day, time(9, 15), tzinfo=IST)
+            if interval_minutes is None:
+                stamp = datetime.combine(day, time(0, 0), tzinfo=IST)
+                if start <= stamp <= end and now >= open_at + timedelta(minutes=MINUTES):
+                    out.append(
+                        (
+                            stamp,
+                            float(c.open[0]),
+                            float(c.high.max()),
+                            float(c.low.min()),
+                            float(c.close[-1]),
+                            int(c.volume.sum()),
+                        )
+                    )
+                continue
+            step = interval_minutes
+            for b in range(0, MINUTES, step):
+                stamp = open_at + timedelta(minutes=b)
+                e = min(b + step, MINUTES)
+                if stamp < start or stamp > end or open_at + timedelta(minutes=e) > now:
+                    continue
+                out.append(
+                    (
+                        stamp,
+                        float(c.open[b]),
+                        float(c.high[b:e].max()),
+                        float(c.low[b:e].min()),
+                        float(c.close[e - 1]),
+                        int(c.volume[b:e].sum()),
+                    )
+                )
+        return out
+
+    # -- snapshots ---------------------------------------------------------------------------------
+
+    def _epoch_of(self, path: DayPath, second: int) -> int:
+        return int(path.session_open.timestamp()) + second
+
+    def _tick(self, path: DayPath, i: int, price: float | None = None) -> Tick:
+        member = self._member(path.token)
+        ins = member.instrument
+        at = datetime.fromtimestamp(self._epoch_of(path, int(path.second[i])), IST)
+        last = float(path.price[i]) if price is None else price
+        ohlc = OHLC(path.level.open, float(path.high[i]), float(path.low[i]), path.level.prev_close)
+        change = (last - ohlc.close) * 100 / ohlc.close if ohlc.close else 0.0
+        if ins.segment == "INDICES":
+            return Tick(path.token, "full", False, last, ohlc=ohlc, change=change, exchange_timestamp=at)
+        tick = member.tick_size
+        imb = float(path.imbalance[i])
+        noise = self._book_noise(path)[i].tolist()
+        spread = 1 + int(noise[0] > 1.3)
+        best_bid = round(float(path.price[i]) - tick * (1 if noise[1] > 1.0 else 0), 4)
+        best_ask = round(best_bid + spread * tick, 4)
+        q = member.base_quantity
+        decimals = 4 if tick < 0.01 else 2
+        buy = tuple(
+            DepthLevel(
+                max(1, int(q * (1 + imb) * (1 + 0.3 * k) * noise[k])),
+                round(best_bid - k * tick, decimals),
+                max(1, int(noise[k] * 3 + k)),
+            )
+            for k in range(5)
+        )
+        sell = tuple(
+            DepthLevel(
+                max(1, int(q * (1 - imb) * (1 + 0.3 * k) * noise[5 + k])),
+                round(best_ask + k * tick, decimals),
+                max(1, int(noise[5 + k] * 3 + k)),
+            )
+            for k in range(5)
+        )
+        return Tick(
+            instrument_token=path.token,
+            mode="full",
+            tradable=True,
+            last_price=last,
+            last_traded_quantity=int(path.ltq[i]),
+            average_traded_price=float(path.vwap[i]),
+            volume_traded=int(path.volume[i]),
+            total_buy_quantity=int(sum(lv.quantity for lv in buy) * 8),
+            total_sell_quantity=int(sum(lv.quantity for lv in sell) * 8),
+            ohlc=ohlc,
+            change=change,
+            last_trade_time=at,
+            oi=0,
+            oi_day_high=0,
+            oi_day_low=0,
+            exchange_timestamp=at,
+            depth=Depth(buy, sell),
+        )
+
+    def _book_noise(self, path: DayPath) -> FloatArray:
+        """Per-snapshot depth noise (n x 10 lognormal), drawn once per instrument-day."""
+        key = (path.token, path.day)
+        noise = self._noise.get(key)
+        if noise is None:
+            rng = self._rng(path.token, path.day.toordinal(), 1)
+            noise = rng.lognormal(0.0, 0.35, (len(path.second), 10))
+            self._noise[key] = noise
+            if len(self._noise) > self._cache_size:
+                self._noise.popitem(last=False)
+        return noise
+
+    def snapshots_between(
+        self, token: int, after: datetime, until: datetime, spikes: bool = True
+    ) -> list[Tick]:
+        """Snapshots (full-mode ticks) with ``after < exchange_timestamp <= until``, in order.
+
+        With ``spikes`` the WebSocket's bad ticks are included right after the snapshot they follow.
+        """
+        out: list[Tick] = []
+        first = after.astimezone(IST).date()
+        last = until.astimezone(IST).date()
+        for day in self.calendar.trading_days(first, last):
+            path = self.day_path(token, day)
+            base = int(path.session_open.timestamp())
+            lo = int(np.searchsorted(path.second, int(after.timestamp()) - base, side="right"))
+            hi = int(np.searchsorted(path.second, int(until.timestamp()) - base, side="right"))
+            if lo >= hi:
+                continue
+            spike_at = (
+                dict(zip(path.spike_after.tolist(), path.spike_price.tolist(), strict=True)) if spikes else {}
+            )
+            for i in range(lo, hi):
+                out.append(self._tick(path, i))
+                if i in spike_at:
+                    out.append(self._tick(path, i, price=spike_at[i]))
+        return out
+
+    def last_snapshot(self, token: int, at: datetime) -> Tick:
+        """The last genuine snapshot at or before ``at`` (the last-value cache), searching back over days."""
+        day = at.astimezone(IST).date()
+        if not self.calendar.is_trading_day(day):
+            day = self.calendar.previous_trading_day(day)
+        for _ in range(30):
+            path = self.day_path(token, day)
+            base = int(path.session_open.timestamp())
+            i = int(np.searchsorted(path.second, int(at.timestamp()) - base, side="right")) - 1
+            if i >= 0:
+                return self._tick(path, i)
+            day = self.calendar.previous_trading_day(day)
+        raise ValueError(f"no snapshot of {token} before {at}")  # pragma: no cover
+
+    def last_price(self, token: int, at: datetime) -> float:
+        return self.last_snapshot(token, at).last_price

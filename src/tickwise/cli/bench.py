@@ -1,0 +1,94 @@
+"""`tickwise bench ingest|features|live|codec`: benchmarks whose last printed line is one JSON object.
+
+Add a benchmark with ``@bench_app.command("name")`` in this module; print human lines first (unless
+``--json``) and finish with :func:`emit`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from tickwise.cli.context import state
+
+bench_app = typer.Typer(
+    help="Benchmarks; the last line printed is one JSON object of figures.", no_args_is_help=True
+)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print only the JSON line.")]
+
+
+def emit(figures: dict[str, Any], *, json_only: bool) -> None:
+    """Print the figures (human lines unless ``json_only``), then the JSON object as the last line."""
+    if not json_only:
+        for key, value in figures.items():
+            typer.echo(f"{key:>28}: {value}")
+    typer.echo(json.dumps(figures, sort_keys=False))
+
+
+@bench_app.command("ingest")
+def ingest(
+    rows: Annotated[
+        int, typer.Option("--rows", min=1, max=20_000_000, help="Candle rows to write.")
+    ] = 200_000,
+    instruments: Annotated[int, typer.Option("--instruments", min=1, help="Instruments the rows span.")] = 50,
+    json_only: JsonOption = False,
+) -> None:
+    """Candle bulk write rows/s (fresh and re-written) vs a plain `psql \\copy` of the same rows."""
+    import asyncio
+
+    from tickwise.bench.ingest import run_ingest_bench
+    from tickwise.bootstrap.database import database_url, migrate
+
+    url = database_url(state.settings())
+    migrate(url)
+    emit(asyncio.run(run_ingest_bench(url, rows, instruments=instruments)), json_only=json_only)
+
+
+@bench_app.command("labels")
+def labels(
+    events: Annotated[
+        int, typer.Option("--events", min=1, max=50_000_000, help="Events to label.")
+    ] = 1_000_000,
+    json_only: JsonOption = False,
+) -> None:
+    """Triple-barrier kernel time for N long events (H = 10) on a random walk, and the label shares."""
+    from tickwise.bench.labels import run_labels_bench
+
+    emit(run_labels_bench(n_events=events), json_only=json_only)
+
+
+@bench_app.command("codec")
+def codec(
+    ticks: Annotated[
+        int, typer.Option("--ticks", min=100, max=5_000_000, help="Full-mode ticks to decode.")
+    ] = 50_000,
+    json_only: JsonOption = False,
+) -> None:
+    """Kite binary decoder throughput: full-mode ticks/s on one core (simulated market and random frames)."""
+    from tickwise.bench.codec import run_codec_bench
+
+    emit(run_codec_bench(ticks), json_only=json_only)
+
+
+@bench_app.command("features")
+def features(
+    candles: Annotated[
+        int, typer.Option("--candles", min=10_000, max=20_000_000, help="1m candles of one instrument.")
+    ] = 1_000_000,
+    instruments: Annotated[
+        int, typer.Option("--instruments", min=1, help="Live streams updated per bar.")
+    ] = 1000,
+    json_only: JsonOption = False,
+) -> None:
+    """Full feature set candles/s (vs the bare TA-Lib calls) and one live bar update for N instruments."""
+    from tickwise.bench.features import run_features_bench
+
+    emit(run_features_bench(n_candles=candles, instruments=instruments), json_only=json_only)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the bench command group to the root app."""
+    app.add_typer(bench_app, name="bench")
