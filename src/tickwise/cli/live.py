@@ -1,0 +1,91 @@
+"""`tickwise live [--until TIME] [--speed X]`: the whole live mode (Kite, or the simulator without credentials)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tickwise.cli.context import state
+
+
+def live(
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="Stop at an IST clock time (10:30) or after market time (+45m). Default: 15:30."),
+    ] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option("--speed", min=0.1, max=10_000, help="Simulator only: simulated seconds per real second (default 60)."),
+    ] = None,
+    faults: Annotated[
+        str | None,
+        typer.Option("--faults", help="Simulator only: fault script ('10:05 abort; 10:20 stall 8s') or @file."),
+    ] = None,
+    symbols: Annotated[
+        str | None, typer.Option("--symbols", help="Comma-separated NSE symbols (default: trading.symbols or all).")
+    ] = None,
+    json_only: Annotated[bool, typer.Option("--json", help="Print the session report as one JSON line.")] = False,
+) -> None:
+    """Stream ticks, build candles, compute features and signals into TimescaleDB until the session ends."""
+    from tickwise.bootstrap.live import LiveOptions
+    from tickwise.domain.errors import ConfigError
+
+    settings = state.settings()
+    if until is not None:
+        from datetime import date, datetime
+
+        from tickwise.domain.calendar import NSE
+        from tickwise.domain.time import IST
+        from tickwise.pipelines.live.until import parse_until
+
+        # Validate the syntax before anything starts (the real day is known only once the clock is).
+        probe = datetime(2025, 1, 6, 9, 14, 50, tzinfo=IST)
+        if not until.strip().startswith("+"):
+            probe = probe.replace(hour=0, minute=0, second=0)
+        parse_until(until, date(2025, 1, 6), probe, NSE)
+    script = faults
+    if script and script.startswith("@"):
+        try:
+            script = Path(script[1:]).read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the fault script {script[1:]}: {exc}") from None
+    options = LiveOptions(
+        until=until,
+        speed=speed,
+        faults=script,
+        symbols=tuple(s.strip() for s in symbols.split(",") if s.strip()) if symbols else (),
+    )
+    report = asyncio.run(_main(settings, options))
+    if not json_only:
+        typer.echo(
+            f"live session {report.day} ended ({report.ended_by}): {report.bars} bars, {report.signals} signals, "
+            f"{report.ticks_accepted}/{report.ticks} ticks accepted, {report.gaps} gaps, {report.repairs} repairs "
+            f"({report.repaired_bars} bars via REST), latency p50 {report.latency_ms_p50} ms p99 {report.latency_ms_p99} ms"
+        )
+        if report.spilled_files_left:
+            typer.echo(f"warning: {report.spilled_files_left} write batch(es) kept on disk; they are written on the next run")
+    typer.echo(json.dumps(asdict(report), default=str))
+
+
+async def _main(settings, options):  # type: ignore[no-untyped-def]
+    from tickwise.bootstrap.live import run_live
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    return await run_live(settings, options, stop=stop)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root app."""
+    app.command("live")(live)

@@ -1,0 +1,300 @@
+"""Buffered, batched, retrying database writes for the live pipeline.
+
+The hot path only calls :meth:`BufferedWriter.put` (never blocks, never raises); a background task
+flushes each table in batches of ``batch_size`` rows every ``interval_s`` (or as soon as a batch is
+full). A failed write keeps its rows and is retried with exponential backoff behind a circuit breaker,
+so during a database outage the pipeline keeps computing and nothing accepted is lost:
+
+* rows wait in memory up to ``max_memory_rows`` per table; beyond that the oldest rows are **spilled**
+  to ``spill_dir`` (pickle files, one per chunk) and written back first once the database returns;
+* spill files left by a crashed or stopped process are loaded by the next run (:meth:`load_spilled`);
+* every write is an upsert or idempotent insert on the table's natural key, so a retried batch whose
+  first attempt did commit does no harm (at-least-once delivery; ``ticks`` have no natural key, so a
+  retry after a lost commit acknowledgement can store a tick twice);
+* a batch the database refuses as invalid (``DataValidationError``) is bisected so the valid rows are
+  written and only the bad ones are set aside, as ``rejected-*.pkl`` in ``spill_dir``, and counted.
+
+:meth:`close` flushes everything it can within a timeout and spills the rest, so a graceful shutdown
+loses nothing either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import pickle
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from tickwise.domain.errors import DataValidationError
+from tickwise.pipelines.live.breaker import CircuitBreaker
+
+WriteFn = Callable[[list[Any]], Awaitable[int]]
+
+
+@dataclass
+class TableStats:
+    written: int = 0
+    batches: int = 0
+    failures: int = 0
+    spilled: int = 0
+    rejected: int = 0
+
+
+@dataclass
+class _Table:
+    name: str
+    write: WriteFn
+    rows: deque[Any] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    spill_files: deque[Path] = field(default_factory=deque)
+    stats: TableStats = field(default_factory=TableStats)
+
+
+class BufferedWriter:
+    """Per-table write buffers with batching, retry/backoff, circuit breaker and disk spill."""
+
+    def __init__(
+        self,
+        tables: dict[str, WriteFn],
+        *,
+        batch_size: int = 5000,
+        interval_s: float = 1.0,
+        max_memory_rows: int = 200_000,
+        spill_dir: Path | None = None,
+        breaker: CircuitBreaker | None = None,
+        hooks: Any = None,
+        backoff_base_s: float = 0.25,
+        backoff_cap_s: float = 10.0,
+        urgent: Sequence[str] = (),
+    ) -> None:
+        if batch_size < 1 or interval_s <= 0 or max_memory_rows < batch_size:
+            raise ValueError("need batch_size >= 1, interval_s > 0 and max_memory_rows >= batch_size")
+        self._tables = {name: _Table(name, fn) for name, fn in tables.items()}
+        self.urgent = frozenset(urgent)  # tables whose rows are flushed at once (signals: latency)
+        self.batch_size = batch_size
+        self.interval_s = interval_s
+        self.max_memory_rows = max_memory_rows
+        self.spill_dir = spill_dir
+        self.hooks = hooks
+        self.breaker = breaker or CircuitBreaker("database")
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self._attempt = 0
+        self._retry_at = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._seq = itertools.count()
+        self.last_error: str | None = None
+        self.last_success: float | None = None
+
+    # -- the hot path ----------------------------------------------------------------------------
+    def put(self, table: str, rows: Sequence[Any]) -> None:
+        """Queue rows for ``table`` (never blocks or raises; spills the oldest rows when over the bound)."""
+        if not rows:
+            return
+        t = self._tables[table]
+        t.rows.extend(rows)
+        self._call("on_buffered", self.pending_rows())
+        if len(t.rows) > self.max_memory_rows:
+            self._spill(t, len(t.rows) - self.max_memory_rows + self.batch_size)
+        if len(t.rows) >= self.batch_size or table in self.urgent:
+            t.wake.set()
+
+    # -- state -----------------------------------------------------------------------------------
+    def pending_rows(self, table: str | None = None) -> int:
+        """Rows accepted but not yet written (memory; spill files are counted in :meth:`spilled_files`)."""
+        tables = [self._tables[table]] if table else self._tables.values()
+        return sum(len(t.rows) for t in tables)
+
+    def spilled_files(self) -> int:
+        return sum(len(t.spill_files) for t in self._tables.values())
+
+    def stats(self, table: str) -> TableStats:
+        return self._tables[table].stats
+
+    @property
+    def healthy(self) -> bool:
+        return self.breaker.state == "closed"
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> asyncio.Task[None]:
+        """Start the background flush loops (one per table, so a slow table never delays another)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="live-writer")
+        return self._task
+
+    async def _run(self) -> None:
+        await asyncio.gather(*(self._run_table(t) for t in self._tables.values()))
+
+    async def _run_table(self, t: _Table) -> None:
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(t.wake.wait(), self.interval_s)
+            t.wake.clear()
+            async with t.lock:
+                await self._flush_table(t)
+
+    async def flush(self) -> bool:
+        """Write everything pending now (respecting backoff/breaker); True when nothing is left."""
+        async def locked(t: _Table) -> bool:
+            async with t.lock:
+                return await self._flush_table(t)
+
+        return all(await asyncio.gather(*(locked(t) for t in self._tables.values())))
+
+    async def _flush_table(self, t: _Table) -> bool:
+        while t.spill_files or t.rows:
+            if not await self._write_next(t):
+                return False
+        return True
+
+    async def close(self, timeout_s: float = 10.0) -> bool:
+        """Stop the flush loop, write what can be written within ``timeout_s``, spill the rest."""
+        self._closing = True
+        for t in self._tables.values():
+            t.wake.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        deadline = time.monotonic() + timeout_s
+        done = False
+        while time.monotonic() < deadline:
+            self._retry_at = min(self._retry_at, time.monotonic())
+            if not self.breaker.allow():
+                await asyncio.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+                continue
+            if await self.flush():
+                done = True
+                break
+            await asyncio.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        if not done:
+            for t in self._tables.values():
+                if t.rows:
+                    self._spill(t, len(t.rows))
+            left = self.spilled_files()
+            if left:
+                logger.warning("live writer: database unavailable at shutdown; {} batch file(s) kept in {}", left, self.spill_dir)
+        return done
+
+    def load_spilled(self) -> int:
+        """Queue the spill files a previous run left (oldest first); returns their number."""
+        if self.spill_dir is None or not self.spill_dir.is_dir():
+            return 0
+        n = 0
+        for path in sorted(self.spill_dir.glob("spill-*.pkl"), key=lambda p: p.stat().st_mtime_ns):
+            table = path.name.split("-", 2)[1]
+            if table in self._tables:
+                self._tables[table].spill_files.append(path)
+                n += 1
+        for t in self._tables.values():
+            if t.spill_files:
+                t.wake.set()
+        return n
+
+    # -- internals -------------------------------------------------------------------------------
+    async def _write_next(self, t: _Table) -> bool:
+        now = time.monotonic()
+        if now < self._retry_at or not self.breaker.allow():
+            return False
+        from_file = bool(t.spill_files)
+        if from_file:
+            path = t.spill_files[0]
+            try:
+                batch = pickle.loads(path.read_bytes())
+            except (OSError, pickle.UnpicklingError, EOFError) as exc:
+                logger.error("live writer: unreadable spill file {} ({}); set aside", path, exc)
+                t.spill_files.popleft()
+                with contextlib.suppress(OSError):
+                    path.rename(path.with_name("unreadable-" + path.name))
+                return True
+        else:
+            batch = [t.rows[i] for i in range(min(self.batch_size, len(t.rows)))]
+        began = time.perf_counter()
+        try:
+            written = await self._write_checked(t, batch)
+        except Exception as exc:  # transient: keep the rows, back off
+            t.stats.failures += 1
+            self.breaker.failure()
+            self._retry_at = time.monotonic() + min(self.backoff_cap_s, self.backoff_base_s * 2**self._attempt)
+            self._attempt += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self._call("on_db_write_failed", t.name)
+            if self._attempt in (1, 5) or self._attempt % 20 == 0:
+                logger.warning("live writer: {} write failed (attempt {}): {}", t.name, self._attempt, self.last_error)
+            return False
+        self.breaker.success()
+        self._attempt = 0
+        self.last_success = time.time()
+        if from_file:
+            t.spill_files.popleft()
+            with contextlib.suppress(OSError):
+                path.unlink()
+        else:
+            for _ in range(len(batch)):
+                t.rows.popleft()
+        t.stats.written += written
+        t.stats.batches += 1
+        self._call("on_db_write", t.name, time.perf_counter() - began, len(batch))
+        self._call("on_buffered", self.pending_rows())
+        return True
+
+    async def _write_checked(self, t: _Table, batch: list[Any]) -> int:
+        """Write ``batch``; an invalid batch is bisected and its bad rows set aside (not retried)."""
+        try:
+            await t.write(batch)
+            return len(batch)
+        except DataValidationError as exc:
+            if len(batch) == 1:
+                t.stats.rejected += 1
+                logger.error("live writer: {} row rejected and set aside: {}", t.name, exc)
+                self._dead_letter(t, batch)
+                return 0
+        mid = len(batch) // 2
+        return await self._write_checked(t, batch[:mid]) + await self._write_checked(t, batch[mid:])
+
+    def _spill(self, t: _Table, n: int) -> None:
+        n = min(n, len(t.rows))
+        if n <= 0:
+            return
+        rows = [t.rows.popleft() for _ in range(n)]
+        if self.spill_dir is None:
+            # No disk: keep them in memory rather than lose them (the bound is then soft).
+            t.rows.extendleft(reversed(rows))
+            return
+        try:
+            self.spill_dir.mkdir(parents=True, exist_ok=True)
+            for i in range(0, len(rows), self.batch_size):
+                chunk = rows[i : i + self.batch_size]
+                path = self.spill_dir / f"spill-{t.name}-{time.time_ns()}-{next(self._seq):08d}.pkl"
+                tmp = path.with_suffix(".tmp")
+                tmp.write_bytes(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
+                os.replace(tmp, path)
+                t.spill_files.append(path)
+                t.stats.spilled += len(chunk)
+            self._call("on_spilled", len(rows))
+        except OSError as exc:
+            logger.error("live writer: cannot spill to {} ({}); keeping rows in memory", self.spill_dir, exc)
+            t.rows.extendleft(reversed(rows))
+
+    def _dead_letter(self, t: _Table, rows: list[Any]) -> None:
+        if self.spill_dir is None:
+            return
+        with contextlib.suppress(OSError):
+            self.spill_dir.mkdir(parents=True, exist_ok=True)
+            path = self.spill_dir / f"rejected-{t.name}-{time.time_ns()}-{next(self._seq):08d}.pkl"
+            path.write_bytes(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def _call(self, name: str, *args: Any) -> None:
+        if self.hooks is None:
+            return
+        with contextlib.suppress(Exception):
+            getattr(self.hooks, name)(*args)
