@@ -89,6 +89,22 @@ def features(
     emit(run_features_bench(n_candles=candles, instruments=instruments), json_only=json_only)
 
 
+@bench_app.command("live")
+def live(
+    instruments: Annotated[
+        int, typer.Option("--instruments", min=1, max=5000, help="Full-mode instruments streamed.")
+    ] = 500,
+    minutes: Annotated[
+        int, typer.Option("--minutes", min=1, max=375, help="Simulated session minutes measured.")
+    ] = 5,
+    json_only: JsonOption = False,
+) -> None:
+    """Live pipeline on the simulated market: candle-close -> signal latency p50/p99, ticks/s, RSS."""
+    from tickwise.bench.live import run_live_bench
+
+    emit(run_live_bench(instruments=instruments, minutes=minutes), json_only=json_only)
+
+
 def register(app: typer.Typer) -> None:
     """Add the bench command group to the root app."""
     app.add_typer(bench_app, name="bench")

@@ -1,0 +1,56 @@
+"""`tickwise bench live`: a tiny run of the real live path on the simulated market."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from tickwise.bench.live import run_live_bench
+
+KEYS = {
+    "instruments",
+    "minutes",
+    "db",
+    "model",
+    "ticks",
+    "bars",
+    "signals",
+    "latency_ms_p50",
+    "latency_ms_p99",
+    "latency_ms_max",
+    "ready_ms_p50",
+    "ready_ms_p99",
+    "ticks_per_s",
+    "decode_ticks_per_s",
+    "rss_mb",
+}
+
+
+def test_bench_live_reports_positive_latencies_for_every_measured_bar() -> None:
+    figures = run_live_bench(instruments=3, minutes=2)
+    assert figures.keys() >= KEYS
+    assert figures["db"] is False
+    assert figures["engine_errors"] == 0
+    # Every instrument trades in every simulated minute here: 3 x 2 bars, each with a signal written.
+    assert figures["bars"] == 6
+    assert figures["signals"] == figures["signals_written"] == 6
+    assert figures["ticks_accepted"] == figures["ticks"] > 0
+    assert 0 < figures["latency_ms_p50"] <= figures["latency_ms_p99"] <= figures["latency_ms_max"]
+    # A signal is ready (engine) before it is written (sink), from the same close instant.
+    assert 0 < figures["ready_ms_p50"] <= figures["latency_ms_p50"]
+    assert figures["ready_ms_p99"] <= figures["latency_ms_p99"]
+    assert figures["ticks_per_s"] > 0 and figures["decode_ticks_per_s"] > figures["ticks_per_s"]
+    assert figures["rss_mb"] > 0
+
+
+def test_bench_live_command_prints_one_json_line() -> None:
+    from tickwise.cli.bench import bench_app
+
+    result = CliRunner().invoke(bench_app, ["live", "--instruments", "2", "--minutes", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    figures = json.loads(lines[0])
+    assert figures["instruments"] == 2 and figures["minutes"] == 1
+    assert figures["bars"] == 2 and figures["latency_ms_p99"] > 0
