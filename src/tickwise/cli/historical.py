@@ -1,0 +1,278 @@
+"""Historical-mode commands: ``tickwise historical``, ``backfill``, ``train``, ``predict``.
+
+Dates are IST: ``YYYY-MM-DD`` (a ``--to`` date includes that whole day) or ``YYYY-MM-DD HH:MM``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tickwise.cli.context import state
+from tickwise.domain.errors import ConfigError
+from tickwise.domain.time import IST
+from tickwise.domain.timeframe import Timeframe
+
+FROM_HELP = "Start (IST): YYYY-MM-DD or 'YYYY-MM-DD HH:MM'."
+TO_HELP = "End (IST): YYYY-MM-DD (the whole day is included) or 'YYYY-MM-DD HH:MM' (exclusive)."
+
+
+def parse_instant(value: str | None, *, end: bool, option: str) -> datetime | None:
+    """A CLI date/time in IST; a bare ``--to`` date means the start of the next day."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime.combine(day + timedelta(days=1) if end else day, time(0), tzinfo=IST)
+        parsed = datetime.fromisoformat(text.replace(" ", "T", 1))
+    except ValueError:
+        raise ConfigError(f"{option} {value!r}: expected YYYY-MM-DD or 'YYYY-MM-DD HH:MM' (IST)") from None
+    return parsed.replace(tzinfo=IST) if parsed.tzinfo is None else parsed
+
+
+def _day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise ConfigError(f"{option} {value!r}: expected a date YYYY-MM-DD (IST)") from None
+
+
+def _console() -> Console:
+    # soft_wrap: printed SQL and commands stay on one line each, so they can be copied as they are.
+    return Console(stderr=False, highlight=False, soft_wrap=True)
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if isinstance(value, float):
+        return "n/a" if value != value else f"{value:.{digits}f}"
+    return str(value)
+
+
+def _ist(value: datetime | None) -> str:
+    return "-" if value is None else f"{value.astimezone(IST):%Y-%m-%d %H:%M}"
+
+
+def _where_to_look(console: Console, settings: Any, version: str | None) -> None:
+    from tickwise.adapters.mlflow.tracker import tracking_uri
+    from tickwise.bootstrap.database import database_url
+
+    uri = tracking_uri(settings)
+    console.print("\n[bold]Where to look[/bold]")
+    try:
+        dsn = database_url(settings, start=False)
+    except Exception:  # the summary must not fail on a cosmetic lookup
+        dsn = "$(tickwise db url)"
+    version_sql = (
+        f"'{version}'" if version else "(SELECT model_version FROM models WHERE status = 'champion')"
+    )
+    console.print(f'  psql "$(tickwise db url)"        # {dsn.split("@")[-1]}')
+    console.print(
+        "  SELECT model_version, status, metrics->>'holdout_auc' AS auc FROM models ORDER BY created_at DESC;"
+    )
+    console.print(
+        "  SELECT s.time, s.direction, s.confidence, s.size, f.rsi_14, l.label, l.ret\n"
+        "    FROM signals s\n"
+        "    JOIN features f USING (instrument_token, timeframe, time)\n"
+        "    JOIN labels l USING (instrument_token, timeframe, time)\n"
+        f"   WHERE s.model_version = {version_sql} AND s.mode = 'historical'\n"
+        "     AND f.feature_set = s.feature_set AND l.side = s.direction\n"
+        "   ORDER BY s.time DESC LIMIT 20;"
+    )
+    prefix = "MLFLOW_ALLOW_FILE_STORE=true " if uri.startswith("file:") else ""
+    console.print(f"  {prefix}mlflow ui --backend-store-uri {uri}")
+
+
+def _train_table(console: Console, outcome: Any) -> None:
+    m = outcome.metrics
+    table = Table(
+        title=f"model {outcome.model_version} ({outcome.status}{', already trained' if outcome.skipped else ''})"
+    )
+    table.add_column("metric")
+    table.add_column("CV (mean of folds)", justify="right")
+    table.add_column("holdout", justify="right")
+    for key in (
+        "logloss",
+        "auc",
+        "long_auc",
+        "short_auc",
+        "long_precision",
+        "short_precision",
+        "trades",
+        "gross_ret_mean",
+        "cost_mean",
+        "net_ret_mean",
+        "net_pnl_inr",
+    ):
+        digits = 0 if key in ("trades", "net_pnl_inr") else 4
+        table.add_row(
+            key,
+            _fmt(m.get(f"oos_{key}", float("nan")), digits),
+            _fmt(m.get(f"holdout_{key}", float("nan")), digits),
+        )
+    console.print(table)
+    console.print(
+        f"trained on {outcome.rows:,} bars, {outcome.features} features, "
+        f"{_ist(outcome.trained_from)} .. {_ist(outcome.trained_to)} IST; mlflow run {outcome.mlflow_run_id}"
+    )
+
+
+def historical() -> None:
+    """The whole historical mode: instruments sync, backfill, roll-ups, features, labels, train, predict."""
+    from tickwise.pipelines.historical.run import Reporter, run_historical
+
+    settings = state.settings()
+    console = _console()
+    with Reporter(Console(stderr=True)) as reporter:
+        summary = asyncio.run(run_historical(settings, reporter))
+    bf, integ = summary.backfill, summary.integrity
+    console.print(
+        f"\n[bold]historical mode done[/bold] in {summary.timings.get('total', 0):.0f} s: "
+        f"{summary.instruments} instruments, sessions {summary.first_day} .. {summary.last_day}"
+    )
+    if bf is not None:
+        console.print(
+            f"backfill: {bf.fetched_days} instrument-days fetched in {bf.fetch_ranges} ranges "
+            f"({bf.already_stored} already stored), {bf.rows_written:,} candles written, {bf.rows_rejected} rejected"
+        )
+    if integ is not None:
+        console.print(
+            f"integrity: {integ.complete_sessions}/{integ.sessions} complete sessions, "
+            f"{len(integ.partial_sessions)} partial, {len(integ.empty_sessions)} empty, "
+            f"{integ.invalid_candles} invalid candles"
+        )
+    rollups = ", ".join(f"{k}: {v:,}" for k, v in summary.rollup_rows.items())
+    console.print(
+        f"rows written: rollups ({rollups}), features {summary.feature_rows:,}, labels {summary.label_rows:,}"
+    )
+    if summary.train is not None:
+        _train_table(console, summary.train)
+    if summary.predict is not None:
+        p = summary.predict
+        console.print(
+            f"signals (historical, {p.model_version}): {p.rows:,} rows, {p.longs:,} long, {p.shorts:,} short"
+        )
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in summary.timings.items())
+    console.print(f"timings: {timings}")
+    _where_to_look(console, settings, summary.train.model_version if summary.train else None)
+
+
+def backfill(
+    from_: Annotated[str | None, typer.Option("--from", help="First session (IST date YYYY-MM-DD).")] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Last session (IST date); default: the last completed one.")
+    ] = None,
+    symbols: Annotated[
+        str | None,
+        typer.Option(
+            "--symbols", help="Comma-separated NSE symbols; default: trading.symbols or the universe."
+        ),
+    ] = None,
+    timeframe: Annotated[
+        str, typer.Option("--timeframe", help="1m (rolled up to 5m/15m/60m) or 5m, 15m, 60m, 1d.")
+    ] = "1m",
+) -> None:
+    """Gap-aware, idempotent candle backfill: fetch only the sessions not yet stored."""
+    from tickwise.bootstrap.historical import open_historical
+    from tickwise.pipelines.historical.rollups import roll_up
+    from tickwise.pipelines.historical.run import HistoricalSummary, Reporter, sync_and_backfill
+
+    settings = state.settings()
+    try:
+        tf = Timeframe.parse(timeframe)
+    except ValueError as exc:
+        raise ConfigError(f"--timeframe: {exc}") from None
+    first, last = _day(from_, "--from"), _day(to, "--to")
+    if first and last and last < first:
+        raise ConfigError(f"--to {last} is before --from {first}")
+    wanted = tuple(s.strip() for s in symbols.split(",") if s.strip()) if symbols else ()
+    summary = HistoricalSummary()
+
+    async def main() -> None:
+        async with open_historical(settings) as ctx:
+            with Reporter(Console(stderr=True)) as reporter:
+                universe = await sync_and_backfill(
+                    ctx, settings, reporter, summary, first=first, last=last, symbols=wanted, timeframe=tf
+                )
+                if tf is Timeframe.M1:
+                    for inst in universe:
+                        candles = await ctx.candles.read_frame(inst.instrument_token, tf, None, None)
+                        await roll_up(candles, settings.trading.timeframes, ctx.candles, ctx.calendar)
+
+    asyncio.run(main())
+    bf = summary.backfill
+    assert bf is not None
+    _console().print(
+        f"backfill {tf} {summary.first_day} .. {summary.last_day}, {summary.instruments} instruments: "
+        f"{bf.fetched_days} instrument-days fetched in {bf.fetch_ranges} ranges, {bf.already_stored} already stored, "
+        f"{bf.rows_written:,} candles written, {bf.rows_rejected} rejected"
+    )
+
+
+def train(
+    from_: Annotated[str | None, typer.Option("--from", help=FROM_HELP)] = None,
+    to: Annotated[str | None, typer.Option("--to", help=TO_HELP)] = None,
+    trials: Annotated[
+        int | None, typer.Option("--trials", min=1, help="Optuna trials (default model_training.trials).")
+    ] = None,
+) -> None:
+    """Walk-forward training on stored features and labels: MLflow run, models row, champion decision."""
+    from tickwise.bootstrap.historical import open_historical
+    from tickwise.pipelines.historical.run import Reporter, train_step
+
+    settings = state.settings()
+    start, end = parse_instant(from_, end=False, option="--from"), parse_instant(to, end=True, option="--to")
+
+    async def main() -> Any:
+        async with open_historical(settings) as ctx:
+            with Reporter(Console(stderr=True)) as reporter:
+                return await train_step(ctx, settings, reporter, start=start, end=end, trials=trials)
+
+    outcome = asyncio.run(main())
+    console = _console()
+    _train_table(console, outcome)
+    _where_to_look(console, settings, outcome.model_version)
+
+
+def predict(
+    from_: Annotated[str | None, typer.Option("--from", help=FROM_HELP)] = None,
+    to: Annotated[str | None, typer.Option("--to", help=TO_HELP)] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model version; default: the champion.")
+    ] = None,
+) -> None:
+    """Batch signals (mode historical) for a range with a given model version."""
+    from tickwise.bootstrap.historical import open_historical
+    from tickwise.pipelines.historical.run import Reporter, predict_step
+
+    settings = state.settings()
+    start, end = parse_instant(from_, end=False, option="--from"), parse_instant(to, end=True, option="--to")
+
+    async def main() -> Any:
+        async with open_historical(settings) as ctx:
+            with Reporter(Console(stderr=True)) as reporter:
+                return await predict_step(ctx, reporter, start=start, end=end, version=model)
+
+    outcome = asyncio.run(main())
+    console = _console()
+    console.print(
+        f"signals written: {outcome.rows:,} (model {outcome.model_version}, mode historical, "
+        f"{outcome.instruments} instruments, {outcome.longs:,} long, {outcome.shorts:,} short) in {outcome.seconds:.1f} s"
+    )
+    _where_to_look(console, settings, outcome.model_version)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root app."""
+    app.command("historical")(historical)
+    app.command("backfill")(backfill)
+    app.command("train")(train)
+    app.command("predict")(predict)

@@ -1,0 +1,49 @@
+"""Triple-barrier labels on both sides for one instrument (labeling.md), written to ``labels``.
+
+Labels are computed over the instrument's whole history (ATR from the anchor) and upserted; the step is
+skipped when the newest label the history allows is already stored (idempotent, resumable: a label
+write is one transaction per instrument).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from tickwise.core.labels import LabelSpec, label_both_sides
+from tickwise.domain.calendar import NSE, SessionCalendar
+from tickwise.domain.timeframe import Timeframe
+
+
+@dataclass
+class LabelStepResult:
+    instrument_token: int
+    labelled: int
+    written: int
+    dropped: dict[int, dict[str, int]] = field(default_factory=dict)
+
+
+async def build_labels(
+    token: int,
+    candles: pd.DataFrame,
+    spec: LabelSpec,
+    label_repo: object,
+    timeframe: Timeframe = Timeframe.M1,
+    calendar: SessionCalendar = NSE,
+) -> LabelStepResult:
+    if candles.empty:
+        return LabelStepResult(token, 0, 0)
+    frame, drops = label_both_sides(
+        candles.reset_index(drop=True), spec, timeframe, calendar, instrument_token=token
+    )
+    if frame.empty:
+        return LabelStepResult(token, 0, 0, drops)
+    newest = pd.Timestamp(frame["time"].max())
+    stored = await label_repo.read_frame(token, timeframe, newest, None)  # type: ignore[attr-defined]
+    if len(stored) >= 2:  # both sides of the newest event are stored: nothing new
+        return LabelStepResult(token, len(frame), 0, drops)
+    if "timeframe" not in frame.columns:
+        frame["timeframe"] = str(timeframe)
+    written = await label_repo.add_frame(frame)  # type: ignore[attr-defined]
+    return LabelStepResult(token, len(frame), int(written), drops)

@@ -1,0 +1,141 @@
+"""Batch signals: a model version (champion by default) applied to stored features, written to ``signals``
+with mode ``historical``.
+
+A signal's ``time`` is the open of the bar whose close produced it; ``available_at`` is that bar's close
+instant (``time + timeframe``); ``latency_ms`` is NULL for historical signals. Only bars whose model
+features are all finite get a signal (:func:`signal_ready`; the warm-up bars have none), the same rule
+the live pipeline applies. Writes upsert on the contract key, so re-running is idempotent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tickwise.core.model import ModelArtifact
+from tickwise.core.predictor import Predictor
+from tickwise.core.signals import SignalGenerator, model_signal_generator, signal_ready
+from tickwise.domain.errors import ModelError
+from tickwise.domain.timeframe import Timeframe
+from tickwise.pipelines.historical.universe import select_universe
+
+
+def signal_generator(settings: Any, artifact: ModelArtifact) -> SignalGenerator:
+    """The generator for ``artifact`` with the configured thresholds (see core.signals)."""
+    mt = settings.model_training
+    return model_signal_generator(
+        artifact.label_spec,
+        threshold=mt.signal_threshold,
+        kelly_fraction=mt.kelly_fraction,
+        max_position=mt.max_position,
+    )
+
+
+def signals_frame(
+    features: pd.DataFrame,
+    predictor: Predictor,
+    generator: SignalGenerator,
+    timeframe: Timeframe,
+    mode: str = "historical",
+) -> pd.DataFrame:
+    """Features of one instrument -> signal rows (contract columns + ``size``)."""
+    x = features.loc[:, list(predictor.feature_names)].to_numpy(dtype=np.float64)
+    ready = signal_ready(x)
+    for name in generator.regime_features:
+        if name not in features.columns:
+            raise ModelError(f"the regime filter needs feature {name!r}, which the features lack")
+    features = features[ready]
+    x = x[ready]
+    probs = predictor.predict_matrix(x)
+    regime = {n: features[n].to_numpy(dtype=np.float64) for n in generator.regime_features}
+    batch = generator.generate(probs[:, 0], probs[:, 1], regime)
+    times = pd.DatetimeIndex(features["time"])
+    return pd.DataFrame(
+        {
+            "instrument_token": features["instrument_token"].to_numpy(dtype=np.int64),
+            "timeframe": str(timeframe),
+            "time": times,
+            "available_at": times + timeframe.delta,
+            "model_version": predictor.version,
+            "direction": batch.direction.astype(np.int64),
+            "confidence": batch.confidence,
+            "mode": mode,
+            "feature_set": predictor.feature_set,
+            "latency_ms": np.nan,
+            "size": batch.size,
+        }
+    )
+
+
+@dataclass
+class PredictOutcome:
+    model_version: str
+    rows: int
+    longs: int
+    shorts: int
+    instruments: int
+    start: datetime | None
+    end: datetime | None
+    seconds: float
+
+
+async def load_model(ctx: Any, version: str | None) -> ModelArtifact:
+    record = await (ctx.models.get(version) if version else ctx.models.champion())
+    if record is None:
+        if version:
+            raise ModelError(
+                f"no model version {version!r} in the models table (list them: SELECT model_version, status FROM models)"
+            )
+        raise ModelError("no champion model yet; run `tickwise train` (or `tickwise historical`) first")
+    artifact: ModelArtifact = ctx.store.load(
+        record.model_version, Path(record.artifact_path) if record.artifact_path else None
+    )
+    return artifact
+
+
+async def predict_signals(
+    ctx: Any,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    version: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> PredictOutcome:
+    began = time.perf_counter()
+    settings = ctx.settings
+    timeframe = settings.trading.signal_timeframe
+    artifact = await load_model(ctx, version)
+    if artifact.timeframe != str(timeframe):
+        raise ModelError(f"model {artifact.version} predicts {artifact.timeframe} bars, not {timeframe}")
+    predictor = Predictor(artifact)
+    generator = signal_generator(settings, artifact)
+    columns = list(dict.fromkeys([*artifact.feature_names, *generator.regime_features]))
+    tokens = [i.instrument_token for i in await select_universe(ctx.instruments, settings.trading.symbols)]
+    total = longs = shorts = used = 0
+    for k, token in enumerate(tokens):
+        features = await ctx.features.read_frame(
+            token, timeframe, artifact.feature_set, start, end, columns=columns
+        )
+        if not features.empty:
+            frame = signals_frame(features, predictor, generator, timeframe)
+            total += await ctx.signals.add_frame(frame)
+            longs += int((frame["direction"] == 1).sum())
+            shorts += int((frame["direction"] == -1).sum())
+            used += 1
+        if progress is not None:
+            progress(k + 1, len(tokens))
+    if used == 0:
+        raise ModelError(
+            f"no stored features of feature set {artifact.feature_set} in the range; "
+            "run `tickwise historical` to compute them"
+        )
+    return PredictOutcome(
+        artifact.version, total, longs, shorts, used, start, end, time.perf_counter() - began
+    )
