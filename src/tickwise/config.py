@@ -60,7 +60,6 @@ class SimulatorSettings(_Section):
     ws_port: int = Field(8766, ge=1, le=65535)
     seed: int = 42
     instruments: int = Field(10, ge=1, le=9000)
-    days: int = Field(60, ge=1, le=2000)
     speed: float = Field(60.0, gt=0)
     api_key: str = "tickwise-sim"
     api_secret: SecretStr = SecretStr("tickwise-sim-secret")
