@@ -19,6 +19,8 @@ import math
 import numpy as np
 from numba import njit
 
+from tickwise.core.features.derived import apply_derived
+
 RING_CHANNELS = 4
 CH_LOGCLOSE, CH_CLOSE, CH_RET, CH_VOLUME = 0, 1, 2, 3
 IST_OFFSET_MINUTES = 330
@@ -86,7 +88,7 @@ def _weighted_welford(fst: np.ndarray, j: int, w: float, x: float) -> None:
     fst[j] = total
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def step(
     ist: np.ndarray,
     fst: np.ndarray,
@@ -375,3 +377,48 @@ def fold(
                     htf_bars[i, k, f] = fin_bars[i, j, f]
                 htf_rows[i, k] = r
                 htf_n[i] = k + 1
+
+
+@njit(cache=True, error_model="numpy")
+def step_derive(
+    ist: np.ndarray,
+    fst: np.ndarray,
+    ring: np.ndarray,
+    t_min: int,
+    o: float,
+    h: float,
+    lo: float,
+    c: float,
+    v: float,
+    hurst_window: int,
+    hurst_lags: np.ndarray,
+    zwins: np.ndarray,
+    zshort: int,
+    horizons: np.ndarray,
+    rlags: np.ndarray,
+    tfs: np.ndarray,
+    kalman: np.ndarray,
+    session: np.ndarray,
+    ffd_w: np.ndarray,
+    cslots: np.ndarray,
+    col: np.ndarray,
+    fin_bars: np.ndarray,
+    fin_count: np.ndarray,
+    ops: np.ndarray,
+    consts: np.ndarray,
+    warm: np.ndarray,
+) -> int:
+    """Live: :func:`step` (with FFD) on column 0 of ``col``, then, unless the bar closed a context bar,
+    the derived features and warm-up mask (:func:`derived.apply_derived`) in the same native call.
+
+    One dispatch from Python per bar instead of two. When context bars were finalised (return value
+    > 0) the caller first updates the context TA-Lib handles, then applies the derived kernel itself.
+    """
+    bar_index = ist[I_COUNT]
+    n_fin = step(
+        ist, fst, ring, t_min, o, h, lo, c, v, hurst_window, hurst_lags, zwins, zshort, horizons, rlags,
+        tfs, kalman, session, ffd_w, True, cslots, col, 0, fin_bars, fin_count,
+    )  # fmt: skip
+    if n_fin == 0:
+        apply_derived(col, ops, consts, warm, bar_index)
+    return n_fin

@@ -14,6 +14,7 @@ import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -77,6 +78,7 @@ class FeatureStream:
         col = run.m[:, -1].copy() if run.m.shape[1] else np.full(n_slots, np.nan)
         self._col = col.reshape(n_slots, 1)
         self._colv = self._col[:, 0]
+        self._mv: Any = self._colv.data  # a memoryview of the column
         self._warmup = layout.warmup
         self.state = StreamState(run.ist, run.fst, run.ring, self._col)
         self._n_feat = len(layout.names)
@@ -122,49 +124,69 @@ class FeatureStream:
         ``bar`` is a mapping or an object with ``time`` (open instant, tz-aware), ``open``, ``high``,
         ``low``, ``close``, ``volume`` and optionally ``obi_5``. Bars must arrive in time order.
         """
-        get: Callable[..., Any] = (
-            bar.get if isinstance(bar, Mapping) else lambda k, d=None: getattr(bar, k, d)
-        )
-        t_min = epoch_minute(get("time"))
-        vals = self._vals
+        if isinstance(bar, Mapping):
+            get: Callable[..., Any] = bar.get
+        else:
+            get = partial(getattr, bar)  # getattr(bar, name, default)
+        t_min = epoch_minute(get("time", None))
         try:
-            vals[0] = float(get("open"))
-            vals[1] = float(get("high"))
-            vals[2] = float(get("low"))
-            vals[3] = float(get("close"))
-            vals[4] = float(get("volume"))
+            o = float(get("open", None))
+            h = float(get("high", None))
+            lo = float(get("low", None))
+            c = float(get("close", None))
+            v = float(get("volume", None))
         except (TypeError, ValueError) as exc:
-            raise DataValidationError(f"bar at {get('time')} has a non-numeric price/volume: {exc}") from exc
-        if not (all(map(math.isfinite, vals)) and vals[3] > 0.0):
-            raise DataValidationError(f"bar at {get('time')} has a non-finite or non-positive price: {vals}")
-        ist = self.state.ist
-        if ist[kernels.I_COUNT] > 0 and t_min <= ist[kernels.I_LAST_TIME]:
-            raise DataValidationError(f"bar at {get('time')} is not after the previous bar")
-        obi = get("obi_5")
-        colv = self._colv
-        colv[self._obi_slot] = np.nan if obi is None else float(obi)
+            raise DataValidationError(
+                f"bar at {get('time', None)} has a non-numeric price/volume: {exc}"
+            ) from exc
+        # x - x is 0.0 for a finite x and NaN for NaN or ±inf: one check for all five values.
+        if not ((o - o) + (h - h) + (lo - lo) + (c - c) + (v - v) == 0.0 and c > 0.0):
+            vals_bad = [o, h, lo, c, v]
+            raise DataValidationError(
+                f"bar at {get('time', None)} has a non-finite or non-positive price: {vals_bad}"
+            )
+        st = self.state
+        ist = st.ist
+        bar_index = int(ist[kernels.I_COUNT])
+        if bar_index > 0 and t_min <= ist[kernels.I_LAST_TIME]:
+            raise DataValidationError(f"bar at {get('time', None)} is not after the previous bar")
+        vals = self._vals
+        vals[0] = o
+        vals[1] = h
+        vals[2] = lo
+        vals[3] = c
+        vals[4] = v
+        obi = get("obi_5", None)
+        mv = self._mv
+        mv[self._obi_slot] = math.nan if obi is None else float(obi)
         in_slots = self._in_slots
-        for i in range(5):
-            colv[in_slots[i]] = vals[i]
+        mv[in_slots[0]] = o
+        mv[in_slots[1]] = h
+        mv[in_slots[2]] = lo
+        mv[in_slots[3]] = c
+        mv[in_slots[4]] = v
 
         self._run_handles(self._groups, vals)
         if self._pending:
             self._update_pending(self._ready, self._pending, vals)
             self._groups = _group(self._ready)
 
-        p = self._p
-        st = self.state
-        bar_index = int(st.ist[kernels.I_COUNT])
-        n_fin = kernels.step(
-            st.ist, st.fst, st.ring, t_min, vals[0], vals[1], vals[2], vals[3], vals[4], p.hurst_window,
-            p.hurst_lags, p.zwins, p.zshort, p.horizons, p.rlags, p.tfs, p.kalman, p.session,
-            self._layout.ffd_w, True, self._layout.cslots, self._col, 0, self._fin_bars, self._fin_count,
-        )  # fmt: skip
         # Context values persist between their bars. Until every feature is warm the warm-up mask may
-        # blank them in the column, so restore them from the stored copy while that can happen.
+        # blank them in the column, so restore them from the stored copy while that can happen (the
+        # custom step does not touch context slots, so restoring before it is the same).
         masking = bar_index <= self._warmup
+        colv = self._colv
         if masking:
             colv[self._ctx_slots] = self._ctx_vals
+        p = self._p
+        lay = self._layout
+        col = self._col
+        # One native call: the custom step and, unless a context bar closed, the derived kernel.
+        n_fin = kernels.step_derive(
+            ist, st.fst, st.ring, t_min, o, h, lo, c, v, p.hurst_window, p.hurst_lags, p.zwins, p.zshort,
+            p.horizons, p.rlags, p.tfs, p.kalman, p.session, lay.ffd_w, lay.cslots, col, self._fin_bars,
+            self._fin_count, lay.ops, lay.consts, lay.warm,
+        )  # fmt: skip
         if n_fin:
             for ti in range(self._fin_count.shape[0]):
                 for j in range(int(self._fin_count[ti])):
@@ -176,13 +198,11 @@ class FeatureStream:
                         self._ctx[ti] = (ready, pending, _group(ready))
             if masking:
                 self._ctx_vals = colv[self._ctx_slots]
-
-        col = self._col
-        apply_derived(col, self._layout.ops, self._layout.consts, self._layout.warm, bar_index)
-        return col[: self._n_feat, 0].copy()
+            apply_derived(col, lay.ops, lay.consts, lay.warm, bar_index)
+        return colv[: self._n_feat].copy()
 
     def _run_handles(self, groups: list[Any], vals: list[float]) -> None:
-        colv = self._colv
+        colv = self._mv  # memoryview item stores cost a fraction of ndarray.__setitem__
         for getter, single_in, singles, multis in groups:
             if single_in:
                 x = getter(vals)
@@ -207,6 +227,7 @@ class FeatureStream:
         twin.__dict__.update(self.__dict__)
         twin._col = self._col.copy()
         twin._colv = twin._col[:, 0]
+        twin._mv = twin._colv.data
         st = self.state
         twin.state = StreamState(st.ist.copy(), st.fst.copy(), st.ring.copy(), twin._col)
         twin._vals = list(self._vals)
