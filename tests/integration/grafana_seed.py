@@ -14,6 +14,8 @@ from typing import Any
 
 import asyncpg
 
+from tickwise.adapters.timescale.schema import ALL_TABLES
+
 NIFTY, INFY = 256265, 408065
 FEATURE_SET = "core-v1"
 CHAMPION, RETIRED = "m-champion", "m-retired"
@@ -49,7 +51,12 @@ def _bars(token: int, days: tuple[datetime, ...]) -> list[tuple[datetime, float,
 
 
 async def seed(conn: asyncpg.Connection) -> None:
-    """Write the data set (json/jsonb values as Python objects: the tickwise pool registers JSON codecs)."""
+    """Write the data set (json/jsonb values as Python objects: the tickwise pool registers JSON codecs).
+
+    Callers run this inside a transaction they roll back, so emptying the tables first (other tests of
+    the session may have left rows) leaves their data untouched afterwards.
+    """
+    await conn.execute(f"TRUNCATE {', '.join(ALL_TABLES)}")
     await conn.executemany(
         "INSERT INTO instruments (instrument_token, exchange_token, tradingsymbol, name, exchange, segment, "
         "instrument_type, tick_size, lot_size) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
