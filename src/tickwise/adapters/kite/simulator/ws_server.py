@@ -7,9 +7,11 @@
   idempotent; default mode ``quote``; ``mode`` for an unsubscribed token subscribes it (lenient).
   More than ``max_tokens_per_connection`` tokens -> text error, the first ones are kept.
 * On subscribe / mode: one frame at once with the last-value-cache packets of those tokens.
-* Streaming: every ``stream_interval`` real seconds, every snapshot whose exchange second lies in the
-  simulated window just elapsed is sent (so candles rebuilt from the ticks equal the REST candles at
-  any speed), batched into frames of at most 3,000 packets; in ``ltp`` mode only when the price moved.
+* Streaming: every ``stream_interval`` real seconds, every snapshot whose exchange second lies after the
+  connection's last covered second for that token (the subscribe instant, then the previous cycle) is
+  sent, so no snapshot after the last-value-cache packet is skipped and candles rebuilt from the ticks
+  equal the REST candles at any speed; a ``mode`` message for a subscribed token changes only the mode.
+  Batched into frames of at most 3,000 packets; in ``ltp`` mode only when the price moved.
   Idle connections get a 1-byte ``0x00`` heartbeat every ``heartbeat_interval`` real seconds.
 * Faults (see :mod:`faults`) act on every open connection when they fire.
 """
@@ -70,7 +72,6 @@ class TickerServer:
         self._server: Server | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._refuse_until = 0.0
-        self._last_second: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -192,7 +193,12 @@ class TickerServer:
         now = self.state.clock.now()
         packets = []
         for t in dict.fromkeys(tokens):
-            tick = self.state.market.last_snapshot(t, now)
+            # The snapshot at the token's stream position (the subscribe instant, or the last second
+            # streamed): a ``mode`` message re-sends it in the new mode without jumping ahead of the
+            # stream, so the client sees neither a hole nor an older tick after this packet.
+            since = client.since.get(t)
+            at = now if since is None else min(now, datetime.fromtimestamp(since, IST))
+            tick = self.state.market.last_snapshot(t, at)
             client.last_ltp[t] = tick.last_price
             packets.append(encode_packet(tick, client.modes[t]))
         await self._send_data(client, packets)
@@ -255,15 +261,22 @@ class TickerServer:
             await self._apply(fault, loop_time)
         second = int(now.timestamp())
         clients = list(self.clients)
-        wanted = {t for c in clients for t in c.modes if state.universe.get(t) is not None}
+        # Each token streams from the oldest point any client still needs (its ``since``), not from
+        # the previous cycle: a client that subscribed before the first cycle, or between two cycles,
+        # must get every snapshot after its last-value-cache packet.
+        oldest: dict[int, int] = {}
+        for c in clients:
+            for t in c.modes:
+                if state.universe.get(t) is not None:
+                    s = c.since.get(t, second)
+                    oldest[t] = min(oldest.get(t, s), s)
         snapshots: dict[int, list[Tick]] = {}
-        if wanted and self._last_second is not None and second > self._last_second:
-            # A jump of the clock streams at most MAX_CATCH_UP_S simulated seconds (the rest is skipped).
-            after = datetime.fromtimestamp(max(self._last_second, second - MAX_CATCH_UP_S), IST)
-            until = datetime.fromtimestamp(second, IST)
-            for t in wanted:
+        until = datetime.fromtimestamp(second, IST)
+        for t, s in oldest.items():
+            if second > s:
+                # A jump of the clock streams at most MAX_CATCH_UP_S simulated seconds (the rest is skipped).
+                after = datetime.fromtimestamp(max(s, second - MAX_CATCH_UP_S), IST)
                 snapshots[t] = state.market.snapshots_between(t, after, until)
-        self._last_second = second
         for client in clients:
             if client.held and loop_time >= client.delay_until:
                 held, client.held = client.held, []
@@ -280,8 +293,8 @@ class TickerServer:
                         continue
                     client.last_ltp[t] = tick.last_price
                     packets.append(encode_packet(tick, mode))
-                if t in snapshots:
-                    client.since[t] = second
+                if t in oldest:
+                    client.since[t] = max(client.since.get(t, second), second)
             if packets:
                 await self._send_data(client, packets)
             idle = loop_time - client.last_send >= state.config.heartbeat_interval
