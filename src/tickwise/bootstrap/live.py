@@ -4,6 +4,8 @@
 simulator the session simulated is the trading day after the last stored 1m candle, from 09:14:50 IST;
 if the last stored day is incomplete (a crash or stop mid-session), the simulator resumes that day right
 after the last stored candle and the missing minutes are backfilled through REST before signals resume.
+Bars of that day whose feature row or signal did not reach the database before the crash are recomputed
+too (:func:`tickwise.pipelines.live.resume.resume_cutoff`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.live.engine import LiveEngine, SignalStep
 from tickwise.pipelines.live.health import HealthMonitor
+from tickwise.pipelines.live.resume import resume_cutoff
 from tickwise.pipelines.live.session import LiveSession, SessionReport, signal_writer
 from tickwise.pipelines.live.until import parse_until
 from tickwise.pipelines.live.writer import BufferedWriter
@@ -56,6 +59,29 @@ def simulated_start(last: datetime | None, calendar: SessionCalendar, today: dat
     if end < calendar.session_close(last.date()):
         return end
     return datetime.combine(calendar.next_trading_day(last.date()), time(9, 14, 50), tzinfo=IST)
+
+
+async def stored_outputs(
+    pool: Any, tokens: Sequence[int], feature_set: str, model_version: str
+) -> dict[int, tuple[datetime | None, datetime | None]]:
+    """Per instrument: the newest stored 1m feature row (this feature set) and signal (this model)."""
+    out: dict[int, tuple[datetime | None, datetime | None]] = {}
+    async with pool.acquire() as conn:
+        features = await conn.fetch(
+            "SELECT instrument_token, max(time) AS t FROM features WHERE timeframe = '1m' AND feature_set = $1 "
+            "AND instrument_token = ANY($2::bigint[]) GROUP BY instrument_token",
+            feature_set, list(tokens),
+        )
+        signals = await conn.fetch(
+            "SELECT instrument_token, max(time) AS t FROM signals WHERE timeframe = '1m' AND model_version = $1 "
+            "AND instrument_token = ANY($2::bigint[]) GROUP BY instrument_token",
+            model_version, list(tokens),
+        )
+    f = {int(r["instrument_token"]): r["t"] for r in features}
+    g = {int(r["instrument_token"]): r["t"] for r in signals}
+    for token in tokens:
+        out[token] = (f.get(token), g.get(token))
+    return out
 
 
 def table_writers(ctx: Any, calculator: FeatureCalculator, hooks: Any, latencies: list[float]) -> dict[str, Any]:
@@ -156,8 +182,19 @@ async def run_live(settings: Settings, options: LiveOptions, *, hooks: Any = Non
             writer.breaker._on_change = hooks.on_circuit_breaker
             engine = LiveEngine(calculator, step, writer.put, hooks=hooks, calendar=ctx.calendar)
             last_stored: datetime | None = None
+            stored = await stored_outputs(ctx.pool, tokens, calculator.feature_set, artifact.version)
             for token in tokens:
                 history = await ctx.candles.read_frame(token, Timeframe.M1, None, None)
+                if len(history):
+                    last_feature, last_signal = stored.get(token, (None, None))
+                    last_candle = history["time"].iloc[-1].to_pydatetime()
+                    cutoff = resume_cutoff(last_candle, last_feature, last_signal, ctx.calendar)
+                    if cutoff is not None and cutoff < last_candle:
+                        logger.info(
+                            "live: instrument {}: outputs stored only up to {:%Y-%m-%d %H:%M}; recomputing the bars after it",
+                            token, cutoff.astimezone(IST),
+                        )
+                        history = history[history["time"] <= pd.Timestamp(cutoff)]
                 state = engine.open_instrument(token, history)
                 if state.last_time is not None and (last_stored is None or state.last_time > last_stored):
                     last_stored = state.last_time

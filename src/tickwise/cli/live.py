@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tickwise.cli.context import state
+
+if TYPE_CHECKING:
+    from tickwise.bootstrap.live import LiveOptions
+    from tickwise.config import Settings
+    from tickwise.pipelines.live.session import SessionReport
 
 
 def live(
@@ -73,16 +79,14 @@ def live(
     typer.echo(json.dumps(asdict(report), default=str))
 
 
-async def _main(settings, options):  # type: ignore[no-untyped-def]
+async def _main(settings: Settings, options: LiveOptions) -> SessionReport:
     from tickwise.bootstrap.live import run_live
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform/thread
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
     return await run_live(settings, options, stop=stop)
 
 

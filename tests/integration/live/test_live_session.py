@@ -46,6 +46,7 @@ def make_settings(db_url: str, data: Path) -> Settings:
         "TICKWISE__MODEL_TRAINING__FOLDS": "2",
         "TICKWISE__MODEL_TRAINING__NUM_BOOST_ROUND": "20",
         "TICKWISE__MONITORING__METRICS_PORT": "0",
+        "TICKWISE__LIVE__SPILL_DIR": str(data / "spill"),  # never the checkout's .data/spill
     }
     return load_settings(environ=env, environment="test")
 

@@ -7,6 +7,7 @@ State changes are reported to ``on_change(name, state)`` (the pipeline hooks pub
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -59,7 +60,5 @@ class CircuitBreaker:
             return
         self.state = state
         if self._on_change is not None:
-            try:
+            with contextlib.suppress(Exception):  # observers must never break the caller
                 self._on_change(self.name, state)
-            except Exception:  # observers must never break the caller
-                pass

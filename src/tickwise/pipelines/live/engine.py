@@ -14,15 +14,17 @@ are upserts, so the stored rows end up exactly as if the bars had been right the
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
+from loguru import logger
 
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.features.stream import FeatureStream
@@ -223,7 +225,11 @@ class LiveEngine:
         state.session.append(bar)
         self.bars += 1
         self.put("candles", [(bar_candle(token, bar), bar["obi_5"])])
-        self._rollups(state, bar)
+        try:
+            self._rollups(state, bar)
+        except Exception:  # a roll-up is a by-product: it must never cost the bar its features or signal
+            self.errors += 1
+            logger.exception("live: roll-ups of {} at {} failed", token, bar["time"])
         self.put("features", [(token, bar["time"], row)])
         t_feat = time.perf_counter()
         self._hook("on_features", t_feat - began)
@@ -243,7 +249,7 @@ class LiveEngine:
             frame = pd.DataFrame([bar], columns=list(_BAR_KEYS))
             frame["time"] = pd.to_datetime(frame["time"], utc=True).dt.tz_convert(IST)
             state.stream = self.calculator.open_stream(frame)
-            return self.calculator.compute(frame).iloc[0, 1:].to_numpy(dtype=np.float64)
+            return cast(np.ndarray, self.calculator.compute(frame).iloc[0, 1:].to_numpy(dtype=np.float64))
         return state.stream.update(bar)
 
     # -- corrections -----------------------------------------------------------------------------
@@ -317,14 +323,13 @@ class LiveEngine:
                     "low": float(d["low"]),
                     "close": float(d["close"]),
                     "volume": int(d["volume"]),
-                    "oi": None if oi is None or (isinstance(oi, float) and math.isnan(oi)) else int(oi),
+                    # Stored history comes back with a nullable integer column: pd.NA, not None/NaN.
+                    "oi": None if oi is None or pd.isna(oi) else int(oi),
                 }
             )
         return out
 
     def _hook(self, name: str, *args: Any) -> None:
         if self.hooks is not None:
-            try:
+            with contextlib.suppress(Exception):  # metrics must never break the hot path
                 getattr(self.hooks, name)(*args)
-            except Exception:
-                pass

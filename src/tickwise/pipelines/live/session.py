@@ -113,6 +113,11 @@ class LiveSession:
         # The grace is real waiting time; with an accelerated clock it spans more simulated seconds.
         self.grace = timedelta(seconds=grace_s * max(1.0, speed))
         self.silence_s = silence_s
+        # Margin after a (re)connect: the server starts streaming at the instant it handles the replayed
+        # subscription, a round trip after the handshake we time-stamp; ticks before that instant (but
+        # the last-value-cache packet) never come, so the window must reach past it. One real second
+        # covers the round trip on a loaded machine; the simulator itself skips nothing after the LVC
+        # packet (tests/integration/live/test_simulator_feed_continuity.py).
         self.settle = timedelta(seconds=max(5.0, 1.0 * speed))
         self.alerts = alerts
         self.stop = stop or asyncio.Event()
@@ -180,7 +185,13 @@ class LiveSession:
         if self.windows and candle.time >= self.windows[0][0]:
             self.held.setdefault(candle.instrument_token, []).append((bar, closed_at))
             return
-        self.engine.process(candle.instrument_token, bar, closed_at)
+        try:
+            self.engine.process(candle.instrument_token, bar, closed_at)
+        except Exception as exc:  # one bad bar must not cost the rest of the tick batch
+            self.engine.errors += 1
+            logger.exception("live: processing the {} bar of {} failed: {}", candle.time, candle.instrument_token, exc)
+            # Recompute it (and what follows) from REST: the repair rewinds the instrument.
+            self.mark(candle.time, candle.time, "bar processing error")
 
     # -- tasks ---------------------------------------------------------------------------------------
     async def consume(self, queue: asyncio.Queue[Tick]) -> None:
@@ -298,7 +309,7 @@ class LiveSession:
                 await asyncio.sleep(0.05)
                 continue
             ready_at = e + MINUTE + timedelta(seconds=1)
-            while self.broker.now() < ready_at:
+            while self.broker.now() < ready_at:  # noqa: ASYNC110 - waiting on the market clock, not an event
                 await asyncio.sleep(min(0.2, max(0.01, (ready_at - self.broker.now()).total_seconds() / self.speed)))
             fetched = await self._fetch(s, e)
             try:
@@ -406,8 +417,8 @@ class LiveSession:
                     self._hook("on_feed_connected", True)
                 except (TimeoutError, BrokerError) as exc:
                     logger.warning("live: feed not connected yet ({}); continuing, the ticker keeps trying", exc)
-                # Ticks of the first moments after a (re)connect can be lost while the subscription
-                # and mode messages are replayed: the repair window reaches past the handshake.
+                # Ticks before the server handled the subscription never come (but the LVC packet):
+                # the repair window reaches past the handshake by ``settle``.
                 connected = self.broker.now() + self.settle
                 if resume_from is not None:
                     self.mark(resume_from, connected, "start-up gap")
@@ -426,12 +437,12 @@ class LiveSession:
                 for t in done:
                     if t is stop_task:
                         continue
-                    exc = t.exception()
-                    if exc is None and t is run_task:
-                        exc = ticker.error or BrokerError(f"the ticker stopped ({ticker.state.value})")
-                    if exc is not None:
-                        self.fatal = exc
-                        self.report.ended_by = f"error: {exc}"
+                    failure: BaseException | None = t.exception()
+                    if failure is None and t is run_task:
+                        failure = ticker.error or BrokerError(f"the ticker stopped ({ticker.state.value})")
+                    if failure is not None:
+                        self.fatal = failure
+                        self.report.ended_by = f"error: {failure}"
                 stop_task.cancel()
                 if not self.report.ended_by:
                     self.report.ended_by = "signal"
