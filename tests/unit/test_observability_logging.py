@@ -67,6 +67,18 @@ def test_stdlib_logging_is_routed_through_loguru_and_masked() -> None:
     assert TOKEN not in text
 
 
+def test_per_request_library_chatter_is_hidden_at_info_and_shown_at_debug() -> None:
+    out = io.StringIO()
+    configure_logging("INFO", stream=out)
+    logging.getLogger("httpx").info("HTTP Request: GET /instruments")
+    logging.getLogger("httpx").warning("retrying after 429")
+    assert "GET /instruments" not in out.getvalue()
+    assert "retrying after 429" in out.getvalue()
+    configure_logging("DEBUG", stream=out)
+    logging.getLogger("httpx").info("HTTP Request: GET /quote")
+    assert "GET /quote" in out.getvalue()
+
+
 def test_secrets_in_exception_tracebacks_are_masked() -> None:
     out = io.StringIO()
     configure_logging("INFO", stream=out, secrets=[SECRET])

@@ -118,6 +118,8 @@ class InterceptHandler(logging.Handler):
         logger.opt(depth=depth, exception=record.exc_info).log(level, record.getMessage())
 
 
+CHATTY_LIBRARIES = ("httpx", "httpcore", "alembic", "websockets", "aiohttp.access", "mlflow")
+
 _file_sinks: list[_MaskedRotatingFile] = []
 masker = SecretMasker()
 
@@ -153,4 +155,8 @@ def configure_logging(
         _file_sinks.append(file_sink)
         logger.add(file_sink.write, **common)
     logging.basicConfig(handlers=[InterceptHandler()], level=logging.getLevelName(level), force=True)
+    # These libraries log every HTTP request, WebSocket open/close and migration step at INFO, which
+    # would drown tickwise's own lines and the progress bars; their detail stays available under DEBUG.
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
     return masker
