@@ -15,6 +15,7 @@ from tickwise.domain.timeframe import Timeframe
 
 # NSE equity-segment trading holidays (weekday ones). Extend through configuration
 # (trading.holidays) when the exchange publishes a new list.
+# fmt: off
 NSE_HOLIDAYS: frozenset[date] = frozenset(
     date.fromisoformat(d)
     for d in (
@@ -32,6 +33,7 @@ NSE_HOLIDAYS: frozenset[date] = frozenset(
         "2026-11-10", "2026-11-24", "2026-12-25",
     )
 )
+# fmt: on
 
 SESSION_OPEN = time(9, 15)
 SESSION_CLOSE = time(15, 30)

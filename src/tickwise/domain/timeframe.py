@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from enum import Enum
+from enum import StrEnum
 
 
-class Timeframe(str, Enum):
+class Timeframe(StrEnum):
     M1 = "1m"
     M5 = "5m"
     M15 = "15m"
@@ -33,9 +33,6 @@ class Timeframe(str, Enum):
         except ValueError:
             allowed = ", ".join(t.value for t in cls)
             raise ValueError(f"unknown timeframe {value!r} (expected one of {allowed})") from None
-
-    def __str__(self) -> str:
-        return self.value
 
 
 _MINUTES = {
