@@ -29,22 +29,12 @@ import pandas as pd
 from tickwise.adapters.timescale.candle_repository import TimescaleCandleRepository
 from tickwise.adapters.timescale.cluster import find_bindir
 from tickwise.adapters.timescale.pool import open_pool
+from tickwise.domain.candle import CANDLE_FRAME_COLUMNS
 from tickwise.domain.errors import StorageError
 
 WINDOW_START = pd.Timestamp("1990-01-01", tz="UTC")
 WINDOW_END = pd.Timestamp("1991-01-01", tz="UTC")
-_CSV_COLUMNS = [
-    "instrument_token",
-    "timeframe",
-    "time",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "oi",
-    "source",
-]
+_CSV_COLUMNS = list(CANDLE_FRAME_COLUMNS)
 
 
 def bench_frame(rows: int, *, instruments: int = 50, seed: int = 11) -> pd.DataFrame:

@@ -30,7 +30,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tickwise.domain.calendar import NSE, SessionCalendar
-from tickwise.domain.candle import Candle
+from tickwise.domain.candle import CANDLE_FRAME_COLUMNS, Candle
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 
@@ -176,18 +176,7 @@ def _aggregate(frame: pd.DataFrame, timeframe: Timeframe, calendar: SessionCalen
 
 def candles_to_frame(candles: Sequence[Candle]) -> pd.DataFrame:
     """Domain candles -> a candle frame (``time`` in IST)."""
-    columns = [
-        "instrument_token",
-        "timeframe",
-        "time",
-        "open",
-        "high",
-        "low",
-        "close",
-        "volume",
-        "oi",
-        "source",
-    ]
+    columns = list(CANDLE_FRAME_COLUMNS)
     if not candles:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns}).astype(
             {"time": pd.DatetimeTZDtype(tz=IST)}

@@ -9,6 +9,21 @@ from datetime import datetime
 from tickwise.domain.errors import DataValidationError
 from tickwise.domain.timeframe import Timeframe
 
+# Column names of a "candle frame" (one row per candle, as in the ``candles`` table), shared by every
+# layer that moves candles in bulk as DataFrames.
+CANDLE_FRAME_COLUMNS: tuple[str, ...] = (
+    "instrument_token",
+    "timeframe",
+    "time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "oi",
+    "source",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Candle:

@@ -45,25 +45,14 @@ from tickwise.adapters.kite.mapping import (
     to_candle,
 )
 from tickwise.adapters.kite.rate_limit import Clock, RateLimiter, SystemClock, endpoint_class
-from tickwise.domain.candle import Candle
+from tickwise.domain.candle import CANDLE_FRAME_COLUMNS, Candle
 from tickwise.domain.instrument import Instrument
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 
 KITE_VERSION = "3"
 DEFAULT_ROOT = "https://api.kite.trade"
-CANDLE_COLUMNS = [
-    "instrument_token",
-    "timeframe",
-    "time",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "oi",
-    "source",
-]
+CANDLE_COLUMNS = list(CANDLE_FRAME_COLUMNS)
 
 SessionExpiredHook = Callable[[KiteTokenError], Awaitable[None] | None]
 

@@ -22,22 +22,10 @@ from tickwise.adapters.timescale.frames import (
     time_column,
     timeframe_column,
 )
-from tickwise.domain.candle import Candle
+from tickwise.domain.candle import CANDLE_FRAME_COLUMNS, Candle
 from tickwise.domain.timeframe import Timeframe
 
-CANDLE_COLUMNS = (
-    "instrument_token",
-    "timeframe",
-    "time",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "oi",
-    "source",
-    "obi_5",
-)
+CANDLE_COLUMNS = (*CANDLE_FRAME_COLUMNS, "obi_5")
 _KEY = ("instrument_token", "timeframe", "time")
 _SHOW = ("instrument_token", "timeframe", "time")
 _SOURCES = ("historical", "live")
