@@ -21,7 +21,8 @@ import pandas as pd
 
 from tickwise.core.model import ModelArtifact
 from tickwise.core.predictor import Predictor
-from tickwise.core.signals import SignalGenerator, model_signal_generator, signal_ready
+from tickwise.core.signal_model import SignalModel
+from tickwise.core.signals import SignalGenerator, model_signal_generator
 from tickwise.domain.errors import ModelError
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.universe import select_universe
@@ -46,16 +47,13 @@ def signals_frame(
     mode: str = "historical",
 ) -> pd.DataFrame:
     """Features of one instrument -> signal rows (contract columns + ``size``)."""
+    model = SignalModel(predictor, generator)
+    model.column_indices(list(features.columns))  # a clear ModelError when a needed feature is absent
     x = features.loc[:, list(predictor.feature_names)].to_numpy(dtype=np.float64)
-    ready = signal_ready(x)
-    for name in generator.regime_features:
-        if name not in features.columns:
-            raise ModelError(f"the regime filter needs feature {name!r}, which the features lack")
-    features = features[ready]
-    x = x[ready]
-    probs = predictor.predict_matrix(x)
     regime = {n: features[n].to_numpy(dtype=np.float64) for n in generator.regime_features}
-    batch = generator.generate(probs[:, 0], probs[:, 1], regime)
+    scored = model.score(x, regime)
+    features = features[scored.ready]
+    batch = scored.batch
     times = pd.DatetimeIndex(features["time"])
     return pd.DataFrame(
         {

@@ -1,0 +1,64 @@
+"""Feature rows -> signals: the one scoring step both pipelines run.
+
+Batch prediction (``tickwise predict``) calls :meth:`SignalModel.score` on every bar of an instrument at
+once; the live pipeline calls it on a single bar. Both therefore apply the same readiness rule (every
+model feature finite), the same :class:`~tickwise.core.predictor.Predictor` and the same
+:class:`~tickwise.core.signals.SignalGenerator`, which is what makes live and batch signals identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tickwise.core.predictor import Predictor
+from tickwise.core.signals import SignalBatch, SignalGenerator, signal_ready
+from tickwise.domain.errors import ModelError
+
+
+@dataclass(frozen=True)
+class ScoredBars:
+    """The bars that could be scored (``ready``) and their signals, in the order of the ready bars."""
+
+    ready: np.ndarray  # bool per input bar
+    batch: SignalBatch
+
+
+class SignalModel:
+    """A predictor and a signal generator, scored together."""
+
+    def __init__(self, predictor: Predictor, generator: SignalGenerator) -> None:
+        self.predictor = predictor
+        self.generator = generator
+
+    @property
+    def needed_features(self) -> tuple[str, ...]:
+        """Every feature the scoring reads: the model's, then the regime filter's."""
+        extra = tuple(n for n in self.generator.regime_features if n not in self.predictor.feature_names)
+        return (*self.predictor.feature_names, *extra)
+
+    def column_indices(self, names: Sequence[str]) -> tuple[np.ndarray, dict[str, int]]:
+        """Positions of the model features and of the regime features in a row laid out as ``names``."""
+        index = {n: i for i, n in enumerate(names)}
+        missing = [n for n in self.needed_features if n not in index]
+        if missing:
+            raise ModelError(
+                f"model {self.predictor.version} needs feature(s) the features lack: {', '.join(missing[:8])}"
+            )
+        model_idx = np.array([index[n] for n in self.predictor.feature_names], dtype=np.intp)
+        return model_idx, {n: index[n] for n in self.generator.regime_features}
+
+    def score(self, x_model: np.ndarray, regime: Mapping[str, np.ndarray]) -> ScoredBars:
+        """Score bars: ``x_model`` has one row per bar in the model's feature order, ``regime`` one value
+        per bar for each regime feature. Bars with a non-finite model feature are not scored."""
+        x = np.asarray(x_model, dtype=np.float64)
+        if x.ndim == 1:
+            x = x.reshape(1, -1)
+        ready = signal_ready(x)
+        probs = self.predictor.predict_matrix(x[ready])
+        values = {
+            name: np.asarray(regime[name], dtype=np.float64)[ready] for name in self.generator.regime_features
+        }
+        return ScoredBars(ready=ready, batch=self.generator.generate(probs[:, 0], probs[:, 1], values))
