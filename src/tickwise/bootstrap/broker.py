@@ -11,13 +11,16 @@
 * With none of those: start the simulator on loopback (config ``broker.simulator``; free ports are
   used if the configured ones are busy) and obtain an access token through the real login flow
   (``/connect/login`` redirect -> loopback callback -> ``POST /session/token`` with the checksum).
+  The commands run it in a child process (``open_simulated_broker(..., process=True)``), so that it
+  streams on time however busy the pipeline keeps this process, as the real Kite would; tests run it
+  in-process to reach into its state.
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -55,6 +58,7 @@ class Broker:
     watchdog_s: float = 5.0
     tick_queue_size: int = 100_000
     token_store: TokenStore | None = None
+    relogin: Callable[[], Awaitable[str | None]] | None = None  # a simulator in a child process
 
     def ticker(self, **kwargs: Any) -> KiteTicker:
         """A new (not started) KiteTicker bound to this broker; keyword arguments override defaults."""
@@ -71,7 +75,13 @@ class Broker:
 
     async def _reload_token(self) -> str | None:
         """After a 403: a newer token from the token file (the user re-ran `auth login`), if any."""
-        if self.simulated:
+        if self.simulated and self.relogin is not None:
+            try:
+                token = await self.relogin()
+            except Exception as exc:  # a failed re-login leaves the 403 to the caller
+                logger.warning("simulator re-login failed: {}: {}", type(exc).__name__, exc)
+                token = None
+        elif self.simulated:
             issue = getattr(self.simulator, "issue_access_token", None)
             token = issue() if callable(issue) else None
         elif self.token_store is not None:
@@ -118,7 +128,7 @@ async def open_broker(settings: Settings, *, simulator: bool | None = None) -> A
     """``async with open_broker(settings) as broker``: real Kite or the simulator (see module doc)."""
     use_sim = uses_simulator(settings) if simulator is None else simulator
     if use_sim:
-        async with open_simulated_broker(settings) as broker:
+        async with open_simulated_broker(settings, process=True) as broker:
             yield broker
         return
     api_key, access_token, store = _real_credentials(settings)
@@ -224,12 +234,23 @@ async def simulator_login(
 
 
 @contextlib.asynccontextmanager
-async def open_simulated_broker(settings: Settings, **simulator_overrides: Any) -> AsyncIterator[Broker]:
-    """Start the simulator in-process on loopback and log in to it through the real flow."""
-    from tickwise.adapters.kite.simulator import run_simulator
+async def open_simulated_broker(
+    settings: Settings, *, process: bool = False, **simulator_overrides: Any
+) -> AsyncIterator[Broker]:
+    """Start the simulator on loopback and log in to it through the real flow.
 
+    ``process=True`` runs it in a child process (:func:`spawn_simulator`), as the commands do: it then
+    streams on time however busy this process is, like the real Kite. Otherwise it runs in this event
+    loop and ``broker.simulator`` is the :class:`RunningSimulator` (tests reach into its state).
+    """
     sim_settings = settings.broker.simulator
     api_secret = sim_settings.api_secret.get_secret_value()
+    if process:
+        async with _simulator_process(settings, simulator_overrides) as broker:
+            yield broker
+        return
+    from tickwise.adapters.kite.simulator import run_simulator
+
     async with LoginCallbackServer(0, host="127.0.0.1") as callback:
         config = simulator_config(settings, redirect_url=callback.redirect_url, **simulator_overrides)
         async with (
@@ -251,6 +272,47 @@ async def open_simulated_broker(settings: Settings, **simulator_overrides: Any) 
                 watchdog_s=settings.live.watchdog_s,
                 tick_queue_size=settings.live.tick_queue_size,
             )
+
+
+@contextlib.asynccontextmanager
+async def _simulator_process(settings: Settings, overrides: dict[str, Any]) -> AsyncIterator[Broker]:
+    from tickwise.adapters.kite.simulator.process import spawn_simulator
+
+    sim_settings = settings.broker.simulator
+    api_secret = sim_settings.api_secret.get_secret_value()
+    # The login redirect goes to a loopback port fixed in the simulator's config: the callback server
+    # is closed after the login, so that a re-login (after a 403) can listen on the same port again.
+    async with contextlib.AsyncExitStack() as stack:
+        async with LoginCallbackServer(0, host="127.0.0.1") as callback:
+            config = simulator_config(settings, redirect_url=callback.redirect_url, **overrides)
+            sim = await stack.enter_async_context(spawn_simulator(config))
+            rest = await stack.enter_async_context(
+                KiteRestClient(
+                    sim_settings.api_key, root=sim.rest_url, on_session_expired=_log_session_expired
+                )
+            )
+            session = await simulator_login(rest, sim.rest_url, api_secret, callback)
+            callback_port = callback.port
+
+        async def relogin() -> str | None:
+            async with LoginCallbackServer(callback_port, host="127.0.0.1") as again:
+                return (await simulator_login(rest, sim.rest_url, api_secret, again)).access_token
+
+        logger.info(
+            "simulator running in process {}: REST {} WebSocket {}", sim.pid, sim.rest_url, sim.ws_url
+        )
+        yield Broker(
+            rest=rest,
+            api_key=sim_settings.api_key,
+            access_token=session.access_token,
+            ws_url=sim.ws_url,
+            simulated=True,
+            simulator=sim,
+            now=sim.clock.now,
+            watchdog_s=settings.live.watchdog_s,
+            tick_queue_size=settings.live.tick_queue_size,
+            relogin=relogin,
+        )
 
 
 # -- `tickwise auth` ----------------------------------------------------------------------------------

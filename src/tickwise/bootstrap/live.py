@@ -208,7 +208,10 @@ async def run_live(settings: Settings, options: LiveOptions, *, hooks: Any = Non
             speed = options.speed if options.speed is not None else 60.0
             if simulated:
                 start = simulated_start(last_stored, ctx.calendar, datetime.now(IST).date())
-                broker_cm = open_simulated_broker(settings, start=start, speed=speed, faults=options.faults)
+                # In a child process: the simulator must stream on time however busy the pipeline is.
+                broker_cm = open_simulated_broker(
+                    settings, process=True, start=start, speed=speed, faults=options.faults
+                )
             else:
                 speed = 1.0
                 broker_cm = open_broker(settings, simulator=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -84,8 +85,24 @@ async def test_silent_connection_is_declared_dead_by_the_watchdog() -> None:
         await eventually(
             lambda: len(server.live) == 1 and server.live[0].registry == {7: "quote"}, 10, "reconnect"
         )
-        assert any("watchdog" in gap.reason for gap in ticker.gaps)
+        # The gap is recorded once the dead session has wound down (just after the counter moved).
+        await eventually(lambda: any("watchdog" in gap.reason for gap in ticker.gaps), 5, "watchdog gap")
         assert ticker.stats.heartbeats >= 2
+
+
+async def test_a_stall_of_the_clients_own_event_loop_is_not_taken_for_a_silent_server() -> None:
+    # CPU-bound work blocking the loop for longer than the watchdog: the frames wait in the socket,
+    # the server did nothing wrong, so there must be no watchdog disconnect (and no gap to repair).
+    async with fake_kite_ws(heartbeat_s=0.1) as server, _ticker(server.url, watchdog_s=1.0) as ticker:
+        await ticker.subscribe([7])
+        await ticker.wait_connected(5)
+        await asyncio.sleep(0.3)
+        time.sleep(2.5)  # noqa: ASYNC251 - the point: a blocked event loop
+        beats = ticker.stats.heartbeats
+        await eventually(lambda: ticker.stats.heartbeats >= beats + 3, 5, "heartbeats after the stall")
+        assert ticker.stats.watchdog_timeouts == 0 and ticker.stats.disconnects == 0
+        assert ticker.stats.client_stalls >= 1
+        assert len(server.conns) == 1 and not ticker.gaps
 
 
 async def test_forbidden_handshake_stops_the_ticker_with_a_token_error() -> None:

@@ -228,6 +228,11 @@ class TickerConnection:
     async def _watchdog(self, ws: ClientConnection) -> None:
         t = self.ticker
         loop = asyncio.get_running_loop()
+        # Silence is counted only while this event loop was free to receive: if our own loop was blocked
+        # (CPU-bound work in the same process), frames sit unread in the socket and the time we
+        # oversleep is ours, not the server's. Without this, every long stall of the client would read
+        # as a dead feed and cost a reconnect and a repair.
+        tick = min(0.25, t.watchdog_s / 4)
         while True:
             silent = loop.time() - self._last_frame_mono
             if silent >= t.watchdog_s:
@@ -236,7 +241,13 @@ class TickerConnection:
                 # A stalled peer never completes a closing handshake: drop the TCP connection.
                 ws.transport.abort()
                 return
-            await asyncio.sleep(t.watchdog_s - silent + 0.01)
+            nap = min(tick, t.watchdog_s - silent + 0.01)
+            woke_due = loop.time() + nap
+            await asyncio.sleep(nap)
+            late = loop.time() - woke_due
+            if late > tick:
+                self._last_frame_mono += late
+                t.stats.client_stalls += 1
 
     async def _receive(self, ws: ClientConnection) -> str:
         t = self.ticker

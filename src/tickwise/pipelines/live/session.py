@@ -47,6 +47,8 @@ from tickwise.pipelines.live.engine import LiveEngine, candle_bar, same_bar
 from tickwise.pipelines.live.writer import BufferedWriter
 
 MINUTE = timedelta(minutes=1)
+STALL_S = 0.2  # a clock wake-up this late (real seconds) means our own event loop was blocked
+CATCH_UP_S = 0.25  # after such a stall, real seconds for the queued feed to come in before clock closes
 _SUSPECT = (Rejection.OUT_OF_ORDER, Rejection.VOLUME_DECREASED)
 
 
@@ -72,6 +74,7 @@ class SessionReport:
     gaps: int = 0
     late_ticks: int = 0
     dropped_ticks: int = 0
+    mode_transition_ticks: int = 0
     written: dict[str, int] = field(default_factory=dict)
     spilled_files_left: int = 0
     latency_ms_p50: float | None = None
@@ -134,6 +137,12 @@ class LiveSession:
         self._last_feed_count = 0
         self._last_feed_real = time.monotonic()
         self._last_feed_sim: datetime | None = None
+        # Our own stalls (CPU-bound work blocking this event loop): frames wait in the socket meanwhile,
+        # so that time is neither feed silence nor a reason to close bars on the clock. ``clock`` wakes
+        # every 50 ms; a late wake-up is time the loop was blocked.
+        self._clock_beat = time.monotonic()  # when the clock task last got the loop (or stalls were counted)
+        self._own_stall = 0.0  # seconds of own stall since the last feed activity
+        self._catch_up_until = 0.0  # after a stall, let the queued feed in before closing bars on the clock
         self._last_tick_at: dict[int, float] = {}
         self.latencies: list[float] = []
         self.fatal: BaseException | None = None
@@ -218,6 +227,14 @@ class LiveSession:
         self._watch_disconnect(now)
         accepted = []
         validator, builder = self.validator, self.builder
+        # The session subscribes in full mode; a packet in a lower mode is the snapshot the server sends
+        # between the ``subscribe`` and the ``mode full`` message of every (re)connect: it carries no
+        # timestamp and the same snapshot follows in full mode, so it is skipped (and counted), not
+        # rejected as bad data.
+        full = [t for t in batch if t.mode == "full"]
+        if len(full) != len(batch):
+            self.report.mode_transition_ticks += len(batch) - len(full)
+            batch = full
         self.report.ticks += len(batch)
         for tick in batch:
             reason = validator.check(tick)
@@ -251,12 +268,20 @@ class LiveSession:
 
     async def clock(self) -> None:
         """Close bars on the clock, watch for feed silence, stop at ``until``."""
+        self._clock_beat = time.monotonic()
         while not self.stop.is_set():
             await asyncio.sleep(0.05)
+            real = time.monotonic()
+            lag = real - self._clock_beat - 0.05
+            self._clock_beat = real
+            if lag > STALL_S:
+                self._own_stall += lag
+                self._catch_up_until = real + CATCH_UP_S
             now = self.broker.now()
             closed_at = time.time()
-            for closed in self.builder.on_clock(min(now, self.until + self.grace)):
-                self.on_closed(closed, closed_at)
+            if real >= self._catch_up_until:
+                for closed in self.builder.on_clock(min(now, self.until + self.grace)):
+                    self.on_closed(closed, closed_at)
             self._watch_silence(now)
             self._watch_disconnect(now)
             if now >= self.until + self.grace:
@@ -270,7 +295,10 @@ class LiveSession:
         count = t.stats.frames + t.stats.heartbeats
         real = time.monotonic()
         if count != self._last_feed_count:
-            if self._last_feed_sim is not None and real - self._last_feed_real > self.silence_s:
+            # Silence is what remains of the wait once our own stalls (finished or ongoing) are deducted.
+            own = self._own_stall + max(0.0, real - self._clock_beat - 0.05)
+            self._own_stall, self._clock_beat = 0.0, real
+            if self._last_feed_sim is not None and real - self._last_feed_real - own > self.silence_s:
                 self.mark(self._last_feed_sim, now, "feed silence")
             self._last_feed_count = count
             self._last_feed_real = real

@@ -49,6 +49,8 @@ class SimClock:
         start: datetime | None = None,
         speed: float = 1.0,
         monotonic: Callable[[], float] = _time.monotonic,
+        *,
+        anchor_real: float | None = None,
     ) -> None:
         if speed < 0:
             raise ValueError("speed must be >= 0")
@@ -57,8 +59,16 @@ class SimClock:
             raise ValueError("the simulator start must be tz-aware")
         self._monotonic = monotonic
         self._anchor_sim = start.astimezone(IST)
-        self._anchor_real = monotonic()
+        # ``anchor_real``: the ``monotonic()`` reading at which the clock showed ``start`` (default now);
+        # a clock rebuilt from another process's anchor reads that process's time (CLOCK_MONOTONIC is
+        # system-wide).
+        self._anchor_real = monotonic() if anchor_real is None else anchor_real
         self.speed = speed
+
+    @property
+    def anchor(self) -> tuple[datetime, float]:
+        """``(simulated instant, monotonic() reading)`` of the last (re)anchoring: ``now()`` follows from it."""
+        return self._anchor_sim, self._anchor_real
 
     def now(self) -> datetime:
         elapsed = (self._monotonic() - self._anchor_real) * self.speed
