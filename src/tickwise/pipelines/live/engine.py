@@ -2,8 +2,8 @@
 
 One :class:`InstrumentState` per instrument holds the feature stream opened on the instrument's stored
 1m history from its anchor (exactly the candles the batch feature step reads), so every live feature row
-equals the batch row of the same bar, and the signal step applies the same rule as
-``pipelines.historical.predict.signals_frame`` (see :class:`SignalStep`). The hot path is plain Python
+equals the batch row of the same bar, and the signal step runs the same
+:class:`~tickwise.core.signal_model.SignalModel` scoring as batch prediction (see :class:`SignalStep`). The hot path is plain Python
 and NumPy on one row (no pandas per bar).
 
 Corrections: a bar that turns out wrong after it was processed (late ticks, a frame lost without a
@@ -29,10 +29,11 @@ from loguru import logger
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.features.stream import FeatureStream
 from tickwise.core.predictor import Predictor
+from tickwise.core.signal_model import SignalModel
 from tickwise.core.signals import SignalGenerator
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.candle import Candle
-from tickwise.domain.errors import DataValidationError, ModelError
+from tickwise.domain.errors import DataValidationError
 from tickwise.domain.signal import Signal
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
@@ -44,9 +45,8 @@ _BAR_KEYS = ("time", "open", "high", "low", "close", "volume", "oi", "obi_5")
 class SignalStep:
     """A feature row (calculator column order) -> :class:`Signal`, or None while not ready.
 
-    The same rule as the batch path: a bar gets a signal only when every model feature is finite
-    (``signal_ready``); probabilities from :meth:`Predictor.predict_matrix` (row-independent, so one
-    row equals the same row of a batch), direction/confidence/size from :meth:`SignalGenerator.generate`.
+    Scoring is :meth:`SignalModel.score` on a one-bar batch: the very step batch prediction runs over
+    all bars (readiness rule, predictor, signal generator), so live and batch signals are identical.
     """
 
     def __init__(
@@ -57,27 +57,19 @@ class SignalStep:
         timeframe: Timeframe = Timeframe.M1,
         mode: str = "live",
     ) -> None:
-        index = {n: i for i, n in enumerate(names)}
-        missing = [n for n in (*predictor.feature_names, *generator.regime_features) if n not in index]
-        if missing:
-            raise ModelError(
-                f"model {predictor.version} needs feature(s) the live calculator lacks: {', '.join(missing[:8])}"
-            )
+        self.model = SignalModel(predictor, generator)
         self.predictor = predictor
-        self.generator = generator
         self.timeframe = timeframe
         self.mode = mode
-        self._model_idx = np.array([index[n] for n in predictor.feature_names], dtype=np.intp)
-        self._regime_idx = {n: index[n] for n in generator.regime_features}
+        self._model_idx, self._regime_idx = self.model.column_indices(names)
 
     def __call__(self, token: int, bar_time: datetime, row: np.ndarray) -> tuple[Signal, float] | None:
         """The signal of the bar opened at ``bar_time`` and its position size, or None (not ready)."""
-        x = row[self._model_idx].reshape(1, -1)
-        if not np.isfinite(x).all():
-            return None
-        probs = self.predictor.predict_matrix(x)
         regime = {n: row[i : i + 1] for n, i in self._regime_idx.items()}
-        batch = self.generator.generate(probs[:, 0], probs[:, 1], regime)
+        scored = self.model.score(row[self._model_idx], regime)
+        if not scored.ready[0]:
+            return None
+        batch = scored.batch
         signal = Signal(
             instrument_token=token,
             timeframe=self.timeframe,
