@@ -70,12 +70,14 @@ async def stored_outputs(
         features = await conn.fetch(
             "SELECT instrument_token, max(time) AS t FROM features WHERE timeframe = '1m' AND feature_set = $1 "
             "AND instrument_token = ANY($2::bigint[]) GROUP BY instrument_token",
-            feature_set, list(tokens),
+            feature_set,
+            list(tokens),
         )
         signals = await conn.fetch(
             "SELECT instrument_token, max(time) AS t FROM signals WHERE timeframe = '1m' AND model_version = $1 "
             "AND instrument_token = ANY($2::bigint[]) GROUP BY instrument_token",
-            model_version, list(tokens),
+            model_version,
+            list(tokens),
         )
     f = {int(r["instrument_token"]): r["t"] for r in features}
     g = {int(r["instrument_token"]): r["t"] for r in signals}
@@ -84,7 +86,9 @@ async def stored_outputs(
     return out
 
 
-def table_writers(ctx: Any, calculator: FeatureCalculator, hooks: Any, latencies: list[float]) -> dict[str, Any]:
+def table_writers(
+    ctx: Any, calculator: FeatureCalculator, hooks: Any, latencies: list[float]
+) -> dict[str, Any]:
     names = calculator.names
     feature_set = calculator.feature_set
 
@@ -125,7 +129,9 @@ def make_alerts(settings: Settings, hooks: Any) -> Any:
     return AlertDispatcher(sinks, min_priority=cfg.min_priority, throttle_s=cfg.throttle_s, hooks=hooks)
 
 
-async def run_live(settings: Settings, options: LiveOptions, *, hooks: Any = None, stop: asyncio.Event | None = None) -> SessionReport:
+async def run_live(
+    settings: Settings, options: LiveOptions, *, hooks: Any = None, stop: asyncio.Event | None = None
+) -> SessionReport:
     """``tickwise live``: one session (see the module doc). Returns the session report."""
     from tickwise.bootstrap.broker import open_broker, open_simulated_broker, uses_simulator
     from tickwise.bootstrap.historical import open_historical
@@ -140,7 +146,9 @@ async def run_live(settings: Settings, options: LiveOptions, *, hooks: Any = Non
             metrics = TickwiseMetrics()
             hooks = PrometheusHooks(metrics, mode="live")
             try:
-                server = start_metrics_server(settings.monitoring.metrics_host, settings.monitoring.metrics_port, metrics.registry)
+                server = start_metrics_server(
+                    settings.monitoring.metrics_host, settings.monitoring.metrics_port, metrics.registry
+                )
                 logger.info("metrics on {}", server.url)
             except OSError as exc:
                 logger.warning("metrics server not started ({}); continuing without /metrics", exc)
@@ -155,7 +163,9 @@ async def run_live(settings: Settings, options: LiveOptions, *, hooks: Any = Non
             artifact = await load_model(ctx, None)
             timeframe = settings.trading.signal_timeframe
             if timeframe is not Timeframe.M1:
-                raise ConfigError("the live mode computes signals on 1m bars: set trading.signal_timeframe: 1m")
+                raise ConfigError(
+                    "the live mode computes signals on 1m bars: set trading.signal_timeframe: 1m"
+                )
             calculator = FeatureCalculator()
             if artifact.feature_set != calculator.feature_set:
                 raise ModelError(
@@ -168,7 +178,9 @@ async def run_live(settings: Settings, options: LiveOptions, *, hooks: Any = Non
             universe = await select_universe(ctx.instruments, options.symbols or settings.trading.symbols)
             tokens = [i.instrument_token for i in universe]
             if not tokens:
-                raise ConfigError("no instruments to stream: run `tickwise historical` (or `tickwise instruments sync`) first")
+                raise ConfigError(
+                    "no instruments to stream: run `tickwise historical` (or `tickwise instruments sync`) first"
+                )
             latencies: list[float] = []
             writer = BufferedWriter(
                 table_writers(ctx, calculator, hooks, latencies),
@@ -192,14 +204,15 @@ async def run_live(settings: Settings, options: LiveOptions, *, hooks: Any = Non
                     if cutoff is not None and cutoff < last_candle:
                         logger.info(
                             "live: instrument {}: outputs stored only up to {:%Y-%m-%d %H:%M}; recomputing the bars after it",
-                            token, cutoff.astimezone(IST),
+                            token,
+                            cutoff.astimezone(IST),
                         )
                         history = history[history["time"] <= pd.Timestamp(cutoff)]
                 state = engine.open_instrument(token, history)
                 if state.last_time is not None and (last_stored is None or state.last_time > last_stored):
                     last_stored = state.last_time
-            resume_from = (
-                min((s.last_time for s in engine.states.values() if s.last_time is not None), default=None)
+            resume_from = min(
+                (s.last_time for s in engine.states.values() if s.last_time is not None), default=None
             )
             if resume_from is not None:
                 resume_from = resume_from + timedelta(minutes=1)
@@ -219,7 +232,9 @@ async def run_live(settings: Settings, options: LiveOptions, *, hooks: Any = Non
                 now = broker.now()
                 day = now.date()
                 if not ctx.calendar.is_trading_day(day) or now >= ctx.calendar.session_close(day):
-                    raise ConfigError(f"no NSE session to run now ({now:%Y-%m-%d %H:%M} IST); the market is closed")
+                    raise ConfigError(
+                        f"no NSE session to run now ({now:%Y-%m-%d %H:%M} IST); the market is closed"
+                    )
                 until = parse_until(options.until, day, now, ctx.calendar)
                 health = HealthMonitor(
                     model_version=artifact.version,
@@ -245,7 +260,12 @@ async def run_live(settings: Settings, options: LiveOptions, *, hooks: Any = Non
                 session.latencies = latencies
                 logger.info(
                     "live session {} from {:%H:%M:%S} until {:%H:%M} IST: {} instruments, model {}{}",
-                    day, now, until, len(tokens), artifact.version, f", simulator at {speed:g}x" if simulated else "",
+                    day,
+                    now,
+                    until,
+                    len(tokens),
+                    artifact.version,
+                    f", simulator at {speed:g}x" if simulated else "",
                 )
                 report = await session.run(resume_from)
             await alerts.close()

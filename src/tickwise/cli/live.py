@@ -23,20 +23,32 @@ if TYPE_CHECKING:
 def live(
     until: Annotated[
         str | None,
-        typer.Option("--until", help="Stop at an IST clock time (10:30) or after market time (+45m). Default: 15:30."),
+        typer.Option(
+            "--until", help="Stop at an IST clock time (10:30) or after market time (+45m). Default: 15:30."
+        ),
     ] = None,
     speed: Annotated[
         float | None,
-        typer.Option("--speed", min=0.1, max=10_000, help="Simulator only: simulated seconds per real second (default 60)."),
+        typer.Option(
+            "--speed",
+            min=0.1,
+            max=10_000,
+            help="Simulator only: simulated seconds per real second (default 60).",
+        ),
     ] = None,
     faults: Annotated[
         str | None,
-        typer.Option("--faults", help="Simulator only: fault script ('10:05 abort; 10:20 stall 8s') or @file."),
+        typer.Option(
+            "--faults", help="Simulator only: fault script ('10:05 abort; 10:20 stall 8s') or @file."
+        ),
     ] = None,
     symbols: Annotated[
-        str | None, typer.Option("--symbols", help="Comma-separated NSE symbols (default: trading.symbols or all).")
+        str | None,
+        typer.Option("--symbols", help="Comma-separated NSE symbols (default: trading.symbols or all)."),
     ] = None,
-    json_only: Annotated[bool, typer.Option("--json", help="Print the session report as one JSON line.")] = False,
+    json_only: Annotated[
+        bool, typer.Option("--json", help="Print the session report as one JSON line.")
+    ] = False,
 ) -> None:
     """Stream ticks, build candles, compute features and signals into TimescaleDB until the session ends."""
     from tickwise.bootstrap.live import LiveOptions
@@ -75,7 +87,9 @@ def live(
             f"({report.repaired_bars} bars via REST), latency p50 {report.latency_ms_p50} ms p99 {report.latency_ms_p99} ms"
         )
         if report.spilled_files_left:
-            typer.echo(f"warning: {report.spilled_files_left} write batch(es) kept on disk; they are written on the next run")
+            typer.echo(
+                f"warning: {report.spilled_files_left} write batch(es) kept on disk; they are written on the next run"
+            )
     typer.echo(json.dumps(asdict(report), default=str))
 
 

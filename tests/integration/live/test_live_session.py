@@ -92,12 +92,16 @@ async def test_a_live_session_matches_rest_candles_and_batch_signals_even_with_f
     assert len(tokens) == 3
 
     # Live 1m candles == the simulator's REST candles, minute for minute.
-    market = Market(Universe(settings.broker.simulator.instruments, today=day), settings.broker.simulator.seed)
+    market = Market(
+        Universe(settings.broker.simulator.instruments, today=day), settings.broker.simulator.seed
+    )
     for token in tokens:
         mine = candles[candles["instrument_token"] == token]
         got = [
             (t.to_pydatetime(), o, h, lo, c, int(v))
-            for t, o, h, lo, c, v in mine[["time", "open", "high", "low", "close", "volume"]].itertuples(index=False)
+            for t, o, h, lo, c, v in mine[["time", "open", "high", "low", "close", "volume"]].itertuples(
+                index=False
+            )
         ]
         rest = market.candles(int(token), 1, got[0][0], got[-1][0], now=got[-1][0] + timedelta(hours=12))
         assert len(got) == 20

@@ -87,7 +87,9 @@ async def test_an_invalid_row_is_set_aside_and_the_rest_of_its_batch_is_written(
 def test_the_breaker_opens_after_consecutive_failures_and_half_opens_after_the_cooldown() -> None:
     now = [0.0]
     seen: list[str] = []
-    b = CircuitBreaker("db", failure_threshold=2, cooldown_s=5.0, clock=lambda: now[0], on_change=lambda n, s: seen.append(s))
+    b = CircuitBreaker(
+        "db", failure_threshold=2, cooldown_s=5.0, clock=lambda: now[0], on_change=lambda n, s: seen.append(s)
+    )
     b.failure()
     assert b.allow()
     b.failure()

@@ -48,7 +48,9 @@ class TickerStats:
     failed_connects: int = 0  # handshakes refused or failed
     disconnects: int = 0
     watchdog_timeouts: int = 0
-    client_stalls: int = 0  # times our own event loop was blocked past a watchdog tick (not counted as silence)
+    client_stalls: int = (
+        0  # times our own event loop was blocked past a watchdog tick (not counted as silence)
+    )
     frames: int = 0  # binary data frames (not heartbeats)
     heartbeats: int = 0
     ticks: int = 0  # ticks decoded

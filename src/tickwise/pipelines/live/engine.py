@@ -112,7 +112,9 @@ class InstrumentState:
         if not bars:
             return hist.reset_index(drop=True)
         cols = list(_BAR_KEYS) if hist.empty else [c for c in _BAR_KEYS if c in hist.columns]
-        records = ([] if hist.empty else hist[cols].to_dict("records")) + [{c: b.get(c) for c in cols} for b in bars]
+        records = ([] if hist.empty else hist[cols].to_dict("records")) + [
+            {c: b.get(c) for c in cols} for b in bars
+        ]
         frame = pd.DataFrame.from_records(records, columns=cols)
         frame["time"] = pd.to_datetime(frame["time"], utc=True)
         for col in ("open", "high", "low", "close", "volume", "obi_5"):

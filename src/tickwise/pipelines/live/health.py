@@ -94,12 +94,16 @@ class HealthMonitor:
         if snap["feed_alive"] != self._feed_ok:
             self._feed_ok = snap["feed_alive"]
             self.alerts.notify(
-                "warning" if not self._feed_ok else "info", "feed", f"feed {'up' if self._feed_ok else 'down'} ({snap['feed_state']})"
+                "warning" if not self._feed_ok else "info",
+                "feed",
+                f"feed {'up' if self._feed_ok else 'down'} ({snap['feed_state']})",
             )
         if snap["db_reachable"] != self._db_ok:
             self._db_ok = snap["db_reachable"]
             self.alerts.notify(
                 "critical" if not self._db_ok else "info",
                 "database",
-                "database reachable again" if self._db_ok else f"database unreachable: {snap['db_last_error']}",
+                "database reachable again"
+                if self._db_ok
+                else f"database unreachable: {snap['db_last_error']}",
             )

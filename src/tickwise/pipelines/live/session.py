@@ -190,7 +190,9 @@ class LiveSession:
         if candle.time + MINUTE > self.until:
             return  # the bar ends after --until: outside this run
         bar = candle_bar(candle, closed.obi_5)
-        self._hook("on_candle_closed", "1m", max(0.0, (self.broker.now() - (candle.time + MINUTE)).total_seconds()))
+        self._hook(
+            "on_candle_closed", "1m", max(0.0, (self.broker.now() - (candle.time + MINUTE)).total_seconds())
+        )
         if self.windows and candle.time >= self.windows[0][0]:
             self.held.setdefault(candle.instrument_token, []).append((bar, closed_at))
             return
@@ -198,7 +200,9 @@ class LiveSession:
             self.engine.process(candle.instrument_token, bar, closed_at)
         except Exception as exc:  # one bad bar must not cost the rest of the tick batch
             self.engine.errors += 1
-            logger.exception("live: processing the {} bar of {} failed: {}", candle.time, candle.instrument_token, exc)
+            logger.exception(
+                "live: processing the {} bar of {} failed: {}", candle.time, candle.instrument_token, exc
+            )
             # Recompute it (and what follows) from REST: the repair rewinds the instrument.
             self.mark(candle.time, candle.time, "bar processing error")
 
@@ -285,7 +289,9 @@ class LiveSession:
             self._watch_silence(now)
             self._watch_disconnect(now)
             if now >= self.until + self.grace:
-                self.report.ended_by = "until" if self.until < self.calendar.session_close(self.day) else "session end"
+                self.report.ended_by = (
+                    "until" if self.until < self.calendar.session_close(self.day) else "session end"
+                )
                 self.stop.set()
 
     def _watch_silence(self, now: datetime) -> None:
@@ -321,7 +327,9 @@ class LiveSession:
         self.mark(gap.disconnected_at, end, f"disconnect ({gap.reason})")
         if self.alerts is not None:
             self.alerts.notify(
-                "warning", "feed_gap", f"feed disconnected {gap.disconnected_at:%H:%M:%S}-{end:%H:%M:%S}: {gap.reason}"
+                "warning",
+                "feed_gap",
+                f"feed disconnected {gap.disconnected_at:%H:%M:%S}-{end:%H:%M:%S}: {gap.reason}",
             )
 
     async def repair(self) -> None:
@@ -338,7 +346,9 @@ class LiveSession:
                 continue
             ready_at = e + MINUTE + timedelta(seconds=1)
             while self.broker.now() < ready_at:  # noqa: ASYNC110 - waiting on the market clock, not an event
-                await asyncio.sleep(min(0.2, max(0.01, (ready_at - self.broker.now()).total_seconds() / self.speed)))
+                await asyncio.sleep(
+                    min(0.2, max(0.01, (ready_at - self.broker.now()).total_seconds() / self.speed))
+                )
             fetched = await self._fetch(s, e)
             try:
                 self._apply(s, e, fetched)
@@ -367,7 +377,9 @@ class LiveSession:
                 self.rest_breaker.success()
                 break
             # Only bars inside the window and ending by --until belong to this run.
-            out[token] = [candle_bar(c) for c in candles if s <= c.time <= e and c.time + MINUTE <= self.until]
+            out[token] = [
+                candle_bar(c) for c in candles if s <= c.time <= e and c.time + MINUTE <= self.until
+            ]
         self._hook("on_backfilled", "1m", sum(len(v) for v in out.values()))
         return out
 
@@ -444,7 +456,9 @@ class LiveSession:
                     await ticker.wait_connected(timeout_s=30.0)
                     self._hook("on_feed_connected", True)
                 except (TimeoutError, BrokerError) as exc:
-                    logger.warning("live: feed not connected yet ({}); continuing, the ticker keeps trying", exc)
+                    logger.warning(
+                        "live: feed not connected yet ({}); continuing, the ticker keeps trying", exc
+                    )
                 # Ticks before the server handled the subscription never come (but the LVC packet):
                 # the repair window reaches past the handshake by ``settle``.
                 connected = self.broker.now() + self.settle
@@ -555,7 +569,9 @@ def signal_writer(signals_repo: Any, hooks: Any, latencies: list[float]) -> Call
 
     async def write(rows: list[Any]) -> int:
         now = time.time()
-        signals = [dataclasses.replace(p.signal, latency_ms=round((now - p.closed_at) * 1000.0, 3)) for p in rows]
+        signals = [
+            dataclasses.replace(p.signal, latency_ms=round((now - p.closed_at) * 1000.0, 3)) for p in rows
+        ]
         n = int(await signals_repo.add_many(signals))
         done = time.time()
         for p in rows:

@@ -18,9 +18,7 @@ _DURATION = re.compile(r"^\+(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 
 
-def parse_until(
-    text: str | None, day: date, start: datetime, calendar: SessionCalendar = NSE
-) -> datetime:
+def parse_until(text: str | None, day: date, start: datetime, calendar: SessionCalendar = NSE) -> datetime:
     """The instant (IST) the session ``day`` started at ``start`` runs until.
 
     ``None`` means the session close. A bare ``+N`` is N minutes. Raises ConfigError on a malformed

@@ -146,6 +146,7 @@ class BufferedWriter:
 
     async def flush(self) -> bool:
         """Write everything pending now (respecting backoff/breaker); True when nothing is left."""
+
         async def locked(t: _Table) -> bool:
             async with t.lock:
                 return await self._flush_table(t)
@@ -182,7 +183,11 @@ class BufferedWriter:
                     self._spill(t, len(t.rows))
             left = self.spilled_files()
             if left:
-                logger.warning("live writer: database unavailable at shutdown; {} batch file(s) kept in {}", left, self.spill_dir)
+                logger.warning(
+                    "live writer: database unavailable at shutdown; {} batch file(s) kept in {}",
+                    left,
+                    self.spill_dir,
+                )
         return done
 
     def load_spilled(self) -> int:
@@ -224,12 +229,16 @@ class BufferedWriter:
         except Exception as exc:  # transient: keep the rows, back off
             t.stats.failures += 1
             self.breaker.failure()
-            self._retry_at = time.monotonic() + min(self.backoff_cap_s, self.backoff_base_s * 2**self._attempt)
+            self._retry_at = time.monotonic() + min(
+                self.backoff_cap_s, self.backoff_base_s * 2**self._attempt
+            )
             self._attempt += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
             self._call("on_db_write_failed", t.name)
             if self._attempt in (1, 5) or self._attempt % 20 == 0:
-                logger.warning("live writer: {} write failed (attempt {}): {}", t.name, self._attempt, self.last_error)
+                logger.warning(
+                    "live writer: {} write failed (attempt {}): {}", t.name, self._attempt, self.last_error
+                )
             return False
         self.breaker.success()
         self._attempt = 0
