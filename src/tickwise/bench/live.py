@@ -1,6 +1,6 @@
 """`tickwise bench live`: candle-close -> signal latency and sustained ticks/s of the live pipeline.
 
-Self-contained and reproducible (no broker account, no database):
+Self-contained and reproducible (no broker account; a database only with ``db=True``):
 
 * **Market.** The simulator's own market model (:class:`Universe` of N equities, :class:`Market` with
   a fixed seed) provides each instrument's 1m candles of the previous trading days (the stored history
@@ -11,32 +11,47 @@ Self-contained and reproducible (no broker account, no database):
 * **Pipeline.** Each frame is decoded with :func:`decode_frame` and handed, as one batch, to the real
   :class:`LiveSession` consumer step (``TickValidator`` -> ``CandleBuilder`` -> :class:`LiveEngine`:
   feature stream update, roll-ups, :class:`SignalStep` prediction and signal rule) with the real
-  :class:`BufferedWriter` (signals urgent) behind it. The sinks are in-memory (``"db": false``): the
-  figures stop at the signal handed to the signal sink and do not include a database commit.
+  :class:`BufferedWriter` (signals urgent) behind it.
+* **Sinks.** ``db=True`` (``tickwise bench live``, ``--db``): the live pipeline's own table writers
+  (:func:`tickwise.bootstrap.live.table_writers`: ticks, candles, features and signals through the
+  Timescale repositories) write into the real hypertables, and a bar's latency ends when its signal is
+  COMMITTED (as the live ``signals.latency_ms``). The bench's rows are isolated by time: the measured
+  session is a day of 1989 (``BENCH_DAY``) and every row it writes lies in ``DB_WINDOW``
+  (1989-06-01 .. 1989-09-01 UTC; no market data that old exists, and the ingest bench's 1990 window is
+  disjoint), which is emptied (``drop_chunks``, then ``DELETE`` of rows of chunks straddling the
+  window) before and after the run; signals also carry ``model_version = 'bench-trained'``. Only the
+  ``feature_sets`` row of the feature set (removed again when the bench created it) and the feature
+  columns of ``features`` (added as the live pipeline adds them) outlive the run. ``db=False``
+  (``--no-db``): in-memory sinks; latency ends at the signal handed to the signal sink.
 * **Model.** A small LightGBM model pair (long/short boosters, :func:`fit_booster`) trained on the
   real feature set and real triple-barrier labels (``core.labels.label_both_sides``) of the warm-up
   candles of a few instruments (``"model": "bench-trained"``): the prediction cost per bar is that of a
   real model of similar size, not of the champion of a database.
 
-Frames are replayed back to back, one frame (one simulated second) per consumer batch, so a bar's
-latency includes the processing of the ticks and bars ahead of it in its second, as in the live
-consumer when it keeps up; ``max_second_ms`` (the slowest simulated second) shows whether it would
-(it must stay below 1000 ms to keep up in real time).
+Frames are replayed one frame (one simulated second) per consumer batch, so a bar's latency includes
+the processing of the ticks and bars ahead of it in its second, as in the live consumer when it keeps
+up; ``max_second_ms`` (the slowest simulated second) shows whether it would (it must stay below
+1000 ms to keep up in real time). After each frame the consumer would be idle until the next second:
+the writer gets that idle time (``1 s - processing``) to write everything pending (as at real pace
+with its 0.1 s flush interval); the idle time left once it is drained is skipped, not slept.
 
 Latency per closed bar (``latency_ms_*``): from the batch whose tick closed the bar (the consumer's
-``closed_at``, as in the session) to the signal handed to the signal sink after the writer's flush;
-``ready_ms_*``: to the signal object produced by the engine (before the writer).
+``closed_at``, as in the session) to the signal committed in the database (``db``) or handed to the
+signal sink (no db) after the writer's flush; ``ready_ms_*``: to the signal object produced by the
+engine (before the writer).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import resource
 import sys
 import time
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -45,6 +60,12 @@ import pandas as pd
 from tickwise.adapters.kite.codec import DecodeStats, decode_frame, encode_frame
 from tickwise.adapters.kite.simulator.market import Market
 from tickwise.adapters.kite.simulator.universe import Universe
+from tickwise.adapters.timescale.candle_repository import TimescaleCandleRepository
+from tickwise.adapters.timescale.feature_repository import TimescaleFeatureRepository
+from tickwise.adapters.timescale.pool import open_pool
+from tickwise.adapters.timescale.signal_repository import TimescaleSignalRepository
+from tickwise.adapters.timescale.tick_repository import TimescaleTickRepository
+from tickwise.bootstrap.live import table_writers
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.labels.events import label_both_sides
 from tickwise.core.labels.spec import LabelSpec
@@ -60,7 +81,15 @@ from tickwise.pipelines.live.session import LiveSession, signal_writer
 from tickwise.pipelines.live.writer import BufferedWriter
 
 SESSION_BARS = 375
-BENCH_DAY = date(2026, 1, 5)  # a Monday; the measured session (the history is the days before it)
+# The simulated market's Monday whose session is measured (the history is the days before it) ...
+MARKET_DAY = date(2026, 1, 5)
+# ... replayed as this Monday, far in the past so that, with ``db``, the bench's rows can never collide
+# with real data (see DB_WINDOW). Every timestamp is moved back by SHIFT, a whole number of weeks (same
+# weekdays and IST times; no NSE holiday is listed for 1989, so every weekday is a session).
+BENCH_DAY = date(1989, 7, 10)
+SHIFT = MARKET_DAY - BENCH_DAY
+DB_WINDOW = (datetime(1989, 6, 1, tzinfo=UTC), datetime(1989, 9, 1, tzinfo=UTC))
+DB_TABLES = ("ticks", "candles", "features", "signals")
 
 
 class _ReplayBroker:
@@ -82,6 +111,18 @@ class _CountingSignals:
     async def add_many(self, signals: list[Signal]) -> int:
         self.rows += len(signals)
         return len(signals)
+
+
+class _PoolSignals:
+    """The signals repository of the pool opened later in the event loop (the writer is built before)."""
+
+    def __init__(self) -> None:
+        self.repo: TimescaleSignalRepository | None = None
+
+    async def add_many(self, signals: list[Signal]) -> int:
+        if self.repo is None:
+            raise RuntimeError("the bench's database pool is not open")
+        return await self.repo.add_many(signals)
 
 
 async def _count(rows: list[Any]) -> int:
@@ -109,14 +150,19 @@ def _current_rss_mb() -> float | None:
     return round(pages * resource.getpagesize() / (1024 * 1024), 1)
 
 
-def history_frame(market: Market, token: int, days: list[date]) -> pd.DataFrame:
-    """The 1m candles of ``token`` on ``days`` (oldest first) as the candle repository returns them."""
+def history_frame(
+    market: Market, token: int, days: list[date], shift: timedelta = timedelta(0)
+) -> pd.DataFrame:
+    """The 1m candles of ``token`` on ``days`` (oldest first) as the candle repository returns them.
+
+    Times are moved back by ``shift`` (a whole number of days).
+    """
     opens, highs, lows, closes, volumes, times = [], [], [], [], [], []
     minute_ns = 60_000_000_000
     for day in days:
         c = market.minute_candles(token, day)
         start = pd.Timestamp(
-            datetime.combine(day, datetime.min.time(), tzinfo=IST).replace(hour=9, minute=15)
+            datetime.combine(day, datetime.min.time(), tzinfo=IST).replace(hour=9, minute=15) - shift
         )
         times.append(start.value + np.arange(SESSION_BARS, dtype=np.int64) * minute_ns)
         opens.append(c.open)
@@ -182,13 +228,18 @@ def train_bench_model(
 
 
 def _frames(
-    market: Market, tokens: list[int], after: datetime, until: datetime
+    market: Market, tokens: list[int], after: datetime, until: datetime, shift: timedelta
 ) -> tuple[list[tuple[datetime, bytes]], int]:
-    """One encoded full-mode frame per exchange second (all instruments' snapshots of that second)."""
+    """One encoded full-mode frame per exchange second (all instruments' snapshots of that second).
+
+    The market's snapshots between ``after`` and ``until`` with their timestamps moved back by ``shift``.
+    """
     per_second: dict[datetime, list[Tick]] = defaultdict(list)
     for token in tokens:
         for tick in market.snapshots_between(token, after, until, spikes=False):
-            per_second[tick.exchange_timestamp or after].append(tick)
+            ts = (tick.exchange_timestamp or after) - shift
+            ltt = tick.last_trade_time - shift if tick.last_trade_time else None
+            per_second[ts].append(dataclasses.replace(tick, exchange_timestamp=ts, last_trade_time=ltt))
     frames = []
     n = 0
     for second in sorted(per_second):
@@ -197,6 +248,24 @@ def _frames(
             frames.append((second, encode_frame(ticks[i : i + 0xFFFF], "full")))
         n += len(ticks)
     return frames, n
+
+
+async def _drain(
+    writer: BufferedWriter, flushing: asyncio.Task[bool] | None, budget_s: float
+) -> asyncio.Task[bool] | None:
+    """Let the writer write what is pending for at most ``budget_s`` (the consumer's idle time).
+
+    Returns the flush still running when the budget ran out (it goes on in the background, as the
+    writer would while the consumer handles the next frame), else None.
+    """
+    await asyncio.sleep(0)  # the urgent signals' own flush starts first
+    if flushing is None and (writer.pending_rows() or writer.spilled_files()):
+        flushing = asyncio.create_task(writer.flush())
+    if flushing is not None:
+        await asyncio.wait({flushing}, timeout=max(budget_s, 0.0))
+        if flushing.done():
+            flushing = None
+    return flushing
 
 
 async def _replay(
@@ -208,6 +277,7 @@ async def _replay(
     cpu0 = time.process_time()
     wall0 = time.perf_counter()
     session.writer.start()
+    flushing: asyncio.Task[bool] | None = None
     for second, frame in frames:
         t0 = time.perf_counter()
         ticks = decode_frame(frame, stats)
@@ -219,11 +289,10 @@ async def _replay(
         consume_s += t2 - t1
         max_second = max(max_second, t2 - t0)
         # The consumer is idle until the next second's frame when it keeps up (max_second_ms < 1000):
-        # let the writer flush the signals meanwhile (not counted as processing time).
-        for _ in range(50):
-            if not session.writer.pending_rows("signals"):
-                break
-            await asyncio.sleep(0)
+        # the writer writes meanwhile (not counted as processing time).
+        flushing = await _drain(session.writer, flushing, 1.0 - (t2 - t0))
+    if flushing is not None:
+        await flushing
     # Bars whose instrument sent no later tick close on the clock (as LiveSession.clock would).
     for closed in session.builder.on_clock(session.until + session.grace):
         session.on_closed(closed, time.time())
@@ -238,22 +307,93 @@ async def _replay(
     }
 
 
-def run_live_bench(
-    instruments: int = 500, minutes: int = 5, history_days: int = 4, seed: int = 7
+async def _clear_window(pool: Any) -> None:
+    """Remove every row of the bench window from the live tables (whole chunks, then straddlers)."""
+    lo, hi = DB_WINDOW
+    async with pool.acquire() as conn:
+        for table in DB_TABLES:
+            await conn.execute(
+                f"SELECT drop_chunks('{table}', older_than => $1::timestamptz, newer_than => $2::timestamptz)",
+                hi,
+                lo,
+            )
+            await conn.execute(f"DELETE FROM {table} WHERE time >= $1 AND time < $2", lo, hi)
+
+
+async def window_rows(pool: Any) -> dict[str, int]:
+    """Rows per live table inside the bench window."""
+    lo, hi = DB_WINDOW
+    out = {}
+    async with pool.acquire() as conn:
+        for table in DB_TABLES:
+            q = f"SELECT count(*) FROM {table} WHERE time >= $1 AND time < $2"
+            out[table] = int(await conn.fetchval(q, lo, hi))
+    return out
+
+
+async def _replay_db(
+    session: LiveSession,
+    broker: _ReplayBroker,
+    frames: list[tuple[datetime, bytes]],
+    ctx: SimpleNamespace,
+    calc: FeatureCalculator,
+    url: str,
+    pool_size: int,
 ) -> dict[str, Any]:
-    """Replay ``minutes`` simulated minutes of ``instruments`` full-mode instruments; figures as a dict."""
+    """:func:`_replay` with the Timescale repositories behind the writer; counts and removes the rows."""
+    async with open_pool(url, min_size=1, max_size=pool_size) as pool:
+        await _clear_window(pool)  # rows a crashed earlier run may have left
+        async with pool.acquire() as conn:
+            had_set = await conn.fetchval(
+                "SELECT count(*) FROM feature_sets WHERE feature_set = $1", calc.feature_set
+            )
+        ctx.ticks = TimescaleTickRepository(pool)
+        ctx.candles = TimescaleCandleRepository(pool)
+        ctx.features = TimescaleFeatureRepository(pool)
+        ctx.signals.repo = TimescaleSignalRepository(pool)
+        # Columns exist in a live deployment (the historical run adds them): not part of the timing.
+        await ctx.features.ensure_columns(calc.names)
+        try:
+            run = await _replay(session, broker, frames)
+            run["db_rows"] = await window_rows(pool)
+        finally:
+            await _clear_window(pool)
+            if not had_set:
+                async with pool.acquire() as conn:
+                    await conn.execute("DELETE FROM feature_sets WHERE feature_set = $1", calc.feature_set)
+        run["db_rows_left"] = sum((await window_rows(pool)).values())
+    return run
+
+
+def run_live_bench(
+    instruments: int = 500,
+    minutes: int = 5,
+    history_days: int = 4,
+    seed: int = 7,
+    *,
+    db: bool = False,
+    url: str | None = None,
+    pool_size: int = 8,
+) -> dict[str, Any]:
+    """Replay ``minutes`` simulated minutes of ``instruments`` full-mode instruments; figures as a dict.
+
+    With ``db`` the rows go through the live table writers into the (migrated) database at ``url``
+    and the latency ends at the signal's commit; the bench's rows are removed again (module doc).
+    """
     if instruments < 1 or minutes < 1:
         raise ValueError("need at least one instrument and one minute")
+    if db and not url:
+        raise ValueError("the db mode needs the database url")
     setup0 = time.perf_counter()
     calc = FeatureCalculator()
     days_needed = max(history_days, math.ceil((calc.warmup + 50) / SESSION_BARS))
     day = BENCH_DAY
-    hist_days: list[date] = []
-    d = day
+    hist_days: list[date] = []  # market days
+    d = MARKET_DAY
     while len(hist_days) < days_needed:
         d = NSE.previous_trading_day(d)
         hist_days.insert(0, d)
-    universe = Universe(instruments, today=day)
+    universe = Universe(instruments, today=MARKET_DAY)
     # A small path cache: the bench's own market data must not inflate the pipeline's memory figure.
     market = Market(universe, seed=seed, cache_size=64)
     tokens = [m.token for m in universe.equities][:instruments]
@@ -261,7 +401,7 @@ def run_live_bench(
     t_model = time.perf_counter()
     train_tokens = tokens[: min(8, len(tokens))]
     artifact, train_rows = train_bench_model(
-        calc, [history_frame(market, t, hist_days) for t in train_tokens]
+        calc, [history_frame(market, t, hist_days, SHIFT) for t in train_tokens]
     )
     model_s = time.perf_counter() - t_model
     predictor = Predictor(artifact)
@@ -277,13 +417,20 @@ def run_live_bench(
         ready_ms.append((time.time() - closed_at) * 1000.0)
 
     signals_repo = _CountingSignals()
-    writer = BufferedWriter(
-        {
+    # With ``db`` the repositories are set on ``ctx`` once the pool is open (inside the event loop).
+    ctx = SimpleNamespace(signals=_PoolSignals())
+    sinks = (
+        table_writers(ctx, calc, None, sink_ms)
+        if db
+        else {
             "ticks": _count,
             "candles": _count,
             "features": _count,
             "signals": signal_writer(signals_repo, None, sink_ms),
-        },
+        }
+    )
+    writer = BufferedWriter(
+        sinks,
         batch_size=5000,
         interval_s=0.1,
         max_memory_rows=1_000_000,
@@ -292,14 +439,14 @@ def run_live_bench(
     engine = LiveEngine(calc, step, writer.put, on_signal=on_signal)
     t_warm = time.perf_counter()
     for t in tokens:
-        engine.open_instrument(t, history_frame(market, t, hist_days))
+        engine.open_instrument(t, history_frame(market, t, hist_days, SHIFT))
     warm_s = time.perf_counter() - t_warm
 
     start = datetime.combine(day, datetime.min.time(), tzinfo=IST).replace(hour=9, minute=14, second=50)
     session_open = start.replace(minute=15, second=0)
     until = session_open + timedelta(minutes=minutes)
     # One more minute of ticks closes the last measured bar with its instrument's next tick.
-    frames, n_ticks = _frames(market, tokens, start, until + timedelta(seconds=59))
+    frames, n_ticks = _frames(market, tokens, start + SHIFT, until + SHIFT + timedelta(seconds=59), SHIFT)
     broker = _ReplayBroker(start)
     session = LiveSession(
         broker=broker,
@@ -314,7 +461,13 @@ def run_live_bench(
         spike_band=0.03,
     )
     setup_s = time.perf_counter() - setup0
-    run = asyncio.run(_replay(session, broker, frames))
+    if db:
+        assert url is not None
+        run = asyncio.run(_replay_db(session, broker, frames, ctx, calc, url, pool_size))
+        signals_written = run["db_rows"]["signals"]
+    else:
+        run = asyncio.run(_replay(session, broker, frames))
+        signals_written = signals_repo.rows
     processing = run["decode_s"] + run["consume_s"]
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rss_mb = rss_kb / (1024 * 1024) if sys.platform == "darwin" else rss_kb / 1024
@@ -325,7 +478,8 @@ def run_live_bench(
         "instruments": instruments,
         "minutes": minutes,
         "mode": "full",
-        "db": False,
+        "db": db,
+        "latency_to": "committed" if db else "sink",
         "model": "bench-trained",
         "model_features": len(artifact.feature_names),
         "calculator_features": len(calc.names),
@@ -340,7 +494,7 @@ def run_live_bench(
         "ticks_accepted": session.report.ticks_accepted,
         "bars": engine.bars,
         "signals": engine.signals,
-        "signals_written": signals_repo.rows,
+        "signals_written": signals_written,
         "engine_errors": engine.errors,
         "latency_ms_p50": lat["p50"],
         "latency_ms_p99": lat["p99"],
@@ -355,6 +509,16 @@ def run_live_bench(
         "processing_s": round(processing, 3),
         "replay_wall_s": round(run["wall_s"], 3),
         "writer_ok": run["writer_ok"],
+        **(
+            {
+                "db_window": f"{DB_WINDOW[0]:%Y-%m-%d}/{DB_WINDOW[1]:%Y-%m-%d}",
+                "db_rows_committed": run["db_rows"],
+                "db_rows_left": run["db_rows_left"],
+                "db_pool_size": pool_size,
+            }
+            if db
+            else {}
+        ),
         "rss_mb": round(rss_mb, 1),
         "rss_end_mb": rss_now_mb,
         "target_p99_ms": 100.0,

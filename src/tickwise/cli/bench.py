@@ -97,12 +97,35 @@ def live(
     minutes: Annotated[
         int, typer.Option("--minutes", min=1, max=375, help="Simulated session minutes measured.")
     ] = 5,
+    db: Annotated[
+        bool,
+        typer.Option(
+            "--db/--no-db",
+            help="Write through the live table writers into the database and time up to the signal's "
+            "commit (rows kept in a reserved 1989 window, removed after); --no-db: in-memory sinks.",
+        ),
+    ] = True,
     json_only: JsonOption = False,
 ) -> None:
     """Live pipeline on the simulated market: candle-close -> signal latency p50/p99, ticks/s, RSS."""
     from tickwise.bench.live import run_live_bench
 
-    emit(run_live_bench(instruments=instruments, minutes=minutes), json_only=json_only)
+    if not db:
+        emit(run_live_bench(instruments=instruments, minutes=minutes), json_only=json_only)
+        return
+    from tickwise.bootstrap.database import database_url, migrate
+
+    settings = state.settings()
+    url = database_url(settings)
+    migrate(url)
+    figures = run_live_bench(
+        instruments=instruments,
+        minutes=minutes,
+        db=True,
+        url=url,
+        pool_size=settings.database.pool_max_size,
+    )
+    emit(figures, json_only=json_only)
 
 
 def register(app: typer.Typer) -> None:

@@ -30,7 +30,8 @@ KEYS = {
 def test_bench_live_reports_positive_latencies_for_every_measured_bar() -> None:
     figures = run_live_bench(instruments=3, minutes=2)
     assert figures.keys() >= KEYS
-    assert figures["db"] is False
+    assert figures["db"] is False and figures["latency_to"] == "sink"
+    assert "db_rows_committed" not in figures
     assert figures["engine_errors"] == 0
     # Every instrument trades in every simulated minute here: 3 x 2 bars, each with a signal written.
     assert figures["bars"] == 6
@@ -47,10 +48,19 @@ def test_bench_live_reports_positive_latencies_for_every_measured_bar() -> None:
 def test_bench_live_command_prints_one_json_line() -> None:
     from tickwise.cli.bench import bench_app
 
-    result = CliRunner().invoke(bench_app, ["live", "--instruments", "2", "--minutes", "1", "--json"])
+    result = CliRunner().invoke(
+        bench_app, ["live", "--instruments", "2", "--minutes", "1", "--no-db", "--json"]
+    )
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1
     figures = json.loads(lines[0])
-    assert figures["instruments"] == 2 and figures["minutes"] == 1
+    assert figures["instruments"] == 2 and figures["minutes"] == 1 and figures["db"] is False
     assert figures["bars"] == 2 and figures["latency_ms_p99"] > 0
+
+
+def test_bench_live_db_mode_needs_a_database_url() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="database url"):
+        run_live_bench(instruments=1, minutes=1, db=True)
