@@ -6,7 +6,8 @@ Figures (one JSON-able dict):
 - ``candles_per_s_warm``: the median of ``batch_repeats`` further calls (steady state of a pipeline
   computing instrument after instrument, where freed pages are recycled);
 - ``talib_seconds`` / ``talib_share``: the same run's time spent in the bare 1m TA-Lib calls it wraps
-  (timed separately on the same arrays);
+  (timed separately on the same arrays); ``talib_calls`` counts them, ``native_talib`` the TA-Lib
+  features computed in the numba step instead (``kernels.NATIVE_TALIB``);
 - ``live_update_ms_1000``: wall time to update 1000 instrument streams with one closed bar each
   (median of several bars), and ``live_update_us_per_instrument``;
 - ``*_cpu_*``: the same runs in process CPU time (on a shared machine wall time includes waiting);
@@ -24,7 +25,8 @@ import pandas as pd
 import talib
 
 from tickwise.core.features.calculator import FeatureCalculator
-from tickwise.core.features.talib_catalog import ONE_MINUTE
+from tickwise.core.features.kernels import NATIVE_TALIB
+from tickwise.core.features.talib_catalog import TalibCall
 
 SESSION_BARS = 375
 
@@ -56,10 +58,10 @@ def synthetic_candles(n: int, seed: int = 1) -> pd.DataFrame:
     )
 
 
-def _bare_talib_seconds(candles: pd.DataFrame) -> float:
+def _bare_talib_seconds(candles: pd.DataFrame, calls: tuple[TalibCall, ...]) -> float:
     cols = {c: candles[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close", "volume")}
     start = time.perf_counter()
-    for call in ONE_MINUTE:
+    for call in calls:
         getattr(talib, call.func)(*[cols[i] for i in call.inputs], **call.params)
     return time.perf_counter() - start
 
@@ -88,7 +90,7 @@ def run_features_bench(
         warm_s.append(time.perf_counter() - start)
         warm_cpu.append(time.process_time() - cpu0)
         del frame
-    talib_s = _bare_talib_seconds(batch_in)
+    talib_s = _bare_talib_seconds(batch_in, calc.layout.talib_1m)
     warm_med = float(np.median(warm_s)) if warm_s else batch_s
     warm_cpu_med = float(np.median(warm_cpu)) if warm_cpu else batch_cpu
 
@@ -117,7 +119,8 @@ def run_features_bench(
         "candles_per_cpu_s_warm": round(n_candles / warm_cpu_med),
         "talib_seconds": round(talib_s, 4),
         "talib_share": round(talib_s / batch_s, 3),
-        "talib_calls": len(ONE_MINUTE),
+        "talib_calls": len(calc.layout.talib_1m),
+        "native_talib": len(NATIVE_TALIB),
         "instruments": instruments,
         "live_update_ms_1000": round(live_ms * 1000 / instruments, 3),
         "live_update_us_per_instrument": round(live_ms * 1e3 / instruments, 2),

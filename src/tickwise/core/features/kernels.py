@@ -15,14 +15,18 @@ so the IST wall clock is plain integer arithmetic: ``(t + 330) % 1440`` minutes 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
-from numba import njit
+from llvmlite import ir  # type: ignore[import-untyped]
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from tickwise.core.features.derived import apply_derived
 
-RING_CHANNELS = 4
-CH_LOGCLOSE, CH_CLOSE, CH_RET, CH_VOLUME = 0, 1, 2, 3
+RING_CHANNELS = 6
+CH_LOGCLOSE, CH_CLOSE, CH_RET, CH_VOLUME, CH_HIGH, CH_LOW = 0, 1, 2, 3, 4, 5
 IST_OFFSET_MINUTES = 330
 MINUTES_PER_DAY = 1440
 
@@ -39,15 +43,226 @@ F_HEADER = 11
 K_VWAP, K_VWAP_SD, K_KF_PRICE, K_KF_SLOPE, K_HURST, K_SESSION_MINUTE, K_LOGCLOSE, K_FFD = range(8)
 K_FIXED = 8
 
+# Simple TA-Lib indicators re-implemented in the step (same operation order as TA-Lib's C code, so the
+# values are bit-identical to the Function API on the full history from the anchor). They follow the
+# custom outputs in ``cslots``, in this order; the parameters are fixed here and checked against the
+# catalog entry of the same name by the layout.
+NATIVE_TALIB: tuple[tuple[str, str, dict[str, float]], ...] = (
+    ("sma_20", "SMA", {"timeperiod": 20}),
+    ("sma_50", "SMA", {"timeperiod": 50}),
+    ("willr_14", "WILLR", {"timeperiod": 14}),
+    ("mom_10", "MOM", {"timeperiod": 10}),
+    ("roc_10", "ROC", {"timeperiod": 10}),
+    ("bop", "BOP", {}),
+    ("trange", "TRANGE", {}),
+    ("obv", "OBV", {}),
+    ("ad", "AD", {}),
+    ("volume_sma_20", "SMA", {"timeperiod": 20}),
+    ("ema_9", "EMA", {"timeperiod": 9}),
+    ("ema_20", "EMA", {"timeperiod": 20}),
+    ("ema_50", "EMA", {"timeperiod": 50}),
+    ("ema_200", "EMA", {"timeperiod": 200}),
+    ("cmo_14", "CMO", {"timeperiod": 14}),
+    ("aroon_down_14", "AROON", {"timeperiod": 14}),
+    ("aroon_up_14", "AROON", {"timeperiod": 14}),
+    ("aroonosc_14", "AROONOSC", {"timeperiod": 14}),
+)
+_EMA_PERIODS = (9, 20, 50, 200)
+N_NATIVE = len(NATIVE_TALIB)
+# fst slots of the native indicators (after the context bars): running sums and accumulators
+T_SMA20, T_SMA50, T_VSMA20, T_OBV, T_AD, T_CMO_GAIN, T_CMO_LOSS, T_EMA0 = range(8)
+T_SIZE = T_EMA0 + 4
+
 
 def state_sizes(n_lags: int, n_zwin: int, n_tf: int) -> tuple[int, int]:
     """Lengths of ``ist`` and ``fst`` for the given parameter counts."""
-    return I_BUCKET0 + n_tf, F_HEADER + 2 * n_lags + 2 * (n_zwin + 2) + 5 * n_tf
+    return I_BUCKET0 + n_tf, F_HEADER + 2 * n_lags + 2 * (n_zwin + 2) + 5 * n_tf + T_SIZE
 
 
 def n_custom_outputs(n_zwin: int, n_horizons: int, n_rlags: int) -> int:
     """Number of values ``step`` writes per bar (see the K_* order and :func:`step`)."""
-    return K_FIXED + n_zwin + 2 + n_horizons + n_rlags
+    return K_FIXED + n_zwin + 2 + n_horizons + n_rlags + N_NATIVE
+
+
+@intrinsic
+def _fma_intrinsic(typingctx: object, a: object, b: object, c: object) -> tuple[object, object]:
+    """``a * b + c`` with one rounding (``llvm.fma.f64``).
+
+    The ta-lib 0.8 C library evaluates EMA's ``((x - ema) * k) + ema`` as a fused multiply-add
+    (checked: 0 differences with FMA, hundreds per 200k volatile bars without), so the native EMA
+    must too. Numba itself never contracts (no fastmath), so this is the only FMA in the step.
+    """
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context: object, builder: ir.IRBuilder, signature: object, args: list[object]) -> object:
+        d = ir.DoubleType()
+        fnty = ir.FunctionType(d, [d, d, d])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.fma.f64")  # type: ignore[no-untyped-call]
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+_fma: Any = _fma_intrinsic  # called from jitted code as _fma(a, b, c); the stubs see the typing signature
+
+
+@njit(cache=True, inline="always")
+def _sma(fst: np.ndarray, j: int, ring: np.ndarray, ch: int, rm: int, n: int, x: float, period: int) -> float:
+    """TA-Lib SMA as a running sum from the anchor: add x, emit sum / period, drop the oldest value."""
+    tot = fst[j] + x
+    res = math.nan
+    if n >= period - 1:
+        res = tot / period
+        tot = tot - ring[ch, (n - period + 1) & rm]
+    fst[j] = tot
+    return res
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _native_talib(
+    fst: np.ndarray, jt: int, ring: np.ndarray, n: int, o: float, h: float, lo: float, c: float, v: float,
+    out: np.ndarray, cslots: np.ndarray, kt: int, col: int,
+) -> None:  # fmt: skip
+    """The NATIVE_TALIB indicators for bar ``n`` (the ring already holds this bar).
+
+    Each follows the loop of TA-Lib's C function with the same operations in the same order; values
+    before TA-Lib's lookback are NaN (the warm-up mask blanks them anyway).
+    """
+    RM = ring.shape[1] - 1
+    nan = math.nan
+    pc = ring[CH_CLOSE, (n - 1) & RM] if n >= 1 else nan
+
+    out[cslots[kt + 0], col] = _sma(fst, jt + T_SMA20, ring, CH_CLOSE, RM, n, c, 20)
+    out[cslots[kt + 1], col] = _sma(fst, jt + T_SMA50, ring, CH_CLOSE, RM, n, c, 50)
+
+    # WILLR(14): highest high / lowest low of the window
+    p = 14
+    if n >= p - 1:
+        hh = h
+        ll = lo
+        for i in range(1, p):
+            k = (n - i) & RM
+            hh = max(hh, ring[CH_HIGH, k])
+            ll = min(ll, ring[CH_LOW, k])
+        diff = hh - ll
+        wr = ((hh - c) / diff) * -100.0 if diff != 0.0 else 0.0
+        # TA-Lib 0.8 clamps to [-100, 0] (a close outside the bar's own high/low range)
+        if wr > 0.0:
+            wr = 0.0
+        elif wr < -100.0:
+            wr = -100.0
+        out[cslots[kt + 2], col] = wr
+    else:
+        out[cslots[kt + 2], col] = nan
+
+    # MOM(10), ROC(10)
+    if n >= 10:
+        prev = ring[CH_CLOSE, (n - 10) & RM]
+        out[cslots[kt + 3], col] = c - prev
+        out[cslots[kt + 4], col] = ((c / prev) - 1.0) * 100.0 if prev != 0.0 else 0.0
+    else:
+        out[cslots[kt + 3], col] = nan
+        out[cslots[kt + 4], col] = nan
+
+    # BOP
+    rng = h - lo
+    out[cslots[kt + 5], col] = (c - o) / rng if rng > 0.0 else 0.0
+
+    # TRANGE
+    if n >= 1:
+        greatest = h - lo
+        val2 = abs(pc - h)
+        if val2 > greatest:
+            greatest = val2
+        val3 = abs(pc - lo)
+        if val3 > greatest:
+            greatest = val3
+        out[cslots[kt + 6], col] = greatest
+    else:
+        out[cslots[kt + 6], col] = nan
+
+    # OBV from the anchor's volume
+    if n == 0:
+        obv = v
+    else:
+        obv = fst[jt + T_OBV]
+        if c > pc:
+            obv = obv + v
+        elif c < pc:
+            obv = obv - v
+    fst[jt + T_OBV] = obv
+    out[cslots[kt + 7], col] = obv
+
+    # AD (Chaikin accumulation/distribution)
+    ad = fst[jt + T_AD]
+    if rng > 0.0:
+        ad = ad + (((c - lo) - (h - c)) / rng) * v
+    fst[jt + T_AD] = ad
+    out[cslots[kt + 8], col] = ad
+
+    out[cslots[kt + 9], col] = _sma(fst, jt + T_VSMA20, ring, CH_VOLUME, RM, n, v, 20)
+
+    # EMA: seeded with the sum of the first `period` closes / period, then fma(x - ema, k, ema)
+    for i in range(4):
+        p = _EMA_PERIODS[i]
+        j = jt + T_EMA0 + i
+        e = fst[j]
+        if n < p - 1:
+            fst[j] = e + c
+            out[cslots[kt + 10 + i], col] = nan
+        else:
+            e = (e + c) / p if n == p - 1 else _fma(c - e, 2.0 / (p + 1), e)
+            fst[j] = e
+            out[cslots[kt + 10 + i], col] = e
+
+    # CMO(14): Wilder-smoothed gains and losses, seeded with their mean over the first 14 changes
+    p = 14
+    if n == 0:
+        out[cslots[kt + 14], col] = nan
+    else:
+        d = c - pc
+        g = fst[jt + T_CMO_GAIN]
+        ls = fst[jt + T_CMO_LOSS]
+        if n > p:
+            ls *= p - 1
+            g *= p - 1
+        if d < 0:
+            ls -= d
+        else:
+            g += d
+        if n >= p:
+            ls /= p
+            g /= p
+            t = g + ls
+            out[cslots[kt + 14], col] = 100.0 * ((g - ls) / t) if t != 0.0 else 0.0
+        else:
+            out[cslots[kt + 14], col] = nan
+        fst[jt + T_CMO_GAIN] = g
+        fst[jt + T_CMO_LOSS] = ls
+
+    # AROON(14) / AROONOSC(14): bars since the latest lowest low / highest high over the last 15 bars
+    p = 14
+    if n >= p:
+        lo_i = n - p
+        hi_i = n - p
+        lowest = ring[CH_LOW, lo_i & RM]
+        highest = ring[CH_HIGH, hi_i & RM]
+        for i in range(n - p + 1, n + 1):
+            k = i & RM
+            if ring[CH_LOW, k] <= lowest:
+                lowest = ring[CH_LOW, k]
+                lo_i = i
+            if ring[CH_HIGH, k] >= highest:
+                highest = ring[CH_HIGH, k]
+                hi_i = i
+        factor = 100.0 / p
+        out[cslots[kt + 15], col] = factor * (p - (n - lo_i))
+        out[cslots[kt + 16], col] = factor * (p - (n - hi_i))
+        out[cslots[kt + 17], col] = factor * (hi_i - lo_i)
+    else:
+        out[cslots[kt + 15], col] = nan
+        out[cslots[kt + 16], col] = nan
+        out[cslots[kt + 17], col] = nan
 
 
 @njit(cache=True, inline="always")
@@ -178,6 +393,8 @@ def step(
     ring[CH_LOGCLOSE, pos] = lc
     ring[CH_CLOSE, pos] = c
     ring[CH_VOLUME, pos] = v
+    ring[CH_HIGH, pos] = h
+    ring[CH_LOW, pos] = lo
     ret1 = lc - ring[CH_LOGCLOSE, (n - 1) & RM] if n >= 1 else np.nan
     ring[CH_RET, pos] = ret1
 
@@ -256,6 +473,7 @@ def step(
     for i in range(rlags.shape[0]):
         lg = rlags[i]
         out[cslots[kz + i], col] = ring[CH_RET, (n - lg) & RM] if n >= lg + 1 else np.nan
+    kz += rlags.shape[0]
 
     # ---- session-aligned context bars (5/15/60m ...) ----
     jb = F_HEADER + 2 * n_lags + 2 * (zwins.shape[0] + 2)
@@ -290,6 +508,9 @@ def step(
             _emit(fst, jf, fin_bars, fin_count, i)
             cur = -1
         ist[I_BUCKET0 + i] = cur
+
+    # ---- simple TA-Lib indicators (NATIVE_TALIB) ----
+    _native_talib(fst, jb + 5 * tfs.shape[0], ring, n, o, h, lo, c, v, out, cslots, kz, col)
 
     ist[I_COUNT] = n + 1
     ist[I_LAST_TIME] = t_min

@@ -104,7 +104,25 @@ def custom_names(spec: FeatureSpec) -> tuple[str, ...]:
     z += (f"zscore_ret_{spec.zscore_short}", f"zscore_volume_{spec.zscore_short}")
     rets = tuple(f"ret_{h}" for h in spec.return_horizons)
     lags = tuple(f"ret_1_lag_{k}" for k in spec.return_lags)
-    return fixed + z + rets + lags
+    return fixed + z + rets + lags + tuple(name for name, _, _ in kernels.NATIVE_TALIB)
+
+
+def _split_native(calls: tuple[TalibCall, ...]) -> tuple[TalibCall, ...]:
+    """The 1m calls left to TA-Lib: those not re-implemented in :func:`kernels.step`.
+
+    A native output must match its catalog call exactly (function, parameters, all outputs native), so
+    the catalog stays the one description of every TA-Lib feature.
+    """
+    by_name = {name: call for call in calls for name, _ in call.outputs}
+    for name, func, params in kernels.NATIVE_TALIB:
+        call = by_name.get(name)
+        if call is None or call.func != func or call.params != params:
+            raise ValueError(f"native indicator {name} ({func} {params}) does not match the catalog: {call}")
+    native = {name for name, _, _ in kernels.NATIVE_TALIB}
+    partial = [c for c in calls if 0 < sum(n in native for n, _ in c.outputs) < len(c.outputs)]
+    if partial:
+        raise ValueError(f"a TA-Lib call must be native for all its outputs or none: {partial}")
+    return tuple(c for c in calls if c.outputs[0][0] not in native)
 
 
 def _custom_warm(spec: FeatureSpec, n_ffd: int) -> dict[str, int]:
@@ -145,7 +163,8 @@ def build_layout(spec: FeatureSpec) -> Layout:
     warm.update(cwarm)
     aux_custom = {"vwap_sd", "logclose"}
     features.append("obi_5")
-    features.extend(n for n in cnames if n not in aux_custom)
+    native = {name for name, _, _ in kernels.NATIVE_TALIB}
+    features.extend(n for n in cnames if n not in aux_custom and n not in native)
     aux.extend(n for n in cnames if n in aux_custom)
 
     context: list[tuple[int, tuple[TalibCall, ...]]] = []
@@ -204,7 +223,7 @@ def build_layout(spec: FeatureSpec) -> Layout:
         names=names,
         slots=slots,
         warm=warm_arr,
-        talib_1m=ONE_MINUTE,
+        talib_1m=_split_native(ONE_MINUTE),
         context=tuple(context),
         ops=ops,
         consts=consts,
