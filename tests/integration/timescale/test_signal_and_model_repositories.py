@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import asyncpg
@@ -7,6 +8,7 @@ import pandas as pd
 import pytest
 
 from tickwise.adapters.timescale import TimescaleModelRepository, TimescaleSignalRepository
+from tickwise.adapters.timescale.bulk import SMALL_BATCH_ROWS
 from tickwise.domain.errors import DataValidationError, ModelError
 from tickwise.domain.signal import Signal
 from tickwise.domain.timeframe import Timeframe
@@ -40,6 +42,49 @@ async def test_signals_with_confidence_outside_unit_interval_are_rejected(clean_
     with pytest.raises(DataValidationError, match="confidence"):
         await repo.add_many([_signal(1, 0.5, version="ok"), _signal(1, 1.5)])
     assert await repo.count() == 0
+
+
+async def test_small_and_bulk_signal_batches_store_the_same_rows(clean_db: asyncpg.Pool) -> None:
+    repo = TimescaleSignalRepository(clean_db)
+    n = SMALL_BATCH_ROWS + 1
+    minutes = [T + timedelta(minutes=i) for i in range(n)]
+    rows = [
+        Signal(
+            257,
+            Timeframe.M1,
+            t,
+            t + timedelta(minutes=1),
+            "m",
+            i % 3 - 1,
+            0.5,
+            "live",
+            "fs_v1",
+            None if i % 2 else 1.25,
+            None if i % 3 else 0.1,
+        )
+        for i, t in enumerate(minutes)
+    ]
+    assert await repo.add_many(rows[:-1]) == n - 1  # one INSERT ... unnest statement
+    small = await repo.read_frame(None, None, model_version="m")
+    assert await repo.add_many([dataclasses.replace(r, model_version="b") for r in rows]) == n  # staged COPY
+    bulk = (await repo.read_frame(None, None, model_version="b")).iloc[:-1].reset_index(drop=True)
+    cols = [
+        "instrument_token",
+        "timeframe",
+        "time",
+        "available_at",
+        "direction",
+        "confidence",
+        "mode",
+        "feature_set",
+        "latency_ms",
+        "size",
+    ]
+    pd.testing.assert_frame_equal(small[cols], bulk[cols])
+    assert small["latency_ms"].isna().sum() == (n - 1) // 2  # None stored as NULL, read back as NaN
+    assert small["time"].iloc[1] == pd.Timestamp(minutes[1])
+    assert await repo.add_many(rows[:2]) == 2  # the small path upserts on the key too
+    assert await repo.count() == 2 * n - 1
 
 
 def _model(version: str, status: str = "challenger") -> ModelRecord:

@@ -102,3 +102,61 @@ def test_the_breaker_opens_after_consecutive_failures_and_half_opens_after_the_c
     assert b.allow()
     b.success()
     assert seen == ["open", "half_open", "open", "half_open", "closed"]
+
+
+class SlowTable:
+    """A fake table whose writes take ``delay_s``; records (table, event) in a shared log."""
+
+    def __init__(self, name: str, log: list[tuple[str, str]], delay_s: float = 0.02) -> None:
+        self.name = name
+        self.log = log
+        self.delay_s = delay_s
+        self.down = False
+        self.rows: list[int] = []
+
+    async def write(self, rows: list[int]) -> int:
+        if self.down:
+            raise StorageError("connection refused")
+        self.log.append((self.name, "start"))
+        await asyncio.sleep(self.delay_s)
+        self.rows.extend(rows)
+        self.log.append((self.name, "end"))
+        return len(rows)
+
+
+async def test_a_bulk_table_write_waits_until_the_urgent_signals_write_has_committed(tmp_path: Path) -> None:
+    log: list[tuple[str, str]] = []
+    signals, features = SlowTable("signals", log), SlowTable("features", log)
+    w = BufferedWriter(
+        {"features": features.write, "signals": signals.write},
+        batch_size=10,
+        interval_s=0.01,
+        max_memory_rows=100,
+        urgent=("signals",),
+    )
+    w.put("features", list(range(5)))
+    w.put("signals", [1, 2])
+    assert await w.flush()
+    assert log[:2] == [("signals", "start"), ("signals", "end")]
+    assert features.rows == list(range(5)) and signals.rows == [1, 2]
+
+
+async def test_a_bulk_table_is_not_held_back_for_long_by_a_slow_urgent_write(tmp_path: Path) -> None:
+    log: list[tuple[str, str]] = []
+    signals, ticks = SlowTable("signals", log, 1.0), SlowTable("ticks", log, 0.0)
+    w = BufferedWriter(
+        {"ticks": ticks.write, "signals": signals.write},
+        batch_size=10,
+        interval_s=0.01,
+        max_memory_rows=100,
+        urgent=("signals",),
+        urgent_wait_s=0.05,
+    )
+    w.start()
+    w.put("signals", [1])
+    w.put("ticks", list(range(20)))
+    await asyncio.sleep(0.5)
+    assert ticks.rows == list(range(20))  # written while the signal write is still in flight
+    assert signals.rows == []
+    assert await w.close(timeout_s=5.0)
+    assert signals.rows == [1]

@@ -57,6 +57,9 @@ class TimescaleFeatureRepository:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         self._known: set[str] | None = None
+        # (feature_set, names) already recorded in feature_sets by this repository: the registration
+        # is an upsert that rewrites (and locks) the row, so it is done once, not on every live flush.
+        self._registered: set[tuple[str, tuple[str, ...]]] = set()
 
     async def add_frame(
         self, frame: pd.DataFrame, feature_set: str, *, on_conflict: OnConflict = "update"
@@ -92,18 +95,26 @@ class TimescaleFeatureRepository:
             values = float_column(what, frame, name, _SHOW, nullable=True)
             columns.append(Column(name, "float8", values, nan_to_null=True))
         await self.ensure_columns(names)
+        registration = (feature_set, tuple(names))
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO feature_sets (feature_set, feature_names) VALUES ($1, $2) "
-                "ON CONFLICT (feature_set) DO UPDATE SET feature_names = feature_sets.feature_names || "
-                "ARRAY(SELECT x FROM unnest(EXCLUDED.feature_names) x "
-                "WHERE x <> ALL(feature_sets.feature_names)), updated_at = now()",
-                feature_set,
-                names,
-            )
-            return await copy_upsert(
+            if registration not in self._registered:
+                await self._register(conn, feature_set, names)
+            written = await copy_upsert(
                 conn, "features", columns, n, FEATURE_KEY_COLUMNS, on_conflict=on_conflict
             )
+        self._registered.add(registration)  # only once committed
+        return written
+
+    @staticmethod
+    async def _register(conn: asyncpg.Connection, feature_set: str, names: list[str]) -> None:
+        await conn.execute(
+            "INSERT INTO feature_sets (feature_set, feature_names) VALUES ($1, $2) "
+            "ON CONFLICT (feature_set) DO UPDATE SET feature_names = feature_sets.feature_names || "
+            "ARRAY(SELECT x FROM unnest(EXCLUDED.feature_names) x "
+            "WHERE x <> ALL(feature_sets.feature_names)), updated_at = now()",
+            feature_set,
+            names,
+        )
 
     async def ensure_columns(self, names: Sequence[str]) -> None:
         """Add a ``double precision`` column for every feature name the table does not have yet."""

@@ -10,7 +10,13 @@ import asyncpg
 import numpy as np
 import pandas as pd
 
-from tickwise.adapters.timescale.bulk import Column, OnConflict, copy_upsert
+from tickwise.adapters.timescale.bulk import (
+    SMALL_BATCH_ROWS,
+    Column,
+    OnConflict,
+    copy_upsert,
+    insert_upsert,
+)
 from tickwise.adapters.timescale.frames import (
     BatchRejected,
     choice_column,
@@ -122,8 +128,10 @@ class TimescaleSignalRepository:
             return 0
         frame = dedupe_last(frame, KEY)
         columns = encode_signals(frame)
+        # A live minute's signals are a small batch: one prepared INSERT (latency); bulk loads stage.
+        upsert = insert_upsert if len(frame) <= SMALL_BATCH_ROWS else copy_upsert
         async with self._pool.acquire() as conn:
-            return await copy_upsert(conn, "signals", columns, len(frame), KEY, on_conflict=on_conflict)
+            return await upsert(conn, "signals", columns, len(frame), KEY, on_conflict=on_conflict)
 
     async def read_frame(
         self,

@@ -14,6 +14,11 @@ so during a database outage the pipeline keeps computing and nothing accepted is
 * a batch the database refuses as invalid (``DataValidationError``) is bisected so the valid rows are
   written and only the bad ones are set aside, as ``rejected-*.pkl`` in ``spill_dir``, and counted.
 
+``urgent`` tables (signals) are flushed as soon as rows arrive and go first: a write of another table
+waits (bounded by ``urgent_wait_s``) while an urgent table has rows queued or a write in flight, so a
+large features/ticks flush never competes with a signal commit for the event loop, the pool or the
+database (the signal's candle-close -> commit latency is what the live pipeline is measured on).
+
 :meth:`close` flushes everything it can within a timeout and spills the rest, so a graceful shutdown
 loses nothing either.
 """
@@ -58,6 +63,8 @@ class _Table:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     spill_files: deque[Path] = field(default_factory=deque)
     stats: TableStats = field(default_factory=TableStats)
+    urgent: bool = False
+    in_flight: bool = False
 
 
 class BufferedWriter:
@@ -76,11 +83,15 @@ class BufferedWriter:
         backoff_base_s: float = 0.25,
         backoff_cap_s: float = 10.0,
         urgent: Sequence[str] = (),
+        urgent_wait_s: float = 1.0,
     ) -> None:
         if batch_size < 1 or interval_s <= 0 or max_memory_rows < batch_size:
             raise ValueError("need batch_size >= 1, interval_s > 0 and max_memory_rows >= batch_size")
-        self._tables = {name: _Table(name, fn) for name, fn in tables.items()}
-        self.urgent = frozenset(urgent)  # tables whose rows are flushed at once (signals: latency)
+        self.urgent = frozenset(urgent)  # tables whose rows are flushed at once and first (signals)
+        self._tables = {name: _Table(name, fn, urgent=name in self.urgent) for name, fn in tables.items()}
+        self._urgent_tables = [t for t in self._tables.values() if t.urgent]
+        self.urgent_wait_s = urgent_wait_s
+        self._urgent_changed = asyncio.Event()
         self.batch_size = batch_size
         self.interval_s = interval_s
         self.max_memory_rows = max_memory_rows
@@ -151,7 +162,10 @@ class BufferedWriter:
             async with t.lock:
                 return await self._flush_table(t)
 
-        return all(await asyncio.gather(*(locked(t) for t in self._tables.values())))
+        # Urgent tables are listed (and so started) first; the others yield to them in _write_next.
+
+        ordered = sorted(self._tables.values(), key=lambda t: not t.urgent)
+        return all(await asyncio.gather(*(locked(t) for t in ordered)))
 
     async def _flush_table(self, t: _Table) -> bool:
         while t.spill_files or t.rows:
@@ -206,10 +220,46 @@ class BufferedWriter:
         return n
 
     # -- internals -------------------------------------------------------------------------------
+    def _urgent_busy(self) -> bool:
+        """An urgent table has a write in flight, or rows it can write now (not backing off)."""
+        for u in self._urgent_tables:
+            if u.in_flight:
+                return True
+            if (
+                (u.rows or u.spill_files)
+                and time.monotonic() >= self._retry_at
+                and self.breaker.state == "closed"
+            ):
+                return True
+        return False
+
+    async def _yield_to_urgent(self) -> None:
+        """Wait (at most ``urgent_wait_s``) until no urgent write is pending or in flight."""
+        deadline = time.monotonic() + self.urgent_wait_s
+        while self._urgent_busy():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._urgent_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._urgent_changed.wait(), remaining)
+
     async def _write_next(self, t: _Table) -> bool:
+        if not t.urgent and self._urgent_tables:
+            await self._yield_to_urgent()
         now = time.monotonic()
         if now < self._retry_at or not self.breaker.allow():
             return False
+        if t.urgent:
+            t.in_flight = True
+            try:
+                return await self._write_one(t)
+            finally:
+                t.in_flight = False
+                self._urgent_changed.set()
+        return await self._write_one(t)
+
+    async def _write_one(self, t: _Table) -> bool:
         from_file = bool(t.spill_files)
         if from_file:
             path = t.spill_files[0]
