@@ -11,7 +11,7 @@ Self-contained and reproducible (no broker account; a database only with ``db=Tr
 * **Pipeline.** Each frame is decoded with :func:`decode_frame` and handed, as one batch, to the real
   :class:`LiveSession` consumer step (``TickValidator`` -> ``CandleBuilder`` -> :class:`LiveEngine`:
   feature stream update, roll-ups, :class:`SignalStep` prediction and signal rule) with the real
-  :class:`BufferedWriter` (signals urgent) behind it.
+  :class:`BufferedWriter` (signals flushed at once and ahead of the bulk tables) behind it.
 * **Sinks.** ``db=True`` (``tickwise bench live``, ``--db``): the live pipeline's own table writers
   (:func:`tickwise.bootstrap.live.table_writers`: ticks, candles, features and signals through the
   Timescale repositories) write into the real hypertables, and a bar's latency ends when its signal is
