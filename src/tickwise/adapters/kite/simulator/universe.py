@@ -17,6 +17,7 @@ import io
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from tickwise.adapters.kite.mapping import INSTRUMENT_COLUMNS
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.instrument import Instrument
 
@@ -176,22 +177,7 @@ class Universe:
         """The instrument dump, header and cell formats exactly as Kite's (numeric cells never empty)."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(
-            [
-                "instrument_token",
-                "exchange_token",
-                "tradingsymbol",
-                "name",
-                "last_price",
-                "expiry",
-                "strike",
-                "tick_size",
-                "lot_size",
-                "instrument_type",
-                "segment",
-                "exchange",
-            ]
-        )
+        writer.writerow(INSTRUMENT_COLUMNS)
         for m in self.members:
             ins = m.instrument
             if exchange and ins.exchange != exchange:
