@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from tickwise.adapters.kite.codec import DecodeStats
 
 MODES = ("ltp", "quote", "full")
+
+# What a connection does with a tick that does not fit in the queue: drop it (and count it) or wait.
+OverflowPolicy = Literal["drop_newest", "block"]
 
 
 class TickerState(StrEnum):
