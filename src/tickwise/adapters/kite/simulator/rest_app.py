@@ -19,10 +19,12 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from tickwise.adapters.kite.mapping import MAX_SPAN_DAYS
 from tickwise.adapters.kite.simulator.state import SimState
 from tickwise.domain.tick import Tick
 from tickwise.domain.time import IST
 
+# Minutes per Kite interval name (None: a day); the span limits are the client's (MAX_SPAN_DAYS).
 INTERVALS: dict[str, int | None] = {
     "minute": 1,
     "3minute": 3,
@@ -32,16 +34,6 @@ INTERVALS: dict[str, int | None] = {
     "30minute": 30,
     "60minute": 60,
     "day": None,
-}
-MAX_SPAN_DAYS: dict[str, int] = {
-    "minute": 60,
-    "3minute": 100,
-    "5minute": 100,
-    "10minute": 100,
-    "15minute": 200,
-    "30minute": 200,
-    "60minute": 400,
-    "day": 2000,
 }
 STATE_KEY: web.AppKey[SimState] = web.AppKey("sim_state", SimState)
 BAD_TOKEN = "Incorrect `api_key` or `access_token`."
@@ -328,10 +320,6 @@ async def quote_ltp(request: web.Request) -> web.StreamResponse:
         if t is not None:
             data[key] = {"instrument_token": t.instrument_token, "last_price": t.last_price}
     return envelope(data)
-
-
-async def not_found(request: web.Request) -> web.StreamResponse:
-    raise KiteError(404, "GeneralException", f"Route not found: {request.method} {request.path}")
 
 
 def build_rest_app(state: SimState) -> web.Application:
