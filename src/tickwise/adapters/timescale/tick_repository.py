@@ -11,8 +11,14 @@ import asyncpg
 import numpy as np
 import pandas as pd
 
-from tickwise.adapters.timescale.bulk import Column, copy_upsert
-from tickwise.adapters.timescale.frames import BatchRejected, records_frame, time_bounds
+from tickwise.adapters.timescale.bulk import Column
+from tickwise.adapters.timescale.frames import (
+    BatchRejected,
+    EncodedBatch,
+    records_frame,
+    time_bounds,
+    upsert_batch,
+)
 from tickwise.adapters.timescale.schema import DEPTH_LEVELS
 from tickwise.domain.tick import Tick
 
@@ -129,9 +135,8 @@ class TimescaleTickRepository:
         """Store ticks in one transaction; returns rows inserted."""
         if not ticks:
             return 0
-        columns = encode_ticks(ticks)
-        async with self._pool.acquire() as conn:
-            return await copy_upsert(conn, "ticks", columns, len(ticks), _KEY, on_conflict="nothing")
+        batch = EncodedBatch(encode_ticks(ticks), len(ticks))
+        return await upsert_batch(self._pool, "ticks", batch, _KEY, on_conflict="nothing")
 
     async def read_frame(
         self, instrument_token: int, start: datetime | None = None, end: datetime | None = None
