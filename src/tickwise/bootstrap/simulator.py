@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -118,7 +119,16 @@ async def start_simulator(
     async with contextlib.AsyncExitStack() as stack:
         async with LoginCallbackServer(0, host="127.0.0.1") as callback:
             config = simulator_config(settings, redirect_url=callback.redirect_url, **simulator_overrides)
-            sim = await stack.enter_async_context(_run(config, process=process))
+            try:
+                sim = await stack.enter_async_context(_run(config, process=process))
+            except (BrokerError, OSError) as exc:
+                if config.rest_port == 0 and config.ws_port == 0:
+                    raise
+                # Another program took a configured port between the check and the bind (tests and
+                # other commands start simulators too): any free port serves as well, once.
+                logger.warning("simulator did not start on its configured ports ({}); using free ports", exc)
+                config = dataclasses.replace(config, rest_port=0, ws_port=0)
+                sim = await stack.enter_async_context(_run(config, process=process))
             rest = await stack.enter_async_context(
                 KiteRestClient(
                     sim_settings.api_key, root=sim.rest_url, on_session_expired=log_session_expired
