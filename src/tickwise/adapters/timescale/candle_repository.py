@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 import numpy as np
@@ -156,7 +155,7 @@ class TimescaleCandleRepository:
         end: datetime | None = None,
     ) -> pd.DataFrame:
         """Candles of one instrument and timeframe with ``start <= time < end``, oldest first."""
-        params: list[Any] = [instrument_token, str(timeframe)]
+        params: list[object] = [instrument_token, str(timeframe)]
         where = time_bounds(start, end, params)
         sql = (
             f"SELECT {', '.join(CANDLE_COLUMNS)} FROM candles WHERE instrument_token = $1 AND timeframe = $2"
@@ -174,7 +173,7 @@ class TimescaleCandleRepository:
         end: datetime | None = None,
     ) -> pd.DataFrame:
         """Candles of several instruments (None: all) ordered by instrument, then time."""
-        params: list[Any] = [str(timeframe)]
+        params: list[object] = [str(timeframe)]
         where = "timeframe = $1"
         if instrument_tokens is not None:
             params.append(list(instrument_tokens))
@@ -208,11 +207,11 @@ class TimescaleCandleRepository:
                     instrument_token,
                     str(timeframe),
                 )
-        return value  # type: ignore[no-any-return]
+        return value if isinstance(value, datetime) else None
 
     async def count(self, instrument_token: int | None = None, timeframe: Timeframe | None = None) -> int:
         """Number of stored candles, optionally of one instrument and/or timeframe."""
-        params: list[Any] = []
+        params: list[object] = []
         clauses = []
         if instrument_token is not None:
             params.append(instrument_token)

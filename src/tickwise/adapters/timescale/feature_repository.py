@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 import numpy as np
@@ -185,7 +184,7 @@ class TimescaleFeatureRepository:
         for name in names:
             if not FEATURE_NAME.fullmatch(name):
                 raise BatchRejected(f"invalid feature name {name!r}")
-        params: list[Any] = [instrument_token, str(timeframe), feature_set]
+        params: list[object] = [instrument_token, str(timeframe), feature_set]
         where = time_bounds(start, end, params)
         selected = ", ".join(["instrument_token", "timeframe", "time", *(f'"{n}"' for n in names)])
         sql = (

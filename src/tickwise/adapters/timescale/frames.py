@@ -6,7 +6,6 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 import numpy as np
@@ -83,7 +82,7 @@ def timeframe_column(what: str, frame: pd.DataFrame, show: Sequence[str]) -> np.
 
 
 def choice_column(
-    what: str, frame: pd.DataFrame, column: str, allowed: Sequence[Any], show: Sequence[str]
+    what: str, frame: pd.DataFrame, column: str, allowed: Sequence[object], show: Sequence[str]
 ) -> np.ndarray:
     values = frame[column].to_numpy()
     bad = ~pd.Series(values).isin(allowed).to_numpy()
@@ -241,7 +240,9 @@ def records_frame(
     return frame
 
 
-def time_bounds(start: datetime | None, end: datetime | None, params: list[Any], column: str = "time") -> str:
+def time_bounds(
+    start: datetime | None, end: datetime | None, params: list[object], column: str = "time"
+) -> str:
     """SQL for the half-open range ``[start, end)`` (either bound optional), appending parameters."""
     clauses = []
     for bound, op in ((start, ">="), (end, "<")):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 import numpy as np
@@ -105,7 +104,7 @@ class TimescaleLabelRepository:
         side: int | None = None,
     ) -> pd.DataFrame:
         """Labels with ``start <= time (t0) < end``, ordered by time then side."""
-        params: list[Any] = [instrument_token, str(timeframe)]
+        params: list[object] = [instrument_token, str(timeframe)]
         where = time_bounds(start, end, params)
         if side is not None:
             params.append(side)

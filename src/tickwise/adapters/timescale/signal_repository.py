@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 import numpy as np
@@ -144,7 +143,7 @@ class TimescaleSignalRepository:
         timeframe: Timeframe | None = None,
     ) -> pd.DataFrame:
         """Signals with ``start <= time < end`` and the given filters, ordered by time, instrument."""
-        params: list[Any] = []
+        params: list[object] = []
         where = "TRUE" + time_bounds(start, end, params)
         for col, value in (
             ("mode", mode),
