@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
-from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -46,7 +45,7 @@ class KiteError(Exception):
         self.status, self.error_type, self.message = status, error_type, message
 
 
-def envelope(data: Any) -> web.Response:
+def envelope(data: object) -> web.Response:
     return web.Response(text=json.dumps({"status": "success", "data": data}), content_type="application/json")
 
 
@@ -127,7 +126,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     return web.Response(status=302, headers={"Location": f"{state.config.redirect_url}{sep}{query}"})
 
 
-def _profile(state: SimState) -> dict[str, Any]:
+def _profile(state: SimState) -> dict[str, object]:
     return {
         "user_id": "SIM001",
         "user_name": "Tickwise Simulator",
@@ -237,7 +236,7 @@ async def historical(request: web.Request) -> web.StreamResponse:
     rows = state.market.candles(token, INTERVALS[interval], start, end, state.clock.now())
     candles = []
     for stamp, o, h, lo, c, v in rows:
-        row: list[Any] = [_candle_stamp(stamp), _num(o), _num(h), _num(lo), _num(c), v]
+        row: list[object] = [_candle_stamp(stamp), _num(o), _num(h), _num(lo), _num(c), v]
         if with_oi:
             row.append(0)
         candles.append(row)
@@ -265,7 +264,7 @@ def _snapshot(request: web.Request, key: str) -> Tick | None:
 
 
 async def quote_full(request: web.Request) -> web.StreamResponse:
-    data: dict[str, Any] = {}
+    data: dict[str, object] = {}
     for key in _quote_instruments(request, 500):
         t = _snapshot(request, key)
         if t is None or t.ohlc is None:
@@ -300,7 +299,7 @@ async def quote_full(request: web.Request) -> web.StreamResponse:
 
 
 async def quote_ohlc(request: web.Request) -> web.StreamResponse:
-    data: dict[str, Any] = {}
+    data: dict[str, object] = {}
     for key in _quote_instruments(request, 1000):
         t = _snapshot(request, key)
         if t is None or t.ohlc is None:
@@ -314,7 +313,7 @@ async def quote_ohlc(request: web.Request) -> web.StreamResponse:
 
 
 async def quote_ltp(request: web.Request) -> web.StreamResponse:
-    data: dict[str, Any] = {}
+    data: dict[str, object] = {}
     for key in _quote_instruments(request, 1000):
         t = _snapshot(request, key)
         if t is not None:
