@@ -21,13 +21,13 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from loguru import logger
 
 from tickwise.adapters.kite.auth import TokenStore
 from tickwise.adapters.kite.rest import KiteRestClient
-from tickwise.adapters.kite.ticker import KiteTicker
+from tickwise.adapters.kite.ticker import KiteTicker, TickerOptions
 from tickwise.bootstrap.credentials import (
     RELOGIN_HINT,
     log_session_expired,
@@ -70,14 +70,17 @@ class Broker:
     token_store: TokenStore | None = None  # real Kite: where a renewed token appears
     relogin: Callable[[], Awaitable[str]] | None = None  # the simulator: log in again
 
-    def ticker(self, **kwargs: Any) -> KiteTicker:
+    def ticker(self, **overrides: Unpack[TickerOptions]) -> KiteTicker:
         """A new (not started) KiteTicker bound to this broker; keyword arguments override defaults."""
-        kwargs.setdefault("root", self.ws_url)
-        kwargs.setdefault("now", self.now)
-        kwargs.setdefault("watchdog_s", self.watchdog_s)
-        kwargs.setdefault("queue_size", self.tick_queue_size)
-        kwargs.setdefault("token_reloader", self._reload_token)
-        return KiteTicker(self.api_key, self.access_token, **kwargs)
+        options: TickerOptions = {
+            "root": self.ws_url,
+            "now": self.now,
+            "watchdog_s": self.watchdog_s,
+            "queue_size": self.tick_queue_size,
+            "token_reloader": self._reload_token,
+        }
+        options.update(overrides)
+        return KiteTicker(self.api_key, self.access_token, **options)
 
     @property
     def ticker_factory(self) -> Callable[..., KiteTicker]:

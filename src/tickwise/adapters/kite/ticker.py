@@ -41,6 +41,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
+from typing import TypedDict
 from urllib.parse import urlencode
 
 from loguru import logger
@@ -64,6 +65,7 @@ __all__ = [
     "DisconnectInterval",
     "KiteTicker",
     "OverflowPolicy",
+    "TickerOptions",
     "TickerState",
     "TickerStats",
 ]
@@ -75,6 +77,26 @@ MAX_CONNECTIONS = 3
 TextHandler = Callable[[str, object], Awaitable[None] | None]  # (type, data) of a text frame
 GapHandler = Callable[[DisconnectInterval], Awaitable[None] | None]
 TokenReloader = Callable[[], Awaitable[str | None]]
+
+
+class TickerOptions(TypedDict, total=False):
+    """The keyword arguments of :class:`KiteTicker` (for factories that pass them through, typed)."""
+
+    root: str
+    queue: asyncio.Queue[Tick] | None
+    queue_size: int
+    overflow: OverflowPolicy
+    watchdog_s: float
+    backoff: Backoff | None
+    max_attempts: int | None
+    too_many_connections_delay_s: float
+    connect_timeout_s: float
+    max_tokens_per_connection: int
+    max_connections: int
+    on_text: TextHandler | None
+    on_gap: GapHandler | None
+    token_reloader: TokenReloader | None
+    now: Callable[[], datetime] | None
 
 
 class KiteTicker:
