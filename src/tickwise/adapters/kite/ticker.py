@@ -41,7 +41,6 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TypedDict
 from urllib.parse import urlencode
 
 from loguru import logger
@@ -52,9 +51,13 @@ from tickwise.adapters.kite.ticker_connection import ConnectionSettings, TickerC
 from tickwise.adapters.kite.ticker_state import (
     MODES,
     DisconnectInterval,
+    GapHandler,
     OverflowPolicy,
+    TextHandler,
+    TickerOptions,
     TickerState,
     TickerStats,
+    TokenReloader,
 )
 from tickwise.domain.errors import BrokerError
 from tickwise.domain.tick import Tick
@@ -73,30 +76,6 @@ __all__ = [
 DEFAULT_ROOT = "wss://ws.kite.trade"
 MAX_TOKENS_PER_CONNECTION = 3000
 MAX_CONNECTIONS = 3
-
-TextHandler = Callable[[str, object], Awaitable[None] | None]  # (type, data) of a text frame
-GapHandler = Callable[[DisconnectInterval], Awaitable[None] | None]
-TokenReloader = Callable[[], Awaitable[str | None]]
-
-
-class TickerOptions(TypedDict, total=False):
-    """The keyword arguments of :class:`KiteTicker` (for factories that pass them through, typed)."""
-
-    root: str
-    queue: asyncio.Queue[Tick] | None
-    queue_size: int
-    overflow: OverflowPolicy
-    watchdog_s: float
-    backoff: Backoff | None
-    max_attempts: int | None
-    too_many_connections_delay_s: float
-    connect_timeout_s: float
-    max_tokens_per_connection: int
-    max_connections: int
-    on_text: TextHandler | None
-    on_gap: GapHandler | None
-    token_reloader: TokenReloader | None
-    now: Callable[[], datetime] | None
 
 
 class KiteTicker:
