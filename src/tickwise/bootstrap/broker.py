@@ -21,7 +21,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Unpack
 
 from loguru import logger
 
@@ -42,6 +42,7 @@ from tickwise.domain.time import IST
 if TYPE_CHECKING:
     from tickwise.adapters.kite.simulator import RunningSimulator
     from tickwise.adapters.kite.simulator.process import SimulatorProcess
+    from tickwise.adapters.kite.simulator.state import SimulatorOverrides
 
 # Importable from here as before the split (callers wire brokers and ask about the simulator together).
 __all__ = [
@@ -135,7 +136,7 @@ async def open_broker(settings: Settings, *, simulator: bool | None = None) -> A
 
 @contextlib.asynccontextmanager
 async def open_simulated_broker(
-    settings: Settings, *, process: bool = False, **simulator_overrides: Any
+    settings: Settings, *, process: bool = False, **simulator_overrides: Unpack[SimulatorOverrides]
 ) -> AsyncIterator[Broker]:
     """A broker on the simulator (:func:`tickwise.bootstrap.simulator.start_simulator`).
 

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Unpack
 
 import httpx
 from loguru import logger
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     # The simulator (aiohttp, the market model) is imported only when one is started.
     from tickwise.adapters.kite.simulator import RunningSimulator, SimulatorConfig
     from tickwise.adapters.kite.simulator.process import SimulatorProcess
+    from tickwise.adapters.kite.simulator.state import SimulatorOverrides
 
 
 def _port_or_free(host: str, port: int) -> int:
@@ -51,7 +52,9 @@ def _port_or_free(host: str, port: int) -> int:
     return port
 
 
-def simulator_config(settings: Settings, *, redirect_url: str, **overrides: Any) -> SimulatorConfig:
+def simulator_config(
+    settings: Settings, *, redirect_url: str, **overrides: Unpack[SimulatorOverrides]
+) -> SimulatorConfig:
     """The SimulatorConfig for ``settings.broker.simulator`` (configured ports, or free ones if busy).
 
     ``overrides`` are SimulatorConfig fields (e.g. ``start``, ``faults``, ``speed``).
@@ -59,19 +62,18 @@ def simulator_config(settings: Settings, *, redirect_url: str, **overrides: Any)
     from tickwise.adapters.kite.simulator import SimulatorConfig
 
     sim = settings.broker.simulator
-    values: dict[str, Any] = {
-        "host": sim.host,
-        "rest_port": _port_or_free(sim.host, sim.port),
-        "ws_port": _port_or_free(sim.host, sim.ws_port),
-        "seed": sim.seed,
-        "n_instruments": sim.instruments,
-        "speed": sim.speed,
-        "api_key": sim.api_key,
-        "api_secret": sim.api_secret.get_secret_value(),
-        "redirect_url": redirect_url,
-    }
-    values.update(overrides)
-    return SimulatorConfig(**values)
+    config = SimulatorConfig(
+        host=sim.host,
+        rest_port=_port_or_free(sim.host, sim.port),
+        ws_port=_port_or_free(sim.host, sim.ws_port),
+        seed=sim.seed,
+        n_instruments=sim.instruments,
+        speed=sim.speed,
+        api_key=sim.api_key,
+        api_secret=sim.api_secret.get_secret_value(),
+        redirect_url=redirect_url,
+    )
+    return dataclasses.replace(config, **overrides)
 
 
 async def simulator_login(
@@ -109,7 +111,7 @@ class SimulatorLogin:
 
 @contextlib.asynccontextmanager
 async def start_simulator(
-    settings: Settings, *, process: bool, **simulator_overrides: Any
+    settings: Settings, *, process: bool, **simulator_overrides: Unpack[SimulatorOverrides]
 ) -> AsyncIterator[SimulatorLogin]:
     """Start the simulator (in a child process or in this event loop) and log in to it (see module doc)."""
     sim_settings = settings.broker.simulator
