@@ -15,6 +15,7 @@ import asyncpg
 
 from tickwise.adapters.timescale import pool as pool_module
 from tickwise.adapters.timescale.cluster import EmbeddedCluster
+from tickwise.adapters.timescale.pool import redact_url as redact_url  # re-exported for the CLI
 from tickwise.config import Settings
 from tickwise.domain.errors import StorageError
 

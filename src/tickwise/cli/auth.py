@@ -14,7 +14,8 @@ from typing import Annotated
 
 import typer
 
-from tickwise.bootstrap import broker as broker_wiring
+from tickwise.bootstrap import auth as auth_wiring
+from tickwise.bootstrap import credentials
 from tickwise.cli.context import state
 from tickwise.domain.time import IST
 
@@ -37,17 +38,17 @@ def login(
     """Log in to Kite (or the simulator) and store the access token (mode 0600)."""
     settings = state.settings()
     if simulator:
-        token = asyncio.run(broker_wiring.login_with_simulator(settings))
-        path = broker_wiring.token_store(settings, simulated=True).path
+        token = asyncio.run(auth_wiring.login_with_simulator(settings))
+        path = credentials.token_store(settings, simulated=True).path
         typer.echo(
             f"simulator login ok: user {token.user_id or '?'}, token stored in {path} "
             f"(expires {token.expires_at:%Y-%m-%d %H:%M} IST on the simulated clock)"
         )
         return
     token = asyncio.run(
-        broker_wiring.login_interactive(settings, open_browser=browser, timeout_s=timeout, echo=typer.echo)
+        auth_wiring.login_interactive(settings, open_browser=browser, timeout_s=timeout, echo=typer.echo)
     )
-    path = broker_wiring.token_store(settings).path
+    path = credentials.token_store(settings).path
     typer.echo(
         f"login ok: user {token.user_id or '?'}, token stored in {path}, valid until "
         f"{token.expires_at:%Y-%m-%d %H:%M} IST"
@@ -62,13 +63,13 @@ def status(
 ) -> None:
     """Show whether the stored access token is valid and when it expires (exit 1 when it is not)."""
     settings = state.settings()
-    info = broker_wiring.token_status(settings, simulated=simulator)
+    info = credentials.token_status(settings, simulated=simulator)
     if info.source == "environment":
         typer.echo("access token from KITE_ACCESS_TOKEN (expiry unknown: Kite tokens expire at 06:00 IST)")
         return
     if info.token is None:
         hint = "tickwise auth login --simulator" if simulator else "tickwise auth login"
-        if not simulator and broker_wiring.uses_simulator(settings):
+        if not simulator and credentials.uses_simulator(settings):
             typer.echo(f"no Kite credentials or token ({info.path}): the simulator will be used")
             return
         typer.echo(f"no access token stored ({info.path}): run `{hint}`")
@@ -98,7 +99,7 @@ def logout(
     ] = False,
 ) -> None:
     """Forget the stored access token (it stays valid at Kite until 06:00 IST)."""
-    store = broker_wiring.token_store(state.settings(), simulated=simulator)
+    store = credentials.token_store(state.settings(), simulated=simulator)
     typer.echo(f"removed {store.path}" if store.clear() else f"no token stored ({store.path})")
 
 

@@ -37,14 +37,9 @@ def ingest(
     json_only: JsonOption = False,
 ) -> None:
     """Candle bulk write rows/s (fresh and re-written) vs a plain `psql \\copy` of the same rows."""
-    import asyncio
+    from tickwise.bootstrap.bench import ingest_bench
 
-    from tickwise.bench.ingest import run_ingest_bench
-    from tickwise.bootstrap.database import database_url, migrate
-
-    url = database_url(state.settings())
-    migrate(url)
-    emit(asyncio.run(run_ingest_bench(url, rows, instruments=instruments)), json_only=json_only)
+    emit(ingest_bench(state.settings(), rows=rows, instruments=instruments), json_only=json_only)
 
 
 @bench_app.command("labels")
@@ -55,9 +50,9 @@ def labels(
     json_only: JsonOption = False,
 ) -> None:
     """Triple-barrier kernel time for N long events (H = 10) on a random walk, and the label shares."""
-    from tickwise.bench.labels import run_labels_bench
+    from tickwise.bootstrap.bench import labels_bench
 
-    emit(run_labels_bench(n_events=events), json_only=json_only)
+    emit(labels_bench(events=events), json_only=json_only)
 
 
 @bench_app.command("codec")
@@ -68,9 +63,9 @@ def codec(
     json_only: JsonOption = False,
 ) -> None:
     """Kite binary decoder throughput: full-mode ticks/s on one core (simulated market and random frames)."""
-    from tickwise.bench.codec import run_codec_bench
+    from tickwise.bootstrap.bench import codec_bench
 
-    emit(run_codec_bench(ticks), json_only=json_only)
+    emit(codec_bench(ticks=ticks), json_only=json_only)
 
 
 @bench_app.command("features")
@@ -84,9 +79,9 @@ def features(
     json_only: JsonOption = False,
 ) -> None:
     """Full feature set candles/s (vs the bare TA-Lib calls) and one live bar update for N instruments."""
-    from tickwise.bench.features import run_features_bench
+    from tickwise.bootstrap.bench import features_bench
 
-    emit(run_features_bench(n_candles=candles, instruments=instruments), json_only=json_only)
+    emit(features_bench(candles=candles, instruments=instruments), json_only=json_only)
 
 
 @bench_app.command("live")
@@ -108,23 +103,9 @@ def live(
     json_only: JsonOption = False,
 ) -> None:
     """Live pipeline on the simulated market: candle-close -> signal latency p50/p99, ticks/s, RSS."""
-    from tickwise.bench.live import run_live_bench
+    from tickwise.bootstrap.bench import live_bench
 
-    if not db:
-        emit(run_live_bench(instruments=instruments, minutes=minutes), json_only=json_only)
-        return
-    from tickwise.bootstrap.database import database_url, migrate
-
-    settings = state.settings()
-    url = database_url(settings)
-    migrate(url)
-    figures = run_live_bench(
-        instruments=instruments,
-        minutes=minutes,
-        db=True,
-        url=url,
-        pool_size=settings.database.pool_max_size,
-    )
+    figures = live_bench(state.settings(), instruments=instruments, minutes=minutes, db=db)
     emit(figures, json_only=json_only)
 
 

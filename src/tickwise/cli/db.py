@@ -34,10 +34,10 @@ def parse_duration(text: str) -> timedelta:
 
 
 def _external_notice(action: str) -> None:
-    from tickwise.adapters.timescale.pool import redact_url
-
     url = state.settings().database.url
-    typer.echo(f"DATABASE_URL is set: using the external database {redact_url(url)}; nothing to {action}")
+    typer.echo(
+        f"DATABASE_URL is set: using the external database {database.redact_url(url)}; nothing to {action}"
+    )
 
 
 @db_app.command("up")
@@ -72,12 +72,10 @@ def down() -> None:
 @db_app.command("status")
 def status() -> None:
     """Report whether the database runs, where, and its PostgreSQL/TimescaleDB versions and license."""
-    from tickwise.adapters.timescale.pool import redact_url
-
     settings = state.settings()
     if database.uses_external_database(settings):
         info = asyncio.run(database.external_server_info(settings))
-        typer.echo(f"external database: {redact_url(settings.database.url)}")
+        typer.echo(f"external database: {database.redact_url(settings.database.url)}")
         typer.echo(f"postgresql: {info['version']}")
         typer.echo(
             f"timescaledb: {info['timescaledb_version'] or 'not installed'} (license {info['timescaledb_license']})"
@@ -112,11 +110,9 @@ def migrate(
     revision: Annotated[str, typer.Option("--revision", help="Target revision.")] = "head",
 ) -> None:
     """Apply Alembic migrations (`alembic upgrade head`)."""
-    from tickwise.adapters.timescale.pool import redact_url
-
     dsn = database.database_url(state.settings())
     database.migrate(dsn, revision)
-    typer.echo(f"migrated {redact_url(dsn)} to {database.current_revision(dsn)}")
+    typer.echo(f"migrated {database.redact_url(dsn)} to {database.current_revision(dsn)}")
 
 
 @db_app.command("retention")

@@ -22,7 +22,7 @@ def sync(
     ] = None,
 ) -> None:
     """Upsert today's dump; instruments that vanished or expired are marked inactive."""
-    from tickwise.bootstrap.broker import sync_instruments
+    from tickwise.bootstrap.instruments import sync_instruments
 
     result = asyncio.run(sync_instruments(state.settings(), exchanges=exchange or None))
     typer.echo(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,7 +20,10 @@ def simulate(
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Market seed (same seed, same market).")] = None,
     speed: Annotated[
-        float | None, typer.Option("--speed", help="Simulated seconds per real second (default 1).")
+        float | None,
+        typer.Option(
+            "--speed", help="Simulated seconds per real second (default: broker.simulator.speed, 60)."
+        ),
     ] = None,
     start: Annotated[
         str | None,
@@ -48,54 +50,24 @@ def simulate(
     ] = None,
 ) -> None:
     """Run the Kite-compatible simulator: REST on --port, ticker WebSocket on --ws-port, until Ctrl-C."""
-    from tickwise.adapters.kite.simulator import SimulatorConfig, parse_faults
-    from tickwise.adapters.kite.simulator.clock import parse_start
-    from tickwise.domain.errors import ConfigError
+    from tickwise.bootstrap.simulator import SimulateOptions, serve_standalone, standalone_config
 
-    settings = state.settings()
-    sim = settings.broker.simulator
-    script = faults or ""
-    if script.startswith("@"):
-        script = Path(script[1:]).read_text()
-    try:
-        parsed_faults = parse_faults(script)
-        start_at = parse_start(start) if start else None
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    config = SimulatorConfig(
-        host=host or sim.host,
-        rest_port=sim.port if port is None else port,
-        ws_port=sim.ws_port if ws_port is None else ws_port,
-        seed=sim.seed if seed is None else seed,
-        speed=1.0 if speed is None else speed,
-        start=start_at,
-        n_instruments=instruments or sim.instruments,
-        api_key=sim.api_key,
-        api_secret=sim.api_secret.get_secret_value(),
-        redirect_url=redirect_url or f"http://127.0.0.1:{settings.broker.redirect_port}/",
-        faults=parsed_faults,
+    options = SimulateOptions(
+        host=host,
+        port=port,
+        ws_port=ws_port,
+        seed=seed,
+        speed=speed,
+        start=start,
+        faults=faults,
+        instruments=instruments,
+        redirect_url=redirect_url,
     )
-    if config.speed < 0:
-        raise ConfigError(f"--speed must be >= 0, got {config.speed}")
+    config = standalone_config(state.settings(), options)
     try:
-        asyncio.run(_serve(config))
+        asyncio.run(serve_standalone(config, typer.echo))
     except KeyboardInterrupt:
         typer.echo("simulator stopped")
-
-
-async def _serve(config: object) -> None:
-    from tickwise.adapters.kite.simulator import SimulatorConfig, run_simulator
-
-    assert isinstance(config, SimulatorConfig)
-    async with run_simulator(config) as sim:
-        typer.echo(f"Kite simulator REST      {sim.rest_url}")
-        typer.echo(f"Kite simulator WebSocket {sim.ws_url}")
-        typer.echo(f"api_key {sim.api_key}  (login: {sim.rest_url}/connect/login?v=3&api_key={sim.api_key})")
-        typer.echo(
-            f"simulated clock {sim.clock.now():%Y-%m-%d %H:%M:%S} IST at {config.speed:g}x, seed {config.seed}, "
-            f"{len(sim.universe.members)} instruments, {len(sim.faults.pending)} scripted faults. Ctrl-C to stop."
-        )
-        await asyncio.Event().wait()
 
 
 def register(app: typer.Typer) -> None:

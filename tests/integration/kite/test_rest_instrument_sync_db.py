@@ -10,7 +10,8 @@ import asyncpg
 import pytest
 
 from tickwise.adapters.timescale.instrument_repository import TimescaleInstrumentRepository
-from tickwise.bootstrap.broker import open_simulated_broker, sync_instruments
+from tickwise.bootstrap.broker import open_simulated_broker
+from tickwise.bootstrap.instruments import sync_instruments
 from tickwise.config import BrokerSettings, DatabaseSettings, Settings
 from tickwise.domain.instrument import Instrument
 from tickwise.domain.time import IST

@@ -11,6 +11,7 @@ import pytest
 
 from tickwise.adapters.kite.backoff import Backoff
 from tickwise.adapters.kite.errors import KiteTokenError
+from tickwise.adapters.kite.simulator import RunningSimulator
 from tickwise.adapters.kite.ticker import KiteTicker, TickerState
 from tickwise.bootstrap.broker import Broker, open_simulated_broker
 from tickwise.config import Settings
@@ -25,7 +26,7 @@ FAST = Backoff(base=0.05, factor=2.0, cap=0.5, jitter=0.2)
 
 def _server_registry(broker: Broker) -> dict[int, str]:
     sim = broker.simulator
-    assert sim is not None
+    assert isinstance(sim, RunningSimulator)  # in-process: its state is reachable
     merged: dict[int, str] = {}
     for client in sim.ticker.clients:
         if client.ws.state.name == "OPEN":
@@ -62,7 +63,7 @@ async def test_ticker_survives_a_session_of_scripted_faults_and_ends_fully_subsc
         Settings(), rest_port=0, ws_port=0, start=SIM_START, speed=120.0, heartbeat_interval=0.2
     ) as broker:
         sim = broker.simulator
-        assert sim is not None
+        assert isinstance(sim, RunningSimulator)
         gaps = []
         async with broker.ticker(backoff=FAST, watchdog_s=1.0, on_gap=gaps.append) as ticker:
             wanted = await _subscribe_universe(broker, ticker)

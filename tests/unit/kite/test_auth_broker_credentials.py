@@ -9,7 +9,8 @@ import pytest
 from pydantic import SecretStr
 
 from tickwise.adapters.kite.auth import StoredToken, next_expiry
-from tickwise.bootstrap.broker import open_broker, token_status, token_store, uses_simulator
+from tickwise.bootstrap.broker import open_broker
+from tickwise.bootstrap.credentials import token_status, token_store, uses_simulator
 from tickwise.config import BrokerSettings, Settings
 from tickwise.domain.errors import BrokerError
 from tickwise.domain.time import IST

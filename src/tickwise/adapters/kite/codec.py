@@ -38,11 +38,14 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tickwise.domain.instrument import INDEX_SEGMENT, price_divisor
 from tickwise.domain.tick import OHLC, Depth, DepthLevel, Tick
 from tickwise.domain.time import IST
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "DECODE_STATS",
@@ -79,7 +82,7 @@ _DEPTH_ENTRY = struct.Struct(">IiHH")
 
 assert _FULL.size == 184 and _QUOTE.size == 44 and _INDEX_FULL.size == 32 and _INDEX_QUOTE.size == 28
 
-T = TypeVar("T")
+T = TypeVar("T", bound="DataclassInstance")
 
 _INT32_MIN = -(2**31)
 _INT32_MAX = 2**31 - 1
@@ -118,18 +121,19 @@ def _fast_constructor(cls: type[T]) -> Callable[..., T]:
     generated ``__init__`` of a frozen dataclass routes every field through ``object.__setattr__`` by
     name; writing through the slot descriptors is about a third cheaper, which matters at 10^5 ticks/s.
     """
-    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    names = [f.name for f in fields(cls)]
     namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
     body = []
     for name in names:
         namespace[f"_set_{name}"] = getattr(cls, name).__set__
         body.append(f"    _set_{name}(obj, {name})")
-    defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}  # type: ignore[arg-type]
+    defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
     params = ", ".join(f"{n}=_d_{n}" if n in defaults else n for n in names)
     namespace.update({f"_d_{n}": v for n, v in defaults.items()})
     source = f"def make({params}):\n    obj = _new(_cls)\n" + "\n".join(body) + "\n    return obj\n"
     exec(source, namespace)
-    return namespace["make"]  # type: ignore[no-any-return]
+    make: Callable[..., T] = namespace["make"]
+    return make
 
 
 _tick = _fast_constructor(Tick)
@@ -214,7 +218,8 @@ def _generate_full_decoder() -> Callable[[tuple[Any, ...], float, datetime | Non
     lines += [f"    Tick_{f.name}(t, {values[f.name]})" for f in fields(Tick)]  # KeyError if Tick grows
     lines.append("    return t")
     exec("\n".join(lines), ns)
-    return ns["full_tick"]  # type: ignore[no-any-return]
+    full_tick: Callable[[tuple[Any, ...], float, datetime | None], Tick] = ns["full_tick"]
+    return full_tick
 
 
 _full_tick = _generate_full_decoder()

@@ -14,7 +14,6 @@ BrokerError
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from tickwise.domain.errors import BrokerError
 
@@ -103,7 +102,7 @@ def error_for(status: int, error_type: str | None, message: str) -> KiteError:
 def error_from_response(status: int, body: bytes, content_type: str = "") -> KiteError:
     """Map an HTTP error response to a KiteError; a body that is not the JSON envelope -> KiteDataError."""
     try:
-        payload: Any = json.loads(body.decode("utf-8")) if body else None
+        payload: object = json.loads(body.decode("utf-8")) if body else None
     except (UnicodeDecodeError, ValueError):
         payload = None
     if not isinstance(payload, dict) or not isinstance(payload.get("message"), str):

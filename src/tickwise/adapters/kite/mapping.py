@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -76,7 +76,7 @@ def parse_instruments_csv(text: str) -> InstrumentDump:
     return dump
 
 
-def instrument_from_row(row: dict[str, Any]) -> Instrument:
+def instrument_from_row(row: Mapping[str, str]) -> Instrument:
     expiry_text = (row.get("expiry") or "").strip()
     return Instrument(
         instrument_token=int(row["instrument_token"]),
@@ -94,7 +94,7 @@ def instrument_from_row(row: dict[str, Any]) -> Instrument:
     )
 
 
-def _required(row: dict[str, Any], key: str) -> str:
+def _required(row: Mapping[str, str], key: str) -> str:
     value = (row.get(key) or "").strip()
     if not value:
         raise ValueError(f"empty {key}")

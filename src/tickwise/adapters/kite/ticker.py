@@ -41,15 +41,24 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Literal
 from urllib.parse import urlencode
 
 from loguru import logger
 
 from tickwise.adapters.kite.backoff import Backoff
 from tickwise.adapters.kite.errors import KiteError
-from tickwise.adapters.kite.ticker_connection import TickerConnection
-from tickwise.adapters.kite.ticker_state import MODES, DisconnectInterval, TickerState, TickerStats
+from tickwise.adapters.kite.ticker_connection import ConnectionSettings, TickerConnection, TickerLink
+from tickwise.adapters.kite.ticker_state import (
+    MODES,
+    DisconnectInterval,
+    GapHandler,
+    OverflowPolicy,
+    TextHandler,
+    TickerOptions,
+    TickerState,
+    TickerStats,
+    TokenReloader,
+)
 from tickwise.domain.errors import BrokerError
 from tickwise.domain.tick import Tick
 from tickwise.domain.time import IST
@@ -59,6 +68,7 @@ __all__ = [
     "DisconnectInterval",
     "KiteTicker",
     "OverflowPolicy",
+    "TickerOptions",
     "TickerState",
     "TickerStats",
 ]
@@ -66,11 +76,6 @@ __all__ = [
 DEFAULT_ROOT = "wss://ws.kite.trade"
 MAX_TOKENS_PER_CONNECTION = 3000
 MAX_CONNECTIONS = 3
-
-OverflowPolicy = Literal["drop_newest", "block"]
-TextHandler = Callable[[str, Any], Awaitable[None] | None]
-GapHandler = Callable[[DisconnectInterval], Awaitable[None] | None]
-TokenReloader = Callable[[], Awaitable[str | None]]
 
 
 class KiteTicker:
@@ -123,8 +128,31 @@ class KiteTicker:
         self.gaps: list[DisconnectInterval] = []
         self.state = TickerState.IDLE
         self.error: KiteError | None = None
-        self._shards: list[TickerConnection] = [TickerConnection(self, 0)]
         self._stop = asyncio.Event()
+        self._settings = ConnectionSettings(
+            watchdog_s=watchdog_s,
+            backoff_delay=self.backoff.delay,
+            max_attempts=max_attempts,
+            too_many_connections_delay_s=too_many_connections_delay_s,
+            connect_timeout_s=connect_timeout_s,
+            overflow=overflow,
+        )
+        self._link = TickerLink(
+            stats=self.stats,
+            gaps=self.gaps,
+            queue=self.queue,
+            stop=self._stop,
+            now=self._now,
+            url=self._url,
+            redact=self._redact,
+            reload_token=self._reload_token,
+            fail=self._fail,
+            state_changed=self._refresh_state,
+            ticker_state=lambda: self.state,
+            gap_closed=self._gap_closed,
+            text_event=self._text_event,
+        )
+        self._shards: list[TickerConnection] = [self._new_shard(0)]
         self._running = False
         self._run_task: asyncio.Task[None] | None = None
 
@@ -272,16 +300,47 @@ class KiteTicker:
             while room[index] == 0:
                 index += 1
             while index >= len(self._shards):
-                self._shards.append(TickerConnection(self, len(self._shards)))
+                self._shards.append(self._new_shard(len(self._shards)))
             shard = self._shards[index]
             plan.setdefault(shard, []).append(token)
             room[index] -= 1
         return plan
 
+    def _new_shard(self, index: int) -> TickerConnection:
+        return TickerConnection(index, self._settings, self._link)
+
     def _active_shards(self) -> list[TickerConnection]:
         return [s for s in self._shards if s.index == 0 or s.registry]
 
-    # -- shared failure handling (called by shards) --------------------------------------------
+    # -- the TickerLink side: what the shards call back ------------------------------------------
+    def _now(self) -> datetime:
+        return self.now()
+
+    async def _reload_token(self) -> bool:
+        """After a 403: ask ``token_reloader`` for a renewed token; True if one is now in place."""
+        if self.token_reloader is None:
+            return False
+        try:
+            renewed = await self.token_reloader()
+        except Exception as exc:
+            logger.warning("kite ticker token reloader failed: {}: {}", type(exc).__name__, exc)
+            return False
+        if renewed and renewed != self._access_token:
+            self.set_access_token(renewed)
+            logger.info("kite ticker: retrying with a renewed access token")
+            return True
+        return False
+
+    async def _gap_closed(self, gap: DisconnectInterval) -> None:
+        handler = self.on_gap
+        if handler is not None:
+            await self._call(handler, lambda: handler(gap))
+
+    async def _text_event(self, kind: str, data: object) -> None:
+        handler = self.on_text
+        if handler is not None:
+            await self._call(handler, lambda: handler(kind, data))
+
     def _fail(self, state: TickerState, error: KiteError) -> None:
         if self.error is None:
             self.error = error
@@ -298,14 +357,13 @@ class KiteTicker:
                 self.state = candidate
                 return
 
-    async def _call(self, handler: Callable[..., Awaitable[None] | None] | None, *args: Any) -> None:
-        if handler is None:
-            return
+    async def _call(self, handler: object, invoke: Callable[[], Awaitable[None] | None]) -> None:
+        """Run one user callback (sync or async); it must never break the receive loop."""
         try:
-            result = handler(*args)
+            result = invoke()
             if inspect.isawaitable(result):
                 await result
-        except Exception as exc:  # a callback must never break the receive loop
+        except Exception as exc:
             self.stats.handler_errors += 1
             logger.warning("kite ticker callback {} raised {}: {}", handler, type(exc).__name__, exc)
 

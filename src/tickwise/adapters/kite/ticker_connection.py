@@ -1,6 +1,8 @@
 """One ticker WebSocket connection (a shard of the subscription registry) and its reconnect loop.
 
 Owned and driven by :class:`tickwise.adapters.kite.ticker.KiteTicker`; see that module for the design.
+The ticker hands each connection its settings and a :class:`TickerLink` (the state and callbacks the
+two share), so this module never imports the ticker and never reaches into its private members.
 """
 
 from __future__ import annotations
@@ -8,34 +10,70 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from tickwise.adapters.kite.codec import decode_frame
-from tickwise.adapters.kite.errors import KiteNetworkError, KiteTokenError
-from tickwise.adapters.kite.ticker_state import MODES, DisconnectInterval, TickerState
+from tickwise.adapters.kite.errors import KiteError, KiteNetworkError, KiteTokenError
+from tickwise.adapters.kite.ticker_state import (
+    MODES,
+    DisconnectInterval,
+    OverflowPolicy,
+    TickerState,
+    TickerStats,
+)
 from tickwise.domain.tick import Tick
 
-if TYPE_CHECKING:
-    from tickwise.adapters.kite.ticker import KiteTicker
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSettings:
+    """How every connection of one ticker behaves; fixed when the ticker is built."""
+
+    watchdog_s: float
+    backoff_delay: Callable[[int], float]  # seconds before reconnect attempt n (0-based)
+    max_attempts: int | None
+    too_many_connections_delay_s: float
+    connect_timeout_s: float
+    overflow: OverflowPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class TickerLink:
+    """What a connection shares with the ticker that owns it: counters, queue, gaps and callbacks."""
+
+    stats: TickerStats
+    gaps: list[DisconnectInterval]
+    queue: asyncio.Queue[Tick]
+    stop: asyncio.Event  # set when the ticker closes or fails: every connection winds down
+    now: Callable[[], datetime]  # wall clock that stamps ticks and gaps
+    url: Callable[[], str]  # handshake URL with the current access token
+    redact: Callable[[str], str]  # hides the access token in text that may quote the URL
+    reload_token: Callable[[], Awaitable[bool]]  # after a 403: True when a renewed token is in place
+    fail: Callable[[TickerState, KiteError], None]  # stop the whole ticker in a terminal state
+    state_changed: Callable[[], None]  # a connection changed state: recompute the ticker's
+    ticker_state: Callable[[], TickerState]
+    gap_closed: Callable[[DisconnectInterval], Awaitable[None]]  # never raises
+    text_event: Callable[[str, object], Awaitable[None]]  # never raises
 
 
 class TickerConnection:
     """One WebSocket connection and its share of the registry."""
 
-    def __init__(self, ticker: KiteTicker, index: int) -> None:
-        self.ticker = ticker
+    def __init__(self, index: int, settings: ConnectionSettings, link: TickerLink) -> None:
         self.index = index
+        self.settings = settings
+        self.link = link
         self.registry: dict[int, str] = {}
         self.state = TickerState.IDLE
         self.ready = asyncio.Event()  # connected and replayed
         self.ws: ClientConnection | None = None
         self.task: asyncio.Task[None] | None = None
-        self.last_frame_at: datetime | None = None  # wall clock (ticker.now) of the last frame
+        self.last_frame_at: datetime | None = None  # wall clock (link.now) of the last frame
         self._last_frame_mono = 0.0
         self._open_gap: DisconnectInterval | None = None
         self._watchdog_fired = False
@@ -57,7 +95,7 @@ class TickerConnection:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: dict[str, object]) -> None:
         """Send a control message if connected; otherwise the next replay carries it."""
         ws = self.ws
         if ws is None:
@@ -67,22 +105,22 @@ class TickerConnection:
 
     def _set_state(self, state: TickerState) -> None:
         self.state = state
-        self.ticker._refresh_state()
+        self.link.state_changed()
 
     # -- connection loop ----------------------------------------------------------------------
     async def _loop(self) -> None:
-        t = self.ticker
+        t, cfg = self.link, self.settings
         attempt = 0
         reloaded = False
         try:
-            while not t._stop.is_set():
+            while not t.stop.is_set():
                 self._set_state(TickerState.CONNECTING)
                 delay: float | None = None
                 try:
                     ws = await connect(
-                        t._url(),
+                        t.url(),
                         additional_headers={"X-Kite-Version": "3"},
-                        open_timeout=t.connect_timeout_s,
+                        open_timeout=cfg.connect_timeout_s,
                         close_timeout=2.0,
                         compression=None,
                         max_size=2**20,
@@ -91,11 +129,11 @@ class TickerConnection:
                     status = exc.response.status_code
                     t.stats.failed_connects += 1
                     if status == 403:
-                        if t.token_reloader is not None and not reloaded:
+                        if not reloaded:
                             reloaded = True
-                            if await self._reload_token():
+                            if await t.reload_token():
                                 continue
-                        t._fail(
+                        t.fail(
                             TickerState.AUTH_FAILED,
                             KiteTokenError(
                                 "the ticker WebSocket refused the access token (HTTP 403): it is invalid or "
@@ -104,30 +142,30 @@ class TickerConnection:
                             ),
                         )
                         return
-                    delay = t.backoff.delay(attempt)
+                    delay = cfg.backoff_delay(attempt)
                     if status == 429:
                         # Too many connections for this api_key: others hold them; wait longer.
-                        delay = max(delay, t.too_many_connections_delay_s)
+                        delay = max(delay, cfg.too_many_connections_delay_s)
                     reason = f"handshake refused with HTTP {status}"
                 except (OSError, TimeoutError, InvalidHandshake, asyncio.IncompleteReadError) as exc:
                     t.stats.failed_connects += 1
-                    delay = t.backoff.delay(attempt)
-                    reason = t._redact(f"connect failed: {type(exc).__name__}: {exc}")
+                    delay = cfg.backoff_delay(attempt)
+                    reason = t.redact(f"connect failed: {type(exc).__name__}: {exc}")
                 else:
                     attempt = 0
                     reloaded = False
                     reason = await self._session(ws)
-                    if t._stop.is_set():
+                    if t.stop.is_set():
                         return
-                    delay = t.backoff.delay(0)
+                    delay = cfg.backoff_delay(0)
                     logger.info("kite ticker shard {} disconnected ({}); reconnecting", self.index, reason)
                     self._set_state(TickerState.BACKOFF)
                     await self._sleep(delay)
                     continue
                 # A failed attempt.
                 attempt += 1
-                if t.max_attempts is not None and attempt >= t.max_attempts:
-                    t._fail(
+                if cfg.max_attempts is not None and attempt >= cfg.max_attempts:
+                    t.fail(
                         TickerState.GAVE_UP,
                         KiteNetworkError(
                             f"the ticker could not connect after {attempt} attempts (last: {reason})"
@@ -143,36 +181,23 @@ class TickerConnection:
             raise
         except Exception as exc:  # never let a shard die silently
             logger.exception("kite ticker shard {} crashed", self.index)
-            t._fail(
+            t.fail(
                 TickerState.GAVE_UP, KiteNetworkError(f"ticker shard crashed: {type(exc).__name__}: {exc}")
             )
         finally:
             self.ready.clear()
             self.ws = None
-            if t.state.terminal:
-                self.state = t.state
-
-    async def _reload_token(self) -> bool:
-        t = self.ticker
-        assert t.token_reloader is not None
-        try:
-            renewed = await t.token_reloader()
-        except Exception as exc:
-            logger.warning("kite ticker token reloader failed: {}: {}", type(exc).__name__, exc)
-            return False
-        if renewed and renewed != t.access_token:
-            t.set_access_token(renewed)
-            logger.info("kite ticker: retrying with a renewed access token")
-            return True
-        return False
+            final = t.ticker_state()
+            if final.terminal:
+                self.state = final
 
     async def _sleep(self, delay: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.ticker._stop.wait(), delay)
+            await asyncio.wait_for(self.link.stop.wait(), delay)
 
     async def _session(self, ws: ClientConnection) -> str:
         """Serve one connection until it is lost; return why it ended."""
-        t = self.ticker
+        t = self.link
         loop = asyncio.get_running_loop()
         self.ws = ws
         t.stats.connects += 1
@@ -181,7 +206,7 @@ class TickerConnection:
             t.stats.reconnects += 1
             self._open_gap.reconnected_at = now
             gap, self._open_gap = self._open_gap, None
-            await t._call(t.on_gap, gap)
+            await t.gap_closed(gap)
         self.last_frame_at = now
         self._last_frame_mono = loop.time()
         self._watchdog_fired = False
@@ -199,12 +224,12 @@ class TickerConnection:
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
             if self._watchdog_fired:
-                reason = f"no frame for {t.watchdog_s:g}s (watchdog)"
+                reason = f"no frame for {self.settings.watchdog_s:g}s (watchdog)"
                 ws.transport.abort()
             else:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(ws.close(), 1.0)
-        if not t._stop.is_set():
+        if not t.stop.is_set():
             t.stats.disconnects += 1
             gap = DisconnectInterval(
                 shard=self.index, disconnected_at=self.last_frame_at or t.now(), reason=reason
@@ -226,22 +251,23 @@ class TickerConnection:
                     await ws.send(json.dumps({"a": "mode", "v": [mode, group]}))
 
     async def _watchdog(self, ws: ClientConnection) -> None:
-        t = self.ticker
+        t = self.link
+        watchdog_s = self.settings.watchdog_s
         loop = asyncio.get_running_loop()
         # Silence is counted only while this event loop was free to receive: if our own loop was blocked
         # (CPU-bound work in the same process), frames sit unread in the socket and the time we
         # oversleep is ours, not the server's. Without this, every long stall of the client would read
         # as a dead feed and cost a reconnect and a repair.
-        tick = min(0.25, t.watchdog_s / 4)
+        tick = min(0.25, watchdog_s / 4)
         while True:
             silent = loop.time() - self._last_frame_mono
-            if silent >= t.watchdog_s:
+            if silent >= watchdog_s:
                 t.stats.watchdog_timeouts += 1
                 self._watchdog_fired = True
                 # A stalled peer never completes a closing handshake: drop the TCP connection.
                 ws.transport.abort()
                 return
-            nap = min(tick, t.watchdog_s - silent + 0.01)
+            nap = min(tick, watchdog_s - silent + 0.01)
             woke_due = loop.time() + nap
             await asyncio.sleep(nap)
             late = loop.time() - woke_due
@@ -250,7 +276,7 @@ class TickerConnection:
                 t.stats.client_stalls += 1
 
     async def _receive(self, ws: ClientConnection) -> str:
-        t = self.ticker
+        t = self.link
         stats = t.stats
         loop = asyncio.get_running_loop()
         while True:
@@ -260,7 +286,7 @@ class TickerConnection:
                 code = exc.rcvd.code if exc.rcvd is not None else 1006
                 return f"connection closed (code {code})"
             except Exception as exc:  # e.g. a protocol error surfaced by the library
-                return t._redact(f"receive failed: {type(exc).__name__}: {exc}")
+                return t.redact(f"receive failed: {type(exc).__name__}: {exc}")
             self._last_frame_mono = loop.time()
             self.last_frame_at = now = t.now()
             try:
@@ -280,9 +306,9 @@ class TickerConnection:
             self._last_frame_mono = loop.time()
 
     async def _enqueue(self, ticks: list[Tick]) -> None:
-        t = self.ticker
+        t = self.link
         queue = t.queue
-        if t.overflow == "block":
+        if self.settings.overflow == "block":
             for tick in ticks:
                 await queue.put(tick)
             t.stats.enqueued += len(ticks)
@@ -296,7 +322,7 @@ class TickerConnection:
                 t.stats.enqueued += 1
 
     async def _text(self, message: str) -> None:
-        t = self.ticker
+        t = self.link
         t.stats.text_messages += 1
         try:
             payload = json.loads(message)
@@ -312,4 +338,4 @@ class TickerConnection:
             t.stats.server_errors.append(str(data))
             del t.stats.server_errors[:-100]
             logger.warning("kite ticker server error: {}", data)
-        await t._call(t.on_text, kind, data)
+        await t.text_event(kind, data)

@@ -1,14 +1,22 @@
-"""Vocabulary of the Kite ticker: connection states, disconnect intervals, counters."""
+"""Vocabulary of the Kite ticker: connection states, disconnect intervals, counters, callbacks, options."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal, TypedDict
 
+from tickwise.adapters.kite.backoff import Backoff
 from tickwise.adapters.kite.codec import DecodeStats
+from tickwise.domain.tick import Tick
 
 MODES = ("ltp", "quote", "full")
+
+# What a connection does with a tick that does not fit in the queue: drop it (and count it) or wait.
+OverflowPolicy = Literal["drop_newest", "block"]
 
 
 class TickerState(StrEnum):
@@ -66,3 +74,28 @@ class TickerStats:
     @property
     def decode_errors(self) -> int:
         return sum(self.decode.anomalies().values())
+
+
+TextHandler = Callable[[str, object], Awaitable[None] | None]  # (type, data) of a text frame
+GapHandler = Callable[[DisconnectInterval], Awaitable[None] | None]
+TokenReloader = Callable[[], Awaitable[str | None]]
+
+
+class TickerOptions(TypedDict, total=False):
+    """The keyword arguments of :class:`KiteTicker` (for factories that pass them through, typed)."""
+
+    root: str
+    queue: asyncio.Queue[Tick] | None
+    queue_size: int
+    overflow: OverflowPolicy
+    watchdog_s: float
+    backoff: Backoff | None
+    max_attempts: int | None
+    too_many_connections_delay_s: float
+    connect_timeout_s: float
+    max_tokens_per_connection: int
+    max_connections: int
+    on_text: TextHandler | None
+    on_gap: GapHandler | None
+    token_reloader: TokenReloader | None
+    now: Callable[[], datetime] | None

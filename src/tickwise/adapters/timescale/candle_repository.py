@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 import numpy as np
 import pandas as pd
 
-from tickwise.adapters.timescale.bulk import Column, OnConflict, copy_upsert
+from tickwise.adapters.timescale.bulk import Column, OnConflict
 from tickwise.adapters.timescale.frames import (
-    dedupe_last,
     float_column,
     int_column,
     records_frame,
@@ -21,6 +19,7 @@ from tickwise.adapters.timescale.frames import (
     time_bounds,
     time_column,
     timeframe_column,
+    write_frame,
 )
 from tickwise.domain.candle import CANDLE_FRAME_COLUMNS, Candle
 from tickwise.domain.timeframe import Timeframe
@@ -132,16 +131,15 @@ class TimescaleCandleRepository:
         (live candles revised by late ticks; the last row per key in the frame wins). An invalid row
         rejects the whole batch with DataValidationError and nothing is written.
         """
-        if frame.empty:
-            return 0
-        if on_conflict == "update":
-            frame = dedupe_last(frame, _KEY)
-        columns = encode_candles(frame)
-        async with self._pool.acquire() as conn:
-            direct = not await _any_stored(conn, columns)
-            return await copy_upsert(
-                conn, "candles", columns, len(frame), _KEY, on_conflict=on_conflict, direct=direct
-            )
+        return await write_frame(
+            self._pool,
+            "candles",
+            frame,
+            _KEY,
+            encode_candles,
+            on_conflict=on_conflict,
+            direct_if=_none_stored,
+        )
 
     async def add_many(self, candles: Sequence[Candle], *, on_conflict: OnConflict = "update") -> int:
         """Write domain candles (live path: by default a re-sent candle replaces the stored one)."""
@@ -157,7 +155,7 @@ class TimescaleCandleRepository:
         end: datetime | None = None,
     ) -> pd.DataFrame:
         """Candles of one instrument and timeframe with ``start <= time < end``, oldest first."""
-        params: list[Any] = [instrument_token, str(timeframe)]
+        params: list[object] = [instrument_token, str(timeframe)]
         where = time_bounds(start, end, params)
         sql = (
             f"SELECT {', '.join(CANDLE_COLUMNS)} FROM candles WHERE instrument_token = $1 AND timeframe = $2"
@@ -175,7 +173,7 @@ class TimescaleCandleRepository:
         end: datetime | None = None,
     ) -> pd.DataFrame:
         """Candles of several instruments (None: all) ordered by instrument, then time."""
-        params: list[Any] = [str(timeframe)]
+        params: list[object] = [str(timeframe)]
         where = "timeframe = $1"
         if instrument_tokens is not None:
             params.append(list(instrument_tokens))
@@ -209,11 +207,11 @@ class TimescaleCandleRepository:
                     instrument_token,
                     str(timeframe),
                 )
-        return value  # type: ignore[no-any-return]
+        return value if isinstance(value, datetime) else None
 
     async def count(self, instrument_token: int | None = None, timeframe: Timeframe | None = None) -> int:
         """Number of stored candles, optionally of one instrument and/or timeframe."""
-        params: list[Any] = []
+        params: list[object] = []
         clauses = []
         if instrument_token is not None:
             params.append(instrument_token)
@@ -226,13 +224,13 @@ class TimescaleCandleRepository:
             return int(await conn.fetchval(f"SELECT count(*) FROM candles{where}", *params))
 
 
-async def _any_stored(conn: asyncpg.Connection, columns: Sequence[Column]) -> bool:
-    """Whether any candle exists for the batch's instruments/timeframes within its time span."""
+async def _none_stored(conn: asyncpg.Connection, columns: Sequence[Column]) -> bool:
+    """Whether no candle exists yet for the batch's instruments/timeframes within its time span."""
     by_name = {c.name: c.values for c in columns}
     time_us = by_name["time"]
     start = pd.Timestamp(int(time_us.min()), unit="us", tz="UTC").to_pydatetime()
     end = pd.Timestamp(int(time_us.max()), unit="us", tz="UTC").to_pydatetime()
-    return bool(
+    return not bool(
         await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM candles WHERE instrument_token = ANY($1::bigint[]) "
             "AND timeframe = ANY($2::text[]) AND time >= $3 AND time <= $4)",

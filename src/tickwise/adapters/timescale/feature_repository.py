@@ -10,16 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 import numpy as np
 import pandas as pd
 
-from tickwise.adapters.timescale.bulk import Column, OnConflict, copy_upsert
+from tickwise.adapters.timescale.bulk import Column, OnConflict
 from tickwise.adapters.timescale.frames import (
     BatchRejected,
-    dedupe_last,
+    encode_frame,
     float_column,
     int_column,
     records_frame,
@@ -27,6 +26,7 @@ from tickwise.adapters.timescale.frames import (
     time_bounds,
     time_column,
     timeframe_column,
+    upsert_batch,
 )
 from tickwise.adapters.timescale.schema import FEATURE_KEY_COLUMNS
 from tickwise.domain.timeframe import Timeframe
@@ -81,27 +81,43 @@ class TimescaleFeatureRepository:
                 raise BatchRejected(
                     f"rejected feature batch: frame holds feature_set {other.iloc[0]!r}, expected {feature_set!r}"
                 )
-        if frame.empty:
+
+        def encode(rows: pd.DataFrame) -> list[Column]:
+            columns = [
+                int_column(what, rows, "instrument_token", _SHOW),
+                Column("timeframe", "text", timeframe_column(what, rows, _SHOW)),
+                Column("feature_set", "text", np.full(len(rows), feature_set, dtype=object)),
+                Column("time", "timestamptz", time_column(what, rows, "time", _SHOW)),
+            ]
+            for name in names:
+                values = float_column(what, rows, name, _SHOW, nullable=True)
+                columns.append(Column(name, "float8", values, nan_to_null=True))
+            return columns
+
+        # The key is (token, timeframe, time): one feature_set per call, so its rows dedupe on those.
+        batch = encode_frame(
+            frame,
+            ("instrument_token", "timeframe", "time"),
+            encode,
+            on_conflict=on_conflict,
+            dedupe_always=True,
+        )
+        if batch is None:
             return 0
-        frame = dedupe_last(frame, ("instrument_token", "timeframe", "time"))
-        n = len(frame)
-        columns = [
-            int_column(what, frame, "instrument_token", _SHOW),
-            Column("timeframe", "text", timeframe_column(what, frame, _SHOW)),
-            Column("feature_set", "text", np.full(n, feature_set, dtype=object)),
-            Column("time", "timestamptz", time_column(what, frame, "time", _SHOW)),
-        ]
-        for name in names:
-            values = float_column(what, frame, name, _SHOW, nullable=True)
-            columns.append(Column(name, "float8", values, nan_to_null=True))
-        await self.ensure_columns(names)
+        await self.ensure_columns(names)  # after validation: a rejected batch adds no column
+
+        async def register(conn: asyncpg.Connection) -> None:
+            await self._register(conn, feature_set, names)
+
         registration = (feature_set, tuple(names))
-        async with self._pool.acquire() as conn, conn.transaction():
-            if registration not in self._registered:
-                await self._register(conn, feature_set, names)
-            written = await copy_upsert(
-                conn, "features", columns, n, FEATURE_KEY_COLUMNS, on_conflict=on_conflict
-            )
+        written = await upsert_batch(
+            self._pool,
+            "features",
+            batch,
+            FEATURE_KEY_COLUMNS,
+            on_conflict=on_conflict,
+            prepare=None if registration in self._registered else register,
+        )
         self._registered.add(registration)  # only once committed
         return written
 
@@ -168,7 +184,7 @@ class TimescaleFeatureRepository:
         for name in names:
             if not FEATURE_NAME.fullmatch(name):
                 raise BatchRejected(f"invalid feature name {name!r}")
-        params: list[Any] = [instrument_token, str(timeframe), feature_set]
+        params: list[object] = [instrument_token, str(timeframe), feature_set]
         where = time_bounds(start, end, params)
         selected = ", ".join(["instrument_token", "timeframe", "time", *(f'"{n}"' for n in names)])
         sql = (

@@ -1,16 +1,24 @@
-"""Frame <-> column helpers shared by the repositories: vectorised validation and DataFrame reads."""
+"""Frame <-> column helpers shared by the repositories: vectorised validation, the one write sequence, reads."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 import numpy as np
 import pandas as pd
 
-from tickwise.adapters.timescale.bulk import Column, Kind, timestamps_us
+from tickwise.adapters.timescale.bulk import (
+    SMALL_BATCH_ROWS,
+    Column,
+    OnConflict,
+    copy_upsert,
+    insert_upsert,
+    timestamps_us,
+)
 from tickwise.adapters.timescale.schema import TIMEFRAMES
 from tickwise.domain.errors import DataValidationError
 from tickwise.domain.timeframe import Timeframe
@@ -74,7 +82,7 @@ def timeframe_column(what: str, frame: pd.DataFrame, show: Sequence[str]) -> np.
 
 
 def choice_column(
-    what: str, frame: pd.DataFrame, column: str, allowed: Sequence[Any], show: Sequence[str]
+    what: str, frame: pd.DataFrame, column: str, allowed: Sequence[object], show: Sequence[str]
 ) -> np.ndarray:
     values = frame[column].to_numpy()
     bad = ~pd.Series(values).isin(allowed).to_numpy()
@@ -121,19 +129,97 @@ def float_column(
     return np.asarray(values, dtype=np.float64)
 
 
-def text_column(name: str, values: np.ndarray) -> Column:
-    return Column(name, "text", np.asarray(values, dtype=object))
-
-
-def column(name: str, kind: Kind, values: np.ndarray, *, nan_to_null: bool = False) -> Column:
-    return Column(name, kind, values, nan_to_null=nan_to_null)
-
-
 def dedupe_last(frame: pd.DataFrame, key: Sequence[str]) -> pd.DataFrame:
     """Keep the last row per key (``ON CONFLICT DO UPDATE`` cannot touch one row twice)."""
     if frame.duplicated(subset=list(key), keep="last").any():
         return frame.drop_duplicates(subset=list(key), keep="last")
     return frame
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedBatch:
+    """A validated batch ready to upsert: its COPY columns and row count."""
+
+    columns: Sequence[Column]
+    n: int
+
+
+def encode_frame(
+    frame: pd.DataFrame,
+    key: Sequence[str],
+    encode: Callable[[pd.DataFrame], Sequence[Column]],
+    *,
+    on_conflict: OnConflict,
+    dedupe_always: bool = False,
+) -> EncodedBatch | None:
+    """The first half of every repository's write: nothing for an empty frame, else dedupe and encode.
+
+    Duplicate keys keep the last row whenever the write updates (``ON CONFLICT DO UPDATE`` cannot touch
+    one row twice), and also for ``'nothing'`` with ``dedupe_always``. ``encode`` validates as it
+    converts, so a bad row rejects the batch (BatchRejected) before any connection is taken.
+    """
+    if frame.empty:
+        return None
+    if dedupe_always or on_conflict == "update":
+        frame = dedupe_last(frame, key)
+    return EncodedBatch(encode(frame), len(frame))
+
+
+async def upsert_batch(
+    pool: asyncpg.Pool,
+    table: str,
+    batch: EncodedBatch,
+    key: Sequence[str],
+    *,
+    on_conflict: OnConflict,
+    direct_if: Callable[[asyncpg.Connection, Sequence[Column]], Awaitable[bool]] | None = None,
+    small_batch_insert: bool = False,
+    prepare: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+) -> int:
+    """The second half: one connection, one atomic upsert; returns rows inserted or updated.
+
+    ``small_batch_insert``: up to ``SMALL_BATCH_ROWS`` rows go as one prepared INSERT (latency-bound
+    writes); otherwise binary COPY through a stage. ``direct_if(conn, columns)`` True lets the COPY go
+    straight into the table (the caller found no stored rows in the batch's range). ``prepare`` runs
+    first, in the same transaction as the upsert (e.g. registering what the rows refer to).
+    """
+    async with pool.acquire() as conn, contextlib.AsyncExitStack() as stack:
+        if prepare is not None:
+            await stack.enter_async_context(conn.transaction())
+            await prepare(conn)
+        if small_batch_insert and batch.n <= SMALL_BATCH_ROWS:
+            return await insert_upsert(conn, table, batch.columns, batch.n, key, on_conflict=on_conflict)
+        direct = direct_if is not None and await direct_if(conn, batch.columns)
+        return await copy_upsert(
+            conn, table, batch.columns, batch.n, key, on_conflict=on_conflict, direct=direct
+        )
+
+
+async def write_frame(
+    pool: asyncpg.Pool,
+    table: str,
+    frame: pd.DataFrame,
+    key: Sequence[str],
+    encode: Callable[[pd.DataFrame], Sequence[Column]],
+    *,
+    on_conflict: OnConflict,
+    dedupe_always: bool = False,
+    direct_if: Callable[[asyncpg.Connection, Sequence[Column]], Awaitable[bool]] | None = None,
+    small_batch_insert: bool = False,
+) -> int:
+    """A repository's ``add_frame``: :func:`encode_frame`, then :func:`upsert_batch` (0 for an empty frame)."""
+    batch = encode_frame(frame, key, encode, on_conflict=on_conflict, dedupe_always=dedupe_always)
+    if batch is None:
+        return 0
+    return await upsert_batch(
+        pool,
+        table,
+        batch,
+        key,
+        on_conflict=on_conflict,
+        direct_if=direct_if,
+        small_batch_insert=small_batch_insert,
+    )
 
 
 def records_frame(
@@ -154,7 +240,9 @@ def records_frame(
     return frame
 
 
-def time_bounds(start: datetime | None, end: datetime | None, params: list[Any], column: str = "time") -> str:
+def time_bounds(
+    start: datetime | None, end: datetime | None, params: list[object], column: str = "time"
+) -> str:
     """SQL for the half-open range ``[start, end)`` (either bound optional), appending parameters."""
     clauses = []
     for bound, op in ((start, ">="), (end, "<")):

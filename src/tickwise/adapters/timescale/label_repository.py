@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 import numpy as np
 import pandas as pd
 
-from tickwise.adapters.timescale.bulk import Column, OnConflict, copy_upsert
+from tickwise.adapters.timescale.bulk import Column, OnConflict
 from tickwise.adapters.timescale.frames import (
     choice_column,
-    dedupe_last,
     float_column,
     int_column,
     records_frame,
@@ -20,6 +18,7 @@ from tickwise.adapters.timescale.frames import (
     time_bounds,
     time_column,
     timeframe_column,
+    write_frame,
 )
 from tickwise.domain.timeframe import Timeframe
 
@@ -93,13 +92,7 @@ class TimescaleLabelRepository:
 
     async def add_frame(self, frame: pd.DataFrame, *, on_conflict: OnConflict = "update") -> int:
         """Write labels; relabelling (default ``'update'``) replaces stored rows. Returns rows written."""
-        if frame.empty:
-            return 0
-        if on_conflict == "update":
-            frame = dedupe_last(frame, _KEY)
-        columns = encode_labels(frame)
-        async with self._pool.acquire() as conn:
-            return await copy_upsert(conn, "labels", columns, len(frame), _KEY, on_conflict=on_conflict)
+        return await write_frame(self._pool, "labels", frame, _KEY, encode_labels, on_conflict=on_conflict)
 
     async def read_frame(
         self,
@@ -111,7 +104,7 @@ class TimescaleLabelRepository:
         side: int | None = None,
     ) -> pd.DataFrame:
         """Labels with ``start <= time (t0) < end``, ordered by time then side."""
-        params: list[Any] = [instrument_token, str(timeframe)]
+        params: list[object] = [instrument_token, str(timeframe)]
         where = time_bounds(start, end, params)
         if side is not None:
             params.append(side)

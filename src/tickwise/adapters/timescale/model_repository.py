@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, get_args
+from typing import get_args
 
 import asyncpg
 
@@ -55,7 +55,7 @@ class TimescaleModelRepository:
         """Insert a new model version (a champion insert retires the current champion)."""
         if record.status not in _STATUSES:
             raise ModelError(f"model status {record.status!r} is not one of {', '.join(_STATUSES)}")
-        values: list[Any] = [
+        values: list[object] = [
             record.model_version,
             record.trained_from,
             record.trained_to,

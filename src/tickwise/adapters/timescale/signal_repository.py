@@ -4,23 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 import numpy as np
 import pandas as pd
 
 from tickwise.adapters.timescale.bulk import (
-    SMALL_BATCH_ROWS,
     Column,
     OnConflict,
-    copy_upsert,
-    insert_upsert,
 )
 from tickwise.adapters.timescale.frames import (
     BatchRejected,
     choice_column,
-    dedupe_last,
     float_column,
     int_column,
     records_frame,
@@ -28,6 +23,7 @@ from tickwise.adapters.timescale.frames import (
     time_bounds,
     time_column,
     timeframe_column,
+    write_frame,
 )
 from tickwise.domain.signal import Signal
 from tickwise.domain.timeframe import Timeframe
@@ -124,14 +120,17 @@ class TimescaleSignalRepository:
 
     async def add_frame(self, frame: pd.DataFrame, *, on_conflict: OnConflict = "update") -> int:
         """Upsert a signal frame (columns as the table); returns rows inserted or updated."""
-        if frame.empty:
-            return 0
-        frame = dedupe_last(frame, KEY)
-        columns = encode_signals(frame)
         # A live minute's signals are a small batch: one prepared INSERT (latency); bulk loads stage.
-        upsert = insert_upsert if len(frame) <= SMALL_BATCH_ROWS else copy_upsert
-        async with self._pool.acquire() as conn:
-            return await upsert(conn, "signals", columns, len(frame), KEY, on_conflict=on_conflict)
+        return await write_frame(
+            self._pool,
+            "signals",
+            frame,
+            KEY,
+            encode_signals,
+            on_conflict=on_conflict,
+            dedupe_always=True,
+            small_batch_insert=True,
+        )
 
     async def read_frame(
         self,
@@ -144,7 +143,7 @@ class TimescaleSignalRepository:
         timeframe: Timeframe | None = None,
     ) -> pd.DataFrame:
         """Signals with ``start <= time < end`` and the given filters, ordered by time, instrument."""
-        params: list[Any] = []
+        params: list[object] = []
         where = "TRUE" + time_bounds(start, end, params)
         for col, value in (
             ("mode", mode),

@@ -5,14 +5,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 import numpy as np
 import pandas as pd
 
-from tickwise.adapters.timescale.bulk import Column, copy_upsert
-from tickwise.adapters.timescale.frames import BatchRejected, records_frame, time_bounds
+from tickwise.adapters.timescale.bulk import Column, Kind
+from tickwise.adapters.timescale.frames import (
+    BatchRejected,
+    EncodedBatch,
+    records_frame,
+    time_bounds,
+    upsert_batch,
+)
 from tickwise.adapters.timescale.schema import DEPTH_LEVELS
 from tickwise.domain.tick import Tick
 
@@ -113,8 +118,8 @@ def encode_ticks(ticks: Sequence[Tick], now: datetime | None = None) -> list[Col
     columns.append(Column("last_trade_time", "timestamptz", ltt_us, ltt_null if ltt_null.any() else None))
     null = depth_null if depth_null.any() else None
     for side, lvl, part in _DEPTH:
-        kind = "float8" if part == "price" else ("int8" if part == "qty" else "int4")
-        columns.append(Column(f"{side}_{part}_{lvl}", kind, depth[(side, lvl, part)], null))  # type: ignore[arg-type]
+        kind: Kind = "float8" if part == "price" else ("int8" if part == "qty" else "int4")
+        columns.append(Column(f"{side}_{part}_{lvl}", kind, depth[(side, lvl, part)], null))
     columns.append(Column("received_at", "timestamptz", recv_us))
     return columns
 
@@ -129,15 +134,14 @@ class TimescaleTickRepository:
         """Store ticks in one transaction; returns rows inserted."""
         if not ticks:
             return 0
-        columns = encode_ticks(ticks)
-        async with self._pool.acquire() as conn:
-            return await copy_upsert(conn, "ticks", columns, len(ticks), _KEY, on_conflict="nothing")
+        batch = EncodedBatch(encode_ticks(ticks), len(ticks))
+        return await upsert_batch(self._pool, "ticks", batch, _KEY, on_conflict="nothing")
 
     async def read_frame(
         self, instrument_token: int, start: datetime | None = None, end: datetime | None = None
     ) -> pd.DataFrame:
         """Ticks of one instrument with ``start <= time < end``, in time then receive order."""
-        params: list[Any] = [instrument_token]
+        params: list[object] = [instrument_token]
         where = time_bounds(start, end, params)
         sql = (
             f"SELECT {', '.join(TICK_COLUMNS)} FROM ticks WHERE instrument_token = $1{where} "

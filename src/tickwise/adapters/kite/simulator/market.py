@@ -120,7 +120,8 @@ def _u_profile() -> FloatArray:
     """U-shaped intraday volatility / volume profile over the session's seconds, RMS 1."""
     u = (np.arange(SESSION_SECONDS) + 0.5) / SESSION_SECONDS
     profile = 1.0 + 1.5 * (2 * u - 1) ** 2
-    return profile / np.sqrt(np.mean(profile**2))  # type: ignore[no-any-return]
+    normalised: FloatArray = profile / np.sqrt(np.mean(profile**2))
+    return normalised
 
 
 _PROFILE = _u_profile()

@@ -33,7 +33,6 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
 
 from tickwise.adapters.kite.simulator.clock import SimClock
 from tickwise.adapters.kite.simulator.faults import Fault
@@ -52,7 +51,7 @@ def config_to_json(config: SimulatorConfig) -> str:
     """``config`` as the JSON the child reads (ValueError for a calendar other than NSE)."""
     if config.calendar is not NSE:
         raise ValueError("a simulator in a child process runs the NSE calendar only")
-    values: dict[str, Any] = {}
+    values: dict[str, object] = {}
     for f in fields(config):
         if f.name in _SKIPPED:
             continue

@@ -14,15 +14,16 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
-from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
+from tickwise.adapters.kite.mapping import MAX_SPAN_DAYS
 from tickwise.adapters.kite.simulator.state import SimState
 from tickwise.domain.tick import Tick
 from tickwise.domain.time import IST
 
+# Minutes per Kite interval name (None: a day); the span limits are the client's (MAX_SPAN_DAYS).
 INTERVALS: dict[str, int | None] = {
     "minute": 1,
     "3minute": 3,
@@ -32,16 +33,6 @@ INTERVALS: dict[str, int | None] = {
     "30minute": 30,
     "60minute": 60,
     "day": None,
-}
-MAX_SPAN_DAYS: dict[str, int] = {
-    "minute": 60,
-    "3minute": 100,
-    "5minute": 100,
-    "10minute": 100,
-    "15minute": 200,
-    "30minute": 200,
-    "60minute": 400,
-    "day": 2000,
 }
 STATE_KEY: web.AppKey[SimState] = web.AppKey("sim_state", SimState)
 BAD_TOKEN = "Incorrect `api_key` or `access_token`."
@@ -54,7 +45,7 @@ class KiteError(Exception):
         self.status, self.error_type, self.message = status, error_type, message
 
 
-def envelope(data: Any) -> web.Response:
+def envelope(data: object) -> web.Response:
     return web.Response(text=json.dumps({"status": "success", "data": data}), content_type="application/json")
 
 
@@ -135,7 +126,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     return web.Response(status=302, headers={"Location": f"{state.config.redirect_url}{sep}{query}"})
 
 
-def _profile(state: SimState) -> dict[str, Any]:
+def _profile(state: SimState) -> dict[str, object]:
     return {
         "user_id": "SIM001",
         "user_name": "Tickwise Simulator",
@@ -245,7 +236,7 @@ async def historical(request: web.Request) -> web.StreamResponse:
     rows = state.market.candles(token, INTERVALS[interval], start, end, state.clock.now())
     candles = []
     for stamp, o, h, lo, c, v in rows:
-        row: list[Any] = [_candle_stamp(stamp), _num(o), _num(h), _num(lo), _num(c), v]
+        row: list[object] = [_candle_stamp(stamp), _num(o), _num(h), _num(lo), _num(c), v]
         if with_oi:
             row.append(0)
         candles.append(row)
@@ -273,7 +264,7 @@ def _snapshot(request: web.Request, key: str) -> Tick | None:
 
 
 async def quote_full(request: web.Request) -> web.StreamResponse:
-    data: dict[str, Any] = {}
+    data: dict[str, object] = {}
     for key in _quote_instruments(request, 500):
         t = _snapshot(request, key)
         if t is None or t.ohlc is None:
@@ -308,7 +299,7 @@ async def quote_full(request: web.Request) -> web.StreamResponse:
 
 
 async def quote_ohlc(request: web.Request) -> web.StreamResponse:
-    data: dict[str, Any] = {}
+    data: dict[str, object] = {}
     for key in _quote_instruments(request, 1000):
         t = _snapshot(request, key)
         if t is None or t.ohlc is None:
@@ -322,16 +313,12 @@ async def quote_ohlc(request: web.Request) -> web.StreamResponse:
 
 
 async def quote_ltp(request: web.Request) -> web.StreamResponse:
-    data: dict[str, Any] = {}
+    data: dict[str, object] = {}
     for key in _quote_instruments(request, 1000):
         t = _snapshot(request, key)
         if t is not None:
             data[key] = {"instrument_token": t.instrument_token, "last_price": t.last_price}
     return envelope(data)
-
-
-async def not_found(request: web.Request) -> web.StreamResponse:
-    raise KiteError(404, "GeneralException", f"Route not found: {request.method} {request.path}")
 
 
 def build_rest_app(state: SimState) -> web.Application:

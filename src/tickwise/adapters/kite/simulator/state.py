@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypedDict
 
 from tickwise.adapters.kite.simulator.clock import SimClock, default_start
 from tickwise.adapters.kite.simulator.faults import Fault, FaultController
@@ -37,6 +38,28 @@ class SimulatorConfig:
     # REST behaviour
     rate_limits: dict[str, int] = field(default_factory=lambda: {"historical": 3, "quote": 1, "other": 10})
     request_token_ttl: float = 300.0
+
+
+class SimulatorOverrides(TypedDict, total=False):
+    """SimulatorConfig fields a caller may override (the login redirect is wired by whoever logs in)."""
+
+    host: str
+    rest_port: int
+    ws_port: int
+    seed: int
+    speed: float
+    start: datetime | None
+    n_instruments: int
+    api_key: str
+    api_secret: str
+    faults: str | list[Fault] | None
+    calendar: SessionCalendar
+    stream_interval: float
+    heartbeat_interval: float
+    max_connections_per_key: int
+    max_tokens_per_connection: int
+    rate_limits: dict[str, int]
+    request_token_ttl: float
 
 
 class SimState:

@@ -24,7 +24,6 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -183,7 +182,7 @@ class TickerServer:
             )
         return accepted
 
-    async def _send_text(self, client: Client, payload: dict[str, Any]) -> None:
+    async def _send_text(self, client: Client, payload: dict[str, object]) -> None:
         with contextlib.suppress(ConnectionClosed):
             await client.ws.send(json.dumps(payload))
 

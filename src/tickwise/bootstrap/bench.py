@@ -1,0 +1,62 @@
+"""Wiring of `tickwise bench`: each benchmark with the database it needs (migrated), figures as a dict.
+
+The benchmarks live in :mod:`tickwise.bench`; the CLI reaches them through here, like every other
+command reaches its pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tickwise.bootstrap.database import database_url, migrate
+from tickwise.config import Settings
+
+Figures = dict[str, Any]  # a benchmark's figures, printed as one JSON object
+
+
+def ingest_bench(settings: Settings, *, rows: int, instruments: int) -> Figures:
+    """Candle bulk write rows/s (fresh and re-written) vs a plain ``psql \\copy`` of the same rows."""
+    from tickwise.bench.ingest import run_ingest_bench
+
+    url = database_url(settings)
+    migrate(url)
+    return asyncio.run(run_ingest_bench(url, rows, instruments=instruments))
+
+
+def labels_bench(*, events: int) -> Figures:
+    """Triple-barrier kernel time for N long events on a random walk, and the label shares."""
+    from tickwise.bench.labels import run_labels_bench
+
+    return dict(run_labels_bench(n_events=events))
+
+
+def codec_bench(*, ticks: int) -> Figures:
+    """Kite binary decoder throughput (full-mode ticks/s on one core)."""
+    from tickwise.bench.codec import run_codec_bench
+
+    return run_codec_bench(ticks)
+
+
+def features_bench(*, candles: int, instruments: int) -> Figures:
+    """Full feature set candles/s and one live bar update for N instruments."""
+    from tickwise.bench.features import run_features_bench
+
+    return run_features_bench(n_candles=candles, instruments=instruments)
+
+
+def live_bench(settings: Settings, *, instruments: int, minutes: int, db: bool) -> Figures:
+    """Live pipeline on the simulated market; with ``db`` through the table writers into the database."""
+    from tickwise.bench.live import run_live_bench
+
+    if not db:
+        return run_live_bench(instruments=instruments, minutes=minutes)
+    url = database_url(settings)
+    migrate(url)
+    return run_live_bench(
+        instruments=instruments,
+        minutes=minutes,
+        db=True,
+        url=url,
+        pool_size=settings.database.pool_max_size,
+    )
