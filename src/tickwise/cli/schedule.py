@@ -35,3 +35,7 @@ def session_today(settings: Settings, today: str | None = None) -> bool:
         return plan.action
 
     return asyncio.run(waited()) is DayAction.RUN
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root app (the `schedule` command is added in a later step)."""
