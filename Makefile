@@ -30,7 +30,7 @@ help:
 	@echo "db-up/db-down/db-init embedded TimescaleDB: start / stop / start and migrate"
 	@echo "test, test-fast, test-unit, test-integration, test-e2e, lint, format, type-check"
 	@echo "docs / docs-serve     build the documentation (strict) / serve it on $(DOCS_ADDR)"
-	@echo "schedule-systemd      write systemd units and timers to deploy/systemd/generated"
+	@echo "schedule-systemd      write systemd units and timers for this checkout to ./systemd"
 	@echo "clean                 build artifacts and caches only (never $(DATA_DIR))"
 	@echo "clean-data            DELETE $(DATA_DIR) (database, models, MLflow runs, token): asks first"
 
@@ -100,7 +100,7 @@ logs:
 	tail -n 100 -F $(DATA_DIR)/logs/tickwise.log
 
 schedule-systemd: $(STAMP)
-	$(TICKWISE) schedule --systemd --out deploy/systemd/generated
+	$(TICKWISE) schedule --systemd --out systemd
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -37,5 +38,50 @@ def session_today(settings: Settings, today: str | None = None) -> bool:
     return asyncio.run(waited()) is DayAction.RUN
 
 
+def schedule(
+    systemd: Annotated[bool, typer.Option("--systemd", help="Write systemd units and timers.")] = False,
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the units into.")] = Path("systemd"),
+    root: Annotated[
+        Path | None,
+        typer.Option("--root", help="The tickwise checkout on the target machine (default: this one)."),
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Run the system units as this account (default: you).")
+    ] = None,
+    retention: Annotated[
+        str, typer.Option("--retention", help="Weekly retention: drop tick chunks older than this.")
+    ] = "7d",
+) -> None:
+    """Write timers for live each trading day (08:45 IST), historical nightly and retention weekly."""
+    import getpass
+    import sys
+
+    from tickwise.bootstrap.systemd_units import UnitPlan, write_units
+    from tickwise.cli.db import parse_duration
+    from tickwise.domain.errors import ConfigError
+
+    if not systemd:
+        raise ConfigError("choose a scheduler: `tickwise schedule --systemd [--out DIR]`")
+    parse_duration(retention)  # fail now, not in a week
+    checkout = (root or _checkout()).resolve() if root is None else root
+    script = (
+        Path(sys.executable).with_name("tickwise") if root is None else root / ".venv" / "bin" / "tickwise"
+    )
+    plan = UnitPlan(root=checkout, tickwise=script, user=user or getpass.getuser(), retention=retention)
+    for path in write_units(plan, out):
+        typer.echo(f"wrote {path}")
+    typer.echo(
+        f"install: sudo cp {out}/tickwise-* /etc/systemd/system/ && sudo systemctl daemon-reload && "
+        "sudo systemctl enable --now tickwise-live.timer tickwise-historical.timer tickwise-retention.timer"
+    )
+
+
+def _checkout() -> Path:
+    from tickwise.config import default_config_dir
+
+    return default_config_dir().parent
+
+
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app (the `schedule` command is added in a later step)."""
+    """Add this module's commands to the root app."""
+    app.command("schedule")(schedule)
