@@ -34,6 +34,7 @@ class SystemSettings(_Section):
     timezone: Literal["Asia/Kolkata"] = "Asia/Kolkata"
     data_dir: Path = Path(".data")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = False  # one JSON object per log line (also: tickwise --log-json)
 
 
 class DatabaseSettings(_Section):

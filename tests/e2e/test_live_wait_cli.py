@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -50,3 +51,23 @@ def test_live_wait_on_a_weekend_exits_0_through_the_console_script_without_a_dat
         "no NSE session on Saturday 2026-03-07 (weekend); next session Monday 2026-03-09"
     ]
     assert not (tmp_path / "pg").exists() and not (tmp_path / "live-status.json").exists()
+
+
+def test_log_json_makes_every_stderr_line_a_json_object_of_one_session(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKWISE__")}
+    # 2031 is beyond the holiday data, so the calendar logs its coverage warning; a Saturday exits at once.
+    env.update(
+        DATABASE_URL=NO_DATABASE, TICKWISE__SYSTEM__DATA_DIR=str(tmp_path), TICKWISE_TODAY="2031-01-04"
+    )
+    result = subprocess.run(
+        [TICKWISE, "--log-json", "live", "--wait"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert records and any("not covered" in r["message"] for r in records)
+    assert len({r["correlation_id"] for r in records}) == 1

@@ -37,6 +37,9 @@ def _main(
     env: Annotated[
         str | None, typer.Option("--env", help="Configuration environment (development, test, production).")
     ] = None,
+    log_json: Annotated[
+        bool, typer.Option("--log-json", help="Log one JSON object per line (config: system.log_json).")
+    ] = False,
     _version: Annotated[
         bool,
         typer.Option("--version", is_eager=True, callback=_show_version, help="Print the version and exit."),
@@ -44,6 +47,7 @@ def _main(
 ) -> None:
     state.debug = debug
     state.environment = env
+    state.log_json = True if log_json else None
 
 
 for module in (db, simulate, auth, instruments, historical, live, bench, status, schedule):
