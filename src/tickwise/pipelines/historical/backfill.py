@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+from loguru import logger
 
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.instrument import Instrument
@@ -165,8 +166,12 @@ class BackfillManager:
         semaphore = asyncio.Semaphore(self.concurrency)
 
         async def worker(task: FetchTask) -> None:
+            # A job id on every log line of this fetch (REST retries, rate limits, writes): JSON logs
+            # can follow one backfill range through a run.
+            job = f"backfill:{task.instrument.instrument_token}:{task.first_day}..{task.last_day}"
             async with semaphore:
-                rows = await self._fetch(task, report)
+                with logger.contextualize(job=job):
+                    rows = await self._fetch(task, report)
             if on_done is not None:
                 on_done(task, rows)
 
