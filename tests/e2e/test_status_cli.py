@@ -116,3 +116,37 @@ def test_status_of_an_unreachable_database_says_how_to_fix_it_and_exits_1(tmp_pa
     assert code == 1 and not report["database"]["reachable"]
     assert "pw-secret" not in json.dumps(report)
     assert any("database not reachable" in a and "DATABASE_URL" in a for a in report["actions"])
+
+
+def write_token(data_dir: Path, expires_at: datetime) -> None:
+    login = expires_at - timedelta(hours=20)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "kite_token.json").write_text(
+        json.dumps(
+            {"api_key": "k", "access_token": "AcC3ssT0kenXYZ123", "user_id": "AB1234",
+             "login_time": login.isoformat(), "expires_at": expires_at.isoformat(), "simulated": False}
+        )
+    )  # fmt: skip
+
+
+def test_status_shows_a_valid_kite_token_with_its_expiry_and_never_the_token(tmp_path: Path) -> None:
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=3)
+    write_token(tmp_path, expires)
+    _, report = status_json(
+        tmp_path, DATABASE_URL="postgresql://nobody@127.0.0.1:1/nothing", KITE_API_KEY="k"
+    )
+    token = report["token"]
+    assert report["world"] == "kite" and token["state"] == "valid"
+    assert datetime.fromisoformat(token["expires_at"]) == expires
+    assert isinstance(token["valid_at_next_open"], bool)
+    assert not any("Kite" in a for a in report["actions"])
+    assert "AcC3ssT0kenXYZ123" not in json.dumps(report)
+
+
+def test_status_asks_for_a_login_when_the_kite_token_expired(tmp_path: Path) -> None:
+    write_token(tmp_path, datetime.now(UTC) - timedelta(hours=1))
+    code, report = status_json(
+        tmp_path, DATABASE_URL="postgresql://nobody@127.0.0.1:1/nothing", KITE_API_KEY="k"
+    )
+    assert code == 1 and report["token"]["state"] == "expired"
+    assert any("expired" in a and "tickwise auth login" in a for a in report["actions"])

@@ -12,7 +12,7 @@ import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,9 +88,10 @@ async def collect_status(settings: Settings, *, now: datetime | None = None) -> 
         version=tickwise_version(),
         world="simulator" if simulated else "kite",
         database=await _database(settings),
-        calendar=_calendar(settings, moment.date()),
+        calendar=_calendar(settings, moment),
         token=_token(settings, simulated, moment),
     )
+    _token_covers_next_session(report.token, report.calendar)
     actions = report.actions
     db = report.database
     if not db.reachable:
@@ -221,11 +222,14 @@ def _iso(value: Any) -> str | None:
     return str(value)
 
 
-def _calendar(settings: Settings, today: date) -> dict[str, Any]:
+def _calendar(settings: Settings, now: datetime) -> dict[str, Any]:
     from tickwise.bootstrap.calendar import build_calendar, coverage_gap
 
     cal = build_calendar(settings)
+    today = now.date()
     trading = cal.is_trading_day(today)
+    # The session the next live run serves: today's until its close, else the next trading day's.
+    upcoming = today if trading and now < cal.session_close(today) else cal.next_trading_day(today)
     return {
         "today": today.isoformat(),
         "trading_day": trading,
@@ -233,9 +237,18 @@ def _calendar(settings: Settings, today: date) -> dict[str, Any]:
             f"{cal.session_open(today):%H:%M}-{cal.session_close(today):%H:%M} IST" if trading else None
         ),
         "next_session": cal.next_trading_day(today).isoformat(),
+        "upcoming_open": cal.session_open(upcoming).isoformat(),
         "holidays_known_through": cal.known_through.isoformat() if cal.known_through else None,
         "warning": coverage_gap(cal, today),
     }
+
+
+def _token_covers_next_session(token: dict[str, Any], calendar: dict[str, Any]) -> None:
+    """Say whether a valid token lasts until the upcoming open (informational: a token logged in
+    the evening always expires at 06:00, before the next session; log in each morning)."""
+    if token.get("state") == "valid" and token.get("expires_at"):
+        expires = datetime.fromisoformat(token["expires_at"])
+        token["valid_at_next_open"] = expires > datetime.fromisoformat(calendar["upcoming_open"])
 
 
 def _token(settings: Settings, simulated: bool, now: datetime) -> dict[str, Any]:

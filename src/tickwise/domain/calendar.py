@@ -84,7 +84,7 @@ class SessionCalendar:
         session_open: time = SESSION_OPEN,
         session_close: time = SESSION_CLOSE,
         special_sessions: Iterable[SpecialSession] = (),
-        known_through: date | None = NSE_HOLIDAYS_KNOWN_THROUGH,
+        known_through: date | None = None,
     ) -> None:
         self.holidays = frozenset(holidays)
         self.open_time = session_open
@@ -179,4 +179,4 @@ class SessionCalendar:
         return -(-minutes // timeframe.minutes)
 
 
-NSE = SessionCalendar()
+NSE = SessionCalendar(known_through=NSE_HOLIDAYS_KNOWN_THROUGH)
