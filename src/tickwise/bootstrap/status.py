@@ -143,7 +143,7 @@ async def _database(settings: Settings) -> DatabaseStatus:
     status = DatabaseStatus(redact_url(url), external, head=_head_revision(url))
     try:
         conn = await asyncpg.connect(url, timeout=settings.database.connect_timeout_s)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
         status.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return status
     try:
@@ -167,11 +167,16 @@ async def _database(settings: Settings) -> DatabaseStatus:
 
 
 def _head_revision(url: str) -> str | None:
+    """The Alembic head(s) of this checkout's migrations (None when the directory is missing)."""
     from alembic.script import ScriptDirectory
 
     from tickwise.bootstrap.database import alembic_config
+    from tickwise.domain.errors import StorageError
 
-    heads = ScriptDirectory.from_config(alembic_config(url)).get_heads()  # type: ignore[arg-type]
+    try:
+        heads = ScriptDirectory.from_config(alembic_config(url)).get_heads()  # type: ignore[arg-type]
+    except StorageError:
+        return None
     return ",".join(sorted(heads)) or None
 
 

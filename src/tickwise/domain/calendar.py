@@ -50,7 +50,6 @@ NSE_HOLIDAYS_KNOWN_THROUGH = date(2026, 12, 31)
 SESSION_OPEN = time(9, 15)
 SESSION_CLOSE = time(15, 30)
 PRE_OPEN_EQUILIBRIUM = time(9, 8)
-PRE_OPEN_START = time(9, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +149,12 @@ class SessionCalendar:
         day = local.date()
         if not self.is_trading_day(day):
             return False
-        return self.session_open(day) <= local < self.session_close(day)
+        # Clock-time comparison, no datetime building: this runs for every tick in the live mode.
+        clock = local.time()
+        special = self.special_sessions.get(day)
+        if special is None:
+            return self.open_time <= clock < self.close_time
+        return special.open <= clock < special.close
 
     def bar_opens(self, day: date, timeframe: Timeframe = Timeframe.M1) -> list[datetime]:
         """Open instants of every bar of ``timeframe`` in the session of ``day`` (empty on holidays)."""
