@@ -96,3 +96,28 @@ def test_calendar_of_logs_the_coverage_warning_once(monkeypatch: pytest.MonkeyPa
     finally:
         logger.remove(sink)
     assert len(lines) == 1 and "2031 and 2032 not covered" in lines[0]
+
+
+def test_the_backfill_accepts_and_counts_a_configured_muhurat_session_on_its_own_hours() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from tickwise.domain.timeframe import Timeframe
+    from tickwise.pipelines.historical.backfill import integrity_report, validate_frame
+
+    cal = build_calendar(
+        settings_with(special_sessions=[{"date": "2025-10-21", "open": "13:45", "close": "14:45"}])
+    )
+    bars = cal.bar_opens(date(2025, 10, 21))
+    price = np.full(len(bars), 100.0)
+    frame = pd.DataFrame(
+        {"instrument_token": 408065, "time": pd.DatetimeIndex(bars), "open": price, "high": price,
+         "low": price, "close": price, "volume": np.full(len(bars), 10), "oi": 0}
+    )  # fmt: skip
+    valid, rejected = validate_frame(frame, cal, Timeframe.M1)
+    assert rejected == 0 and len(valid) == 60
+    report = integrity_report(frame, [408065], date(2025, 10, 21), date(2025, 10, 21), cal)
+    assert report.complete_sessions == 1 and not report.partial_sessions
+    # A bar outside the Muhurat hour is off the session grid, even though 10:00 is a regular hour.
+    stray = frame.assign(time=pd.DatetimeIndex(bars) - pd.Timedelta(hours=3, minutes=45))
+    assert validate_frame(stray, cal, Timeframe.M1)[1] == 60
