@@ -23,6 +23,7 @@ from tickwise.domain.time import IST
 
 # A live-status.json older than this is a finished (or killed) session, not a running one.
 LIVE_STATUS_FRESH_S = 120.0
+STATUS_QUERY_TIMEOUT_S = 10.0
 _EDITIONS = {"apache": "apache", "timescale": "community"}
 
 
@@ -154,13 +155,13 @@ async def _database(settings: Settings) -> DatabaseStatus:
             "current_setting('timescaledb.license', true) AS license, "
             "to_regclass('alembic_version') IS NOT NULL AS has_alembic"
         )
-        assert row is not None
-        status.postgresql = row["version"]
-        status.timescaledb = row["ts"]
-        license_ = row["license"]
-        status.edition = _EDITIONS.get(license_, license_) if status.timescaledb else None
-        if row["has_alembic"]:
-            status.revision = await conn.fetchval("SELECT version_num FROM alembic_version LIMIT 1")
+        if row is not None:  # a SELECT without FROM always returns its one row
+            status.postgresql = row["version"]
+            status.timescaledb = row["ts"]
+            license_ = row["license"]
+            status.edition = _EDITIONS.get(license_, license_) if status.timescaledb else None
+            if row["has_alembic"]:
+                status.revision = await conn.fetchval("SELECT version_num FROM alembic_version LIMIT 1")
     finally:
         await conn.close()
     return status
@@ -184,20 +185,17 @@ async def _market_data(settings: Settings, report: StatusReport) -> None:
     """Champion, last candle per source and last signal per mode (read-only queries)."""
     conn = await asyncpg.connect(settings.database.url or _embedded_url(settings))
     try:
+        # A status check must answer quickly even on a huge database: a query that runs longer is
+        # reported as unknown instead of hanging the check.
+        await conn.execute(f"SET statement_timeout = '{int(STATUS_QUERY_TIMEOUT_S * 1000)}ms'")
         champion = await conn.fetchrow(
             "SELECT model_version, created_at, trained_to FROM models WHERE status = 'champion' "
             "ORDER BY created_at DESC LIMIT 1"
         )
         # ORDER BY time DESC LIMIT 1 walks the hypertable's time index from the newest chunk.
         for source in ("historical", "live"):
-            t = await conn.fetchval(
-                "SELECT time FROM candles WHERE source = $1 ORDER BY time DESC LIMIT 1", source
-            )
-            report.last_candle[source] = _iso(t)
-            s = await conn.fetchval(
-                "SELECT time FROM signals WHERE mode = $1 ORDER BY time DESC LIMIT 1", source
-            )
-            report.last_signal[source] = _iso(s)
+            report.last_candle[source] = await _newest(conn, "candles", "source", source)
+            report.last_signal[source] = await _newest(conn, "signals", "mode", source)
     finally:
         await conn.close()
     if champion is None:
@@ -211,6 +209,16 @@ async def _market_data(settings: Settings, report: StatusReport) -> None:
         "trained_to": _iso(champion["trained_to"]),
         "age_days": round((time.time() - created.timestamp()) / 86400, 1),
     }
+
+
+async def _newest(conn: asyncpg.Connection, table: str, column: str, value: str) -> str | None:
+    # table and column are constants of this module, never input.
+    query = f"SELECT time FROM {table} WHERE {column} = $1 ORDER BY time DESC LIMIT 1"  # nosec B608
+    try:
+        t = await conn.fetchval(query, value)
+    except asyncpg.QueryCanceledError:
+        return f"unknown (no answer within {STATUS_QUERY_TIMEOUT_S:g} s)"
+    return _iso(t)
 
 
 def _embedded_url(settings: Settings) -> str:
