@@ -1,6 +1,9 @@
 # tickwise: `make setup` once (idempotent), then `make run-historical`, `make run-live`, `make test`.
 # Every target that needs the environment depends on the setup stamp, so `make test` on a fresh
-# clone installs everything first.
+# clone installs everything first. `make help` lists the targets.
+#
+# Data is not a cache: `make clean` removes build artifacts only; `make clean-data` deletes the
+# database, models, MLflow runs and the Kite token under .data, after saying so and asking.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -9,11 +12,31 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 TICKWISE := $(BIN)/tickwise
 PYTEST_ARGS ?=
+LIVE_ARGS ?=
+DATA_DIR ?= .data
+DOCS_ADDR ?= 127.0.0.1:8000
 
-.PHONY: setup test test-fast lint format type-check db-up db-down db-migrate db-psql \
-        run-historical run-live docs clean
+.PHONY: help setup install-dev test test-fast test-unit test-integration test-e2e lint format type-check \
+        db-up db-down db-init db-migrate db-psql run-historical run-live run-live-now status logs \
+        schedule-systemd docs docs-serve clean clean-data
+
+help:
+	@echo "setup / install-dev   install system packages, TimescaleDB and .venv (idempotent)"
+	@echo "run-historical        tickwise historical: sync, backfill, features, labels, train, signals"
+	@echo "run-live              tickwise live --wait: today's session (exits 0 on a closed day)"
+	@echo "run-live-now          tickwise live: a session now (the simulator replays the next day)"
+	@echo "status                tickwise status: what needs attention (exit 1 if anything)"
+	@echo "logs                  follow $(DATA_DIR)/logs/tickwise.log"
+	@echo "db-up/db-down/db-init embedded TimescaleDB: start / stop / start and migrate"
+	@echo "test, test-fast, test-unit, test-integration, test-e2e, lint, format, type-check"
+	@echo "docs / docs-serve     build the documentation (strict) / serve it on $(DOCS_ADDR)"
+	@echo "schedule-systemd      write systemd units and timers for this checkout to ./systemd"
+	@echo "clean                 build artifacts and caches only (never $(DATA_DIR))"
+	@echo "clean-data            DELETE $(DATA_DIR) (database, models, MLflow runs, token): asks first"
 
 setup: $(STAMP)
+
+install-dev: $(STAMP)
 
 $(STAMP): pyproject.toml scripts/setup.sh scripts/install_timescaledb.sh
 	bash scripts/setup.sh
@@ -24,6 +47,15 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: $(STAMP)
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: $(STAMP)
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
@@ -42,6 +74,9 @@ db-up: $(STAMP)
 db-down: $(STAMP)
 	$(TICKWISE) db down
 
+db-init: $(STAMP)
+	$(TICKWISE) db up --migrate
+
 db-migrate: $(STAMP)
 	$(TICKWISE) db migrate
 
@@ -52,12 +87,42 @@ run-historical: $(STAMP)
 	$(TICKWISE) historical
 
 run-live: $(STAMP)
-	$(TICKWISE) live
+	$(TICKWISE) live --wait $(LIVE_ARGS)
+
+run-live-now: $(STAMP)
+	$(TICKWISE) live $(LIVE_ARGS)
+
+status: $(STAMP)
+	$(TICKWISE) status
+
+logs:
+	@test -f $(DATA_DIR)/logs/tickwise.log || { echo "no log yet: $(DATA_DIR)/logs/tickwise.log"; exit 1; }
+	tail -n 100 -F $(DATA_DIR)/logs/tickwise.log
+
+schedule-systemd: $(STAMP)
+	$(TICKWISE) schedule --systemd --out systemd
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict
 
+docs-serve: $(STAMP)
+	$(BIN)/mkdocs serve -a $(DOCS_ADDR)
+
+# Build artifacts and caches only: the database, models, MLflow runs and the token stay.
 clean:
-	-$(TICKWISE) db down 2>/dev/null
-	rm -rf .data site .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf site build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Deleting data is explicit: it says what goes and asks (or CONFIRM=1 for scripts).
+clean-data:
+	@if [ ! -e "$(DATA_DIR)" ]; then echo "nothing to delete: $(DATA_DIR) does not exist"; exit 0; fi; \
+	echo "This deletes $(DATA_DIR) for good:"; \
+	for d in "$(DATA_DIR)"/*; do [ -e "$$d" ] && echo "  $$d ($$(du -sh "$$d" 2>/dev/null | cut -f1))"; done; \
+	echo "  (pg = the database, models = model artifacts, mlruns = MLflow runs, kite_token.json = the Kite login)"; \
+	if [ "$(CONFIRM)" != "1" ]; then \
+	  read -r -p "Type 'delete' to confirm: " answer; \
+	  [ "$$answer" = "delete" ] || { echo "kept $(DATA_DIR)"; exit 1; }; \
+	fi; \
+	if [ -x "$(TICKWISE)" ]; then TICKWISE__SYSTEM__DATA_DIR="$(abspath $(DATA_DIR))" $(TICKWISE) db down >/dev/null 2>&1 || true; fi; \
+	rm -rf "$(DATA_DIR)"; \
+	echo "deleted $(DATA_DIR)"

@@ -10,7 +10,7 @@ if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 
 if command -v apt-get >/dev/null 2>&1; then
   need=()
-  for pkg in python3-venv python3-dev gcc make git util-linux; do
+  for pkg in python3-venv python3-dev gcc make git util-linux systemd; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
   if [ "${#need[@]}" -gt 0 ]; then

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +34,7 @@ class SystemSettings(_Section):
     timezone: Literal["Asia/Kolkata"] = "Asia/Kolkata"
     data_dir: Path = Path(".data")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = False  # one JSON object per log line (also: tickwise --log-json)
 
 
 class DatabaseSettings(_Section):
@@ -92,12 +93,39 @@ class LabelingSettings(_Section):
     cost_threshold: float = 0.0
 
 
+class SpecialSessionSettings(_Section):
+    """A session on its own IST hours (Muhurat trading, a Saturday session); it overrides holidays."""
+
+    date: date
+    open: time
+    close: time
+    name: str = "special session"
+
+    @field_validator("open", "close", mode="before")
+    @classmethod
+    def _quoted_clock_time(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted 18:15 as the base-60 integer 1095, which pydantic would take
+        # for seconds after midnight (00:18:15): refuse it instead of trading at the wrong hour.
+        if isinstance(value, int):
+            raise ValueError('expected a quoted IST clock time such as "18:15"')
+        return value
+
+    @field_validator("close")
+    @classmethod
+    def _after_open(cls, value: time, info: Any) -> time:
+        start = info.data.get("open")
+        if start is not None and value <= start:
+            raise ValueError(f"close {value} must be after open {start}")
+        return value
+
+
 class TradingSettings(_Section):
     timeframes: tuple[Timeframe, ...] = (Timeframe.M1, Timeframe.M5, Timeframe.M15, Timeframe.M60)
     signal_timeframe: Timeframe = Timeframe.M1
     symbols: tuple[str, ...] = ()
     backfill_days: int = Field(60, ge=1)
     holidays: tuple[date, ...] = ()
+    special_sessions: tuple[SpecialSessionSettings, ...] = ()
     labeling: LabelingSettings = LabelingSettings()
 
 

@@ -43,7 +43,7 @@ def test_compose_defines_database_app_commands_prometheus_and_grafana(compose: d
     assert set(svc) >= {"timescaledb", "migrate", "historical", "live", "prometheus", "grafana"}
     assert svc["migrate"]["command"] == ["db", "migrate"]
     assert svc["historical"]["command"] == ["historical"]
-    assert svc["live"]["command"] == ["live"]
+    assert svc["live"]["command"] == ["live", "--wait"]
     for name in ("migrate", "historical", "live"):
         assert svc[name]["build"] == "."
         assert environment(svc[name])["DATABASE_URL"].startswith("postgresql://")
@@ -144,3 +144,16 @@ def test_the_app_image_installs_tickwise_on_python_311() -> None:
     assert "FROM python:3.11-slim" in dockerfile
     assert 'ENTRYPOINT ["tickwise"]' in dockerfile
     assert re.search(r"pip install .*-e \.", dockerfile)
+
+
+def test_live_runs_every_trading_day_without_a_restart_loop_after_the_close(compose: dict[str, Any]) -> None:
+    # `live --wait` exits 0 on a closed day and after the close: only failures may restart it.
+    live = services(compose)["live"]
+    assert live["command"] == ["live", "--wait"]
+    assert str(live["restart"]).startswith("on-failure")
+    assert live["depends_on"]["historical"]["required"] is False
+
+
+def test_historical_is_a_one_shot_job_outside_the_default_up(compose: dict[str, Any]) -> None:
+    historical = services(compose)["historical"]
+    assert historical["profiles"] == ["historical"] and historical["restart"] == "no"

@@ -22,9 +22,10 @@ from tickwise.adapters.timescale.instrument_repository import TimescaleInstrumen
 from tickwise.adapters.timescale.label_repository import TimescaleLabelRepository
 from tickwise.adapters.timescale.model_repository import TimescaleModelRepository
 from tickwise.adapters.timescale.signal_repository import TimescaleSignalRepository
+from tickwise.bootstrap.calendar import calendar_of
 from tickwise.bootstrap.database import database_url, migrate, open_pool
 from tickwise.config import Settings
-from tickwise.domain.calendar import NSE_HOLIDAYS, SessionCalendar
+from tickwise.domain.calendar import SessionCalendar
 
 
 @dataclass
@@ -41,10 +42,6 @@ class HistoricalContext:
     backfill_log: TimescaleBackfillLogRepository
     store: LocalModelStore
     calendar: SessionCalendar
-
-
-def calendar_of(settings: Settings) -> SessionCalendar:
-    return SessionCalendar(holidays=NSE_HOLIDAYS | frozenset(settings.trading.holidays))
 
 
 def models_dir(settings: Settings) -> Path:

@@ -12,13 +12,14 @@ from tickwise.config import Settings, load_settings
 class CliState:
     debug: bool = False
     environment: str | None = None
+    log_json: bool | None = None  # --log-json (None: system.log_json decides)
     _settings: Settings | None = field(default=None, repr=False)
 
     def settings(self) -> Settings:
         """Load and validate the configuration once (raises ConfigError, exit code 2)."""
         if self._settings is None:
             self._settings = load_settings(environment=self.environment)
-            setup_logging(self._settings, debug=self.debug)
+            setup_logging(self._settings, debug=self.debug, log_json=self.log_json)
         return self._settings
 
 

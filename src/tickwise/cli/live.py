@@ -49,9 +49,19 @@ def live(
     json_only: Annotated[
         bool, typer.Option("--json", help="Print the session report as one JSON line.")
     ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Every-day mode: exit 0 at once on a weekend/holiday or after the close, else sleep "
+            "until the pre-open (09:00 IST) and run the session.",
+        ),
+    ] = False,
+    today: Annotated[
+        str | None, typer.Option("--today", envvar="TICKWISE_TODAY", hidden=True, help="Rehearse a date.")
+    ] = None,
 ) -> None:
     """Stream ticks, build candles, compute features and signals into TimescaleDB until the session ends."""
-    from tickwise.bootstrap.live import LiveOptions
     from tickwise.domain.errors import ConfigError
 
     settings = state.settings()
@@ -73,6 +83,15 @@ def live(
             script = Path(script[1:]).read_text()
         except OSError as exc:
             raise ConfigError(f"cannot read the fault script {script[1:]}: {exc}") from None
+    # After validating the options (a typo fails now, not after a night of waiting) and before
+    # importing the live mode (heavy: a closed day must exit at once).
+    if wait:
+        from tickwise.cli.schedule import session_today
+
+        if not session_today(settings, today):
+            return
+    from tickwise.bootstrap.live import LiveOptions
+
     options = LiveOptions(
         until=until,
         speed=speed,

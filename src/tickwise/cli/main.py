@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from tickwise.cli import auth, bench, db, historical, instruments, live, simulate
+from tickwise.cli import auth, bench, db, historical, instruments, live, schedule, simulate, status
 from tickwise.cli.context import CliState, state
 
 app = typer.Typer(
@@ -23,18 +23,34 @@ app = typer.Typer(
 )
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from tickwise.bootstrap.status import tickwise_version
+
+        typer.echo(f"tickwise {tickwise_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks and debug logs.")] = False,
     env: Annotated[
         str | None, typer.Option("--env", help="Configuration environment (development, test, production).")
     ] = None,
+    log_json: Annotated[
+        bool, typer.Option("--log-json", help="Log one JSON object per line (config: system.log_json).")
+    ] = False,
+    _version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_show_version, help="Print the version and exit."),
+    ] = False,
 ) -> None:
     state.debug = debug
     state.environment = env
+    state.log_json = True if log_json else None
 
 
-for module in (db, simulate, auth, instruments, historical, live, bench):
+for module in (db, simulate, auth, instruments, historical, live, bench, status, schedule):
     module.register(app)
 
 

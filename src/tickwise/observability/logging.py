@@ -18,6 +18,7 @@ out through an exception message or a library's log record. Known secret values 
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import logging.handlers
 import re
@@ -132,13 +133,15 @@ def configure_logging(
     stream: TextIO | None = None,
     max_bytes: int = 50 * 1024 * 1024,
     backups: int = 5,
+    json_lines: bool = False,
 ) -> SecretMasker:
     """(Re)configure logging: masked stderr sink, optional masked file sink, stdlib intercepted.
 
     ``level`` is a loguru level name (DEBUG, INFO, WARNING, ERROR). With ``log_dir`` a file
     ``log_dir/tickwise.log`` rotated at ``max_bytes`` (``backups`` old files kept) receives the same
     lines. Calling it again replaces the previous configuration. Returns the masker, so secrets that
-    appear later (a fresh access token) can be added with ``masker.add(...)``.
+    appear later (a fresh access token) can be added with ``masker.add(...)``. With ``json_lines``
+    every line is one JSON object (see :func:`json_line`), masked like the text form.
     """
     global masker
     level = level.upper()
@@ -148,7 +151,12 @@ def configure_logging(
     _file_sinks.clear()
     masker = SecretMasker(secrets)
     # diagnose=False: loguru's variable dumps in tracebacks would print local values, secrets included.
-    common: dict[str, Any] = {"level": level, "format": _FORMAT, "backtrace": False, "diagnose": False}
+    common: dict[str, Any] = {
+        "level": level,
+        "format": _json_format if json_lines else _FORMAT,
+        "backtrace": False,
+        "diagnose": False,
+    }
     logger.add(_MaskedStream(stream or sys.stderr, masker), colorize=False, **common)
     if log_dir is not None:
         file_sink = _MaskedRotatingFile(Path(log_dir) / LOG_FILE_NAME, masker, max_bytes, backups)
@@ -160,3 +168,30 @@ def configure_logging(
     for name in CHATTY_LIBRARIES:
         logging.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
     return masker
+
+
+def json_line(record: Any) -> str:
+    """One log record as a JSON object: time, level, logger, function, line, message, the bound extras
+    (``correlation_id`` of the CLI session, ``job`` of a backfill, ...) and the exception text if any."""
+    data: dict[str, Any] = {
+        "time": record["time"].isoformat(),
+        "level": record["level"].name,
+        "logger": record["name"],
+        "function": record["function"],
+        "line": record["line"],
+        "message": record["message"],
+    }
+    data.update({k: v for k, v in record["extra"].items() if not k.startswith("_")})
+    if record["exception"] is not None:
+        import traceback
+
+        exc = record["exception"]
+        data["exception"] = "".join(traceback.format_exception(exc.type, exc.value, exc.traceback)).rstrip()
+    return json.dumps(data, default=str)
+
+
+def _json_format(record: Any) -> str:
+    # loguru treats the returned string as a format template: hand the JSON over through an extra so
+    # its braces are not parsed, and leave out {exception} (it is inside the JSON already).
+    record["extra"]["_json"] = json_line(record)
+    return "{extra[_json]}\n"

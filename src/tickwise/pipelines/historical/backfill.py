@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+from loguru import logger
 
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.instrument import Instrument
@@ -106,8 +107,12 @@ def validate_frame(
     ok &= frame["volume"].to_numpy(dtype=np.float64) >= 0
     if timeframe is not Timeframe.D1:
         local = pd.DatetimeIndex(frame["time"]).tz_convert(IST)
-        minutes = local.hour * 60 + local.minute - (calendar.open_time.hour * 60 + calendar.open_time.minute)
-        ok &= (minutes >= 0) & (minutes < calendar.session_minutes) & (minutes % timeframe.minutes == 0)
+        # Each day on its own session: a special session (Muhurat, Saturday) has its own open and length.
+        bounds = {d: (calendar.session_open(d), calendar.session_minutes_on(d)) for d in set(local.date)}
+        opens = np.array([bounds[d][0].hour * 60 + bounds[d][0].minute for d in local.date])
+        lengths = np.array([bounds[d][1] for d in local.date])
+        minutes = local.hour * 60 + local.minute - opens
+        ok &= (minutes >= 0) & (minutes < lengths) & (minutes % timeframe.minutes == 0)
         ok &= local.second == 0
         ok &= np.array([calendar.is_trading_day(d) for d in local.date], dtype=bool)
     return frame[ok], int((~ok).sum())
@@ -165,8 +170,12 @@ class BackfillManager:
         semaphore = asyncio.Semaphore(self.concurrency)
 
         async def worker(task: FetchTask) -> None:
+            # A job id on every log line of this fetch (REST retries, rate limits, writes): JSON logs
+            # can follow one backfill range through a run.
+            job = f"backfill:{task.instrument.instrument_token}:{task.first_day}..{task.last_day}"
             async with semaphore:
-                rows = await self._fetch(task, report)
+                with logger.contextualize(job=job):
+                    rows = await self._fetch(task, report)
             if on_done is not None:
                 on_done(task, rows)
 
@@ -221,7 +230,6 @@ def integrity_report(
 ) -> IntegrityReport:
     """Counts per session against the calendar and OHLC validity of stored candles."""
     report = IntegrityReport()
-    expected = calendar.bars_per_session(timeframe)
     days = calendar.trading_days(first_day, last_day)
     _, invalid = validate_frame(candles, calendar, timeframe)
     report.invalid_candles = invalid
@@ -239,7 +247,7 @@ def integrity_report(
         for day in days:
             n = int(counts.get((int(token), day), 0))
             report.sessions += 1
-            if n >= expected:
+            if n >= calendar.bars_per_session(timeframe, day):
                 report.complete_sessions += 1
             elif n == 0:
                 report.empty_sessions.append((int(token), day))
