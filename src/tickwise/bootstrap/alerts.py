@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
@@ -26,9 +27,11 @@ from tickwise.adapters.alerts import (
 )
 from tickwise.config import AlertChannelSettings, Settings
 from tickwise.domain.errors import ConfigError
-from tickwise.pipelines.live.engine import PendingSignal
 from tickwise.ports.hooks import PipelineHooks
 from tickwise.ports.notifier import SignalNotifier
+
+if TYPE_CHECKING:  # the live engine pulls in numpy/pandas/TA-Lib: not at every command's start-up
+    from tickwise.pipelines.live.engine import PendingSignal
 
 
 def make_alerts(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tickwise.bootstrap.alerts import channel_secrets
 from tickwise.config import Settings
 from tickwise.observability.logging import SecretMasker, configure_logging
 
@@ -13,6 +14,7 @@ def setup_logging(settings: Settings, *, debug: bool = False) -> SecretMasker:
         broker.api_secret.get_secret_value(),
         broker.access_token.get_secret_value(),
         settings.monitoring.alerts.telegram_bot_token.get_secret_value(),
+        *channel_secrets(settings),  # webhook/Slack URLs and bot tokens of the alert channels
     ]
     return configure_logging(
         "DEBUG" if debug else settings.system.log_level,
