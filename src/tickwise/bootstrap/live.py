@@ -24,6 +24,7 @@ from loguru import logger
 
 from tickwise.adapters.timescale.candle_repository import candles_to_frame
 from tickwise.bootstrap.alerts import make_alerts, notify_after_commit
+from tickwise.bootstrap.login import alert_token_expiry, check_token
 from tickwise.config import Settings
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.predictor import Predictor
@@ -208,6 +209,8 @@ async def run_live(
             if resume_from is not None:
                 resume_from = resume_from + timedelta(minutes=1)
             alerts.start()
+            if not simulated:  # Kite tokens die at 06:00 IST: warn if this one will not last the session
+                alert_token_expiry(check_token(settings, ctx.calendar), alerts)
             speed = options.speed if options.speed is not None else 60.0
             if simulated:
                 start = simulated_start(last_stored, ctx.calendar, datetime.now(IST).date())
