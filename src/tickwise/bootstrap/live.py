@@ -222,7 +222,7 @@ async def run_live(
                 speed = 1.0
                 broker_cm = open_broker(settings, simulator=False)
             async with broker_cm as broker:
-                alerts.market_clock = broker.now
+                alerts.market_clock, alerts.time_scale = broker.now, speed
                 now = broker.now()
                 day = now.date()
                 if not ctx.calendar.is_trading_day(day) or now >= ctx.calendar.session_close(day):

@@ -8,8 +8,8 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import Message
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from typing import Any
 
 from aiohttp import web
@@ -75,13 +75,15 @@ async def http_receiver() -> AsyncIterator[HttpReceiver]:
 
 class _Inbox:
     def __init__(self) -> None:
-        self.messages: list[Message] = []
+        self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.logins: list[str] = []
 
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
         content = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
-        self.messages.append(message_from_bytes(content))
+        parsed = message_from_bytes(content, policy=policy.default)  # unfolds long Subject lines
+        assert isinstance(parsed, EmailMessage)
+        self.messages.append(parsed)
         self.envelopes.append((str(envelope.mail_from), list(envelope.rcpt_tos)))
         return "250 OK"
 
@@ -93,10 +95,10 @@ class SmtpServer:
     inbox: _Inbox
 
     @property
-    def messages(self) -> list[Message]:
+    def messages(self) -> list[EmailMessage]:
         return self.inbox.messages
 
-    async def wait_for(self, count: int = 1, timeout_s: float = 5.0) -> list[Message]:
+    async def wait_for(self, count: int = 1, timeout_s: float = 5.0) -> list[EmailMessage]:
         async with asyncio.timeout(timeout_s):
             # The SMTP server runs in its own thread and event loop: poll rather than share an Event.
             while len(self.messages) < count:  # noqa: ASYNC110

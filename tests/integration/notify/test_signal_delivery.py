@@ -77,7 +77,7 @@ async def test_a_live_signal_reaches_the_webhook_and_the_smtp_server(
     mail = mails[0]
     assert mail["Subject"] == "[SIGNAL] tickwise: BUY INFY 1m 10:05 IST, confidence 0.71 (model v3)"
     assert mail["To"] == "trader@localhost" and mail["X-Tickwise-Kind"] == "signal"
-    assert "confidence: 0.71" in mail.get_payload()
+    assert "confidence: 0.71" in mail.get_content()
     assert d.stats() == {
         "hook": {"delivered": 1, "failed": 0, "queued": 0},
         "mail": {"delivered": 1, "failed": 0, "queued": 0},

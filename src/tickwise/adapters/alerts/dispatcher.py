@@ -102,6 +102,9 @@ class AlertDispatcher:
         # The market clock, for the age of a signal (the simulator's clock when simulated); set by
         # the composition root once the broker is open. None: ages are not checked.
         self.market_clock: Callable[[], datetime] | None = None
+        # Market seconds per real second (the simulator's speed): an age is judged in real seconds,
+        # so a 150x demo session is not all "stale" after one real second.
+        self.time_scale = 1.0
         self.hooks = hooks
         self.clock = clock
         self.send_timeout_s = send_timeout_s
@@ -137,7 +140,7 @@ class AlertDispatcher:
         if not signal.confidence >= policy.min_confidence:  # also rejects NaN
             return self._suppress("low_confidence")
         if policy.max_age_s is not None and self.market_clock is not None:
-            age = (self.market_clock() - signal.available_at).total_seconds()
+            age = (self.market_clock() - signal.available_at).total_seconds() / max(self.time_scale, 1e-9)
             if age > policy.max_age_s:
                 return self._suppress("stale")
         high = policy.high_confidence is not None and signal.confidence >= policy.high_confidence
