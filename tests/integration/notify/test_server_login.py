@@ -7,17 +7,20 @@ import os
 import stat
 import sys
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 import pytest_asyncio
+from notify_receivers import http_receiver
 
-from tickwise.adapters.kite.auth import TokenStore
+from tickwise.adapters.kite.auth import StoredToken, TokenStore, next_expiry
 from tickwise.adapters.kite.errors import KiteTokenError
 from tickwise.adapters.kite.simulator import RunningSimulator, SimulatorConfig, run_simulator
 from tickwise.bootstrap.login import login_with_request_token
 from tickwise.config import Settings, load_settings
+from tickwise.domain.time import IST
 
 TICKWISE = str(Path(sys.executable).with_name("tickwise"))
 API_KEY, API_SECRET = "server-key", "server-secret"
@@ -111,3 +114,25 @@ async def test_a_kite_command_without_a_token_names_the_login_command_in_one_lin
         assert code == 2, (command, err)
         assert len(lines) == 1, (command, err)
         assert "tickwise auth login --request-token TOKEN" in lines[0]
+
+
+async def test_auth_check_exits_1_and_alerts_the_ops_channel_when_the_token_is_dead(tmp_path: Path) -> None:
+    login = datetime.now(IST) - timedelta(days=2)  # whatever the clock says, this token is dead
+    token_file = tmp_path / "kite_token.json"
+    TokenStore(token_file).save(StoredToken(API_KEY, "dead-token", login, next_expiry(login), "SIM001"))
+    async with http_receiver() as http:
+        env = {
+            "KITE_API_KEY": API_KEY,
+            "KITE_API_SECRET": API_SECRET,
+            "TICKWISE__BROKER__TOKEN_FILE": str(token_file),
+            "TICKWISE__MONITORING__ALERTS__ENABLED": "true",
+            "TICKWISE__MONITORING__ALERTS__WEBHOOK_URL": http.url("/ops"),
+        }
+        code, out, err = await run_cli("auth", "check", env=env)
+        quiet_code, _, _ = await run_cli("auth", "check", "--no-alert", env=env)
+        posted = http.got("/ops")
+    assert code == 1 and quiet_code == 1, err
+    assert out.startswith("the Kite access token expired at ") and "--request-token TOKEN" in out
+    assert len(posted) == 1  # --no-alert sent nothing
+    assert posted[0]["priority"] == "critical" and posted[0]["key"] == "kite_token"
+    assert posted[0]["message"] == out.strip()
