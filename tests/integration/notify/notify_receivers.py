@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -106,11 +109,34 @@ class SmtpServer:
         return self.messages
 
 
+def self_signed_tls(directory: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server, client) TLS contexts for 127.0.0.1 from a throw-away self-signed certificate."""
+    cert, key = directory / "smtp.crt", directory / "smtp.key"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    client = ssl.create_default_context(cafile=str(cert))
+    return server, client
+
+
 @contextmanager
-def smtp_server(*, credentials: tuple[str, str] | None = None) -> Iterator[SmtpServer]:
-    """An aiosmtpd server on 127.0.0.1 (in its own thread); with ``credentials`` it checks AUTH."""
+def smtp_server(
+    *, credentials: tuple[str, str] | None = None, tls: ssl.SSLContext | None = None
+) -> Iterator[SmtpServer]:
+    """An aiosmtpd server on 127.0.0.1 (in its own thread); with ``credentials`` it checks AUTH, with
+    ``tls`` it offers STARTTLS and requires it before anything else."""
     inbox = _Inbox()
     kwargs: dict[str, Any] = {}
+    if tls is not None:
+        kwargs.update(tls_context=tls, require_starttls=True)
     if credentials is not None:
 
         def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
@@ -125,7 +151,7 @@ def smtp_server(*, credentials: tuple[str, str] | None = None) -> Iterator[SmtpS
         # Plain-text AUTH is fine on loopback in a test; production servers use STARTTLS (see the docs).
         # AUTH is offered, not required (aiosmtpd warns about required AUTH without TLS): a client that
         # logs in with a wrong password is still refused, which is what the tests check.
-        kwargs = {"authenticator": authenticate, "auth_require_tls": False}
+        kwargs.update(authenticator=authenticate, auth_require_tls=tls is not None)
     port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port, **kwargs)
     controller.start()

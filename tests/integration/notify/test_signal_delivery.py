@@ -5,14 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from loguru import logger
-from notify_receivers import HttpReceiver, SmtpServer, http_receiver, smtp_server
+from notify_receivers import HttpReceiver, SmtpServer, http_receiver, self_signed_tls, smtp_server
 
 from tickwise.adapters.alerts import (
+    Alert,
     AlertDispatcher,
+    DeliveryError,
     EmailSink,
     Route,
     SignalFilter,
@@ -246,9 +249,28 @@ async def test_smtp_credentials_are_used_and_a_refused_login_is_reported_without
 
 
 async def test_starttls_required_but_not_offered_fails_with_a_clear_error(smtp: SmtpServer) -> None:
-    from tickwise.adapters.alerts import Alert, DeliveryError
-
     sink = EmailSink(smtp.host, smtp.port, "t@localhost", ["o@localhost"], starttls=True)
     with pytest.raises(DeliveryError, match="SMTPNotSupportedError"):
         await sink.send(Alert("warning", "k", "m"))
     assert smtp.messages == []
+
+
+async def test_starttls_encrypts_the_session_before_the_login(tmp_path: Path) -> None:
+    server_tls, client_tls = self_signed_tls(tmp_path)
+    with smtp_server(credentials=("alerts", "pa55word"), tls=server_tls) as smtp:
+        plain = EmailSink(smtp.host, smtp.port, "t@localhost", ["o@localhost"], name="plain")
+        with pytest.raises(DeliveryError, match="answered 530"):  # the server requires STARTTLS first
+            await plain.send(Alert("warning", "k", "m"))
+        sink = EmailSink(
+            smtp.host,
+            smtp.port,
+            "t@localhost",
+            ["o@localhost"],
+            starttls=True,
+            username="alerts",
+            password="pa55word",
+            tls_context=client_tls,
+        )
+        await sink.send(Alert("critical", "database", "database unreachable"))
+        assert smtp.inbox.logins == ["alerts"]
+        assert [m["Subject"] for m in smtp.messages] == ["[CRITICAL] tickwise: database unreachable"]
