@@ -73,7 +73,7 @@ async def test_a_failing_sink_is_counted_and_never_raises() -> None:
     d.notify("critical", "x", "boom")
     await d.drain()
     assert d.suppressed == {"send_failed": 1}
-    assert d.sent == []
+    assert list(d.sent) == []
 
 
 async def test_webhook_and_telegram_sinks_post_the_alert() -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,8 @@ from tickwise.adapters.alerts.message import PRIORITIES, Alert, DeliveryError, s
 from tickwise.adapters.alerts.routing import Route, check_routes, targets
 from tickwise.domain.signal import Signal
 from tickwise.ports.hooks import PipelineHooks
+
+SENT_KEPT = 1000
 
 
 class AlertSink(Protocol):
@@ -108,7 +111,7 @@ class AlertDispatcher:
         self.hooks = hooks
         self.clock = clock
         self.send_timeout_s = send_timeout_s
-        self.sent: list[Alert] = []
+        self.sent: deque[Alert] = deque(maxlen=SENT_KEPT)  # the latest deliveries (tests, status)
         self.suppressed: dict[str, int] = {}
 
     @property
@@ -201,6 +204,8 @@ class AlertDispatcher:
 
     # -- internals ---------------------------------------------------------------------------------
     def _enqueue(self, alert: Alert) -> bool:
+        if not self.channels:
+            return False  # alerts are off: nothing was suppressed, so nothing is counted
         names = targets(self.routes, alert)
         if not names:
             return self._suppress("no_channel")
