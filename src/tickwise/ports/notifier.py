@@ -8,16 +8,18 @@ background and its failures are counted through the hooks, never propagated to t
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Protocol
 
 from tickwise.domain.signal import Signal
-
-Priority = Literal["info", "warning", "critical"]
 
 
 class AlertNotifier(Protocol):
     def notify(self, priority: str, key: str, message: str) -> bool:
-        """Queue an operational alert (``key`` groups alerts for throttling); True when queued."""
+        """Queue an operational alert; True when queued.
+
+        ``priority`` is ``info``, ``warning`` or ``critical``; ``key`` groups alerts for throttling
+        (``feed``, ``database``, ``kite_token``, ...).
+        """
         ...
 
 
