@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -274,3 +277,22 @@ async def test_starttls_encrypts_the_session_before_the_login(tmp_path: Path) ->
         await sink.send(Alert("critical", "database", "database unreachable"))
         assert smtp.inbox.logins == ["alerts"]
         assert [m["Subject"] for m in smtp.messages] == ["[CRITICAL] tickwise: database unreachable"]
+
+
+async def test_a_hanging_smtp_server_ties_up_one_thread_of_its_own_not_the_shared_executor() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, never greets
+        port = silent.getsockname()[1]
+        sink = EmailSink("127.0.0.1", port, "t@localhost", ["o@localhost"], name="hang", timeout_s=2.0)
+        d = AlertDispatcher([sink], min_priority="info", throttle_s=0.0, dedup_s=0.0)
+        d.send_timeout_s = 0.2
+        for i in range(5):
+            assert d.notify("critical", f"k{i}", f"message {i}")
+        began = time.monotonic()
+        await d.drain()
+        assert time.monotonic() - began < 2.0  # five sends gave up after 0.2 s each
+        assert d.stats()["hang"]["failed"] == 5
+        smtp_threads = [t for t in threading.enumerate() if t.name.startswith("smtp-hang")]
+        assert len(smtp_threads) == 1
+        # The default executor (database, spill files) is free.
+        assert await asyncio.wait_for(asyncio.to_thread(lambda: 42), 1.0) == 42
+        await d.close()

@@ -3,7 +3,9 @@
 Our own code over the standard library's ``smtplib`` rather than apprise's ``mailto://`` plugin: that
 plugin takes the SMTP password inside its URL (the configuration would hold the secret and its logs the
 URL), while here the credentials are plain constructor arguments that the composition root reads from
-environment variables only. ``smtplib`` blocks, so each send runs in a worker thread with a timeout.
+environment variables only. ``smtplib`` blocks, so sends run in the channel's own single worker thread
+(never the shared default executor: a hanging SMTP server must not tie up threads the pipeline needs,
+and the dispatcher's timeout cannot stop a thread, only stop waiting for it).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import smtplib
 import ssl
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -45,6 +48,7 @@ class EmailSink:
         self._password = password
         self.timeout_s = timeout_s
         self._tls = tls_context
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"smtp-{name}")
 
     def message(self, alert: Alert) -> EmailMessage:
         msg = EmailMessage()
@@ -59,7 +63,8 @@ class EmailSink:
         return msg
 
     async def send(self, alert: Alert) -> None:
-        await asyncio.to_thread(self._send, self.message(alert))
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._send, self.message(alert))
 
     def _send(self, msg: EmailMessage) -> None:
         try:
@@ -79,7 +84,8 @@ class EmailSink:
             ) from None
 
     async def aclose(self) -> None:
-        """Nothing to close: each message uses its own SMTP connection (alerts are rare)."""
+        """Stop the worker thread (each message uses its own SMTP connection: alerts are rare)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     def __repr__(self) -> str:
         return f"EmailSink(name={self.name!r}, host={self.host!r}, port={self.port}, to={self.recipients!r})"
