@@ -46,32 +46,14 @@ def make_alerts(
     env = os.environ if environ is None else environ
     sinks = channel_sinks(settings, env) if cfg.enabled else []
     names = [s.name for s in sinks]
-    routes: list[Route] | None = None
-    if cfg.enabled and cfg.routes:
-        routes = [
-            Route(r.kind, tuple(c for c in r.channels if c in names), r.min_priority) for r in cfg.routes
-        ]
-        missing = sorted({c for r in cfg.routes for c in r.channels} - set(names))
-        if missing:
-            logger.warning("alert routes name channels that are not set up (empty URL or token): {}", missing)
-    signals = None
-    if cfg.signals.enabled:
-        threshold = cfg.signals.min_confidence
-        signals = SignalFilter(
-            min_confidence=settings.model_training.signal_threshold if threshold is None else threshold,
-            high_confidence=cfg.signals.high_confidence,
-            throttle_s=cfg.signals.throttle_s,
-            dedup_s=cfg.signals.dedup_s,
-            max_age_s=cfg.signals.max_age_s,
-        )
     try:
         dispatcher = AlertDispatcher(
             sinks,
-            routes=routes,
+            routes=_routes(settings, names),
             min_priority=cfg.min_priority,
             throttle_s=cfg.throttle_s,
             dedup_s=cfg.dedup_s,
-            signals=signals,
+            signals=_signal_filter(settings),
             symbols=symbols,
             hooks=hooks,
             queue_size=cfg.queue_size,
@@ -83,8 +65,31 @@ def make_alerts(
     return dispatcher
 
 
-def channel_sinks(settings: Settings, environ: Mapping[str, str]) -> list[AlertSink]:
-    """One sink per configured channel that has its address/credentials (legacy keys included)."""
+def reload_alerts(dispatcher: AlertDispatcher, old: Settings, settings: Settings) -> list[str]:
+    """Apply the reloadable part of ``monitoring.alerts`` (routes, priorities, throttling, signal filter).
+
+    For SIGHUP in a live session (``old``: the settings ``dispatcher`` was made from): returns one line
+    per change, and says so when channels changed (sinks, their connections and credentials are set
+    up at start, so that needs a restart).
+    """
+    cfg = settings.monitoring.alerts
+    changes: list[str] = []
+    if _channel_settings(old) != _channel_settings(settings):
+        changes.append("monitoring.alerts channels (or enabled) changed: restart to apply")
+    try:
+        changes += dispatcher.reconfigure(
+            routes=_routes(settings, list(dispatcher.channels)),
+            min_priority=cfg.min_priority,
+            throttle_s=cfg.throttle_s,
+            dedup_s=cfg.dedup_s,
+            signals=_signal_filter(settings),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"monitoring.alerts: {exc}") from None
+    return changes
+
+
+def _channel_settings(settings: Settings) -> tuple[bool, dict[str, AlertChannelSettings]]:
     cfg = settings.monitoring.alerts
     channels: dict[str, AlertChannelSettings] = {}
     if cfg.webhook_url:
@@ -94,8 +99,39 @@ def channel_sinks(settings: Settings, environ: Mapping[str, str]) -> list[AlertS
             type="telegram", bot_token=cfg.telegram_bot_token, chat_id=cfg.telegram_chat_id
         )
     channels.update(cfg.channels)
+    return cfg.enabled, channels
+
+
+def _routes(settings: Settings, names: Sequence[str]) -> list[Route] | None:
+    """The configured routes restricted to the channels that exist (None: the legacy all-ops route)."""
+    cfg = settings.monitoring.alerts
+    if not (cfg.enabled and cfg.routes):
+        return None
+    missing = sorted({c for r in cfg.routes for c in r.channels} - set(names))
+    if missing:
+        logger.warning("alert routes name channels that are not set up (empty URL or token): {}", missing)
+    return [Route(r.kind, tuple(c for c in r.channels if c in names), r.min_priority) for r in cfg.routes]
+
+
+def _signal_filter(settings: Settings) -> SignalFilter | None:
+    sig = settings.monitoring.alerts.signals
+    if not sig.enabled:
+        return None
+    return SignalFilter(
+        min_confidence=settings.model_training.signal_threshold
+        if sig.min_confidence is None
+        else sig.min_confidence,
+        high_confidence=sig.high_confidence,
+        throttle_s=sig.throttle_s,
+        dedup_s=sig.dedup_s,
+        max_age_s=sig.max_age_s,
+    )
+
+
+def channel_sinks(settings: Settings, environ: Mapping[str, str]) -> list[AlertSink]:
+    """One sink per configured channel that has its address/credentials (legacy keys included)."""
     sinks: list[AlertSink] = []
-    for name, ch in channels.items():
+    for name, ch in _channel_settings(settings)[1].items():
         sink = _sink(name, ch, environ)
         if sink is None:
             logger.warning("alert channel {!r} ({}) is not set up: {}", name, ch.type, _what_is_missing(ch))
@@ -168,4 +204,4 @@ def notify_after_commit(
     return write_then_notify
 
 
-__all__ = ["channel_secrets", "channel_sinks", "make_alerts", "notify_after_commit"]
+__all__ = ["channel_secrets", "channel_sinks", "make_alerts", "notify_after_commit", "reload_alerts"]

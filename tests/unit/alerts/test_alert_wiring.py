@@ -19,7 +19,7 @@ from tickwise.adapters.alerts import (
 from tickwise.adapters.alerts.gate import Gate
 from tickwise.adapters.alerts.message import Alert
 from tickwise.adapters.alerts.routing import targets
-from tickwise.bootstrap.alerts import channel_secrets, make_alerts, notify_after_commit
+from tickwise.bootstrap.alerts import channel_secrets, make_alerts, notify_after_commit, reload_alerts
 from tickwise.config import load_settings
 from tickwise.domain.errors import ConfigError
 from tickwise.domain.signal import Signal
@@ -181,3 +181,45 @@ async def test_signals_are_announced_only_after_their_rows_are_committed() -> No
     assert announced == []
     assert await write(rows) == 1
     assert announced == [rows[0].signal]
+
+
+def test_a_reload_changes_routes_and_filters_in_place_and_says_what_changed(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(ROUTED)
+    env = {"SLACK_URL": "https://hooks.slack.com/services/T/B/XYZ"}
+    old = load_settings(tmp_path, environ=env)
+    d = make_alerts(old, environ={})
+    now = [0.0]
+    d.clock = lambda: now[0]
+    assert d.notify_signal(sig(minute=0))
+    assert reload_alerts(d, old, old) == []
+
+    (tmp_path / "config.yaml").write_text(
+        ROUTED.replace("min_confidence: 0.6", "min_confidence: 0.8").replace(
+            "{kind: ops, channels: [webhook]}", "{kind: ops, channels: [webhook], min_priority: warning}"
+        )
+    )
+    new = load_settings(tmp_path, environ=env)
+    changes = reload_alerts(d, old, new)
+    assert len(changes) == 2
+    assert changes[0].startswith("alert routes: ") and "ops>=warning:webhook" in changes[0]
+    assert changes[1].startswith("signal alerts: ") and "min_confidence=0.8" in changes[1]
+    assert not d.notify_signal(sig(+1, 0.7, minute=1))  # now below the threshold
+    assert not d.notify_signal(sig(+1, 0.9, minute=0))  # dedup memory survived the reload
+    assert targets(d.routes, Alert("info", "feed", "up")) == []
+
+
+def test_a_reload_that_changes_channels_asks_for_a_restart(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(ROUTED)
+    old = load_settings(tmp_path, environ={"SLACK_URL": "https://a.example/1"})
+    new = load_settings(tmp_path, environ={"SLACK_URL": "https://a.example/2"})
+    d = make_alerts(old, environ={})
+    assert reload_alerts(d, old, new) == ["monitoring.alerts channels (or enabled) changed: restart to apply"]
+
+
+def test_a_reload_with_a_route_to_an_unset_channel_changes_nothing(tmp_path: Path) -> None:
+    d = AlertDispatcher([WebhookSink("http://x/y", name="hook")], routes=[Route("signal", ("hook",))])
+    with pytest.raises(ValueError, match="'ghost'"):
+        d.reconfigure(
+            routes=[Route("signal", ("ghost",))], min_priority="info", throttle_s=1, dedup_s=1, signals=None
+        )
+    assert d.routes == [Route("signal", ("hook",))] and d.min_priority == "warning"

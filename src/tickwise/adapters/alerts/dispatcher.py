@@ -59,6 +59,10 @@ class SignalFilter:
     max_age_s: float | None = 120.0
 
 
+def _describe(routes: Sequence[Route]) -> str:
+    return "; ".join(f"{r.kind}>={r.min_priority}:{','.join(r.channels) or '-'}" for r in routes) or "none"
+
+
 class _Channel:
     def __init__(self, sink: AlertSink, queue_size: int) -> None:
         self.sink = sink
@@ -167,6 +171,49 @@ class AlertDispatcher:
             return False
         gate.record(alert.key, content, now, state=signal.direction)
         return True
+
+    def reconfigure(
+        self,
+        *,
+        routes: Sequence[Route] | None,
+        min_priority: str,
+        throttle_s: float,
+        dedup_s: float | None,
+        signals: SignalFilter | None,
+    ) -> list[str]:
+        """Change routing and filters in place (a settings reload); returns one line per change.
+
+        The channels stay as they are; dedup and throttling memory is kept, so a reload does not
+        re-announce what was just sent. Raises ValueError (changing nothing) for an unknown channel.
+        """
+        new_routes = list(routes) if routes is not None else [Route("ops", tuple(self.channels))]
+        check_routes(new_routes, self.channels)
+        if min_priority not in PRIORITIES:
+            raise ValueError(f"min_priority must be one of {sorted(PRIORITIES)}, got {min_priority!r}")
+        changes: list[str] = []
+        if new_routes != self.routes:
+            changes.append(f"alert routes: {_describe(self.routes)} -> {_describe(new_routes)}")
+            self.routes = new_routes
+        if min_priority != self.min_priority:
+            changes.append(f"alert min_priority: {self.min_priority} -> {min_priority}")
+            self.min_priority = min_priority
+        dedup = throttle_s * 10 if dedup_s is None else dedup_s
+        if (throttle_s, dedup) != (self.ops_gate.throttle_s, self.ops_gate.dedup_s):
+            changes.append(
+                f"alert throttle/dedup: {self.ops_gate.throttle_s:g}/{self.ops_gate.dedup_s:g} s -> "
+                f"{throttle_s:g}/{dedup:g} s"
+            )
+            self.ops_gate.throttle_s, self.ops_gate.dedup_s = throttle_s, dedup
+        if signals != self.signal_filter:
+            changes.append(f"signal alerts: {self.signal_filter} -> {signals}")
+            self.signal_filter = signals
+            if signals is None:
+                self.signal_gate = None
+            elif self.signal_gate is None:
+                self.signal_gate = Gate(throttle_s=signals.throttle_s, dedup_s=signals.dedup_s)
+            else:
+                self.signal_gate.throttle_s, self.signal_gate.dedup_s = signals.throttle_s, signals.dedup_s
+        return changes
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
