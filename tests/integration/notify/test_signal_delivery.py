@@ -23,6 +23,7 @@ from tickwise.adapters.alerts import (
     Route,
     SignalFilter,
     SlackSink,
+    TelegramSink,
     WebhookSink,
 )
 from tickwise.domain.signal import Signal
@@ -296,3 +297,26 @@ async def test_a_hanging_smtp_server_ties_up_one_thread_of_its_own_not_the_share
         # The default executor (database, spill files) is free.
         assert await asyncio.wait_for(asyncio.to_thread(lambda: 42), 1.0) == 42
         await d.close()
+
+
+async def test_telegram_gets_the_signal_as_text_and_its_bot_token_stays_out_of_the_logs(
+    http: HttpReceiver,
+) -> None:
+    good = TelegramSink("123:GOODSECRET", "42", name="phone", api_root=http.base)
+    bad = TelegramSink("999:BADSECRET", "42", name="broken", api_root=http.url("/fail"))
+    d = dispatcher([good, bad], [Route("signal", ("phone", "broken"))])
+    lines: list[str] = []
+    sink_id = logger.add(lines.append, level="DEBUG", format="{message}")
+    assert d.notify_signal(signal(-1, 0.66))
+    await d.drain()
+    await d.close()
+    logger.remove(sink_id)
+    [message] = http.got("/bot123:GOODSECRET/sendMessage")
+    assert message["chat_id"] == "42"
+    assert (
+        message["text"].splitlines()[0]
+        == "[SIGNAL] tickwise: SELL INFY 1m 10:05 IST, confidence 0.66 (model v3)"
+    )
+    assert "tradingsymbol: INFY" in message["text"]
+    assert any("broken failed" in line for line in lines)
+    assert not any("SECRET" in line for line in lines)
