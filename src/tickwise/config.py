@@ -167,7 +167,7 @@ class SignalAlertSettings(_Section):
     high_confidence: float | None = Field(None, ge=0.0, le=1.0)  # at or above: priority 'warning'
     throttle_s: float = Field(300.0, ge=0)
     dedup_s: float = Field(3600.0, ge=0)
-    max_age_s: float | None = Field(120.0, ge=0)  # older signals (market time) are not announced
+    max_age_s: float | None = Field(120.0, ge=0)  # older signals are stored, not announced
 
 
 class AlertSettings(_Section):
