@@ -19,11 +19,12 @@ from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
 from tickwise.adapters.kite.auth import StoredToken
+from tickwise.adapters.kite.errors import KiteTokenError
 from tickwise.adapters.kite.rest import KiteRestClient
 from tickwise.bootstrap.broker import token_store, uses_simulator
 from tickwise.config import Settings
 from tickwise.domain.calendar import SessionCalendar
-from tickwise.domain.errors import ConfigError
+from tickwise.domain.errors import BrokerError, ConfigError
 from tickwise.domain.time import IST
 from tickwise.ports.notifier import AlertNotifier
 
@@ -60,7 +61,13 @@ async def login_with_request_token(settings: Settings, pasted: str) -> StoredTok
         )
     request_token = request_token_from(pasted)
     async with KiteRestClient(broker.api_key, root=broker.rest_root) as rest:
-        session = await rest.generate_session(request_token, broker.api_secret.get_secret_value())
+        try:
+            session = await rest.generate_session(request_token, broker.api_secret.get_secret_value())
+        except KiteTokenError as exc:
+            raise BrokerError(
+                f"Kite refused the request_token ({exc.message}): it works once, for a few minutes; "
+                f"log in in the browser again and paste the new one"
+            ) from None
     token = StoredToken.from_session(session)
     token_store(settings).save(token)
     return token

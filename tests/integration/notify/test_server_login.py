@@ -16,10 +16,10 @@ import pytest_asyncio
 from notify_receivers import http_receiver
 
 from tickwise.adapters.kite.auth import StoredToken, TokenStore, next_expiry
-from tickwise.adapters.kite.errors import KiteTokenError
 from tickwise.adapters.kite.simulator import RunningSimulator, SimulatorConfig, run_simulator
 from tickwise.bootstrap.login import login_with_request_token
 from tickwise.config import Settings, load_settings
+from tickwise.domain.errors import BrokerError
 from tickwise.domain.time import IST
 
 TICKWISE = str(Path(sys.executable).with_name("tickwise"))
@@ -77,7 +77,7 @@ async def test_a_request_token_works_once(sim: RunningSimulator, tmp_path: Path)
     redirect = await browser_login(sim)
     settings = settings_for(sim, tmp_path / "t.json")
     await login_with_request_token(settings, redirect)
-    with pytest.raises(KiteTokenError, match="invalid or has expired"):
+    with pytest.raises(BrokerError, match=r"refused the request_token \(Token is invalid or has expired.\)"):
         await login_with_request_token(settings, redirect)
 
 
