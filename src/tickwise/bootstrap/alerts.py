@@ -9,15 +9,20 @@ SMTP credentials are read from the environment variables the channel names, neve
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from loguru import logger
 
 from tickwise.adapters.alerts import (
+    Alert,
     AlertDispatcher,
     AlertSink,
+    DeliveryError,
     EmailSink,
     Route,
     SignalFilter,
@@ -63,6 +68,47 @@ def make_alerts(
     if sinks:
         logger.info("alert channels: {}", ", ".join(repr(s) for s in sinks))
     return dispatcher
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelProbe:
+    channel: str
+    receives: tuple[str, ...]  # the routes that reach it: 'signal>=info', 'ops>=critical', ...
+    error: str | None  # None: delivered
+
+
+async def probe_channels(settings: Settings, *, only: str | None = None) -> list[ChannelProbe]:
+    """Send one test message to each configured channel (or ``only``) directly, and report each result.
+
+    ConfigError when alerts are off or no channel is set up, or ``only`` names no channel.
+    """
+    dispatcher = make_alerts(settings)
+    try:
+        names = list(dispatcher.channels)
+        if not names:
+            raise ConfigError(
+                "no alert channel is set up: set monitoring.alerts.enabled: true and a channel "
+                "(see docs/notifications.md)"
+            )
+        if only is not None and only not in names:
+            raise ConfigError(f"no alert channel {only!r} is set up (set up: {', '.join(names)})")
+        host = socket.gethostname()
+        probe = Alert("info", "test", f"test message from tickwise on {host}: this channel works")
+        results: list[ChannelProbe] = []
+        for name in [only] if only is not None else names:
+            receives = tuple(f"{r.kind}>={r.min_priority}" for r in dispatcher.routes if name in r.channels)
+            sink = dispatcher.channels[name].sink
+            try:
+                await asyncio.wait_for(sink.send(probe), dispatcher.send_timeout_s)
+                error = None
+            except DeliveryError as exc:
+                error = str(exc)
+            except Exception as exc:  # never echo a message that may quote the URL
+                error = type(exc).__name__
+            results.append(ChannelProbe(name, receives, error))
+        return results
+    finally:
+        await dispatcher.close()
 
 
 def reload_alerts(dispatcher: AlertDispatcher, old: Settings, settings: Settings) -> list[str]:
@@ -204,4 +250,12 @@ def notify_after_commit(
     return write_then_notify
 
 
-__all__ = ["channel_secrets", "channel_sinks", "make_alerts", "notify_after_commit", "reload_alerts"]
+__all__ = [
+    "ChannelProbe",
+    "channel_secrets",
+    "channel_sinks",
+    "make_alerts",
+    "notify_after_commit",
+    "probe_channels",
+    "reload_alerts",
+]
