@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tickwise.domain.errors import ConfigError
 from tickwise.domain.timeframe import Timeframe
@@ -155,13 +163,66 @@ class LiveSettings(_Section):
     spike_band: float = Field(0.03, gt=0)
 
 
+Priority = Literal["info", "warning", "critical"]
+
+
+class AlertChannelSettings(_Section):
+    """One delivery channel (docs/notifications.md). Secrets come from the environment only."""
+
+    type: Literal["webhook", "slack", "telegram", "email"]
+    url: SecretStr = SecretStr("")  # webhook, slack: usually ${SLACK_WEBHOOK_URL}
+    bot_token: SecretStr = SecretStr("")  # telegram: usually ${TELEGRAM_BOT_TOKEN}
+    chat_id: str = ""  # telegram
+    host: str = ""  # email: SMTP server
+    port: int = Field(587, ge=1, le=65535)
+    starttls: bool = True
+    sender: str = ""
+    to: tuple[str, ...] = ()
+    username_env: str = "TICKWISE_SMTP_USERNAME"  # names of the variables holding the SMTP login
+    password_env: str = "TICKWISE_SMTP_PASSWORD"
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class AlertRouteSettings(_Section):
+    kind: Literal["signal", "ops"]
+    channels: tuple[str, ...]
+    min_priority: Priority = "info"
+
+
+class SignalAlertSettings(_Section):
+    enabled: bool = True
+    min_confidence: float | None = Field(None, ge=0.0, le=1.0)  # default: model_training.signal_threshold
+    high_confidence: float | None = Field(None, ge=0.0, le=1.0)  # at or above: priority 'warning'
+    throttle_s: float = Field(300.0, ge=0)
+    dedup_s: float = Field(3600.0, ge=0)
+    max_age_s: float | None = Field(120.0, ge=0)  # older signals are stored, not announced
+
+
 class AlertSettings(_Section):
     enabled: bool = False
+    # The original single-channel keys: they still work, as the channels "webhook" and "telegram".
     webhook_url: str = ""
     telegram_bot_token: SecretStr = SecretStr("")
     telegram_chat_id: str = ""
-    min_priority: Literal["info", "warning", "critical"] = "warning"
+    min_priority: Priority = "warning"
     throttle_s: float = Field(60.0, ge=0)
+    dedup_s: float | None = Field(None, ge=0)  # default: 10 x throttle_s
+    queue_size: int = Field(1000, ge=1)
+    channels: dict[str, AlertChannelSettings] = Field(default_factory=dict)
+    routes: tuple[AlertRouteSettings, ...] = ()  # empty: ops alerts to every channel, signals nowhere
+    signals: SignalAlertSettings = SignalAlertSettings()
+
+    @model_validator(mode="after")
+    def _routes_name_channels(self) -> AlertSettings:
+        known = set(self.channels) | {"webhook", "telegram"}
+        for route in self.routes:
+            unknown = [c for c in route.channels if c not in known]
+            if unknown:
+                raise ValueError(
+                    f"route for {route.kind!r} names unknown channel(s) {unknown}; "
+                    f"define them under monitoring.alerts.channels"
+                )
+        return self
 
 
 class MonitoringSettings(_Section):

@@ -23,6 +23,8 @@ import pandas as pd
 from loguru import logger
 
 from tickwise.adapters.timescale.candle_repository import candles_to_frame
+from tickwise.bootstrap.alerts import make_alerts, notify_after_commit
+from tickwise.bootstrap.login import alert_token_expiry, check_token
 from tickwise.config import Settings
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.predictor import Predictor
@@ -115,20 +117,6 @@ def table_writers(
     }
 
 
-def make_alerts(settings: Settings, hooks: Any) -> Any:
-    from tickwise.adapters.alerts import AlertDispatcher, TelegramSink, WebhookSink
-
-    cfg = settings.monitoring.alerts
-    sinks: list[Any] = []
-    if cfg.enabled:
-        if cfg.webhook_url:
-            sinks.append(WebhookSink(cfg.webhook_url))
-        token = cfg.telegram_bot_token.get_secret_value()
-        if token and cfg.telegram_chat_id:
-            sinks.append(TelegramSink(token, cfg.telegram_chat_id))
-    return AlertDispatcher(sinks, min_priority=cfg.min_priority, throttle_s=cfg.throttle_s, hooks=hooks)
-
-
 async def run_live(
     settings: Settings, options: LiveOptions, *, hooks: Any = None, stop: asyncio.Event | None = None
 ) -> SessionReport:
@@ -182,8 +170,12 @@ async def run_live(
                     "no instruments to stream: run `tickwise historical` (or `tickwise instruments sync`) first"
                 )
             latencies: list[float] = []
+            alerts = make_alerts(settings, hooks)
+            alerts.symbols.update({i.instrument_token: i.tradingsymbol for i in universe})
+            writers = table_writers(ctx, calculator, hooks, latencies)
+            writers["signals"] = notify_after_commit(writers["signals"], alerts)
             writer = BufferedWriter(
-                table_writers(ctx, calculator, hooks, latencies),
+                writers,
                 batch_size=settings.live.write_batch_size,
                 interval_s=min(settings.live.write_interval_s, 0.1),
                 max_memory_rows=max(settings.live.write_batch_size * 20, 100_000),
@@ -216,8 +208,9 @@ async def run_live(
             )
             if resume_from is not None:
                 resume_from = resume_from + timedelta(minutes=1)
-            alerts = make_alerts(settings, hooks)
             alerts.start()
+            if not simulated:  # Kite tokens die at 06:00 IST: warn if this one will not last the session
+                alert_token_expiry(check_token(settings, ctx.calendar), alerts)
             speed = options.speed if options.speed is not None else 60.0
             if simulated:
                 start = simulated_start(last_stored, ctx.calendar, datetime.now(IST).date())
@@ -229,6 +222,7 @@ async def run_live(
                 speed = 1.0
                 broker_cm = open_broker(settings, simulator=False)
             async with broker_cm as broker:
+                alerts.market_clock, alerts.time_scale = broker.now, speed
                 now = broker.now()
                 day = now.date()
                 if not ctx.calendar.is_trading_day(day) or now >= ctx.calendar.session_close(day):

@@ -6,6 +6,7 @@ import uuid
 
 from loguru import logger
 
+from tickwise.bootstrap.alerts import channel_secrets
 from tickwise.config import Settings
 from tickwise.observability.logging import SecretMasker, configure_logging
 
@@ -21,6 +22,7 @@ def setup_logging(settings: Settings, *, debug: bool = False, log_json: bool | N
         broker.api_secret.get_secret_value(),
         broker.access_token.get_secret_value(),
         settings.monitoring.alerts.telegram_bot_token.get_secret_value(),
+        *channel_secrets(settings),  # webhook/Slack URLs and bot tokens of the alert channels
     ]
     masker = configure_logging(
         "DEBUG" if debug else settings.system.log_level,

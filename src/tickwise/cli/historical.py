@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tickwise.bootstrap.login import require_kite_login
 from tickwise.cli.context import state
 from tickwise.domain.errors import ConfigError
 from tickwise.domain.time import IST
@@ -130,6 +131,7 @@ def historical() -> None:
     from tickwise.pipelines.historical.run import Reporter, run_historical
 
     settings = state.settings()
+    require_kite_login(settings)  # one line naming the login command, before any work
     console = _console()
     with Reporter(Console(stderr=True)) as reporter:
         summary = asyncio.run(run_historical(settings, reporter))
@@ -186,6 +188,7 @@ def backfill(
     from tickwise.pipelines.historical.run import HistoricalSummary, Reporter, sync_and_backfill
 
     settings = state.settings()
+    require_kite_login(settings)  # one line naming the login command, before any work
     try:
         tf = Timeframe.parse(timeframe)
     except ValueError as exc:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from tickwise.bootstrap.login import require_kite_login
 from tickwise.cli.context import state
 
 instruments_app = typer.Typer(
@@ -24,7 +25,9 @@ def sync(
     """Upsert today's dump; instruments that vanished or expired are marked inactive."""
     from tickwise.bootstrap.instruments import sync_instruments
 
-    result = asyncio.run(sync_instruments(state.settings(), exchanges=exchange or None))
+    settings = state.settings()
+    require_kite_login(settings)  # one line naming the login command, before any work
+    result = asyncio.run(sync_instruments(settings, exchanges=exchange or None))
     typer.echo(
         f"instruments: {result.total} active in the dump, {result.inserted} new, {result.updated} updated, "
         f"{result.unchanged} unchanged, {result.expired} marked inactive"

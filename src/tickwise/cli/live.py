@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from tickwise.bootstrap.login import require_kite_login
 from tickwise.cli.context import state
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ def live(
     from tickwise.domain.errors import ConfigError
 
     settings = state.settings()
+    require_kite_login(settings)  # one line naming the login command, before any work
     if until is not None:
         from datetime import date, datetime
 

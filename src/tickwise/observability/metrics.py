@@ -203,7 +203,7 @@ class TickwiseMetrics:
         )
         self.alerts_suppressed = Counter(
             "tickwise_alerts_suppressed_total",
-            "Alerts not delivered (reason: throttled, below_priority, disabled, failed)",
+            "Alerts and signal announcements not delivered, by reason (docs/notifications.md)",
             ["reason"],
             registry=r,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 
@@ -20,6 +21,9 @@ class ListSink:
         if self.fail:
             raise RuntimeError("down")
         self.got.append(alert)
+
+    async def aclose(self) -> None:
+        pass
 
 
 def dispatcher(sink: ListSink, now: list[float], **kw: object) -> AlertDispatcher:
@@ -69,11 +73,11 @@ async def test_a_failing_sink_is_counted_and_never_raises() -> None:
     d.notify("critical", "x", "boom")
     await d.drain()
     assert d.suppressed == {"send_failed": 1}
-    assert d.sent == []
+    assert list(d.sent) == []
 
 
 async def test_webhook_and_telegram_sinks_post_the_alert() -> None:
-    seen: list[tuple[str, dict]] = []
+    seen: list[tuple[str, dict[str, Any]]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append((request.url.path, json.loads(request.content)))

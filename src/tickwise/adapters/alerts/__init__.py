@@ -1,6 +1,24 @@
-"""Alert sinks (webhook, Telegram) and the throttling/dedup dispatcher in front of them."""
+"""Alert channels (webhook, Slack, Telegram, e-mail) and the routing/throttling/dedup dispatcher."""
 
-from tickwise.adapters.alerts.dispatcher import PRIORITIES, Alert, AlertDispatcher
-from tickwise.adapters.alerts.sinks import TelegramSink, WebhookSink
+from tickwise.adapters.alerts.dispatcher import AlertDispatcher, AlertSink, SignalFilter
+from tickwise.adapters.alerts.message import PRIORITIES, Alert, DeliveryError, signal_alert
+from tickwise.adapters.alerts.redact import redact_url
+from tickwise.adapters.alerts.routing import Route
+from tickwise.adapters.alerts.sinks import SlackSink, TelegramSink, WebhookSink
+from tickwise.adapters.alerts.smtp import EmailSink
 
-__all__ = ["PRIORITIES", "Alert", "AlertDispatcher", "TelegramSink", "WebhookSink"]
+__all__ = [
+    "PRIORITIES",
+    "Alert",
+    "AlertDispatcher",
+    "AlertSink",
+    "DeliveryError",
+    "EmailSink",
+    "Route",
+    "SignalFilter",
+    "SlackSink",
+    "TelegramSink",
+    "WebhookSink",
+    "redact_url",
+    "signal_alert",
+]
