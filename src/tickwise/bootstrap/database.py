@@ -44,6 +44,16 @@ def database_url(settings: Settings, *, start: bool = True) -> str:
     return cluster.up() if start else cluster.url()
 
 
+def migration_url(settings: Settings, *, start: bool = True) -> str:
+    """The DSN migrations run with: the configured URL, else the embedded cluster's superuser."""
+    if settings.database.url:
+        return settings.database.url
+    cluster = embedded_cluster(settings)
+    if start:
+        cluster.up()
+    return cluster.admin_url()
+
+
 @asynccontextmanager
 async def open_pool(settings: Settings, *, url: str | None = None) -> AsyncIterator[asyncpg.Pool]:
     """``async with open_pool(settings) as pool``: an asyncpg pool on the database in use."""

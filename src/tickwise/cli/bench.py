@@ -40,10 +40,10 @@ def ingest(
     import asyncio
 
     from tickwise.bench.ingest import run_ingest_bench
-    from tickwise.bootstrap.database import database_url, migrate
+    from tickwise.bootstrap.database import database_url, migrate, migration_url
 
     url = database_url(state.settings())
-    migrate(url)
+    migrate(migration_url(state.settings()))
     emit(asyncio.run(run_ingest_bench(url, rows, instruments=instruments)), json_only=json_only)
 
 
@@ -113,11 +113,11 @@ def live(
     if not db:
         emit(run_live_bench(instruments=instruments, minutes=minutes), json_only=json_only)
         return
-    from tickwise.bootstrap.database import database_url, migrate
+    from tickwise.bootstrap.database import database_url, migrate, migration_url
 
     settings = state.settings()
     url = database_url(settings)
-    migrate(url)
+    migrate(migration_url(settings))
     figures = run_live_bench(
         instruments=instruments,
         minutes=minutes,

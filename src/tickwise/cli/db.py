@@ -53,7 +53,7 @@ def up(
     was_running = cluster.running_pid() is not None
     url = cluster.up()
     if migrate:
-        database.migrate(url)
+        database.migrate(cluster.admin_url())
     typer.echo(f"{'already running' if was_running else 'started'}: {url} (data {cluster.pgdata})")
 
 
@@ -114,7 +114,7 @@ def migrate(
     """Apply Alembic migrations (`alembic upgrade head`)."""
     from tickwise.adapters.timescale.pool import redact_url
 
-    dsn = database.database_url(state.settings())
+    dsn = database.migration_url(state.settings())
     database.migrate(dsn, revision)
     typer.echo(f"migrated {redact_url(dsn)} to {database.current_revision(dsn)}")
 
