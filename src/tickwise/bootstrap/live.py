@@ -121,8 +121,8 @@ def make_alerts(settings: Settings, hooks: Any) -> Any:
     cfg = settings.monitoring.alerts
     sinks: list[Any] = []
     if cfg.enabled:
-        if cfg.webhook_url:
-            sinks.append(WebhookSink(cfg.webhook_url))
+        if cfg.webhook_url.get_secret_value():
+            sinks.append(WebhookSink(cfg.webhook_url.get_secret_value()))
         token = cfg.telegram_bot_token.get_secret_value()
         if token and cfg.telegram_chat_id:
             sinks.append(TelegramSink(token, cfg.telegram_chat_id))

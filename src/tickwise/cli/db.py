@@ -37,7 +37,9 @@ def _external_notice(action: str) -> None:
     from tickwise.adapters.timescale.pool import redact_url
 
     url = state.settings().database.url
-    typer.echo(f"DATABASE_URL is set: using the external database {redact_url(url)}; nothing to {action}")
+    typer.echo(
+        f"DATABASE_URL is set: using the external database {redact_url(url.get_secret_value())}; nothing to {action}"
+    )
 
 
 @db_app.command("up")
@@ -77,7 +79,7 @@ def status() -> None:
     settings = state.settings()
     if database.uses_external_database(settings):
         info = asyncio.run(database.external_server_info(settings))
-        typer.echo(f"external database: {redact_url(settings.database.url)}")
+        typer.echo(f"external database: {redact_url(settings.database.url.get_secret_value())}")
         typer.echo(f"postgresql: {info['version']}")
         typer.echo(
             f"timescaledb: {info['timescaledb_version'] or 'not installed'} (license {info['timescaledb_license']})"

@@ -27,6 +27,7 @@ from loguru import logger
 from tickwise.adapters.kite.rest import KiteRestClient, KiteSession
 from tickwise.domain.errors import BrokerError
 from tickwise.domain.time import IST
+from tickwise.observability import logging as observability_logging
 
 EXPIRY_TIME = time(6, 0)
 
@@ -123,12 +124,15 @@ class TokenStore:
         except OSError as exc:
             raise BrokerError(f"cannot read the Kite token file {self.path}: {exc}") from None
         try:
-            return StoredToken.from_json(json.loads(raw))
+            token = StoredToken.from_json(json.loads(raw))
         except (ValueError, KeyError, TypeError) as exc:
             raise BrokerError(
                 f"the Kite token file {self.path} is unreadable ({type(exc).__name__}); "
                 "delete it and run `tickwise auth login`"
             ) from None
+        # From now on the token is masked in every log line and error message, whatever prints it.
+        observability_logging.masker.add(token.access_token)
+        return token
 
     def save(self, token: StoredToken) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -24,8 +24,8 @@ EXPERIMENT = "tickwise"
 
 def tracking_uri(settings: Settings) -> str:
     """The MLflow tracking URI in use (configured, or the file store under data_dir/mlruns)."""
-    if settings.model_training.mlflow_uri:
-        return settings.model_training.mlflow_uri
+    if settings.model_training.mlflow_uri.get_secret_value():
+        return settings.model_training.mlflow_uri.get_secret_value()
     return (Path(settings.system.data_dir).resolve() / "mlruns").as_uri()
 
 
