@@ -15,7 +15,7 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import web
 
@@ -123,13 +123,16 @@ async def login(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     if request.query.get("api_key") != state.config.api_key:
         raise KiteError(400, "InputException", "Invalid `api_key`.")
+    # Like Kite: the app's redirect_params (a URL-encoded query string) come back on the redirect.
+    extra = parse_qsl(request.query.get("redirect_params", ""), keep_blank_values=True)
     query = urlencode(
-        {
-            "request_token": state.sessions.new_request_token(),
-            "action": "login",
-            "type": "login",
-            "status": "success",
-        }
+        [
+            *extra,
+            ("request_token", state.sessions.new_request_token()),
+            ("action", "login"),
+            ("type", "login"),
+            ("status", "success"),
+        ]
     )
     sep = "&" if "?" in state.config.redirect_url else "?"
     return web.Response(status=302, headers={"Location": f"{state.config.redirect_url}{sep}{query}"})
