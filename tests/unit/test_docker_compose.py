@@ -144,3 +144,26 @@ def test_the_app_image_installs_tickwise_on_python_311() -> None:
     assert "FROM python:3.11-slim" in dockerfile
     assert 'ENTRYPOINT ["tickwise"]' in dockerfile
     assert re.search(r"pip install .*-e \.", dockerfile)
+
+
+def test_the_app_connects_as_a_non_superuser_role_and_only_migrate_has_the_superuser(
+    compose: dict[str, Any],
+) -> None:
+    svc = services(compose)
+    superuser = environment(svc["timescaledb"])["POSTGRES_USER"]
+    for name in ("historical", "live"):
+        url = environment(svc[name])["DATABASE_URL"]
+        assert url.startswith("postgresql://tickwise_app:"), name
+        assert f"://{superuser}:" not in url
+    assert environment(svc["migrate"])["DATABASE_URL"].startswith(f"postgresql://{superuser}:")
+    assert "TICKWISE_APP_PASSWORD" in environment(svc["migrate"])
+
+
+def test_live_gets_time_to_drain_before_it_is_killed(compose: dict[str, Any]) -> None:
+    grace = str(services(compose)["live"]["stop_grace_period"])
+    assert grace.endswith("s") and int(grace[:-1]) >= 30
+
+
+def test_production_binds_metrics_to_loopback() -> None:
+    settings = load_settings(environ={}, environment="production")
+    assert settings.monitoring.metrics_host == "127.0.0.1"
