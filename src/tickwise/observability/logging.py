@@ -43,7 +43,7 @@ _FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <8} | {name}:{function}:{lin
 _MIN_SECRET_LENGTH = 6
 
 _SECRET_NAMES = (
-    "api_secret|access_token|request_token|refresh_token|enctoken|password|passwd|pwd|sslpassword|"
+    "api_secret|access_token|request_token|refresh_token|enctoken|password|passwd|pwd|sslpassword|"  # nosec B105: not a password: a name, a message or a pattern of key names
     "secret|checksum|bot_token|token"
 )
 _KEY_VALUE = re.compile(

@@ -85,7 +85,7 @@ def find_bindir() -> Path:
             return path
     pg_config = shutil.which("pg_config")
     if pg_config:
-        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)  # nosec B603: a fixed argv of trusted tools, no shell
         path = Path(out.stdout.strip())
         if out.returncode == 0 and (path / "initdb").is_file():
             return path
@@ -95,7 +95,7 @@ def find_bindir() -> Path:
 def _timescaledb_installed(bindir: Path) -> bool:
     pg_config = bindir / "pg_config"
     if pg_config.is_file():
-        out = subprocess.run([str(pg_config), "--pkglibdir"], capture_output=True, text=True, check=False)
+        out = subprocess.run([str(pg_config), "--pkglibdir"], capture_output=True, text=True, check=False)  # nosec B603: a fixed argv of trusted tools, no shell
         if out.returncode == 0:
             return (Path(out.stdout.strip()) / "timescaledb.so").is_file()
     # Debian layout without pg_config in the server bin dir: lib is a sibling of bin.
@@ -152,8 +152,8 @@ class EmbeddedCluster:
         preferred = self.data_dir / "run"
         if len(str(preferred)) <= _MAX_SOCKET_DIR:
             return preferred
-        digest = hashlib.sha1(str(self.data_dir).encode()).hexdigest()[:10]
-        return Path("/tmp") / f"tickwise-{digest}"
+        digest = hashlib.sha1(str(self.data_dir).encode(), usedforsecurity=False).hexdigest()[:10]
+        return Path("/tmp") / f"tickwise-{digest}"  # nosec B108: owner and symlink checked in _check_socket_dir before use
 
     @property
     def bindir(self) -> Path:
@@ -309,7 +309,7 @@ class EmbeddedCluster:
             os.chown(path, entry.pw_uid, entry.pw_gid)
         # The server user must traverse the data directory to reach pg/; nobody else may enter it.
         os.chown(self.data_dir, -1, entry.pw_gid)
-        os.chmod(self.data_dir, 0o710)
+        os.chmod(self.data_dir, 0o710)  # nosec B103: 0710: only the database's OS user group may traverse to pg/, nothing is readable
         if (self.pgdata / "PG_VERSION").is_file():
             # A cluster initialised by another user (or restored by root) must belong to the server user.
             for root, dirs, files in os.walk(self.pgdata):
@@ -449,7 +449,8 @@ class EmbeddedCluster:
 
     def _ensure_database(self) -> None:
         exists = self._psql(
-            f"SELECT 1 FROM pg_database WHERE datname = {quote_literal(self.dbname)}", dbname="postgres"
+            f"SELECT 1 FROM pg_database WHERE datname = {quote_literal(self.dbname)}",  # nosec B608: the name is quoted by quote_literal/quote_ident
+            dbname="postgres",
         )
         if exists != "1":
             self._psql(
@@ -511,7 +512,7 @@ def _ensure_os_user(name: str) -> None:
     try:
         pwd.getpwnam(name)
     except KeyError:
-        result = subprocess.run(
+        result = subprocess.run(  # nosec B603 B607: a fixed argv of trusted tools, no shell; useradd from root's PATH, fixed arguments, no shell
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
             capture_output=True,
             text=True,

@@ -23,8 +23,8 @@ import secrets
 
 APP_ROLE = "tickwise_app"
 GRAFANA_ROLE = "tickwise_grafana"
-APP_PASSWORD_ENV = "TICKWISE_APP_PASSWORD"
-GRAFANA_PASSWORD_ENV = "TICKWISE_GRAFANA_PASSWORD"
+APP_PASSWORD_ENV = "TICKWISE_APP_PASSWORD"  # nosec B105: not a password: a name, a message or a pattern of key names
+GRAFANA_PASSWORD_ENV = "TICKWISE_GRAFANA_PASSWORD"  # nosec B105: not a password: a name, a message or a pattern of key names
 _SCRAM_ITERATIONS = 4096  # PostgreSQL's default scram_iterations
 
 
@@ -70,16 +70,59 @@ def set_password_sql(role: str, password: str) -> str:
     return f"ALTER ROLE {quote_ident(role)} LOGIN PASSWORD {quote_literal(scram_verifier(password))}"
 
 
-def create_app_role_sql(role: str = APP_ROLE) -> str:
-    """Create the application role when missing (idempotent; roles are cluster-wide)."""
-    return f"""
+# Templates with @ROLE@ (a quoted literal) and @IDENT@ (a quoted identifier) filled by _with_role: the
+# DO blocks are full of braces and % signs, which f-strings and format() would fight with.
+_CREATE_APP_ROLE = """
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {quote_literal(role)}) THEN
-        CREATE ROLE {quote_ident(role)} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = @ROLE@) THEN
+        CREATE ROLE @IDENT@ NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
     END IF;
 END
 $$"""
+
+_HAND_OVER = """
+DO $$
+DECLARE
+    r record;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = @ROLE@) THEN
+        RETURN;
+    END IF;
+    EXECUTE format('ALTER DATABASE %I OWNER TO %I', current_database(), @ROLE@);
+    EXECUTE format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I', current_database(), @ROLE@);
+    EXECUTE format('ALTER SCHEMA public OWNER TO %I', @ROLE@);
+    FOR r IN
+        SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+          AND pg_get_userbyid(c.relowner) <> @ROLE@
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
+    LOOP
+        EXECUTE format(
+            'ALTER %s %I OWNER TO %I',
+            CASE r.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                           WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END,
+            r.relname, @ROLE@);
+    END LOOP;
+    -- Sequences owned by a column moved with their table above; only free-standing ones remain.
+    FOR r IN
+        SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'public' AND c.relkind = 'S' AND pg_get_userbyid(c.relowner) <> @ROLE@
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i', 'e'))
+    LOOP
+        EXECUTE format('ALTER SEQUENCE %I OWNER TO %I', r.relname, @ROLE@);
+    END LOOP;
+END
+$$"""
+
+
+def _with_role(template: str, role: str) -> str:
+    return template.replace("@ROLE@", quote_literal(role)).replace("@IDENT@", quote_ident(role))
+
+
+def create_app_role_sql(role: str = APP_ROLE) -> str:
+    """Create the application role when missing (idempotent; roles are cluster-wide)."""
+    return _with_role(_CREATE_APP_ROLE, role)
 
 
 def hand_over_sql(role: str = APP_ROLE) -> str:
@@ -92,40 +135,7 @@ def hand_over_sql(role: str = APP_ROLE) -> str:
     owner on to their chunks. The database's TEMP privilege is granted explicitly because migration
     0005 revokes it from PUBLIC (the bulk writer stages rows in temporary tables).
     """
-    lit = quote_literal(role)
-    return f"""
-DO $$
-DECLARE
-    r record;
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {lit}) THEN
-        RETURN;
-    END IF;
-    EXECUTE format('ALTER DATABASE %I OWNER TO %I', current_database(), {lit});
-    EXECUTE format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I', current_database(), {lit});
-    EXECUTE format('ALTER SCHEMA public OWNER TO %I', {lit});
-    FOR r IN
-        SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-          AND pg_get_userbyid(c.relowner) <> {lit}
-          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
-    LOOP
-        EXECUTE format(
-            'ALTER %s %I OWNER TO %I',
-            CASE r.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
-                           WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END,
-            r.relname, {lit});
-    END LOOP;
-    -- Sequences owned by a column moved with their table above; only free-standing ones remain.
-    FOR r IN
-        SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = 'public' AND c.relkind = 'S' AND pg_get_userbyid(c.relowner) <> {lit}
-          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i', 'e'))
-    LOOP
-        EXECUTE format('ALTER SEQUENCE %I OWNER TO %I', r.relname, {lit});
-    END LOOP;
-END
-$$"""
+    return _with_role(_HAND_OVER, role)
 
 
 def passwords_from_environment(environ: dict[str, str] | None = None) -> list[tuple[str, str]]:

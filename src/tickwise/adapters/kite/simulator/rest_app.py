@@ -44,7 +44,7 @@ MAX_SPAN_DAYS: dict[str, int] = {
     "day": 2000,
 }
 STATE_KEY: web.AppKey[SimState] = web.AppKey("sim_state", SimState)
-BAD_TOKEN = "Incorrect `api_key` or `access_token`."
+BAD_TOKEN = "Incorrect `api_key` or `access_token`."  # nosec B105: not a password: a name, a message or a pattern of key names
 _FAULT_ERROR_TYPES = {429: "NetworkException", 502: "DataException", 503: "NetworkException"}
 
 
@@ -168,7 +168,7 @@ async def create_session(request: web.Request) -> web.StreamResponse:
         "access_token": result.access_token,
         "public_token": result.public_token,
         "enctoken": result.public_token,
-        "refresh_token": "",
+        "refresh_token": "",  # nosec B105: not a password: a name, a message or a pattern of key names
         "silo": "",
         "login_time": _ts(result.issued_at),
     }
