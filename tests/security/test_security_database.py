@@ -260,3 +260,23 @@ def test_the_data_directory_and_server_log_are_private(scratch: Path) -> None:
     assert cluster.pgpass_file.stat().st_mode & 0o777 == 0o600
     roles = {line.split(":")[3] for line in cluster.pgpass_file.read_text().splitlines()}
     assert roles == {"tickwise", "tickwise_app"}
+
+
+def test_db_url_prints_the_app_dsn_and_admin_the_superusers_without_passwords(tmp_path: Path) -> None:
+    import sys
+
+    tickwise = str(Path(sys.executable).with_name("tickwise"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKWISE") and k != "DATABASE_URL"}
+    env["TICKWISE__SYSTEM__DATA_DIR"] = str(tmp_path / "data")
+    env["TICKWISE__DATABASE__PORT"] = str(_free_port())
+    app = subprocess.run(
+        [tickwise, "db", "url", "--no-start"], capture_output=True, text=True, env=env, check=False
+    )
+    admin = subprocess.run(
+        [tickwise, "db", "url", "--no-start", "--admin"], capture_output=True, text=True, env=env, check=False
+    )
+    assert app.returncode == admin.returncode == 0, app.stderr + admin.stderr
+    assert app.stdout.startswith("postgresql://tickwise_app@127.0.0.1:")
+    assert admin.stdout.startswith("postgresql://tickwise@127.0.0.1:")
+    for out in (app.stdout, admin.stdout):
+        assert urlsplit(out.strip()).password is None and "passfile=" in out

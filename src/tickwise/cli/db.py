@@ -104,9 +104,22 @@ def url(
     start: Annotated[
         bool, typer.Option("--start/--no-start", help="Start the embedded cluster if needed.")
     ] = True,
+    admin: Annotated[
+        bool,
+        typer.Option(
+            "--admin", help="The superuser's DSN (migrations, maintenance) instead of the app role's."
+        ),
+    ] = False,
 ) -> None:
-    """Print the DSN in use (only the DSN, so `psql "$(tickwise db url)"` works)."""
-    typer.echo(database.database_url(state.settings(), start=start))
+    """Print the DSN in use (only the DSN, so `psql "$(tickwise db url)"` works).
+
+    The embedded cluster's DSN names its password file (``?passfile=``); it holds no password itself.
+    """
+    settings = state.settings()
+    if admin:
+        typer.echo(database.migration_url(settings, start=start))
+    else:
+        typer.echo(database.database_url(settings, start=start))
 
 
 @db_app.command("migrate")
