@@ -20,7 +20,13 @@ from tickwise.adapters.timescale.roles import quote_ident, quote_literal, scram_
 from tickwise.bootstrap.database import migrate
 from tickwise.domain.errors import StorageError
 
-pytestmark = pytest.mark.db
+pytestmark = [
+    pytest.mark.db,
+    pytest.mark.skipif(
+        bool(os.environ.get("TICKWISE_TEST_DATABASE_URL")),
+        reason="checks the embedded cluster's roles and authentication, not an external database's",
+    ),
+]
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="runuser to another OS user needs root")
 
