@@ -202,7 +202,10 @@ def _start_old_style_cluster(cluster: EmbeddedCluster) -> None:
 
 @pytest.mark.slow
 @needs_root
-async def test_a_running_cluster_made_by_the_trust_code_is_upgraded_in_place_by_up(scratch: Path) -> None:
+@pytest.mark.parametrize("running", [True, False], ids=["running", "stopped"])
+async def test_a_cluster_made_by_the_trust_code_is_upgraded_in_place_by_up(
+    scratch: Path, running: bool
+) -> None:
     # A database name with quotes also proves the name is never pasted into SQL.
     cluster = EmbeddedCluster(
         scratch / "data", _free_port(), dbname="tick\"wise's", server_options={"fsync": "off"}
@@ -214,7 +217,9 @@ async def test_a_running_cluster_made_by_the_trust_code_is_upgraded_in_place_by_
             _psql_as_nobody("-h", "127.0.0.1", "-p", port, "-U", "tickwise", "-d", "postgres").returncode == 0
         )
 
-        url = cluster.up()  # running, trust: switched over without a restart
+        if not running:
+            cluster.down()
+        url = cluster.up()  # trust: switched over (without a restart when it was running)
 
         assert "trust" not in (cluster.pgdata / "pg_hba.conf").read_text()
         assert (
