@@ -192,3 +192,15 @@ async def test_a_failing_webhook_never_logs_its_url() -> None:
     assert "alert sink webhook failed" in text, text
     assert SENTINEL not in text
     assert SENTINEL not in redact_url(url, hide_path=True)
+
+
+def test_an_unreachable_mlflow_server_error_carries_no_uri_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tickwise.adapters.mlflow.tracker import MlflowTracker
+    from tickwise.domain.errors import ModelError
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    with pytest.raises(ModelError) as err:
+        MlflowTracker(f"http://user:{SENTINEL}@127.0.0.1:1")
+    assert "127.0.0.1:1" in str(err.value)
+    assert SENTINEL not in str(err.value) and err.value.__cause__ is None and err.value.__suppress_context__
