@@ -80,7 +80,27 @@ def run_migrations_online() -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+        _secure_roles(connection)
     engine.dispose()
+
+
+def _secure_roles(connection: Any) -> None:
+    """After migrating as a superuser: the app role owns what was created, passwords from the env."""
+    from sqlalchemy import text
+
+    from tickwise.adapters.timescale import roles
+
+    if not connection.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar():
+        return
+    # The raw cursor: these statements hold % and : that the driver/SQLAlchemy would read as parameters.
+    cursor = connection.connection.cursor()
+    cursor.execute(roles.hand_over_sql())
+    for role, password in roles.passwords_from_environment():
+        exists = connection.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).scalar()
+        if exists:
+            cursor.execute(roles.set_password_sql(role, password))
+    cursor.close()
+    connection.commit()
 
 
 if context.is_offline_mode():

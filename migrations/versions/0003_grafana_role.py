@@ -22,6 +22,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from tickwise.adapters.timescale.roles import scram_verifier
+
 revision: str = "0003_grafana_role"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
@@ -62,7 +64,9 @@ def upgrade() -> None:
         bind = op.get_bind()
         # The password travels as a bound parameter into a transaction-local setting and is quoted
         # server-side by format(%L): it is never spliced into SQL text on the client.
-        bind.execute(sa.text("SELECT set_config('tickwise.grafana_password', :pw, true)"), {"pw": password})
+        # Only the SCRAM verifier travels (issue #13): the server never sees the plain password.
+        verifier = scram_verifier(password)
+        bind.execute(sa.text("SELECT set_config('tickwise.grafana_password', :pw, true)"), {"pw": verifier})
         op.execute(
             f"""
             DO $$

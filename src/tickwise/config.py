@@ -3,7 +3,12 @@
 Load order (later wins): the base YAML, the environment YAML, then environment variables named
 ``TICKWISE__<SECTION>__<KEY>[__<SUBKEY>]``. ``${VAR}`` and ``${VAR:default}`` in YAML values are
 substituted from the environment first. Everything is validated by pydantic; a wrong value raises
-``ConfigError`` with the key, the value and the expected form.
+``ConfigError`` with the key, the value and the expected form. Values that may carry credentials
+(API secrets, tokens, DSNs, tracking URIs, webhook URLs) are ``SecretStr``: their ``repr``/``str``
+print ``**********``, and an error shows them as ``***``, as it does for any key it does not know
+(a typo'd ``TICKWISE__BROKER__API_SECRT`` must not echo the secret it was meant to hold). Loading
+problems (a missing ``TICKWISE_CONFIG_DIR``, unreadable or non-UTF-8 files, YAML that is not a
+mapping or nests aliases recursively) are one ``ConfigError`` line, never a traceback.
 """
 
 from __future__ import annotations
@@ -45,8 +50,15 @@ class SystemSettings(_Section):
     log_json: bool = False  # one JSON object per log line (also: tickwise --log-json)
 
 
+def _secret_url(value: SecretStr, schemes: tuple[str, ...], example: str) -> SecretStr:
+    raw = value.get_secret_value()
+    if raw and not raw.startswith(schemes):
+        raise ValueError(f"expected a {example} URL")
+    return value
+
+
 class DatabaseSettings(_Section):
-    url: str = ""
+    url: SecretStr = SecretStr("")
     port: int = Field(55432, ge=1, le=65535)
     name: str = "tickwise"
     user: str = "tickwise"
@@ -57,10 +69,10 @@ class DatabaseSettings(_Section):
 
     @field_validator("url")
     @classmethod
-    def _postgres_url(cls, value: str) -> str:
-        if value and not value.startswith(("postgresql://", "postgres://")):
-            raise ValueError("expected a postgresql://user:password@host:port/dbname URL")
-        return value
+    def _postgres_url(cls, value: SecretStr) -> SecretStr:
+        return _secret_url(
+            value, ("postgresql://", "postgres://"), "postgresql://user:password@host:port/dbname"
+        )
 
 
 class SimulatorSettings(_Section):
@@ -144,8 +156,8 @@ class ModelTrainingSettings(_Section):
     num_boost_round: int = Field(200, ge=1)
     early_stopping_rounds: int = Field(20, ge=1)
     seed: int = 7
-    mlflow_uri: str = ""
-    optuna_storage: str = ""
+    mlflow_uri: SecretStr = SecretStr("")  # may hold http://user:password@host
+    optuna_storage: SecretStr = SecretStr("")  # an RDB URL with a password
     signal_threshold: float = Field(0.55, gt=0.0, lt=1.0)
     kelly_fraction: float = Field(0.25, gt=0.0, le=1.0)
     max_position: float = Field(0.1, gt=0.0, le=1.0)
@@ -201,7 +213,7 @@ class SignalAlertSettings(_Section):
 class AlertSettings(_Section):
     enabled: bool = False
     # The original single-channel keys: they still work, as the channels "webhook" and "telegram".
-    webhook_url: str = ""
+    webhook_url: SecretStr = SecretStr("")  # Slack-style webhooks carry their secret in the path
     telegram_bot_token: SecretStr = SecretStr("")
     telegram_chat_id: str = ""
     min_priority: Priority = "warning"
@@ -242,10 +254,10 @@ class Settings(_Section):
 
 
 def default_config_dir() -> Path:
-    """``config/`` of the checkout (or ``TICKWISE_CONFIG_DIR``)."""
+    """``config/`` of the checkout (or ``TICKWISE_CONFIG_DIR``, which must exist)."""
     env = os.environ.get("TICKWISE_CONFIG_DIR")
     if env:
-        return Path(env)
+        return _existing_config_dir(Path(env))
     here = Path(__file__).resolve()
     for parent in here.parents:
         if (parent / "config" / "config.yaml").is_file():
@@ -260,7 +272,12 @@ def load_settings(
 ) -> Settings:
     """Build validated Settings; raise ConfigError naming the key, value and expected form."""
     env = dict(os.environ if environ is None else environ)
-    cfg_dir = config_dir or default_config_dir()
+    if config_dir is None and env.get("TICKWISE_CONFIG_DIR"):
+        # A configured directory that is missing would silently mean defaults (no DATABASE_URL, no
+        # Kite credentials from the YAML): an error instead.
+        cfg_dir = _existing_config_dir(Path(env["TICKWISE_CONFIG_DIR"]))
+    else:
+        cfg_dir = config_dir or default_config_dir()
     env_name = environment or env.get("TICKWISE_ENV", "development")
     data: dict[str, Any] = {}
     base = cfg_dir / "config.yaml"
@@ -281,16 +298,56 @@ def load_settings(
         raise ConfigError(_describe(exc)) from None
 
 
+def _existing_config_dir(path: Path) -> Path:
+    if not path.is_dir():
+        raise ConfigError(f"TICKWISE_CONFIG_DIR={str(path)!r} is not a directory (unset it to use config/)")
+    return path
+
+
 def _read_yaml(path: Path, env: Mapping[str, str]) -> dict[str, Any]:
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    try:
+        raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        # The problem mark names line and column; the snippet after it could hold a secret.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(
+            f"{path}: not valid YAML{where} ({getattr(exc, 'problem', None) or 'syntax'})"
+        ) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: YAML aliases refer to themselves (recursive anchor)") from None
+    if _is_cyclic(raw):
+        raise ConfigError(f"{path}: YAML aliases refer to themselves (recursive anchor)")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level")
-    result = _substitute(raw, env)
+    for section, value in raw.items():
+        if value is not None and not isinstance(value, dict):
+            raise ConfigError(
+                f"{path}: section {section!r} must be a mapping of keys, not {type(value).__name__}"
+            )
+    try:
+        result = _substitute(raw, env)
+    except RecursionError:
+        raise ConfigError(f"{path}: YAML aliases refer to themselves (recursive anchor)") from None
     assert isinstance(result, dict)
     return result
+
+
+def _is_cyclic(value: Any, ancestors: frozenset[int] = frozenset()) -> bool:
+    """True when a list or mapping contains itself (``a: &x [*x]``), which safe_load allows."""
+    if not isinstance(value, dict | list):
+        return False
+    if id(value) in ancestors:
+        return True
+    inside = ancestors | {id(value)}
+    children = value.values() if isinstance(value, dict) else value
+    return any(_is_cyclic(child, inside) for child in children)
 
 
 def _substitute(value: Any, env: Mapping[str, str]) -> Any:
@@ -337,6 +394,8 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
 def _deep_merge(base: dict[str, Any], other: Mapping[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in other.items():
+        if value is None and isinstance(merged.get(key), dict):
+            continue  # an empty section (``live:`` with nothing under it) keeps the defaults
         if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
             merged[key] = _deep_merge(merged[key], value)
         else:
@@ -351,10 +410,39 @@ def _resolve_relative_paths(data: dict[str, Any], root: Path) -> dict[str, Any]:
         ("broker", "token_file"),
         ("live", "spill_dir"),
     ):
-        value = data.get(section, {}).get(key)
+        node = data.get(section)
+        value = node.get(key) if isinstance(node, dict) else None
         if isinstance(value, str) and value and not os.path.isabs(value):
             data[section][key] = str(root / value)
     return data
+
+
+_SECRET_KEY_PARTS = (
+    "secret",
+    "token",
+    "password",
+    "passwd",
+    "key",
+    "url",
+    "uri",
+    "dsn",
+    "storage",
+    "webhook",
+)
+
+
+def _is_secret_field(loc: tuple[int | str, ...]) -> bool:
+    """True when ``loc`` names a SecretStr field, or a key whose name suggests a credential."""
+    model: Any = Settings
+    for part in loc:
+        fields = getattr(model, "model_fields", None)
+        if not isinstance(part, str) or fields is None or part not in fields:
+            break
+        annotation = fields[part].annotation
+        if annotation is SecretStr:
+            return True
+        model = annotation
+    return any(s in str(part).lower() for part in loc for s in _SECRET_KEY_PARTS)
 
 
 def _describe(exc: ValidationError) -> str:
@@ -362,7 +450,9 @@ def _describe(exc: ValidationError) -> str:
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"])
         value = err.get("input")
-        shown = "***" if any(s in key for s in ("secret", "token", "password")) else repr(value)
+        # An unknown key may be a typo of a secret's name: its value is never shown.
+        hidden = err["type"] == "extra_forbidden" or _is_secret_field(tuple(err["loc"]))
+        shown = "***" if hidden else repr(value)
         env_name = ENV_PREFIX + "__".join(str(p).upper() for p in err["loc"])
         parts.append(f"{key} = {shown}: {err['msg']} (set it in config/*.yaml or {env_name})")
     return "invalid configuration: " + "; ".join(parts)

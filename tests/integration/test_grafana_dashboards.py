@@ -52,9 +52,10 @@ def ids(query: Query) -> str:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def seeded(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+async def seeded(admin_pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     """One connection holding an open transaction with the seed; everything is rolled back at the end."""
-    async with pool.acquire() as conn:
+    # The superuser: only it may SET ROLE to the Grafana role (the app role is not a member).
+    async with admin_pool.acquire() as conn:
         transaction = conn.transaction()
         await transaction.start()
         try:

@@ -34,9 +34,9 @@ pytestmark = pytest.mark.db
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def as_grafana(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+async def as_grafana(admin_pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     """A connection whose transaction runs as the Grafana role (rolled back afterwards)."""
-    async with pool.acquire() as conn:
+    async with admin_pool.acquire() as conn:
         transaction = conn.transaction()
         await transaction.start()
         try:
@@ -111,8 +111,9 @@ def _as_user(url: str, user: str, password: str) -> str:
 
 
 async def test_migration_is_idempotent_and_grants_login_when_a_password_is_given(
-    db_url: str, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+    admin_db_url: str, admin_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    db_url, pool = admin_db_url, admin_pool  # roles are created and dropped: the superuser's job
     config = alembic_config(db_url)
     command.downgrade(config, "0002")  # type: ignore[arg-type]
     try:

@@ -16,8 +16,9 @@ BLOCKS = re.findall(r"```sql\n(.*?)```", COOKBOOK.read_text(), flags=re.S)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def seeded(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    async with pool.acquire() as conn:
+async def seeded(admin_pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    # The superuser: only it may SET ROLE to the Grafana role (the app role is not a member).
+    async with admin_pool.acquire() as conn:
         transaction = conn.transaction()
         await transaction.start()
         try:

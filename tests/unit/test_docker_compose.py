@@ -157,3 +157,26 @@ def test_live_runs_every_trading_day_without_a_restart_loop_after_the_close(comp
 def test_historical_is_a_one_shot_job_outside_the_default_up(compose: dict[str, Any]) -> None:
     historical = services(compose)["historical"]
     assert historical["profiles"] == ["historical"] and historical["restart"] == "no"
+
+
+def test_the_app_connects_as_a_non_superuser_role_and_only_migrate_has_the_superuser(
+    compose: dict[str, Any],
+) -> None:
+    svc = services(compose)
+    superuser = environment(svc["timescaledb"])["POSTGRES_USER"]
+    for name in ("historical", "live"):
+        url = environment(svc[name])["DATABASE_URL"]
+        assert url.startswith("postgresql://tickwise_app:"), name
+        assert f"://{superuser}:" not in url
+    assert environment(svc["migrate"])["DATABASE_URL"].startswith(f"postgresql://{superuser}:")
+    assert "TICKWISE_APP_PASSWORD" in environment(svc["migrate"])
+
+
+def test_live_gets_time_to_drain_before_it_is_killed(compose: dict[str, Any]) -> None:
+    grace = str(services(compose)["live"]["stop_grace_period"])
+    assert grace.endswith("s") and int(grace[:-1]) >= 30
+
+
+def test_production_binds_metrics_to_loopback() -> None:
+    settings = load_settings(environ={}, environment="production")
+    assert settings.monitoring.metrics_host == "127.0.0.1"

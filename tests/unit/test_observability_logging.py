@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from loguru import logger
 
-from tickwise.observability.logging import MASK, SecretMasker, configure_logging
+from tickwise.observability.logging import MASK, SecretMasker, configure_logging, redact_url, secret_parts
 
 SECRET = "s3cr3t-api-secret-value"
 TOKEN = "AcC3ssT0kenXYZ123"
@@ -99,3 +99,51 @@ def test_file_sink_writes_masked_lines_under_the_log_dir(tmp_path: Path) -> None
     text = (tmp_path / "logs" / "tickwise.log").read_text()
     assert "new token" in text
     assert TOKEN not in text
+
+
+def test_the_log_file_and_its_directory_are_private_even_after_a_rollover(tmp_path: Path) -> None:
+    configure_logging("INFO", stream=io.StringIO(), log_dir=tmp_path / "logs", max_bytes=200, backups=2)
+    for i in range(20):
+        logger.info("line {} {}", i, "x" * 40)
+    configure_logging("INFO", stream=io.StringIO())
+    files = sorted((tmp_path / "logs").iterdir())
+    assert len(files) >= 2, "rolled over"
+    assert all(f.stat().st_mode & 0o777 == 0o600 for f in files)
+    assert (tmp_path / "logs").stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://u:pw@h:5/db", "postgresql://u:***@h:5/db"),
+        ("postgresql://u@h:5/db", "postgresql://u@h:5/db"),
+        (
+            "postgresql://u@h/db?sslmode=require&password=pw",
+            "postgresql://u@h/db?sslmode=require&password=***",
+        ),
+        ("http://h/x?token=abc&a=1", "http://h/x?token=***&a=1"),
+        ("postgresql://u@h/db?passfile=/x/pgpass", "postgresql://u@h/db?passfile=/x/pgpass"),
+    ],
+)
+def test_redact_url_hides_passwords_in_the_userinfo_and_the_query(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
+
+
+def test_redact_url_hides_a_webhooks_path_which_is_its_secret() -> None:
+    assert (
+        redact_url("https://hooks.slack.com/services/T0/B0/xyzzy", hide_path=True)
+        == "https://hooks.slack.com/***"
+    )
+
+
+def test_slack_and_discord_webhook_paths_are_masked_by_shape() -> None:
+    masker = SecretMasker()
+    line = "POST https://hooks.slack.com/services/T0/B0/abcdef failed; discord.com/api/webhooks/1/tok9"
+    masked = masker(line)
+    assert "abcdef" not in masked and "tok9" not in masked and "hooks.slack.com/services/" in masked
+
+
+def test_secret_parts_splits_a_url_into_each_piece_that_is_secret_alone() -> None:
+    parts = secret_parts("http://u:pa55word@h:1/services/T0/B0/webhooksecret12345?password=qpw")
+    assert {"pa55word", "qpw", "/services/T0/B0/webhooksecret12345", "webhooksecret12345"} <= set(parts)
+    assert secret_parts("not a url") == ["not a url"]

@@ -41,7 +41,7 @@ def _market_ticks(n_ticks: int) -> list[Tick]:
 
 
 def _random_ticks(n_ticks: int, seed: int = 1) -> list[Tick]:
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # nosec B311: synthetic benchmark data, not a security use of randomness
     out = []
     for i in range(n_ticks):
         p = 100 + rng.randrange(0, 200_000) * 0.05

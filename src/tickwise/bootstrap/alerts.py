@@ -138,7 +138,7 @@ def reload_alerts(dispatcher: AlertDispatcher, old: Settings, settings: Settings
 def _channel_settings(settings: Settings) -> tuple[bool, dict[str, AlertChannelSettings]]:
     cfg = settings.monitoring.alerts
     channels: dict[str, AlertChannelSettings] = {}
-    if cfg.webhook_url:
+    if cfg.webhook_url.get_secret_value():
         channels["webhook"] = AlertChannelSettings(type="webhook", url=cfg.webhook_url)
     if cfg.telegram_bot_token.get_secret_value() and cfg.telegram_chat_id:
         channels["telegram"] = AlertChannelSettings(
@@ -225,7 +225,7 @@ def _what_is_missing(ch: AlertChannelSettings) -> str:
 def channel_secrets(settings: Settings) -> Sequence[str]:
     """Every secret the channels hold (URLs, bot tokens), for the log masker."""
     cfg = settings.monitoring.alerts
-    out = [cfg.webhook_url, cfg.telegram_bot_token.get_secret_value()]
+    out = [cfg.webhook_url.get_secret_value(), cfg.telegram_bot_token.get_secret_value()]
     for ch in cfg.channels.values():
         out += [ch.url.get_secret_value(), ch.bot_token.get_secret_value()]
     return [s for s in out if s]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tickwise.bootstrap.database import database_url, migrate
+from tickwise.bootstrap.database import database_url, migrate, migration_url
 from tickwise.config import Settings
 
 Figures = dict[str, Any]  # a benchmark's figures, printed as one JSON object
@@ -20,7 +20,7 @@ def ingest_bench(settings: Settings, *, rows: int, instruments: int) -> Figures:
     from tickwise.bench.ingest import run_ingest_bench
 
     url = database_url(settings)
-    migrate(url)
+    migrate(migration_url(settings))
     return asyncio.run(run_ingest_bench(url, rows, instruments=instruments))
 
 
@@ -52,7 +52,7 @@ def live_bench(settings: Settings, *, instruments: int, minutes: int, db: bool) 
     if not db:
         return run_live_bench(instruments=instruments, minutes=minutes)
     url = database_url(settings)
-    migrate(url)
+    migrate(migration_url(settings))
     return run_live_bench(
         instruments=instruments,
         minutes=minutes,

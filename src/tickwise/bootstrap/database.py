@@ -34,15 +34,25 @@ def embedded_cluster(settings: Settings) -> EmbeddedCluster:
 
 def uses_external_database(settings: Settings) -> bool:
     """True when DATABASE_URL / database.url points at a database tickwise does not manage."""
-    return bool(settings.database.url)
+    return bool(settings.database.url.get_secret_value())
 
 
 def database_url(settings: Settings, *, start: bool = True) -> str:
     """The DSN in use: the configured URL, else the embedded cluster's (started when ``start``)."""
-    if settings.database.url:
-        return settings.database.url
+    if settings.database.url.get_secret_value():
+        return settings.database.url.get_secret_value()
     cluster = embedded_cluster(settings)
     return cluster.up() if start else cluster.url()
+
+
+def migration_url(settings: Settings, *, start: bool = True) -> str:
+    """The DSN migrations run with: the configured URL, else the embedded cluster's superuser."""
+    if settings.database.url.get_secret_value():
+        return settings.database.url.get_secret_value()
+    cluster = embedded_cluster(settings)
+    if start:
+        cluster.up()
+    return cluster.admin_url()
 
 
 @asynccontextmanager

@@ -23,7 +23,7 @@ from tickwise.adapters.timescale.label_repository import TimescaleLabelRepositor
 from tickwise.adapters.timescale.model_repository import TimescaleModelRepository
 from tickwise.adapters.timescale.signal_repository import TimescaleSignalRepository
 from tickwise.bootstrap.calendar import calendar_of
-from tickwise.bootstrap.database import database_url, migrate, open_pool
+from tickwise.bootstrap.database import database_url, migrate, migration_url, open_pool
 from tickwise.config import Settings
 from tickwise.domain.calendar import SessionCalendar
 
@@ -52,7 +52,7 @@ def models_dir(settings: Settings) -> Path:
 async def open_historical(settings: Settings, *, url: str | None = None) -> AsyncIterator[HistoricalContext]:
     """Start/locate the database, apply migrations, and yield the wired repositories."""
     dsn: str = url if url else await asyncio.to_thread(database_url, settings)
-    await asyncio.to_thread(migrate, dsn)
+    await asyncio.to_thread(migrate, url if url else await asyncio.to_thread(migration_url, settings))
     async with open_pool(settings, url=dsn) as pool:
         yield HistoricalContext(
             settings=settings,

@@ -133,7 +133,7 @@ async def _database(settings: Settings) -> DatabaseStatus:
 
     external = uses_external_database(settings)
     if external:
-        url = settings.database.url
+        url = settings.database.url.get_secret_value()
     else:
         cluster = embedded_cluster(settings)
         url = cluster.url()

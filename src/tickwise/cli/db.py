@@ -36,7 +36,7 @@ def parse_duration(text: str) -> timedelta:
 def _external_notice(action: str) -> None:
     url = state.settings().database.url
     typer.echo(
-        f"DATABASE_URL is set: using the external database {database.redact_url(url)}; nothing to {action}"
+        f"DATABASE_URL is set: using the external database {database.redact_url(url.get_secret_value())}; nothing to {action}"
     )
 
 
@@ -53,7 +53,7 @@ def up(
     was_running = cluster.running_pid() is not None
     url = cluster.up()
     if migrate:
-        database.migrate(url)
+        database.migrate(cluster.admin_url())
     typer.echo(f"{'already running' if was_running else 'started'}: {url} (data {cluster.pgdata})")
 
 
@@ -75,7 +75,7 @@ def status() -> None:
     settings = state.settings()
     if database.uses_external_database(settings):
         info = asyncio.run(database.external_server_info(settings))
-        typer.echo(f"external database: {database.redact_url(settings.database.url)}")
+        typer.echo(f"external database: {database.redact_url(settings.database.url.get_secret_value())}")
         typer.echo(f"postgresql: {info['version']}")
         typer.echo(
             f"timescaledb: {info['timescaledb_version'] or 'not installed'} (license {info['timescaledb_license']})"
@@ -100,9 +100,22 @@ def url(
     start: Annotated[
         bool, typer.Option("--start/--no-start", help="Start the embedded cluster if needed.")
     ] = True,
+    admin: Annotated[
+        bool,
+        typer.Option(
+            "--admin", help="The superuser's DSN (migrations, maintenance) instead of the app role's."
+        ),
+    ] = False,
 ) -> None:
-    """Print the DSN in use (only the DSN, so `psql "$(tickwise db url)"` works)."""
-    typer.echo(database.database_url(state.settings(), start=start))
+    """Print the DSN in use (only the DSN, so `psql "$(tickwise db url)"` works).
+
+    The embedded cluster's DSN names its password file (``?passfile=``); it holds no password itself.
+    """
+    settings = state.settings()
+    if admin:
+        typer.echo(database.migration_url(settings, start=start))
+    else:
+        typer.echo(database.database_url(settings, start=start))
 
 
 @db_app.command("migrate")
@@ -110,7 +123,7 @@ def migrate(
     revision: Annotated[str, typer.Option("--revision", help="Target revision.")] = "head",
 ) -> None:
     """Apply Alembic migrations (`alembic upgrade head`)."""
-    dsn = database.database_url(state.settings())
+    dsn = database.migration_url(state.settings())
     database.migrate(dsn, revision)
     typer.echo(f"migrated {database.redact_url(dsn)} to {database.current_revision(dsn)}")
 

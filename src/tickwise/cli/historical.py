@@ -80,7 +80,7 @@ def _where_to_look(console: Console, settings: Any, version: str | None) -> None
         "  SELECT model_version, status, metrics->>'holdout_auc' AS auc FROM models ORDER BY created_at DESC;"
     )
     console.print(
-        "  SELECT s.time, s.direction, s.confidence, s.size, f.rsi_14, l.label, l.ret\n"
+        "  SELECT s.time, s.direction, s.confidence, s.size, f.rsi_14, l.label, l.ret\n"  # nosec B608: a constant example query printed for the user, nothing interpolated
         "    FROM signals s\n"
         "    JOIN features f USING (instrument_token, timeframe, time)\n"
         "    JOIN labels l USING (instrument_token, timeframe, time)\n"

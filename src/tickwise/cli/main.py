@@ -70,16 +70,18 @@ def run() -> None:
 
 
 def report_failure(exc: Exception, st: CliState) -> int:
+    from tickwise.bootstrap.observability import mask
     from tickwise.domain.errors import TickwiseError
 
+    # Exception text may quote a DSN, a URI or a token: every line goes through the log masker.
     if st.debug:
         import traceback
 
-        traceback.print_exception(exc)
+        typer.echo(mask("".join(traceback.format_exception(exc))).rstrip("\n"), err=True)
     if isinstance(exc, TickwiseError):
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(mask(f"error: {exc}"), err=True)
         return exc.exit_code
-    typer.echo(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+    typer.echo(mask(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"), err=True)
     return 1
 
 

@@ -11,21 +11,29 @@
 Masking works on the fully rendered line (message, extras and traceback alike), so a secret cannot slip
 out through an exception message or a library's log record. Known secret values are replaced by
 ``***``, and so are values that look like credentials by shape: ``api_secret=...``,
-``access_token: ...``, Kite's ``Authorization: token <api_key>:<access_token>`` and passwords in
-``postgresql://user:password@host`` URLs.
+``access_token: ...``, Kite's ``Authorization: token <api_key>:<access_token>``, passwords in
+``scheme://user:password@host`` URLs and in ``?password=`` query parameters, and the path of Slack and
+Discord webhook URLs (which is their secret). ``secret_parts`` expands a configured URL into every
+piece that must be masked on its own (the password, secret query values, a webhook's path), because
+libraries print URLs in pieces. The log file is created 0600 in a 0700 directory.
+
+Anything else that prints a URL should use ``redact_url`` (``hide_path=True`` for webhook URLs).
 """
 
 from __future__ import annotations
 
 import inspect
+import io
 import json
 import logging
 import logging.handlers
+import os
 import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from loguru import logger
 
@@ -35,9 +43,17 @@ _FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <8} | {name}:{function}:{lin
 # Secret values shorter than this are not masked by value: masking "a" or "42" would mangle every line.
 _MIN_SECRET_LENGTH = 6
 
+_SECRET_NAMES = (
+    "api_secret|access_token|request_token|refresh_token|enctoken|password|passwd|pwd|sslpassword|"  # nosec B105: not a password: a name, a message or a pattern of key names
+    "secret|checksum|bot_token|token"
+)
 _KEY_VALUE = re.compile(
-    r"(?P<key>\b(?:api_secret|access_token|request_token|refresh_token|enctoken|password|passwd|"
-    r"secret|checksum|bot_token)\b[\"']?\s*[:=]\s*[\"']?)(?P<value>[^\s\"',&;}]+)",
+    rf"(?P<key>\b(?:{_SECRET_NAMES})\b[\"']?\s*[:=]\s*[\"']?)(?P<value>[^\s\"',&;}}]+)",
+    re.IGNORECASE,
+)
+_WEBHOOK_PATH = re.compile(
+    r"(?P<key>\b(?:hooks\.slack\.com/(?:services|workflows|triggers)/|"
+    r"discord(?:app)?\.com/api/webhooks/))(?P<value>[^\s\"'<>]+)",
     re.IGNORECASE,
 )
 _KITE_AUTH = re.compile(r"(?P<key>\btoken\s+[^\s:]+:)(?P<value>[^\s\"',;]+)", re.IGNORECASE)
@@ -63,9 +79,69 @@ class SecretMasker:
         for value in self._values:
             if value in text:
                 text = text.replace(value, MASK)
-        for pattern in (_KEY_VALUE, _KITE_AUTH, _URL_PASSWORD):
+        for pattern in (_KEY_VALUE, _KITE_AUTH, _URL_PASSWORD, _WEBHOOK_PATH):
             text = pattern.sub(lambda m: m.group("key") + MASK, text)
         return text
+
+
+_SECRET_QUERY = re.compile(rf"^(?:{_SECRET_NAMES}|key|apikey|api_key|sig|signature)$", re.IGNORECASE)
+
+
+def redact_url(url: str, *, hide_path: bool = False) -> str:
+    """``url`` safe to show: password, secret query values (and with ``hide_path`` the path) as ``***``.
+
+    ``hide_path`` is for webhook URLs, whose path is the credential (``/services/T0/B0/<secret>``).
+    Text that is not a URL comes back masked by shape, never unchanged with a secret in it.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return SecretMasker()(url)
+    if not parts.scheme or not parts.netloc:
+        return SecretMasker()(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if port:
+        host = f"{host}:{port}"
+    if parts.password is not None:
+        host = f"{parts.username}:{MASK}@{host}" if parts.username else f"{MASK}@{host}"
+    elif parts.username:
+        host = f"{parts.username}@{host}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(_SECRET_QUERY.match(k) for k, _ in pairs) or hide_path:
+            masked = [(k, MASK if hide_path or _SECRET_QUERY.match(k) else v) for k, v in pairs]
+            query = urlencode(masked, safe="*")
+    path = f"/{MASK}" if hide_path and parts.path not in ("", "/") else parts.path
+    return urlunsplit((parts.scheme, host, path, query, "" if hide_path else parts.fragment))
+
+
+def secret_parts(value: str) -> list[str]:
+    """``value`` and, when it is a URL, each piece of it that is a secret on its own.
+
+    Libraries print URLs in pieces (the host in one place, the password or path in another), so the
+    masker is given the password, the values of secret-looking query parameters and the path.
+    """
+    out = [value]
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return out
+    if not parts.scheme or not parts.netloc:
+        return out
+    if parts.password:
+        out.append(parts.password)
+    for key, item in parse_qsl(parts.query, keep_blank_values=True):
+        if _SECRET_QUERY.match(key) and item:
+            out.append(item)
+    if parts.path not in ("", "/") and parts.scheme in ("http", "https"):
+        # A webhook's path is its secret; a URL's path is rarely shorter than 6 characters anyway.
+        out.append(parts.path)
+        out.extend(segment for segment in parts.path.split("/") if len(segment) >= 16)
+    return out
 
 
 class _MaskedStream:
@@ -86,8 +162,8 @@ class _MaskedRotatingFile:
     """A loguru sink writing masked lines to a size-rotated file (stdlib handler does the rotation)."""
 
     def __init__(self, path: Path, masker: SecretMasker, max_bytes: int, backups: int) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._handler = logging.handlers.RotatingFileHandler(
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._handler = _PrivateRotatingFileHandler(
             path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
         )
         self._handler.terminator = ""
@@ -100,6 +176,23 @@ class _MaskedRotatingFile:
 
     def close(self) -> None:
         self._handler.close()
+
+
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Every log file (the first and each one after a rollover) is created 0600: it is nobody else's."""
+
+    def _open(self) -> io.TextIOWrapper:
+        def opener(path: str, flags: int) -> int:
+            fd = os.open(path, flags, 0o600)
+            os.fchmod(fd, 0o600)  # an older file may have been created 0644
+            return fd
+
+        # The handler owns the stream and closes it (close/rollover), so no context manager here.
+        stream = open(  # noqa: SIM115
+            self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors, opener=opener
+        )
+        assert isinstance(stream, io.TextIOWrapper)
+        return stream
 
 
 class InterceptHandler(logging.Handler):

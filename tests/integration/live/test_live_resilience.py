@@ -159,7 +159,8 @@ async def test_a_database_outage_mid_session_loses_nothing_and_the_pipeline_keep
         await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
         try:
             await admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> $2",
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> $2 AND usename = current_user",
                 database,
                 spared,
             )

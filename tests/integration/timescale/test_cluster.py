@@ -38,7 +38,12 @@ def test_up_twice_is_a_no_op_and_url_names_the_port(cluster: EmbeddedCluster) ->
     url = cluster.up()
     pid = cluster.running_pid()
     assert pid is not None
-    assert cluster.up() == url == f"postgresql://tickwise@127.0.0.1:{cluster.port}/tickwise"
+    passfile = cluster.data_dir / "pgpass"
+    assert (
+        cluster.up()
+        == url
+        == f"postgresql://tickwise_app@127.0.0.1:{cluster.port}/tickwise?passfile={passfile}"
+    )
     assert cluster.running_pid() == pid
     status = cluster.status()
     assert status.running and status.pid == pid and status.port == cluster.port

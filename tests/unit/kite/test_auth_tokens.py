@@ -77,7 +77,13 @@ def test_login_url_carries_version_and_api_key() -> None:
 async def test_callback_server_captures_the_request_token() -> None:
     async with LoginCallbackServer(0) as callback, httpx.AsyncClient() as browser:
         response = await browser.get(
-            callback.redirect_url, params={"action": "login", "status": "success", "request_token": "rq1"}
+            callback.redirect_url,
+            params={
+                "action": "login",
+                "status": "success",
+                "request_token": "rq1",
+                **callback.redirect_params,
+            },
         )
         assert response.status_code == 200
         assert await callback.wait(1) == "rq1"
@@ -85,7 +91,7 @@ async def test_callback_server_captures_the_request_token() -> None:
 
 async def test_callback_server_reports_a_failed_login() -> None:
     async with LoginCallbackServer(0) as callback, httpx.AsyncClient() as browser:
-        await browser.get(callback.redirect_url, params={"status": "cancelled"})
+        await browser.get(callback.redirect_url, params={"status": "cancelled", **callback.redirect_params})
         with pytest.raises(BrokerError, match="cancelled"):
             await callback.wait(1)
 
@@ -115,9 +121,12 @@ async def test_login_flow_exchanges_the_captured_token_with_the_checksum() -> No
     ):
 
         async def browser(url: str) -> None:
-            assert url == "http://login.test/connect/login?v=3&api_key=key"
+            assert url == login_url("http://login.test/connect/login", "key", callback.redirect_params)
             async with httpx.AsyncClient() as http:
-                await http.get(callback.redirect_url, params={"request_token": "rq", "status": "success"})
+                await http.get(
+                    callback.redirect_url,
+                    params={"request_token": "rq", "status": "success", **callback.redirect_params},
+                )
 
         session = await asyncio.wait_for(
             login_flow(

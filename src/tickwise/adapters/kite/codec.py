@@ -131,7 +131,7 @@ def _fast_constructor(cls: type[T]) -> Callable[..., T]:
     params = ", ".join(f"{n}=_d_{n}" if n in defaults else n for n in names)
     namespace.update({f"_d_{n}": v for n, v in defaults.items()})
     source = f"def make({params}):\n    obj = _new(_cls)\n" + "\n".join(body) + "\n    return obj\n"
-    exec(source, namespace)
+    exec(source, namespace)  # nosec B102: the source is generated from the Tick/packet dataclass fields, never from input
     make: Callable[..., T] = namespace["make"]
     return make
 
@@ -196,7 +196,7 @@ def _generate_full_decoder() -> Callable[[tuple[Any, ...], float, datetime | Non
         "    t = _new(Tick)",
     ]
     values = {
-        "instrument_token": "token",
+        "instrument_token": "token",  # nosec B105: not a password: a name, a message or a pattern of key names
         "mode": repr(MODE_FULL),
         "tradable": f"token & 0xFF != {INDEX_SEGMENT}",
         "last_price": "ltp",
@@ -217,7 +217,7 @@ def _generate_full_decoder() -> Callable[[tuple[Any, ...], float, datetime | Non
     }
     lines += [f"    Tick_{f.name}(t, {values[f.name]})" for f in fields(Tick)]  # KeyError if Tick grows
     lines.append("    return t")
-    exec("\n".join(lines), ns)
+    exec("\n".join(lines), ns)  # nosec B102: the source is generated from the Tick/packet dataclass fields, never from input
     full_tick: Callable[[tuple[Any, ...], float, datetime | None], Tick] = ns["full_tick"]
     return full_tick
 

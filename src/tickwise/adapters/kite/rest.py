@@ -6,17 +6,20 @@
 
 Every request carries ``X-Kite-Version: 3`` and, once authenticated, ``Authorization: token k:t``.
 Requests are paced by a per-class + shared rate limiter, and 429/5xx/timeouts/transport errors are
-retried with jittered exponential backoff; 400 and 403 never are. The first 403 TokenException fires
+retried with jittered exponential backoff (never sooner than a ``Retry-After`` header asks, up to
+60 s); 400 and 403 never are, nor is any other 4xx whose body is not Kite's JSON envelope (a proxy's
+HTML error page will not change on a retry). The first 403 TokenException fires
 ``on_session_expired`` once (e.g. to stop streams and ask the user to log in again).
 """
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -348,6 +351,7 @@ class KiteRestClient:
         attempt = 0
         while True:
             await self.rate_limiter.acquire(cls)
+            response: httpx.Response | None = None
             try:
                 response = await self._http.request(method, path, params=params, data=data, headers=headers)
                 result = self._unwrap(response, raw)
@@ -362,9 +366,12 @@ class KiteRestClient:
                 error = exc
             else:
                 return result
-            if not error.retryable or attempt >= self.max_retries:
+            if not _worth_retrying(error) or attempt >= self.max_retries:
                 raise error
             delay = self.backoff.delay(attempt + (1 if isinstance(error, KiteRateLimitError) else 0))
+            wait = _retry_after_s(response)
+            if wait is not None:
+                delay = max(delay, wait)
             attempt += 1
             self.retries += 1
             logger.debug("{} {} failed ({}); retry {} in {:.2f}s", method, path, error, attempt, delay)
@@ -395,6 +402,39 @@ class KiteRestClient:
         result = self.on_session_expired(exc)
         if inspect.isawaitable(result):
             await result
+
+
+_MAX_RETRY_AFTER_S = 60.0
+
+
+def _worth_retrying(error: KiteError) -> bool:
+    """``error.retryable``, except a non-envelope 4xx other than 429 (an HTML error page, a proxy's
+    refusal): the same request gets the same answer, so retrying only wastes the rate limit."""
+    if isinstance(error, KiteDataError) and error.error_type is None and 400 <= error.status < 500:
+        return error.status == 429
+    return error.retryable
+
+
+def _retry_after_s(response: httpx.Response | None) -> float | None:
+    """Seconds a ``Retry-After`` header (delta-seconds or HTTP date) asks for, capped; None without one."""
+    if response is None:
+        return None
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), _MAX_RETRY_AFTER_S)
 
 
 def candles_frame(candles: Sequence[Candle]) -> pd.DataFrame:

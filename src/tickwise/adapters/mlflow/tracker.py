@@ -18,14 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from tickwise.config import Settings
+from tickwise.domain.errors import ModelError
+from tickwise.observability.logging import SecretMasker, redact_url, secret_parts
 
 EXPERIMENT = "tickwise"
 
 
 def tracking_uri(settings: Settings) -> str:
     """The MLflow tracking URI in use (configured, or the file store under data_dir/mlruns)."""
-    if settings.model_training.mlflow_uri:
-        return settings.model_training.mlflow_uri
+    if settings.model_training.mlflow_uri.get_secret_value():
+        return settings.model_training.mlflow_uri.get_secret_value()
     return (Path(settings.system.data_dir).resolve() / "mlruns").as_uri()
 
 
@@ -38,9 +40,14 @@ class MlflowTracker:
         from mlflow.tracking import MlflowClient  # heavy import (~5 s), only when training
 
         self.uri = uri
-        self._client = MlflowClient(tracking_uri=uri)
-        found = self._client.get_experiment_by_name(experiment)
-        self.experiment_id = found.experiment_id if found else self._client.create_experiment(experiment)
+        try:
+            self._client = MlflowClient(tracking_uri=uri)
+            found = self._client.get_experiment_by_name(experiment)
+            self.experiment_id = found.experiment_id if found else self._client.create_experiment(experiment)
+        except Exception as exc:
+            # MLflow's errors quote the tracking URI, password included (issue #13): re-raise without it.
+            reason = SecretMasker(secret_parts(uri))(f"{type(exc).__name__}: {exc}").splitlines()[0][:300]
+            raise ModelError(f"MLflow tracking at {redact_url(uri)} is not usable: {reason}") from None
 
     def log_run(
         self,

@@ -221,7 +221,7 @@ async def copy_upsert(
     else:
         updates = [c for c in (update_columns if update_columns is not None else names) if c not in key]
         action = (
-            "DO UPDATE SET " + ", ".join(f"{_quote(c)} = EXCLUDED.{_quote(c)}" for c in updates)
+            "DO UPDATE SET " + ", ".join(f"{_quote(c)} = EXCLUDED.{_quote(c)}" for c in updates)  # nosec B608: identifiers come from the schema and are quoted by _quote; values are bound
             if updates
             else "DO NOTHING"
         )
@@ -248,7 +248,7 @@ async def copy_upsert(
         )
         await conn.copy_to_table(stage, source=_stream(payload), columns=names, format="binary")
         status = await conn.execute(
-            f"INSERT INTO {_quote(table)} ({target_cols}) SELECT {select_cols} FROM {_quote(stage)} "
+            f"INSERT INTO {_quote(table)} ({target_cols}) SELECT {select_cols} FROM {_quote(stage)} "  # nosec B608: identifiers come from the schema and are quoted by _quote; values are bound
             f"ON CONFLICT ({conflict}) {action}"
         )
     return int(status.split()[-1])
@@ -328,12 +328,12 @@ async def insert_upsert(
     conflict = ", ".join(_quote(k) for k in key)
     updates = [c for c in (update_columns if update_columns is not None else names) if c not in key]
     action = (
-        "DO UPDATE SET " + ", ".join(f"{_quote(c)} = EXCLUDED.{_quote(c)}" for c in updates)
+        "DO UPDATE SET " + ", ".join(f"{_quote(c)} = EXCLUDED.{_quote(c)}" for c in updates)  # nosec B608: identifiers come from the schema and are quoted by _quote; values are bound
         if on_conflict == "update" and updates
         else "DO NOTHING"
     )
     sql = (
-        f"INSERT INTO {_quote(table)} ({aliases}) "
+        f"INSERT INTO {_quote(table)} ({aliases}) "  # nosec B608: identifiers come from the schema and are quoted by _quote; values are bound
         f"SELECT {', '.join(_select_expr(c) for c in columns)} FROM unnest({params}) AS s({aliases}) "
         f"ON CONFLICT ({conflict}) {action}"
     )

@@ -158,7 +158,7 @@ class TimescaleCandleRepository:
         params: list[object] = [instrument_token, str(timeframe)]
         where = time_bounds(start, end, params)
         sql = (
-            f"SELECT {', '.join(CANDLE_COLUMNS)} FROM candles WHERE instrument_token = $1 AND timeframe = $2"
+            f"SELECT {', '.join(CANDLE_COLUMNS)} FROM candles WHERE instrument_token = $1 AND timeframe = $2"  # nosec B608: column lists are module constants; every value is a bound $n parameter
             f"{where} ORDER BY time"
         )
         async with self._pool.acquire() as conn:
@@ -179,7 +179,7 @@ class TimescaleCandleRepository:
             params.append(list(instrument_tokens))
             where += f" AND instrument_token = ANY(${len(params)}::bigint[])"
         where += time_bounds(start, end, params)
-        sql = f"SELECT {', '.join(CANDLE_COLUMNS)} FROM candles WHERE {where} ORDER BY instrument_token, time"
+        sql = f"SELECT {', '.join(CANDLE_COLUMNS)} FROM candles WHERE {where} ORDER BY instrument_token, time"  # nosec B608: column lists are module constants; every value is a bound $n parameter
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(sql, *params)
         return _frame(rows)
@@ -187,7 +187,7 @@ class TimescaleCandleRepository:
     async def latest(self, instrument_token: int, timeframe: Timeframe, n: int) -> pd.DataFrame:
         """The last ``n`` candles (warm-up window), oldest first."""
         sql = (
-            f"SELECT * FROM (SELECT {', '.join(CANDLE_COLUMNS)} FROM candles WHERE instrument_token = $1 "
+            f"SELECT * FROM (SELECT {', '.join(CANDLE_COLUMNS)} FROM candles WHERE instrument_token = $1 "  # nosec B608: column lists are module constants; every value is a bound $n parameter
             "AND timeframe = $2 ORDER BY time DESC LIMIT $3) last_n ORDER BY time"
         )
         async with self._pool.acquire() as conn:
@@ -221,7 +221,7 @@ class TimescaleCandleRepository:
             clauses.append(f"timeframe = ${len(params)}")
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         async with self._pool.acquire() as conn:
-            return int(await conn.fetchval(f"SELECT count(*) FROM candles{where}", *params))
+            return int(await conn.fetchval(f"SELECT count(*) FROM candles{where}", *params))  # nosec B608: column lists are module constants; every value is a bound $n parameter
 
 
 async def _none_stored(conn: asyncpg.Connection, columns: Sequence[Column]) -> bool:

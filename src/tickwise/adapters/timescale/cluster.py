@@ -1,9 +1,18 @@
 """The embedded PostgreSQL + TimescaleDB cluster behind ``tickwise db up`` (and the test suite).
 
 The cluster is plain PostgreSQL: ``initdb`` into ``<data_dir>/pg``, then ``pg_ctl start`` with
-``shared_preload_libraries=timescaledb``, listening on ``127.0.0.1:<port>`` with ``trust`` auth for the
-``tickwise`` role (loopback only), a unix socket in a short directory, and the server log in
-``<data_dir>/pg.log``.
+``shared_preload_libraries=timescaledb``, listening on ``127.0.0.1:<port>``, a unix socket in a short
+directory, and the server log in ``<data_dir>/pg.log``.
+
+Authentication (docs/operations.md, Security): no ``trust`` anywhere. On TCP every role needs its
+SCRAM-SHA-256 password; on the unix socket only the OS user the server runs as may connect, by
+``peer``, and only as the admin (superuser) role, which is how ``up``/``status`` manage the cluster.
+The passwords are generated here and kept in ``<data_dir>/pgpass`` (mode 0600, libpq's pgpass format);
+the DSNs name that file with ``?passfile=...`` so psql, asyncpg and psycopg2 find the password without
+it ever appearing in a URL, a command line or a log. The application connects as ``tickwise_app``, a
+non-superuser that owns the database and its tables; the superuser (``database.user``, the role
+``initdb`` created) is for migrations and maintenance only. A cluster made by an older tickwise
+(``trust`` auth, everything owned by the superuser) is upgraded in place by the next ``up``.
 
 Running as root: PostgreSQL refuses to start as root, and our machines run everything as root. When
 ``os.geteuid() == 0`` the cluster therefore runs as an unprivileged OS user: ``postgres`` (created by
@@ -16,6 +25,8 @@ instead of an obscure ``initdb`` failure. As a non-root user the cluster simply 
 
 from __future__ import annotations
 
+import contextlib
+import grp
 import hashlib
 import os
 import pwd
@@ -25,7 +36,17 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
+from tickwise.adapters.timescale.roles import (
+    APP_ROLE,
+    create_app_role_sql,
+    generate_password,
+    hand_over_sql,
+    quote_ident,
+    quote_literal,
+    set_password_sql,
+)
 from tickwise.domain.errors import StorageError
 
 _BIN_CANDIDATES = (
@@ -36,6 +57,10 @@ _BIN_CANDIDATES = (
 _SETUP_HINT = "run `make setup` (scripts/install_timescaledb.sh) to install PostgreSQL and TimescaleDB"
 # A unix socket path (dir + "/.s.PGSQL.<port>") must fit in sockaddr_un.sun_path (108 bytes).
 _MAX_SOCKET_DIR = 90
+# The first line of the pg_hba.conf / pg_ident.conf tickwise writes; an hba without it is an older
+# cluster's (trust) and is replaced on the next `up`.
+_HBA_MARKER = "# tickwise auth v2: peer on the socket (admin only), scram-sha-256 on loopback TCP"
+_IDENT_MAP = "tickwise"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +85,7 @@ def find_bindir() -> Path:
             return path
     pg_config = shutil.which("pg_config")
     if pg_config:
-        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)  # nosec B603: a fixed argv of trusted tools, no shell
         path = Path(out.stdout.strip())
         if out.returncode == 0 and (path / "initdb").is_file():
             return path
@@ -70,7 +95,7 @@ def find_bindir() -> Path:
 def _timescaledb_installed(bindir: Path) -> bool:
     pg_config = bindir / "pg_config"
     if pg_config.is_file():
-        out = subprocess.run([str(pg_config), "--pkglibdir"], capture_output=True, text=True, check=False)
+        out = subprocess.run([str(pg_config), "--pkglibdir"], capture_output=True, text=True, check=False)  # nosec B603: a fixed argv of trusted tools, no shell
         if out.returncode == 0:
             return (Path(out.stdout.strip()) / "timescaledb.so").is_file()
     # Debian layout without pg_config in the server bin dir: lib is a sibling of bin.
@@ -96,10 +121,12 @@ class EmbeddedCluster:
         *,
         server_options: dict[str, str] | None = None,
         os_user: str | None = None,
+        app_user: str = APP_ROLE,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.port = port
-        self.user = user
+        self.user = user  # the superuser: migrations and maintenance only
+        self.app_user = app_user  # what the pipelines connect as
         self.dbname = dbname
         self.server_options = dict(server_options or {})
         self._os_user = os_user
@@ -115,13 +142,18 @@ class EmbeddedCluster:
         return self.data_dir / "pg.log"
 
     @property
+    def pgpass_file(self) -> Path:
+        """The passwords of the admin and application roles (libpq pgpass format, mode 0600)."""
+        return self.data_dir / "pgpass"
+
+    @property
     def socket_dir(self) -> Path:
         """Unix socket directory: ``<data_dir>/run``, or a short ``/tmp`` path when that is too long."""
         preferred = self.data_dir / "run"
         if len(str(preferred)) <= _MAX_SOCKET_DIR:
             return preferred
-        digest = hashlib.sha1(str(self.data_dir).encode()).hexdigest()[:10]
-        return Path("/tmp") / f"tickwise-{digest}"
+        digest = hashlib.sha1(str(self.data_dir).encode(), usedforsecurity=False).hexdigest()[:10]
+        return Path("/tmp") / f"tickwise-{digest}"  # nosec B108: owner and symlink checked in _check_socket_dir before use
 
     @property
     def bindir(self) -> Path:
@@ -130,8 +162,16 @@ class EmbeddedCluster:
         return self._bindir
 
     def url(self) -> str:
-        """The DSN of this cluster (trust auth on loopback, so no password)."""
-        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{self.dbname}"
+        """The application role's DSN; the password is read from ``pgpass_file`` (``?passfile=``)."""
+        return self._dsn(self.app_user)
+
+    def admin_url(self) -> str:
+        """The superuser's DSN, for migrations and maintenance only."""
+        return self._dsn(self.user)
+
+    def _dsn(self, role: str) -> str:
+        passfile = quote(str(self.pgpass_file), safe="/")
+        return f"postgresql://{quote(role, safe='')}@127.0.0.1:{self.port}/{quote(self.dbname, safe='')}?passfile={passfile}"
 
     # -- lifecycle ----------------------------------------------------------------------------
     def up(self) -> str:
@@ -139,13 +179,19 @@ class EmbeddedCluster:
         bindir = self.bindir
         if not _timescaledb_installed(bindir):
             raise StorageError(f"the TimescaleDB extension is not installed for {bindir}; {_SETUP_HINT}")
+        os_user = self._run_user()
+        passwords = self._passwords()
         if self.running_pid() is None:
-            os_user = self._run_user()
             self._prepare_dirs(os_user)
             if not (self.pgdata / "PG_VERSION").is_file():
                 self._initdb()
+            self._write_auth_files(os_user)
             self._remove_stale_pid()
             self._start()
+        elif self._write_auth_files(os_user):
+            # Started by an older tickwise with trust auth: switch it over without a restart.
+            self._reload()
+        self._secure_roles(passwords)
         self._ensure_database()
         return self.url()
 
@@ -243,17 +289,27 @@ class EmbeddedCluster:
             _ensure_os_user("tickwise")
             return "tickwise"
 
+    def _server_os_user(self, os_user: str | None) -> pwd.struct_passwd:
+        return pwd.getpwnam(os_user) if os_user is not None else pwd.getpwuid(os.geteuid())
+
     def _prepare_dirs(self, os_user: str | None) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.pgdata.mkdir(mode=0o700, exist_ok=True)
         socket_dir = self.socket_dir
+        self._check_socket_dir(socket_dir, os_user)
         socket_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.log_file.touch(exist_ok=True)
+        self.log_file.touch(mode=0o600, exist_ok=True)
+        os.chmod(self.log_file, 0o600)
         if os_user is None:
+            # Nobody but us needs to enter the data directory (it holds the pgpass file and logs).
+            os.chmod(self.data_dir, 0o700)
             return
         entry = pwd.getpwnam(os_user)
         for path in (self.pgdata, socket_dir, self.log_file):
             os.chown(path, entry.pw_uid, entry.pw_gid)
+        # The server user must traverse the data directory to reach pg/; nobody else may enter it.
+        os.chown(self.data_dir, -1, entry.pw_gid)
+        os.chmod(self.data_dir, 0o710)  # nosec B103: 0710: only the database's OS user group may traverse to pg/, nothing is readable
         if (self.pgdata / "PG_VERSION").is_file():
             # A cluster initialised by another user (or restored by root) must belong to the server user.
             for root, dirs, files in os.walk(self.pgdata):
@@ -261,15 +317,33 @@ class EmbeddedCluster:
                     os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
         os.chmod(self.pgdata, 0o700)
         for parent in [*self.data_dir.parents, self.data_dir][::-1]:
-            mode = parent.stat().st_mode
-            owner = parent.stat().st_uid
-            if owner != entry.pw_uid and not mode & 0o001:
+            st = parent.stat()
+            mode = st.st_mode
+            traversable = (
+                st.st_uid == entry.pw_uid or mode & 0o001 or (mode & 0o010 and st.st_gid in _groups_of(entry))
+            )
+            if not traversable:
                 raise StorageError(
                     f"{parent} is not traversable by the database user {os_user!r} (mode {oct(mode & 0o777)}); "
                     f"run `chmod o+x {parent}` or choose another data directory (TICKWISE_DATA_DIR)"
                 )
 
+    def _check_socket_dir(self, socket_dir: Path, os_user: str | None) -> None:
+        """Refuse a socket directory that another user planted (the /tmp fallback is shared)."""
+        try:
+            st = socket_dir.lstat()
+        except FileNotFoundError:
+            return
+        allowed = {os.geteuid(), self._server_os_user(os_user).pw_uid}
+        if not socket_dir.is_dir() or socket_dir.is_symlink() or st.st_uid not in allowed:
+            raise StorageError(
+                f"the socket directory {socket_dir} exists but is not a directory owned by this user or the "
+                "database user; remove it (someone else may have created it) or use a shorter data directory"
+            )
+
     def _initdb(self) -> None:
+        # No password exists yet, so TCP is rejected until _write_auth_files and _secure_roles ran;
+        # peer on the socket lets the server's own OS user in to set the passwords.
         result = self._run(
             [
                 str(self.bindir / "initdb"),
@@ -277,7 +351,8 @@ class EmbeddedCluster:
                 str(self.pgdata),
                 "-U",
                 self.user,
-                "--auth=trust",
+                "--auth-local=peer",
+                "--auth-host=reject",
                 "-E",
                 "UTF8",
                 "--locale=C.UTF-8",
@@ -286,6 +361,59 @@ class EmbeddedCluster:
         )
         if result.returncode != 0:
             raise StorageError(f"initdb failed for {self.pgdata}: {_tail(result.stderr or result.stdout)}")
+
+    def _write_auth_files(self, os_user: str | None) -> bool:
+        """Write tickwise's pg_hba.conf and pg_ident.conf; True when they changed (reload needed)."""
+        server_user = self._server_os_user(os_user)
+        hba = (
+            f"{_HBA_MARKER}\n"
+            "# TYPE  DATABASE  USER  ADDRESS  METHOD\n"
+            f"local   all  {quote_ident(self.user)}  peer map={_IDENT_MAP}\n"
+            "host    all  all  127.0.0.1/32  scram-sha-256\n"
+            "host    all  all  ::1/128       scram-sha-256\n"
+        )
+        ident = (
+            f"{_HBA_MARKER}\n"
+            "# MAPNAME  SYSTEM-USERNAME  PG-USERNAME\n"
+            f"{_IDENT_MAP}  {server_user.pw_name}  {quote_ident(self.user)}\n"
+        )
+        changed = False
+        for name, text in (("pg_hba.conf", hba), ("pg_ident.conf", ident)):
+            path = self.pgdata / name
+            if _read(path) == text:
+                continue
+            _write_private(path, text, owner=server_user)
+            changed = True
+        return changed
+
+    def _reload(self) -> None:
+        result = self._run([str(self.bindir / "pg_ctl"), "reload", "-D", str(self.pgdata)])
+        if result.returncode != 0:
+            raise StorageError(
+                f"pg_ctl reload failed for {self.pgdata}: {_tail(result.stderr or result.stdout)}"
+            )
+        # The postmaster reloads pg_hba.conf asynchronously after SIGHUP.
+        time.sleep(0.5)
+
+    def _passwords(self) -> dict[str, str]:
+        """The roles' passwords from ``pgpass_file``, generating (and saving) any that are missing."""
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        known = read_pgpass(self.pgpass_file)
+        missing = [role for role in (self.user, self.app_user) if role not in known]
+        if missing or (self.pgpass_file.stat().st_mode & 0o077):
+            for role in missing:
+                known[role] = generate_password()
+            lines = [
+                f"127.0.0.1:*:*:{_pgpass_escape(role)}:{_pgpass_escape(pw)}" for role, pw in known.items()
+            ]
+            _write_private(self.pgpass_file, "\n".join(lines) + "\n", owner=None)
+        return known
+
+    def _secure_roles(self, passwords: dict[str, str]) -> None:
+        """Passwords for the admin and the app role (created when missing); idempotent."""
+        self._psql(create_app_role_sql(self.app_user), dbname="postgres")
+        for role in (self.user, self.app_user):
+            self._psql(set_password_sql(role, passwords[role]), dbname="postgres")
 
     def _start(self) -> None:
         options = {
@@ -320,17 +448,25 @@ class EmbeddedCluster:
             )
 
     def _ensure_database(self) -> None:
-        exists = self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{self.dbname}'", dbname="postgres")
+        exists = self._psql(
+            f"SELECT 1 FROM pg_database WHERE datname = {quote_literal(self.dbname)}",  # nosec B608: the name is quoted by quote_literal/quote_ident
+            dbname="postgres",
+        )
         if exists != "1":
-            self._psql(f'CREATE DATABASE "{self.dbname}"', dbname="postgres")
+            self._psql(
+                f"CREATE DATABASE {quote_ident(self.dbname)} OWNER {quote_ident(self.app_user)}",
+                dbname="postgres",
+            )
         self._psql("CREATE EXTENSION IF NOT EXISTS timescaledb", dbname=self.dbname)
+        # A database made by an older tickwise belongs to the superuser: hand it to the app role.
+        self._psql(hand_over_sql(self.app_user), dbname=self.dbname)
 
     def _psql(self, sql: str, *, dbname: str, check: bool = True) -> str:
         env = {**os.environ, "PGCONNECT_TIMEOUT": "10", "PGOPTIONS": "-c client_min_messages=warning"}
         env.pop("PGPASSWORD", None)
         deadline = time.monotonic() + 10
         while True:
-            result = subprocess.run(
+            result = self._run(
                 [
                     str(self.bindir / "psql"),
                     "-X",
@@ -340,7 +476,7 @@ class EmbeddedCluster:
                     "-v",
                     "ON_ERROR_STOP=1",
                     "-h",
-                    "127.0.0.1",
+                    str(self.socket_dir),
                     "-p",
                     str(self.port),
                     "-U",
@@ -350,10 +486,7 @@ class EmbeddedCluster:
                     "-c",
                     sql,
                 ],
-                capture_output=True,
-                text=True,
                 env=env,
-                check=False,
             )
             if result.returncode == 0:
                 return result.stdout.strip()
@@ -363,15 +496,15 @@ class EmbeddedCluster:
                 continue
             if not check:
                 return ""
-            raise StorageError(f"{sql.split()[0]} on {self.url()} failed: {_tail(result.stderr)}")
+            raise StorageError(f"{sql.split()[0]} on {self.admin_url()} failed: {_tail(result.stderr)}")
 
-    def _run(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
+    def _run(self, argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         os_user = self._run_user()
         if os_user is not None:
             argv = ["runuser", "-u", os_user, "--", *argv]
         # pg_ctl's children inherit our stdout otherwise; keep them off captured pipes.
-        return subprocess.run(
-            argv, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL, cwd="/"
+        return subprocess.run(  # nosec B603: fixed argv of PostgreSQL tools, no shell
+            argv, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL, cwd="/", env=env
         )
 
 
@@ -379,7 +512,7 @@ def _ensure_os_user(name: str) -> None:
     try:
         pwd.getpwnam(name)
     except KeyError:
-        result = subprocess.run(
+        result = subprocess.run(  # nosec B603 B607: a fixed argv of trusted tools, no shell; useradd from root's PATH, fixed arguments, no shell
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
             capture_output=True,
             text=True,
@@ -390,6 +523,66 @@ def _ensure_os_user(name: str) -> None:
                 f"PostgreSQL cannot run as root and creating the system user {name!r} failed: "
                 f"{result.stderr.strip()}"
             ) from None
+
+
+def read_pgpass(path: Path) -> dict[str, str]:
+    """role -> password from a pgpass file tickwise wrote (empty when the file is missing)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise StorageError(f"cannot read the database password file {path}: {exc}") from None
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        fields = _pgpass_split(line)
+        if len(fields) == 5:
+            out.setdefault(fields[3], fields[4])
+    return out
+
+
+def _pgpass_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def _pgpass_split(line: str) -> list[str]:
+    fields, current, escaped = [], "", False
+    for char in line:
+        if escaped:
+            current += char
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ":":
+            fields.append(current)
+            current = ""
+        else:
+            current += char
+    fields.append(current)
+    return fields
+
+
+def _write_private(path: Path, text: str, *, owner: pwd.struct_passwd | None) -> None:
+    """Write ``text`` to ``path`` atomically, mode 0600 from creation, fsynced, never via a symlink."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if owner is not None:
+            os.chown(tmp, owner.pw_uid, owner.pw_gid)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _groups_of(entry: pwd.struct_passwd) -> set[int]:
+    return {entry.pw_gid} | {g.gr_gid for g in grp.getgrall() if entry.pw_name in g.gr_mem}
 
 
 def _alive(pid: int) -> bool:

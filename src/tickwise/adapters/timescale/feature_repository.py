@@ -188,7 +188,7 @@ class TimescaleFeatureRepository:
         where = time_bounds(start, end, params)
         selected = ", ".join(["instrument_token", "timeframe", "time", *(f'"{n}"' for n in names)])
         sql = (
-            f"SELECT {selected} FROM features WHERE instrument_token = $1 AND timeframe = $2 "
+            f"SELECT {selected} FROM features WHERE instrument_token = $1 AND timeframe = $2 "  # nosec B608: column lists are module constants; every value is a bound $n parameter
             f"AND feature_set = $3{where} ORDER BY time"
         )
         async with self._pool.acquire() as conn:

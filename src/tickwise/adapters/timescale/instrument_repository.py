@@ -23,7 +23,7 @@ _COLUMNS = (
     "last_price",
 )
 _UPSERT = (
-    f"INSERT INTO instruments ({', '.join(_COLUMNS)}) VALUES ({', '.join(f'${i}' for i in range(1, len(_COLUMNS) + 1))}) "
+    f"INSERT INTO instruments ({', '.join(_COLUMNS)}) VALUES ({', '.join(f'${i}' for i in range(1, len(_COLUMNS) + 1))}) "  # nosec B608: column lists are module constants; every value is a bound $n parameter
     "ON CONFLICT (instrument_token) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS[1:])
     + ", active = true, last_seen = now(), updated_at = now()"
@@ -80,7 +80,7 @@ class TimescaleInstrumentRepository:
         where = " WHERE active" if active_only else ""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
-                f"SELECT {', '.join(_COLUMNS)} FROM instruments{where} ORDER BY instrument_token"
+                f"SELECT {', '.join(_COLUMNS)} FROM instruments{where} ORDER BY instrument_token"  # nosec B608: column lists are module constants; every value is a bound $n parameter
             )
         return [_row(r) for r in rows]
 
@@ -88,7 +88,7 @@ class TimescaleInstrumentRepository:
         """Active instruments of ``exchange`` whose tradingsymbol is in ``symbols`` (in that order)."""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
-                f"SELECT {', '.join(_COLUMNS)} FROM instruments WHERE active AND exchange = $1 "
+                f"SELECT {', '.join(_COLUMNS)} FROM instruments WHERE active AND exchange = $1 "  # nosec B608: column lists are module constants; every value is a bound $n parameter
                 "AND tradingsymbol = ANY($2::text[])",
                 exchange,
                 list(symbols),
@@ -99,7 +99,8 @@ class TimescaleInstrumentRepository:
     async def get(self, instrument_token: int) -> Instrument | None:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
-                f"SELECT {', '.join(_COLUMNS)} FROM instruments WHERE instrument_token = $1", instrument_token
+                f"SELECT {', '.join(_COLUMNS)} FROM instruments WHERE instrument_token = $1",  # nosec B608: column lists are module constants; every value is a bound $n parameter
+                instrument_token,
             )
         return None if row is None else _row(row)
 
@@ -107,6 +108,6 @@ class TimescaleInstrumentRepository:
         async with self._pool.acquire() as conn:
             return int(
                 await conn.fetchval(
-                    f"SELECT count(*) FROM instruments{' WHERE active' if active_only else ''}"
+                    f"SELECT count(*) FROM instruments{' WHERE active' if active_only else ''}"  # nosec B608: column lists are module constants; every value is a bound $n parameter
                 )
             )

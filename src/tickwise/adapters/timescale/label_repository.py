@@ -110,7 +110,7 @@ class TimescaleLabelRepository:
             params.append(side)
             where += f" AND side = ${len(params)}"
         sql = (
-            f"SELECT {', '.join(LABEL_COLUMNS)} FROM labels WHERE instrument_token = $1 AND timeframe = $2"
+            f"SELECT {', '.join(LABEL_COLUMNS)} FROM labels WHERE instrument_token = $1 AND timeframe = $2"  # nosec B608: column lists are module constants; every value is a bound $n parameter
             f"{where} ORDER BY time, side"
         )
         async with self._pool.acquire() as conn:

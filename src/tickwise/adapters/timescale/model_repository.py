@@ -70,7 +70,7 @@ class TimescaleModelRepository:
             record.artifact_path,
         ]
         cols = [c for c in _COLUMNS if c != "created_at"]
-        sql = f"INSERT INTO models ({', '.join(cols)}) VALUES ({', '.join(f'${i}' for i in range(1, len(cols) + 1))})"
+        sql = f"INSERT INTO models ({', '.join(cols)}) VALUES ({', '.join(f'${i}' for i in range(1, len(cols) + 1))})"  # nosec B608: column lists are module constants; every value is a bound $n parameter
         async with self._pool.acquire() as conn, conn.transaction():
             if record.status == "champion":
                 await conn.execute("UPDATE models SET status = 'retired' WHERE status = 'champion'")
@@ -82,14 +82,15 @@ class TimescaleModelRepository:
     async def get(self, model_version: str) -> ModelRecord | None:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
-                f"SELECT {', '.join(_COLUMNS)} FROM models WHERE model_version = $1", model_version
+                f"SELECT {', '.join(_COLUMNS)} FROM models WHERE model_version = $1",  # nosec B608: column lists are module constants; every value is a bound $n parameter
+                model_version,
             )
         return None if row is None else _record(row)
 
     async def champion(self) -> ModelRecord | None:
         """The current champion, or None when no model has been promoted."""
         async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(f"SELECT {', '.join(_COLUMNS)} FROM models WHERE status = 'champion'")
+            row = await conn.fetchrow(f"SELECT {', '.join(_COLUMNS)} FROM models WHERE status = 'champion'")  # nosec B608: column lists are module constants; every value is a bound $n parameter
         return None if row is None else _record(row)
 
     async def list(self, *, status: ModelStatus | None = None) -> list[ModelRecord]:
@@ -97,11 +98,11 @@ class TimescaleModelRepository:
         async with self._pool.acquire() as conn:
             if status is None:
                 rows = await conn.fetch(
-                    f"SELECT {', '.join(_COLUMNS)} FROM models ORDER BY created_at DESC, model_version DESC"
+                    f"SELECT {', '.join(_COLUMNS)} FROM models ORDER BY created_at DESC, model_version DESC"  # nosec B608: column lists are module constants; every value is a bound $n parameter
                 )
             else:
                 rows = await conn.fetch(
-                    f"SELECT {', '.join(_COLUMNS)} FROM models WHERE status = $1 "
+                    f"SELECT {', '.join(_COLUMNS)} FROM models WHERE status = $1 "  # nosec B608: column lists are module constants; every value is a bound $n parameter
                     "ORDER BY created_at DESC, model_version DESC",
                     status,
                 )

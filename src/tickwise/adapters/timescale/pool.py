@@ -6,23 +6,16 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from tickwise.domain.errors import StorageError
+from tickwise.observability import logging as observability_logging
 
 
 def redact_url(url: str) -> str:
-    """The URL with any password replaced by ``***`` (safe for logs and error messages)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    """The URL with any password (in the userinfo or a ``?password=`` parameter) replaced by ``***``."""
+    return observability_logging.redact_url(url)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

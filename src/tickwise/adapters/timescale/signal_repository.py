@@ -154,7 +154,7 @@ class TimescaleSignalRepository:
             if value is not None:
                 params.append(value)
                 where += f" AND {col} = ${len(params)}"
-        sql = f"SELECT {', '.join(SIGNAL_COLUMNS)} FROM signals WHERE {where} ORDER BY time, instrument_token"
+        sql = f"SELECT {', '.join(SIGNAL_COLUMNS)} FROM signals WHERE {where} ORDER BY time, instrument_token"  # nosec B608: column lists are module constants; every value is a bound $n parameter
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(sql, *params)
         frame = records_frame(

@@ -144,7 +144,7 @@ class TimescaleTickRepository:
         params: list[object] = [instrument_token]
         where = time_bounds(start, end, params)
         sql = (
-            f"SELECT {', '.join(TICK_COLUMNS)} FROM ticks WHERE instrument_token = $1{where} "
+            f"SELECT {', '.join(TICK_COLUMNS)} FROM ticks WHERE instrument_token = $1{where} "  # nosec B608: column lists are module constants; every value is a bound $n parameter
             "ORDER BY time, received_at"
         )
         async with self._pool.acquire() as conn:

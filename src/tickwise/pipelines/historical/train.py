@@ -111,7 +111,7 @@ def train_config_of(settings: Any, trials: int | None = None) -> TrainConfig:
         seed=mt.seed,
         embargo_bars=mt.embargo_bars,
         threshold=mt.signal_threshold,
-        optuna_storage=mt.optuna_storage,
+        optuna_storage=mt.optuna_storage.get_secret_value(),
     )
 
 

@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import itertools
 import os
-import pickle
+import pickle  # nosec B403: see B301 below
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -264,7 +264,7 @@ class BufferedWriter:
         if from_file:
             path = t.spill_files[0]
             try:
-                batch = pickle.loads(path.read_bytes())
+                batch = pickle.loads(path.read_bytes())  # nosec B301: reads only spill files this process wrote into its own data dir; to be replaced by a checksummed non-pickle format (issue #13, finding 2)
             except (OSError, pickle.UnpicklingError, EOFError) as exc:
                 logger.error("live writer: unreadable spill file {} ({}); set aside", path, exc)
                 t.spill_files.popleft()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import web
 
@@ -35,7 +35,7 @@ INTERVALS: dict[str, int | None] = {
     "day": None,
 }
 STATE_KEY: web.AppKey[SimState] = web.AppKey("sim_state", SimState)
-BAD_TOKEN = "Incorrect `api_key` or `access_token`."
+BAD_TOKEN = "Incorrect `api_key` or `access_token`."  # nosec B105: not a password: a name, a message or a pattern of key names
 _FAULT_ERROR_TYPES = {429: "NetworkException", 502: "DataException", 503: "NetworkException"}
 
 
@@ -114,13 +114,16 @@ async def login(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     if request.query.get("api_key") != state.config.api_key:
         raise KiteError(400, "InputException", "Invalid `api_key`.")
+    # Like Kite: the app's redirect_params (a URL-encoded query string) come back on the redirect.
+    extra = parse_qsl(request.query.get("redirect_params", ""), keep_blank_values=True)
     query = urlencode(
-        {
-            "request_token": state.sessions.new_request_token(),
-            "action": "login",
-            "type": "login",
-            "status": "success",
-        }
+        [
+            *extra,
+            ("request_token", state.sessions.new_request_token()),
+            ("action", "login"),
+            ("type", "login"),
+            ("status", "success"),
+        ]
     )
     sep = "&" if "?" in state.config.redirect_url else "?"
     return web.Response(status=302, headers={"Location": f"{state.config.redirect_url}{sep}{query}"})
@@ -156,7 +159,7 @@ async def create_session(request: web.Request) -> web.StreamResponse:
         "access_token": result.access_token,
         "public_token": result.public_token,
         "enctoken": result.public_token,
-        "refresh_token": "",
+        "refresh_token": "",  # nosec B105: not a password: a name, a message or a pattern of key names
         "silo": "",
         "login_time": _ts(result.issued_at),
     }
