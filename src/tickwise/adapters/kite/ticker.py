@@ -46,10 +46,10 @@ from urllib.parse import urlencode
 
 from loguru import logger
 
-from tickwise.adapters.kite.backoff import Backoff
 from tickwise.adapters.kite.errors import KiteError
 from tickwise.adapters.kite.ticker_connection import TickerConnection
 from tickwise.adapters.kite.ticker_state import MODES, DisconnectInterval, TickerState, TickerStats
+from tickwise.domain.backoff import Backoff
 from tickwise.domain.errors import BrokerError
 from tickwise.domain.tick import Tick
 from tickwise.domain.time import IST

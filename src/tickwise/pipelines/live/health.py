@@ -12,9 +12,14 @@ import contextlib
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
+
+from tickwise.ports.alerts import Alerts
+
+if TYPE_CHECKING:
+    from tickwise.pipelines.live.session import LiveSession
 
 
 class HealthMonitor:
@@ -26,7 +31,7 @@ class HealthMonitor:
         log_every_s: float = 30.0,
         stale_tick_s: float = 10.0,
         status_path: Path | None = None,
-        alerts: Any = None,
+        alerts: Alerts | None = None,
     ) -> None:
         self.model_version = model_version
         self.interval_s = interval_s
@@ -38,18 +43,19 @@ class HealthMonitor:
         self._db_ok = True
         self.last: dict[str, Any] = {}
 
-    def snapshot(self, session: Any) -> dict[str, Any]:
+    def snapshot(self, session: LiveSession) -> dict[str, Any]:
+        """The session's health now, as a JSON-ready dict."""
         now = time.time()
-        ticker = session.ticker
-        ages = {t: round(now - at, 3) for t, at in session._last_tick_at.items()}
+        feed = session.feed
+        ages = {t: round(age, 3) for t, age in session.consumer.tick_ages(now).items()}
         stale = sorted(t for t, age in ages.items() if age > self.stale_tick_s)
-        feed_alive = ticker is not None and ticker.state.value == "connected"
+        state = str(feed.state) if feed is not None else "idle"
         return {
             "at": now,
-            "market_time": session.broker.now().isoformat(),
-            "feed_alive": feed_alive,
-            "feed_state": ticker.state.value if ticker is not None else "idle",
-            "reconnects": ticker.stats.reconnects if ticker is not None else 0,
+            "market_time": session.clock.now().isoformat(),
+            "feed_alive": state == "connected",
+            "feed_state": state,
+            "reconnects": feed.stats.reconnects if feed is not None else 0,
             "tick_age_max_s": max(ages.values()) if ages else None,
             "stale_instruments": stale[:20],
             "db_reachable": session.writer.healthy,
@@ -57,13 +63,13 @@ class HealthMonitor:
             "db_spilled_files": session.writer.spilled_files(),
             "db_last_error": session.writer.last_error,
             "model_loaded": self.model_version,
-            "queue_depth": ticker.queue.qsize() if ticker is not None else 0,
-            "repair_windows": len(session.windows),
+            "queue_depth": feed.queue.qsize() if feed is not None else 0,
+            "repair_windows": len(session.repairs.windows),
             "bars": session.engine.bars,
             "signals": session.engine.signals,
         }
 
-    async def run(self, session: Any) -> None:
+    async def run(self, session: LiveSession) -> None:
         last_log = 0.0
         while True:
             await asyncio.sleep(self.interval_s)
