@@ -105,6 +105,13 @@ class MarketClock:
         return _time.monotonic()
 
 
+def session_speed(settings: Settings, options: LiveOptions, *, simulated: bool) -> float:
+    """Market seconds per real second: ``--speed``, else ``broker.simulator.speed``; 1 with a real broker."""
+    if not simulated:
+        return 1.0
+    return options.speed if options.speed is not None else settings.broker.simulator.speed
+
+
 def make_alerts(settings: Settings, hooks: PipelineHooks) -> AlertDispatcher:
     from tickwise.adapters.alerts import AlertDispatcher, TelegramSink, WebhookSink
     from tickwise.adapters.alerts.dispatcher import AlertSink
@@ -223,7 +230,7 @@ async def run_live(
                 resume_from = resume_from + timedelta(minutes=1)
             alerts = make_alerts(settings, hooks)
             alerts.start()
-            speed = options.speed if options.speed is not None else settings.broker.simulator.speed
+            speed = session_speed(settings, options, simulated=simulated)
             if simulated:
                 start = simulated_start(last_stored, ctx.calendar, datetime.now(IST).date())
                 # In a child process: the simulator must stream on time however busy the pipeline is.
@@ -231,7 +238,6 @@ async def run_live(
                     settings, process=True, start=start, speed=speed, faults=options.faults
                 )
             else:
-                speed = 1.0
                 broker_cm = open_broker(settings, simulator=False)
             async with broker_cm as broker:
                 now = broker.now()

@@ -12,7 +12,7 @@ import contextlib
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from loguru import logger
 
@@ -20,6 +20,25 @@ from tickwise.ports.alerts import Alerts
 
 if TYPE_CHECKING:
     from tickwise.pipelines.live.session import LiveSession
+
+
+class HealthSnapshot(TypedDict):
+    at: float  # unix seconds
+    market_time: str
+    feed_alive: bool
+    feed_state: str
+    reconnects: int
+    tick_age_max_s: float | None
+    stale_instruments: list[int]
+    db_reachable: bool
+    db_pending_rows: int
+    db_spilled_files: int
+    db_last_error: str | None
+    model_loaded: str
+    queue_depth: int
+    repair_windows: int
+    bars: int
+    signals: int
 
 
 class HealthMonitor:
@@ -41,9 +60,9 @@ class HealthMonitor:
         self.alerts = alerts
         self._feed_ok = True
         self._db_ok = True
-        self.last: dict[str, Any] = {}
+        self.last: HealthSnapshot | None = None
 
-    def snapshot(self, session: LiveSession) -> dict[str, Any]:
+    def snapshot(self, session: LiveSession) -> HealthSnapshot:
         """The session's health now, as a JSON-ready dict."""
         now = time.time()
         feed = session.feed
@@ -94,7 +113,7 @@ class HealthMonitor:
                     **snap,
                 )
 
-    def _transitions(self, snap: dict[str, Any]) -> None:
+    def _transitions(self, snap: HealthSnapshot) -> None:
         if self.alerts is None:
             return
         if snap["feed_alive"] != self._feed_ok:

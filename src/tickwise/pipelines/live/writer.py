@@ -63,7 +63,7 @@ class TableStats:
 class _Table:
     name: str
     write: WriteFn
-    rows: deque[Any] = field(default_factory=deque)
+    rows: deque[object] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     spill_files: deque[Path] = field(default_factory=deque)
@@ -114,7 +114,7 @@ class BufferedWriter:
         self.last_success: float | None = None
 
     # -- the hot path ----------------------------------------------------------------------------
-    def put(self, table: str, rows: Sequence[Any]) -> None:
+    def put(self, table: str, rows: Sequence[object]) -> None:
         """Queue rows for ``table`` (never blocks or raises; spills the oldest rows when over the bound)."""
         if not rows:
             return
@@ -309,7 +309,7 @@ class BufferedWriter:
         self.hooks.on_buffered(self.pending_rows())
         return True
 
-    async def _write_checked(self, t: _Table, batch: list[Any]) -> int:
+    async def _write_checked(self, t: _Table, batch: list[object]) -> int:
         """Write ``batch``; an invalid batch is bisected and its bad rows set aside (not retried)."""
         try:
             await t.write(batch)
@@ -347,7 +347,7 @@ class BufferedWriter:
             logger.error("live writer: cannot spill to {} ({}); keeping rows in memory", self.spill_dir, exc)
             t.rows.extendleft(reversed(rows))
 
-    def _dead_letter(self, t: _Table, rows: list[Any]) -> None:
+    def _dead_letter(self, t: _Table, rows: list[object]) -> None:
         if self.spill_dir is None:
             return
         with contextlib.suppress(OSError):
