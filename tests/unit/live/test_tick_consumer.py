@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
+from live_fakes import SilentFeed
 
 from tickwise.core.candles import CandleBuilder
 from tickwise.core.features.calculator import FeatureCalculator
@@ -139,3 +140,17 @@ def test_bars_still_forming_close_on_the_clock_after_the_grace() -> None:
     c.close_due(at(9, 16, 2))
     assert [b.time for b in one_m_bars(out)] == [at(9, 15)]
     assert c.tick_ages(time.time() + 5.0)[TOKEN] >= 5.0
+
+
+def test_a_damaged_frame_seen_by_a_lagging_consumer_is_repaired_from_where_the_last_batch_ended() -> None:
+    c, repairs, clock, _ = consumer()
+    feed = SilentFeed()
+    c.watch.attach(feed)
+    clock.current = at(9, 15, 5)
+    c.consume_batch([tick(100.0, at(9, 15, 1), 10)])
+    assert repairs.windows == ()
+    # The consumer fell three minutes behind the market; meanwhile a frame arrived damaged.
+    feed.stats.handler_errors += 1
+    clock.current = at(9, 18, 30)
+    c.consume_batch([tick(100.1, at(9, 15, 20), 12)])
+    assert repairs.windows == ((at(9, 15), at(9, 18)),)

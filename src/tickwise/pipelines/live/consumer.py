@@ -72,6 +72,9 @@ class TickConsumer:
         self.mode_transition_ticks = 0
         self.errors = 0
         self._last_tick_at: dict[int, float] = {}
+        # Exchange time of the newest tick of the batches already consumed: a frame damaged since
+        # then was sent after them, so its minutes start there at the earliest.
+        self._seen_until: datetime | None = None
 
     async def run(self, queue: asyncio.Queue[Tick]) -> None:
         """Drain ``queue`` for ever in batches (cancelled at the end of the session)."""
@@ -122,7 +125,14 @@ class TickConsumer:
             self.hooks.on_tick_received(accepted[-1].instrument_token, closed_at)
         damaged = self.watch.decode_errors(now)
         if damaged is not None:
-            repairs.mark(damaged.start, damaged.end, damaged.reason)
+            # A consumer running behind the feed must not leave the damaged frame's minute out of the
+            # window: reach back to where the previous batches ended, if that is earlier.
+            start = damaged.start if self._seen_until is None else min(damaged.start, self._seen_until)
+            repairs.mark(start, damaged.end, damaged.reason)
+        stamps = [t.exchange_timestamp for t in accepted if t.exchange_timestamp is not None]
+        if stamps:
+            newest = max(stamps)
+            self._seen_until = newest if self._seen_until is None else max(self._seen_until, newest)
 
     def close_due(self, now: datetime) -> None:
         """Close the bars whose end + grace is at or before ``now`` (the clock's part of bar closing)."""
