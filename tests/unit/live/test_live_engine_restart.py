@@ -49,7 +49,7 @@ def test_a_roll_up_completed_after_a_restart_includes_the_stored_bars_of_its_buc
     out: dict[str, list[Any]] = {}
     engine = LiveEngine(
         FeatureCalculator(),
-        lambda token, t, row: None,  # type: ignore[arg-type]  # no model needed: the signal step is not under test
+        lambda token, t, row: None,  # no model needed: the signal step is not under test
         lambda table, rows: out.setdefault(table, []).extend(rows),
     )
     engine.open_instrument(TOKEN, stored_history(18))  # 09:15 .. 09:32 stored before the restart
