@@ -80,3 +80,17 @@ def test_a_rewound_bar_replaces_its_roll_up_with_the_corrected_one() -> None:
     assert [f.time for f in fives] == [OPEN + 15 * M, OPEN + 15 * M]
     assert fives[-1].close == 103.0 and fives[-1].high == 103.1 and fives[-1].volume == 5 * 500
     assert engine.rewinds == 1 and engine.bars == 7 and engine.errors == 0
+
+
+def test_a_bucket_left_open_on_an_earlier_day_is_not_rewritten_by_the_next_days_first_bar() -> None:
+    out: dict[str, list[Any]] = {}
+    engine = LiveEngine(
+        FeatureCalculator(),
+        lambda token, t, row: None,
+        lambda table, rows: out.setdefault(table, []).extend(rows),
+    )
+    engine.open_instrument(TOKEN, stored_history(18))  # the day ends at 09:32: its 09:30 bucket stays open
+    next_day = OPEN + timedelta(days=1)
+    engine.process(bar(next_day, 101.0))
+    assert [b for b in out["candles"] if b.candle.timeframe is not Timeframe.M1] == []
+    assert [b.time for b in out["candles"]] == [next_day]

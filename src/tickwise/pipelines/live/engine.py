@@ -266,7 +266,13 @@ class LiveEngine:
             logger.exception("live: roll-ups of {} at {} failed", token, bar.time)
             rolled = []
         if rolled:
-            self.put("candles", [Bar(c) for c in rolled])
+            # A bucket left open at the end of an earlier day of the stored history (its last minutes
+            # had no trades) is closed by this day's first bar; that day's roll-ups are the historical
+            # mode's, already stored: only this day's are written here.
+            day = bar.time.astimezone(IST).date()
+            today = [Bar(c) for c in rolled if c.time.astimezone(IST).date() == day]
+            if today:
+                self.put("candles", today)
         self.put("features", [FeatureRow(token, bar.time, row)])
         t_feat = time.perf_counter()
         self.hooks.on_features(t_feat - began)
