@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+import asyncpg
 import pandas as pd
 from loguru import logger
 
@@ -68,7 +69,7 @@ def simulated_start(last: datetime | None, calendar: SessionCalendar, today: dat
 
 
 async def stored_outputs(
-    pool: Any, tokens: Sequence[int], feature_set: str, model_version: str
+    pool: asyncpg.Pool, tokens: Sequence[int], feature_set: str, model_version: str
 ) -> dict[int, tuple[datetime | None, datetime | None]]:
     """Per instrument: the newest stored 1m feature row (this feature set) and signal (this model)."""
     out: dict[int, tuple[datetime | None, datetime | None]] = {}
