@@ -163,16 +163,26 @@ class ModelTrainingSettings(_Section):
     max_position: float = Field(0.1, gt=0.0, le=1.0)
 
 
+_RETIRED_LIVE_KEYS = frozenset({"workers", "warmup_bars"})
+
+
 class LiveSettings(_Section):
     tick_queue_size: int = Field(100_000, ge=1)
-    workers: int = Field(2, ge=1)
     candle_grace_s: float = Field(2.0, ge=0)
-    warmup_bars: int = Field(1000, ge=1)
     write_batch_size: int = Field(5000, ge=1)
-    write_interval_s: float = Field(1.0, gt=0)
+    write_interval_s: float = Field(0.1, gt=0)
     spill_dir: Path = Path(".data/spill")
     watchdog_s: float = Field(5.0, gt=0)
     spike_band: float = Field(0.03, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_retired_keys(cls, data: Any) -> Any:
+        # ``workers`` and ``warmup_bars`` never did anything (one consumer by design; streams open on
+        # the full history from the anchor): old configuration files that still set them keep loading.
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in _RETIRED_LIVE_KEYS}
+        return data
 
 
 Priority = Literal["info", "warning", "critical"]

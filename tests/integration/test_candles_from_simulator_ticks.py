@@ -19,13 +19,14 @@ import pytest
 from tickwise.adapters.kite.codec import decode_frame, encode_frame
 from tickwise.adapters.kite.simulator.market import Market
 from tickwise.adapters.kite.simulator.universe import NIFTY_50_TOKEN, Universe
-from tickwise.core.aggregation import RollupBuilder, aggregate_candles, candles_to_frame
+from tickwise.core.aggregation import RollupBuilder, aggregate_candles
 from tickwise.core.candles import CandleBuilder
 from tickwise.core.tick_validator import TickValidator
 from tickwise.domain.candle import Candle
 from tickwise.domain.tick import Tick
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
+from tickwise.ports.frames import candles_to_frame
 
 DAY = date(2025, 1, 7)  # a day whose seed-42 paths carry spike packets for every equity
 SEED = 42

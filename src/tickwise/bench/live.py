@@ -9,11 +9,11 @@ Self-contained and reproducible (no broker account; a database only with ``db=Tr
 * **Feed.** The snapshots are grouped per exchange second and encoded into one binary Kite frame per
   second with the real codec (as the WebSocket batches them); frames are encoded before timing.
 * **Pipeline.** Each frame is decoded with :func:`decode_frame` and handed, as one batch, to the real
-  :class:`LiveSession` consumer step (``TickValidator`` -> ``CandleBuilder`` -> :class:`LiveEngine`:
-  feature stream update, roll-ups, :class:`SignalStep` prediction and signal rule) with the real
-  :class:`BufferedWriter` (signals flushed at once and ahead of the bulk tables) behind it.
-* **Sinks.** ``db=True`` (``tickwise bench live``, ``--db``): the live pipeline's own table writers
-  (:func:`tickwise.bootstrap.live.table_writers`: ticks, candles, features and signals through the
+  consumer step :meth:`TickConsumer.consume_batch` (``TickValidator`` -> ``CandleBuilder`` ->
+  :class:`LiveEngine`: feature stream update, roll-ups, :class:`SignalStep` prediction and signal rule)
+  with the real :class:`BufferedWriter` (signals flushed at once and ahead of the bulk tables) behind it.
+* **Sinks.** ``db=True`` (``tickwise bench live``, ``--db``): the live pipeline's own table sinks
+  (:func:`tickwise.pipelines.live.sinks.table_sinks`: ticks, candles, features and signals through the
   Timescale repositories) write into the real hypertables, and a bar's latency ends when its signal is
   COMMITTED (as the live ``signals.latency_ms``). The bench's rows are isolated by time: the measured
   session is a day of 1989 (``BENCH_DAY``) and every row it writes lies in ``DB_WINDOW``
@@ -50,8 +50,9 @@ import resource
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -65,20 +66,26 @@ from tickwise.adapters.timescale.feature_repository import TimescaleFeatureRepos
 from tickwise.adapters.timescale.pool import open_pool
 from tickwise.adapters.timescale.signal_repository import TimescaleSignalRepository
 from tickwise.adapters.timescale.tick_repository import TimescaleTickRepository
-from tickwise.bootstrap.live import table_writers
+from tickwise.core.candles import CandleBuilder
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.labels.events import label_both_sides
 from tickwise.core.labels.spec import LabelSpec
 from tickwise.core.model import ModelArtifact, fit_booster, lgb_params
 from tickwise.core.predictor import Predictor
 from tickwise.core.signals import model_signal_generator
+from tickwise.core.tick_validator import TickValidator
 from tickwise.domain.calendar import NSE
 from tickwise.domain.signal import Signal
 from tickwise.domain.tick import Tick
 from tickwise.domain.time import IST
+from tickwise.observability.hooks import NullHooks
+from tickwise.pipelines.live.consumer import TickConsumer
 from tickwise.pipelines.live.engine import LiveEngine, SignalStep
-from tickwise.pipelines.live.session import LiveSession, signal_writer
-from tickwise.pipelines.live.writer import BufferedWriter
+from tickwise.pipelines.live.feed_watch import FeedWatch
+from tickwise.pipelines.live.latency import LatencyLog, percentiles
+from tickwise.pipelines.live.repair import RepairQueue
+from tickwise.pipelines.live.sinks import LiveRepositories, signal_sink, table_sinks
+from tickwise.pipelines.live.writer import BufferedWriter, WriteFn
 
 SESSION_BARS = 375
 # The simulated market's Monday whose session is measured (the history is the days before it) ...
@@ -92,14 +99,17 @@ DB_WINDOW = (datetime(1989, 6, 1, tzinfo=UTC), datetime(1989, 9, 1, tzinfo=UTC))
 DB_TABLES = ("ticks", "candles", "features", "signals")
 
 
-class _ReplayBroker:
-    """The one broker method the consumer uses: the simulated exchange time of the frame being replayed."""
+class _ReplayClock:
+    """The market clock of the replay: the simulated exchange time of the frame being replayed."""
 
     def __init__(self, now: datetime) -> None:
         self.current = now
 
     def now(self) -> datetime:
         return self.current
+
+    def monotonic(self) -> float:
+        return time.monotonic()
 
 
 class _CountingSignals:
@@ -108,36 +118,13 @@ class _CountingSignals:
     def __init__(self) -> None:
         self.rows = 0
 
-    async def add_many(self, signals: list[Signal]) -> int:
+    async def add_many(self, signals: Sequence[Signal]) -> int:
         self.rows += len(signals)
         return len(signals)
 
 
-class _PoolSignals:
-    """The signals repository of the pool opened later in the event loop (the writer is built before)."""
-
-    def __init__(self) -> None:
-        self.repo: TimescaleSignalRepository | None = None
-
-    async def add_many(self, signals: list[Signal]) -> int:
-        if self.repo is None:
-            raise RuntimeError("the bench's database pool is not open")
-        return await self.repo.add_many(signals)
-
-
-async def _count(rows: list[Any]) -> int:
+async def _count(rows: list[object]) -> int:
     return len(rows)
-
-
-def _percentiles(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"p50": None, "p99": None, "max": None}
-    arr = np.asarray(values, dtype=np.float64)
-    return {
-        "p50": round(float(np.percentile(arr, 50)), 3),
-        "p99": round(float(np.percentile(arr, 99)), 3),
-        "max": round(float(arr.max()), 3),
-    }
 
 
 def _current_rss_mb() -> float | None:
@@ -268,35 +255,45 @@ async def _drain(
     return flushing
 
 
-async def _replay(
-    session: LiveSession, broker: _ReplayBroker, frames: list[tuple[datetime, bytes]]
-) -> dict[str, Any]:
+@dataclass
+class _Bench:
+    """The live pipeline parts the replay drives: the consumer step, the engine and the writer."""
+
+    consumer: TickConsumer
+    engine: LiveEngine
+    writer: BufferedWriter
+    clock: _ReplayClock
+    close_at: datetime  # when the clock has closed every measured bar (until + grace)
+    warm_s: float
+
+
+async def _replay(bench: _Bench, frames: list[tuple[datetime, bytes]]) -> dict[str, Any]:
     stats = DecodeStats()
     decode_s = consume_s = 0.0
     max_second = 0.0
     cpu0 = time.process_time()
     wall0 = time.perf_counter()
-    session.writer.start()
+    writer = bench.writer
+    writer.start()
     flushing: asyncio.Task[bool] | None = None
     for second, frame in frames:
         t0 = time.perf_counter()
         ticks = decode_frame(frame, stats)
         t1 = time.perf_counter()
-        broker.current = second
-        session._consume_batch(ticks)  # the consumer's per-batch step (validator, builder, engine)
+        bench.clock.current = second
+        bench.consumer.consume_batch(ticks)  # the consumer's per-batch step (validator, builder, engine)
         t2 = time.perf_counter()
         decode_s += t1 - t0
         consume_s += t2 - t1
         max_second = max(max_second, t2 - t0)
         # The consumer is idle until the next second's frame when it keeps up (max_second_ms < 1000):
         # the writer writes meanwhile (not counted as processing time).
-        flushing = await _drain(session.writer, flushing, 1.0 - (t2 - t0))
+        flushing = await _drain(writer, flushing, 1.0 - (t2 - t0))
     if flushing is not None:
         await flushing
-    # Bars whose instrument sent no later tick close on the clock (as LiveSession.clock would).
-    for closed in session.builder.on_clock(session.until + session.grace):
-        session.on_closed(closed, time.time())
-    ok = await session.writer.close(timeout_s=30.0)
+    # Bars whose instrument sent no later tick close on the clock (as the session's clock task would).
+    bench.consumer.close_due(bench.close_at)
+    ok = await writer.close(timeout_s=30.0)
     return {
         "decode_s": decode_s,
         "consume_s": consume_s,
@@ -332,14 +329,13 @@ async def window_rows(pool: Any) -> dict[str, int]:
 
 
 async def _replay_db(
-    session: LiveSession,
-    broker: _ReplayBroker,
+    build: Callable[[dict[str, WriteFn]], _Bench],
     frames: list[tuple[datetime, bytes]],
-    ctx: SimpleNamespace,
     calc: FeatureCalculator,
+    latencies: LatencyLog,
     url: str,
     pool_size: int,
-) -> dict[str, Any]:
+) -> tuple[_Bench, dict[str, Any]]:
     """:func:`_replay` with the Timescale repositories behind the writer; counts and removes the rows."""
     async with open_pool(url, min_size=1, max_size=pool_size) as pool:
         await _clear_window(pool)  # rows a crashed earlier run may have left
@@ -347,14 +343,25 @@ async def _replay_db(
             had_set = await conn.fetchval(
                 "SELECT count(*) FROM feature_sets WHERE feature_set = $1", calc.feature_set
             )
-        ctx.ticks = TimescaleTickRepository(pool)
-        ctx.candles = TimescaleCandleRepository(pool)
-        ctx.features = TimescaleFeatureRepository(pool)
-        ctx.signals.repo = TimescaleSignalRepository(pool)
+        features = TimescaleFeatureRepository(pool)
+        repos = LiveRepositories(
+            ticks=TimescaleTickRepository(pool),
+            candles=TimescaleCandleRepository(pool),
+            features=features,
+            signals=TimescaleSignalRepository(pool),
+        )
         # Columns exist in a live deployment (the historical run adds them): not part of the timing.
-        await ctx.features.ensure_columns(calc.names)
+        await features.ensure_columns(calc.names)
+        sinks = table_sinks(
+            repos,
+            names=calc.names,
+            feature_set=calc.feature_set,
+            hooks=NullHooks(),
+            latencies=latencies,
+        )
+        bench = build(sinks)
         try:
-            run = await _replay(session, broker, frames)
+            run = await _replay(bench, frames)
             run["db_rows"] = await window_rows(pool)
         finally:
             await _clear_window(pool)
@@ -362,7 +369,25 @@ async def _replay_db(
                 async with pool.acquire() as conn:
                     await conn.execute("DELETE FROM feature_sets WHERE feature_set = $1", calc.feature_set)
         run["db_rows_left"] = sum((await window_rows(pool)).values())
-    return run
+    return bench, run
+
+
+async def _replay_memory(
+    build: Callable[[dict[str, WriteFn]], _Bench],
+    frames: list[tuple[datetime, bytes]],
+    latencies: LatencyLog,
+) -> tuple[_Bench, dict[str, Any], int]:
+    """:func:`_replay` with in-memory sinks; also returns the number of signals the sink received."""
+    signals = _CountingSignals()
+    sinks: dict[str, WriteFn] = {
+        "ticks": _count,
+        "candles": _count,
+        "features": _count,
+        "signals": signal_sink(signals, NullHooks(), latencies),
+    }
+    bench = build(sinks)
+    run = await _replay(bench, frames)
+    return bench, run, signals.rows
 
 
 def run_live_bench(
@@ -411,69 +436,57 @@ def run_live_bench(
     step = SignalStep(predictor, generator, calc.names)
 
     ready_ms: list[float] = []
-    sink_ms: list[float] = []
+    latencies = LatencyLog()
 
     def on_signal(signal: Signal, closed_at: float) -> None:
         ready_ms.append((time.time() - closed_at) * 1000.0)
 
-    signals_repo = _CountingSignals()
-    # With ``db`` the repositories are set on ``ctx`` once the pool is open (inside the event loop).
-    ctx = SimpleNamespace(signals=_PoolSignals())
-    sinks = (
-        table_writers(ctx, calc, None, sink_ms)
-        if db
-        else {
-            "ticks": _count,
-            "candles": _count,
-            "features": _count,
-            "signals": signal_writer(signals_repo, None, sink_ms),
-        }
-    )
-    writer = BufferedWriter(
-        sinks,
-        batch_size=5000,
-        interval_s=0.1,
-        max_memory_rows=1_000_000,
-        urgent=("signals",),
-    )
-    engine = LiveEngine(calc, step, writer.put, on_signal=on_signal)
-    t_warm = time.perf_counter()
-    for t in tokens:
-        engine.open_instrument(t, history_frame(market, t, hist_days, SHIFT))
-    warm_s = time.perf_counter() - t_warm
-
     start = datetime.combine(day, datetime.min.time(), tzinfo=IST).replace(hour=9, minute=14, second=50)
     session_open = start.replace(minute=15, second=0)
     until = session_open + timedelta(minutes=minutes)
+    grace = timedelta(seconds=2.0)
     # One more minute of ticks closes the last measured bar with its instrument's next tick.
     frames, n_ticks = _frames(market, tokens, start + SHIFT, until + SHIFT + timedelta(seconds=59), SHIFT)
-    broker = _ReplayBroker(start)
-    session = LiveSession(
-        broker=broker,
-        engine=engine,
-        writer=writer,
-        tokens=tokens,
-        day=day,
-        until=until,
-        calendar=NSE,
-        hooks=None,
-        grace_s=2.0,
-        spike_band=0.03,
-    )
+    clock = _ReplayClock(start)
+
+    def build(sinks: dict[str, WriteFn]) -> _Bench:
+        """The live consumer step, engine and writer over ``sinks``; the streams opened on history."""
+        writer = BufferedWriter(
+            sinks, batch_size=5000, interval_s=0.1, max_memory_rows=1_000_000, urgent=("signals",)
+        )
+        engine = LiveEngine(calc, step, writer.put, on_signal=on_signal)
+        t_warm = time.perf_counter()
+        for t in tokens:
+            engine.open_instrument(t, history_frame(market, t, hist_days, SHIFT))
+        warm_s = time.perf_counter() - t_warm
+        consumer = TickConsumer(
+            engine=engine,
+            validator=TickValidator(NSE, 0.03, session_day=day),
+            builder=CandleBuilder(calendar=NSE, grace_s=grace.total_seconds()),
+            repairs=RepairQueue(NSE),
+            watch=FeedWatch(silence_s=1.5, started=time.monotonic()),  # no feed attached: no checks
+            put=writer.put,
+            clock=clock,
+            until=until,
+            hooks=NullHooks(),
+        )
+        return _Bench(consumer, engine, writer, clock, until + grace, warm_s)
+
     setup_s = time.perf_counter() - setup0
     if db:
         assert url is not None
-        run = asyncio.run(_replay_db(session, broker, frames, ctx, calc, url, pool_size))
+        bench, run = asyncio.run(_replay_db(build, frames, calc, latencies, url, pool_size))
         signals_written = run["db_rows"]["signals"]
     else:
-        run = asyncio.run(_replay(session, broker, frames))
-        signals_written = signals_repo.rows
+        bench, run, signals_written = asyncio.run(_replay_memory(build, frames, latencies))
+    engine, warm_s = bench.engine, bench.warm_s
+    setup_s += warm_s
     processing = run["decode_s"] + run["consume_s"]
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rss_mb = rss_kb / (1024 * 1024) if sys.platform == "darwin" else rss_kb / 1024
     rss_now_mb = _current_rss_mb()
-    lat = _percentiles(sink_ms)
-    ready = _percentiles(ready_ms)
+    lat = latencies.summary()
+    ready = percentiles(ready_ms)
     return {
         "instruments": instruments,
         "minutes": minutes,
@@ -491,17 +504,17 @@ def run_live_bench(
         "setup_s": round(setup_s, 2),
         "frames": len(frames),
         "ticks": n_ticks,
-        "ticks_accepted": session.report.ticks_accepted,
+        "ticks_accepted": bench.consumer.ticks_accepted,
         "bars": engine.bars,
         "signals": engine.signals,
         "signals_written": signals_written,
-        "engine_errors": engine.errors,
-        "latency_ms_p50": lat["p50"],
-        "latency_ms_p99": lat["p99"],
-        "latency_ms_max": lat["max"],
-        "ready_ms_p50": ready["p50"],
-        "ready_ms_p99": ready["p99"],
-        "ready_ms_max": ready["max"],
+        "engine_errors": engine.errors + bench.consumer.errors,
+        "latency_ms_p50": lat.p50,
+        "latency_ms_p99": lat.p99,
+        "latency_ms_max": lat.max,
+        "ready_ms_p50": ready.p50,
+        "ready_ms_p99": ready.p99,
+        "ready_ms_max": ready.max,
         "max_second_ms": round(run["max_second_s"] * 1000.0, 1),
         "ticks_per_s": round(n_ticks / processing) if processing > 0 else None,
         "ticks_per_cpu_s": round(n_ticks / run["cpu_s"]) if run["cpu_s"] > 0 else None,

@@ -11,18 +11,17 @@ too (:func:`tickwise.pipelines.live.resume.resume_cutoff`).
 from __future__ import annotations
 
 import asyncio
-import math
-from collections.abc import Sequence
+import time as _time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import numpy as np
+import asyncpg
 import pandas as pd
 from loguru import logger
 
-from tickwise.adapters.timescale.candle_repository import candles_to_frame
 from tickwise.bootstrap.alerts import make_alerts, notify_after_commit
 from tickwise.bootstrap.login import alert_token_expiry, check_token
 from tickwise.config import Settings
@@ -32,18 +31,26 @@ from tickwise.domain.calendar import SessionCalendar
 from tickwise.domain.errors import ConfigError, ModelError
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
+from tickwise.pipelines.live.breaker import CircuitBreaker
 from tickwise.pipelines.live.engine import LiveEngine, SignalStep
 from tickwise.pipelines.live.health import HealthMonitor
+from tickwise.pipelines.live.latency import LatencyLog
 from tickwise.pipelines.live.resume import resume_cutoff
-from tickwise.pipelines.live.session import LiveSession, SessionReport, signal_writer
+from tickwise.pipelines.live.session import LiveSession, SessionReport
+from tickwise.pipelines.live.sinks import LiveRepositories, table_sinks
 from tickwise.pipelines.live.until import parse_until
 from tickwise.pipelines.live.writer import BufferedWriter
+from tickwise.ports.hooks import PipelineHooks
+from tickwise.ports.market_feed import FeedGap, MarketFeed
+
+if TYPE_CHECKING:
+    pass
 
 
 @dataclass
 class LiveOptions:
     until: str | None = None
-    speed: float | None = None  # simulator only (default: 60)
+    speed: float | None = None  # simulator only (default: broker.simulator.speed)
     faults: str | None = None  # simulator fault script
     symbols: Sequence[str] = ()
     url: str | None = None
@@ -64,7 +71,7 @@ def simulated_start(last: datetime | None, calendar: SessionCalendar, today: dat
 
 
 async def stored_outputs(
-    pool: Any, tokens: Sequence[int], feature_set: str, model_version: str
+    pool: asyncpg.Pool, tokens: Sequence[int], feature_set: str, model_version: str
 ) -> dict[int, tuple[datetime | None, datetime | None]]:
     """Per instrument: the newest stored 1m feature row (this feature set) and signal (this model)."""
     out: dict[int, tuple[datetime | None, datetime | None]] = {}
@@ -88,37 +95,32 @@ async def stored_outputs(
     return out
 
 
-def table_writers(
-    ctx: Any, calculator: FeatureCalculator, hooks: Any, latencies: list[float]
-) -> dict[str, Any]:
-    names = calculator.names
-    feature_set = calculator.feature_set
+class MarketClock:
+    """The broker's market clock (the simulator's when simulated) with the process's monotonic time."""
 
-    async def ticks(rows: list[Any]) -> int:
-        return int(await ctx.ticks.add_many(rows))
+    def __init__(self, now: Callable[[], datetime]) -> None:
+        self._now = now
 
-    async def candles(rows: list[Any]) -> int:
-        frame = candles_to_frame([c for c, _ in rows], obi_5=[None if math.isnan(o) else o for _, o in rows])
-        return int(await ctx.candles.add_frame(frame, on_conflict="update"))
+    def now(self) -> datetime:
+        return self._now()
 
-    async def features(rows: list[Any]) -> int:
-        matrix = np.vstack([r for _, _, r in rows])
-        frame = pd.DataFrame(matrix, columns=names)
-        frame.insert(0, "time", pd.DatetimeIndex([t for _, t, _ in rows]))
-        frame.insert(0, "timeframe", str(Timeframe.M1))
-        frame.insert(0, "instrument_token", np.array([tok for tok, _, _ in rows], dtype=np.int64))
-        return int(await ctx.features.add_frame(frame, feature_set))
+    def monotonic(self) -> float:
+        return _time.monotonic()
 
-    return {
-        "ticks": ticks,
-        "candles": candles,
-        "features": features,
-        "signals": signal_writer(ctx.signals, hooks, latencies),
-    }
+
+def session_speed(settings: Settings, options: LiveOptions, *, simulated: bool) -> float:
+    """Market seconds per real second: ``--speed``, else ``broker.simulator.speed``; 1 with a real broker."""
+    if not simulated:
+        return 1.0
+    return options.speed if options.speed is not None else settings.broker.simulator.speed
 
 
 async def run_live(
-    settings: Settings, options: LiveOptions, *, hooks: Any = None, stop: asyncio.Event | None = None
+    settings: Settings,
+    options: LiveOptions,
+    *,
+    hooks: PipelineHooks | None = None,
+    stop: asyncio.Event | None = None,
 ) -> SessionReport:
     """``tickwise live``: one session (see the module doc). Returns the session report."""
     from tickwise.bootstrap.broker import open_broker, open_simulated_broker, uses_simulator
@@ -147,7 +149,6 @@ async def run_live(
         async with open_historical(settings, url=options.url) as ctx:
             from tickwise.adapters.timescale.tick_repository import TimescaleTickRepository
 
-            ctx.ticks = TimescaleTickRepository(ctx.pool)  # type: ignore[attr-defined]
             artifact = await load_model(ctx, None)
             timeframe = settings.trading.signal_timeframe
             if timeframe is not Timeframe.M1:
@@ -169,21 +170,33 @@ async def run_live(
                 raise ConfigError(
                     "no instruments to stream: run `tickwise historical` (or `tickwise instruments sync`) first"
                 )
-            latencies: list[float] = []
+            latencies = LatencyLog()
+            repos = LiveRepositories(
+                ticks=TimescaleTickRepository(ctx.pool),
+                candles=ctx.candles,
+                features=ctx.features,
+                signals=ctx.signals,
+            )
+            sinks = table_sinks(
+                repos,
+                names=calculator.names,
+                feature_set=calculator.feature_set,
+                hooks=hooks,
+                latencies=latencies,
+            )
             alerts = make_alerts(settings, hooks)
             alerts.symbols.update({i.instrument_token: i.tradingsymbol for i in universe})
-            writers = table_writers(ctx, calculator, hooks, latencies)
-            writers["signals"] = notify_after_commit(writers["signals"], alerts)
+            sinks["signals"] = notify_after_commit(sinks["signals"], alerts)
             writer = BufferedWriter(
-                writers,
+                sinks,
                 batch_size=settings.live.write_batch_size,
-                interval_s=min(settings.live.write_interval_s, 0.1),
+                interval_s=settings.live.write_interval_s,
                 max_memory_rows=max(settings.live.write_batch_size * 20, 100_000),
                 spill_dir=Path(settings.live.spill_dir),
+                breaker=CircuitBreaker("database", on_change=hooks.on_circuit_breaker),
                 hooks=hooks,
                 urgent=("signals",),
             )
-            writer.breaker._on_change = hooks.on_circuit_breaker
             engine = LiveEngine(calculator, step, writer.put, hooks=hooks, calendar=ctx.calendar)
             last_stored: datetime | None = None
             stored = await stored_outputs(ctx.pool, tokens, calculator.feature_set, artifact.version)
@@ -203,15 +216,13 @@ async def run_live(
                 state = engine.open_instrument(token, history)
                 if state.last_time is not None and (last_stored is None or state.last_time > last_stored):
                     last_stored = state.last_time
-            resume_from = min(
-                (s.last_time for s in engine.states.values() if s.last_time is not None), default=None
-            )
+            resume_from = engine.resume_from()
             if resume_from is not None:
                 resume_from = resume_from + timedelta(minutes=1)
             alerts.start()
             if not simulated:  # Kite tokens die at 06:00 IST: warn if this one will not last the session
                 alert_token_expiry(check_token(settings, ctx.calendar), alerts)
-            speed = options.speed if options.speed is not None else 60.0
+            speed = session_speed(settings, options, simulated=simulated)
             if simulated:
                 start = simulated_start(last_stored, ctx.calendar, datetime.now(IST).date())
                 # In a child process: the simulator must stream on time however busy the pipeline is.
@@ -219,7 +230,6 @@ async def run_live(
                     settings, process=True, start=start, speed=speed, faults=options.faults
                 )
             else:
-                speed = 1.0
                 broker_cm = open_broker(settings, simulator=False)
             async with broker_cm as broker:
                 alerts.market_clock, alerts.time_scale = broker.now, speed
@@ -235,8 +245,15 @@ async def run_live(
                     status_path=Path(settings.system.data_dir) / "live-status.json",
                     alerts=alerts,
                 )
+
+                def open_feed(on_gap: Callable[[FeedGap], None]) -> MarketFeed:
+                    # Backpressure instead of drops: the consumer never loses a tick silently.
+                    return broker.ticker(overflow="block", on_gap=on_gap)
+
                 session = LiveSession(
-                    broker=broker,
+                    open_feed=open_feed,
+                    source=broker.rest,
+                    clock=MarketClock(broker.now),
                     engine=engine,
                     writer=writer,
                     tokens=tokens,
@@ -246,12 +263,12 @@ async def run_live(
                     hooks=hooks,
                     grace_s=settings.live.candle_grace_s,
                     speed=speed,
-                    spike_band=0.03 if simulated else settings.live.spike_band,
+                    spike_band=settings.live.spike_band,
                     alerts=alerts,
                     stop=stop,
                     health=health,
+                    latencies=latencies,
                 )
-                session.latencies = latencies
                 logger.info(
                     "live session {} from {:%H:%M:%S} until {:%H:%M} IST: {} instruments, model {}{}",
                     day,

@@ -34,7 +34,7 @@ def live(
             "--speed",
             min=0.1,
             max=10_000,
-            help="Simulator only: simulated seconds per real second (default 60).",
+            help="Simulator only: simulated seconds per real second (default: broker.simulator.speed, 60).",
         ),
     ] = None,
     faults: Annotated[

@@ -13,9 +13,12 @@ One rule for both paths, so that live and historical candles are identical:
 - A bucket with no 1m candle yields no candle (Kite omits periods without trades).
 - Duplicate ``(instrument_token, time)`` rows: the first one wins (live: a repeated 1m candle is late).
 
-Live (:class:`RollupBuilder`): a higher bar closes when its last 1m bar arrives, when a 1m bar of a
-later bucket arrives, or on :meth:`RollupBuilder.on_clock` once ``now >= bucket end + grace``. A 1m
-candle for a closed bucket is counted in ``late_candles`` and ignored.
+Streaming (:class:`RollupBuilder`, what the live engine runs): a higher bar closes when its last 1m bar
+arrives, when a 1m bar of a later bucket arrives, or on :meth:`RollupBuilder.on_clock` once
+``now >= bucket end + grace``. A 1m candle for a closed bucket is counted in ``late_candles`` and
+ignored. :meth:`RollupBuilder.restore` re-opens an instrument's buckets on the 1m candles before an
+instant (a restart mid-session, or a correction that replays bars), so the next candles complete them
+exactly as an uninterrupted stream would. A property test proves the streaming and batch results equal.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from tickwise.domain.calendar import NSE, SessionCalendar
-from tickwise.domain.candle import CANDLE_FRAME_COLUMNS, Candle
+from tickwise.domain.candle import Candle
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 
@@ -174,31 +177,6 @@ def _aggregate(frame: pd.DataFrame, timeframe: Timeframe, calendar: SessionCalen
     return result[[c for c in frame.columns if c in result.columns]]
 
 
-def candles_to_frame(candles: Sequence[Candle]) -> pd.DataFrame:
-    """Domain candles -> a candle frame (``time`` in IST)."""
-    columns = list(CANDLE_FRAME_COLUMNS)
-    if not candles:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns}).astype(
-            {"time": pd.DatetimeTZDtype(tz=IST)}
-        )
-    return pd.DataFrame(
-        {
-            "instrument_token": [c.instrument_token for c in candles],
-            "timeframe": [c.timeframe.value for c in candles],
-            "time": pd.to_datetime([c.time for c in candles]).tz_convert(IST)
-            if candles[0].time.tzinfo is not None
-            else [c.time for c in candles],
-            "open": [c.open for c in candles],
-            "high": [c.high for c in candles],
-            "low": [c.low for c in candles],
-            "close": [c.close for c in candles],
-            "volume": [c.volume for c in candles],
-            "oi": [c.oi for c in candles],
-            "source": [c.source for c in candles],
-        }
-    )
-
-
 @dataclass(slots=True)
 class _Bucket:
     open_time: datetime
@@ -214,13 +192,20 @@ class _Bucket:
 
 
 class RollupBuilder:
-    """Live rollup of closed 1m candles into higher timeframes (same rule as :func:`aggregate_candles`)."""
+    """Streaming roll-up of closed 1m candles into higher timeframes (same rule as :func:`aggregate_candles`).
+
+    ``source``, when given, stamps every emitted candle (the live engine writes its roll-ups as
+    ``live`` even when a bucket started in stored history); otherwise a bucket takes the source of its
+    last 1m candle.
+    """
 
     def __init__(
         self,
         timeframes: Sequence[Timeframe] = ROLLUP_TIMEFRAMES,
         calendar: SessionCalendar = NSE,
         grace_s: float = 2.0,
+        *,
+        source: str | None = None,
     ) -> None:
         for tf in timeframes:
             if tf is Timeframe.M1:
@@ -228,6 +213,7 @@ class RollupBuilder:
         self.timeframes = tuple(timeframes)
         self.calendar = calendar
         self.grace = timedelta(seconds=grace_s)
+        self.source = source
         self.late_candles = 0
         self.outside_session_candles = 0
         self._open: dict[tuple[int, Timeframe], _Bucket] = {}
@@ -265,6 +251,31 @@ class RollupBuilder:
             if minute_end >= bucket.end_time:
                 closed.append(self._close(key, bucket))
         return closed
+
+    def restore(self, instrument_token: int, before: Sequence[Candle]) -> None:
+        """Forget ``instrument_token``'s buckets and re-open them on ``before`` (its 1m candles, oldest first).
+
+        Afterwards the builder is in the state it would be in had it been fed ``before`` from the start:
+        the buckets containing the last candle are open with their members, and nothing is emitted. Only
+        the candles of the buckets still open can matter, so only those are replayed (at most a day's).
+        """
+        for tf in self.timeframes:
+            self._open.pop((instrument_token, tf), None)
+            self._closed_until.pop((instrument_token, tf), None)
+        if not before:
+            return
+        last = before[-1].time
+        day = last.astimezone(IST).date()
+        starts = [
+            self.calendar.session_open(day) if tf is Timeframe.D1 else self.calendar.bar_open(last, tf)
+            for tf in self.timeframes
+        ]
+        since = min(starts)
+        i = len(before)
+        while i > 0 and before[i - 1].time >= since:
+            i -= 1
+        for candle in before[i:]:
+            self.on_candle(candle)
 
     def _is_late(self, candle: Candle) -> bool:
         for tf in self.timeframes:
@@ -324,5 +335,5 @@ class RollupBuilder:
             close=bucket.close,
             volume=bucket.volume,
             oi=bucket.oi,
-            source=bucket.source,
+            source=self.source or bucket.source,
         )

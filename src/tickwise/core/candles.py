@@ -18,8 +18,9 @@ The rule (shared with the simulator's REST candles, so candles rebuilt from tick
   in ``late_ticks`` and dropped; a closed candle is never changed.
 - Ticks outside the calendar's session are ignored and counted (``outside_session_ticks``).
 
-Each closed bar is returned as a :class:`ClosedCandle`, pairing the domain :class:`Candle` (which has
-no order-book field) with ``obi_5`` of the bar's last full-mode tick that carried a book (NaN if none).
+Each closed bar is returned as a :class:`~tickwise.domain.bar.Bar`: the domain :class:`Candle` and
+``obi_5`` of the bar's last full-mode tick that carried a book (NaN if none), the one bar type the live
+path carries through the engine to the writer.
 """
 
 from __future__ import annotations
@@ -29,20 +30,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from tickwise.core.order_book import obi_5 as tick_obi_5
+from tickwise.domain.bar import Bar
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.candle import Candle
 from tickwise.domain.tick import Tick
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
-
-
-@dataclass(frozen=True, slots=True)
-class ClosedCandle:
-    """A closed candle and the order-book imbalance of the last full-mode tick in it."""
-
-    candle: Candle
-    obi_5: float  # NaN when no tick of the bar had a non-empty book
-    ticks: int  # number of ticks that went into the candle
 
 
 @dataclass(slots=True)
@@ -56,7 +49,6 @@ class _Bar:
     last_volume: int | None
     oi: int | None
     obi: float
-    ticks: int
 
 
 @dataclass(slots=True)
@@ -92,7 +84,7 @@ class CandleBuilder:
         self.ticks = 0
         self._states: dict[int, _InstrumentState] = {}
 
-    def on_tick(self, tick: Tick) -> list[ClosedCandle]:
+    def on_tick(self, tick: Tick) -> list[Bar]:
         """Feed one (validated) tick; return the candles it closed (usually none, at most one)."""
         ts = tick.exchange_timestamp
         price = tick.last_price
@@ -109,7 +101,7 @@ class CandleBuilder:
             self.outside_session_ticks += 1
             return []
 
-        closed: list[ClosedCandle] = []
+        closed: list[Bar] = []
         day = ts.astimezone(IST).date()
         if state is None or day > state.day:
             if state is not None and state.bar is not None:
@@ -140,26 +132,25 @@ class CandleBuilder:
             last_volume=None,
             oi=None,
             obi=math.nan,
-            ticks=0,
         )
         self._update(state.bar, tick, price)
         self.ticks += 1
         return closed
 
-    def on_clock(self, now: datetime) -> list[ClosedCandle]:
+    def on_clock(self, now: datetime) -> list[Bar]:
         """Close every bar whose end + grace is at or before ``now``; ordered by (time, token)."""
         closed = []
         for token, state in self._states.items():
             bar = state.bar
             if bar is not None and now >= bar.end_time + self.grace:
                 closed.append(self._close(token, state))
-        closed.sort(key=lambda c: (c.candle.time, c.candle.instrument_token))
+        closed.sort(key=lambda b: (b.candle.time, b.candle.instrument_token))
         return closed
 
-    def flush(self) -> list[ClosedCandle]:
+    def flush(self) -> list[Bar]:
         """Close every open bar now (end of session or shutdown)."""
         closed = [self._close(token, s) for token, s in self._states.items() if s.bar is not None]
-        closed.sort(key=lambda c: (c.candle.time, c.candle.instrument_token))
+        closed.sort(key=lambda b: (b.candle.time, b.candle.instrument_token))
         return closed
 
     def open_bar_time(self, instrument_token: int) -> datetime | None:
@@ -174,7 +165,6 @@ class CandleBuilder:
         if price < bar.low:
             bar.low = price
         bar.close = price
-        bar.ticks += 1
         if tick.volume_traded is not None:
             bar.last_volume = tick.volume_traded
         if tick.oi is not None:
@@ -184,7 +174,7 @@ class CandleBuilder:
             if not math.isnan(imbalance):
                 bar.obi = imbalance
 
-    def _close(self, token: int, state: _InstrumentState) -> ClosedCandle:
+    def _close(self, token: int, state: _InstrumentState) -> Bar:
         bar = state.bar
         assert bar is not None
         if bar.last_volume is None:
@@ -207,4 +197,4 @@ class CandleBuilder:
             oi=bar.oi,
             source=self.source,
         )
-        return ClosedCandle(candle=candle, obi_5=bar.obi, ticks=bar.ticks)
+        return Bar(candle, bar.obi)

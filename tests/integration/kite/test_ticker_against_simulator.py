@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tickwise.adapters.kite.backoff import Backoff
 from tickwise.adapters.kite.errors import KiteTokenError
 from tickwise.adapters.kite.simulator import RunningSimulator
 from tickwise.adapters.kite.ticker import KiteTicker, TickerState
 from tickwise.bootstrap.broker import Broker, open_simulated_broker
 from tickwise.config import Settings
+from tickwise.domain.backoff import Backoff
 from tickwise.domain.time import IST
 
 sys.path.insert(0, str(Path(__file__).parent))

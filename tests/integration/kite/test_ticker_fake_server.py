@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tickwise.adapters.kite.backoff import Backoff
 from tickwise.adapters.kite.errors import KiteNetworkError, KiteTokenError
 from tickwise.adapters.kite.ticker import KiteTicker, TickerState
+from tickwise.domain.backoff import Backoff
 from tickwise.domain.errors import BrokerError
 from tickwise.domain.tick import Tick
 from tickwise.domain.time import IST

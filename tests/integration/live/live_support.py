@@ -7,6 +7,7 @@ same bars with the same model, one per bar, without duplicates.
 
 from __future__ import annotations
 
+import socket
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -23,9 +24,19 @@ from tickwise.domain.timeframe import Timeframe
 SYMBOLS = '["INFY","TCS","RELIANCE"]'
 
 
+def free_port() -> int:
+    """A port the OS just had free: other test runs on this machine start simulators too, so the
+    shipped default ports (8765/8766) may be taken between the simulator's check and its bind."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def live_env(db_url: str, data: Path) -> dict[str, str]:
     """The environment of a test run (also what a ``tickwise live`` subprocess gets)."""
     return {
+        "TICKWISE__BROKER__SIMULATOR__PORT": str(free_port()),
+        "TICKWISE__BROKER__SIMULATOR__WS_PORT": str(free_port()),
         "TICKWISE_ENV": "test",
         "TICKWISE_DATA_DIR": str(data),
         "DATABASE_URL": db_url,

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import pytest_asyncio
+from live_support import free_port
 
 from tickwise.adapters.kite.simulator import Market, Universe
 from tickwise.bootstrap.historical import open_historical
@@ -38,6 +39,8 @@ FAULTS = (
 
 def make_settings(db_url: str, data: Path) -> Settings:
     env = {
+        "TICKWISE__BROKER__SIMULATOR__PORT": str(free_port()),
+        "TICKWISE__BROKER__SIMULATOR__WS_PORT": str(free_port()),
         "TICKWISE_DATA_DIR": str(data),
         "DATABASE_URL": db_url,
         "TICKWISE__TRADING__SYMBOLS": SYMBOLS,

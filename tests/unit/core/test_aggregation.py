@@ -4,10 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tickwise.core.aggregation import RollupBuilder, aggregate_candles, candles_to_frame
+from tickwise.core.aggregation import RollupBuilder, aggregate_candles
 from tickwise.domain.candle import Candle
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
+from tickwise.ports.frames import candles_to_frame
 
 DAY = date(2025, 1, 6)
 

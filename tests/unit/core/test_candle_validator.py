@@ -3,12 +3,12 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from tickwise.core.aggregation import candles_to_frame
 from tickwise.core.candle_validator import ISSUES, validate_candles
 from tickwise.domain.calendar import NSE
 from tickwise.domain.candle import Candle
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
+from tickwise.ports.frames import candles_to_frame
 
 DAY = date(2025, 1, 6)
 

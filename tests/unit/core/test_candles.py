@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tickwise.core.candles import CandleBuilder, ClosedCandle
+from tickwise.core.candles import CandleBuilder
+from tickwise.domain.bar import Bar
 from tickwise.domain.tick import Depth, DepthLevel, Tick
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
@@ -40,8 +41,8 @@ def tick(
     )
 
 
-def feed(builder: CandleBuilder, ticks: list[Tick]) -> list[ClosedCandle]:
-    out: list[ClosedCandle] = []
+def feed(builder: CandleBuilder, ticks: list[Tick]) -> list[Bar]:
+    out: list[Bar] = []
     for t in ticks:
         out.extend(builder.on_tick(t))
     return out
@@ -65,7 +66,7 @@ def test_minute_candle_takes_first_max_min_last_price_and_aligns_to_the_minute()
     assert c.timeframe is Timeframe.M1
     assert (c.open, c.high, c.low, c.close, c.volume) == (100.0, 101.5, 99.5, 100.5, 40)
     assert c.source == "live"
-    assert closed[0].ticks == 4
+    assert b.ticks == 5  # four in the closed bar, one opening the next
 
 
 def test_volume_is_the_delta_of_cumulative_volume_between_minute_ends() -> None:
@@ -256,7 +257,7 @@ def test_builder_matches_the_reference_rule_for_any_tick_sequence(
     b = CandleBuilder(grace_s=2.0)
     second, volume = 0, pre_open_volume
     ticks: list[tuple[int, float, int]] = []
-    built: list[ClosedCandle] = []
+    built: list[Bar] = []
     for gap, price_ticks, traded, clock in steps:
         second = min(second + gap, 22_499)
         volume += traded

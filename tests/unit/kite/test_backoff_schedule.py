@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from tickwise.adapters.kite.backoff import Backoff
+from tickwise.domain.backoff import Backoff
 
 
 def test_nominal_schedule_doubles_then_caps_at_sixty_seconds() -> None:

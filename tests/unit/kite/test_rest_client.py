@@ -12,7 +12,6 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from tickwise.adapters.kite.backoff import Backoff
 from tickwise.adapters.kite.errors import (
     KiteDataError,
     KiteInputError,
@@ -23,6 +22,7 @@ from tickwise.adapters.kite.errors import (
 from tickwise.adapters.kite.mapping import CandleRow, parse_instruments_csv, to_kite_wall_clock
 from tickwise.adapters.kite.rate_limit import RateLimiter
 from tickwise.adapters.kite.rest import KiteRestClient, checksum, historical_chunks, merge_candle_rows
+from tickwise.domain.backoff import Backoff
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 

@@ -27,7 +27,6 @@ import httpx
 import pandas as pd
 from loguru import logger
 
-from tickwise.adapters.kite.backoff import Backoff
 from tickwise.adapters.kite.errors import (
     KiteDataError,
     KiteError,
@@ -48,6 +47,7 @@ from tickwise.adapters.kite.mapping import (
     to_candle,
 )
 from tickwise.adapters.kite.rate_limit import Clock, RateLimiter, SystemClock, endpoint_class
+from tickwise.domain.backoff import Backoff
 from tickwise.domain.candle import CANDLE_FRAME_COLUMNS, Candle
 from tickwise.domain.instrument import Instrument
 from tickwise.domain.time import IST

@@ -45,7 +45,6 @@ from urllib.parse import urlencode
 
 from loguru import logger
 
-from tickwise.adapters.kite.backoff import Backoff
 from tickwise.adapters.kite.errors import KiteError
 from tickwise.adapters.kite.ticker_connection import ConnectionSettings, TickerConnection, TickerLink
 from tickwise.adapters.kite.ticker_state import (
@@ -59,6 +58,7 @@ from tickwise.adapters.kite.ticker_state import (
     TickerStats,
     TokenReloader,
 )
+from tickwise.domain.backoff import Backoff
 from tickwise.domain.errors import BrokerError
 from tickwise.domain.tick import Tick
 from tickwise.domain.time import IST

@@ -9,8 +9,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal, TypedDict
 
-from tickwise.adapters.kite.backoff import Backoff
 from tickwise.adapters.kite.codec import DecodeStats
+from tickwise.domain.backoff import Backoff
 from tickwise.domain.tick import Tick
 
 MODES = ("ltp", "quote", "full")

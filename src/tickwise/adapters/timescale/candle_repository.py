@@ -23,34 +23,12 @@ from tickwise.adapters.timescale.frames import (
 )
 from tickwise.domain.candle import CANDLE_FRAME_COLUMNS, Candle
 from tickwise.domain.timeframe import Timeframe
+from tickwise.ports.frames import candles_to_frame
 
 CANDLE_COLUMNS = (*CANDLE_FRAME_COLUMNS, "obi_5")
 _KEY = ("instrument_token", "timeframe", "time")
 _SHOW = ("instrument_token", "timeframe", "time")
 _SOURCES = ("historical", "live")
-
-
-def candles_to_frame(
-    candles: Sequence[Candle], *, obi_5: Sequence[float | None] | None = None
-) -> pd.DataFrame:
-    """Domain candles -> a candle frame (``time`` tz-aware)."""
-    frame = pd.DataFrame(
-        {
-            "instrument_token": [c.instrument_token for c in candles],
-            "timeframe": [str(c.timeframe) for c in candles],
-            "time": [c.time for c in candles],
-            "open": [c.open for c in candles],
-            "high": [c.high for c in candles],
-            "low": [c.low for c in candles],
-            "close": [c.close for c in candles],
-            "volume": [c.volume for c in candles],
-            "oi": [c.oi for c in candles],
-            "source": [c.source for c in candles],
-        }
-    )
-    if obi_5 is not None:
-        frame["obi_5"] = [np.nan if v is None else v for v in obi_5]
-    return frame
 
 
 def encode_candles(frame: pd.DataFrame) -> list[Column]:

@@ -1,42 +1,46 @@
-"""The per-bar live path: closed 1m candle -> feature stream -> predictor -> signal, plus roll-ups.
+"""The per-bar live path: closed 1m :class:`Bar` -> feature stream -> predictor -> signal, plus roll-ups.
 
 One :class:`InstrumentState` per instrument holds the feature stream opened on the instrument's stored
 1m history from its anchor (exactly the candles the batch feature step reads), so every live feature row
 equals the batch row of the same bar, and the signal step runs the same
-:class:`~tickwise.core.signal_model.SignalModel` scoring as batch prediction (see :class:`SignalStep`). The hot path is plain Python
-and NumPy on one row (no pandas per bar).
+:class:`~tickwise.core.signal_model.SignalModel` scoring as batch prediction (see :class:`SignalStep`).
+Roll-ups (5m, 15m, 60m) come from :class:`~tickwise.core.aggregation.RollupBuilder`, the streaming
+roll-up proven equal to the batch ``aggregate_candles``. The hot path is plain Python and NumPy on one
+row (no pandas per bar).
 
 Corrections: a bar that turns out wrong after it was processed (late ticks, a frame lost without a
-disconnect) is corrected by :meth:`LiveEngine.rewind`: the stream is re-opened on the history plus the
-session's bars before the wrong one, and the corrected bars are replayed; candles, features and signals
-are upserts, so the stored rows end up exactly as if the bars had been right the first time.
+disconnect) is corrected by :meth:`LiveEngine.rewind`: the stream and the roll-ups are re-opened on the
+history plus the session's bars before the wrong one, and the corrected bars are replayed; candles,
+features and signals are upserts, so the stored rows end up exactly as if the bars had been right the
+first time.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, cast
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
 from loguru import logger
 
+from tickwise.core.aggregation import RollupBuilder
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.features.stream import FeatureStream
 from tickwise.core.predictor import Predictor
 from tickwise.core.signal_model import SignalModel
 from tickwise.core.signals import SignalGenerator
+from tickwise.domain.bar import Bar
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.candle import Candle
 from tickwise.domain.errors import DataValidationError
 from tickwise.domain.signal import Signal
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
+from tickwise.observability.hooks import NullHooks
+from tickwise.ports.hooks import PipelineHooks
 
 ROLLUPS = (Timeframe.M5, Timeframe.M15, Timeframe.M60)
 _BAR_KEYS = ("time", "open", "high", "low", "close", "volume", "oi", "obi_5")
@@ -63,14 +67,14 @@ class SignalStep:
         self.mode = mode
         self._model_idx, self._regime_idx = self.model.column_indices(names)
 
-    def __call__(self, token: int, bar_time: datetime, row: np.ndarray) -> tuple[Signal, float] | None:
-        """The signal of the bar opened at ``bar_time`` and its position size, or None (not ready)."""
+    def __call__(self, token: int, bar_time: datetime, row: np.ndarray) -> Signal | None:
+        """The signal (with its position ``size``) of the bar opened at ``bar_time``, or None (not ready)."""
         regime = {n: row[i : i + 1] for n, i in self._regime_idx.items()}
         scored = self.model.score(row[self._model_idx], regime)
         if not scored.ready[0]:
             return None
         batch = scored.batch
-        signal = Signal(
+        return Signal(
             instrument_token=token,
             timeframe=self.timeframe,
             time=bar_time,
@@ -83,15 +87,27 @@ class SignalStep:
             latency_ms=None,
             size=float(batch.size[0]),
         )
-        return signal, float(batch.size[0])
 
 
-@dataclass(slots=True)
+# A signal step: (instrument, bar open instant, feature row) -> signal or None while not ready.
+Step = Callable[[int, datetime, np.ndarray], Signal | None]
+
+
+@dataclass(frozen=True, slots=True)
 class PendingSignal:
     """A signal waiting to be written, with the real (wall) instant its bar was closed."""
 
     signal: Signal
     closed_at: float  # unix seconds (real time)
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureRow:
+    """One bar's feature values (calculator column order), queued for the ``features`` table."""
+
+    instrument_token: int
+    time: datetime
+    values: np.ndarray
 
 
 @dataclass
@@ -100,11 +116,11 @@ class InstrumentState:
     history: pd.DataFrame  # stored 1m candles from the anchor up to the session start
     stream: FeatureStream | None
     last_time: datetime | None  # open instant of the newest bar folded in
-    session: list[dict[str, Any]] = field(default_factory=list)  # bars processed since start
+    session: list[Bar] = field(default_factory=list)  # bars processed since start
 
     def frame_before(self, t: datetime) -> pd.DataFrame:
         """History plus the session bars opened before ``t`` (what the stream must be opened on)."""
-        bars = [b for b in self.session if b["time"] < t]
+        bars = [b for b in self.session if b.time < t]
         hist = self.history
         if len(hist):
             hist = hist[hist["time"] < pd.Timestamp(t)]
@@ -113,7 +129,7 @@ class InstrumentState:
             return hist.reset_index(drop=True)
         cols = list(_BAR_KEYS) if hist.empty else [c for c in _BAR_KEYS if c in hist.columns]
         records = ([] if hist.empty else hist[cols].to_dict("records")) + [
-            {c: b.get(c) for c in cols} for b in bars
+            {c: getattr(b, c) for c in cols} for b in bars
         ]
         frame = pd.DataFrame.from_records(records, columns=cols)
         frame["time"] = pd.to_datetime(frame["time"], utc=True)
@@ -122,49 +138,54 @@ class InstrumentState:
                 frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(np.float64)
         return frame
 
-
-def candle_bar(candle: Candle, obi_5: float = math.nan) -> dict[str, Any]:
-    return {
-        "time": candle.time,
-        "open": candle.open,
-        "high": candle.high,
-        "low": candle.low,
-        "close": candle.close,
-        "volume": candle.volume,
-        "oi": candle.oi,
-        "obi_5": obi_5,
-    }
+    def candles_before(self, t: datetime, n: int) -> list[Candle]:
+        """The last ``n`` 1m candles (stored history, then session bars) opened before ``t``."""
+        session = [b.candle for b in self.session if b.time < t][-n:]
+        if len(session) >= n or not len(self.history):
+            return session
+        h = self.history
+        part = h[h["time"] < pd.Timestamp(t)].tail(n - len(session))
+        return history_candles(self.token, part) + session
 
 
-def bar_candle(token: int, bar: dict[str, Any], timeframe: Timeframe = Timeframe.M1) -> Candle:
-    return Candle(
-        instrument_token=token,
-        timeframe=timeframe,
-        time=bar["time"],
-        open=bar["open"],
-        high=bar["high"],
-        low=bar["low"],
-        close=bar["close"],
-        volume=int(bar["volume"]),
-        oi=bar["oi"],
-        source="live",
-    )
-
-
-def same_bar(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return all(a[k] == b[k] for k in ("time", "open", "high", "low", "close", "volume"))
+def history_candles(token: int, frame: pd.DataFrame) -> list[Candle]:
+    """Stored 1m candle rows (as the candle repository returns them) -> domain candles."""
+    out = []
+    for rec in frame.itertuples(index=False):
+        oi = getattr(rec, "oi", None)
+        out.append(
+            Candle(
+                instrument_token=token,
+                timeframe=Timeframe.M1,
+                time=pd.Timestamp(rec.time).to_pydatetime(),
+                open=float(rec.open),
+                high=float(rec.high),
+                low=float(rec.low),
+                close=float(rec.close),
+                volume=int(rec.volume),
+                # Stored history comes back with a nullable integer column: pd.NA, not None/NaN.
+                oi=None if oi is None or pd.isna(oi) else int(oi),
+                source=str(getattr(rec, "source", "historical")),
+            )
+        )
+    return out
 
 
 class LiveEngine:
-    """Processes closed 1m bars in time order per instrument and queues every output row."""
+    """Processes closed 1m bars in time order per instrument and queues every output row.
+
+    ``put(table, rows)`` receives :class:`Bar` rows for ``candles`` (1m bars and roll-ups, the latter
+    with ``obi_5 = NaN``), :class:`FeatureRow` rows for ``features`` and :class:`PendingSignal` rows for
+    ``signals``.
+    """
 
     def __init__(
         self,
         calculator: FeatureCalculator,
-        step: SignalStep,
-        put: Callable[[str, Sequence[Any]], None],
+        step: Step,
+        put: Callable[[str, Sequence[object]], None],
         *,
-        hooks: Any = None,
+        hooks: PipelineHooks | None = None,
         calendar: SessionCalendar = NSE,
         rollups: Sequence[Timeframe] = ROLLUPS,
         on_signal: Callable[[Signal, float], None] | None = None,
@@ -173,15 +194,16 @@ class LiveEngine:
         self.calculator = calculator
         self.step = step
         self.put = put
-        self.hooks = hooks
+        self.hooks: PipelineHooks = hooks if hooks is not None else NullHooks()
         self.calendar = calendar
-        self.rollups = tuple(rollups)
+        self.rollup = RollupBuilder(rollups, calendar, source="live")
+        # A bucket never holds more 1m bars than its timeframe has minutes: enough to re-open it.
+        self._rollup_span = max((tf.minutes for tf in rollups), default=0)
         self.on_signal = on_signal
         self.wall = wall
-        self.states: dict[int, InstrumentState] = {}
+        self._states: dict[int, InstrumentState] = {}
         self.bars = 0
         self.signals = 0
-        self.duplicates = 0
         self.rewinds = 0
         self.errors = 0
 
@@ -192,20 +214,38 @@ class LiveEngine:
         stream = self.calculator.open_stream(history) if len(history) else None
         last = history["time"].iloc[-1].to_pydatetime() if len(history) else None
         state = InstrumentState(token, history, stream, last)
-        self.states[token] = state
+        self._states[token] = state
+        if last is not None and self._rollup_span:
+            # A restart mid-bucket: the stored bars of the open buckets count toward their roll-ups.
+            self.rollup.restore(token, history_candles(token, history.tail(self._rollup_span)))
         return state
 
-    # -- the hot path ----------------------------------------------------------------------------
-    def process(self, token: int, bar: dict[str, Any], closed_at: float | None = None) -> Signal | None:
-        """Fold one closed 1m bar of ``token`` in; queue candle, roll-ups, features and signal.
+    # -- what has been processed -------------------------------------------------------------------
+    def last_time(self, token: int) -> datetime | None:
+        """Open instant of the newest bar of ``token`` folded in (history or session), if any."""
+        state = self._states.get(token)
+        return state.last_time if state is not None else None
 
-        A bar at or before the instrument's newest bar is a duplicate and ignored (counted).
+    def session_bars(self, token: int) -> tuple[Bar, ...]:
+        """The bars of ``token`` processed in this session, oldest first."""
+        state = self._states.get(token)
+        return tuple(state.session) if state is not None else ()
+
+    def resume_from(self) -> datetime | None:
+        """The oldest newest-bar over all opened instruments (where a restart must backfill from)."""
+        return min((s.last_time for s in self._states.values() if s.last_time is not None), default=None)
+
+    # -- the hot path ----------------------------------------------------------------------------
+    def process(self, bar: Bar, closed_at: float | None = None) -> Signal | None:
+        """Fold one closed 1m bar in; queue candle, roll-ups, features and signal.
+
+        A bar at or before the instrument's newest bar is a duplicate and ignored.
         """
-        state = self.states.get(token)
+        token = bar.instrument_token
+        state = self._states.get(token)
         if state is None:
             state = self.open_instrument(token, pd.DataFrame(columns=list(_BAR_KEYS)))
-        if state.last_time is not None and bar["time"] <= state.last_time:
-            self.duplicates += 1
+        if state.last_time is not None and bar.time <= state.last_time:
             return None
         closed_at = self.wall() if closed_at is None else closed_at
         began = time.perf_counter()
@@ -213,117 +253,75 @@ class LiveEngine:
             row = self._features(state, bar)
         except DataValidationError as exc:  # a bad bar must never stop the pipeline
             self.errors += 1
-            self._hook("on_tick_rejected", f"bar:{type(exc).__name__}")
+            self.hooks.on_tick_rejected(f"bar:{type(exc).__name__}")
             return None
-        state.last_time = bar["time"]
+        state.last_time = bar.time
         state.session.append(bar)
         self.bars += 1
-        self.put("candles", [(bar_candle(token, bar), bar["obi_5"])])
+        self.put("candles", [bar])
         try:
-            self._rollups(state, bar)
+            rolled = self.rollup.on_candle(bar.candle)
         except Exception:  # a roll-up is a by-product: it must never cost the bar its features or signal
             self.errors += 1
-            logger.exception("live: roll-ups of {} at {} failed", token, bar["time"])
-        self.put("features", [(token, bar["time"], row)])
+            logger.exception("live: roll-ups of {} at {} failed", token, bar.time)
+            rolled = []
+        if rolled:
+            # A bucket left open at the end of an earlier day of the stored history (its last minutes
+            # had no trades) is closed by this day's first bar; that day's roll-ups are the historical
+            # mode's, already stored: only this day's are written here.
+            day = bar.time.astimezone(IST).date()
+            today = [Bar(c) for c in rolled if c.time.astimezone(IST).date() == day]
+            if today:
+                self.put("candles", today)
+        self.put("features", [FeatureRow(token, bar.time, row)])
         t_feat = time.perf_counter()
-        self._hook("on_features", t_feat - began)
-        made = self.step(token, bar["time"], row)
-        self._hook("on_prediction", time.perf_counter() - t_feat)
-        if made is None:
+        self.hooks.on_features(t_feat - began)
+        signal = self.step(token, bar.time, row)
+        self.hooks.on_prediction(time.perf_counter() - t_feat)
+        if signal is None:
             return None
-        signal = made[0]
         self.signals += 1
         self.put("signals", [PendingSignal(signal, closed_at)])
         if self.on_signal is not None:
             self.on_signal(signal, closed_at)
         return signal
 
-    def _features(self, state: InstrumentState, bar: dict[str, Any]) -> np.ndarray:
+    def _features(self, state: InstrumentState, bar: Bar) -> np.ndarray:
         if state.stream is None:
-            frame = pd.DataFrame([bar], columns=list(_BAR_KEYS))
+            frame = pd.DataFrame([{k: getattr(bar, k) for k in _BAR_KEYS}], columns=list(_BAR_KEYS))
             frame["time"] = pd.to_datetime(frame["time"], utc=True).dt.tz_convert(IST)
             state.stream = self.calculator.open_stream(frame)
-            return cast(np.ndarray, self.calculator.compute(frame).iloc[0, 1:].to_numpy(dtype=np.float64))
+            values = self.calculator.compute(frame).iloc[0, 1:].to_numpy(dtype=np.float64)
+            return np.asarray(values, dtype=np.float64)
         return state.stream.update(bar)
 
     # -- corrections -----------------------------------------------------------------------------
-    def rewind(self, token: int, bars: Sequence[dict[str, Any]], closed_at: float | None = None) -> int:
-        """Replace the instrument's bars from the first bar of ``bars`` on (sorted, corrected) and replay.
+    def rewind(
+        self,
+        token: int,
+        bars: Sequence[Bar],
+        closed_at: float | None = None,
+        *,
+        since: datetime | None = None,
+    ) -> int:
+        """Replace the instrument's bars from ``since`` (default: the first of ``bars``) on and replay.
 
-        Returns the number of bars replayed. Bars of the session after the replaced range that are not
-        in ``bars`` are dropped: the caller passes the full corrected sequence from that instant.
+        ``bars`` is the full corrected sequence from that instant (sorted); session bars from then on
+        that are not in it are dropped (a bar REST does not have). Returns the number of bars replayed.
         """
-        if not bars:
-            return 0
-        state = self.states[token]
-        first = bars[0]["time"]
+        if since is None:
+            if not bars:
+                return 0
+            since = bars[0].time
+        state = self._states[token]
+        first = since
         frame = state.frame_before(first)
-        state.session = [b for b in state.session if b["time"] < first]
+        if self._rollup_span:
+            self.rollup.restore(token, state.candles_before(first, self._rollup_span))
+        state.session = [b for b in state.session if b.time < first]
         state.stream = self.calculator.open_stream(frame) if len(frame) else None
         state.last_time = frame["time"].iloc[-1].to_pydatetime() if len(frame) else None
         self.rewinds += 1
         for bar in bars:
-            self.process(token, bar, closed_at)
+            self.process(bar, closed_at)
         return len(bars)
-
-    # -- roll-ups --------------------------------------------------------------------------------
-    def _rollups(self, state: InstrumentState, bar: dict[str, Any]) -> None:
-        """Emit the 5/15/60m candles this bar completes (same rule as ``core.aggregation``)."""
-        t: datetime = bar["time"]
-        day = t.astimezone(IST).date()
-        close = self.calendar.session_close(day)
-        out = []
-        for tf in self.rollups:
-            open_t = self.calendar.bar_open(t, tf)
-            end = min(open_t + tf.delta, close)
-            if t + timedelta(minutes=1) < end:
-                continue
-            members = [b for b in state.session[-tf.minutes :] if open_t <= b["time"] < end]
-            if state.history is not None and len(state.history) and len(members) < tf.minutes:
-                members = self._history_members(state, open_t, end) + members
-            if not members:
-                continue
-            out.append(
-                Candle(
-                    instrument_token=state.token,
-                    timeframe=tf,
-                    time=open_t,
-                    open=members[0]["open"],
-                    high=max(b["high"] for b in members),
-                    low=min(b["low"] for b in members),
-                    close=members[-1]["close"],
-                    volume=int(sum(int(b["volume"]) for b in members)),
-                    oi=members[-1]["oi"],
-                    source="live",
-                )
-            )
-        if out:
-            self.put("candles", [(c, math.nan) for c in out])
-
-    @staticmethod
-    def _history_members(state: InstrumentState, open_t: datetime, end: datetime) -> list[dict[str, Any]]:
-        h = state.history
-        first_session = state.session[0]["time"] if state.session else end
-        part = h[(h["time"] >= open_t) & (h["time"] < min(end, first_session))]
-        out = []
-        for rec in part.itertuples(index=False):
-            d = rec._asdict()
-            oi = d.get("oi")
-            out.append(
-                {
-                    "time": d["time"].to_pydatetime(),
-                    "open": float(d["open"]),
-                    "high": float(d["high"]),
-                    "low": float(d["low"]),
-                    "close": float(d["close"]),
-                    "volume": int(d["volume"]),
-                    # Stored history comes back with a nullable integer column: pd.NA, not None/NaN.
-                    "oi": None if oi is None or pd.isna(oi) else int(oi),
-                }
-            )
-        return out
-
-    def _hook(self, name: str, *args: Any) -> None:
-        if self.hooks is not None:
-            with contextlib.suppress(Exception):  # metrics must never break the hot path
-                getattr(self.hooks, name)(*args)

@@ -12,9 +12,33 @@ import contextlib
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 from loguru import logger
+
+from tickwise.ports.alerts import Alerts
+
+if TYPE_CHECKING:
+    from tickwise.pipelines.live.session import LiveSession
+
+
+class HealthSnapshot(TypedDict):
+    at: float  # unix seconds
+    market_time: str
+    feed_alive: bool
+    feed_state: str
+    reconnects: int
+    tick_age_max_s: float | None
+    stale_instruments: list[int]
+    db_reachable: bool
+    db_pending_rows: int
+    db_spilled_files: int
+    db_last_error: str | None
+    model_loaded: str
+    queue_depth: int
+    repair_windows: int
+    bars: int
+    signals: int
 
 
 class HealthMonitor:
@@ -26,7 +50,7 @@ class HealthMonitor:
         log_every_s: float = 30.0,
         stale_tick_s: float = 10.0,
         status_path: Path | None = None,
-        alerts: Any = None,
+        alerts: Alerts | None = None,
     ) -> None:
         self.model_version = model_version
         self.interval_s = interval_s
@@ -36,20 +60,21 @@ class HealthMonitor:
         self.alerts = alerts
         self._feed_ok = True
         self._db_ok = True
-        self.last: dict[str, Any] = {}
+        self.last: HealthSnapshot | None = None
 
-    def snapshot(self, session: Any) -> dict[str, Any]:
+    def snapshot(self, session: LiveSession) -> HealthSnapshot:
+        """The session's health now, as a JSON-ready dict."""
         now = time.time()
-        ticker = session.ticker
-        ages = {t: round(now - at, 3) for t, at in session._last_tick_at.items()}
+        feed = session.feed
+        ages = {t: round(age, 3) for t, age in session.consumer.tick_ages(now).items()}
         stale = sorted(t for t, age in ages.items() if age > self.stale_tick_s)
-        feed_alive = ticker is not None and ticker.state.value == "connected"
+        state = str(feed.state) if feed is not None else "idle"
         return {
             "at": now,
-            "market_time": session.broker.now().isoformat(),
-            "feed_alive": feed_alive,
-            "feed_state": ticker.state.value if ticker is not None else "idle",
-            "reconnects": ticker.stats.reconnects if ticker is not None else 0,
+            "market_time": session.clock.now().isoformat(),
+            "feed_alive": state == "connected",
+            "feed_state": state,
+            "reconnects": feed.stats.reconnects if feed is not None else 0,
             "tick_age_max_s": max(ages.values()) if ages else None,
             "stale_instruments": stale[:20],
             "db_reachable": session.writer.healthy,
@@ -57,13 +82,13 @@ class HealthMonitor:
             "db_spilled_files": session.writer.spilled_files(),
             "db_last_error": session.writer.last_error,
             "model_loaded": self.model_version,
-            "queue_depth": ticker.queue.qsize() if ticker is not None else 0,
-            "repair_windows": len(session.windows),
+            "queue_depth": feed.queue.qsize() if feed is not None else 0,
+            "repair_windows": len(session.repairs.windows),
             "bars": session.engine.bars,
             "signals": session.engine.signals,
         }
 
-    async def run(self, session: Any) -> None:
+    async def run(self, session: LiveSession) -> None:
         last_log = 0.0
         while True:
             await asyncio.sleep(self.interval_s)
@@ -88,7 +113,7 @@ class HealthMonitor:
                     **snap,
                 )
 
-    def _transitions(self, snap: dict[str, Any]) -> None:
+    def _transitions(self, snap: HealthSnapshot) -> None:
         if self.alerts is None:
             return
         if snap["feed_alive"] != self._feed_ok:

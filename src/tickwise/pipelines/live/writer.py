@@ -39,9 +39,14 @@ from typing import Any
 
 from loguru import logger
 
+from tickwise.domain.backoff import Backoff
 from tickwise.domain.errors import DataValidationError
+from tickwise.observability.hooks import NullHooks
 from tickwise.pipelines.live.breaker import CircuitBreaker
+from tickwise.ports.hooks import PipelineHooks
 
+# One sink per table; a table's rows are all of one type (Tick, Bar, FeatureRow, PendingSignal), the
+# buffer itself is indifferent to it.
 WriteFn = Callable[[list[Any]], Awaitable[int]]
 
 
@@ -58,7 +63,7 @@ class TableStats:
 class _Table:
     name: str
     write: WriteFn
-    rows: deque[Any] = field(default_factory=deque)
+    rows: deque[object] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     spill_files: deque[Path] = field(default_factory=deque)
@@ -79,7 +84,7 @@ class BufferedWriter:
         max_memory_rows: int = 200_000,
         spill_dir: Path | None = None,
         breaker: CircuitBreaker | None = None,
-        hooks: Any = None,
+        hooks: PipelineHooks | None = None,
         backoff_base_s: float = 0.25,
         backoff_cap_s: float = 10.0,
         urgent: Sequence[str] = (),
@@ -96,10 +101,10 @@ class BufferedWriter:
         self.interval_s = interval_s
         self.max_memory_rows = max_memory_rows
         self.spill_dir = spill_dir
-        self.hooks = hooks
+        self.hooks: PipelineHooks = hooks if hooks is not None else NullHooks()
         self.breaker = breaker or CircuitBreaker("database")
-        self.backoff_base_s = backoff_base_s
-        self.backoff_cap_s = backoff_cap_s
+        # Retries of a failed write: the shared schedule, without jitter (one writer per process).
+        self.backoff = Backoff(base=backoff_base_s, factor=2.0, cap=backoff_cap_s, jitter=0.0)
         self._attempt = 0
         self._retry_at = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -109,13 +114,13 @@ class BufferedWriter:
         self.last_success: float | None = None
 
     # -- the hot path ----------------------------------------------------------------------------
-    def put(self, table: str, rows: Sequence[Any]) -> None:
+    def put(self, table: str, rows: Sequence[object]) -> None:
         """Queue rows for ``table`` (never blocks or raises; spills the oldest rows when over the bound)."""
         if not rows:
             return
         t = self._tables[table]
         t.rows.extend(rows)
-        self._call("on_buffered", self.pending_rows())
+        self.hooks.on_buffered(self.pending_rows())
         if len(t.rows) > self.max_memory_rows:
             self._spill(t, len(t.rows) - self.max_memory_rows + self.batch_size)
         if len(t.rows) >= self.batch_size or table in self.urgent:
@@ -279,12 +284,10 @@ class BufferedWriter:
         except Exception as exc:  # transient: keep the rows, back off
             t.stats.failures += 1
             self.breaker.failure()
-            self._retry_at = time.monotonic() + min(
-                self.backoff_cap_s, self.backoff_base_s * 2**self._attempt
-            )
+            self._retry_at = time.monotonic() + self.backoff.delay(self._attempt)
             self._attempt += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
-            self._call("on_db_write_failed", t.name)
+            self.hooks.on_db_write_failed(t.name)
             if self._attempt in (1, 5) or self._attempt % 20 == 0:
                 logger.warning(
                     "live writer: {} write failed (attempt {}): {}", t.name, self._attempt, self.last_error
@@ -302,11 +305,11 @@ class BufferedWriter:
                 t.rows.popleft()
         t.stats.written += written
         t.stats.batches += 1
-        self._call("on_db_write", t.name, time.perf_counter() - began, len(batch))
-        self._call("on_buffered", self.pending_rows())
+        self.hooks.on_db_write(t.name, time.perf_counter() - began, len(batch))
+        self.hooks.on_buffered(self.pending_rows())
         return True
 
-    async def _write_checked(self, t: _Table, batch: list[Any]) -> int:
+    async def _write_checked(self, t: _Table, batch: list[object]) -> int:
         """Write ``batch``; an invalid batch is bisected and its bad rows set aside (not retried)."""
         try:
             await t.write(batch)
@@ -339,21 +342,15 @@ class BufferedWriter:
                 os.replace(tmp, path)
                 t.spill_files.append(path)
                 t.stats.spilled += len(chunk)
-            self._call("on_spilled", len(rows))
+            self.hooks.on_spilled(len(rows))
         except OSError as exc:
             logger.error("live writer: cannot spill to {} ({}); keeping rows in memory", self.spill_dir, exc)
             t.rows.extendleft(reversed(rows))
 
-    def _dead_letter(self, t: _Table, rows: list[Any]) -> None:
+    def _dead_letter(self, t: _Table, rows: list[object]) -> None:
         if self.spill_dir is None:
             return
         with contextlib.suppress(OSError):
             self.spill_dir.mkdir(parents=True, exist_ok=True)
             path = self.spill_dir / f"rejected-{t.name}-{time.time_ns()}-{next(self._seq):08d}.pkl"
             path.write_bytes(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
-
-    def _call(self, name: str, *args: Any) -> None:
-        if self.hooks is None:
-            return
-        with contextlib.suppress(Exception):
-            getattr(self.hooks, name)(*args)

@@ -1,4 +1,8 @@
-"""Exponential backoff with jitter, shared by the REST retries and the ticker reconnect loop."""
+"""Exponential backoff with jitter: the one retry schedule of the project.
+
+Used by the Kite REST retries and the ticker reconnect loop (adapters) and by the live pipeline's
+database writer and REST repair fetches (pipelines); standard library only, so every layer may use it.
+"""
 
 from __future__ import annotations
 

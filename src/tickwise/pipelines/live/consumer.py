@@ -1,0 +1,169 @@
+"""The tick consumer: a batch of ticks -> validation -> 1m bars -> the engine (or held for repair).
+
+One task drains the feed's queue in batches (:meth:`TickConsumer.run`); each batch goes through
+:meth:`TickConsumer.consume_batch`, the public per-batch step ``tickwise bench live`` measures:
+
+* packets in a lower mode than ``full`` are the snapshot the server sends between the ``subscribe``
+  and the ``mode full`` message of every (re)connect: no timestamp, and the same snapshot follows in
+  full mode, so they are skipped (and counted), not rejected as bad data;
+* the :class:`~tickwise.core.tick_validator.TickValidator` rejects bad ticks (counted by reason); an
+  out-of-order tick or a volume that went down marks its minutes for repair, and so does a late tick;
+* the :class:`~tickwise.core.candles.CandleBuilder` closes bars on the next minute's tick (and, through
+  :meth:`close_due`, on the clock after the grace period); each closed bar goes to the engine, or waits
+  behind a pending repair window.
+
+Feature/model work is CPU-bound, so more asyncio workers would not add throughput; ordering per
+instrument is what matters, and one consumer guarantees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from loguru import logger
+
+from tickwise.core.candles import CandleBuilder
+from tickwise.core.tick_validator import Rejection, TickValidator
+from tickwise.domain.bar import Bar
+from tickwise.domain.tick import Tick
+from tickwise.pipelines.live.engine import LiveEngine
+from tickwise.pipelines.live.feed_watch import FeedWatch
+from tickwise.pipelines.live.planner import MINUTE
+from tickwise.pipelines.live.repair import RepairQueue
+from tickwise.ports.clock import Clock
+from tickwise.ports.hooks import PipelineHooks
+
+BATCH = 5000  # ticks per consumer step at most
+_SUSPECT = (Rejection.OUT_OF_ORDER, Rejection.VOLUME_DECREASED)
+
+
+class TickConsumer:
+    """Validates and builds bars from tick batches and gates each closed bar (see the module doc)."""
+
+    def __init__(
+        self,
+        *,
+        engine: LiveEngine,
+        validator: TickValidator,
+        builder: CandleBuilder,
+        repairs: RepairQueue,
+        watch: FeedWatch,
+        put: Callable[[str, Sequence[object]], None],
+        clock: Clock,
+        until: datetime,
+        hooks: PipelineHooks,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.validator = validator
+        self.builder = builder
+        self.repairs = repairs
+        self.watch = watch
+        self.put = put
+        self.clock = clock
+        self.until = until
+        self.hooks = hooks
+        self.wall = wall
+        self.ticks = 0
+        self.ticks_accepted = 0
+        self.mode_transition_ticks = 0
+        self.errors = 0
+        self._last_tick_at: dict[int, float] = {}
+        # Exchange time of the newest tick of the batches already consumed: a frame damaged since
+        # then was sent after them, so its minutes start there at the earliest.
+        self._seen_until: datetime | None = None
+
+    async def run(self, queue: asyncio.Queue[Tick]) -> None:
+        """Drain ``queue`` for ever in batches (cancelled at the end of the session)."""
+        while True:
+            first = await queue.get()
+            batch = [first]
+            while len(batch) < BATCH:
+                try:
+                    batch.append(queue.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+            try:
+                self.consume_batch(batch)
+            except Exception as exc:  # bad input must never stop the pipeline
+                self.errors += 1
+                logger.exception("live: failed to process a tick batch: {}", exc)
+            self.hooks.on_queue_depth(queue.qsize())
+
+    def consume_batch(self, batch: Sequence[Tick]) -> None:
+        """One consumer step over ``batch`` (ticks in arrival order)."""
+        now = self.clock.now()
+        closed_at = self.wall()
+        # A silence or disconnect that just ended must be marked before its bars are processed.
+        self.mark_suspects(now)
+        full = [t for t in batch if t.mode == "full"]
+        if len(full) != len(batch):
+            self.mode_transition_ticks += len(batch) - len(full)
+        self.ticks += len(full)
+        accepted = []
+        validator, builder, repairs = self.validator, self.builder, self.repairs
+        for tick in full:
+            reason = validator.check(tick)
+            if reason is not None:
+                self.hooks.on_tick_rejected(reason.value)
+                if reason in _SUSPECT and tick.exchange_timestamp is not None:
+                    repairs.mark(tick.exchange_timestamp, now, reason.value)
+                continue
+            accepted.append(tick)
+            self._last_tick_at[tick.instrument_token] = closed_at
+            late = builder.late_ticks
+            for bar in builder.on_tick(tick):
+                self.on_closed(bar, closed_at)
+            if builder.late_ticks != late and tick.exchange_timestamp is not None:
+                repairs.mark(tick.exchange_timestamp, now, "late tick")
+        self.ticks_accepted += len(accepted)
+        if accepted:
+            self.put("ticks", accepted)
+            self.hooks.on_tick_received(accepted[-1].instrument_token, closed_at)
+        damaged = self.watch.decode_errors(now)
+        if damaged is not None:
+            # A consumer running behind the feed must not leave the damaged frame's minute out of the
+            # window: reach back to where the previous batches ended, if that is earlier.
+            start = damaged.start if self._seen_until is None else min(damaged.start, self._seen_until)
+            repairs.mark(start, damaged.end, damaged.reason)
+        stamps = [t.exchange_timestamp for t in accepted if t.exchange_timestamp is not None]
+        if stamps:
+            newest = max(stamps)
+            self._seen_until = newest if self._seen_until is None else max(self._seen_until, newest)
+
+    def close_due(self, now: datetime) -> None:
+        """Close the bars whose end + grace is at or before ``now`` (the clock's part of bar closing)."""
+        closed_at = self.wall()
+        for bar in self.builder.on_clock(now):
+            self.on_closed(bar, closed_at)
+
+    def on_closed(self, bar: Bar, closed_at: float) -> None:
+        """A bar closed by the builder: process it now, or hold it behind a pending repair window."""
+        if bar.time + MINUTE > self.until:
+            return  # the bar ends after --until: outside this run
+        lag = (self.clock.now() - (bar.time + MINUTE)).total_seconds()
+        self.hooks.on_candle_closed("1m", max(0.0, lag))
+        if self.repairs.holds(bar):
+            self.repairs.hold(bar, closed_at)
+            return
+        try:
+            self.engine.process(bar, closed_at)
+        except Exception as exc:  # one bad bar must not cost the rest of the tick batch
+            self.errors += 1
+            logger.exception(
+                "live: processing the {} bar of {} failed: {}", bar.time, bar.instrument_token, exc
+            )
+            # Recompute it (and what follows) from REST: the repair rewinds the instrument.
+            self.repairs.mark(bar.time, bar.time, "bar processing error")
+
+    def tick_ages(self, wall_now: float) -> dict[int, float]:
+        """Seconds since each instrument's last accepted tick (real time)."""
+        return {t: wall_now - at for t, at in self._last_tick_at.items()}
+
+    def mark_suspects(self, now: datetime) -> None:
+        """Turn what the feed watch reports (silence that just ended, open disconnects) into windows."""
+        for s in self.watch.check(now, self.clock.monotonic()):
+            self.repairs.mark(s.start, s.end, s.reason)
