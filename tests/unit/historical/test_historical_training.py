@@ -7,7 +7,8 @@ from historical_synthetic import synthetic_training_set
 
 from tickwise.core.model import ModelArtifact
 from tickwise.core.predictor import Predictor
-from tickwise.pipelines.historical.train import fit_model, model_version
+from tickwise.core.training import model_version
+from tickwise.pipelines.historical.train import fit_model
 from tickwise.pipelines.historical.tuning import TrainConfig, select_features
 
 

@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -30,7 +29,7 @@ import pandas as pd
 from tickwise.core.cv import holdout_split
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.metrics import mean_metrics
-from tickwise.core.model import SIDE_NAMES, SIDES, ModelArtifact
+from tickwise.core.model import SIDE_NAMES, SIDES, LgbParams, ModelArtifact
 from tickwise.core.training import (
     candidate_features,
     champion_decision,
@@ -60,7 +59,7 @@ class TrainOutcome:
     model_version: str
     status: str
     skipped: bool
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float | None] = field(default_factory=dict)  # None: not finite (JSON null)
     folds: list[dict[str, float]] = field(default_factory=list)
     mlflow_run_id: str | None = None
     artifact_path: str | None = None
@@ -121,7 +120,7 @@ def fit_model(
     ts: TrainingSet,
     cfg: TrainConfig,
     progress: Progress = _noop,
-) -> tuple[dict[int, lgb.Booster], list[str], dict[str, Any], list[FoldResult], FoldResult, dict[str, Any]]:
+) -> tuple[dict[int, lgb.Booster], list[str], LgbParams, list[FoldResult], FoldResult, dict[str, object]]:
     """Pure training: tune, select, holdout-evaluate, final fit. Returns (boosters, feature names,
     params, cv folds, holdout result, info)."""
     split = holdout_split(ts.t0, ts.t1, fraction=cfg.holdout_fraction)
@@ -226,7 +225,7 @@ async def train_model(
     # A shared Optuna storage (model_training.optuna_storage) pools trials of the same data and config.
     cfg = replace(cfg, study_name=f"tickwise-{version}")
     boosters, selected, params, cv_folds, holdout, info = fit_model(ts, cfg, progress)
-    metrics: dict[str, Any] = mean_metrics([f.metrics for f in cv_folds])
+    metrics: dict[str, float | None] = {**mean_metrics([f.metrics for f in cv_folds])}
     metrics.update({f"holdout_{k}": v for k, v in holdout.metrics.items()})
     metrics["cv_folds"] = len(cv_folds)
     metrics.update({k: v for k, v in info.items() if isinstance(v, (int, float))})

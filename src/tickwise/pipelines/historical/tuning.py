@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -20,12 +19,12 @@ import optuna
 
 from tickwise.core.cv import PurgedWalkForward
 from tickwise.core.metrics import ZerodhaIntradayCosts, side_metrics, signal_pnl
-from tickwise.core.model import SIDE_NAMES, SIDES, fit_booster, lgb_params
+from tickwise.core.model import SIDE_NAMES, SIDES, LgbParams, fit_booster, lgb_params
 from tickwise.core.sample_weights import fold_weights
 from tickwise.core.signals import SignalGenerator
 from tickwise.pipelines.historical.dataset import TrainingSet
 
-TUNED_DEFAULTS: dict[str, Any] = {
+TUNED_DEFAULTS: LgbParams = {
     "learning_rate": 0.08,
     "num_leaves": 15,
     "min_data_in_leaf": 200,
@@ -95,7 +94,7 @@ def fit_side(
     ts: TrainingSet,
     side: int,
     rows: np.ndarray,
-    params: dict[str, Any],
+    params: LgbParams,
     cfg: TrainConfig,
     feature_idx: np.ndarray,
     num_boost_round: int | None = None,
@@ -149,7 +148,7 @@ def evaluate(
     ts: TrainingSet,
     train_rows: np.ndarray,
     test_rows: np.ndarray,
-    params: dict[str, Any],
+    params: LgbParams,
     cfg: TrainConfig,
     feature_idx: np.ndarray,
     fold: int = 0,
@@ -187,7 +186,7 @@ def walk_forward(
     ts: TrainingSet,
     rows: np.ndarray,
     cfg: TrainConfig,
-    params: dict[str, Any],
+    params: LgbParams,
     feature_idx: np.ndarray | None = None,
     on_fold: Callable[[int, FoldResult], None] | None = None,
 ) -> list[FoldResult]:
@@ -204,7 +203,7 @@ def walk_forward(
     return results
 
 
-def _suggest(trial: optuna.Trial) -> dict[str, Any]:
+def _suggest(trial: optuna.Trial) -> LgbParams:
     return {
         "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
         "num_leaves": trial.suggest_int("num_leaves", 7, 63),
@@ -221,7 +220,7 @@ def tune(
     rows: np.ndarray,
     cfg: TrainConfig,
     on_trial: Callable[[int, float], None] | None = None,
-) -> tuple[dict[str, Any], list[FoldResult], int]:
+) -> tuple[LgbParams, list[FoldResult], int]:
     """Optuna TPE over the purged folds of ``rows`` (mean log-loss of both sides), median pruning per fold.
 
     Trial 0 evaluates :data:`TUNED_DEFAULTS`, so one trial is a sensible untuned baseline. Returns the best
