@@ -18,7 +18,7 @@ this module loads data through the ports, fits, and records the result (``ModelS
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 
@@ -212,7 +212,7 @@ async def train_model(
             model_version=version,
             status=existing.status,
             skipped=True,
-            metrics=dict(existing.metrics),
+            metrics=_numbers(existing.metrics),
             mlflow_run_id=existing.mlflow_run_id,
             artifact_path=existing.artifact_path,
             rows=len(ts),
@@ -307,3 +307,10 @@ async def train_model(
         trained_to=trained_to,
         seconds=time.perf_counter() - began,
     )
+
+
+def _numbers(metrics: Mapping[str, object]) -> dict[str, float | None]:
+    """Stored metrics (JSON numbers or null) as the outcome's metric dict."""
+    return {
+        k: v if isinstance(v, (int, float)) and not isinstance(v, bool) else None for k, v in metrics.items()
+    }
