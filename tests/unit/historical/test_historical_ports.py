@@ -4,19 +4,22 @@ pure training rules of core.training."""
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 import pytest
 from historical_synthetic import synthetic_training_set
 
-from fakes import InMemoryHistoricalContext, ModelSourceOf
+from fakes import InMemoryHistoricalContext, ModelSourceOf, RecordingTracker
 from tickwise.core.model import ModelArtifact, fit_booster, lgb_params
 from tickwise.core.training import champion_decision, json_safe, trainable_features
 from tickwise.domain.errors import ModelError
 from tickwise.domain.instrument import Instrument
 from tickwise.pipelines.historical.options import HistoricalOptions
 from tickwise.pipelines.historical.predict import predict_signals
+from tickwise.pipelines.historical.tracking import TrainingRun, track
+from tickwise.pipelines.historical.tuning import FoldResult, TrainConfig
 from tickwise.pipelines.models import load_model
 from tickwise.ports.repositories import ModelRecord
 
@@ -115,3 +118,37 @@ def test_json_safe_metrics_have_no_nan_and_no_numpy_scalars() -> None:
     safe = json_safe({"a": np.float64("nan"), "b": np.int64(3), "c": {"d": float("inf")}, "e": "x"})
     assert safe == {"a": None, "b": 3, "c": {"d": None}, "e": "x"}
     assert type(safe["b"]) is int
+
+
+async def test_a_training_run_is_tracked_with_fold_metrics_documents_and_the_bundle() -> None:
+    fold = FoldResult(0, {"auc": 0.6}, np.zeros(1), {1: 10})
+    run = TrainingRun(
+        version="m1",
+        params={"num_leaves": 7},
+        config=TrainConfig(trials=3),
+        rows=100,
+        features=["rsi_14"],
+        feature_set="fs",
+        trained_from=datetime(2026, 1, 5, tzinfo=UTC),
+        trained_to=datetime(2026, 1, 9, tzinfo=UTC),
+        metrics={"holdout_auc": 0.61, "oos_auc": None},
+        folds=[fold],
+        label_spec={"k_pt": 2.0},
+        info={"pruned_trials": 1},
+    )
+    tracker = RecordingTracker()
+    assert await track(tracker, run, {"model.json": b"{}"}) == "run-1"
+    (recorded,) = tracker.runs
+    assert recorded.metrics == {
+        "holdout_auc": 0.61,
+        "fold0_auc": 0.6,
+    }  # a non-finite (None) metric is left out
+    assert (
+        recorded.params["num_leaves"] == 7
+        and recorded.params["trials"] == 3
+        and recorded.params["rows"] == 100
+    )
+    assert recorded.documents["feature_list.json"] == {"feature_set": "fs", "names": ["rsi_14"]}
+    assert recorded.documents["folds.json"] == [{"auc": 0.6}]
+    assert recorded.files == {"model.json": b"{}"}
+    assert recorded.tags == {"model_version": "m1", "feature_set": "fs", "mode": "historical"}

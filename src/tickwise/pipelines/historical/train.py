@@ -41,6 +41,7 @@ from tickwise.domain.errors import ModelError
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.context import HistoricalPorts
 from tickwise.pipelines.historical.dataset import TrainingSet, build_training_set
+from tickwise.pipelines.historical.tracking import TrainingRun, track
 from tickwise.pipelines.historical.tuning import (
     FoldResult,
     TrainConfig,
@@ -247,33 +248,21 @@ async def train_model(
     path = await ctx.store.save(version, files)
     run_id = None
     if tracker_factory is not None:
-        tracker = tracker_factory()
-        run_id = await tracker.log_run(
-            run_name=version,
-            params={
-                **params,
-                "trials": cfg.trials,
-                "folds": cfg.folds,
-                "embargo_bars": cfg.embargo_bars,
-                "rows": len(ts),
-                "features": len(selected),
-                "feature_set": calculator.feature_set,
-                "trained_from": trained_from.isoformat(),
-                "trained_to": trained_to.isoformat(),
-            },
-            metrics={
-                **{k: v for k, v in metrics.items() if isinstance(v, (int, float))},
-                **{f"fold{f.fold}_{k}": v for f in cv_folds for k, v in f.metrics.items()},
-            },
-            tags={"model_version": version, "feature_set": calculator.feature_set, "mode": "historical"},
-            files=files,
-            documents={
-                "feature_list.json": {"feature_set": calculator.feature_set, "names": selected},
-                "label_spec.json": spec.to_dict(),
-                "folds.json": [f.metrics for f in cv_folds],
-                "training_info.json": info,
-            },
+        run = TrainingRun(
+            version=version,
+            params=params,
+            config=cfg,
+            rows=len(ts),
+            features=selected,
+            feature_set=calculator.feature_set,
+            trained_from=trained_from,
+            trained_to=trained_to,
+            metrics=metrics,
+            folds=cv_folds,
+            label_spec=spec.to_dict(),
+            info=info,
         )
+        run_id = await track(tracker_factory(), run, files)
     champion = await ctx.models.champion()
     status = champion_decision(metrics, None if champion is None else dict(champion.metrics or {}))
     await ctx.models.insert(
