@@ -12,6 +12,7 @@ import pytest
 from historical_synthetic import synthetic_training_set
 
 from fakes import InMemoryHistoricalContext, ModelSourceOf, RecordingTracker
+from tickwise.core.fitting import FoldResult, TrainConfig
 from tickwise.core.model import ModelArtifact, fit_booster, lgb_params
 from tickwise.core.training import champion_decision, json_safe, trainable_features
 from tickwise.domain.errors import ModelError
@@ -19,7 +20,6 @@ from tickwise.domain.instrument import Instrument
 from tickwise.pipelines.historical.options import HistoricalOptions
 from tickwise.pipelines.historical.predict import predict_signals
 from tickwise.pipelines.historical.tracking import TrainingRun, track
-from tickwise.pipelines.historical.tuning import FoldResult, TrainConfig
 from tickwise.pipelines.models import load_model
 from tickwise.ports.repositories import ModelRecord
 

@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from tickwise.core.fitting import FoldResult, TrainConfig
 from tickwise.core.model import LgbParams
-from tickwise.pipelines.historical.tuning import FoldResult, TrainConfig
 from tickwise.ports.experiment_tracker import ExperimentTracker
 
 

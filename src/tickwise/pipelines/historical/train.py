@@ -27,7 +27,9 @@ import numpy as np
 import pandas as pd
 
 from tickwise.core.cv import holdout_split
+from tickwise.core.dataset import TrainingSet, build_training_set
 from tickwise.core.features.calculator import FeatureCalculator
+from tickwise.core.fitting import FoldResult, TrainConfig, evaluate, fit_side, select_features
 from tickwise.core.metrics import mean_metrics
 from tickwise.core.model import SIDE_NAMES, SIDES, LgbParams, ModelArtifact
 from tickwise.core.training import (
@@ -40,16 +42,8 @@ from tickwise.core.training import (
 from tickwise.domain.errors import ModelError
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.context import HistoricalPorts
-from tickwise.pipelines.historical.dataset import TrainingSet, build_training_set
 from tickwise.pipelines.historical.tracking import TrainingRun, track
-from tickwise.pipelines.historical.tuning import (
-    FoldResult,
-    TrainConfig,
-    evaluate,
-    fit_side,
-    select_features,
-    tune,
-)
+from tickwise.pipelines.historical.tuning import tune
 from tickwise.pipelines.universe import select_universe
 from tickwise.ports.experiment_tracker import ExperimentTracker
 from tickwise.ports.repositories import ModelRecord
