@@ -36,7 +36,8 @@ from tickwise.pipelines.live.engine import LiveEngine, SignalStep
 from tickwise.pipelines.live.health import HealthMonitor
 from tickwise.pipelines.live.latency import LatencyLog
 from tickwise.pipelines.live.resume import resume_cutoff
-from tickwise.pipelines.live.session import LiveSession, SessionReport
+from tickwise.pipelines.live.session import LiveSession
+from tickwise.pipelines.live.session import SessionReport as SessionReport  # re-exported for the CLI
 from tickwise.pipelines.live.sinks import LiveRepositories, table_sinks
 from tickwise.pipelines.live.until import parse_until
 from tickwise.pipelines.live.writer import BufferedWriter
@@ -124,11 +125,11 @@ async def run_live(
 ) -> SessionReport:
     """``tickwise live``: one session (see the module doc). Returns the session report."""
     from tickwise.bootstrap.broker import open_broker, open_simulated_broker, uses_simulator
-    from tickwise.bootstrap.historical import open_historical
+    from tickwise.bootstrap.historical import open_historical, signal_generator
     from tickwise.observability.hooks import NullHooks, PrometheusHooks
     from tickwise.observability.metrics import TickwiseMetrics, start_metrics_server
-    from tickwise.pipelines.historical.predict import load_model, signal_generator
-    from tickwise.pipelines.historical.universe import select_universe
+    from tickwise.pipelines.models import load_model
+    from tickwise.pipelines.universe import select_universe
 
     server = None
     if hooks is None:

@@ -140,3 +140,14 @@ async def wait_for_session(
         else:
             await asyncio.sleep(step)
     return DayPlan(DayAction.RUN, plan.day, plan.start_at, plan.next_session, plan.message)
+
+
+def check_until(until: str) -> None:
+    """Validate a ``--until`` value's syntax now (ConfigError), on a probe day; the real day comes later."""
+    from tickwise.domain.calendar import NSE
+    from tickwise.pipelines.live.until import parse_until
+
+    probe = datetime(2025, 1, 6, 9, 14, 50, tzinfo=IST)
+    if not until.strip().startswith("+"):
+        probe = probe.replace(hour=0, minute=0, second=0)
+    parse_until(until, date(2025, 1, 6), probe, NSE)

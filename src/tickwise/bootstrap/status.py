@@ -183,7 +183,7 @@ def _head_revision(url: str) -> str | None:
 
 async def _market_data(settings: Settings, report: StatusReport) -> None:
     """Champion, last candle per source and last signal per mode (read-only queries)."""
-    conn = await asyncpg.connect(settings.database.url or _embedded_url(settings))
+    conn = await asyncpg.connect(settings.database.url.get_secret_value() or _embedded_url(settings))
     try:
         # A status check must answer quickly even on a huge database: a query that runs longer is
         # reported as unknown instead of hanging the check.

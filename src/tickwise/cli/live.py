@@ -16,9 +16,8 @@ from tickwise.bootstrap.login import require_kite_login
 from tickwise.cli.context import state
 
 if TYPE_CHECKING:
-    from tickwise.bootstrap.live import LiveOptions
+    from tickwise.bootstrap.live import LiveOptions, SessionReport
     from tickwise.config import Settings
-    from tickwise.pipelines.live.session import SessionReport
 
 
 def live(
@@ -68,17 +67,9 @@ def live(
     settings = state.settings()
     require_kite_login(settings)  # one line naming the login command, before any work
     if until is not None:
-        from datetime import date, datetime
+        from tickwise.bootstrap.schedule import check_until
 
-        from tickwise.domain.calendar import NSE
-        from tickwise.domain.time import IST
-        from tickwise.pipelines.live.until import parse_until
-
-        # Validate the syntax before anything starts (the real day is known only once the clock is).
-        probe = datetime(2025, 1, 6, 9, 14, 50, tzinfo=IST)
-        if not until.strip().startswith("+"):
-            probe = probe.replace(hour=0, minute=0, second=0)
-        parse_until(until, date(2025, 1, 6), probe, NSE)
+        check_until(until)  # the syntax, before anything starts (the real day is known once the clock is)
     script = faults
     if script and script.startswith("@"):
         try:
@@ -88,9 +79,14 @@ def live(
     # After validating the options (a typo fails now, not after a night of waiting) and before
     # importing the live mode (heavy: a closed day must exit at once).
     if wait:
+        from tickwise.bootstrap.credentials import uses_simulator
         from tickwise.cli.schedule import session_today
 
-        if not session_today(settings, today):
+        if today is None and uses_simulator(settings):
+            # The simulated session is the trading day after the last stored candle, on the simulator's
+            # own clock: there is no wall-clock pre-open to wait for (`--today` rehearses a real day).
+            typer.echo("simulator: the simulated session runs now (it does not follow the wall clock)")
+        elif not session_today(settings, today):
             return
     from tickwise.bootstrap.live import LiveOptions
 

@@ -39,7 +39,7 @@ def env(db_url: str, data: Path) -> dict[str, str]:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def trained(clean_db: object, db_url: str, tmp_path: Path) -> AsyncIterator[Path]:
-    from tickwise.pipelines.historical.run import Reporter, run_historical
+    from tickwise.bootstrap.historical import Reporter, run_historical
 
     settings = load_settings(environ=env(db_url, tmp_path), environment="test")
     with Reporter(quiet=True) as reporter:

@@ -18,7 +18,6 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -28,17 +27,10 @@ from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.instrument import Instrument
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
-from tickwise.ports.repositories import BackfillLogRepository
-
-
-class HistoricalSource(Protocol):
-    async def historical_frame(
-        self, instrument_token: int, interval: Timeframe | str, start: datetime | date, end: datetime | date
-    ) -> pd.DataFrame: ...
-
-
-class CandleSink(Protocol):
-    async def add_frame(self, frame: pd.DataFrame, *, on_conflict: Any = "nothing") -> int: ...
+from tickwise.observability.hooks import NullHooks
+from tickwise.ports.historical_source import HistoricalSource
+from tickwise.ports.hooks import PipelineHooks
+from tickwise.ports.repositories import BackfillLogRepository, CandleRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,14 +116,16 @@ class BackfillManager:
     def __init__(
         self,
         source: HistoricalSource,
-        candles: CandleSink,
+        candles: CandleRepository,
         log: BackfillLogRepository,
         *,
         calendar: SessionCalendar = NSE,
         timeframe: Timeframe = Timeframe.M1,
         concurrency: int = 3,
+        hooks: PipelineHooks | None = None,
     ) -> None:
         self.source = source
+        self.hooks: PipelineHooks = hooks if hooks is not None else NullHooks()
         self.candles = candles
         self.log = log
         self.calendar = calendar
@@ -197,6 +191,7 @@ class BackfillManager:
         report.rows_rejected += rejected
         written = await self.candles.add_frame(frame, on_conflict="nothing") if len(frame) else 0
         report.rows_written += written
+        self.hooks.on_backfilled(str(self.timeframe), written)
         per_day = (
             pd.DatetimeIndex(frame["time"]).tz_convert(IST).date if len(frame) else np.array([], dtype=object)
         )
