@@ -141,8 +141,9 @@ class TradeEngine:
     def finish(self) -> list[Trade]:
         """End of data: close open positions at their last price (as a square-off); drop pending signals."""
         closed = self._close_all("square_off")
-        for queue in self._pending.values():
-            self.skipped["no_price"] += len(queue)
+        left = sum(len(queue) for queue in self._pending.values())
+        if left:
+            self.skipped["no_price"] += left
         self._pending.clear()
         return closed
 
