@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import time as stopwatch
 from dataclasses import asdict
 from datetime import UTC, datetime
+from pathlib import Path
 
-from tickwise.adapters.timescale.backtest_repository import TimescaleBacktestRepository
+from tickwise.adapters.local.model_store import LocalModelStore
+from tickwise.adapters.report import HtmlReportRenderer
+from tickwise.adapters.timescale.backtest_repository import TimescaleBacktestRepository, TimescaleParitySource
 from tickwise.bootstrap.historical import open_historical
 from tickwise.config import Settings
 from tickwise.core.trading import (
@@ -16,9 +20,12 @@ from tickwise.core.trading import (
     Slippage,
     ZerodhaIntradayCharges,
 )
-from tickwise.domain.errors import ConfigError
+from tickwise.domain.errors import ConfigError, ModelError
 from tickwise.pipelines.backtest import BacktestPipeline, BacktestRequest, BacktestResult
 from tickwise.pipelines.backtest.inputs import BarrierSpec
+from tickwise.pipelines.backtest.report import collect_report, importance_shares
+from tickwise.ports.reports import ReportData, ReportFiles
+from tickwise.ports.repositories import ModelRecord
 
 
 class SystemClock:
@@ -99,3 +106,36 @@ def describe(config: EngineConfig) -> dict[str, object]:
             "square_off": str(config.session.square_off),
         },
     }
+
+
+def model_importance(store: LocalModelStore, record: ModelRecord) -> list[tuple[str, float]] | None:
+    """Gain importance of a model's bundle (both side boosters summed), or None without a bundle."""
+    try:
+        artifact = store.load(
+            record.model_version, Path(record.artifact_path) if record.artifact_path else None
+        )
+    except (ModelError, OSError, ValueError):
+        return None
+    gains = [
+        [float(g) for g in booster.feature_importance(importance_type="gain")]
+        for booster in artifact.boosters.values()
+    ]
+    return importance_shares(artifact.feature_names, gains) or None
+
+
+async def make_report(
+    settings: Settings, run_id: str | None, out_dir: Path | None, *, url: str | None = None
+) -> tuple[ReportData, ReportFiles]:
+    """Collect a recorded run (default: the latest) and render it to ``out_dir``
+    (default: ``<data_dir>/reports/<run_id>``)."""
+    async with open_historical(settings, url=url) as ctx:
+        data = await collect_report(
+            run_id,
+            runs=TimescaleBacktestRepository(ctx.pool),
+            models=ctx.models,
+            parity=TimescaleParitySource(ctx.pool),
+            importance=lambda record: model_importance(ctx.store, record),
+        )
+    target = out_dir or Path(settings.system.data_dir) / "reports" / data.run_id
+    files = await asyncio.to_thread(HtmlReportRenderer().render, data, target)
+    return data, files

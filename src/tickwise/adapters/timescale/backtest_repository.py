@@ -194,3 +194,38 @@ class TimescaleBacktestRepository:
                 list(tokens),
             )
         return {int(r["instrument_token"]): max(1, int(r["lot_size"])) for r in rows}
+
+
+PARITY_SQL = """
+WITH pairs AS (
+    SELECT (h.time AT TIME ZONE 'Asia/Kolkata')::date AS day,
+           h.direction = l.direction AS agree,
+           abs(h.confidence - l.confidence) AS diff
+    FROM signals h
+    JOIN signals l USING (instrument_token, timeframe, time, model_version)
+    WHERE h.mode = 'historical' AND l.mode = 'live'
+)
+SELECT day, count(*) AS pairs, avg(agree::int)::float8 AS direction_agree, max(diff) AS max_confidence_diff
+FROM pairs
+GROUP BY day
+ORDER BY day DESC
+LIMIT $1
+"""
+
+
+class TimescaleParitySource:
+    """Live-vs-historical agreement per IST day, from bars scored in both modes by the same model."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def parity_by_day(self, *, days: int = 30) -> pd.DataFrame:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(PARITY_SQL, days)
+        frame = records_frame(
+            rows,
+            ("day", "pairs", "direction_agree", "max_confidence_diff"),
+            time_columns=(),
+            float_columns=("direction_agree", "max_confidence_diff"),
+        )
+        return frame.sort_values("day").reset_index(drop=True)

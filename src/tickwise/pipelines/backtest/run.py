@@ -144,6 +144,7 @@ class BacktestPipeline:
         metrics = summarize(engine.trades, engine.equity, engine.days, capital)
         metrics["signals"] = len(signals)
         metrics["skipped"] = skipped
+        metrics["session_days"] = [d.isoformat() for d in engine.days]
         metrics["sample"] = (
             OOS if request.oos else "as stored (in-sample unless the model was trained before --from)"
         )
