@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time as stopwatch
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
@@ -19,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from tickwise.core.trading import EngineConfig, EquityPoint, Trade, TradeEngine
+from tickwise.core.trading import EngineConfig, EquityPoint, PriceEvent, Trade, TradeEngine, TradeSignal
 from tickwise.core.trading.levels import signal_bar_levels
 from tickwise.core.trading.metrics import summarize
 from tickwise.domain.errors import ConfigError, ModelError
@@ -102,7 +103,9 @@ class BacktestPipeline:
         price_end = datetime.combine(last_day + timedelta(days=1), clock_time(0), tzinfo=IST)
         tokens = sorted(int(t) for t in signals["instrument_token"].unique())
         lots = await self._source.lot_sizes(tokens)
-        queued, dropped, bar_frames = [], 0, []
+        queued: list[TradeSignal] = []
+        dropped = 0
+        bar_frames = []
         for token in tokens:
             mine = signals[signals["instrument_token"] == token].reset_index(drop=True)
             history = await self._candles.read_frame(token, request.timeframe, None, price_end)
@@ -124,19 +127,8 @@ class BacktestPipeline:
             else:
                 bars = await self._candles.read_frame(token, Timeframe.M1, request.start, price_end)
             bar_frames.append(bars[["instrument_token", "time", "open", "high", "low", "close"]])
-        queued.sort(key=lambda s: (s.available_at, s.instrument_token))
-        n_bars = 0
-        i = 0
         all_bars = pd.concat(bar_frames, ignore_index=True) if bar_frames else pd.DataFrame()
-        for event in price_events(all_bars):
-            while i < len(queued) and queued[i].available_at <= event.time:
-                engine.on_signal(queued[i])
-                i += 1
-            engine.on_price(event)
-            n_bars += 1
-        for signal in queued[i:]:
-            engine.on_signal(signal)
-        engine.finish()
+        n_bars = replay(engine, queued, price_events(all_bars))
         skipped = dict(engine.skipped)
         if dropped:
             skipped["no_atr"] = dropped
@@ -195,6 +187,24 @@ class BacktestPipeline:
             record = await self._models.get(str(version))
             specs[str(version)] = BarrierSpec.of(None if record is None else record.label_spec, default)
         return specs
+
+
+def replay(engine: TradeEngine, signals: list[TradeSignal], events: Iterable[PriceEvent]) -> int:
+    """Feed ``signals`` (each once its ``available_at`` is reached) and ``events`` (in time order) to
+    ``engine``, then finish it; return the number of price events. Paper trading feeds a live engine the
+    same way, one signal and one tick at a time."""
+    queued = sorted(signals, key=lambda s: (s.available_at, s.instrument_token))
+    n = i = 0
+    for event in events:
+        while i < len(queued) and queued[i].available_at <= event.time:
+            engine.on_signal(queued[i])
+            i += 1
+        engine.on_price(event)
+        n += 1
+    for signal in queued[i:]:
+        engine.on_signal(signal)
+    engine.finish()
+    return n
 
 
 def specs_atr(specs: dict[str, BarrierSpec], signals: pd.DataFrame) -> int:
