@@ -96,17 +96,15 @@ ROWS = (
 
 def _print_summary(summary: dict[str, Any]) -> None:
     console = Console(highlight=False, soft_wrap=True)
-    sample = (
-        "out-of-sample"
-        if summary["model_version"] == "oos"
-        else "IN-SAMPLE unless the model was trained before --from"
-    )
+    sample = str(summary.get("sample", "unknown"))
     table = Table(title=f"backtest {summary['run_id']} · {summary['model_version']} · {sample}")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, label, kind in ROWS:
         table.add_row(label, _fmt(summary.get(key), kind))
     console.print(table)
+    if summary.get("sample_note"):
+        console.print(f"{sample}: {summary['sample_note']}")
     reasons = summary.get("exit_reasons") or {}
     console.print("exits: " + ", ".join(f"{k} {v}" for k, v in reasons.items()))
     skipped = summary.get("skipped") or {}

@@ -8,34 +8,36 @@ the run lies inside it, partly in-sample when they overlap.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime
 
 import pandas as pd
 
 from tickwise.core.trading.metrics import confidence_deciles, daily_pnl, monthly_returns
 from tickwise.domain.errors import DataValidationError
-from tickwise.ports.backtests import BacktestRepository, BacktestRun
+from tickwise.ports.backtests import BacktestRepository
 from tickwise.ports.reports import ParitySource, ReportData
 from tickwise.ports.repositories import ModelRecord, ModelRepository
 
 Importance = Callable[[ModelRecord], Sequence[tuple[str, float]] | None]
 
 
-def sample_of(run: BacktestRun, model: ModelRecord | None) -> tuple[str, str]:
-    """The run's sample label and a sentence explaining it."""
-    if run.model_version == "oos":
+def sample_of(
+    model_version: str, start: datetime, end: datetime, model: ModelRecord | None
+) -> tuple[str, str]:
+    """A run's sample label ("out-of-sample", "IN-SAMPLE", "partly in-sample", "unknown") and why."""
+    if model_version == "oos":
         return (
             "out-of-sample",
             "every signal was scored by a model whose training window ended before its bar",
         )
     if model is None or model.trained_to is None:
-        return "unknown", f"model {run.model_version} records no training window"
-    if model.trained_to < run.start:
+        return "unknown", f"model {model_version} records no training window"
+    if model.trained_to < start:
         return "out-of-sample", (
             f"model {model.model_version} was trained up to {model.trained_to:%Y-%m-%d %H:%M} UTC, before the run"
         )
     trained_from = model.trained_from or model.trained_to
-    if trained_from <= run.start and run.end <= model.trained_to:
+    if trained_from <= start and end <= model.trained_to:
         return "IN-SAMPLE", (
             f"the run lies inside model {model.model_version}'s training window: these figures overstate "
             "what the model can do"
@@ -72,7 +74,9 @@ async def collect_report(
     else:
         model = await models.get(model_version)
         note_model = f"model {model_version}"
-    sample, sample_note = sample_of(run, None if model_version == "oos" else model)
+    sample, sample_note = sample_of(
+        model_version, run.start, run.end, None if model_version == "oos" else model
+    )
     ranked = importance(model) if model is not None else None
     importance_note = (
         f"LightGBM gain of {note_model}, both side models summed"

@@ -27,6 +27,7 @@ from tickwise.domain.errors import ConfigError, ModelError
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.backtest.inputs import BarrierSpec, price_events, trade_signals
+from tickwise.pipelines.backtest.report import sample_of
 from tickwise.ports.backtests import BacktestRepository, BacktestRun, BacktestSignalSource
 from tickwise.ports.clock import Clock
 from tickwise.ports.repositories import CandleRepository, ModelRepository
@@ -137,9 +138,8 @@ class BacktestPipeline:
         metrics["signals"] = len(signals)
         metrics["skipped"] = skipped
         metrics["session_days"] = [d.isoformat() for d in engine.days]
-        metrics["sample"] = (
-            OOS if request.oos else "as stored (in-sample unless the model was trained before --from)"
-        )
+        record = None if request.oos else await self._models.get(label)
+        metrics["sample"], metrics["sample_note"] = sample_of(label, request.start, request.end, record)
         now = self._clock.now()
         run = BacktestRun(
             run_id=f"bt-{now.astimezone(IST):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}",
