@@ -215,3 +215,16 @@ def test_direction_must_be_a_side_and_levels_must_make_sense() -> None:
         signal(at(10, 0), 0)
     with pytest.raises(ValueError, match="ATR"):
         signal(at(10, 0), atr=float("nan"))
+
+
+def test_a_slot_freed_inside_a_bar_is_not_reused_at_another_instruments_open_of_that_bar() -> None:
+    config = EngineConfig(limits=RiskLimits(max_open_positions=1), slippage=NO_SLIP)
+    events = [
+        bar(at(10, 1), 100.0, 100.1, 99.9, 100.0),
+        bar(at(10, 2), 100.0, 102.5, 99.9, 102.0),  # TOKEN takes profit somewhere inside 10:02..10:03
+        bar(at(10, 2), 50.0, 50.1, 49.9, 50.0, OTHER),  # OTHER's signal would enter at 10:02:00
+        *flat(at(10, 3), 15, 50.0, OTHER),
+    ]
+    engine, trades = run([signal(at(10, 0)), signal(at(10, 1), token=OTHER, close=50.0)], events, config)
+    assert [t.instrument_token for t in trades] == [TOKEN]
+    assert engine.skipped["max_positions"] == 1

@@ -115,8 +115,9 @@ def decile_chart(deciles: Sequence[Mapping[str, float]]) -> bytes:
     if not deciles:
         return _empty(fig, "no trades to group by confidence")
     hit_ax, cal_ax = fig.subplots(1, 2)
-    labels = [str(int(d["decile"])) for d in deciles]
-    hit_ax.bar(labels, [100 * d["hit_rate"] for d in deciles], color=BLUE)
+    positions = [int(d["decile"]) for d in deciles]
+    hit_ax.bar(positions, [100 * d["hit_rate"] for d in deciles], color=BLUE)
+    hit_ax.set_xticks(positions, [str(p) for p in positions])
     hit_ax.axhline(50, color=GREY, linewidth=0.8, linestyle="--")
     hit_ax.set_ylim(0, 100)
     hit_ax.set_title("Hit rate (net > 0) by confidence decile")
@@ -142,7 +143,8 @@ def importance_chart(importance: Sequence[tuple[str, float]]) -> bytes:
     fig = _figure(height=0.8 + 0.28 * max(1, len(importance)))
     ax = fig.add_subplot()
     names = [n for n, _ in importance][::-1]
-    ax.barh(names, [100 * v for _, v in importance][::-1], color=BLUE)
+    ax.barh(range(len(names)), [100 * v for _, v in importance][::-1], color=BLUE)
+    ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("% of total gain")
     ax.set_title("Feature importance")
     ax.tick_params(axis="y", labelsize=8)
@@ -153,7 +155,8 @@ def parity_chart(parity: pd.DataFrame) -> bytes:
     fig = _figure(height=3.0)
     ax = fig.add_subplot()
     labels = [str(d) for d in parity["day"]]
-    ax.bar(labels, 100 * parity["direction_agree"].to_numpy(dtype=np.float64), color=GREEN)
+    ax.bar(range(len(labels)), 100 * parity["direction_agree"].to_numpy(dtype=np.float64), color=GREEN)
+    ax.set_xticks(range(len(labels)), labels)
     ax.set_ylim(0, 105)
     ax.set_ylabel("direction agreement %")
     ax.set_title("Live vs historical signals on the same bars")

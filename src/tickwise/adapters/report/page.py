@@ -35,6 +35,10 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("turnover", "Turnover", "inr"),
 )
 
+IN_SAMPLE_WARNING = {
+    "IN-SAMPLE": "These numbers are IN-SAMPLE.",
+    "partly in-sample": "These numbers are partly IN-SAMPLE.",
+}
 EXIT_ORDER = ("pt", "sl", "horizon", "square_off", "risk")
 
 CSS = """
@@ -168,7 +172,7 @@ class HtmlReportRenderer:
             _table(metrics_rows[(len(metrics_rows) + 1) // 2 :]),
             "</div></div>",
             f'<p class="note">Figures are net of Zerodha intraday charges and slippage. '
-            f"{'These numbers are IN-SAMPLE.' if badge == 'in-sample' else ''}</p>",
+            f"{IN_SAMPLE_WARNING.get(data.sample, '')}</p>",
             "<h2>Exits</h2>",
             _table(
                 sorted(exits.items(), key=lambda kv: EXIT_ORDER.index(kv[0]) if kv[0] in EXIT_ORDER else 99),

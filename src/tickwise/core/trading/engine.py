@@ -103,6 +103,9 @@ class TradeEngine:
         self._positions: dict[int, _Position] = {}
         self._last: dict[int, PriceEvent] = {}
         self._day: date | None = None
+        # Trades closed inside a bar are stamped at the bar's close: until then they still hold their slot
+        # and capital, so an entry at another instrument's open of that same minute cannot use them.
+        self._closing: list[tuple[datetime, Decimal]] = []
 
     # -- inputs ------------------------------------------------------------------------------------
 
@@ -123,6 +126,8 @@ class TradeEngine:
             self.equity.append(EquityPoint(event.time, self._realized, 0.0))
         token = event.instrument_token
         self._last[token] = event
+        if self._closing:
+            self._closing = [(t, n) for t, n in self._closing if t > event.time]
         position = self._positions.get(token)
         if position is not None:
             trade = self._check_exit(position, event)
@@ -190,7 +195,9 @@ class TradeEngine:
                 self.skipped[reason] += 1
                 continue
             price = to_decimal(event.open)
-            open_notional = sum((p.notional for p in self._positions.values()), Decimal(0))
+            open_notional = sum((p.notional for p in self._positions.values()), Decimal(0)) + sum(
+                (n for _, n in self._closing), Decimal(0)
+            )
             quantity = self.config.limits.quantity(signal.size, price, signal.lot_size, open_notional)
             if quantity <= 0:
                 self.skipped["zero_size" if signal.size == 0 else "too_small"] += 1
@@ -208,17 +215,17 @@ class TradeEngine:
 
     def _entry_block(self, signal: TradeSignal, event: PriceEvent, position_open: bool) -> str | None:
         local = event.time.astimezone(IST)
-        if event.time >= signal.horizon_end:
-            return "expired"
         if local.date() != signal.time.astimezone(IST).date():
-            return "stale"
+            return "stale"  # the session of the signal is over
         if local.time() >= self.config.session.entry_cutoff:
             return "cutoff"
+        if event.time >= signal.horizon_end:
+            return "expired"  # no price until its horizon (missing bars)
         if self._risk.halted is not None:
             return "risk_halt"
         if position_open:
             return "position_open"
-        if len(self._positions) >= self.config.limits.max_open_positions:
+        if len(self._positions) + len(self._closing) >= self.config.limits.max_open_positions:
             return "max_positions"
         return None
 
@@ -295,6 +302,8 @@ class TradeEngine:
             sell_value=sell_value,
         )
         del self._positions[signal.instrument_token]
+        if when > event.time:
+            self._closing.append((when, position.notional))
         self.trades.append(trade)
         self._realized += net
         self._realized_peak = max(self._realized_peak, self._realized)
