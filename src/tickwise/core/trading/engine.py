@@ -81,6 +81,7 @@ class _Position:
     entry_price: Decimal
     entry_slip: Decimal  # per share
     day: date
+    entry_float: float = 0.0
 
     @property
     def notional(self) -> Decimal:
@@ -175,7 +176,7 @@ class TradeEngine:
         closed = self._close_all("square_off")
         self._day = day
         self.days.append(day)
-        self._risk.new_day(self._realized)
+        self._risk.new_day(float(self._realized))
         return closed
 
     def _close_all(self, reason: ExitReason) -> list[Trade]:
@@ -209,6 +210,7 @@ class TradeEngine:
                 entry_price=price,
                 entry_slip=self.config.slippage.per_share(price, event),
                 day=event.time.astimezone(IST).date(),
+                entry_float=event.open,
             )
             self._positions[event.instrument_token] = opened
         return opened
@@ -312,9 +314,13 @@ class TradeEngine:
         )
         return trade
 
-    def _mark_to_market(self) -> Decimal:
-        equity = self._realized
+    def _mark_to_market(self) -> float:
+        # Floats are enough for a limit check (the ledger itself stays in exact paisa).
+        equity = float(self._realized)
         for token, position in self._positions.items():
-            last = to_decimal(self._last[token].close)
-            equity += position.signal.direction * position.quantity * (last - position.entry_price)
+            equity += (
+                position.signal.direction
+                * position.quantity
+                * (self._last[token].close - position.entry_float)
+            )
         return equity

@@ -61,32 +61,32 @@ class RiskLimits:
 
 
 class RiskBook:
-    """Mark-to-market state the limits are checked against; one per engine run."""
+    """Mark-to-market state the limits are checked against; one per engine run (floats: a limit check
+    needs no paisa precision, the trade ledger keeps that)."""
 
     def __init__(self, limits: RiskLimits) -> None:
         self.limits = limits
-        self._capital = to_decimal(limits.capital)
-        self.peak = self._capital
-        self.day_start = self._capital
+        self.peak = limits.capital
+        self.day_start = limits.capital
         self.halted: str | None = None  # why new entries are stopped today
+        self._daily_floor = (
+            None if limits.daily_loss_limit is None else limits.daily_loss_limit * limits.capital
+        )
+        self._keep = None if limits.max_drawdown is None else 1.0 - limits.max_drawdown
 
-    def new_day(self, realized_equity: Decimal) -> None:
+    def new_day(self, realized_equity: float) -> None:
         """A new session: the daily loss is measured from here, and a halt of yesterday is lifted."""
         self.day_start = realized_equity
         self.halted = None
 
-    def mark(self, equity: Decimal) -> str | None:
+    def mark(self, equity: float) -> str | None:
         """Record mark-to-market ``equity``; return why trading must halt now (None when within limits)."""
-        self.peak = max(self.peak, equity)
+        if equity > self.peak:
+            self.peak = equity
         if self.halted is not None:
             return None
-        limits = self.limits
-        if limits.daily_loss_limit is not None and (
-            equity - self.day_start <= -to_decimal(limits.daily_loss_limit) * self._capital
-        ):
+        if self._daily_floor is not None and equity - self.day_start <= -self._daily_floor:
             self.halted = "daily_loss_limit"
-        elif limits.max_drawdown is not None and (
-            equity <= self.peak * (1 - to_decimal(limits.max_drawdown))
-        ):
+        elif self._keep is not None and equity <= self.peak * self._keep:
             self.halted = "max_drawdown"
         return self.halted
