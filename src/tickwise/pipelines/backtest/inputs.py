@@ -56,21 +56,29 @@ def trade_signals(
     dropped = 0
     closes = levels["close"].to_numpy(dtype=np.float64)
     atrs = levels["atr"].to_numpy(dtype=np.float64)
-    for i, row in enumerate(signals.itertuples(index=False)):
+    # Plain Python values up front: boxing a pandas Timestamp per row costs more than the engine's work.
+    times = pd.DatetimeIndex(pd.to_datetime(signals["time"], utc=True)).to_pydatetime()
+    available = pd.DatetimeIndex(pd.to_datetime(signals["available_at"], utc=True)).to_pydatetime()
+    tokens = signals["instrument_token"].to_numpy(dtype=np.int64).tolist()
+    directions = signals["direction"].to_numpy(dtype=np.int64).tolist()
+    confidences = signals["confidence"].to_numpy(dtype=np.float64).tolist()
+    sizes = signals["size"].to_numpy(dtype=np.float64).tolist()
+    versions = signals["model_version"].astype(str).tolist()
+    for i in range(len(signals)):
         close, atr = closes[i], atrs[i]
         if not (math.isfinite(close) and math.isfinite(atr) and atr > 0):
             dropped += 1
             continue
-        size = float(row.size)
+        size = sizes[i]
         out.append(
             barrier_signal(
-                instrument_token=int(row.instrument_token),
-                time=row.time.to_pydatetime(),
-                available_at=row.available_at.to_pydatetime(),
-                direction=int(row.direction),
-                confidence=float(row.confidence),
+                instrument_token=tokens[i],
+                time=times[i],
+                available_at=available[i],
+                direction=directions[i],
+                confidence=confidences[i],
                 size=size if math.isfinite(size) else None,
-                model_version=model_label or str(row.model_version),
+                model_version=model_label or versions[i],
                 reference_close=float(close),
                 atr=float(atr),
                 k_pt=spec.k_pt,
