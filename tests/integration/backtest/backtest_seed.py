@@ -8,7 +8,7 @@ a short signal on day 2 at 11:00 (PT 98, SL ~101.5) meets the 11:03 bar's high o
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 import pandas as pd
@@ -27,6 +27,16 @@ TOKEN = 408065
 DAY1, DAY2 = date(2026, 11, 2), date(2026, 11, 3)
 CHAMPION, CHALLENGER = "m-champ", "m-chall"
 LABEL_SPEC = {"k_pt": 2.0, "k_sl": 1.5, "horizon": 10, "atr_period": 14}
+
+
+class FixedClock:
+    """ports.Clock at a fixed instant (run ids and created_at are then reproducible)."""
+
+    def now(self) -> datetime:
+        return datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+    def monotonic(self) -> float:
+        return 0.0
 
 
 def at(day: date, hh: int, mm: int) -> datetime:

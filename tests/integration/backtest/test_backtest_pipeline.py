@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import asyncpg
 import pytest
-from backtest_seed import CHAMPION, DAY1, DAY2, TOKEN, at, seed
+from backtest_seed import CHAMPION, DAY1, DAY2, TOKEN, FixedClock, at, seed
 
 from tickwise.adapters.timescale.backtest_repository import TimescaleBacktestRepository
 from tickwise.adapters.timescale.candle_repository import TimescaleCandleRepository
@@ -20,14 +19,6 @@ from tickwise.domain.errors import ConfigError, ModelError
 from tickwise.pipelines.backtest import BacktestPipeline, BacktestRequest
 
 pytestmark = pytest.mark.db
-
-
-class FixedClock:
-    def now(self) -> datetime:
-        return datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
-
-    def monotonic(self) -> float:
-        return 0.0
 
 
 def pipeline(pool: asyncpg.Pool) -> BacktestPipeline:
@@ -95,6 +86,17 @@ async def test_a_named_model_trades_only_its_own_signals(clean_db: asyncpg.Pool)
     result = await pipeline(clean_db).run(request(model_version="m-chall"))
     (trade,) = result.trades
     assert trade.model_version == "m-chall" and trade.entry_time == at(DAY2, 12, 1)
+
+
+async def test_a_range_without_signals_records_an_empty_run_with_undefined_ratios(
+    clean_db: asyncpg.Pool,
+) -> None:
+    await seed(clean_db)
+    result = await pipeline(clean_db).run(request(start=at(DAY2, 14, 0), end=at(DAY2, 15, 0)))
+    assert result.trades == [] and result.signals == 0
+    assert result.metrics["net_pnl"] == 0.0 and result.metrics["sharpe"] is None
+    stored = await TimescaleBacktestRepository(clean_db).get(result.run.run_id)
+    assert stored is not None and stored.metrics["trades"] == 0
 
 
 async def test_an_unknown_model_is_a_clear_error(clean_db: asyncpg.Pool) -> None:

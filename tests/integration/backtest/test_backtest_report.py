@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import numpy as np
 import pandas as pd
 import pytest
-from backtest_seed import DAY1, DAY2, at, seed
+from backtest_seed import DAY1, DAY2, FixedClock, at, seed
 from chromium import render
 
 from tickwise.adapters.report import HtmlReportRenderer
@@ -25,14 +24,6 @@ from tickwise.pipelines.backtest import BacktestPipeline, BacktestRequest
 from tickwise.ports.reports import ReportData
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-class FixedClock:
-    def now(self) -> datetime:
-        return datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
-
-    def monotonic(self) -> float:
-        return 0.0
 
 
 async def recorded_run(pool: asyncpg.Pool) -> str:
