@@ -74,10 +74,10 @@ def underwater_chart(equity: pd.DataFrame) -> bytes:
 
 def daily_chart(daily: pd.Series) -> bytes:
     fig = _figure()
-    if daily.empty:
-        return _empty(fig, "no sessions")
-    ax = fig.add_subplot()
     values = daily.to_numpy(dtype=np.float64)
+    if not np.any(values):
+        return _empty(fig, "no trade closed with a profit or a loss")
+    ax = fig.add_subplot()
     labels = [str(d) for d in daily.index]
     ax.bar(range(len(values)), values, color=[GREEN if v >= 0 else RED for v in values])
     step = max(1, len(labels) // 12)

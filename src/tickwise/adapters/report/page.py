@@ -173,12 +173,17 @@ class HtmlReportRenderer:
             "</div></div>",
             f'<p class="note">Figures are net of Zerodha intraday charges and slippage. '
             f"{IN_SAMPLE_WARNING.get(data.sample, '')}</p>",
-            "<h2>Exits</h2>",
-            _table(
-                sorted(exits.items(), key=lambda kv: EXIT_ORDER.index(kv[0]) if kv[0] in EXIT_ORDER else 99),
-                ("exit reason", "trades"),
-            ),
         ]
+        if exits:
+            parts += [
+                "<h2>Exits</h2>",
+                _table(
+                    sorted(
+                        exits.items(), key=lambda kv: EXIT_ORDER.index(kv[0]) if kv[0] in EXIT_ORDER else 99
+                    ),
+                    ("exit reason", "trades"),
+                ),
+            ]
         if skipped:
             parts += [
                 "<h2>Signals not traded</h2>",
