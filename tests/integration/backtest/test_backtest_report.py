@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import base64
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
 import numpy as np
 import pandas as pd
 import pytest
-from backtest_seed import DAY1, DAY2, FixedClock, at, seed
+from backtest_seed import DAY1, DAY2, SIGNALS, FixedClock, at, seed
 from chromium import render
 
 from tickwise.adapters.report import HtmlReportRenderer
-from tickwise.adapters.timescale.backtest_repository import TimescaleBacktestRepository
+from tickwise.adapters.timescale.backtest_repository import TimescaleBacktestRepository, TimescaleParitySource
 from tickwise.adapters.timescale.candle_repository import TimescaleCandleRepository
 from tickwise.adapters.timescale.model_repository import TimescaleModelRepository
+from tickwise.adapters.timescale.signal_repository import TimescaleSignalRepository
 from tickwise.bootstrap.backtest import make_report
 from tickwise.config import load_settings
 from tickwise.core.trading import EngineConfig, Slippage
@@ -111,3 +113,54 @@ def test_a_run_without_trades_still_renders_every_section_and_says_what_is_missi
     assert len(files.images) == 5
     shot = render(files.html, tmp_path / "empty.png", height=2500)
     assert shot.errors == [], shot.console
+
+
+@pytest.mark.db
+async def test_parity_counts_bars_scored_in_both_modes_per_day(clean_db: asyncpg.Pool) -> None:
+    await seed(clean_db)
+    historical = SIGNALS[0]
+    await TimescaleSignalRepository(clean_db).add_many(
+        [
+            replace(historical, mode="live", confidence=historical.confidence + 1e-10),
+            replace(SIGNALS[2], mode="live", direction=1),  # disagrees with its historical twin
+        ]
+    )
+    by_day = await TimescaleParitySource(clean_db).parity_by_day()
+    assert by_day["pairs"].tolist() == [1, 1]
+    assert by_day["direction_agree"].tolist() == [1.0, 0.0]
+    assert by_day["max_confidence_diff"].iloc[0] == pytest.approx(1e-10, abs=1e-12)
+
+
+def test_parity_and_importance_sections_draw_their_charts_when_there_is_data(tmp_path: Path) -> None:
+    data = ReportData(
+        run_id="bt-x",
+        model_version="oos",
+        sample="out-of-sample",
+        sample_note="",
+        start=at(DAY1, 0, 0),
+        end=at(DAY2, 0, 0),
+        created_at=None,
+        params={"capital": 100_000.0},
+        metrics={"trades": 0},
+        equity=pd.DataFrame({"time": [at(DAY1, 9, 15)], "equity": [100_000.0], "drawdown": [0.0]}),
+        daily=pd.Series([0.0], index=pd.Index([DAY1], name="day"), name="net"),
+        monthly=pd.DataFrame([[np.nan] * 10 + [0.0, np.nan]], index=[2026], columns=list(range(1, 13))),
+        deciles=[],
+        trades=pd.DataFrame(),
+        importance=[("rsi_14", 0.7), ("atr_14", 0.3)],
+        importance_note="LightGBM gain",
+        parity=pd.DataFrame(
+            {
+                "day": [DAY1, DAY2],
+                "pairs": [10, 12],
+                "direction_agree": [1.0, 1.0],
+                "max_confidence_diff": [1e-12, 0.0],
+            }
+        ),
+        parity_note="bars scored in both modes",
+    )
+    files = HtmlReportRenderer().render(data, tmp_path)
+    assert {p.name for p in files.images} >= {"feature_importance.png", "parity.png"}
+    page = files.html.read_text()
+    assert "100.00 %" in page and "2026-11-03" in page
+    assert 'class="badge oos"' in page
