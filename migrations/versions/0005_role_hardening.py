@@ -25,7 +25,7 @@ from alembic import op
 from tickwise.adapters.timescale.roles import APP_ROLE, GRAFANA_ROLE, create_app_role_sql
 
 revision: str = "0005"
-down_revision: str | None = "0003_grafana_role"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

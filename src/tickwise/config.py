@@ -251,6 +251,35 @@ class MonitoringSettings(_Section):
     alerts: AlertSettings = AlertSettings()
 
 
+class BacktestCostSettings(_Section):
+    """Zerodha equity-intraday charges (fractions of value unless named otherwise)."""
+
+    brokerage_rate: float = Field(0.0003, ge=0)
+    brokerage_cap: float = Field(20.0, ge=0)  # rupees per executed order
+    stt_sell_rate: float = Field(0.00025, ge=0)
+    exchange_rate: float = Field(0.0000297, ge=0)
+    sebi_per_crore: float = Field(10.0, ge=0)  # rupees per crore of turnover
+    stamp_buy_rate: float = Field(0.00003, ge=0)
+    gst_rate: float = Field(0.18, ge=0)
+
+
+class BacktestSettings(_Section):
+    """The trade engine of `tickwise backtest` (and paper trading): capital, limits, session, costs."""
+
+    capital: float = Field(1_000_000.0, gt=0)
+    default_size: float = Field(0.1, gt=0, le=1)
+    max_open_positions: int = Field(5, ge=1)
+    max_capital_per_instrument: float = Field(0.2, gt=0)
+    leverage: float = Field(1.0, gt=0, le=10)
+    daily_loss_limit: float | None = Field(0.02, gt=0, le=1)
+    max_drawdown: float | None = Field(0.10, gt=0, le=1)
+    entry_cutoff: time = time(15, 15)
+    square_off: time = time(15, 20)
+    slippage_bps: float = Field(2.0, ge=0)
+    slippage_half_spread: bool = True
+    costs: BacktestCostSettings = BacktestCostSettings()
+
+
 class Settings(_Section):
     system: SystemSettings = SystemSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -259,6 +288,7 @@ class Settings(_Section):
     model_training: ModelTrainingSettings = ModelTrainingSettings()
     live: LiveSettings = LiveSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    backtest: BacktestSettings = BacktestSettings()
 
 
 def default_config_dir() -> Path:

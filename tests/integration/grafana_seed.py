@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -29,6 +30,7 @@ GAP = (
     datetime(2025, 1, 7, 4, 40, tzinfo=UTC),
 )  # INFY, 10:00-10:10 IST
 BARS_PER_SESSION = 375
+BACKTEST_RUN = "bt-seed"
 
 
 def _bars(token: int, days: tuple[datetime, ...]) -> list[tuple[datetime, float, float, float, float, int]]:
@@ -242,3 +244,110 @@ async def seed(conn: asyncpg.Connection) -> None:
             ),
         ],
     )
+    await _seed_backtest(conn)
+
+
+async def _seed_backtest(conn: asyncpg.Connection) -> None:
+    """One backtest run of the champion over the range: three INFY trades and its equity curve."""
+    await conn.execute(
+        'INSERT INTO backtest_runs (run_id, created_at, "from", "to", model_version, params, metrics) '
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        BACKTEST_RUN,
+        datetime(2025, 1, 7, 12, tzinfo=UTC),
+        SESSION_DAYS[0],
+        SESSION_DAYS[1] + timedelta(days=1),
+        CHAMPION,
+        {"capital": 1_000_000.0, "slippage": {"bps": 2.0}},
+        {
+            "trades": 3,
+            "net_pnl": 1180.5,
+            "return_on_capital": 0.0011805,
+            "sharpe": 1.2,
+            "max_drawdown": 0.0006,
+            "hit_rate": 0.6667,
+        },
+    )
+    trades = []
+    equity = [(SESSION_DAYS[0], 1_000_000.0, 0.0)]
+    level = 1_000_000.0
+    peak = level
+    for n, (day, minute, side, reason, gross, net) in enumerate(
+        (
+            (0, 45, 1, "pt", 1200.0, 1120.35),
+            (0, 120, -1, "sl", -520.0, -600.1),
+            (1, 60, 1, "horizon", 740.0, 660.25),
+        )
+    ):
+        entry = SESSION_DAYS[day] + timedelta(minutes=minute)
+        exit_ = entry + timedelta(minutes=7)
+        charges = round(gross - net, 2)
+        trades.append(
+            (
+                BACKTEST_RUN,
+                INFY,
+                side,
+                50,
+                entry,
+                1_900.0,
+                exit_,
+                1_900.0 + side * gross / 50,
+                reason,
+                gross,
+                40.0,
+                round(charges - 40.0 - 9.0, 2),
+                3.0,
+                0.2,
+                1.4,
+                4.4,
+                0.0,
+                net,
+                entry - timedelta(minutes=1),
+                CHAMPION,
+                0.6 + n / 20,
+            )
+        )
+        level += net
+        peak = max(peak, level)
+        equity.append((exit_, level, level / peak - 1))
+    await conn.copy_records_to_table(
+        "backtest_trades",
+        records=[
+            tuple(_decimal(v) if isinstance(v, float) and i in _MONEY_AT else v for i, v in enumerate(t))
+            for t in trades
+        ],
+        columns=[
+            "run_id",
+            "instrument_token",
+            "side",
+            "quantity",
+            "entry_time",
+            "entry_price",
+            "exit_time",
+            "exit_price",
+            "exit_reason",
+            "gross",
+            "brokerage",
+            "stt",
+            "exchange",
+            "sebi",
+            "stamp",
+            "gst",
+            "slippage",
+            "net",
+            "signal_time",
+            "model_version",
+            "confidence",
+        ],
+    )
+    await conn.copy_records_to_table(
+        "backtest_equity",
+        records=[(BACKTEST_RUN, t, _decimal(e), d) for t, e, d in equity],
+        columns=["run_id", "time", "equity", "drawdown"],
+    )
+
+
+_MONEY_AT = frozenset(range(9, 18))  # gross .. net in the backtest_trades row above
+
+
+def _decimal(value: float) -> Decimal:
+    return Decimal(repr(round(value, 2)))

@@ -20,7 +20,7 @@ from grafana_macros import (
     queries,
     render_sql,
 )
-from grafana_seed import CHAMPION, FEATURE_SET, INFY, RANGE_END, RANGE_START, seed
+from grafana_seed import BACKTEST_RUN, CHAMPION, FEATURE_SET, INFY, RANGE_END, RANGE_START, seed
 
 from tickwise.observability.metrics import TickwiseMetrics, exposed_metric_names
 
@@ -33,6 +33,7 @@ VARIABLES: dict[str, str | list[str]] = {
     "mode": ["live", "historical"],  # multi-value "All"
     "model_version": CHAMPION,
     "feature": "rsi_14",
+    "backtest_run": BACKTEST_RUN,
 }
 GRAFANA_ROLE = "tickwise_grafana"
 
@@ -67,7 +68,7 @@ async def seeded(admin_pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
 
 def test_dashboards_have_sql_and_prometheus_panels() -> None:
     boards = {q.dashboard for q in SQL} | {q.dashboard for q in PROMQL}
-    assert boards == {"signals", "market-data", "pipeline-health", "model"}
+    assert boards == {"signals", "market-data", "pipeline-health", "model", "backtest"}
     assert len(SQL) >= 15
     assert len(PROMQL) >= 15
 

@@ -28,8 +28,8 @@ async def seeded(admin_pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
             await transaction.rollback()
 
 
-def test_the_cookbook_has_ten_queries() -> None:
-    assert len(BLOCKS) == 10
+def test_the_cookbook_has_its_queries() -> None:
+    assert len(BLOCKS) >= 13
 
 
 @pytest.mark.db

@@ -109,6 +109,18 @@ def live(
     emit(figures, json_only=json_only)
 
 
+@bench_app.command("backtest")
+def backtest(
+    instruments: Annotated[int, typer.Option("--instruments", min=1, max=1000, help="Instruments.")] = 11,
+    sessions: Annotated[int, typer.Option("--sessions", min=1, max=80, help="Sessions of 1m bars.")] = 60,
+    json_only: JsonOption = False,
+) -> None:
+    """Trade engine over demo-sized synthetic data (in memory): bars/s, signals/s, trades/s."""
+    from tickwise.bench.backtest import run_backtest_bench
+
+    emit(run_backtest_bench(instruments=instruments, sessions=sessions), json_only=json_only)
+
+
 def register(app: typer.Typer) -> None:
     """Add the bench command group to the root app."""
     app.add_typer(bench_app, name="bench")

@@ -11,7 +11,20 @@ from typing import Annotated
 
 import typer
 
-from tickwise.cli import alerts, auth, bench, db, historical, instruments, live, schedule, simulate, status
+from tickwise.cli import (
+    alerts,
+    auth,
+    backtest,
+    bench,
+    db,
+    historical,
+    instruments,
+    live,
+    report,
+    schedule,
+    simulate,
+    status,
+)
 from tickwise.cli.context import CliState, state
 
 app = typer.Typer(
@@ -50,7 +63,20 @@ def _main(
     state.log_json = True if log_json else None
 
 
-for module in (db, simulate, auth, alerts, instruments, historical, live, bench, status, schedule):
+for module in (
+    db,
+    simulate,
+    auth,
+    alerts,
+    instruments,
+    historical,
+    live,
+    bench,
+    backtest,
+    report,
+    status,
+    schedule,
+):
     module.register(app)
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     PrimaryKeyConstraint,
     SmallInteger,
     Table,
@@ -215,6 +216,66 @@ backfill_log = Table(
     PrimaryKeyConstraint("instrument_token", "timeframe", "day", name="backfill_log_pkey"),
 )
 
+# Backtests (migration 0004): one row per run, its trades and its equity curve. Money is numeric to the
+# paisa, exactly as the trade engine rounds it (Zerodha's contract-note rounding).
+MONEY = Numeric(18, 2)
+EXIT_REASONS = ("pt", "sl", "horizon", "square_off", "risk")
+
+backtest_runs = Table(
+    "backtest_runs",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    _ts("created_at", server_default=text("now()")),
+    _ts("from"),
+    _ts("to"),
+    Column("model_version", Text, nullable=False),  # a version, or 'oos' for the out-of-sample set
+    Column("params", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("metrics", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+)
+
+backtest_trades = Table(
+    "backtest_trades",
+    metadata,
+    Column("run_id", Text, nullable=False),
+    Column("instrument_token", BigInteger, nullable=False),
+    Column("side", SmallInteger, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    _ts("entry_time"),
+    Column("entry_price", F8, nullable=False),
+    _ts("exit_time"),
+    Column("exit_price", F8, nullable=False),
+    Column("exit_reason", Text, nullable=False),
+    *(
+        Column(name, MONEY, nullable=False)
+        for name in ("gross", "brokerage", "stt", "exchange", "sebi", "stamp", "gst", "slippage", "net")
+    ),
+    _ts("signal_time"),
+    Column("model_version", Text, nullable=False),
+    Column("confidence", F8),
+    Index("backtest_trades_run_entry_idx", "run_id", "entry_time"),
+    CheckConstraint("side IN (-1, 1)", name="backtest_trades_side_check"),
+    CheckConstraint(
+        "exit_reason IN ('pt', 'sl', 'horizon', 'square_off', 'risk')",
+        name="backtest_trades_exit_reason_check",
+    ),
+)
+
+backtest_equity = Table(
+    "backtest_equity",
+    metadata,
+    Column("run_id", Text, nullable=False),
+    _ts("time"),
+    Column("equity", MONEY, nullable=False),
+    Column("drawdown", F8, nullable=False),  # equity / running peak - 1 (<= 0)
+    Index("backtest_equity_run_time_idx", "run_id", "time"),
+)
+
+#: backtest hypertable -> (time column, chunk interval); not in HYPERTABLES, whose time column is ``time``
+BACKTEST_HYPERTABLES: dict[str, tuple[str, str]] = {
+    "backtest_trades": ("entry_time", "30 days"),
+    "backtest_equity": ("time", "30 days"),
+}
+
 #: hypertable -> chunk interval (timescale.md §3.2)
 HYPERTABLES: dict[str, str] = {
     "ticks": "1 day",
@@ -226,6 +287,9 @@ HYPERTABLES: dict[str, str] = {
 
 #: every application table, in an order safe for TRUNCATE/DROP
 ALL_TABLES = (
+    "backtest_equity",
+    "backtest_trades",
+    "backtest_runs",
     "signals",
     "labels",
     "features",

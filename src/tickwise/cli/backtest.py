@@ -1,0 +1,121 @@
+"""`tickwise backtest --from --to [--model VERSION | --oos] [--capital] [--json]`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tickwise.cli.context import state
+from tickwise.cli.historical import FROM_HELP, TO_HELP, parse_instant
+from tickwise.domain.errors import ConfigError
+
+
+def backtest(
+    from_: Annotated[str, typer.Option("--from", help=FROM_HELP)],
+    to: Annotated[str, typer.Option("--to", help=TO_HELP)],
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Model version whose signals to trade (default: the champion)."),
+    ] = None,
+    oos: Annotated[
+        bool, typer.Option("--oos", help="Trade the out-of-sample signal set (signals.sample = 'oos').")
+    ] = False,
+    capital: Annotated[
+        float | None,
+        typer.Option("--capital", min=1.0, help="Starting capital in rupees (default: backtest.capital)."),
+    ] = None,
+    json_only: Annotated[
+        bool, typer.Option("--json", help="Print the run's summary as one JSON line.")
+    ] = False,
+) -> None:
+    """Trade stored historical signals on 1-minute candles, net of Zerodha intraday costs; record the run."""
+    from tickwise.bootstrap.backtest import backtest_request, run_backtest
+
+    settings = state.settings()
+    if model is not None and oos:
+        raise ConfigError("--model and --oos exclude each other: pick one signal set")
+    start = parse_instant(from_, end=False, option="--from")
+    end = parse_instant(to, end=True, option="--to")
+    assert start is not None and end is not None
+    request = backtest_request(settings, start, end, model_version=model, oos=oos, capital=capital)
+    result = asyncio.run(run_backtest(settings, request))
+    summary = {
+        "run_id": result.run.run_id,
+        "model_version": result.run.model_version,
+        "from": result.run.start.isoformat(),
+        "to": result.run.end.isoformat(),
+        "signals": result.signals,
+        "bars": result.bars,
+        "seconds": round(result.seconds, 3),
+        **result.metrics,
+    }
+    if json_only:
+        typer.echo(json.dumps(summary, default=str))
+        return
+    _print_summary(summary)
+
+
+def _fmt(value: Any, kind: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if kind == "pct":
+        return f"{100 * float(value):.2f} %"
+    if kind == "inr":
+        return f"Rs {float(value):,.2f}"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+ROWS = (
+    ("net_pnl", "net PnL", "inr"),
+    ("return_on_capital", "return on capital", "pct"),
+    ("gross_pnl", "gross PnL", "inr"),
+    ("charges", "charges (brokerage, STT, exchange, SEBI, stamp, GST)", "inr"),
+    ("slippage", "slippage", "inr"),
+    ("costs_share_of_gross", "costs as share of gross", "pct"),
+    ("trades", "trades", ""),
+    ("trades_per_day", "trades per session", ""),
+    ("hit_rate", "hit rate (net > 0)", "pct"),
+    ("avg_win", "average win", "inr"),
+    ("avg_loss", "average loss", "inr"),
+    ("profit_factor", "profit factor", ""),
+    ("sharpe", "Sharpe (daily, annualised)", ""),
+    ("sortino", "Sortino (daily, annualised)", ""),
+    ("max_drawdown", "max drawdown", "pct"),
+    ("max_drawdown_sessions", "longest drawdown (sessions)", ""),
+    ("exposure", "exposure (time with a position)", "pct"),
+    ("turnover", "turnover", "inr"),
+)
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    console = Console(highlight=False, soft_wrap=True)
+    sample = str(summary.get("sample", "unknown"))
+    table = Table(title=f"backtest {summary['run_id']} · {summary['model_version']} · {sample}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, label, kind in ROWS:
+        table.add_row(label, _fmt(summary.get(key), kind))
+    console.print(table)
+    if summary.get("sample_note"):
+        console.print(f"{sample}: {summary['sample_note']}")
+    reasons = summary.get("exit_reasons") or {}
+    console.print("exits: " + ", ".join(f"{k} {v}" for k, v in reasons.items()))
+    skipped = summary.get("skipped") or {}
+    if skipped:
+        console.print("signals not traded: " + ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())))
+    console.print(
+        f"{summary['signals']} signals, {summary['bars']} one-minute bars in {summary['seconds']} s; "
+        f"report: tickwise report --backtest {summary['run_id']}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root app."""
+    app.command("backtest")(backtest)

@@ -1,0 +1,270 @@
+"""The backtest run: pick the signals, rebuild their barriers, replay 1-minute bars through the engine,
+record the run with its trades and equity curve.
+
+Signals are the stored historical ones (``mode = 'historical'``, direction ≠ 0) of one model (default:
+the champion) or the out-of-sample set (``signals.sample = 'oos'``). Each trade exits where the model's
+label would have (its label spec: k_pt, k_sl, horizon, ATR period; the configured labeling as fallback).
+Prices are the 1-minute candles from ``start`` to the end of the IST day holding ``end``, so a trade
+opened just before ``end`` still meets its barriers or the square-off.
+"""
+
+from __future__ import annotations
+
+import time as stopwatch
+import uuid
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
+from typing import Any
+
+import pandas as pd
+
+from tickwise.core.trading import EngineConfig, EquityPoint, PriceEvent, Trade, TradeEngine, TradeSignal
+from tickwise.core.trading.levels import signal_bar_levels
+from tickwise.core.trading.metrics import summarize
+from tickwise.domain.errors import ConfigError, ModelError
+from tickwise.domain.time import IST
+from tickwise.domain.timeframe import Timeframe
+from tickwise.pipelines.backtest.inputs import BarrierSpec, price_events, trade_signals
+from tickwise.pipelines.backtest.report import sample_of
+from tickwise.ports.backtests import BacktestRepository, BacktestRun, BacktestSignalSource
+from tickwise.ports.clock import Clock
+from tickwise.ports.repositories import CandleRepository, ModelRepository
+
+OOS = "oos"
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestRequest:
+    start: datetime
+    end: datetime  # exclusive
+    model_version: str | None = None  # None: the champion (unless oos)
+    oos: bool = False
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    timeframe: Timeframe = Timeframe.M1  # the signals' timeframe (prices are always 1-minute bars)
+    barriers: BarrierSpec = field(default_factory=BarrierSpec)  # when a model records no label spec
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ConfigError("backtest --from/--to must be tz-aware instants")
+        if self.end <= self.start:
+            raise ConfigError(
+                f"backtest --to {self.end:%Y-%m-%d %H:%M} is not after --from {self.start:%Y-%m-%d %H:%M}"
+            )
+        if self.oos and self.model_version is not None:
+            raise ConfigError("--model and --oos exclude each other: the OOS set spans several fold models")
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    run: BacktestRun
+    trades: list[Trade]
+    equity: list[EquityPoint]
+    days: list[date]
+    skipped: dict[str, int]
+    signals: int
+    bars: int
+    seconds: float
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return dict(self.run.metrics)
+
+
+class BacktestPipeline:
+    def __init__(
+        self,
+        *,
+        source: BacktestSignalSource,
+        candles: CandleRepository,
+        models: ModelRepository,
+        runs: BacktestRepository,
+        clock: Clock,
+    ) -> None:
+        self._source = source
+        self._candles = candles
+        self._models = models
+        self._runs = runs
+        self._clock = clock
+
+    async def run(self, request: BacktestRequest) -> BacktestResult:
+        began = stopwatch.perf_counter()
+        label = await self._model_label(request)
+        signals = await self._source.signals(
+            request.start,
+            request.end,
+            model_version=None if request.oos else label,
+            oos=request.oos,
+        )
+        signals = signals[signals["timeframe"] == str(request.timeframe)]
+        specs = await self._barrier_specs(signals, request.barriers)
+        engine = TradeEngine(request.engine)
+        last_day = (request.end - timedelta(microseconds=1)).astimezone(IST).date()
+        price_end = datetime.combine(last_day + timedelta(days=1), clock_time(0), tzinfo=IST)
+        tokens = sorted(int(t) for t in signals["instrument_token"].unique())
+        lots = await self._source.lot_sizes(tokens)
+        queued: list[TradeSignal] = []
+        dropped = 0
+        bar_frames = []
+        for token in tokens:
+            mine = signals[signals["instrument_token"] == token].reset_index(drop=True)
+            history = await self._candles.read_frame(token, request.timeframe, None, price_end)
+            levels = signal_bar_levels(history, mine["time"], specs_atr(specs, mine))
+            for version, group in mine.groupby("model_version", sort=False):
+                idx = group.index
+                made, lost = trade_signals(
+                    group.reset_index(drop=True),
+                    levels.loc[idx].reset_index(drop=True),
+                    specs.get(str(version), request.barriers),
+                    request.timeframe.delta,
+                    lots.get(token, 1),
+                    model_label=OOS if request.oos else None,
+                )
+                queued += made
+                dropped += lost
+            if request.timeframe == Timeframe.M1:
+                bars = history[history["time"] >= request.start]
+            else:
+                bars = await self._candles.read_frame(token, Timeframe.M1, request.start, price_end)
+            bar_frames.append(bars[["instrument_token", "time", "open", "high", "low", "close"]])
+        all_bars = pd.concat(bar_frames, ignore_index=True) if bar_frames else pd.DataFrame()
+        n_bars = replay(engine, queued, price_events(all_bars))
+        skipped = dict(engine.skipped)
+        if dropped:
+            skipped["no_atr"] = dropped
+        capital = request.engine.limits.capital
+        metrics = summarize(engine.trades, engine.equity, engine.days, capital)
+        metrics["signals"] = len(signals)
+        metrics["skipped"] = skipped
+        metrics["session_days"] = [d.isoformat() for d in engine.days]
+        record = None if request.oos else await self._models.get(label)
+        metrics["sample"], metrics["sample_note"] = sample_of(label, request.start, request.end, record)
+        now = self._clock.now()
+        run = BacktestRun(
+            run_id=f"bt-{now.astimezone(IST):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}",
+            start=request.start,
+            end=request.end,
+            model_version=label,
+            params=run_params(request, specs),
+            metrics=metrics,
+            created_at=now,
+        )
+        await self._runs.save(run, trade_rows(engine.trades), equity_rows(engine.equity))
+        return BacktestResult(
+            run=run,
+            trades=list(engine.trades),
+            equity=list(engine.equity),
+            days=list(engine.days),
+            skipped=skipped,
+            signals=len(signals),
+            bars=n_bars,
+            seconds=stopwatch.perf_counter() - began,
+        )
+
+    async def _model_label(self, request: BacktestRequest) -> str:
+        if request.oos:
+            if not await self._source.has_sample_column():
+                raise ConfigError(
+                    "--oos needs the signals.sample column (out-of-sample history, issue 11 part B), "
+                    "which this database does not have yet; use --model VERSION instead"
+                )
+            return OOS
+        if request.model_version is not None:
+            if await self._models.get(request.model_version) is None:
+                raise ModelError(
+                    f"model {request.model_version!r} is not in the models table (see tickwise status)"
+                )
+            return request.model_version
+        champion = await self._models.champion()
+        if champion is None:
+            raise ModelError("no champion model: train one (tickwise train) or pass --model VERSION")
+        return champion.model_version
+
+    async def _barrier_specs(self, signals: pd.DataFrame, default: BarrierSpec) -> dict[str, BarrierSpec]:
+        specs = {}
+        for version in signals["model_version"].unique():
+            record = await self._models.get(str(version))
+            specs[str(version)] = BarrierSpec.of(None if record is None else record.label_spec, default)
+        return specs
+
+
+def replay(engine: TradeEngine, signals: list[TradeSignal], events: Iterable[PriceEvent]) -> int:
+    """Feed ``signals`` (each once its ``available_at`` is reached) and ``events`` (in time order) to
+    ``engine``, then finish it; return the number of price events. Paper trading feeds a live engine the
+    same way, one signal and one tick at a time."""
+    queued = sorted(signals, key=lambda s: (s.available_at, s.instrument_token))
+    n = i = 0
+    for event in events:
+        while i < len(queued) and queued[i].available_at <= event.time:
+            engine.on_signal(queued[i])
+            i += 1
+        engine.on_price(event)
+        n += 1
+    for signal in queued[i:]:
+        engine.on_signal(signal)
+    engine.finish()
+    return n
+
+
+def specs_atr(specs: dict[str, BarrierSpec], signals: pd.DataFrame) -> int:
+    """The ATR period of one instrument's signals (all models of a run must agree on it)."""
+    periods = {specs[str(v)].atr_period for v in signals["model_version"].unique() if str(v) in specs}
+    if len(periods) > 1:
+        raise ModelError(
+            f"the signals' models use different ATR periods {sorted(periods)}; backtest one model"
+        )
+    return periods.pop() if periods else 14
+
+
+def run_params(request: BacktestRequest, specs: dict[str, BarrierSpec]) -> dict[str, Any]:
+    """What a run was computed with, for ``backtest_runs.params``."""
+    cfg = request.engine
+    return {
+        "capital": cfg.limits.capital,
+        "limits": asdict(cfg.limits),
+        "costs": asdict(cfg.charges),
+        "slippage": asdict(cfg.slippage),
+        "session": {"entry_cutoff": str(cfg.session.entry_cutoff), "square_off": str(cfg.session.square_off)},
+        "timeframe": str(request.timeframe),
+        "barriers": {v: s.as_dict() for v, s in specs.items()} or {"default": request.barriers.as_dict()},
+        "oos": request.oos,
+    }
+
+
+def trade_rows(trades: list[Trade]) -> pd.DataFrame:
+    """Trades with the ``backtest_trades`` columns (money kept as exact Decimal rupees)."""
+    columns = (
+        "instrument_token",
+        "side",
+        "quantity",
+        "entry_time",
+        "entry_price",
+        "exit_time",
+        "exit_price",
+        "exit_reason",
+        "gross",
+        "brokerage",
+        "stt",
+        "exchange",
+        "sebi",
+        "stamp",
+        "gst",
+        "slippage",
+        "net",
+        "signal_time",
+        "model_version",
+        "confidence",
+    )
+    return pd.DataFrame({c: [getattr(t, c) for t in trades] for c in columns}, columns=list(columns))
+
+
+def equity_rows(points: list[EquityPoint]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "time": [p.time for p in points],
+            "equity": [p.equity for p in points],
+            "drawdown": [p.drawdown for p in points],
+        },
+        columns=["time", "equity", "drawdown"],
+    )
