@@ -189,7 +189,7 @@ async def test_a_failing_webhook_never_logs_its_url() -> None:
         await sink.aclose()
         await runner.cleanup()
     text = stream.getvalue()
-    assert "alert sink webhook failed" in text, text
+    assert "alert channel webhook failed" in text, text
     assert SENTINEL not in text
     assert SENTINEL not in redact_url(url, hide_path=True)
 
