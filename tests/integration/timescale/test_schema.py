@@ -15,7 +15,7 @@ async def test_all_hypertables_exist_with_their_chunk_intervals(pool: asyncpg.Po
             "SELECT hypertable_name, time_interval FROM timescaledb_information.dimensions ORDER BY 1"
         )
     got = {r["hypertable_name"]: r["time_interval"].days for r in rows}
-    assert got == {"candles": 30, "features": 7, "labels": 30, "signals": 30, "ticks": 1}
+    assert got == {"candles": 30, "features": 7, "labels": 30, "model_events": 90, "signals": 30, "ticks": 1}
 
 
 async def test_contract_columns_exist(pool: asyncpg.Pool) -> None:

@@ -45,6 +45,7 @@ SIGNAL_COLUMNS = (
     "latency_ms",
     "created_at",
     "size",
+    "sample",
 )
 KEY = ("instrument_token", "timeframe", "time", "model_version", "mode")
 _SHOW = ("instrument_token", "timeframe", "time", "model_version", "mode")
@@ -102,6 +103,13 @@ def encode_signals(frame: pd.DataFrame) -> list[Column]:
         ),
         Column("feature_set", "text", frame["feature_set"].astype(str).to_numpy(dtype=object)),
     ]
+    # A frame without ``sample`` gets one from its mode: a live bar comes after its model was trained
+    # (out of sample by construction); a historical row is in sample unless its writer vouches otherwise.
+    if "sample" in frame.columns:
+        sample = np.asarray(choice_column(what, frame, "sample", ("oos", "in_sample"), _SHOW), object)
+    else:
+        sample = np.where(frame["mode"].astype(str).to_numpy() == "live", "oos", "in_sample").astype(object)
+    columns.append(Column("sample", "text", sample))
     for col in ("latency_ms", "size"):
         if col in frame.columns:
             columns.append(
@@ -142,6 +150,7 @@ class TimescaleSignalRepository:
         model_version: str | None = None,
         instrument_token: int | None = None,
         timeframe: Timeframe | None = None,
+        sample: str | None = None,
     ) -> pd.DataFrame:
         """Signals with ``start <= time < end`` and the given filters, ordered by time, instrument."""
         params: list[Any] = []
@@ -151,6 +160,7 @@ class TimescaleSignalRepository:
             ("model_version", model_version),
             ("instrument_token", instrument_token),
             ("timeframe", None if timeframe is None else str(timeframe)),
+            ("sample", sample),
         ):
             if value is not None:
                 params.append(value)
