@@ -52,3 +52,13 @@ class ModelEventRepository(Protocol):
     async def apply(self, changes: Sequence[StatusChange]) -> None:
         """Apply the status changes in order and append their events, all in one transaction."""
         ...
+
+
+class ModelAliasRegistry(Protocol):
+    """Named pointers to model versions outside the database (MLflow's registry aliases)."""
+
+    def point(self, alias: str, model_version: str, run_id: str | None) -> None:
+        """Point ``alias`` at ``model_version`` (whose tracking run is ``run_id``)."""
+        ...
+
+    def clear(self, alias: str) -> None: ...
