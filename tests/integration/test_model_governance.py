@@ -159,3 +159,18 @@ async def test_fold_models_and_unknown_versions_cannot_be_promoted(
         await gov.consider("nope")
     with pytest.raises(ModelError, match="no champion to roll back"):
         await gov.rollback()
+
+
+class NoCommonWindow(ScriptedComparison):
+    async def __call__(self, challenger: ModelRecord, champion: ModelRecord) -> Comparison:
+        return Comparison(None, 0)
+
+
+async def test_without_common_out_of_sample_bars_a_challenger_is_not_promoted(
+    clean_db: asyncpg.Pool, tmp_path: Path
+) -> None:
+    gov, models, events, _ = await _setup(clean_db, tmp_path, NoCommonWindow(), "m1", "m2")
+    await gov.consider("m1")
+    assert (await gov.consider("m2")).status == "challenger"
+    assert await _champion(models) == "m1"
+    assert "no out-of-sample bars" in (await events.history("m2"))[0].reason

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from tickwise.cli import auth, bench, db, historical, instruments, live, simulate
+from tickwise.cli import auth, bench, db, historical, instruments, live, models, simulate
 from tickwise.cli.context import CliState, state
 
 app = typer.Typer(
@@ -34,7 +34,7 @@ def _main(
     state.environment = env
 
 
-for module in (db, simulate, auth, instruments, historical, live, bench):
+for module in (db, simulate, auth, instruments, historical, live, bench, models):
     module.register(app)
 
 

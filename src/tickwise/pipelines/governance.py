@@ -115,11 +115,15 @@ class ModelGovernance:
             raise ModelError(f"{version} is a walk-forward fold model (history only); it cannot be champion")
         champion = await self._models.champion()
         comparison = None if champion is None else await self._compare(record, champion)
-        decision = decide(
-            self._rule,
-            None if comparison is None else comparison.result,
-            days=comparison.days if comparison else 0,
-        )
+        if comparison is None:
+            decision = decide(self._rule, None, days=0)
+        elif comparison.result is None:
+            since = "" if comparison.window_from is None else f" after {comparison.window_from.isoformat()}"
+            decision = PromotionDecision(
+                False, f"no out-of-sample bars{since} that both it and the champion can score yet", None
+            )
+        else:
+            decision = decide(self._rule, comparison.result, days=comparison.days)
         evidence = _evidence(comparison, self._rule)
         note = f"{reason}: " if reason else ""
         if decision.promote or force:
