@@ -30,8 +30,6 @@ class _Section(BaseModel):
 
 
 class SystemSettings(_Section):
-    mode: Literal["HISTORICAL_MODE", "LIVE_MODE"] = "HISTORICAL_MODE"
-    timezone: Literal["Asia/Kolkata"] = "Asia/Kolkata"
     data_dir: Path = Path(".data")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

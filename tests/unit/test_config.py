@@ -11,7 +11,7 @@ def test_the_shipped_configuration_validates_with_embedded_defaults() -> None:
     settings = load_settings(environ={})
     assert settings.database.url == ""
     assert settings.database.port == 55432
-    assert settings.system.timezone == "Asia/Kolkata"
+    assert settings.system.log_level == "INFO"
     assert not settings.broker.has_credentials
     assert settings.broker.simulator.instruments >= 10
 
@@ -34,9 +34,9 @@ def test_variables_are_substituted_with_defaults(tmp_path: Path) -> None:
 
 def test_a_wrong_value_names_the_key_the_value_and_the_expected_form() -> None:
     with pytest.raises(ConfigError) as err:
-        load_settings(environ={"TICKWISE__SYSTEM__MODE": "TURBO"})
+        load_settings(environ={"TICKWISE__SYSTEM__LOG_LEVEL": "TURBO"})
     message = str(err.value)
-    assert "system.mode" in message and "'TURBO'" in message and "HISTORICAL_MODE" in message
+    assert "system.log_level" in message and "'TURBO'" in message and "DEBUG" in message
     assert err.value.exit_code == 2
 
 

@@ -1,4 +1,5 @@
-"""Composition root of the historical mode: database (migrated), repositories, calendar, model store.
+"""Composition root of the historical mode: settings -> options, database (migrated), repositories,
+calendar, model store, experiment tracker; and the commands' use cases (run, backfill, train, predict).
 
 The broker is opened separately (``bootstrap.broker.open_broker``) and only by the steps that need it
 (sync and backfill), so ``tickwise train`` and ``tickwise predict`` work without Kite or the simulator.
@@ -7,14 +8,17 @@ The broker is opened separately (``bootstrap.broker.open_broker``) and only by t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 import asyncpg
 
 from tickwise.adapters.local.model_store import LocalModelStore
+from tickwise.adapters.mlflow.tracker import MlflowTracker, tracking_uri
 from tickwise.adapters.timescale.backfill_log_repository import TimescaleBackfillLogRepository
 from tickwise.adapters.timescale.candle_repository import TimescaleCandleRepository
 from tickwise.adapters.timescale.feature_repository import TimescaleFeatureRepository
@@ -24,12 +28,54 @@ from tickwise.adapters.timescale.model_repository import TimescaleModelRepositor
 from tickwise.adapters.timescale.signal_repository import TimescaleSignalRepository
 from tickwise.bootstrap.database import database_url, migrate, open_pool
 from tickwise.config import Settings
+from tickwise.core.labels import LabelSpec
+from tickwise.core.model import ModelArtifact
+from tickwise.core.signals import SignalGenerator
 from tickwise.domain.calendar import NSE_HOLIDAYS, SessionCalendar
+from tickwise.domain.timeframe import Timeframe
+from tickwise.pipelines import models as model_use
+from tickwise.pipelines.historical.options import HistoricalOptions
+from tickwise.pipelines.historical.predict import PredictOutcome
+from tickwise.pipelines.historical.progress import Reporter, StepProgress
+from tickwise.pipelines.historical.run import (
+    HistoricalSummary,
+    derive,
+    predict_step,
+    roll_up_all,
+    sync_and_backfill,
+    timed,
+    train_step,
+)
+from tickwise.pipelines.historical.train import TrainOutcome
+from tickwise.pipelines.historical.tuning import TrainConfig
+from tickwise.pipelines.models import SignalOptions
+from tickwise.ports.experiment_tracker import ExperimentTracker
+
+# What the CLI needs from the historical mode (cli imports bootstrap only, see docs/architecture.md).
+__all__ = [
+    "HistoricalContext",
+    "HistoricalSummary",
+    "PredictOutcome",
+    "Reporter",
+    "TrainOutcome",
+    "historical_options",
+    "mlflow_uri",
+    "open_historical",
+    "run_backfill",
+    "run_historical",
+    "run_predict",
+    "run_train",
+    "signal_generator",
+]
 
 
 @dataclass
 class HistoricalContext:
+    """The wired ports (satisfies ``pipelines.historical.context.HistoricalPorts``) plus the pool and
+    settings for wiring code that needs more (the live mode)."""
+
     settings: Settings
+    options: HistoricalOptions
     url: str
     pool: asyncpg.Pool
     instruments: TimescaleInstrumentRepository
@@ -51,6 +97,69 @@ def models_dir(settings: Settings) -> Path:
     return Path(settings.system.data_dir).resolve() / "models"
 
 
+def label_spec_of(settings: Settings) -> LabelSpec:
+    lab = settings.trading.labeling
+    return LabelSpec(
+        atr_period=lab.atr_period,
+        k_pt=lab.k_pt,
+        k_sl=lab.k_sl,
+        horizon=lab.horizon,
+        vertical_label=lab.vertical_label,
+        warmup_bars=lab.warmup_bars,
+        cost_threshold=lab.cost_threshold,
+    )
+
+
+def train_config_of(settings: Settings) -> TrainConfig:
+    mt = settings.model_training
+    return TrainConfig(
+        folds=mt.folds,
+        trials=mt.trials,
+        num_boost_round=mt.num_boost_round,
+        early_stopping_rounds=mt.early_stopping_rounds,
+        seed=mt.seed,
+        embargo_bars=mt.embargo_bars,
+        threshold=mt.signal_threshold,
+        optuna_storage=mt.optuna_storage,
+    )
+
+
+def signal_options_of(settings: Settings) -> SignalOptions:
+    mt = settings.model_training
+    return SignalOptions(
+        threshold=mt.signal_threshold, kelly_fraction=mt.kelly_fraction, max_position=mt.max_position
+    )
+
+
+def historical_options(settings: Settings) -> HistoricalOptions:
+    """``settings`` mapped to the plain options the historical pipeline runs with."""
+    trading = settings.trading
+    return HistoricalOptions(
+        symbols=tuple(trading.symbols),
+        backfill_days=trading.backfill_days,
+        timeframes=tuple(trading.timeframes),
+        signal_timeframe=trading.signal_timeframe,
+        label_spec=label_spec_of(settings),
+        train=train_config_of(settings),
+        signals=signal_options_of(settings),
+    )
+
+
+def signal_generator(settings: Settings, artifact: ModelArtifact) -> SignalGenerator:
+    """The generator for ``artifact`` with the configured thresholds (both modes)."""
+    return model_use.signal_generator(signal_options_of(settings), artifact)
+
+
+def mlflow_uri(settings: Settings) -> str:
+    """The MLflow tracking URI in use (configured, or the file store under data_dir/mlruns)."""
+    return tracking_uri(settings)
+
+
+def tracker_factory(settings: Settings) -> Callable[[], ExperimentTracker]:
+    """A factory, not a tracker: MLflow's import is slow and only a run that trains needs it."""
+    return lambda: MlflowTracker(tracking_uri(settings))
+
+
 @asynccontextmanager
 async def open_historical(settings: Settings, *, url: str | None = None) -> AsyncIterator[HistoricalContext]:
     """Start/locate the database, apply migrations, and yield the wired repositories."""
@@ -59,6 +168,7 @@ async def open_historical(settings: Settings, *, url: str | None = None) -> Asyn
     async with open_pool(settings, url=dsn) as pool:
         yield HistoricalContext(
             settings=settings,
+            options=historical_options(settings),
             url=dsn,
             pool=pool,
             instruments=TimescaleInstrumentRepository(pool),
@@ -71,3 +181,87 @@ async def open_historical(settings: Settings, *, url: str | None = None) -> Asyn
             store=LocalModelStore(models_dir(settings)),
             calendar=calendar_of(settings),
         )
+
+
+async def run_historical(
+    settings: Settings, reporter: StepProgress, *, url: str | None = None
+) -> HistoricalSummary:
+    """``tickwise historical``: sync, backfill, derive, train, predict, in order."""
+    from tickwise.bootstrap.broker import open_broker
+
+    summary = HistoricalSummary()
+    began = time.perf_counter()
+    async with open_historical(settings, url=url) as ctx:
+        async with open_broker(settings) as broker:
+            universe = await sync_and_backfill(ctx, broker.rest, broker.rest, broker.now(), reporter, summary)
+        with timed(summary, "derive"):
+            await derive(ctx, universe, reporter, summary)
+        with timed(summary, "train"):
+            summary.train = await train_step(ctx, reporter, tracker_factory=tracker_factory(settings))
+        with timed(summary, "predict"):
+            summary.predict = await predict_step(ctx, reporter, version=summary.train.model_version)
+    summary.timings["total"] = round(time.perf_counter() - began, 2)
+    return summary
+
+
+async def run_backfill(
+    settings: Settings,
+    reporter: StepProgress,
+    *,
+    first: date | None = None,
+    last: date | None = None,
+    symbols: Sequence[str] = (),
+    timeframe: Timeframe = Timeframe.M1,
+    url: str | None = None,
+) -> HistoricalSummary:
+    """``tickwise backfill``: sync, backfill ``timeframe``, and (for 1m) roll up to the higher timeframes."""
+    from tickwise.bootstrap.broker import open_broker
+
+    summary = HistoricalSummary()
+    async with open_historical(settings, url=url) as ctx:
+        async with open_broker(settings) as broker:
+            universe = await sync_and_backfill(
+                ctx,
+                broker.rest,
+                broker.rest,
+                broker.now(),
+                reporter,
+                summary,
+                first=first,
+                last=last,
+                symbols=symbols,
+                timeframe=timeframe,
+            )
+        if timeframe is Timeframe.M1:
+            summary.rollup_rows = await roll_up_all(ctx, universe)
+    return summary
+
+
+async def run_train(
+    settings: Settings,
+    reporter: StepProgress,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    trials: int | None = None,
+    url: str | None = None,
+) -> TrainOutcome:
+    """``tickwise train``: walk-forward training, MLflow run, models row, champion decision."""
+    async with open_historical(settings, url=url) as ctx:
+        return await train_step(
+            ctx, reporter, start=start, end=end, trials=trials, tracker_factory=tracker_factory(settings)
+        )
+
+
+async def run_predict(
+    settings: Settings,
+    reporter: StepProgress,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    version: str | None = None,
+    url: str | None = None,
+) -> PredictOutcome:
+    """``tickwise predict``: batch signals (mode historical) with a model version (champion by default)."""
+    async with open_historical(settings, url=url) as ctx:
+        return await predict_step(ctx, reporter, start=start, end=end, version=version)

@@ -134,11 +134,11 @@ async def run_live(
 ) -> SessionReport:
     """``tickwise live``: one session (see the module doc). Returns the session report."""
     from tickwise.bootstrap.broker import open_broker, open_simulated_broker, uses_simulator
-    from tickwise.bootstrap.historical import open_historical
+    from tickwise.bootstrap.historical import open_historical, signal_generator
     from tickwise.observability.hooks import NullHooks, PrometheusHooks
     from tickwise.observability.metrics import TickwiseMetrics, start_metrics_server
-    from tickwise.pipelines.historical.predict import load_model, signal_generator
-    from tickwise.pipelines.historical.universe import select_universe
+    from tickwise.pipelines.models import load_model
+    from tickwise.pipelines.universe import select_universe
 
     server = None
     if hooks is None:

@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from tickwise.cli.context import state
+from tickwise.config import Settings
 from tickwise.domain.errors import ConfigError
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
+
+if TYPE_CHECKING:  # the composition root is imported when a command runs, not when the CLI starts
+    from tickwise.bootstrap.historical import TrainOutcome
 
 FROM_HELP = "Start (IST): YYYY-MM-DD or 'YYYY-MM-DD HH:MM'."
 TO_HELP = "End (IST): YYYY-MM-DD (the whole day is included) or 'YYYY-MM-DD HH:MM' (exclusive)."
@@ -51,7 +55,7 @@ def _console() -> Console:
     return Console(stderr=False, highlight=False, soft_wrap=True)
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
+def _fmt(value: object, digits: int = 4) -> str:
     if isinstance(value, float):
         return "n/a" if value != value else f"{value:.{digits}f}"
     return str(value)
@@ -61,11 +65,11 @@ def _ist(value: datetime | None) -> str:
     return "-" if value is None else f"{value.astimezone(IST):%Y-%m-%d %H:%M}"
 
 
-def _where_to_look(console: Console, settings: Any, version: str | None) -> None:
-    from tickwise.adapters.mlflow.tracker import tracking_uri
+def _where_to_look(console: Console, settings: Settings, version: str | None) -> None:
     from tickwise.bootstrap.database import database_url
+    from tickwise.bootstrap.historical import mlflow_uri
 
-    uri = tracking_uri(settings)
+    uri = mlflow_uri(settings)
     console.print("\n[bold]Where to look[/bold]")
     try:
         dsn = database_url(settings, start=False)
@@ -91,7 +95,7 @@ def _where_to_look(console: Console, settings: Any, version: str | None) -> None
     console.print(f"  {prefix}mlflow ui --backend-store-uri {uri}")
 
 
-def _train_table(console: Console, outcome: Any) -> None:
+def _train_table(console: Console, outcome: TrainOutcome) -> None:
     m = outcome.metrics
     table = Table(
         title=f"model {outcome.model_version} ({outcome.status}{', already trained' if outcome.skipped else ''})"
@@ -127,7 +131,7 @@ def _train_table(console: Console, outcome: Any) -> None:
 
 def historical() -> None:
     """The whole historical mode: instruments sync, backfill, roll-ups, features, labels, train, predict."""
-    from tickwise.pipelines.historical.run import Reporter, run_historical
+    from tickwise.bootstrap.historical import Reporter, run_historical
 
     settings = state.settings()
     console = _console()
@@ -181,9 +185,7 @@ def backfill(
     ] = "1m",
 ) -> None:
     """Gap-aware, idempotent candle backfill: fetch only the sessions not yet stored."""
-    from tickwise.bootstrap.historical import open_historical
-    from tickwise.pipelines.historical.rollups import roll_up
-    from tickwise.pipelines.historical.run import HistoricalSummary, Reporter, sync_and_backfill
+    from tickwise.bootstrap.historical import Reporter, run_backfill
 
     settings = state.settings()
     try:
@@ -194,20 +196,10 @@ def backfill(
     if first and last and last < first:
         raise ConfigError(f"--to {last} is before --from {first}")
     wanted = tuple(s.strip() for s in symbols.split(",") if s.strip()) if symbols else ()
-    summary = HistoricalSummary()
-
-    async def main() -> None:
-        async with open_historical(settings) as ctx:
-            with Reporter(Console(stderr=True)) as reporter:
-                universe = await sync_and_backfill(
-                    ctx, settings, reporter, summary, first=first, last=last, symbols=wanted, timeframe=tf
-                )
-                if tf is Timeframe.M1:
-                    for inst in universe:
-                        candles = await ctx.candles.read_frame(inst.instrument_token, tf, None, None)
-                        await roll_up(candles, settings.trading.timeframes, ctx.candles, ctx.calendar)
-
-    asyncio.run(main())
+    with Reporter(Console(stderr=True)) as reporter:
+        summary = asyncio.run(
+            run_backfill(settings, reporter, first=first, last=last, symbols=wanted, timeframe=tf)
+        )
     bf = summary.backfill
     assert bf is not None
     _console().print(
@@ -225,18 +217,12 @@ def train(
     ] = None,
 ) -> None:
     """Walk-forward training on stored features and labels: MLflow run, models row, champion decision."""
-    from tickwise.bootstrap.historical import open_historical
-    from tickwise.pipelines.historical.run import Reporter, train_step
+    from tickwise.bootstrap.historical import Reporter, run_train
 
     settings = state.settings()
     start, end = parse_instant(from_, end=False, option="--from"), parse_instant(to, end=True, option="--to")
-
-    async def main() -> Any:
-        async with open_historical(settings) as ctx:
-            with Reporter(Console(stderr=True)) as reporter:
-                return await train_step(ctx, settings, reporter, start=start, end=end, trials=trials)
-
-    outcome = asyncio.run(main())
+    with Reporter(Console(stderr=True)) as reporter:
+        outcome = asyncio.run(run_train(settings, reporter, start=start, end=end, trials=trials))
     console = _console()
     _train_table(console, outcome)
     _where_to_look(console, settings, outcome.model_version)
@@ -250,18 +236,12 @@ def predict(
     ] = None,
 ) -> None:
     """Batch signals (mode historical) for a range with a given model version."""
-    from tickwise.bootstrap.historical import open_historical
-    from tickwise.pipelines.historical.run import Reporter, predict_step
+    from tickwise.bootstrap.historical import Reporter, run_predict
 
     settings = state.settings()
     start, end = parse_instant(from_, end=False, option="--from"), parse_instant(to, end=True, option="--to")
-
-    async def main() -> Any:
-        async with open_historical(settings) as ctx:
-            with Reporter(Console(stderr=True)) as reporter:
-                return await predict_step(ctx, reporter, start=start, end=end, version=model)
-
-    outcome = asyncio.run(main())
+    with Reporter(Console(stderr=True)) as reporter:
+        outcome = asyncio.run(run_predict(settings, reporter, start=start, end=end, version=model))
     console = _console()
     console.print(
         f"signals written: {outcome.rows:,} (model {outcome.model_version}, mode historical, "

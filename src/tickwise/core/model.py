@@ -10,15 +10,14 @@ A multiclass model on one label column would need a symmetric barrier (which the
 ATR barriers are not) and could not express "both sides look good/bad". The signal generator
 (``core.signals``) turns the two probabilities into a direction, a confidence and a size.
 
-An artifact is saved as a directory: ``long.txt`` / ``short.txt`` (LightGBM text models, which round-trip
-bit-exactly) plus ``model.json`` (feature list, feature set, label and feature specs, params, metrics).
-This module does no I/O except :meth:`ModelArtifact.save` / :meth:`ModelArtifact.load` on a directory
-the caller chooses.
+An artifact is a bundle of named files: ``long.txt`` / ``short.txt`` (LightGBM text models, which
+round-trip bit-exactly) plus ``model.json`` (feature list, feature set, label and feature specs, params,
+metrics). This module only serialises (:meth:`ModelArtifact.to_files` / :meth:`ModelArtifact.from_files`);
+where the files live is the ``ports.ModelStore``'s business (``adapters.local`` keeps a directory per version).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from tickwise.domain.errors import ModelError
 SIDES: tuple[int, int] = (1, -1)
 SIDE_NAMES: dict[int, str] = {1: "long", -1: "short"}
 ARTIFACT_FORMAT = 1
+METADATA_FILE = "model.json"
 
 # Fixed LightGBM settings: determinism and the 2-core budget (labeling.md §10). Tunable parameters
 # (learning rate, leaves, regularisation...) come from Optuna and are merged over these.
@@ -111,12 +111,6 @@ def fit_booster(
     )
 
 
-def feature_set_of(feature_names: list[str] | tuple[str, ...], extra: Mapping[str, Any] | None = None) -> str:
-    """A short stable identifier for an ordered feature list (used when the calculator gives none)."""
-    payload = json.dumps({"names": list(feature_names), "extra": dict(extra or {})}, sort_keys=True)
-    return "fs-" + hashlib.sha256(payload.encode()).hexdigest()[:10]
-
-
 @dataclass(frozen=True)
 class ModelArtifact:
     """A trained model bundle: the two side boosters plus what is needed to use and audit them."""
@@ -161,31 +155,32 @@ class ModelArtifact:
             "lightgbm": lgb.__version__,
         }
 
-    def save(self, directory: Path) -> Path:
-        """Write the bundle into ``directory`` (created); the metadata file is written last, so a
-        directory without ``model.json`` is an interrupted save and :meth:`load` refuses it."""
-        directory.mkdir(parents=True, exist_ok=True)
-        for side, booster in self.boosters.items():
-            booster.save_model(str(directory / f"{SIDE_NAMES[side]}.txt"))
-        tmp = directory / "model.json.tmp"
-        tmp.write_text(json.dumps(self.metadata(), indent=2, sort_keys=True))
-        tmp.replace(directory / "model.json")
-        return directory
+    def to_files(self) -> dict[str, bytes]:
+        """The bundle as named files: ``long.txt`` / ``short.txt`` (LightGBM text models, which
+        round-trip bit-exactly) and ``model.json`` (:meth:`metadata`). A ``ports.ModelStore`` keeps them;
+        this is serialisation only, no I/O."""
+        files = {
+            f"{SIDE_NAMES[side]}.txt": booster.model_to_string().encode()
+            for side, booster in self.boosters.items()
+        }
+        files[METADATA_FILE] = json.dumps(self.metadata(), indent=2, sort_keys=True).encode()
+        return files
 
     @classmethod
-    def load(cls, directory: Path) -> ModelArtifact:
-        meta_path = directory / "model.json"
-        if not meta_path.is_file():
-            raise ModelError(f"no model bundle in {directory} (model.json is missing)")
-        meta = json.loads(meta_path.read_text())
+    def from_files(cls, files: Mapping[str, bytes], *, where: str = "the bundle") -> ModelArtifact:
+        """Rebuild an artifact from :meth:`to_files` output; ``ModelError`` naming ``where`` when a file is
+        missing (an interrupted save) or the format is unknown."""
+        if METADATA_FILE not in files:
+            raise ModelError(f"no model bundle in {where} ({METADATA_FILE} is missing)")
+        meta = json.loads(files[METADATA_FILE])
         if meta.get("format") != ARTIFACT_FORMAT:
-            raise ModelError(f"{meta_path}: unsupported model bundle format {meta.get('format')!r}")
+            raise ModelError(f"{where}: unsupported model bundle format {meta.get('format')!r}")
         boosters = {}
         for side in SIDES:
-            path = directory / f"{SIDE_NAMES[side]}.txt"
-            if not path.is_file():
-                raise ModelError(f"model bundle {directory} has no {path.name}")
-            boosters[side] = lgb.Booster(model_file=str(path))
+            name = f"{SIDE_NAMES[side]}.txt"
+            if name not in files:
+                raise ModelError(f"model bundle {where} has no {name}")
+            boosters[side] = lgb.Booster(model_str=files[name].decode())
         return cls(
             version=meta["version"],
             boosters=boosters,

@@ -21,11 +21,20 @@ from tickwise.domain.signal import Signal
 from tickwise.domain.tick import Tick
 from tickwise.domain.timeframe import Timeframe
 
+# What a bulk write does with a row whose key is already stored: keep the stored row, or overwrite it.
+OnConflict = Literal["nothing", "update"]
+
 
 class InstrumentRepository(Protocol):
     async def upsert_many(self, instruments: Sequence[Instrument]) -> int: ...
     async def all(self, *, active_only: bool = True) -> list[Instrument]: ...
     async def by_symbols(self, exchange: str, symbols: Sequence[str]) -> list[Instrument]: ...
+    async def deactivate_missing(
+        self, present_tokens: Sequence[int], *, exchanges: Sequence[str] | None = None
+    ) -> int:
+        """Mark active instruments whose token is not in ``present_tokens`` inactive (only on
+        ``exchanges`` when given); returns how many were marked."""
+        ...
 
 
 class TickRepository(Protocol):
@@ -33,43 +42,70 @@ class TickRepository(Protocol):
 
 
 class CandleRepository(Protocol):
-    async def add_many(self, candles: Sequence[Candle]) -> int: ...
-    async def add_frame(self, frame: pd.DataFrame) -> int: ...
+    async def add_many(self, candles: Sequence[Candle], *, on_conflict: OnConflict = ...) -> int: ...
+    async def add_frame(self, frame: pd.DataFrame, *, on_conflict: OnConflict = ...) -> int: ...
     async def read_frame(
-        self, instrument_token: int, timeframe: Timeframe, start: datetime | None, end: datetime | None
+        self,
+        instrument_token: int,
+        timeframe: Timeframe,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> pd.DataFrame: ...
+    async def read_many(
+        self,
+        instrument_tokens: Sequence[int] | None,
+        timeframe: Timeframe,
+        start: datetime | None = None,
+        end: datetime | None = None,
     ) -> pd.DataFrame: ...
     async def latest(self, instrument_token: int, timeframe: Timeframe, n: int) -> pd.DataFrame: ...
+    async def last_time(self, instrument_token: int | None, timeframe: Timeframe) -> datetime | None: ...
     async def count(self, instrument_token: int | None = None, timeframe: Timeframe | None = None) -> int: ...
 
 
 class FeatureRepository(Protocol):
-    async def add_frame(self, frame: pd.DataFrame, feature_set: str) -> int: ...
+    async def add_frame(
+        self, frame: pd.DataFrame, feature_set: str, *, on_conflict: OnConflict = ...
+    ) -> int: ...
     async def read_frame(
         self,
         instrument_token: int,
         timeframe: Timeframe,
         feature_set: str,
-        start: datetime | None,
-        end: datetime | None,
-    ) -> pd.DataFrame: ...
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """``columns=None``: every feature of the set; ``columns=[]``: only the key columns."""
+        ...
 
 
 class LabelRepository(Protocol):
-    async def add_frame(self, frame: pd.DataFrame) -> int: ...
+    async def add_frame(self, frame: pd.DataFrame, *, on_conflict: OnConflict = ...) -> int: ...
     async def read_frame(
-        self, instrument_token: int, timeframe: Timeframe, start: datetime | None, end: datetime | None
+        self,
+        instrument_token: int,
+        timeframe: Timeframe,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        side: int | None = None,
     ) -> pd.DataFrame: ...
 
 
 class SignalRepository(Protocol):
     async def add_many(self, signals: Sequence[Signal]) -> int: ...
+    async def add_frame(self, frame: pd.DataFrame, *, on_conflict: OnConflict = ...) -> int: ...
     async def read_frame(
         self,
-        start: datetime | None,
-        end: datetime | None,
+        start: datetime | None = None,
+        end: datetime | None = None,
         *,
         mode: str | None = None,
         model_version: str | None = None,
+        instrument_token: int | None = None,
+        timeframe: Timeframe | None = None,
     ) -> pd.DataFrame: ...
 
 

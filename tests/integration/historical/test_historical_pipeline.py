@@ -8,8 +8,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from tickwise.bootstrap.historical import Reporter, run_historical
 from tickwise.config import load_settings
-from tickwise.pipelines.historical.run import Reporter, run_historical
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 

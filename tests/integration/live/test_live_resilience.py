@@ -39,7 +39,7 @@ async def trained(
     pool: asyncpg.Pool, db_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[Settings, date]]:
     """Settings with a trained model, and the day the live sessions simulate (after the stored history)."""
-    from tickwise.pipelines.historical.run import Reporter, run_historical
+    from tickwise.bootstrap.historical import Reporter, run_historical
 
     async with pool.acquire() as conn:
         await conn.execute(f"TRUNCATE {', '.join(ALL_TABLES)}")

@@ -53,7 +53,7 @@ def make_settings(db_url: str, data: Path) -> Settings:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def trained(clean_db: object, db_url: str, tmp_path: Path) -> AsyncIterator[Settings]:
-    from tickwise.pipelines.historical.run import Reporter, run_historical
+    from tickwise.bootstrap.historical import Reporter, run_historical
 
     settings = make_settings(db_url, tmp_path)
     with Reporter(quiet=True) as reporter:

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from fakes import FakeHistoricalSource, InMemoryBackfillLogRepository, InMemoryCandleRepository
 from tickwise.domain.calendar import NSE
 from tickwise.domain.instrument import Instrument
 from tickwise.domain.time import IST
@@ -40,39 +41,8 @@ def _day_frame(day: date, skip: int = 0) -> pd.DataFrame:
     )
 
 
-class FakeSource:
-    def __init__(self) -> None:
-        self.calls: list[tuple[int, datetime, datetime]] = []
-
-    async def historical_frame(self, token, interval, start, end):  # type: ignore[no-untyped-def]
-        self.calls.append((token, start, end))
-        days = NSE.trading_days(start.date(), end.date())
-        return pd.concat([_day_frame(d) for d in days], ignore_index=True)
-
-
-class FakeCandles:
-    def __init__(self) -> None:
-        self.rows: dict[tuple[int, str, pd.Timestamp], float] = {}
-
-    async def add_frame(self, frame, *, on_conflict="nothing"):  # type: ignore[no-untyped-def]
-        new = 0
-        for row in frame.itertuples():
-            key = (row.instrument_token, row.timeframe, row.time)
-            if key not in self.rows:
-                self.rows[key] = row.close
-                new += 1
-        return new
-
-
-class FakeLog:
-    def __init__(self) -> None:
-        self.days: dict[tuple[int, str, date], int] = {}
-
-    async def record(self, token, timeframe, day, rows):  # type: ignore[no-untyped-def]
-        self.days[(token, str(timeframe), day)] = rows
-
-    async def done_days(self, token, timeframe, start, end):  # type: ignore[no-untyped-def]
-        return {d for (t, tf, d) in self.days if t == token and tf == str(timeframe) and start <= d <= end}
+def _session_frames(token: int, start: datetime, end: datetime) -> pd.DataFrame:
+    return pd.concat([_day_frame(d) for d in NSE.trading_days(start.date(), end.date())], ignore_index=True)
 
 
 def test_missing_days_are_grouped_into_runs_of_consecutive_trading_days() -> None:
@@ -91,7 +61,8 @@ def test_last_completed_session_is_today_only_after_the_close() -> None:
 
 
 async def test_a_second_backfill_fetches_nothing_and_a_gap_is_fetched_alone() -> None:
-    source, candles, log = FakeSource(), FakeCandles(), FakeLog()
+    source = FakeHistoricalSource(_session_frames)
+    candles, log = InMemoryCandleRepository(), InMemoryBackfillLogRepository()
     manager = BackfillManager(source, candles, log)
     first = await manager.run([INFY], date(2026, 1, 5), date(2026, 1, 9))
     assert first.fetched_days == 5 and first.rows_written == 5 * 375 and len(source.calls) == 1

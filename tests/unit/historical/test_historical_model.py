@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +10,13 @@ import pandas as pd
 import pytest
 from historical_synthetic import synthetic_training_set
 
+from fakes import InMemoryModelRepository, ModelSourceOf
+from tickwise.adapters.local.model_store import LocalModelStore
 from tickwise.core.model import ModelArtifact, fit_booster, lgb_params
 from tickwise.core.predictor import Predictor
 from tickwise.domain.errors import ModelError
+from tickwise.pipelines.models import load_model
+from tickwise.ports.repositories import ModelRecord
 
 
 def _artifact(version: str = "m20260105-000000-abcdef") -> ModelArtifact:
@@ -39,9 +44,11 @@ def _features(n: int = 50, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def test_a_saved_bundle_predicts_bit_identically_after_loading(tmp_path: Path) -> None:
+async def test_a_saved_bundle_predicts_bit_identically_after_loading(tmp_path: Path) -> None:
     artifact = _artifact()
-    loaded = ModelArtifact.load(artifact.save(tmp_path / "m"))
+    store = LocalModelStore(tmp_path)
+    location = await store.save(artifact.version, artifact.to_files())
+    loaded = ModelArtifact.from_files(await store.load(artifact.version, location))
     frame = _features()
     before = Predictor(artifact).predict_frame(frame).to_numpy()
     after = Predictor(loaded).predict_frame(frame).to_numpy()
@@ -79,8 +86,30 @@ def test_predictor_names_the_missing_features() -> None:
         predictor.predict_row(np.zeros(3))
 
 
-def test_loading_an_interrupted_save_is_a_model_error(tmp_path: Path) -> None:
-    path = _artifact().save(tmp_path / "m")
-    (path / "model.json").unlink()
+def test_a_bundle_without_its_metadata_file_is_a_model_error() -> None:
+    files = _artifact().to_files()
+    del files["model.json"]
     with pytest.raises(ModelError, match=r"model\.json"):
-        ModelArtifact.load(path)
+        ModelArtifact.from_files(files)
+
+
+async def test_the_local_store_has_no_bundle_until_a_save_completes(tmp_path: Path) -> None:
+    store = LocalModelStore(tmp_path)
+    assert not await store.exists("m1")
+    with pytest.raises(ModelError, match="no bundle"):
+        await store.load("m1")
+    await store.save("m1", {"a.txt": b"1", "model.json": b"{}"})
+    assert await store.exists("m1")
+    assert await store.load("m1") == {"a.txt": b"1", "model.json": b"{}"}
+    leftovers = [p.name for p in await asyncio.to_thread(lambda: list(tmp_path.iterdir()))]
+    assert leftovers == ["m1"]  # the temporary directory was renamed into place
+
+
+async def test_loading_a_bundle_that_holds_another_version_is_a_model_error(tmp_path: Path) -> None:
+    store = LocalModelStore(tmp_path)
+    artifact = _artifact("m-other")
+    await store.save("m-wanted", artifact.to_files())
+    models = InMemoryModelRepository()
+    await models.insert(ModelRecord("m-wanted", "fs-test", artifact.feature_names, status="champion"))
+    with pytest.raises(ModelError, match="holds model m-other"):
+        await load_model(ModelSourceOf(models, store), None)

@@ -7,20 +7,8 @@ import itertools
 
 import pytest
 
+from fakes import FakeClock
 from tickwise.adapters.kite.rate_limit import EndpointClass, RateLimiter, TokenBucket, endpoint_class
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def _max_in_window(times: list[float], window: float) -> int:
@@ -45,12 +33,12 @@ def test_paths_are_classified_for_rate_limiting(path: str, cls: EndpointClass) -
 
 
 async def test_historical_requests_never_exceed_three_in_any_sliding_second() -> None:
-    clock = FakeClock()
+    clock = FakeClock(start=1000.0)
     limiter = RateLimiter(clock=clock, margin=0.05)
     sent: list[float] = []
     for _ in range(20):
         await limiter.acquire(EndpointClass.HISTORICAL)
-        sent.append(clock.now)
+        sent.append(clock.monotonic())
     assert _max_in_window(sent, 1.0) == 3
     # The first three go out at once (a burst), then three per 1.05 s.
     assert sent[:3] == [1000.0] * 3
@@ -58,38 +46,38 @@ async def test_historical_requests_never_exceed_three_in_any_sliding_second() ->
 
 
 async def test_quote_requests_are_spaced_by_a_second() -> None:
-    clock = FakeClock()
+    clock = FakeClock(start=1000.0)
     limiter = RateLimiter(clock=clock, margin=0.0)
     sent = []
     for _ in range(4):
         await limiter.acquire(EndpointClass.QUOTE)
-        sent.append(clock.now)
+        sent.append(clock.monotonic())
     assert [b - a for a, b in itertools.pairwise(sent)] == [1.0, 1.0, 1.0]
 
 
 async def test_shared_bucket_caps_the_sum_of_all_classes_at_ten_per_second() -> None:
-    clock = FakeClock()
+    clock = FakeClock(start=1000.0)
     limiter = RateLimiter(clock=clock, margin=0.0)
     sent = []
     for i in range(30):
         await limiter.acquire(EndpointClass.HISTORICAL if i % 4 == 0 else EndpointClass.OTHER)
-        sent.append(clock.now)
+        sent.append(clock.monotonic())
     assert _max_in_window(sent, 1.0) <= 10
 
 
 async def test_concurrent_callers_get_distinct_ordered_slots() -> None:
-    clock = FakeClock()
+    clock = FakeClock(start=1000.0)
     limiter = RateLimiter(clock=clock, margin=0.0)
     delays = [limiter.reserve(EndpointClass.HISTORICAL) for _ in range(7)]
     assert delays == [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 2.0]
 
 
 async def test_an_idle_limiter_lets_a_request_through_at_once() -> None:
-    clock = FakeClock()
+    clock = FakeClock(start=1000.0)
     limiter = RateLimiter(clock=clock)
     for _ in range(3):
         await limiter.acquire(EndpointClass.HISTORICAL)
-    clock.now += 5
+    clock.advance(5)
     await limiter.acquire(EndpointClass.HISTORICAL)
     assert clock.sleeps == []
 

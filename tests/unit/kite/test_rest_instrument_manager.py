@@ -2,54 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 
 import pytest
 
+from fakes import FakeInstrumentSource, InMemoryInstrumentRepository
 from tickwise.domain.errors import DataValidationError
 from tickwise.domain.instrument import Instrument
 from tickwise.pipelines.historical.instruments import InstrumentManager, SymbolMap
-
-
-class InMemoryInstrumentRepository:
-    def __init__(self) -> None:
-        self.rows: dict[int, Instrument] = {}
-        self.active: set[int] = set()
-        self.upserts = 0
-
-    async def upsert_many(self, instruments: Sequence[Instrument]) -> int:
-        self.upserts += len(instruments)
-        for ins in instruments:
-            self.rows[ins.instrument_token] = ins
-            self.active.add(ins.instrument_token)
-        return len(instruments)
-
-    async def deactivate_missing(
-        self, present_tokens: Sequence[int], *, exchanges: Sequence[str] | None = None
-    ) -> int:
-        gone = {
-            t
-            for t in self.active
-            if t not in set(present_tokens) and (exchanges is None or self.rows[t].exchange in exchanges)
-        }
-        self.active -= gone
-        return len(gone)
-
-    async def all(self, *, active_only: bool = True) -> list[Instrument]:
-        return [i for t, i in sorted(self.rows.items()) if not active_only or t in self.active]
-
-    async def by_symbols(self, exchange: str, symbols: Sequence[str]) -> list[Instrument]:
-        return [i for i in await self.all() if i.exchange == exchange and i.tradingsymbol in symbols]
-
-
-class FakeSource:
-    def __init__(self, dump: list[Instrument]) -> None:
-        self.dump = dump
-
-    async def instruments(self, exchange: str | None = None) -> list[Instrument]:
-        return [i for i in self.dump if exchange is None or i.exchange == exchange]
 
 
 def _eq(token: int, symbol: str, price: float = 100.0) -> Instrument:
@@ -62,7 +23,7 @@ def _fut(token: int, symbol: str, expiry: date) -> Instrument:
 
 async def test_first_sync_inserts_everything_and_second_sync_changes_nothing() -> None:
     repo = InMemoryInstrumentRepository()
-    source = FakeSource(
+    source = FakeInstrumentSource(
         [_eq(408065, "INFY"), _eq(738561, "RELIANCE"), _fut(9000002, "NIFTY26DECFUT", date(2026, 12, 29))]
     )
     manager = InstrumentManager(source, repo, today=lambda: date(2026, 11, 23))
@@ -77,7 +38,7 @@ async def test_first_sync_inserts_everything_and_second_sync_changes_nothing() -
 async def test_vanished_and_expired_instruments_are_marked_inactive() -> None:
     repo = InMemoryInstrumentRepository()
     old_fut = _fut(9000001, "NIFTY26NOVFUT", date(2026, 11, 24))
-    source = FakeSource([_eq(408065, "INFY"), _eq(738561, "RELIANCE"), old_fut])
+    source = FakeInstrumentSource([_eq(408065, "INFY"), _eq(738561, "RELIANCE"), old_fut])
     manager = InstrumentManager(source, repo, today=lambda: date(2026, 11, 23))
     await manager.sync()
     # Next week: RELIANCE vanished, the November future expired but is still (wrongly) listed.
@@ -90,7 +51,7 @@ async def test_vanished_and_expired_instruments_are_marked_inactive() -> None:
 
 async def test_a_reused_token_is_updated_and_reactivated() -> None:
     repo = InMemoryInstrumentRepository()
-    source = FakeSource([_eq(408065, "INFY"), _eq(500, "OLDCO")])
+    source = FakeInstrumentSource([_eq(408065, "INFY"), _eq(500, "OLDCO")])
     manager = InstrumentManager(source, repo, today=lambda: date(2026, 11, 23))
     await manager.sync()
     source.dump = [_eq(408065, "INFY")]
@@ -103,14 +64,14 @@ async def test_a_reused_token_is_updated_and_reactivated() -> None:
 
 async def test_an_empty_dump_is_refused_rather_than_deactivating_everything() -> None:
     repo = InMemoryInstrumentRepository()
-    manager = InstrumentManager(FakeSource([]), repo)
+    manager = InstrumentManager(FakeInstrumentSource([]), repo)
     with pytest.raises(DataValidationError, match="empty"):
         await manager.sync()
 
 
 async def test_exchange_filter_fetches_and_expires_only_those_exchanges() -> None:
     repo = InMemoryInstrumentRepository()
-    source = FakeSource([_eq(408065, "INFY"), _fut(9000002, "NIFTY26DECFUT", date(2026, 12, 29))])
+    source = FakeInstrumentSource([_eq(408065, "INFY"), _fut(9000002, "NIFTY26DECFUT", date(2026, 12, 29))])
     await InstrumentManager(source, repo, today=lambda: date(2026, 11, 23)).sync()
     source.dump = [_eq(408065, "INFY")]
     result = await InstrumentManager(source, repo, exchanges=["NSE"], today=lambda: date(2026, 11, 23)).sync()

@@ -11,11 +11,13 @@ process when (and only when) the configured store is a file store.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from tickwise.config import Settings
 
@@ -42,19 +44,34 @@ class MlflowTracker:
         found = self._client.get_experiment_by_name(experiment)
         self.experiment_id = found.experiment_id if found else self._client.create_experiment(experiment)
 
-    def log_run(
+    async def log_run(
         self,
         *,
         run_name: str,
-        params: Mapping[str, Any],
+        params: Mapping[str, object],
         metrics: Mapping[str, float],
         tags: Mapping[str, str],
-        artifact_dir: Path | None,
-        documents: Mapping[str, Any],
+        files: Mapping[str, bytes],
+        documents: Mapping[str, object],
     ) -> str:
-        """Create a finished run and return its id. ``documents`` are logged as JSON files."""
+        """Create a finished run and return its id (``ports.ExperimentTracker``). ``files`` (the model
+        bundle) are logged under ``model/``, ``documents`` as JSON files. The MLflow client is
+        synchronous: it runs in a worker thread."""
+        return await asyncio.to_thread(
+            self._log_run, run_name, dict(params), dict(metrics), dict(tags), dict(files), dict(documents)
+        )
+
+    def _log_run(
+        self,
+        run_name: str,
+        params: dict[str, object],
+        metrics: dict[str, float],
+        tags: dict[str, str],
+        files: dict[str, bytes],
+        documents: dict[str, object],
+    ) -> str:
         client = self._client
-        run = client.create_run(self.experiment_id, run_name=run_name, tags=dict(tags))
+        run = client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         run_id: str = run.info.run_id
         try:
             for key, value in params.items():
@@ -63,9 +80,13 @@ class MlflowTracker:
                 if isinstance(value, (int, float)) and math.isfinite(float(value)):
                     client.log_metric(run_id, key, float(value))
             for name, doc in documents.items():
-                client.log_dict(run_id, doc, name)
-            if artifact_dir is not None:
-                client.log_artifacts(run_id, str(artifact_dir), artifact_path="model")
+                # log_dict's JSON form, without its dict-only signature (folds.json is a list).
+                client.log_text(run_id, json.dumps(doc, indent=2), name)
+            if files:
+                with tempfile.TemporaryDirectory(prefix="tickwise-model-") as tmp:
+                    for name, data in files.items():
+                        (Path(tmp) / name).write_bytes(data)
+                    client.log_artifacts(run_id, tmp, artifact_path="model")
         except Exception:
             client.set_terminated(run_id, status="FAILED")
             raise
@@ -73,6 +94,6 @@ class MlflowTracker:
         return run_id
 
 
-def _short(value: Any) -> str:
+def _short(value: object) -> str:
     text = str(value)
     return text if len(text) <= 500 else text[:497] + "..."

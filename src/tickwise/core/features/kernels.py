@@ -79,11 +79,6 @@ def state_sizes(n_lags: int, n_zwin: int, n_tf: int) -> tuple[int, int]:
     return I_BUCKET0 + n_tf, F_HEADER + 2 * n_lags + 2 * (n_zwin + 2) + 5 * n_tf + T_SIZE
 
 
-def n_custom_outputs(n_zwin: int, n_horizons: int, n_rlags: int) -> int:
-    """Number of values ``step`` writes per bar (see the K_* order and :func:`step`)."""
-    return K_FIXED + n_zwin + 2 + n_horizons + n_rlags + N_NATIVE
-
-
 @intrinsic
 def _fma_intrinsic(typingctx: object, a: object, b: object, c: object) -> tuple[object, object]:
     """``a * b + c`` with one rounding (``llvm.fma.f64``).

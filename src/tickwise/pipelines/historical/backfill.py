@@ -18,7 +18,6 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -27,17 +26,8 @@ from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.instrument import Instrument
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
-from tickwise.ports.repositories import BackfillLogRepository
-
-
-class HistoricalSource(Protocol):
-    async def historical_frame(
-        self, instrument_token: int, interval: Timeframe | str, start: datetime | date, end: datetime | date
-    ) -> pd.DataFrame: ...
-
-
-class CandleSink(Protocol):
-    async def add_frame(self, frame: pd.DataFrame, *, on_conflict: Any = "nothing") -> int: ...
+from tickwise.ports.historical_source import HistoricalSource
+from tickwise.ports.repositories import BackfillLogRepository, CandleRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +109,7 @@ class BackfillManager:
     def __init__(
         self,
         source: HistoricalSource,
-        candles: CandleSink,
+        candles: CandleRepository,
         log: BackfillLogRepository,
         *,
         calendar: SessionCalendar = NSE,

@@ -14,6 +14,7 @@ import pandas as pd
 
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.domain.timeframe import Timeframe
+from tickwise.ports.repositories import FeatureRepository
 
 
 @dataclass
@@ -27,16 +28,14 @@ async def build_features(
     token: int,
     candles: pd.DataFrame,
     calculator: FeatureCalculator,
-    feature_repo: object,
+    feature_repo: FeatureRepository,
     timeframe: Timeframe = Timeframe.M1,
 ) -> FeatureStepResult:
     """``candles``: the instrument's full 1m history from its anchor, oldest first."""
     if candles.empty:
         return FeatureStepResult(token, 0, 0)
     frame = calculator.compute(candles.reset_index(drop=True))
-    stored = await feature_repo.read_frame(  # type: ignore[attr-defined]
-        token, timeframe, calculator.feature_set, None, None, columns=[]
-    )
+    stored = await feature_repo.read_frame(token, timeframe, calculator.feature_set, None, None, columns=[])
     if len(stored):
         newest = pd.DatetimeIndex(stored["time"]).max()
         frame = frame[pd.DatetimeIndex(frame["time"]) > newest]
@@ -44,5 +43,5 @@ async def build_features(
         return FeatureStepResult(token, len(candles), 0)
     frame.insert(0, "timeframe", str(timeframe))
     frame.insert(0, "instrument_token", token)
-    written = await feature_repo.add_frame(frame, calculator.feature_set)  # type: ignore[attr-defined]
+    written = await feature_repo.add_frame(frame, calculator.feature_set)
     return FeatureStepResult(token, len(candles), int(written))

@@ -14,6 +14,7 @@ import pandas as pd
 from tickwise.core.labels import LabelSpec, label_both_sides
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.timeframe import Timeframe
+from tickwise.ports.repositories import LabelRepository
 
 
 @dataclass
@@ -28,7 +29,7 @@ async def build_labels(
     token: int,
     candles: pd.DataFrame,
     spec: LabelSpec,
-    label_repo: object,
+    label_repo: LabelRepository,
     timeframe: Timeframe = Timeframe.M1,
     calendar: SessionCalendar = NSE,
 ) -> LabelStepResult:
@@ -40,10 +41,10 @@ async def build_labels(
     if frame.empty:
         return LabelStepResult(token, 0, 0, drops)
     newest = pd.Timestamp(frame["time"].max())
-    stored = await label_repo.read_frame(token, timeframe, newest, None)  # type: ignore[attr-defined]
+    stored = await label_repo.read_frame(token, timeframe, newest, None)
     if len(stored) >= 2:  # both sides of the newest event are stored: nothing new
         return LabelStepResult(token, len(frame), 0, drops)
     if "timeframe" not in frame.columns:
         frame["timeframe"] = str(timeframe)
-    written = await label_repo.add_frame(frame)  # type: ignore[attr-defined]
+    written = await label_repo.add_frame(frame)
     return LabelStepResult(token, len(frame), int(written), drops)

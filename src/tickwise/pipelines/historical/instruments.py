@@ -11,26 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Protocol
 
 from tickwise.domain.errors import DataValidationError
 from tickwise.domain.instrument import Instrument
 from tickwise.domain.time import IST
+from tickwise.ports.historical_source import InstrumentSource
 from tickwise.ports.repositories import InstrumentRepository
 
-
-class InstrumentSource(Protocol):
-    """Where the dump comes from (``KiteRestClient`` implements it)."""
-
-    async def instruments(self, exchange: str | None = None) -> list[Instrument]: ...
+__all__ = ["InstrumentManager", "InstrumentSource", "InstrumentStore", "SymbolMap", "SyncResult"]
 
 
-class InstrumentStore(InstrumentRepository, Protocol):
-    """The repository role the manager needs: the port plus deactivation of what a dump lacks."""
-
-    async def deactivate_missing(
-        self, present_tokens: Sequence[int], *, exchanges: Sequence[str] | None = None
-    ) -> int: ...
+# The repository role the manager needs (the port includes deactivation of what a dump lacks).
+InstrumentStore = InstrumentRepository
 
 
 @dataclass(frozen=True, slots=True)

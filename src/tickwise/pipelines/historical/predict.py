@@ -13,30 +13,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tickwise.core.model import ModelArtifact
 from tickwise.core.predictor import Predictor
 from tickwise.core.signal_model import SignalModel
-from tickwise.core.signals import SignalGenerator, model_signal_generator
+from tickwise.core.signals import SignalGenerator
 from tickwise.domain.errors import ModelError
 from tickwise.domain.timeframe import Timeframe
-from tickwise.pipelines.historical.universe import select_universe
-
-
-def signal_generator(settings: Any, artifact: ModelArtifact) -> SignalGenerator:
-    """The generator for ``artifact`` with the configured thresholds (see core.signals)."""
-    mt = settings.model_training
-    return model_signal_generator(
-        artifact.label_spec,
-        threshold=mt.signal_threshold,
-        kelly_fraction=mt.kelly_fraction,
-        max_position=mt.max_position,
-    )
+from tickwise.pipelines.historical.context import HistoricalPorts
+from tickwise.pipelines.models import load_model, signal_generator
+from tickwise.pipelines.universe import select_universe
 
 
 def signals_frame(
@@ -84,22 +72,8 @@ class PredictOutcome:
     seconds: float
 
 
-async def load_model(ctx: Any, version: str | None) -> ModelArtifact:
-    record = await (ctx.models.get(version) if version else ctx.models.champion())
-    if record is None:
-        if version:
-            raise ModelError(
-                f"no model version {version!r} in the models table (list them: SELECT model_version, status FROM models)"
-            )
-        raise ModelError("no champion model yet; run `tickwise train` (or `tickwise historical`) first")
-    artifact: ModelArtifact = ctx.store.load(
-        record.model_version, Path(record.artifact_path) if record.artifact_path else None
-    )
-    return artifact
-
-
 async def predict_signals(
-    ctx: Any,
+    ctx: HistoricalPorts,
     *,
     start: datetime | None = None,
     end: datetime | None = None,
@@ -107,15 +81,15 @@ async def predict_signals(
     progress: Callable[[int, int], None] | None = None,
 ) -> PredictOutcome:
     began = time.perf_counter()
-    settings = ctx.settings
-    timeframe = settings.trading.signal_timeframe
+    options = ctx.options
+    timeframe = options.signal_timeframe
     artifact = await load_model(ctx, version)
     if artifact.timeframe != str(timeframe):
         raise ModelError(f"model {artifact.version} predicts {artifact.timeframe} bars, not {timeframe}")
     predictor = Predictor(artifact)
-    generator = signal_generator(settings, artifact)
+    generator = signal_generator(options.signals, artifact)
     columns = list(dict.fromkeys([*artifact.feature_names, *generator.regime_features]))
-    tokens = [i.instrument_token for i in await select_universe(ctx.instruments, settings.trading.symbols)]
+    tokens = [i.instrument_token for i in await select_universe(ctx.instruments, options.symbols)]
     total = longs = shorts = used = 0
     for k, token in enumerate(tokens):
         features = await ctx.features.read_frame(

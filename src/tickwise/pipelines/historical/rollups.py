@@ -7,23 +7,19 @@ incomplete before (killed backfill) is corrected once its 1-minute candles are c
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
 
 import pandas as pd
 
 from tickwise.core.aggregation import aggregate_candles
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.timeframe import Timeframe
-
-
-class CandleWriter(Protocol):
-    async def add_frame(self, frame: pd.DataFrame, *, on_conflict: Any = "nothing") -> int: ...
+from tickwise.ports.repositories import CandleRepository
 
 
 async def roll_up(
     candles_1m: pd.DataFrame,
     timeframes: Sequence[Timeframe],
-    repo: CandleWriter,
+    repo: CandleRepository,
     calendar: SessionCalendar = NSE,
 ) -> dict[str, int]:
     """Aggregate ``candles_1m`` (one or many instruments) to each timeframe and upsert; rows per timeframe."""

@@ -9,29 +9,38 @@ already registered and skips training: ``tickwise historical`` is idempotent.
 Champion rule: a new model becomes champion when there is none, or when its holdout AUC (mean of the
 long and short models on the final purged walk-forward window, never seen by tuning) beats the holdout
 AUC recorded for the current champion. Otherwise it is registered as a challenger.
+
+The pure rules (feature policy, version name, champion rule, JSON-safe metrics) live in ``core.training``;
+this module loads data through the ports, fits, and records the result (``ModelStore``,
+``ExperimentTracker``, ``ModelRepository``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from tickwise.core.cv import holdout_split
 from tickwise.core.features.calculator import FeatureCalculator
-from tickwise.core.labels import LabelSpec
 from tickwise.core.metrics import mean_metrics
 from tickwise.core.model import SIDE_NAMES, SIDES, ModelArtifact
+from tickwise.core.training import (
+    candidate_features,
+    champion_decision,
+    json_safe,
+    model_version,
+    trainable_features,
+)
 from tickwise.domain.errors import ModelError
-from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
+from tickwise.pipelines.historical.context import HistoricalPorts
 from tickwise.pipelines.historical.dataset import TrainingSet, build_training_set
 from tickwise.pipelines.historical.tuning import (
     FoldResult,
@@ -41,78 +50,9 @@ from tickwise.pipelines.historical.tuning import (
     select_features,
     tune,
 )
-from tickwise.pipelines.historical.universe import select_universe
-from tickwise.ports.repositories import ModelRecord, ModelStatus
-
-# Price-level and cumulative features: their scale differs between instruments and drifts over time,
-# so trees split on levels that never recur. The model uses the scale-free features (returns,
-# oscillators, ATR-normalised distances, z-scores...). They stay in the features table for SQL users.
-LEVEL_FEATURES = frozenset(
-    {
-        "sma_20",
-        "sma_50",
-        "ema_9",
-        "ema_20",
-        "ema_50",
-        "ema_200",
-        "dema_20",
-        "tema_20",
-        "kama_30",
-        "t3_5",
-        "wma_20",
-        "sar_002_02",
-        "linearreg_slope_14",
-        "macd_12_26_9",
-        "macd_signal_12_26_9",
-        "macd_hist_12_26_9",
-        "mom_10",
-        "atr_14",
-        "trange",
-        "stddev_20",
-        "bb_upper_20_2",
-        "bb_middle_20_2",
-        "bb_lower_20_2",
-        "obv",
-        "ad",
-        "adosc_3_10",
-        "volume_sma_20",
-        "vwap",
-        "vwap_lower_2",
-        "vwap_upper_2",
-        "kalman_price",
-        "kalman_slope",
-    }
-)
-# Order-book features exist only for live candles (REST candles carry no depth): always NaN in training.
-NEVER_HISTORICAL = frozenset({"obi_5"})
-MAX_NAN_SHARE = 0.5
-
-
-def label_spec_of(settings: Any) -> LabelSpec:
-    lab = settings.trading.labeling
-    return LabelSpec(
-        atr_period=lab.atr_period,
-        k_pt=lab.k_pt,
-        k_sl=lab.k_sl,
-        horizon=lab.horizon,
-        vertical_label=lab.vertical_label,
-        warmup_bars=lab.warmup_bars,
-        cost_threshold=lab.cost_threshold,
-    )
-
-
-def train_config_of(settings: Any, trials: int | None = None) -> TrainConfig:
-    mt = settings.model_training
-    return TrainConfig(
-        folds=mt.folds,
-        trials=trials or mt.trials,
-        num_boost_round=mt.num_boost_round,
-        early_stopping_rounds=mt.early_stopping_rounds,
-        seed=mt.seed,
-        embargo_bars=mt.embargo_bars,
-        threshold=mt.signal_threshold,
-        optuna_storage=mt.optuna_storage,
-    )
+from tickwise.pipelines.universe import select_universe
+from tickwise.ports.experiment_tracker import ExperimentTracker
+from tickwise.ports.repositories import ModelRecord
 
 
 @dataclass
@@ -139,18 +79,18 @@ def _noop(stage: str, done: float, total: float) -> None:
 
 
 async def load_training_data(
-    ctx: Any,
+    ctx: HistoricalPorts,
     calculator: FeatureCalculator,
     timeframe: Timeframe,
     start: datetime | None,
     end: datetime | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[tuple[int, str], pd.Series]]:
     """Features (warm rows only, ``time >= start``), labels (``t1 <= end``) and closes per instrument."""
-    tokens = [
-        i.instrument_token for i in await select_universe(ctx.instruments, ctx.settings.trading.symbols)
-    ]
-    columns = [n for n in calculator.names if n not in LEVEL_FEATURES and n not in NEVER_HISTORICAL]
-    feats, labs, closes = [], [], {}
+    tokens = [i.instrument_token for i in await select_universe(ctx.instruments, ctx.options.symbols)]
+    columns = trainable_features(list(calculator.names))
+    feats: list[pd.DataFrame] = []
+    labs: list[pd.DataFrame] = []
+    closes: dict[tuple[int, str], pd.Series] = {}
     for token in tokens:
         f = await ctx.features.read_frame(
             token, timeframe, calculator.feature_set, None, end, columns=columns
@@ -177,27 +117,11 @@ async def load_training_data(
     return pd.concat(feats, ignore_index=True), pd.concat(labs, ignore_index=True), closes
 
 
-def candidate_features(features: pd.DataFrame, names: list[str]) -> list[str]:
-    out = []
-    for name in names:
-        if name in LEVEL_FEATURES:
-            continue
-        if features[name].isna().mean() > MAX_NAN_SHARE:
-            continue
-        out.append(name)
-    return out
-
-
-def model_version(trained_to: datetime, fingerprint: dict[str, Any]) -> str:
-    digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()[:6]
-    return f"m{trained_to.astimezone(IST):%Y%m%d-%H%M%S}-{digest}"
-
-
 def fit_model(
     ts: TrainingSet,
     cfg: TrainConfig,
     progress: Progress = _noop,
-) -> tuple[dict[int, Any], list[str], dict[str, Any], list[FoldResult], FoldResult, dict[str, Any]]:
+) -> tuple[dict[int, lgb.Booster], list[str], dict[str, Any], list[FoldResult], FoldResult, dict[str, Any]]:
     """Pure training: tune, select, holdout-evaluate, final fit. Returns (boosters, feature names,
     params, cv folds, holdout result, info)."""
     split = holdout_split(ts.t0, ts.t1, fraction=cfg.holdout_fraction)
@@ -238,21 +162,23 @@ def fit_model(
 
 
 async def train_model(
-    ctx: Any,
+    ctx: HistoricalPorts,
     *,
     start: datetime | None = None,
     end: datetime | None = None,
     trials: int | None = None,
     progress: Progress = _noop,
-    tracker_factory: Callable[[], Any] | None = None,
+    tracker_factory: Callable[[], ExperimentTracker] | None = None,
 ) -> TrainOutcome:
-    """Train, register and (maybe) promote a model on the stored features and labels."""
+    """Train, register and (maybe) promote a model on the stored features and labels.
+
+    ``tracker_factory`` is called only when a model is actually trained (MLflow's import is slow)."""
     began = time.perf_counter()
-    settings = ctx.settings
-    timeframe = settings.trading.signal_timeframe
+    options = ctx.options
+    timeframe = options.signal_timeframe
     calculator = FeatureCalculator()
-    spec = label_spec_of(settings)
-    cfg = train_config_of(settings, trials)
+    spec = options.label_spec
+    cfg = options.train if trials is None else replace(options.train, trials=trials)
     progress("load", 0, 1)
     features, labels, closes = await load_training_data(ctx, calculator, timeframe, start, end)
     last_candle = max(s.index.max() for s in closes.values())
@@ -282,7 +208,7 @@ async def train_model(
     }
     version = model_version(trained_to, fingerprint)
     existing = await ctx.models.get(version)
-    if existing is not None and ctx.store.exists(version):
+    if existing is not None and await ctx.store.exists(version):
         return TrainOutcome(
             model_version=version,
             status=existing.status,
@@ -312,17 +238,18 @@ async def train_model(
         params={**params, "num_boost_round": info["best_iterations"]},
         label_spec=spec.to_dict(),
         feature_spec=calculator.describe() | {"selected": selected},
-        metrics=_finite(metrics),
+        metrics=json_safe(metrics),
         trained_from=trained_from,
         trained_to=trained_to,
         timeframe=str(timeframe),
     )
     progress("register", 0, 1)
-    path = ctx.store.save(artifact)
+    files = artifact.to_files()
+    path = await ctx.store.save(version, files)
     run_id = None
     if tracker_factory is not None:
         tracker = tracker_factory()
-        run_id = tracker.log_run(
+        run_id = await tracker.log_run(
             run_name=version,
             params={
                 **params,
@@ -340,7 +267,7 @@ async def train_model(
                 **{f"fold{f.fold}_{k}": v for f in cv_folds for k, v in f.metrics.items()},
             },
             tags={"model_version": version, "feature_set": calculator.feature_set, "mode": "historical"},
-            artifact_dir=path,
+            files=files,
             documents={
                 "feature_list.json": {"feature_set": calculator.feature_set, "names": selected},
                 "label_spec.json": spec.to_dict(),
@@ -348,21 +275,22 @@ async def train_model(
                 "training_info.json": info,
             },
         )
-    status = await _decide_status(ctx, metrics)
+    champion = await ctx.models.champion()
+    status = champion_decision(metrics, None if champion is None else dict(champion.metrics or {}))
     await ctx.models.insert(
         ModelRecord(
             model_version=version,
             feature_set=calculator.feature_set,
             feature_names=tuple(selected),
-            params=_finite({**params, **info}),
-            metrics=_finite(metrics),
+            params=json_safe({**params, **info}),
+            metrics=json_safe(metrics),
             status=status,
             trained_from=trained_from,
             trained_to=trained_to,
             mlflow_run_id=run_id,
             label_spec=spec.to_dict(),
             feature_spec={"feature_set": calculator.feature_set, "spec": calculator.spec.to_dict()},
-            artifact_path=str(path),
+            artifact_path=path,
         )
     )
     progress("register", 1, 1)
@@ -373,38 +301,10 @@ async def train_model(
         metrics=metrics,
         folds=[f.metrics for f in cv_folds],
         mlflow_run_id=run_id,
-        artifact_path=str(path),
+        artifact_path=path,
         rows=len(ts),
         features=len(selected),
         trained_from=trained_from,
         trained_to=trained_to,
         seconds=time.perf_counter() - began,
     )
-
-
-async def _decide_status(ctx: Any, metrics: dict[str, Any]) -> ModelStatus:
-    current = await ctx.models.champion()
-    if current is None:
-        return "champion"
-    new = metrics.get("holdout_auc")
-    old = (current.metrics or {}).get("holdout_auc")
-    if new is None or not np.isfinite(new):
-        return "challenger"
-    if old is None or not np.isfinite(float(old)) or float(new) > float(old):
-        return "champion"
-    return "challenger"
-
-
-def _finite(values: dict[str, Any]) -> dict[str, Any]:
-    """JSON-safe copy: NaN/inf become None (jsonb rejects NaN)."""
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, (float, np.floating)):
-            out[key] = float(value) if np.isfinite(value) else None
-        elif isinstance(value, np.integer):
-            out[key] = int(value)
-        elif isinstance(value, dict):
-            out[key] = _finite(value)
-        else:
-            out[key] = value
-    return out

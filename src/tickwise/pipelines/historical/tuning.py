@@ -17,7 +17,6 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import optuna
-import pandas as pd
 
 from tickwise.core.cv import PurgedWalkForward
 from tickwise.core.metrics import ZerodhaIntradayCosts, side_metrics, signal_pnl
@@ -288,7 +287,3 @@ def select_features(
     keep = set(np.flatnonzero(share >= min_share).tolist())
     keep |= set(np.argsort(-importance, kind="stable")[:min_features].tolist())
     return np.array(sorted(keep), dtype=np.int64)
-
-
-def fold_table(folds: list[FoldResult]) -> pd.DataFrame:
-    return pd.DataFrame([{"fold": f.fold, **f.metrics} for f in folds])

@@ -1,4 +1,4 @@
-"""Which instruments the historical mode works on.
+"""Which instruments a run works on (both modes: the historical pipeline and the live wiring).
 
 ``trading.symbols`` empty: every NSE equity in the instrument master plus the NIFTY 50 index (NSE
 ``EQ`` instruments include the indices Kite lists under segment ``INDICES``); otherwise exactly the
@@ -8,15 +8,15 @@ configured NSE symbols. Currency and F&O contracts trade other sessions and are 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from tickwise.domain.errors import ConfigError
 from tickwise.domain.instrument import Instrument
+from tickwise.ports.repositories import InstrumentRepository
 
 NIFTY_50 = 256265
 
 
-async def select_universe(instruments: Any, symbols: Sequence[str] = ()) -> list[Instrument]:
+async def select_universe(instruments: InstrumentRepository, symbols: Sequence[str] = ()) -> list[Instrument]:
     if symbols:
         found = await instruments.by_symbols("NSE", list(symbols))
         missing = sorted(set(symbols) - {i.tradingsymbol for i in found})
