@@ -41,12 +41,12 @@ async def _setup(
     tracker = MlflowTracker(uri)
     models = TimescaleModelRepository(pool)
     for version in versions:
-        run_id = tracker.log_run(
+        run_id = await tracker.log_run(
             run_name=version,
             params={},
             metrics={},
             tags={"model_version": version},
-            artifact_dir=None,
+            files={},
             documents={},
         )
         await models.insert(ModelRecord(version, "fs", ("a",), status="challenger", mlflow_run_id=run_id))

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import timedelta
 
+import pandas as pd
 from loguru import logger
 
 from tickwise.adapters.mlflow.registry import MlflowAliasRegistry
@@ -16,12 +17,41 @@ from tickwise.bootstrap.historical import HistoricalContext, open_historical
 from tickwise.config import Settings
 from tickwise.core.model import ModelArtifact
 from tickwise.core.promotion import PromotionRule
+from tickwise.core.walk_forward import WalkForwardSpec
 from tickwise.pipelines.governance import ModelGovernance
 from tickwise.pipelines.historical.comparison import OutOfSampleComparison
-from tickwise.pipelines.historical.oos import embargo_of
-from tickwise.pipelines.historical.predict import signal_generator
-from tickwise.pipelines.historical.universe import select_universe
+from tickwise.pipelines.historical.oos import OosOptions
+from tickwise.pipelines.historical.tuning import TrainConfig
+from tickwise.pipelines.models import load_model, signal_generator
+from tickwise.pipelines.universe import select_universe
 from tickwise.ports.repositories import ModelRecord
+
+
+def embargo_of(settings: Settings) -> timedelta:
+    """``model_training.embargo_bars`` bars of the signal timeframe, as wall-clock time."""
+    delta: timedelta = settings.trading.signal_timeframe.delta
+    return delta * settings.model_training.embargo_bars
+
+
+def oos_options_of(settings: Settings) -> OosOptions:
+    """``walk_forward:`` (and the embargo, seed and threshold of ``model_training:``) as pipeline options."""
+    wf, mt = settings.walk_forward, settings.model_training
+    schedule = WalkForwardSpec(
+        refit_every=wf.refit_every_sessions,
+        min_train_sessions=wf.min_train_sessions,
+        window=wf.window,
+        train_sessions=wf.train_sessions,
+        embargo=pd.Timedelta(embargo_of(settings)),
+        min_train_events=wf.min_train_events,
+    )
+    fold = TrainConfig(
+        num_boost_round=wf.num_boost_round,
+        seed=mt.seed,
+        embargo_bars=mt.embargo_bars,
+        max_train_rows=wf.max_train_rows,
+        threshold=mt.signal_threshold,
+    )
+    return OosOptions(schedule=schedule, fold=fold)
 
 
 def promotion_rule_of(settings: Settings) -> PromotionRule:
@@ -40,13 +70,10 @@ def governance_for(ctx: HistoricalContext, *, actor: str, aliases: bool = True) 
     settings = ctx.settings
 
     async def tokens() -> list[int]:
-        return [i.instrument_token for i in await select_universe(ctx.instruments, settings.trading.symbols)]
+        return [i.instrument_token for i in await select_universe(ctx.instruments, ctx.options.symbols)]
 
-    def load(record: ModelRecord) -> ModelArtifact:
-        artifact: ModelArtifact = ctx.store.load(
-            record.model_version, Path(record.artifact_path) if record.artifact_path else None
-        )
-        return artifact
+    async def load(record: ModelRecord) -> ModelArtifact:
+        return await load_model(ctx, record.model_version)
 
     rule = promotion_rule_of(settings)
     compare = OutOfSampleComparison(
@@ -54,7 +81,7 @@ def governance_for(ctx: HistoricalContext, *, actor: str, aliases: bool = True) 
         labels=ctx.labels,
         tokens=tokens,
         load=load,
-        generator=lambda artifact: signal_generator(settings, artifact),
+        generator=lambda artifact: signal_generator(ctx.options.signals, artifact),
         timeframe=settings.trading.signal_timeframe,
         embargo=embargo_of(settings),
         rule=rule,

@@ -23,6 +23,7 @@ class MlflowAliasRegistry:
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         from mlflow.tracking import MlflowClient  # heavy import, only when governance runs
 
+        self._uri = uri
         self._client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         self._name = name
 
@@ -50,8 +51,14 @@ class MlflowAliasRegistry:
             if run_id is None:
                 self.clear(alias)  # no run to register: do not leave the alias on another model
                 return
+            # MLflow's file registry store builds an internal MlflowClient() on the *global* tracking
+            # URI (default: ./mlflow.db in the working directory); point it at this store first.
+            import mlflow
+
+            mlflow.set_tracking_uri(self._uri)
+            source = f"{self._client.get_run(run_id).info.artifact_uri}/model"
             mv = self._client.create_model_version(
-                self._name, f"runs:/{run_id}/model", run_id=run_id, tags={"model_version": model_version}
+                self._name, source, run_id=run_id, tags={"model_version": model_version}
             )
             number = str(mv.version)
         self._client.set_registered_model_alias(self._name, alias, number)

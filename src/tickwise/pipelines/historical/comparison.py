@@ -85,7 +85,7 @@ class OutOfSampleComparison:
         features: FeatureFrames,
         labels: LabelFrames,
         tokens: Callable[[], Awaitable[list[int]]],
-        load: Callable[[ModelRecord], ModelArtifact],
+        load: Callable[[ModelRecord], Awaitable[ModelArtifact]],
         generator: Callable[[ModelArtifact], SignalGenerator],
         timeframe: Timeframe,
         embargo: timedelta,
@@ -106,7 +106,7 @@ class OutOfSampleComparison:
         if challenger.trained_to is None or champion.trained_to is None:
             return Comparison(None, 0)
         after = pd.Timestamp(max(challenger.trained_to, champion.trained_to) + self._embargo)
-        models = [self._load(challenger), self._load(champion)]
+        models = [await self._load(challenger), await self._load(champion)]
         gens = [self._generator(a) for a in models]
         frames = []
         for token in await self._tokens():

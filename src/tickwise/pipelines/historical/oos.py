@@ -17,7 +17,7 @@ was trained on, so a re-run reuses it and the signal upserts change nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,18 +30,16 @@ from tickwise.core.metrics import roc_auc, signal_pnl
 from tickwise.core.model import SIDES, ModelArtifact
 from tickwise.core.predictor import Predictor
 from tickwise.core.signals import SignalGenerator
+from tickwise.core.training import candidate_features, json_safe, model_version
 from tickwise.core.walk_forward import WalkForwardSpec, WalkForwardStep, assign_steps, walk_forward_schedule
 from tickwise.domain.time import IST
+from tickwise.pipelines.historical.context import HistoricalPorts
 from tickwise.pipelines.historical.dataset import TrainingSet, build_training_set
-from tickwise.pipelines.historical.predict import signal_generator, signals_frame
-from tickwise.pipelines.historical.train import (
-    _finite,
-    candidate_features,
-    label_spec_of,
-    load_training_data,
-    model_version,
-)
+from tickwise.pipelines.historical.predict import signals_frame
+from tickwise.pipelines.historical.train import load_training_data
 from tickwise.pipelines.historical.tuning import TUNED_DEFAULTS, TrainConfig, fit_side
+from tickwise.pipelines.models import load_model, signal_generator
+from tickwise.ports.experiment_tracker import ExperimentTracker
 from tickwise.ports.repositories import ModelRecord
 
 Progress = Callable[[str, float, float], None]
@@ -76,33 +74,21 @@ class OosOutcome:
     note: str = ""
 
 
-def walk_forward_spec_of(settings: Any) -> WalkForwardSpec:
-    wf = settings.walk_forward
-    return WalkForwardSpec(
-        refit_every=wf.refit_every_sessions,
-        min_train_sessions=wf.min_train_sessions,
-        window=wf.window,
-        train_sessions=wf.train_sessions,
-        embargo=pd.Timedelta(embargo_of(settings)),
-        min_train_events=wf.min_train_events,
-    )
+@dataclass(frozen=True, slots=True)
+class OosOptions:
+    """The walk-forward schedule and the fixed fold training (built from ``walk_forward:`` in bootstrap).
 
+    ``schedule.embargo`` is ``model_training.embargo_bars`` bars of the signal timeframe as wall-clock
+    time; ``fold`` carries the fixed rounds, row cap, seed and signal threshold of the fold models.
+    """
 
-def embargo_of(settings: Any) -> timedelta:
-    """``model_training.embargo_bars`` bars of the signal timeframe, as wall-clock time."""
-    delta: timedelta = settings.trading.signal_timeframe.delta
-    return delta * int(settings.model_training.embargo_bars)
+    schedule: WalkForwardSpec = field(default_factory=WalkForwardSpec)
+    fold: TrainConfig = field(default_factory=TrainConfig)
 
-
-def fold_config_of(settings: Any) -> TrainConfig:
-    mt, wf = settings.model_training, settings.walk_forward
-    return TrainConfig(
-        num_boost_round=wf.num_boost_round,
-        seed=mt.seed,
-        embargo_bars=mt.embargo_bars,
-        max_train_rows=wf.max_train_rows,
-        threshold=mt.signal_threshold,
-    )
+    @property
+    def embargo(self) -> timedelta:
+        value: timedelta = self.schedule.embargo.to_pytimedelta()
+        return value
 
 
 def _fit_fold(ts: TrainingSet, rows: np.ndarray, cfg: TrainConfig) -> dict[int, Any]:
@@ -154,21 +140,20 @@ def _pooled_auc(ts: TrainingSet, scored: list[tuple[np.ndarray, np.ndarray]]) ->
 
 
 async def write_oos_history(
-    ctx: Any,
+    ctx: HistoricalPorts,
+    oos: OosOptions,
     *,
     progress: Progress = _noop,
-    tracker_factory: Callable[[], Any] | None = None,
-    on_trained: Callable[[ModelRecord], Any] | None = None,
+    tracker_factory: Callable[[], ExperimentTracker] | None = None,
+    on_trained: Callable[[ModelRecord], Awaitable[None]] | None = None,
 ) -> OosOutcome:
     """Train (or reuse) every fold model of the schedule and write its out-of-sample signals."""
     began = time.perf_counter()
-    settings = ctx.settings
-    timeframe = settings.trading.signal_timeframe
+    timeframe = ctx.options.signal_timeframe
     calculator = FeatureCalculator()
-    spec = walk_forward_spec_of(settings)
-    cfg = fold_config_of(settings)
-    label_spec = label_spec_of(settings)
-    outcome = OosOutcome(embargo=embargo_of(settings))
+    spec, cfg = oos.schedule, oos.fold
+    label_spec = ctx.options.label_spec
+    outcome = OosOutcome(embargo=oos.embargo)
     progress("load", 0, 1)
     features, labels, closes = await load_training_data(ctx, calculator, timeframe, None, None)
     last_candle = max(s.index.max() for s in closes.values())
@@ -207,7 +192,8 @@ async def write_oos_history(
             scored.append((test_rows, _predict_events(ts, test_rows, artifact)))
         bars = features.loc[owner == k]
         if not bars.empty:
-            frame = signals_frame(bars, Predictor(artifact), signal_generator(settings, artifact), timeframe)
+            generator = signal_generator(ctx.options.signals, artifact)
+            frame = signals_frame(bars, Predictor(artifact), generator, timeframe)
             frame["sample"] = "oos"
             fold.rows = await ctx.signals.add_frame(frame)
             outcome.rows += fold.rows
@@ -221,15 +207,15 @@ async def write_oos_history(
 
 
 async def _fold_model(
-    ctx: Any,
+    ctx: HistoricalPorts,
     ts: TrainingSet,
     step: WalkForwardStep,
     cfg: TrainConfig,
     label_spec: dict[str, Any],
     calculator: FeatureCalculator,
     embargo: timedelta,
-    tracker: Any,
-    on_trained: Callable[[ModelRecord], Any] | None,
+    tracker: ExperimentTracker | None,
+    on_trained: Callable[[ModelRecord], Awaitable[None]] | None,
 ) -> tuple[ModelArtifact, FoldOutcome]:
     rows = step.train_idx
     trained_from = step.trained_from.to_pydatetime()
@@ -252,10 +238,9 @@ async def _fold_model(
         version, step.step, trained_from, trained_to, step.score_from.to_pydatetime(), score_to, reused=True
     )
     existing = await ctx.models.get(version)
-    if existing is not None and ctx.store.exists(version):
+    if existing is not None and await ctx.store.exists(version):
         fold.metrics = dict(existing.metrics)
-        artifact: ModelArtifact = ctx.store.load(version)
-        return artifact, fold
+        return await load_model(ctx, version), fold
     fold.reused = False
     boosters = _fit_fold(ts, rows, cfg)
     params = {
@@ -280,13 +265,14 @@ async def _fold_model(
         timeframe=ts.timeframe,
     )
     in_window = np.flatnonzero(step.scores(ts.t0))
-    metrics = _finite(_window_metrics(ts, in_window, artifact, cfg))
+    metrics = json_safe(_window_metrics(ts, in_window, artifact, cfg))
     artifact = replace(artifact, metrics=metrics)
     fold.metrics = metrics
-    path = ctx.store.save(artifact)
+    files = artifact.to_files()
+    path = await ctx.store.save(version, files)
     run_id = None
     if tracker is not None:
-        run_id = tracker.log_run(
+        run_id = await tracker.log_run(
             run_name=version,
             params={**params, "trained_from": trained_from.isoformat(), "trained_to": trained_to.isoformat()},
             metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))},
@@ -296,7 +282,7 @@ async def _fold_model(
                 "mode": "historical",
                 "kind": "fold",
             },
-            artifact_dir=path,
+            files=files,
             documents={
                 "label_spec.json": label_spec,
                 "walk_forward_step.json": {k: str(v) for k, v in params.items()},
@@ -306,7 +292,7 @@ async def _fold_model(
         model_version=version,
         feature_set=calculator.feature_set,
         feature_names=tuple(ts.feature_names),
-        params=_finite(params),
+        params=json_safe(params),
         metrics=metrics,
         status="fold",
         trained_from=trained_from,
@@ -314,7 +300,7 @@ async def _fold_model(
         mlflow_run_id=run_id,
         label_spec=label_spec,
         feature_spec={"feature_set": calculator.feature_set, "spec": calculator.spec.to_dict()},
-        artifact_path=str(path),
+        artifact_path=path,
     )
     await ctx.models.insert(record)
     if on_trained is not None:
