@@ -21,6 +21,7 @@ from tickwise.core.walk_forward import WalkForwardSpec
 from tickwise.pipelines.governance import ModelGovernance
 from tickwise.pipelines.historical.comparison import OutOfSampleComparison
 from tickwise.pipelines.historical.oos import OosOptions
+from tickwise.pipelines.historical.train import TrainOutcome
 from tickwise.pipelines.historical.tuning import TrainConfig
 from tickwise.pipelines.models import load_model, signal_generator
 from tickwise.pipelines.universe import select_universe
@@ -100,6 +101,25 @@ def governance_for(ctx: HistoricalContext, *, actor: str, aliases: bool = True) 
         actor=actor,
         on_alias_error=lambda message: logger.warning(message),
     )
+
+
+async def govern_after_training(governance: ModelGovernance, train: TrainOutcome) -> list[str]:
+    """Record a freshly trained champion candidate and let the promotion rule decide; returns one line
+    per decision and updates ``train.status`` to where the model stands now."""
+    if not train.skipped:
+        auc = train.metrics.get("holdout_auc")
+        evidence = {"holdout_auc": float(auc)} if isinstance(auc, (int, float)) else {}
+        await governance.record_trained(
+            train.model_version, "champion candidate (Optuna on the whole history)", evidence
+        )
+    outcomes = await governance.settle(train.model_version)
+    for outcome in outcomes:
+        if outcome.model_version == train.model_version:
+            train.status = outcome.status
+    return [
+        f"{o.model_version}: {o.status}" + ("" if o.decision is None else f" ({o.decision.reason})")
+        for o in outcomes
+    ]
 
 
 @dataclass

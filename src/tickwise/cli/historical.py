@@ -20,7 +20,7 @@ from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 
 if TYPE_CHECKING:  # the composition root is imported when a command runs, not when the CLI starts
-    from tickwise.bootstrap.historical import TrainOutcome
+    from tickwise.bootstrap.historical import OosOutcome, TrainOutcome
 
 FROM_HELP = "Start (IST): YYYY-MM-DD or 'YYYY-MM-DD HH:MM'."
 TO_HELP = "End (IST): YYYY-MM-DD (the whole day is included) or 'YYYY-MM-DD HH:MM' (exclusive)."
@@ -129,6 +129,26 @@ def _train_table(console: Console, outcome: TrainOutcome) -> None:
     )
 
 
+def _oos_summary(console: Console, oos: OosOutcome, governance: list[str]) -> None:
+    """The out-of-sample history: fold models, rows, pooled AUC; then the promotion decisions."""
+    if oos.note:
+        console.print(f"out-of-sample history: {oos.note}")
+    else:
+        auc = oos.metrics.get("oos_auc", float("nan"))
+        console.print(
+            f"out-of-sample signals (historical, sample 'oos'): {oos.rows:,} rows from {len(oos.folds)} "
+            f"walk-forward fold models, {oos.longs:,} long, {oos.shorts:,} short; "
+            f"pooled out-of-sample AUC {_fmt(auc)} over {int(oos.metrics.get('oos_events', 0)):,} labelled bars"
+        )
+        first, last = oos.folds[0], oos.folds[-1]
+        console.print(
+            f"  scored {_ist(first.score_from)} .. end, each bar after its fold's labels + {oos.embargo} embargo; "
+            f"last fold {last.model_version} trained to {_ist(last.trained_to)}"
+        )
+    for line in governance:
+        console.print(f"promotion: {line}")
+
+
 def historical() -> None:
     """The whole historical mode: instruments sync, backfill, roll-ups, features, labels, train, predict."""
     from tickwise.bootstrap.historical import Reporter, run_historical
@@ -164,6 +184,8 @@ def historical() -> None:
         console.print(
             f"signals (historical, {p.model_version}): {p.rows:,} rows, {p.longs:,} long, {p.shorts:,} short"
         )
+    if summary.oos is not None:
+        _oos_summary(console, summary.oos, summary.governance)
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in summary.timings.items())
     console.print(f"timings: {timings}")
     _where_to_look(console, settings, summary.train.model_version if summary.train else None)
@@ -247,6 +269,13 @@ def predict(
         f"signals written: {outcome.rows:,} (model {outcome.model_version}, mode historical, "
         f"{outcome.instruments} instruments, {outcome.longs:,} long, {outcome.shorts:,} short) in {outcome.seconds:.1f} s"
     )
+    if outcome.in_sample:
+        typer.echo(
+            f"warning: {outcome.in_sample:,} of these rows score bars inside model {outcome.model_version}'s own "
+            "training window (plus the embargo); they are stored with sample = 'in_sample' and say nothing "
+            "about out-of-sample performance (see docs/models.md)",
+            err=True,
+        )
     _where_to_look(console, settings, outcome.model_version)
 
 

@@ -187,6 +187,16 @@ class ModelGovernance:
         await self.sync_aliases()
         return current, previous
 
+    async def settle(self, version: str) -> list[GovernanceOutcome]:
+        """After training ``version``: promote it when there is no champion, then re-test every challenger
+        (``version`` included) against the champion on the out-of-sample data stored so far."""
+        outcomes = []
+        if await self._models.champion() is None:
+            record = await self._get(version)
+            if record.status not in ("champion", "fold"):
+                outcomes.append(await self.consider(version))
+        return outcomes + await self.review_challengers()
+
     async def review_challengers(self) -> list[GovernanceOutcome]:
         """Re-test every challenger against the champion on the out-of-sample data stored so far."""
         outcomes = []

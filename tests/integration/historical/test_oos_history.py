@@ -1,5 +1,6 @@
-"""Out-of-sample history on the real database and the simulator: every historical signal comes from a
-fold model that never saw its bar, its labels' ends or the embargo after them."""
+"""Out-of-sample history on the real database and the simulator: every historical signal written by
+`tickwise historical` comes from a fold model that never saw its bar, its labels' ends or the embargo
+after them; `tickwise predict` over a model's own window still works but marks the rows in_sample."""
 
 from __future__ import annotations
 
@@ -36,47 +37,69 @@ def _settings(tmp: Path) -> Settings:
     return load_settings(environ=env, environment="test")
 
 
-async def test_fold_models_write_only_out_of_sample_history_and_a_rerun_reuses_them(
+async def test_tickwise_historical_writes_only_out_of_sample_signals_and_a_rerun_reuses_the_fold_models(
     clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
 ) -> None:
-    from tickwise.bootstrap.historical import open_historical
-    from tickwise.pipelines.historical.oos import write_oos_history
-    from tickwise.pipelines.historical.run import HistoricalSummary, Reporter, derive, sync_and_backfill
+    from tickwise.bootstrap.historical import Reporter, run_historical
 
     settings = _settings(tmp_path)
     quiet = Reporter(quiet=True)
-    async with open_historical(settings, url=db_url) as ctx:
-        summary = HistoricalSummary()
-        universe = await sync_and_backfill(ctx, settings, quiet, summary)
-        await derive(ctx, settings, universe, quiet, summary)
-        first = await write_oos_history(ctx)
-        assert len(first.folds) >= 2  # refits every 2 sessions after the first 4 with warm features
-        assert first.rows > 0 and not any(f.reused for f in first.folds)
-        assert 0.3 < first.metrics["oos_auc"] < 0.8
-        async with clean_db.acquire() as conn:
-            assert await conn.fetchval(OOS_VIOLATIONS) == 0
-            rows = await conn.fetch(
-                "SELECT s.sample, m.status, count(*) AS n FROM signals s JOIN models m USING (model_version) "
-                "GROUP BY 1, 2"
+    with quiet:
+        first = await run_historical(settings, quiet, url=db_url)
+    assert first.oos is not None and len(first.oos.folds) >= 2  # refits every 2 sessions after 4 warm ones
+    assert first.oos.rows > 0 and not any(f.reused for f in first.oos.folds)
+    assert 0.3 < first.oos.metrics["oos_auc"] < 0.8
+    assert first.train is not None and first.train.status == "champion"  # the first model: nothing to beat
+    async with clean_db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM signals WHERE mode = 'historical'") == first.oos.rows
+        assert await conn.fetchval(OOS_VIOLATIONS) == 0
+        rows = await conn.fetch(
+            "SELECT s.sample, m.status, count(*) AS n FROM signals s JOIN models m USING (model_version) GROUP BY 1, 2"
+        )
+        assert [(r["sample"], r["status"]) for r in rows] == [("oos", "fold")]
+        # each bar is scored by exactly one fold model
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM (SELECT 1 FROM signals GROUP BY instrument_token, timeframe, time "
+                "HAVING count(*) > 1) d"
             )
-            assert [(r["sample"], r["status"]) for r in rows] == [("oos", "fold")]
-            assert sum(r["n"] for r in rows) == first.rows
-            # each bar is scored by exactly one fold model
-            assert (
-                await conn.fetchval(
-                    "SELECT count(*) FROM (SELECT 1 FROM signals GROUP BY instrument_token, timeframe, time "
-                    "HAVING count(*) > 1) d"
-                )
-                == 0
-            )
-            windows = await conn.fetch(
-                "SELECT trained_from, trained_to, mlflow_run_id FROM models WHERE status = 'fold' ORDER BY trained_to"
-            )
-            assert len(windows) == len(first.folds) and all(
-                w["trained_to"] > w["trained_from"] for w in windows
-            )
-        second = await write_oos_history(ctx)
-        assert [f.model_version for f in second.folds] == [f.model_version for f in first.folds]
-        assert all(f.reused for f in second.folds)
-        async with clean_db.acquire() as conn:
-            assert await conn.fetchval("SELECT count(*) FROM signals") == first.rows
+            == 0
+        )
+        folds = await conn.fetch(
+            "SELECT model_version, trained_from, trained_to, mlflow_run_id FROM models WHERE status = 'fold'"
+        )
+        assert len(folds) == len(first.oos.folds)
+        assert all(f["trained_to"] > f["trained_from"] and f["mlflow_run_id"] for f in folds)
+        events = await conn.fetch("SELECT model_version, event FROM model_events ORDER BY time")
+        assert {(r["model_version"], r["event"]) for r in events} >= {
+            *((f["model_version"], "trained") for f in folds),
+            (first.train.model_version, "trained"),
+            (first.train.model_version, "promoted"),
+        }
+    with quiet:
+        second = await run_historical(settings, quiet, url=db_url)
+    assert second.oos is not None
+    assert [f.model_version for f in second.oos.folds] == [f.model_version for f in first.oos.folds]
+    assert all(f.reused for f in second.oos.folds)
+    async with clean_db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM signals") == first.oos.rows
+
+
+async def test_predict_over_the_models_own_window_works_but_marks_the_rows_in_sample(
+    clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
+) -> None:
+    from tickwise.bootstrap.historical import Reporter, run_historical, run_predict
+
+    settings = _settings(tmp_path)
+    quiet = Reporter(quiet=True)
+    with quiet:
+        summary = await run_historical(settings, quiet, url=db_url)
+        assert summary.train is not None
+        outcome = await run_predict(settings, quiet, version=summary.train.model_version, url=db_url)
+    assert outcome.rows > 0 and outcome.in_sample == outcome.rows  # the champion trained on everything stored
+    async with clean_db.acquire() as conn:
+        got = await conn.fetch(
+            "SELECT sample, count(*) AS n FROM signals WHERE model_version = $1 GROUP BY 1",
+            summary.train.model_version,
+        )
+    assert [(r["sample"], r["n"]) for r in got] == [("in_sample", outcome.rows)]

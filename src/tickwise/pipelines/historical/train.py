@@ -33,7 +33,6 @@ from tickwise.core.metrics import mean_metrics
 from tickwise.core.model import SIDE_NAMES, SIDES, ModelArtifact
 from tickwise.core.training import (
     candidate_features,
-    champion_decision,
     json_safe,
     model_version,
     trainable_features,
@@ -52,7 +51,7 @@ from tickwise.pipelines.historical.tuning import (
 )
 from tickwise.pipelines.universe import select_universe
 from tickwise.ports.experiment_tracker import ExperimentTracker
-from tickwise.ports.repositories import ModelRecord
+from tickwise.ports.repositories import ModelRecord, ModelStatus
 
 
 @dataclass
@@ -275,8 +274,9 @@ async def train_model(
                 "training_info.json": info,
             },
         )
-    champion = await ctx.models.champion()
-    status = champion_decision(metrics, None if champion is None else dict(champion.metrics or {}))
+    # Registered as a challenger: promotion is the governance's decision on out-of-sample evidence
+    # (pipelines.governance, docs/models.md), never a comparison of in-sample or holdout numbers here.
+    status: ModelStatus = "challenger"
     await ctx.models.insert(
         ModelRecord(
             model_version=version,
