@@ -16,6 +16,7 @@ was trained on, so a re-run reuses it and the signal upserts change nothing.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -226,6 +227,8 @@ async def _fold_model(
         "to": trained_to.isoformat(),
         "rows": len(rows),
         "tokens": sorted(set(ts.token[rows].tolist())),
+        # the labels themselves: re-labelled or corrected history trains a different model
+        "labels": hashlib.sha256(np.stack([ts.y(1)[rows], ts.y(-1)[rows]]).tobytes()).hexdigest()[:16],
         "feature_set": calculator.feature_set,
         "features": ts.feature_names,
         "label_spec": label_spec,
