@@ -27,8 +27,8 @@ async def seeded(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
             await transaction.rollback()
 
 
-def test_the_cookbook_has_ten_queries() -> None:
-    assert len(BLOCKS) == 10
+def test_the_cookbook_has_eleven_queries() -> None:
+    assert len(BLOCKS) == 11
 
 
 @pytest.mark.db
