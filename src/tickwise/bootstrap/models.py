@@ -106,12 +106,12 @@ def governance_for(ctx: HistoricalContext, *, actor: str, aliases: bool = True) 
 async def govern_after_training(governance: ModelGovernance, train: TrainOutcome) -> list[str]:
     """Record a freshly trained champion candidate and let the promotion rule decide; returns one line
     per decision and updates ``train.status`` to where the model stands now."""
-    if not train.skipped:
-        auc = train.metrics.get("holdout_auc")
-        evidence = {"holdout_auc": float(auc)} if isinstance(auc, (int, float)) else {}
-        await governance.record_trained(
-            train.model_version, "champion candidate (Optuna on the whole history)", evidence
-        )
+    # Idempotent: a re-run after a kill between registering the model and this event completes the trail.
+    auc = train.metrics.get("holdout_auc")
+    evidence = {"holdout_auc": float(auc)} if isinstance(auc, (int, float)) else {}
+    await governance.record_trained(
+        train.model_version, "champion candidate (Optuna on the whole history)", evidence
+    )
     outcomes = await governance.settle(train.model_version)
     for outcome in outcomes:
         if outcome.model_version == train.model_version:

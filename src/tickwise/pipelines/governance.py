@@ -102,7 +102,10 @@ class ModelGovernance:
         return record
 
     async def record_trained(self, version: str, reason: str, metrics: EventMetrics | None = None) -> None:
-        """Append the ``trained`` event of a freshly registered model (fold or candidate)."""
+        """Append the ``trained`` event of a registered model (fold or candidate), once: a run killed
+        between registering the model and recording the event records it on the re-run."""
+        if any(e.event == "trained" for e in await self._events.history(version)):
+            return
         await self._events.append(self._event(version, "trained", reason, metrics))
 
     async def consider(self, version: str, *, force: bool = False, reason: str = "") -> GovernanceOutcome:

@@ -243,6 +243,8 @@ async def _fold_model(
     existing = await ctx.models.get(version)
     if existing is not None and await ctx.store.exists(version):
         fold.metrics = dict(existing.metrics)
+        if on_trained is not None:
+            await on_trained(existing)  # idempotent: completes the audit trail of an interrupted run
         return await load_model(ctx, version), fold
     fold.reused = False
     boosters = _fit_fold(ts, rows, cfg)
