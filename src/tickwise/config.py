@@ -148,7 +148,7 @@ class WalkForwardSettings(_Section):
     min_train_sessions: int = Field(20, ge=1)
     train_sessions: int = Field(40, ge=1)  # rolling window length; ignored when expanding
     min_train_events: int = Field(2000, ge=1)
-    num_boost_round: int = Field(150, ge=1)
+    num_boost_round: int = Field(100, ge=1)
     max_train_rows: int = Field(20_000, ge=100)
 
 

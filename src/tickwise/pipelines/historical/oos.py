@@ -108,12 +108,12 @@ def _predict_events(ts: TrainingSet, rows: np.ndarray, artifact: ModelArtifact) 
 
 
 def _window_metrics(
-    ts: TrainingSet, rows: np.ndarray, artifact: ModelArtifact, cfg: TrainConfig
+    ts: TrainingSet, rows: np.ndarray, probs: np.ndarray, cfg: TrainConfig
 ) -> dict[str, float]:
-    """AUC per side and the label-outcome P&L of the fold's signals on its labelled score-window bars."""
+    """AUC per side and the label-outcome P&L of the fold's signals on its labelled score-window bars
+    (``probs``: the fold model's probabilities of ``rows``)."""
     if len(rows) == 0:
         return {"oos_events": 0.0}
-    probs = _predict_events(ts, rows, artifact)
     out = {
         "oos_events": float(len(rows)),
         "oos_long_auc": roc_auc(ts.y(1)[rows], probs[:, 0]),
@@ -183,14 +183,27 @@ async def write_oos_history(
     event_owner = assign_steps(ts.t0, steps)
     tracker = tracker_factory() if tracker_factory is not None else None
     scored: list[tuple[np.ndarray, np.ndarray]] = []
+    window_probs: dict[str, np.ndarray] = {}  # a fresh fold's score-window predictions, made once
     for k, step in enumerate(steps):
         progress("fold models", k, len(steps))
         artifact, fold = await _fold_model(
-            ctx, ts, step, cfg, label_spec.to_dict(), calculator, outcome.embargo, tracker, on_trained
+            ctx,
+            ts,
+            step,
+            cfg,
+            label_spec.to_dict(),
+            calculator,
+            outcome.embargo,
+            tracker,
+            on_trained,
+            window_probs,
         )
         test_rows = np.flatnonzero(event_owner == k)
         if len(test_rows):
-            scored.append((test_rows, _predict_events(ts, test_rows, artifact)))
+            probs = window_probs.pop(artifact.version, None)
+            if probs is None or len(probs) != len(test_rows):
+                probs = _predict_events(ts, test_rows, artifact)
+            scored.append((test_rows, probs))
         bars = features.loc[owner == k]
         if not bars.empty:
             generator = signal_generator(ctx.options.signals, artifact)
@@ -217,6 +230,7 @@ async def _fold_model(
     embargo: timedelta,
     tracker: ExperimentTracker | None,
     on_trained: Callable[[ModelRecord], Awaitable[None]] | None,
+    window_probs: dict[str, np.ndarray],
 ) -> tuple[ModelArtifact, FoldOutcome]:
     rows = step.train_idx
     trained_from = step.trained_from.to_pydatetime()
@@ -270,7 +284,9 @@ async def _fold_model(
         timeframe=ts.timeframe,
     )
     in_window = np.flatnonzero(step.scores(ts.t0))
-    metrics = json_safe(_window_metrics(ts, in_window, artifact, cfg))
+    probs = _predict_events(ts, in_window, artifact) if len(in_window) else np.empty((0, 2))
+    window_probs[version] = probs
+    metrics = json_safe(_window_metrics(ts, in_window, probs, cfg))
     artifact = replace(artifact, metrics=metrics)
     fold.metrics = metrics
     files = artifact.to_files()
