@@ -55,6 +55,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
 
 # Training-only code the live pipeline never imports (labels and CV need the future).
 TRAINING_ONLY = (
+    "tickwise.core.dataset",
+    "tickwise.core.fitting",
     "tickwise.core.labels",
     "tickwise.core.cv",
     "tickwise.core.sample_weights",

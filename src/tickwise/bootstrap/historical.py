@@ -28,6 +28,7 @@ from tickwise.adapters.timescale.model_repository import TimescaleModelRepositor
 from tickwise.adapters.timescale.signal_repository import TimescaleSignalRepository
 from tickwise.bootstrap.database import database_url, migrate, open_pool
 from tickwise.config import Settings
+from tickwise.core.fitting import TrainConfig
 from tickwise.core.labels import LabelSpec
 from tickwise.core.model import ModelArtifact
 from tickwise.core.signals import SignalGenerator
@@ -49,7 +50,6 @@ from tickwise.pipelines.historical.run import (
     train_step,
 )
 from tickwise.pipelines.historical.train import TrainOutcome
-from tickwise.pipelines.historical.tuning import TrainConfig
 from tickwise.pipelines.models import SignalOptions
 from tickwise.ports.experiment_tracker import ExperimentTracker
 

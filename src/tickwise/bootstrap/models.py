@@ -15,6 +15,7 @@ from tickwise.adapters.mlflow.registry import MlflowAliasRegistry
 from tickwise.adapters.timescale.model_event_repository import TimescaleModelEventRepository
 from tickwise.bootstrap.historical import HistoricalContext, open_historical
 from tickwise.config import Settings
+from tickwise.core.fitting import TrainConfig
 from tickwise.core.model import ModelArtifact
 from tickwise.core.promotion import PromotionRule
 from tickwise.core.walk_forward import WalkForwardSpec
@@ -22,7 +23,6 @@ from tickwise.pipelines.governance import ModelGovernance
 from tickwise.pipelines.historical.comparison import OutOfSampleComparison
 from tickwise.pipelines.historical.oos import OosOptions
 from tickwise.pipelines.historical.train import TrainOutcome
-from tickwise.pipelines.historical.tuning import TrainConfig
 from tickwise.pipelines.models import load_model, signal_generator
 from tickwise.pipelines.universe import select_universe
 from tickwise.ports.repositories import ModelRecord

@@ -37,7 +37,11 @@ METADATA_FILE = "model.json"
 
 # Fixed LightGBM settings: determinism and the 2-core budget (labeling.md §10). Tunable parameters
 # (learning rate, leaves, regularisation...) come from Optuna and are merged over these.
-BASE_PARAMS: dict[str, Any] = {
+# A LightGBM parameter value; parameter dicts travel through tuning, the bundle and MLflow.
+ParamValue = float | int | str | bool
+LgbParams = dict[str, ParamValue]
+
+BASE_PARAMS: LgbParams = {
     "objective": "binary",
     "metric": "binary_logloss",
     "max_bin": 63,
@@ -49,7 +53,7 @@ BASE_PARAMS: dict[str, Any] = {
 }
 
 
-def lgb_params(tuned: Mapping[str, Any], seed: int) -> dict[str, Any]:
+def lgb_params(tuned: Mapping[str, ParamValue], seed: int) -> LgbParams:
     """BASE_PARAMS overlaid with ``tuned`` and the seeds (bagging, feature fraction, data sampling)."""
     params = dict(BASE_PARAMS)
     params.update(tuned)
@@ -64,7 +68,7 @@ def fit_booster(
     x: np.ndarray,
     y: np.ndarray,
     *,
-    params: Mapping[str, Any],
+    params: Mapping[str, ParamValue],
     num_boost_round: int,
     feature_names: list[str],
     weight: np.ndarray | None = None,

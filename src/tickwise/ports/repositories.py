@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import pandas as pd
 
@@ -120,14 +120,15 @@ class ModelRecord:
     model_version: str
     feature_set: str
     feature_names: tuple[str, ...]
-    params: Mapping[str, Any] = field(default_factory=dict)
-    metrics: Mapping[str, Any] = field(default_factory=dict)
+    # JSON columns: numbers, strings, lists, dicts (metrics: numbers or null).
+    params: Mapping[str, object] = field(default_factory=dict)
+    metrics: Mapping[str, object] = field(default_factory=dict)
     status: ModelStatus = "challenger"
     trained_from: datetime | None = None
     trained_to: datetime | None = None
     mlflow_run_id: str | None = None
-    label_spec: Mapping[str, Any] | None = None
-    feature_spec: Mapping[str, Any] | None = None
+    label_spec: Mapping[str, object] | None = None
+    feature_spec: Mapping[str, object] | None = None
     artifact_path: str | None = None
     created_at: datetime | None = None  # set by the database on insert
 

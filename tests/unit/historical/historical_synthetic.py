@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tickwise.pipelines.historical.dataset import build_training_set
+from tickwise.core.dataset import build_training_set
 
 
 def synthetic_frames(

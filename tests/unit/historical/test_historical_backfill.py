@@ -12,6 +12,7 @@ from tickwise.domain.calendar import NSE
 from tickwise.domain.instrument import Instrument
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
+from tickwise.observability.hooks import RecordingHooks
 from tickwise.pipelines.historical.backfill import (
     BackfillManager,
     integrity_report,
@@ -63,9 +64,11 @@ def test_last_completed_session_is_today_only_after_the_close() -> None:
 async def test_a_second_backfill_fetches_nothing_and_a_gap_is_fetched_alone() -> None:
     source = FakeHistoricalSource(_session_frames)
     candles, log = InMemoryCandleRepository(), InMemoryBackfillLogRepository()
-    manager = BackfillManager(source, candles, log)
+    hooks = RecordingHooks()
+    manager = BackfillManager(source, candles, log, hooks=hooks)
     first = await manager.run([INFY], date(2026, 1, 5), date(2026, 1, 9))
     assert first.fetched_days == 5 and first.rows_written == 5 * 375 and len(source.calls) == 1
+    assert hooks.of("on_backfilled") == [("1m", 5 * 375)]  # tickwise_backfilled_candles_total
     again = await manager.run([INFY], date(2026, 1, 5), date(2026, 1, 9))
     assert again.fetched_days == 0 and again.already_stored == 5 and len(source.calls) == 1
     del log.days[(INFY.instrument_token, "1m", date(2026, 1, 7))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from historical_synthetic import synthetic_training_set
 
-from tickwise.pipelines.historical.tuning import TUNED_DEFAULTS, TrainConfig, walk_forward
+from tickwise.core.fitting import TUNED_DEFAULTS, TrainConfig, walk_forward
 
 CFG = TrainConfig(folds=3, num_boost_round=60, early_stopping_rounds=10, max_train_rows=20_000)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 from historical_synthetic import synthetic_training_set
 
+from tickwise.core.fitting import TrainConfig, select_features
 from tickwise.core.model import ModelArtifact
 from tickwise.core.predictor import Predictor
-from tickwise.pipelines.historical.train import fit_model, model_version
-from tickwise.pipelines.historical.tuning import TrainConfig, select_features
+from tickwise.core.training import model_version
+from tickwise.pipelines.historical.train import fit_model
 
 
 def test_fit_model_keeps_the_informative_feature_and_beats_chance_on_the_holdout() -> None:

@@ -26,7 +26,9 @@ from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.instrument import Instrument
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
+from tickwise.observability.hooks import NullHooks
 from tickwise.ports.historical_source import HistoricalSource
+from tickwise.ports.hooks import PipelineHooks
 from tickwise.ports.repositories import BackfillLogRepository, CandleRepository
 
 
@@ -115,8 +117,10 @@ class BackfillManager:
         calendar: SessionCalendar = NSE,
         timeframe: Timeframe = Timeframe.M1,
         concurrency: int = 3,
+        hooks: PipelineHooks | None = None,
     ) -> None:
         self.source = source
+        self.hooks: PipelineHooks = hooks if hooks is not None else NullHooks()
         self.candles = candles
         self.log = log
         self.calendar = calendar
@@ -178,6 +182,7 @@ class BackfillManager:
         report.rows_rejected += rejected
         written = await self.candles.add_frame(frame, on_conflict="nothing") if len(frame) else 0
         report.rows_written += written
+        self.hooks.on_backfilled(str(self.timeframe), written)
         per_day = (
             pd.DatetimeIndex(frame["time"]).tz_convert(IST).date if len(frame) else np.array([], dtype=object)
         )

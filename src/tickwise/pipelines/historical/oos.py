@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tickwise.core.dataset import TrainingSet, build_training_set
 from tickwise.core.features.calculator import FeatureCalculator
+from tickwise.core.fitting import TUNED_DEFAULTS, TrainConfig, fit_side
 from tickwise.core.metrics import roc_auc, signal_pnl
 from tickwise.core.model import SIDES, ModelArtifact
 from tickwise.core.predictor import Predictor
@@ -35,10 +37,8 @@ from tickwise.core.training import candidate_features, json_safe, model_version
 from tickwise.core.walk_forward import WalkForwardSpec, WalkForwardStep, assign_steps, walk_forward_schedule
 from tickwise.domain.time import IST
 from tickwise.pipelines.historical.context import HistoricalPorts
-from tickwise.pipelines.historical.dataset import TrainingSet, build_training_set
 from tickwise.pipelines.historical.predict import signals_frame
 from tickwise.pipelines.historical.train import load_training_data
-from tickwise.pipelines.historical.tuning import TUNED_DEFAULTS, TrainConfig, fit_side
 from tickwise.pipelines.models import load_model, signal_generator
 from tickwise.ports.experiment_tracker import ExperimentTracker
 from tickwise.ports.repositories import ModelRecord

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tickwise.core.fitting import TrainConfig
 from tickwise.core.labels import LabelSpec
 from tickwise.domain.timeframe import Timeframe
-from tickwise.pipelines.historical.tuning import TrainConfig
 from tickwise.pipelines.models import SignalOptions
 
 

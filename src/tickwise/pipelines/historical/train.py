@@ -18,19 +18,20 @@ this module loads data through the ports, fits, and records the result (``ModelS
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from tickwise.core.cv import holdout_split
+from tickwise.core.dataset import TrainingSet, build_training_set
 from tickwise.core.features.calculator import FeatureCalculator
+from tickwise.core.fitting import FoldResult, TrainConfig, evaluate, fit_side, select_features
 from tickwise.core.metrics import mean_metrics
-from tickwise.core.model import SIDE_NAMES, SIDES, ModelArtifact
+from tickwise.core.model import SIDE_NAMES, SIDES, LgbParams, ModelArtifact
 from tickwise.core.training import (
     candidate_features,
     json_safe,
@@ -40,15 +41,8 @@ from tickwise.core.training import (
 from tickwise.domain.errors import ModelError
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.context import HistoricalPorts
-from tickwise.pipelines.historical.dataset import TrainingSet, build_training_set
-from tickwise.pipelines.historical.tuning import (
-    FoldResult,
-    TrainConfig,
-    evaluate,
-    fit_side,
-    select_features,
-    tune,
-)
+from tickwise.pipelines.historical.tracking import TrainingRun, track
+from tickwise.pipelines.historical.tuning import tune
 from tickwise.pipelines.universe import select_universe
 from tickwise.ports.experiment_tracker import ExperimentTracker
 from tickwise.ports.repositories import ModelRecord, ModelStatus
@@ -59,7 +53,7 @@ class TrainOutcome:
     model_version: str
     status: str
     skipped: bool
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float | None] = field(default_factory=dict)  # None: not finite (JSON null)
     folds: list[dict[str, float]] = field(default_factory=list)
     mlflow_run_id: str | None = None
     artifact_path: str | None = None
@@ -120,7 +114,7 @@ def fit_model(
     ts: TrainingSet,
     cfg: TrainConfig,
     progress: Progress = _noop,
-) -> tuple[dict[int, lgb.Booster], list[str], dict[str, Any], list[FoldResult], FoldResult, dict[str, Any]]:
+) -> tuple[dict[int, lgb.Booster], list[str], LgbParams, list[FoldResult], FoldResult, dict[str, object]]:
     """Pure training: tune, select, holdout-evaluate, final fit. Returns (boosters, feature names,
     params, cv folds, holdout result, info)."""
     split = holdout_split(ts.t0, ts.t1, fraction=cfg.holdout_fraction)
@@ -212,7 +206,7 @@ async def train_model(
             model_version=version,
             status=existing.status,
             skipped=True,
-            metrics=dict(existing.metrics),
+            metrics=_numbers(existing.metrics),
             mlflow_run_id=existing.mlflow_run_id,
             artifact_path=existing.artifact_path,
             rows=len(ts),
@@ -225,7 +219,7 @@ async def train_model(
     # A shared Optuna storage (model_training.optuna_storage) pools trials of the same data and config.
     cfg = replace(cfg, study_name=f"tickwise-{version}")
     boosters, selected, params, cv_folds, holdout, info = fit_model(ts, cfg, progress)
-    metrics: dict[str, Any] = mean_metrics([f.metrics for f in cv_folds])
+    metrics: dict[str, float | None] = {**mean_metrics([f.metrics for f in cv_folds])}
     metrics.update({f"holdout_{k}": v for k, v in holdout.metrics.items()})
     metrics["cv_folds"] = len(cv_folds)
     metrics.update({k: v for k, v in info.items() if isinstance(v, (int, float))})
@@ -247,33 +241,21 @@ async def train_model(
     path = await ctx.store.save(version, files)
     run_id = None
     if tracker_factory is not None:
-        tracker = tracker_factory()
-        run_id = await tracker.log_run(
-            run_name=version,
-            params={
-                **params,
-                "trials": cfg.trials,
-                "folds": cfg.folds,
-                "embargo_bars": cfg.embargo_bars,
-                "rows": len(ts),
-                "features": len(selected),
-                "feature_set": calculator.feature_set,
-                "trained_from": trained_from.isoformat(),
-                "trained_to": trained_to.isoformat(),
-            },
-            metrics={
-                **{k: v for k, v in metrics.items() if isinstance(v, (int, float))},
-                **{f"fold{f.fold}_{k}": v for f in cv_folds for k, v in f.metrics.items()},
-            },
-            tags={"model_version": version, "feature_set": calculator.feature_set, "mode": "historical"},
-            files=files,
-            documents={
-                "feature_list.json": {"feature_set": calculator.feature_set, "names": selected},
-                "label_spec.json": spec.to_dict(),
-                "folds.json": [f.metrics for f in cv_folds],
-                "training_info.json": info,
-            },
+        run = TrainingRun(
+            version=version,
+            params=params,
+            config=cfg,
+            rows=len(ts),
+            features=selected,
+            feature_set=calculator.feature_set,
+            trained_from=trained_from,
+            trained_to=trained_to,
+            metrics=metrics,
+            folds=cv_folds,
+            label_spec=spec.to_dict(),
+            info=info,
         )
+        run_id = await track(tracker_factory(), run, files)
     # Registered as a challenger: promotion is the governance's decision on out-of-sample evidence
     # (pipelines.governance, docs/models.md), never a comparison of in-sample or holdout numbers here.
     status: ModelStatus = "challenger"
@@ -308,3 +290,10 @@ async def train_model(
         trained_to=trained_to,
         seconds=time.perf_counter() - began,
     )
+
+
+def _numbers(metrics: Mapping[str, object]) -> dict[str, float | None]:
+    """Stored metrics (JSON numbers or null) as the outcome's metric dict."""
+    return {
+        k: v if isinstance(v, (int, float)) and not isinstance(v, bool) else None for k, v in metrics.items()
+    }
