@@ -75,19 +75,19 @@ def _where_to_look(console: Console, settings: Settings, version: str | None) ->
         dsn = database_url(settings, start=False)
     except Exception:  # the summary must not fail on a cosmetic lookup
         dsn = "$(tickwise db url)"
-    version_sql = (
-        f"'{version}'" if version else "(SELECT model_version FROM models WHERE status = 'champion')"
-    )
+    # Without a version: the out-of-sample history (each row names its walk-forward fold model).
+    version_sql = f"s.model_version = '{version}'" if version else "s.sample = 'oos'"
     console.print(f'  psql "$(tickwise db url)"        # {dsn.split("@")[-1]}')
     console.print(
-        "  SELECT model_version, status, metrics->>'holdout_auc' AS auc FROM models ORDER BY created_at DESC;"
+        "  SELECT model_version, status, metrics->>'holdout_auc' AS holdout_auc, metrics->>'oos_auc' AS oos_auc\n"
+        "    FROM models ORDER BY created_at DESC;"
     )
     console.print(
-        "  SELECT s.time, s.direction, s.confidence, s.size, f.rsi_14, l.label, l.ret\n"
+        "  SELECT s.time, s.model_version, s.sample, s.direction, s.confidence, f.rsi_14, l.label, l.ret\n"
         "    FROM signals s\n"
         "    JOIN features f USING (instrument_token, timeframe, time)\n"
         "    JOIN labels l USING (instrument_token, timeframe, time)\n"
-        f"   WHERE s.model_version = {version_sql} AND s.mode = 'historical'\n"
+        f"   WHERE {version_sql} AND s.mode = 'historical'\n"
         "     AND f.feature_set = s.feature_set AND l.side = s.direction\n"
         "   ORDER BY s.time DESC LIMIT 20;"
     )
@@ -188,7 +188,7 @@ def historical() -> None:
         _oos_summary(console, summary.oos, summary.governance)
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in summary.timings.items())
     console.print(f"timings: {timings}")
-    _where_to_look(console, settings, summary.train.model_version if summary.train else None)
+    _where_to_look(console, settings, None)
 
 
 def backfill(
