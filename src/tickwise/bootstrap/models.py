@@ -66,9 +66,8 @@ def promotion_rule_of(settings: Settings) -> PromotionRule:
     )
 
 
-def governance_for(ctx: HistoricalContext, *, actor: str, aliases: bool = True) -> ModelGovernance:
-    """``ModelGovernance`` over an open historical context (MLflow aliases unless ``aliases`` is False)."""
-    settings = ctx.settings
+def comparison_for(ctx: HistoricalContext, rule: PromotionRule) -> OutOfSampleComparison:
+    """Challenger-vs-champion comparison over the context's stored features and labels."""
 
     async def tokens() -> list[int]:
         return [i.instrument_token for i in await select_universe(ctx.instruments, ctx.options.symbols)]
@@ -76,17 +75,23 @@ def governance_for(ctx: HistoricalContext, *, actor: str, aliases: bool = True) 
     async def load(record: ModelRecord) -> ModelArtifact:
         return await load_model(ctx, record.model_version)
 
-    rule = promotion_rule_of(settings)
-    compare = OutOfSampleComparison(
+    return OutOfSampleComparison(
         features=ctx.features,
         labels=ctx.labels,
         tokens=tokens,
         load=load,
         generator=lambda artifact: signal_generator(ctx.options.signals, artifact),
-        timeframe=settings.trading.signal_timeframe,
-        embargo=embargo_of(settings),
+        timeframe=ctx.options.signal_timeframe,
+        embargo=embargo_of(ctx.settings),
         rule=rule,
     )
+
+
+def governance_for(ctx: HistoricalContext, *, actor: str, aliases: bool = True) -> ModelGovernance:
+    """``ModelGovernance`` over an open historical context (MLflow aliases unless ``aliases`` is False)."""
+    settings = ctx.settings
+    rule = promotion_rule_of(settings)
+    compare = comparison_for(ctx, rule)
     registry = None
     if aliases:
         from tickwise.adapters.mlflow.tracker import tracking_uri

@@ -103,3 +103,32 @@ async def test_predict_over_the_models_own_window_works_but_marks_the_rows_in_sa
             summary.train.model_version,
         )
     assert [(r["sample"], r["n"]) for r in got] == [("in_sample", outcome.rows)]
+
+
+async def test_two_models_are_compared_only_on_bars_after_both_training_windows_plus_the_embargo(
+    clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
+) -> None:
+    from tickwise.bootstrap.historical import Reporter, open_historical, run_historical
+    from tickwise.bootstrap.models import comparison_for, embargo_of
+    from tickwise.core.promotion import PromotionRule
+
+    settings = _settings(tmp_path)
+    quiet = Reporter(quiet=True)
+    with quiet:
+        summary = await run_historical(settings, quiet, url=db_url)
+    assert summary.oos is not None and len(summary.oos.folds) >= 2
+    embargo = embargo_of(settings)
+    async with open_historical(settings, url=db_url) as ctx:
+        first = await ctx.models.get(summary.oos.folds[0].model_version)
+        later = await ctx.models.get(summary.oos.folds[-2].model_version)
+        champion = await ctx.models.champion()
+        assert first and later and champion and first.trained_to and later.trained_to
+        for rule in (PromotionRule(test="bootstrap", bootstrap_samples=500), PromotionRule(test="delong")):
+            got = await comparison_for(ctx, rule)(later, first)
+            assert got.result is not None and got.result.test == rule.test
+            assert got.window_from == later.trained_to + embargo  # the later of the two windows
+            assert got.days >= 1 and got.window_to is not None and got.window_to > got.window_from
+            assert 0.0 <= got.result.p_value <= 1.0
+        # the champion was trained on everything stored: no bar is out of sample for both
+        nothing = await comparison_for(ctx, PromotionRule())(later, champion)
+        assert nothing.result is None and nothing.days == 0
