@@ -108,13 +108,17 @@ def list_(
         _print_json([_record_json(r) for r in records])
         return
     table = Table(title=f"models ({len(records)})")
-    for col in ("model_version", "status", "trained (IST)", "AUC", "mlflow run"):
+    # Versions are copied into other commands: never wrap or truncate them.
+    table.add_column(
+        "model_version", no_wrap=True, min_width=max((len(r.model_version) for r in records), default=13)
+    )
+    for col in ("status", "trained (IST dates)", "AUC", "mlflow run"):
         table.add_column(col)
     for r in records:
         table.add_row(
             r.model_version,
             r.status,
-            f"{_ist(r.trained_from)} .. {_ist(r.trained_to)}",
+            f"{_ist(r.trained_from)[:10]} .. {_ist(r.trained_to)[:10]}",
             _auc(r.metrics),
             r.mlflow_run_id or "-",
         )
