@@ -174,3 +174,17 @@ async def test_without_common_out_of_sample_bars_a_challenger_is_not_promoted(
     assert (await gov.consider("m2")).status == "challenger"
     assert await _champion(models) == "m1"
     assert "no out-of-sample bars" in (await events.history("m2"))[0].reason
+
+
+async def test_the_same_rejection_is_recorded_once_and_new_evidence_again(
+    clean_db: asyncpg.Pool, tmp_path: Path
+) -> None:
+    compare = ScriptedComparison(p_value=0.3)
+    gov, _models, events, _ = await _setup(clean_db, tmp_path, compare, "m1", "m2")
+    await gov.consider("m1")
+    await gov.review_challengers()
+    await gov.review_challengers()
+    assert [e.event for e in await events.history("m2")] == ["rejected"]
+    compare.p_value = 0.2  # a new session stored: new evidence, a new verdict
+    await gov.review_challengers()
+    assert [e.event for e in await events.history("m2")] == ["rejected", "rejected"]

@@ -142,10 +142,12 @@ class ModelGovernance:
             await self._events.apply(changes)
             await self.sync_aliases()
             return GovernanceOutcome(version, "champion", decision)
-        # The status stays what it was (a challenger stays challenger); only the evidence is recorded.
-        await self._events.apply(
-            [StatusChange(self._event(version, "rejected", note + decision.reason, evidence))]
-        )
+        # The status stays what it was (a challenger stays challenger); only the evidence is recorded,
+        # once per distinct verdict: a re-run on the same data does not repeat the same rejection.
+        reason = note + decision.reason
+        latest = await self._events.history(version, limit=1)
+        if not (latest and latest[0].event == "rejected" and latest[0].reason == reason):
+            await self._events.apply([StatusChange(self._event(version, "rejected", reason, evidence))])
         await self.sync_aliases()
         return GovernanceOutcome(version, record.status, decision)
 
