@@ -19,13 +19,30 @@ from tickwise.core.fitting import TrainConfig
 from tickwise.core.model import ModelArtifact
 from tickwise.core.promotion import PromotionRule
 from tickwise.core.walk_forward import WalkForwardSpec
-from tickwise.pipelines.governance import ModelGovernance
+from tickwise.pipelines.governance import GovernanceOutcome, ModelGovernance
 from tickwise.pipelines.historical.comparison import OutOfSampleComparison
 from tickwise.pipelines.historical.oos import OosOptions
 from tickwise.pipelines.historical.train import TrainOutcome
 from tickwise.pipelines.models import load_model, signal_generator
 from tickwise.pipelines.universe import select_universe
+from tickwise.ports.model_events import ModelEvent
 from tickwise.ports.repositories import ModelRecord
+
+# What the CLI needs from model governance (cli imports bootstrap only, see docs/architecture.md).
+__all__ = [
+    "GovernanceContext",
+    "GovernanceOutcome",
+    "ModelEvent",
+    "ModelGovernance",
+    "ModelRecord",
+    "comparison_for",
+    "embargo_of",
+    "govern_after_training",
+    "governance_for",
+    "oos_options_of",
+    "open_governance",
+    "promotion_rule_of",
+]
 
 
 def embargo_of(settings: Settings) -> timedelta:

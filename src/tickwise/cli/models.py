@@ -10,13 +10,16 @@ import getpass
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from tickwise.cli.context import state
+
+if TYPE_CHECKING:  # the composition root is imported when a command runs, not when the CLI starts
+    from tickwise.bootstrap.models import GovernanceOutcome, ModelEvent, ModelRecord
 
 models_app = typer.Typer(
     name="models", help="List, inspect, promote, retire and roll back models.", no_args_is_help=True
@@ -41,7 +44,7 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _record_json(record: Any) -> dict[str, Any]:
+def _record_json(record: ModelRecord) -> dict[str, object]:
     return {
         "model_version": record.model_version,
         "status": record.status,
@@ -55,7 +58,7 @@ def _record_json(record: Any) -> dict[str, Any]:
     }
 
 
-def _event_json(event: Any) -> dict[str, Any]:
+def _event_json(event: ModelEvent) -> dict[str, object]:
     return {
         "time": _iso(event.time),
         "model_version": event.model_version,
@@ -66,7 +69,7 @@ def _event_json(event: Any) -> dict[str, Any]:
     }
 
 
-def _auc(metrics: Mapping[str, Any]) -> str:
+def _auc(metrics: Mapping[str, object]) -> str:
     for key in ("oos_auc", "holdout_auc"):
         value = metrics.get(key)
         if isinstance(value, (int, float)):
@@ -80,7 +83,7 @@ def _ist(value: datetime | None) -> str:
     return "-" if value is None else f"{value.astimezone(IST):%Y-%m-%d %H:%M}"
 
 
-def _print_json(data: Any) -> None:
+def _print_json(data: object) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
@@ -99,7 +102,7 @@ def list_(
         raise ConfigError(f"--status {status!r}: expected champion, challenger, retired or fold")
     settings = state.settings()
 
-    async def main() -> list[Any]:
+    async def main() -> list[ModelRecord]:
         async with open_governance(settings, actor=_actor(), aliases=False) as g:
             return await g.ctx.models.list(status=status)  # type: ignore[arg-type]
 
@@ -136,7 +139,7 @@ def show(
 
     settings = state.settings()
 
-    async def main() -> tuple[Any, list[Any]]:
+    async def main() -> tuple[ModelRecord, list[ModelEvent]]:
         async with open_governance(settings, actor=_actor(), aliases=False) as g:
             record = await g.ctx.models.get(version)
             if record is None:
@@ -161,7 +164,7 @@ def show(
     console.print(table)
 
 
-def _decision_line(outcome: Any) -> str:
+def _decision_line(outcome: GovernanceOutcome) -> str:
     d = outcome.decision
     return f"{outcome.model_version}: {outcome.status}" + ("" if d is None else f" ({d.reason})")
 
@@ -180,7 +183,7 @@ def promote(
 
     settings = state.settings()
 
-    async def main() -> Any:
+    async def main() -> GovernanceOutcome:
         async with open_governance(settings, actor=_actor()) as g:
             return await g.governance.consider(version, force=force, reason=reason)
 
@@ -213,7 +216,7 @@ def retire(
 
     settings = state.settings()
 
-    async def main() -> Any:
+    async def main() -> GovernanceOutcome:
         async with open_governance(settings, actor=_actor()) as g:
             return await g.governance.retire(version, reason=reason)
 

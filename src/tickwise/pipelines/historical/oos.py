@@ -21,8 +21,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -35,7 +35,6 @@ from tickwise.core.predictor import Predictor
 from tickwise.core.signals import SignalGenerator
 from tickwise.core.training import candidate_features, json_safe, model_version
 from tickwise.core.walk_forward import WalkForwardSpec, WalkForwardStep, assign_steps, walk_forward_schedule
-from tickwise.domain.time import IST
 from tickwise.pipelines.historical.context import HistoricalPorts
 from tickwise.pipelines.historical.predict import signals_frame
 from tickwise.pipelines.historical.train import load_training_data
@@ -60,7 +59,7 @@ class FoldOutcome:
     score_to: datetime | None
     reused: bool
     rows: int = 0
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -92,7 +91,7 @@ class OosOptions:
         return value
 
 
-def _fit_fold(ts: TrainingSet, rows: np.ndarray, cfg: TrainConfig) -> dict[int, Any]:
+def _fit_fold(ts: TrainingSet, rows: np.ndarray, cfg: TrainConfig) -> dict[int, lgb.Booster]:
     idx = np.arange(len(ts.feature_names))
     return {
         side: fit_side(ts, side, rows, TUNED_DEFAULTS, cfg, idx, num_boost_round=cfg.num_boost_round)[0]
@@ -225,7 +224,7 @@ async def _fold_model(
     ts: TrainingSet,
     step: WalkForwardStep,
     cfg: TrainConfig,
-    label_spec: dict[str, Any],
+    label_spec: dict[str, object],
     calculator: FeatureCalculator,
     embargo: timedelta,
     tracker: ExperimentTracker | None,
@@ -327,7 +326,3 @@ async def _fold_model(
     if on_trained is not None:
         await on_trained(record)
     return artifact, fold
-
-
-def ist(value: datetime | None) -> str:
-    return "-" if value is None else value.astimezone(IST).strftime("%Y-%m-%d %H:%M")
