@@ -203,7 +203,12 @@ async def run_historical(
             summary.train = await train_step(ctx, reporter, tracker_factory=tracker_factory(settings))
         # Historical signals come only from walk-forward fold models, out of sample (docs/models.md);
         # the champion candidate above is then judged by the promotion rule, never by its own window.
-        from tickwise.bootstrap.models import govern_after_training, governance_for, oos_options_of
+        from tickwise.bootstrap.models import (
+            govern_after_training,
+            governance_for,
+            oos_options_of,
+            retire_superseded_folds,
+        )
 
         governance = governance_for(ctx, actor="tickwise historical")
         with timed(summary, "oos"):
@@ -215,7 +220,8 @@ async def run_historical(
                 on_trained=lambda r: governance.record_trained(r.model_version, "walk-forward fold model"),
             )
         with timed(summary, "governance"):
-            summary.governance = await govern_after_training(governance, summary.train)
+            summary.governance = await retire_superseded_folds(ctx, governance, summary.oos)
+            summary.governance += await govern_after_training(governance, summary.train)
     summary.timings["total"] = round(time.perf_counter() - began, 2)
     return summary
 

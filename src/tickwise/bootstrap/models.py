@@ -21,7 +21,7 @@ from tickwise.core.promotion import PromotionRule
 from tickwise.core.walk_forward import WalkForwardSpec
 from tickwise.pipelines.governance import GovernanceOutcome, ModelGovernance
 from tickwise.pipelines.historical.comparison import OutOfSampleComparison
-from tickwise.pipelines.historical.oos import OosOptions
+from tickwise.pipelines.historical.oos import OosOptions, OosOutcome
 from tickwise.pipelines.historical.train import TrainOutcome
 from tickwise.pipelines.models import load_model, signal_generator
 from tickwise.pipelines.universe import select_universe
@@ -42,6 +42,7 @@ __all__ = [
     "oos_options_of",
     "open_governance",
     "promotion_rule_of",
+    "retire_superseded_folds",
 ]
 
 
@@ -141,6 +142,35 @@ async def govern_after_training(governance: ModelGovernance, train: TrainOutcome
     return [
         f"{o.model_version}: {o.status}" + ("" if o.decision is None else f" ({o.decision.reason})")
         for o in outcomes
+    ]
+
+
+async def retire_superseded_folds(
+    ctx: HistoricalContext, governance: ModelGovernance, oos: OosOutcome
+) -> list[str]:
+    """Retire the fold models the current walk-forward schedule no longer has (its configuration or the
+    stored history's first session changed) and delete their historical signals, so every bar keeps
+    exactly one out-of-sample row (of the instruments this run covers). Nothing happens when the
+    schedule is empty (too little history)."""
+    if not oos.folds:
+        return []
+    current = {f.model_version for f in oos.folds}
+    stale = [r.model_version for r in await ctx.models.list(status="fold") if r.model_version not in current]
+    if not stale:
+        return []
+    # Only the instruments this schedule covers lose the old rows; a fold model is retired once it has
+    # no historical row left (signals first: a run killed in between finishes the job when re-run).
+    tokens = [i.instrument_token for i in await select_universe(ctx.instruments, ctx.options.symbols)]
+    deleted = await ctx.signals.delete_historical(stale, tokens)
+    still_used = await ctx.signals.versions_with_historical(stale)
+    retired = [v for v in stale if v not in still_used]
+    for version in retired:
+        await governance.retire(
+            version,
+            reason="superseded by the current walk-forward schedule; its historical signals were removed",
+        )
+    return [
+        f"{deleted:,} historical signals of superseded fold models removed, {len(retired)} of them retired"
     ]
 
 

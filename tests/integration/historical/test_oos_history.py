@@ -20,7 +20,7 @@ WHERE s.mode = 'historical'
 """
 
 
-def _settings(tmp: Path) -> Settings:
+def _settings(tmp: Path, refit_every: int = 2) -> Settings:
     env = {
         "TICKWISE__SYSTEM__DATA_DIR": str(tmp),
         "TICKWISE__BROKER__TOKEN_FILE": str(tmp / "kite_token.json"),
@@ -30,7 +30,7 @@ def _settings(tmp: Path) -> Settings:
         "TICKWISE__MODEL_TRAINING__FOLDS": "2",
         "TICKWISE__MODEL_TRAINING__NUM_BOOST_ROUND": "20",
         "TICKWISE__WALK_FORWARD__MIN_TRAIN_SESSIONS": "4",
-        "TICKWISE__WALK_FORWARD__REFIT_EVERY_SESSIONS": "2",
+        "TICKWISE__WALK_FORWARD__REFIT_EVERY_SESSIONS": str(refit_every),
         "TICKWISE__WALK_FORWARD__MIN_TRAIN_EVENTS": "200",
         "TICKWISE__WALK_FORWARD__NUM_BOOST_ROUND": "20",
     }
@@ -132,3 +132,47 @@ async def test_two_models_are_compared_only_on_bars_after_both_training_windows_
         # the champion was trained on everything stored: no bar is out of sample for both
         nothing = await comparison_for(ctx, PromotionRule())(later, champion)
         assert nothing.result is None and nothing.days == 0
+
+
+async def test_a_new_schedule_retires_the_fold_models_it_no_longer_has_and_keeps_one_row_per_bar(
+    clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
+) -> None:
+    from tickwise.bootstrap.historical import Reporter, run_historical
+
+    quiet = Reporter(quiet=True)
+    with quiet:
+        first = await run_historical(_settings(tmp_path, refit_every=2), quiet, url=db_url)
+        second = await run_historical(_settings(tmp_path, refit_every=3), quiet, url=db_url)
+    assert first.oos is not None and second.oos is not None
+    old = {f.model_version for f in first.oos.folds}
+    new = {f.model_version for f in second.oos.folds}
+    superseded = old - new
+    assert superseded, "a different refit cadence moves at least one cutoff"
+    assert any("superseded fold models removed" in line for line in second.governance)
+    async with clean_db.acquire() as conn:
+        assert await conn.fetchval(OOS_VIOLATIONS) == 0
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM (SELECT 1 FROM signals WHERE mode = 'historical' "
+                "GROUP BY instrument_token, timeframe, time HAVING count(*) > 1) d"
+            )
+            == 0
+        )
+        writers = {
+            r[0]
+            for r in await conn.fetch("SELECT DISTINCT model_version FROM signals WHERE mode = 'historical'")
+        }
+        assert writers <= new
+        statuses = {
+            r["model_version"]: r["status"]
+            for r in await conn.fetch(
+                "SELECT model_version, status FROM models WHERE model_version = ANY($1::text[])",
+                list(superseded),
+            )
+        }
+        assert set(statuses.values()) == {"retired"}
+        retired_events = await conn.fetchval(
+            "SELECT count(*) FROM model_events WHERE event = 'retired' AND model_version = ANY($1::text[])",
+            list(superseded),
+        )
+        assert retired_events == len(superseded)

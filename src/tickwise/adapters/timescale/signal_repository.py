@@ -183,3 +183,31 @@ class TimescaleSignalRepository:
             if mode is None:
                 return int(await conn.fetchval("SELECT count(*) FROM signals"))
             return int(await conn.fetchval("SELECT count(*) FROM signals WHERE mode = $1", mode))
+
+    async def delete_historical(
+        self, model_versions: Sequence[str], instrument_tokens: Sequence[int] | None = None
+    ) -> int:
+        """Delete the ``historical`` rows of ``model_versions`` (superseded fold models), only of
+        ``instrument_tokens`` when given; returns the number of rows deleted."""
+        if not model_versions:
+            return 0
+        sql = "DELETE FROM signals WHERE mode = 'historical' AND model_version = ANY($1::text[])"
+        params: list[Any] = [list(model_versions)]
+        if instrument_tokens is not None:
+            sql += " AND instrument_token = ANY($2::bigint[])"
+            params.append(list(instrument_tokens))
+        async with self._pool.acquire() as conn:
+            status = await conn.execute(sql, *params)
+        return int(status.split()[-1])
+
+    async def versions_with_historical(self, model_versions: Sequence[str]) -> set[str]:
+        """Those of ``model_versions`` that still have ``historical`` rows."""
+        if not model_versions:
+            return set()
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT DISTINCT model_version FROM signals WHERE mode = 'historical' "
+                "AND model_version = ANY($1::text[])",
+                list(model_versions),
+            )
+        return {r["model_version"] for r in rows}
