@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from typing import Any
 
 REGISTERED_MODEL = "tickwise"
 
@@ -19,13 +20,20 @@ class MlflowAliasRegistry:
     """ModelAliasRegistry on MLflow's model registry."""
 
     def __init__(self, uri: str, name: str = REGISTERED_MODEL) -> None:
-        if uri.startswith("file:") or "://" not in uri:
-            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-        from mlflow.tracking import MlflowClient  # heavy import, only when governance runs
-
         self._uri = uri
-        self._client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         self._name = name
+        self._made: Any = None
+
+    @property
+    def _client(self) -> Any:
+        """The MLflow client, made on first use: the import is slow and most runs change no alias."""
+        if self._made is None:
+            if self._uri.startswith("file:") or "://" not in self._uri:
+                os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+            from mlflow.tracking import MlflowClient
+
+            self._made = MlflowClient(tracking_uri=self._uri, registry_uri=self._uri)
+        return self._made
 
     def _ensure_model(self) -> None:
         from mlflow.exceptions import MlflowException

@@ -180,7 +180,14 @@ async def write_oos_history(
         return outcome
     owner = assign_steps(bar_times, steps)
     event_owner = assign_steps(ts.t0, steps)
-    tracker = tracker_factory() if tracker_factory is not None else None
+    made: list[ExperimentTracker] = []
+
+    def tracker() -> ExperimentTracker | None:
+        """The tracker, made on first use: MLflow's import is slow and a re-run trains nothing."""
+        if tracker_factory is not None and not made:
+            made.append(tracker_factory())
+        return made[0] if made else None
+
     scored: list[tuple[np.ndarray, np.ndarray]] = []
     window_probs: dict[str, np.ndarray] = {}  # a fresh fold's score-window predictions, made once
     for k, step in enumerate(steps):
@@ -227,7 +234,7 @@ async def _fold_model(
     label_spec: dict[str, object],
     calculator: FeatureCalculator,
     embargo: timedelta,
-    tracker: ExperimentTracker | None,
+    tracker: Callable[[], ExperimentTracker | None],
     on_trained: Callable[[ModelRecord], Awaitable[None]] | None,
     window_probs: dict[str, np.ndarray],
 ) -> tuple[ModelArtifact, FoldOutcome]:
@@ -291,8 +298,9 @@ async def _fold_model(
     files = artifact.to_files()
     path = await ctx.store.save(version, files)
     run_id = None
-    if tracker is not None:
-        run_id = await tracker.log_run(
+    experiment = tracker()
+    if experiment is not None:
+        run_id = await experiment.log_run(
             run_name=version,
             params={**params, "trained_from": trained_from.isoformat(), "trained_to": trained_to.isoformat()},
             metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))},
