@@ -21,6 +21,7 @@ from tickwise.domain.instrument import Instrument
 from tickwise.domain.signal import Signal
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.options import HistoricalOptions
+from tickwise.ports.model_events import ModelEvent, StatusChange
 from tickwise.ports.model_store import ModelStore
 from tickwise.ports.repositories import ModelRecord, ModelRepository, ModelStatus, OnConflict
 
@@ -513,3 +514,38 @@ class InMemoryHistoricalContext:
     models: InMemoryModelRepository = field(default_factory=InMemoryModelRepository)
     backfill_log: InMemoryBackfillLogRepository = field(default_factory=InMemoryBackfillLogRepository)
     store: InMemoryModelStore = field(default_factory=InMemoryModelStore)
+
+
+class InMemoryModelEventRepository:
+    """``ports.ModelEventRepository`` over an ``InMemoryModelRepository``: append-only, and ``apply``
+    checks every change before making any (all or nothing, like the database transaction)."""
+
+    def __init__(self, models: InMemoryModelRepository) -> None:
+        self.models = models
+        self.events: list[ModelEvent] = []
+        self._clock = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def _stamp(self, event: ModelEvent) -> ModelEvent:
+        if event.model_version not in self.models.records:
+            raise ModelError(f"no model version {event.model_version!r} in the models table")
+        self._clock += timedelta(seconds=1)
+        return replace(event, time=self._clock)
+
+    async def append(self, event: ModelEvent) -> None:
+        self.events.append(self._stamp(event))
+
+    async def history(
+        self, model_version: str | None = None, *, limit: int | None = None
+    ) -> list[ModelEvent]:
+        chosen = [
+            e for e in reversed(self.events) if model_version is None or e.model_version == model_version
+        ]
+        return chosen if limit is None else chosen[:limit]
+
+    async def apply(self, changes: Sequence[StatusChange]) -> None:
+        stamped = [self._stamp(c.event) for c in changes]  # raises before anything changes
+        for change, event in zip(changes, stamped, strict=True):
+            if change.status is not None:
+                version = event.model_version
+                self.models.records[version] = replace(self.models.records[version], status=change.status)
+            self.events.append(event)

@@ -280,6 +280,27 @@ class BacktestSettings(_Section):
     costs: BacktestCostSettings = BacktestCostSettings()
 
 
+class WalkForwardSettings(_Section):
+    """Out-of-sample history (docs/models.md): one cheap fold model per step, fixed parameters."""
+
+    window: Literal["expanding", "rolling"] = "expanding"
+    refit_every_sessions: int = Field(5, ge=1)
+    min_train_sessions: int = Field(20, ge=1)
+    train_sessions: int = Field(40, ge=1)  # rolling window length; ignored when expanding
+    min_train_events: int = Field(2000, ge=1)
+    num_boost_round: int = Field(100, ge=1)
+    max_train_rows: int = Field(20_000, ge=100)
+
+
+class PromotionSettings(_Section):
+    """When a challenger may replace the champion (docs/models.md)."""
+
+    test: Literal["bootstrap", "delong"] = "bootstrap"
+    alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    min_days: int = Field(5, ge=1)
+    bootstrap_samples: int = Field(5000, ge=100)
+
+
 class Settings(_Section):
     system: SystemSettings = SystemSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -289,6 +310,8 @@ class Settings(_Section):
     live: LiveSettings = LiveSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     backtest: BacktestSettings = BacktestSettings()
+    walk_forward: WalkForwardSettings = WalkForwardSettings()
+    promotion: PromotionSettings = PromotionSettings()
 
 
 def default_config_dir() -> Path:

@@ -116,6 +116,7 @@ async def seed(conn: asyncpg.Connection) -> None:
                         FEATURE_SET,
                         None,
                         0.05,
+                        "oos",  # the bar lies after the champion's trained_to (2025-01-04) + embargo
                     )
                 )
                 if time.day == 7:
@@ -132,6 +133,7 @@ async def seed(conn: asyncpg.Connection) -> None:
                             FEATURE_SET,
                             35.0 + n % 40,
                             0.05,
+                            "oos",
                         )
                     )
         for n, (time, _o, h, low, _c, _v) in enumerate(_bars(token, TRAINING_DAYS)):
@@ -192,6 +194,7 @@ async def seed(conn: asyncpg.Connection) -> None:
             "feature_set",
             "latency_ms",
             "size",
+            "sample",
         ],
     )
     tick_start = SESSION_DAYS[1] + timedelta(minutes=30)

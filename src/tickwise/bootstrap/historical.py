@@ -36,12 +36,14 @@ from tickwise.core.signals import SignalGenerator
 from tickwise.domain.calendar import SessionCalendar
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines import models as model_use
+from tickwise.pipelines.historical.oos import OosOutcome
 from tickwise.pipelines.historical.options import HistoricalOptions
 from tickwise.pipelines.historical.predict import PredictOutcome
 from tickwise.pipelines.historical.progress import Reporter, StepProgress
 from tickwise.pipelines.historical.run import (
     HistoricalSummary,
     derive,
+    oos_step,
     predict_step,
     roll_up_all,
     sync_and_backfill,
@@ -56,6 +58,7 @@ from tickwise.ports.experiment_tracker import ExperimentTracker
 __all__ = [
     "HistoricalContext",
     "HistoricalSummary",
+    "OosOutcome",
     "PredictOutcome",
     "Reporter",
     "TrainOutcome",
@@ -195,8 +198,27 @@ async def run_historical(
             await derive(ctx, universe, reporter, summary)
         with timed(summary, "train"):
             summary.train = await train_step(ctx, reporter, tracker_factory=tracker_factory(settings))
-        with timed(summary, "predict"):
-            summary.predict = await predict_step(ctx, reporter, version=summary.train.model_version)
+        # Historical signals come only from walk-forward fold models, out of sample (docs/models.md);
+        # the champion candidate above is then judged by the promotion rule, never by its own window.
+        from tickwise.bootstrap.models import (
+            govern_after_training,
+            governance_for,
+            oos_options_of,
+            retire_superseded_folds,
+        )
+
+        governance = governance_for(ctx, actor="tickwise historical")
+        with timed(summary, "oos"):
+            summary.oos = await oos_step(
+                ctx,
+                reporter,
+                oos_options_of(settings),
+                tracker_factory=tracker_factory(settings),
+                on_trained=lambda r: governance.record_trained(r.model_version, "walk-forward fold model"),
+            )
+        with timed(summary, "governance"):
+            summary.governance = await retire_superseded_folds(ctx, governance, summary.oos)
+            summary.governance += await govern_after_training(governance, summary.train)
     summary.timings["total"] = round(time.perf_counter() - began, 2)
     return summary
 
@@ -244,10 +266,14 @@ async def run_train(
     url: str | None = None,
 ) -> TrainOutcome:
     """``tickwise train``: walk-forward training, MLflow run, models row, champion decision."""
+    from tickwise.bootstrap.models import govern_after_training, governance_for
+
     async with open_historical(settings, url=url) as ctx:
-        return await train_step(
+        outcome = await train_step(
             ctx, reporter, start=start, end=end, trials=trials, tracker_factory=tracker_factory(settings)
         )
+        await govern_after_training(governance_for(ctx, actor="tickwise train"), outcome)
+        return outcome
 
 
 async def run_predict(

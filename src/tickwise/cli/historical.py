@@ -21,7 +21,7 @@ from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 
 if TYPE_CHECKING:  # the composition root is imported when a command runs, not when the CLI starts
-    from tickwise.bootstrap.historical import TrainOutcome
+    from tickwise.bootstrap.historical import OosOutcome, TrainOutcome
 
 FROM_HELP = "Start (IST): YYYY-MM-DD or 'YYYY-MM-DD HH:MM'."
 TO_HELP = "End (IST): YYYY-MM-DD (the whole day is included) or 'YYYY-MM-DD HH:MM' (exclusive)."
@@ -76,19 +76,19 @@ def _where_to_look(console: Console, settings: Settings, version: str | None) ->
         dsn = database_url(settings, start=False)
     except Exception:  # the summary must not fail on a cosmetic lookup
         dsn = "$(tickwise db url)"
-    version_sql = (
-        f"'{version}'" if version else "(SELECT model_version FROM models WHERE status = 'champion')"
-    )
+    # Without a version: the out-of-sample history (each row names its walk-forward fold model).
+    version_sql = f"s.model_version = '{version}'" if version else "s.sample = 'oos'"
     console.print(f'  psql "$(tickwise db url)"        # {dsn.split("@")[-1]}')
     console.print(
-        "  SELECT model_version, status, metrics->>'holdout_auc' AS auc FROM models ORDER BY created_at DESC;"
+        "  SELECT model_version, status, metrics->>'holdout_auc' AS holdout_auc, metrics->>'oos_auc' AS oos_auc\n"
+        "    FROM models ORDER BY created_at DESC;"
     )
     console.print(
-        "  SELECT s.time, s.direction, s.confidence, s.size, f.rsi_14, l.label, l.ret\n"  # nosec B608: a constant example query printed for the user, nothing interpolated
+        "  SELECT s.time, s.model_version, s.sample, s.direction, s.confidence, f.rsi_14, l.label, l.ret\n"  # nosec B608: a constant example query printed for the user, nothing interpolated
         "    FROM signals s\n"
         "    JOIN features f USING (instrument_token, timeframe, time)\n"
         "    JOIN labels l USING (instrument_token, timeframe, time)\n"
-        f"   WHERE s.model_version = {version_sql} AND s.mode = 'historical'\n"
+        f"   WHERE {version_sql} AND s.mode = 'historical'\n"
         "     AND f.feature_set = s.feature_set AND l.side = s.direction\n"
         "   ORDER BY s.time DESC LIMIT 20;"
     )
@@ -130,6 +130,26 @@ def _train_table(console: Console, outcome: TrainOutcome) -> None:
     )
 
 
+def _oos_summary(console: Console, oos: OosOutcome, governance: list[str]) -> None:
+    """The out-of-sample history: fold models, rows, pooled AUC; then the promotion decisions."""
+    if oos.note:
+        console.print(f"out-of-sample history: {oos.note}")
+    else:
+        auc = oos.metrics.get("oos_auc", float("nan"))
+        console.print(
+            f"out-of-sample signals (historical, sample 'oos'): {oos.rows:,} rows from {len(oos.folds)} "
+            f"walk-forward fold models, {oos.longs:,} long, {oos.shorts:,} short; "
+            f"pooled out-of-sample AUC {_fmt(auc)} over {int(oos.metrics.get('oos_events', 0)):,} labelled bars"
+        )
+        first, last = oos.folds[0], oos.folds[-1]
+        console.print(
+            f"  scored {_ist(first.score_from)} .. end, each bar after its fold's labels + {oos.embargo} embargo; "
+            f"last fold {last.model_version} trained to {_ist(last.trained_to)}"
+        )
+    for line in governance:
+        console.print(f"promotion: {line}")
+
+
 def historical() -> None:
     """The whole historical mode: instruments sync, backfill, roll-ups, features, labels, train, predict."""
     from tickwise.bootstrap.historical import Reporter, run_historical
@@ -166,9 +186,11 @@ def historical() -> None:
         console.print(
             f"signals (historical, {p.model_version}): {p.rows:,} rows, {p.longs:,} long, {p.shorts:,} short"
         )
+    if summary.oos is not None:
+        _oos_summary(console, summary.oos, summary.governance)
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in summary.timings.items())
     console.print(f"timings: {timings}")
-    _where_to_look(console, settings, summary.train.model_version if summary.train else None)
+    _where_to_look(console, settings, None)
 
 
 def backfill(
@@ -250,6 +272,13 @@ def predict(
         f"signals written: {outcome.rows:,} (model {outcome.model_version}, mode historical, "
         f"{outcome.instruments} instruments, {outcome.longs:,} long, {outcome.shorts:,} short) in {outcome.seconds:.1f} s"
     )
+    if outcome.in_sample:
+        typer.echo(
+            f"warning: {outcome.in_sample:,} of these rows score bars inside model {outcome.model_version}'s own "
+            "training window (plus the embargo); they are stored with sample = 'in_sample' and say nothing "
+            "about out-of-sample performance (see docs/models.md)",
+            err=True,
+        )
     _where_to_look(console, settings, outcome.model_version)
 
 

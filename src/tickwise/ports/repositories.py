@@ -109,7 +109,8 @@ class SignalRepository(Protocol):
     ) -> pd.DataFrame: ...
 
 
-ModelStatus = Literal["champion", "challenger", "retired"]
+# 'fold': a walk-forward fold model that scored out-of-sample history (core.walk_forward).
+ModelStatus = Literal["champion", "challenger", "retired", "fold"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,10 +48,10 @@ async def test_historical_mode_runs_twice_idempotently_and_tables_join(
     assert first.backfill is not None and first.backfill.fetched_days == 3 * 12
     assert first.integrity is not None and first.integrity.invalid_candles == 0
     assert first.train is not None and not first.train.skipped and first.train.status == "champion"
-    assert first.predict is not None and first.predict.rows > 0
+    assert first.oos is not None and first.oos.rows > 0  # historical signals: out of sample only
     counts = await _counts(clean_db)
     assert counts["candles"] >= 3 * 12 * 375 and counts["features"] >= 3 * 12 * 375
-    assert counts["models"] == 1 and counts["signals"] == first.predict.rows
+    assert counts["models"] == 1 + len(first.oos.folds) and counts["signals"] == first.oos.rows
     assert (tmp_path / "mlruns").is_dir() and first.train.mlflow_run_id
 
     async with clean_db.acquire() as conn:

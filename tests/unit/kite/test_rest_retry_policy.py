@@ -9,10 +9,10 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from tickwise.domain.backoff import Backoff
 from tickwise.adapters.kite.errors import KiteDataError
 from tickwise.adapters.kite.rate_limit import RateLimiter
 from tickwise.adapters.kite.rest import KiteRestClient
+from tickwise.domain.backoff import Backoff
 
 
 class FakeClock:

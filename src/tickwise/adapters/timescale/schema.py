@@ -19,6 +19,7 @@ from sqlalchemy import (
     Column,
     Date,
     Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -178,7 +179,8 @@ models = Table(
     Column("label_spec", JSONB),
     Column("feature_spec", JSONB),
     Column("artifact_path", Text),
-    CheckConstraint("status IN ('champion', 'challenger', 'retired')", name="models_status_check"),
+    # 'fold': a walk-forward fold model that wrote out-of-sample history (migration 0006).
+    CheckConstraint("status IN ('champion', 'challenger', 'retired', 'fold')", name="models_status_check"),
     # At most one champion at any time.
     Index("models_one_champion_idx", "status", unique=True, postgresql_where=text("status = 'champion'")),
 )
@@ -198,11 +200,32 @@ signals = Table(
     Column("latency_ms", F8),
     _ts("created_at", server_default=text("now()")),
     Column("size", F8),
+    # 'oos' when the bar lies after the model's trained_to + embargo (migration 0006); in_sample otherwise.
+    Column("sample", Text, nullable=False, server_default="in_sample"),
     UniqueConstraint(
         "instrument_token", "timeframe", "time", "model_version", "mode", name="signals_contract_key"
     ),
     CheckConstraint("direction IN (-1, 0, 1)", name="signals_direction_check"),
     CheckConstraint("mode IN ('historical', 'live')", name="signals_mode_check"),
+    CheckConstraint("sample IN ('oos', 'in_sample')", name="signals_sample_check"),
+)
+
+MODEL_EVENTS = ("trained", "promoted", "retired", "rolled_back", "rejected")
+# Append-only audit trail of model governance; a trigger (migration 0006) rejects UPDATE and DELETE.
+model_events = Table(
+    "model_events",
+    metadata,
+    _ts("time", server_default=text("now()")),
+    Column("model_version", Text, ForeignKey("models.model_version"), nullable=False),
+    Column("event", Text, nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("metrics", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("actor", Text, nullable=False, server_default=""),
+    Index("model_events_version_time_idx", "model_version", text("time DESC")),
+    CheckConstraint(
+        "event IN ('trained', 'promoted', 'retired', 'rolled_back', 'rejected')",
+        name="model_events_event_check",
+    ),
 )
 
 backfill_log = Table(
@@ -285,8 +308,12 @@ HYPERTABLES: dict[str, str] = {
     "signals": "30 days",
 }
 
+#: append-only hypertables -> chunk interval; kept out of HYPERTABLES so retention never drops them
+APPEND_ONLY_HYPERTABLES: dict[str, str] = {"model_events": "90 days"}
+
 #: every application table, in an order safe for TRUNCATE/DROP
 ALL_TABLES = (
+    "model_events",
     "backtest_equity",
     "backtest_trades",
     "backtest_runs",

@@ -41,6 +41,7 @@ SIGNAL_COLUMNS = (
     "latency_ms",
     "created_at",
     "size",
+    "sample",
 )
 KEY = ("instrument_token", "timeframe", "time", "model_version", "mode")
 _SHOW = ("instrument_token", "timeframe", "time", "model_version", "mode")
@@ -98,6 +99,13 @@ def encode_signals(frame: pd.DataFrame) -> list[Column]:
         ),
         Column("feature_set", "text", frame["feature_set"].astype(str).to_numpy(dtype=object)),
     ]
+    # A frame without ``sample`` gets one from its mode: a live bar comes after its model was trained
+    # (out of sample by construction); a historical row is in sample unless its writer vouches otherwise.
+    if "sample" in frame.columns:
+        sample = np.asarray(choice_column(what, frame, "sample", ("oos", "in_sample"), _SHOW), object)
+    else:
+        sample = np.where(frame["mode"].astype(str).to_numpy() == "live", "oos", "in_sample").astype(object)
+    columns.append(Column("sample", "text", sample))
     for col in ("latency_ms", "size"):
         if col in frame.columns:
             columns.append(
@@ -141,6 +149,7 @@ class TimescaleSignalRepository:
         model_version: str | None = None,
         instrument_token: int | None = None,
         timeframe: Timeframe | None = None,
+        sample: str | None = None,
     ) -> pd.DataFrame:
         """Signals with ``start <= time < end`` and the given filters, ordered by time, instrument."""
         params: list[object] = []
@@ -150,6 +159,7 @@ class TimescaleSignalRepository:
             ("model_version", model_version),
             ("instrument_token", instrument_token),
             ("timeframe", None if timeframe is None else str(timeframe)),
+            ("sample", sample),
         ):
             if value is not None:
                 params.append(value)
@@ -172,3 +182,31 @@ class TimescaleSignalRepository:
             if mode is None:
                 return int(await conn.fetchval("SELECT count(*) FROM signals"))
             return int(await conn.fetchval("SELECT count(*) FROM signals WHERE mode = $1", mode))
+
+    async def delete_historical(
+        self, model_versions: Sequence[str], instrument_tokens: Sequence[int] | None = None
+    ) -> int:
+        """Delete the ``historical`` rows of ``model_versions`` (superseded fold models), only of
+        ``instrument_tokens`` when given; returns the number of rows deleted."""
+        if not model_versions:
+            return 0
+        sql = "DELETE FROM signals WHERE mode = 'historical' AND model_version = ANY($1::text[])"
+        params: list[object] = [list(model_versions)]
+        if instrument_tokens is not None:
+            sql += " AND instrument_token = ANY($2::bigint[])"
+            params.append(list(instrument_tokens))
+        async with self._pool.acquire() as conn:
+            status = await conn.execute(sql, *params)
+        return int(status.split()[-1])
+
+    async def versions_with_historical(self, model_versions: Sequence[str]) -> set[str]:
+        """Those of ``model_versions`` that still have ``historical`` rows."""
+        if not model_versions:
+            return set()
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT DISTINCT model_version FROM signals WHERE mode = 'historical' "
+                "AND model_version = ANY($1::text[])",
+                list(model_versions),
+            )
+        return {r["model_version"] for r in rows}

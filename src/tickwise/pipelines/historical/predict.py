@@ -1,6 +1,10 @@
 """Batch signals: a model version (champion by default) applied to stored features, written to ``signals``
 with mode ``historical``.
 
+Each row's ``sample`` says whether its bar lies after the model's training window (``trained_to``, which
+includes the labels' ends) plus the embargo (``oos``) or not (``in_sample``); scoring a model over its own
+training window still works, and the outcome counts those rows so the CLI can warn.
+
 A signal's ``time`` is the open of the bar whose close produced it; ``available_at`` is that bar's close
 instant (``time + timeframe``); ``latency_ms`` is NULL for historical signals. Only bars whose model
 features are all finite get a signal (:func:`signal_ready`; the warm-up bars have none), the same rule
@@ -12,11 +16,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
+from tickwise.core.model import ModelArtifact
 from tickwise.core.predictor import Predictor
 from tickwise.core.signal_model import SignalModel
 from tickwise.core.signals import SignalGenerator
@@ -60,6 +65,15 @@ def signals_frame(
     )
 
 
+def sample_of(times: pd.Series, artifact: ModelArtifact, embargo: timedelta) -> np.ndarray:
+    """``oos`` for bars strictly after the model's ``trained_to`` plus the embargo, else ``in_sample``
+    (a model without a recorded training window is never trusted to be out of sample)."""
+    if artifact.trained_to is None:
+        return np.full(len(times), "in_sample", dtype=object)
+    after = pd.DatetimeIndex(times) > pd.Timestamp(artifact.trained_to + embargo)
+    return np.where(after, "oos", "in_sample").astype(object)
+
+
 @dataclass
 class PredictOutcome:
     model_version: str
@@ -70,6 +84,8 @@ class PredictOutcome:
     start: datetime | None
     end: datetime | None
     seconds: float
+    # rows whose bar lies inside the model's training window plus the embargo (sample 'in_sample')
+    in_sample: int = 0
 
 
 async def predict_signals(
@@ -90,13 +106,16 @@ async def predict_signals(
     generator = signal_generator(options.signals, artifact)
     columns = list(dict.fromkeys([*artifact.feature_names, *generator.regime_features]))
     tokens = [i.instrument_token for i in await select_universe(ctx.instruments, options.symbols)]
-    total = longs = shorts = used = 0
+    total = longs = shorts = used = in_sample = 0
+    embargo = timeframe.delta * options.train.embargo_bars
     for k, token in enumerate(tokens):
         features = await ctx.features.read_frame(
             token, timeframe, artifact.feature_set, start, end, columns=columns
         )
         if not features.empty:
             frame = signals_frame(features, predictor, generator, timeframe)
+            frame["sample"] = sample_of(frame["time"], artifact, embargo)
+            in_sample += int((frame["sample"] == "in_sample").sum())
             total += await ctx.signals.add_frame(frame)
             longs += int((frame["direction"] == 1).sum())
             shorts += int((frame["direction"] == -1).sum())
@@ -109,5 +128,5 @@ async def predict_signals(
             "run `tickwise historical` to compute them"
         )
     return PredictOutcome(
-        artifact.version, total, longs, shorts, used, start, end, time.perf_counter() - began
+        artifact.version, total, longs, shorts, used, start, end, time.perf_counter() - began, in_sample
     )

@@ -9,7 +9,7 @@ root (``bootstrap.historical.run_historical``) opens the database and the broker
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -30,6 +30,7 @@ from tickwise.pipelines.historical.build_features import build_features
 from tickwise.pipelines.historical.build_labels import build_labels
 from tickwise.pipelines.historical.context import HistoricalPorts
 from tickwise.pipelines.historical.instruments import InstrumentManager
+from tickwise.pipelines.historical.oos import OosOptions, OosOutcome, write_oos_history
 from tickwise.pipelines.historical.predict import PredictOutcome, predict_signals
 from tickwise.pipelines.historical.progress import Reporter, StepProgress, TaskID
 from tickwise.pipelines.historical.rollups import roll_up
@@ -37,12 +38,14 @@ from tickwise.pipelines.historical.train import TrainOutcome, train_model
 from tickwise.pipelines.universe import select_universe
 from tickwise.ports.experiment_tracker import ExperimentTracker
 from tickwise.ports.historical_source import HistoricalSource, InstrumentSource
+from tickwise.ports.repositories import ModelRecord
 
 __all__ = [
     "HistoricalSummary",
     "Reporter",
     "StepProgress",
     "derive",
+    "oos_step",
     "predict_step",
     "roll_up_all",
     "sync_and_backfill",
@@ -63,6 +66,8 @@ class HistoricalSummary:
     label_rows: int = 0
     train: TrainOutcome | None = None
     predict: PredictOutcome | None = None
+    oos: OosOutcome | None = None  # the out-of-sample history written by the walk-forward fold models
+    governance: list[str] = field(default_factory=list)  # promotion decisions, one line each
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -213,3 +218,24 @@ async def predict_step(
         reporter.update(task, completed=done, total=total)
 
     return await predict_signals(ctx, start=start, end=end, version=version, progress=progress)
+
+
+async def oos_step(
+    ctx: HistoricalPorts,
+    reporter: StepProgress,
+    oos: OosOptions,
+    *,
+    tracker_factory: Callable[[], ExperimentTracker] | None = None,
+    on_trained: Callable[[ModelRecord], Awaitable[None]] | None = None,
+) -> OosOutcome:
+    """``write_oos_history`` (walk-forward fold models, out-of-sample signals) with progress bars."""
+    tasks: dict[str, TaskID] = {}
+
+    def progress(stage: str, done: float, total: float) -> None:
+        if stage not in tasks:
+            tasks[stage] = reporter.task(f"oos: {stage}", total)
+        reporter.update(tasks[stage], completed=done, total=total)
+
+    return await write_oos_history(
+        ctx, oos, progress=progress, tracker_factory=tracker_factory, on_trained=on_trained
+    )

@@ -34,7 +34,6 @@ from tickwise.core.metrics import mean_metrics
 from tickwise.core.model import SIDE_NAMES, SIDES, LgbParams, ModelArtifact
 from tickwise.core.training import (
     candidate_features,
-    champion_decision,
     json_safe,
     model_version,
     trainable_features,
@@ -46,7 +45,7 @@ from tickwise.pipelines.historical.tracking import TrainingRun, track
 from tickwise.pipelines.historical.tuning import tune
 from tickwise.pipelines.universe import select_universe
 from tickwise.ports.experiment_tracker import ExperimentTracker
-from tickwise.ports.repositories import ModelRecord
+from tickwise.ports.repositories import ModelRecord, ModelStatus
 
 
 @dataclass
@@ -257,8 +256,9 @@ async def train_model(
             info=info,
         )
         run_id = await track(tracker_factory(), run, files)
-    champion = await ctx.models.champion()
-    status = champion_decision(metrics, None if champion is None else dict(champion.metrics or {}))
+    # Registered as a challenger: promotion is the governance's decision on out-of-sample evidence
+    # (pipelines.governance, docs/models.md), never a comparison of in-sample or holdout numbers here.
+    status: ModelStatus = "challenger"
     await ctx.models.insert(
         ModelRecord(
             model_version=version,

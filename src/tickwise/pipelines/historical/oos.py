@@ -1,0 +1,336 @@
+"""Out-of-sample history: walk-forward fold models write the historical signals.
+
+``tickwise historical`` never lets a model score the bars it was trained on. The schedule
+(:mod:`tickwise.core.walk_forward`) refits one fold model every ``refit_every_sessions`` sessions; each
+scores only the bars strictly after its training labels' last ``t1`` plus the embargo, up to where the
+next fold model takes over. Every fold model is a ``models`` row with status ``fold`` (its training
+window in ``trained_from``/``trained_to``, the embargo in ``params.embargo_seconds``, its score window in
+``params``), an artifact, an MLflow run and a ``trained`` event; every signal it writes names it and has
+``sample = 'oos'``.
+
+Fold models are deliberately cheap: fixed LightGBM parameters (``tuning.TUNED_DEFAULTS``), a fixed number
+of rounds, at most ``max_train_rows`` rows per side, all candidate features. Optuna tunes only the
+champion candidate trained on the whole history (``train.py``). A fold's version is a hash of what it
+was trained on, so a re-run reuses it and the signal upserts change nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from tickwise.core.dataset import TrainingSet, build_training_set
+from tickwise.core.features.calculator import FeatureCalculator
+from tickwise.core.fitting import TUNED_DEFAULTS, TrainConfig, fit_side
+from tickwise.core.metrics import roc_auc, signal_pnl
+from tickwise.core.model import SIDES, ModelArtifact
+from tickwise.core.predictor import Predictor
+from tickwise.core.signals import SignalGenerator
+from tickwise.core.training import candidate_features, json_safe, model_version
+from tickwise.core.walk_forward import WalkForwardSpec, WalkForwardStep, assign_steps, walk_forward_schedule
+from tickwise.pipelines.historical.context import HistoricalPorts
+from tickwise.pipelines.historical.predict import signals_frame
+from tickwise.pipelines.historical.train import load_training_data
+from tickwise.pipelines.models import load_model, signal_generator
+from tickwise.ports.experiment_tracker import ExperimentTracker
+from tickwise.ports.repositories import ModelRecord
+
+Progress = Callable[[str, float, float], None]
+
+
+def _noop(stage: str, done: float, total: float) -> None:
+    pass
+
+
+@dataclass
+class FoldOutcome:
+    model_version: str
+    step: int
+    trained_from: datetime
+    trained_to: datetime
+    score_from: datetime
+    score_to: datetime | None
+    reused: bool
+    rows: int = 0
+    metrics: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class OosOutcome:
+    folds: list[FoldOutcome] = field(default_factory=list)
+    rows: int = 0
+    longs: int = 0
+    shorts: int = 0
+    embargo: timedelta = timedelta(0)
+    metrics: dict[str, float] = field(default_factory=dict)  # pooled over every scored, labelled bar
+    seconds: float = 0.0
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OosOptions:
+    """The walk-forward schedule and the fixed fold training (built from ``walk_forward:`` in bootstrap).
+
+    ``schedule.embargo`` is ``model_training.embargo_bars`` bars of the signal timeframe as wall-clock
+    time; ``fold`` carries the fixed rounds, row cap, seed and signal threshold of the fold models.
+    """
+
+    schedule: WalkForwardSpec = field(default_factory=WalkForwardSpec)
+    fold: TrainConfig = field(default_factory=TrainConfig)
+
+    @property
+    def embargo(self) -> timedelta:
+        value: timedelta = self.schedule.embargo.to_pytimedelta()
+        return value
+
+
+def _fit_fold(ts: TrainingSet, rows: np.ndarray, cfg: TrainConfig) -> dict[int, lgb.Booster]:
+    idx = np.arange(len(ts.feature_names))
+    return {
+        side: fit_side(ts, side, rows, TUNED_DEFAULTS, cfg, idx, num_boost_round=cfg.num_boost_round)[0]
+        for side in SIDES
+    }
+
+
+def _predict_events(ts: TrainingSet, rows: np.ndarray, artifact: ModelArtifact) -> np.ndarray:
+    """(long, short) probabilities of the training-set events ``rows``."""
+    predictor = Predictor(artifact)
+    cols = np.array([ts.feature_names.index(n) for n in predictor.feature_names], dtype=np.int64)
+    return predictor.predict_matrix(ts.x[np.ix_(rows, cols)])
+
+
+def _window_metrics(
+    ts: TrainingSet, rows: np.ndarray, probs: np.ndarray, cfg: TrainConfig
+) -> dict[str, float]:
+    """AUC per side and the label-outcome P&L of the fold's signals on its labelled score-window bars
+    (``probs``: the fold model's probabilities of ``rows``)."""
+    if len(rows) == 0:
+        return {"oos_events": 0.0}
+    out = {
+        "oos_events": float(len(rows)),
+        "oos_long_auc": roc_auc(ts.y(1)[rows], probs[:, 0]),
+        "oos_short_auc": roc_auc(ts.y(-1)[rows], probs[:, 1]),
+    }
+    out["oos_auc"] = float(np.nanmean([out["oos_long_auc"], out["oos_short_auc"]]))
+    direction = SignalGenerator(threshold=cfg.threshold).generate(probs[:, 0], probs[:, 1]).direction
+    out.update({f"oos_{k}": v for k, v in signal_pnl(direction, ts.outcomes(rows), cfg.costs).items()})
+    return out
+
+
+def _pooled_auc(ts: TrainingSet, scored: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """AUC over every labelled bar of the out-of-sample history (each scored by its own fold model)."""
+    if not scored:
+        return {}
+    rows = np.concatenate([r for r, _ in scored])
+    probs = np.vstack([p for _, p in scored])
+    long_auc, short_auc = roc_auc(ts.y(1)[rows], probs[:, 0]), roc_auc(ts.y(-1)[rows], probs[:, 1])
+    return {
+        "oos_events": float(len(rows)),
+        "oos_long_auc": long_auc,
+        "oos_short_auc": short_auc,
+        "oos_auc": float(np.nanmean([long_auc, short_auc])),
+    }
+
+
+async def write_oos_history(
+    ctx: HistoricalPorts,
+    oos: OosOptions,
+    *,
+    progress: Progress = _noop,
+    tracker_factory: Callable[[], ExperimentTracker] | None = None,
+    on_trained: Callable[[ModelRecord], Awaitable[None]] | None = None,
+) -> OosOutcome:
+    """Train (or reuse) every fold model of the schedule and write its out-of-sample signals."""
+    began = time.perf_counter()
+    timeframe = ctx.options.signal_timeframe
+    calculator = FeatureCalculator()
+    spec, cfg = oos.schedule, oos.fold
+    label_spec = ctx.options.label_spec
+    outcome = OosOutcome(embargo=oos.embargo)
+    progress("load", 0, 1)
+    features, labels, closes = await load_training_data(ctx, calculator, timeframe, None, None)
+    last_candle = max(s.index.max() for s in closes.values())
+    names = candidate_features(features, [n for n in calculator.names if n in features.columns])
+    ts = build_training_set(
+        features,
+        labels,
+        feature_set=calculator.feature_set,
+        timeframe=str(timeframe),
+        end=last_candle.to_pydatetime(),
+        feature_names=names,
+        closes=closes,
+    )
+    features = features.sort_values(["time", "instrument_token"], kind="mergesort").reset_index(drop=True)
+    bar_times = pd.DatetimeIndex(features["time"])
+    steps = walk_forward_schedule(bar_times, ts.t0, ts.t1, spec)
+    progress("load", 1, 1)
+    if not steps:
+        outcome.note = (
+            f"no out-of-sample history yet: the first fold model needs {spec.min_train_sessions} sessions "
+            f"and {spec.min_train_events} labelled events before the bars it scores"
+        )
+        outcome.seconds = time.perf_counter() - began
+        return outcome
+    owner = assign_steps(bar_times, steps)
+    event_owner = assign_steps(ts.t0, steps)
+    made: list[ExperimentTracker] = []
+
+    def tracker() -> ExperimentTracker | None:
+        """The tracker, made on first use: MLflow's import is slow and a re-run trains nothing."""
+        if tracker_factory is not None and not made:
+            made.append(tracker_factory())
+        return made[0] if made else None
+
+    scored: list[tuple[np.ndarray, np.ndarray]] = []
+    window_probs: dict[str, np.ndarray] = {}  # a fresh fold's score-window predictions, made once
+    for k, step in enumerate(steps):
+        progress("fold models", k, len(steps))
+        artifact, fold = await _fold_model(
+            ctx,
+            ts,
+            step,
+            cfg,
+            label_spec.to_dict(),
+            calculator,
+            outcome.embargo,
+            tracker,
+            on_trained,
+            window_probs,
+        )
+        test_rows = np.flatnonzero(event_owner == k)
+        if len(test_rows):
+            probs = window_probs.pop(artifact.version, None)
+            if probs is None or len(probs) != len(test_rows):
+                probs = _predict_events(ts, test_rows, artifact)
+            scored.append((test_rows, probs))
+        bars = features.loc[owner == k]
+        if not bars.empty:
+            generator = signal_generator(ctx.options.signals, artifact)
+            frame = signals_frame(bars, Predictor(artifact), generator, timeframe)
+            frame["sample"] = "oos"
+            fold.rows = await ctx.signals.add_frame(frame)
+            outcome.rows += fold.rows
+            outcome.longs += int((frame["direction"] == 1).sum())
+            outcome.shorts += int((frame["direction"] == -1).sum())
+        outcome.folds.append(fold)
+    progress("fold models", len(steps), len(steps))
+    outcome.metrics = _pooled_auc(ts, scored)
+    outcome.seconds = time.perf_counter() - began
+    return outcome
+
+
+async def _fold_model(
+    ctx: HistoricalPorts,
+    ts: TrainingSet,
+    step: WalkForwardStep,
+    cfg: TrainConfig,
+    label_spec: dict[str, object],
+    calculator: FeatureCalculator,
+    embargo: timedelta,
+    tracker: Callable[[], ExperimentTracker | None],
+    on_trained: Callable[[ModelRecord], Awaitable[None]] | None,
+    window_probs: dict[str, np.ndarray],
+) -> tuple[ModelArtifact, FoldOutcome]:
+    rows = step.train_idx
+    trained_from = step.trained_from.to_pydatetime()
+    trained_to = step.trained_to.to_pydatetime()
+    fingerprint = {
+        "kind": "fold",
+        "from": trained_from.isoformat(),
+        "to": trained_to.isoformat(),
+        "rows": len(rows),
+        "tokens": sorted(set(ts.token[rows].tolist())),
+        # the labels themselves: re-labelled or corrected history trains a different model
+        "labels": hashlib.sha256(np.stack([ts.y(1)[rows], ts.y(-1)[rows]]).tobytes()).hexdigest()[:16],
+        "feature_set": calculator.feature_set,
+        "features": ts.feature_names,
+        "label_spec": label_spec,
+        "params": TUNED_DEFAULTS,
+        "config": {k: v for k, v in asdict(cfg).items() if k != "costs"},
+    }
+    version = "f" + model_version(trained_to, fingerprint)[1:]
+    score_to = None if step.score_to is None else step.score_to.to_pydatetime()
+    fold = FoldOutcome(
+        version, step.step, trained_from, trained_to, step.score_from.to_pydatetime(), score_to, reused=True
+    )
+    existing = await ctx.models.get(version)
+    if existing is not None and await ctx.store.exists(version):
+        fold.metrics = dict(existing.metrics)
+        if on_trained is not None:
+            await on_trained(existing)  # idempotent: completes the audit trail of an interrupted run
+        return await load_model(ctx, version), fold
+    fold.reused = False
+    boosters = _fit_fold(ts, rows, cfg)
+    params = {
+        **TUNED_DEFAULTS,
+        "num_boost_round": cfg.num_boost_round,
+        "max_train_rows": cfg.max_train_rows,
+        "embargo_seconds": embargo.total_seconds(),
+        "walk_forward_step": step.step,
+        "score_from": step.score_from.isoformat(),
+        "train_events": len(rows),
+    }
+    artifact = ModelArtifact(
+        version=version,
+        boosters=boosters,
+        feature_names=tuple(ts.feature_names),
+        feature_set=calculator.feature_set,
+        params=params,
+        label_spec=label_spec,
+        feature_spec=calculator.describe() | {"selected": ts.feature_names},
+        trained_from=trained_from,
+        trained_to=trained_to,
+        timeframe=ts.timeframe,
+    )
+    in_window = np.flatnonzero(step.scores(ts.t0))
+    probs = _predict_events(ts, in_window, artifact) if len(in_window) else np.empty((0, 2))
+    window_probs[version] = probs
+    metrics = json_safe(_window_metrics(ts, in_window, probs, cfg))
+    artifact = replace(artifact, metrics=metrics)
+    fold.metrics = metrics
+    files = artifact.to_files()
+    path = await ctx.store.save(version, files)
+    run_id = None
+    experiment = tracker()
+    if experiment is not None:
+        run_id = await experiment.log_run(
+            run_name=version,
+            params={**params, "trained_from": trained_from.isoformat(), "trained_to": trained_to.isoformat()},
+            metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+            tags={
+                "model_version": version,
+                "feature_set": calculator.feature_set,
+                "mode": "historical",
+                "kind": "fold",
+            },
+            files=files,
+            documents={
+                "label_spec.json": label_spec,
+                "walk_forward_step.json": {k: str(v) for k, v in params.items()},
+            },
+        )
+    record = ModelRecord(
+        model_version=version,
+        feature_set=calculator.feature_set,
+        feature_names=tuple(ts.feature_names),
+        params=json_safe(params),
+        metrics=metrics,
+        status="fold",
+        trained_from=trained_from,
+        trained_to=trained_to,
+        mlflow_run_id=run_id,
+        label_spec=label_spec,
+        feature_spec={"feature_set": calculator.feature_set, "spec": calculator.spec.to_dict()},
+        artifact_path=path,
+    )
+    await ctx.models.insert(record)
+    if on_trained is not None:
+        await on_trained(record)
+    return artifact, fold

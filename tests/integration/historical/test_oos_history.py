@@ -1,0 +1,178 @@
+"""Out-of-sample history on the real database and the simulator: every historical signal written by
+`tickwise historical` comes from a fold model that never saw its bar, its labels' ends or the embargo
+after them; `tickwise predict` over a model's own window still works but marks the rows in_sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tickwise.config import Settings, load_settings
+
+pytestmark = [pytest.mark.db, pytest.mark.slow]
+
+OOS_VIOLATIONS = """
+SELECT count(*) FROM signals s JOIN models m USING (model_version)
+WHERE s.mode = 'historical'
+  AND NOT (s.time > m.trained_to + make_interval(secs => (m.params->>'embargo_seconds')::float8))
+"""
+
+
+def _settings(tmp: Path, refit_every: int = 2) -> Settings:
+    env = {
+        "TICKWISE__SYSTEM__DATA_DIR": str(tmp),
+        "TICKWISE__BROKER__TOKEN_FILE": str(tmp / "kite_token.json"),
+        "TICKWISE__TRADING__SYMBOLS": "[INFY, RELIANCE, TCS]",
+        "TICKWISE__TRADING__BACKFILL_DAYS": "11",
+        "TICKWISE__MODEL_TRAINING__TRIALS": "1",
+        "TICKWISE__MODEL_TRAINING__FOLDS": "2",
+        "TICKWISE__MODEL_TRAINING__NUM_BOOST_ROUND": "20",
+        "TICKWISE__WALK_FORWARD__MIN_TRAIN_SESSIONS": "4",
+        "TICKWISE__WALK_FORWARD__REFIT_EVERY_SESSIONS": str(refit_every),
+        "TICKWISE__WALK_FORWARD__MIN_TRAIN_EVENTS": "200",
+        "TICKWISE__WALK_FORWARD__NUM_BOOST_ROUND": "20",
+    }
+    return load_settings(environ=env, environment="test")
+
+
+async def test_tickwise_historical_writes_only_out_of_sample_signals_and_a_rerun_reuses_the_fold_models(
+    clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
+) -> None:
+    from tickwise.bootstrap.historical import Reporter, run_historical
+
+    settings = _settings(tmp_path)
+    quiet = Reporter(quiet=True)
+    with quiet:
+        first = await run_historical(settings, quiet, url=db_url)
+    assert first.oos is not None and len(first.oos.folds) >= 2  # refits every 2 sessions after 4 warm ones
+    assert first.oos.rows > 0 and not any(f.reused for f in first.oos.folds)
+    assert 0.3 < first.oos.metrics["oos_auc"] < 0.8
+    assert first.train is not None and first.train.status == "champion"  # the first model: nothing to beat
+    async with clean_db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM signals WHERE mode = 'historical'") == first.oos.rows
+        assert await conn.fetchval(OOS_VIOLATIONS) == 0
+        rows = await conn.fetch(
+            "SELECT s.sample, m.status, count(*) AS n FROM signals s JOIN models m USING (model_version) GROUP BY 1, 2"
+        )
+        assert [(r["sample"], r["status"]) for r in rows] == [("oos", "fold")]
+        # each bar is scored by exactly one fold model
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM (SELECT 1 FROM signals GROUP BY instrument_token, timeframe, time "
+                "HAVING count(*) > 1) d"
+            )
+            == 0
+        )
+        folds = await conn.fetch(
+            "SELECT model_version, trained_from, trained_to, mlflow_run_id FROM models WHERE status = 'fold'"
+        )
+        assert len(folds) == len(first.oos.folds)
+        assert all(f["trained_to"] > f["trained_from"] and f["mlflow_run_id"] for f in folds)
+        events = await conn.fetch("SELECT model_version, event FROM model_events ORDER BY time")
+        assert {(r["model_version"], r["event"]) for r in events} >= {
+            *((f["model_version"], "trained") for f in folds),
+            (first.train.model_version, "trained"),
+            (first.train.model_version, "promoted"),
+        }
+    with quiet:
+        second = await run_historical(settings, quiet, url=db_url)
+    assert second.oos is not None
+    assert [f.model_version for f in second.oos.folds] == [f.model_version for f in first.oos.folds]
+    assert all(f.reused for f in second.oos.folds)
+    async with clean_db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM signals") == first.oos.rows
+
+
+async def test_predict_over_the_models_own_window_works_but_marks_the_rows_in_sample(
+    clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
+) -> None:
+    from tickwise.bootstrap.historical import Reporter, run_historical, run_predict
+
+    settings = _settings(tmp_path)
+    quiet = Reporter(quiet=True)
+    with quiet:
+        summary = await run_historical(settings, quiet, url=db_url)
+        assert summary.train is not None
+        outcome = await run_predict(settings, quiet, version=summary.train.model_version, url=db_url)
+    assert outcome.rows > 0 and outcome.in_sample == outcome.rows  # the champion trained on everything stored
+    async with clean_db.acquire() as conn:
+        got = await conn.fetch(
+            "SELECT sample, count(*) AS n FROM signals WHERE model_version = $1 GROUP BY 1",
+            summary.train.model_version,
+        )
+    assert [(r["sample"], r["n"]) for r in got] == [("in_sample", outcome.rows)]
+
+
+async def test_two_models_are_compared_only_on_bars_after_both_training_windows_plus_the_embargo(
+    clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
+) -> None:
+    from tickwise.bootstrap.historical import Reporter, open_historical, run_historical
+    from tickwise.bootstrap.models import comparison_for, embargo_of
+    from tickwise.core.promotion import PromotionRule
+
+    settings = _settings(tmp_path)
+    quiet = Reporter(quiet=True)
+    with quiet:
+        summary = await run_historical(settings, quiet, url=db_url)
+    assert summary.oos is not None and len(summary.oos.folds) >= 2
+    embargo = embargo_of(settings)
+    async with open_historical(settings, url=db_url) as ctx:
+        first = await ctx.models.get(summary.oos.folds[0].model_version)
+        later = await ctx.models.get(summary.oos.folds[-2].model_version)
+        champion = await ctx.models.champion()
+        assert first and later and champion and first.trained_to and later.trained_to
+        for rule in (PromotionRule(test="bootstrap", bootstrap_samples=500), PromotionRule(test="delong")):
+            got = await comparison_for(ctx, rule)(later, first)
+            assert got.result is not None and got.result.test == rule.test
+            assert got.window_from == later.trained_to + embargo  # the later of the two windows
+            assert got.days >= 1 and got.window_to is not None and got.window_to > got.window_from
+            assert 0.0 <= got.result.p_value <= 1.0
+        # the champion was trained on everything stored: no bar is out of sample for both
+        nothing = await comparison_for(ctx, PromotionRule())(later, champion)
+        assert nothing.result is None and nothing.days == 0
+
+
+async def test_a_new_schedule_retires_the_fold_models_it_no_longer_has_and_keeps_one_row_per_bar(
+    clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
+) -> None:
+    from tickwise.bootstrap.historical import Reporter, run_historical
+
+    quiet = Reporter(quiet=True)
+    with quiet:
+        first = await run_historical(_settings(tmp_path, refit_every=2), quiet, url=db_url)
+        second = await run_historical(_settings(tmp_path, refit_every=3), quiet, url=db_url)
+    assert first.oos is not None and second.oos is not None
+    old = {f.model_version for f in first.oos.folds}
+    new = {f.model_version for f in second.oos.folds}
+    superseded = old - new
+    assert superseded, "a different refit cadence moves at least one cutoff"
+    assert any("superseded fold models removed" in line for line in second.governance)
+    async with clean_db.acquire() as conn:
+        assert await conn.fetchval(OOS_VIOLATIONS) == 0
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM (SELECT 1 FROM signals WHERE mode = 'historical' "
+                "GROUP BY instrument_token, timeframe, time HAVING count(*) > 1) d"
+            )
+            == 0
+        )
+        writers = {
+            r[0]
+            for r in await conn.fetch("SELECT DISTINCT model_version FROM signals WHERE mode = 'historical'")
+        }
+        assert writers <= new
+        statuses = {
+            r["model_version"]: r["status"]
+            for r in await conn.fetch(
+                "SELECT model_version, status FROM models WHERE model_version = ANY($1::text[])",
+                list(superseded),
+            )
+        }
+        assert set(statuses.values()) == {"retired"}
+        retired_events = await conn.fetchval(
+            "SELECT count(*) FROM model_events WHERE event = 'retired' AND model_version = ANY($1::text[])",
+            list(superseded),
+        )
+        assert retired_events == len(superseded)
