@@ -22,7 +22,8 @@ from tickwise.core.trading import (
     ZerodhaIntradayCharges,
 )
 from tickwise.domain.errors import ConfigError, ModelError
-from tickwise.pipelines.backtest import BacktestPipeline, BacktestRequest, BacktestResult
+from tickwise.pipelines.backtest import BacktestPipeline, BacktestRequest
+from tickwise.pipelines.backtest import BacktestResult as BacktestResult  # re-exported for the CLI
 from tickwise.pipelines.backtest.inputs import BarrierSpec
 from tickwise.pipelines.backtest.report import collect_report, importance_shares
 from tickwise.ports.reports import ReportData, ReportFiles

@@ -12,7 +12,7 @@ import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +104,7 @@ async def collect_status(settings: Settings, *, now: datetime | None = None) -> 
         )
     if db.reachable and db.revision is not None:
         await _market_data(settings, report)
-    if report.calendar.get("warning"):
+    if report.calendar.get("warning") and not report.calendar["this_year_covered"]:
         actions.append(str(report.calendar["warning"]))
     if report.token.get("action"):
         actions.append(str(report.token["action"]))
@@ -253,6 +253,8 @@ def _calendar(settings: Settings, now: datetime) -> dict[str, Any]:
         "upcoming_open": cal.session_open(upcoming).isoformat(),
         "holidays_known_through": cal.known_through.isoformat() if cal.known_through else None,
         "warning": coverage_gap(cal, today),
+        # Next year's holidays missing is advance notice; this year's missing makes sessions wrong now.
+        "this_year_covered": cal.known_through is None or cal.covers(date(today.year, 12, 31)),
     }
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -12,7 +13,12 @@ from rich.table import Table
 
 from tickwise.cli.context import state
 from tickwise.cli.historical import FROM_HELP, TO_HELP, parse_instant
-from tickwise.domain.errors import ConfigError
+from tickwise.config import Settings
+from tickwise.domain.errors import ConfigError, TickwiseError
+from tickwise.domain.time import IST
+
+if TYPE_CHECKING:
+    from tickwise.bootstrap.backtest import BacktestResult
 
 
 def backtest(
@@ -20,10 +26,17 @@ def backtest(
     to: Annotated[str, typer.Option("--to", help=TO_HELP)],
     model: Annotated[
         str | None,
-        typer.Option("--model", help="Model version whose signals to trade (default: the champion)."),
+        typer.Option(
+            "--model",
+            help="Model version whose historical signals to trade (default: the out-of-sample set).",
+        ),
     ] = None,
     oos: Annotated[
-        bool, typer.Option("--oos", help="Trade the out-of-sample signal set (signals.sample = 'oos').")
+        bool,
+        typer.Option(
+            "--oos",
+            help="Trade the out-of-sample signal set (signals.sample = 'oos'); the default without --model.",
+        ),
     ] = False,
     capital: Annotated[
         float | None,
@@ -42,9 +55,20 @@ def backtest(
     start = parse_instant(from_, end=False, option="--from")
     end = parse_instant(to, end=True, option="--to")
     assert start is not None and end is not None
+    if model is None and not oos:
+        oos = True  # every historical row tickwise writes is out of sample; --model picks one model's rows
     request = backtest_request(settings, start, end, model_version=model, oos=oos, capital=capital)
     result = asyncio.run(run_backtest(settings, request))
-    summary = {
+    summary = summary_of(result)
+    if json_only:
+        typer.echo(json.dumps(summary, default=str))
+        return
+    print_summary(summary)
+
+
+def summary_of(result: BacktestResult) -> dict[str, Any]:
+    """A recorded run as the flat summary `--json` prints (run, range, sizes, then every metric)."""
+    return {
         "run_id": result.run.run_id,
         "model_version": result.run.model_version,
         "from": result.run.start.isoformat(),
@@ -54,10 +78,24 @@ def backtest(
         "seconds": round(result.seconds, 3),
         **result.metrics,
     }
-    if json_only:
-        typer.echo(json.dumps(summary, default=str))
+
+
+def print_oos_backtest(settings: Settings, first: date, last: date) -> None:
+    """`tickwise historical`'s last step: trade the out-of-sample history it wrote, print the summary."""
+    from tickwise.bootstrap.backtest import backtest_request, run_backtest
+
+    start = datetime.combine(first, time.min, IST)
+    end = datetime.combine(last + timedelta(days=1), time.min, IST)
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(
+        "\n[bold]out-of-sample backtest[/bold] of the historical signals, net of Zerodha intraday costs"
+    )
+    try:
+        result = asyncio.run(run_backtest(settings, backtest_request(settings, start, end, oos=True)))
+    except TickwiseError as exc:  # the history is written; say why there is no backtest, don't fail the run
+        console.print(f"no backtest: {exc}")
         return
-    _print_summary(summary)
+    print_summary(summary_of(result))
 
 
 def _fmt(value: Any, kind: str = "") -> str:
@@ -94,7 +132,7 @@ ROWS = (
 )
 
 
-def _print_summary(summary: dict[str, Any]) -> None:
+def print_summary(summary: dict[str, Any]) -> None:
     console = Console(highlight=False, soft_wrap=True)
     sample = str(summary.get("sample", "unknown"))
     table = Table(title=f"backtest {summary['run_id']} · {summary['model_version']} · {sample}")

@@ -188,6 +188,10 @@ def historical() -> None:
         )
     if summary.oos is not None:
         _oos_summary(console, summary.oos, summary.governance)
+        if summary.first_day is not None and summary.last_day is not None:
+            from tickwise.cli.backtest import print_oos_backtest
+
+            print_oos_backtest(settings, summary.first_day, summary.last_day)
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in summary.timings.items())
     console.print(f"timings: {timings}")
     _where_to_look(console, settings, None)
