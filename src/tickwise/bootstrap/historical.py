@@ -159,10 +159,13 @@ def tracker_factory(settings: Settings) -> Callable[[], ExperimentTracker]:
 
 @asynccontextmanager
 async def open_historical(settings: Settings, *, url: str | None = None) -> AsyncIterator[HistoricalContext]:
-    """Start/locate the database, apply migrations, and yield the wired repositories."""
+    """Start/locate the database, apply migrations, check its world, and yield the wired repositories."""
+    from tickwise.bootstrap.world import ensure_world
+
     dsn: str = url if url else await asyncio.to_thread(database_url, settings)
     await asyncio.to_thread(migrate, url if url else await asyncio.to_thread(migration_url, settings))
     async with open_pool(settings, url=dsn) as pool:
+        await ensure_world(pool, settings)  # every user of this context writes market data
         yield HistoricalContext(
             settings=settings,
             options=historical_options(settings),
