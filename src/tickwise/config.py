@@ -159,6 +159,9 @@ class ModelTrainingSettings(_Section):
     signal_threshold: float = Field(0.55, gt=0.0, lt=1.0)
     kelly_fraction: float = Field(0.25, gt=0.0, le=1.0)
     max_position: float = Field(0.1, gt=0.0, le=1.0)
+    # `tickwise historical` retrains when the champion is this many days old (0: every run);
+    # in between it scores new bars with the champion (docs/daily-operation.md).
+    retrain_every_days: int = Field(7, ge=0)
 
 
 _RETIRED_LIVE_KEYS = frozenset({"workers", "warmup_bars"})

@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import asyncpg
@@ -29,9 +29,11 @@ from tickwise.adapters.timescale.signal_repository import TimescaleSignalReposit
 from tickwise.bootstrap.calendar import calendar_of
 from tickwise.bootstrap.database import database_url, migrate, migration_url, open_pool
 from tickwise.config import Settings
+from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.fitting import TrainConfig
 from tickwise.core.labels import LabelSpec
 from tickwise.core.model import ModelArtifact
+from tickwise.core.retrain import RetrainDecision, retrain_decision
 from tickwise.core.signals import SignalGenerator
 from tickwise.domain.calendar import SessionCalendar
 from tickwise.domain.timeframe import Timeframe
@@ -196,12 +198,30 @@ async def run_historical(
             universe = await sync_and_backfill(ctx, broker.rest, broker.rest, broker.now(), reporter, summary)
         with timed(summary, "derive"):
             await derive(ctx, universe, reporter, summary)
-        with timed(summary, "train"):
-            summary.train = await train_step(ctx, reporter, tracker_factory=tracker_factory(settings))
-        with timed(summary, "predict"):
-            summary.predict = await predict_step(ctx, reporter, version=summary.train.model_version)
+        decision = await _retrain_decision(ctx)
+        summary.retrain = decision.reason
+        if decision.due:
+            with timed(summary, "train"):
+                summary.train = await train_step(ctx, reporter, tracker_factory=tracker_factory(settings))
+        with timed(summary, "predict"):  # between retrains: the champion scores the new bars
+            summary.predict = await predict_step(
+                ctx, reporter, version=summary.train.model_version if summary.train else None
+            )
     summary.timings["total"] = round(time.perf_counter() - began, 2)
     return summary
+
+
+async def _retrain_decision(ctx: HistoricalContext) -> RetrainDecision:
+    """The retrain cadence (``model_training.retrain_every_days``) applied to the stored champion."""
+    champion = await ctx.models.champion()
+    return retrain_decision(
+        champion_version=champion.model_version if champion else None,
+        champion_created_at=champion.created_at if champion else None,
+        champion_feature_set=champion.feature_set if champion else None,
+        feature_set=FeatureCalculator().feature_set,
+        now=datetime.now(UTC),
+        every_days=ctx.settings.model_training.retrain_every_days,
+    )
 
 
 async def run_backfill(
@@ -246,8 +266,14 @@ async def run_train(
     trials: int | None = None,
     url: str | None = None,
 ) -> TrainOutcome:
-    """``tickwise train``: walk-forward training, MLflow run, models row, champion decision."""
+    """``tickwise train``: build the roll-ups, features and labels the stored candles lack (after a
+    feature change: the new feature set's rows), then walk-forward training, MLflow run, models row,
+    champion decision. Candles come from ``tickwise historical`` or ``tickwise backfill``."""
+    from tickwise.pipelines.universe import select_universe
+
     async with open_historical(settings, url=url) as ctx:
+        universe = await select_universe(ctx.instruments, ctx.options.symbols)
+        await derive(ctx, universe, reporter, HistoricalSummary())  # incremental: writes only missing rows
         return await train_step(
             ctx, reporter, start=start, end=end, trials=trials, tracker_factory=tracker_factory(settings)
         )

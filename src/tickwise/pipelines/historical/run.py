@@ -62,6 +62,7 @@ class HistoricalSummary:
     feature_rows: int = 0
     label_rows: int = 0
     train: TrainOutcome | None = None
+    retrain: str | None = None  # why training ran or was skipped (the retrain cadence)
     predict: PredictOutcome | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
