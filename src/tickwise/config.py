@@ -141,6 +141,9 @@ class TradingSettings(_Section):
     timeframes: tuple[Timeframe, ...] = (Timeframe.M1, Timeframe.M5, Timeframe.M15, Timeframe.M60)
     signal_timeframe: Timeframe = Timeframe.M1
     symbols: tuple[str, ...] = ()
+    # With a real Kite account and no symbols: the shipped NIFTY 50 list (config/universe/nifty50.yaml);
+    # every NSE equity only when asked for. The simulator always takes every simulated equity.
+    universe: Literal["nifty50", "all_equities"] = "nifty50"
     backfill_days: int = Field(60, ge=1)
     holidays: tuple[date, ...] = ()
     special_sessions: tuple[SpecialSessionSettings, ...] = ()

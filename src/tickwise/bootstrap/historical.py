@@ -26,8 +26,10 @@ from tickwise.adapters.timescale.instrument_repository import TimescaleInstrumen
 from tickwise.adapters.timescale.label_repository import TimescaleLabelRepository
 from tickwise.adapters.timescale.model_repository import TimescaleModelRepository
 from tickwise.adapters.timescale.signal_repository import TimescaleSignalRepository
+from tickwise.adapters.timescale.world_repository import TimescaleWorldRepository
 from tickwise.bootstrap.calendar import calendar_of
 from tickwise.bootstrap.database import database_url, migrate, migration_url, open_pool
+from tickwise.bootstrap.universe import default_symbols
 from tickwise.config import Settings
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.fitting import TrainConfig
@@ -135,6 +137,7 @@ def historical_options(settings: Settings) -> HistoricalOptions:
     trading = settings.trading
     return HistoricalOptions(
         symbols=tuple(trading.symbols),
+        default_symbols=default_symbols(settings),
         backfill_days=trading.backfill_days,
         timeframes=tuple(trading.timeframes),
         signal_timeframe=trading.signal_timeframe,
@@ -196,6 +199,7 @@ async def run_historical(
     async with open_historical(settings, url=url) as ctx:
         async with open_broker(settings) as broker:
             universe = await sync_and_backfill(ctx, broker.rest, broker.rest, broker.now(), reporter, summary)
+        await TimescaleWorldRepository(ctx.pool).replace_universe(universe)  # Grafana's instrument picker
         with timed(summary, "derive"):
             await derive(ctx, universe, reporter, summary)
         decision = await _retrain_decision(ctx)
@@ -272,7 +276,7 @@ async def run_train(
     from tickwise.pipelines.universe import select_universe
 
     async with open_historical(settings, url=url) as ctx:
-        universe = await select_universe(ctx.instruments, ctx.options.symbols)
+        universe = await select_universe(ctx.instruments, ctx.options.symbols, ctx.options.default_symbols)
         await derive(ctx, universe, reporter, HistoricalSummary())  # incremental: writes only missing rows
         return await train_step(
             ctx, reporter, start=start, end=end, trials=trials, tracker_factory=tracker_factory(settings)

@@ -24,5 +24,9 @@ class CliState:
             setup_logging(self._settings, debug=self.debug, log_json=self.log_json)
         return self._settings
 
+    def reload_settings(self) -> Settings:
+        """Load the configuration again (SIGHUP in ``tickwise live``); the first load is kept."""
+        return world_settings(load_settings(environment=self.environment))
+
 
 state = CliState()
