@@ -35,7 +35,8 @@ def retrain_decision(
         return RetrainDecision(True, "no champion model yet")
     if champion_feature_set != feature_set:
         return RetrainDecision(
-            True, f"the champion {champion_version} uses feature set {champion_feature_set}, this build {feature_set}"
+            True,
+            f"the champion {champion_version} uses feature set {champion_feature_set}, this build {feature_set}",
         )
     if every_days == 0:
         return RetrainDecision(True, "model_training.retrain_every_days is 0: retrain on every run")
@@ -44,7 +45,9 @@ def retrain_decision(
     next_due = champion_created_at + timedelta(days=every_days)
     if now >= next_due:
         age = (now - champion_created_at).total_seconds() / 86400
-        return RetrainDecision(True, f"the champion {champion_version} is {age:.1f} days old (cadence {every_days} days)")
+        return RetrainDecision(
+            True, f"the champion {champion_version} is {age:.1f} days old (cadence {every_days} days)"
+        )
     return RetrainDecision(
         False,
         f"retrain not due: the champion {champion_version} was trained {champion_created_at:%Y-%m-%d %H:%M %Z}, "
