@@ -104,3 +104,14 @@ async def test_a_kite_command_on_a_simulator_database_exits_2_with_one_line_nami
     assert "holds the simulator (seed 42), not a Kite account (api_key x)" in lines[0]
     assert "DATABASE_URL" in lines[0] and "t0ken-secret" not in result.stderr
     assert await TimescaleWorldRepository(clean_db).recorded() == World("simulator", seed=42)
+
+
+async def test_status_reads_the_recorded_world_and_names_a_mismatch_as_an_action(
+    clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
+) -> None:
+    await TimescaleWorldRepository(clean_db).claim(World("simulator", seed=42))
+    report = status(fresh_env(tmp_path, DATABASE_URL=db_url, KITE_API_KEY="x"))
+    assert report["world"] == "simulator"  # what the database holds, not what the credentials say
+    assert report["worlds"]["recorded"]["name"] == "simulator"
+    assert report["worlds"]["configured"]["name"] == "kite-x"
+    assert any("refusing to mix them" in action for action in report["actions"])
