@@ -22,7 +22,7 @@ import asyncpg
 from tickwise.adapters.timescale.world_repository import TimescaleWorldRepository
 from tickwise.bootstrap.credentials import token_store, uses_simulator
 from tickwise.config import Settings
-from tickwise.domain.errors import BrokerError, ConfigError
+from tickwise.domain.errors import BrokerError, ConfigError, StorageError
 from tickwise.domain.world import World
 
 KITE_PORT_OFFSET = 1  # a Kite world's embedded cluster listens on database.port + 1
@@ -121,7 +121,12 @@ def mismatch_message(held: World, wanted: World, *, external: bool) -> str:
 async def ensure_world(pool: asyncpg.Pool, settings: Settings) -> World:
     """Record the configured world at first use; refuse (ConfigError) when the database holds another."""
     wanted = configured_world(settings)
-    held = await TimescaleWorldRepository(pool).claim(wanted)
+    try:
+        held = await TimescaleWorldRepository(pool).claim(wanted)
+    except asyncpg.UndefinedTableError:
+        raise StorageError(
+            "the database has no `world` table (migrations missing): run `tickwise db migrate`"
+        ) from None
     if not held.same_market(wanted):
         raise ConfigError(
             mismatch_message(held, wanted, external=bool(settings.database.url.get_secret_value()))

@@ -9,7 +9,7 @@ import pytest
 
 from tickwise.bootstrap.world import ensure_world, recorded_world
 from tickwise.config import Settings, load_settings
-from tickwise.domain.errors import ConfigError
+from tickwise.domain.errors import ConfigError, StorageError
 from tickwise.domain.world import World
 
 pytestmark = pytest.mark.db
@@ -54,3 +54,20 @@ async def test_a_simulator_on_a_kite_database_is_refused(
     await ensure_world(clean_db, settings(tmp_path, db_url, KITE_API_KEY="x"))
     with pytest.raises(ConfigError, match=r"holds a Kite account \(api_key x\), not the simulator"):
         await ensure_world(clean_db, settings(tmp_path, db_url))
+
+
+async def test_a_database_without_the_world_table_asks_for_the_migration(
+    admin_pool: asyncpg.Pool, admin_db_url: str, db_url: str, tmp_path: Path
+) -> None:
+    async with admin_pool.acquire() as conn:  # an empty schema stands in for a database before 0008
+        await conn.execute("CREATE SCHEMA IF NOT EXISTS before_0008")
+    pool = await asyncpg.create_pool(
+        admin_db_url, min_size=1, max_size=1, server_settings={"search_path": "before_0008"}
+    )
+    try:
+        with pytest.raises(StorageError, match=r"run `tickwise db migrate`"):
+            await ensure_world(pool, settings(tmp_path, db_url))
+    finally:
+        await pool.close()
+        async with admin_pool.acquire() as conn:
+            await conn.execute("DROP SCHEMA before_0008")
