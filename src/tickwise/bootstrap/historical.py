@@ -207,10 +207,12 @@ async def run_historical(
         if decision.due:
             with timed(summary, "train"):
                 summary.train = await train_step(ctx, reporter, tracker_factory=tracker_factory(settings))
-        with timed(summary, "predict"):  # between retrains: the champion scores the new bars
-            summary.predict = await predict_step(
-                ctx, reporter, version=summary.train.model_version if summary.train else None
-            )
+        with timed(summary, "predict"):
+            if summary.train is not None:
+                summary.predict = await predict_step(ctx, reporter, version=summary.train.model_version)
+            else:  # between retrains the champion scores the bars it has not scored yet
+                start = await _scored_through(ctx, [i.instrument_token for i in universe])
+                summary.predict = await predict_step(ctx, reporter, start=start)
     summary.timings["total"] = round(time.perf_counter() - began, 2)
     return summary
 
@@ -226,6 +228,28 @@ async def _retrain_decision(ctx: HistoricalContext) -> RetrainDecision:
         now=datetime.now(UTC),
         every_days=ctx.settings.model_training.retrain_every_days,
     )
+
+
+async def _scored_through(ctx: HistoricalContext, tokens: Sequence[int]) -> datetime | None:
+    """The oldest of the newest historical signals of the champion over ``tokens`` (None: some
+    instrument has none yet, so everything is scored). Scoring a bar again is an idempotent upsert."""
+    champion = await ctx.models.champion()
+    if champion is None or not tokens:
+        return None
+    async with ctx.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT instrument_token, max(time) AS t FROM signals WHERE mode = 'historical' "
+            "AND model_version = $1 AND timeframe = $2 AND instrument_token = ANY($3::bigint[]) "
+            "GROUP BY instrument_token",
+            champion.model_version,
+            str(ctx.options.signal_timeframe),
+            list(tokens),
+        )
+    newest = {int(r["instrument_token"]): r["t"] for r in rows}
+    if any(newest.get(t) is None for t in tokens):
+        return None
+    oldest: datetime = min(newest[t] for t in tokens)
+    return oldest
 
 
 async def run_backfill(

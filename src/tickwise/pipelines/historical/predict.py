@@ -89,7 +89,8 @@ async def predict_signals(
     predictor = Predictor(artifact)
     generator = signal_generator(options.signals, artifact)
     columns = list(dict.fromkeys([*artifact.feature_names, *generator.regime_features]))
-    tokens = [i.instrument_token for i in await select_universe(ctx.instruments, options.symbols)]
+    universe = await select_universe(ctx.instruments, options.symbols, options.default_symbols)
+    tokens = [i.instrument_token for i in universe]
     total = longs = shorts = used = 0
     for k, token in enumerate(tokens):
         features = await ctx.features.read_frame(
