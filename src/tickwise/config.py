@@ -141,6 +141,9 @@ class TradingSettings(_Section):
     timeframes: tuple[Timeframe, ...] = (Timeframe.M1, Timeframe.M5, Timeframe.M15, Timeframe.M60)
     signal_timeframe: Timeframe = Timeframe.M1
     symbols: tuple[str, ...] = ()
+    # With a real Kite account and no symbols: the shipped NIFTY 50 list (config/universe/nifty50.yaml);
+    # every NSE equity only when asked for. The simulator always takes every simulated equity.
+    universe: Literal["nifty50", "all_equities"] = "nifty50"
     backfill_days: int = Field(60, ge=1)
     holidays: tuple[date, ...] = ()
     special_sessions: tuple[SpecialSessionSettings, ...] = ()
@@ -159,6 +162,9 @@ class ModelTrainingSettings(_Section):
     signal_threshold: float = Field(0.55, gt=0.0, lt=1.0)
     kelly_fraction: float = Field(0.25, gt=0.0, le=1.0)
     max_position: float = Field(0.1, gt=0.0, le=1.0)
+    # `tickwise historical` retrains when the champion is this many days old (0: every run);
+    # in between it scores new bars with the champion (docs/daily-operation.md).
+    retrain_every_days: int = Field(7, ge=0)
 
 
 _RETIRED_LIVE_KEYS = frozenset({"workers", "warmup_bars"})

@@ -34,6 +34,8 @@ def _env(tmp_path: Path, db_url: str | None = None) -> dict[str, str]:
             "TICKWISE__TRADING__SYMBOLS": "[INFY, TCS]",
             "TICKWISE__TRADING__BACKFILL_DAYS": "10",
             "TICKWISE__MODEL_TRAINING__TRIALS": "1",
+            # the shared test database may hold a recent champion: train anyway (no retrain cadence)
+            "TICKWISE__MODEL_TRAINING__RETRAIN_EVERY_DAYS": "0",
         }
     )
     if db_url:

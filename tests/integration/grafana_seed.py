@@ -67,6 +67,10 @@ async def seed(conn: asyncpg.Connection) -> None:
             (INFY, 1594, "INFY", "INFOSYS", "NSE", "NSE", "EQ", 0.05, 1),
         ],
     )
+    await conn.execute(  # the instrument picker lists the configured universe (migration 0008)
+        "INSERT INTO universe (instrument_token, tradingsymbol, exchange) "
+        "SELECT instrument_token, tradingsymbol, exchange FROM instruments"
+    )
     for name in ("rsi_14", "atr_14"):
         await conn.execute(f'ALTER TABLE features ADD COLUMN IF NOT EXISTS "{name}" double precision')
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import asyncpg
@@ -26,12 +26,16 @@ from tickwise.adapters.timescale.instrument_repository import TimescaleInstrumen
 from tickwise.adapters.timescale.label_repository import TimescaleLabelRepository
 from tickwise.adapters.timescale.model_repository import TimescaleModelRepository
 from tickwise.adapters.timescale.signal_repository import TimescaleSignalRepository
+from tickwise.adapters.timescale.world_repository import TimescaleWorldRepository
 from tickwise.bootstrap.calendar import calendar_of
 from tickwise.bootstrap.database import database_url, migrate, migration_url, open_pool
+from tickwise.bootstrap.universe import default_symbols
 from tickwise.config import Settings
+from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.fitting import TrainConfig
 from tickwise.core.labels import LabelSpec
 from tickwise.core.model import ModelArtifact
+from tickwise.core.retrain import RetrainDecision, retrain_decision
 from tickwise.core.signals import SignalGenerator
 from tickwise.domain.calendar import SessionCalendar
 from tickwise.domain.timeframe import Timeframe
@@ -136,6 +140,7 @@ def historical_options(settings: Settings) -> HistoricalOptions:
     trading = settings.trading
     return HistoricalOptions(
         symbols=tuple(trading.symbols),
+        default_symbols=default_symbols(settings),
         backfill_days=trading.backfill_days,
         timeframes=tuple(trading.timeframes),
         signal_timeframe=trading.signal_timeframe,
@@ -162,10 +167,13 @@ def tracker_factory(settings: Settings) -> Callable[[], ExperimentTracker]:
 
 @asynccontextmanager
 async def open_historical(settings: Settings, *, url: str | None = None) -> AsyncIterator[HistoricalContext]:
-    """Start/locate the database, apply migrations, and yield the wired repositories."""
+    """Start/locate the database, apply migrations, check its world, and yield the wired repositories."""
+    from tickwise.bootstrap.world import ensure_world
+
     dsn: str = url if url else await asyncio.to_thread(database_url, settings)
     await asyncio.to_thread(migrate, url if url else await asyncio.to_thread(migration_url, settings))
     async with open_pool(settings, url=dsn) as pool:
+        await ensure_world(pool, settings)  # every user of this context writes market data
         yield HistoricalContext(
             settings=settings,
             options=historical_options(settings),
@@ -194,12 +202,17 @@ async def run_historical(
     async with open_historical(settings, url=url) as ctx:
         async with open_broker(settings) as broker:
             universe = await sync_and_backfill(ctx, broker.rest, broker.rest, broker.now(), reporter, summary)
+        await TimescaleWorldRepository(ctx.pool).replace_universe(universe)  # Grafana's instrument picker
         with timed(summary, "derive"):
             await derive(ctx, universe, reporter, summary)
-        with timed(summary, "train"):
-            summary.train = await train_step(ctx, reporter, tracker_factory=tracker_factory(settings))
-        # Historical signals come only from walk-forward fold models, out of sample (docs/models.md);
-        # the champion candidate above is then judged by the promotion rule, never by its own window.
+        decision = await _retrain_decision(ctx)
+        summary.retrain = decision.reason
+        if decision.due:  # the champion candidate, on the cadence (model_training.retrain_every_days)
+            with timed(summary, "train"):
+                summary.train = await train_step(ctx, reporter, tracker_factory=tracker_factory(settings))
+        # Historical signals come only from walk-forward fold models, out of sample (docs/models.md),
+        # on every run (a run with new sessions extends the history); the champion candidate above is
+        # judged by the promotion rule, never by its own window.
         from tickwise.bootstrap.models import (
             govern_after_training,
             governance_for,
@@ -218,9 +231,23 @@ async def run_historical(
             )
         with timed(summary, "governance"):
             summary.governance = await retire_superseded_folds(ctx, governance, summary.oos)
-            summary.governance += await govern_after_training(governance, summary.train)
+            if summary.train is not None:
+                summary.governance += await govern_after_training(governance, summary.train)
     summary.timings["total"] = round(time.perf_counter() - began, 2)
     return summary
+
+
+async def _retrain_decision(ctx: HistoricalContext) -> RetrainDecision:
+    """The retrain cadence (``model_training.retrain_every_days``) applied to the stored champion."""
+    champion = await ctx.models.champion()
+    return retrain_decision(
+        champion_version=champion.model_version if champion else None,
+        champion_created_at=champion.created_at if champion else None,
+        champion_feature_set=champion.feature_set if champion else None,
+        feature_set=FeatureCalculator().feature_set,
+        now=datetime.now(UTC),
+        every_days=ctx.settings.model_training.retrain_every_days,
+    )
 
 
 async def run_backfill(
@@ -265,10 +292,15 @@ async def run_train(
     trials: int | None = None,
     url: str | None = None,
 ) -> TrainOutcome:
-    """``tickwise train``: walk-forward training, MLflow run, models row, champion decision."""
+    """``tickwise train``: build the roll-ups, features and labels the stored candles lack (after a
+    feature change: the new feature set's rows), then walk-forward training, MLflow run, models row,
+    and the promotion rule. Candles come from ``tickwise historical`` or ``tickwise backfill``."""
     from tickwise.bootstrap.models import govern_after_training, governance_for
+    from tickwise.pipelines.universe import select_universe
 
     async with open_historical(settings, url=url) as ctx:
+        universe = await select_universe(ctx.instruments, ctx.options.symbols, ctx.options.default_symbols)
+        await derive(ctx, universe, reporter, HistoricalSummary())  # incremental: writes only missing rows
         outcome = await train_step(
             ctx, reporter, start=start, end=end, trials=trials, tracker_factory=tracker_factory(settings)
         )

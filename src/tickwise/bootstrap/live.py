@@ -24,6 +24,7 @@ from loguru import logger
 
 from tickwise.bootstrap.alerts import make_alerts, notify_after_commit
 from tickwise.bootstrap.login import alert_token_expiry, check_token
+from tickwise.bootstrap.reload import SighupReloader, reload_live_settings
 from tickwise.config import Settings
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.predictor import Predictor
@@ -45,7 +46,8 @@ from tickwise.ports.hooks import PipelineHooks
 from tickwise.ports.market_feed import FeedGap, MarketFeed
 
 if TYPE_CHECKING:
-    pass
+    from tickwise.adapters.alerts.dispatcher import AlertDispatcher
+    from tickwise.core.model import ModelArtifact
 
 
 @dataclass
@@ -57,6 +59,8 @@ class LiveOptions:
     url: str | None = None
     metrics: bool = True
     simulator: bool | None = None
+    # SIGHUP reloads the configuration through this (the CLI passes its loader); None: SIGHUP not handled
+    reload: Callable[[], Settings] | None = None
 
 
 def simulated_start(last: datetime | None, calendar: SessionCalendar, today: date) -> datetime:
@@ -116,6 +120,31 @@ def session_speed(settings: Settings, options: LiveOptions, *, simulated: bool) 
     return options.speed if options.speed is not None else settings.broker.simulator.speed
 
 
+def _sighup_reloader(
+    settings: Settings,
+    options: LiveOptions,
+    step: SignalStep,
+    artifact: ModelArtifact,
+    alerts: AlertDispatcher,
+) -> SighupReloader | None:
+    """SIGHUP: re-read the configuration and apply its mid-session-safe part (bootstrap/reload.py)."""
+    from tickwise.bootstrap.historical import signal_generator
+
+    if options.reload is None:
+        return None
+
+    def apply(old: Settings, new: Settings) -> list[str]:
+        return reload_live_settings(
+            old,
+            new,
+            set_generator=step.set_generator,
+            make_generator=lambda s: signal_generator(s, artifact),
+            alerts=alerts,
+        )
+
+    return SighupReloader(settings, options.reload, apply)
+
+
 async def run_live(
     settings: Settings,
     options: LiveOptions,
@@ -165,12 +194,17 @@ async def run_live(
             predictor = Predictor(artifact)
             step = SignalStep(predictor, signal_generator(settings, artifact), calculator.names, timeframe)
             hooks.on_model_loaded(artifact.version, 0.0, artifact.feature_set)
-            universe = await select_universe(ctx.instruments, options.symbols or settings.trading.symbols)
+            universe = await select_universe(
+                ctx.instruments, options.symbols or settings.trading.symbols, ctx.options.default_symbols
+            )
             tokens = [i.instrument_token for i in universe]
             if not tokens:
                 raise ConfigError(
                     "no instruments to stream: run `tickwise historical` (or `tickwise instruments sync`) first"
                 )
+            from tickwise.adapters.timescale.world_repository import TimescaleWorldRepository
+
+            await TimescaleWorldRepository(ctx.pool).replace_universe(universe)  # Grafana's picker
             latencies = LatencyLog()
             repos = LiveRepositories(
                 ticks=TimescaleTickRepository(ctx.pool),
@@ -279,7 +313,14 @@ async def run_live(
                     artifact.version,
                     f", simulator at {speed:g}x" if simulated else "",
                 )
-                report = await session.run(resume_from)
+                loop = asyncio.get_running_loop()
+                hup = _sighup_reloader(settings, options, step, artifact, alerts)
+                hup_installed = hup is not None and hup.install(loop)
+                try:
+                    report = await session.run(resume_from)
+                finally:
+                    if hup_installed:
+                        SighupReloader.uninstall(loop)
             await alerts.close()
             return report
     finally:

@@ -47,7 +47,7 @@ class DatabaseStatus:
 @dataclass
 class StatusReport:
     version: str
-    world: str  # "simulator" or "kite"
+    world: str  # "simulator" or "kite": the recorded world of the database, else the configured one
     database: DatabaseStatus
     calendar: dict[str, Any]
     token: dict[str, Any]
@@ -58,6 +58,8 @@ class StatusReport:
     spill: dict[str, Any] = field(default_factory=dict)
     disk: dict[str, Any] = field(default_factory=dict)
     actions: list[str] = field(default_factory=list)
+    # configured and recorded world, this world's data directory, the other worlds on disk
+    worlds: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -104,6 +106,7 @@ async def collect_status(settings: Settings, *, now: datetime | None = None) -> 
         )
     if db.reachable and db.revision is not None:
         await _market_data(settings, report)
+    await _worlds(settings, report)
     if report.calendar.get("warning") and not report.calendar["this_year_covered"]:
         actions.append(str(report.calendar["warning"]))
     if report.token.get("action"):
@@ -209,6 +212,45 @@ async def _market_data(settings: Settings, report: StatusReport) -> None:
         "trained_to": _iso(champion["trained_to"]),
         "age_days": round((time.time() - created.timestamp()) / 86400, 1),
     }
+
+
+async def _worlds(settings: Settings, report: StatusReport) -> None:
+    """The world the database holds (read, never recorded here) next to the configured one."""
+    from tickwise.bootstrap.world import configured_world, mismatch_message
+    from tickwise.domain.world import World
+
+    configured = configured_world(settings)
+    recorded: World | None = None
+    if report.database.reachable:
+        conn = await asyncpg.connect(settings.database.url.get_secret_value() or _embedded_url(settings))
+        try:
+            if await conn.fetchval("SELECT to_regclass('world') IS NOT NULL"):
+                row = await conn.fetchrow("SELECT kind, seed, api_key, user_id FROM world")
+                if row is not None:
+                    recorded = World(row["kind"], row["seed"], row["api_key"], row["user_id"])
+        finally:
+            await conn.close()
+    external = report.database.external
+    here = Path(settings.system.data_dir)
+    report.world = (recorded or configured).kind
+    report.worlds = {
+        "configured": {"name": configured.name, "describe": configured.describe()},
+        "recorded": {"name": recorded.name, "describe": recorded.describe()} if recorded else None,
+        "data_dir": None if external else str(here),
+        "others": [] if external else _other_worlds(settings, here),
+    }
+    if recorded is not None and not recorded.same_market(configured):
+        report.actions.append(mismatch_message(recorded, configured, external=external))
+
+
+def _other_worlds(settings: Settings, here: Path) -> list[dict[str, Any]]:
+    from tickwise.bootstrap.world import worlds_on_disk
+
+    return [
+        {"name": w.name, "data_dir": str(w.data_dir), "has_database": w.has_database}
+        for w in worlds_on_disk(settings)
+        if w.data_dir.resolve() != here.resolve()
+    ]
 
 
 async def _newest(conn: asyncpg.Connection, table: str, column: str, value: str) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tickwise.bootstrap.observability import setup_logging
+from tickwise.bootstrap.world import world_settings
 from tickwise.config import Settings, load_settings
 
 
@@ -18,9 +19,14 @@ class CliState:
     def settings(self) -> Settings:
         """Load and validate the configuration once (raises ConfigError, exit code 2)."""
         if self._settings is None:
-            self._settings = load_settings(environment=self.environment)
+            # Each market keeps its own embedded data directory (docs/going-live.md, Separate worlds).
+            self._settings = world_settings(load_settings(environment=self.environment))
             setup_logging(self._settings, debug=self.debug, log_json=self.log_json)
         return self._settings
+
+    def reload_settings(self) -> Settings:
+        """Load the configuration again (SIGHUP in ``tickwise live``); the first load is kept."""
+        return world_settings(load_settings(environment=self.environment))
 
 
 state = CliState()

@@ -181,6 +181,8 @@ def historical() -> None:
     )
     if summary.train is not None:
         _train_table(console, summary.train)
+    elif summary.retrain:
+        console.print(f"train: {summary.retrain}")
     if summary.predict is not None:
         p = summary.predict
         console.print(

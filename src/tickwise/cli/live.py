@@ -95,6 +95,7 @@ def live(
         speed=speed,
         faults=script,
         symbols=tuple(s.strip() for s in symbols.split(",") if s.strip()) if symbols else (),
+        reload=state.reload_settings,  # SIGHUP: re-read the configuration files and the environment
     )
     report = asyncio.run(_main(settings, options))
     if not json_only:

@@ -48,10 +48,29 @@ def _ago(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h ago"
 
 
+def _world_line(report: StatusReport) -> str:
+    worlds: dict[str, Any] = report.worlds
+    if not worlds:
+        return report.world
+    recorded = worlds.get("recorded")
+    line = f"{report.world}: " + (
+        recorded["describe"] if recorded else f"{worlds['configured']['describe']}, nothing recorded yet"
+    )
+    if worlds.get("data_dir"):
+        line += f", data in {worlds['data_dir']}"
+    others = [
+        f"{o['name']} ({o['data_dir']}{'' if o['has_database'] else ', no database'})"
+        for o in worlds.get("others", [])
+    ]
+    if others:
+        line += "; other worlds: " + ", ".join(others)
+    return line
+
+
 def render(report: StatusReport) -> list[str]:
     """The text form: one line per topic, then the actions."""
     db = report.database
-    lines = [f"tickwise {report.version}", f"world: {report.world}"]
+    lines = [f"tickwise {report.version}", f"world: {_world_line(report)}"]
     where = "external" if db.external else "embedded"
     if db.reachable:
         migrated = (

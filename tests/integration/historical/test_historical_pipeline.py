@@ -25,6 +25,7 @@ def _settings(tmp: Path):  # type: ignore[no-untyped-def]
         "TICKWISE__MODEL_TRAINING__TRIALS": "2",
         "TICKWISE__MODEL_TRAINING__FOLDS": "3",
         "TICKWISE__MODEL_TRAINING__NUM_BOOST_ROUND": "40",
+        "TICKWISE__MODEL_TRAINING__RETRAIN_EVERY_DAYS": "0",  # the second run re-trains (and skips, idempotent)
     }
     return load_settings(environ=env, environment="test")
 

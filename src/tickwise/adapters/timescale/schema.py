@@ -239,6 +239,30 @@ backfill_log = Table(
     PrimaryKeyConstraint("instrument_token", "timeframe", "day", name="backfill_log_pkey"),
 )
 
+# Worlds and the universe (migration 0008): the one market this database holds (at most one row, see
+# bootstrap/world.py), and the instruments the last run worked on (what Grafana's picker lists).
+world = Table(
+    "world",
+    metadata,
+    Column("singleton", Boolean, primary_key=True, server_default=text("true")),
+    Column("kind", Text, nullable=False),
+    Column("seed", Integer),
+    Column("api_key", Text),
+    Column("user_id", Text),
+    _ts("recorded_at", server_default=text("now()")),
+    CheckConstraint("singleton", name="world_singleton_check"),
+    CheckConstraint("kind IN ('simulator', 'kite')", name="world_kind_check"),
+)
+
+universe = Table(
+    "universe",
+    metadata,
+    Column("instrument_token", BigInteger, primary_key=True),
+    Column("tradingsymbol", Text, nullable=False),
+    Column("exchange", Text, nullable=False),
+    _ts("updated_at", server_default=text("now()")),
+)
+
 # Backtests (migration 0004): one row per run, its trades and its equity curve. Money is numeric to the
 # paisa, exactly as the trade engine rounds it (Zerodha's contract-note rounding).
 MONEY = Numeric(18, 2)
@@ -323,6 +347,8 @@ ALL_TABLES = (
     "candles",
     "ticks",
     "backfill_log",
+    "universe",
+    "world",
     "feature_sets",
     "models",
     "instruments",

@@ -16,7 +16,8 @@ from tickwise.pipelines.models import SignalOptions
 
 @dataclass(frozen=True, slots=True)
 class HistoricalOptions:
-    symbols: tuple[str, ...] = ()  # empty: the NSE equity universe (pipelines.universe)
+    symbols: tuple[str, ...] = ()  # empty: default_symbols, else the NSE equity universe (pipelines.universe)
+    default_symbols: tuple[str, ...] = ()  # a real account's default list (bootstrap.universe)
     backfill_days: int = 60  # trading sessions to backfill when no --from is given
     timeframes: tuple[Timeframe, ...] = (Timeframe.M1, Timeframe.M5, Timeframe.M15, Timeframe.M60)
     signal_timeframe: Timeframe = Timeframe.M1

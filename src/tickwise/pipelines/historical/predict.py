@@ -105,7 +105,8 @@ async def predict_signals(
     predictor = Predictor(artifact)
     generator = signal_generator(options.signals, artifact)
     columns = list(dict.fromkeys([*artifact.feature_names, *generator.regime_features]))
-    tokens = [i.instrument_token for i in await select_universe(ctx.instruments, options.symbols)]
+    universe = await select_universe(ctx.instruments, options.symbols, options.default_symbols)
+    tokens = [i.instrument_token for i in universe]
     total = longs = shorts = used = in_sample = 0
     embargo = timeframe.delta * options.train.embargo_bars
     for k, token in enumerate(tokens):

@@ -65,6 +65,7 @@ class HistoricalSummary:
     feature_rows: int = 0
     label_rows: int = 0
     train: TrainOutcome | None = None
+    retrain: str | None = None  # why training ran or was skipped (the retrain cadence)
     predict: PredictOutcome | None = None
     oos: OosOutcome | None = None  # the out-of-sample history written by the walk-forward fold models
     governance: list[str] = field(default_factory=list)  # promotion decisions, one line each
@@ -103,7 +104,7 @@ async def sync_and_backfill(
             task = reporter.task("instruments sync", 1)
             result = await InstrumentManager(instruments, ctx.instruments, today=lambda: now.date()).sync()
             reporter.update(task, completed=1, info=f"{result.total} active")
-    universe = await select_universe(ctx.instruments, symbols or options.symbols)
+    universe = await select_universe(ctx.instruments, symbols or options.symbols, options.default_symbols)
     last_day = last or last_completed_session(now, ctx.calendar)
     first_day = first or session_range(last_day, options.backfill_days, ctx.calendar)[0]
     summary.instruments, summary.first_day, summary.last_day = len(universe), first_day, last_day

@@ -79,7 +79,10 @@ async def load_training_data(
     end: datetime | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[tuple[int, str], pd.Series]]:
     """Features (warm rows only, ``time >= start``), labels (``t1 <= end``) and closes per instrument."""
-    tokens = [i.instrument_token for i in await select_universe(ctx.instruments, ctx.options.symbols)]
+    tokens = [
+        i.instrument_token
+        for i in await select_universe(ctx.instruments, ctx.options.symbols, ctx.options.default_symbols)
+    ]
     columns = trainable_features(list(calculator.names))
     feats: list[pd.DataFrame] = []
     labs: list[pd.DataFrame] = []

@@ -67,6 +67,10 @@ class SignalStep:
         self.mode = mode
         self._model_idx, self._regime_idx = self.model.column_indices(names)
 
+    def set_generator(self, generator: SignalGenerator) -> None:
+        """Score the next bars with ``generator`` (SIGHUP: a new threshold or sizing; same regime rules)."""
+        self.model = SignalModel(self.predictor, generator)
+
     def __call__(self, token: int, bar_time: datetime, row: np.ndarray) -> Signal | None:
         """The signal (with its position ``size``) of the bar opened at ``bar_time``, or None (not ready)."""
         regime = {n: row[i : i + 1] for n, i in self._regime_idx.items()}
