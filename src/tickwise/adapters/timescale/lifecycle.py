@@ -405,7 +405,7 @@ async def _ensure_scheduling(
     scheduled = run_jobs == "timescaledb"
     for job in await _managed_jobs(conn):
         if job["scheduled"] != scheduled:
-            await conn.execute("SELECT alter_job($1, scheduled => $2)", job["job_id"], scheduled)
+            await conn.execute("SELECT job_id FROM alter_job($1, scheduled => $2)", job["job_id"], scheduled)
             verb = "scheduled by TimescaleDB" if scheduled else "run by `tickwise db maintain`"
             report.actions.append(f"job {job['job_id']} ({job['application_name']}): {verb}")
 
