@@ -18,6 +18,7 @@ import asyncpg
 from tickwise.adapters.timescale import lifecycle
 from tickwise.adapters.timescale import pool as pool_module
 from tickwise.adapters.timescale.cluster import EmbeddedCluster
+from tickwise.adapters.timescale.lifecycle import EnsureReport as EnsureReport  # re-exported for the CLI
 from tickwise.adapters.timescale.pool import redact_url as redact_url  # re-exported for the CLI
 from tickwise.config import Settings
 from tickwise.domain.errors import StorageError
