@@ -224,7 +224,7 @@ def maintain(
     """Run TimescaleDB's lifecycle jobs that are due (TSL build) and the per-timeframe retention.
 
     TimescaleDB's own scheduler fails its runs on PostgreSQL 15.19+ (docs/timescaledb.md), so tickwise
-    runs them with `CALL run_job`; run this from a timer (deploy/systemd/tickwise-maintain.timer).
+    runs them with `CALL run_job`; run this hourly from a timer (docs/timescaledb.md).
     Exits 1 when a job failed.
     """
     runs, trimmed = asyncio.run(database.maintain(state.settings(), force=force))
