@@ -70,10 +70,6 @@ class ContinuousAggregate:
     refresh_every: timedelta
 
 
-_DAY = "time_bucket(INTERVAL '1 day', {col}, 'Asia/Kolkata')"
-_IST_DAY = _DAY.format(col="time")
-_ENTRY_DAY = _DAY.format(col="entry_time")
-
 #: Continuous aggregates Grafana reads, all with real-time aggregation (``materialized_only = false``).
 #: ``candles_daily`` follows ``core.aggregation`` exactly: 1m bars inside the 09:15-15:30 IST session,
 #: stamped at midnight IST, open of the first bar, close and oi of the last, volume summed.
@@ -83,14 +79,14 @@ CONTINUOUS_AGGREGATES: tuple[ContinuousAggregate, ...] = (
     ContinuousAggregate(
         "candles_daily",
         "candles",
-        f"""SELECT instrument_token, {_IST_DAY} AS time,
+        """SELECT instrument_token, time_bucket(INTERVAL '1 day', time, 'Asia/Kolkata') AS time,
        first(open, time) AS open, max(high) AS high, min(low) AS low, last(close, time) AS close,
        sum(volume)::bigint AS volume, last(oi, time) AS oi, count(*) AS bars
 FROM candles
 WHERE timeframe = '1m'
-  AND time - {_IST_DAY} >= INTERVAL '9 hours 15 minutes'
-  AND time - {_IST_DAY} < INTERVAL '15 hours 30 minutes'
-GROUP BY instrument_token, {_IST_DAY}""",
+  AND time - time_bucket(INTERVAL '1 day', time, 'Asia/Kolkata') >= INTERVAL '9 hours 15 minutes'
+  AND time - time_bucket(INTERVAL '1 day', time, 'Asia/Kolkata') < INTERVAL '15 hours 30 minutes'
+GROUP BY instrument_token, time_bucket(INTERVAL '1 day', time, 'Asia/Kolkata')""",
         timedelta(days=7),
         timedelta(hours=1),
         timedelta(hours=1),
@@ -98,13 +94,13 @@ GROUP BY instrument_token, {_IST_DAY}""",
     ContinuousAggregate(
         "signals_daily",
         "signals",
-        f"""SELECT {_IST_DAY} AS day, instrument_token, timeframe, model_version, mode,
+        """SELECT time_bucket(INTERVAL '1 day', time, 'Asia/Kolkata') AS day, instrument_token, timeframe, model_version, mode,
        count(*) AS signals,
        count(*) FILTER (WHERE direction = 1) AS longs,
        count(*) FILTER (WHERE direction = -1) AS shorts,
        avg(confidence) AS mean_confidence, max(confidence) AS max_confidence
 FROM signals
-GROUP BY {_IST_DAY}, instrument_token, timeframe, model_version, mode""",
+GROUP BY time_bucket(INTERVAL '1 day', time, 'Asia/Kolkata'), instrument_token, timeframe, model_version, mode""",
         timedelta(days=7),
         timedelta(hours=1),
         timedelta(hours=1),
@@ -112,11 +108,11 @@ GROUP BY {_IST_DAY}, instrument_token, timeframe, model_version, mode""",
     ContinuousAggregate(
         "backtest_daily",
         "backtest_trades",
-        f"""SELECT run_id, {_ENTRY_DAY} AS day,
+        """SELECT run_id, time_bucket(INTERVAL '1 day', entry_time, 'Asia/Kolkata') AS day,
        count(*) AS trades, count(*) FILTER (WHERE net > 0) AS wins,
        sum(gross) AS gross, sum(net) AS net
 FROM backtest_trades
-GROUP BY run_id, {_ENTRY_DAY}""",
+GROUP BY run_id, time_bucket(INTERVAL '1 day', entry_time, 'Asia/Kolkata')""",
         timedelta(days=3650),
         timedelta(hours=1),
         timedelta(hours=6),
@@ -307,7 +303,7 @@ async def _ensure_compression(
             report.warnings.append(
                 f"{table}: compressed with segmentby {have[0]} orderby {have[1]}; the layout "
                 f"{wanted} applies after its {compressed} compressed chunk(s) are decompressed "
-                f"(SELECT decompress_chunk(c) FROM show_chunks('{table}') c)"
+                "(decompress_chunk on each of show_chunks)"
             )
         else:
             segmentby, orderby = layout.sql()
@@ -385,7 +381,7 @@ async def _managed_jobs(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     """tickwise's jobs: policies on its hypertables and continuous aggregates, and the job-history job."""
     caggs = [c.name for c in CONTINUOUS_AGGREGATES]
     rows: list[asyncpg.Record] = await conn.fetch(
-        "SELECT j.job_id, j.application_name, j.scheduled, j.schedule_interval, j.proc_name "
+        "SELECT j.job_id, j.application_name, j.scheduled, j.schedule_interval, j.proc_name, j.owner::text AS owner "
         "FROM timescaledb_information.jobs j "
         "LEFT JOIN timescaledb_information.continuous_aggregates c "
         "  ON c.materialization_hypertable_schema = j.hypertable_schema "
@@ -403,8 +399,16 @@ async def _ensure_scheduling(
     conn: asyncpg.Connection, run_jobs: Literal["tickwise", "timescaledb"], report: EnsureReport
 ) -> None:
     scheduled = run_jobs == "timescaledb"
+    superuser = await _is_superuser(conn)
+    me = await conn.fetchval("SELECT current_user")
     for job in await _managed_jobs(conn):
         if job["scheduled"] != scheduled:
+            if not superuser and job["owner"] != me:
+                report.warnings.append(
+                    f"job {job['job_id']} ({job['application_name']}) belongs to {job['owner']}: "
+                    "migrate as the superuser (`tickwise db migrate`) to change its scheduling"
+                )
+                continue
             await conn.execute("SELECT job_id FROM alter_job($1, scheduled => $2)", job["job_id"], scheduled)
             verb = "scheduled by TimescaleDB" if scheduled else "run by `tickwise db maintain`"
             report.actions.append(f"job {job['job_id']} ({job['application_name']}): {verb}")
