@@ -17,6 +17,8 @@ from tickwise.adapters.timescale.candle_repository import TimescaleCandleReposit
 from tickwise.adapters.timescale.label_repository import TimescaleLabelRepository
 from tickwise.adapters.timescale.schema import ALL_TABLES
 from tickwise.adapters.timescale.signal_repository import TimescaleSignalRepository
+from tickwise.bootstrap.status import collect_status
+from tickwise.config import Settings
 from tickwise.core.aggregation import aggregate_candles
 from tickwise.core.trading.metrics import daily_pnl
 from tickwise.domain.timeframe import Timeframe
@@ -342,7 +344,7 @@ async def test_tickwise_runs_its_jobs_when_due_and_records_them(tsl_admin: async
 
 
 async def test_a_job_failing_under_timescaledbs_scheduler_is_reported_with_its_error(
-    tsl_admin: asyncpg.Pool,
+    tsl_cluster: TslCluster, tsl_admin: asyncpg.Pool
 ) -> None:
     async with tsl_admin.acquire() as conn:
         job_id = await conn.fetchval(
@@ -360,6 +362,7 @@ async def test_a_job_failing_under_timescaledbs_scheduler_is_reported_with_its_e
                 await asyncio.sleep(0.2)
             status = await lifecycle.lifecycle_status(conn)
             version = int(await conn.fetchval("SHOW server_version_num"))
+            report = await collect_status(Settings.model_validate({"database": {"url": tsl_cluster.url}}))
         finally:
             await conn.execute("SELECT job_id FROM alter_job($1, scheduled => false)", job_id)
     job = next(j for j in status.jobs if j.job_id == job_id)
@@ -371,6 +374,11 @@ async def test_a_job_failing_under_timescaledbs_scheduler_is_reported_with_its_e
         # PostgreSQL 15.19+: TimescaleDB drops a portal that was never set up (docs/timescaledb.md).
         assert job in status.failing_jobs
         assert job.last_error
+        # `tickwise status` turns it into an action, with the error and where to read about it.
+        assert any(
+            a.startswith(f"TimescaleDB job {job_id} ") and "cannot drop portal" in a for a in report.actions
+        )
+        assert report.lifecycle["failing_jobs"][0]["job_id"] == job_id
     else:
         assert job not in status.failing_jobs
 

@@ -233,3 +233,17 @@ async def _admin_connection(settings: Settings, *, start: bool = True) -> AsyncI
         yield conn
     finally:
         await conn.close()
+
+
+async def unapplied_server_settings(settings: Settings) -> dict[str, str | None]:
+    """``database.server_settings`` the running embedded cluster does not have yet (name -> its value).
+
+    They are passed when the server starts, so a cluster started before they were configured needs a
+    restart (``tickwise db down && tickwise db up``).
+    """
+    wanted = settings.database.server_settings
+    if not wanted:
+        return {}
+    async with _admin_connection(settings, start=False) as conn:
+        have = {name: await conn.fetchval("SELECT current_setting($1, true)", name) for name in wanted}
+    return {name: have[name] for name, value in wanted.items() if have[name] != value}

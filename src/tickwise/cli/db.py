@@ -59,6 +59,12 @@ def up(
     )
     typer.echo(f"{'already running' if was_running else 'started'}: {url} (data {cluster.pgdata})")
     _echo_lifecycle(report)
+    if was_running:
+        for name, value in asyncio.run(database.unapplied_server_settings(settings)).items():
+            typer.echo(
+                f"note: the running cluster has {name} = {value!r}, not the configured "
+                f"{settings.database.server_settings[name]!r}: restart it (`tickwise db down && tickwise db up`)"
+            )
 
 
 def _echo_lifecycle(report: EnsureReport | None) -> None:
