@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from tsl_cluster import TslCluster
+from typer.testing import CliRunner
 
 from tickwise.adapters.timescale import lifecycle
 from tickwise.adapters.timescale.candle_repository import TimescaleCandleRepository
@@ -18,6 +19,8 @@ from tickwise.adapters.timescale.label_repository import TimescaleLabelRepositor
 from tickwise.adapters.timescale.schema import ALL_TABLES
 from tickwise.adapters.timescale.signal_repository import TimescaleSignalRepository
 from tickwise.bootstrap.status import collect_status
+from tickwise.cli.context import state
+from tickwise.cli.main import app
 from tickwise.config import Settings
 from tickwise.core.aggregation import aggregate_candles
 from tickwise.core.trading.metrics import daily_pnl
@@ -397,3 +400,17 @@ async def test_retention_keeps_each_timeframe_for_its_own_age(tsl_db: asyncpg.Po
     assert await repo.count(257, Timeframe.M1) == 0
     assert await repo.count(257, Timeframe.M60) == len(hourly)
     assert policy.bar_retention == timedelta(days=3650)
+
+
+def test_db_status_shows_the_features_on_and_the_space_saved_per_table(tsl_cluster: TslCluster) -> None:
+    state._settings = None
+    result = CliRunner().invoke(
+        app, ["db", "status"], env={"DATABASE_URL": tsl_cluster.admin_url, "TICKWISE_ENV": "test"}
+    )
+    state._settings = None
+    assert result.exit_code == 0, result.stdout
+    assert "(license timescale)" in result.stdout
+    for feature in ("compression", "retention policies", "continuous aggregates", "background jobs"):
+        assert f"{feature}: on" in result.stdout
+    assert "compression candles: " in result.stdout
+    assert "Compression Policy" in result.stdout
