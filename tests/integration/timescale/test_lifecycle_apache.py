@@ -45,6 +45,9 @@ async def test_migrating_parks_the_job_history_job_the_apache_build_cannot_run(a
     async with apache.acquire() as conn:
         report = await lifecycle.ensure_lifecycle(conn)
         runs = await lifecycle.run_due_jobs(conn)
+        status = await lifecycle.lifecycle_status(conn)
+    job = next(j for j in status.jobs if j.name.startswith("Job History Log Retention"))
+    assert (job.scheduled, job.runner, job.failing) == (False, "timescaledb", False)
     assert report.license == "apache"
     assert report.actions == []  # already parked by the migration; nothing else applies here
     assert runs == []  # run_job needs the TSL build

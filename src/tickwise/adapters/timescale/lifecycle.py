@@ -509,7 +509,7 @@ async def lifecycle_status(conn: asyncpg.Connection) -> LifecycleStatus:
             Feature("continuous aggregates", False, why),
             Feature("background jobs", False, why),
         )
-        return LifecycleStatus(license_, features, (), await _jobs(conn))
+        return LifecycleStatus(license_, features, (), await _jobs(conn, tickwise_runs=False))
     compression = await _compression(conn)
     caggs = await conn.fetch(
         "SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates "
@@ -583,8 +583,9 @@ async def _compression(conn: asyncpg.Connection) -> tuple[TableCompression, ...]
     return tuple(out)
 
 
-async def _jobs(conn: asyncpg.Connection) -> tuple[JobState, ...]:
-    """Every TimescaleDB job with TimescaleDB's last run status, merged with tickwise's own runs."""
+async def _jobs(conn: asyncpg.Connection, *, tickwise_runs: bool = True) -> tuple[JobState, ...]:
+    """Every TimescaleDB job with TimescaleDB's last run status, merged with tickwise's own runs
+    (``tickwise_runs``: the TSL build, where `tickwise db maintain` runs the unscheduled ones)."""
     rows = await conn.fetch(
         "SELECT j.job_id, j.application_name, j.scheduled, s.total_runs, s.total_failures, s.last_run_status "
         "FROM timescaledb_information.jobs j LEFT JOIN timescaledb_information.job_stats s USING (job_id) "
@@ -628,7 +629,7 @@ async def _jobs(conn: asyncpg.Connection) -> tuple[JobState, ...]:
                 r["total_failures"] or 0,
                 r["last_run_status"] if r["scheduled"] else None,
                 errors.get(r["job_id"]) if r["scheduled"] else None,
-                "timescaledb" if r["scheduled"] else "tickwise",
+                "tickwise" if tickwise_runs and not r["scheduled"] else "timescaledb",
             )
         )
     return tuple(out)
