@@ -54,7 +54,9 @@ async def test_migrating_parks_the_job_history_job_the_apache_build_cannot_run(a
 
 
 async def test_retention_by_hand_keeps_each_timeframe_for_its_own_age(clean_db: asyncpg.Pool) -> None:
-    start = pd.Timestamp.now(tz="Asia/Kolkata").normalize() - pd.Timedelta(days=800) + pd.Timedelta(hours=9.25)
+    start = (
+        pd.Timestamp.now(tz="Asia/Kolkata").normalize() - pd.Timedelta(days=800) + pd.Timedelta(hours=9.25)
+    )
     times = start + pd.to_timedelta(range(120), unit="min")
     minute = pd.DataFrame(
         {
