@@ -26,7 +26,7 @@ LIVE_ARGS ?=
 DATA_DIR ?= .data
 DOCS_ADDR ?= 127.0.0.1:8000
 
-.PHONY: help setup install-dev test test-fast test-unit test-integration test-e2e lint format type-check security quality validate \
+.PHONY: help setup install-dev test test-fast test-unit test-integration test-e2e test-tsl lint format type-check security quality validate \
         db-up db-down db-init db-migrate db-psql run-historical run-live run-live-now status logs \
         schedule-systemd docs docs-serve clean clean-data
 
@@ -39,6 +39,7 @@ help:
 	@echo "logs                  follow $(DATA_DIR)/logs/tickwise.log"
 	@echo "db-up/db-down/db-init embedded TimescaleDB: start / stop / start and migrate"
 	@echo "test, test-fast, test-unit, test-integration, test-e2e, lint, format, type-check"
+	@echo "test-tsl TSL_SOURCE=DIR  build TimescaleDB's TSL module from DIR, run the tests marked tsl"
 	@echo "docs / docs-serve     build the documentation (strict) / serve it on $(DOCS_ADDR)"
 	@echo "schedule-systemd      write systemd units and timers for this checkout to ./systemd"
 	@echo "clean                 build artifacts and caches only (never $(DATA_DIR))"
@@ -68,6 +69,15 @@ test-integration: $(STAMP)
 
 test-e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+# TimescaleDB's TSL features (issue #15): build the TSL module from a TimescaleDB source tree you
+# provide (a checkout of github.com/timescale/timescaledb at the installed version's tag; nothing is
+# downloaded), install it next to Debian's Apache build, then run the tests marked `tsl` on a cluster
+# with timescaledb.license = 'timescale'. See docs/timescaledb.md.
+test-tsl: $(STAMP)
+	@test -n "$(TSL_SOURCE)" || { echo "usage: make test-tsl TSL_SOURCE=<timescaledb source dir>"; exit 2; }
+	scripts/install_timescaledb.sh --from-source "$(TSL_SOURCE)"
+	$(BIN)/pytest -m tsl tests/tsl $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

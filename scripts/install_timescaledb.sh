@@ -6,9 +6,30 @@
 # Debian 12 (bookworm): build trixie's Debian source package against the installed PostgreSQL 15
 #   (see shared/docs/timescale.md, section 2); the dfsg tarball has no tsl/ so the build is APACHE_ONLY.
 # Anything else: a clear message pointing at docker compose.
+#
+# --from-source DIR [--pg-config PATH] [--full]: build TimescaleDB WITH its TSL (Timescale License)
+#   module from a source tree the user provides (e.g. a checkout of github.com/timescale/timescaledb at
+#   the tag matching the installed version; this script never downloads it). When the installed Apache
+#   build has the same version, only the TSL library `timescaledb-tsl-<version>.so` is built and copied
+#   next to it (the loader picks it up once `timescaledb.license = 'timescale'`); otherwise, or with
+#   --full, the whole extension is built and installed. Needs postgresql-server-dev-<major> and cmake,
+#   which this mode installs with apt when they are missing. See docs/timescaledb.md.
 set -euo pipefail
 
 log() { printf '[install-timescaledb] %s\n' "$*"; }
+
+SOURCE_DIR=""
+PG_CONFIG_ARG=""
+FULL_BUILD=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --from-source) [ $# -ge 2 ] || { log "--from-source needs a directory"; exit 2; }; SOURCE_DIR=$2; shift 2 ;;
+    --pg-config) [ $# -ge 2 ] || { log "--pg-config needs a path"; exit 2; }; PG_CONFIG_ARG=$2; shift 2 ;;
+    --full) FULL_BUILD=1; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) log "unknown argument: $1 (expected --from-source DIR [--pg-config PATH] [--full])"; exit 2 ;;
+  esac
+done
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -34,6 +55,54 @@ already_installed() {
   share=$("$pgc" --sharedir)
   ls "$lib"/timescaledb*.so >/dev/null 2>&1 && [ -f "$share/extension/timescaledb.control" ]
 }
+
+# The TSL library of version $1 in $2 (pkglibdir), if present.
+tsl_library() { echo "$2/timescaledb-tsl-$1.so"; }
+
+build_from_source() {
+  local src=$1 pgc ver lib share build installed_default
+  [ -f "$src/version.config" ] && [ -d "$src/tsl/src" ] || {
+    log "$src is not a TimescaleDB source tree with its tsl/ directory (no version.config or tsl/src)"; exit 1; }
+  src=$(cd "$src" && pwd)
+  ver=$(awk -F' *= *' '$1 == "version" {print $2}' "$src/version.config")
+  [ -n "$ver" ] || { log "cannot read the version from $src/version.config"; exit 1; }
+  if [ -n "$PG_CONFIG_ARG" ]; then pgc=$PG_CONFIG_ARG; else pgc=$(find_pg_config) || pgc=""; fi
+  if [ -z "$pgc" ] || [ ! -x "$pgc" ] || ! "$pgc" --pgxs >/dev/null 2>&1 || [ ! -d "$("$pgc" --includedir-server)" ]; then
+    local major="15"
+    [ -n "$pgc" ] && [ -x "$pgc" ] && major=$("$pgc" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
+    log "installing build dependencies: postgresql-server-dev-$major cmake gcc make"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq "postgresql-server-dev-$major" cmake gcc make
+    [ -n "$PG_CONFIG_ARG" ] || pgc=$(find_pg_config)
+  fi
+  command -v cmake >/dev/null 2>&1 || { log "cmake is required (apt-get install cmake)"; exit 1; }
+  lib=$("$pgc" --pkglibdir)
+  share=$("$pgc" --sharedir)
+  installed_default=$(awk -F"'" '/^default_version/ {print $2}' "$share/extension/timescaledb.control" 2>/dev/null || true)
+  build=${TSL_BUILD_DIR:-$(mktemp -d)}
+  log "configuring TimescaleDB $ver with TSL against $("$pgc" --version) (build dir $build)"
+  cmake -S "$src" -B "$build" -DPG_CONFIG="$pgc" -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF \
+    -DWARNINGS_AS_ERRORS=OFF -DGENERATE_DOWNGRADE_SCRIPT=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  if [ -z "$FULL_BUILD" ] && [ "$installed_default" = "$ver" ] && [ -f "$lib/timescaledb-$ver.so" ]; then
+    log "the installed build is $ver: building only the TSL module"
+    cmake --build "$build" --target timescaledb-tsl -j"$(nproc)" >/dev/null
+    $SUDO install -m 0755 "$build/tsl/src/timescaledb-tsl-$ver.so" "$(tsl_library "$ver" "$lib")"
+  else
+    log "installed version is '${installed_default:-none}': building and installing all of TimescaleDB $ver"
+    cmake --build "$build" -j"$(nproc)" >/dev/null
+    $SUDO cmake --install "$build" >/dev/null
+  fi
+  [ -n "${TSL_BUILD_DIR:-}" ] || rm -rf "$build"
+  [ -f "$(tsl_library "$ver" "$lib")" ] || { log "build finished but $(tsl_library "$ver" "$lib") is missing"; exit 1; }
+  log "installed $(tsl_library "$ver" "$lib")"
+  log "enable it per cluster with timescaledb.license = 'timescale' (database.server_settings in config)"
+}
+
+if [ -n "$SOURCE_DIR" ]; then
+  build_from_source "$SOURCE_DIR"
+  exit 0
+fi
 
 if already_installed; then
   log "TimescaleDB already installed for $("$(find_pg_config)" --version); nothing to do"

@@ -1,12 +1,17 @@
-"""TSL-only extras: compression on ticks and candles, retention policy on ticks.
+"""TSL-only extras (compression, retention policies): now re-checked after every migration.
 
 Revision ID: 0002
 Revises: 0001
 Create Date: 2025-01-01
 
-Only the TSL ("timescale" license) build supports these (timescale.md section 1). On the Apache build
-(Debian, our tests) the revision logs one line and does nothing; retention there is `tickwise db
-retention` (drop_chunks).
+This revision used to add compression on ticks and candles and a retention policy on ticks when the
+server ran the TSL ("timescale" license) build, once. A database migrated under the Apache license and
+moved to a TSL build later never got them, because Alembic had already recorded 0002 (issue #15). The
+extras now live in ``tickwise.adapters.timescale.lifecycle.ensure_lifecycle``, which
+``tickwise.bootstrap.database.migrate`` (``tickwise db migrate``, ``tickwise db up``) runs after every
+migration to head: idempotent, for all five hypertables, with continuous aggregates, configurable in
+``database.lifecycle``. The upgrade is therefore empty; the downgrade still removes what an older
+tickwise added here (each step ``if_exists``, so it is harmless on any build).
 """
 
 from __future__ import annotations
@@ -31,20 +36,7 @@ def _is_tsl() -> bool:
 
 
 def upgrade() -> None:
-    if not _is_tsl():
-        log.info("timescaledb license is not 'timescale': skipping compression and retention policies")
-        return
-    op.execute(
-        "ALTER TABLE ticks SET (timescaledb.compress, timescaledb.compress_segmentby = 'instrument_token', "
-        "timescaledb.compress_orderby = 'time DESC')"
-    )
-    op.execute("SELECT add_compression_policy('ticks', INTERVAL '2 days', if_not_exists => TRUE)")
-    op.execute(
-        "ALTER TABLE candles SET (timescaledb.compress, "
-        "timescaledb.compress_segmentby = 'instrument_token, timeframe', timescaledb.compress_orderby = 'time DESC')"
-    )
-    op.execute("SELECT add_compression_policy('candles', INTERVAL '90 days', if_not_exists => TRUE)")
-    op.execute("SELECT add_retention_policy('ticks', INTERVAL '7 days', if_not_exists => TRUE)")
+    log.info("TSL extras are applied by ensure_lifecycle after the migration (see this revision's docstring)")
 
 
 def downgrade() -> None:
@@ -53,5 +45,3 @@ def downgrade() -> None:
     op.execute("SELECT remove_retention_policy('ticks', if_exists => TRUE)")
     op.execute("SELECT remove_compression_policy('candles', if_exists => TRUE)")
     op.execute("SELECT remove_compression_policy('ticks', if_exists => TRUE)")
-    op.execute("ALTER TABLE candles SET (timescaledb.compress = false)")
-    op.execute("ALTER TABLE ticks SET (timescaledb.compress = false)")

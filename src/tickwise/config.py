@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from datetime import date, time
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,6 +55,85 @@ def _secret_url(value: SecretStr, schemes: tuple[str, ...], example: str) -> Sec
     return value
 
 
+_AGE = re.compile(r"^\s*(\d+)\s*([hdwy])\s*$")
+_AGE_UNITS = {
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+    "y": timedelta(days=365),
+}
+LIFECYCLE_TABLES = ("ticks", "candles", "features", "labels", "signals")
+
+
+def parse_age(value: object) -> timedelta:
+    """``12h``, ``2d``, ``4w``, ``1y`` (365 days) -> timedelta; a timedelta passes through."""
+    if isinstance(value, timedelta):
+        return value
+    match = _AGE.match(str(value))
+    if not match or int(match.group(1)) <= 0:
+        raise ValueError("expected a positive age such as 12h, 2d, 4w or 1y")
+    return int(match.group(1)) * _AGE_UNITS[match.group(2)]
+
+
+def _ages(value: object) -> object:
+    return {k: parse_age(v) for k, v in value.items()} if isinstance(value, Mapping) else value
+
+
+class RetentionSettings(_Section):
+    """How long data is kept: ticks as a whole, and bars (candles, features, labels, signals) per timeframe."""
+
+    ticks: timedelta = timedelta(weeks=4)
+    timeframes: dict[Timeframe, timedelta] = {
+        Timeframe.M1: timedelta(days=365),
+        Timeframe.M5: timedelta(days=730),
+        Timeframe.M15: timedelta(days=730),
+        Timeframe.M60: timedelta(days=3650),
+        Timeframe.D1: timedelta(days=3650),
+    }
+
+    @field_validator("ticks", mode="before")
+    @classmethod
+    def _ticks_age(cls, value: object) -> timedelta:
+        return parse_age(value)
+
+    @field_validator("timeframes", mode="before")
+    @classmethod
+    def _timeframe_ages(cls, value: object) -> object:
+        return _ages(value)
+
+
+class LifecycleSettings(_Section):
+    """TimescaleDB's own lifecycle (TSL build): compression, retention, continuous aggregates, jobs."""
+
+    compress_after: dict[str, timedelta] = {
+        "ticks": timedelta(days=2),
+        "candles": timedelta(days=30),
+        "features": timedelta(days=30),
+        "labels": timedelta(days=30),
+        "signals": timedelta(days=30),
+    }
+    retention: RetentionSettings = RetentionSettings()
+    continuous_aggregates: bool = True
+    # "tickwise": policies run through `CALL run_job` by `tickwise db maintain` (TimescaleDB's own
+    # background runs fail on PostgreSQL 15.19+, see docs/timescaledb.md); "timescaledb": its scheduler.
+    run_jobs: Literal["tickwise", "timescaledb"] = "tickwise"
+
+    @field_validator("compress_after", mode="before")
+    @classmethod
+    def _compress_ages(cls, value: object) -> object:
+        return _ages(value)
+
+    @field_validator("compress_after")
+    @classmethod
+    def _known_tables(cls, value: dict[str, timedelta]) -> dict[str, timedelta]:
+        unknown = sorted(set(value) - set(LIFECYCLE_TABLES))
+        if unknown:
+            raise ValueError(
+                f"unknown table(s) {', '.join(unknown)}; expected some of {', '.join(LIFECYCLE_TABLES)}"
+            )
+        return value
+
+
 class DatabaseSettings(_Section):
     url: SecretStr = SecretStr("")
     port: int = Field(55432, ge=1, le=65535)
@@ -64,6 +143,25 @@ class DatabaseSettings(_Section):
     pool_max_size: int = Field(8, ge=1)
     command_timeout_s: float = Field(60.0, gt=0)
     connect_timeout_s: float = Field(5.0, gt=0)
+    # The embedded cluster only: its PostgreSQL bin directory (empty: the newest installed) and extra
+    # server settings (`timescaledb.license: timescale` turns on a TSL build's features).
+    bindir: Path | None = None
+    server_settings: dict[str, str] = {}
+    lifecycle: LifecycleSettings = LifecycleSettings()
+
+    @field_validator("bindir", mode="before")
+    @classmethod
+    def _empty_bindir(cls, value: object) -> object:
+        return None if value in ("", None) else value
+
+    @field_validator("server_settings", mode="before")
+    @classmethod
+    def _settings_as_text(cls, value: object) -> object:
+        if isinstance(value, Mapping):
+            return {
+                str(k): ("on" if v is True else "off" if v is False else str(v)) for k, v in value.items()
+            }
+        return value
 
     @field_validator("url")
     @classmethod

@@ -50,9 +50,12 @@ def test_compose_defines_database_app_commands_prometheus_and_grafana(compose: d
         assert "@timescaledb:5432/tickwise" in environment(svc[name])["DATABASE_URL"]
 
 
-def test_database_uses_the_apache_only_timescaledb_image_with_telemetry_off(compose: dict[str, Any]) -> None:
+def test_database_uses_the_community_tsl_timescaledb_image_with_telemetry_off(
+    compose: dict[str, Any],
+) -> None:
     db = services(compose)["timescaledb"]
-    assert re.fullmatch(r"timescale/timescaledb:2\.\d+\.\d+-pg1[5-7]-oss", db["image"])
+    # The community (TSL) image, not -oss: compression, retention policies, continuous aggregates (#15).
+    assert re.fullmatch(r"timescale/timescaledb:2\.\d+\.\d+-pg15", db["image"])
     env = environment(db)
     assert env["POSTGRES_DB"] == "tickwise"
     assert env["TIMESCALEDB_TELEMETRY"] == "off"

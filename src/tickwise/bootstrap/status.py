@@ -57,6 +57,7 @@ class StatusReport:
     live_session: dict[str, Any] | None = None
     spill: dict[str, Any] = field(default_factory=dict)
     disk: dict[str, Any] = field(default_factory=dict)
+    lifecycle: dict[str, Any] = field(default_factory=dict)  # TimescaleDB features, space saved, jobs
     actions: list[str] = field(default_factory=list)
     # configured and recorded world, this world's data directory, the other worlds on disk
     worlds: dict[str, Any] = field(default_factory=dict)
@@ -106,6 +107,7 @@ async def collect_status(settings: Settings, *, now: datetime | None = None) -> 
         )
     if db.reachable and db.revision is not None:
         await _market_data(settings, report)
+        await _lifecycle(settings, report)
     await _worlds(settings, report)
     if report.calendar.get("warning") and not report.calendar["this_year_covered"]:
         actions.append(str(report.calendar["warning"]))
@@ -251,6 +253,48 @@ def _other_worlds(settings: Settings, here: Path) -> list[dict[str, Any]]:
         for w in worlds_on_disk(settings)
         if w.data_dir.resolve() != here.resolve()
     ]
+
+
+async def _lifecycle(settings: Settings, report: StatusReport) -> None:
+    """TimescaleDB's lifecycle features (on/off and why), compression savings, failing jobs as actions."""
+    from tickwise.adapters.timescale.lifecycle import lifecycle_status
+
+    conn = await asyncpg.connect(settings.database.url.get_secret_value() or _embedded_url(settings))
+    try:
+        await conn.execute(f"SET statement_timeout = '{int(STATUS_QUERY_TIMEOUT_S * 1000)}ms'")
+        status = await lifecycle_status(conn)
+    except asyncpg.PostgresError as exc:
+        report.lifecycle = {"error": str(exc).splitlines()[0]}
+        return
+    finally:
+        await conn.close()
+    report.lifecycle = {
+        "features": {f.name: {"on": f.active, "detail": f.detail} for f in status.features},
+        "compression": [
+            {
+                "table": c.table,
+                "chunks": c.chunks,
+                "compressed_chunks": c.compressed_chunks,
+                "bytes_before": c.bytes_before,
+                "bytes_after": c.bytes_after,
+                "saved_bytes": c.saved_bytes,
+            }
+            for c in status.compression
+        ],
+        "failing_jobs": [
+            {"job_id": j.job_id, "name": j.name, "runner": j.runner, "error": j.last_error}
+            for j in status.failing_jobs
+        ],
+    }
+    for job in status.failing_jobs:
+        fix = (
+            "see docs/timescaledb.md (set database.lifecycle.run_jobs: tickwise and run `tickwise db migrate`)"
+            if job.runner == "timescaledb"
+            else "see `tickwise db maintain`"
+        )
+        report.actions.append(
+            f"TimescaleDB job {job.job_id} ({job.name}) failed: {job.last_error or 'no message'}; {fix}"
+        )
 
 
 async def _newest(conn: asyncpg.Connection, table: str, column: str, value: str) -> str | None:

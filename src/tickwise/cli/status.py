@@ -121,6 +121,14 @@ def render(report: StatusReport) -> list[str]:
         f"spill: {spill['pending_files']} pending, {spill['rejected_files']} rejected in {spill['dir']}"
     )
     lines.append(f"disk: {_size(report.disk['bytes'])} under {report.disk['data_dir']}")
+    features = report.lifecycle.get("features", {})
+    if features:
+        saved = sum(c["saved_bytes"] or 0 for c in report.lifecycle.get("compression", []))
+        on = [name for name, f in features.items() if f["on"]]
+        lines.append(
+            f"timescaledb lifecycle: {', '.join(on) or 'off (Apache build: see `tickwise db status`)'}"
+            + (f"; compression saved {_size(saved)}" if "compression" in on else "")
+        )
     if report.actions:
         lines.append("needs action:")
         lines.extend(f"  - {a}" for a in report.actions)

@@ -122,6 +122,7 @@ class EmbeddedCluster:
         server_options: dict[str, str] | None = None,
         os_user: str | None = None,
         app_user: str = APP_ROLE,
+        bindir: Path | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.port = port
@@ -130,7 +131,8 @@ class EmbeddedCluster:
         self.dbname = dbname
         self.server_options = dict(server_options or {})
         self._os_user = os_user
-        self._bindir: Path | None = None
+        # A configured bin directory (e.g. a PostgreSQL build with TimescaleDB's TSL module); else found.
+        self._bindir: Path | None = Path(bindir) if bindir else None
 
     # -- paths ---------------------------------------------------------------------------------
     @property

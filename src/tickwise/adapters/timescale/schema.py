@@ -317,6 +317,18 @@ backtest_equity = Table(
     Index("backtest_equity_run_time_idx", "run_id", "time"),
 )
 
+# Migration 0009: the last run of each TimescaleDB job tickwise runs itself (adapters/timescale/lifecycle.py).
+lifecycle_job_runs = Table(
+    "lifecycle_job_runs",
+    metadata,
+    Column("job_id", Integer, primary_key=True, autoincrement=False),
+    Column("application_name", Text, nullable=False),
+    _ts("started_at"),
+    _ts("finished_at"),
+    Column("succeeded", Boolean, nullable=False),
+    Column("error", Text),
+)
+
 #: backtest hypertable -> (time column, chunk interval); not in HYPERTABLES, whose time column is ``time``
 BACKTEST_HYPERTABLES: dict[str, tuple[str, str]] = {
     "backtest_trades": ("entry_time", "30 days"),
@@ -352,4 +364,5 @@ ALL_TABLES = (
     "feature_sets",
     "models",
     "instruments",
+    "lifecycle_job_runs",
 )
