@@ -112,6 +112,15 @@ def render_units(plan: UnitPlan) -> dict[str, str]:
             ["Type=oneshot"],
         ),
         "tickwise-retention.timer": _timer("Weekly tickwise retention", _calendar(plan.retention_at)),
+        # TimescaleDB's own scheduler fails its jobs on PostgreSQL 15.20 (docs/timescaledb.md): tickwise
+        # runs the due compression, retention and refresh jobs itself.
+        "tickwise-maintain.service": _service(
+            plan,
+            "tickwise maintain: run the due TimescaleDB lifecycle jobs",
+            "db maintain",
+            ["Type=oneshot"],
+        ),
+        "tickwise-maintain.timer": _timer("Hourly tickwise db maintain", "*-*-* *:05:00"),
     }
 
 

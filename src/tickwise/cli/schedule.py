@@ -72,7 +72,7 @@ def schedule(
         typer.echo(f"wrote {path}")
     typer.echo(
         f"install: sudo cp {out}/tickwise-* /etc/systemd/system/ && sudo systemctl daemon-reload && "
-        "sudo systemctl enable --now tickwise-live.timer tickwise-historical.timer tickwise-retention.timer"
+        "sudo systemctl enable --now tickwise-live.timer tickwise-historical.timer tickwise-retention.timer tickwise-maintain.timer"
     )
 
 

@@ -58,7 +58,7 @@ def test_the_shipped_units_are_what_tickwise_schedule_renders_for_opt_tickwise()
     assert shipped() == render_units(plan)
     assert set(shipped()) == {
         f"tickwise-{job}.{kind}"
-        for job in ("live", "historical", "retention")
+        for job in ("live", "historical", "retention", "maintain")
         for kind in ("service", "timer")
     }
 
@@ -77,7 +77,7 @@ def test_the_generated_units_pass_systemd_analyze_verify(tmp_path: Path) -> None
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     units = sorted((tmp_path / "units").iterdir())
-    assert len(units) == 6
+    assert len(units) == 8
     live = (tmp_path / "units" / "tickwise-live.service").read_text()
     assert f"ExecStart={TICKWISE} live --wait" in live and "Restart=on-failure" in live
     timer = (tmp_path / "units" / "tickwise-live.timer").read_text()
