@@ -57,6 +57,7 @@ class LiveOptions:
     url: str | None = None
     metrics: bool = True
     simulator: bool | None = None
+    paper: bool = False  # also paper-trade the signals on the ticks (bootstrap/paper.py)
 
 
 def simulated_start(last: datetime | None, calendar: SessionCalendar, today: date) -> datetime:
@@ -198,7 +199,22 @@ async def run_live(
                 hooks=hooks,
                 urgent=("signals",),
             )
-            engine = LiveEngine(calculator, step, writer.put, hooks=hooks, calendar=ctx.calendar)
+            paper = None
+            if options.paper:
+                from tickwise.bootstrap.paper import make_paper_trader
+
+                paper = await make_paper_trader(
+                    settings,
+                    pool=ctx.pool,
+                    models=ctx.models,
+                    model_version=artifact.version,
+                    universe=universe,
+                    feature_names=calculator.names,
+                    calendar=ctx.calendar,
+                    now=datetime.now(IST),
+                )
+            put = writer.put if paper is None else paper.tap(writer.put)
+            engine = LiveEngine(calculator, step, put, hooks=hooks, calendar=ctx.calendar)
             last_stored: datetime | None = None
             stored = await stored_outputs(ctx.pool, tokens, calculator.feature_set, artifact.version)
             for token in tokens:
@@ -279,7 +295,22 @@ async def run_live(
                     artifact.version,
                     f", simulator at {speed:g}x" if simulated else "",
                 )
-                report = await session.run(resume_from)
+                if paper is None:
+                    report = await session.run(resume_from)
+                else:
+                    session.consumer.tick_observer = paper.observe_ticks
+                    paper.start()
+                    try:
+                        report = await session.run(resume_from)
+                    finally:
+                        summary = await paper.close()
+                    report.paper = paper.report()
+                    logger.info(
+                        "paper session {}: {} trades, net {} INR",
+                        summary.run_id,
+                        summary.trades,
+                        summary.net_pnl,
+                    )
             await alerts.close()
             return report
     finally:

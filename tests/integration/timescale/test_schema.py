@@ -21,6 +21,7 @@ async def test_all_hypertables_exist_with_their_chunk_intervals(pool: asyncpg.Po
         "candles": 30,
         "features": 7,
         "labels": 30,
+        "paper_trades": 30,
         "signals": 30,
         "ticks": 1,
     }
