@@ -32,7 +32,8 @@ from tickwise.domain.errors import ConfigError, ModelError
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.live.breaker import CircuitBreaker
-from tickwise.pipelines.live.engine import LiveEngine, SignalStep
+from tickwise.pipelines.live.challengers import ChallengerStep
+from tickwise.pipelines.live.engine import LiveEngine, SignalStep, Step
 from tickwise.pipelines.live.health import HealthMonitor
 from tickwise.pipelines.live.latency import LatencyLog
 from tickwise.pipelines.live.resume import resume_cutoff
@@ -45,7 +46,7 @@ from tickwise.ports.hooks import PipelineHooks
 from tickwise.ports.market_feed import FeedGap, MarketFeed
 
 if TYPE_CHECKING:
-    pass
+    from tickwise.bootstrap.historical import HistoricalContext
 
 
 @dataclass
@@ -95,6 +96,44 @@ async def stored_outputs(
     for token in tokens:
         out[token] = (f.get(token), g.get(token))
     return out
+
+
+async def challenger_steps(
+    settings: Settings, ctx: HistoricalContext, calculator: FeatureCalculator, champion: str
+) -> list[SignalStep]:
+    """Signal steps of up to ``live.challengers`` challenger models (newest first) that use this build's
+    feature set; a challenger that cannot be loaded is skipped with a warning, never fatal."""
+    from tickwise.bootstrap.historical import signal_generator
+    from tickwise.pipelines.models import load_model
+
+    limit = settings.live.challengers
+    if limit <= 0:
+        return []
+    records = [r for r in await ctx.models.list(status="challenger") if r.model_version != champion]
+    records.sort(key=lambda r: (r.created_at is not None, r.created_at), reverse=True)
+    steps: list[SignalStep] = []
+    for record in records:
+        if len(steps) >= limit:
+            break
+        if record.feature_set != calculator.feature_set:
+            logger.warning(
+                "live: challenger {} uses feature set {}, not {}: not scored",
+                record.model_version,
+                record.feature_set,
+                calculator.feature_set,
+            )
+            continue
+        try:
+            artifact = await load_model(ctx, record.model_version)
+        except (ModelError, OSError, ValueError) as exc:
+            logger.warning("live: challenger {} not scored: {}", record.model_version, exc)
+            continue
+        timeframe = settings.trading.signal_timeframe
+        steps.append(
+            SignalStep(Predictor(artifact), signal_generator(settings, artifact), calculator.names, timeframe)
+        )
+        logger.info("live: also scoring challenger {}", artifact.version)
+    return steps
 
 
 class MarketClock:
@@ -214,7 +253,9 @@ async def run_live(
                     now=datetime.now(IST),
                 )
             put = writer.put if paper is None else paper.tap(writer.put)
-            engine = LiveEngine(calculator, step, put, hooks=hooks, calendar=ctx.calendar)
+            challengers = await challenger_steps(settings, ctx, calculator, artifact.version)
+            scoring: Step = ChallengerStep(step, challengers, put) if challengers else step
+            engine = LiveEngine(calculator, scoring, put, hooks=hooks, calendar=ctx.calendar)
             last_stored: datetime | None = None
             stored = await stored_outputs(ctx.pool, tokens, calculator.feature_set, artifact.version)
             for token in tokens:

@@ -59,4 +59,5 @@ async def make_paper_trader(
         barriers=await paper_barriers(settings, models, model_version),
         lot_sizes={i.instrument_token: max(1, int(i.lot_size)) for i in universe},
         calendar=calendar,
+        model_version=model_version,
     )

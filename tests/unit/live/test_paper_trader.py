@@ -233,3 +233,11 @@ async def test_a_model_whose_atr_is_not_a_feature_skips_every_signal(column: str
     bar_done(trader.tap(Rows()), T0, close=100.0, atr=1.0)
     summary = await trader.close()
     assert summary.skipped == {"no_atr": 1}
+
+
+async def test_only_the_champions_signals_are_paper_traded() -> None:
+    trader = make_trader(model_version="champion-1")
+    put = trader.tap(Rows())
+    bar_done(put, T0, close=100.0, atr=1.0)  # a challenger's signal ("m-1") of the same bar
+    summary = await trader.close()
+    assert summary.signals == 0 and summary.duplicate_signals == 0

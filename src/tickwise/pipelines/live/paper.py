@@ -148,7 +148,10 @@ class PaperTrader:
         calendar: SessionCalendar = NSE,
         queue_size: int = 20_000,
         hold: timedelta = timedelta(minutes=15),
+        model_version: str | None = None,
     ) -> None:
+        # Only the champion's signals are traded (challengers' share the table; None: every signal).
+        self.model_version = model_version
         self.engine = engine
         self.repository = repository
         self.run_id = run_id
@@ -220,6 +223,8 @@ class PaperTrader:
     def _take(self, pending: PendingSignal) -> None:
         signal = pending.signal
         if signal.direction == 0:
+            return
+        if self.model_version is not None and signal.model_version != self.model_version:
             return
         key = (signal.instrument_token, signal.time)
         if key in self._taken:
