@@ -32,7 +32,7 @@ from tickwise.domain.errors import ConfigError, ModelError
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.live.breaker import CircuitBreaker
-from tickwise.pipelines.live.challengers import ChallengerStep
+from tickwise.pipelines.live.challengers import CHALLENGER_TABLE, ChallengerStep, challenger_sink
 from tickwise.pipelines.live.engine import LiveEngine, SignalStep, Step
 from tickwise.pipelines.live.health import HealthMonitor
 from tickwise.pipelines.live.latency import LatencyLog
@@ -228,6 +228,7 @@ async def run_live(
             alerts = make_alerts(settings, hooks)
             alerts.symbols.update({i.instrument_token: i.tradingsymbol for i in universe})
             sinks["signals"] = notify_after_commit(sinks["signals"], alerts)
+            sinks[CHALLENGER_TABLE] = challenger_sink(ctx.signals)
             writer = BufferedWriter(
                 sinks,
                 batch_size=settings.live.write_batch_size,

@@ -63,7 +63,7 @@ def test_each_challenger_scores_the_same_row_and_its_signal_is_queued_under_its_
     assert signal is not None and signal.model_version == "champ" and signal.direction == 1
     assert seen == [("champ", 7.5), ("chal-a", 7.5), ("chal-b", 7.5)]
     [(table, rows)] = put.rows
-    assert table == "signals"
+    assert table == "challenger_signals"
     pending = [r for r in rows if isinstance(r, PendingSignal) and r.closed_at == 42.0]
     assert len(pending) == len(rows)
     assert [(r.signal.model_version, r.signal.direction) for r in pending] == [("chal-a", -1), ("chal-b", 0)]
