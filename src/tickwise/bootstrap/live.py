@@ -46,7 +46,7 @@ from tickwise.ports.hooks import PipelineHooks
 from tickwise.ports.market_feed import FeedGap, MarketFeed
 
 if TYPE_CHECKING:
-    from tickwise.bootstrap.historical import HistoricalContext
+    from tickwise.pipelines.models import ModelSource
 
 
 @dataclass
@@ -99,7 +99,7 @@ async def stored_outputs(
 
 
 async def challenger_steps(
-    settings: Settings, ctx: HistoricalContext, calculator: FeatureCalculator, champion: str
+    settings: Settings, ctx: ModelSource, calculator: FeatureCalculator, champion: str
 ) -> list[SignalStep]:
     """Signal steps of up to ``live.challengers`` challenger models (newest first) that use this build's
     feature set; a challenger that cannot be loaded is skipped with a warning, never fatal."""
