@@ -56,8 +56,10 @@ class BacktestRequest:
             raise ConfigError(
                 f"backtest --to {self.end:%Y-%m-%d %H:%M} is not after --from {self.start:%Y-%m-%d %H:%M}"
             )
-        if self.prices not in ("bars", "ticks") or self.signal_mode not in ("historical", "live"):
-            raise ConfigError(f"backtest prices {self.prices!r} / signals {self.signal_mode!r} are unknown")
+        if self.prices not in ("bars", "ticks"):
+            raise ConfigError(f"backtest --prices must be bars or ticks, not {self.prices!r}")
+        if self.signal_mode not in ("historical", "live"):
+            raise ConfigError(f"backtest --signals must be historical or live, not {self.signal_mode!r}")
         if self.oos and self.model_version is not None:
             raise ConfigError("--model and --oos exclude each other: the OOS set spans several fold models")
 
