@@ -241,3 +241,17 @@ async def test_only_the_champions_signals_are_paper_traded() -> None:
     bar_done(put, T0, close=100.0, atr=1.0)  # a challenger's signal ("m-1") of the same bar
     summary = await trader.close()
     assert summary.signals == 0 and summary.duplicate_signals == 0
+
+
+async def test_an_instrument_waiting_for_its_bar_does_not_hold_up_the_others() -> None:
+    trader = make_trader()
+    trader.start()
+    other = Tick(TOKEN + 1, "full", True, 50.0, exchange_timestamp=T0 + MIN + timedelta(seconds=1))
+    trader.observe_ticks([tick(T0 + MIN, 100.2), other])  # bar 10:00 of TOKEN is not decided yet
+    await settle()
+    assert trader.summary.ticks == 0
+    trader.tap(Rows())("features", [FeatureRow(TOKEN + 1, T0, np.array([55.0, 1.0]))])
+    await settle()
+    assert trader.summary.ticks == 1  # the other instrument's tick went; TOKEN's still waits
+    summary = await trader.close()
+    assert summary.ticks == 2 and summary.released_undecided == 0

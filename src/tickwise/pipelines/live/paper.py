@@ -19,7 +19,8 @@ consumer hands the tick batch over only after the bar (and its signal) went thro
 signal is queued first. A bar that waits behind a repair window (a feed gap, the start-up backfill)
 is decided later than its ticks arrive: the trader therefore *holds* each tick until the bar before
 its minute is decided for its instrument (or the tick is ``hold`` older than the newest tick: a minute
-without any bar), and releases ticks in arrival order. Paper trading then lags the market by the
+without any bar), and releases ticks in arrival order; an instrument that waits keeps only its own
+ticks back, the others go on. Paper trading then lags the market by the
 repair, but trades exactly what the stored signals and ticks say (the parity test checks it).
 
 Signals are taken once per bar: a bar replayed after a repair rewind that produces the signal again is
@@ -340,15 +341,32 @@ class PaperTrader:
         return False
 
     def _release(self, *, final: bool) -> None:
+        """Feed the held ticks that may go, in arrival order; an instrument still waiting for its bar
+        keeps its own ticks (in order) without holding up the other instruments."""
         held = self._held
-        while held and (final or self._releasable(held[0])):
-            event = held.popleft()
-            self.summary.ticks += 1
-            try:
-                self._closed(self.engine.on_price(event))
-            except Exception as exc:
-                self.summary.errors += 1
-                logger.exception("paper: the engine failed on a tick of {}: {}", event.instrument_token, exc)
+        if not held:
+            return
+        if final:
+            while held:
+                self._feed(held.popleft())
+            return
+        kept: deque[PriceEvent] = deque()
+        waiting: set[int] = set()
+        for event in held:
+            if event.instrument_token in waiting or not self._releasable(event):
+                waiting.add(event.instrument_token)
+                kept.append(event)
+            else:
+                self._feed(event)
+        self._held = kept
+
+    def _feed(self, event: PriceEvent) -> None:
+        self.summary.ticks += 1
+        try:
+            self._closed(self.engine.on_price(event))
+        except Exception as exc:
+            self.summary.errors += 1
+            logger.exception("paper: the engine failed on a tick of {}: {}", event.instrument_token, exc)
 
     def _closed(self, trades: list[Trade]) -> None:
         """Note positions opened and trades closed since the last event, for the next write."""
