@@ -4,7 +4,9 @@ the same signals on the same prices give the same trades and the same net PnL, t
 The fill rule that makes the prices equal (docs/backtest.md, "Paper trading"): the backtest replays
 the session's **stored ticks** (``--prices ticks``) and its **live signals** (``--signals live``), the
 exact inputs the paper engine was fed during the session. One historical run (3 instruments, a few
-days, quick training) provides the model; the live run is ~40 minutes of market time at 150x.
+days, quick training) provides the model; the live run is ~40 minutes of market time at 150x, once on a
+clean feed and once with two disconnects, whose repair windows hold the paper engine's ticks back until
+the repaired bars' signals exist.
 """
 
 from __future__ import annotations
@@ -42,16 +44,23 @@ async def trained(clean_db: object, db_url: str, tmp_path: Path) -> AsyncIterato
     yield settings
 
 
+@pytest.mark.parametrize(
+    "faults",
+    [None, "+7m abort; +19m abort"],
+    ids=["clean feed", "feed disconnects: ticks held behind the repair windows"],
+)
 async def test_a_paper_session_and_a_backtest_on_its_ticks_make_the_same_trades_to_the_paisa(
-    trained: Settings, db_url: str
+    trained: Settings, db_url: str, faults: str | None
 ) -> None:
     settings = trained
     report = await run_live(
         settings,
-        LiveOptions(until=f"+{MINUTES}m", speed=150, url=db_url, metrics=False, paper=True),
+        LiveOptions(until=f"+{MINUTES}m", speed=150, url=db_url, metrics=False, paper=True, faults=faults),
         hooks=NullHooks(),
     )
     assert report.ended_by == "until"
+    if faults:
+        assert report.gaps >= 2 and report.repairs >= 2
     assert report.paper is not None
     paper = report.paper
     run_id = str(paper["run_id"])
