@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
+from loguru import logger
 
 from tickwise.adapters.timescale.paper_repository import TimescalePaperRepository
 from tickwise.bootstrap.backtest import engine_config
@@ -50,11 +51,22 @@ async def make_paper_trader(
     calendar: SessionCalendar,
     now: datetime,
 ) -> PaperTrader:
-    """A paper trader on the ``backtest`` settings (capital, limits, costs, slippage, session times)."""
+    """A paper trader on the ``backtest`` settings (capital, limits, costs, slippage, session times).
+
+    Positions an earlier session left open (its process died before the square-off) are closed as
+    ``interrupted`` first, so ``closed_at IS NULL`` always means "open in the running session"."""
+    repository = TimescalePaperRepository(pool)
+    run_id = paper_run_id(now)
+    orphans = await repository.close_interrupted(run_id, now)
+    if orphans:
+        logger.warning(
+            "paper: {} position(s) of an interrupted paper session closed as 'interrupted' (no trade recorded)",
+            orphans,
+        )
     return PaperTrader(
         engine=TradeEngine(engine_config(settings)),
-        repository=TimescalePaperRepository(pool),
-        run_id=paper_run_id(now),
+        repository=repository,
+        run_id=run_id,
         feature_names=feature_names,
         barriers=await paper_barriers(settings, models, model_version),
         lot_sizes={i.instrument_token: max(1, int(i.lot_size)) for i in universe},

@@ -39,6 +39,10 @@ class PaperRepository(Protocol):
 
     async def trades(self, run_id: str) -> pd.DataFrame: ...
     async def positions(self, run_id: str) -> pd.DataFrame: ...
+    async def close_interrupted(self, run_id: str, at: datetime) -> int:
+        """Positions of other sessions still open (their process died): closed at ``at`` with
+        ``exit_reason = 'interrupted'`` (no trade: the engine never closed them). Returns how many."""
+        ...
 
 
 class TickPriceSource(Protocol):

@@ -128,3 +128,19 @@ async def test_grafana_may_read_the_paper_tables_but_not_write_them(
                 await conn.execute(f"DELETE FROM {table}")
         finally:
             await transaction.rollback()
+
+
+async def test_positions_an_interrupted_session_left_open_are_closed_as_interrupted(
+    clean_db: asyncpg.Pool,
+) -> None:
+    repo = TimescalePaperRepository(clean_db)
+    await repo.record(RUN, position_frame([position()]), trade_frame([]))
+    await repo.record(
+        "paper-now", position_frame([position(entry=T + timedelta(minutes=1))]), trade_frame([])
+    )
+    at = T + timedelta(hours=1)
+    assert await repo.close_interrupted("paper-now", at) == 1
+    old = await repo.positions(RUN)
+    assert old["exit_reason"].tolist() == ["interrupted"] and old["closed_at"].tolist() == [at]
+    assert (await repo.positions("paper-now"))["closed_at"].isna().all()  # the running session's own
+    assert await repo.close_interrupted("paper-now", at) == 0

@@ -109,6 +109,17 @@ class TimescalePaperRepository:
             float_columns=("entry_price", "take_profit", "stop_loss", "confidence"),
         )
 
+    async def close_interrupted(self, run_id: str, at: datetime) -> int:
+        """Positions of other sessions left open by a process that died: closed as ``interrupted``."""
+        async with self._pool.acquire() as conn:
+            status = await conn.execute(
+                "UPDATE paper_positions SET closed_at = $2, exit_reason = 'interrupted', updated_at = now() "
+                "WHERE closed_at IS NULL AND run_id <> $1",
+                run_id,
+                at,
+            )
+        return int(status.split()[-1])
+
     async def tick_prices(self, tokens: Sequence[int], start: datetime, end: datetime) -> pd.DataFrame:
         """Stored ticks as the feed delivered them: last price and best bid/ask (NaN without depth)."""
         async with self._pool.acquire() as conn:
