@@ -118,6 +118,7 @@ async def test_a_signal_enters_at_the_tick_that_closes_its_bar_and_trades_as_the
     ]
     assert trader.engine.trades == engine.trades
     assert summary.trades == 1 and summary.net_pnl == str(engine.trades[0].net)
+    assert summary.metrics["hit_rate"] == 1.0 and summary.metrics["exit_reasons"]["pt"] == 1
     assert engine.trades[0].slippage > 0  # half the spread, from the ticks' depth
     stored = await repo.trades("paper-test")
     assert stored["net"].tolist() == [engine.trades[0].net]

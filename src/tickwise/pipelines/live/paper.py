@@ -42,6 +42,7 @@ import pandas as pd
 from loguru import logger
 
 from tickwise.core.trading import OpenPosition, PriceEvent, Trade, TradeEngine, TradeSignal, barrier_signal
+from tickwise.core.trading.metrics import summarize
 from tickwise.domain.bar import Bar
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.tick import Tick
@@ -104,6 +105,7 @@ class PaperSummary:
     errors: int = 0
     write_failures: int = 0
     unwritten: int = 0  # rows still not written at the end (logged)
+    metrics: dict[str, Any] = field(default_factory=dict)  # the backtest's metrics, for this session
 
 
 def trade_frame(trades: Sequence[Trade]) -> pd.DataFrame:
@@ -425,6 +427,13 @@ class PaperTrader:
         s.skipped = dict(self._skipped + self.engine.skipped)
         s.dropped = dict(self._dropped)
         s.unwritten = len(self._to_open) + len(self._to_close)
+        try:
+            s.metrics = summarize(
+                self.engine.trades, self.engine.equity, self.engine.days, self.engine.config.limits.capital
+            )
+        except Exception as exc:  # a summary must not cost the session its report
+            s.errors += 1
+            logger.exception("paper: could not summarize the session: {}", exc)
         if s.unwritten:
             logger.error("paper: {} positions/trades could not be written to the database", s.unwritten)
         return s
