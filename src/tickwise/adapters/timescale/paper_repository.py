@@ -58,7 +58,7 @@ class TimescalePaperRepository:
             if position_rows:
                 columns = ("run_id", *POSITION_COLUMNS)
                 await conn.executemany(
-                    f"INSERT INTO paper_positions ({', '.join(columns)}) VALUES "
+                    f"INSERT INTO paper_positions ({', '.join(columns)}) VALUES "  # nosec B608: constant column names; values are bound
                     f"({', '.join(f'${i}' for i in range(1, len(columns) + 1))}) ON CONFLICT DO NOTHING",
                     position_rows,
                 )
@@ -82,7 +82,7 @@ class TimescalePaperRepository:
         """The session's trades ordered by entry time (money as float rupees)."""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
-                f"SELECT {', '.join(TRADE_COLUMNS)} FROM paper_trades WHERE run_id = $1 "
+                f"SELECT {', '.join(TRADE_COLUMNS)} FROM paper_trades WHERE run_id = $1 "  # nosec B608: constant column names; values are bound
                 "ORDER BY entry_time, instrument_token",
                 run_id,
             )
@@ -98,7 +98,7 @@ class TimescalePaperRepository:
         columns = ("run_id", *POSITION_COLUMNS, "closed_at", "exit_reason")
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
-                f"SELECT {', '.join(columns)} FROM paper_positions WHERE run_id = $1 "
+                f"SELECT {', '.join(columns)} FROM paper_positions WHERE run_id = $1 "  # nosec B608: constant column names; values are bound
                 "ORDER BY entry_time, instrument_token",
                 run_id,
             )
