@@ -549,3 +549,34 @@ class InMemoryModelEventRepository:
                 version = event.model_version
                 self.models.records[version] = replace(self.models.records[version], status=change.status)
             self.events.append(event)
+
+
+class InMemoryPaperRepository:
+    """``ports.paper.PaperRepository`` in memory; ``fail_next`` makes the next writes raise (an outage)."""
+
+    def __init__(self) -> None:
+        self.opened: dict[str, list[pd.DataFrame]] = {}
+        self.closed: dict[str, list[pd.DataFrame]] = {}
+        self.fail_next = 0
+        self.calls = 0
+
+    async def record(self, run_id: str, opened: pd.DataFrame, closed: pd.DataFrame) -> None:
+        await asyncio.sleep(0)
+        self.calls += 1
+        if self.fail_next:
+            self.fail_next -= 1
+            raise StorageError("database unavailable (fake outage)")
+        self.opened.setdefault(run_id, []).append(opened.copy())
+        self.closed.setdefault(run_id, []).append(closed.copy())
+
+    async def trades(self, run_id: str) -> pd.DataFrame:
+        frames = [f for f in self.closed.get(run_id, []) if len(f)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    async def positions(self, run_id: str) -> pd.DataFrame:
+        frames = [f for f in self.opened.get(run_id, []) if len(f)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    async def close_interrupted(self, run_id: str, at: datetime) -> int:
+        await asyncio.sleep(0)
+        return 0

@@ -276,6 +276,8 @@ class LiveSettings(_Section):
     spill_dir: Path = Path(".data/spill")
     watchdog_s: float = Field(5.0, gt=0)
     spike_band: float = Field(0.03, gt=0)
+    # Challenger models scored live on the champion's features (newest first; 0: champion only).
+    challengers: int = Field(3, ge=0)
 
     @model_validator(mode="before")
     @classmethod

@@ -11,6 +11,7 @@ from pathlib import Path
 from tickwise.adapters.local.model_store import LocalModelStore
 from tickwise.adapters.report import HtmlReportRenderer
 from tickwise.adapters.timescale.backtest_repository import TimescaleBacktestRepository, TimescaleParitySource
+from tickwise.adapters.timescale.paper_repository import TimescalePaperRepository
 from tickwise.bootstrap.historical import open_historical
 from tickwise.config import Settings
 from tickwise.core.model import ModelArtifact
@@ -70,6 +71,8 @@ def backtest_request(
     model_version: str | None = None,
     oos: bool = False,
     capital: float | None = None,
+    signal_mode: str = "historical",
+    prices: str = "bars",
 ) -> BacktestRequest:
     labeling = settings.trading.labeling
     return BacktestRequest(
@@ -79,6 +82,8 @@ def backtest_request(
         oos=oos,
         engine=engine_config(settings, capital=capital),
         timeframe=settings.trading.signal_timeframe,
+        signal_mode=signal_mode,
+        prices=prices,
         barriers=BarrierSpec(
             k_pt=labeling.k_pt, k_sl=labeling.k_sl, horizon=labeling.horizon, atr_period=labeling.atr_period
         ),
@@ -92,7 +97,12 @@ async def run_backtest(
     async with open_historical(settings, url=url) as ctx:
         runs = TimescaleBacktestRepository(ctx.pool)
         pipeline = BacktestPipeline(
-            source=runs, candles=ctx.candles, models=ctx.models, runs=runs, clock=SystemClock()
+            source=runs,
+            candles=ctx.candles,
+            models=ctx.models,
+            runs=runs,
+            clock=SystemClock(),
+            ticks=TimescalePaperRepository(ctx.pool),
         )
         return await pipeline.run(request)
 

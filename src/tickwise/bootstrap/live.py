@@ -33,7 +33,8 @@ from tickwise.domain.errors import ConfigError, ModelError
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.live.breaker import CircuitBreaker
-from tickwise.pipelines.live.engine import LiveEngine, SignalStep
+from tickwise.pipelines.live.challengers import CHALLENGER_TABLE, ChallengerStep, challenger_sink
+from tickwise.pipelines.live.engine import LiveEngine, SignalStep, Step
 from tickwise.pipelines.live.health import HealthMonitor
 from tickwise.pipelines.live.latency import LatencyLog
 from tickwise.pipelines.live.resume import resume_cutoff
@@ -48,6 +49,7 @@ from tickwise.ports.market_feed import FeedGap, MarketFeed
 if TYPE_CHECKING:
     from tickwise.adapters.alerts.dispatcher import AlertDispatcher
     from tickwise.core.model import ModelArtifact
+    from tickwise.pipelines.models import ModelSource
 
 
 @dataclass
@@ -61,6 +63,7 @@ class LiveOptions:
     simulator: bool | None = None
     # SIGHUP reloads the configuration through this (the CLI passes its loader); None: SIGHUP not handled
     reload: Callable[[], Settings] | None = None
+    paper: bool = False  # also paper-trade the signals on the ticks (bootstrap/paper.py)
 
 
 def simulated_start(last: datetime | None, calendar: SessionCalendar, today: date) -> datetime:
@@ -98,6 +101,44 @@ async def stored_outputs(
     for token in tokens:
         out[token] = (f.get(token), g.get(token))
     return out
+
+
+async def challenger_steps(
+    settings: Settings, ctx: ModelSource, calculator: FeatureCalculator, champion: str
+) -> list[SignalStep]:
+    """Signal steps of up to ``live.challengers`` challenger models (newest first) that use this build's
+    feature set; a challenger that cannot be loaded is skipped with a warning, never fatal."""
+    from tickwise.bootstrap.historical import signal_generator
+    from tickwise.pipelines.models import load_model
+
+    limit = settings.live.challengers
+    if limit <= 0:
+        return []
+    records = [r for r in await ctx.models.list(status="challenger") if r.model_version != champion]
+    records.sort(key=lambda r: (r.created_at is not None, r.created_at), reverse=True)
+    steps: list[SignalStep] = []
+    for record in records:
+        if len(steps) >= limit:
+            break
+        if record.feature_set != calculator.feature_set:
+            logger.warning(
+                "live: challenger {} uses feature set {}, not {}: not scored",
+                record.model_version,
+                record.feature_set,
+                calculator.feature_set,
+            )
+            continue
+        try:
+            artifact = await load_model(ctx, record.model_version)
+        except (ModelError, OSError, ValueError) as exc:
+            logger.warning("live: challenger {} not scored: {}", record.model_version, exc)
+            continue
+        timeframe = settings.trading.signal_timeframe
+        steps.append(
+            SignalStep(Predictor(artifact), signal_generator(settings, artifact), calculator.names, timeframe)
+        )
+        logger.info("live: also scoring challenger {}", artifact.version)
+    return steps
 
 
 class MarketClock:
@@ -222,6 +263,7 @@ async def run_live(
             alerts = make_alerts(settings, hooks)
             alerts.symbols.update({i.instrument_token: i.tradingsymbol for i in universe})
             sinks["signals"] = notify_after_commit(sinks["signals"], alerts)
+            sinks[CHALLENGER_TABLE] = challenger_sink(ctx.signals)
             writer = BufferedWriter(
                 sinks,
                 batch_size=settings.live.write_batch_size,
@@ -232,7 +274,24 @@ async def run_live(
                 hooks=hooks,
                 urgent=("signals",),
             )
-            engine = LiveEngine(calculator, step, writer.put, hooks=hooks, calendar=ctx.calendar)
+            paper = None
+            if options.paper:
+                from tickwise.bootstrap.paper import make_paper_trader
+
+                paper = await make_paper_trader(
+                    settings,
+                    pool=ctx.pool,
+                    models=ctx.models,
+                    model_version=artifact.version,
+                    universe=universe,
+                    feature_names=calculator.names,
+                    calendar=ctx.calendar,
+                    now=datetime.now(IST),
+                )
+            put = writer.put if paper is None else paper.tap(writer.put)
+            challengers = await challenger_steps(settings, ctx, calculator, artifact.version)
+            scoring: Step = ChallengerStep(step, challengers, put) if challengers else step
+            engine = LiveEngine(calculator, scoring, put, hooks=hooks, calendar=ctx.calendar)
             last_stored: datetime | None = None
             stored = await stored_outputs(ctx.pool, tokens, calculator.feature_set, artifact.version)
             for token in tokens:
@@ -317,7 +376,22 @@ async def run_live(
                 hup = _sighup_reloader(settings, options, step, artifact, alerts)
                 hup_installed = hup is not None and hup.install(loop)
                 try:
-                    report = await session.run(resume_from)
+                    if paper is None:
+                        report = await session.run(resume_from)
+                    else:
+                        session.consumer.tick_observer = paper.observe_ticks
+                        paper.start()
+                        try:
+                            report = await session.run(resume_from)
+                        finally:
+                            summary = await paper.close()
+                        report.paper = paper.report()
+                        logger.info(
+                            "paper session {}: {} trades, net {} INR",
+                            summary.run_id,
+                            summary.trades,
+                            summary.net_pnl,
+                        )
                 finally:
                     if hup_installed:
                         SighupReloader.uninstall(loop)

@@ -45,6 +45,18 @@ def backtest(
     json_only: Annotated[
         bool, typer.Option("--json", help="Print the run's summary as one JSON line.")
     ] = False,
+    signals: Annotated[
+        str,
+        typer.Option(
+            "--signals", help="historical, or live: the signals of `tickwise live` (paper parity check)."
+        ),
+    ] = "historical",
+    prices: Annotated[
+        str,
+        typer.Option(
+            "--prices", help="bars (1-minute candles), or ticks: the stored ticks, as paper trading fills."
+        ),
+    ] = "bars",
 ) -> None:
     """Trade stored historical signals on 1-minute candles, net of Zerodha intraday costs; record the run."""
     from tickwise.bootstrap.backtest import backtest_request, run_backtest
@@ -55,9 +67,18 @@ def backtest(
     start = parse_instant(from_, end=False, option="--from")
     end = parse_instant(to, end=True, option="--to")
     assert start is not None and end is not None
-    if model is None and not oos:
+    if model is None and not oos and signals == "historical":
         oos = True  # every historical row tickwise writes is out of sample; --model picks one model's rows
-    request = backtest_request(settings, start, end, model_version=model, oos=oos, capital=capital)
+    request = backtest_request(
+        settings,
+        start,
+        end,
+        model_version=model,
+        oos=oos,
+        capital=capital,
+        signal_mode=signals,
+        prices=prices,
+    )
     result = asyncio.run(run_backtest(settings, request))
     summary = summary_of(result)
     if json_only:

@@ -57,6 +57,14 @@ def live(
             "until the pre-open (09:00 IST) and run the session.",
         ),
     ] = False,
+    paper: Annotated[
+        bool,
+        typer.Option(
+            "--paper",
+            help="Also paper-trade the signals on the live ticks with the backtest's trade engine "
+            "(paper_trades, paper_positions).",
+        ),
+    ] = False,
     today: Annotated[
         str | None, typer.Option("--today", envvar="TICKWISE_TODAY", hidden=True, help="Rehearse a date.")
     ] = None,
@@ -96,6 +104,7 @@ def live(
         faults=script,
         symbols=tuple(s.strip() for s in symbols.split(",") if s.strip()) if symbols else (),
         reload=state.reload_settings,  # SIGHUP: re-read the configuration files and the environment
+        paper=paper,
     )
     report = asyncio.run(_main(settings, options))
     if not json_only:
@@ -104,6 +113,12 @@ def live(
             f"{report.ticks_accepted}/{report.ticks} ticks accepted, {report.gaps} gaps, {report.repairs} repairs "
             f"({report.repaired_bars} bars via REST), latency p50 {report.latency_ms_p50} ms p99 {report.latency_ms_p99} ms"
         )
+        if report.paper is not None:
+            p = report.paper
+            typer.echo(
+                f"paper session {p['run_id']}: {p['trades']} trades, net {p['net_pnl']} INR, "
+                f"{p['signals']} signals taken, {p['open_positions']} open at the end"
+            )
         if report.spilled_files_left:
             typer.echo(
                 f"warning: {report.spilled_files_left} write batch(es) kept on disk; they are written on the next run"

@@ -22,6 +22,7 @@ async def test_all_hypertables_exist_with_their_chunk_intervals(pool: asyncpg.Po
         "features": 7,
         "labels": 30,
         "model_events": 90,
+        "paper_trades": 30,
         "signals": 30,
         "ticks": 1,
     }

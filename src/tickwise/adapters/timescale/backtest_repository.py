@@ -163,11 +163,18 @@ class TimescaleBacktestRepository:
         return found is not None
 
     async def signals(
-        self, start: datetime, end: datetime, *, model_version: str | None, oos: bool
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        model_version: str | None,
+        oos: bool,
+        mode: str = "historical",
     ) -> pd.DataFrame:
-        """Historical signals with a direction, ``start <= time < end``, of one model or the OOS set."""
-        params: list[Any] = [start, end]
-        where = "mode = 'historical' AND direction <> 0 AND time >= $1 AND time < $2"
+        """Signals of ``mode`` (historical; live for a paper parity check) with a direction,
+        ``start <= time < end``, of one model or the OOS set."""
+        params: list[Any] = [start, end, mode]
+        where = "mode = $3 AND direction <> 0 AND time >= $1 AND time < $2"
         if model_version is not None:
             params.append(model_version)
             where += f" AND model_version = ${len(params)}"

@@ -329,10 +329,48 @@ lifecycle_job_runs = Table(
     Column("error", Text),
 )
 
+# Paper trading (`tickwise live --paper`): the same trade engine on live signals and ticks. A session's
+# trades keep the backtest's column names (run_id = the paper session id), so every backtest query
+# works on them; paper_positions is the book of positions (open until closed_at is set).
+paper_trades = Table(
+    "paper_trades",
+    metadata,
+    *(c._copy() for c in backtest_trades.columns),
+    Index("paper_trades_run_entry_idx", "run_id", "entry_time"),
+    CheckConstraint("side IN (-1, 1)", name="paper_trades_side_check"),
+    CheckConstraint(
+        "exit_reason IN ('pt', 'sl', 'horizon', 'square_off', 'risk')",
+        name="paper_trades_exit_reason_check",
+    ),
+)
+
+paper_positions = Table(
+    "paper_positions",
+    metadata,
+    Column("run_id", Text, nullable=False),
+    Column("instrument_token", BigInteger, nullable=False),
+    Column("side", SmallInteger, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    _ts("entry_time"),
+    Column("entry_price", F8, nullable=False),
+    Column("take_profit", F8, nullable=False),
+    Column("stop_loss", F8, nullable=False),
+    _ts("horizon_end"),
+    _ts("signal_time"),
+    Column("model_version", Text, nullable=False),
+    Column("confidence", F8),
+    _ts("closed_at", nullable=True),
+    Column("exit_reason", Text),
+    _ts("updated_at", server_default=text("now()")),
+    PrimaryKeyConstraint("run_id", "instrument_token", "entry_time", name="paper_positions_pkey"),
+    CheckConstraint("side IN (-1, 1)", name="paper_positions_side_check"),
+)
+
 #: backtest hypertable -> (time column, chunk interval); not in HYPERTABLES, whose time column is ``time``
 BACKTEST_HYPERTABLES: dict[str, tuple[str, str]] = {
     "backtest_trades": ("entry_time", "30 days"),
     "backtest_equity": ("time", "30 days"),
+    "paper_trades": ("entry_time", "30 days"),
 }
 
 #: hypertable -> chunk interval (timescale.md §3.2)
@@ -349,6 +387,8 @@ APPEND_ONLY_HYPERTABLES: dict[str, str] = {"model_events": "90 days"}
 
 #: every application table, in an order safe for TRUNCATE/DROP
 ALL_TABLES = (
+    "paper_positions",
+    "paper_trades",
     "model_events",
     "backtest_equity",
     "backtest_trades",

@@ -4,7 +4,7 @@ Pure computation (no I/O, no clock, no configuration): callers feed signals and 
 """
 
 from tickwise.core.trading.costs import Charges, ZerodhaIntradayCharges, money
-from tickwise.core.trading.engine import EngineConfig, SessionRules, Slippage, TradeEngine
+from tickwise.core.trading.engine import EngineConfig, OpenPosition, SessionRules, Slippage, TradeEngine
 from tickwise.core.trading.events import PriceEvent, TradeSignal, barrier_signal
 from tickwise.core.trading.risk import RiskLimits
 from tickwise.core.trading.trade import EXIT_REASONS, EquityPoint, ExitReason, Trade
@@ -15,6 +15,7 @@ __all__ = [
     "EngineConfig",
     "EquityPoint",
     "ExitReason",
+    "OpenPosition",
     "PriceEvent",
     "RiskLimits",
     "SessionRules",

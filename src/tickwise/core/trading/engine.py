@@ -73,6 +73,23 @@ class EngineConfig:
     session: SessionRules = field(default_factory=SessionRules)
 
 
+@dataclass(frozen=True, slots=True)
+class OpenPosition:
+    """A position the engine holds: its entry (market price) and the levels that will close it."""
+
+    instrument_token: int
+    side: int
+    quantity: int
+    entry_time: datetime
+    entry_price: float
+    take_profit: float
+    stop_loss: float
+    horizon_end: datetime
+    signal_time: datetime
+    model_version: str
+    confidence: float
+
+
 @dataclass(slots=True)
 class _Position:
     signal: TradeSignal
@@ -158,6 +175,25 @@ class TradeEngine:
     @property
     def open_positions(self) -> int:
         return len(self._positions)
+
+    def positions(self) -> list[OpenPosition]:
+        """The positions open now (paper trading records them as they open)."""
+        return [
+            OpenPosition(
+                instrument_token=token,
+                side=p.signal.direction,
+                quantity=p.quantity,
+                entry_time=p.entry_time,
+                entry_price=float(p.entry_price),
+                take_profit=p.signal.take_profit,
+                stop_loss=p.signal.stop_loss,
+                horizon_end=p.signal.horizon_end,
+                signal_time=p.signal.time,
+                model_version=p.signal.model_version,
+                confidence=p.signal.confidence,
+            )
+            for token, p in self._positions.items()
+        ]
 
     @property
     def realized_equity(self) -> Decimal:

@@ -91,6 +91,22 @@ def trade_signals(
     return out, dropped
 
 
+def tick_events(ticks: pd.DataFrame) -> Iterator[PriceEvent]:
+    """Stored ticks (``TICK_PRICE_COLUMNS``, in feed order) -> tick events, best bid/ask when recorded:
+    the prices a paper session fed its engine."""
+    if ticks.empty:
+        return
+    times = pd.DatetimeIndex(pd.to_datetime(ticks["time"], utc=True)).to_pydatetime()
+    tokens = ticks["instrument_token"].to_numpy(dtype=np.int64)
+    prices, bids, asks = (ticks[c].to_numpy(dtype=np.float64) for c in ("last_price", "bid", "ask"))
+    for i in range(len(ticks)):
+        bid, ask = float(bids[i]), float(asks[i])
+        both = math.isfinite(bid) and math.isfinite(ask)
+        yield PriceEvent.tick(
+            int(tokens[i]), times[i], float(prices[i]), bid=bid if both else None, ask=ask if both else None
+        )
+
+
 def price_events(bars: pd.DataFrame) -> Iterator[PriceEvent]:
     """1-minute candles of several instruments -> bar events in (time, instrument) order."""
     if bars.empty:

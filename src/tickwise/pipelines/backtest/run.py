@@ -26,10 +26,11 @@ from tickwise.core.trading.metrics import summarize
 from tickwise.domain.errors import ConfigError, ModelError
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
-from tickwise.pipelines.backtest.inputs import BarrierSpec, price_events, trade_signals
+from tickwise.pipelines.backtest.inputs import BarrierSpec, price_events, tick_events, trade_signals
 from tickwise.pipelines.backtest.report import sample_of
 from tickwise.ports.backtests import BacktestRepository, BacktestRun, BacktestSignalSource
 from tickwise.ports.clock import Clock
+from tickwise.ports.paper import TickPriceSource
 from tickwise.ports.repositories import CandleRepository, ModelRepository
 
 OOS = "oos"
@@ -44,6 +45,9 @@ class BacktestRequest:
     engine: EngineConfig = field(default_factory=EngineConfig)
     timeframe: Timeframe = Timeframe.M1  # the signals' timeframe (prices are always 1-minute bars)
     barriers: BarrierSpec = field(default_factory=BarrierSpec)  # when a model records no label spec
+    # Paper/backtest parity (docs/backtest.md): trade the live signals on the stored ticks.
+    signal_mode: str = "historical"  # or "live"
+    prices: str = "bars"  # or "ticks"
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -52,6 +56,10 @@ class BacktestRequest:
             raise ConfigError(
                 f"backtest --to {self.end:%Y-%m-%d %H:%M} is not after --from {self.start:%Y-%m-%d %H:%M}"
             )
+        if self.prices not in ("bars", "ticks"):
+            raise ConfigError(f"backtest --prices must be bars or ticks, not {self.prices!r}")
+        if self.signal_mode not in ("historical", "live"):
+            raise ConfigError(f"backtest --signals must be historical or live, not {self.signal_mode!r}")
         if self.oos and self.model_version is not None:
             raise ConfigError("--model and --oos exclude each other: the OOS set spans several fold models")
 
@@ -81,7 +89,9 @@ class BacktestPipeline:
         models: ModelRepository,
         runs: BacktestRepository,
         clock: Clock,
+        ticks: TickPriceSource | None = None,
     ) -> None:
+        self._ticks = ticks
         self._source = source
         self._candles = candles
         self._models = models
@@ -96,6 +106,7 @@ class BacktestPipeline:
             request.end,
             model_version=None if request.oos else label,
             oos=request.oos,
+            mode=request.signal_mode,
         )
         signals = signals[signals["timeframe"] == str(request.timeframe)]
         specs = await self._barrier_specs(signals, request.barriers)
@@ -128,8 +139,14 @@ class BacktestPipeline:
             else:
                 bars = await self._candles.read_frame(token, Timeframe.M1, request.start, price_end)
             bar_frames.append(bars[["instrument_token", "time", "open", "high", "low", "close"]])
-        all_bars = pd.concat(bar_frames, ignore_index=True) if bar_frames else pd.DataFrame()
-        n_bars = replay(engine, queued, price_events(all_bars))
+        if request.prices == "ticks":
+            if self._ticks is None:
+                raise ConfigError("a backtest on ticks needs the stored ticks (no tick source wired)")
+            events = tick_events(await self._ticks.tick_prices(tokens, request.start, price_end))
+        else:
+            all_bars = pd.concat(bar_frames, ignore_index=True) if bar_frames else pd.DataFrame()
+            events = price_events(all_bars)
+        n_bars = replay(engine, queued, events)
         skipped = dict(engine.skipped)
         if dropped:
             skipped["no_atr"] = dropped
@@ -229,6 +246,8 @@ def run_params(request: BacktestRequest, specs: dict[str, BarrierSpec]) -> dict[
         "timeframe": str(request.timeframe),
         "barriers": {v: s.as_dict() for v, s in specs.items()} or {"default": request.barriers.as_dict()},
         "oos": request.oos,
+        "signals": request.signal_mode,
+        "prices": request.prices,
     }
 
 

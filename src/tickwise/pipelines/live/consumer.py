@@ -67,6 +67,9 @@ class TickConsumer:
         self.until = until
         self.hooks = hooks
         self.wall = wall
+        # Optional observer of each batch's accepted ticks, called after their bars went through the
+        # engine (paper trading); it must only enqueue, never block.
+        self.tick_observer: Callable[[Sequence[Tick]], None] | None = None
         self.ticks = 0
         self.ticks_accepted = 0
         self.mode_transition_ticks = 0
@@ -122,6 +125,8 @@ class TickConsumer:
         self.ticks_accepted += len(accepted)
         if accepted:
             self.put("ticks", accepted)
+            if self.tick_observer is not None:
+                self.tick_observer(accepted)
             self.hooks.on_tick_received(accepted[-1].instrument_token, closed_at)
         damaged = self.watch.decode_errors(now)
         if damaged is not None:

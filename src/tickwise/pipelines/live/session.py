@@ -79,6 +79,7 @@ class SessionReport:
     latency_ms_p50: float | None = None
     latency_ms_p99: float | None = None
     seconds: float = 0.0
+    paper: dict[str, object] | None = None  # `live --paper`: the paper session's summary
 
 
 class LiveSession:

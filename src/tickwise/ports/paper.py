@@ -1,0 +1,52 @@
+"""Paper trading storage, and the stored ticks a backtest replays to check paper/backtest parity.
+
+Rows cross as frames with the tables' column names, as in :mod:`tickwise.ports.backtests`: positions
+with the ``paper_positions`` columns, trades with the ``backtest_trades`` ones (money as ``Decimal``
+rupees to the paisa when written; reads return floats).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+import pandas as pd
+
+#: ``paper_positions`` columns a position is written with (``closed_at``/``exit_reason`` come at the close)
+POSITION_COLUMNS = (
+    "instrument_token",
+    "side",
+    "quantity",
+    "entry_time",
+    "entry_price",
+    "take_profit",
+    "stop_loss",
+    "horizon_end",
+    "signal_time",
+    "model_version",
+    "confidence",
+)
+
+#: what :meth:`TickPriceSource.tick_prices` returns, in feed order
+TICK_PRICE_COLUMNS = ("instrument_token", "time", "received_at", "last_price", "bid", "ask")
+
+
+class PaperRepository(Protocol):
+    async def record(self, run_id: str, opened: pd.DataFrame, closed: pd.DataFrame) -> None:
+        """In one transaction: positions just opened, trades just closed (their positions marked closed)."""
+        ...
+
+    async def trades(self, run_id: str) -> pd.DataFrame: ...
+    async def positions(self, run_id: str) -> pd.DataFrame: ...
+    async def close_interrupted(self, run_id: str, at: datetime) -> int:
+        """Positions of other sessions still open (their process died): closed at ``at`` with
+        ``exit_reason = 'interrupted'`` (no trade: the engine never closed them). Returns how many."""
+        ...
+
+
+class TickPriceSource(Protocol):
+    async def tick_prices(self, tokens: Sequence[int], start: datetime, end: datetime) -> pd.DataFrame:
+        """Stored ticks of ``tokens`` with ``start <= time < end``: last price and best bid/ask (NaN
+        without depth), ordered by ``time``, ``received_at``, ``instrument_token``."""
+        ...
