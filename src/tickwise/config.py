@@ -82,6 +82,8 @@ class SimulatorSettings(_Section):
     speed: float = Field(60.0, gt=0)
     api_key: str = "tickwise-sim"
     api_secret: SecretStr = SecretStr("tickwise-sim-secret")
+    # Fraction of equity 1m REST candles replaced by a bad print (docs/data-quality.md); 0 = none.
+    bad_prints: float = Field(0.0, ge=0.0, le=0.2)
 
 
 class BrokerSettings(_Section):
@@ -280,6 +282,22 @@ class BacktestSettings(_Section):
     costs: BacktestCostSettings = BacktestCostSettings()
 
 
+class DataQualitySettings(_Section):
+    """The candle checks of docs/data-quality.md: thresholds and which checks exclude a bar."""
+
+    enabled: bool = True
+    window: int = Field(120, ge=2)
+    min_history: int = Field(30, ge=2)
+    return_z: float = Field(15.0, gt=0)
+    range_iqr: float = Field(20.0, gt=0)
+    volume_z: float = Field(8.0, gt=0)
+    session_gap: float = Field(0.15, gt=0)
+    anomaly: bool = True
+    anomaly_threshold: float = Field(0.8, gt=0, lt=1)
+    anomaly_fit_sessions: int = Field(5, ge=1)
+    exclude: tuple[str, ...] = ("ohlc_inconsistent", "market_hours", "range_iqr", "zero_volume", "stale")
+
+
 class Settings(_Section):
     system: SystemSettings = SystemSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -289,6 +307,7 @@ class Settings(_Section):
     live: LiveSettings = LiveSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     backtest: BacktestSettings = BacktestSettings()
+    data_quality: DataQualitySettings = DataQualitySettings()
 
 
 def default_config_dir() -> Path:

@@ -20,6 +20,7 @@ import asyncpg
 from tickwise.adapters.local.model_store import LocalModelStore
 from tickwise.adapters.mlflow.tracker import MlflowTracker, tracking_uri
 from tickwise.adapters.timescale.backfill_log_repository import TimescaleBackfillLogRepository
+from tickwise.adapters.timescale.candle_flag_repository import TimescaleCandleFlagRepository
 from tickwise.adapters.timescale.candle_repository import TimescaleCandleRepository
 from tickwise.adapters.timescale.feature_repository import TimescaleFeatureRepository
 from tickwise.adapters.timescale.instrument_repository import TimescaleInstrumentRepository
@@ -29,13 +30,17 @@ from tickwise.adapters.timescale.signal_repository import TimescaleSignalReposit
 from tickwise.bootstrap.calendar import calendar_of
 from tickwise.bootstrap.database import database_url, migrate, migration_url, open_pool
 from tickwise.config import Settings
+from tickwise.core.candle_flags import CandleCheckConfig
 from tickwise.core.fitting import TrainConfig
 from tickwise.core.labels import LabelSpec
 from tickwise.core.model import ModelArtifact
 from tickwise.core.signals import SignalGenerator
 from tickwise.domain.calendar import SessionCalendar
+from tickwise.domain.errors import ConfigError
 from tickwise.domain.timeframe import Timeframe
+from tickwise.observability.hooks import NullHooks
 from tickwise.pipelines import models as model_use
+from tickwise.pipelines.historical.candle_checks import CandleQuality
 from tickwise.pipelines.historical.options import HistoricalOptions
 from tickwise.pipelines.historical.predict import PredictOutcome
 from tickwise.pipelines.historical.progress import Reporter, StepProgress
@@ -51,6 +56,7 @@ from tickwise.pipelines.historical.run import (
 from tickwise.pipelines.historical.train import TrainOutcome
 from tickwise.pipelines.models import SignalOptions
 from tickwise.ports.experiment_tracker import ExperimentTracker
+from tickwise.ports.hooks import PipelineHooks
 
 # What the CLI needs from the historical mode (cli imports bootstrap only, see docs/architecture.md).
 __all__ = [
@@ -152,6 +158,37 @@ def mlflow_uri(settings: Settings) -> str:
     return tracking_uri(settings)
 
 
+def candle_check_config(settings: Settings) -> CandleCheckConfig:
+    """``data_quality`` settings -> the thresholds and exclusion policy of ``core.candle_flags``."""
+    dq = settings.data_quality
+    try:
+        return CandleCheckConfig(
+            window=dq.window,
+            min_history=dq.min_history,
+            return_z=dq.return_z,
+            range_iqr=dq.range_iqr,
+            volume_z=dq.volume_z,
+            session_gap=dq.session_gap,
+            anomaly=dq.anomaly,
+            anomaly_threshold=dq.anomaly_threshold,
+            anomaly_fit_sessions=dq.anomaly_fit_sessions,
+            exclude=frozenset(dq.exclude),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"data_quality: {exc}") from None
+
+
+def candle_quality(
+    settings: Settings, pool: asyncpg.Pool, hooks: PipelineHooks | None = None
+) -> CandleQuality | None:
+    """The candle checks of a run (None when ``data_quality.enabled`` is false)."""
+    if not settings.data_quality.enabled:
+        return None
+    return CandleQuality(
+        TimescaleCandleFlagRepository(pool), candle_check_config(settings), hooks or NullHooks()
+    )
+
+
 def tracker_factory(settings: Settings) -> Callable[[], ExperimentTracker]:
     """A factory, not a tracker: MLflow's import is slow and only a run that trains needs it."""
     return lambda: MlflowTracker(tracking_uri(settings))
@@ -192,7 +229,7 @@ async def run_historical(
         async with open_broker(settings) as broker:
             universe = await sync_and_backfill(ctx, broker.rest, broker.rest, broker.now(), reporter, summary)
         with timed(summary, "derive"):
-            await derive(ctx, universe, reporter, summary)
+            await derive(ctx, universe, reporter, summary, quality=candle_quality(settings, ctx.pool))
         with timed(summary, "train"):
             summary.train = await train_step(ctx, reporter, tracker_factory=tracker_factory(settings))
         with timed(summary, "predict"):

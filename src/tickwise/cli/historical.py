@@ -155,6 +155,8 @@ def historical() -> None:
             f"{len(integ.partial_sessions)} partial, {len(integ.empty_sessions)} empty, "
             f"{integ.invalid_candles} invalid candles"
         )
+    if summary.candle_flags is not None:
+        console.print(f"data quality: {summary.candle_flags.summary()}")
     rollups = ", ".join(f"{k}: {v:,}" for k, v in summary.rollup_rows.items())
     console.print(
         f"rows written: rollups ({rollups}), features {summary.feature_rows:,}, labels {summary.label_rows:,}"
