@@ -290,12 +290,20 @@ class DataQualitySettings(_Section):
     min_history: int = Field(30, ge=2)
     return_z: float = Field(15.0, gt=0)
     range_iqr: float = Field(20.0, gt=0)
+    wick_iqr: float = Field(20.0, gt=0)
     volume_z: float = Field(8.0, gt=0)
     session_gap: float = Field(0.15, gt=0)
     anomaly: bool = True
     anomaly_threshold: float = Field(0.8, gt=0, lt=1)
     anomaly_fit_sessions: int = Field(5, ge=1)
-    exclude: tuple[str, ...] = ("ohlc_inconsistent", "market_hours", "range_iqr", "zero_volume", "stale")
+    exclude: tuple[str, ...] = (
+        "ohlc_inconsistent",
+        "market_hours",
+        "range_iqr",
+        "wick_iqr",
+        "zero_volume",
+        "stale",
+    )
 
 
 class Settings(_Section):

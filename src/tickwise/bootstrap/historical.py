@@ -167,6 +167,7 @@ def candle_check_config(settings: Settings) -> CandleCheckConfig:
             min_history=dq.min_history,
             return_z=dq.return_z,
             range_iqr=dq.range_iqr,
+            wick_iqr=dq.wick_iqr,
             volume_z=dq.volume_z,
             session_gap=dq.session_gap,
             anomaly=dq.anomaly,

@@ -14,13 +14,16 @@ Checks (the ``check`` column of ``candle_flags``; ``score`` is the statistic com
 - ``return_zscore``: robust z-score ``|r - median| / (1.4826 * MAD)`` of the log close-to-close return
   against the previous ``window`` returns (returns never span two sessions).
 - ``range_iqr``: the log range ``ln(high / low)`` above the trailing third quartile, in trailing IQRs.
+- ``wick_iqr``: the longer wick, ``max(ln(high / max(open, close)), ln(min(open, close) / low))``, above
+  its trailing third quartile in trailing IQRs: a lone bad trade stretches one wick of a bar whose body
+  stays put, so this separates bad prints from genuinely wide bars better than the range alone.
 - ``volume_spike``: robust z-score of ``ln(1 + volume)`` against the previous ``window`` bars.
 - ``zero_volume``: no volume in a bar of an instrument whose trailing median volume is positive.
 - ``stale``: open, high, low, close and volume all equal to the previous bar's (a repeated print).
 - ``session_gap``: the first bar of a session opens more than ``session_gap`` (log) away from the
   previous session's last close (price continuity across sessions).
 - ``anomaly``: an IsolationForest anomaly score (0..1, higher = stranger) on the bar's normalised return,
-  range, volume and body. Models are refitted once a week (ISO week of the session): the model of a
+  range, wick, volume and body. Models are refitted once a week (ISO week of the session): the model of a
   week is fitted on the ``anomaly_fit_sessions`` sessions before the week's first session, never on
   the bars it scores or anything after them.
 """
@@ -45,6 +48,7 @@ CHECKS = (
     "market_hours",
     "return_zscore",
     "range_iqr",
+    "wick_iqr",
     "volume_spike",
     "zero_volume",
     "stale",
@@ -70,6 +74,7 @@ class CandleCheckConfig:
     min_history: int = 30
     return_z: float = 15.0
     range_iqr: float = 20.0
+    wick_iqr: float = 20.0
     volume_z: float = 8.0
     session_gap: float = 0.15
     anomaly: bool = True
@@ -80,7 +85,7 @@ class CandleCheckConfig:
     seed: int = 7
     exclude: frozenset[str] = field(
         default_factory=lambda: frozenset(
-            {"ohlc_inconsistent", "market_hours", "range_iqr", "zero_volume", "stale"}
+            {"ohlc_inconsistent", "market_hours", "range_iqr", "wick_iqr", "zero_volume", "stale"}
         )
     )
 
@@ -142,19 +147,23 @@ class _Columns:
 
 
 def _features(cols: _Columns, config: CandleCheckConfig) -> tuple[FloatArray, dict[str, FloatArray]]:
-    """The per-bar statistics of the robust checks and the anomaly model's inputs (n x 4)."""
+    """The per-bar statistics of the robust checks and the anomaly model's inputs (n x 5)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         log_c = np.log(cols.c)
         r = np.concatenate(([np.nan], np.diff(log_c)))
         new_session = np.concatenate(([True], cols.days[1:] != cols.days[:-1]))
         r[new_session] = np.nan
         rng = np.log(cols.h / cols.low)
+        wick = np.maximum(
+            np.log(cols.h / np.maximum(cols.o, cols.c)), np.log(np.minimum(cols.o, cols.c) / cols.low)
+        )
         logv = np.log1p(np.maximum(cols.v, 0.0))
         body = np.abs(cols.c - cols.o) / np.where(cols.h > cols.low, cols.h - cols.low, np.nan)
     w, m = config.window, config.min_history
     stats = {
         "return_zscore": _robust_z(r, w, m, _MIN_RETURN_SCALE),
         "range_iqr": _iqr_score(rng, w, m, _MIN_RANGE_IQR),
+        "wick_iqr": _iqr_score(wick, w, m, _MIN_RANGE_IQR),
         "volume_spike": _signed_robust_z(logv, w, m, _MIN_VOLUME_SCALE),
     }
     past_v = _trailing(cols.v.astype(np.float64), w)
@@ -167,6 +176,7 @@ def _features(cols: _Columns, config: CandleCheckConfig) -> tuple[FloatArray, di
         (
             np.nan_to_num(stats["return_zscore"], nan=0.0),
             np.nan_to_num(stats["range_iqr"], nan=0.0),
+            np.nan_to_num(stats["wick_iqr"], nan=0.0),
             np.nan_to_num(stats["volume_spike"], nan=0.0),
             np.nan_to_num(body, nan=0.0),
         )
@@ -260,6 +270,7 @@ def flag_candles(
     with np.errstate(invalid="ignore"):
         fired["return_zscore"] = (stats["return_zscore"] > config.return_z, stats["return_zscore"])
         fired["range_iqr"] = (stats["range_iqr"] > config.range_iqr, stats["range_iqr"])
+        fired["wick_iqr"] = (stats["wick_iqr"] > config.wick_iqr, stats["wick_iqr"])
         fired["volume_spike"] = (stats["volume_spike"] > config.volume_z, stats["volume_spike"])
         fired["zero_volume"] = ((cols.v == 0) & (stats["_median_volume"] > 0), np.ones(n))
     same = np.zeros(n, dtype=bool)
