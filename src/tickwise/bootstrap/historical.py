@@ -54,6 +54,7 @@ from tickwise.pipelines.historical.run import (
     train_step,
 )
 from tickwise.pipelines.historical.train import TrainOutcome
+from tickwise.pipelines.live.candle_checks import LiveCandleChecker
 from tickwise.pipelines.models import SignalOptions
 from tickwise.ports.experiment_tracker import ExperimentTracker
 from tickwise.ports.hooks import PipelineHooks
@@ -187,6 +188,17 @@ def candle_quality(
         return None
     return CandleQuality(
         TimescaleCandleFlagRepository(pool), candle_check_config(settings), hooks or NullHooks()
+    )
+
+
+def live_candle_checks(
+    settings: Settings, pool: asyncpg.Pool, calendar: SessionCalendar, hooks: PipelineHooks
+) -> tuple[LiveCandleChecker, TimescaleCandleFlagRepository] | None:
+    """The live mode's candle checker and where its flags go (None when the checks are disabled)."""
+    if not settings.data_quality.enabled:
+        return None
+    return LiveCandleChecker(candle_check_config(settings), calendar, hooks), TimescaleCandleFlagRepository(
+        pool
     )
 
 

@@ -205,24 +205,51 @@ def _anomaly_scores(x: FloatArray, days: NDArray[np.object_], config: CandleChec
     holds the previous sessions) and batch (the whole history) fit the same model for the same week.
     """
     scores = np.full(len(x), np.nan)
-    session_days: list[date] = list(dict.fromkeys(days.tolist()))
-    weeks: dict[tuple[int, int], list[int]] = {}
-    for k, day in enumerate(session_days):
-        iso = day.isocalendar()
-        weeks.setdefault((iso.year, iso.week), []).append(k)
-    for members in weeks.values():
-        first = members[0]
-        if first < config.anomaly_fit_sessions:
+    seen: set[tuple[int, int]] = set()
+    for day in dict.fromkeys(days.tolist()):
+        week = _iso_week(day)
+        if week in seen:
             continue
-        train = np.isin(
-            days, np.array(session_days[first - config.anomaly_fit_sessions : first], dtype=object)
-        )
-        if train.sum() < config.anomaly_min_bars:
+        seen.add(week)
+        model = fit_week_model(x, days, day, config)
+        if model is None:
             continue
-        model = _fit_forest(x[train], config, session_days[first])
-        mask = np.isin(days, np.array([session_days[k] for k in members], dtype=object))
+        mask = np.array([_iso_week(d) == week for d in days], dtype=bool)
         scores[mask] = -model.score_samples(x[mask])
     return scores
+
+
+def _iso_week(day: date) -> tuple[int, int]:
+    iso = day.isocalendar()
+    return iso.year, iso.week
+
+
+def anomaly_inputs(
+    candles: pd.DataFrame, config: CandleCheckConfig
+) -> tuple[FloatArray, NDArray[np.object_]]:
+    """The anomaly model's inputs per bar (time order) and each bar's IST session day."""
+    data = candles.sort_values("time", kind="stable").reset_index(drop=True)
+    o, h, low, c, v = (data[k].to_numpy(dtype=np.float64) for k in ("open", "high", "low", "close", "volume"))
+    cols = _Columns(o, h, low, c, v, days=np.asarray(ist_days(data["time"])).astype(object))
+    x, _ = _features(cols, config)
+    return x, cols.days
+
+
+def fit_week_model(
+    x: FloatArray, days: NDArray[np.object_], day: date, config: CandleCheckConfig
+) -> IsolationForest | None:
+    """The model that scores ``day``'s ISO week: fitted on the ``anomaly_fit_sessions`` sessions of
+    ``days`` before the week's first session (None when there are too few)."""
+    session_days: list[date] = list(dict.fromkeys(days.tolist()))
+    week = _iso_week(day)
+    first = next((k for k, d in enumerate(session_days) if _iso_week(d) == week), None)
+    if first is None or first < config.anomaly_fit_sessions:
+        return None
+    fit_days = np.array(session_days[first - config.anomaly_fit_sessions : first], dtype=object)
+    train = np.isin(days, fit_days)
+    if train.sum() < config.anomaly_min_bars:
+        return None
+    return _fit_forest(x[train], config, session_days[first])
 
 
 def _fit_forest(train: FloatArray, config: CandleCheckConfig, day: date) -> IsolationForest:
