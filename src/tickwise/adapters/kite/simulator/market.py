@@ -47,6 +47,7 @@ drops a genuine snapshot.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -54,6 +55,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.signal import lfilter
 
+from tickwise.adapters.kite.simulator.faults import BAD_PRINT_KINDS
 from tickwise.adapters.kite.simulator.universe import SimInstrument, Universe
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.tick import OHLC, Depth, DepthLevel, Tick
@@ -69,7 +71,6 @@ SPIKE_RATE = 1 / 20_000
 IMBALANCE_HALF_LIFE_S = 180.0
 IMBALANCE_BETA = 0.03  # weight of the latent imbalance in the next second's return (vs unit noise)
 REGIMES = ("quiet", "trend", "mean_reversion", "burst")
-BAD_PRINT_KINDS = ("spike", "zero_volume", "stale")
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -158,10 +159,19 @@ class Market:
         cache_size: int = 4096,
         *,
         bad_prints: float = 0.0,
+        scripted_bad_prints: Sequence[tuple[datetime, str]] = (),
     ) -> None:
         if not 0.0 <= bad_prints <= 0.2:
             raise ValueError(f"bad_prints is a fraction of candles in [0, 0.2], got {bad_prints}")
         self.bad_print_rate = bad_prints
+        # The fault script's ``badprint`` entries, by (IST day, minute of the session).
+        self._scripted: dict[tuple[date, int], str] = {}
+        for at, kind in scripted_bad_prints:
+            local = at.astimezone(IST)
+            minute = (local.hour * 60 + local.minute) - (9 * 60 + 15)
+            if kind not in BAD_PRINT_KINDS or not 0 < minute < MINUTES:
+                raise ValueError(f"no bad print {kind!r} possible at {local:%Y-%m-%d %H:%M} IST")
+            self._scripted[(local.date(), minute)] = kind
         self.universe = universe
         self.seed = seed
         self.calendar = calendar
@@ -381,8 +391,11 @@ class Market:
     def bad_prints(self, token: int, day: date) -> list[BadPrint]:
         """The bad prints injected into ``token``'s candles on ``day`` (empty when the rate is 0)."""
         member = self._member(token)
-        if self.bad_print_rate <= 0 or member.instrument.segment == "INDICES":
+        if member.instrument.segment == "INDICES":
             return []
+        scripted = {m: k for (d, m), k in self._scripted.items() if d == day}
+        if self.bad_print_rate <= 0:
+            return [BadPrint(m, k) for m, k in sorted(scripted.items())]
         rng = self._rng(token, day.toordinal(), 2)
         chosen = np.flatnonzero(rng.random(MINUTES) < self.bad_print_rate)
         kinds = rng.integers(0, len(BAD_PRINT_KINDS), MINUTES)
@@ -392,6 +405,9 @@ class Market:
             if m == 0 or (out and m - out[-1].minute < 2):
                 continue
             out.append(BadPrint(m, BAD_PRINT_KINDS[int(kinds[m])]))
+        if scripted:  # a scripted print replaces a random one at the same minute
+            merged = {bp.minute: bp.kind for bp in out} | scripted
+            out = [BadPrint(m, k) for m, k in sorted(merged.items())]
         return out
 
     @staticmethod

@@ -72,9 +72,15 @@ class SimState:
         start = config.start or default_start(calendar=config.calendar)
         self.clock = SimClock(start, config.speed)
         self.universe = Universe(config.n_instruments, config.calendar, today=start.date())
-        self.market = Market(self.universe, config.seed, config.calendar, bad_prints=config.bad_prints)
         self.sessions = SessionStore(
             config.api_key, config.api_secret, self.clock, request_token_ttl=config.request_token_ttl
         )
         self.limiter = RateLimiter(limits=dict(config.rate_limits))
         self.faults = FaultController.from_script(config.faults, start)
+        self.market = Market(
+            self.universe,
+            config.seed,
+            config.calendar,
+            bad_prints=config.bad_prints,
+            scripted_bad_prints=self.faults.scripted_bad_prints(),
+        )
