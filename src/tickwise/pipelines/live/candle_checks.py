@@ -13,6 +13,7 @@ checker has already seen is not flagged (or counted) twice.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -143,7 +144,9 @@ def checked_candle_sink(
             (b for b in rows if b.candle.timeframe is Timeframe.M1),
             key=lambda b: (b.instrument_token, b.time),
         )
-        pending.extend(f for f in (checker.check(b) for b in minute) if len(f))
+        # Off the event loop: tens of milliseconds per bar must not delay the feed or the other sinks.
+        checked = await asyncio.to_thread(lambda: [checker.check(b) for b in minute])
+        pending.extend(f for f in checked if len(f))
         if pending:
             await flags.add_frame(pd.concat(pending, ignore_index=True))
             pending.clear()
