@@ -40,7 +40,7 @@ from tickwise.domain.errors import ConfigError
 from tickwise.domain.timeframe import Timeframe
 from tickwise.observability.hooks import NullHooks
 from tickwise.pipelines import models as model_use
-from tickwise.pipelines.historical.candle_checks import CandleQuality
+from tickwise.pipelines.historical.candle_checks import CandleQuality, check_universe
 from tickwise.pipelines.historical.options import HistoricalOptions
 from tickwise.pipelines.historical.predict import PredictOutcome
 from tickwise.pipelines.historical.progress import Reporter, StepProgress
@@ -281,6 +281,9 @@ async def run_backfill(
             )
         if timeframe is Timeframe.M1:
             summary.rollup_rows = await roll_up_all(ctx, universe)
+            quality = candle_quality(settings, ctx.pool)
+            if quality is not None:
+                summary.candle_flags = await check_universe(ctx.candles, universe, quality, ctx.calendar)
     return summary
 
 

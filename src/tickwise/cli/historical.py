@@ -212,6 +212,8 @@ def backfill(
         f"{bf.fetched_days} instrument-days fetched in {bf.fetch_ranges} ranges, {bf.already_stored} already stored, "
         f"{bf.rows_written:,} candles written, {bf.rows_rejected} rejected"
     )
+    if summary.candle_flags is not None:
+        _console().print(f"data quality: {summary.candle_flags.summary()}")
 
 
 def train(

@@ -9,16 +9,19 @@ of training, which reads the stored labels.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from tickwise.core.candle_flags import CandleCheckConfig, flag_candles, with_actions
 from tickwise.domain.calendar import NSE, SessionCalendar
+from tickwise.domain.instrument import Instrument
 from tickwise.domain.timeframe import Timeframe
 from tickwise.observability.hooks import NullHooks
 from tickwise.ports.candle_flags import CandleFlagRepository
 from tickwise.ports.hooks import PipelineHooks
+from tickwise.ports.repositories import CandleRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +74,18 @@ async def check_candles(
     counts.flagged_bars = int(flags["time"].nunique())
     counts.excluded_bars = int(flags.loc[flags["action"] == "excluded", "time"].nunique())
     return flags, counts
+
+
+async def check_universe(
+    candles: CandleRepository,
+    universe: Sequence[Instrument],
+    quality: CandleQuality,
+    calendar: SessionCalendar = NSE,
+) -> FlagCounts:
+    """:func:`check_candles` over each instrument's stored 1m candles (``tickwise backfill``)."""
+    total = FlagCounts()
+    for inst in universe:
+        frame = await candles.read_frame(inst.instrument_token, Timeframe.M1, None, None)
+        _, counts = await check_candles(inst.instrument_token, frame, quality, calendar)
+        total.add(counts)
+    return total
