@@ -69,7 +69,7 @@ def test_live_flags_bar_by_bar_equal_the_batch_flags_including_the_anomaly_model
     key = ["time", "check"]
     got = got.sort_values(key, kind="stable").reset_index(drop=True)
     assert "anomaly" in set(expected["check"])  # the comparison covers the model, not only the rules
-    assert got[key + ["action"]].equals(expected[key + ["action"]])
+    assert got[[*key, "action"]].equals(expected[[*key, "action"]])
     pd.testing.assert_series_equal(got["score"], expected["score"], check_names=False, atol=1e-9)
 
 
