@@ -383,6 +383,42 @@ class InMemoryLabelRepository:
         return frame[ok].sort_values(["time", "side"], kind="mergesort").reset_index(drop=True)
 
 
+class InMemoryCandleFlagRepository:
+    """``ports.candle_flags.CandleFlagRepository``: rows keyed by (instrument, timeframe, check, time)."""
+
+    def __init__(self) -> None:
+        self.table = _FrameTable(["instrument_token", "timeframe", "check", "time"])
+
+    async def add_frame(self, frame: pd.DataFrame) -> int:
+        return self.table.add(frame, "update")
+
+    async def read_frame(
+        self,
+        instrument_token: int,
+        timeframe: Timeframe,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> pd.DataFrame:
+        frame = self.table.frame()
+        if frame.empty:
+            return frame
+        ok = (
+            (frame["instrument_token"] == instrument_token)
+            & (frame["timeframe"] == str(timeframe))
+            & _in_range(frame["time"], start, end)
+        )
+        return frame[ok].sort_values(["time", "check"], kind="mergesort").reset_index(drop=True)
+
+    async def counts(
+        self, start: datetime | None = None, end: datetime | None = None
+    ) -> dict[tuple[str, str], int]:
+        frame = self.table.frame()
+        if frame.empty:
+            return {}
+        frame = frame[_in_range(frame["time"], start, end)]
+        return {(str(c), str(a)): int(n) for (c, a), n in frame.groupby(["check", "action"]).size().items()}
+
+
 class InMemorySignalRepository:
     """``ports.SignalRepository``: rows keyed like the ``signals`` table's unique key."""
 

@@ -180,6 +180,8 @@ class SimulatorSettings(_Section):
     speed: float = Field(60.0, gt=0)
     api_key: str = "tickwise-sim"
     api_secret: SecretStr = SecretStr("tickwise-sim-secret")
+    # Fraction of equity 1m REST candles replaced by a bad print (docs/data-quality.md); 0 = none.
+    bad_prints: float = Field(0.0, ge=0.0, le=0.2)
 
 
 class BrokerSettings(_Section):
@@ -407,6 +409,30 @@ class PromotionSettings(_Section):
     bootstrap_samples: int = Field(5000, ge=100)
 
 
+class DataQualitySettings(_Section):
+    """The candle checks of docs/data-quality.md: thresholds and which checks exclude a bar."""
+
+    enabled: bool = True
+    window: int = Field(120, ge=2)
+    min_history: int = Field(30, ge=2)
+    return_z: float = Field(15.0, gt=0)
+    range_iqr: float = Field(20.0, gt=0)
+    wick_iqr: float = Field(20.0, gt=0)
+    volume_z: float = Field(8.0, gt=0)
+    session_gap: float = Field(0.15, gt=0)
+    anomaly: bool = True
+    anomaly_threshold: float = Field(0.8, gt=0, lt=1)
+    anomaly_fit_sessions: int = Field(5, ge=1)
+    exclude: tuple[str, ...] = (
+        "ohlc_inconsistent",
+        "market_hours",
+        "range_iqr",
+        "wick_iqr",
+        "zero_volume",
+        "stale",
+    )
+
+
 class Settings(_Section):
     system: SystemSettings = SystemSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -418,6 +444,7 @@ class Settings(_Section):
     backtest: BacktestSettings = BacktestSettings()
     walk_forward: WalkForwardSettings = WalkForwardSettings()
     promotion: PromotionSettings = PromotionSettings()
+    data_quality: DataQualitySettings = DataQualitySettings()
 
 
 def default_config_dir() -> Path:

@@ -63,10 +63,11 @@ def test_historical_then_predict_with_the_model_from_the_cli(tmp_path: Path, db_
     run = _tickwise(["historical"], env)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "historical mode done" in run.stdout and "mlflow ui --backend-store-uri" in run.stdout
+    assert "data quality: " in run.stdout  # the candle checks' counts (docs/data-quality.md)
     version = next(line.split()[1] for line in run.stdout.splitlines() if line.strip().startswith("model m"))
     again = _tickwise(["backfill"], env)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert "0 instrument-days fetched" in again.stdout
+    assert "0 instrument-days fetched" in again.stdout and "data quality: " in again.stdout
     predicted = _tickwise(["predict", "--model", version], env)
     assert predicted.returncode == 0, predicted.stderr[-2000:]
     assert f"model {version}" in predicted.stdout

@@ -351,6 +351,15 @@ async def _seed_backtest(conn: asyncpg.Connection) -> None:
         records=[(BACKTEST_RUN, t, _decimal(e), d) for t, e, d in equity],
         columns=["run_id", "time", "equity", "drawdown"],
     )
+    # Data-quality flags (docs/data-quality.md): one excluded and one kept flag per session day.
+    await conn.copy_records_to_table(
+        "candle_flags",
+        records=[
+            (INFY, "1m", day + timedelta(minutes=42), "wick_iqr", 31.5, "excluded") for day in SESSION_DAYS
+        ]
+        + [(NIFTY, "1m", day + timedelta(minutes=7), "volume_spike", 9.1, "kept") for day in SESSION_DAYS],
+        columns=["instrument_token", "timeframe", "time", "check", "score", "action"],
+    )
 
 
 _MONEY_AT = frozenset(range(9, 18))  # gross .. net in the backtest_trades row above

@@ -20,6 +20,7 @@ import asyncpg
 from tickwise.adapters.local.model_store import LocalModelStore
 from tickwise.adapters.mlflow.tracker import MlflowTracker, tracking_uri
 from tickwise.adapters.timescale.backfill_log_repository import TimescaleBackfillLogRepository
+from tickwise.adapters.timescale.candle_flag_repository import TimescaleCandleFlagRepository
 from tickwise.adapters.timescale.candle_repository import TimescaleCandleRepository
 from tickwise.adapters.timescale.feature_repository import TimescaleFeatureRepository
 from tickwise.adapters.timescale.instrument_repository import TimescaleInstrumentRepository
@@ -31,6 +32,7 @@ from tickwise.bootstrap.calendar import calendar_of
 from tickwise.bootstrap.database import database_url, migrate, migration_url, open_pool
 from tickwise.bootstrap.universe import default_symbols
 from tickwise.config import Settings
+from tickwise.core.candle_flags import CandleCheckConfig
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.fitting import TrainConfig
 from tickwise.core.labels import LabelSpec
@@ -38,8 +40,11 @@ from tickwise.core.model import ModelArtifact
 from tickwise.core.retrain import RetrainDecision, retrain_decision
 from tickwise.core.signals import SignalGenerator
 from tickwise.domain.calendar import SessionCalendar
+from tickwise.domain.errors import ConfigError
 from tickwise.domain.timeframe import Timeframe
+from tickwise.observability.hooks import NullHooks
 from tickwise.pipelines import models as model_use
+from tickwise.pipelines.historical.candle_checks import CandleQuality, check_universe
 from tickwise.pipelines.historical.oos import OosOutcome
 from tickwise.pipelines.historical.options import HistoricalOptions
 from tickwise.pipelines.historical.predict import PredictOutcome
@@ -55,8 +60,10 @@ from tickwise.pipelines.historical.run import (
     train_step,
 )
 from tickwise.pipelines.historical.train import TrainOutcome
+from tickwise.pipelines.live.candle_checks import LiveCandleChecker
 from tickwise.pipelines.models import SignalOptions
 from tickwise.ports.experiment_tracker import ExperimentTracker
+from tickwise.ports.hooks import PipelineHooks
 
 # What the CLI needs from the historical mode (cli imports bootstrap only, see docs/architecture.md).
 __all__ = [
@@ -160,6 +167,49 @@ def mlflow_uri(settings: Settings) -> str:
     return tracking_uri(settings)
 
 
+def candle_check_config(settings: Settings) -> CandleCheckConfig:
+    """``data_quality`` settings -> the thresholds and exclusion policy of ``core.candle_flags``."""
+    dq = settings.data_quality
+    try:
+        return CandleCheckConfig(
+            window=dq.window,
+            min_history=dq.min_history,
+            return_z=dq.return_z,
+            range_iqr=dq.range_iqr,
+            wick_iqr=dq.wick_iqr,
+            volume_z=dq.volume_z,
+            session_gap=dq.session_gap,
+            anomaly=dq.anomaly,
+            anomaly_threshold=dq.anomaly_threshold,
+            anomaly_fit_sessions=dq.anomaly_fit_sessions,
+            exclude=frozenset(dq.exclude),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"data_quality: {exc}") from None
+
+
+def candle_quality(
+    settings: Settings, pool: asyncpg.Pool, hooks: PipelineHooks | None = None
+) -> CandleQuality | None:
+    """The candle checks of a run (None when ``data_quality.enabled`` is false)."""
+    if not settings.data_quality.enabled:
+        return None
+    return CandleQuality(
+        TimescaleCandleFlagRepository(pool), candle_check_config(settings), hooks or NullHooks()
+    )
+
+
+def live_candle_checks(
+    settings: Settings, pool: asyncpg.Pool, calendar: SessionCalendar, hooks: PipelineHooks
+) -> tuple[LiveCandleChecker, TimescaleCandleFlagRepository] | None:
+    """The live mode's candle checker and where its flags go (None when the checks are disabled)."""
+    if not settings.data_quality.enabled:
+        return None
+    return LiveCandleChecker(candle_check_config(settings), calendar, hooks), TimescaleCandleFlagRepository(
+        pool
+    )
+
+
 def tracker_factory(settings: Settings) -> Callable[[], ExperimentTracker]:
     """A factory, not a tracker: MLflow's import is slow and only a run that trains needs it."""
     return lambda: MlflowTracker(tracking_uri(settings))
@@ -204,7 +254,7 @@ async def run_historical(
             universe = await sync_and_backfill(ctx, broker.rest, broker.rest, broker.now(), reporter, summary)
         await TimescaleWorldRepository(ctx.pool).replace_universe(universe)  # Grafana's instrument picker
         with timed(summary, "derive"):
-            await derive(ctx, universe, reporter, summary)
+            await derive(ctx, universe, reporter, summary, quality=candle_quality(settings, ctx.pool))
         decision = await _retrain_decision(ctx)
         summary.retrain = decision.reason
         if decision.due:  # the champion candidate, on the cadence (model_training.retrain_every_days)
@@ -280,6 +330,9 @@ async def run_backfill(
             )
         if timeframe is Timeframe.M1:
             summary.rollup_rows = await roll_up_all(ctx, universe)
+            quality = candle_quality(settings, ctx.pool)
+            if quality is not None:
+                summary.candle_flags = await check_universe(ctx.candles, universe, quality, ctx.calendar)
     return summary
 
 

@@ -33,6 +33,7 @@ from tickwise.domain.errors import ConfigError, ModelError
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.live.breaker import CircuitBreaker
+from tickwise.pipelines.live.candle_checks import checked_candle_sink
 from tickwise.pipelines.live.challengers import CHALLENGER_TABLE, ChallengerStep, challenger_sink
 from tickwise.pipelines.live.engine import LiveEngine, SignalStep, Step
 from tickwise.pipelines.live.health import HealthMonitor
@@ -195,7 +196,7 @@ async def run_live(
 ) -> SessionReport:
     """``tickwise live``: one session (see the module doc). Returns the session report."""
     from tickwise.bootstrap.broker import open_broker, open_simulated_broker, uses_simulator
-    from tickwise.bootstrap.historical import open_historical, signal_generator
+    from tickwise.bootstrap.historical import live_candle_checks, open_historical, signal_generator
     from tickwise.observability.hooks import NullHooks, PrometheusHooks
     from tickwise.observability.metrics import TickwiseMetrics, start_metrics_server
     from tickwise.pipelines.models import load_model
@@ -264,6 +265,9 @@ async def run_live(
             alerts.symbols.update({i.instrument_token: i.tradingsymbol for i in universe})
             sinks["signals"] = notify_after_commit(sinks["signals"], alerts)
             sinks[CHALLENGER_TABLE] = challenger_sink(ctx.signals)
+            checks = live_candle_checks(settings, ctx.pool, ctx.calendar, hooks)  # docs/data-quality.md
+            if checks is not None:
+                sinks["candles"] = checked_candle_sink(sinks["candles"], *checks)
             writer = BufferedWriter(
                 sinks,
                 batch_size=settings.live.write_batch_size,
@@ -307,6 +311,8 @@ async def run_live(
                             cutoff.astimezone(IST),
                         )
                         history = history[history["time"] <= pd.Timestamp(cutoff)]
+                if checks is not None:
+                    checks[0].seed(token, history)
                 state = engine.open_instrument(token, history)
                 if state.last_time is not None and (last_stored is None or state.last_time > last_stored):
                     last_stored = state.last_time

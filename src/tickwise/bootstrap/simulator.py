@@ -72,6 +72,7 @@ def simulator_config(
         api_key=sim.api_key,
         api_secret=sim.api_secret.get_secret_value(),
         redirect_url=redirect_url,
+        bad_prints=sim.bad_prints,
     )
     return dataclasses.replace(config, **overrides)
 
@@ -209,6 +210,7 @@ def standalone_config(settings: Settings, options: SimulateOptions) -> Simulator
         api_secret=sim.api_secret.get_secret_value(),
         redirect_url=options.redirect_url or f"http://127.0.0.1:{settings.broker.redirect_port}/",
         faults=parsed_faults,
+        bad_prints=sim.bad_prints,
     )
 
 

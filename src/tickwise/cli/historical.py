@@ -175,6 +175,8 @@ def historical() -> None:
             f"{len(integ.partial_sessions)} partial, {len(integ.empty_sessions)} empty, "
             f"{integ.invalid_candles} invalid candles"
         )
+    if summary.candle_flags is not None:
+        console.print(f"data quality: {summary.candle_flags.summary()}")
     rollups = ", ".join(f"{k}: {v:,}" for k, v in summary.rollup_rows.items())
     console.print(
         f"rows written: rollups ({rollups}), features {summary.feature_rows:,}, labels {summary.label_rows:,}"
@@ -238,6 +240,8 @@ def backfill(
         f"{bf.fetched_days} instrument-days fetched in {bf.fetch_ranges} ranges, {bf.already_stored} already stored, "
         f"{bf.rows_written:,} candles written, {bf.rows_rejected} rejected"
     )
+    if summary.candle_flags is not None:
+        _console().print(f"data quality: {summary.candle_flags.summary()}")
 
 
 def train(

@@ -86,12 +86,16 @@ class NullHooks:
     def on_backfilled(self, timeframe: str, candles: int) -> None:
         pass
 
+    def on_candles_flagged(self, check: str, action: str, candles: int) -> None:
+        pass
+
 
 class PrometheusHooks:
     """Hooks that update the Prometheus metrics; ``mode`` labels tick counts (``live`` or ``replay``)."""
 
     def __init__(self, metrics: TickwiseMetrics, mode: str = "live") -> None:
         self.metrics = metrics
+        self.mode = mode
         self._ticks = metrics.ticks_received.labels(mode=mode)
 
     def on_frame_decoded(self, packets: int) -> None:
@@ -168,6 +172,9 @@ class PrometheusHooks:
 
     def on_backfilled(self, timeframe: str, candles: int) -> None:
         self.metrics.backfilled_candles.labels(timeframe=timeframe).inc(candles)
+
+    def on_candles_flagged(self, check: str, action: str, candles: int) -> None:
+        self.metrics.candle_flags.labels(check=check, action=action, mode=self.mode).inc(candles)
 
 
 class FanOutHooks(NullHooks):

@@ -215,6 +215,12 @@ class TickwiseMetrics:
             ["timeframe"],
             registry=r,
         )
+        self.candle_flags = Counter(
+            "tickwise_candle_flags_total",
+            "Candles flagged by the data-quality checks (docs/data-quality.md), by check and policy action",
+            ["check", "action", "mode"],
+            registry=r,
+        )
 
         self._ages = _AgeCollector(clock)
         r.register(self._ages)

@@ -18,6 +18,7 @@ async def test_all_hypertables_exist_with_their_chunk_intervals(pool: asyncpg.Po
     assert got == {
         "backtest_equity": 30,
         "backtest_trades": 30,
+        "candle_flags": 30,
         "candles": 30,
         "features": 7,
         "labels": 30,

@@ -366,6 +366,22 @@ paper_positions = Table(
     CheckConstraint("side IN (-1, 1)", name="paper_positions_side_check"),
 )
 
+candle_flags = Table(
+    "candle_flags",
+    metadata,
+    Column("instrument_token", BigInteger, nullable=False),
+    Column("timeframe", Text, nullable=False),
+    _ts("time"),
+    Column("check", Text, nullable=False),
+    Column("score", F8, nullable=False),
+    Column("action", Text, nullable=False),
+    _ts("flagged_at", server_default=text("now()")),
+    PrimaryKeyConstraint("instrument_token", "timeframe", "check", "time", name="candle_flags_pkey"),
+    Index("candle_flags_time_idx", text("time DESC")),
+    CheckConstraint(_TF_CHECK, name="candle_flags_timeframe_check"),
+    CheckConstraint("action IN ('kept', 'excluded')", name="candle_flags_action_check"),
+)
+
 #: backtest hypertable -> (time column, chunk interval); not in HYPERTABLES, whose time column is ``time``
 BACKTEST_HYPERTABLES: dict[str, tuple[str, str]] = {
     "backtest_trades": ("entry_time", "30 days"),
@@ -380,6 +396,7 @@ HYPERTABLES: dict[str, str] = {
     "features": "7 days",
     "labels": "30 days",
     "signals": "30 days",
+    "candle_flags": "30 days",
 }
 
 #: append-only hypertables -> chunk interval; kept out of HYPERTABLES so retention never drops them
@@ -390,6 +407,7 @@ ALL_TABLES = (
     "paper_positions",
     "paper_trades",
     "model_events",
+    "candle_flags",
     "backtest_equity",
     "backtest_trades",
     "backtest_runs",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from tickwise.core.candle_flags import exclude_labels
 from tickwise.core.labels import LabelSpec, label_both_sides
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.timeframe import Timeframe
@@ -32,12 +33,17 @@ async def build_labels(
     label_repo: LabelRepository,
     timeframe: Timeframe = Timeframe.M1,
     calendar: SessionCalendar = NSE,
+    *,
+    flags: pd.DataFrame | None = None,
 ) -> LabelStepResult:
+    """Label ``candles``; events touching a bar ``flags`` excludes (data-quality policy) are left out."""
     if candles.empty:
         return LabelStepResult(token, 0, 0)
     frame, drops = label_both_sides(
         candles.reset_index(drop=True), spec, timeframe, calendar, instrument_token=token
     )
+    if flags is not None:
+        frame = exclude_labels(frame, flags)
     if frame.empty:
         return LabelStepResult(token, 0, 0, drops)
     newest = pd.Timestamp(frame["time"].max())

@@ -28,6 +28,7 @@ from tickwise.pipelines.historical.backfill import (
 )
 from tickwise.pipelines.historical.build_features import build_features
 from tickwise.pipelines.historical.build_labels import build_labels
+from tickwise.pipelines.historical.candle_checks import CandleQuality, FlagCounts, check_candles
 from tickwise.pipelines.historical.context import HistoricalPorts
 from tickwise.pipelines.historical.instruments import InstrumentManager
 from tickwise.pipelines.historical.oos import OosOptions, OosOutcome, write_oos_history
@@ -61,6 +62,7 @@ class HistoricalSummary:
     last_day: date | None = None
     backfill: BackfillReport | None = None
     integrity: IntegrityReport | None = None
+    candle_flags: FlagCounts | None = None
     rollup_rows: dict[str, int] = field(default_factory=dict)
     feature_rows: int = 0
     label_rows: int = 0
@@ -143,8 +145,13 @@ async def derive(
     universe: Sequence[Instrument],
     reporter: StepProgress,
     summary: HistoricalSummary,
+    *,
+    quality: CandleQuality | None = None,
 ) -> None:
-    """Integrity check, roll-ups, features and labels per instrument (1m = the signal timeframe)."""
+    """Integrity check, roll-ups, features and labels per instrument (1m = the signal timeframe).
+
+    With ``quality`` the 1m candles are flagged first (``candle_checks``) and the labels leave out the
+    bars the policy excludes."""
     options = ctx.options
     timeframe = options.signal_timeframe
     calculator = FeatureCalculator()
@@ -161,6 +168,11 @@ async def derive(
             integrity.partial_sessions += part.partial_sessions
             integrity.empty_sessions += part.empty_sessions
             integrity.invalid_candles += part.invalid_candles
+        flags = None
+        if quality is not None:
+            flags, counts = await check_candles(token, candles, quality, ctx.calendar)
+            summary.candle_flags = summary.candle_flags or FlagCounts()
+            summary.candle_flags.add(counts)
         with timed(summary, f"rollups:{token}"):
             for tf, n in (await roll_up(candles, options.timeframes, ctx.candles, ctx.calendar)).items():
                 summary.rollup_rows[tf] = summary.rollup_rows.get(tf, 0) + n
@@ -174,7 +186,15 @@ async def derive(
                 await build_features(token, base, calculator, ctx.features, timeframe)
             ).written
         summary.label_rows += (
-            await build_labels(token, base, spec, ctx.labels, timeframe, ctx.calendar)
+            await build_labels(
+                token,
+                base,
+                spec,
+                ctx.labels,
+                timeframe,
+                ctx.calendar,
+                flags=flags if timeframe is Timeframe.M1 else None,
+            )
         ).written
         reporter.update(task, advance=1, info=inst.tradingsymbol)
     summary.integrity = integrity

@@ -25,9 +25,14 @@ Script format: entries separated by ``;`` or new lines, ``#`` starts a comment. 
 ``restart [SECONDS]``       close every WebSocket with 1012 and refuse upgrades (503) for SECONDS (2)
 ``rest STATUS [N]``         answer the next N REST requests (N default 1) with STATUS (429, 500, 502,
                             503), Kite error envelope (429 -> NetworkException, 5xx -> GeneralException)
+``badprint KIND``           the 1-minute REST candle of every equity at that minute is a bad print:
+                            ``spike``, ``zero_volume`` or ``stale`` (docs/data-quality.md); not at
+                            09:15, which has no previous bar. Known from the start: history served
+                            before the minute is reached already contains it (the market is a
+                            function of the script, not of time)
 ==========================  ==========================================================================
 
-Example: ``10:05 abort; 10:20 stall 8s; 11:00 reject 3 403; +90s rest 429 5``.
+Example: ``10:05 abort; 10:20 stall 8s; 11:00 reject 3 403; +90s rest 429 5; 11:30 badprint spike``.
 A JSON list is accepted too: each item a string in the syntax above, or an object
 ``{"at": "10:05", "action": "reject", "args": [3, 403]}``.
 """
@@ -56,7 +61,9 @@ WS_ACTIONS = frozenset(
         "restart",
     }
 )
-ACTIONS = WS_ACTIONS | {"reject", "rest"}
+ACTIONS = WS_ACTIONS | {"reject", "rest", "badprint"}
+# ``badprint``'s argument is a kind name, stored in Fault.args as its index here (args are numbers).
+BAD_PRINT_KINDS = ("spike", "zero_volume", "stale")
 _ARITY = {
     "abort": (0, 0),
     "close": (0, 1),
@@ -70,6 +77,7 @@ _ARITY = {
     "reject": (1, 2),
     "restart": (0, 1),
     "rest": (1, 2),
+    "badprint": (1, 1),
 }
 
 
@@ -110,6 +118,14 @@ def _parse_entry(text: str) -> Fault:
     if not lo <= len(raw_args) <= hi:
         raise FaultScriptError(f"fault {text!r}: {action} takes {lo}..{hi} arguments, got {len(raw_args)}")
     _resolve_check(when, text)
+    if action == "badprint":
+        kind = raw_args[0].lower()
+        if kind not in BAD_PRINT_KINDS and not re.fullmatch(r"[0-2](?:\.0)?", kind):
+            raise FaultScriptError(
+                f"fault {text!r}: bad print kind {kind!r} (expected one of {list(BAD_PRINT_KINDS)})"
+            )
+        index = BAD_PRINT_KINDS.index(kind) if kind in BAD_PRINT_KINDS else int(float(kind))
+        return Fault(when, action, (float(index),))
     return Fault(when, action, tuple(_number(a, text) for a in raw_args))
 
 
@@ -200,6 +216,8 @@ class FaultController:
         while self.pending and self.pending[0][0] <= now:
             at, fault = self.pending.pop(0)
             self.fired.append((at, fault))
+            if fault.action == "badprint":
+                continue  # already part of the market (see scripted_bad_prints); nothing to arm
             if fault.action == "reject":
                 status = int(fault.arg(1, 403))
                 self.handshake_rejects.extend([status] * int(fault.arg(0, 1)))
@@ -207,6 +225,10 @@ class FaultController:
                 self.rest_errors.extend([int(fault.arg(0, 500))] * int(fault.arg(1, 1)))
             else:
                 self.ws_queue.append(fault)
+
+    def scripted_bad_prints(self) -> list[tuple[datetime, str]]:
+        """The scripted ``badprint`` faults as (IST instant, kind), for the market to build in."""
+        return [(at, BAD_PRINT_KINDS[int(f.arg(0, 0))]) for at, f in self.pending if f.action == "badprint"]
 
     def take_ws_faults(self, now: datetime) -> list[Fault]:
         self.due(now)

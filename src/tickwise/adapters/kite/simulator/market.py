@@ -18,6 +18,12 @@ so any day costs O(1) in the length of history:
   stands still. Trade sizes follow a U-shaped intensity; ``volume_traded`` is cumulative per session
   and includes the 09:08 pre-open equilibrium trade (price = the day's open). The index (NIFTY 50)
   has a snapshot every second and no volume.
+* **Bad prints** (off unless ``bad_prints`` > 0). A fraction ``bad_prints`` of an equity's 1-minute
+  REST candles (and the higher intervals built from them) is replaced by a bad print, drawn from
+  ``(seed, token, day)`` alone: ``spike`` (the high or the low stretched 2-8 % beyond the bar's body,
+  a fat-fingered trade), ``zero_volume`` (a flat bar at the previous close with no volume) or ``stale``
+  (the previous minute's candle repeated). :meth:`Market.bad_prints` is the ground truth. Bad prints
+  never touch the first minute of a session, adjacent minutes, the index or the WebSocket ticks.
 * **Bad ticks.** About 1 in 20,000 snapshots is followed, on the WebSocket only, by an extra *spike*
   packet (same second, price off by 4-12 %, volume unchanged). Spikes never enter REST candles.
 
@@ -41,6 +47,7 @@ drops a genuine snapshot.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -48,6 +55,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.signal import lfilter
 
+from tickwise.adapters.kite.simulator.faults import BAD_PRINT_KINDS
 from tickwise.adapters.kite.simulator.universe import SimInstrument, Universe
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.tick import OHLC, Depth, DepthLevel, Tick
@@ -116,6 +124,14 @@ class MinuteCandles:
     volume: IntArray
 
 
+@dataclass(frozen=True, slots=True)
+class BadPrint:
+    """One injected bad print: the 1-minute candle ``minute`` (0 = 09:15) of a session, and its kind."""
+
+    minute: int
+    kind: str
+
+
 def _u_profile() -> FloatArray:
     """U-shaped intraday volatility / volume profile over the session's seconds, RMS 1."""
     u = (np.arange(SESSION_SECONDS) + 0.5) / SESSION_SECONDS
@@ -136,8 +152,26 @@ class Market:
     """Deterministic prices, snapshots and candles for every instrument of a :class:`Universe`."""
 
     def __init__(
-        self, universe: Universe, seed: int = 42, calendar: SessionCalendar = NSE, cache_size: int = 4096
+        self,
+        universe: Universe,
+        seed: int = 42,
+        calendar: SessionCalendar = NSE,
+        cache_size: int = 4096,
+        *,
+        bad_prints: float = 0.0,
+        scripted_bad_prints: Sequence[tuple[datetime, str]] = (),
     ) -> None:
+        if not 0.0 <= bad_prints <= 0.2:
+            raise ValueError(f"bad_prints is a fraction of candles in [0, 0.2], got {bad_prints}")
+        self.bad_print_rate = bad_prints
+        # The fault script's ``badprint`` entries, by (IST day, minute of the session).
+        self._scripted: dict[tuple[date, int], str] = {}
+        for at, kind in scripted_bad_prints:
+            local = at.astimezone(IST)
+            minute = (local.hour * 60 + local.minute) - (9 * 60 + 15)
+            if kind not in BAD_PRINT_KINDS or not 0 < minute < MINUTES:
+                raise ValueError(f"no bad print {kind!r} possible at {local:%Y-%m-%d %H:%M} IST")
+            self._scripted[(local.date(), minute)] = kind
         self.universe = universe
         self.seed = seed
         self.calendar = calendar
@@ -346,10 +380,58 @@ class Market:
             close=price[ends - 1],
             volume=np.diff(np.concatenate(([0], p.volume[session][ends - 1]))),
         )
+        candles = self._apply_bad_prints(
+            candles, self.bad_prints(token, day), self._rng(token, day.toordinal(), 3)
+        )
         self._candles[key] = candles
         if len(self._candles) > self._cache_size:
             self._candles.popitem(last=False)
         return candles
+
+    def bad_prints(self, token: int, day: date) -> list[BadPrint]:
+        """The bad prints injected into ``token``'s candles on ``day`` (empty when the rate is 0)."""
+        member = self._member(token)
+        if member.instrument.segment == "INDICES":
+            return []
+        scripted = {m: k for (d, m), k in self._scripted.items() if d == day}
+        if self.bad_print_rate <= 0:
+            return [BadPrint(m, k) for m, k in sorted(scripted.items())]
+        rng = self._rng(token, day.toordinal(), 2)
+        chosen = np.flatnonzero(rng.random(MINUTES) < self.bad_print_rate)
+        kinds = rng.integers(0, len(BAD_PRINT_KINDS), MINUTES)
+        out: list[BadPrint] = []
+        for m in chosen.tolist():
+            # Minute 0 has no previous bar to repeat; neighbours would make one print hide another.
+            if m == 0 or (out and m - out[-1].minute < 2):
+                continue
+            out.append(BadPrint(m, BAD_PRINT_KINDS[int(kinds[m])]))
+        if scripted:  # a scripted print replaces a random one at the same minute
+            merged = {bp.minute: bp.kind for bp in out} | scripted
+            out = [BadPrint(m, k) for m, k in sorted(merged.items())]
+        return out
+
+    @staticmethod
+    def _apply_bad_prints(
+        clean: MinuteCandles, prints: list[BadPrint], rng: np.random.Generator
+    ) -> MinuteCandles:
+        if not prints:
+            return clean
+        o, h, low, c = (a.copy() for a in (clean.open, clean.high, clean.low, clean.close))
+        v = clean.volume.copy()
+        for bp in prints:
+            m = bp.minute
+            if bp.kind == "spike":
+                size = float(rng.uniform(0.02, 0.08))
+                if rng.random() < 0.5:
+                    h[m] = round(max(h[m], max(o[m], c[m]) * (1 + size)), 2)
+                else:
+                    low[m] = round(min(low[m], min(o[m], c[m]) * (1 - size)), 2)
+            elif bp.kind == "zero_volume":
+                o[m] = h[m] = low[m] = c[m] = c[m - 1]
+                v[m] = 0
+            else:  # stale: the previous minute's print repeated
+                o[m], h[m], low[m], c[m], v[m] = o[m - 1], h[m - 1], low[m - 1], c[m - 1], v[m - 1]
+        return MinuteCandles(open=o, high=h, low=low, close=c, volume=v)
 
     def candles(
         self, token: int, interval_minutes: int | None, start: datetime, end: datetime, now: datetime

@@ -29,6 +29,7 @@ class SimulatorConfig:
     api_secret: str = "tickwise-sim-secret"
     redirect_url: str = "http://127.0.0.1:8767/"
     faults: str | list[Fault] | None = None
+    bad_prints: float = 0.0  # fraction of equity 1m REST candles replaced by a bad print (market.py)
     calendar: SessionCalendar = NSE
     # WebSocket behaviour
     stream_interval: float = 0.25  # real seconds per streaming cycle
@@ -53,6 +54,7 @@ class SimulatorOverrides(TypedDict, total=False):
     api_key: str
     api_secret: str
     faults: str | list[Fault] | None
+    bad_prints: float
     calendar: SessionCalendar
     stream_interval: float
     heartbeat_interval: float
@@ -70,9 +72,15 @@ class SimState:
         start = config.start or default_start(calendar=config.calendar)
         self.clock = SimClock(start, config.speed)
         self.universe = Universe(config.n_instruments, config.calendar, today=start.date())
-        self.market = Market(self.universe, config.seed, config.calendar)
         self.sessions = SessionStore(
             config.api_key, config.api_secret, self.clock, request_token_ttl=config.request_token_ttl
         )
         self.limiter = RateLimiter(limits=dict(config.rate_limits))
         self.faults = FaultController.from_script(config.faults, start)
+        self.market = Market(
+            self.universe,
+            config.seed,
+            config.calendar,
+            bad_prints=config.bad_prints,
+            scripted_bad_prints=self.faults.scripted_bad_prints(),
+        )
