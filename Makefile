@@ -33,7 +33,7 @@ DOCS_ADDR ?= 127.0.0.1:8000
 help:
 	@echo "setup / install-dev   install system packages, TimescaleDB and .venv (idempotent)"
 	@echo "run-historical        tickwise historical: sync, backfill, features, labels, train, signals"
-	@echo "run-live              tickwise live --wait: today's session (exits 0 on a closed day)"
+	@echo "run-live              tickwise live --wait: today's session (exits 0 on a closed day; simulator: now)"
 	@echo "run-live-now          tickwise live: a session now (the simulator replays the next day)"
 	@echo "status                tickwise status: what needs attention (exit 1 if anything)"
 	@echo "logs                  follow $(DATA_DIR)/logs/tickwise.log"
