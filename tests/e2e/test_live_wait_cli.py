@@ -53,6 +53,25 @@ def test_live_wait_on_a_weekend_exits_0_through_the_console_script_without_a_dat
     assert not (tmp_path / "pg").exists() and not (tmp_path / "live-status.json").exists()
 
 
+def test_live_wait_with_the_simulator_runs_the_simulated_day_without_waiting_for_the_wall_clock(
+    tmp_path: Path,
+) -> None:
+    # No --today: the simulated session follows the simulator's clock, so --wait starts it at once
+    # (here it then stops at the unreachable database, exit 1, instead of sleeping or exiting 0).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKWISE__", "KITE_", "TICKWISE_TODAY"))}
+    env.update(DATABASE_URL=NO_DATABASE, TICKWISE__SYSTEM__DATA_DIR=str(tmp_path))
+    result = subprocess.run(
+        [TICKWISE, "live", "--wait", "--until", "+1m"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert (
+        result.stdout.splitlines()[0]
+        == "simulator: the simulated session runs now (it does not follow the wall clock)"
+    )
+    assert "no NSE session" not in result.stdout
+    assert result.returncode == 1, result.stdout + result.stderr
+
+
 def test_log_json_makes_every_stderr_line_a_json_object_of_one_session(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKWISE__")}
     # 2031 is beyond the holiday data, so the calendar logs its coverage warning; a Saturday exits at once.
