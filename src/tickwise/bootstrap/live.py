@@ -197,6 +197,8 @@ async def run_live(
                 breaker=CircuitBreaker("database", on_change=hooks.on_circuit_breaker),
                 hooks=hooks,
                 urgent=("signals",),
+                spill_max_bytes=settings.live.spill_max_bytes or None,
+                alerts=alerts,
             )
             engine = LiveEngine(calculator, step, writer.put, hooks=hooks, calendar=ctx.calendar)
             last_stored: datetime | None = None

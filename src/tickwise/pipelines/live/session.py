@@ -43,7 +43,7 @@ from tickwise.pipelines.live.feed_watch import FeedWatch
 from tickwise.pipelines.live.latency import LatencyLog
 from tickwise.pipelines.live.planner import MINUTE, minute_of
 from tickwise.pipelines.live.repair import Repairer, RepairQueue
-from tickwise.pipelines.live.writer import BufferedWriter
+from tickwise.pipelines.live.writer import BufferedWriter, WriterStopped
 from tickwise.ports.alerts import Alerts
 from tickwise.ports.clock import Clock
 from tickwise.ports.hooks import PipelineHooks
@@ -199,7 +199,7 @@ class LiveSession:
         began = self.clock.monotonic()
         self.report.started_at = self.clock.now().isoformat()
         self.writer.load_spilled()
-        self.writer.start()
+        writer_task = self.writer.start()
         feed = self.open_feed(self.on_gap)
         self.feed = feed
         self.watch.attach(feed)
@@ -226,7 +226,7 @@ class LiveSession:
                 ]
                 if self.health is not None:
                     tasks.append(asyncio.create_task(self.health.run(self), name="live-health"))
-                await self._until_done(feed, tasks)
+                await self._until_done(feed, tasks, writer_task)
             # Feed closed: drain what it queued, finish repairs.
             await self._finish(feed)
         finally:
@@ -237,14 +237,28 @@ class LiveSession:
             raise self.fatal
         return self.report
 
-    async def _until_done(self, feed: MarketFeed, tasks: list[asyncio.Task[None]]) -> None:
+    async def _until_done(
+        self, feed: MarketFeed, tasks: list[asyncio.Task[None]], writer_task: asyncio.Task[None]
+    ) -> None:
         run_task = feed.start()
         stop_task = asyncio.create_task(self.stop.wait())
-        done, _ = await asyncio.wait([stop_task, run_task, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            [stop_task, run_task, writer_task, *tasks], return_when=asyncio.FIRST_COMPLETED
+        )
         for t in done:
             if t is stop_task:
                 continue
             failure: BaseException | None = t.exception()
+            if t is writer_task:
+                # The writer is supervised: rows accepted after its death would never be stored, so a
+                # dead writer ends the session at once, loudly (exit code 1), never silently.
+                cause = failure or WriterStopped("its task ended")
+                failure = WriterStopped(
+                    f"the live database writer stopped ({type(cause).__name__}: {cause}); "
+                    "the session ends so that no accepted row is silently lost"
+                )
+                failure.__cause__ = cause
+                logger.opt(exception=cause).error("live: {}", failure)
             if failure is None and t is run_task:
                 failure = feed.error or BrokerError(f"the ticker stopped ({feed.state})")
             if failure is not None:
