@@ -48,6 +48,7 @@ from tickwise.ports.alerts import Alerts
 from tickwise.ports.clock import Clock
 from tickwise.ports.hooks import PipelineHooks
 from tickwise.ports.market_feed import CandleSource, FeedFactory, FeedGap, MarketFeed
+from tickwise.ports.repair_windows import RepairWindowRepository
 
 if TYPE_CHECKING:
     from tickwise.pipelines.live.health import HealthMonitor
@@ -106,8 +107,11 @@ class LiveSession:
         health: HealthMonitor | None = None,
         latencies: LatencyLog | None = None,
         wall: Callable[[], float] = time.time,
+        windows: RepairWindowRepository | None = None,
     ) -> None:
         self.open_feed = open_feed
+        self.window_store = windows
+        self._resumed_from: datetime | None = None  # start of the start-up gap until it is repaired
         self.clock = clock
         self.engine = engine
         self.writer = writer
@@ -159,6 +163,7 @@ class LiveSession:
             feed_down=self.watch.disconnected,
             on_breaker=self._breaker_changed,
             wall=wall,
+            on_repaired=self._repaired,
         )
 
     # -- feed events -------------------------------------------------------------------------------
@@ -219,6 +224,7 @@ class LiveSession:
                 connected = self.clock.now() + self.settle
                 if resume_from is not None:
                     self.repairs.mark(resume_from, connected, "start-up gap")
+                    self._resumed_from = minute_of(resume_from)
                 tasks = [
                     asyncio.create_task(self.consumer.run(feed.queue), name="live-consumer"),
                     asyncio.create_task(self.run_clock(), name="live-clock"),
@@ -276,13 +282,25 @@ class LiveSession:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _finish(self, feed: MarketFeed) -> None:
+        """Close what ended, finish the repairs that can be, and never store a bar that is not right.
+
+        After a fatal feed error the bars still forming (and every minute from the oldest of them, or
+        from an open disconnect, to the end) are incomplete: they become a repair window instead of
+        being closed on the clock. Windows still pending at the end are recorded durably
+        (``repair_windows``) BEFORE the bars behind them are dropped; the next run repairs them
+        through REST first. Bars before the first pending window are stored as usual.
+        """
         queue = feed.queue
         batch = []
         while not queue.empty():
             batch.append(queue.get_nowait())
         if batch:
             self.consumer.consume_batch(batch)
-        self.consumer.close_due(min(self.clock.now(), self.until + self.grace))
+        now = self.clock.now()
+        if self.fatal is None:
+            self.consumer.close_due(min(now, self.until + self.grace))
+        else:
+            self._mark_incomplete(now)
         # Bars still forming are incomplete: not stored (a restart backfills them through REST).
         deadline = self.clock.monotonic() + 60.0
         repairs = self.repairs
@@ -296,7 +314,55 @@ class LiveSession:
                 continue
             fetched = await self.repairer.fetch(s, e)
             repairs.apply(s, e, fetched, self.engine, self.tokens, self.wall())
-        repairs.release_all(self.engine, self.until)
+            await self._repaired(s, e)
+        repairs.clip(minute_of(self.until) - MINUTE)
+        await self._record_pending()
+        dropped = repairs.release_all(self.engine, self.until)
+        if dropped:
+            logger.warning(
+                "live: {} bar(s) behind unrepaired windows not stored; the next run repairs them", dropped
+            )
+
+    def _mark_incomplete(self, now: datetime) -> None:
+        """The feed died: the minutes from the oldest forming bar (or open disconnect) on are unknown."""
+        self.consumer.mark_suspects(now)
+        forming = [self.consumer.builder.open_bar_time(token) for token in self.tokens]
+        starts = [t for t in forming if t is not None]
+        start = min(starts) if starts else minute_of(now)
+        self.repairs.mark(start, min(now, self.until), "session ended on a fatal feed error")
+
+    async def _record_pending(self) -> None:
+        """Record the windows this run could not repair (before their bars are dropped)."""
+        reason = f"not repaired before the session ended ({self.report.ended_by or 'stop'})"
+        for s, e in self.repairs.windows:
+            logger.warning(
+                "live: repair window {:%H:%M}..{:%H:%M} left open; the next run repairs it first", s, e
+            )
+            if self.window_store is None:
+                continue
+            try:
+                await self.window_store.record(self.day, s, e, reason)
+            except Exception as exc:  # the database is down: the next run's hole check still finds it
+                logger.error("live: cannot record repair window {}..{}: {}", s, e, exc)
+
+    async def _repaired(self, start: datetime, end: datetime) -> None:
+        """``[start, end]`` was backfilled; once it is the start-up gap, close the recorded windows.
+
+        The restart resumed before every window a previous run recorded (``bootstrap.live`` cuts the
+        history there), so once the start-up gap is repaired each of their minutes is either a REST bar
+        or a bar of this run's live feed: they are superseded, whatever their end.
+        """
+        resumed = self._resumed_from
+        if self.window_store is None or resumed is None or start > resumed:
+            return
+        self._resumed_from = None
+        try:
+            n = await self.window_store.mark_repaired(self.day, start, self.until)
+        except Exception as exc:  # recorded windows stay open: the next run repairs them again (idempotent)
+            logger.warning("live: cannot mark repair windows {}..{} repaired: {}", start, end, exc)
+            return
+        if n:
+            logger.info("live: {} recorded repair window(s) within {}..{} repaired", n, start, end)
 
     def _final_report(self, began: float) -> None:
         r, c = self.report, self.consumer
