@@ -10,6 +10,7 @@ import random
 from datetime import datetime
 from pathlib import Path
 
+import asyncpg
 import numpy as np
 import pytest
 
@@ -263,3 +264,42 @@ def test_status_counts_the_files_under_the_names_the_writer_uses() -> None:
     from tickwise.pipelines.live import spill, writer
 
     assert (status.SPILL_SUFFIX, status.REJECTED_DIR) == (spill.SUFFIX, writer.REJECTED_DIR)
+
+
+class CutConnection:
+    """A sink whose connection is cut mid-protocol once: asyncpg's InternalClientError, then it works."""
+
+    def __init__(self) -> None:
+        self.failures = 1
+        self.rows: list[object] = []
+
+    async def write(self, rows: list[object]) -> int:
+        if self.failures:
+            self.failures -= 1
+            raise asyncpg.exceptions.InternalClientError(
+                "cannot switch to state 12; another operation is in progress"
+            )
+        self.rows.extend(rows)
+        return len(rows)
+
+
+async def test_asyncpgs_internal_client_error_is_a_connection_failure_retried_with_nothing_lost(
+    tmp_path: Path,
+) -> None:
+    sink, hooks = CutConnection(), RecordingHooks()
+    w = BufferedWriter(
+        {"t": sink.write},
+        batch_size=10,
+        interval_s=0.01,
+        max_memory_rows=50,
+        hooks=hooks,
+        spill_dir=tmp_path / "spill",
+        backoff_base_s=0.001,
+        backoff_cap_s=0.01,
+    )
+    w.put("t", list(range(25)))
+    assert await w.close(timeout_s=5.0)
+    assert sink.rows == list(range(25))
+    assert hooks.of("on_db_write_failed") == [("t",)]
+    assert w.stats("t").rejected == 0 and w.stats("t").dropped == 0
+    assert w.last_error is not None and w.last_error.startswith("InternalClientError")
