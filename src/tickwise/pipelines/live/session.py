@@ -17,7 +17,11 @@ The parts, each in its own module:
 :class:`LiveSession` only runs the lifecycle: open the feed, start the consumer, clock, repair (and
 health) tasks, stop at ``until`` (clock time or session close), on SIGINT/SIGTERM (``stop``) or on a
 fatal feed error, then close the bars that ended, finish pending repairs, flush the writer, close the
-feed and report.
+feed and report. The writer task is supervised like the others: its death ends the session with
+:class:`~tickwise.pipelines.live.writer.WriterStopped`. A session never stores a bar behind a repair
+window it could not finish, nor (after a fatal feed error) a bar still forming: those windows are
+recorded through :class:`~tickwise.ports.repair_windows.RepairWindowRepository` first, and the next run
+of the day repairs them before using its feed.
 """
 
 from __future__ import annotations
