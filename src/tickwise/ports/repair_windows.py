@@ -20,6 +20,9 @@ class RepairWindowRepository(Protocol):
         """The unrepaired windows of ``day``, oldest first."""
         ...
 
-    async def mark_repaired(self, day: date, start: datetime, end: datetime) -> int:
-        """Close every open window of ``day`` that starts within ``[start, end]``; returns how many."""
+    async def mark_repaired(
+        self, day: date, start: datetime, end: datetime, *, recorded_before: datetime | None = None
+    ) -> int:
+        """Close every open window of ``day`` inside ``[start, end]`` (recorded before
+        ``recorded_before``, if given); returns how many."""
         ...

@@ -84,7 +84,8 @@ async def test_a_session_killed_by_a_fatal_feed_error_then_restarted_ends_with_e
         mine = (t, r["open"], r["high"], r["low"], r["close"], int(r["volume"]))
         assert mine == rest, f"the dead run stored a wrong bar: {mine} != REST {rest}"
     # ... and recorded what it could not repair, before dropping the bars behind it.
-    assert windows and all(w["repaired_at"] is None for w in windows)
+    # (Windows this run did repair were closed once the writer had stored their bars.)
+    assert any(w["repaired_at"] is None for w in windows)
 
     report = await run_live(
         settings, LiveOptions(until=UNTIL, speed=150, url=db_url, metrics=False), hooks=NullHooks()

@@ -30,6 +30,15 @@ async def test_recorded_windows_are_open_until_a_run_supersedes_them(clean_db: a
     assert len(await repo.open_windows(DAY + timedelta(days=1))) == 1
 
 
+async def test_only_windows_recorded_before_a_given_instant_are_closed_when_asked(
+    clean_db: asyncpg.Pool,
+) -> None:
+    repo = TimescaleRepairWindowRepository(clean_db)
+    await repo.record(DAY, T, T + M, "an earlier run")
+    assert await repo.mark_repaired(DAY, T, T + 60 * M, recorded_before=datetime(2000, 1, 1, tzinfo=IST)) == 0
+    assert await repo.mark_repaired(DAY, T, T + 60 * M, recorded_before=datetime(2100, 1, 1, tzinfo=IST)) == 1
+
+
 async def test_a_window_that_ends_before_it_starts_is_refused(clean_db: asyncpg.Pool) -> None:
     repo = TimescaleRepairWindowRepository(clean_db)
     with pytest.raises(asyncpg.CheckViolationError):

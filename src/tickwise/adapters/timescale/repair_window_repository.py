@@ -32,13 +32,16 @@ class TimescaleRepairWindowRepository:
             )
         return [(r["start_time"], r["end_time"]) for r in rows]
 
-    async def mark_repaired(self, day: date, start: datetime, end: datetime) -> int:
+    async def mark_repaired(
+        self, day: date, start: datetime, end: datetime, *, recorded_before: datetime | None = None
+    ) -> int:
         async with self._pool.acquire() as conn:
             status = await conn.execute(
                 "UPDATE repair_windows SET repaired_at = now() WHERE day = $1 AND repaired_at IS NULL "
-                "AND start_time BETWEEN $2 AND $3",
+                "AND start_time >= $2 AND end_time <= $3 AND ($4::timestamptz IS NULL OR recorded_at < $4)",
                 day,
                 start,
                 end,
+                recorded_before,
             )
         return int(status.split()[-1])

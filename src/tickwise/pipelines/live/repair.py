@@ -43,8 +43,13 @@ REST_BACKOFF = Backoff(base=0.25, factor=2.0, cap=10.0, jitter=0.0)
 class RepairQueue:
     """Pending repair windows (merged, oldest first) and the bars held behind them, per instrument."""
 
-    def __init__(self, calendar: SessionCalendar) -> None:
+    def __init__(
+        self,
+        calendar: SessionCalendar,
+        on_mark: Callable[[datetime, datetime, str], None] | None = None,
+    ) -> None:
         self.calendar = calendar
+        self.on_mark = on_mark  # told of every window added (the session records it durably)
         self.windows: tuple[Window, ...] = ()
         self.held: dict[int, list[HeldBar]] = {}
         self.wake = asyncio.Event()
@@ -60,6 +65,8 @@ class RepairQueue:
         self.windows = windows
         for s, e in added:
             logger.info("live: repair window {}..{} ({})", s.strftime("%H:%M"), e.strftime("%H:%M"), reason)
+            if self.on_mark is not None:
+                self.on_mark(s, e, reason)
         self.wake.set()
 
     def holds(self, bar: Bar) -> bool:

@@ -30,7 +30,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from loguru import logger
@@ -116,6 +116,9 @@ class LiveSession:
         self.open_feed = open_feed
         self.window_store = windows
         self._resumed_from: datetime | None = None  # start of the start-up gap until it is repaired
+        self._started_at = datetime.now(UTC)  # windows recorded before it are a previous run's
+        self._recording: set[asyncio.Task[None]] = set()
+        self._repaired_ranges: list[tuple[datetime, datetime]] = []
         self.clock = clock
         self.engine = engine
         self.writer = writer
@@ -141,7 +144,7 @@ class LiveSession:
         self.feed: MarketFeed | None = None
         self.report = SessionReport(day=str(day), until=until.isoformat())
         self.fatal: BaseException | None = None
-        self.repairs = RepairQueue(calendar)
+        self.repairs = RepairQueue(calendar, on_mark=self._on_mark)
         self.watch = FeedWatch(silence_s=silence_s, started=clock.monotonic(), beat_s=CLOCK_BEAT_S)
         self.consumer = TickConsumer(
             engine=engine,
@@ -241,7 +244,8 @@ class LiveSession:
             await self._finish(feed)
         finally:
             await self._cancel(tasks)
-            await self.writer.close(timeout_s=15.0)
+            if await self.writer.close(timeout_s=15.0):
+                await self._close_repaired()  # their bars are in the database now
         self._final_report(began)
         if self.fatal is not None and not isinstance(self.fatal, asyncio.CancelledError):
             raise self.fatal
@@ -320,6 +324,8 @@ class LiveSession:
             repairs.apply(s, e, fetched, self.engine, self.tokens, self.wall())
             await self._repaired(s, e)
         repairs.clip(minute_of(self.until) - MINUTE)
+        if self._recording:
+            await asyncio.gather(*self._recording, return_exceptions=True)
         await self._record_pending()
         dropped = repairs.release_all(self.engine, self.until)
         if dropped:
@@ -349,24 +355,58 @@ class LiveSession:
             except Exception as exc:  # the database is down: the next run's hole check still finds it
                 logger.error("live: cannot record repair window {}..{}: {}", s, e, exc)
 
+    def _on_mark(self, start: datetime, end: datetime, reason: str) -> None:
+        """A repair window was added: record it at once, so even a ``kill -9`` leaves it known.
+
+        The start-up gap is not recorded: the next run derives it from the stored bars again.
+        """
+        if self.window_store is None or reason == "start-up gap":
+            return
+        task = asyncio.get_running_loop().create_task(self._record(start, end, reason))
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
+
+    async def _record(self, start: datetime, end: datetime, reason: str) -> None:
+        if self.window_store is None:
+            return
+        try:
+            await self.window_store.record(self.day, start, end, reason)
+        except Exception as exc:  # the database is down: the next run's hole check still finds it
+            logger.error("live: cannot record repair window {}..{}: {}", start, end, exc)
+
     async def _repaired(self, start: datetime, end: datetime) -> None:
-        """``[start, end]`` was backfilled; once it is the start-up gap, close the recorded windows.
+        """``[start, end]`` was backfilled; once it is the start-up gap, close earlier runs' windows.
 
         The restart resumed before every window a previous run recorded (``bootstrap.live`` cuts the
         history there), so once the start-up gap is repaired each of their minutes is either a REST bar
-        or a bar of this run's live feed: they are superseded, whatever their end.
+        or a bar of this run's live feed: they are superseded, whatever their end. This run's own
+        windows are closed only at the end, once the writer has stored the repaired bars.
         """
+        self._repaired_ranges.append((start, end))
         resumed = self._resumed_from
         if self.window_store is None or resumed is None or start > resumed:
             return
         self._resumed_from = None
         try:
-            n = await self.window_store.mark_repaired(self.day, start, self.until)
+            n = await self.window_store.mark_repaired(
+                self.day, start, self.until + timedelta(days=1), recorded_before=self._started_at
+            )
         except Exception as exc:  # recorded windows stay open: the next run repairs them again (idempotent)
             logger.warning("live: cannot mark repair windows {}..{} repaired: {}", start, end, exc)
             return
         if n:
-            logger.info("live: {} recorded repair window(s) within {}..{} repaired", n, start, end)
+            logger.info("live: {} repair window(s) left by an earlier run repaired", n)
+
+    async def _close_repaired(self) -> None:
+        """Everything is written: close this run's recorded windows that a repair covered."""
+        if self.window_store is None:
+            return
+        for start, end in self._repaired_ranges:
+            try:
+                await self.window_store.mark_repaired(self.day, start, end)
+            except Exception as exc:
+                logger.warning("live: cannot mark repair windows {}..{} repaired: {}", start, end, exc)
+                return
 
     def _final_report(self, began: float) -> None:
         r, c = self.report, self.consumer
