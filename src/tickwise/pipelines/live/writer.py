@@ -97,6 +97,15 @@ def write_durably(path: Path, data: bytes) -> None:
         os.close(dir_fd)
 
 
+def _spill_order(path: Path) -> tuple[int, int, int]:
+    """Oldest first: by the creation instant and sequence in the name (mtimes can tie within a tick)."""
+    parts = path.name.split(".", 1)[0].rsplit("-", 2)
+    try:
+        return (0, int(parts[1]), int(parts[2]))
+    except (IndexError, ValueError):
+        return (1, path.stat().st_mtime_ns if path.exists() else 0, 0)
+
+
 class WriterStopped(StorageError):
     """The writer's background task ended while the session was still running (a bug, never routine)."""
 
@@ -297,7 +306,7 @@ class BufferedWriter:
                 tmp.unlink()
                 logger.warning("live writer: removed {} (an interrupted spill)", tmp.name)
         n = 0
-        for path in sorted(self.spill_dir.glob("spill-*"), key=lambda p: p.stat().st_mtime_ns):
+        for path in sorted(self.spill_dir.glob("spill-*"), key=_spill_order):
             if not path.is_file():
                 continue
             if path.suffix != SUFFIX:
