@@ -91,6 +91,7 @@ async def test_a_session_killed_by_a_fatal_feed_error_then_restarted_ends_with_e
         settings, LiveOptions(until=UNTIL, speed=150, url=db_url, metrics=False), hooks=NullHooks()
     )
     assert report.ended_by == "until"
+    assert report.repair_windows_left == 0 and report.dropped_rows == {}
     await assert_session_complete(settings, db_url, day, MINUTES)
     conn = await asyncpg.connect(db_url)
     try:

@@ -81,6 +81,9 @@ class SessionReport:
     errors: int = 0  # bars, batches or repairs that failed (logged; the pipeline went on)
     written: dict[str, int] = field(default_factory=dict)
     spilled_files_left: int = 0
+    dropped_rows: dict[str, int] = field(default_factory=dict)  # accepted rows lost (full disk/cap), alerted
+    spill_files_rejected: int = 0  # spill files set aside in spill_dir/rejected/
+    repair_windows_left: int = 0  # windows recorded for the next run to repair
     latency_ms_p50: float | None = None
     latency_ms_p99: float | None = None
     seconds: float = 0.0
@@ -425,6 +428,10 @@ class LiveSession:
         r.dropped_ticks = self.feed.stats.dropped if self.feed is not None else 0
         r.written = {n: self.writer.stats(n).written for n in ("ticks", "candles", "features", "signals")}
         r.spilled_files_left = self.writer.spilled_files()
+        names = ("ticks", "candles", "features", "signals")
+        r.dropped_rows = {n: self.writer.stats(n).dropped for n in names if self.writer.stats(n).dropped}
+        r.spill_files_rejected = sum(self.writer.stats(n).rejected_files for n in names)
+        r.repair_windows_left = len(self.repairs.windows)
         latency = self.latencies.summary()
         r.latency_ms_p50, r.latency_ms_p99 = latency.p50, latency.p99
         r.seconds = round(self.clock.monotonic() - began, 2)
