@@ -616,3 +616,42 @@ class InMemoryPaperRepository:
     async def close_interrupted(self, run_id: str, at: datetime) -> int:
         await asyncio.sleep(0)
         return 0
+
+
+@dataclass
+class RecordedWindow:
+    day: date
+    start: datetime
+    end: datetime
+    reason: str
+    recorded_at: datetime
+    repaired_at: datetime | None = None
+
+
+class InMemoryRepairWindowRepository:
+    """RepairWindowRepository in memory (``ports/repair_windows.py``)."""
+
+    def __init__(self) -> None:
+        self.rows: list[RecordedWindow] = []
+
+    async def record(self, day: date, start: datetime, end: datetime, reason: str) -> None:
+        self.rows.append(RecordedWindow(day, start, end, reason, datetime.now(UTC)))
+
+    async def open_windows(self, day: date) -> list[tuple[datetime, datetime]]:
+        return sorted((w.start, w.end) for w in self.rows if w.day == day and w.repaired_at is None)
+
+    async def mark_repaired(
+        self, day: date, start: datetime, end: datetime, *, recorded_before: datetime | None = None
+    ) -> int:
+        n = 0
+        for w in self.rows:
+            if (
+                w.day == day
+                and w.repaired_at is None
+                and start <= w.start
+                and w.end <= end
+                and (recorded_before is None or w.recorded_at < recorded_before)
+            ):
+                w.repaired_at = datetime.now(UTC)
+                n += 1
+        return n

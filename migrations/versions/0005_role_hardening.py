@@ -1,7 +1,7 @@
 """Role hardening: the application role exists, Grafana's role is bounded, TEMP is no longer public.
 
 Revision ID: 0005
-Revises: 0003_grafana_role
+Revises: 0004
 Create Date: 2026-12-04
 
 Issue #13 (findings 1 and 10):

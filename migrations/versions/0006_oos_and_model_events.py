@@ -2,7 +2,7 @@
 append-only ``model_events`` audit trail.
 
 Revision ID: 0006
-Revises: 0003_grafana_role
+Revises: 0005
 Create Date: 2026-12-04
 
 - ``signals.sample`` says whether the signal's bar lay outside its model's training window plus the

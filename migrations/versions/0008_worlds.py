@@ -1,7 +1,7 @@
 """Worlds and the universe: which market this database holds, and which instruments runs work on.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-04
 
 ``world`` holds at most one row (its key column is the constant ``true``): the market the database was

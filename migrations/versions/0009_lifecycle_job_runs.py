@@ -1,7 +1,7 @@
 """lifecycle_job_runs: the outcome of each TimescaleDB job that tickwise runs itself.
 
 Revision ID: 0009
-Revises: 0005 (the coordinator relinks the chain at merge)
+Revises: 0008
 Create Date: 2026-12-04
 
 With ``database.lifecycle.run_jobs = tickwise`` (the default) tickwise takes its compression, retention

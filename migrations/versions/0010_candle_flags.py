@@ -1,7 +1,7 @@
 """Candle flags: the data-quality checks' verdict per (instrument, timeframe, bar, check), Grafana read.
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0009
 Create Date: 2026-12-04
 
 Issue #16 ("data you can trust"): ``core.candle_flags`` flags bars (bad prints, outliers, market hours,

@@ -1,7 +1,7 @@
 """Paper trading: paper_trades (hypertable, the backtest_trades columns) and paper_positions (table).
 
 Revision ID: 0011
-Revises: 0005
+Revises: 0010
 Create Date: 2026-12-04
 
 `tickwise live --paper` runs the backtest's trade engine on live signals and ticks. Its closed trades

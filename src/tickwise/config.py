@@ -276,6 +276,8 @@ class LiveSettings(_Section):
     write_batch_size: int = Field(5000, ge=1)
     write_interval_s: float = Field(0.1, gt=0)
     spill_dir: Path = Path(".data/spill")
+    # Bytes the pending spill files may take; past it rows are dropped (counted, alerted). 0: no cap.
+    spill_max_bytes: int = Field(2 * 1024**3, ge=0)
     watchdog_s: float = Field(5.0, gt=0)
     spike_band: float = Field(0.03, gt=0)
     # Challenger models scored live on the champion's features (newest first; 0: champion only).

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import subprocess
 import sys
 import time
@@ -13,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+
+from tickwise.pipelines.live.spill import encode_batch
 
 TICKWISE = str(Path(sys.executable).with_name("tickwise"))
 
@@ -98,7 +99,7 @@ async def test_status_text_lists_what_needs_action_and_exits_1(
 ) -> None:
     spill = tmp_path / "spill"
     spill.mkdir()
-    (spill / "spill-signals-000001.pkl").write_bytes(pickle.dumps([]))
+    (spill / "spill-signals-000001.spill").write_bytes(encode_batch("signals", []))
     result = run(
         "status", data_dir=tmp_path, DATABASE_URL=db_url, KITE_API_KEY="k", KITE_API_SECRET="s3cr3t-value"
     )

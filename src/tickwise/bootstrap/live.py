@@ -38,7 +38,7 @@ from tickwise.pipelines.live.challengers import CHALLENGER_TABLE, ChallengerStep
 from tickwise.pipelines.live.engine import LiveEngine, SignalStep, Step
 from tickwise.pipelines.live.health import HealthMonitor
 from tickwise.pipelines.live.latency import LatencyLog
-from tickwise.pipelines.live.resume import resume_cutoff
+from tickwise.pipelines.live.resume import day_cutoff, first_hole, resume_cutoff
 from tickwise.pipelines.live.session import LiveSession
 from tickwise.pipelines.live.session import SessionReport as SessionReport  # re-exported for the CLI
 from tickwise.pipelines.live.sinks import LiveRepositories, table_sinks
@@ -219,6 +219,9 @@ async def run_live(
     simulated = uses_simulator(settings) if options.simulator is None else options.simulator
     try:
         async with open_historical(settings, url=options.url) as ctx:
+            from tickwise.adapters.timescale.repair_window_repository import (
+                TimescaleRepairWindowRepository,
+            )
             from tickwise.adapters.timescale.tick_repository import TimescaleTickRepository
 
             artifact = await load_model(ctx, None)
@@ -277,6 +280,8 @@ async def run_live(
                 breaker=CircuitBreaker("database", on_change=hooks.on_circuit_breaker),
                 hooks=hooks,
                 urgent=("signals",),
+                spill_max_bytes=settings.live.spill_max_bytes or None,
+                alerts=alerts,
             )
             paper = None
             if options.paper:
@@ -298,12 +303,31 @@ async def run_live(
             engine = LiveEngine(calculator, scoring, put, hooks=hooks, calendar=ctx.calendar)
             last_stored: datetime | None = None
             stored = await stored_outputs(ctx.pool, tokens, calculator.feature_set, artifact.version)
+            window_store = TimescaleRepairWindowRepository(ctx.pool)
+            open_windows: dict[date, list[tuple[datetime, datetime]]] = {}
             for token in tokens:
                 history = await ctx.candles.read_frame(token, Timeframe.M1, None, None)
                 if len(history):
                     last_feature, last_signal = stored.get(token, (None, None))
                     last_candle = history["time"].iloc[-1].to_pydatetime()
                     cutoff = resume_cutoff(last_candle, last_feature, last_signal, ctx.calendar)
+                    # A dead session may have left holes or unrepaired windows on its day: resume before
+                    # the first of them, so REST repairs them before the feed's bars are used.
+                    last_day = last_candle.astimezone(IST).date()
+                    if ctx.calendar.is_trading_day(last_day):
+                        if last_day not in open_windows:
+                            open_windows[last_day] = await window_store.open_windows(last_day)
+                        opened = ctx.calendar.session_open(last_day)
+                        hole = first_hole((t.to_pydatetime() for t in history["time"]), opened)
+                        moved = day_cutoff(cutoff, [hole], open_windows[last_day])
+                        if moved is not None and cutoff is not None and moved < cutoff:
+                            logger.warning(
+                                "live: instrument {}: stored 1m bars have a hole or an open repair window "
+                                "from {:%H:%M}; recomputing from there through REST",
+                                token,
+                                (moved + timedelta(minutes=1)).astimezone(IST),
+                            )
+                            cutoff = moved
                     if cutoff is not None and cutoff < last_candle:
                         logger.info(
                             "live: instrument {}: outputs stored only up to {:%Y-%m-%d %H:%M}; recomputing the bars after it",
@@ -368,6 +392,7 @@ async def run_live(
                     stop=stop,
                     health=health,
                     latencies=latencies,
+                    windows=window_store,
                 )
                 logger.info(
                     "live session {} from {:%H:%M:%S} until {:%H:%M} IST: {} instruments, model {}{}",

@@ -21,6 +21,11 @@ import asyncpg
 from tickwise.config import Settings
 from tickwise.domain.time import IST
 
+# The live writer's file names (pipelines/live/spill.py SUFFIX, writer.py REJECTED_DIR), spelled here
+# so that `tickwise status` does not import the live pipeline; a test keeps them equal.
+SPILL_SUFFIX = ".spill"
+REJECTED_DIR = "rejected"
+
 # A live-status.json older than this is a finished (or killed) session, not a running one.
 LIVE_STATUS_FRESH_S = 120.0
 STATUS_QUERY_TIMEOUT_S = 10.0
@@ -123,10 +128,15 @@ async def collect_status(settings: Settings, *, now: datetime | None = None) -> 
             f"{report.spill['pending_files']} write batch(es) wait in {report.spill['dir']}: "
             "the next `tickwise live` writes them first (keep the directory)"
         )
+    if report.spill["foreign_files"]:
+        actions.append(
+            f"{report.spill['foreign_files']} spill file(s) of an older format in {report.spill['dir']}: "
+            "the next `tickwise live` moves them to rejected/ unread (see docs/operations.md)"
+        )
     if report.spill["rejected_files"]:
         actions.append(
-            f"{report.spill['rejected_files']} rejected batch(es) in {report.spill['dir']} (rejected-*.pkl): "
-            "inspect them, then delete them"
+            f"{report.spill['rejected_files']} rejected file(s) in {report.spill['rejected_dir']}: "
+            "inspect them (docs/operations.md, Spill files), then delete them"
         )
     report.disk = _disk(Path(settings.system.data_dir))
     return report
@@ -413,10 +423,23 @@ def _live_session(settings: Settings) -> dict[str, Any] | None:
 
 
 def _spill(settings: Settings) -> dict[str, Any]:
+    # The same names the live writer uses (pipelines/live/writer.py, spill.py): pending batches are
+    # ``spill-*.spill``; what it set aside is under ``rejected/``; older builds left ``*.pkl`` files.
     spill_dir = Path(settings.live.spill_dir)
-    pending = sorted(spill_dir.glob("spill-*.pkl")) if spill_dir.is_dir() else []
-    rejected = sorted(spill_dir.glob("rejected-*.pkl")) if spill_dir.is_dir() else []
-    return {"dir": str(spill_dir), "pending_files": len(pending), "rejected_files": len(rejected)}
+    rejected_dir = spill_dir / REJECTED_DIR
+
+    def files(directory: Path, pattern: str) -> int:
+        return sum(1 for p in directory.glob(pattern) if p.is_file()) if directory.is_dir() else 0
+
+    return {
+        "dir": str(spill_dir),
+        "rejected_dir": str(rejected_dir),
+        "pending_files": files(spill_dir, f"spill-*{SPILL_SUFFIX}"),
+        "foreign_files": files(spill_dir, "spill-*.pkl"),
+        "rejected_files": files(rejected_dir, "*")
+        + files(spill_dir, "rejected-*.pkl")
+        + files(spill_dir, "unreadable-*"),
+    }
 
 
 def _disk(data_dir: Path) -> dict[str, Any]:

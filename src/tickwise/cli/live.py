@@ -123,6 +123,14 @@ def live(
             typer.echo(
                 f"warning: {report.spilled_files_left} write batch(es) kept on disk; they are written on the next run"
             )
+        if report.dropped_rows:
+            typer.echo(
+                f"warning: rows dropped (neither memory nor the spill directory could hold them): {report.dropped_rows}"
+            )
+        if report.repair_windows_left:
+            typer.echo(
+                f"warning: {report.repair_windows_left} repair window(s) left open; the next `tickwise live` repairs them first"
+            )
     typer.echo(json.dumps(asdict(report), default=str))
 
 

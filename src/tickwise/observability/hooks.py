@@ -74,6 +74,12 @@ class NullHooks:
     def on_spilled(self, rows: int) -> None:
         pass
 
+    def on_spill_dropped(self, table: str, rows: int) -> None:
+        pass
+
+    def on_spill_rejected(self, reason: str) -> None:
+        pass
+
     def on_circuit_breaker(self, breaker: str, state: str) -> None:
         pass
 
@@ -155,6 +161,12 @@ class PrometheusHooks:
 
     def on_spilled(self, rows: int) -> None:
         self.metrics.db_spilled_rows.inc(rows)
+
+    def on_spill_dropped(self, table: str, rows: int) -> None:
+        self.metrics.db_dropped_rows.labels(table=table).inc(rows)
+
+    def on_spill_rejected(self, reason: str) -> None:
+        self.metrics.db_spill_files_rejected.labels(reason=reason).inc()
 
     def on_circuit_breaker(self, breaker: str, state: str) -> None:
         # A typo in a state name must not take the live pipeline down; record it as "open" (the

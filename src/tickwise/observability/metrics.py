@@ -190,6 +190,18 @@ class TickwiseMetrics:
             "Rows spilled to disk because the database was unavailable",
             registry=r,
         )
+        self.db_dropped_rows = Counter(
+            "tickwise_db_dropped_rows_total",
+            "Accepted rows dropped because neither memory nor the spill directory could hold them, by table",
+            ["table"],
+            registry=r,
+        )
+        self.db_spill_files_rejected = Counter(
+            "tickwise_db_spill_files_rejected_total",
+            "Spill files set aside as corrupt, truncated or foreign, by reason",
+            ["reason"],
+            registry=r,
+        )
 
         # Resilience and alerting.
         self.circuit_breaker_state = Gauge(

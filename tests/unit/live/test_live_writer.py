@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tickwise.domain.errors import DataValidationError, StorageError
 from tickwise.pipelines.live.breaker import CircuitBreaker
+from tickwise.pipelines.live.spill import decode_batch
 from tickwise.pipelines.live.writer import BufferedWriter
 
 
@@ -81,7 +82,8 @@ async def test_an_invalid_row_is_set_aside_and_the_rest_of_its_batch_is_written(
     assert await w.close(timeout_s=5.0)
     assert table.rows == [1, 2, 3]
     assert w.stats("t").rejected == 1
-    assert len(list((tmp_path / "spill").glob("rejected-t-*.pkl"))) == 1
+    (kept,) = (tmp_path / "spill" / "rejected").glob("rows-t-*.spill")
+    assert decode_batch(kept.read_bytes(), "t") == ["bad"]
 
 
 def test_the_breaker_opens_after_consecutive_failures_and_half_opens_after_the_cooldown() -> None:

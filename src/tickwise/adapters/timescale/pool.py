@@ -47,7 +47,15 @@ async def open_pool(
             timeout=connect_timeout_s,
             init=_init_connection,
         )
-    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    # InternalClientError ("cannot switch to state ...") is what asyncpg raises on a connection cut
+    # mid-protocol: a connection failure like the others, not a bug of ours.
+    except (
+        TimeoutError,
+        OSError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.exceptions.InternalClientError,
+    ) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StorageError(
             f"cannot connect to the database at {redact_url(url)}: {reason} "

@@ -263,6 +263,22 @@ universe = Table(
     _ts("updated_at", server_default=text("now()")),
 )
 
+# Live repair windows (migration 0007): minutes a live session could not repair before it ended; the
+# next run of the day backfills them through REST first and sets repaired_at.
+repair_windows = Table(
+    "repair_windows",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("day", Date, nullable=False),
+    _ts("start_time"),
+    _ts("end_time"),
+    Column("reason", Text, nullable=False),
+    _ts("recorded_at", server_default=text("now()")),
+    _ts("repaired_at", nullable=True),
+    CheckConstraint("end_time >= start_time", name="repair_windows_range_check"),
+    Index("repair_windows_open_idx", "day", "start_time", postgresql_where=text("repaired_at IS NULL")),
+)
+
 # Backtests (migration 0004): one row per run, its trades and its equity curve. Money is numeric to the
 # paisa, exactly as the trade engine rounds it (Zerodha's contract-note rounding).
 MONEY = Numeric(18, 2)
@@ -419,6 +435,7 @@ ALL_TABLES = (
     "backfill_log",
     "universe",
     "world",
+    "repair_windows",
     "feature_sets",
     "models",
     "instruments",

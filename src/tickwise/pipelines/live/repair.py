@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from loguru import logger
@@ -43,8 +43,13 @@ REST_BACKOFF = Backoff(base=0.25, factor=2.0, cap=10.0, jitter=0.0)
 class RepairQueue:
     """Pending repair windows (merged, oldest first) and the bars held behind them, per instrument."""
 
-    def __init__(self, calendar: SessionCalendar) -> None:
+    def __init__(
+        self,
+        calendar: SessionCalendar,
+        on_mark: Callable[[datetime, datetime, str], None] | None = None,
+    ) -> None:
         self.calendar = calendar
+        self.on_mark = on_mark  # told of every window added (the session records it durably)
         self.windows: tuple[Window, ...] = ()
         self.held: dict[int, list[HeldBar]] = {}
         self.wake = asyncio.Event()
@@ -60,6 +65,8 @@ class RepairQueue:
         self.windows = windows
         for s, e in added:
             logger.info("live: repair window {}..{} ({})", s.strftime("%H:%M"), e.strftime("%H:%M"), reason)
+            if self.on_mark is not None:
+                self.on_mark(s, e, reason)
         self.wake.set()
 
     def holds(self, bar: Bar) -> bool:
@@ -108,13 +115,24 @@ class RepairQueue:
             for h in plan.process:
                 engine.process(h.bar, h.closed_at)
 
-    def release_all(self, engine: LiveEngine, until: datetime) -> None:
-        """At the end: process every held bar that opened before ``until``, in time order."""
+    def release_all(self, engine: LiveEngine, until: datetime) -> int:
+        """At the end: process the held bars that opened before ``until`` and before every pending window.
+
+        A bar at or after the start of a window still pending is never stored: the window's minutes are
+        unrepaired (the feed's bars there may be partial) and what follows would be computed over them.
+        The caller records the pending windows durably first; the next run repairs them. Returns the
+        number of bars dropped that way.
+        """
+        limit = until if not self.windows else min(until, self.windows[0][0])
+        dropped = 0
         for held in self.held.values():
             for h in sorted(held, key=lambda h: h.bar.time):
-                if h.bar.time < until:
+                if h.bar.time < limit:
                     engine.process(h.bar, h.closed_at)
+                else:
+                    dropped += 1
         self.held.clear()
+        return dropped
 
 
 class Repairer:
@@ -134,8 +152,10 @@ class Repairer:
         feed_down: Callable[[], bool],
         on_breaker: Callable[[str, str], None] | None = None,
         wall: Callable[[], float] = time.time,
+        on_repaired: Callable[[datetime, datetime], Awaitable[None]] | None = None,
     ) -> None:
         self.queue = queue
+        self.on_repaired = on_repaired
         self.source = source
         self.engine = engine
         self.tokens = list(tokens)
@@ -178,6 +198,9 @@ class Repairer:
                 self.errors += 1
                 logger.exception("live: repair of {}..{} failed: {}", s, e, exc)
                 q.give_up(e)
+                continue
+            if self.on_repaired is not None:
+                await self.on_repaired(s, e)
 
     async def fetch(self, start: datetime, end: datetime) -> dict[int, list[Bar]]:
         """The REST 1m bars of ``[start, end]`` per instrument (retried until the broker answers)."""

@@ -10,6 +10,7 @@ rows already stored are overwritten with equal values.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from tickwise.domain.calendar import SessionCalendar
@@ -44,3 +45,30 @@ def resume_cutoff(
     if done < day_open:
         return day_open - MINUTE
     return done
+
+
+def first_hole(times: Iterable[datetime], day_open: datetime) -> datetime | None:
+    """The first minute since ``day_open`` missing before the newest stored 1m bar of that day.
+
+    ``times``: one instrument's stored 1m open instants. A restart must not resume after a hole (a
+    minute a dead session never stored): the hole becomes the start of the recomputed range.
+    """
+    day_close = day_open + timedelta(hours=7)
+    expected = day_open
+    for t in sorted(t for t in times if day_open <= t < day_close):
+        if t > expected:
+            return expected
+        expected = t + MINUTE
+    return None
+
+
+def day_cutoff(
+    cutoff: datetime | None,
+    holes: Sequence[datetime | None],
+    open_windows: Sequence[tuple[datetime, datetime]],
+) -> datetime | None:
+    """``cutoff`` moved back before the first hole and the first unrepaired window of the day, if earlier."""
+    starts = [h for h in holes if h is not None] + [s for s, _ in open_windows]
+    if cutoff is None or not starts:
+        return cutoff
+    return min(cutoff, min(starts) - MINUTE)
