@@ -69,24 +69,41 @@ class SignalStep:
 
     def __call__(self, token: int, bar_time: datetime, row: np.ndarray) -> Signal | None:
         """The signal (with its position ``size``) of the bar opened at ``bar_time``, or None (not ready)."""
-        regime = {n: row[i : i + 1] for n, i in self._regime_idx.items()}
-        scored = self.model.score(row[self._model_idx], regime)
-        if not scored.ready[0]:
-            return None
+        return self.many([token], [bar_time], row.reshape(1, -1))[0]
+
+    def many(
+        self, tokens: Sequence[int], bar_times: Sequence[datetime], rows: np.ndarray
+    ) -> list[Signal | None]:
+        """Score the bars of one minute together: ``rows`` holds one feature row per bar.
+
+        One :meth:`SignalModel.score` call, so one ``booster.predict`` per side for the whole minute;
+        LightGBM scores each row on its own (the same trees summed in the same order), so every
+        signal is bit-identical to scoring its row alone (tested both ways).
+        """
+        rows = np.asarray(rows, dtype=np.float64).reshape(len(tokens), -1)
+        regime = {n: rows[:, i] for n, i in self._regime_idx.items()}
+        scored = self.model.score(rows[:, self._model_idx], regime)
+        out: list[Signal | None] = [None] * len(tokens)
         batch = scored.batch
-        return Signal(
-            instrument_token=token,
-            timeframe=self.timeframe,
-            time=bar_time,
-            available_at=bar_time + self.timeframe.delta,
-            model_version=self.predictor.version,
-            direction=int(batch.direction[0]),
-            confidence=float(batch.confidence[0]),
-            mode=self.mode,
-            feature_set=self.predictor.feature_set,
-            latency_ms=None,
-            size=float(batch.size[0]),
-        )
+        direction = batch.direction.tolist()
+        confidence = batch.confidence.tolist()
+        size = batch.size.tolist()
+        for j, i in enumerate(np.flatnonzero(scored.ready).tolist()):
+            bar_time = bar_times[i]
+            out[i] = Signal(
+                instrument_token=tokens[i],
+                timeframe=self.timeframe,
+                time=bar_time,
+                available_at=bar_time + self.timeframe.delta,
+                model_version=self.predictor.version,
+                direction=int(direction[j]),
+                confidence=float(confidence[j]),
+                mode=self.mode,
+                feature_set=self.predictor.feature_set,
+                latency_ms=None,
+                size=float(size[j]),
+            )
+        return out
 
 
 # A signal step: (instrument, bar open instant, feature row) -> signal or None while not ready.
@@ -241,13 +258,71 @@ class LiveEngine:
 
         A bar at or before the instrument's newest bar is a duplicate and ignored.
         """
+        closed_at = self.wall() if closed_at is None else closed_at
+        folded = self._fold(bar)
+        if folded is None:
+            return None
+        signal = self._score([folded], [folded[2]])[0]
+        return self._emit(signal, closed_at)
+
+    def process_many(self, bars: Sequence[Bar], closed_at: float | None = None) -> list[Signal | None]:
+        """Fold in the bars that closed one minute (one per instrument) and score them together.
+
+        Each bar is folded exactly as :meth:`process` folds it (features, candles, roll-ups queued in
+        the order given); then every bar that got a feature row is scored in ONE call of the step's
+        ``many`` (one ``booster.predict`` per side for the minute, bit-identical per row). Returns one
+        entry per input bar: its signal, or None (duplicate, rejected or not ready). Two bars of one
+        instrument in ``bars`` are folded in order; each is scored with its own row.
+        """
+        closed_at = self.wall() if closed_at is None else closed_at
+        folded: list[tuple[int, datetime, np.ndarray]] = []
+        where: list[int] = []
+        for k, bar in enumerate(bars):
+            f = self._fold(bar)
+            if f is not None:
+                folded.append(f)
+                where.append(k)
+        out: list[Signal | None] = [None] * len(bars)
+        if not folded:
+            return out
+        rows = np.stack([f[2] for f in folded])
+        for k, signal in zip(where, self._score(folded, list(rows)), strict=True):
+            out[k] = self._emit(signal, closed_at)
+        return out
+
+    def _score(
+        self, folded: Sequence[tuple[int, datetime, np.ndarray]], rows: Sequence[np.ndarray]
+    ) -> list[Signal | None]:
+        began = time.perf_counter()
+        many = getattr(self.step, "many", None)
+        if many is not None and len(folded) > 1:
+            signals: list[Signal | None] = many(
+                [f[0] for f in folded], [f[1] for f in folded], np.stack(list(rows))
+            )
+        else:  # a plain step callable (tests, custom steps): one call per bar
+            signals = [self.step(f[0], f[1], row) for f, row in zip(folded, rows, strict=True)]
+        spent = time.perf_counter() - began
+        for _ in folded:  # the histogram counts bars: each bar gets its share of the batched call
+            self.hooks.on_prediction(spent / len(folded))
+        return signals
+
+    def _emit(self, signal: Signal | None, closed_at: float) -> Signal | None:
+        if signal is None:
+            return None
+        self.signals += 1
+        self.put("signals", [PendingSignal(signal, closed_at)])
+        if self.on_signal is not None:
+            self.on_signal(signal, closed_at)
+        return signal
+
+    def _fold(self, bar: Bar) -> tuple[int, datetime, np.ndarray] | None:
+        """Features, candle and roll-ups of one bar, queued; (token, bar time, feature row) or None."""
         token = bar.instrument_token
         state = self._states.get(token)
         if state is None:
             state = self.open_instrument(token, pd.DataFrame(columns=list(_BAR_KEYS)))
         if state.last_time is not None and bar.time <= state.last_time:
             return None
-        closed_at = self.wall() if closed_at is None else closed_at
         began = time.perf_counter()
         try:
             row = self._features(state, bar)
@@ -274,17 +349,8 @@ class LiveEngine:
             if today:
                 self.put("candles", today)
         self.put("features", [FeatureRow(token, bar.time, row)])
-        t_feat = time.perf_counter()
-        self.hooks.on_features(t_feat - began)
-        signal = self.step(token, bar.time, row)
-        self.hooks.on_prediction(time.perf_counter() - t_feat)
-        if signal is None:
-            return None
-        self.signals += 1
-        self.put("signals", [PendingSignal(signal, closed_at)])
-        if self.on_signal is not None:
-            self.on_signal(signal, closed_at)
-        return signal
+        self.hooks.on_features(time.perf_counter() - began)
+        return token, bar.time, row
 
     def _features(self, state: InstrumentState, bar: Bar) -> np.ndarray:
         if state.stream is None:
