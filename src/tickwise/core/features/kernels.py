@@ -66,12 +66,20 @@ NATIVE_TALIB: tuple[tuple[str, str, dict[str, float]], ...] = (
     ("aroon_down_14", "AROON", {"timeperiod": 14}),
     ("aroon_up_14", "AROON", {"timeperiod": 14}),
     ("aroonosc_14", "AROONOSC", {"timeperiod": 14}),
+    ("macd_12_26_9", "MACD", {"fastperiod": 12, "slowperiod": 26, "signalperiod": 9}),
+    ("macd_signal_12_26_9", "MACD", {"fastperiod": 12, "slowperiod": 26, "signalperiod": 9}),
+    ("macd_hist_12_26_9", "MACD", {"fastperiod": 12, "slowperiod": 26, "signalperiod": 9}),
 )
 _EMA_PERIODS = (9, 20, 50, 200)
 N_NATIVE = len(NATIVE_TALIB)
 # fst slots of the native indicators (after the context bars): running sums and accumulators
 T_SMA20, T_SMA50, T_VSMA20, T_OBV, T_AD, T_CMO_GAIN, T_CMO_LOSS, T_EMA0 = range(8)
-T_SIZE = T_EMA0 + 4
+T_MACD_FAST, T_MACD_SLOW, T_MACD_SIG = T_EMA0 + 4, T_EMA0 + 5, T_EMA0 + 6
+T_SIZE = T_MACD_SIG + 1
+# MACD(12, 26, 9): TA-Lib starts BOTH EMAs so that their first values meet at the slow EMA's first
+# bar (25): the fast EMA is seeded with the mean of closes 14..25, not from the anchor; the signal
+# EMA is seeded with the mean of the first 9 MACD values (25..33), the first output is at bar 33.
+_MACD_FAST, _MACD_SLOW, _MACD_SIGNAL = 12, 26, 9
 
 
 def state_sizes(n_lags: int, n_zwin: int, n_tf: int) -> tuple[int, int]:
@@ -258,6 +266,42 @@ def _native_talib(
         out[cslots[kt + 15], col] = nan
         out[cslots[kt + 16], col] = nan
         out[cslots[kt + 17], col] = nan
+
+    # MACD(12, 26, 9)
+    fast_start = _MACD_SLOW - 1  # 25: first bar of both EMAs
+    sig_start = fast_start + _MACD_SIGNAL - 1  # 33: first MACD output
+    if n < fast_start:
+        fst[jt + T_MACD_SLOW] = fst[jt + T_MACD_SLOW] + c
+        for i in range(3):
+            out[cslots[kt + 18 + i], col] = nan
+    else:
+        if n == fast_start:
+            slow = (fst[jt + T_MACD_SLOW] + c) / _MACD_SLOW
+            tot = 0.0
+            for i in range(n - _MACD_FAST + 1, n + 1):
+                tot += ring[CH_CLOSE, i & RM]
+            fast = tot / _MACD_FAST
+        else:
+            slow = _fma(c - fst[jt + T_MACD_SLOW], 2.0 / (_MACD_SLOW + 1), fst[jt + T_MACD_SLOW])
+            fast = _fma(c - fst[jt + T_MACD_FAST], 2.0 / (_MACD_FAST + 1), fst[jt + T_MACD_FAST])
+        fst[jt + T_MACD_SLOW] = slow
+        fst[jt + T_MACD_FAST] = fast
+        macd = fast - slow
+        sig = fst[jt + T_MACD_SIG]
+        if n < sig_start:
+            fst[jt + T_MACD_SIG] = sig + macd
+            for i in range(3):
+                out[cslots[kt + 18 + i], col] = nan
+        else:
+            sig = (
+                (sig + macd) / _MACD_SIGNAL
+                if n == sig_start
+                else _fma(macd - sig, 2.0 / (_MACD_SIGNAL + 1), sig)
+            )
+            fst[jt + T_MACD_SIG] = sig
+            out[cslots[kt + 18], col] = macd
+            out[cslots[kt + 19], col] = sig
+            out[cslots[kt + 20], col] = macd - sig
 
 
 @njit(cache=True, inline="always")
