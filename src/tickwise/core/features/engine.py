@@ -86,10 +86,25 @@ class BatchRun:
     ctx_last: np.ndarray = field(default_factory=lambda: np.empty(0))
 
 
+_LOOKBACKS: dict[tuple[str, str], int] = {}
+
+
+def _lookback(call: TalibCall) -> int:
+    key = (call.func, repr(sorted(call.params.items())))
+    found = _LOOKBACKS.get(key)
+    if found is None:
+        found = _LOOKBACKS[key] = call.lookback()
+    return found
+
+
 def _call(call: TalibCall, inputs: list[np.ndarray], open_handle: bool) -> tuple[list[np.ndarray], Any]:
     """Run one TA-Lib call; with ``open_handle`` also return its stream handle (or a pending one)."""
     if open_handle:
         try:
+            # TA-Lib answers a history of at most `lookback` bars with TA_BAD_PARAM for some functions
+            # (ATR on one context bar), not InsufficientHistory: treat both as "not yet".
+            if len(inputs[0]) <= _lookback(call):
+                raise talib.InsufficientHistory
             handle, out = getattr(ta_stream, call.func).open_and_fill(*inputs, **call.params)
         except talib.InsufficientHistory:
             handle = PendingHandle(call, inputs)
