@@ -14,6 +14,9 @@ Figures (one JSON-able dict):
   features computed in the numba step instead (``kernels.NATIVE_TALIB``);
 - ``live_update_ms_1000``: wall time to update 1000 instrument streams with one closed bar each
   (median of several bars), and ``live_update_us_per_instrument``;
+- ``bank_update_ms_1000``: the same live update through a :class:`FeatureBank` (the live engine's
+  ``process_many``): per-stream Python only for the bar checks and the TA-Lib handles left, then one
+  compiled step for all instruments;
 - ``*_cpu_*``: the same runs in process CPU time (on a shared machine wall time includes waiting);
 The streams are forks (``FeatureStream.copy``) of one stream opened on ``live_history`` bars, so each
 has its own TA-Lib handles and kernel state, as independent instruments would.
@@ -28,6 +31,7 @@ import numpy as np
 import pandas as pd
 import talib
 
+from tickwise.core.features.bank import FeatureBank
 from tickwise.core.features.calculator import FeatureCalculator, SlotBuffer
 from tickwise.core.features.kernels import NATIVE_TALIB
 from tickwise.core.features.talib_catalog import TalibCall
@@ -132,6 +136,21 @@ def run_features_bench(
         per_bar_cpu_ms.append((time.process_time() - cpu0) * 1e3)
     live_ms = float(np.median(per_bar_ms))
     live_cpu_ms = float(np.median(per_bar_cpu_ms))
+
+    # The same update through a FeatureBank: one compiled step for all instruments (side by side).
+    bank = FeatureBank(calc.layout, capacity=instruments)
+    for key in range(instruments):
+        bank.attach(key, base.copy())
+    keys = list(range(instruments))
+    bank_ms, bank_cpu_ms = [], []
+    for bar in bars:
+        same = [bar] * instruments
+        start, cpu0 = time.perf_counter(), time.process_time()
+        bank.update_many(keys, same)
+        bank_ms.append((time.perf_counter() - start) * 1e3)
+        bank_cpu_ms.append((time.process_time() - cpu0) * 1e3)
+    bank_live_ms = float(np.median(bank_ms))
+    bank_live_cpu_ms = float(np.median(bank_cpu_ms))
     return {
         "feature_set": calc.feature_set,
         "features": len(calc.names),
@@ -159,6 +178,9 @@ def run_features_bench(
         "live_update_us_per_instrument": round(live_ms * 1e3 / instruments, 2),
         "live_update_cpu_ms_1000": round(live_cpu_ms * 1000 / instruments, 3),
         "live_update_ms_samples": [round(x, 3) for x in per_bar_ms],
+        "bank_update_ms_1000": round(bank_live_ms * 1000 / instruments, 3),
+        "bank_update_cpu_ms_1000": round(bank_live_cpu_ms * 1000 / instruments, 3),
+        "bank_update_ms_samples": [round(x, 3) for x in bank_ms],
         "target_candles_per_s": 1_000_000,
         "target_live_ms": 3.0,  # issue #14: live update of 1,000 instruments
     }

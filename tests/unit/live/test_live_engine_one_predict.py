@@ -86,6 +86,7 @@ def test_scoring_a_minute_in_one_call_equals_scoring_each_bar_alone_over_many_in
         singles = [e1.process(b, 0.0) for b in minute_bars]
         batched = e2.process_many(minute_bars, 0.0)
         assert singles == batched
+    assert len(e2.bank) == len(frames)  # every instrument's features came from the one bank step
     assert e1.signals == e2.signals > 20
     assert [s.signal for s in one["signals"]] == [s.signal for s in many["signals"]]
     assert {s.signal.direction for s in many["signals"]} >= {1, -1}

@@ -27,6 +27,7 @@ import pandas as pd
 from loguru import logger
 
 from tickwise.core.aggregation import RollupBuilder
+from tickwise.core.features.bank import FeatureBank
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.features.stream import FeatureStream
 from tickwise.core.predictor import Predictor
@@ -219,6 +220,8 @@ class LiveEngine:
         self.on_signal = on_signal
         self.wall = wall
         self._states: dict[int, InstrumentState] = {}
+        # Every instrument's compiled-step state in one set of arrays: process_many steps them at once.
+        self.bank = FeatureBank(calculator.layout)
         self.bars = 0
         self.signals = 0
         self.rewinds = 0
@@ -229,6 +232,8 @@ class LiveEngine:
         """Open the stream of ``token`` on its stored 1m history (from the anchor, oldest first)."""
         history = history.reset_index(drop=True)
         stream = self.calculator.open_stream(history) if len(history) else None
+        if stream is not None:
+            self.bank.attach(token, stream)
         last = history["time"].iloc[-1].to_pydatetime() if len(history) else None
         state = InstrumentState(token, history, stream, last)
         self._states[token] = state
@@ -277,17 +282,69 @@ class LiveEngine:
         closed_at = self.wall() if closed_at is None else closed_at
         folded: list[tuple[int, datetime, np.ndarray]] = []
         where: list[int] = []
-        for k, bar in enumerate(bars):
-            f = self._fold(bar)
-            if f is not None:
+        pending = list(enumerate(bars))
+        while pending:
+            # Waves of at most one bar per instrument (in the given order): one compiled step each.
+            wave: list[tuple[int, Bar]] = []
+            rest: list[tuple[int, Bar]] = []
+            seen: set[int] = set()
+            for k, bar in pending:
+                (rest if bar.instrument_token in seen else wave).append((k, bar))
+                seen.add(bar.instrument_token)
+            for k, f in self._fold_wave(wave):
                 folded.append(f)
                 where.append(k)
+            pending = rest
         out: list[Signal | None] = [None] * len(bars)
         if not folded:
             return out
         rows = np.stack([f[2] for f in folded])
         for k, signal in zip(where, self._score(folded, list(rows)), strict=True):
             out[k] = self._emit(signal, closed_at)
+        return out
+
+    def _fold_wave(
+        self, wave: Sequence[tuple[int, Bar]]
+    ) -> list[tuple[int, tuple[int, datetime, np.ndarray]]]:
+        """Fold bars of distinct instruments: the features of those with a banked stream in one
+        :meth:`FeatureBank.update_many`, the others (no stream yet) one by one; then each bar's
+        candle, roll-ups and feature row, in the given order."""
+        admitted: list[tuple[int, Bar, InstrumentState]] = []
+        for k, bar in wave:
+            state = self._admit(bar)
+            if state is not None:
+                admitted.append((k, bar, state))
+        banked = [
+            (k, bar)
+            for k, bar, state in admitted
+            if state.stream is not None and self.bank.stream(bar.instrument_token) is state.stream
+        ]
+        rows: dict[int, np.ndarray | DataValidationError] = {}
+        share = 0.0
+        if banked:
+            began = time.perf_counter()
+            matrix, errors = self.bank.update_many(
+                [b.instrument_token for _, b in banked], [b for _, b in banked]
+            )
+            share = (time.perf_counter() - began) / len(banked)
+            for j, (k, _) in enumerate(banked):
+                err = errors[j]
+                rows[k] = err if err is not None else matrix[j]
+        out: list[tuple[int, tuple[int, datetime, np.ndarray]]] = []
+        for k, bar, state in admitted:
+            began = time.perf_counter()
+            got = rows.get(k)
+            try:
+                if isinstance(got, DataValidationError):
+                    raise got
+                row = got if got is not None else self._features(state, bar)
+            except DataValidationError as exc:  # a bad bar must never stop the pipeline
+                self.errors += 1
+                self.hooks.on_tick_rejected(f"bar:{type(exc).__name__}")
+                continue
+            self._commit(state, bar, row)
+            self.hooks.on_features(time.perf_counter() - began + share)
+            out.append((k, (bar.instrument_token, bar.time, row)))
         return out
 
     def _score(
@@ -315,13 +372,20 @@ class LiveEngine:
             self.on_signal(signal, closed_at)
         return signal
 
-    def _fold(self, bar: Bar) -> tuple[int, datetime, np.ndarray] | None:
-        """Features, candle and roll-ups of one bar, queued; (token, bar time, feature row) or None."""
+    def _admit(self, bar: Bar) -> InstrumentState | None:
+        """The instrument's state (opened empty for a new one), or None for a duplicate bar."""
         token = bar.instrument_token
         state = self._states.get(token)
         if state is None:
             state = self.open_instrument(token, pd.DataFrame(columns=list(_BAR_KEYS)))
         if state.last_time is not None and bar.time <= state.last_time:
+            return None
+        return state
+
+    def _fold(self, bar: Bar) -> tuple[int, datetime, np.ndarray] | None:
+        """Features, candle and roll-ups of one bar, queued; (token, bar time, feature row) or None."""
+        state = self._admit(bar)
+        if state is None:
             return None
         began = time.perf_counter()
         try:
@@ -330,6 +394,13 @@ class LiveEngine:
             self.errors += 1
             self.hooks.on_tick_rejected(f"bar:{type(exc).__name__}")
             return None
+        self._commit(state, bar, row)
+        self.hooks.on_features(time.perf_counter() - began)
+        return bar.instrument_token, bar.time, row
+
+    def _commit(self, state: InstrumentState, bar: Bar, row: np.ndarray) -> None:
+        """Record a folded bar: session state, candle, roll-ups and feature row queued."""
+        token = bar.instrument_token
         state.last_time = bar.time
         state.session.append(bar)
         self.bars += 1
@@ -349,14 +420,13 @@ class LiveEngine:
             if today:
                 self.put("candles", today)
         self.put("features", [FeatureRow(token, bar.time, row)])
-        self.hooks.on_features(time.perf_counter() - began)
-        return token, bar.time, row
 
     def _features(self, state: InstrumentState, bar: Bar) -> np.ndarray:
         if state.stream is None:
             frame = pd.DataFrame([{k: getattr(bar, k) for k in _BAR_KEYS}], columns=list(_BAR_KEYS))
             frame["time"] = pd.to_datetime(frame["time"], utc=True).dt.tz_convert(IST)
             state.stream = self.calculator.open_stream(frame)
+            self.bank.attach(state.token, state.stream)
             values = self.calculator.compute(frame).iloc[0, 1:].to_numpy(dtype=np.float64)
             return np.asarray(values, dtype=np.float64)
         return state.stream.update(bar)
@@ -386,6 +456,8 @@ class LiveEngine:
             self.rollup.restore(token, state.candles_before(first, self._rollup_span))
         state.session = [b for b in state.session if b.time < first]
         state.stream = self.calculator.open_stream(frame) if len(frame) else None
+        if state.stream is not None:
+            self.bank.attach(token, state.stream)  # the re-opened stream takes over the bank row
         state.last_time = frame["time"].iloc[-1].to_pydatetime() if len(frame) else None
         self.rewinds += 1
         for bar in bars:
