@@ -5,8 +5,11 @@ One :class:`InstrumentState` per instrument holds the feature stream opened on t
 equals the batch row of the same bar, and the signal step runs the same
 :class:`~tickwise.core.signal_model.SignalModel` scoring as batch prediction (see :class:`SignalStep`).
 Roll-ups (5m, 15m, 60m) come from :class:`~tickwise.core.aggregation.RollupBuilder`, the streaming
-roll-up proven equal to the batch ``aggregate_candles``. The hot path is plain Python and NumPy on one
-row (no pandas per bar).
+roll-up proven equal to the batch ``aggregate_candles``. The hot path is plain Python and NumPy (no
+pandas per bar). :meth:`LiveEngine.process_many` takes the bars that closed one minute together: every
+stream's compiled-step state lives in one :class:`~tickwise.core.features.bank.FeatureBank`, so their
+features take one native step, and their signals one batched predict (each row bit-identical to
+:meth:`LiveEngine.process` of the same bar, tested).
 
 Corrections: a bar that turns out wrong after it was processed (late ticks, a frame lost without a
 disconnect) is corrected by :meth:`LiveEngine.rewind`: the stream and the roll-ups are re-opened on the
