@@ -77,6 +77,7 @@ from tickwise.core.model import ModelArtifact, fit_booster, lgb_params
 from tickwise.core.predictor import Predictor
 from tickwise.core.signals import model_signal_generator
 from tickwise.core.tick_validator import TickValidator
+from tickwise.domain.bar import Bar
 from tickwise.domain.calendar import NSE
 from tickwise.domain.signal import Signal
 from tickwise.domain.tick import Tick
@@ -401,6 +402,14 @@ async def _replay_memory(
     return bench, run, signals.rows
 
 
+class PerBarEngine(LiveEngine):
+    """The baseline for ``per_bar``: the minute's bars folded and scored one at a time (one stream
+    update and one ``booster.predict`` per bar), as the engine did before ``process_many``."""
+
+    def process_many(self, bars: Sequence[Bar], closed_at: float | None = None) -> list[Signal | None]:
+        return [self.process(bar, closed_at) for bar in bars]
+
+
 def run_live_bench(
     instruments: int = 500,
     minutes: int = 5,
@@ -410,11 +419,13 @@ def run_live_bench(
     db: bool = False,
     url: str | None = None,
     pool_size: int = 8,
+    per_bar: bool = False,
 ) -> dict[str, Any]:
     """Replay ``minutes`` simulated minutes of ``instruments`` full-mode instruments; figures as a dict.
 
     With ``db`` the rows go through the live table writers into the (migrated) database at ``url``
     and the latency ends at the signal's commit; the bench's rows are removed again (module doc).
+    ``per_bar``: the baseline engine path (:class:`PerBarEngine`, one update and predict per bar).
     """
     if instruments < 1 or minutes < 1:
         raise ValueError("need at least one instrument and one minute")
@@ -465,7 +476,7 @@ def run_live_bench(
         writer = BufferedWriter(
             sinks, batch_size=5000, interval_s=0.1, max_memory_rows=1_000_000, urgent=("signals",)
         )
-        engine = LiveEngine(calc, step, writer.put, on_signal=on_signal)
+        engine = (PerBarEngine if per_bar else LiveEngine)(calc, step, writer.put, on_signal=on_signal)
         t_warm = time.perf_counter()
         for t in tokens:
             engine.open_instrument(t, history_frame(market, t, hist_days, SHIFT))
@@ -505,6 +516,7 @@ def run_live_bench(
         "db": db,
         "latency_to": "committed" if db else "sink",
         "model": "bench-trained",
+        "engine_path": "per-bar" if per_bar else "minute",
         "model_features": len(artifact.feature_names),
         "model_rounds": PRODUCTION_ROUNDS,
         "model_trees": sum(b.num_trees() for b in artifact.boosters.values()),
