@@ -6,7 +6,7 @@ instrument) and the streams keep views of their row, so a stream updated alone a
 through the bank share the same memory and the same compiled :func:`kernels.step_derive`.
 :meth:`FeatureBank.update_many` folds one bar into each of many streams: the per-stream part that is
 still Python (bar checks and the TA-Lib handles not yet replaced by compiled replicas) runs per
-stream, then ONE native call (:func:`step_many`) runs the custom kernels, native TA-Lib replicas and
+stream, then ONE native call (:func:`kernels.step_many`) runs the custom kernels, native TA-Lib replicas and
 derived features of all of them, and the rows come back as one matrix, ready for one batched predict.
 Row ``j`` is bit-identical to ``streams[j].update(bars[j])`` (tested over many instruments).
 """
@@ -17,32 +17,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from tickwise.core.features import kernels
 from tickwise.core.features.engine import KernelParams
 from tickwise.core.features.layout import Layout, new_state
 from tickwise.core.features.stream import FeatureStream
 from tickwise.domain.errors import DataValidationError
-
-
-@njit(cache=True, error_model="numpy")
-def step_many(
-    rows: np.ndarray, t_min: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,
-    v: np.ndarray, hurst_window: int, hurst_lags: np.ndarray, zwins: np.ndarray, zshort: int,
-    horizons: np.ndarray, rlags: np.ndarray, tfs: np.ndarray, kalman: np.ndarray, session: np.ndarray,
-    ffd_w: np.ndarray, cslots: np.ndarray, ist: np.ndarray, fst: np.ndarray, ring: np.ndarray,
-    col: np.ndarray, fin_bars: np.ndarray, fin_count: np.ndarray, ops: np.ndarray, consts: np.ndarray,
-    warm: np.ndarray, n_fin: np.ndarray,
-) -> None:  # fmt: skip
-    """:func:`kernels.step_derive` for bank row ``rows[j]`` with bar ``j``, for every ``j``."""
-    for j in range(rows.shape[0]):
-        i = rows[j]
-        n_fin[j] = kernels.step_derive(
-            ist[i], fst[i], ring[i], t_min[j], o[j], h[j], lo[j], c[j], v[j], hurst_window, hurst_lags,
-            zwins, zshort, horizons, rlags, tfs, kalman, session, ffd_w, cslots, col[i], fin_bars[i],
-            fin_count[i], ops, consts, warm,
-        )  # fmt: skip
 
 
 class FeatureBank:
@@ -155,7 +135,7 @@ class FeatureBank:
         n_fin = np.zeros(n_ok, dtype=np.int64)
         p = self._p
         lay = self._layout
-        step_many(
+        kernels.step_many(
             rows[:n_ok], t_min[:n_ok], ohlcv[0, :n_ok], ohlcv[1, :n_ok], ohlcv[2, :n_ok], ohlcv[3, :n_ok],
             ohlcv[4, :n_ok], p.hurst_window, p.hurst_lags, p.zwins, p.zshort, p.horizons, p.rlags, p.tfs,
             p.kalman, p.session, lay.ffd_w, lay.cslots, self.ist, self.fst, self.ring, self.col,

@@ -69,13 +69,22 @@ NATIVE_TALIB: tuple[tuple[str, str, dict[str, float]], ...] = (
     ("macd_12_26_9", "MACD", {"fastperiod": 12, "slowperiod": 26, "signalperiod": 9}),
     ("macd_signal_12_26_9", "MACD", {"fastperiod": 12, "slowperiod": 26, "signalperiod": 9}),
     ("macd_hist_12_26_9", "MACD", {"fastperiod": 12, "slowperiod": 26, "signalperiod": 9}),
+    ("dema_20", "DEMA", {"timeperiod": 20}),
+    ("tema_20", "TEMA", {"timeperiod": 20}),
+    ("trix_15", "TRIX", {"timeperiod": 15}),
+    ("ppo_12_26", "PPO", {"fastperiod": 12, "slowperiod": 26, "matype": 0}),
 )
 _EMA_PERIODS = (9, 20, 50, 200)
 N_NATIVE = len(NATIVE_TALIB)
 # fst slots of the native indicators (after the context bars): running sums and accumulators
 T_SMA20, T_SMA50, T_VSMA20, T_OBV, T_AD, T_CMO_GAIN, T_CMO_LOSS, T_EMA0 = range(8)
 T_MACD_FAST, T_MACD_SLOW, T_MACD_SIG = T_EMA0 + 4, T_EMA0 + 5, T_EMA0 + 6
-T_SIZE = T_MACD_SIG + 1
+# DEMA/TEMA(20): the 2nd and 3rd EMA of the chain (the 1st is ema_20); TRIX(15): its 3 EMAs and the
+# previous 3rd EMA; PPO(12, 26, SMA): running sums of the slow and the fast SMA
+T_DT_E2, T_DT_E3 = T_MACD_SIG + 1, T_MACD_SIG + 2
+T_TRIX_E1, T_TRIX_E2, T_TRIX_E3, T_TRIX_PREV = T_DT_E3 + 1, T_DT_E3 + 2, T_DT_E3 + 3, T_DT_E3 + 4
+T_PPO_SLOW, T_PPO_FAST = T_TRIX_PREV + 1, T_TRIX_PREV + 2
+T_SIZE = T_PPO_FAST + 1
 # MACD(12, 26, 9): TA-Lib starts BOTH EMAs so that their first values meet at the slow EMA's first
 # bar (25): the fast EMA is seeded with the mean of closes 14..25, not from the anchor; the signal
 # EMA is seeded with the mean of the first 9 MACD values (25..33), the first output is at bar 33.
@@ -118,6 +127,21 @@ def _sma(fst: np.ndarray, j: int, ring: np.ndarray, ch: int, rm: int, n: int, x:
         res = tot / period
         tot = tot - ring[ch, (n - period + 1) & rm]
     fst[j] = tot
+    return res
+
+
+@njit(cache=True, inline="always")
+def _ema_link(fst: np.ndarray, j: int, n: int, start: int, x: float, period: int) -> float:
+    """One EMA of a chain whose input ``x`` starts at bar ``start``: seeded with the mean of its first
+    ``period`` inputs (as TA-Lib's INT_EMA), then ``fma(x - ema, 2/(period+1), ema)``; NaN before."""
+    if n < start:
+        return math.nan
+    e = fst[j]
+    if n < start + period - 1:
+        fst[j] = e + x
+        return math.nan
+    res: float = (e + x) / period if n == start + period - 1 else _fma(x - e, 2.0 / (period + 1), e)
+    fst[j] = res
     return res
 
 
@@ -302,6 +326,37 @@ def _native_talib(
             out[cslots[kt + 18], col] = macd
             out[cslots[kt + 19], col] = sig
             out[cslots[kt + 20], col] = macd - sig
+
+    # DEMA(20) = 2 e1 - e2, TEMA(20) = 3 e1 - 3 e2 + e3 over the EMA chain e1 = ema_20 (from the
+    # anchor, first at bar 19), e2 = EMA(e1) (first at 38), e3 = EMA(e2) (first at 57)
+    p = 20
+    e1 = fst[jt + T_EMA0 + 1] if n >= p - 1 else nan  # ema_20, updated above
+    e2 = _ema_link(fst, jt + T_DT_E2, n, p - 1, e1, p)
+    e3 = _ema_link(fst, jt + T_DT_E3, n, 2 * (p - 1), e2, p)
+    out[cslots[kt + 21], col] = (2.0 * e1) - e2 if n >= 2 * (p - 1) else nan
+    out[cslots[kt + 22], col] = (3.0 * e1) - (3.0 * e2) + e3 if n >= 3 * (p - 1) else nan
+
+    # TRIX(15): one-bar rate of change of the third EMA of the chain on close
+    p = 15
+    t1 = _ema_link(fst, jt + T_TRIX_E1, n, 0, c, p)
+    t2 = _ema_link(fst, jt + T_TRIX_E2, n, p - 1, t1, p)
+    t3 = _ema_link(fst, jt + T_TRIX_E3, n, 2 * (p - 1), t2, p)
+    if n >= 3 * (p - 1) + 1:
+        prev_t3 = fst[jt + T_TRIX_PREV]
+        out[cslots[kt + 23], col] = ((t3 / prev_t3) - 1.0) * 100.0 if prev_t3 != 0.0 else 0.0
+    else:
+        out[cslots[kt + 23], col] = nan
+    fst[jt + T_TRIX_PREV] = t3
+
+    # PPO(12, 26, SMA): both SMAs as running sums from the anchor (checked: ta-lib 0.8 does not start
+    # the fast sum at the slow SMA's first bar, unlike MACD's EMAs)
+    slow = _sma(fst, jt + T_PPO_SLOW, ring, CH_CLOSE, RM, n, c, 26)
+    fast = _sma(fst, jt + T_PPO_FAST, ring, CH_CLOSE, RM, n, c, 12)
+    if n >= 25:
+        zero = -0.00000000000001 < slow < 0.00000000000001  # TA_IS_ZERO
+        out[cslots[kt + 24], col] = 0.0 if zero else ((fast - slow) / slow) * 100.0
+    else:
+        out[cslots[kt + 24], col] = nan
 
 
 @njit(cache=True, inline="always")
@@ -682,3 +737,27 @@ def step_derive(
     if n_fin == 0:
         apply_derived(col, ops, consts, warm, bar_index)
     return n_fin
+
+
+@njit(cache=True, error_model="numpy")
+def step_many(
+    rows: np.ndarray, t_min: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,
+    v: np.ndarray, hurst_window: int, hurst_lags: np.ndarray, zwins: np.ndarray, zshort: int,
+    horizons: np.ndarray, rlags: np.ndarray, tfs: np.ndarray, kalman: np.ndarray, session: np.ndarray,
+    ffd_w: np.ndarray, cslots: np.ndarray, ist: np.ndarray, fst: np.ndarray, ring: np.ndarray,
+    col: np.ndarray, fin_bars: np.ndarray, fin_count: np.ndarray, ops: np.ndarray, consts: np.ndarray,
+    warm: np.ndarray, n_fin: np.ndarray,
+) -> None:  # fmt: skip
+    """:func:`step_derive` for bank row ``rows[j]`` with bar ``j``, for every ``j`` (the FeatureBank).
+
+    It lives here, next to ``step``, on purpose: numba's on-disk cache of a function is invalidated by
+    changes to ITS source file only, so a caller compiled in another module would keep running an
+    old, inlined ``step`` after this file changed.
+    """
+    for j in range(rows.shape[0]):
+        i = rows[j]
+        n_fin[j] = step_derive(
+            ist[i], fst[i], ring[i], t_min[j], o[j], h[j], lo[j], c[j], v[j], hurst_window, hurst_lags,
+            zwins, zshort, horizons, rlags, tfs, kalman, session, ffd_w, cslots, col[i], fin_bars[i],
+            fin_count[i], ops, consts, warm,
+        )  # fmt: skip
