@@ -47,6 +47,9 @@ K_FIXED = 8
 # values are bit-identical to the Function API on the full history from the anchor). They follow the
 # custom outputs in ``cslots``, in this order; the parameters are fixed here and checked against the
 # catalog entry of the same name by the layout.
+_STOCH: dict[str, float] = {
+    "fastk_period": 14, "slowk_period": 3, "slowk_matype": 0, "slowd_period": 3, "slowd_matype": 0,
+}  # fmt: skip
 NATIVE_TALIB: tuple[tuple[str, str, dict[str, float]], ...] = (
     ("sma_20", "SMA", {"timeperiod": 20}),
     ("sma_50", "SMA", {"timeperiod": 50}),
@@ -73,6 +76,8 @@ NATIVE_TALIB: tuple[tuple[str, str, dict[str, float]], ...] = (
     ("tema_20", "TEMA", {"timeperiod": 20}),
     ("trix_15", "TRIX", {"timeperiod": 15}),
     ("ppo_12_26", "PPO", {"fastperiod": 12, "slowperiod": 26, "matype": 0}),
+    ("stoch_k_14_3_3", "STOCH", _STOCH),
+    ("stoch_d_14_3_3", "STOCH", _STOCH),
 )
 _EMA_PERIODS = (9, 20, 50, 200)
 N_NATIVE = len(NATIVE_TALIB)
@@ -84,7 +89,10 @@ T_MACD_FAST, T_MACD_SLOW, T_MACD_SIG = T_EMA0 + 4, T_EMA0 + 5, T_EMA0 + 6
 T_DT_E2, T_DT_E3 = T_MACD_SIG + 1, T_MACD_SIG + 2
 T_TRIX_E1, T_TRIX_E2, T_TRIX_E3, T_TRIX_PREV = T_DT_E3 + 1, T_DT_E3 + 2, T_DT_E3 + 3, T_DT_E3 + 4
 T_PPO_SLOW, T_PPO_FAST = T_TRIX_PREV + 1, T_TRIX_PREV + 2
-T_SIZE = T_PPO_FAST + 1
+# STOCH(14, 3 SMA, 3 SMA): running sums of fast %K and slow %K, and their last two values
+T_STOCH_FK_SUM, T_STOCH_FK1, T_STOCH_FK2 = T_PPO_FAST + 1, T_PPO_FAST + 2, T_PPO_FAST + 3
+T_STOCH_SK_SUM, T_STOCH_SK1, T_STOCH_SK2 = T_PPO_FAST + 4, T_PPO_FAST + 5, T_PPO_FAST + 6
+T_SIZE = T_STOCH_SK2 + 1
 # MACD(12, 26, 9): TA-Lib starts BOTH EMAs so that their first values meet at the slow EMA's first
 # bar (25): the fast EMA is seeded with the mean of closes 14..25, not from the anchor; the signal
 # EMA is seeded with the mean of the first 9 MACD values (25..33), the first output is at bar 33.
@@ -357,6 +365,39 @@ def _native_talib(
         out[cslots[kt + 24], col] = 0.0 if zero else ((fast - slow) / slow) * 100.0
     else:
         out[cslots[kt + 24], col] = nan
+
+    # STOCH(14, 3, SMA, 3, SMA): fast %K = ((c - ll) / (hh - ll)) * 100 (0 for a zero range) from bar
+    # 13; slow %K = its 3-bar SMA (running sum from bar 13); slow %D = the 3-bar SMA of slow %K (from
+    # bar 15); both outputs from bar 17, TA-Lib's lookback
+    p = 14
+    sk = nan
+    sd = nan
+    if n >= p - 1:
+        hh = h
+        ll = lo
+        for i in range(1, p):
+            k = (n - i) & RM
+            hh = max(hh, ring[CH_HIGH, k])
+            ll = min(ll, ring[CH_LOW, k])
+        diff = hh - ll
+        fk = ((c - ll) / diff) * 100.0 if diff != 0.0 else 0.0
+        tot = fst[jt + T_STOCH_FK_SUM] + fk
+        if n >= p + 1:
+            sk = tot / 3
+            tot = tot - fst[jt + T_STOCH_FK2]
+        fst[jt + T_STOCH_FK_SUM] = tot
+        fst[jt + T_STOCH_FK2] = fst[jt + T_STOCH_FK1]
+        fst[jt + T_STOCH_FK1] = fk
+        if n >= p + 1:
+            tot = fst[jt + T_STOCH_SK_SUM] + sk
+            if n >= p + 3:
+                sd = tot / 3
+                tot = tot - fst[jt + T_STOCH_SK2]
+            fst[jt + T_STOCH_SK_SUM] = tot
+            fst[jt + T_STOCH_SK2] = fst[jt + T_STOCH_SK1]
+            fst[jt + T_STOCH_SK1] = sk
+    out[cslots[kt + 25], col] = sk if n >= p + 3 else nan
+    out[cslots[kt + 26], col] = sd
 
 
 @njit(cache=True, inline="always")
