@@ -78,6 +78,7 @@ NATIVE_TALIB: tuple[tuple[str, str, dict[str, float]], ...] = (
     ("ppo_12_26", "PPO", {"fastperiod": 12, "slowperiod": 26, "matype": 0}),
     ("stoch_k_14_3_3", "STOCH", _STOCH),
     ("stoch_d_14_3_3", "STOCH", _STOCH),
+    ("cci_20", "CCI", {"timeperiod": 20}),
 )
 _EMA_PERIODS = (9, 20, 50, 200)
 N_NATIVE = len(NATIVE_TALIB)
@@ -398,6 +399,26 @@ def _native_talib(
             fst[jt + T_STOCH_SK1] = sk
     out[cslots[kt + 25], col] = sk if n >= p + 3 else nan
     out[cslots[kt + 26], col] = sd
+
+    # CCI(20): TA-Lib keeps the typical prices in a circular buffer indexed by bar % 20 (from the
+    # anchor) and sums it in BUFFER order, not time order (time order differs in the last bit), both
+    # for the mean and for the mean absolute deviation. (h + l + c) / 3 is recomputed from the ring.
+    p = 20
+    if n >= p - 1:
+        tot = 0.0
+        for j in range(p):
+            k = (n - ((n - j) % p)) & RM
+            tot += (ring[CH_HIGH, k] + ring[CH_LOW, k] + ring[CH_CLOSE, k]) / 3.0
+        avg = tot / p
+        dev = 0.0
+        for j in range(p):
+            k = (n - ((n - j) % p)) & RM
+            dev += abs((ring[CH_HIGH, k] + ring[CH_LOW, k] + ring[CH_CLOSE, k]) / 3.0 - avg)
+        x = (h + lo + c) / 3.0 - avg
+        md = dev / p
+        out[cslots[kt + 27], col] = x / (0.015 * md) if x != 0.0 and md != 0.0 else 0.0
+    else:
+        out[cslots[kt + 27], col] = nan
 
 
 @njit(cache=True, inline="always")
