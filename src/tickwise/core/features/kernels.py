@@ -79,6 +79,7 @@ NATIVE_TALIB: tuple[tuple[str, str, dict[str, float]], ...] = (
     ("stoch_k_14_3_3", "STOCH", _STOCH),
     ("stoch_d_14_3_3", "STOCH", _STOCH),
     ("cci_20", "CCI", {"timeperiod": 20}),
+    ("ultosc_7_14_28", "ULTOSC", {"timeperiod1": 7, "timeperiod2": 14, "timeperiod3": 28}),
 )
 _EMA_PERIODS = (9, 20, 50, 200)
 N_NATIVE = len(NATIVE_TALIB)
@@ -93,7 +94,10 @@ T_PPO_SLOW, T_PPO_FAST = T_TRIX_PREV + 1, T_TRIX_PREV + 2
 # STOCH(14, 3 SMA, 3 SMA): running sums of fast %K and slow %K, and their last two values
 T_STOCH_FK_SUM, T_STOCH_FK1, T_STOCH_FK2 = T_PPO_FAST + 1, T_PPO_FAST + 2, T_PPO_FAST + 3
 T_STOCH_SK_SUM, T_STOCH_SK1, T_STOCH_SK2 = T_PPO_FAST + 4, T_PPO_FAST + 5, T_PPO_FAST + 6
-T_SIZE = T_STOCH_SK2 + 1
+# ULTOSC(7, 14, 28): per period, the running sums of buying pressure and true range
+T_ULT_A0 = T_STOCH_SK2 + 1  # A7, A14, A28, then B7, B14, B28
+_ULT_PERIODS = (7, 14, 28)
+T_SIZE = T_ULT_A0 + 6
 # MACD(12, 26, 9): TA-Lib starts BOTH EMAs so that their first values meet at the slow EMA's first
 # bar (25): the fast EMA is seeded with the mean of closes 14..25, not from the anchor; the signal
 # EMA is seeded with the mean of the first 9 MACD values (25..33), the first output is at bar 33.
@@ -152,6 +156,25 @@ def _ema_link(fst: np.ndarray, j: int, n: int, start: int, x: float, period: int
     res: float = (e + x) / period if n == start + period - 1 else _fma(x - e, 2.0 / (period + 1), e)
     fst[j] = res
     return res
+
+
+@njit(cache=True, inline="always")
+def _ult_terms(ring: np.ndarray, rm: int, b: int) -> tuple[float, float]:
+    """ULTOSC's buying pressure (close - true low) and true range of bar ``b`` (``b >= 1``, in the ring)."""
+    k = b & rm
+    lo = ring[CH_LOW, k]
+    h = ring[CH_HIGH, k]
+    pc = ring[CH_CLOSE, (b - 1) & rm]
+    true_low = lo if lo < pc else pc
+    bp = ring[CH_CLOSE, k] - true_low
+    tr = h - lo
+    t = abs(pc - h)
+    if t > tr:
+        tr = t
+    t = abs(pc - lo)
+    if t > tr:
+        tr = t
+    return bp, tr
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -419,6 +442,36 @@ def _native_talib(
         out[cslots[kt + 27], col] = x / (0.015 * md) if x != 0.0 and md != 0.0 else 0.0
     else:
         out[cslots[kt + 27], col] = nan
+
+    # ULTOSC(7, 14, 28): each period's sums are primed over the period - 1 bars before bar 28 (not
+    # from the anchor), then slide: add this bar, emit, subtract the bar leaving the window
+    if n >= 1:
+        bp, tr = _ult_terms(ring, RM, n)
+        for i in range(3):
+            if n >= 28 - _ULT_PERIODS[i] + 1:
+                fst[jt + T_ULT_A0 + i] += bp
+                fst[jt + T_ULT_A0 + 3 + i] += tr
+    if n >= 28:
+        o = 0.0
+        a = fst[jt + T_ULT_A0]
+        b = fst[jt + T_ULT_A0 + 3]
+        if b != 0.0:
+            o += 4.0 * (a / b)
+        a = fst[jt + T_ULT_A0 + 1]
+        b = fst[jt + T_ULT_A0 + 4]
+        if b != 0.0:
+            o += 2.0 * (a / b)
+        a = fst[jt + T_ULT_A0 + 2]
+        b = fst[jt + T_ULT_A0 + 5]
+        if b != 0.0:
+            o += a / b
+        out[cslots[kt + 28], col] = 100.0 * (o / 7.0)
+        for i in range(3):
+            bp, tr = _ult_terms(ring, RM, n - _ULT_PERIODS[i] + 1)
+            fst[jt + T_ULT_A0 + i] -= bp
+            fst[jt + T_ULT_A0 + 3 + i] -= tr
+    else:
+        out[cslots[kt + 28], col] = nan
 
 
 @njit(cache=True, inline="always")
