@@ -80,6 +80,7 @@ NATIVE_TALIB: tuple[tuple[str, str, dict[str, float]], ...] = (
     ("stoch_d_14_3_3", "STOCH", _STOCH),
     ("cci_20", "CCI", {"timeperiod": 20}),
     ("ultosc_7_14_28", "ULTOSC", {"timeperiod1": 7, "timeperiod2": 14, "timeperiod3": 28}),
+    ("adosc_3_10", "ADOSC", {"fastperiod": 3, "slowperiod": 10}),
 )
 _EMA_PERIODS = (9, 20, 50, 200)
 N_NATIVE = len(NATIVE_TALIB)
@@ -97,7 +98,8 @@ T_STOCH_SK_SUM, T_STOCH_SK1, T_STOCH_SK2 = T_PPO_FAST + 4, T_PPO_FAST + 5, T_PPO
 # ULTOSC(7, 14, 28): per period, the running sums of buying pressure and true range
 T_ULT_A0 = T_STOCH_SK2 + 1  # A7, A14, A28, then B7, B14, B28
 _ULT_PERIODS = (7, 14, 28)
-T_SIZE = T_ULT_A0 + 6
+T_ADOSC_FAST, T_ADOSC_SLOW = T_ULT_A0 + 6, T_ULT_A0 + 7  # ADOSC(3, 10): the two EMAs of AD
+T_SIZE = T_ADOSC_SLOW + 1
 # MACD(12, 26, 9): TA-Lib starts BOTH EMAs so that their first values meet at the slow EMA's first
 # bar (25): the fast EMA is seeded with the mean of closes 14..25, not from the anchor; the signal
 # EMA is seeded with the mean of the first 9 MACD values (25..33), the first output is at bar 33.
@@ -472,6 +474,20 @@ def _native_talib(
             fst[jt + T_ULT_A0 + 3 + i] -= tr
     else:
         out[cslots[kt + 28], col] = nan
+
+    # ADOSC(3, 10): EMAs of AD seeded with the anchor's AD (not a mean), updated as
+    # fma(1 - k, ema, k * ad) (the C library's fused form: checked, the unfused one differs)
+    fk = 2.0 / (3 + 1)
+    sk = 2.0 / (10 + 1)
+    if n == 0:
+        fe = ad
+        se = ad
+    else:
+        fe = _fma(1.0 - fk, fst[jt + T_ADOSC_FAST], fk * ad)
+        se = _fma(1.0 - sk, fst[jt + T_ADOSC_SLOW], sk * ad)
+    fst[jt + T_ADOSC_FAST] = fe
+    fst[jt + T_ADOSC_SLOW] = se
+    out[cslots[kt + 29], col] = fe - se if n >= 9 else nan
 
 
 @njit(cache=True, inline="always")
