@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tickwise.core.model import ModelArtifact, fit_booster, lgb_params
+from tickwise.core.predictor import Predictor
 from tickwise.core.signal_model import SignalModel
 from tickwise.core.signals import RegimeRule, SignalGenerator
 from tickwise.domain.errors import ModelError
@@ -54,3 +56,36 @@ def test_the_regime_filter_suppresses_signals_in_quiet_bars() -> None:
 def test_a_missing_feature_is_a_model_error_naming_it() -> None:
     with pytest.raises(ModelError, match="vol"):
         _model().column_indices(["a", "b"])
+
+
+def _trained_predictor(n_features: int = 12, rounds: int = 200) -> tuple[Predictor, np.ndarray]:
+    """A real LightGBM pair of production depth (200 rounds) on noisy data, and rows to score."""
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(3000, n_features))
+    names = [f"f{i}" for i in range(n_features)]
+    params = lgb_params({"learning_rate": 0.05, "num_leaves": 31}, 7)
+    boosters = {
+        side: fit_booster(
+            x,
+            (x[:, k] + rng.normal(size=len(x)) > 0).astype(np.int8),
+            params=params,
+            num_boost_round=rounds,
+            feature_names=names,
+        )
+        for side, k in ((1, 0), (-1, 1))
+    }
+    artifact = ModelArtifact("m-batch", boosters, tuple(names), "fs-test")
+    rows = rng.normal(size=(500, n_features))
+    rows[::7, 3] = np.nan  # LightGBM's missing-value branch is taken too
+    return Predictor(artifact), rows
+
+
+def test_one_batched_predict_is_bit_identical_to_one_predict_per_row_on_both_sides() -> None:
+    predictor, rows = _trained_predictor()
+    together = predictor.predict_matrix(rows)
+    assert all(b.num_trees() == 200 for b in predictor.artifact.boosters.values())
+    one_by_one = np.array([predictor.predict_row(r) for r in rows])
+    assert together.shape == (500, 2)
+    # Bitwise: the same float64 bits, long and short, not merely close.
+    assert np.array_equal(together.view(np.int64), one_by_one.view(np.int64))
+    assert len(np.unique(together[:, 0])) > 100 and len(np.unique(together[:, 1])) > 100

@@ -92,3 +92,13 @@ def test_stream_state_is_picklable(calculator: FeatureCalculator, candles_20k: p
     state = pickle.loads(pickle.dumps(stream.state))
     assert state.bars_seen == 2000
     assert np.array_equal(state.fst, stream.state.fst)
+
+
+def test_a_stream_opens_on_a_history_holding_a_single_hour_bar_and_warms_up_like_batch(
+    calculator: FeatureCalculator, candle_factory: Callable[..., pd.DataFrame]
+) -> None:
+    # 60 bars close exactly one 60m context bar: TA-Lib refuses to open ATR on it (a bad parameter,
+    # not "insufficient history"), so the handle must wait like any other too-short one.
+    candles = candle_factory(260, seed=8)
+    live = _stream_rows(calculator, candles, 200)
+    _assert_identical(calculator, live, calculator.compute(candles).iloc[-200:])

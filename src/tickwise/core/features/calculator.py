@@ -22,13 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tickwise.core.features.engine import Inputs, KernelParams, batch
+from tickwise.core.features.engine import Inputs, KernelParams, SlotBuffer, batch
 from tickwise.core.features.layout import Layout, build_layout
 from tickwise.core.features.spec import FeatureSpec
 from tickwise.core.features.stream import FeatureStream, StreamState
 from tickwise.domain.errors import DataValidationError
 
-__all__ = ["FeatureCalculator", "FeatureSpec", "FeatureStream", "StreamState"]
+__all__ = ["FeatureCalculator", "FeatureSpec", "FeatureStream", "SlotBuffer", "StreamState"]
 
 _REQUIRED = ("time", "open", "high", "low", "close", "volume")
 
@@ -99,15 +99,19 @@ class FeatureCalculator:
     def layout(self) -> Layout:
         return self._layout
 
-    def compute(self, candles: pd.DataFrame) -> pd.DataFrame:
+    def compute(self, candles: pd.DataFrame, buffer: SlotBuffer | None = None) -> pd.DataFrame:
         """Return ``time`` plus one float64 column per feature, one row per input candle.
 
         ``candles``: ONE instrument's 1m candles from its anchor (first stored candle), sorted by
         ``time`` (tz-aware open instant), columns open, high, low, close, volume, optionally oi and
         obi_5 (order-book imbalance; NaN when absent).
+
+        ``buffer`` (a :class:`SlotBuffer` reused instrument after instrument): the frame's columns
+        then live in the buffer and are valid only until its next use: write or copy the frame
+        before computing the next instrument. Values are identical with or without it.
         """
         x = _inputs(candles)
-        run = batch(self._layout, self._params, x)
+        run = batch(self._layout, self._params, x, buffer=buffer)
         n_feat = len(self._layout.names)
         frame = pd.DataFrame(run.m[:n_feat].T, columns=self.names, copy=False)
         frame.insert(0, "time", candles["time"].array)

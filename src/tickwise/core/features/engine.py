@@ -86,10 +86,25 @@ class BatchRun:
     ctx_last: np.ndarray = field(default_factory=lambda: np.empty(0))
 
 
+_LOOKBACKS: dict[tuple[str, str], int] = {}
+
+
+def _lookback(call: TalibCall) -> int:
+    key = (call.func, repr(sorted(call.params.items())))
+    found = _LOOKBACKS.get(key)
+    if found is None:
+        found = _LOOKBACKS[key] = call.lookback()
+    return found
+
+
 def _call(call: TalibCall, inputs: list[np.ndarray], open_handle: bool) -> tuple[list[np.ndarray], Any]:
     """Run one TA-Lib call; with ``open_handle`` also return its stream handle (or a pending one)."""
     if open_handle:
         try:
+            # TA-Lib answers a history of at most `lookback` bars with TA_BAD_PARAM for some functions
+            # (ATR on one context bar), not InsufficientHistory: treat both as "not yet".
+            if len(inputs[0]) <= _lookback(call):
+                raise talib.InsufficientHistory
             handle, out = getattr(ta_stream, call.func).open_and_fill(*inputs, **call.params)
         except talib.InsufficientHistory:
             handle = PendingHandle(call, inputs)
@@ -131,10 +146,44 @@ class PendingHandle:
         return (np.nan,) * self.n_out if self.n_out > 1 else np.nan
 
 
-def batch(layout: Layout, params: KernelParams, x: Inputs, open_handles: bool = False) -> BatchRun:
-    """Fill the slot matrix for the whole history ``x`` (rows = bars from the anchor)."""
+class SlotBuffer:
+    """One reusable block of memory for slot matrices, grown to the largest history seen.
+
+    A fresh ``(n_slots, n)`` matrix per instrument is fresh memory each time (page faults on first
+    touch: ~150 float64 rows per bar), which made the first batch run in a process several times
+    slower than a warm one. Handing the same buffer to instrument after instrument touches the pages
+    once. A matrix taken from the buffer is valid until the buffer's next use.
+    """
+
+    def __init__(self) -> None:
+        self._flat = np.empty(0)
+
+    def matrix(self, rows: int, cols: int) -> np.ndarray:
+        """A C-contiguous ``(rows, cols)`` float64 view of the buffer (contents undefined)."""
+        need = rows * cols
+        if self._flat.shape[0] < need:
+            self._flat = np.empty(max(need, self._flat.shape[0] * 5 // 4))
+        view: np.ndarray = self._flat[:need].reshape(rows, cols)
+        return view
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._flat.nbytes)
+
+
+def batch(
+    layout: Layout,
+    params: KernelParams,
+    x: Inputs,
+    open_handles: bool = False,
+    buffer: SlotBuffer | None = None,
+) -> BatchRun:
+    """Fill the slot matrix for the whole history ``x`` (rows = bars from the anchor).
+
+    With ``buffer`` the matrix lives in it (valid until the buffer's next use) instead of fresh memory.
+    """
     n = len(x)
-    m = np.empty((layout.n_slots, n))
+    m = np.empty((layout.n_slots, n)) if buffer is None else buffer.matrix(layout.n_slots, n)
     sl = layout.slots
     for name in ("open", "high", "low", "close", "volume", "obi_5"):
         m[sl[name]] = x.column(name)

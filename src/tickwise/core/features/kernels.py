@@ -47,6 +47,9 @@ K_FIXED = 8
 # values are bit-identical to the Function API on the full history from the anchor). They follow the
 # custom outputs in ``cslots``, in this order; the parameters are fixed here and checked against the
 # catalog entry of the same name by the layout.
+_STOCH: dict[str, float] = {
+    "fastk_period": 14, "slowk_period": 3, "slowk_matype": 0, "slowd_period": 3, "slowd_matype": 0,
+}  # fmt: skip
 NATIVE_TALIB: tuple[tuple[str, str, dict[str, float]], ...] = (
     ("sma_20", "SMA", {"timeperiod": 20}),
     ("sma_50", "SMA", {"timeperiod": 50}),
@@ -66,12 +69,41 @@ NATIVE_TALIB: tuple[tuple[str, str, dict[str, float]], ...] = (
     ("aroon_down_14", "AROON", {"timeperiod": 14}),
     ("aroon_up_14", "AROON", {"timeperiod": 14}),
     ("aroonosc_14", "AROONOSC", {"timeperiod": 14}),
+    ("macd_12_26_9", "MACD", {"fastperiod": 12, "slowperiod": 26, "signalperiod": 9}),
+    ("macd_signal_12_26_9", "MACD", {"fastperiod": 12, "slowperiod": 26, "signalperiod": 9}),
+    ("macd_hist_12_26_9", "MACD", {"fastperiod": 12, "slowperiod": 26, "signalperiod": 9}),
+    ("dema_20", "DEMA", {"timeperiod": 20}),
+    ("tema_20", "TEMA", {"timeperiod": 20}),
+    ("trix_15", "TRIX", {"timeperiod": 15}),
+    ("ppo_12_26", "PPO", {"fastperiod": 12, "slowperiod": 26, "matype": 0}),
+    ("stoch_k_14_3_3", "STOCH", _STOCH),
+    ("stoch_d_14_3_3", "STOCH", _STOCH),
+    ("cci_20", "CCI", {"timeperiod": 20}),
+    ("ultosc_7_14_28", "ULTOSC", {"timeperiod1": 7, "timeperiod2": 14, "timeperiod3": 28}),
+    ("adosc_3_10", "ADOSC", {"fastperiod": 3, "slowperiod": 10}),
 )
 _EMA_PERIODS = (9, 20, 50, 200)
 N_NATIVE = len(NATIVE_TALIB)
 # fst slots of the native indicators (after the context bars): running sums and accumulators
 T_SMA20, T_SMA50, T_VSMA20, T_OBV, T_AD, T_CMO_GAIN, T_CMO_LOSS, T_EMA0 = range(8)
-T_SIZE = T_EMA0 + 4
+T_MACD_FAST, T_MACD_SLOW, T_MACD_SIG = T_EMA0 + 4, T_EMA0 + 5, T_EMA0 + 6
+# DEMA/TEMA(20): the 2nd and 3rd EMA of the chain (the 1st is ema_20); TRIX(15): its 3 EMAs and the
+# previous 3rd EMA; PPO(12, 26, SMA): running sums of the slow and the fast SMA
+T_DT_E2, T_DT_E3 = T_MACD_SIG + 1, T_MACD_SIG + 2
+T_TRIX_E1, T_TRIX_E2, T_TRIX_E3, T_TRIX_PREV = T_DT_E3 + 1, T_DT_E3 + 2, T_DT_E3 + 3, T_DT_E3 + 4
+T_PPO_SLOW, T_PPO_FAST = T_TRIX_PREV + 1, T_TRIX_PREV + 2
+# STOCH(14, 3 SMA, 3 SMA): running sums of fast %K and slow %K, and their last two values
+T_STOCH_FK_SUM, T_STOCH_FK1, T_STOCH_FK2 = T_PPO_FAST + 1, T_PPO_FAST + 2, T_PPO_FAST + 3
+T_STOCH_SK_SUM, T_STOCH_SK1, T_STOCH_SK2 = T_PPO_FAST + 4, T_PPO_FAST + 5, T_PPO_FAST + 6
+# ULTOSC(7, 14, 28): per period, the running sums of buying pressure and true range
+T_ULT_A0 = T_STOCH_SK2 + 1  # A7, A14, A28, then B7, B14, B28
+_ULT_PERIODS = (7, 14, 28)
+T_ADOSC_FAST, T_ADOSC_SLOW = T_ULT_A0 + 6, T_ULT_A0 + 7  # ADOSC(3, 10): the two EMAs of AD
+T_SIZE = T_ADOSC_SLOW + 1
+# MACD(12, 26, 9): TA-Lib starts BOTH EMAs so that their first values meet at the slow EMA's first
+# bar (25): the fast EMA is seeded with the mean of closes 14..25, not from the anchor; the signal
+# EMA is seeded with the mean of the first 9 MACD values (25..33), the first output is at bar 33.
+_MACD_FAST, _MACD_SLOW, _MACD_SIGNAL = 12, 26, 9
 
 
 def state_sizes(n_lags: int, n_zwin: int, n_tf: int) -> tuple[int, int]:
@@ -111,6 +143,40 @@ def _sma(fst: np.ndarray, j: int, ring: np.ndarray, ch: int, rm: int, n: int, x:
         tot = tot - ring[ch, (n - period + 1) & rm]
     fst[j] = tot
     return res
+
+
+@njit(cache=True, inline="always")
+def _ema_link(fst: np.ndarray, j: int, n: int, start: int, x: float, period: int) -> float:
+    """One EMA of a chain whose input ``x`` starts at bar ``start``: seeded with the mean of its first
+    ``period`` inputs (as TA-Lib's INT_EMA), then ``fma(x - ema, 2/(period+1), ema)``; NaN before."""
+    if n < start:
+        return math.nan
+    e = fst[j]
+    if n < start + period - 1:
+        fst[j] = e + x
+        return math.nan
+    res: float = (e + x) / period if n == start + period - 1 else _fma(x - e, 2.0 / (period + 1), e)
+    fst[j] = res
+    return res
+
+
+@njit(cache=True, inline="always")
+def _ult_terms(ring: np.ndarray, rm: int, b: int) -> tuple[float, float]:
+    """ULTOSC's buying pressure (close - true low) and true range of bar ``b`` (``b >= 1``, in the ring)."""
+    k = b & rm
+    lo = ring[CH_LOW, k]
+    h = ring[CH_HIGH, k]
+    pc = ring[CH_CLOSE, (b - 1) & rm]
+    true_low = lo if lo < pc else pc
+    bp = ring[CH_CLOSE, k] - true_low
+    tr = h - lo
+    t = abs(pc - h)
+    if t > tr:
+        tr = t
+    t = abs(pc - lo)
+    if t > tr:
+        tr = t
+    return bp, tr
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -258,6 +324,170 @@ def _native_talib(
         out[cslots[kt + 15], col] = nan
         out[cslots[kt + 16], col] = nan
         out[cslots[kt + 17], col] = nan
+
+    # MACD(12, 26, 9)
+    fast_start = _MACD_SLOW - 1  # 25: first bar of both EMAs
+    sig_start = fast_start + _MACD_SIGNAL - 1  # 33: first MACD output
+    if n < fast_start:
+        fst[jt + T_MACD_SLOW] = fst[jt + T_MACD_SLOW] + c
+        for i in range(3):
+            out[cslots[kt + 18 + i], col] = nan
+    else:
+        if n == fast_start:
+            slow = (fst[jt + T_MACD_SLOW] + c) / _MACD_SLOW
+            tot = 0.0
+            for i in range(n - _MACD_FAST + 1, n + 1):
+                tot += ring[CH_CLOSE, i & RM]
+            fast = tot / _MACD_FAST
+        else:
+            slow = _fma(c - fst[jt + T_MACD_SLOW], 2.0 / (_MACD_SLOW + 1), fst[jt + T_MACD_SLOW])
+            fast = _fma(c - fst[jt + T_MACD_FAST], 2.0 / (_MACD_FAST + 1), fst[jt + T_MACD_FAST])
+        fst[jt + T_MACD_SLOW] = slow
+        fst[jt + T_MACD_FAST] = fast
+        macd = fast - slow
+        sig = fst[jt + T_MACD_SIG]
+        if n < sig_start:
+            fst[jt + T_MACD_SIG] = sig + macd
+            for i in range(3):
+                out[cslots[kt + 18 + i], col] = nan
+        else:
+            sig = (
+                (sig + macd) / _MACD_SIGNAL
+                if n == sig_start
+                else _fma(macd - sig, 2.0 / (_MACD_SIGNAL + 1), sig)
+            )
+            fst[jt + T_MACD_SIG] = sig
+            out[cslots[kt + 18], col] = macd
+            out[cslots[kt + 19], col] = sig
+            out[cslots[kt + 20], col] = macd - sig
+
+    # DEMA(20) = 2 e1 - e2, TEMA(20) = 3 e1 - 3 e2 + e3 over the EMA chain e1 = ema_20 (from the
+    # anchor, first at bar 19), e2 = EMA(e1) (first at 38), e3 = EMA(e2) (first at 57)
+    p = 20
+    e1 = fst[jt + T_EMA0 + 1] if n >= p - 1 else nan  # ema_20, updated above
+    e2 = _ema_link(fst, jt + T_DT_E2, n, p - 1, e1, p)
+    e3 = _ema_link(fst, jt + T_DT_E3, n, 2 * (p - 1), e2, p)
+    out[cslots[kt + 21], col] = (2.0 * e1) - e2 if n >= 2 * (p - 1) else nan
+    out[cslots[kt + 22], col] = (3.0 * e1) - (3.0 * e2) + e3 if n >= 3 * (p - 1) else nan
+
+    # TRIX(15): one-bar rate of change of the third EMA of the chain on close
+    p = 15
+    t1 = _ema_link(fst, jt + T_TRIX_E1, n, 0, c, p)
+    t2 = _ema_link(fst, jt + T_TRIX_E2, n, p - 1, t1, p)
+    t3 = _ema_link(fst, jt + T_TRIX_E3, n, 2 * (p - 1), t2, p)
+    if n >= 3 * (p - 1) + 1:
+        prev_t3 = fst[jt + T_TRIX_PREV]
+        out[cslots[kt + 23], col] = ((t3 / prev_t3) - 1.0) * 100.0 if prev_t3 != 0.0 else 0.0
+    else:
+        out[cslots[kt + 23], col] = nan
+    fst[jt + T_TRIX_PREV] = t3
+
+    # PPO(12, 26, SMA): both SMAs as running sums from the anchor (checked: ta-lib 0.8 does not start
+    # the fast sum at the slow SMA's first bar, unlike MACD's EMAs)
+    slow = _sma(fst, jt + T_PPO_SLOW, ring, CH_CLOSE, RM, n, c, 26)
+    fast = _sma(fst, jt + T_PPO_FAST, ring, CH_CLOSE, RM, n, c, 12)
+    if n >= 25:
+        zero = -0.00000000000001 < slow < 0.00000000000001  # TA_IS_ZERO
+        out[cslots[kt + 24], col] = 0.0 if zero else ((fast - slow) / slow) * 100.0
+    else:
+        out[cslots[kt + 24], col] = nan
+
+    # STOCH(14, 3, SMA, 3, SMA): fast %K = ((c - ll) / (hh - ll)) * 100 (0 for a zero range) from bar
+    # 13; slow %K = its 3-bar SMA (running sum from bar 13); slow %D = the 3-bar SMA of slow %K (from
+    # bar 15); both outputs from bar 17, TA-Lib's lookback
+    p = 14
+    sk = nan
+    sd = nan
+    if n >= p - 1:
+        hh = h
+        ll = lo
+        for i in range(1, p):
+            k = (n - i) & RM
+            hh = max(hh, ring[CH_HIGH, k])
+            ll = min(ll, ring[CH_LOW, k])
+        diff = hh - ll
+        fk = ((c - ll) / diff) * 100.0 if diff != 0.0 else 0.0
+        tot = fst[jt + T_STOCH_FK_SUM] + fk
+        if n >= p + 1:
+            sk = tot / 3
+            tot = tot - fst[jt + T_STOCH_FK2]
+        fst[jt + T_STOCH_FK_SUM] = tot
+        fst[jt + T_STOCH_FK2] = fst[jt + T_STOCH_FK1]
+        fst[jt + T_STOCH_FK1] = fk
+        if n >= p + 1:
+            tot = fst[jt + T_STOCH_SK_SUM] + sk
+            if n >= p + 3:
+                sd = tot / 3
+                tot = tot - fst[jt + T_STOCH_SK2]
+            fst[jt + T_STOCH_SK_SUM] = tot
+            fst[jt + T_STOCH_SK2] = fst[jt + T_STOCH_SK1]
+            fst[jt + T_STOCH_SK1] = sk
+    out[cslots[kt + 25], col] = sk if n >= p + 3 else nan
+    out[cslots[kt + 26], col] = sd
+
+    # CCI(20): TA-Lib keeps the typical prices in a circular buffer indexed by bar % 20 (from the
+    # anchor) and sums it in BUFFER order, not time order (time order differs in the last bit), both
+    # for the mean and for the mean absolute deviation. (h + l + c) / 3 is recomputed from the ring.
+    p = 20
+    if n >= p - 1:
+        tot = 0.0
+        for j in range(p):
+            k = (n - ((n - j) % p)) & RM
+            tot += (ring[CH_HIGH, k] + ring[CH_LOW, k] + ring[CH_CLOSE, k]) / 3.0
+        avg = tot / p
+        dev = 0.0
+        for j in range(p):
+            k = (n - ((n - j) % p)) & RM
+            dev += abs((ring[CH_HIGH, k] + ring[CH_LOW, k] + ring[CH_CLOSE, k]) / 3.0 - avg)
+        x = (h + lo + c) / 3.0 - avg
+        md = dev / p
+        out[cslots[kt + 27], col] = x / (0.015 * md) if x != 0.0 and md != 0.0 else 0.0
+    else:
+        out[cslots[kt + 27], col] = nan
+
+    # ULTOSC(7, 14, 28): each period's sums are primed over the period - 1 bars before bar 28 (not
+    # from the anchor), then slide: add this bar, emit, subtract the bar leaving the window
+    if n >= 1:
+        bp, tr = _ult_terms(ring, RM, n)
+        for i in range(3):
+            if n >= 28 - _ULT_PERIODS[i] + 1:
+                fst[jt + T_ULT_A0 + i] += bp
+                fst[jt + T_ULT_A0 + 3 + i] += tr
+    if n >= 28:
+        o = 0.0
+        a = fst[jt + T_ULT_A0]
+        b = fst[jt + T_ULT_A0 + 3]
+        if b != 0.0:
+            o += 4.0 * (a / b)
+        a = fst[jt + T_ULT_A0 + 1]
+        b = fst[jt + T_ULT_A0 + 4]
+        if b != 0.0:
+            o += 2.0 * (a / b)
+        a = fst[jt + T_ULT_A0 + 2]
+        b = fst[jt + T_ULT_A0 + 5]
+        if b != 0.0:
+            o += a / b
+        out[cslots[kt + 28], col] = 100.0 * (o / 7.0)
+        for i in range(3):
+            bp, tr = _ult_terms(ring, RM, n - _ULT_PERIODS[i] + 1)
+            fst[jt + T_ULT_A0 + i] -= bp
+            fst[jt + T_ULT_A0 + 3 + i] -= tr
+    else:
+        out[cslots[kt + 28], col] = nan
+
+    # ADOSC(3, 10): EMAs of AD seeded with the anchor's AD (not a mean), updated as
+    # fma(1 - k, ema, k * ad) (the C library's fused form: checked, the unfused one differs)
+    fk = 2.0 / (3 + 1)
+    sk = 2.0 / (10 + 1)
+    if n == 0:
+        fe = ad
+        se = ad
+    else:
+        fe = _fma(1.0 - fk, fst[jt + T_ADOSC_FAST], fk * ad)
+        se = _fma(1.0 - sk, fst[jt + T_ADOSC_SLOW], sk * ad)
+    fst[jt + T_ADOSC_FAST] = fe
+    fst[jt + T_ADOSC_SLOW] = se
+    out[cslots[kt + 29], col] = fe - se if n >= 9 else nan
 
 
 @njit(cache=True, inline="always")
@@ -638,3 +868,27 @@ def step_derive(
     if n_fin == 0:
         apply_derived(col, ops, consts, warm, bar_index)
     return n_fin
+
+
+@njit(cache=True, error_model="numpy")
+def step_many(
+    rows: np.ndarray, t_min: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,
+    v: np.ndarray, hurst_window: int, hurst_lags: np.ndarray, zwins: np.ndarray, zshort: int,
+    horizons: np.ndarray, rlags: np.ndarray, tfs: np.ndarray, kalman: np.ndarray, session: np.ndarray,
+    ffd_w: np.ndarray, cslots: np.ndarray, ist: np.ndarray, fst: np.ndarray, ring: np.ndarray,
+    col: np.ndarray, fin_bars: np.ndarray, fin_count: np.ndarray, ops: np.ndarray, consts: np.ndarray,
+    warm: np.ndarray, n_fin: np.ndarray,
+) -> None:  # fmt: skip
+    """:func:`step_derive` for bank row ``rows[j]`` with bar ``j``, for every ``j`` (the FeatureBank).
+
+    It lives here, next to ``step``, on purpose: numba's on-disk cache of a function is invalidated by
+    changes to ITS source file only, so a caller compiled in another module would keep running an
+    old, inlined ``step`` after this file changed.
+    """
+    for j in range(rows.shape[0]):
+        i = rows[j]
+        n_fin[j] = step_derive(
+            ist[i], fst[i], ring[i], t_min[j], o[j], h[j], lo[j], c[j], v[j], hurst_window, hurst_lags,
+            zwins, zshort, horizons, rlags, tfs, kalman, session, ffd_w, cslots, col[i], fin_bars[i],
+            fin_count[i], ops, consts, warm,
+        )  # fmt: skip

@@ -204,6 +204,7 @@ def build_layout(spec: FeatureSpec) -> Layout:
     warm_arr = np.array([warm[n] for n in names], dtype=np.int64)
     need = max(len(ffd_w), spec.hurst_window + max(spec.hurst_lags) + 1, *spec.zscore_windows)
     need = max(need, spec.zscore_short + 1, max(spec.return_horizons) + 1, max(spec.return_lags) + 2)
+    need = max(need, 32)  # the native TA-Lib windows (AROON 15, MACD fast seed 12) read the ring too
     ring_size = 1 << int(need).bit_length()
 
     payload = json.dumps(

@@ -124,6 +124,26 @@ class FeatureStream:
         ``bar`` is a mapping or an object with ``time`` (open instant, tz-aware), ``open``, ``high``,
         ``low``, ``close``, ``volume`` and optionally ``obi_5``. Bars must arrive in time order.
         """
+        t_min, o, h, lo, c, v, masking = self.begin(bar)
+        p = self._p
+        lay = self._layout
+        st = self.state
+        # One native call: the custom step and, unless a context bar closed, the derived kernel.
+        n_fin = kernels.step_derive(
+            st.ist, st.fst, st.ring, t_min, o, h, lo, c, v, p.hurst_window, p.hurst_lags, p.zwins,
+            p.zshort, p.horizons, p.rlags, p.tfs, p.kalman, p.session, lay.ffd_w, lay.cslots, self._col,
+            self._fin_bars, self._fin_count, lay.ops, lay.consts, lay.warm,
+        )  # fmt: skip
+        self.finish(n_fin, masking)
+        return self._colv[: self._n_feat].copy()
+
+    def begin(self, bar: Mapping[str, Any] | Any) -> tuple[int, float, float, float, float, float, bool]:
+        """The part of :meth:`update` before the compiled step: check the bar (nothing changes when it
+        is refused), write its inputs and the TA-Lib outputs into the column.
+
+        Returns ``(t_min, o, h, l, c, v, masking)`` for the step and :meth:`finish`. A
+        :class:`~tickwise.core.features.bank.FeatureBank` runs the step of many streams in one call.
+        """
         if isinstance(bar, Mapping):
             get: Callable[..., Any] = bar.get
         else:
@@ -145,8 +165,7 @@ class FeatureStream:
             raise DataValidationError(
                 f"bar at {get('time', None)} has a non-finite or non-positive price: {vals_bad}"
             )
-        st = self.state
-        ist = st.ist
+        ist = self.state.ist
         bar_index = int(ist[kernels.I_COUNT])
         if bar_index > 0 and t_min <= ist[kernels.I_LAST_TIME]:
             raise DataValidationError(f"bar at {get('time', None)} is not after the previous bar")
@@ -175,31 +194,52 @@ class FeatureStream:
         # blank them in the column, so restore them from the stored copy while that can happen (the
         # custom step does not touch context slots, so restoring before it is the same).
         masking = bar_index <= self._warmup
-        colv = self._colv
         if masking:
-            colv[self._ctx_slots] = self._ctx_vals
-        p = self._p
+            self._colv[self._ctx_slots] = self._ctx_vals
+        return t_min, o, h, lo, c, v, masking
+
+    def finish(self, n_fin: int, masking: bool) -> None:
+        """The part of :meth:`update` after the compiled step (``n_fin`` context bars closed): the
+        context TA-Lib handles and then the derived kernel, which the step skipped in that case."""
+        if not n_fin:
+            return
+        for ti in range(self._fin_count.shape[0]):
+            for j in range(int(self._fin_count[ti])):
+                bar_vals = self._fin_bars[ti, j].tolist()
+                ready, pending, groups = self._ctx[ti]
+                self._run_handles(groups, bar_vals)
+                if pending:
+                    self._update_pending(ready, pending, bar_vals)
+                    self._ctx[ti] = (ready, pending, _group(ready))
+        if masking:
+            self._ctx_vals = self._colv[self._ctx_slots]
         lay = self._layout
-        col = self._col
-        # One native call: the custom step and, unless a context bar closed, the derived kernel.
-        n_fin = kernels.step_derive(
-            ist, st.fst, st.ring, t_min, o, h, lo, c, v, p.hurst_window, p.hurst_lags, p.zwins, p.zshort,
-            p.horizons, p.rlags, p.tfs, p.kalman, p.session, lay.ffd_w, lay.cslots, col, self._fin_bars,
-            self._fin_count, lay.ops, lay.consts, lay.warm,
-        )  # fmt: skip
-        if n_fin:
-            for ti in range(self._fin_count.shape[0]):
-                for j in range(int(self._fin_count[ti])):
-                    bar_vals = self._fin_bars[ti, j].tolist()
-                    ready, pending, groups = self._ctx[ti]
-                    self._run_handles(groups, bar_vals)
-                    if pending:
-                        self._update_pending(ready, pending, bar_vals)
-                        self._ctx[ti] = (ready, pending, _group(ready))
-            if masking:
-                self._ctx_vals = colv[self._ctx_slots]
-            apply_derived(col, lay.ops, lay.consts, lay.warm, bar_index)
-        return colv[: self._n_feat].copy()
+        # The step already counted this bar: the derived mask is for the bar before the count.
+        apply_derived(self._col, lay.ops, lay.consts, lay.warm, int(self.state.ist[kernels.I_COUNT]) - 1)
+
+    def row(self) -> np.ndarray:
+        """A view of the current feature row (valid until the next update)."""
+        view: np.ndarray = self._colv[: self._n_feat]
+        return view
+
+    def bind(
+        self, ist: np.ndarray, fst: np.ndarray, ring: np.ndarray, col: np.ndarray, fin_bars: np.ndarray,
+        fin_count: np.ndarray,
+    ) -> None:  # fmt: skip
+        """Move the stream's compiled-step state into the given arrays (rows of a bank), by copy."""
+        st = self.state
+        ist[...] = st.ist
+        fst[...] = st.fst
+        ring[...] = st.ring
+        col[...] = self._col
+        fin_bars[...] = self._fin_bars
+        fin_count[...] = self._fin_count
+        self._col = col
+        self._colv = col[:, 0]
+        self._mv = self._colv.data
+        self.state = StreamState(ist, fst, ring, col)
+        self._fin_bars = fin_bars
+        self._fin_count = fin_count
 
     def _run_handles(self, groups: list[Any], vals: list[float]) -> None:
         colv = self._mv  # memoryview item stores cost a fraction of ndarray.__setitem__

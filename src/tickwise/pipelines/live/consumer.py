@@ -78,6 +78,7 @@ class TickConsumer:
         # Exchange time of the newest tick of the batches already consumed: a frame damaged since
         # then was sent after them, so its minutes start there at the earliest.
         self._seen_until: datetime | None = None
+        self._closed: list[Bar] = []  # bars closed in the current step, not yet processed
 
     async def run(self, queue: asyncio.Queue[Tick]) -> None:
         """Drain ``queue`` for ever in batches (cancelled at the end of the session)."""
@@ -122,6 +123,7 @@ class TickConsumer:
                 self.on_closed(bar, closed_at)
             if builder.late_ticks != late and tick.exchange_timestamp is not None:
                 repairs.mark(tick.exchange_timestamp, now, "late tick")
+        self._process_closed(closed_at)
         self.ticks_accepted += len(accepted)
         if accepted:
             self.put("ticks", accepted)
@@ -144,6 +146,7 @@ class TickConsumer:
         closed_at = self.wall()
         for bar in self.builder.on_clock(now):
             self.on_closed(bar, closed_at)
+        self._process_closed(closed_at)
 
     def on_closed(self, bar: Bar, closed_at: float) -> None:
         """A bar closed by the builder: process it now, or hold it behind a pending repair window."""
@@ -154,15 +157,22 @@ class TickConsumer:
         if self.repairs.holds(bar):
             self.repairs.hold(bar, closed_at)
             return
+        self._closed.append(bar)  # processed with the step's other closed bars (_process_closed)
+
+    def _process_closed(self, closed_at: float) -> None:
+        """The bars closed in this step, through the engine together: one feature step and one
+        batched predict for all of them (issue 14)."""
+        bars, self._closed = self._closed, []
+        if not bars:
+            return
         try:
-            self.engine.process(bar, closed_at)
+            self.engine.process_many(bars, closed_at)
         except Exception as exc:  # one bad bar must not cost the rest of the tick batch
             self.errors += 1
-            logger.exception(
-                "live: processing the {} bar of {} failed: {}", bar.time, bar.instrument_token, exc
-            )
-            # Recompute it (and what follows) from REST: the repair rewinds the instrument.
-            self.repairs.mark(bar.time, bar.time, "bar processing error")
+            logger.exception("live: processing {} closed bars failed: {}", len(bars), exc)
+            # Recompute them (and what follows) from REST: the repair rewinds the instruments.
+            for bar in bars:
+                self.repairs.mark(bar.time, bar.time, "bar processing error")
 
     def tick_ages(self, wall_now: float) -> dict[int, float]:
         """Seconds since each instrument's last accepted tick (real time)."""

@@ -5,8 +5,11 @@ One :class:`InstrumentState` per instrument holds the feature stream opened on t
 equals the batch row of the same bar, and the signal step runs the same
 :class:`~tickwise.core.signal_model.SignalModel` scoring as batch prediction (see :class:`SignalStep`).
 Roll-ups (5m, 15m, 60m) come from :class:`~tickwise.core.aggregation.RollupBuilder`, the streaming
-roll-up proven equal to the batch ``aggregate_candles``. The hot path is plain Python and NumPy on one
-row (no pandas per bar).
+roll-up proven equal to the batch ``aggregate_candles``. The hot path is plain Python and NumPy (no
+pandas per bar). :meth:`LiveEngine.process_many` takes the bars that closed one minute together: every
+stream's compiled-step state lives in one :class:`~tickwise.core.features.bank.FeatureBank`, so their
+features take one native step, and their signals one batched predict (each row bit-identical to
+:meth:`LiveEngine.process` of the same bar, tested).
 
 Corrections: a bar that turns out wrong after it was processed (late ticks, a frame lost without a
 disconnect) is corrected by :meth:`LiveEngine.rewind`: the stream and the roll-ups are re-opened on the
@@ -27,6 +30,7 @@ import pandas as pd
 from loguru import logger
 
 from tickwise.core.aggregation import RollupBuilder
+from tickwise.core.features.bank import FeatureBank
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.features.stream import FeatureStream
 from tickwise.core.predictor import Predictor
@@ -73,24 +77,41 @@ class SignalStep:
 
     def __call__(self, token: int, bar_time: datetime, row: np.ndarray) -> Signal | None:
         """The signal (with its position ``size``) of the bar opened at ``bar_time``, or None (not ready)."""
-        regime = {n: row[i : i + 1] for n, i in self._regime_idx.items()}
-        scored = self.model.score(row[self._model_idx], regime)
-        if not scored.ready[0]:
-            return None
+        return self.many([token], [bar_time], row.reshape(1, -1))[0]
+
+    def many(
+        self, tokens: Sequence[int], bar_times: Sequence[datetime], rows: np.ndarray
+    ) -> list[Signal | None]:
+        """Score the bars of one minute together: ``rows`` holds one feature row per bar.
+
+        One :meth:`SignalModel.score` call, so one ``booster.predict`` per side for the whole minute;
+        LightGBM scores each row on its own (the same trees summed in the same order), so every
+        signal is bit-identical to scoring its row alone (tested both ways).
+        """
+        rows = np.asarray(rows, dtype=np.float64).reshape(len(tokens), -1)
+        regime = {n: rows[:, i] for n, i in self._regime_idx.items()}
+        scored = self.model.score(rows[:, self._model_idx], regime)
+        out: list[Signal | None] = [None] * len(tokens)
         batch = scored.batch
-        return Signal(
-            instrument_token=token,
-            timeframe=self.timeframe,
-            time=bar_time,
-            available_at=bar_time + self.timeframe.delta,
-            model_version=self.predictor.version,
-            direction=int(batch.direction[0]),
-            confidence=float(batch.confidence[0]),
-            mode=self.mode,
-            feature_set=self.predictor.feature_set,
-            latency_ms=None,
-            size=float(batch.size[0]),
-        )
+        direction = batch.direction.tolist()
+        confidence = batch.confidence.tolist()
+        size = batch.size.tolist()
+        for j, i in enumerate(np.flatnonzero(scored.ready).tolist()):
+            bar_time = bar_times[i]
+            out[i] = Signal(
+                instrument_token=tokens[i],
+                timeframe=self.timeframe,
+                time=bar_time,
+                available_at=bar_time + self.timeframe.delta,
+                model_version=self.predictor.version,
+                direction=int(direction[j]),
+                confidence=float(confidence[j]),
+                mode=self.mode,
+                feature_set=self.predictor.feature_set,
+                latency_ms=None,
+                size=float(size[j]),
+            )
+        return out
 
 
 # A signal step: (instrument, bar open instant, feature row) -> signal or None while not ready.
@@ -206,6 +227,8 @@ class LiveEngine:
         self.on_signal = on_signal
         self.wall = wall
         self._states: dict[int, InstrumentState] = {}
+        # Every instrument's compiled-step state in one set of arrays: process_many steps them at once.
+        self.bank = FeatureBank(calculator.layout)
         self.bars = 0
         self.signals = 0
         self.rewinds = 0
@@ -216,6 +239,8 @@ class LiveEngine:
         """Open the stream of ``token`` on its stored 1m history (from the anchor, oldest first)."""
         history = history.reset_index(drop=True)
         stream = self.calculator.open_stream(history) if len(history) else None
+        if stream is not None:
+            self.bank.attach(token, stream)
         last = history["time"].iloc[-1].to_pydatetime() if len(history) else None
         state = InstrumentState(token, history, stream, last)
         self._states[token] = state
@@ -245,13 +270,130 @@ class LiveEngine:
 
         A bar at or before the instrument's newest bar is a duplicate and ignored.
         """
+        closed_at = self.wall() if closed_at is None else closed_at
+        folded = self._fold(bar)
+        if folded is None:
+            return None
+        signal = self._score([folded], [folded[2]])[0]
+        return self._emit(signal, closed_at)
+
+    def process_many(self, bars: Sequence[Bar], closed_at: float | None = None) -> list[Signal | None]:
+        """Fold in the bars that closed one minute (one per instrument) and score them together.
+
+        Each bar is folded exactly as :meth:`process` folds it (features, candles, roll-ups queued in
+        the order given); then every bar that got a feature row is scored in ONE call of the step's
+        ``many`` (one ``booster.predict`` per side for the minute, bit-identical per row). Returns one
+        entry per input bar: its signal, or None (duplicate, rejected or not ready). Two bars of one
+        instrument in ``bars`` are folded in order; each is scored with its own row.
+        """
+        closed_at = self.wall() if closed_at is None else closed_at
+        folded: list[tuple[int, datetime, np.ndarray]] = []
+        where: list[int] = []
+        pending = list(enumerate(bars))
+        while pending:
+            # Waves of at most one bar per instrument (in the given order): one compiled step each.
+            wave: list[tuple[int, Bar]] = []
+            rest: list[tuple[int, Bar]] = []
+            seen: set[int] = set()
+            for k, bar in pending:
+                (rest if bar.instrument_token in seen else wave).append((k, bar))
+                seen.add(bar.instrument_token)
+            for k, f in self._fold_wave(wave):
+                folded.append(f)
+                where.append(k)
+            pending = rest
+        out: list[Signal | None] = [None] * len(bars)
+        if not folded:
+            return out
+        rows = np.stack([f[2] for f in folded])
+        for k, signal in zip(where, self._score(folded, list(rows)), strict=True):
+            out[k] = self._emit(signal, closed_at)
+        return out
+
+    def _fold_wave(
+        self, wave: Sequence[tuple[int, Bar]]
+    ) -> list[tuple[int, tuple[int, datetime, np.ndarray]]]:
+        """Fold bars of distinct instruments: the features of those with a banked stream in one
+        :meth:`FeatureBank.update_many`, the others (no stream yet) one by one; then each bar's
+        candle, roll-ups and feature row, in the given order."""
+        admitted: list[tuple[int, Bar, InstrumentState]] = []
+        for k, bar in wave:
+            state = self._admit(bar)
+            if state is not None:
+                admitted.append((k, bar, state))
+        banked = [
+            (k, bar)
+            for k, bar, state in admitted
+            if state.stream is not None and self.bank.stream(bar.instrument_token) is state.stream
+        ]
+        rows: dict[int, np.ndarray | DataValidationError] = {}
+        share = 0.0
+        if banked:
+            began = time.perf_counter()
+            matrix, errors = self.bank.update_many(
+                [b.instrument_token for _, b in banked], [b for _, b in banked]
+            )
+            share = (time.perf_counter() - began) / len(banked)
+            for j, (k, _) in enumerate(banked):
+                err = errors[j]
+                rows[k] = err if err is not None else matrix[j]
+        out: list[tuple[int, tuple[int, datetime, np.ndarray]]] = []
+        for k, bar, state in admitted:
+            began = time.perf_counter()
+            got = rows.get(k)
+            try:
+                if isinstance(got, DataValidationError):
+                    raise got
+                row = got if got is not None else self._features(state, bar)
+            except DataValidationError as exc:  # a bad bar must never stop the pipeline
+                self.errors += 1
+                self.hooks.on_tick_rejected(f"bar:{type(exc).__name__}")
+                continue
+            self._commit(state, bar, row)
+            self.hooks.on_features(time.perf_counter() - began + share)
+            out.append((k, (bar.instrument_token, bar.time, row)))
+        return out
+
+    def _score(
+        self, folded: Sequence[tuple[int, datetime, np.ndarray]], rows: Sequence[np.ndarray]
+    ) -> list[Signal | None]:
+        began = time.perf_counter()
+        many = getattr(self.step, "many", None)
+        if many is not None and len(folded) > 1:
+            signals: list[Signal | None] = many(
+                [f[0] for f in folded], [f[1] for f in folded], np.stack(list(rows))
+            )
+        else:  # a plain step callable (tests, custom steps): one call per bar
+            signals = [self.step(f[0], f[1], row) for f, row in zip(folded, rows, strict=True)]
+        spent = time.perf_counter() - began
+        for _ in folded:  # the histogram counts bars: each bar gets its share of the batched call
+            self.hooks.on_prediction(spent / len(folded))
+        return signals
+
+    def _emit(self, signal: Signal | None, closed_at: float) -> Signal | None:
+        if signal is None:
+            return None
+        self.signals += 1
+        self.put("signals", [PendingSignal(signal, closed_at)])
+        if self.on_signal is not None:
+            self.on_signal(signal, closed_at)
+        return signal
+
+    def _admit(self, bar: Bar) -> InstrumentState | None:
+        """The instrument's state (opened empty for a new one), or None for a duplicate bar."""
         token = bar.instrument_token
         state = self._states.get(token)
         if state is None:
             state = self.open_instrument(token, pd.DataFrame(columns=list(_BAR_KEYS)))
         if state.last_time is not None and bar.time <= state.last_time:
             return None
-        closed_at = self.wall() if closed_at is None else closed_at
+        return state
+
+    def _fold(self, bar: Bar) -> tuple[int, datetime, np.ndarray] | None:
+        """Features, candle and roll-ups of one bar, queued; (token, bar time, feature row) or None."""
+        state = self._admit(bar)
+        if state is None:
+            return None
         began = time.perf_counter()
         try:
             row = self._features(state, bar)
@@ -259,6 +401,13 @@ class LiveEngine:
             self.errors += 1
             self.hooks.on_tick_rejected(f"bar:{type(exc).__name__}")
             return None
+        self._commit(state, bar, row)
+        self.hooks.on_features(time.perf_counter() - began)
+        return bar.instrument_token, bar.time, row
+
+    def _commit(self, state: InstrumentState, bar: Bar, row: np.ndarray) -> None:
+        """Record a folded bar: session state, candle, roll-ups and feature row queued."""
+        token = bar.instrument_token
         state.last_time = bar.time
         state.session.append(bar)
         self.bars += 1
@@ -278,23 +427,13 @@ class LiveEngine:
             if today:
                 self.put("candles", today)
         self.put("features", [FeatureRow(token, bar.time, row)])
-        t_feat = time.perf_counter()
-        self.hooks.on_features(t_feat - began)
-        signal = self.step(token, bar.time, row)
-        self.hooks.on_prediction(time.perf_counter() - t_feat)
-        if signal is None:
-            return None
-        self.signals += 1
-        self.put("signals", [PendingSignal(signal, closed_at)])
-        if self.on_signal is not None:
-            self.on_signal(signal, closed_at)
-        return signal
 
     def _features(self, state: InstrumentState, bar: Bar) -> np.ndarray:
         if state.stream is None:
             frame = pd.DataFrame([{k: getattr(bar, k) for k in _BAR_KEYS}], columns=list(_BAR_KEYS))
             frame["time"] = pd.to_datetime(frame["time"], utc=True).dt.tz_convert(IST)
             state.stream = self.calculator.open_stream(frame)
+            self.bank.attach(state.token, state.stream)
             values = self.calculator.compute(frame).iloc[0, 1:].to_numpy(dtype=np.float64)
             return np.asarray(values, dtype=np.float64)
         return state.stream.update(bar)
@@ -324,6 +463,8 @@ class LiveEngine:
             self.rollup.restore(token, state.candles_before(first, self._rollup_span))
         state.session = [b for b in state.session if b.time < first]
         state.stream = self.calculator.open_stream(frame) if len(frame) else None
+        if state.stream is not None:
+            self.bank.attach(token, state.stream)  # the re-opened stream takes over the bank row
         state.last_time = frame["time"].iloc[-1].to_pydatetime() if len(frame) else None
         self.rewinds += 1
         for bar in bars:

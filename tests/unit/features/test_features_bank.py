@@ -1,0 +1,80 @@
+"""One compiled step for many instruments: the bank's rows are exactly the single-stream rows and the
+batch rows, over many instruments closing minutes in interleaved subsets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tickwise.core.features.bank import FeatureBank
+from tickwise.core.features.calculator import FeatureCalculator
+from tickwise.domain.errors import DataValidationError
+
+
+def test_many_instruments_with_interleaved_closes_equal_single_streams_and_batch(
+    calculator: FeatureCalculator, candle_factory: Callable[..., pd.DataFrame]
+) -> None:
+    # Histories of different lengths (one shorter than most TA-Lib lookbacks, so handles open late
+    # and the warm-up mask is active), one with missing minutes (context bars close late).
+    shapes = [(1_500, 0), (900, 0), (60, 0), (1_200, 13), (2_000, 0), (700, 7), (1_000, 0), (400, 0)]
+    live = 160  # crosses many 5/15/60m context closes
+    frames = {
+        key: candle_factory(n + live, seed=40 + key, drop_every=drop) for key, (n, drop) in enumerate(shapes)
+    }
+    bank = FeatureBank(calculator.layout, capacity=2)  # grows while attaching: views re-pointed
+    singles = {}
+    for key, frame in frames.items():
+        n = len(frame) - live
+        bank.attach(key, calculator.open_stream(frame.iloc[:n].reset_index(drop=True)))
+        singles[key] = calculator.open_stream(frame.iloc[:n].reset_index(drop=True))
+    assert bank.capacity >= len(frames) > 2
+    rng = np.random.default_rng(0)
+    pos = dict.fromkeys(frames, 0)
+    got: dict[int, list[np.ndarray]] = {k: [] for k in frames}
+    want: dict[int, list[np.ndarray]] = {k: [] for k in frames}
+    while any(p < live for p in pos.values()):
+        # A random subset of the instruments closes this minute, in a random order.
+        keys = [k for k in rng.permutation(list(frames)).tolist() if pos[k] < live and rng.random() < 0.7]
+        bars = [frames[k].iloc[len(frames[k]) - live + pos[k]] for k in keys]
+        rows, errors = bank.update_many(keys, bars)
+        assert errors == [None] * len(keys)
+        for j, (k, bar) in enumerate(zip(keys, bars, strict=True)):
+            got[k].append(rows[j])
+            want[k].append(singles[k].update(bar))
+            pos[k] += 1
+    for k, frame in frames.items():
+        g, w = np.array(got[k]), np.array(want[k])
+        differing = np.flatnonzero((g.view(np.int64) != w.view(np.int64)).any(axis=0))
+        assert [calculator.names[i] for i in differing] == [], k
+        batch = calculator.compute(frame)[calculator.names].to_numpy()[-live:]
+        assert np.array_equal(g, batch, equal_nan=True), k
+
+
+def test_a_refused_bar_leaves_its_stream_unchanged_and_the_others_are_stepped(
+    calculator: FeatureCalculator, candle_factory: Callable[..., pd.DataFrame]
+) -> None:
+    bank = FeatureBank(calculator.layout)
+    frames = {k: candle_factory(800, seed=k) for k in (1, 2)}
+    for k, f in frames.items():
+        bank.attach(k, calculator.open_stream(f.iloc[:-2].reset_index(drop=True)))
+    bad = frames[1].iloc[-2].copy()
+    bad["close"] = float("nan")
+    rows, errors = bank.update_many([1, 2], [bad, frames[2].iloc[-2]])
+    assert isinstance(errors[0], DataValidationError) and errors[1] is None
+    assert np.isnan(rows[0]).all() and np.isfinite(rows[1]).any()
+    rows, errors = bank.update_many([1], [frames[1].iloc[-2]])  # the stream took no harm
+    want = calculator.compute(frames[1].iloc[:-1])[calculator.names].to_numpy()[-1]
+    assert errors == [None] and np.array_equal(rows[0], want, equal_nan=True)
+
+
+def test_two_bars_of_one_instrument_in_one_step_are_refused(
+    calculator: FeatureCalculator, candle_factory: Callable[..., pd.DataFrame]
+) -> None:
+    bank = FeatureBank(calculator.layout)
+    f = candle_factory(300, seed=3)
+    bank.attach(9, calculator.open_stream(f.iloc[:-2].reset_index(drop=True)))
+    with pytest.raises(ValueError, match="one bar per instrument"):
+        bank.update_many([9, 9], [f.iloc[-2], f.iloc[-1]])
