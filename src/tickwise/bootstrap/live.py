@@ -263,6 +263,7 @@ async def run_live(
                     calendar=ctx.calendar,
                     hooks=hooks,
                     grace_s=settings.live.candle_grace_s,
+                    feed_close_margin_s=settings.live.feed_close_margin_s,
                     speed=speed,
                     spike_band=settings.live.spike_band,
                     alerts=alerts,

@@ -106,6 +106,7 @@ class LiveSession:
         health: HealthMonitor | None = None,
         latencies: LatencyLog | None = None,
         wall: Callable[[], float] = time.time,
+        feed_close_margin_s: float | None = None,
     ) -> None:
         self.open_feed = open_feed
         self.clock = clock
@@ -146,6 +147,7 @@ class LiveSession:
             until=until,
             hooks=self.hooks,
             wall=wall,
+            feed_close_margin_s=feed_close_margin_s,
         )
         self.repairer = Repairer(
             queue=self.repairs,
