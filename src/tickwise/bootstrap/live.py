@@ -45,7 +45,7 @@ from tickwise.ports.hooks import PipelineHooks
 from tickwise.ports.market_feed import FeedGap, MarketFeed
 
 if TYPE_CHECKING:
-    pass
+    from tickwise.bootstrap.shards import ShardPlace
 
 
 @dataclass
@@ -57,6 +57,7 @@ class LiveOptions:
     url: str | None = None
     metrics: bool = True
     simulator: bool | None = None
+    shard: ShardPlace | None = None  # one shard of a sharded run (bootstrap/shards.py), else everything
 
 
 def simulated_start(last: datetime | None, calendar: SessionCalendar, today: date) -> datetime:
@@ -137,9 +138,15 @@ async def run_live(
             metrics = TickwiseMetrics()
             hooks = PrometheusHooks(metrics, mode="live")
             try:
-                server = start_metrics_server(
-                    settings.monitoring.metrics_host, settings.monitoring.metrics_port, metrics.registry
-                )
+                registry, port = metrics.registry, settings.monitoring.metrics_port
+                if options.shard is not None:  # each shard its own port, its series labelled shard="I"
+                    from tickwise.bootstrap.shards import shard_registry
+
+                    registry, port = (
+                        shard_registry(registry, options.shard.index),
+                        options.shard.metrics_port(port),
+                    )
+                server = start_metrics_server(settings.monitoring.metrics_host, port, registry)
                 logger.info("metrics on {}", server.url)
             except OSError as exc:
                 logger.warning("metrics server not started ({}); continuing without /metrics", exc)
@@ -167,6 +174,8 @@ async def run_live(
             hooks.on_model_loaded(artifact.version, 0.0, artifact.feature_set)
             universe = await select_universe(ctx.instruments, options.symbols or settings.trading.symbols)
             tokens = [i.instrument_token for i in universe]
+            if options.shard is not None:
+                tokens = options.shard.tokens(tokens)
             if not tokens:
                 raise ConfigError(
                     "no instruments to stream: run `tickwise historical` (or `tickwise instruments sync`) first"
@@ -241,9 +250,15 @@ async def run_live(
                         f"no NSE session to run now ({now:%Y-%m-%d %H:%M} IST); the market is closed"
                     )
                 until = parse_until(options.until, day, now, ctx.calendar)
+                if options.shard is not None:  # a restarted shard runs until the same instant
+                    from tickwise.bootstrap.shards import write_until
+
+                    write_until(options.shard.until_path(Path(settings.system.data_dir)), until)
                 health = HealthMonitor(
                     model_version=artifact.version,
-                    status_path=Path(settings.system.data_dir) / "live-status.json",
+                    status_path=Path(settings.system.data_dir) / "live-status.json"
+                    if options.shard is None
+                    else options.shard.status_path(Path(settings.system.data_dir)),
                     alerts=alerts,
                 )
 
