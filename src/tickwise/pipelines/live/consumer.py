@@ -164,6 +164,13 @@ class TickConsumer:
             self._feed_minute = minute
             self._feed_minute_seen_at = at
 
+    def feed_close_due_at(self) -> float | None:
+        """The real instant :meth:`close_on_feed` will close bars at, or None when nothing is pending."""
+        margin, minute = self.feed_close_margin_s, self._feed_minute
+        if margin is None or minute is None or minute == self._feed_closed_through:
+            return None
+        return self._feed_minute_seen_at + margin
+
     def close_on_feed(self, wall_now: float) -> None:
         """Close the bars the feed has moved past, once the in-flight margin has passed (if enabled)."""
         margin, minute = self.feed_close_margin_s, self._feed_minute
