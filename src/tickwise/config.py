@@ -282,6 +282,12 @@ class LiveSettings(_Section):
     spike_band: float = Field(0.03, gt=0)
     # Challenger models scored live on the champion's features (newest first; 0: champion only).
     challengers: int = Field(3, ge=0)
+    # Close a minute once ticks stamped in a later minute arrived and this many real seconds passed (for
+    # ticks still in flight); null waits for candle_grace_s on the clock instead (docs/configuration.md).
+    feed_close_margin_s: float | None = Field(0.3, ge=0)
+    # Worker processes of `tickwise live`, each with its own Kite connection; null = one per core,
+    # capped at 3 (Kite's connections per API key).
+    shards: int | None = Field(None, ge=1, le=3)
 
     @model_validator(mode="before")
     @classmethod

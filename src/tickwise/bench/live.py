@@ -41,6 +41,19 @@ Latency per closed bar (``latency_ms_*``): from the batch whose tick closed the 
 ``closed_at``, as in the session) to the signal committed in the database (``db``) or handed to the
 signal sink (no db) after the writer's flush; ``ready_ms_*``: to the signal object produced by the
 engine (before the writer).
+
+**Minute end -> signal** (``minute_end_ms_*``, what a trader feels): from the end of the bar's minute
+on the exchange clock to its signal committed, candle-close rule included. Real time runs on a virtual
+wall clock (the process's time plus the idle time the replay skips), on which the frame of exchange
+second ``s`` starts being processed at ``s`` (network delay not modelled: add your feed's delay). Bars
+close as in the session: on the instrument's next tick, once the feed has moved to a later minute and
+``feed_close_margin_s`` has passed (the session's clock task would act then; the replay acts at that
+instant of the idle time), else on the clock after the grace. ``late_after_feed_close`` counts the ticks
+that early close made late (repaired from REST in the session).
+
+``shards`` > 1 (:func:`run_sharded_live_bench`): the instruments are split as ``tickwise live --shards``
+splits them and each share is replayed in its own process at the same time (as the shard processes
+run); latency percentiles are over the bars of all shards.
 """
 
 from __future__ import annotations
@@ -88,6 +101,7 @@ from tickwise.pipelines.live.engine import LiveEngine, SignalStep
 from tickwise.pipelines.live.feed_watch import FeedWatch
 from tickwise.pipelines.live.latency import LatencyLog, percentiles
 from tickwise.pipelines.live.repair import RepairQueue
+from tickwise.pipelines.live.shards import shard_tokens
 from tickwise.pipelines.live.sinks import LiveRepositories, signal_sink, table_sinks
 from tickwise.pipelines.live.writer import BufferedWriter, WriteFn
 
@@ -115,6 +129,31 @@ class _ReplayClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+
+class _KeptLatencies(LatencyLog):
+    """The signal sink's latency log, keeping the values (pooled across shards)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: list[float] = []
+
+    def add(self, ms: float) -> None:
+        super().add(ms)
+        self.kept.append(ms)
+
+
+class _VirtualWall:
+    """Real seconds of the replay: ``time.time()`` plus the idle time skipped between frames."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance_to(self, instant: float) -> None:
+        self.offset += max(0.0, instant - self())
 
 
 class _CountingSignals:
@@ -277,6 +316,21 @@ class _Bench:
     clock: _ReplayClock
     close_at: datetime  # when the clock has closed every measured bar (until + grace)
     warm_s: float
+    wall: _VirtualWall
+    # The first frame's exchange second and the virtual instant its processing started: the virtual
+    # instant of any exchange instant (one frame per second at live pace).
+    origin: tuple[datetime, float] | None = None
+    minute_end_ms: list[float] = dataclasses.field(default_factory=list)
+
+    def record_commits(self, rows: Sequence[Any]) -> None:
+        """Signals just committed: minute end (exchange clock, mapped to the wall) -> now."""
+        if self.origin is None:
+            return
+        now = self.wall()
+        second0, v0 = self.origin
+        for p in rows:
+            minute_end = p.signal.time + timedelta(minutes=1)
+            self.minute_end_ms.append((now - (v0 + (minute_end - second0).total_seconds())) * 1000.0)
 
 
 async def _replay(bench: _Bench, frames: list[tuple[datetime, bytes]]) -> dict[str, Any]:
@@ -288,19 +342,43 @@ async def _replay(bench: _Bench, frames: list[tuple[datetime, bytes]]) -> dict[s
     writer = bench.writer
     writer.start()
     flushing: asyncio.Task[bool] | None = None
+    wall = bench.wall
+    consumer = bench.consumer
     for second, frame in frames:
+        if bench.origin is None:
+            bench.origin = (second, wall())
+        second0, v0 = bench.origin
+        # Frames exist only for seconds with ticks: the frame of second s starts at s on the wall.
+        # Meanwhile the session's clock task would have closed what was due (feed margin, grace).
+        arrives = v0 + (second - second0).total_seconds()
+        due = consumer.feed_close_due_at()
+        if due is not None and due < arrives:
+            flushing = await _drain(writer, flushing, due - wall())
+            wall.advance_to(due)
+            consumer.close_on_feed(wall())
+        flushing = await _drain(writer, flushing, arrives - wall())
+        wall.advance_to(arrives)
+        bench.clock.current = second
+        consumer.close_due(second)  # the clock's grace, at this frame's resolution
         t0 = time.perf_counter()
+        v_start = wall()
         ticks = decode_frame(frame, stats)
         t1 = time.perf_counter()
-        bench.clock.current = second
-        bench.consumer.consume_batch(ticks)  # the consumer's per-batch step (validator, builder, engine)
+        consumer.consume_batch(ticks)  # the consumer's per-batch step (validator, builder, engine)
         t2 = time.perf_counter()
         decode_s += t1 - t0
         consume_s += t2 - t1
         max_second = max(max_second, t2 - t0)
-        # The consumer is idle until the next second's frame when it keeps up (max_second_ms < 1000):
-        # the writer writes meanwhile (not counted as processing time).
-        flushing = await _drain(writer, flushing, 1.0 - (t2 - t0))
+        # The session's clock task closes the bars the feed moved past once the margin has passed:
+        # within this second's idle time, at that instant.
+        due = consumer.feed_close_due_at()
+        if due is not None and due < v_start + 1.0:
+            flushing = await _drain(writer, flushing, due - wall())
+            wall.advance_to(due)
+            consumer.close_on_feed(wall())
+        # The consumer is idle until the next frame when it keeps up (max_second_ms < 1000): the writer
+        # writes meanwhile (not counted as processing time); the rest of the idle time is skipped.
+        flushing = await _drain(writer, flushing, v_start + 1.0 - wall())
     if flushing is not None:
         await flushing
     # Bars whose instrument sent no later tick close on the clock (as the session's clock task would).
@@ -316,10 +394,20 @@ async def _replay(bench: _Bench, frames: list[tuple[datetime, bytes]]) -> dict[s
     }
 
 
-async def _clear_window(pool: Any) -> None:
-    """Remove every row of the bench window from the live tables (whole chunks, then straddlers)."""
+async def _clear_window(pool: Any, tokens: Sequence[int] | None = None) -> None:
+    """Remove every row of the bench window from the live tables (whole chunks, then straddlers);
+    with ``tokens`` (one shard of a sharded run, the others writing meanwhile) only those rows."""
     lo, hi = DB_WINDOW
     async with pool.acquire() as conn:
+        if tokens is not None:
+            for table in DB_TABLES:
+                await conn.execute(
+                    f"DELETE FROM {table} WHERE time >= $1 AND time < $2 AND instrument_token = ANY($3::bigint[])",  # nosec B608: table names come from this module's fixed tuple; values are bound
+                    lo,
+                    hi,
+                    list(tokens),
+                )
+            return
         for table in DB_TABLES:
             await conn.execute(
                 f"SELECT drop_chunks('{table}', older_than => $1::timestamptz, newer_than => $2::timestamptz)",
@@ -329,14 +417,18 @@ async def _clear_window(pool: Any) -> None:
             await conn.execute(f"DELETE FROM {table} WHERE time >= $1 AND time < $2", lo, hi)  # nosec B608: table names come from this module's fixed tuple; times are bound
 
 
-async def window_rows(pool: Any) -> dict[str, int]:
-    """Rows per live table inside the bench window."""
+async def window_rows(pool: Any, tokens: Sequence[int] | None = None) -> dict[str, int]:
+    """Rows per live table inside the bench window (of ``tokens`` only, when given)."""
     lo, hi = DB_WINDOW
     out = {}
     async with pool.acquire() as conn:
         for table in DB_TABLES:
             q = f"SELECT count(*) FROM {table} WHERE time >= $1 AND time < $2"  # nosec B608: table names come from this module's fixed tuple; times are bound
-            out[table] = int(await conn.fetchval(q, lo, hi))
+            if tokens is None:
+                out[table] = int(await conn.fetchval(q, lo, hi))
+            else:
+                q += " AND instrument_token = ANY($3::bigint[])"
+                out[table] = int(await conn.fetchval(q, lo, hi, list(tokens)))
     return out
 
 
@@ -347,10 +439,12 @@ async def _replay_db(
     latencies: LatencyLog,
     url: str,
     pool_size: int,
+    wall: _VirtualWall,
+    tokens: Sequence[int] | None = None,
 ) -> tuple[_Bench, dict[str, Any]]:
     """:func:`_replay` with the Timescale repositories behind the writer; counts and removes the rows."""
     async with open_pool(url, min_size=1, max_size=pool_size) as pool:
-        await _clear_window(pool)  # rows a crashed earlier run may have left
+        await _clear_window(pool, tokens)  # rows a crashed earlier run may have left
         async with pool.acquire() as conn:
             had_set = await conn.fetchval(
                 "SELECT count(*) FROM feature_sets WHERE feature_set = $1", calc.feature_set
@@ -371,16 +465,17 @@ async def _replay_db(
             hooks=NullHooks(),
             latencies=latencies,
         )
+        sinks["signals"] = signal_sink(repos.signals, NullHooks(), latencies, wall=wall)
         bench = build(sinks)
         try:
             run = await _replay(bench, frames)
-            run["db_rows"] = await window_rows(pool)
+            run["db_rows"] = await window_rows(pool, tokens)
         finally:
-            await _clear_window(pool)
-            if not had_set:
+            await _clear_window(pool, tokens)
+            if not had_set and tokens is None:  # a shard leaves it: the others may still write
                 async with pool.acquire() as conn:
                     await conn.execute("DELETE FROM feature_sets WHERE feature_set = $1", calc.feature_set)
-        run["db_rows_left"] = sum((await window_rows(pool)).values())
+        run["db_rows_left"] = sum((await window_rows(pool, tokens)).values())
     return bench, run
 
 
@@ -388,6 +483,7 @@ async def _replay_memory(
     build: Callable[[dict[str, WriteFn]], _Bench],
     frames: list[tuple[datetime, bytes]],
     latencies: LatencyLog,
+    wall: _VirtualWall,
 ) -> tuple[_Bench, dict[str, Any], int]:
     """:func:`_replay` with in-memory sinks; also returns the number of signals the sink received."""
     signals = _CountingSignals()
@@ -395,7 +491,7 @@ async def _replay_memory(
         "ticks": _count,
         "candles": _count,
         "features": _count,
-        "signals": signal_sink(signals, NullHooks(), latencies),
+        "signals": signal_sink(signals, NullHooks(), latencies, wall=wall),
     }
     bench = build(sinks)
     run = await _replay(bench, frames)
@@ -420,6 +516,8 @@ def run_live_bench(
     url: str | None = None,
     pool_size: int = 8,
     per_bar: bool = False,
+    feed_close_margin_s: float | None = 0.3,
+    shard: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Replay ``minutes`` simulated minutes of ``instruments`` full-mode instruments; figures as a dict.
 
@@ -444,6 +542,8 @@ def run_live_bench(
     # A small path cache: the bench's own market data must not inflate the pipeline's memory figure.
     market = Market(universe, seed=seed, cache_size=64)
     tokens = [m.token for m in universe.equities][:instruments]
+    if shard is not None:  # this process replays one shard's instruments (run_sharded_live_bench)
+        tokens = list(shard_tokens(tokens, *shard))
 
     t_model = time.perf_counter()
     train_tokens = tokens[: min(8, len(tokens))]
@@ -458,10 +558,12 @@ def run_live_bench(
     step = SignalStep(predictor, generator, calc.names)
 
     ready_ms: list[float] = []
-    latencies = LatencyLog()
+    latencies = _KeptLatencies()
+
+    wall = _VirtualWall()
 
     def on_signal(signal: Signal, closed_at: float) -> None:
-        ready_ms.append((time.time() - closed_at) * 1000.0)
+        ready_ms.append((wall() - closed_at) * 1000.0)
 
     start = datetime.combine(day, datetime.min.time(), tzinfo=IST).replace(hour=9, minute=14, second=50)
     session_open = start.replace(minute=15, second=0)
@@ -473,6 +575,15 @@ def run_live_bench(
 
     def build(sinks: dict[str, WriteFn]) -> _Bench:
         """The live consumer step, engine and writer over ``sinks``; the streams opened on history."""
+        benches: list[_Bench] = []
+        commit = sinks["signals"]
+
+        async def commit_and_record(rows: list[Any]) -> int:
+            n = await commit(rows)
+            benches[0].record_commits(rows)
+            return n
+
+        sinks = {**sinks, "signals": commit_and_record}
         writer = BufferedWriter(
             sinks, batch_size=5000, interval_s=0.1, max_memory_rows=1_000_000, urgent=("signals",)
         )
@@ -491,16 +602,21 @@ def run_live_bench(
             clock=clock,
             until=until,
             hooks=NullHooks(),
+            wall=wall,
+            feed_close_margin_s=feed_close_margin_s,
         )
-        return _Bench(consumer, engine, writer, clock, until + grace, warm_s)
+        benches.append(_Bench(consumer, engine, writer, clock, until + grace, warm_s, wall))
+        return benches[0]
 
     setup_s = time.perf_counter() - setup0
     if db:
         assert url is not None
-        bench, run = asyncio.run(_replay_db(build, frames, calc, latencies, url, pool_size))
+        bench, run = asyncio.run(
+            _replay_db(build, frames, calc, latencies, url, pool_size, wall, tokens if shard else None)
+        )
         signals_written = run["db_rows"]["signals"]
     else:
-        bench, run, signals_written = asyncio.run(_replay_memory(build, frames, latencies))
+        bench, run, signals_written = asyncio.run(_replay_memory(build, frames, latencies, wall))
     engine, warm_s = bench.engine, bench.warm_s
     setup_s += warm_s
     processing = run["decode_s"] + run["consume_s"]
@@ -509,6 +625,7 @@ def run_live_bench(
     rss_now_mb = _current_rss_mb()
     lat = latencies.summary()
     ready = percentiles(ready_ms)
+    minute_end = percentiles(bench.minute_end_ms)
     return {
         "instruments": instruments,
         "minutes": minutes,
@@ -543,6 +660,16 @@ def run_live_bench(
         "ready_ms_p50": ready.p50,
         "ready_ms_p99": ready.p99,
         "ready_ms_max": ready.max,
+        "minute_end_ms_p50": minute_end.p50,
+        "minute_end_ms_p99": minute_end.p99,
+        "minute_end_ms_max": minute_end.max,
+        "feed_close_margin_s": feed_close_margin_s,
+        "late_after_feed_close": bench.consumer.late_after_feed_close,
+        "late_ticks": bench.consumer.builder.late_ticks,
+        "shard": f"{shard[0]}/{shard[1]}" if shard is not None else None,
+        "instruments_replayed": len(tokens),
+        "_latencies_ms": list(latencies.kept),
+        "_minute_end_ms": list(bench.minute_end_ms),
         "max_second_ms": round(run["max_second_s"] * 1000.0, 1),
         "ticks_per_s": round(n_ticks / processing) if processing > 0 else None,
         "ticks_per_cpu_s": round(n_ticks / run["cpu_s"]) if run["cpu_s"] > 0 else None,
@@ -565,4 +692,69 @@ def run_live_bench(
         "target_p99_ms": 25.0,  # issue #14: 1,000 instruments, production-size model
         "target_rss_mb_per_1000": 400.0,
         "target_rss_mb": 1024.0,
+    }
+
+
+def _shard_bench(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return run_live_bench(**kwargs)
+
+
+def run_sharded_live_bench(shards: int, **kwargs: Any) -> dict[str, Any]:
+    """:func:`run_live_bench` over ``shards`` processes at once, each replaying its share of the
+    instruments (split as ``tickwise live --shards`` splits them); percentiles pooled over all bars.
+
+    A shard whose process fails is reported in ``dead_shards`` (the run's figures then cover the rest).
+    """
+    if shards == 1:
+        out = run_live_bench(**kwargs)
+        out.pop("_latencies_ms", None)
+        out.pop("_minute_end_ms", None)
+        return out
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    jobs = [{**kwargs, "shard": (i, shards)} for i in range(shards)]
+    t0 = time.perf_counter()
+    results: list[dict[str, Any]] = []
+    dead: list[str] = []
+    # spawn: a fresh interpreter per shard, as the shard processes of the live mode are.
+    with ProcessPoolExecutor(max_workers=shards, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(_shard_bench, job) for job in jobs]
+        for i, future in enumerate(futures):
+            try:
+                results.append(future.result())
+            except Exception as exc:  # a dead shard is a figure of the run, not a crash of the bench
+                dead.append(f"{i}/{shards}: {exc}")
+    wall_s = time.perf_counter() - t0
+    lat = percentiles([v for r in results for v in r.pop("_latencies_ms")])
+    minute_end = percentiles([v for r in results for v in r.pop("_minute_end_ms")])
+    total = {
+        k: sum(int(r.get(k) or 0) for r in results)
+        for k in (
+            "ticks",
+            "ticks_accepted",
+            "bars",
+            "signals",
+            "signals_written",
+            "engine_errors",
+            "late_after_feed_close",
+            "late_ticks",
+        )
+    }
+    return {
+        "instruments": kwargs.get("instruments"),
+        "minutes": kwargs.get("minutes"),
+        "shards": shards,
+        "dead_shards": dead,
+        **total,
+        "latency_ms_p50": lat.p50,
+        "latency_ms_p99": lat.p99,
+        "latency_ms_max": lat.max,
+        "minute_end_ms_p50": minute_end.p50,
+        "minute_end_ms_p99": minute_end.p99,
+        "minute_end_ms_max": minute_end.max,
+        "max_second_ms": max((r["max_second_ms"] for r in results), default=None),
+        "rss_mb_per_shard": [r["rss_mb"] for r in results],
+        "wall_s": round(wall_s, 1),
+        "per_shard": results,
     }

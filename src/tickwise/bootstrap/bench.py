@@ -45,18 +45,23 @@ def features_bench(*, candles: int, instruments: int) -> Figures:
     return run_features_bench(n_candles=candles, instruments=instruments)
 
 
-def live_bench(settings: Settings, *, instruments: int, minutes: int, db: bool) -> Figures:
+def live_bench(
+    settings: Settings,
+    *,
+    instruments: int,
+    minutes: int,
+    db: bool,
+    shards: int = 1,
+    feed_close_margin_s: float | None = 0.3,
+) -> Figures:
     """Live pipeline on the simulated market; with ``db`` through the table writers into the database."""
-    from tickwise.bench.live import run_live_bench
+    from tickwise.bench.live import run_sharded_live_bench
 
+    common = {"instruments": instruments, "minutes": minutes, "feed_close_margin_s": feed_close_margin_s}
     if not db:
-        return run_live_bench(instruments=instruments, minutes=minutes)
+        return run_sharded_live_bench(shards, **common)
     url = database_url(settings)
     migrate(migration_url(settings))
-    return run_live_bench(
-        instruments=instruments,
-        minutes=minutes,
-        db=True,
-        url=url,
-        pool_size=settings.database.pool_max_size,
+    return run_sharded_live_bench(
+        shards, **common, db=True, url=url, pool_size=settings.database.pool_max_size
     )

@@ -49,6 +49,7 @@ from tickwise.ports.market_feed import FeedGap, MarketFeed
 
 if TYPE_CHECKING:
     from tickwise.adapters.alerts.dispatcher import AlertDispatcher
+    from tickwise.bootstrap.shards import ShardPlace
     from tickwise.core.model import ModelArtifact
     from tickwise.pipelines.models import ModelSource
 
@@ -65,6 +66,7 @@ class LiveOptions:
     # SIGHUP reloads the configuration through this (the CLI passes its loader); None: SIGHUP not handled
     reload: Callable[[], Settings] | None = None
     paper: bool = False  # also paper-trade the signals on the ticks (bootstrap/paper.py)
+    shard: ShardPlace | None = None  # one shard of a sharded run (bootstrap/shards.py), else everything
 
 
 def simulated_start(last: datetime | None, calendar: SessionCalendar, today: date) -> datetime:
@@ -208,9 +210,15 @@ async def run_live(
             metrics = TickwiseMetrics()
             hooks = PrometheusHooks(metrics, mode="live")
             try:
-                server = start_metrics_server(
-                    settings.monitoring.metrics_host, settings.monitoring.metrics_port, metrics.registry
-                )
+                registry, port = metrics.registry, settings.monitoring.metrics_port
+                if options.shard is not None:  # each shard its own port, its series labelled shard="I"
+                    from tickwise.bootstrap.shards import shard_registry
+
+                    registry, port = (
+                        shard_registry(registry, options.shard.index),
+                        options.shard.metrics_port(port),
+                    )
+                server = start_metrics_server(settings.monitoring.metrics_host, port, registry)
                 logger.info("metrics on {}", server.url)
             except OSError as exc:
                 logger.warning("metrics server not started ({}); continuing without /metrics", exc)
@@ -243,6 +251,8 @@ async def run_live(
                 ctx.instruments, options.symbols or settings.trading.symbols, ctx.options.default_symbols
             )
             tokens = [i.instrument_token for i in universe]
+            if options.shard is not None:
+                tokens = options.shard.tokens(tokens)
             if not tokens:
                 raise ConfigError(
                     "no instruments to stream: run `tickwise historical` (or `tickwise instruments sync`) first"
@@ -364,9 +374,15 @@ async def run_live(
                         f"no NSE session to run now ({now:%Y-%m-%d %H:%M} IST); the market is closed"
                     )
                 until = parse_until(options.until, day, now, ctx.calendar)
+                if options.shard is not None:  # a restarted shard runs until the same instant
+                    from tickwise.bootstrap.shards import write_until
+
+                    write_until(options.shard.until_path(Path(settings.system.data_dir)), until)
                 health = HealthMonitor(
                     model_version=artifact.version,
-                    status_path=Path(settings.system.data_dir) / "live-status.json",
+                    status_path=Path(settings.system.data_dir) / "live-status.json"
+                    if options.shard is None
+                    else options.shard.status_path(Path(settings.system.data_dir)),
                     alerts=alerts,
                 )
 
@@ -386,6 +402,7 @@ async def run_live(
                     calendar=ctx.calendar,
                     hooks=hooks,
                     grace_s=settings.live.candle_grace_s,
+                    feed_close_margin_s=settings.live.feed_close_margin_s,
                     speed=speed,
                     spike_band=settings.live.spike_band,
                     alerts=alerts,

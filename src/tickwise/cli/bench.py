@@ -87,7 +87,10 @@ def features(
 @bench_app.command("live")
 def live(
     instruments: Annotated[
-        int, typer.Option("--instruments", min=1, max=5000, help="Full-mode instruments streamed.")
+        int,
+        typer.Option(
+            "--instruments", min=1, max=9000, help="Full-mode instruments streamed (3,000 per shard)."
+        ),
     ] = 500,
     minutes: Annotated[
         int, typer.Option("--minutes", min=1, max=375, help="Simulated session minutes measured.")
@@ -100,12 +103,34 @@ def live(
             "commit (rows kept in a reserved 1989 window, removed after); --no-db: in-memory sinks.",
         ),
     ] = True,
+    shards: Annotated[
+        int,
+        typer.Option("--shards", min=1, max=3, help="Processes, each replaying its share (as live.shards)."),
+    ] = 1,
+    margin: Annotated[
+        float | None,
+        typer.Option(
+            "--feed-close-margin",
+            min=0.0,
+            help="live.feed_close_margin_s of the replay (default 0.3; omit the rule with --grace-only).",
+        ),
+    ] = 0.3,
+    grace_only: Annotated[
+        bool, typer.Option("--grace-only", help="Close quiet instruments' bars on the clock's grace only.")
+    ] = False,
     json_only: JsonOption = False,
 ) -> None:
-    """Live pipeline on the simulated market: candle-close -> signal latency p50/p99, ticks/s, RSS."""
+    """Live pipeline on the simulated market: candle-close and minute-end -> signal latency p50/p99, ticks/s, RSS."""
     from tickwise.bootstrap.bench import live_bench
 
-    figures = live_bench(state.settings(), instruments=instruments, minutes=minutes, db=db)
+    figures = live_bench(
+        state.settings(),
+        instruments=instruments,
+        minutes=minutes,
+        db=db,
+        shards=shards,
+        feed_close_margin_s=None if grace_only else margin,
+    )
     emit(figures, json_only=json_only)
 
 

@@ -68,6 +68,19 @@ def live(
     today: Annotated[
         str | None, typer.Option("--today", envvar="TICKWISE_TODAY", hidden=True, help="Rehearse a date.")
     ] = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            "--shards",
+            min=1,
+            max=3,
+            help="Worker processes, each with its own Kite connection and a fixed share of the instruments "
+            "(default: live.shards; null = one per core, at most 3, and 1 for a small universe).",
+        ),
+    ] = None,
+    shard: Annotated[
+        str | None, typer.Option("--shard", hidden=True, help="Run as shard I/N of a sharded session.")
+    ] = None,
 ) -> None:
     """Stream ticks, build candles, compute features and signals into TimescaleDB until the session ends."""
     from tickwise.domain.errors import ConfigError
@@ -97,7 +110,12 @@ def live(
         elif not session_today(settings, today):
             return
     from tickwise.bootstrap.live import LiveOptions
+    from tickwise.bootstrap.shards import parse_shard
 
+    try:
+        place = parse_shard(shard) if shard is not None else None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     options = LiveOptions(
         until=until,
         speed=speed,
@@ -105,7 +123,15 @@ def live(
         symbols=tuple(s.strip() for s in symbols.split(",") if s.strip()) if symbols else (),
         reload=state.reload_settings,  # SIGHUP: re-read the configuration files and the environment
         paper=paper,
+        shard=place,
     )
+    if place is None:
+        from tickwise.bootstrap.shards import resolve_shard_count
+
+        count = shards if shards is not None else asyncio.run(resolve_shard_count(settings, options.symbols))
+        if count > 1:
+            _run_sharded(settings, options, count, today=today, json_only=json_only)
+            return
     report = asyncio.run(_main(settings, options))
     if not json_only:
         typer.echo(
@@ -132,6 +158,44 @@ def live(
                 f"warning: {report.repair_windows_left} repair window(s) left open; the next `tickwise live` repairs them first"
             )
     typer.echo(json.dumps(asdict(report), default=str))
+
+
+def _run_sharded(
+    settings: Settings, options: LiveOptions, count: int, *, today: str | None, json_only: bool
+) -> None:
+    """`tickwise live` over ``count`` shard processes under the supervisor (bootstrap/shards.py)."""
+    from tickwise.bootstrap.shards import ShardSupervisor, live_command, run_shards
+
+    command = live_command()
+    if options.speed is not None:
+        command += ["--speed", f"{options.speed:g}"]
+    if options.faults:
+        command += ["--faults", options.faults]
+    if options.symbols:
+        command += ["--symbols", ",".join(options.symbols)]
+    if today is not None:
+        command += ["--today", today]
+    supervisor = ShardSupervisor(command, count, data_dir=Path(settings.system.data_dir), until=options.until)
+    report = asyncio.run(run_shards(supervisor))
+    summary = {
+        "shards": [asdict(r) for r in report.shards],
+        **{
+            k: report.total(k)
+            for k in ("bars", "signals", "ticks", "ticks_accepted", "gaps", "repairs", "errors")
+        },
+        "ok": report.ok,
+    }
+    if not json_only:
+        for r in report.shards:
+            s = r.report or {}
+            typer.echo(
+                f"shard {r.shard}/{count}: {s.get('bars', 0)} bars, {s.get('signals', 0)} signals, "
+                f"{r.restarts} restart(s), exit {r.exit_codes[-1] if r.exit_codes else '?'}, "
+                f"latency p99 {s.get('latency_ms_p99')} ms"
+            )
+    typer.echo(json.dumps(summary, default=str))
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 async def _main(settings: Settings, options: LiveOptions) -> SessionReport:

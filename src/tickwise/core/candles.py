@@ -13,9 +13,12 @@ The rule (shared with the simulator's REST candles, so candles rebuilt from tick
 - **Empty bars**: a bar with no ticks produces **no candle**, like Kite's historical API which omits
   minutes without trades, and like the simulator's REST candles (a candle only for minutes with
   snapshots). Consumers must not assume 375 one-minute candles per session.
-- A bar closes when the instrument's first tick of a later bar arrives, or on :meth:`on_clock` once
+- A bar closes when the instrument's first tick of a later bar arrives, on :meth:`close_through`
+  once the feed as a whole has moved past the bar's end (the caller decides when: ticks stamped in a
+  later minute have arrived and a short in-flight margin has passed), or on :meth:`on_clock` once
   ``now >= bar end + grace_s``. A tick for a bar that has already closed is a **late tick**: counted
-  in ``late_ticks`` and dropped; a closed candle is never changed.
+  in ``late_ticks`` (and in ``late_after_feed_close`` when the bar was closed by
+  :meth:`close_through`, the price of closing early) and dropped; a closed candle is never changed.
 - Ticks outside the calendar's session are ignored and counted (``outside_session_ticks``).
 
 Each closed bar is returned as a :class:`~tickwise.domain.bar.Bar`: the domain :class:`Candle` and
@@ -29,11 +32,11 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from tickwise.core.order_book import obi_5 as tick_obi_5
+from tickwise.core.order_book import OBI_LEVELS, order_book_imbalance
 from tickwise.domain.bar import Bar
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.candle import Candle
-from tickwise.domain.tick import Tick
+from tickwise.domain.tick import Depth, Tick
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 
@@ -49,6 +52,9 @@ class _Bar:
     last_volume: int | None
     oi: int | None
     obi: float
+    # Books of the bar's full-mode ticks, newest last: obi_5 is computed once, at close, from the
+    # newest book that has one, instead of on every tick (reading a book is what costs).
+    books: list[Depth]
 
 
 @dataclass(slots=True)
@@ -57,6 +63,8 @@ class _InstrumentState:
     baseline: int = 0  # cumulative volume at the last tick of the previous bar of this session
     bar: _Bar | None = None
     closed_until: datetime | None = None  # end of the last closed bar
+    closed_open: datetime | None = None  # open of the last closed bar
+    closed_by_feed: bool = False  # whether close_through closed it
 
 
 class CandleBuilder:
@@ -79,6 +87,7 @@ class CandleBuilder:
         self.grace = timedelta(seconds=grace_s)
         self.source = source
         self.late_ticks = 0
+        self.late_after_feed_close = 0
         self.outside_session_ticks = 0
         self.invalid_ticks = 0
         self.ticks = 0
@@ -113,11 +122,11 @@ class CandleBuilder:
             return []
         elif state.bar is not None:
             if ts < state.bar.open_time:
-                self.late_ticks += 1
+                self._late(state, ts)
                 return []
             closed.append(self._close(tick.instrument_token, state))
         elif state.closed_until is not None and ts < state.closed_until:
-            self.late_ticks += 1
+            self._late(state, ts)
             return []
 
         open_time = self.calendar.bar_open(ts, self.timeframe)
@@ -132,6 +141,7 @@ class CandleBuilder:
             last_volume=None,
             oi=None,
             obi=math.nan,
+            books=[],
         )
         self._update(state.bar, tick, price)
         self.ticks += 1
@@ -144,6 +154,23 @@ class CandleBuilder:
             bar = state.bar
             if bar is not None and now >= bar.end_time + self.grace:
                 closed.append(self._close(token, state))
+        closed.sort(key=lambda b: (b.candle.time, b.candle.instrument_token))
+        return closed
+
+    def close_through(self, boundary: datetime) -> list[Bar]:
+        """Close every bar that ends at or before ``boundary``; ordered by (time, token).
+
+        The feed's part of bar closing: once ticks stamped at or after ``boundary`` have arrived (and
+        the caller's in-flight margin has passed), an instrument that has not ticked since still has
+        its earlier minute open; waiting for the clock's grace would delay its signal for nothing.
+        A tick of such a bar that arrives afterwards is late (``late_after_feed_close``).
+        """
+        closed = []
+        for token, state in self._states.items():
+            bar = state.bar
+            if bar is not None and bar.end_time <= boundary:
+                closed.append(self._close(token, state))
+                state.closed_by_feed = True
         closed.sort(key=lambda b: (b.candle.time, b.candle.instrument_token))
         return closed
 
@@ -169,10 +196,14 @@ class CandleBuilder:
             bar.last_volume = tick.volume_traded
         if tick.oi is not None:
             bar.oi = tick.oi
-        if tick.depth is not None:
-            imbalance = tick_obi_5(tick)
-            if not math.isnan(imbalance):
-                bar.obi = imbalance
+        depth = tick.depth
+        if depth is not None:
+            bar.books.append(depth)
+
+    def _late(self, state: _InstrumentState, ts: datetime) -> None:
+        self.late_ticks += 1
+        if state.closed_by_feed and state.closed_open is not None and ts >= state.closed_open:
+            self.late_after_feed_close += 1
 
     def _close(self, token: int, state: _InstrumentState) -> Bar:
         bar = state.bar
@@ -185,6 +216,14 @@ class CandleBuilder:
             state.baseline = max(state.baseline, bar.last_volume)
         state.bar = None
         state.closed_until = bar.end_time
+        state.closed_open = bar.open_time
+        state.closed_by_feed = False
+        obi = bar.obi
+        for depth in reversed(bar.books):
+            imbalance = order_book_imbalance(depth, OBI_LEVELS)
+            if not math.isnan(imbalance):
+                obi = imbalance
+                break
         candle = Candle(
             instrument_token=token,
             timeframe=self.timeframe,
@@ -197,4 +236,4 @@ class CandleBuilder:
             oi=bar.oi,
             source=self.source,
         )
-        return Bar(candle, bar.obi)
+        return Bar(candle, obi)

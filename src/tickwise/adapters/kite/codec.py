@@ -40,7 +40,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tickwise.domain.instrument import INDEX_SEGMENT, price_divisor
+from tickwise.domain.instrument import INDEX_SEGMENT, SEGMENT_DIVISORS, price_divisor
 from tickwise.domain.tick import OHLC, Depth, DepthLevel, Tick
 from tickwise.domain.time import IST
 
@@ -79,8 +79,17 @@ _QUOTE = struct.Struct(">IiIiIIIiiii")
 # 44-byte quote + ltt, oi, oi high, oi low, exchange ts + 10 depth entries (qty, price, orders, pad).
 _FULL = struct.Struct(">IiIiIIIiiii" + "IIIII" + "IiH2x" * 10)
 _DEPTH_ENTRY = struct.Struct(">IiHH")
+# Decoding a full packet reads its 64-byte head now and its 120-byte book only when asked (_LazyDepth).
+_FULL_HEAD = struct.Struct(">IiIiIIIiiii" + "IIIII")
+_DEPTH = struct.Struct(">" + "IiH2x" * 10)
 
-assert _FULL.size == 184 and _QUOTE.size == 44 and _INDEX_FULL.size == 32 and _INDEX_QUOTE.size == 28
+assert (
+    _FULL.size == 184
+    and _FULL_HEAD.size + _DEPTH.size == 184
+    and _QUOTE.size == 44
+    and _INDEX_FULL.size == 32
+    and _INDEX_QUOTE.size == 28
+)
 
 T = TypeVar("T", bound="DataclassInstance")
 
@@ -158,33 +167,119 @@ def _ist(epoch: int) -> datetime | None:
     return dt
 
 
-def _generate_full_decoder() -> Callable[[tuple[Any, ...], float, datetime | None], Tick]:
-    """Build ``full_tick(v, divisor, received_at)``: the 46 values of a 184-byte packet -> a Tick.
+_Levels = tuple[tuple[DepthLevel, ...], tuple[DepthLevel, ...]]
 
-    Generated straight-line code: every object (10 depth levels, the depth, the OHLC, the tick) is
-    created and filled through slot descriptors with no Python call frames in between, which is about
-    a quarter faster than calling the per-class constructors. Equal (``==``) to building with the
-    dataclass constructors; the round-trip and oracle tests check it.
+
+class _LazyDepth(Depth):
+    """A :class:`Depth` whose ten levels are built from the packet's values on first access.
+
+    Most ticks' books are never read level by level (the candle builder needs only the bar's last
+    book), so building ten :class:`DepthLevel` objects per tick on the hot path is wasted work. This
+    subclass keeps the already-unpacked packet tuple and the divisor and builds ``buy``/``sell`` once,
+    when asked. It is a :class:`Depth` (``isinstance``), equal (``==``) to and hashing like the eagerly
+    built one, and it compares two lazy books by their raw wire values without building either.
     """
-    ns: dict[str, Any] = {"_new": object.__new__, "_ist_get": _dt_cache.get, "_ist": _ist}
-    for cls in (Tick, OHLC, Depth, DepthLevel):
+
+    __slots__ = ("_divisor", "_levels", "_raw")
+
+    _raw: bytes
+    _divisor: float
+    _levels: tuple[tuple[DepthLevel, ...], tuple[DepthLevel, ...]] | None
+
+    def _build(self) -> tuple[tuple[DepthLevel, ...], tuple[DepthLevel, ...]]:
+        levels = self._levels
+        if levels is None:
+            levels = _build_levels(_DEPTH.unpack(self._raw), self._divisor)
+            _set_levels(self, levels)
+        return levels
+
+    @property  # a read-only field computed on demand, like the frozen parent's
+    def buy(self) -> tuple[DepthLevel, ...]:
+        return self._build()[0]
+
+    @property
+    def sell(self) -> tuple[DepthLevel, ...]:
+        return self._build()[1]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _LazyDepth) and other._divisor == self._divisor:
+            # Same divisor: equal wire bytes <=> equal levels (prices are raw / divisor; the padding
+            # bytes are compared too, and Kite sends them as zero).
+            return self._raw == other._raw
+        if isinstance(other, Depth):
+            return self.buy == other.buy and self.sell == other.sell
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.buy, self.sell))
+
+    def __repr__(self) -> str:
+        return f"Depth(buy={self.buy!r}, sell={self.sell!r})"
+
+    def __reduce__(self) -> tuple[type[Depth], tuple[tuple[DepthLevel, ...], tuple[DepthLevel, ...]]]:
+        # Pickles (e.g. to another process) as the plain Depth it stands for.
+        return (Depth, self._build())
+
+
+def _generate_levels_builder() -> Callable[[tuple[int, ...], float], _Levels]:
+    """Straight-line ``levels(v, d)``: the 30 book values -> (buy levels, sell levels), slot-filled."""
+    ns: dict[str, Any] = {"_new": object.__new__, "DepthLevel": DepthLevel}
+    for f in fields(DepthLevel):
+        ns[f"set_{f.name}"] = getattr(DepthLevel, f.name).__set__
+    lines = ["def levels(v, d):"]
+    for k in range(10):
+        i = 3 * k
+        lines += [
+            f"    l{k} = _new(DepthLevel)",
+            f"    set_quantity(l{k}, v[{i}])",
+            f"    set_price(l{k}, v[{i + 1}] / d)",
+            f"    set_orders(l{k}, v[{i + 2}])",
+        ]
+    lines.append("    return ((l0, l1, l2, l3, l4), (l5, l6, l7, l8, l9))")
+    exec("\n".join(lines), ns)  # nosec B102: generated from the DepthLevel fields, never from input
+    build: Callable[[tuple[int, ...], float], _Levels] = ns["levels"]
+    return build
+
+
+_build_levels = _generate_levels_builder()
+_set_levels: Callable[[_LazyDepth, object], None] = vars(_LazyDepth)["_levels"].__set__
+
+
+_FullTick = Callable[[tuple[Any, ...], "datetime | None", bytes], Tick]
+
+
+def _generate_full_decoder() -> _FullTick:
+    """Build ``full_tick(v, received_at, raw_depth)``: a 184-byte packet -> a Tick.
+
+    ``v`` holds the 16 values of the packet's 64-byte head and ``raw_depth`` its 120 book bytes.
+
+    Generated straight-line code: the tick, its OHLC and its (lazy) depth are created and filled
+    through slot descriptors with no Python call frames in between, which is about a quarter faster
+    than calling the per-class constructors. The ten depth levels are not built here: the
+    :class:`_LazyDepth` keeps the unpacked values and builds them when first read. Equal (``==``) to
+    building with the dataclass constructors; the round-trip and oracle tests check it.
+    """
+    ns: dict[str, Any] = {
+        "_new": object.__new__,
+        "_ist_get": _dt_cache.get,
+        "_ist": _ist,
+        "_divisor": SEGMENT_DIVISORS.get,  # price_divisor inlined: one call frame less per tick
+    }
+    for cls in (Tick, OHLC, _LazyDepth):
         ns[cls.__name__] = cls
-        for f in fields(cls):
-            ns[f"{cls.__name__}_{f.name}"] = getattr(cls, f.name).__set__
-    lines = ["def full_tick(v, d, received_at):"]
-    for side, base in (("b", 16), ("s", 31)):
-        for k in range(5):
-            i, name = base + 3 * k, f"{side}{k}"
-            lines += [
-                f"    {name} = _new(DepthLevel)",
-                f"    DepthLevel_quantity({name}, v[{i}])",
-                f"    DepthLevel_price({name}, v[{i + 1}] / d)",
-                f"    DepthLevel_orders({name}, v[{i + 2}])",
-            ]
-    lines += [
-        "    dep = _new(Depth)",
-        "    Depth_buy(dep, (b0, b1, b2, b3, b4))",
-        "    Depth_sell(dep, (s0, s1, s2, s3, s4))",
+    for cls, names in ((Tick, [f.name for f in fields(Tick)]), (OHLC, [f.name for f in fields(OHLC)])):
+        for name in names:
+            ns[f"{cls.__name__}_{name}"] = getattr(cls, name).__set__
+    for name in ("_raw", "_divisor", "_levels"):
+        ns[f"_LazyDepth{name}"] = vars(_LazyDepth)[name].__set__
+    lines = [
+        "def full_tick(v, received_at, raw_depth):",
+        "    token = v[0]",
+        "    d = _divisor(token & 0xFF, 100.0)",
+        "    dep = _new(_LazyDepth)",
+        "    _LazyDepth_raw(dep, raw_depth)",
+        "    _LazyDepth_divisor(dep, d)",
+        "    _LazyDepth_levels(dep, None)",
         "    close = v[10] / d",
         "    o = _new(OHLC)",
         "    OHLC_open(o, v[7] / d)",
@@ -192,7 +287,6 @@ def _generate_full_decoder() -> Callable[[tuple[Any, ...], float, datetime | Non
         "    OHLC_low(o, v[9] / d)",
         "    OHLC_close(o, close)",
         "    ltp = v[1] / d",
-        "    token = v[0]",
         "    t = _new(Tick)",
     ]
     values = {
@@ -218,7 +312,7 @@ def _generate_full_decoder() -> Callable[[tuple[Any, ...], float, datetime | Non
     lines += [f"    Tick_{f.name}(t, {values[f.name]})" for f in fields(Tick)]  # KeyError if Tick grows
     lines.append("    return t")
     exec("\n".join(lines), ns)  # nosec B102: the source is generated from the Tick/packet dataclass fields, never from input
-    full_tick: Callable[[tuple[Any, ...], float, datetime | None], Tick] = ns["full_tick"]
+    full_tick: _FullTick = ns["full_tick"]
     return full_tick
 
 
@@ -245,15 +339,15 @@ def decode_frame(
         return []
     counts["frames"] += 1
     try:
-        return _decode(frame, n_bytes, counts, received_at)
+        # Immutable bytes: lazy books keep slices of the frame, which a reused buffer must not change.
+        data = frame if type(frame) is bytes else bytes(frame)
+        return _decode(data, n_bytes, counts, received_at)
     except Exception:  # pragma: no cover - defensive: the layout checks above should make this unreachable
         counts["decoder_error"] += 1
         return []
 
 
-def _decode(
-    frame: bytes | bytearray | memoryview, n_bytes: int, counts: Counter[str], received_at: datetime | None
-) -> list[Tick]:
+def _decode(frame: bytes, n_bytes: int, counts: Counter[str], received_at: datetime | None) -> list[Tick]:
     (n_packets,) = _U16.unpack_from(frame, 0)
     ticks: list[Tick] = []
     append = ticks.append
@@ -262,6 +356,7 @@ def _decode(
     tick = _tick
     ohlc = _ohlc
     full_tick = _full_tick
+    head = _FULL_HEAD
     for _ in range(n_packets):
         if pos + 2 > n_bytes:
             counts["truncated"] += 1
@@ -274,8 +369,8 @@ def _decode(
             break
         pos = end
         if length == 184:
-            v = _FULL.unpack_from(frame, start)
-            append(full_tick(v, price_divisor(v[0]), received_at))
+            v = head.unpack_from(frame, start)
+            append(full_tick(v, received_at, frame[start + 64 : end]))
         elif length == 8:
             token, raw = _LTP.unpack_from(frame, start)
             append(

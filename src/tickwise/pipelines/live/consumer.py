@@ -8,9 +8,14 @@ One task drains the feed's queue in batches (:meth:`TickConsumer.run`); each bat
   full mode, so they are skipped (and counted), not rejected as bad data;
 * the :class:`~tickwise.core.tick_validator.TickValidator` rejects bad ticks (counted by reason); an
   out-of-order tick or a volume that went down marks its minutes for repair, and so does a late tick;
-* the :class:`~tickwise.core.candles.CandleBuilder` closes bars on the next minute's tick (and, through
-  :meth:`close_due`, on the clock after the grace period); each closed bar goes to the engine, or waits
-  behind a pending repair window.
+* the :class:`~tickwise.core.candles.CandleBuilder` closes bars on the next minute's tick; with a
+  ``feed_close_margin_s``, every bar of a minute closes once ticks stamped in a later minute have
+  arrived and that margin (real seconds, for ticks still in flight) has passed, so an instrument that
+  did not tick again is not held back to the clock's grace; failing both, :meth:`close_due` closes on
+  the clock after the grace period. Each closed bar goes to the engine, or waits behind a pending
+  repair window. A tick that arrives for a bar the feed rule closed is late: counted
+  (``late_after_feed_close``, the ``late_after_feed_close`` rejection reason) and its minute repaired
+  from REST like any late tick, so closing early never makes a stored candle wrong.
 
 Feature/model work is CPU-bound, so more asyncio workers would not add throughput; ordering per
 instrument is what matters, and one consumer guarantees it.
@@ -21,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from loguru import logger
 
@@ -37,6 +42,9 @@ from tickwise.ports.clock import Clock
 from tickwise.ports.hooks import PipelineHooks
 
 BATCH = 5000  # ticks per consumer step at most
+# A tick stamped further ahead of the market clock than this does not move the feed's minute: one bad
+# timestamp must not close every instrument's bar early.
+FEED_AHEAD = timedelta(seconds=2)
 _SUSPECT = (Rejection.OUT_OF_ORDER, Rejection.VOLUME_DECREASED)
 
 
@@ -56,7 +64,10 @@ class TickConsumer:
         until: datetime,
         hooks: PipelineHooks,
         wall: Callable[[], float] = time.time,
+        feed_close_margin_s: float | None = None,
     ) -> None:
+        if feed_close_margin_s is not None and feed_close_margin_s < 0:
+            raise ValueError(f"feed_close_margin_s must be >= 0, got {feed_close_margin_s}")
         self.engine = engine
         self.validator = validator
         self.builder = builder
@@ -79,6 +90,13 @@ class TickConsumer:
         # then was sent after them, so its minutes start there at the earliest.
         self._seen_until: datetime | None = None
         self._closed: list[Bar] = []  # bars closed in the current step, not yet processed
+        self.feed_close_margin_s = feed_close_margin_s
+        self.late_after_feed_close = 0
+        # The newest minute start the feed's ticks have reached, when (real time) it was first seen,
+        # and the last boundary the feed rule closed bars through.
+        self._feed_minute: datetime | None = None
+        self._feed_minute_seen_at = 0.0
+        self._feed_closed_through: datetime | None = None
 
     async def run(self, queue: asyncio.Queue[Tick]) -> None:
         """Drain ``queue`` for ever in batches (cancelled at the end of the session)."""
@@ -123,6 +141,9 @@ class TickConsumer:
                 self.on_closed(bar, closed_at)
             if builder.late_ticks != late and tick.exchange_timestamp is not None:
                 repairs.mark(tick.exchange_timestamp, now, "late tick")
+                if builder.late_after_feed_close != self.late_after_feed_close:
+                    self.late_after_feed_close = builder.late_after_feed_close
+                    self.hooks.on_tick_rejected("late_after_feed_close")
         self._process_closed(closed_at)
         self.ticks_accepted += len(accepted)
         if accepted:
@@ -140,10 +161,39 @@ class TickConsumer:
         if stamps:
             newest = max(stamps)
             self._seen_until = newest if self._seen_until is None else max(self._seen_until, newest)
+            if self.feed_close_margin_s is not None:
+                self._feed_reached(min(newest, now + FEED_AHEAD), closed_at)
+                self.close_on_feed(self.wall())
+
+    def _feed_reached(self, stamp: datetime, at: float) -> None:
+        minute = stamp.replace(second=0, microsecond=0)
+        if self._feed_minute is None or minute > self._feed_minute:
+            self._feed_minute = minute
+            self._feed_minute_seen_at = at
+
+    def feed_close_due_at(self) -> float | None:
+        """The real instant :meth:`close_on_feed` will close bars at, or None when nothing is pending."""
+        margin, minute = self.feed_close_margin_s, self._feed_minute
+        if margin is None or minute is None or minute == self._feed_closed_through:
+            return None
+        return self._feed_minute_seen_at + margin
+
+    def close_on_feed(self, wall_now: float) -> None:
+        """Close the bars the feed has moved past, once the in-flight margin has passed (if enabled)."""
+        margin, minute = self.feed_close_margin_s, self._feed_minute
+        if margin is None or minute is None or minute == self._feed_closed_through:
+            return
+        if wall_now < self._feed_minute_seen_at + margin:
+            return
+        self._feed_closed_through = minute
+        for bar in self.builder.close_through(minute):
+            self.on_closed(bar, wall_now)
+        self._process_closed(wall_now)
 
     def close_due(self, now: datetime) -> None:
         """Close the bars whose end + grace is at or before ``now`` (the clock's part of bar closing)."""
         closed_at = self.wall()
+        self.close_on_feed(closed_at)
         for bar in self.builder.on_clock(now):
             self.on_closed(bar, closed_at)
         self._process_closed(closed_at)

@@ -116,6 +116,7 @@ class LiveSession:
         latencies: LatencyLog | None = None,
         wall: Callable[[], float] = time.time,
         windows: RepairWindowRepository | None = None,
+        feed_close_margin_s: float | None = None,
     ) -> None:
         self.open_feed = open_feed
         self.window_store = windows
@@ -161,6 +162,7 @@ class LiveSession:
             until=until,
             hooks=self.hooks,
             wall=wall,
+            feed_close_margin_s=feed_close_margin_s,
         )
         self.repairer = Repairer(
             queue=self.repairs,

@@ -1,0 +1,27 @@
+"""`tickwise bench live --shards`: shares of the instruments replayed in parallel processes, and the
+minute-end -> signal figure."""
+
+from __future__ import annotations
+
+from tickwise.bench.live import run_live_bench, run_sharded_live_bench
+
+
+def test_three_shards_of_a_few_instruments_lose_no_bar_and_no_shard() -> None:
+    figures = run_sharded_live_bench(3, instruments=6, minutes=2)
+    assert figures["dead_shards"] == []
+    assert [s["instruments_replayed"] for s in figures["per_shard"]] == [2, 2, 2]
+    # Every instrument trades in every simulated minute here: 6 x 2 bars, each with its signal written.
+    assert figures["bars"] == figures["signals_written"] == 12 and figures["engine_errors"] == 0
+    assert 0 < figures["latency_ms_p50"] <= figures["latency_ms_p99"]
+    assert 0 < figures["minute_end_ms_p50"] <= figures["minute_end_ms_p99"]
+
+
+def test_the_minute_end_figure_includes_the_close_rule_the_feed_margin_shortens() -> None:
+    early = run_live_bench(instruments=4, minutes=2, feed_close_margin_s=0.3)
+    grace = run_live_bench(instruments=4, minutes=2, feed_close_margin_s=None)
+    assert early["bars"] == grace["bars"] == 8
+    # Signals can never come before the minute has ended; the quiet instruments' bars wait for the
+    # 2 s grace without the feed rule.
+    assert early["minute_end_ms_p50"] > 0 and grace["minute_end_ms_p50"] > 0
+    assert grace["minute_end_ms_max"] >= 2000.0
+    assert early["minute_end_ms_max"] < grace["minute_end_ms_max"]
