@@ -46,6 +46,9 @@ class RollRule:
             raise ValueError("roll_sessions must be >= 0")
 
 
+DEFAULT_RULE = RollRule()
+
+
 def sessions_left(day: date, expiry: date, calendar: SessionCalendar = NSE) -> int:
     """Trading sessions after ``day`` up to and including ``expiry`` (0 on the expiry day)."""
     if expiry <= day:
@@ -62,7 +65,7 @@ def futures_of(instruments: Sequence[Instrument], underlying: str) -> list[Instr
 
 
 def eligible_contracts(
-    contracts: Sequence[Instrument], day: date, rule: RollRule = RollRule(), calendar: SessionCalendar = NSE
+    contracts: Sequence[Instrument], day: date, rule: RollRule = DEFAULT_RULE, calendar: SessionCalendar = NSE
 ) -> list[Instrument]:
     """Contracts the session rule allows on ``day`` (never an expired one), earliest expiry first."""
     out = []
@@ -77,7 +80,7 @@ def eligible_contracts(
 def front_contract(
     contracts: Sequence[Instrument],
     day: date,
-    rule: RollRule = RollRule(),
+    rule: RollRule = DEFAULT_RULE,
     calendar: SessionCalendar = NSE,
     previous_volume: Mapping[int, int] | None = None,
 ) -> Instrument:
