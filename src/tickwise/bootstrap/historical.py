@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import asyncpg
+from loguru import logger
 
 from tickwise.adapters.local.model_store import LocalModelStore
 from tickwise.adapters.mlflow.tracker import MlflowTracker, tracking_uri
@@ -38,6 +39,7 @@ from tickwise.core.model import ModelArtifact
 from tickwise.core.retrain import RetrainDecision, retrain_decision
 from tickwise.core.signals import SignalGenerator
 from tickwise.domain.calendar import SessionCalendar
+from tickwise.domain.instrument import Instrument
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines import models as model_use
 from tickwise.pipelines.historical.oos import OosOutcome
@@ -57,6 +59,7 @@ from tickwise.pipelines.historical.run import (
 from tickwise.pipelines.historical.train import TrainOutcome
 from tickwise.pipelines.models import SignalOptions
 from tickwise.ports.experiment_tracker import ExperimentTracker
+from tickwise.ports.historical_source import HistoricalSource
 
 # What the CLI needs from the historical mode (cli imports bootstrap only, see docs/architecture.md).
 __all__ = [
@@ -202,6 +205,7 @@ async def run_historical(
     async with open_historical(settings, url=url) as ctx:
         async with open_broker(settings) as broker:
             universe = await sync_and_backfill(ctx, broker.rest, broker.rest, broker.now(), reporter, summary)
+            universe += await _continuous_futures(settings, ctx, broker.rest, summary)
         await TimescaleWorldRepository(ctx.pool).replace_universe(universe)  # Grafana's instrument picker
         with timed(summary, "derive"):
             await derive(ctx, universe, reporter, summary)
@@ -235,6 +239,39 @@ async def run_historical(
                 summary.governance += await govern_after_training(governance, summary.train)
     summary.timings["total"] = round(time.perf_counter() - began, 2)
     return summary
+
+
+async def _continuous_futures(
+    settings: Settings, ctx: HistoricalContext, source: HistoricalSource, summary: HistoricalSummary
+) -> list[Instrument]:
+    """``trading.futures``: each underlying's continuous front-month series over the backfill window."""
+    underlyings = settings.trading.futures
+    if not underlyings or summary.first_day is None or summary.last_day is None:
+        return []
+    from tickwise.core.futures import RollRule
+    from tickwise.pipelines.historical.futures import backfill_continuous
+
+    synthetic, reports = await backfill_continuous(
+        underlyings,
+        ctx.instruments,
+        ctx.candles,
+        source,
+        summary.first_day,
+        summary.last_day,
+        RollRule(settings.trading.futures_roll_sessions),
+        ctx.calendar,
+    )
+    for r in reports:
+        logger.info(
+            "continuous {} ({}): {} days built, {} uncovered, {} failed, {} rolls",
+            r.underlying,
+            r.token,
+            r.days_built,
+            len(r.uncovered_days),
+            len(r.failed_days),
+            len(r.rolls),
+        )
+    return synthetic
 
 
 async def _retrain_decision(ctx: HistoricalContext) -> RetrainDecision:

@@ -5,15 +5,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import date, datetime
 
+import asyncpg
 import pandas as pd
+import pytest
 import pytest_asyncio
 
+from tickwise.adapters.timescale.candle_repository import TimescaleCandleRepository
+from tickwise.adapters.timescale.instrument_repository import TimescaleInstrumentRepository
 from tickwise.bootstrap.broker import Broker, open_simulated_broker
 from tickwise.config import Settings
 from tickwise.core.futures import RollRule, continuous_token, futures_of
 from tickwise.domain.calendar import NSE
 from tickwise.domain.time import IST
-from tickwise.pipelines.historical.futures import build_continuous
+from tickwise.domain.timeframe import Timeframe
+from tickwise.pipelines.historical.futures import backfill_continuous, build_continuous
+from tickwise.pipelines.historical.instruments import InstrumentManager
 
 # Monday 2026-11-23 is the November expiry (the last Tuesday, the 24th, is a holiday); after the close
 # the dump still lists NOV, DEC and JAN, so both sides of the roll are fetchable.
@@ -72,3 +78,30 @@ async def test_the_continuous_series_has_no_gap_and_no_jump_beyond_the_roll_adju
         [(await fetch(nov.instrument_token, d))["volume"].sum() for d in days[:-1]],
         int(dec_23["volume"].sum()),
     )
+
+
+@pytest.mark.db
+async def test_sync_stores_expiries_and_the_backfill_stores_the_series_under_its_synthetic_instrument(
+    clean_db: asyncpg.Pool, broker: Broker
+) -> None:
+    instruments = TimescaleInstrumentRepository(clean_db)
+    candles = TimescaleCandleRepository(clean_db)
+    await InstrumentManager(broker.rest, instruments, today=lambda: SIM_START.date()).sync()
+    stored = {i.tradingsymbol: i for i in await instruments.all()}
+    dec = stored["NIFTY26DECFUT"]
+    assert (dec.expiry, dec.lot_size, dec.segment) == (date(2026, 12, 29), 75, "NFO-FUT")
+    assert stored["BANKNIFTY26NOVFUT"].expiry == date(2026, 11, 23)
+
+    synthetic, reports = await backfill_continuous(
+        ["NIFTY", "NOSUCH"], instruments, candles, broker.rest, date(2026, 11, 19), date(2026, 11, 23)
+    )
+    (nifty,) = synthetic
+    assert (nifty.instrument_token, nifty.tradingsymbol, nifty.lot_size) == (
+        continuous_token("NIFTY"),
+        "NIFTY-FUT-CONT",
+        75,
+    )
+    assert reports[1].underlying == "NOSUCH" and len(reports[1].uncovered_days) == 3
+    frame = await candles.read_frame(nifty.instrument_token, Timeframe.M1)
+    assert len(frame) == 3 * 375
+    assert (await instruments.by_symbols("NFO", ["NIFTY-FUT-CONT"]))[0].lot_size == 75

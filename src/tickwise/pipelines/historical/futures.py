@@ -21,10 +21,20 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from tickwise.core.futures import DEFAULT_RULE, RollRule, continuous_token, front_contract
+from tickwise.core.futures import (
+    DEFAULT_RULE,
+    RollRule,
+    continuous_symbol,
+    continuous_token,
+    front_contract,
+    futures_of,
+)
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.errors import BrokerError
 from tickwise.domain.instrument import Instrument
+from tickwise.domain.timeframe import Timeframe
+from tickwise.ports.historical_source import HistoricalSource
+from tickwise.ports.repositories import CandleRepository, InstrumentRepository
 
 # Consecutive monthly expiries are 28 or 35 days apart, a holiday shift takes a day or two off.
 PREDECESSOR_MARGIN = timedelta(days=25)
@@ -133,3 +143,56 @@ async def _roll_gap(fetch: DayFetch, old_token: int, new_token: int, day: date, 
         float(same["close"].iloc[-1]) if not same.empty else float(new.sort_values("time")["close"].iloc[-1])
     )
     return round(new_close - float(old["close"].iloc[-1]), 2)
+
+
+def continuous_instrument(underlying: str, front: Instrument) -> Instrument:
+    """The synthetic instrument the continuous series is stored under (lot size of the front contract)."""
+    return Instrument(
+        instrument_token=continuous_token(underlying),
+        exchange_token=continuous_token(underlying) >> 8,
+        tradingsymbol=continuous_symbol(underlying),
+        name=underlying.upper(),
+        exchange=front.exchange,
+        segment=front.segment,
+        instrument_type="FUT",
+        tick_size=front.tick_size,
+        lot_size=front.lot_size,
+        expiry=None,
+    )
+
+
+async def backfill_continuous(
+    underlyings: Sequence[str],
+    instruments: InstrumentRepository,
+    candles: CandleRepository,
+    source: HistoricalSource,
+    first_day: date,
+    last_day: date,
+    rule: RollRule = DEFAULT_RULE,
+    calendar: SessionCalendar = NSE,
+) -> tuple[list[Instrument], list[ContinuousReport]]:
+    """Build and store each underlying's continuous 1m series over ``[first_day, last_day]``.
+
+    Rebuilt in full on every run (``on_conflict="update"``), since a new roll shifts every older
+    price by its gap. Returns the synthetic instruments (to join the run's universe) and the reports.
+    An underlying without any known futures contract is reported with every day uncovered.
+    """
+    known = await instruments.all(active_only=False)
+    days = calendar.trading_days(first_day, last_day)
+
+    async def fetch(token: int, day: date) -> pd.DataFrame:
+        return await source.historical_frame(token, Timeframe.M1, day, day)
+
+    synthetic: list[Instrument] = []
+    reports: list[ContinuousReport] = []
+    for underlying in underlyings:
+        contracts = futures_of(known, underlying.upper())
+        series, report = await build_continuous(underlying.upper(), contracts, days, fetch, rule, calendar)
+        reports.append(report)
+        if series.empty:
+            continue
+        instrument = continuous_instrument(underlying, front_contract(contracts, days[-1], rule, calendar))
+        await instruments.upsert_many([instrument])
+        await candles.add_frame(series, on_conflict="update")
+        synthetic.append(instrument)
+    return synthetic, reports
