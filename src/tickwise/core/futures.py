@@ -117,3 +117,27 @@ def continuous_token(underlying: str) -> int:
 def continuous_symbol(underlying: str) -> str:
     """The tradingsymbol the continuous series is stored under, e.g. ``NIFTY-FUT-CONT``."""
     return f"{underlying.upper()}-FUT-CONT"
+
+
+def session_contracts(
+    instruments: Sequence[Instrument],
+    underlyings: Sequence[str],
+    day: date,
+    rule: RollRule = DEFAULT_RULE,
+    calendar: SessionCalendar = NSE,
+) -> dict[str, Instrument]:
+    """The contract to subscribe for each underlying in the session of ``day`` (live: called at start).
+
+    Rolls happen between sessions, so one answer holds for the whole session. Raises
+    :class:`NoLiveContract` naming the underlying when the instrument master has no eligible contract.
+    """
+    out: dict[str, Instrument] = {}
+    for underlying in underlyings:
+        name = underlying.upper()
+        try:
+            out[name] = front_contract(futures_of(instruments, name), day, rule, calendar)
+        except NoLiveContract:
+            raise NoLiveContract(
+                f"{name}: no futures contract to trade on {day} (run `tickwise instruments sync`)"
+            ) from None
+    return out

@@ -106,3 +106,18 @@ def test_futures_of_picks_one_underlying_by_expiry_and_the_synthetic_token_is_st
     )  # type: ignore[type-var]
     assert continuous_token("NIFTY") == continuous_token("nifty") != continuous_token("BANKNIFTY")
     assert continuous_token("NIFTY") & 0xFF == 0xFE and continuous_symbol("nifty") == "NIFTY-FUT-CONT"
+
+
+def test_the_session_subscribes_each_underlying_s_front_contract_and_names_a_missing_one() -> None:
+    from tickwise.core.futures import session_contracts
+
+    bank = [index_future(FUTURE_SPECS[1], 2026, m) for m in (11, 12)]
+    master = [*contracts_from(2026, 11), *bank]
+    chosen = session_contracts(master, ["nifty", "BANKNIFTY"], date(2026, 11, 23))
+    assert (
+        chosen["NIFTY"].tradingsymbol == "NIFTY26DECFUT"
+        and chosen["BANKNIFTY"].tradingsymbol == "BANKNIFTY26DECFUT"
+    )
+    assert session_contracts(master, ["NIFTY"], date(2026, 11, 20))["NIFTY"].tradingsymbol == "NIFTY26NOVFUT"
+    with pytest.raises(NoLiveContract, match="FINNIFTY"):
+        session_contracts(master, ["FINNIFTY"], date(2026, 11, 20))
