@@ -315,6 +315,8 @@ async def run_backfill(
                 symbols=symbols,
                 timeframe=timeframe,
             )
+            if timeframe is Timeframe.M1 and not symbols:  # the continuous futures series are 1m series
+                universe += await _continuous_futures(settings, ctx, broker.rest, summary)
         if timeframe is Timeframe.M1:
             summary.rollup_rows = await roll_up_all(ctx, universe)
     return summary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import date, datetime
+from pathlib import Path
 
 import asyncpg
 import pandas as pd
@@ -13,7 +14,7 @@ import pytest_asyncio
 from tickwise.adapters.timescale.candle_repository import TimescaleCandleRepository
 from tickwise.adapters.timescale.instrument_repository import TimescaleInstrumentRepository
 from tickwise.bootstrap.broker import Broker, open_simulated_broker
-from tickwise.config import Settings
+from tickwise.config import Settings, load_settings
 from tickwise.core.futures import RollRule, continuous_token, futures_of
 from tickwise.domain.calendar import NSE
 from tickwise.domain.time import IST
@@ -105,3 +106,30 @@ async def test_sync_stores_expiries_and_the_backfill_stores_the_series_under_its
     frame = await candles.read_frame(nifty.instrument_token, Timeframe.M1)
     assert len(frame) == 3 * 375
     assert (await instruments.by_symbols("NFO", ["NIFTY-FUT-CONT"]))[0].lot_size == 75
+
+
+@pytest.mark.db
+async def test_the_historical_wiring_adds_the_configured_futures_series_to_the_universe(
+    clean_db: asyncpg.Pool, db_url: str, broker: Broker, tmp_path: Path
+) -> None:
+    from tickwise.bootstrap.historical import _continuous_futures, open_historical
+    from tickwise.pipelines.historical.run import HistoricalSummary
+
+    env = {
+        "TICKWISE__SYSTEM__DATA_DIR": str(tmp_path),
+        "TICKWISE__TRADING__FUTURES": "[BANKNIFTY]",
+        "TICKWISE__TRADING__FUTURES_ROLL_SESSIONS": "0",
+    }
+    settings = load_settings(environ=env, environment="test")
+    summary = HistoricalSummary(first_day=date(2026, 11, 20), last_day=date(2026, 11, 23))
+    async with open_historical(settings, url=db_url) as ctx:
+        await InstrumentManager(broker.rest, ctx.instruments, today=lambda: SIM_START.date()).sync()
+        (added,) = await _continuous_futures(settings, ctx, broker.rest, summary)
+        assert added.tradingsymbol == "BANKNIFTY-FUT-CONT" and added.lot_size == 35
+        frame = await ctx.candles.read_frame(added.instrument_token, Timeframe.M1)
+    # roll_sessions 0: NOV is held through its expiry day, so both days come from NOV, no roll
+    assert len(frame) == 2 * 375
+    nov_23 = await broker.rest.historical_frame(
+        (36_000 + 26 * 12 + 10) << 8 | 2, "minute", date(2026, 11, 23), date(2026, 11, 23)
+    )
+    assert list(frame["close"].iloc[-375:]) == list(nov_23["close"])
