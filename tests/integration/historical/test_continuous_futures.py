@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import pytest_asyncio
 
+from tickwise.adapters.timescale.backtest_repository import TimescaleBacktestRepository
 from tickwise.adapters.timescale.candle_repository import TimescaleCandleRepository
 from tickwise.adapters.timescale.instrument_repository import TimescaleInstrumentRepository
 from tickwise.bootstrap.broker import Broker, open_simulated_broker
@@ -106,6 +107,9 @@ async def test_sync_stores_expiries_and_the_backfill_stores_the_series_under_its
     frame = await candles.read_frame(nifty.instrument_token, Timeframe.M1)
     assert len(frame) == 3 * 375
     assert (await instruments.by_symbols("NFO", ["NIFTY-FUT-CONT"]))[0].lot_size == 75
+    # the backtest sizes the series' trades in the front contract's lots
+    lots = await TimescaleBacktestRepository(clean_db).lot_sizes([nifty.instrument_token])
+    assert lots == {nifty.instrument_token: 75}
 
 
 @pytest.mark.db
