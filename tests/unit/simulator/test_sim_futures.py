@@ -144,3 +144,16 @@ def test_futures_paths_are_deterministic_by_seed() -> None:
     c = Market(Universe(3, today=DAY), seed=6).minute_candles(token, DAY)
     assert np.array_equal(a.close, b.close) and np.array_equal(a.volume, b.volume)
     assert not np.array_equal(a.close, c.close)
+
+
+def test_every_listed_contract_has_a_path_on_any_day_so_quotes_never_fail() -> None:
+    market = Market(Universe(1, today=date(2026, 2, 25)), seed=3)  # the day after an expiry: far is MAY
+    start = date(2026, 1, 1)
+    for offset in range(0, 200, 9):
+        day = start + timedelta(days=offset)
+        if not NSE.is_trading_day(day):
+            continue
+        for spec in FUTURE_SPECS:
+            for contract in live_index_futures(spec, day):
+                assert market.listed_on(contract.instrument_token, day)
+                assert len(market.minute_candles(contract.instrument_token, day).close) == 375

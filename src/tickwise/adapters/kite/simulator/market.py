@@ -39,7 +39,7 @@ so any day costs O(1) in the length of history:
 zero at expiry), rounded to the tick; its trade seconds, sizes and imbalance are its own draws.
 Volume follows the roll: the near contract carries most of it until :data:`VOLUME_ROLL_SESSIONS`
 sessions before its expiry, then the next contract does; the far contract trades thinly. A contract
-has candles only on its listed sessions (about three months up to its expiry day).
+has candles only on the sessions it is listed (near, next or far: about three months up to its expiry).
 
 Genuine one-second moves stay far below 3 % (per-second volatility is ~0.01-0.05 %), so the rule never
 drops a genuine snapshot.
@@ -77,7 +77,7 @@ IMBALANCE_BETA = 0.03  # weight of the latent imbalance in the next second's ret
 REGIMES = ("quiet", "trend", "mean_reversion", "burst")
 CARRY = 0.07  # annualised cost of carry of index futures over the index
 VOLUME_ROLL_SESSIONS = 2  # sessions before expiry at which the next contract takes over the volume
-LISTING_DAYS = 92  # a monthly contract is listed about three months before its expiry
+LISTING_DAYS = 100  # upper bound of a contract's listed life (it is listed while near, next or far)
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -236,9 +236,8 @@ class Market:
         future = self.universe.future(token)
         if future is None:
             return True
-        expiry = future[1].instrument.expiry
-        assert expiry is not None
-        return expiry - timedelta(days=LISTING_DAYS) <= day <= expiry
+        # Listed while it is one of the near/next/far contracts, exactly as the dump of that day says.
+        return any(c.instrument_token == token for c in live_index_futures(future[0], day, self.calendar))
 
     def _volume_weight(self, spec: FutureSpec, member: SimInstrument, day: date) -> float:
         """Share of the underlying's futures volume this contract carries on ``day``."""
