@@ -245,6 +245,9 @@ class TradingSettings(_Section):
     # every NSE equity only when asked for. The simulator always takes every simulated equity.
     universe: Literal["nifty50", "all_equities"] = "nifty50"
     backfill_days: int = Field(60, ge=1)
+    # Index futures traded as one continuous front-month series each (docs/futures.md), e.g. [NIFTY].
+    futures: tuple[str, ...] = ()
+    futures_roll_sessions: int = Field(1, ge=0)  # the last session held has this many sessions left
     holidays: tuple[date, ...] = ()
     special_sessions: tuple[SpecialSessionSettings, ...] = ()
     labeling: LabelingSettings = LabelingSettings()

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import asyncpg
+from loguru import logger
 
 from tickwise.adapters.local.model_store import LocalModelStore
 from tickwise.adapters.mlflow.tracker import MlflowTracker, tracking_uri
@@ -41,6 +42,7 @@ from tickwise.core.retrain import RetrainDecision, retrain_decision
 from tickwise.core.signals import SignalGenerator
 from tickwise.domain.calendar import SessionCalendar
 from tickwise.domain.errors import ConfigError
+from tickwise.domain.instrument import Instrument
 from tickwise.domain.timeframe import Timeframe
 from tickwise.observability.hooks import NullHooks
 from tickwise.pipelines import models as model_use
@@ -63,6 +65,7 @@ from tickwise.pipelines.historical.train import TrainOutcome
 from tickwise.pipelines.live.candle_checks import LiveCandleChecker
 from tickwise.pipelines.models import SignalOptions
 from tickwise.ports.experiment_tracker import ExperimentTracker
+from tickwise.ports.historical_source import HistoricalSource
 from tickwise.ports.hooks import PipelineHooks
 
 # What the CLI needs from the historical mode (cli imports bootstrap only, see docs/architecture.md).
@@ -252,6 +255,7 @@ async def run_historical(
     async with open_historical(settings, url=url) as ctx:
         async with open_broker(settings) as broker:
             universe = await sync_and_backfill(ctx, broker.rest, broker.rest, broker.now(), reporter, summary)
+            universe += await _continuous_futures(settings, ctx, broker.rest, summary)
         await TimescaleWorldRepository(ctx.pool).replace_universe(universe)  # Grafana's instrument picker
         with timed(summary, "derive"):
             await derive(ctx, universe, reporter, summary, quality=candle_quality(settings, ctx.pool))
@@ -285,6 +289,39 @@ async def run_historical(
                 summary.governance += await govern_after_training(governance, summary.train)
     summary.timings["total"] = round(time.perf_counter() - began, 2)
     return summary
+
+
+async def _continuous_futures(
+    settings: Settings, ctx: HistoricalContext, source: HistoricalSource, summary: HistoricalSummary
+) -> list[Instrument]:
+    """``trading.futures``: each underlying's continuous front-month series over the backfill window."""
+    underlyings = settings.trading.futures
+    if not underlyings or summary.first_day is None or summary.last_day is None:
+        return []
+    from tickwise.core.futures import RollRule
+    from tickwise.pipelines.historical.futures import backfill_continuous
+
+    synthetic, reports = await backfill_continuous(
+        underlyings,
+        ctx.instruments,
+        ctx.candles,
+        source,
+        summary.first_day,
+        summary.last_day,
+        RollRule(settings.trading.futures_roll_sessions),
+        ctx.calendar,
+    )
+    for r in reports:
+        logger.info(
+            "continuous {} ({}): {} days built, {} uncovered, {} failed, {} rolls",
+            r.underlying,
+            r.token,
+            r.days_built,
+            len(r.uncovered_days),
+            len(r.failed_days),
+            len(r.rolls),
+        )
+    return synthetic
 
 
 async def _retrain_decision(ctx: HistoricalContext) -> RetrainDecision:
@@ -328,6 +365,8 @@ async def run_backfill(
                 symbols=symbols,
                 timeframe=timeframe,
             )
+            if timeframe is Timeframe.M1 and not symbols:  # the continuous futures series are 1m series
+                universe += await _continuous_futures(settings, ctx, broker.rest, summary)
         if timeframe is Timeframe.M1:
             summary.rollup_rows = await roll_up_all(ctx, universe)
             quality = candle_quality(settings, ctx.pool)

@@ -85,7 +85,8 @@ async def test_instrument_dump_has_kites_header_and_every_divisor(sim: RunningSi
     assert "csv" in r.headers["content-type"]
     assert r.text.splitlines()[0] == HEADER
     rows = list(csv.DictReader(io.StringIO(r.text)))
-    assert {int(row["instrument_token"]) & 0xFF for row in rows} == {1, 3, 9}
+    # NSE, NFO index futures, CDS, indices
+    assert {int(row["instrument_token"]) & 0xFF for row in rows} == {1, 2, 3, 9}
     assert all(row[k] != "" for row in rows for k in ("last_price", "strike", "tick_size", "lot_size"))
     (fut,) = list(csv.DictReader(io.StringIO(cds.text)))
     assert fut["segment"] == "CDS-FUT" and fut["expiry"] >= "2026-11-20"

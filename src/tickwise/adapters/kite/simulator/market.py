@@ -40,6 +40,13 @@ so any day costs O(1) in the length of history:
     intervals (5, 15, 60 minute) aggregate the 1-minute candles in 09:15-aligned buckets (first open,
     max high, min low, last close, summed volume); ``day`` aggregates the whole session.
 
+**Index futures.** A future's snapshot at second ``s`` is its index's price at ``s`` times
+``1 + CARRY * calendar_days_to_expiry / 365`` (the basis, constant within a day and shrinking to
+zero at expiry), rounded to the tick; its trade seconds, sizes and imbalance are its own draws.
+Volume follows the roll: the near contract carries most of it until :data:`VOLUME_ROLL_SESSIONS`
+sessions before its expiry, then the next contract does; the far contract trades thinly. A contract
+has candles only on the sessions it is listed (near, next or far: about three months up to its expiry).
+
 Genuine one-second moves stay far below 3 % (per-second volatility is ~0.01-0.05 %), so the rule never
 drops a genuine snapshot.
 """
@@ -56,7 +63,12 @@ from numpy.typing import NDArray
 from scipy.signal import lfilter
 
 from tickwise.adapters.kite.simulator.faults import BAD_PRINT_KINDS
-from tickwise.adapters.kite.simulator.universe import SimInstrument, Universe
+from tickwise.adapters.kite.simulator.universe import (
+    FutureSpec,
+    SimInstrument,
+    Universe,
+    live_index_futures,
+)
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.tick import OHLC, Depth, DepthLevel, Tick
 from tickwise.domain.time import IST
@@ -71,6 +83,9 @@ SPIKE_RATE = 1 / 20_000
 IMBALANCE_HALF_LIFE_S = 180.0
 IMBALANCE_BETA = 0.03  # weight of the latent imbalance in the next second's return (vs unit noise)
 REGIMES = ("quiet", "trend", "mean_reversion", "burst")
+CARRY = 0.07  # annualised cost of carry of index futures over the index
+VOLUME_ROLL_SESSIONS = 2  # sessions before expiry at which the next contract takes over the volume
+LISTING_DAYS = 100  # upper bound of a contract's listed life (it is listed while near, next or far)
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -237,8 +252,90 @@ class Market:
     def _member(self, token: int) -> SimInstrument:
         member = self.universe.get(token)
         if member is None:
-            raise KeyError(f"unknown instrument token {token}")
+            future = self.universe.future(token)
+            if future is None:
+                raise KeyError(f"unknown instrument token {token}")
+            member = future[1]
         return member
+
+    # -- index futures -----------------------------------------------------------------------------
+
+    def _basis(self, member: SimInstrument, day: date) -> float:
+        expiry = member.instrument.expiry
+        assert expiry is not None
+        return 1.0 + CARRY * max((expiry - day).days, 0) / 365.0
+
+    def listed_on(self, token: int, day: date) -> bool:
+        """Whether ``token`` trades on ``day`` (always true except for futures outside their life)."""
+        future = self.universe.future(token)
+        if future is None:
+            return True
+        # Listed while it is one of the near/next/far contracts, exactly as the dump of that day says.
+        return any(c.instrument_token == token for c in live_index_futures(future[0], day, self.calendar))
+
+    def _volume_weight(self, spec: FutureSpec, member: SimInstrument, day: date) -> float:
+        """Share of the underlying's futures volume this contract carries on ``day``."""
+        live = live_index_futures(spec, day, self.calendar)
+        near = live[0]
+        assert near.expiry is not None
+        sessions_left = len(self.calendar.trading_days(day, near.expiry)) - 1
+        rolled = sessions_left < VOLUME_ROLL_SESSIONS
+        token = member.token
+        if token == near.instrument_token:
+            return 0.15 if rolled else 1.0
+        if len(live) > 1 and token == live[1].instrument_token:
+            return 1.0 if rolled else 0.12
+        return 0.03
+
+    def _future_level(self, member: SimInstrument, index_token: int, day: date) -> DayLevel:
+        u = self.day_level(index_token, day)
+        prev = self.calendar.previous_trading_day(day)
+        tick = member.tick_size
+
+        def adj(price: float, on: date) -> float:
+            return float(_round_to_tick(np.array([price * self._basis(member, on)]), tick)[0])
+
+        return DayLevel(adj(u.prev_close, prev), adj(u.open, day), adj(u.close, day), u.sigma, u.regime)
+
+    def _build_future_path(self, spec: FutureSpec, member: SimInstrument, day: date) -> DayPath:
+        index = self.day_path(spec.index_token, day)  # a snapshot every second: index i + 1 is second i
+        level = self._future_level(member, spec.index_token, day)
+        rng = self._rng(member.token, day.toordinal())
+        T = SESSION_SECONDS
+        trades = rng.random(T) < member.liquidity
+        per_minute = trades.reshape(MINUTES, 60)
+        empty = ~per_minute.any(axis=1)
+        if empty.any():
+            per_minute[np.flatnonzero(empty), rng.integers(0, 60, int(empty.sum()))] = True
+        trades[0] = trades[-1] = True
+        seconds = np.flatnonzero(trades)
+        traded = _round_to_tick(index.price[seconds + 1] * self._basis(member, day), member.tick_size)
+        traded[0], traded[-1] = level.open, level.close
+        price = np.concatenate(([level.open], traded))
+        second = np.concatenate(([-420], seconds)).astype(np.int64)
+        weight = self._volume_weight(spec, member, day)
+        intensity = _PROFILE[seconds] ** 2 / member.liquidity
+        sizes = member.base_quantity * weight * intensity * rng.lognormal(0.0, 0.8, len(seconds)) * 0.2
+        pre_open = member.base_quantity * weight * rng.uniform(5, 20)
+        ltq = np.maximum(1, np.concatenate(([pre_open], sizes))).astype(np.int64)
+        volume = np.cumsum(ltq)
+        vwap = np.cumsum(ltq * price) / volume
+        vwap = np.round(np.round(vwap / member.tick_size) * member.tick_size, 2)
+        return DayPath(
+            token=member.token,
+            day=day,
+            level=level,
+            second=second,
+            price=price,
+            ltq=ltq,
+            volume=volume,
+            vwap=vwap,
+            high=np.maximum.accumulate(price),
+            low=np.minimum.accumulate(price),
+            imbalance=np.concatenate(([0.0], index.imbalance[seconds + 1])),
+            spike_after=np.zeros(0, np.int64),
+            spike_price=np.zeros(0, np.float64),
+        )
 
     def _day_index(self, day: date) -> int:
         i = (day - EPOCH).days
@@ -247,6 +344,9 @@ class Market:
         return i
 
     def day_level(self, token: int, day: date) -> DayLevel:
+        future = self.universe.future(token)
+        if future is not None:
+            return self._future_level(future[1], future[0].index_token, day)
         s = self._day_series(token)
         i = self._day_index(day)
         prev = self.calendar.previous_trading_day(day)
@@ -277,6 +377,11 @@ class Market:
         return path
 
     def _build_path(self, token: int, day: date) -> DayPath:
+        future = self.universe.future(token)
+        if future is not None:
+            if not self.listed_on(token, day):
+                raise ValueError(f"{future[1].instrument.tradingsymbol} does not trade on {day}")
+            return self._build_future_path(future[0], future[1], day)
         member = self._member(token)
         level = self.day_level(token, day)
         rng = self._rng(token, day.toordinal())
@@ -444,6 +549,8 @@ class Market:
         first = start.astimezone(IST).date()
         last = min(end.astimezone(IST).date(), now.astimezone(IST).date())
         for day in self.calendar.trading_days(first, last):
+            if not self.listed_on(token, day):
+                continue
             c = self.minute_candles(token, day)
             open_at = datetime.combine(day, time(9, 15), tzinfo=IST)
             if interval_minutes is None:
@@ -476,6 +583,28 @@ class Market:
                         int(c.volume[b:e].sum()),
                     )
                 )
+        return out
+
+    def continuous_candles(
+        self, token: int, interval_minutes: int | None, start: datetime, end: datetime, now: datetime
+    ) -> list[tuple[datetime, float, float, float, float, int]]:
+        """Kite's ``continuous=1``: each day's candles of the underlying's front contract on that day.
+
+        The front contract is the nearest one not yet expired (it trades through its expiry day);
+        prices are raw, not adjusted at the roll. ``KeyError`` unless ``token`` is an index future.
+        """
+        future = self.universe.future(token)
+        if future is None:
+            raise KeyError(f"{token} is not an index future")
+        spec = future[0]
+        out: list[tuple[datetime, float, float, float, float, int]] = []
+        first = start.astimezone(IST).date()
+        last = min(end.astimezone(IST).date(), now.astimezone(IST).date())
+        for day in self.calendar.trading_days(first, last):
+            front = live_index_futures(spec, day, self.calendar)[0]
+            day_start = max(start, datetime.combine(day, time(0, 0), tzinfo=IST))
+            day_end = min(end, datetime.combine(day, time(23, 59, 59), tzinfo=IST))
+            out.extend(self.candles(front.instrument_token, interval_minutes, day_start, day_end, now))
         return out
 
     # -- snapshots ---------------------------------------------------------------------------------

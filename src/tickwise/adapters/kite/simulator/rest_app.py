@@ -226,8 +226,16 @@ async def historical(request: web.Request) -> web.StreamResponse:
         token = int(request.match_info["token"])
     except ValueError:
         raise KiteError(400, "InputException", "invalid token") from None
-    if state.universe.get(token) is None:
+    continuous = request.query.get("continuous") in ("1", "true")
+    future = state.universe.future(token)
+    listed = state.universe.get(token) is not None
+    if not listed and (future is None or not continuous):
+        # Expired contracts have no history of their own; only continuous=1 reaches past them.
         raise KiteError(400, "InputException", "invalid token")
+    if continuous and future is None:
+        raise KiteError(400, "InputException", "continuous data is only available for futures")
+    if continuous and not listed and interval != "day":
+        raise KiteError(400, "InputException", "invalid interval for expired contract: only day candles")
     start = _parse_when(request.query.get("from"), "from", end_of_day=False)
     end = _parse_when(request.query.get("to"), "to", end_of_day=True)
     if start > end:
@@ -236,7 +244,10 @@ async def historical(request: web.Request) -> web.StreamResponse:
     if end - start > timedelta(days=limit):
         raise KiteError(400, "InputException", f"interval exceeds max limit: {limit} days")
     with_oi = request.query.get("oi") in ("1", "true")
-    rows = state.market.candles(token, INTERVALS[interval], start, end, state.clock.now())
+    if continuous:
+        rows = state.market.continuous_candles(token, INTERVALS[interval], start, end, state.clock.now())
+    else:
+        rows = state.market.candles(token, INTERVALS[interval], start, end, state.clock.now())
     candles = []
     for stamp, o, h, lo, c, v in rows:
         row: list[object] = [_candle_stamp(stamp), _num(o), _num(h), _num(lo), _num(c), v]

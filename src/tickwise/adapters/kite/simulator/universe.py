@@ -8,6 +8,13 @@ meets is exercised. ``instrument_token = exchange_token << 8 | segment``.
 The currency future expires on the last Tuesday of its month (holiday -> previous trading day), the
 rule for contracts expiring from September 2025 on; the dump of a day lists the nearest unexpired
 contract, whose exchange token is derived from its expiry month, so a roll-over gives a new token.
+
+Index futures (nse-derivatives.md): NIFTY and BANKNIFTY monthly futures on NFO (segment 2,
+``NFO-FUT``, ``FUT``), three serial contracts alive at once (near, next, far), expiring on the last
+Tuesday of their month (holiday -> previous trading day). Their exchange token encodes underlying
+and expiry month, so any contract, live or expired, can be decoded from its token
+(:meth:`Universe.future`); the dump lists only the live ones. The NIFTY BANK index (260105) is the
+underlying of BANKNIFTY. Prices track the index with a carry basis (see ``market.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +29,26 @@ from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.instrument import Instrument
 
 NIFTY_50_TOKEN = 256265  # 1001 << 8 | 9
+NIFTY_BANK_TOKEN = 260105  # 1016 << 8 | 9
+NFO_SEGMENT = 2
+FUTURE_CONTRACTS_LISTED = 3  # near, next and far month
+
+
+@dataclass(frozen=True, slots=True)
+class FutureSpec:
+    """An index whose monthly futures the simulator lists."""
+
+    underlying: str  # the ``name`` column of the dump, e.g. ``NIFTY``
+    index_token: int
+    lot_size: int
+    base_token: int  # exchange token = base_token + months since 2000-01
+
+
+# Lot sizes as of late 2026 (simulator-only; real lot sizes come from the dump).
+FUTURE_SPECS: tuple[FutureSpec, ...] = (
+    FutureSpec("NIFTY", NIFTY_50_TOKEN, 75, 35_000),
+    FutureSpec("BANKNIFTY", NIFTY_BANK_TOKEN, 35, 36_000),
+)
 
 # (tradingsymbol, name, exchange_token, reference price in rupees)
 _EQUITIES: tuple[tuple[str, str, int, float], ...] = (
@@ -112,11 +139,61 @@ def currency_future(on: date, calendar: SessionCalendar = NSE) -> Instrument:
     )
 
 
+def _month_index(year: int, month: int) -> int:
+    return (year - 2000) * 12 + (month - 1)
+
+
+def index_future(spec: FutureSpec, year: int, month: int, calendar: SessionCalendar = NSE) -> Instrument:
+    """The ``spec`` monthly future expiring in ``year``-``month``."""
+    expiry = last_tuesday_expiry(year, month, calendar)
+    exchange_token = spec.base_token + _month_index(year, month)
+    return Instrument(
+        instrument_token=exchange_token << 8 | NFO_SEGMENT,
+        exchange_token=exchange_token,
+        tradingsymbol=f"{spec.underlying}{year % 100:02d}{expiry.strftime('%b').upper()}FUT",
+        name=spec.underlying,
+        exchange="NFO",
+        segment="NFO-FUT",
+        instrument_type="FUT",
+        tick_size=0.05,
+        lot_size=spec.lot_size,
+        expiry=expiry,
+    )
+
+
+def live_index_futures(spec: FutureSpec, on: date, calendar: SessionCalendar = NSE) -> list[Instrument]:
+    """The near, next and far contracts of ``spec`` listed on ``on`` (expiry on or after ``on``)."""
+    year, month = on.year, on.month
+    if last_tuesday_expiry(year, month, calendar) < on:
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    out = []
+    for _ in range(FUTURE_CONTRACTS_LISTED):
+        out.append(index_future(spec, year, month, calendar))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
+def decode_index_future(token: int, calendar: SessionCalendar = NSE) -> tuple[FutureSpec, Instrument] | None:
+    """The index future a token denotes (live or expired), or None if it is not one."""
+    if token & 0xFF != NFO_SEGMENT:
+        return None
+    exchange_token = token >> 8
+    for spec in FUTURE_SPECS:
+        months = exchange_token - spec.base_token
+        if 0 <= months < 1000:
+            return spec, index_future(spec, 2000 + months // 12, months % 12 + 1, calendar)
+    return None
+
+
 class Universe:
     """The instruments the simulator trades, looked up by token or by ``EXCHANGE:SYMBOL``."""
 
     def __init__(
-        self, n_equities: int = 10, calendar: SessionCalendar = NSE, today: date | None = None
+        self,
+        n_equities: int = 10,
+        calendar: SessionCalendar = NSE,
+        today: date | None = None,
+        futures: bool = True,
     ) -> None:
         if n_equities < 1:
             raise ValueError("the universe needs at least one equity")
@@ -148,6 +225,22 @@ class Universe:
                 base_quantity=0,
             )
         )
+        self.futures_enabled = futures
+        if futures:
+            members.append(
+                SimInstrument(
+                    Instrument(
+                        NIFTY_BANK_TOKEN, 1016, "NIFTY BANK", "NIFTY BANK", "NSE", "INDICES", "EQ", 0.05, 0
+                    ),
+                    base_price=52000.0,
+                    liquidity=1.0,
+                    base_quantity=0,
+                )
+            )
+            for spec in FUTURE_SPECS:
+                for contract in live_index_futures(spec, today or date.today(), calendar):
+                    members.append(self._future_member(spec, contract))
+        # The currency future stays last (tests address it as ``tokens[-1]``).
         fut = currency_future(today or date.today(), calendar)
         members.append(SimInstrument(fut, base_price=83.5, liquidity=0.6, base_quantity=50))
         self.members = members
@@ -155,6 +248,25 @@ class Universe:
         self.by_key = {f"{m.instrument.exchange}:{m.instrument.tradingsymbol}": m for m in members}
         # The index is quoted as NSE:NIFTY 50 on Kite.
         self.by_key["NSE:NIFTY 50"] = self.by_token[NIFTY_50_TOKEN]
+
+    @staticmethod
+    def _future_member(spec: FutureSpec, contract: Instrument) -> SimInstrument:
+        price = 24000.0 if spec.index_token == NIFTY_50_TOKEN else 52000.0
+        return SimInstrument(contract, base_price=price, liquidity=0.7, base_quantity=spec.lot_size * 4)
+
+    def future(self, token: int) -> tuple[FutureSpec, SimInstrument] | None:
+        """Any index future by token, including expired and not-yet-listed ones (None otherwise)."""
+        if not self.futures_enabled:
+            return None
+        decoded = decode_index_future(token, self.calendar)
+        if decoded is None:
+            return None
+        spec, contract = decoded
+        return spec, self._future_member(spec, contract)
+
+    def front_future(self, spec: FutureSpec, on: date) -> Instrument:
+        """The nearest unexpired contract of ``spec`` on ``on`` (what Kite's continuous series follows)."""
+        return live_index_futures(spec, on, self.calendar)[0]
 
     @property
     def tokens(self) -> list[int]:
