@@ -99,7 +99,17 @@ def bench_settings(tmp: Path, *, instruments: int, sessions: int, scheduler: str
     )
 
 
-async def _stages(settings: Settings, url: str) -> tuple[HistoricalSummary, HistoricalSummary, float, float]:
+_SIZED = ("candles", "features", "labels")
+
+
+async def _sizes(conn: Any) -> dict[str, int]:
+    """Bytes on disk (table, indexes, TOAST; uncompressed) of each derived hypertable."""
+    return {t: int(await conn.fetchval("SELECT hypertable_size($1::regclass)", t) or 0) for t in _SIZED}
+
+
+async def _stages(
+    settings: Settings, url: str
+) -> tuple[HistoricalSummary, HistoricalSummary, float, float, dict[str, int]]:
     quiet = Reporter(quiet=True)
     began = time.perf_counter()
     with quiet:
@@ -116,8 +126,10 @@ async def _stages(settings: Settings, url: str) -> tuple[HistoricalSummary, Hist
         async with derive_plan_of(ctx) as plan:
             await derive(ctx, universe, Reporter(quiet=True), summary, executor=plan.executor, task=plan.task)
         derive_s = time.perf_counter() - began
+        async with ctx.pool.acquire() as conn:
+            sizes = await _sizes(conn)
     summary.instruments = len(universe)
-    return backfilled, summary, backfill_s, derive_s
+    return backfilled, summary, backfill_s, derive_s, sizes
 
 
 def _rate(rows: int, seconds: float) -> int:
@@ -142,7 +154,7 @@ def run_historical_bench(
         )
         began = time.perf_counter()
         with RssSampler() as rss:
-            backfilled, derived, backfill_s, derive_s = asyncio.run(_stages(settings, url))
+            backfilled, derived, backfill_s, derive_s, sizes = asyncio.run(_stages(settings, url))
         wall_s = time.perf_counter() - began
     finally:
         try:
@@ -172,6 +184,7 @@ def run_historical_bench(
         "feature_rows_per_s_of_derive": _rate(derived.feature_rows, derive_s),
         "label_rows": derived.label_rows,
         "label_rows_per_s_of_derive": _rate(derived.label_rows, derive_s),
+        "table_bytes": sizes,
         "cpu_count": os.cpu_count(),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
