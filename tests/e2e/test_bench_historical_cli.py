@@ -15,7 +15,8 @@ pytestmark = [pytest.mark.db, pytest.mark.slow]
 SESSION_BARS = 375
 
 
-def test_bench_historical_prints_consistent_figures_and_removes_its_cluster() -> None:
+@pytest.mark.parametrize("scheduler", ["inline", "processes"])
+def test_bench_historical_prints_consistent_figures_and_removes_its_cluster(scheduler: str) -> None:
     before = set(Path("/tmp").glob("tickwise-bench-hist-*"))
     done = subprocess.run(
         [
@@ -38,6 +39,7 @@ def test_bench_historical_prints_consistent_figures_and_removes_its_cluster() ->
     )
     assert done.returncode == 0, done.stderr[-2000:]
     figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["scheduler"] == scheduler
     assert figures["bench"] == "historical" and figures["instruments"] == 2 and figures["sessions"] == 2
     assert figures["backfill_candles"] == 2 * 2 * SESSION_BARS  # every bar of every session
     assert figures["feature_rows"] == figures["backfill_candles"]  # one feature row per 1m bar

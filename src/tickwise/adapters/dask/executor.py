@@ -70,8 +70,13 @@ def open_dask(scheduler: str, workers: int) -> Iterator[DaskExecutor]:
             dashboard_address=None,
         )
         try:
-            with Client(cluster) as client:  # type: ignore[no-untyped-call]
+            # Not ``with Client(...)``: that sets a context variable, and callers enter and leave this
+            # context manager on different threads (asyncio.to_thread), where resetting it fails.
+            client = Client(cluster)  # type: ignore[no-untyped-call]
+            try:
                 yield DaskExecutor(client, f"dask LocalCluster ({workers} processes)")
+            finally:
+                client.close()  # type: ignore[no-untyped-call]
         finally:
             cluster.close()
     elif is_remote_scheduler(scheduler):
