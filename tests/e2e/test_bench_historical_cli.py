@@ -29,6 +29,8 @@ def test_bench_historical_prints_consistent_figures_and_removes_its_cluster(sche
             "2",
             "--sessions",
             "2",
+            "--scheduler",
+            scheduler,
             "--json",
         ],
         capture_output=True,
