@@ -444,6 +444,24 @@ class DataQualitySettings(_Section):
     )
 
 
+class ComputeSettings(_Section):
+    """Where ``tickwise historical`` derives roll-ups, features and labels (docs/scaling.md).
+
+    ``inline``: in this process on the shared pool (the default); ``processes``: a Dask LocalCluster of
+    ``workers`` processes on this machine; ``tcp://host:8786`` (or ``tls://``): a Dask scheduler.
+    """
+
+    scheduler: str = "inline"
+    workers: int = Field(default_factory=lambda: max(os.cpu_count() or 1, 1), ge=1)
+
+    @field_validator("scheduler")
+    @classmethod
+    def _known_scheduler(cls, value: str) -> str:
+        if value in ("inline", "processes") or value.startswith(("tcp://", "tls://")):
+            return value
+        raise ValueError("expected 'inline', 'processes' or a Dask scheduler address (tcp://host:8786)")
+
+
 class Settings(_Section):
     system: SystemSettings = SystemSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -456,6 +474,7 @@ class Settings(_Section):
     walk_forward: WalkForwardSettings = WalkForwardSettings()
     promotion: PromotionSettings = PromotionSettings()
     data_quality: DataQualitySettings = DataQualitySettings()
+    compute: ComputeSettings = ComputeSettings()
 
 
 def default_config_dir() -> Path:

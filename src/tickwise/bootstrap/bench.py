@@ -65,3 +65,18 @@ def live_bench(
     return run_sharded_live_bench(
         shards, **common, db=True, url=url, pool_size=settings.database.pool_max_size
     )
+
+
+def historical_bench(
+    settings: Settings, *, instruments: int, sessions: int, scheduler: str | None
+) -> Figures:
+    """Backfill + derive of N instruments x D sessions on a throw-away cluster (``bench.historical``);
+    the scheduler defaults to ``compute.scheduler``."""
+    from tickwise.bench.historical import run_historical_bench
+
+    return run_historical_bench(
+        instruments=instruments,
+        sessions=sessions,
+        scheduler=scheduler or settings.compute.scheduler,
+        workers=settings.compute.workers,
+    )

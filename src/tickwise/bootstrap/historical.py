@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from tickwise.adapters.timescale.model_repository import TimescaleModelRepositor
 from tickwise.adapters.timescale.signal_repository import TimescaleSignalRepository
 from tickwise.adapters.timescale.world_repository import TimescaleWorldRepository
 from tickwise.bootstrap.calendar import calendar_of
+from tickwise.bootstrap.compute import DerivePlan, derive_plan
 from tickwise.bootstrap.database import database_url, migrate, migration_url, open_pool
 from tickwise.bootstrap.universe import default_symbols
 from tickwise.config import Settings
@@ -52,6 +53,7 @@ from tickwise.pipelines.historical.options import HistoricalOptions
 from tickwise.pipelines.historical.predict import PredictOutcome
 from tickwise.pipelines.historical.progress import Reporter, StepProgress
 from tickwise.pipelines.historical.run import (
+    DeriveSpec,
     HistoricalSummary,
     derive,
     oos_step,
@@ -258,7 +260,16 @@ async def run_historical(
             universe += await _continuous_futures(settings, ctx, broker.rest, summary)
         await TimescaleWorldRepository(ctx.pool).replace_universe(universe)  # Grafana's instrument picker
         with timed(summary, "derive"):
-            await derive(ctx, universe, reporter, summary, quality=candle_quality(settings, ctx.pool))
+            async with derive_plan_of(ctx) as plan:  # compute.scheduler: inline or Dask tasks
+                await derive(
+                    ctx,
+                    universe,
+                    reporter,
+                    summary,
+                    quality=candle_quality(settings, ctx.pool),
+                    executor=plan.executor,
+                    task=plan.task,
+                )
         decision = await _retrain_decision(ctx)
         summary.retrain = decision.reason
         if decision.due:  # the champion candidate, on the cadence (model_training.retrain_every_days)
@@ -322,6 +333,11 @@ async def _continuous_futures(
             len(r.rolls),
         )
     return synthetic
+
+
+def derive_plan_of(ctx: HistoricalContext) -> AbstractAsyncContextManager[DerivePlan]:
+    """Where derive runs (``compute.scheduler``), bound to this context's database."""
+    return derive_plan(ctx.settings, ctx.url, ctx.calendar, DeriveSpec.of(ctx.options))
 
 
 async def _retrain_decision(ctx: HistoricalContext) -> RetrainDecision:
@@ -392,7 +408,16 @@ async def run_train(
 
     async with open_historical(settings, url=url) as ctx:
         universe = await select_universe(ctx.instruments, ctx.options.symbols, ctx.options.default_symbols)
-        await derive(ctx, universe, reporter, HistoricalSummary())  # incremental: writes only missing rows
+        async with derive_plan_of(ctx) as plan:  # incremental: writes only missing rows
+            await derive(
+                ctx,
+                universe,
+                reporter,
+                HistoricalSummary(),
+                quality=candle_quality(settings, ctx.pool),
+                executor=plan.executor,
+                task=plan.task,
+            )
         outcome = await train_step(
             ctx, reporter, start=start, end=end, trials=trials, tracker_factory=tracker_factory(settings)
         )

@@ -149,3 +149,29 @@ def backtest(
 def register(app: typer.Typer) -> None:
     """Add the bench command group to the root app."""
     app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("historical")
+def historical(
+    instruments: Annotated[
+        int,
+        typer.Option("--instruments", min=2, max=9000, help="Instruments (simulated equities + NIFTY 50)."),
+    ] = 11,
+    sessions: Annotated[
+        int, typer.Option("--sessions", min=1, max=2500, help="Sessions of 1m history.")
+    ] = 60,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler", help="inline, processes or tcp://host:8786 (default: compute.scheduler)."
+        ),
+    ] = None,
+    json_only: JsonOption = False,
+) -> None:
+    """Backfill (simulator) and derive into a throw-away database: wall time, peak RSS, rows/s per stage."""
+    from tickwise.bootstrap.bench import historical_bench
+
+    emit(
+        historical_bench(state.settings(), instruments=instruments, sessions=sessions, scheduler=scheduler),
+        json_only=json_only,
+    )

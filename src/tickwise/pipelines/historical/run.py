@@ -8,13 +8,18 @@ root (``bootstrap.historical.run_historical``) opens the database and the broker
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+import pandas as pd
+
 from tickwise.core.features.calculator import FeatureCalculator
+from tickwise.core.labels import LabelSpec
+from tickwise.domain.calendar import SessionCalendar
 from tickwise.domain.instrument import Instrument
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.backfill import (
@@ -32,20 +37,26 @@ from tickwise.pipelines.historical.candle_checks import CandleQuality, FlagCount
 from tickwise.pipelines.historical.context import HistoricalPorts
 from tickwise.pipelines.historical.instruments import InstrumentManager
 from tickwise.pipelines.historical.oos import OosOptions, OosOutcome, write_oos_history
+from tickwise.pipelines.historical.options import HistoricalOptions
 from tickwise.pipelines.historical.predict import PredictOutcome, predict_signals
 from tickwise.pipelines.historical.progress import Reporter, StepProgress, TaskID
 from tickwise.pipelines.historical.rollups import roll_up
 from tickwise.pipelines.historical.train import TrainOutcome, train_model
 from tickwise.pipelines.universe import select_universe
+from tickwise.ports.compute import ComputeExecutor
 from tickwise.ports.experiment_tracker import ExperimentTracker
 from tickwise.ports.historical_source import HistoricalSource, InstrumentSource
-from tickwise.ports.repositories import ModelRecord
+from tickwise.ports.repositories import CandleRepository, FeatureRepository, LabelRepository, ModelRecord
 
 __all__ = [
+    "DeriveJob",
+    "DeriveSpec",
     "HistoricalSummary",
+    "InstrumentDerived",
     "Reporter",
     "StepProgress",
     "derive",
+    "derive_instrument",
     "oos_step",
     "predict_step",
     "roll_up_all",
@@ -140,6 +151,105 @@ async def roll_up_all(ctx: HistoricalPorts, universe: Sequence[Instrument]) -> d
     return written
 
 
+@dataclass(frozen=True)
+class DeriveSpec:
+    """What derive computes (from ``HistoricalOptions``): plain and picklable, so a task on another
+    process or machine computes exactly what this one would."""
+
+    timeframes: tuple[Timeframe, ...]
+    signal_timeframe: Timeframe
+    label_spec: LabelSpec
+
+    @classmethod
+    def of(cls, options: HistoricalOptions) -> DeriveSpec:
+        return cls(tuple(options.timeframes), options.signal_timeframe, options.label_spec)
+
+
+@dataclass(frozen=True)
+class DeriveJob:
+    """One instrument's derive task: its whole stored history is the warm-up it needs."""
+
+    instrument: Instrument
+    first_day: date | None
+    last_day: date | None
+    # The candle checks' flags of the 1m bars (``candle_checks``), when the quality policy is on: the
+    # labels leave out the bars it excludes.
+    flags: pd.DataFrame | None = None
+
+
+@dataclass(frozen=True)
+class InstrumentDerived:
+    """What one instrument's derive task wrote (and the integrity of its 1m candles)."""
+
+    token: int
+    integrity: IntegrityReport | None
+    rollup_rows: dict[str, int]
+    feature_rows: int
+    label_rows: int
+    rollup_seconds: float
+
+
+async def derive_instrument(
+    candle_repo: CandleRepository,
+    feature_repo: FeatureRepository,
+    label_repo: LabelRepository,
+    calendar: SessionCalendar,
+    spec: DeriveSpec,
+    job: DeriveJob,
+) -> InstrumentDerived:
+    """Integrity check, roll-ups, features and labels of one instrument (the unit a task runs)."""
+    token = job.instrument.instrument_token
+    timeframe = spec.signal_timeframe
+    candles = await candle_repo.read_frame(token, Timeframe.M1, None, None)
+    integrity = None
+    if job.first_day and job.last_day:
+        integrity = integrity_report(candles, [token], job.first_day, job.last_day, calendar)
+    began = time.perf_counter()
+    rollup_rows = await roll_up(candles, spec.timeframes, candle_repo, calendar)
+    rollup_seconds = time.perf_counter() - began
+    base = (
+        candles if timeframe is Timeframe.M1 else await candle_repo.read_frame(token, timeframe, None, None)
+    )
+    feature_rows = 0
+    if timeframe is Timeframe.M1:
+        feature_rows = (
+            await build_features(token, base, FeatureCalculator(), feature_repo, timeframe)
+        ).written
+    label_rows = (
+        await build_labels(
+            token,
+            base,
+            spec.label_spec,
+            label_repo,
+            timeframe,
+            calendar,
+            flags=job.flags if timeframe is Timeframe.M1 else None,
+        )
+    ).written
+    return InstrumentDerived(
+        token=token,
+        integrity=integrity,
+        rollup_rows={str(tf): n for tf, n in rollup_rows.items()},
+        feature_rows=feature_rows,
+        label_rows=label_rows,
+        rollup_seconds=rollup_seconds,
+    )
+
+
+def _merge(summary: HistoricalSummary, integrity: IntegrityReport, part: InstrumentDerived) -> None:
+    if part.integrity is not None:
+        integrity.sessions += part.integrity.sessions
+        integrity.complete_sessions += part.integrity.complete_sessions
+        integrity.partial_sessions += part.integrity.partial_sessions
+        integrity.empty_sessions += part.integrity.empty_sessions
+        integrity.invalid_candles += part.integrity.invalid_candles
+    for tf, n in part.rollup_rows.items():
+        summary.rollup_rows[tf] = summary.rollup_rows.get(tf, 0) + n
+    summary.feature_rows += part.feature_rows
+    summary.label_rows += part.label_rows
+    summary.timings["rollups"] = round(summary.timings.get("rollups", 0.0) + part.rollup_seconds, 2)
+
+
 async def derive(
     ctx: HistoricalPorts,
     universe: Sequence[Instrument],
@@ -147,59 +257,41 @@ async def derive(
     summary: HistoricalSummary,
     *,
     quality: CandleQuality | None = None,
+    executor: ComputeExecutor | None = None,
+    task: Callable[[DeriveJob], InstrumentDerived] | None = None,
 ) -> None:
     """Integrity check, roll-ups, features and labels per instrument (1m = the signal timeframe).
 
-    With ``quality`` the 1m candles are flagged first (``candle_checks``) and the labels leave out the
-    bars the policy excludes."""
-    options = ctx.options
-    timeframe = options.signal_timeframe
-    calculator = FeatureCalculator()
-    spec = options.label_spec
+    Without ``executor`` the instruments run here, one after the other, on the context's repositories.
+    With ``executor`` and ``task`` (a picklable function that opens its own database connection, wired
+    by the composition root) each instrument is one task on the executor (e.g. a Dask cluster); the
+    rows written are the same, since every task runs ``derive_instrument`` on the same stored data.
+    With ``quality`` the 1m candles are flagged first, here (``candle_checks``), and each task's labels
+    leave out the bars the policy excludes (the flags travel with the job).
+    """
+    spec = DeriveSpec.of(ctx.options)
     integrity = IntegrityReport()
-    task = reporter.task("rollups/features/labels", len(universe))
+    jobs = []
     for inst in universe:
-        token = inst.instrument_token
-        candles = await ctx.candles.read_frame(token, Timeframe.M1, None, None)
-        if summary.first_day and summary.last_day:
-            part = integrity_report(candles, [token], summary.first_day, summary.last_day, ctx.calendar)
-            integrity.sessions += part.sessions
-            integrity.complete_sessions += part.complete_sessions
-            integrity.partial_sessions += part.partial_sessions
-            integrity.empty_sessions += part.empty_sessions
-            integrity.invalid_candles += part.invalid_candles
         flags = None
         if quality is not None:
-            flags, counts = await check_candles(token, candles, quality, ctx.calendar)
+            candles = await ctx.candles.read_frame(inst.instrument_token, Timeframe.M1, None, None)
+            flags, counts = await check_candles(inst.instrument_token, candles, quality, ctx.calendar)
             summary.candle_flags = summary.candle_flags or FlagCounts()
             summary.candle_flags.add(counts)
-        with timed(summary, f"rollups:{token}"):
-            for tf, n in (await roll_up(candles, options.timeframes, ctx.candles, ctx.calendar)).items():
-                summary.rollup_rows[tf] = summary.rollup_rows.get(tf, 0) + n
-        base = (
-            candles
-            if timeframe is Timeframe.M1
-            else await ctx.candles.read_frame(token, timeframe, None, None)
-        )
-        if timeframe is Timeframe.M1:
-            summary.feature_rows += (
-                await build_features(token, base, calculator, ctx.features, timeframe)
-            ).written
-        summary.label_rows += (
-            await build_labels(
-                token,
-                base,
-                spec,
-                ctx.labels,
-                timeframe,
-                ctx.calendar,
-                flags=flags if timeframe is Timeframe.M1 else None,
-            )
-        ).written
-        reporter.update(task, advance=1, info=inst.tradingsymbol)
+        jobs.append(DeriveJob(inst, summary.first_day, summary.last_day, flags))
+    progress = reporter.task("rollups/features/labels", len(universe))
+    if executor is not None and task is not None:
+        reporter.update(progress, info=f"{len(jobs)} tasks on {executor.description}")
+        for part in await asyncio.to_thread(executor.map, task, jobs):
+            _merge(summary, integrity, part)
+        reporter.update(progress, completed=len(jobs), info="done")
+    else:
+        for job in jobs:
+            part = await derive_instrument(ctx.candles, ctx.features, ctx.labels, ctx.calendar, spec, job)
+            _merge(summary, integrity, part)
+            reporter.update(progress, advance=1, info=job.instrument.tradingsymbol)
     summary.integrity = integrity
-    for key in [k for k in summary.timings if k.startswith("rollups:")]:
-        summary.timings["rollups"] = summary.timings.get("rollups", 0.0) + summary.timings.pop(key)
 
 
 async def train_step(

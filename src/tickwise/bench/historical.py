@@ -1,0 +1,191 @@
+"""`tickwise bench historical`: backfill from the simulator and derive (roll-ups, features, labels) into a
+throw-away TimescaleDB cluster; wall time, peak RSS of the process tree and rows/s per stage.
+
+The cluster lives in a fresh /tmp directory on a free port (durability off, like the test cluster) and
+is removed afterwards; the simulator runs as the usual child process on free ports. Training and the
+out-of-sample history are not part of this bench (their cost depends on trials and folds, not only on
+the data size): it measures the data stages whose memory and time grow with instruments x sessions.
+Peak RSS is sampled (every 0.2 s) over this process and all its descendants (simulator, Dask workers);
+the database server is not a descendant and is not counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from tickwise.adapters.timescale.cluster import EmbeddedCluster
+from tickwise.bootstrap.database import migrate
+from tickwise.bootstrap.historical import (
+    HistoricalSummary,
+    Reporter,
+    derive_plan_of,
+    open_historical,
+    run_backfill,
+)
+from tickwise.config import Settings, load_settings
+from tickwise.pipelines.historical.run import derive
+from tickwise.pipelines.universe import select_universe
+
+__all__ = ["RssSampler", "run_historical_bench"]
+
+_SERVER_OPTIONS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RssSampler:
+    """Peak resident memory of this process plus its descendants, sampled on a daemon thread."""
+
+    def __init__(self, interval_s: float = 0.2) -> None:
+        self.interval_s = interval_s
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _sample(self) -> int:
+        me = psutil.Process()
+        total = 0
+        for proc in [me, *me.children(recursive=True)]:
+            try:
+                total += proc.memory_info().rss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue  # a child that just exited
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_bytes = max(self.peak_bytes, self._sample())
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_bytes = max(self.peak_bytes, self._sample())
+
+
+def bench_settings(tmp: Path, *, instruments: int, sessions: int, scheduler: str, workers: int) -> Settings:
+    """Settings of one bench run: the simulator with ``instruments`` - 1 equities (the universe adds
+    the NIFTY 50 index), ``sessions`` of backfill, everything under ``tmp``, free simulator ports."""
+    return load_settings(
+        environ={
+            "TICKWISE__SYSTEM__DATA_DIR": str(tmp / "data"),
+            "TICKWISE__BROKER__TOKEN_FILE": str(tmp / "kite_token.json"),
+            "TICKWISE__BROKER__SIMULATOR__INSTRUMENTS": str(max(instruments - 1, 1)),
+            "TICKWISE__BROKER__SIMULATOR__PORT": str(_free_port()),
+            "TICKWISE__BROKER__SIMULATOR__WS_PORT": str(_free_port()),
+            "TICKWISE__TRADING__BACKFILL_DAYS": str(sessions),
+            "TICKWISE__COMPUTE__SCHEDULER": scheduler,
+            "TICKWISE__COMPUTE__WORKERS": str(workers),
+        },
+        environment="development",
+    )
+
+
+_SIZED = ("candles", "features", "labels")
+
+
+async def _sizes(conn: Any) -> dict[str, int]:
+    """Bytes on disk (table, indexes, TOAST; uncompressed) of each derived hypertable."""
+    return {t: int(await conn.fetchval("SELECT hypertable_size($1::regclass)", t) or 0) for t in _SIZED}
+
+
+async def _stages(
+    settings: Settings, url: str
+) -> tuple[HistoricalSummary, HistoricalSummary, float, float, dict[str, int]]:
+    quiet = Reporter(quiet=True)
+    began = time.perf_counter()
+    with quiet:
+        backfilled = await run_backfill(settings, quiet, url=url)
+    backfill_s = time.perf_counter() - began
+    # run_backfill also rolled up; derive then writes the features and labels (and no roll-up rows),
+    # so roll-ups are timed inside derive by re-deriving them from scratch.
+    summary = HistoricalSummary(first_day=backfilled.first_day, last_day=backfilled.last_day)
+    async with open_historical(settings, url=url) as ctx:
+        async with ctx.pool.acquire() as conn:
+            await conn.execute("DELETE FROM candles WHERE timeframe <> '1m'")
+        universe = await select_universe(ctx.instruments, ctx.options.symbols, ctx.options.default_symbols)
+        began = time.perf_counter()
+        async with derive_plan_of(ctx) as plan:
+            await derive(ctx, universe, Reporter(quiet=True), summary, executor=plan.executor, task=plan.task)
+        derive_s = time.perf_counter() - began
+        async with ctx.pool.acquire() as conn:
+            sizes = await _sizes(conn)
+    summary.instruments = len(universe)
+    return backfilled, summary, backfill_s, derive_s, sizes
+
+
+def _rate(rows: int, seconds: float) -> int:
+    return round(rows / seconds) if seconds > 0 else 0
+
+
+def run_historical_bench(
+    *, instruments: int, sessions: int, scheduler: str = "inline", workers: int = 2
+) -> dict[str, Any]:
+    """Run the bench on a throw-away cluster; the figures as a dict (module doc)."""
+    if instruments < 1 or sessions < 1:
+        raise ValueError("need at least one instrument and one session")
+    base = Path(tempfile.mkdtemp(prefix="tickwise-bench-hist-", dir="/tmp"))
+    base.chmod(0o755)  # the cluster may run as an unprivileged user (see EmbeddedCluster)
+    cluster = EmbeddedCluster(base / "db", _free_port(), server_options=_SERVER_OPTIONS)
+    load_before = os.getloadavg()
+    try:
+        url = cluster.up()
+        migrate(cluster.admin_url())
+        settings = bench_settings(
+            base, instruments=instruments, sessions=sessions, scheduler=scheduler, workers=workers
+        )
+        began = time.perf_counter()
+        with RssSampler() as rss:
+            backfilled, derived, backfill_s, derive_s, sizes = asyncio.run(_stages(settings, url))
+        wall_s = time.perf_counter() - began
+    finally:
+        try:
+            cluster.down()
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+    candles_1m = backfilled.backfill.rows_written if backfilled.backfill else 0
+    rollup_rows = sum(derived.rollup_rows.values())
+    rollup_s = derived.timings.get("rollups", 0.0)
+    return {
+        "bench": "historical",
+        "instruments": derived.instruments,
+        "sessions": sessions,
+        "scheduler": scheduler,
+        "workers": workers if scheduler != "inline" else 1,
+        "stages": ["backfill", "derive (rollups, features, labels)"],
+        "wall_s": round(wall_s, 2),
+        "peak_rss_mb": round(rss.peak_bytes / 2**20, 1),
+        "backfill_s": round(backfill_s, 2),
+        "backfill_candles": candles_1m,
+        "backfill_rows_per_s": _rate(candles_1m, backfill_s),
+        "derive_s": round(derive_s, 2),
+        "rollup_rows": rollup_rows,
+        "rollup_s_summed_over_tasks": rollup_s,
+        "rollup_rows_per_s": _rate(rollup_rows, rollup_s),
+        "feature_rows": derived.feature_rows,
+        "feature_rows_per_s_of_derive": _rate(derived.feature_rows, derive_s),
+        "label_rows": derived.label_rows,
+        "label_rows_per_s_of_derive": _rate(derived.label_rows, derive_s),
+        "table_bytes": sizes,
+        "cpu_count": os.cpu_count(),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+    }

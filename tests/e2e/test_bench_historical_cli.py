@@ -1,0 +1,50 @@
+"""`tickwise bench historical --json` end to end: its own throw-away cluster and simulator, one JSON line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.db, pytest.mark.slow]
+
+SESSION_BARS = 375
+
+
+@pytest.mark.parametrize("scheduler", ["inline", "processes"])
+def test_bench_historical_prints_consistent_figures_and_removes_its_cluster(scheduler: str) -> None:
+    before = set(Path("/tmp").glob("tickwise-bench-hist-*"))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tickwise.cli.main",
+            "bench",
+            "historical",
+            "--instruments",
+            "2",
+            "--sessions",
+            "2",
+            "--scheduler",
+            scheduler,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["scheduler"] == scheduler
+    assert figures["bench"] == "historical" and figures["instruments"] == 2 and figures["sessions"] == 2
+    assert figures["backfill_candles"] == 2 * 2 * SESSION_BARS  # every bar of every session
+    assert figures["feature_rows"] == figures["backfill_candles"]  # one feature row per 1m bar
+    assert figures["label_rows"] > 0 and figures["rollup_rows"] > 0
+    assert figures["peak_rss_mb"] > 50 and figures["wall_s"] >= figures["derive_s"] > 0
+    assert not set(Path("/tmp").glob("tickwise-bench-hist-*")) - before  # its throw-away cluster is gone

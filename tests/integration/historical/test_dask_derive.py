@@ -1,0 +1,116 @@
+"""Derive (roll-ups, features, labels) on a Dask cluster of worker processes writes exactly the rows the
+single-process run writes: the table contents are compared as text (float8 prints its shortest exact
+form, so equal text is equal bits, NaN included)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+import pytest
+from distributed import Client, LocalCluster
+
+from tickwise.adapters.dask.executor import DaskExecutor, InProcessExecutor
+from tickwise.bootstrap.compute import derive_task
+from tickwise.bootstrap.historical import HistoricalSummary, Reporter, open_historical, run_backfill
+from tickwise.config import Settings, load_settings
+from tickwise.pipelines.historical.run import DeriveSpec, derive
+from tickwise.pipelines.universe import select_universe
+from tickwise.ports.compute import ComputeExecutor
+
+pytestmark = [pytest.mark.db, pytest.mark.slow]
+
+# (table, ORDER BY) of every table derive writes.
+DERIVED = (
+    ("candles", "instrument_token, timeframe, time"),
+    ("features", "instrument_token, timeframe, feature_set, time"),
+    ("labels", "instrument_token, timeframe, side, time"),
+)
+
+
+def _settings(tmp: Path) -> Settings:
+    env = {
+        "TICKWISE__SYSTEM__DATA_DIR": str(tmp),
+        "TICKWISE__BROKER__TOKEN_FILE": str(tmp / "kite_token.json"),
+        "TICKWISE__TRADING__SYMBOLS": "[INFY, RELIANCE, TCS]",
+        "TICKWISE__TRADING__BACKFILL_DAYS": "6",
+    }
+    return load_settings(environ=env, environment="test")
+
+
+async def _contents(pool: asyncpg.Pool) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    async with pool.acquire() as conn:
+        for table, order in DERIVED:
+            rows = await conn.fetch(f"SELECT t::text AS row FROM {table} t ORDER BY {order}")
+            out[table] = [r["row"] for r in rows]
+    return out
+
+
+async def _forget_derived(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute("DELETE FROM candles WHERE timeframe <> '1m'")
+        await conn.execute("DELETE FROM features")
+        await conn.execute("DELETE FROM labels")
+
+
+async def _derive_with(
+    settings: Settings, db_url: str, executor: ComputeExecutor | None, backfilled: HistoricalSummary
+) -> HistoricalSummary:
+    summary = HistoricalSummary(first_day=backfilled.first_day, last_day=backfilled.last_day)
+    async with open_historical(settings, url=db_url) as ctx:
+        universe = await select_universe(ctx.instruments, ctx.options.symbols, ctx.options.default_symbols)
+        task = derive_task(db_url, ctx.calendar, DeriveSpec.of(ctx.options)) if executor else None
+        await derive(ctx, universe, Reporter(quiet=True), summary, executor=executor, task=task)
+    return summary
+
+
+async def test_a_two_process_dask_cluster_derives_the_same_table_contents_as_one_process(
+    clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
+) -> None:
+    settings = _settings(tmp_path)
+    quiet = Reporter(quiet=True)
+    with quiet:
+        backfilled = await run_backfill(settings, quiet, url=db_url)
+    await _forget_derived(clean_db)  # the backfill rolled up already: derive from the 1m candles alone
+
+    single = await _derive_with(settings, db_url, None, backfilled)
+    expected = await _contents(clean_db)
+    assert single.feature_rows > 0 and single.label_rows > 0
+    assert {len(rows) > 0 for rows in expected.values()} == {True}
+
+    await _forget_derived(clean_db)
+    cluster = await asyncio.to_thread(
+        LocalCluster, n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+    )
+    try:
+        client = await asyncio.to_thread(Client, cluster)
+        try:
+            distributed = await _derive_with(
+                settings, db_url, DaskExecutor(client, "test cluster"), backfilled
+            )
+        finally:
+            await asyncio.to_thread(client.close)
+    finally:
+        await asyncio.to_thread(cluster.close)
+
+    assert await _contents(clean_db) == expected
+    assert (distributed.feature_rows, distributed.label_rows) == (single.feature_rows, single.label_rows)
+    assert distributed.rollup_rows == single.rollup_rows
+    assert distributed.integrity is not None and single.integrity is not None
+    assert distributed.integrity.sessions == single.integrity.sessions > 0
+
+
+async def test_the_in_process_executor_runs_the_same_worker_task_and_a_rerun_writes_nothing(
+    clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
+) -> None:
+    settings = _settings(tmp_path)
+    quiet = Reporter(quiet=True)
+    with quiet:
+        backfilled = await run_backfill(settings, quiet, url=db_url)
+    await _forget_derived(clean_db)
+    first = await _derive_with(settings, db_url, InProcessExecutor(), backfilled)
+    assert first.feature_rows > 0 and first.label_rows > 0 and sum(first.rollup_rows.values()) > 0
+    again = await _derive_with(settings, db_url, InProcessExecutor(), backfilled)
+    assert (again.feature_rows, again.label_rows) == (0, 0)  # incremental, as the inline path is
