@@ -78,3 +78,20 @@ def test_a_malformed_universe_list_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_text("symbols: []\n")
     with pytest.raises(ConfigError, match="non-empty list"):
         load_universe_list(bad)
+
+
+async def test_every_equity_means_the_stocks_and_nifty_50_not_every_index_kite_lists() -> None:
+    from fakes import InMemoryInstrumentRepository
+    from tickwise.domain.instrument import Instrument
+    from tickwise.pipelines.universe import select_universe
+
+    repo = InMemoryInstrumentRepository()
+    await repo.upsert_many(
+        [
+            Instrument(256265, 1001, "NIFTY 50", "NIFTY 50", "NSE", "INDICES", "EQ", 0.05, 0),
+            Instrument(260105, 1016, "NIFTY BANK", "NIFTY BANK", "NSE", "INDICES", "EQ", 0.05, 0),
+            Instrument(408065, 1594, "INFY", "INFOSYS", "NSE", "NSE", "EQ", 0.05, 1),
+        ]
+    )
+    chosen = await select_universe(repo)
+    assert [i.tradingsymbol for i in chosen] == ["NIFTY 50", "INFY"]

@@ -50,9 +50,12 @@ async def select_universe(
                 ", ".join(missing),
             )
         return sorted(chosen, key=lambda i: i.instrument_token)
+    # Kite's dump lists indices as NSE "EQ" rows of segment INDICES: every equity means the stocks, plus
+    # the NIFTY 50 index (the market context), not every index Kite publishes.
     chosen = [
         i
         for i in every
-        if (i.exchange == "NSE" and i.instrument_type == "EQ") or i.instrument_token == NIFTY_50
+        if (i.exchange == "NSE" and i.instrument_type == "EQ" and i.segment != "INDICES")
+        or i.instrument_token == NIFTY_50
     ]
     return sorted(chosen, key=lambda i: i.instrument_token)
