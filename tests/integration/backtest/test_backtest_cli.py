@@ -30,7 +30,10 @@ async def test_backtest_json_then_report_of_that_run(
     clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
 ) -> None:
     await seed(clean_db)
-    result = run("backtest", "--from", "2026-11-02", "--to", "2026-11-03", "--json", DATABASE_URL=db_url)
+    result = run(
+        "backtest", "--from", "2026-11-02", "--to", "2026-11-03", "--model", "m-champ", "--json",
+        DATABASE_URL=db_url,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["model_version"] == "m-champ" and summary["sample"] == "out-of-sample"
@@ -42,9 +45,16 @@ async def test_backtest_json_then_report_of_that_run(
     assert summary["slippage"] > 0
     assert summary["net_pnl"] == pytest.approx(334.44 - summary["slippage"], abs=0.05)
 
-    table = run("backtest", "--from", "2026-11-02", "--to", "2026-11-03", DATABASE_URL=db_url)
+    table = run(
+        "backtest", "--from", "2026-11-02", "--to", "2026-11-03", "--model", "m-champ", DATABASE_URL=db_url
+    )
     assert table.returncode == 0, table.stderr
     assert "net PnL" in table.stdout and "out-of-sample" in table.stdout
+
+    # Without --model the out-of-sample signal set is traded (every historical row tickwise writes is).
+    default = run("backtest", "--from", "2026-11-02", "--to", "2026-11-03", "--json", DATABASE_URL=db_url)
+    assert default.returncode == 0, default.stderr
+    assert json.loads(default.stdout.strip().splitlines()[-1])["model_version"] == "oos"
 
     out = tmp_path / "report"
     report = run("report", "--backtest", summary["run_id"], "--out", str(out), DATABASE_URL=db_url)
