@@ -142,7 +142,7 @@ def run_historical_bench(
     """Run the bench on a throw-away cluster; the figures as a dict (module doc)."""
     if instruments < 1 or sessions < 1:
         raise ValueError("need at least one instrument and one session")
-    base = Path(tempfile.mkdtemp(prefix="tickwise-bench-hist-", dir="/tmp"))
+    base = Path(tempfile.mkdtemp(prefix="tickwise-bench-hist-", dir="/tmp"))  # nosec B108: mkdtemp makes a new private (0700, then 0755 for the server user) directory with a random name
     base.chmod(0o755)  # the cluster may run as an unprivileged user (see EmbeddedCluster)
     cluster = EmbeddedCluster(base / "db", _free_port(), server_options=_SERVER_OPTIONS)
     load_before = os.getloadavg()

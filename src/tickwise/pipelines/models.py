@@ -41,7 +41,7 @@ async def load_model(source: ModelSource, version: str | None) -> ModelArtifact:
     if record is None:
         if version:
             raise ModelError(
-                f"no model version {version!r} in the models table (list them: SELECT model_version, status FROM models)"
+                f"no model version {version!r} in the models table (list them: SELECT model_version, status FROM models)"  # nosec B608: an error message naming a query for the user, not SQL that is executed
             )
         raise ModelError("no champion model yet; run `tickwise train` (or `tickwise historical`) first")
     where = record.artifact_path or record.model_version

@@ -132,7 +132,7 @@ class TimescaleBacktestRepository:
         """The run's trades ordered by entry time (money as float rupees)."""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
-                f"SELECT {', '.join(TRADE_COLUMNS)} FROM backtest_trades WHERE run_id = $1 "
+                f"SELECT {', '.join(TRADE_COLUMNS)} FROM backtest_trades WHERE run_id = $1 "  # nosec B608: the column list is a module constant; every value is a $n parameter
                 "ORDER BY entry_time, instrument_token",
                 run_id,
             )
@@ -146,7 +146,7 @@ class TimescaleBacktestRepository:
     async def equity(self, run_id: str) -> pd.DataFrame:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
-                f"SELECT {', '.join(EQUITY_COLUMNS)} FROM backtest_equity WHERE run_id = $1 ORDER BY time",
+                f"SELECT {', '.join(EQUITY_COLUMNS)} FROM backtest_equity WHERE run_id = $1 ORDER BY time",  # nosec B608: the column list is a module constant; every value is a $n parameter
                 run_id,
             )
         return records_frame(rows, EQUITY_COLUMNS, float_columns=("equity", "drawdown"))
@@ -181,7 +181,7 @@ class TimescaleBacktestRepository:
         if oos:
             where += " AND sample = 'oos'"
         sql = (
-            f"SELECT {', '.join(SIGNAL_COLUMNS)} FROM signals WHERE {where} "
+            f"SELECT {', '.join(SIGNAL_COLUMNS)} FROM signals WHERE {where} "  # nosec B608: constant columns and clauses; every value is a $n parameter
             "ORDER BY available_at, instrument_token"
         )
         async with self._pool.acquire() as conn:

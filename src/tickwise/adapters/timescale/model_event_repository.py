@@ -63,7 +63,7 @@ class TimescaleModelEventRepository:
         if model_version is not None:
             params.append(model_version)
             where = "WHERE model_version = $1"
-        sql = f"SELECT time, model_version, event, reason, metrics, actor FROM model_events {where} ORDER BY time DESC"
+        sql = f"SELECT time, model_version, event, reason, metrics, actor FROM model_events {where} ORDER BY time DESC"  # nosec B608: the WHERE clause is a constant; values are $n parameters
         if limit is not None:
             params.append(int(limit))
             sql += f" LIMIT ${len(params)}"
