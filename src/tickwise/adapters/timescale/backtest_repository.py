@@ -13,31 +13,10 @@ import pandas as pd
 
 from tickwise.adapters.timescale.frames import records_frame
 from tickwise.domain.errors import DataValidationError
+from tickwise.domain.trade_record import TRADE_RECORD_COLUMNS
 from tickwise.ports.backtests import BacktestRun
 
-TRADE_COLUMNS = (
-    "run_id",
-    "instrument_token",
-    "side",
-    "quantity",
-    "entry_time",
-    "entry_price",
-    "exit_time",
-    "exit_price",
-    "exit_reason",
-    "gross",
-    "brokerage",
-    "stt",
-    "exchange",
-    "sebi",
-    "stamp",
-    "gst",
-    "slippage",
-    "net",
-    "signal_time",
-    "model_version",
-    "confidence",
-)
+TRADE_COLUMNS = ("run_id", *TRADE_RECORD_COLUMNS)
 MONEY = ("gross", "brokerage", "stt", "exchange", "sebi", "stamp", "gst", "slippage", "net")
 EQUITY_COLUMNS = ("run_id", "time", "equity", "drawdown")
 SIGNAL_COLUMNS = (

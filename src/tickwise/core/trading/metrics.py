@@ -30,34 +30,12 @@ import numpy as np
 import pandas as pd
 
 from tickwise.core.trading.trade import EXIT_REASONS, EquityPoint, Trade
+from tickwise.domain.trade_record import TRADE_RECORD_COLUMNS
 
 SESSIONS_PER_YEAR = 252
 SESSION_MINUTES = 375
 
-TRADE_COLUMNS = (
-    "instrument_token",
-    "side",
-    "quantity",
-    "entry_time",
-    "entry_price",
-    "exit_time",
-    "exit_price",
-    "exit_reason",
-    "gross",
-    "brokerage",
-    "stt",
-    "exchange",
-    "sebi",
-    "stamp",
-    "gst",
-    "slippage",
-    "net",
-    "signal_time",
-    "model_version",
-    "confidence",
-    "buy_value",
-    "sell_value",
-)
+TRADE_COLUMNS = (*TRADE_RECORD_COLUMNS, "buy_value", "sell_value")
 MONEY_COLUMNS = (
     "gross",
     "brokerage",

@@ -26,6 +26,7 @@ from tickwise.core.trading.metrics import summarize
 from tickwise.domain.errors import ConfigError, ModelError
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
+from tickwise.domain.trade_record import TRADE_RECORD_COLUMNS
 from tickwise.pipelines.backtest.inputs import BarrierSpec, price_events, tick_events, trade_signals
 from tickwise.pipelines.backtest.report import sample_of
 from tickwise.ports.backtests import BacktestRepository, BacktestRun, BacktestSignalSource
@@ -253,28 +254,7 @@ def run_params(request: BacktestRequest, specs: dict[str, BarrierSpec]) -> dict[
 
 def trade_rows(trades: list[Trade]) -> pd.DataFrame:
     """Trades with the ``backtest_trades`` columns (money kept as exact Decimal rupees)."""
-    columns = (
-        "instrument_token",
-        "side",
-        "quantity",
-        "entry_time",
-        "entry_price",
-        "exit_time",
-        "exit_price",
-        "exit_reason",
-        "gross",
-        "brokerage",
-        "stt",
-        "exchange",
-        "sebi",
-        "stamp",
-        "gst",
-        "slippage",
-        "net",
-        "signal_time",
-        "model_version",
-        "confidence",
-    )
+    columns = TRADE_RECORD_COLUMNS
     return pd.DataFrame({c: [getattr(t, c) for t in trades] for c in columns}, columns=list(columns))
 
 

@@ -48,32 +48,12 @@ from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.tick import Tick
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
+from tickwise.domain.trade_record import TRADE_RECORD_COLUMNS
 from tickwise.pipelines.live.engine import FeatureRow, PendingSignal
 from tickwise.ports.paper import POSITION_COLUMNS, PaperRepository
 
 MINUTE = timedelta(minutes=1)
-TRADE_COLUMNS = (
-    "instrument_token",
-    "side",
-    "quantity",
-    "entry_time",
-    "entry_price",
-    "exit_time",
-    "exit_price",
-    "exit_reason",
-    "gross",
-    "brokerage",
-    "stt",
-    "exchange",
-    "sebi",
-    "stamp",
-    "gst",
-    "slippage",
-    "net",
-    "signal_time",
-    "model_version",
-    "confidence",
-)
+TRADE_COLUMNS = TRADE_RECORD_COLUMNS
 
 Put = Callable[[str, Sequence[object]], None]
 
