@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from tickwise.adapters.timescale.schema import ALL_TABLES
+from tickwise.domain.trade_record import TRADE_RECORD_COLUMNS
 
 NIFTY, INFY = 256265, 408065
 FEATURE_SET = "core-v1"
@@ -322,29 +323,7 @@ async def _seed_backtest(conn: asyncpg.Connection) -> None:
             tuple(_decimal(v) if isinstance(v, float) and i in _MONEY_AT else v for i, v in enumerate(t))
             for t in trades
         ],
-        columns=[
-            "run_id",
-            "instrument_token",
-            "side",
-            "quantity",
-            "entry_time",
-            "entry_price",
-            "exit_time",
-            "exit_price",
-            "exit_reason",
-            "gross",
-            "brokerage",
-            "stt",
-            "exchange",
-            "sebi",
-            "stamp",
-            "gst",
-            "slippage",
-            "net",
-            "signal_time",
-            "model_version",
-            "confidence",
-        ],
+        columns=["run_id", *TRADE_RECORD_COLUMNS],
     )
     await conn.copy_records_to_table(
         "backtest_equity",
