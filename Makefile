@@ -12,13 +12,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 TICKWISE := $(BIN)/tickwise
 PYTEST_ARGS ?=
-# Coverage gates of `make test` (issue #13). The overall gate is the 85 % asked for. The core gate is
-# what is honestly met today, not the 90 % asked for: the numba-compiled kernels
-# (core/features/kernels.py, core/labels/barrier.py, core/features/ffd.py) run as machine code that
-# coverage.py cannot trace, and they cannot run un-jitted (they use numba intrinsics). Raise it as
-# core gains tests that reach its pure-Python paths; see docs/operations.md, Security and quality.
+# Coverage gates of `make test` (issue #13): 85 % overall and 90 % for `core`. The numba-compiled
+# kernels (core/features/{kernels,derived,ffd}.py, core/labels/barrier.py) run as machine code that
+# coverage.py cannot trace, so a second pass reruns the small `interpreted` tests with
+# NUMBA_DISABLE_JIT=1: the kernels' Python source, under the same assertions (equal to TA-Lib, live ==
+# batch, the labeling vectors). Interpreted numpy scalars warn on x/0 where the compiled code (numpy
+# error model) silently gives inf/NaN, hence the RuntimeWarning filter in that pass only.
 COV_MIN ?= 85
-COV_CORE_MIN ?= 77
+COV_CORE_MIN ?= 90
 # Bandit prints a warning per word of each `# nosec BXXX: reason` comment; the findings are what count.
 BANDIT_NOISE := Test in comment|nosec encountered
 
@@ -54,7 +55,10 @@ $(STAMP): pyproject.toml scripts/setup.sh scripts/install_timescaledb.sh
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/pytest --cov=tickwise --cov-report=term --cov-fail-under=$(COV_MIN) $(PYTEST_ARGS)
+	$(BIN)/pytest --cov=tickwise --cov-report= $(PYTEST_ARGS)
+	NUMBA_DISABLE_JIT=1 $(BIN)/pytest -q -m interpreted -W ignore::RuntimeWarning \
+		--cov=tickwise --cov-append --cov-report= tests/unit
+	$(BIN)/coverage report --fail-under=$(COV_MIN)
 	$(BIN)/coverage report --include='*/tickwise/core/*' --fail-under=$(COV_CORE_MIN) > /dev/null \
 		|| { echo "core coverage is below $(COV_CORE_MIN) %"; exit 1; }
 

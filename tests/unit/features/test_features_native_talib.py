@@ -72,3 +72,23 @@ def test_native_indicator_is_bit_identical_to_talib_over_a_long_gapped_history(
     warm = calculator.warmups[name]
     assert np.array_equal(got[warm:], want[warm:])
     assert np.isfinite(got[warm:]).all()
+
+
+def test_the_exact_python_fma_of_interpreted_runs_equals_the_hardware_fma() -> None:
+    from numba import njit
+
+    from tickwise.core.features import kernels
+
+    @njit(cache=False)
+    def fused(a: float, b: float, c: float) -> float:
+        return kernels._fma_intrinsic(a, b, c)  # type: ignore[no-any-return]
+
+    rng = np.random.default_rng(11)
+    a, b, c = rng.normal(0, 1e3, (3, 2_000))
+    a[:5] = [np.inf, np.nan, 0.0, -0.0, 1e308]
+    got = np.array([kernels._fma_exact(x, y, z) for x, y, z in zip(a, b, c, strict=True)])
+    want = np.array([fused(x, y, z) for x, y, z in zip(a, b, c, strict=True)])
+    assert np.array_equal(got, want, equal_nan=True)
+    with np.errstate(over="ignore"):
+        unfused = a * b + c
+    assert not np.array_equal(got, unfused, equal_nan=True)  # the cases do exercise the single rounding

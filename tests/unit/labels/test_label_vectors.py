@@ -18,6 +18,9 @@ from tickwise.core.labels import (
     triple_barrier,
 )
 
+# Tiny cases: also rerun with NUMBA_DISABLE_JIT=1 for the barrier kernel's coverage (make test).
+pytestmark = pytest.mark.interpreted
+
 Bars = dict[str, np.ndarray]
 
 

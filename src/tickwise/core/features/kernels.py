@@ -15,10 +15,12 @@ so the IST wall clock is plain integer arithmetic: ``(t + 330) % 1440`` minutes 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 from llvmlite import ir  # type: ignore[import-untyped]
+from numba import config as numba_config
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -130,7 +132,26 @@ def _fma_intrinsic(typingctx: object, a: object, b: object, c: object) -> tuple[
     return sig, codegen
 
 
-_fma: Any = _fma_intrinsic  # called from jitted code as _fma(a, b, c); the stubs see the typing signature
+def _fma_exact(a: float, b: float, c: float) -> float:
+    """``a * b + c`` with one rounding, in plain Python (for ``NUMBA_DISABLE_JIT=1`` runs).
+
+    Fractions are exact and ``float(Fraction)`` rounds correctly (to nearest, ties to even), which is
+    exactly what a hardware FMA does for finite operands; non-finite operands need no fusing.
+    """
+    if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(c)):
+        return a * b + c
+    exact = Fraction(a) * Fraction(b) + Fraction(c)
+    if exact == 0:
+        return a * b + c  # keeps IEEE's sign of zero
+    try:
+        return float(exact)
+    except OverflowError:  # beyond the largest double: round-to-nearest gives the signed infinity
+        return math.inf if exact > 0 else -math.inf
+
+
+# Jitted code calls _fma(a, b, c) (the stubs see the typing signature). With the JIT disabled (the
+# coverage run of the kernels, `make test`) the intrinsic cannot execute, so the exact Python FMA runs.
+_fma: Any = _fma_exact if numba_config.DISABLE_JIT else _fma_intrinsic  # type: ignore[attr-defined]
 
 
 @njit(cache=True, inline="always")
