@@ -32,6 +32,7 @@ from tickwise.domain.calendar import SessionCalendar
 from tickwise.domain.errors import ConfigError, ModelError
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
+from tickwise.pipelines.live.batches import BatchTrail, TracedStep
 from tickwise.pipelines.live.breaker import CircuitBreaker
 from tickwise.pipelines.live.candle_checks import checked_candle_sink
 from tickwise.pipelines.live.challengers import CHALLENGER_TABLE, ChallengerStep, challenger_sink
@@ -388,8 +389,9 @@ async def run_live(
             checks = live_candle_checks(settings, ctx.pool, ctx.calendar, hooks)  # docs/data-quality.md
             if checks is not None:
                 sinks["candles"] = checked_candle_sink(sinks["candles"], *checks)
+            trail = BatchTrail()  # the writer's lines name the bar batches they stored
             writer = BufferedWriter(
-                sinks,
+                trail.traced_sinks(sinks),
                 batch_size=settings.live.write_batch_size,
                 interval_s=settings.live.write_interval_s,
                 max_memory_rows=max(settings.live.write_batch_size * 20, 100_000),
@@ -414,9 +416,9 @@ async def run_live(
                     calendar=ctx.calendar,
                     now=datetime.now(IST),
                 )
-            put = writer.put if paper is None else paper.tap(writer.put)
+            put = trail.tap(writer.put if paper is None else paper.tap(writer.put))
             challengers = await challenger_steps(settings, ctx, calculator, artifact.version)
-            scoring: Step = ChallengerStep(step, challengers, put) if challengers else step
+            scoring: Step = TracedStep(ChallengerStep(step, challengers, put) if challengers else step)
             engine = LiveEngine(calculator, scoring, put, hooks=hooks, calendar=ctx.calendar)
             last_stored: datetime | None = None
             stored = await stored_outputs(ctx.pool, tokens, calculator.feature_set, artifact.version)

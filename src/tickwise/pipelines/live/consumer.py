@@ -35,6 +35,7 @@ from tickwise.core.candles import CandleBuilder
 from tickwise.core.tick_validator import Rejection, TickValidator
 from tickwise.domain.bar import Bar
 from tickwise.domain.tick import Tick
+from tickwise.pipelines.live.batches import bar_batch
 from tickwise.pipelines.live.engine import LiveEngine
 from tickwise.pipelines.live.feed_watch import FeedWatch
 from tickwise.pipelines.live.planner import MINUTE
@@ -228,14 +229,23 @@ class TickConsumer:
         bars, self._closed = self._closed, []
         if not bars:
             return
-        try:
-            self.engine.process_many(bars, closed_at)
-        except Exception as exc:  # one bad bar must not cost the rest of the tick batch
-            self.errors += 1
-            logger.exception("live: processing {} closed bars failed: {}", len(bars), exc)
-            # Recompute them (and what follows) from REST: the repair rewinds the instruments.
-            for bar in bars:
-                self.repairs.mark(bar.time, bar.time, "bar processing error")
+        # One correlation id per bar batch, on every line logged for it (pipelines/live/batches.py).
+        with bar_batch():
+            first, last = min(b.time for b in bars), max(b.time for b in bars)
+            logger.info(
+                "live: {} bar(s) of {:%H:%M}{} closed, to the engine",
+                len(bars),
+                first,
+                "" if first == last else f"..{last:%H:%M}",
+            )
+            try:
+                self.engine.process_many(bars, closed_at)
+            except Exception as exc:  # one bad bar must not cost the rest of the tick batch
+                self.errors += 1
+                logger.exception("live: processing {} closed bars failed: {}", len(bars), exc)
+                # Recompute them (and what follows) from REST: the repair rewinds the instruments.
+                for bar in bars:
+                    self.repairs.mark(bar.time, bar.time, "bar processing error")
 
     def tick_ages(self, wall_now: float) -> dict[int, float]:
         """Seconds since each instrument's last accepted tick (real time)."""
