@@ -11,6 +11,7 @@ too (:func:`tickwise.pipelines.live.resume.resume_cutoff`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time as _time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -150,7 +151,10 @@ async def challenger_steps(
 
 
 async def continuous_instruments(
-    settings: Settings, instruments: InstrumentRepository, calendar: SessionCalendar
+    settings: Settings,
+    instruments: InstrumentRepository,
+    calendar: SessionCalendar,
+    today: date | None = None,
 ) -> list[Instrument]:
     """The synthetic instruments of ``trading.futures``' continuous series, to stream with the universe.
 
@@ -170,9 +174,10 @@ async def continuous_instruments(
             continue
         if listed is None:
             listed = await instruments.all(active_only=False)
-        today = datetime.now(IST).date()
         try:
-            front = front_contract(futures_of(listed, name), today, calendar=calendar)
+            front = front_contract(
+                futures_of(listed, name), today or datetime.now(IST).date(), calendar=calendar
+            )
         except NoLiveContract:
             raise ConfigError(
                 f"{name}: no futures contract in the instrument master (run `tickwise instruments sync`)"
@@ -195,13 +200,21 @@ async def futures_session(
     """The session's :class:`ContractMap` and the continuous tokens whose history a roll shifted.
 
     For each configured underlying streamed in this run: the front contract of ``day`` by the
-    configured rule (``pipelines.contracts.front_on``, the function historical mode uses per day); when
-    it differs from the previous session's front, the stored history is back-adjusted by the roll gap
-    (:func:`~tickwise.pipelines.live.contracts.adjust_for_roll`).
+    configured rule (``core.futures.session_contracts``, i.e. ``front_contract`` with the previous
+    session's volumes and front fetched through ``pipelines.contracts``, as historical mode asks it per
+    day); when it differs from the previous session's front, the stored history is back-adjusted by the
+    roll gap (:func:`~tickwise.pipelines.live.contracts.adjust_for_roll`). No eligible contract is a
+    :class:`ConfigError` naming the fix.
     """
 
-    from tickwise.core.futures import RollRule, continuous_token, futures_of
-    from tickwise.pipelines.contracts import front_on
+    from tickwise.core.futures import (
+        NoLiveContract,
+        RollRule,
+        continuous_token,
+        futures_of,
+        session_contracts,
+    )
+    from tickwise.pipelines.contracts import front_on, previous_volumes
 
     rule = RollRule.of(settings.trading.futures_roll_sessions, settings.trading.futures_roll)
     wanted = [u.upper() for u in settings.trading.futures if continuous_token(u) in set(tokens)]
@@ -212,33 +225,40 @@ async def futures_session(
         return await rest.historical_frame(token, Timeframe.M1, d, d)
 
     listed = await instruments.all(active_only=False)
+    previous = calendar.previous_trading_day(day)
+    held: dict[str, Instrument] = {}
+    volumes: dict[int, int] = {}
+    for name in wanted:
+        contracts = futures_of(listed, name)
+        # No contract known for the previous session: nothing to roll from.
+        with contextlib.suppress(LookupError):
+            held[name] = await front_on(contracts, previous, fetch, rule, calendar)
+        volumes.update(await previous_volumes(contracts, day, rule, calendar, fetch) or {})
+    try:  # the same rule, through the same core function, as historical mode's day-by-day choice
+        chosen = session_contracts(listed, wanted, day, rule, calendar, volumes or None, held)
+    except NoLiveContract as exc:
+        raise ConfigError(str(exc)) from None
     mapping: dict[int, int] = {}
     symbols: dict[int, str] = {}
     reopen: list[int] = []
-    previous = calendar.previous_trading_day(day)
-    for name in wanted:
-        contracts = futures_of(listed, name)
+    for name, front in chosen.items():
         cont = continuous_token(name)
-        try:
-            held = await front_on(contracts, previous, fetch, rule, calendar)
-        except LookupError:
-            held = None  # no contract known for the previous session: nothing to roll from
-        front = await front_on(contracts, day, fetch, rule, calendar, held)
         mapping[front.instrument_token] = cont
         symbols[front.instrument_token] = front.tradingsymbol
         logger.info(
             "live: {} continuous series takes {} in the session of {}", name, front.tradingsymbol, day
         )
-        if held is not None and held.instrument_token != front.instrument_token:
+        old = held.get(name)
+        if old is not None and old.instrument_token != front.instrument_token:
             adjustment = await adjust_for_roll(
-                name, cont, held, front, day, candles, fetch, calendar, settings.trading.timeframes
+                name, cont, old, front, day, candles, fetch, calendar, settings.trading.timeframes
             )
             level = "WARNING" if adjustment.outcome in ("mismatch", "no candles") else "INFO"
             logger.log(
                 level,
                 "live: {} rolled {} -> {} before this session: gap {:+.2f}, stored history {} ({} rows){}",
                 name,
-                held.tradingsymbol,
+                old.tradingsymbol,
                 front.tradingsymbol,
                 adjustment.gap,
                 adjustment.outcome,
