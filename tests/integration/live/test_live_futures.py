@@ -141,6 +141,12 @@ async def test_a_roll_day_session_streams_the_new_contract_and_stores_what_histo
 
         days = NSE.trading_days(date(2026, 11, 18), ROLL_DAY)
         expected, built = await build_continuous("NIFTY", [nov, dec], days, fetch)
+        # ... and what the nightly run stores: rebuilding the window moves no stored price
+        before = await candles.read_frame(NIFTY, Timeframe.M1, None, until)
+        await backfill_continuous(["NIFTY"], instruments, candles, broker.rest, date(2026, 11, 18), ROLL_DAY)
+        after = await candles.read_frame(NIFTY, Timeframe.M1, None, until)
+        pd.testing.assert_frame_equal(before[COLUMNS], after[COLUMNS], check_dtype=False)
+        await candles.add_frame(before, on_conflict="update")  # the live rows as they were (source)
     (roll,) = built.rolls
     assert (roll.last_old_day, roll.new_token) == (FRIDAY, dec.instrument_token) and roll.gap != 0
     expected = expected[expected["time"] < pd.Timestamp(until)].reset_index(drop=True)
