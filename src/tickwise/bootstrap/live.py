@@ -206,7 +206,6 @@ async def futures_session(
     roll gap (:func:`~tickwise.pipelines.live.contracts.adjust_for_roll`). No eligible contract is a
     :class:`ConfigError` naming the fix.
     """
-
     from tickwise.core.futures import (
         NoLiveContract,
         RollRule,
