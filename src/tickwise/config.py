@@ -248,6 +248,9 @@ class TradingSettings(_Section):
     # Index futures traded as one continuous front-month series each (docs/futures.md), e.g. [NIFTY].
     futures: tuple[str, ...] = ()
     futures_roll_sessions: int = Field(1, ge=0)  # the last session held has this many sessions left
+    # date: roll by futures_roll_sessions only; volume: also earlier, once the next contract traded more
+    # than the front on the previous session (never later than the date rule). docs/futures.md
+    futures_roll: Literal["date", "volume"] = "date"
     holidays: tuple[date, ...] = ()
     special_sessions: tuple[SpecialSessionSettings, ...] = ()
     labeling: LabelingSettings = LabelingSettings()

@@ -60,7 +60,7 @@ async def test_configured_symbols_win_and_a_missing_one_is_an_error() -> None:
 def test_the_shipped_nifty50_list_has_fifty_symbols_and_its_date() -> None:
     shipped = load_universe_list(UNIVERSE_DIR / "nifty50.yaml")
     assert len(set(shipped.symbols)) == 50 and "INFY" in shipped.symbols
-    assert shipped.as_of == date(2025, 3, 28)
+    assert shipped.as_of == date(2026, 9, 18)  # the dated copy of NSE Indices' file it was checked against
 
 
 def test_a_real_account_defaults_to_nifty50_and_every_equity_needs_an_explicit_value(tmp_path: Path) -> None:

@@ -319,7 +319,7 @@ async def _continuous_futures(
         source,
         summary.first_day,
         summary.last_day,
-        RollRule(settings.trading.futures_roll_sessions),
+        RollRule.of(settings.trading.futures_roll_sessions, settings.trading.futures_roll),
         ctx.calendar,
     )
     for r in reports:

@@ -11,6 +11,7 @@ too (:func:`tickwise.pipelines.live.resume.resume_cutoff`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time as _time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,10 +33,12 @@ from tickwise.domain.calendar import SessionCalendar
 from tickwise.domain.errors import ConfigError, ModelError
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
+from tickwise.pipelines.live.batches import BatchTrail, TracedStep
 from tickwise.pipelines.live.breaker import CircuitBreaker
 from tickwise.pipelines.live.candle_checks import checked_candle_sink
 from tickwise.pipelines.live.challengers import CHALLENGER_TABLE, ChallengerStep, challenger_sink
-from tickwise.pipelines.live.engine import LiveEngine, SignalStep, Step
+from tickwise.pipelines.live.contracts import ContractMap, MappedCandleSource, MappedFeed, adjust_for_roll
+from tickwise.pipelines.live.engine import InstrumentState, LiveEngine, SignalStep, Step
 from tickwise.pipelines.live.health import HealthMonitor
 from tickwise.pipelines.live.latency import LatencyLog
 from tickwise.pipelines.live.resume import day_cutoff, first_hole, resume_cutoff
@@ -51,7 +54,10 @@ if TYPE_CHECKING:
     from tickwise.adapters.alerts.dispatcher import AlertDispatcher
     from tickwise.bootstrap.shards import ShardPlace
     from tickwise.core.model import ModelArtifact
+    from tickwise.domain.instrument import Instrument
     from tickwise.pipelines.models import ModelSource
+    from tickwise.ports.historical_source import HistoricalSource
+    from tickwise.ports.repositories import CandleRepository, InstrumentRepository
 
 
 @dataclass
@@ -142,6 +148,125 @@ async def challenger_steps(
         )
         logger.info("live: also scoring challenger {}", artifact.version)
     return steps
+
+
+async def continuous_instruments(
+    settings: Settings,
+    instruments: InstrumentRepository,
+    calendar: SessionCalendar,
+    today: date | None = None,
+) -> list[Instrument]:
+    """The synthetic instruments of ``trading.futures``' continuous series, to stream with the universe.
+
+    Normally stored by ``tickwise historical``; one that is not yet (no history: it starts with this
+    session) is created from the nearest listed contract, like historical mode creates it.
+    """
+    from tickwise.core.futures import NoLiveContract, continuous_symbol, front_contract, futures_of
+    from tickwise.pipelines.historical.futures import continuous_instrument
+
+    out: list[Instrument] = []
+    listed: list[Instrument] | None = None
+    for underlying in settings.trading.futures:
+        name = underlying.upper()
+        found = await instruments.by_symbols("NFO", [continuous_symbol(name)])
+        if found:
+            out.append(found[0])
+            continue
+        if listed is None:
+            listed = await instruments.all(active_only=False)
+        try:
+            front = front_contract(
+                futures_of(listed, name), today or datetime.now(IST).date(), calendar=calendar
+            )
+        except NoLiveContract:
+            raise ConfigError(
+                f"{name}: no futures contract in the instrument master (run `tickwise instruments sync`)"
+            ) from None
+        created = continuous_instrument(name, front)
+        await instruments.upsert_many([created])
+        out.append(created)
+    return out
+
+
+async def futures_session(
+    settings: Settings,
+    instruments: InstrumentRepository,
+    candles: CandleRepository,
+    rest: HistoricalSource,
+    day: date,
+    tokens: Sequence[int],
+    calendar: SessionCalendar,
+) -> tuple[ContractMap, list[int]]:
+    """The session's :class:`ContractMap` and the continuous tokens whose history a roll shifted.
+
+    For each configured underlying streamed in this run: the front contract of ``day`` by the
+    configured rule (``core.futures.session_contracts``, i.e. ``front_contract`` with the previous
+    session's volumes and front fetched through ``pipelines.contracts``, as historical mode asks it per
+    day); when it differs from the previous session's front, the stored history is back-adjusted by the
+    roll gap (:func:`~tickwise.pipelines.live.contracts.adjust_for_roll`). No eligible contract is a
+    :class:`ConfigError` naming the fix.
+    """
+    from tickwise.core.futures import (
+        NoLiveContract,
+        RollRule,
+        continuous_token,
+        futures_of,
+        session_contracts,
+    )
+    from tickwise.pipelines.contracts import front_on, previous_volumes
+
+    rule = RollRule.of(settings.trading.futures_roll_sessions, settings.trading.futures_roll)
+    wanted = [u.upper() for u in settings.trading.futures if continuous_token(u) in set(tokens)]
+    if not wanted:
+        return ContractMap(day), []
+
+    async def fetch(token: int, d: date) -> pd.DataFrame:
+        return await rest.historical_frame(token, Timeframe.M1, d, d)
+
+    listed = await instruments.all(active_only=False)
+    previous = calendar.previous_trading_day(day)
+    held: dict[str, Instrument] = {}
+    volumes: dict[int, int] = {}
+    for name in wanted:
+        contracts = futures_of(listed, name)
+        # No contract known for the previous session: nothing to roll from.
+        with contextlib.suppress(LookupError):
+            held[name] = await front_on(contracts, previous, fetch, rule, calendar)
+        volumes.update(await previous_volumes(contracts, day, rule, calendar, fetch) or {})
+    try:  # the same rule, through the same core function, as historical mode's day-by-day choice
+        chosen = session_contracts(listed, wanted, day, rule, calendar, volumes or None, held)
+    except NoLiveContract as exc:
+        raise ConfigError(str(exc)) from None
+    mapping: dict[int, int] = {}
+    symbols: dict[int, str] = {}
+    reopen: list[int] = []
+    for name, front in chosen.items():
+        cont = continuous_token(name)
+        mapping[front.instrument_token] = cont
+        symbols[front.instrument_token] = front.tradingsymbol
+        logger.info(
+            "live: {} continuous series takes {} in the session of {}", name, front.tradingsymbol, day
+        )
+        old = held.get(name)
+        if old is not None and old.instrument_token != front.instrument_token:
+            adjustment = await adjust_for_roll(
+                name, cont, old, front, day, candles, fetch, calendar, settings.trading.timeframes
+            )
+            level = "WARNING" if adjustment.outcome in ("mismatch", "no candles") else "INFO"
+            logger.log(
+                level,
+                "live: {} rolled {} -> {} before this session: gap {:+.2f}, stored history {} ({} rows){}",
+                name,
+                old.tradingsymbol,
+                front.tradingsymbol,
+                adjustment.gap,
+                adjustment.outcome,
+                adjustment.rows,
+                "; run `tickwise historical` to rebuild the series" if level == "WARNING" else "",
+            )
+            if adjustment.outcome == "shifted" and adjustment.rows:
+                reopen.append(cont)
+    return ContractMap(day, mapping, symbols), reopen
 
 
 class MarketClock:
@@ -250,6 +375,8 @@ async def run_live(
             universe = await select_universe(
                 ctx.instruments, options.symbols or settings.trading.symbols, ctx.options.default_symbols
             )
+            if not options.symbols:  # `--symbols` names instruments: the configured futures only otherwise
+                universe += await continuous_instruments(settings, ctx.instruments, ctx.calendar)
             tokens = [i.instrument_token for i in universe]
             if options.shard is not None:
                 tokens = options.shard.tokens(tokens)
@@ -281,8 +408,9 @@ async def run_live(
             checks = live_candle_checks(settings, ctx.pool, ctx.calendar, hooks)  # docs/data-quality.md
             if checks is not None:
                 sinks["candles"] = checked_candle_sink(sinks["candles"], *checks)
+            trail = BatchTrail()  # the writer's lines name the bar batches they stored
             writer = BufferedWriter(
-                sinks,
+                trail.traced_sinks(sinks),
                 batch_size=settings.live.write_batch_size,
                 interval_s=settings.live.write_interval_s,
                 max_memory_rows=max(settings.live.write_batch_size * 20, 100_000),
@@ -307,15 +435,17 @@ async def run_live(
                     calendar=ctx.calendar,
                     now=datetime.now(IST),
                 )
-            put = writer.put if paper is None else paper.tap(writer.put)
+            put = trail.tap(writer.put if paper is None else paper.tap(writer.put))
             challengers = await challenger_steps(settings, ctx, calculator, artifact.version)
-            scoring: Step = ChallengerStep(step, challengers, put) if challengers else step
+            scoring: Step = TracedStep(ChallengerStep(step, challengers, put) if challengers else step)
             engine = LiveEngine(calculator, scoring, put, hooks=hooks, calendar=ctx.calendar)
             last_stored: datetime | None = None
             stored = await stored_outputs(ctx.pool, tokens, calculator.feature_set, artifact.version)
             window_store = TimescaleRepairWindowRepository(ctx.pool)
             open_windows: dict[date, list[tuple[datetime, datetime]]] = {}
-            for token in tokens:
+
+            async def open_history(token: int) -> InstrumentState:
+                """Open ``token`` in the engine on its stored 1m history, cut where a restart resumes."""
                 history = await ctx.candles.read_frame(token, Timeframe.M1, None, None)
                 if len(history):
                     last_feature, last_signal = stored.get(token, (None, None))
@@ -347,7 +477,10 @@ async def run_live(
                         history = history[history["time"] <= pd.Timestamp(cutoff)]
                 if checks is not None:
                     checks[0].seed(token, history)
-                state = engine.open_instrument(token, history)
+                return engine.open_instrument(token, history)
+
+            for token in tokens:
+                state = await open_history(token)
                 if state.last_time is not None and (last_stored is None or state.last_time > last_stored):
                     last_stored = state.last_time
             resume_from = engine.resume_from()
@@ -374,6 +507,13 @@ async def run_live(
                         f"no NSE session to run now ({now:%Y-%m-%d %H:%M} IST); the market is closed"
                     )
                 until = parse_until(options.until, day, now, ctx.calendar)
+                # Index futures: this session's contract per continuous series, and on a roll day the
+                # stored history shifted like historical mode would (docs/futures.md "Live").
+                contracts, reopen = await futures_session(
+                    settings, ctx.instruments, ctx.candles, broker.rest, day, tokens, ctx.calendar
+                )
+                for token in reopen:  # the engine must see the shifted history, as historical would
+                    await open_history(token)
                 if options.shard is not None:  # a restarted shard runs until the same instant
                     from tickwise.bootstrap.shards import write_until
 
@@ -388,11 +528,14 @@ async def run_live(
 
                 def open_feed(on_gap: Callable[[FeedGap], None]) -> MarketFeed:
                     # Backpressure instead of drops: the consumer never loses a tick silently.
-                    return broker.ticker(overflow="block", on_gap=on_gap)
+                    feed = broker.ticker(overflow="block", on_gap=on_gap)
+                    return MappedFeed(feed, contracts) if contracts else feed
 
                 session = LiveSession(
                     open_feed=open_feed,
-                    source=broker.rest,
+                    source=MappedCandleSource(broker.rest, contracts, ctx.calendar)
+                    if contracts
+                    else broker.rest,
                     clock=MarketClock(broker.now),
                     engine=engine,
                     writer=writer,
@@ -411,6 +554,7 @@ async def run_live(
                     latencies=latencies,
                     windows=window_store,
                 )
+                session.consumer.token_map = contracts.to_continuous
                 logger.info(
                     "live session {} from {:%H:%M:%S} until {:%H:%M} IST: {} instruments, model {}{}",
                     day,

@@ -8,8 +8,14 @@ contract is the one before its expiry and the series switches to the next contra
 day, so it never holds a contract on its expiry day, when its price is pinned to the index and its
 volume has already moved. In general the last session held is the one with exactly ``N`` sessions
 left after it. Sessions come from the NSE calendar, so holidays shift the roll day with
-the expiry. The volume rule picks, among the contracts the session rule allows, the earliest one
-unless a later contract traded more on the previous session.
+the expiry. The volume rule (``by_volume``) picks, among the contracts the session rule allows, the
+earliest one unless a later contract traded more on the previous session; it can only roll earlier
+than the date rule, never later (the date rule's contract is always among the allowed ones, and an
+expiring contract leaves the allowed set on the date rule's day), and never back to a contract the
+series already left (``held``).
+
+Back-adjustment (historical and live alike): at a roll, ``gap = close(new) - close(old)`` at the old
+contract's last minute (:func:`roll_gap`) is added to every earlier price (:func:`shift_prices`).
 
 Pure functions over :class:`~tickwise.domain.instrument.Instrument` (expiry and lot size as the
 instrument dump gives them); no I/O.
@@ -20,6 +26,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal
+
+import pandas as pd
 
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.instrument import Instrument
@@ -44,6 +53,11 @@ class RollRule:
     def __post_init__(self) -> None:
         if self.roll_sessions < 0:
             raise ValueError("roll_sessions must be >= 0")
+
+    @classmethod
+    def of(cls, roll_sessions: int, by: Literal["date", "volume"] = "date") -> RollRule:
+        """The rule of the configuration keys ``trading.futures_roll_sessions`` and ``trading.futures_roll``."""
+        return cls(roll_sessions, by_volume=by == "volume")
 
 
 DEFAULT_RULE = RollRule()
@@ -83,13 +97,18 @@ def front_contract(
     rule: RollRule = DEFAULT_RULE,
     calendar: SessionCalendar = NSE,
     previous_volume: Mapping[int, int] | None = None,
+    held: Instrument | None = None,
 ) -> Instrument:
     """The front-month contract on ``day`` under ``rule``; :class:`NoLiveContract` if none qualifies.
 
     With ``rule.by_volume`` a later eligible contract takes over once its volume on the previous
-    session (``previous_volume`` by token) exceeds the earliest eligible contract's.
+    session (``previous_volume`` by token) exceeds the earliest eligible contract's; ``held`` (the
+    previous session's front, if known) keeps a volume roll from going back to an earlier contract.
     """
     eligible = eligible_contracts(contracts, day, rule, calendar)
+    if held is not None and held.expiry is not None:
+        later = [c for c in eligible if c.expiry is not None and c.expiry >= held.expiry]
+        eligible = later or eligible
     if not eligible:
         raise NoLiveContract(f"no futures contract is tradable on {day} under {rule}")
     front = eligible[0]
@@ -100,6 +119,46 @@ def front_contract(
             if v > best:
                 front, best = c, v
     return front
+
+
+def volume_candidates(
+    contracts: Sequence[Instrument], day: date, rule: RollRule = DEFAULT_RULE, calendar: SessionCalendar = NSE
+) -> list[Instrument]:
+    """The contracts whose previous-session volume the volume rule compares on ``day`` (none by date)."""
+    if not rule.by_volume:
+        return []
+    eligible = eligible_contracts(contracts, day, rule, calendar)
+    return eligible if len(eligible) > 1 else []
+
+
+def roll_gap(old: pd.DataFrame, new: pd.DataFrame) -> float:
+    """``close(new) - close(old)`` at the old contract's last minute of its last session held.
+
+    ``old``/``new``: the two contracts' 1-minute candles of that session (``time`` and ``close``).
+    When the new contract has no candle at that minute, its last close of the day is used; with no
+    candle at all the gap is 0.0 (no adjustment is better than a made-up one).
+    """
+    if old.empty or new.empty:
+        return 0.0
+    old = old.sort_values("time")
+    last = old["time"].iloc[-1]
+    same = new[new["time"] == last]
+    new_close = (
+        float(same["close"].iloc[-1]) if not same.empty else float(new.sort_values("time")["close"].iloc[-1])
+    )
+    return round(new_close - float(old["close"].iloc[-1]), 2)
+
+
+PRICE_COLUMNS = ("open", "high", "low", "close")
+
+
+def shift_prices(frame: pd.DataFrame, offset: float) -> pd.DataFrame:
+    """``frame`` with ``offset`` added to open/high/low/close, rounded to the paisa (volumes stay raw)."""
+    out = frame.copy()
+    for col in PRICE_COLUMNS:
+        if col in out.columns:
+            out[col] = (out[col].astype(float) + offset).round(2)
+    return out
 
 
 def continuous_token(underlying: str) -> int:
@@ -125,17 +184,27 @@ def session_contracts(
     day: date,
     rule: RollRule = DEFAULT_RULE,
     calendar: SessionCalendar = NSE,
+    previous_volume: Mapping[int, int] | None = None,
+    held: Mapping[str, Instrument] | None = None,
 ) -> dict[str, Instrument]:
     """The contract to subscribe for each underlying in the session of ``day`` (live: called at start).
 
-    Rolls happen between sessions, so one answer holds for the whole session. Raises
+    Rolls happen between sessions, so one answer holds for the whole session. ``previous_volume``
+    (by token) and ``held`` (by underlying) feed the volume rule as in :func:`front_contract`. Raises
     :class:`NoLiveContract` naming the underlying when the instrument master has no eligible contract.
     """
     out: dict[str, Instrument] = {}
     for underlying in underlyings:
         name = underlying.upper()
         try:
-            out[name] = front_contract(futures_of(instruments, name), day, rule, calendar)
+            out[name] = front_contract(
+                futures_of(instruments, name),
+                day,
+                rule,
+                calendar,
+                previous_volume,
+                held.get(name) if held else None,
+            )
         except NoLiveContract:
             raise NoLiveContract(
                 f"{name}: no futures contract to trade on {day} (run `tickwise instruments sync`)"

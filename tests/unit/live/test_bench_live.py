@@ -52,7 +52,7 @@ def test_bench_live_command_prints_one_json_line() -> None:
         bench_app, ["live", "--instruments", "2", "--minutes", "1", "--no-db", "--json"]
     )
     assert result.exit_code == 0, result.output
-    lines = result.output.strip().splitlines()
+    lines = result.stdout.strip().splitlines()  # log lines (per bar batch) go to stderr
     assert len(lines) == 1
     figures = json.loads(lines[0])
     assert figures["instruments"] == 2 and figures["minutes"] == 1 and figures["db"] is False

@@ -1,6 +1,7 @@
 """The continuous front-month series of an index future, stitched and back-adjusted (docs/futures.md).
 
-For every trading day the front contract (``core.futures.front_contract``) supplies that day's
+For every trading day the front contract (``pipelines.contracts.front_on``: the configured roll rule,
+by date or by volume, the same function the live mode asks at session start) supplies that day's
 1-minute candles, fetched with the contract's own token. At each roll the older part of the series
 is **back-adjusted by the roll gap**: ``gap = close(new contract) - close(old contract)`` at the
 last minute of the last session the old contract was held, added to every earlier price (open, high,
@@ -15,7 +16,7 @@ whose fetch fails are counted in the report, never filled.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -26,20 +27,33 @@ from tickwise.core.futures import (
     RollRule,
     continuous_symbol,
     continuous_token,
-    front_contract,
     futures_of,
+    roll_gap,
+    shift_prices,
 )
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.errors import BrokerError
 from tickwise.domain.instrument import Instrument
 from tickwise.domain.timeframe import Timeframe
+from tickwise.pipelines.contracts import DayFetch, front_on
 from tickwise.ports.historical_source import HistoricalSource
 from tickwise.ports.repositories import CandleRepository, InstrumentRepository
 
 # Consecutive monthly expiries are 28 or 35 days apart, a holiday shift takes a day or two off.
 PREDECESSOR_MARGIN = timedelta(days=25)
 
-DayFetch = Callable[[int, date], Awaitable[pd.DataFrame]]
+
+def memoized(fetch: DayFetch) -> DayFetch:
+    """``fetch`` asked once per (token, day): the volume rule and the roll gap re-read the same days."""
+    seen: dict[tuple[int, date], pd.DataFrame] = {}
+
+    async def cached(token: int, day: date) -> pd.DataFrame:
+        key = (token, day)
+        if key not in seen:
+            seen[key] = await fetch(token, day)
+        return seen[key]
+
+    return cached
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +91,7 @@ async def build_continuous(
     """
     token = continuous_token(underlying)
     report = ContinuousReport(underlying, token)
+    fetch = memoized(fetch)
     known = [c for c in contracts if c.expiry is not None]
     if not known:
         report.uncovered_days = list(days)
@@ -84,15 +99,17 @@ async def build_continuous(
     earliest = min(c.expiry for c in known if c.expiry is not None)
     covered_from = earliest - PREDECESSOR_MARGIN
     parts: list[tuple[date, int, pd.DataFrame]] = []
+    held: Instrument | None = None
     for day in sorted(days):
         if day < covered_from:
             report.uncovered_days.append(day)
             continue
         try:
-            front = front_contract(known, day, rule, calendar)
+            front = await front_on(known, day, fetch, rule, calendar, held)
         except LookupError:
             report.uncovered_days.append(day)
             continue
+        held = front
         try:
             frame = await fetch(front.instrument_token, day)
         except BrokerError:
@@ -111,12 +128,10 @@ async def build_continuous(
         day, contract, frame = parts[i]
         if i < len(parts) - 1 and parts[i + 1][1] != contract:
             new_token = parts[i + 1][1]
-            gap = await _roll_gap(fetch, contract, new_token, day, frame)
+            gap = await _roll_gap(fetch, new_token, day, frame)
             report.rolls.append(Roll(day, contract, new_token, gap))
             offset += gap
-        out = frame.copy()
-        for col in ("open", "high", "low", "close"):
-            out[col] = (out[col] + offset).round(2)
+        out = shift_prices(frame, offset)
         out["instrument_token"] = token
         adjusted.append(out)
     report.days_built = len(parts)
@@ -125,24 +140,14 @@ async def build_continuous(
     return series, report
 
 
-async def _roll_gap(fetch: DayFetch, old_token: int, new_token: int, day: date, old: pd.DataFrame) -> float:
-    """``close(new) - close(old)`` at the old contract's last minute on ``day``.
-
-    Falls back to the difference of the two contracts' last closes of the day if the minutes differ,
-    and to 0.0 (logged in the report as a zero gap) when the new contract has no candles that day.
-    """
+async def _roll_gap(fetch: DayFetch, new_token: int, day: date, old: pd.DataFrame) -> float:
+    """``core.futures.roll_gap`` of the old contract's ``day`` and the new contract's same session
+    (0.0, shown in the report as a zero gap, when the new contract's candles cannot be fetched)."""
     try:
         new = await fetch(new_token, day)
     except BrokerError:
         return 0.0
-    if new.empty:
-        return 0.0
-    last = old["time"].iloc[-1]
-    same = new[new["time"] == last]
-    new_close = (
-        float(same["close"].iloc[-1]) if not same.empty else float(new.sort_values("time")["close"].iloc[-1])
-    )
-    return round(new_close - float(old["close"].iloc[-1]), 2)
+    return roll_gap(old, new)
 
 
 def continuous_instrument(underlying: str, front: Instrument) -> Instrument:
@@ -191,7 +196,8 @@ async def backfill_continuous(
         reports.append(report)
         if series.empty:
             continue
-        instrument = continuous_instrument(underlying, front_contract(contracts, days[-1], rule, calendar))
+        front = await front_on(contracts, days[-1], fetch, rule, calendar)
+        instrument = continuous_instrument(underlying, front)
         await instruments.upsert_many([instrument])
         await candles.add_frame(series, on_conflict="update")
         synthetic.append(instrument)

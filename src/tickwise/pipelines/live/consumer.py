@@ -24,8 +24,9 @@ instrument is what matters, and one consumer guarantees it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from loguru import logger
@@ -34,6 +35,7 @@ from tickwise.core.candles import CandleBuilder
 from tickwise.core.tick_validator import Rejection, TickValidator
 from tickwise.domain.bar import Bar
 from tickwise.domain.tick import Tick
+from tickwise.pipelines.live.batches import bar_batch
 from tickwise.pipelines.live.engine import LiveEngine
 from tickwise.pipelines.live.feed_watch import FeedWatch
 from tickwise.pipelines.live.planner import MINUTE
@@ -65,6 +67,7 @@ class TickConsumer:
         hooks: PipelineHooks,
         wall: Callable[[], float] = time.time,
         feed_close_margin_s: float | None = None,
+        token_map: Mapping[int, int] | None = None,
     ) -> None:
         if feed_close_margin_s is not None and feed_close_margin_s < 0:
             raise ValueError(f"feed_close_margin_s must be >= 0, got {feed_close_margin_s}")
@@ -78,6 +81,9 @@ class TickConsumer:
         self.until = until
         self.hooks = hooks
         self.wall = wall
+        # Contract token -> continuous series token (live futures, pipelines/live/contracts.py): the
+        # feed carries the session contract's ticks, stored under the continuous token.
+        self.token_map: Mapping[int, int] = token_map or {}
         # Optional observer of each batch's accepted ticks, called after their bars went through the
         # engine (paper trading); it must only enqueue, never block.
         self.tick_observer: Callable[[Sequence[Tick]], None] | None = None
@@ -122,6 +128,14 @@ class TickConsumer:
         # A silence or disconnect that just ended must be marked before its bars are processed.
         self.mark_suspects(now)
         full = [t for t in batch if t.mode == "full"]
+        if self.token_map:
+            tm = self.token_map
+            full = [
+                t
+                if t.instrument_token not in tm
+                else dataclasses.replace(t, instrument_token=tm[t.instrument_token])
+                for t in full
+            ]
         if len(full) != len(batch):
             self.mode_transition_ticks += len(batch) - len(full)
         self.ticks += len(full)
@@ -215,14 +229,23 @@ class TickConsumer:
         bars, self._closed = self._closed, []
         if not bars:
             return
-        try:
-            self.engine.process_many(bars, closed_at)
-        except Exception as exc:  # one bad bar must not cost the rest of the tick batch
-            self.errors += 1
-            logger.exception("live: processing {} closed bars failed: {}", len(bars), exc)
-            # Recompute them (and what follows) from REST: the repair rewinds the instruments.
-            for bar in bars:
-                self.repairs.mark(bar.time, bar.time, "bar processing error")
+        # One correlation id per bar batch, on every line logged for it (pipelines/live/batches.py).
+        with bar_batch():
+            first, last = min(b.time for b in bars), max(b.time for b in bars)
+            logger.info(
+                "live: {} bar(s) of {:%H:%M}{} closed, to the engine",
+                len(bars),
+                first,
+                "" if first == last else f"..{last:%H:%M}",
+            )
+            try:
+                self.engine.process_many(bars, closed_at)
+            except Exception as exc:  # one bad bar must not cost the rest of the tick batch
+                self.errors += 1
+                logger.exception("live: processing {} closed bars failed: {}", len(bars), exc)
+                # Recompute them (and what follows) from REST: the repair rewinds the instruments.
+                for bar in bars:
+                    self.repairs.mark(bar.time, bar.time, "bar processing error")
 
     def tick_ages(self, wall_now: float) -> dict[int, float]:
         """Seconds since each instrument's last accepted tick (real time)."""

@@ -21,6 +21,7 @@ from tickwise.domain.backoff import Backoff
 from tickwise.domain.bar import Bar
 from tickwise.domain.calendar import SessionCalendar
 from tickwise.domain.timeframe import Timeframe
+from tickwise.pipelines.live.batches import bar_batch
 from tickwise.pipelines.live.breaker import CircuitBreaker
 from tickwise.pipelines.live.engine import LiveEngine
 from tickwise.pipelines.live.planner import (
@@ -97,6 +98,20 @@ class RepairQueue:
         self.windows = subtract(self.windows, start, end)
         next_start = self.windows[0][0] if self.windows else None
         self.repairs += 1
+        with bar_batch():  # the repaired bars are one bar batch (pipelines/live/batches.py)
+            logger.info("live: repair {:%H:%M}..{:%H:%M} applied, its bars to the engine", start, end)
+            self._replay(start, end, fetched, engine, tokens, closed_at, next_start)
+
+    def _replay(
+        self,
+        start: datetime,
+        end: datetime,
+        fetched: dict[int, list[Bar]],
+        engine: LiveEngine,
+        tokens: Sequence[int],
+        closed_at: float,
+        next_start: datetime | None,
+    ) -> None:
         for token in tokens:
             plan = replay_plan(
                 start,
