@@ -397,6 +397,8 @@ class BacktestSettings(_Section):
     slippage_bps: float = Field(2.0, ge=0)
     slippage_half_spread: bool = True
     costs: BacktestCostSettings = BacktestCostSettings()
+    # Paper trading and the main backtest run: scale positions by the signals' meta size (meta-labeling).
+    sizing: Literal["meta", "none"] = "meta"
 
 
 class MetaSignalSettings(_Section):
