@@ -79,3 +79,49 @@ async def test_historical_fills_labels_meta_from_each_folds_own_signals_and_size
     assert np.all((sizes >= 0) & (sizes <= 1)) and np.allclose(sizes * 10, np.round(sizes * 10))
     assert all(r["meta_size"] is None for r in rows if not r["has_meta"])
     assert "oos_meta_auc" in outcome.oos.metrics
+
+
+async def _shuffle_outcomes(pool: asyncpg.Pool, seed: int) -> None:
+    """Permute each side's outcomes (label, ret, exit price, barrier together) across all bars, so the
+    meta-labels (from ret) carry nothing a model could learn; t1 stays, so purging is unchanged."""
+    rng = np.random.default_rng(seed)
+    async with pool.acquire() as conn, conn.transaction():
+        for side in (1, -1):
+            rows = await conn.fetch(
+                "SELECT instrument_token, timeframe, time, label, ret, exit_price, barrier FROM labels "
+                "WHERE side = $1 ORDER BY instrument_token, time",
+                side,
+            )
+            order = rng.permutation(len(rows))
+            await conn.executemany(
+                "UPDATE labels SET label = $5, ret = $6, exit_price = $7, barrier = $8 "
+                "WHERE instrument_token = $1 AND timeframe = $2 AND time = $3 AND side = $4",
+                [
+                    (r["instrument_token"], r["timeframe"], r["time"], side, *(rows[j][c] for c in cols))
+                    for r, j in zip(rows, order.tolist(), strict=True)
+                    for cols in [("label", "ret", "exit_price", "barrier")]
+                ],
+            )
+
+
+async def test_on_shuffled_outcomes_the_fold_meta_models_are_chance_out_of_sample(
+    clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
+) -> None:
+    from tickwise.bootstrap.broker import open_broker
+    from tickwise.bootstrap.historical import HistoricalSummary, Reporter, open_historical
+    from tickwise.bootstrap.models import oos_options_of
+    from tickwise.pipelines.historical.oos import write_oos_history
+    from tickwise.pipelines.historical.run import derive, sync_and_backfill
+
+    settings = _settings(tmp_path)
+    quiet = Reporter(quiet=True)
+    async with open_historical(settings, url=db_url) as ctx:
+        summary = HistoricalSummary()
+        async with open_broker(settings) as broker:
+            universe = await sync_and_backfill(ctx, broker.rest, broker.rest, broker.now(), quiet, summary)
+        await derive(ctx, universe, quiet, summary)
+        await _shuffle_outcomes(clean_db, seed=5)
+        shuffled = await write_oos_history(ctx, oos_options_of(settings))
+    print(f"shuffled outcomes: {shuffled.metrics}")
+    assert shuffled.metrics["oos_meta_events"] > 1000
+    assert abs(shuffled.metrics["oos_meta_auc"] - 0.5) < 0.05
