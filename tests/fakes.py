@@ -382,6 +382,33 @@ class InMemoryLabelRepository:
             ok &= frame["side"] == side
         return frame[ok].sort_values(["time", "side"], kind="mergesort").reset_index(drop=True)
 
+    async def replace_meta(
+        self,
+        timeframe: Timeframe,
+        instrument_tokens: Sequence[int],
+        start: datetime,
+        end: datetime | None,
+        meta: pd.DataFrame,
+    ) -> int:
+        wanted = {
+            (int(t), pd.Timestamp(when).tz_convert("UTC"), int(side)): int(m)
+            for t, when, side, m in zip(
+                meta["instrument_token"], meta["time"], meta["side"], meta["meta"], strict=True
+            )
+        }
+        tokens = {int(t) for t in instrument_tokens}
+        written = 0
+        for row in self.table.rows.values():
+            when = pd.Timestamp(row["time"])
+            if row["timeframe"] != str(timeframe) or int(row["instrument_token"]) not in tokens:  # type: ignore[call-overload]
+                continue
+            if when < pd.Timestamp(start) or (end is not None and when >= pd.Timestamp(end)):
+                continue
+            value = wanted.get((int(row["instrument_token"]), when, int(row["side"])))  # type: ignore[call-overload]
+            row["meta"] = value
+            written += value is not None
+        return written
+
 
 class InMemoryCandleFlagRepository:
     """``ports.candle_flags.CandleFlagRepository``: rows keyed by (instrument, timeframe, check, time)."""

@@ -400,6 +400,22 @@ class BacktestSettings(_Section):
     slippage_bps: float = Field(2.0, ge=0)
     slippage_half_spread: bool = True
     costs: BacktestCostSettings = BacktestCostSettings()
+    # Paper trading and the main backtest run: scale positions by the signals' meta size (meta-labeling).
+    sizing: Literal["meta", "none"] = "meta"
+
+
+class MetaSignalSettings(_Section):
+    """Meta-labeling (docs/models.md#meta-labeling): a secondary model sizes each signal."""
+
+    enabled: bool = True  # train a meta model with every model and size signals by it
+    step: float = Field(0.1, gt=0, le=1)  # the size is rounded to multiples of this (AFML snippet 10.3)
+    cv_folds: int = Field(3, ge=1)  # purged folds giving the out-of-fold primary probabilities
+    min_events: int = Field(200, ge=2)  # fewer fired out-of-fold events: no meta model for that window
+    num_boost_round: int = Field(100, ge=1)
+
+
+class SignalSettings(_Section):
+    meta: MetaSignalSettings = MetaSignalSettings()
 
 
 class WalkForwardSettings(_Section):
@@ -478,6 +494,7 @@ class Settings(_Section):
     promotion: PromotionSettings = PromotionSettings()
     data_quality: DataQualitySettings = DataQualitySettings()
     compute: ComputeSettings = ComputeSettings()
+    signals: SignalSettings = SignalSettings()
 
 
 def default_config_dir() -> Path:

@@ -58,6 +58,7 @@ TRAINING_ONLY = (
     "tickwise.core.dataset",
     "tickwise.core.fitting",
     "tickwise.core.labels",
+    "tickwise.core.meta_training",
     "tickwise.core.cv",
     "tickwise.core.sample_weights",
     "tickwise.core.training",

@@ -58,6 +58,7 @@ def engine_config(settings: Settings, *, capital: float | None = None) -> Engine
             charges=ZerodhaIntradayCharges(**bt.costs.model_dump()),
             slippage=Slippage(bps=bt.slippage_bps, use_spread=bt.slippage_half_spread),
             session=SessionRules(entry_cutoff=bt.entry_cutoff, square_off=bt.square_off),
+            sizing=bt.sizing,
         )
     except ValueError as exc:
         raise ConfigError(f"backtest configuration: {exc}") from None
@@ -73,7 +74,9 @@ def backtest_request(
     capital: float | None = None,
     signal_mode: str = "historical",
     prices: str = "bars",
+    sizing: str | None = None,
 ) -> BacktestRequest:
+    """``sizing`` None: both runs (meta-sized and unsized) when ``backtest.sizing`` is meta, else none."""
     labeling = settings.trading.labeling
     return BacktestRequest(
         start=start,
@@ -84,6 +87,7 @@ def backtest_request(
         timeframe=settings.trading.signal_timeframe,
         signal_mode=signal_mode,
         prices=prices,
+        sizing=sizing or ("both" if settings.backtest.sizing == "meta" else "none"),
         barriers=BarrierSpec(
             k_pt=labeling.k_pt, k_sl=labeling.k_sl, horizon=labeling.horizon, atr_period=labeling.atr_period
         ),
@@ -117,6 +121,7 @@ def describe(config: EngineConfig) -> dict[str, object]:
             "entry_cutoff": str(config.session.entry_cutoff),
             "square_off": str(config.session.square_off),
         },
+        "sizing": config.sizing,
     }
 
 

@@ -38,6 +38,7 @@ from tickwise.core.candle_flags import CandleCheckConfig
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.fitting import TrainConfig
 from tickwise.core.labels import LabelSpec
+from tickwise.core.meta_training import MetaTrainConfig
 from tickwise.core.model import ModelArtifact
 from tickwise.core.retrain import RetrainDecision, retrain_decision
 from tickwise.core.signals import SignalGenerator
@@ -142,8 +143,22 @@ def train_config_of(settings: Settings) -> TrainConfig:
 
 def signal_options_of(settings: Settings) -> SignalOptions:
     mt = settings.model_training
+    meta = settings.signals.meta
     return SignalOptions(
-        threshold=mt.signal_threshold, kelly_fraction=mt.kelly_fraction, max_position=mt.max_position
+        threshold=mt.signal_threshold,
+        kelly_fraction=mt.kelly_fraction,
+        max_position=mt.max_position,
+        meta_step=meta.step if meta.enabled else None,
+    )
+
+
+def meta_train_config_of(settings: Settings) -> MetaTrainConfig:
+    meta = settings.signals.meta
+    return MetaTrainConfig(
+        cv_folds=meta.cv_folds,
+        min_events=meta.min_events,
+        num_boost_round=meta.num_boost_round,
+        cost_threshold=settings.trading.labeling.cost_threshold,
     )
 
 
@@ -159,6 +174,7 @@ def historical_options(settings: Settings) -> HistoricalOptions:
         label_spec=label_spec_of(settings),
         train=train_config_of(settings),
         signals=signal_options_of(settings),
+        meta=meta_train_config_of(settings),
     )
 
 

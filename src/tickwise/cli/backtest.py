@@ -57,6 +57,15 @@ def backtest(
             "--prices", help="bars (1-minute candles), or ticks: the stored ticks, as paper trading fills."
         ),
     ] = "bars",
+    sizing: Annotated[
+        str | None,
+        typer.Option(
+            "--sizing",
+            help="meta (scale positions by the signals' meta-label size), none, or both: a meta-sized and "
+            "an unsized run of the same signals, side by side (default: both, or none when "
+            "backtest.sizing is none).",
+        ),
+    ] = None,
 ) -> None:
     """Trade stored historical signals on 1-minute candles, net of Zerodha intraday costs; record the run."""
     from tickwise.bootstrap.backtest import backtest_request, run_backtest
@@ -78,6 +87,7 @@ def backtest(
         capital=capital,
         signal_mode=signals,
         prices=prices,
+        sizing=sizing,
     )
     result = asyncio.run(run_backtest(settings, request))
     summary = summary_of(result)
@@ -169,6 +179,16 @@ def print_summary(summary: dict[str, Any]) -> None:
     skipped = summary.get("skipped") or {}
     if skipped:
         console.print("signals not traded: " + ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())))
+    unsized = summary.get("unsized")
+    if isinstance(unsized, dict):
+        compare = Table(title=f"meta-label sizing: sized vs unsized ({summary.get('unsized_run')})")
+        compare.add_column("metric")
+        compare.add_column("meta-sized", justify="right")
+        compare.add_column("unsized", justify="right")
+        for key, label, kind in ROWS:
+            if key in unsized:
+                compare.add_row(label, _fmt(summary.get(key), kind), _fmt(unsized.get(key), kind))
+        console.print(compare)
     console.print(
         f"{summary['signals']} signals, {summary['bars']} one-minute bars in {summary['seconds']} s; "
         f"report: tickwise report --backtest {summary['run_id']}"

@@ -141,6 +141,11 @@ def _oos_summary(console: Console, oos: OosOutcome, governance: list[str]) -> No
             f"walk-forward fold models, {oos.longs:,} long, {oos.shorts:,} short; "
             f"pooled out-of-sample AUC {_fmt(auc)} over {int(oos.metrics.get('oos_events', 0)):,} labelled bars"
         )
+        if "oos_meta_auc" in oos.metrics:  # meta-labeling (docs/models.md#meta-labeling)
+            console.print(
+                f"  meta model: out-of-sample AUC {_fmt(oos.metrics['oos_meta_auc'])} over "
+                f"{int(oos.metrics.get('oos_meta_events', 0)):,} proposals; {oos.meta_labels:,} labels.meta set"
+            )
         first, last = oos.folds[0], oos.folds[-1]
         console.print(
             f"  scored {_ist(first.score_from)} .. end, each bar after its fold's labels + {oos.embargo} embargo; "

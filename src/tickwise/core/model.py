@@ -28,6 +28,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
+from tickwise.core.meta_model import MetaModel
 from tickwise.domain.errors import ModelError
 
 SIDES: tuple[int, int] = (1, -1)
@@ -130,8 +131,12 @@ class ModelArtifact:
     trained_from: datetime | None = None
     trained_to: datetime | None = None
     timeframe: str = "1m"
+    # The meta-labeling model (core.meta_model), saved as meta.txt/meta.json; None: sized without it.
+    meta: MetaModel | None = None
 
     def __post_init__(self) -> None:
+        if self.meta is not None and self.meta.feature_names != self.feature_names:
+            raise ModelError(f"model {self.version}: the meta model was trained after other features")
         missing = [SIDE_NAMES[s] for s in SIDES if s not in self.boosters]
         if missing:
             raise ModelError(f"model {self.version} has no {', '.join(missing)} booster")
@@ -168,6 +173,8 @@ class ModelArtifact:
             for side, booster in self.boosters.items()
         }
         files[METADATA_FILE] = json.dumps(self.metadata(), indent=2, sort_keys=True).encode()
+        if self.meta is not None:
+            files.update(self.meta.to_files())
         return files
 
     @classmethod
@@ -197,6 +204,7 @@ class ModelArtifact:
             trained_from=_parse_dt(meta.get("trained_from")),
             trained_to=_parse_dt(meta.get("trained_to")),
             timeframe=meta.get("timeframe", "1m"),
+            meta=MetaModel.from_files(files),
         )
 
 

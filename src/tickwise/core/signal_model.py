@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tickwise.core.meta_model import meta_size
 from tickwise.core.predictor import Predictor
 from tickwise.core.signals import SignalBatch, SignalGenerator, signal_ready
 from tickwise.domain.errors import ModelError
@@ -24,6 +25,10 @@ class ScoredBars:
 
     ready: np.ndarray  # bool per input bar
     batch: SignalBatch
+    # Meta-labeling, aligned with ``batch``: the meta model's P(the signal's trade clears costs) and the
+    # position scale it gives (core.meta_model.meta_size); NaN without a signal, a meta model or meta_step.
+    meta_prob: np.ndarray | None = None
+    meta_size: np.ndarray | None = None
 
 
 class SignalModel:
@@ -61,4 +66,23 @@ class SignalModel:
         values = {
             name: np.asarray(regime[name], dtype=np.float64)[ready] for name in self.generator.regime_features
         }
-        return ScoredBars(ready=ready, batch=self.generator.generate(probs[:, 0], probs[:, 1], values))
+        batch = self.generator.generate(probs[:, 0], probs[:, 1], values)
+        meta_prob, meta_scale = self._meta(x[ready], probs, batch)
+        return ScoredBars(ready=ready, batch=batch, meta_prob=meta_prob, meta_size=meta_scale)
+
+    def _meta(self, x: np.ndarray, probs: np.ndarray, batch: SignalBatch) -> tuple[np.ndarray, np.ndarray]:
+        """Meta probability and size of the bars with a signal (the meta model scores only those)."""
+        prob = np.full(len(batch.direction), np.nan)
+        size = np.full(len(batch.direction), np.nan)
+        step = self.generator.meta_step
+        fired = np.flatnonzero(batch.direction != 0)
+        if step is None or len(fired) == 0:
+            return prob, size
+        meta = self.predictor.artifact.meta
+        if meta is None:
+            return prob, size
+        side = batch.direction[fired].astype(np.float64)
+        p_side = np.where(side == 1, probs[fired, 0], probs[fired, 1])
+        prob[fired] = meta.predict(x[fired], p_side, side)
+        size[fired] = meta_size(prob[fired], step)
+        return prob, size

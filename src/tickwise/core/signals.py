@@ -57,8 +57,13 @@ class SignalGenerator:
     max_position: float = 0.1
     payoff: float = 2.0 / 1.5
     regime: Sequence[RegimeRule] = field(default_factory=tuple)
+    # Meta-label sizing (core.meta_model.meta_size): the discretisation step of the size the model's
+    # meta model gives each signal; None switches meta sizing off (signals.meta.enabled).
+    meta_step: float | None = None
 
     def __post_init__(self) -> None:
+        if self.meta_step is not None and not 0.0 < self.meta_step <= 1.0:
+            raise ValueError(f"meta_step must be in (0, 1] or None, got {self.meta_step}")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
         if not 0.0 < self.kelly_fraction <= 1.0:
@@ -121,6 +126,7 @@ def model_signal_generator(
     kelly_fraction: float,
     max_position: float,
     round_trip_cost: float | None = None,
+    meta_step: float | None = None,
 ) -> SignalGenerator:
     """The generator for a model trained on ``label_spec`` (payoff = k_pt / k_sl; cost-based NATR
     regime rule). The live and historical pipelines both build their generator here (parity).
@@ -140,6 +146,7 @@ def model_signal_generator(
         max_position=max_position,
         payoff=k_pt / k_sl,
         regime=(RegimeRule(REGIME_FEATURE, low=100.0 * round_trip_cost / k_pt),),
+        meta_step=meta_step,
     )
 
 

@@ -21,3 +21,5 @@ class Signal:
     feature_set: str
     latency_ms: float | None = None
     size: float | None = None  # suggested position size (fraction of capital), capped Kelly
+    meta_prob: float | None = None  # the meta model's P(this trade clears costs); None: no meta model
+    meta_size: float | None = None  # position scale 0..1 the meta probability gives (trade engine)

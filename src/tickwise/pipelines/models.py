@@ -19,11 +19,13 @@ from tickwise.ports.repositories import ModelRepository
 
 @dataclass(frozen=True, slots=True)
 class SignalOptions:
-    """``model_training.signal_threshold`` / ``kelly_fraction`` / ``max_position`` (core.signals)."""
+    """``model_training.signal_threshold`` / ``kelly_fraction`` / ``max_position`` (core.signals), and
+    ``signals.meta.step`` (None when ``signals.meta.enabled`` is false: no meta sizing)."""
 
     threshold: float = 0.55
     kelly_fraction: float = 0.25
     max_position: float = 0.1
+    meta_step: float | None = 0.1
 
 
 class ModelSource(Protocol):
@@ -59,4 +61,5 @@ def signal_generator(options: SignalOptions, artifact: ModelArtifact) -> SignalG
         threshold=options.threshold,
         kelly_fraction=options.kelly_fraction,
         max_position=options.max_position,
+        meta_step=options.meta_step,
     )

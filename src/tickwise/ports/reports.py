@@ -12,6 +12,19 @@ import pandas as pd
 
 
 @dataclass(frozen=True)
+class SizingComparison:
+    """A meta-sized run and its unsized companion over the same signals and prices (meta-labeling):
+    ``sized``/``unsized`` map each compared metric to its value; equity frames as ``ReportData.equity``."""
+
+    unsized_run_id: str
+    sized: Mapping[str, Any]
+    unsized: Mapping[str, Any]
+    sized_equity: pd.DataFrame
+    unsized_equity: pd.DataFrame
+    meta_sized_signals: int
+
+
+@dataclass(frozen=True)
 class ReportData:
     """Everything a report page shows. Frames are ready to draw; absent sections carry a ``*_note``.
 
@@ -43,6 +56,7 @@ class ReportData:
     parity: pd.DataFrame | None = None
     parity_note: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    sizing: SizingComparison | None = None  # set when the run has an unsized companion
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,6 +92,14 @@ class LabelRepository(Protocol):
         *,
         side: int | None = None,
     ) -> pd.DataFrame: ...
+    async def replace_meta(
+        self,
+        timeframe: Timeframe,
+        instrument_tokens: Sequence[int],
+        start: datetime,
+        end: datetime | None,
+        meta: pd.DataFrame,
+    ) -> int: ...
 
 
 class SignalRepository(Protocol):

@@ -131,6 +131,11 @@ async def test_a_live_session_matches_rest_candles_and_batch_signals_even_with_f
     assert len(merged) == len(signals) == len(batch)
     assert (merged["direction_live"] == merged["direction_batch"]).all()
     assert np.abs(merged["confidence_live"] - merged["confidence_batch"]).max() <= 1e-9
+    for col in ("meta_prob", "meta_size"):  # meta-labeling: the same bits (NaN without a meta size)
+        np.testing.assert_array_equal(
+            merged[f"{col}_live"].to_numpy(dtype=np.float64),
+            merged[f"{col}_batch"].to_numpy(dtype=np.float64),
+        )
     assert signals["latency_ms"].notna().all()
     clean_signals, clean_candles = signals.copy(), candles.copy()
 

@@ -56,6 +56,26 @@ def equity_chart(equity: pd.DataFrame, capital: float) -> bytes:
     return _png(fig)
 
 
+def sizing_chart(sized: pd.DataFrame, unsized: pd.DataFrame, capital: float) -> bytes:
+    """Equity of the meta-sized run and of its unsized companion on one axis."""
+    fig = _figure()
+    if len(sized) < 2 and len(unsized) < 2:
+        return _empty(fig, "no closed trades in either run")
+    ax = fig.add_subplot()
+    for frame, colour, label in ((unsized, GREY, "unsized"), (sized, BLUE, "meta-sized")):
+        if len(frame):
+            ax.step(
+                _ist(frame["time"]), frame["equity"], where="post", color=colour, linewidth=1.6, label=label
+            )
+    ax.axhline(capital, color=GREY, linewidth=0.8, linestyle=":", label="starting capital")
+    ax.set_title("Equity: meta-label sizing vs unsized (same signals, same prices)")
+    ax.set_ylabel("rupees")
+    ax.yaxis.set_major_formatter(RUPEES)
+    ax.legend(loc="upper left", frameon=False)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
 def underwater_chart(equity: pd.DataFrame) -> bytes:
     fig = _figure(height=2.8)
     if len(equity) < 2:

@@ -94,6 +94,23 @@ def _flatten(prefix: str, value: Any) -> Iterable[tuple[str, str]]:
         yield prefix, str(value)
 
 
+SIZING_ROWS: tuple[tuple[str, str, str], ...] = tuple(
+    (key, label, kind)
+    for key, label, kind in METRICS
+    if key
+    in (
+        "net_pnl",
+        "return_on_capital",
+        "sharpe",
+        "hit_rate",
+        "trades",
+        "profit_factor",
+        "max_drawdown",
+        "turnover",
+    )
+)
+
+
 class HtmlReportRenderer:
     """ReportRenderer: ``out_dir/index.html`` (self-contained) and ``out_dir/*.png``."""
 
@@ -119,6 +136,15 @@ class HtmlReportRenderer:
         if data.parity is not None:
             parity = data.parity
             drawn.append(("parity", "Live vs historical parity", lambda: charts.parity_chart(parity)))
+        if data.sizing is not None:
+            cmp = data.sizing
+            drawn.append(
+                (
+                    "sizing",
+                    "Meta-label sizing vs unsized",
+                    lambda: charts.sizing_chart(cmp.sized_equity, cmp.unsized_equity, capital),
+                )
+            )
         images: dict[str, bytes] = {}
         paths = []
         for name, _, draw in drawn:
@@ -130,6 +156,27 @@ class HtmlReportRenderer:
         page = out_dir / "index.html"
         page.write_text(self._page(data, images), encoding="utf-8")
         return ReportFiles(html=page, images=tuple(paths))
+
+    @staticmethod
+    def _sizing(data: ReportData, image: str) -> str:
+        """The sized-vs-unsized section: both equity curves and the compared figures side by side."""
+        assert data.sizing is not None
+        cmp = data.sizing
+        rows = [
+            (label, _fmt(cmp.sized.get(key), kind), _fmt(cmp.unsized.get(key), kind))
+            for key, label, kind in SIZING_ROWS
+            if key in cmp.sized
+        ]
+        scope = "out of sample" if data.sample == "out-of-sample" else html.escape(data.sample)
+        return (
+            "<section><h2>Meta-label sizing: sized vs unsized</h2>"
+            f"{image}"
+            + _table(rows, ("metric", "meta-sized", f"unsized ({cmp.unsized_run_id})"))
+            + f'<p class="note">The same {cmp.meta_sized_signals} meta-sized signals and the same prices, '
+            f"traded twice: each position scaled by its signal's meta-label size (the meta model's "
+            f"probability that the trade clears costs, AFML bet sizing) and unscaled. Every figure is {scope}, "
+            "net of charges and slippage.</p></section>"
+        )
 
     def _page(self, data: ReportData, images: Mapping[str, bytes]) -> str:
         def img(name: str, alt: str) -> str:
@@ -172,7 +219,9 @@ class HtmlReportRenderer:
             _table(metrics_rows[(len(metrics_rows) + 1) // 2 :]),
             "</div></div>",
             f'<p class="note">Figures are net of Zerodha intraday charges and slippage. '
-            f"{IN_SAMPLE_WARNING.get(data.sample, '')}</p>",
+            f"{IN_SAMPLE_WARNING.get(data.sample, '')}"
+            + (" Positions are scaled by their meta-label size (compared below)." if data.sizing else "")
+            + "</p>",
         ]
         if exits:
             parts += [
@@ -190,6 +239,8 @@ class HtmlReportRenderer:
                 _table(sorted(skipped.items()), ("reason", "signals")),
             ]
         parts.append("</section>")
+        if data.sizing is not None and "sizing" in images:
+            parts.append(self._sizing(data, img("sizing", "meta-sized vs unsized equity")))
         for name, heading in (
             ("equity", "Equity curve"),
             ("drawdown", "Underwater drawdown"),

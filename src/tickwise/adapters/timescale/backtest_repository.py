@@ -28,6 +28,7 @@ SIGNAL_COLUMNS = (
     "direction",
     "confidence",
     "size",
+    "meta_size",
 )
 
 
@@ -166,7 +167,10 @@ class TimescaleBacktestRepository:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(sql, *params)
         frame = records_frame(
-            rows, SIGNAL_COLUMNS, time_columns=("time", "available_at"), float_columns=("confidence", "size")
+            rows,
+            SIGNAL_COLUMNS,
+            time_columns=("time", "available_at"),
+            float_columns=("confidence", "size", "meta_size"),
         )
         frame["instrument_token"] = frame["instrument_token"].astype(np.int64)
         frame["direction"] = frame["direction"].astype(np.int64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
@@ -126,6 +127,45 @@ class TimescaleLabelRepository:
         frame["ambiguous"] = frame["ambiguous"].astype(bool)
         frame["meta"] = frame["meta"].astype("Int64")
         return frame
+
+    async def replace_meta(
+        self,
+        timeframe: Timeframe,
+        instrument_tokens: Sequence[int],
+        start: datetime,
+        end: datetime | None,
+        meta: pd.DataFrame,
+    ) -> int:
+        """Make ``meta`` the meta-labels of the window ``start <= time < end`` (``end`` None: open) of
+        ``instrument_tokens``: every other label there loses its meta-label, in one transaction (a
+        re-scored window never keeps a stale one). ``meta``: ``instrument_token``, ``time``, ``side``,
+        ``meta``; rows without a stored label are ignored. Returns the labels set."""
+        tokens = [int(t) for t in instrument_tokens]
+        times = pd.DatetimeIndex(pd.to_datetime(meta["time"], utc=True)).to_pydatetime().tolist()
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE labels SET meta = NULL WHERE timeframe = $1 AND instrument_token = ANY($2::bigint[]) "
+                "AND time >= $3 AND ($4::timestamptz IS NULL OR time < $4) AND meta IS NOT NULL",
+                str(timeframe),
+                tokens,
+                start,
+                end,
+            )
+            if meta.empty:
+                return 0
+            status = await conn.execute(
+                "UPDATE labels l SET meta = v.meta "
+                "FROM unnest($2::bigint[], $3::timestamptz[], $4::int2[], $5::int2[]) "
+                "AS v(instrument_token, time, side, meta) "
+                "WHERE l.timeframe = $1 AND l.instrument_token = v.instrument_token "
+                "AND l.time = v.time AND l.side = v.side",
+                str(timeframe),
+                meta["instrument_token"].astype(np.int64).tolist(),
+                times,
+                meta["side"].astype(np.int64).tolist(),
+                meta["meta"].astype(np.int64).tolist(),
+            )
+        return int(status.split()[-1])
 
     async def count(self, timeframe: Timeframe | None = None) -> int:
         async with self._pool.acquire() as conn:

@@ -202,6 +202,9 @@ signals = Table(
     Column("size", F8),
     # 'oos' when the bar lies after the model's trained_to + embargo (migration 0006); in_sample otherwise.
     Column("sample", Text, nullable=False, server_default="in_sample"),
+    # Meta-labeling (migration 0013): the meta model's probability and the position scale it gives.
+    Column("meta_prob", F8),
+    Column("meta_size", F8),
     UniqueConstraint(
         "instrument_token", "timeframe", "time", "model_version", "mode", name="signals_contract_key"
     ),

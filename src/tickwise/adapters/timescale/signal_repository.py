@@ -42,6 +42,8 @@ SIGNAL_COLUMNS = (
     "created_at",
     "size",
     "sample",
+    "meta_prob",
+    "meta_size",
 )
 KEY = ("instrument_token", "timeframe", "time", "model_version", "mode")
 _SHOW = ("instrument_token", "timeframe", "time", "model_version", "mode")
@@ -61,6 +63,8 @@ def signals_to_frame(signals: Sequence[Signal]) -> pd.DataFrame:
             "feature_set": [s.feature_set for s in signals],
             "latency_ms": [np.nan if s.latency_ms is None else s.latency_ms for s in signals],
             "size": [np.nan if s.size is None else s.size for s in signals],
+            "meta_prob": [np.nan if s.meta_prob is None else s.meta_prob for s in signals],
+            "meta_size": [np.nan if s.meta_size is None else s.meta_size for s in signals],
         }
     )
 
@@ -106,7 +110,7 @@ def encode_signals(frame: pd.DataFrame) -> list[Column]:
     else:
         sample = np.where(frame["mode"].astype(str).to_numpy() == "live", "oos", "in_sample").astype(object)
     columns.append(Column("sample", "text", sample))
-    for col in ("latency_ms", "size"):
+    for col in ("latency_ms", "size", "meta_prob", "meta_size"):
         if col in frame.columns:
             columns.append(
                 Column(col, "float8", float_column(what, frame, col, _SHOW, nullable=True), nan_to_null=True)
@@ -171,7 +175,7 @@ class TimescaleSignalRepository:
             rows,
             SIGNAL_COLUMNS,
             time_columns=("time", "available_at", "created_at"),
-            float_columns=("confidence", "latency_ms", "size"),
+            float_columns=("confidence", "latency_ms", "size", "meta_prob", "meta_size"),
         )
         frame["instrument_token"] = frame["instrument_token"].astype(np.int64)
         frame["direction"] = frame["direction"].astype(np.int64)

@@ -2,7 +2,7 @@
 
 from tickwise.core.labels.barrier import BarrierResult, triple_barrier
 from tickwise.core.labels.events import LABEL_COLUMNS, label_both_sides, label_events
-from tickwise.core.labels.meta import bet_size, discretise_bet, meta_labels
+from tickwise.core.labels.meta import bet_size, discretise_bet, meta_labels, primary_meta_labels
 from tickwise.core.labels.spec import (
     BARRIER_NAMES,
     DROP_ATR_NAN,
@@ -26,5 +26,6 @@ __all__ = [
     "label_both_sides",
     "label_events",
     "meta_labels",
+    "primary_meta_labels",
     "triple_barrier",
 ]

@@ -1,13 +1,20 @@
-"""Meta-labels and AFML bet sizing (labeling.md §6)."""
+"""Meta-labels (labeling.md §6): did the primary model's proposed trade clear the cost threshold?
+
+The bet sizing of AFML ch. 10 lives with the meta model (``core.meta_model``), which scoring imports
+live; it is re-exported here for the label code that used it first.
+"""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
-_erf = np.frompyfunc(math.erf, 1, 1)
+from tickwise.core.meta_model import bet_size, discretise_bet
+
+__all__ = ["bet_size", "discretise_bet", "meta_labels", "primary_meta_labels"]
+
+_KEY = ["instrument_token", "timeframe", "time"]
 
 
 def meta_labels(ret: npt.ArrayLike, cost_threshold: float = 0.0) -> npt.NDArray[np.int16]:
@@ -15,25 +22,49 @@ def meta_labels(ret: npt.ArrayLike, cost_threshold: float = 0.0) -> npt.NDArray[
     return (np.asarray(ret, dtype=np.float64) > cost_threshold).astype(np.int16)
 
 
-def bet_size(p: npt.ArrayLike, side: npt.ArrayLike, k: int = 2) -> npt.NDArray[np.float64]:
-    """AFML snippet 10.1: ``z = (p − 1/k)/sqrt(p(1 − p))``, ``size = side·(2Φ(z) − 1)`` in [−1, 1].
+def primary_meta_labels(
+    signals: pd.DataFrame, labels: pd.DataFrame, cost_threshold: float = 0.0
+) -> pd.DataFrame:
+    """The meta-label of every bar where the primary model proposed a side.
 
-    ``p`` is the meta model's P(meta = 1) for the primary ``side``; ``k`` the number of classes.
+    ``signals``: ``instrument_token``, ``timeframe``, ``time``, ``direction`` (−1/0/+1) of the primary
+    model; ``labels``: the triple-barrier labels of those bars (``side``, ``ret``; both sides or either).
+    A bar with direction ``s ≠ 0`` and a label on side ``s`` gets ``meta = 1 if ret_s > cost_threshold``;
+    bars without a proposal, or whose side has no label (dropped, labeling.md §5), get none.
+
+    Returns ``instrument_token``, ``timeframe``, ``time``, ``side``, ``meta`` (one row per labelled proposal).
     """
-    if k < 2:
-        raise ValueError(f"k must be >= 2, got {k}")
-    prob = np.asarray(p, dtype=np.float64)
-    if np.any((prob < 0.0) | (prob > 1.0)) or np.any(np.isnan(prob)):
-        raise ValueError("probabilities must lie in [0, 1]")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = (prob - 1.0 / k) / np.sqrt(prob * (1.0 - prob))
-    # p = 0 or 1 gives z = ∓inf, where Φ is exactly 0 or 1.
-    phi = 0.5 * (1.0 + np.asarray(_erf(np.asarray(z) / math.sqrt(2.0)), dtype=np.float64))
-    return np.asarray(side, dtype=np.float64) * (2.0 * phi - 1.0)
-
-
-def discretise_bet(size: npt.ArrayLike, step: float) -> npt.NDArray[np.float64]:
-    """Round bet sizes to multiples of ``step`` (AFML snippet 10.3), clipped to [−1, 1]."""
-    if not 0.0 < step <= 1.0:
-        raise ValueError(f"step must lie in (0, 1], got {step}")
-    return np.clip(np.round(np.asarray(size, dtype=np.float64) / step) * step, -1.0, 1.0)
+    missing = [c for c in (*_KEY, "direction") if c not in signals.columns]
+    missing += [f"labels.{c}" for c in (*_KEY, "side", "ret") if c not in labels.columns]
+    if missing:
+        raise ValueError(f"meta-labels need columns {missing}")
+    fired = signals.loc[signals["direction"] != 0, [*_KEY, "direction"]].rename(columns={"direction": "side"})
+    if fired.empty or labels.empty:
+        return pd.DataFrame(
+            {
+                "instrument_token": pd.Series(dtype=np.int64),
+                "timeframe": pd.Series(dtype=object),
+                "time": pd.Series(dtype="datetime64[ns, UTC]"),
+                "side": pd.Series(dtype=np.int16),
+                "meta": pd.Series(dtype=np.int16),
+            }
+        )
+    fired = fired.assign(
+        time=pd.to_datetime(fired["time"], utc=True),
+        side=fired["side"].astype(np.int16),
+        instrument_token=fired["instrument_token"].astype(np.int64),
+        timeframe=fired["timeframe"].astype(str),
+    )
+    lab = labels.loc[:, [*_KEY, "side", "ret"]].assign(
+        time=pd.to_datetime(labels["time"], utc=True),
+        side=labels["side"].astype(np.int16),
+        instrument_token=labels["instrument_token"].astype(np.int64),
+        timeframe=labels["timeframe"].astype(str),
+    )
+    joined = fired.merge(lab, on=[*_KEY, "side"], how="inner")
+    joined["meta"] = meta_labels(joined["ret"].to_numpy(), cost_threshold)
+    return (
+        joined.loc[:, [*_KEY, "side", "meta"]]
+        .sort_values(["time", "instrument_token"], kind="mergesort")
+        .reset_index(drop=True)
+    )

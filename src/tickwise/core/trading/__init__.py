@@ -4,13 +4,22 @@ Pure computation (no I/O, no clock, no configuration): callers feed signals and 
 """
 
 from tickwise.core.trading.costs import Charges, ZerodhaIntradayCharges, money
-from tickwise.core.trading.engine import EngineConfig, OpenPosition, SessionRules, Slippage, TradeEngine
+from tickwise.core.trading.engine import (
+    SIZINGS,
+    EngineConfig,
+    OpenPosition,
+    SessionRules,
+    Sizing,
+    Slippage,
+    TradeEngine,
+)
 from tickwise.core.trading.events import PriceEvent, TradeSignal, barrier_signal
 from tickwise.core.trading.risk import RiskLimits
 from tickwise.core.trading.trade import EXIT_REASONS, EquityPoint, ExitReason, Trade
 
 __all__ = [
     "EXIT_REASONS",
+    "SIZINGS",
     "Charges",
     "EngineConfig",
     "EquityPoint",
@@ -19,6 +28,7 @@ __all__ = [
     "PriceEvent",
     "RiskLimits",
     "SessionRules",
+    "Sizing",
     "Slippage",
     "Trade",
     "TradeEngine",

@@ -25,10 +25,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
+from typing import Literal
 
 from tickwise.core.trading.costs import ZerodhaIntradayCharges, money, to_decimal
 from tickwise.core.trading.events import PriceEvent, TradeSignal
-from tickwise.core.trading.risk import RiskBook, RiskLimits
+from tickwise.core.trading.risk import RiskBook, RiskLimits, sized_fraction
 from tickwise.core.trading.trade import EquityPoint, ExitReason, Trade
 from tickwise.domain.time import IST
 
@@ -65,12 +66,24 @@ class SessionRules:
             raise ValueError(f"entry_cutoff {self.entry_cutoff} is after square_off {self.square_off}")
 
 
+Sizing = Literal["meta", "none"]
+SIZINGS: tuple[Sizing, ...] = ("meta", "none")
+
+
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
+    """``sizing``: ``meta`` scales each position by its signal's meta size when the signal has one
+    (``risk.sized_fraction``); ``none`` ignores meta sizes (the unsized comparison)."""
+
     limits: RiskLimits = field(default_factory=RiskLimits)
     charges: ZerodhaIntradayCharges = field(default_factory=ZerodhaIntradayCharges)
     slippage: Slippage = field(default_factory=Slippage)
     session: SessionRules = field(default_factory=SessionRules)
+    sizing: Sizing = "meta"
+
+    def __post_init__(self) -> None:
+        if self.sizing not in SIZINGS:
+            raise ValueError(f"sizing must be one of {SIZINGS}, got {self.sizing!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,9 +248,14 @@ class TradeEngine:
             open_notional = sum((p.notional for p in self._positions.values()), Decimal(0)) + sum(
                 (n for _, n in self._closing), Decimal(0)
             )
-            quantity = self.config.limits.quantity(signal.size, price, signal.lot_size, open_notional)
+            meta = signal.meta_size if self.config.sizing == "meta" else None
+            if meta == 0.0:
+                self.skipped["meta_zero"] += 1  # the meta model gives this trade no size
+                continue
+            size = sized_fraction(signal.size, meta, self.config.limits.default_size)
+            quantity = self.config.limits.quantity(size, price, signal.lot_size, open_notional)
             if quantity <= 0:
-                self.skipped["zero_size" if signal.size == 0 else "too_small"] += 1
+                self.skipped["zero_size" if size == 0 else "too_small"] += 1
                 continue
             opened = _Position(
                 signal=signal,

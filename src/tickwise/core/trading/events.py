@@ -77,6 +77,8 @@ class TradeSignal:
     stop_loss: float
     horizon_end: datetime
     lot_size: int = 1
+    # The meta model's position scale in [0, 1] (core.meta_model.meta_size); None: no meta model.
+    meta_size: float | None = None
 
     def __post_init__(self) -> None:
         if self.direction not in (-1, 1):
@@ -89,6 +91,8 @@ class TradeSignal:
             )
         if self.lot_size < 1:
             raise ValueError(f"lot_size must be >= 1, got {self.lot_size}")
+        if self.meta_size is not None and not 0.0 <= self.meta_size <= 1.0:
+            raise ValueError(f"meta_size must lie in [0, 1], got {self.meta_size}")
 
 
 def barrier_signal(
@@ -107,6 +111,7 @@ def barrier_signal(
     horizon_bars: int,
     bar: timedelta = ONE_MINUTE,
     lot_size: int = 1,
+    meta_size: float | None = None,
 ) -> TradeSignal:
     """The trade of a signal on bar t0, with the labels' barriers: P0 = close[t0], PT = P0 + s·k_pt·ATR,
     SL = P0 − s·k_sl·ATR, vertical barrier at the close of bar t0 + ``horizon_bars``."""
@@ -124,4 +129,5 @@ def barrier_signal(
         stop_loss=reference_close - direction * k_sl * atr,
         horizon_end=time + (horizon_bars + 1) * bar,
         lot_size=lot_size,
+        meta_size=None if meta_size is None or not math.isfinite(meta_size) else meta_size,
     )

@@ -1,7 +1,7 @@
 """Position sizing and the risk limits that stop new entries (and close positions) for the day.
 
 - **Size**: notional = the signal's ``size`` (fraction of capital; ``default_size`` when the signal has
-  none) x capital, capped by ``max_capital_per_instrument`` x capital and by the buying power left
+  none), times its meta size when meta sizing is on and the signal has one (``sized_fraction``), x capital, capped by ``max_capital_per_instrument`` x capital and by the buying power left
   (``leverage`` x capital minus the notional already open); quantity = whole lots of ``lot_size``.
 - **Max open positions**: a signal arriving while that many positions are open is skipped.
 - **Daily loss limit**: when the day's mark-to-market PnL falls to −``daily_loss_limit`` x capital,
@@ -58,6 +58,16 @@ class RiskLimits:
             return 0
         lots = (notional / (price * lot_size)).to_integral_value(rounding=ROUND_FLOOR)
         return int(lots) * lot_size
+
+
+def sized_fraction(size: float | None, meta_size: float | None, default_size: float) -> float | None:
+    """The fraction of capital a signal asks for: its own ``size`` (``default_size`` when it has none)
+    scaled by its meta size (labeling.md §6) when it has one. Without a meta size the signal's size is
+    returned unchanged (None stays None), so a meta size of 1 everywhere trades exactly as unsized."""
+    if meta_size is None or not math.isfinite(meta_size):
+        return size
+    base = default_size if size is None or not math.isfinite(size) else size
+    return base * meta_size
 
 
 class RiskBook:

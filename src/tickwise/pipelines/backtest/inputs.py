@@ -63,6 +63,12 @@ def trade_signals(
     directions = signals["direction"].to_numpy(dtype=np.int64).tolist()
     confidences = signals["confidence"].to_numpy(dtype=np.float64).tolist()
     sizes = signals["size"].to_numpy(dtype=np.float64).tolist()
+    # Signals stored before meta-labeling (or a frame without the column) carry no meta size.
+    metas = (
+        signals["meta_size"].to_numpy(dtype=np.float64).tolist()
+        if "meta_size" in signals.columns
+        else [math.nan] * len(signals)
+    )
     versions = signals["model_version"].astype(str).tolist()
     for i in range(len(signals)):
         close, atr = closes[i], atrs[i]
@@ -86,6 +92,7 @@ def trade_signals(
                 horizon_bars=spec.horizon,
                 bar=bar,
                 lot_size=lot_size,
+                meta_size=metas[i],
             )
         )
     return out, dropped

@@ -14,8 +14,8 @@ import pandas as pd
 
 from tickwise.core.trading.metrics import confidence_deciles, daily_pnl, monthly_returns
 from tickwise.domain.errors import DataValidationError
-from tickwise.ports.backtests import BacktestRepository
-from tickwise.ports.reports import ParitySource, ReportData
+from tickwise.ports.backtests import BacktestRepository, BacktestRun
+from tickwise.ports.reports import ParitySource, ReportData, SizingComparison
 from tickwise.ports.repositories import ModelRecord, ModelRepository
 
 Importance = Callable[[ModelRecord], Awaitable[Sequence[tuple[str, float]] | None]]
@@ -90,6 +90,7 @@ async def collect_report(
         else "no bar has both a live and a historical signal yet: run `tickwise live` and then "
         "`tickwise predict` over the same session to compare them"
     )
+    sizing = await sizing_comparison(run, equity, runs)
     return ReportData(
         run_id=run.run_id,
         model_version=model_version,
@@ -109,6 +110,28 @@ async def collect_report(
         importance_note=importance_note,
         parity=None if by_day.empty else by_day,
         parity_note=parity_note,
+        sizing=sizing,
+    )
+
+
+async def sizing_comparison(
+    run: BacktestRun, equity: pd.DataFrame, runs: BacktestRepository
+) -> SizingComparison | None:
+    """The meta-sized run ``run`` beside its unsized companion (``metrics.unsized_run``), or None."""
+    companion_id = run.metrics.get("unsized_run")
+    if not companion_id:
+        return None
+    companion = await runs.get(str(companion_id))
+    if companion is None:  # deleted since: say nothing rather than compare with nothing
+        return None
+    keys = [k for k in run.metrics.get("unsized", {})]
+    return SizingComparison(
+        unsized_run_id=companion.run_id,
+        sized={k: run.metrics.get(k) for k in keys},
+        unsized={k: companion.metrics.get(k) for k in keys},
+        sized_equity=equity,
+        unsized_equity=await runs.equity(companion.run_id),
+        meta_sized_signals=int(run.metrics.get("meta_sized_signals", 0)),
     )
 
 

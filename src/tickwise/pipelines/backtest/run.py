@@ -6,21 +6,34 @@ the champion) or the out-of-sample set (``signals.sample = 'oos'``). Each trade 
 label would have (its label spec: k_pt, k_sl, horizon, ATR period; the configured labeling as fallback).
 Prices are the 1-minute candles from ``start`` to the end of the IST day holding ``end``, so a trade
 opened just before ``end`` still meets its barriers or the square-off.
+
+Meta-label sizing (``sizing``): ``meta`` scales each position by its signal's meta size, ``none`` ignores
+it, ``both`` (the default) runs the same signals and prices twice, meta-sized and unsized, records both
+runs and links them (``metrics.unsized_run``), so the report shows them side by side. Without any meta
+size among the signals there is nothing to compare and ``both`` records one run.
 """
 
 from __future__ import annotations
 
 import time as stopwatch
 import uuid
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from typing import Any
 
 import pandas as pd
 
-from tickwise.core.trading import EngineConfig, EquityPoint, PriceEvent, Trade, TradeEngine, TradeSignal
+from tickwise.core.trading import (
+    EngineConfig,
+    EquityPoint,
+    PriceEvent,
+    Sizing,
+    Trade,
+    TradeEngine,
+    TradeSignal,
+)
 from tickwise.core.trading.levels import signal_bar_levels
 from tickwise.core.trading.metrics import summarize
 from tickwise.domain.errors import ConfigError, ModelError
@@ -35,6 +48,11 @@ from tickwise.ports.paper import TickPriceSource
 from tickwise.ports.repositories import CandleRepository, ModelRepository
 
 OOS = "oos"
+SIZING_CHOICES = ("meta", "none", "both")
+# The figures compared between the meta-sized and the unsized run (metrics.unsized).
+COMPARED = (
+    "net_pnl", "return_on_capital", "sharpe", "hit_rate", "trades", "profit_factor", "max_drawdown", "turnover",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +67,7 @@ class BacktestRequest:
     # Paper/backtest parity (docs/backtest.md): trade the live signals on the stored ticks.
     signal_mode: str = "historical"  # or "live"
     prices: str = "bars"  # or "ticks"
+    sizing: str = "both"  # meta, none, or both (meta-sized and unsized runs, linked)
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -61,6 +80,10 @@ class BacktestRequest:
             raise ConfigError(f"backtest --prices must be bars or ticks, not {self.prices!r}")
         if self.signal_mode not in ("historical", "live"):
             raise ConfigError(f"backtest --signals must be historical or live, not {self.signal_mode!r}")
+        if self.sizing not in SIZING_CHOICES:
+            raise ConfigError(
+                f"backtest --sizing must be one of {', '.join(SIZING_CHOICES)}, not {self.sizing!r}"
+            )
         if self.oos and self.model_version is not None:
             raise ConfigError("--model and --oos exclude each other: the OOS set spans several fold models")
 
@@ -75,6 +98,7 @@ class BacktestResult:
     signals: int
     bars: int
     seconds: float
+    unsized: BacktestRun | None = None  # the unsized companion run of a ``both`` backtest
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -111,7 +135,6 @@ class BacktestPipeline:
         )
         signals = signals[signals["timeframe"] == str(request.timeframe)]
         specs = await self._barrier_specs(signals, request.barriers)
-        engine = TradeEngine(request.engine)
         last_day = (request.end - timedelta(microseconds=1)).astimezone(IST).date()
         price_end = datetime.combine(last_day + timedelta(days=1), clock_time(0), tzinfo=IST)
         tokens = sorted(int(t) for t in signals["instrument_token"].unique())
@@ -143,32 +166,42 @@ class BacktestPipeline:
         if request.prices == "ticks":
             if self._ticks is None:
                 raise ConfigError("a backtest on ticks needs the stored ticks (no tick source wired)")
-            events = tick_events(await self._ticks.tick_prices(tokens, request.start, price_end))
+            ticks = await self._ticks.tick_prices(tokens, request.start, price_end)
+
+            def events() -> Iterator[PriceEvent]:
+                return tick_events(ticks)
         else:
             all_bars = pd.concat(bar_frames, ignore_index=True) if bar_frames else pd.DataFrame()
-            events = price_events(all_bars)
-        n_bars = replay(engine, queued, events)
-        skipped = dict(engine.skipped)
-        if dropped:
-            skipped["no_atr"] = dropped
-        capital = request.engine.limits.capital
-        metrics = summarize(engine.trades, engine.equity, engine.days, capital)
-        metrics["signals"] = len(signals)
-        metrics["skipped"] = skipped
-        metrics["session_days"] = [d.isoformat() for d in engine.days]
-        record = None if request.oos else await self._models.get(label)
-        metrics["sample"], metrics["sample_note"] = sample_of(label, request.start, request.end, record)
-        now = self._clock.now()
-        run = BacktestRun(
-            run_id=f"bt-{now.astimezone(IST):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}",
-            start=request.start,
-            end=request.end,
-            model_version=label,
-            params=run_params(request, specs),
-            metrics=metrics,
-            created_at=now,
+
+            def events() -> Iterator[PriceEvent]:
+                return price_events(all_bars)
+
+        main_sizing: Sizing = "none" if request.sizing == "none" else "meta"
+        has_meta = any(s.meta_size is not None for s in queued)
+        unsized = None
+        if request.sizing == "both" and has_meta:
+            unsized = await self._record(
+                request,
+                replace(request.engine, sizing="none"),
+                queued,
+                events,
+                label,
+                specs,
+                signals,
+                dropped,
+            )
+        main = await self._record(
+            request,
+            replace(request.engine, sizing=main_sizing),
+            queued,
+            events,
+            label,
+            specs,
+            signals,
+            dropped,
+            unsized=None if unsized is None else unsized[0],
         )
-        await self._runs.save(run, trade_rows(engine.trades), equity_rows(engine.equity))
+        run, engine, n_bars, skipped = main
         return BacktestResult(
             run=run,
             trades=list(engine.trades),
@@ -178,7 +211,54 @@ class BacktestPipeline:
             signals=len(signals),
             bars=n_bars,
             seconds=stopwatch.perf_counter() - began,
+            unsized=None if unsized is None else unsized[0],
         )
+
+    async def _record(
+        self,
+        request: BacktestRequest,
+        config: EngineConfig,
+        queued: list[TradeSignal],
+        events: Callable[[], Iterator[PriceEvent]],
+        label: str,
+        specs: dict[str, BarrierSpec],
+        signals: pd.DataFrame,
+        dropped: int,
+        *,
+        unsized: BacktestRun | None = None,
+    ) -> tuple[BacktestRun, TradeEngine, int, dict[str, int]]:
+        """Replay the signals and prices through an engine of ``config`` and record the run."""
+        engine = TradeEngine(config)
+        n_bars = replay(engine, queued, events())
+        skipped = dict(engine.skipped)
+        if dropped:
+            skipped["no_atr"] = dropped
+        capital = config.limits.capital
+        metrics = summarize(engine.trades, engine.equity, engine.days, capital)
+        metrics["signals"] = len(signals)
+        metrics["skipped"] = skipped
+        metrics["session_days"] = [d.isoformat() for d in engine.days]
+        metrics["sizing"] = config.sizing
+        metrics["meta_sized_signals"] = sum(s.meta_size is not None for s in queued)
+        if unsized is not None:
+            metrics["unsized_run"] = unsized.run_id
+            metrics["unsized"] = {k: unsized.metrics.get(k) for k in COMPARED}
+        record = None if request.oos else await self._models.get(label)
+        metrics["sample"], metrics["sample_note"] = sample_of(label, request.start, request.end, record)
+        now = self._clock.now()
+        if unsized is not None and unsized.created_at is not None and now <= unsized.created_at:
+            now = unsized.created_at + timedelta(microseconds=1)  # the sized run is the latest one
+        run = BacktestRun(
+            run_id=f"bt-{now.astimezone(IST):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}",
+            start=request.start,
+            end=request.end,
+            model_version=label,
+            params=run_params(request, specs) | {"sizing": config.sizing},
+            metrics=metrics,
+            created_at=now,
+        )
+        await self._runs.save(run, trade_rows(engine.trades), equity_rows(engine.equity))
+        return run, engine, n_bars, skipped
 
     async def _model_label(self, request: BacktestRequest) -> str:
         if request.oos:

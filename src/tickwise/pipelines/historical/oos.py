@@ -29,6 +29,8 @@ import pandas as pd
 from tickwise.core.dataset import TrainingSet, build_training_set
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.fitting import TUNED_DEFAULTS, TrainConfig, fit_side
+from tickwise.core.labels import primary_meta_labels
+from tickwise.core.meta_training import MetaTrainConfig, fit_meta_model, meta_targets, proposals
 from tickwise.core.metrics import roc_auc, signal_pnl
 from tickwise.core.model import SIDES, ModelArtifact
 from tickwise.core.predictor import Predictor
@@ -71,6 +73,7 @@ class OosOutcome:
     embargo: timedelta = timedelta(0)
     metrics: dict[str, float] = field(default_factory=dict)  # pooled over every scored, labelled bar
     seconds: float = 0.0
+    meta_labels: int = 0  # labels.meta set from the fold models' signals
     note: str = ""
 
 
@@ -122,6 +125,37 @@ def _window_metrics(
     direction = SignalGenerator(threshold=cfg.threshold).generate(probs[:, 0], probs[:, 1]).direction
     out.update({f"oos_{k}": v for k, v in signal_pnl(direction, ts.outcomes(rows), cfg.costs).items()})
     return out
+
+
+def _meta_scores(
+    ts: TrainingSet,
+    rows: np.ndarray,
+    probs: np.ndarray,
+    artifact: ModelArtifact,
+    cfg: TrainConfig,
+    cost: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Meta-labels and meta probabilities of the events ``rows`` where the fold's primary proposes a side
+    (empty without a meta model): what the out-of-sample meta AUC is measured on."""
+    if artifact.meta is None or len(rows) == 0:
+        return np.empty(0, dtype=np.int8), np.empty(0)
+    direction, p_side = proposals(probs, cfg.threshold)
+    fired = np.flatnonzero(direction != 0)
+    cols = np.array([ts.feature_names.index(n) for n in artifact.meta.feature_names], dtype=np.int64)
+    x = ts.x[np.ix_(rows[fired], cols)]
+    y = meta_targets(ts, rows[fired], direction[fired], cost)
+    return y, artifact.meta.predict(x, p_side[fired], direction[fired])
+
+
+def _pooled_meta_auc(meta_scored: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """The meta model's AUC over every out-of-sample event its fold's primary fired on."""
+    if not meta_scored:
+        return {}
+    y = np.concatenate([y for y, _ in meta_scored])
+    p = np.concatenate([p for _, p in meta_scored])
+    if len(y) == 0:
+        return {}
+    return {"oos_meta_events": float(len(y)), "oos_meta_auc": roc_auc(y, p)}
 
 
 def _pooled_auc(ts: TrainingSet, scored: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
@@ -189,6 +223,8 @@ async def write_oos_history(
         return made[0] if made else None
 
     scored: list[tuple[np.ndarray, np.ndarray]] = []
+    meta_scored: list[tuple[np.ndarray, np.ndarray]] = []
+    meta_cfg = ctx.options.meta if ctx.options.signals.meta_step is not None else None
     window_probs: dict[str, np.ndarray] = {}  # a fresh fold's score-window predictions, made once
     for k, step in enumerate(steps):
         progress("fold models", k, len(steps))
@@ -203,6 +239,7 @@ async def write_oos_history(
             tracker,
             on_trained,
             window_probs,
+            meta_cfg,
         )
         test_rows = np.flatnonzero(event_owner == k)
         if len(test_rows):
@@ -210,20 +247,38 @@ async def write_oos_history(
             if probs is None or len(probs) != len(test_rows):
                 probs = _predict_events(ts, test_rows, artifact)
             scored.append((test_rows, probs))
+            meta_scored.append(_meta_scores(ts, test_rows, probs, artifact, cfg, label_spec.cost_threshold))
         bars = features.loc[owner == k]
         if not bars.empty:
             generator = signal_generator(ctx.options.signals, artifact)
             frame = signals_frame(bars, Predictor(artifact), generator, timeframe)
             frame["sample"] = "oos"
             fold.rows = await ctx.signals.add_frame(frame)
+            outcome.meta_labels += await _write_meta_labels(
+                ctx, frame, labels, step, label_spec.cost_threshold
+            )
             outcome.rows += fold.rows
             outcome.longs += int((frame["direction"] == 1).sum())
             outcome.shorts += int((frame["direction"] == -1).sum())
         outcome.folds.append(fold)
     progress("fold models", len(steps), len(steps))
-    outcome.metrics = _pooled_auc(ts, scored)
+    outcome.metrics = _pooled_auc(ts, scored) | _pooled_meta_auc(meta_scored)
     outcome.seconds = time.perf_counter() - began
     return outcome
+
+
+async def _write_meta_labels(
+    ctx: HistoricalPorts, signals: pd.DataFrame, labels: pd.DataFrame, step: WalkForwardStep, cost: float
+) -> int:
+    """``labels.meta`` of the fold's score window from its own out-of-sample signals (labeling.md §6):
+    where the fold's primary proposed a side, 1 when that side's label return clears ``cost``."""
+    times = pd.DatetimeIndex(pd.to_datetime(labels["time"], utc=True))
+    window = labels[step.scores(times)]
+    meta = primary_meta_labels(signals, window, cost)
+    tokens = sorted({int(t) for t in signals["instrument_token"].unique()})
+    score_to = None if step.score_to is None else step.score_to.to_pydatetime()
+    timeframe = ctx.options.signal_timeframe
+    return await ctx.labels.replace_meta(timeframe, tokens, step.score_from.to_pydatetime(), score_to, meta)
 
 
 async def _fold_model(
@@ -237,6 +292,7 @@ async def _fold_model(
     tracker: Callable[[], ExperimentTracker | None],
     on_trained: Callable[[ModelRecord], Awaitable[None]] | None,
     window_probs: dict[str, np.ndarray],
+    meta_cfg: MetaTrainConfig | None = None,
 ) -> tuple[ModelArtifact, FoldOutcome]:
     rows = step.train_idx
     trained_from = step.trained_from.to_pydatetime()
@@ -255,6 +311,8 @@ async def _fold_model(
         "params": TUNED_DEFAULTS,
         "config": {k: v for k, v in asdict(cfg).items() if k != "costs"},
     }
+    if meta_cfg is not None:  # a fold with a meta model is another model (kept out when off: same versions)
+        fingerprint["meta"] = asdict(meta_cfg)
     version = "f" + model_version(trained_to, fingerprint)[1:]
     score_to = None if step.score_to is None else step.score_to.to_pydatetime()
     fold = FoldOutcome(
@@ -268,6 +326,7 @@ async def _fold_model(
         return await load_model(ctx, version), fold
     fold.reused = False
     boosters = _fit_fold(ts, rows, cfg)
+    meta_fit = None if meta_cfg is None else fit_meta_model(ts, rows, cfg, meta_cfg)
     params = {
         **TUNED_DEFAULTS,
         "num_boost_round": cfg.num_boost_round,
@@ -277,6 +336,11 @@ async def _fold_model(
         "score_from": step.score_from.isoformat(),
         "train_events": len(rows),
     }
+    if meta_fit is not None:
+        params["meta_events"] = meta_fit.events
+        params["meta_model"] = meta_fit.model is not None
+        if meta_fit.note:
+            params["meta_note"] = meta_fit.note
     artifact = ModelArtifact(
         version=version,
         boosters=boosters,
@@ -288,11 +352,18 @@ async def _fold_model(
         trained_from=trained_from,
         trained_to=trained_to,
         timeframe=ts.timeframe,
+        meta=None if meta_fit is None else meta_fit.model,
     )
     in_window = np.flatnonzero(step.scores(ts.t0))
     probs = _predict_events(ts, in_window, artifact) if len(in_window) else np.empty((0, 2))
     window_probs[version] = probs
-    metrics = json_safe(_window_metrics(ts, in_window, probs, cfg))
+    window = _window_metrics(ts, in_window, probs, cfg)
+    if artifact.meta is not None:
+        cost = float(label_spec.get("cost_threshold", 0.0))  # type: ignore[arg-type]
+        y_meta, p_meta = _meta_scores(ts, in_window, probs, artifact, cfg, cost)
+        window |= {"oos_meta_events": float(len(y_meta)), "oos_meta_auc": roc_auc(y_meta, p_meta)}
+        window |= {k: float(v) for k, v in artifact.meta.metrics.items()}
+    metrics = json_safe(window)
     artifact = replace(artifact, metrics=metrics)
     fold.metrics = metrics
     files = artifact.to_files()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from tickwise.core.fitting import TrainConfig
 from tickwise.core.labels import LabelSpec
+from tickwise.core.meta_training import MetaTrainConfig
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.models import SignalOptions
 
@@ -24,3 +25,4 @@ class HistoricalOptions:
     label_spec: LabelSpec = field(default_factory=LabelSpec)
     train: TrainConfig = field(default_factory=TrainConfig)
     signals: SignalOptions = field(default_factory=SignalOptions)
+    meta: MetaTrainConfig = field(default_factory=MetaTrainConfig)  # signals.meta (meta_step None: off)

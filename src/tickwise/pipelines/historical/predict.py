@@ -39,7 +39,8 @@ def signals_frame(
     timeframe: Timeframe,
     mode: str = "historical",
 ) -> pd.DataFrame:
-    """Features of one instrument -> signal rows (contract columns + ``size``)."""
+    """Features of one instrument -> signal rows (contract columns + ``size``, and ``meta_prob`` /
+    ``meta_size`` when the model has a meta model and the generator a meta step, NaN otherwise)."""
     model = SignalModel(predictor, generator)
     model.column_indices(list(features.columns))  # a clear ModelError when a needed feature is absent
     x = features.loc[:, list(predictor.feature_names)].to_numpy(dtype=np.float64)
@@ -48,6 +49,9 @@ def signals_frame(
     features = features[scored.ready]
     batch = scored.batch
     times = pd.DatetimeIndex(features["time"])
+    nan = np.full(len(times), np.nan)
+    meta_prob = nan if scored.meta_prob is None else scored.meta_prob
+    meta_size = nan if scored.meta_size is None else scored.meta_size
     return pd.DataFrame(
         {
             "instrument_token": features["instrument_token"].to_numpy(dtype=np.int64),
@@ -61,6 +65,8 @@ def signals_frame(
             "feature_set": predictor.feature_set,
             "latency_ms": np.nan,
             "size": batch.size,
+            "meta_prob": meta_prob,
+            "meta_size": meta_size,
         }
     )
 

@@ -30,6 +30,7 @@ from tickwise.core.cv import holdout_split
 from tickwise.core.dataset import TrainingSet, build_training_set
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.fitting import FoldResult, TrainConfig, evaluate, fit_side, select_features
+from tickwise.core.meta_training import fit_meta_model
 from tickwise.core.metrics import mean_metrics
 from tickwise.core.model import SIDE_NAMES, SIDES, LgbParams, ModelArtifact
 from tickwise.core.training import (
@@ -202,6 +203,9 @@ async def train_model(
         "label_spec": spec.to_dict(),
         "config": {k: v for k, v in asdict(cfg).items() if k != "costs"},
     }
+    meta_cfg = options.meta if options.signals.meta_step is not None else None
+    if meta_cfg is not None:  # a model with a meta model is another model (kept out when off)
+        fingerprint["meta"] = asdict(meta_cfg)
     version = model_version(trained_to, fingerprint)
     existing = await ctx.models.get(version)
     if existing is not None and await ctx.store.exists(version):
@@ -226,6 +230,18 @@ async def train_model(
     metrics.update({f"holdout_{k}": v for k, v in holdout.metrics.items()})
     metrics["cv_folds"] = len(cv_folds)
     metrics.update({k: v for k, v in info.items() if isinstance(v, (int, float))})
+    meta_model = None
+    if meta_cfg is not None:
+        # The champion's meta model: out-of-fold primaries over the whole history (core.meta_training).
+        progress("meta model", 0, 1)
+        index = {n: i for i, n in enumerate(ts.feature_names)}
+        chosen = np.array([index[n] for n in selected], dtype=np.int64)
+        meta_fit = fit_meta_model(ts, np.arange(len(ts)), cfg, meta_cfg, chosen, params)
+        meta_model = meta_fit.model
+        metrics["meta_events"] = meta_fit.events
+        if meta_model is not None:
+            metrics.update({k: float(v) for k, v in meta_model.metrics.items()})
+        progress("meta model", 1, 1)
     artifact = ModelArtifact(
         version=version,
         boosters=boosters,
@@ -238,6 +254,7 @@ async def train_model(
         trained_from=trained_from,
         trained_to=trained_to,
         timeframe=str(timeframe),
+        meta=meta_model,
     )
     progress("register", 0, 1)
     files = artifact.to_files()

@@ -96,6 +96,8 @@ class SignalStep:
         direction = batch.direction.tolist()
         confidence = batch.confidence.tolist()
         size = batch.size.tolist()
+        meta_prob = _optional(scored.meta_prob, len(size))
+        meta_size = _optional(scored.meta_size, len(size))
         for j, i in enumerate(np.flatnonzero(scored.ready).tolist()):
             bar_time = bar_times[i]
             out[i] = Signal(
@@ -110,8 +112,17 @@ class SignalStep:
                 feature_set=self.predictor.feature_set,
                 latency_ms=None,
                 size=float(size[j]),
+                meta_prob=meta_prob[j],
+                meta_size=meta_size[j],
             )
         return out
+
+
+def _optional(values: np.ndarray | None, n: int) -> list[float | None]:
+    """Per-bar values with NaN (or no array at all) as None, the way signals store them."""
+    if values is None:
+        return [None] * n
+    return [None if v != v else float(v) for v in values.tolist()]  # v != v: NaN
 
 
 # A signal step: (instrument, bar open instant, feature row) -> signal or None while not ready.

@@ -244,6 +244,7 @@ class PaperTrader:
                 horizon_bars=self.barriers.horizon,
                 bar=signal.timeframe.delta,
                 lot_size=self.lot_sizes.get(signal.instrument_token, 1),
+                meta_size=signal.meta_size,
             ),
         )
 
