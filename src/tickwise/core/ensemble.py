@@ -19,7 +19,6 @@ signal is the members' signal rule (``SignalGenerator``) applied to the two ense
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,11 +27,13 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from tickwise.core.signals import SignalGenerator
 from tickwise.core.walk_forward import WalkForwardSpec
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 
 EPS = 1e-6
+ENSEMBLE_FEATURE_SET = "ensemble"  # the feature_set of an ensemble signal row
 SIDE_COLUMNS = ("p_long", "p_short")
 # A member's scored bars: one row per ready bar (model version, its two probabilities).
 MEMBER_COLUMNS = ("instrument_token", "time", "available_at", "model_version", "p_long", "p_short")
@@ -246,5 +247,14 @@ class LatestProbabilities:
         return out
 
 
-def is_finite_probability(p: float) -> bool:
-    return math.isfinite(p) and 0.0 <= p <= 1.0
+def ensemble_generator(
+    label_spec: Mapping[str, object], *, threshold: float, kelly_fraction: float, max_position: float
+) -> SignalGenerator:
+    """The members' signal rule on the ensemble's two probabilities (both modes build it here): the
+    configured threshold and sizing, payoff k_pt / k_sl, no regime filter (the layer reads no market
+    feature)."""
+    k_pt = float(str(label_spec.get("k_pt", 2.0)))
+    k_sl = float(str(label_spec.get("k_sl", 1.5)))
+    return SignalGenerator(
+        threshold=threshold, kelly_fraction=kelly_fraction, max_position=max_position, payoff=k_pt / k_sl
+    )

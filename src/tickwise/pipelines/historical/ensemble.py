@@ -27,7 +27,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tickwise.core.ensemble import EnsembleSpec, StackedLogistic, fit_stacked, input_names, member_inputs
+from tickwise.core.ensemble import (
+    ENSEMBLE_FEATURE_SET,
+    EnsembleSpec,
+    StackedLogistic,
+    ensemble_generator,
+    fit_stacked,
+    input_names,
+    member_inputs,
+)
 from tickwise.core.metrics import roc_auc
 from tickwise.core.signals import SignalGenerator
 from tickwise.core.training import json_safe, model_version
@@ -35,25 +43,9 @@ from tickwise.core.walk_forward import WalkForwardStep, assign_steps, walk_forwa
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.context import HistoricalPorts
 from tickwise.pipelines.historical.oos import FoldOutcome, MemberHistory, OosOptions, OosOutcome, Progress
-from tickwise.pipelines.models import SignalOptions
 from tickwise.ports.experiment_tracker import ExperimentTracker
 from tickwise.ports.repositories import ModelRecord
 from tickwise.ports.signal_members import MEMBER_ROW_COLUMNS
-
-ENSEMBLE_FEATURE_SET = "ensemble"
-
-
-def ensemble_generator(options: SignalOptions, label_spec: dict[str, object]) -> SignalGenerator:
-    """The members' signal rule on the ensemble's probabilities: the configured threshold and sizing,
-    payoff k_pt / k_sl (no regime filter: the layer reads no market feature)."""
-    k_pt = float(str(label_spec.get("k_pt", 2.0)))
-    k_sl = float(str(label_spec.get("k_sl", 1.5)))
-    return SignalGenerator(
-        threshold=options.threshold,
-        kelly_fraction=options.kelly_fraction,
-        max_position=options.max_position,
-        payoff=k_pt / k_sl,
-    )
 
 
 @dataclass(frozen=True)
@@ -198,7 +190,13 @@ async def write_ensemble_history(
         outcome.seconds = time.perf_counter() - began
         return outcome
     owner = assign_steps(bar_times, steps)
-    generator = ensemble_generator(ctx.options.signals, ctx.options.label_spec.to_dict())
+    signals = ctx.options.signals
+    generator = ensemble_generator(
+        ctx.options.label_spec.to_dict(),
+        threshold=signals.threshold,
+        kelly_fraction=signals.kelly_fraction,
+        max_position=signals.max_position,
+    )
     pooled: list[tuple[np.ndarray, np.ndarray]] = []
     for k, step in enumerate(steps):
         progress("ensemble folds", k, len(steps))
