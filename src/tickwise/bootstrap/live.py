@@ -41,7 +41,13 @@ from tickwise.pipelines.live.latency import LatencyLog
 from tickwise.pipelines.live.resume import day_cutoff, first_hole, resume_cutoff
 from tickwise.pipelines.live.session import LiveSession
 from tickwise.pipelines.live.session import SessionReport as SessionReport  # re-exported for the CLI
-from tickwise.pipelines.live.sinks import LiveRepositories, table_sinks
+from tickwise.pipelines.live.sinks import (
+    LiveRepositories,
+    feature_sink,
+    signal_member_sink,
+    table_sinks,
+)
+from tickwise.pipelines.live.timeframes import stored_history
 from tickwise.pipelines.live.until import parse_until
 from tickwise.pipelines.live.writer import BufferedWriter
 from tickwise.ports.hooks import PipelineHooks
@@ -199,6 +205,7 @@ async def run_live(
     """``tickwise live``: one session (see the module doc). Returns the session report."""
     from tickwise.bootstrap.broker import open_broker, open_simulated_broker, uses_simulator
     from tickwise.bootstrap.historical import live_candle_checks, open_historical, signal_generator
+    from tickwise.bootstrap.timeframes import live_timeframes
     from tickwise.observability.hooks import NullHooks, PrometheusHooks
     from tickwise.observability.metrics import TickwiseMetrics, start_metrics_server
     from tickwise.pipelines.models import load_model
@@ -274,6 +281,16 @@ async def run_live(
                 hooks=hooks,
                 latencies=latencies,
             )
+            # 5m/15m signals and the ensemble (bootstrap/timeframes.py); their rows get their own sinks
+            longer = await live_timeframes(settings, ctx)
+            for scorer in longer.scorers:
+                sinks[f"features:{scorer.timeframe}"] = feature_sink(
+                    ctx.features, scorer.calculator.names, scorer.calculator.feature_set, scorer.timeframe
+                )
+            if longer.ensemble is not None:
+                sinks["signal_members"] = signal_member_sink(ctx.signal_members)
+            if longer.versions:
+                logger.info("live: also scoring {}", ", ".join(longer.versions))
             alerts = make_alerts(settings, hooks)
             alerts.symbols.update({i.instrument_token: i.tradingsymbol for i in universe})
             sinks["signals"] = notify_after_commit(sinks["signals"], alerts)
@@ -310,7 +327,15 @@ async def run_live(
             put = writer.put if paper is None else paper.tap(writer.put)
             challengers = await challenger_steps(settings, ctx, calculator, artifact.version)
             scoring: Step = ChallengerStep(step, challengers, put) if challengers else step
-            engine = LiveEngine(calculator, scoring, put, hooks=hooks, calendar=ctx.calendar)
+            engine = LiveEngine(
+                calculator,
+                scoring,
+                put,
+                hooks=hooks,
+                calendar=ctx.calendar,
+                timeframes=longer.scorers,
+                ensemble=longer.ensemble,
+            )
             last_stored: datetime | None = None
             stored = await stored_outputs(ctx.pool, tokens, calculator.feature_set, artifact.version)
             window_store = TimescaleRepairWindowRepository(ctx.pool)
@@ -348,6 +373,12 @@ async def run_live(
                 if checks is not None:
                     checks[0].seed(token, history)
                 state = engine.open_instrument(token, history)
+                last_minute = history["time"].iloc[-1].to_pydatetime() if len(history) else None
+                for scorer in longer.scorers:
+                    stored_tf = await ctx.candles.read_frame(token, scorer.timeframe, None, None)
+                    scorer.open_instrument(
+                        token, stored_history(stored_tf, last_minute, scorer.timeframe, ctx.calendar)
+                    )
                 if state.last_time is not None and (last_stored is None or state.last_time > last_stored):
                     last_stored = state.last_time
             resume_from = engine.resume_from()

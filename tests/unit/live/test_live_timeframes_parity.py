@@ -26,7 +26,13 @@ from tickwise.pipelines.historical.ensemble import ensemble_signals
 from tickwise.pipelines.historical.oos import member_scores
 from tickwise.pipelines.historical.predict import signals_frame
 from tickwise.pipelines.live.engine import LiveEngine, SignalStep
-from tickwise.pipelines.live.timeframes import EnsembleStep, MemberModel, MemberRow, TimeframeScorer
+from tickwise.pipelines.live.timeframes import (
+    EnsembleStep,
+    MemberModel,
+    MemberRow,
+    TimeframeScorer,
+    stored_history,
+)
 
 FEATURES = ("rsi_14", "ret_1", "bop", "cci_20", "mom_10", "stoch_k_14_3_3")
 TOKENS = (101, 202)
@@ -200,7 +206,9 @@ def test_live_5m_15m_and_ensemble_signals_equal_the_batch_rows_of_the_same_bars(
         history = full[~live_day].reset_index(drop=True)
         engine.open_instrument(token, history.loc[:, ["time", "open", "high", "low", "close", "volume"]])
         for scorer in scorers:
-            scorer.open_instrument(token, aggregate_candles(history, scorer.timeframe, NSE))
+            stored = aggregate_candles(history, scorer.timeframe, NSE)
+            last = history["time"].iloc[-1].to_pydatetime()
+            scorer.open_instrument(token, stored_history(stored, last, scorer.timeframe, NSE))
         session += _bars(full[live_day])
     session.sort(key=lambda b: (b.time, b.instrument_token))
     if batched:
@@ -230,3 +238,25 @@ def test_live_5m_15m_and_ensemble_signals_equal_the_batch_rows_of_the_same_bars(
     ]
     assert _sorted(live_members) == _sorted(expected_members)
     assert len(out["features:5m"]) == 2 * 75 and len(out["features:15m"]) == 2 * 25
+
+
+def test_a_scorer_opens_on_the_stored_bars_before_the_bucket_the_1m_history_leaves_open() -> None:
+    day = pd.Timestamp("2026-01-05 09:15", tz="Asia/Kolkata")
+    stored = pd.DataFrame({"time": [day + pd.Timedelta(minutes=m) for m in (0, 5, 10, 15)]})
+
+    def kept(last_minute: int, tf: Timeframe = Timeframe.M5) -> int:
+        last = (day + pd.Timedelta(minutes=last_minute)).to_pydatetime()
+        return len(stored_history(stored, last, tf, NSE))
+
+    assert kept(9) == 2  # 09:24 completes the 09:20 bucket: it is stored and kept
+    assert kept(12) == 2  # 09:27 leaves the 09:25 bucket open: the roll-up hands it over later
+    assert kept(15) == 3
+    assert kept(14, Timeframe.M15) == 1 and kept(13, Timeframe.M15) == 0
+    assert stored_history(stored, None, Timeframe.M5, NSE).empty
+    close = pd.Timestamp("2026-01-05 15:15", tz="Asia/Kolkata")
+    last_hour = pd.DataFrame({"time": [close - pd.Timedelta(hours=1), close]})
+    # the day's last 60m bar is partial (15:15-15:30): its last minute completes it
+    assert (
+        len(stored_history(last_hour, (close + pd.Timedelta(minutes=14)).to_pydatetime(), Timeframe.M60, NSE))
+        == 2
+    )

@@ -49,7 +49,7 @@ from tickwise.domain.signal import Signal
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 from tickwise.observability.hooks import NullHooks
-from tickwise.pipelines.live.timeframes import EnsembleStep, TimeframeRow, TimeframeScorer
+from tickwise.pipelines.live.timeframes import EnsembleStep, TimeframeScorer
 from tickwise.ports.hooks import PipelineHooks
 
 ROLLUPS = (Timeframe.M5, Timeframe.M15, Timeframe.M60)
@@ -357,7 +357,7 @@ class LiveEngine:
                 if not done:
                     continue
                 table = f"features:{scorer.timeframe}"
-                self.put(table, [TimeframeRow(b.instrument_token, b.time, r) for b, r in done])
+                self.put(table, [FeatureRow(b.instrument_token, b.time, r) for b, r in done])
                 for signal in scorer.signals(done):
                     self._emit(signal, closed_at)
                 if ensemble is not None:
@@ -486,13 +486,14 @@ class LiveEngine:
         if rolled:
             # A bucket left open at the end of an earlier day of the stored history (its last minutes
             # had no trades) is closed by this day's first bar; that day's roll-ups are the historical
-            # mode's, already stored: only this day's are written here.
+            # mode's, already stored: only this day's are written here. The timeframe scorers get every
+            # closed bar: they opened on the stored bars before the bucket still open (stored_history).
             day = bar.time.astimezone(IST).date()
             today = [Bar(c) for c in rolled if c.time.astimezone(IST).date() == day]
             if today:
                 self.put("candles", today)
-                if self.timeframes:
-                    self._rolled.extend(today)
+            if self.timeframes:
+                self._rolled.extend(Bar(c) for c in rolled)
         self.put("features", [FeatureRow(token, bar.time, row)])
 
     def _features(self, state: InstrumentState, bar: Bar) -> np.ndarray:

@@ -31,8 +31,10 @@ from tickwise.core.features.stream import FeatureStream
 from tickwise.core.predictor import Predictor
 from tickwise.core.signals import SignalGenerator, signal_ready
 from tickwise.domain.bar import Bar
+from tickwise.domain.calendar import SessionCalendar
 from tickwise.domain.errors import DataValidationError, ModelError
 from tickwise.domain.signal import Signal
+from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 
 
@@ -50,15 +52,6 @@ class MemberRow:
     member_time: datetime
     p_long: float
     p_short: float
-
-
-@dataclass(frozen=True, slots=True)
-class TimeframeRow:
-    """A longer timeframe's feature row, queued for ``features`` (table key ``features:<timeframe>``)."""
-
-    instrument_token: int
-    time: datetime
-    values: np.ndarray
 
 
 class MemberModel:
@@ -178,6 +171,24 @@ class TimeframeScorer:
 
 
 _KEYS = ("time", "open", "high", "low", "close", "volume", "obi_5")
+
+
+def stored_history(
+    bars: pd.DataFrame, last_minute: datetime | None, timeframe: Timeframe, calendar: SessionCalendar
+) -> pd.DataFrame:
+    """The stored bars of ``timeframe`` a scorer opens on, given the engine's 1m history ends with the
+    minute ``last_minute``: every bar before the bucket holding that minute, and that bucket too when
+    the minute completed it. An incomplete bucket is left out: the engine's roll-up re-opens it on the
+    1m history and hands the bar over when it closes (later today, or on the next session's first bar),
+    as it does for every bar after it."""
+    if last_minute is None or bars.empty:
+        return bars.iloc[:0]
+    bucket = calendar.bar_open(last_minute, timeframe)
+    end = min(bucket + timeframe.delta, calendar.session_close(bucket.astimezone(IST).date()))
+    times = pd.DatetimeIndex(pd.to_datetime(bars["time"], utc=True))
+    complete = last_minute + Timeframe.M1.delta >= end
+    keep = times <= pd.Timestamp(bucket) if complete else times < pd.Timestamp(bucket)
+    return bars[np.asarray(keep)].reset_index(drop=True)
 
 
 def _frame(history: pd.DataFrame, bars: Sequence[Bar]) -> pd.DataFrame:
