@@ -76,3 +76,44 @@ async def test_signal_members_is_a_hypertable_the_grafana_role_can_read(
     assert not await admin_pool.fetchval(
         "SELECT has_table_privilege('tickwise_grafana', 'signal_members', 'INSERT')"
     )
+
+
+async def test_the_live_sinks_write_member_rows_and_5m_feature_rows(clean_db: asyncpg.Pool) -> None:
+    import numpy as np
+
+    from tickwise.adapters.timescale.feature_repository import TimescaleFeatureRepository
+    from tickwise.core.timeframe_features import calculator_for
+    from tickwise.domain.timeframe import Timeframe
+    from tickwise.pipelines.live.engine import FeatureRow
+    from tickwise.pipelines.live.sinks import feature_sink, signal_member_sink
+    from tickwise.pipelines.live.spill import decode_batch, encode_batch
+    from tickwise.pipelines.live.timeframes import MemberRow
+
+    rows = [
+        MemberRow(
+            408065,
+            Timeframe.M5,
+            T[0].to_pydatetime(),
+            "e-live",
+            "live",
+            tf,
+            f"f-{tf}",
+            (T[0] + pd.Timedelta(minutes=m)).to_pydatetime(),
+            0.6,
+            0.3,
+        )
+        for tf, m in (("1m", 4), ("5m", 0))
+    ]
+    assert decode_batch(encode_batch("signal_members", list(rows)), "signal_members") == rows  # spillable
+    assert await signal_member_sink(TimescaleSignalMemberRepository(clean_db))(rows) == 2
+    got = await TimescaleSignalMemberRepository(clean_db).read_frame("e-live", mode="live")
+    assert got["member_version"].tolist() == ["f-1m", "f-5m"] and set(got["timeframe"]) == {"5m"}
+
+    calc = calculator_for(Timeframe.M5)
+    features = TimescaleFeatureRepository(clean_db)
+    write = feature_sink(features, calc.names, calc.feature_set, Timeframe.M5)
+    assert (
+        await write([FeatureRow(408065, T[1].to_pydatetime(), np.arange(len(calc.names), dtype=float))]) == 1
+    )
+    stored = await features.read_frame(408065, Timeframe.M5, calc.feature_set, None, None, columns=["rsi_14"])
+    assert len(stored) == 1 and stored["rsi_14"].iloc[0] == calc.names.index("rsi_14")
