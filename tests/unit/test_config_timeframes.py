@@ -20,7 +20,7 @@ def _settings(tmp: Path, **env: str) -> Settings:
 
 
 def test_three_signal_timeframes_and_a_5m_ensemble_by_default(tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
+    settings = load_settings(environ={"TICKWISE__SYSTEM__DATA_DIR": str(tmp_path)}, environment="development")
     options = historical_options(settings)
     assert options.all_signal_timeframes == (Timeframe.M1, Timeframe.M5, Timeframe.M15)
     spec = ensemble_spec_of(settings)
@@ -47,7 +47,9 @@ def test_a_daily_signal_timeframe_or_an_ensemble_outside_the_timeframes_is_refus
     with pytest.raises(ConfigError, match="intraday"):
         _settings(tmp_path, TICKWISE__TRADING__SIGNAL_TIMEFRAMES='["1m", "1d"]')
     with pytest.raises(ConfigError, match=r"ensemble\.timeframe"):
-        _settings(tmp_path, TICKWISE__ENSEMBLE__TIMEFRAME="60m")
+        _settings(
+            tmp_path, TICKWISE__TRADING__SIGNAL_TIMEFRAMES='["1m", "5m"]', TICKWISE__ENSEMBLE__TIMEFRAME="60m"
+        )
     assert ensemble_spec_of(_settings(tmp_path, TICKWISE__ENSEMBLE__ENABLED="false")) is None
 
 

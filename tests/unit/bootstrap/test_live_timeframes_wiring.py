@@ -21,7 +21,11 @@ FEATURES = ("rsi_14", "ret_1", "bop")
 
 
 def _settings(tmp: Path, **env: str) -> Settings:
-    return load_settings(environ={"TICKWISE__SYSTEM__DATA_DIR": str(tmp), **env}, environment="test")
+    defaults = {
+        "TICKWISE__SYSTEM__DATA_DIR": str(tmp),
+        "TICKWISE__TRADING__SIGNAL_TIMEFRAMES": '["1m", "5m", "15m"]',
+    }
+    return load_settings(environ={**defaults, **env}, environment="test")
 
 
 async def _fold(source: ModelSourceOf, version: str, tf: Timeframe, score_from: str) -> None:
