@@ -239,7 +239,7 @@ class LiveEngine:
             raise ValueError(f"signal timeframe(s) {', '.join(missing)} need their roll-ups")
         self.timeframes = tuple(sorted(timeframes, key=lambda sc: sc.timeframe.minutes))
         self.ensemble = ensemble
-        self._rolled: list[Bar] = []  # today's roll-ups closed this minute, for the timeframe scorers
+        self._rolled: list[Bar] = []  # roll-ups closed by this minute's bars, for the timeframe scorers
         self._states: dict[int, InstrumentState] = {}
         # Every instrument's compiled-step state in one set of arrays: process_many steps them at once.
         self.bank = FeatureBank(calculator.layout)
@@ -348,10 +348,10 @@ class LiveEngine:
             while bars:
                 wave: list[Bar] = []
                 rest: list[Bar] = []
+                seen: set[int] = set()
                 for bar in bars:  # at most one bar per instrument per bank step
-                    (rest if any(w.instrument_token == bar.instrument_token for w in wave) else wave).append(
-                        bar
-                    )
+                    (rest if bar.instrument_token in seen else wave).append(bar)
+                    seen.add(bar.instrument_token)
                 bars = rest
                 done = scorer.fold(wave)
                 if not done:
