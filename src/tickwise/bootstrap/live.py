@@ -376,8 +376,10 @@ async def run_live(
                 last_minute = history["time"].iloc[-1].to_pydatetime() if len(history) else None
                 for scorer in longer.scorers:
                     stored_tf = await ctx.candles.read_frame(token, scorer.timeframe, None, None)
-                    scorer.open_instrument(
-                        token, stored_history(stored_tf, last_minute, scorer.timeframe, ctx.calendar)
+                    engine.open_timeframe(
+                        scorer.timeframe,
+                        token,
+                        stored_history(stored_tf, last_minute, scorer.timeframe, ctx.calendar),
                     )
                 if state.last_time is not None and (last_stored is None or state.last_time > last_stored):
                     last_stored = state.last_time

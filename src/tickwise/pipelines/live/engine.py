@@ -253,15 +253,28 @@ class LiveEngine:
         """Open the stream of ``token`` on its stored 1m history (from the anchor, oldest first)."""
         history = history.reset_index(drop=True)
         stream = self.calculator.open_stream(history) if len(history) else None
-        if stream is not None:
-            self.bank.attach(token, stream)
         last = history["time"].iloc[-1].to_pydatetime() if len(history) else None
+        if stream is not None:
+            if self.ensemble is not None and last is not None:
+                # A restart mid-session: the last stored bar is the 1m member's latest (batch's rule)
+                self.ensemble.add(str(Timeframe.M1), [token], [last], stream.row().copy()[None, :])
+            self.bank.attach(token, stream)
         state = InstrumentState(token, history, stream, last)
         self._states[token] = state
         if last is not None and self._rollup_span:
             # A restart mid-bucket: the stored bars of the open buckets count toward their roll-ups.
             self.rollup.restore(token, history_candles(token, history.tail(self._rollup_span)))
         return state
+
+    def open_timeframe(self, timeframe: Timeframe, token: int, history: pd.DataFrame) -> None:
+        """Open ``token`` in the scorer of ``timeframe`` on its stored bars (``timeframes.stored_history``);
+        the last of them seeds the ensemble's member, as after :meth:`open_instrument`."""
+        scorer = next((sc for sc in self.timeframes if sc.timeframe is timeframe), None)
+        if scorer is None:
+            raise ValueError(f"no {timeframe} scorer in this engine")
+        opened = scorer.open_instrument(token, history)
+        if opened is not None and self.ensemble is not None:
+            self.ensemble.add(str(timeframe), [token], [opened[0]], opened[1][None, :])
 
     # -- what has been processed -------------------------------------------------------------------
     def last_time(self, token: int) -> datetime | None:

@@ -104,15 +104,21 @@ class TimeframeScorer:
         self._last: dict[int, datetime] = {}
         self.errors = 0
 
-    def open_instrument(self, token: int, history: pd.DataFrame) -> None:
-        """Open ``token``'s stream on its stored bars of this timeframe (from the anchor, oldest first)."""
+    def open_instrument(self, token: int, history: pd.DataFrame) -> tuple[datetime, np.ndarray] | None:
+        """Open ``token``'s stream on its stored bars of this timeframe (from the anchor, oldest first);
+        returns the last stored bar's open and feature row (the row batch computes for it), if any."""
         history = history.reset_index(drop=True)
         self._history[token] = history
         self._session[token] = []
         self._last.pop(token, None)
-        if len(history):
-            self.bank.attach(token, self.calculator.open_stream(history))
-            self._last[token] = pd.Timestamp(history["time"].iloc[-1]).to_pydatetime()
+        if not len(history):
+            return None
+        stream = self.calculator.open_stream(history)
+        row = stream.row().copy()  # before the bank takes the stream's state over
+        self.bank.attach(token, stream)
+        last = pd.Timestamp(history["time"].iloc[-1]).to_pydatetime()
+        self._last[token] = last
+        return last, row
 
     def rewind(self, token: int, since: datetime) -> None:
         """Forget the session bars of buckets holding minutes from ``since`` on and re-open the stream
