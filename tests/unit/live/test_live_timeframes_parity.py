@@ -286,3 +286,71 @@ def test_a_scorer_opens_on_the_stored_bars_before_the_bucket_the_1m_history_leav
         len(stored_history(last_hour, (close + pd.Timedelta(minutes=14)).to_pydatetime(), Timeframe.M60, NSE))
         == 2
     )
+
+
+def test_a_rewound_instrument_replays_its_5m_15m_and_ensemble_signals_to_the_same_rows() -> None:
+    calcs = {tf: calculator_for(tf) for tf in (Timeframe.M1, Timeframe.M5, Timeframe.M15)}
+    preds = {tf: Predictor(_artifact(f"f-{tf}", calcs[tf], seed)) for seed, tf in enumerate(calcs)}
+    layer = StackedLogistic(("1m", "5m", "15m"), (0.5,) * 6, 0.0, (-0.5,) * 6, 0.0)
+    gen = ensemble_generator({}, threshold=0.5, kelly_fraction=0.25, max_position=0.1)
+    out: dict[str, list[Any]] = {}
+    scorers = [
+        TimeframeScorer(tf, calcs[tf], SignalStep(preds[tf], GENERATOR, calcs[tf].names, timeframe=tf))
+        for tf in (Timeframe.M5, Timeframe.M15)
+    ]
+    engine = LiveEngine(
+        calcs[Timeframe.M1],
+        SignalStep(preds[Timeframe.M1], GENERATOR, calcs[Timeframe.M1].names),
+        lambda table, rows: out.setdefault(table, []).extend(rows),
+        wall=lambda: 0.0,
+        timeframes=scorers,
+        ensemble=EnsembleStep(
+            "e-rw",
+            layer,
+            gen,
+            Timeframe.M5,
+            {str(tf): MemberModel(preds[tf], calcs[tf].names) for tf in calcs},
+        ),
+    )
+    full = _candles(TOKENS[0])
+    live_day = pd.DatetimeIndex(full["time"]).tz_convert("Asia/Kolkata").date == _days()[-1].date()
+    history = full[~live_day].reset_index(drop=True)
+    engine.open_instrument(TOKENS[0], history)
+    last = history["time"].iloc[-1].to_pydatetime()
+    for scorer in scorers:
+        stored = aggregate_candles(history, scorer.timeframe, NSE)
+        engine.open_timeframe(
+            scorer.timeframe, TOKENS[0], stored_history(stored, last, scorer.timeframe, NSE)
+        )
+    bars = _bars(full[live_day])[:120]
+    for bar in bars:
+        engine.process(bar, 0.0)
+    first = {_key(p.signal) for p in out["signals"] if p.signal.timeframe is not Timeframe.M1}
+    out.clear()
+    # a correction from the 63rd bar of the day (inside a 5m and a 15m bucket): replayed
+    assert engine.rewind(TOKENS[0], bars[62:]) == len(bars) - 62
+    again = {_key(p.signal) for p in out["signals"] if p.signal.timeframe is not Timeframe.M1}
+    assert again and again <= first
+    since = _utc(bars[62].time)
+    # every bar whose bucket holds a corrected minute is scored again, and only those
+    assert again == {k for k in first if _utc(k[2]) + pd.Timedelta(str(k[1]).replace("m", "min")) > since}
+
+
+def test_an_instrument_without_stored_bars_of_a_timeframe_starts_its_stream_with_the_first_bar() -> None:
+    calc = calculator_for(Timeframe.M5)
+    scorer = TimeframeScorer(Timeframe.M5, calc)
+    five = aggregate_candles(_candles(TOKENS[0]), Timeframe.M5, NSE).iloc[:40].reset_index(drop=True)
+    assert scorer.open_instrument(TOKENS[0], five.iloc[:0]) is None
+    bars = [
+        Bar(
+            Candle(
+                TOKENS[0], Timeframe.M5, r.time.to_pydatetime(), r.open, r.high, r.low, r.close, int(r.volume)
+            )
+        )
+        for r in five.itertuples(index=False)
+    ]
+    rows = [scorer.fold([b])[0][1] for b in bars]
+    batch = calc.compute(five.loc[:, ["time", "open", "high", "low", "close", "volume"]])
+    assert np.array_equal(np.stack(rows), batch.iloc[:, 1:].to_numpy(dtype=np.float64), equal_nan=True)
+    assert scorer.fold([bars[-1]]) == []  # a bar already folded is ignored
+    assert scorer.signals([(bars[0], rows[0])]) == [None]  # no model: features only
