@@ -56,7 +56,9 @@ from tickwise.ports.market_feed import FeedGap, MarketFeed
 if TYPE_CHECKING:
     from tickwise.adapters.alerts.dispatcher import AlertDispatcher
     from tickwise.bootstrap.shards import ShardPlace
+    from tickwise.bootstrap.timeframes import LiveTimeframes
     from tickwise.core.model import ModelArtifact
+    from tickwise.core.signals import SignalGenerator
     from tickwise.pipelines.models import ModelSource
 
 
@@ -176,21 +178,27 @@ def _sighup_reloader(
     step: SignalStep,
     artifact: ModelArtifact,
     alerts: AlertDispatcher,
+    longer: LiveTimeframes | None = None,
 ) -> SighupReloader | None:
-    """SIGHUP: re-read the configuration and apply its mid-session-safe part (bootstrap/reload.py)."""
+    """SIGHUP: re-read the configuration and apply its mid-session-safe part (bootstrap/reload.py); the
+    5m/15m and ensemble thresholds change with the 1m ones."""
     from tickwise.bootstrap.historical import signal_generator
 
     if options.reload is None:
         return None
+    staged: list[list[SignalGenerator]] = []
+
+    def make(s: Settings) -> SignalGenerator:
+        staged[:] = [longer.generators(s)] if longer is not None else []  # invalid: raises, nothing set
+        return signal_generator(s, artifact)
+
+    def set_all(generator: SignalGenerator) -> None:
+        step.set_generator(generator)
+        if longer is not None and staged:
+            longer.set_generators(staged.pop())
 
     def apply(old: Settings, new: Settings) -> list[str]:
-        return reload_live_settings(
-            old,
-            new,
-            set_generator=step.set_generator,
-            make_generator=lambda s: signal_generator(s, artifact),
-            alerts=alerts,
-        )
+        return reload_live_settings(old, new, set_generator=set_all, make_generator=make, alerts=alerts)
 
     return SighupReloader(settings, options.reload, apply)
 
@@ -454,7 +462,7 @@ async def run_live(
                     f", simulator at {speed:g}x" if simulated else "",
                 )
                 loop = asyncio.get_running_loop()
-                hup = _sighup_reloader(settings, options, step, artifact, alerts)
+                hup = _sighup_reloader(settings, options, step, artifact, alerts, longer)
                 hup_installed = hup is not None and hup.install(loop)
                 try:
                     if paper is None:

@@ -10,8 +10,8 @@ the champion's). A timeframe or an ensemble without a fold model yet is skipped 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pandas as pd
 from loguru import logger
@@ -20,6 +20,7 @@ from tickwise.config import Settings
 from tickwise.core.ensemble import StackedLogistic, ensemble_generator
 from tickwise.core.model import ModelArtifact
 from tickwise.core.predictor import Predictor
+from tickwise.core.signals import SignalGenerator
 from tickwise.core.timeframe_features import calculator_for
 from tickwise.domain.errors import ModelError
 from tickwise.domain.timeframe import Timeframe
@@ -53,6 +54,34 @@ def newest_folds(records: Sequence[ModelRecord]) -> dict[str, ModelRecord]:
 class LiveTimeframes:
     scorers: list[TimeframeScorer]
     ensemble: EnsembleStep | None
+    artifacts: dict[str, ModelArtifact] = field(default_factory=dict)  # the scorers' models by timeframe
+    ensemble_label_spec: Mapping[str, object] = field(default_factory=dict)
+
+    def generators(self, settings: Settings) -> list[SignalGenerator]:
+        """The signal generators ``settings`` gives each scorer, then the ensemble (a SIGHUP reload:
+        built first, so an invalid value changes nothing)."""
+        from tickwise.bootstrap.historical import signal_generator, signal_options_of
+
+        out = [signal_generator(settings, self.artifacts[str(s.timeframe)]) for s in self.scorers]
+        if self.ensemble is not None:
+            options = signal_options_of(settings)
+            out.append(
+                ensemble_generator(
+                    self.ensemble_label_spec,
+                    threshold=options.threshold,
+                    kelly_fraction=options.kelly_fraction,
+                    max_position=options.max_position,
+                )
+            )
+        return out
+
+    def set_generators(self, generators: Sequence[SignalGenerator]) -> None:
+        """Score the next bars with ``generators`` (as :meth:`generators` returns them)."""
+        for scorer, generator in zip(self.scorers, generators, strict=False):
+            if isinstance(scorer.step, SignalStep):
+                scorer.step.set_generator(generator)
+        if self.ensemble is not None:
+            self.ensemble.generator = generators[-1]
 
     @property
     def versions(self) -> list[str]:
@@ -96,6 +125,7 @@ async def live_timeframes(settings: Settings, source: ModelSource) -> LiveTimefr
             TimeframeScorer(tf, calculator, SignalStep(predictor, generator, calculator.names, tf))
         )
     step = None
+    label_spec: Mapping[str, object] = {}
     record = folds.get(f"ensemble:{ens.timeframe}") if use_ensemble else None
     if use_ensemble and record is None:
         logger.warning("live: no ensemble fold model yet: no ensemble signals (run `tickwise historical`)")
@@ -109,8 +139,9 @@ async def live_timeframes(settings: Settings, source: ModelSource) -> LiveTimefr
             )
         else:
             options = signal_options_of(settings)
+            label_spec = record.label_spec or {}
             generator = ensemble_generator(
-                record.label_spec or {},
+                label_spec,
                 threshold=options.threshold,
                 kelly_fraction=options.kelly_fraction,
                 max_position=options.max_position,
@@ -119,4 +150,5 @@ async def live_timeframes(settings: Settings, source: ModelSource) -> LiveTimefr
                 m: MemberModel(predictors[m], calculator_for(Timeframe(m)).names) for m in layer.members
             }
             step = EnsembleStep(record.model_version, layer, generator, ens.timeframe, members)
-    return LiveTimeframes(scorers, step)
+    used = {str(s.timeframe): artifacts[str(s.timeframe)] for s in scorers}
+    return LiveTimeframes(scorers, step, used, label_spec)

@@ -122,3 +122,16 @@ async def test_without_fold_models_or_with_one_timeframe_live_scores_only_the_ch
     assert [str(s.timeframe) for s in partial.scorers] == ["5m"] and partial.ensemble is None
     single = await live_timeframes(_settings(tmp_path, TICKWISE__TRADING__SIGNAL_TIMEFRAMES='["1m"]'), source)
     assert single.scorers == [] and single.ensemble is None
+
+
+async def test_a_reload_gives_the_5m_15m_and_ensemble_steps_the_new_threshold(tmp_path: Path) -> None:
+    source = ModelSourceOf(InMemoryModelRepository(), InMemoryModelStore())
+    for version, tf in (("f1", Timeframe.M1), ("f5", Timeframe.M5), ("f15", Timeframe.M15)):
+        await _fold(source, version, tf, "2026-01-12T04:00:00+00:00")
+    await _ensemble(source, "e1", ("1m", "5m", "15m"), "2026-01-14T04:00:00+00:00")
+    wired = await live_timeframes(_settings(tmp_path), source)
+    assert wired.ensemble is not None and wired.ensemble.generator.threshold == 0.55
+    generators = wired.generators(_settings(tmp_path, TICKWISE__MODEL_TRAINING__SIGNAL_THRESHOLD="0.7"))
+    wired.set_generators(generators)
+    assert [s.step.model.generator.threshold for s in wired.scorers] == [0.7, 0.7]  # type: ignore[union-attr]
+    assert wired.ensemble.generator.threshold == 0.7 and wired.ensemble.generator.payoff == 2.0 / 1.5
