@@ -499,6 +499,35 @@ class InMemorySignalRepository:
         return frame[ok].sort_values(["time", "instrument_token"], kind="mergesort").reset_index(drop=True)
 
 
+class InMemorySignalMemberRepository:
+    """``ports.SignalMemberRepository``: rows keyed like the ``signal_members`` primary key."""
+
+    KEY = ("instrument_token", "timeframe", "model_version", "mode", "member_timeframe", "time")
+
+    def __init__(self) -> None:
+        self.table = _FrameTable(self.KEY)
+
+    async def add_frame(self, frame: pd.DataFrame) -> int:
+        return self.table.add(frame, "update")
+
+    async def read_frame(
+        self,
+        model_version: str,
+        *,
+        mode: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> pd.DataFrame:
+        frame = self.table.frame()
+        if frame.empty:
+            return frame
+        ok = _in_range(frame["time"], start, end) & (frame["model_version"] == model_version)
+        if mode is not None:
+            ok &= frame["mode"] == mode
+        order = ["time", "instrument_token", "member_timeframe"]
+        return frame[ok].sort_values(order, kind="mergesort").reset_index(drop=True)
+
+
 # --- models and experiments -------------------------------------------------------------------------
 
 
@@ -577,6 +606,7 @@ class InMemoryHistoricalContext:
     models: InMemoryModelRepository = field(default_factory=InMemoryModelRepository)
     backfill_log: InMemoryBackfillLogRepository = field(default_factory=InMemoryBackfillLogRepository)
     store: InMemoryModelStore = field(default_factory=InMemoryModelStore)
+    signal_members: InMemorySignalMemberRepository = field(default_factory=InMemorySignalMemberRepository)
 
 
 class InMemoryModelEventRepository:

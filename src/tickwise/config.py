@@ -239,7 +239,10 @@ class SpecialSessionSettings(_Section):
 
 class TradingSettings(_Section):
     timeframes: tuple[Timeframe, ...] = (Timeframe.M1, Timeframe.M5, Timeframe.M15, Timeframe.M60)
-    signal_timeframe: Timeframe = Timeframe.M1
+    signal_timeframe: Timeframe = Timeframe.M1  # the primary: the champion, backtests, paper trading
+    # Labels, features, fold models and signals per timeframe (docs/models.md, "Several timeframes");
+    # the primary signal_timeframe is always one of them (the old single form keeps working).
+    signal_timeframes: tuple[Timeframe, ...] = (Timeframe.M1, Timeframe.M5, Timeframe.M15)
     symbols: tuple[str, ...] = ()
     # With a real Kite account and no symbols: the shipped NIFTY 50 list (config/universe/nifty50.yaml);
     # every NSE equity only when asked for. The simulator always takes every simulated equity.
@@ -254,6 +257,30 @@ class TradingSettings(_Section):
     holidays: tuple[date, ...] = ()
     special_sessions: tuple[SpecialSessionSettings, ...] = ()
     labeling: LabelingSettings = LabelingSettings()
+
+    @field_validator("signal_timeframes")
+    @classmethod
+    def _intraday_signals(cls, value: tuple[Timeframe, ...]) -> tuple[Timeframe, ...]:
+        if Timeframe.D1 in value:
+            raise ValueError("signal timeframes are intraday (1m, 5m, 15m, 60m)")
+        return tuple(dict.fromkeys(value))
+
+    @property
+    def all_signal_timeframes(self) -> tuple[Timeframe, ...]:
+        """The primary ``signal_timeframe`` first, then the other ``signal_timeframes``."""
+        rest = tuple(tf for tf in self.signal_timeframes if tf is not self.signal_timeframe)
+        return (self.signal_timeframe, *rest)
+
+
+class EnsembleSettings(_Section):
+    """The ensemble over the signal timeframes' models (docs/models.md, "The ensemble")."""
+
+    enabled: bool = True
+    timeframe: Timeframe = Timeframe.M5  # one ensemble signal per bar of this timeframe
+    refit_every_sessions: int = Field(5, ge=1)
+    min_train_sessions: int = Field(5, ge=1)  # sessions of members' out-of-sample history before fold 1
+    min_train_events: int = Field(200, ge=1)
+    regularization: float = Field(1.0, gt=0.0)  # inverse L2 strength of the stacked logistic layer
 
 
 class ModelTrainingSettings(_Section):
@@ -495,6 +522,17 @@ class Settings(_Section):
     data_quality: DataQualitySettings = DataQualitySettings()
     compute: ComputeSettings = ComputeSettings()
     signals: SignalSettings = SignalSettings()
+    ensemble: EnsembleSettings = EnsembleSettings()
+
+    @model_validator(mode="after")
+    def _ensemble_members(self) -> Settings:
+        members = self.trading.all_signal_timeframes
+        # One signal timeframe: nothing to combine, the ensemble is simply off.
+        if self.ensemble.enabled and len(members) > 1 and self.ensemble.timeframe not in members:
+            raise ValueError(
+                f"ensemble.timeframe {self.ensemble.timeframe} is not one of trading.signal_timeframes"
+            )
+        return self
 
 
 def default_config_dir() -> Path:

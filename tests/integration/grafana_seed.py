@@ -17,6 +17,7 @@ import asyncpg
 
 from tickwise.adapters.timescale.schema import ALL_TABLES
 from tickwise.domain.trade_record import TRADE_RECORD_COLUMNS
+from tickwise.ports.signal_members import MEMBER_ROW_COLUMNS
 
 NIFTY, INFY = 256265, 408065
 FEATURE_SET = "core-v1"
@@ -338,6 +339,54 @@ async def _seed_backtest(conn: asyncpg.Connection) -> None:
         ]
         + [(NIFTY, "1m", day + timedelta(minutes=7), "volume_spike", 9.1, "kept") for day in SESSION_DAYS],
         columns=["instrument_token", "timeframe", "time", "check", "score", "action"],
+    )
+
+    # An ensemble (docs/models.md): 5m signals of the second session naming the ensemble version, and
+    # per signal its three members' versions, bars and probabilities.
+    ensemble = "e20250106-151500-abc123"
+    bars5 = [SESSION_DAYS[1] + timedelta(minutes=15 + 5 * k) for k in range(6)]
+    await conn.copy_records_to_table(
+        "signals",
+        records=[
+            (
+                INFY,
+                "5m",
+                t,
+                t + timedelta(minutes=5),
+                ensemble,
+                (1, 0, -1)[k % 3],
+                0.58,
+                "historical",
+                "ensemble",
+                "oos",
+            )
+            for k, t in enumerate(bars5)
+        ],
+        columns=[
+            "instrument_token",
+            "timeframe",
+            "time",
+            "available_at",
+            "model_version",
+            "direction",
+            "confidence",
+            "mode",
+            "feature_set",
+            "sample",
+        ],
+    )
+    members = []
+    for t in bars5:
+        close = t + timedelta(minutes=5)
+        for tf, minutes in (("1m", 1), ("5m", 5), ("15m", 15)):
+            opened = (
+                t if tf == "5m" else close - timedelta(minutes=minutes) if tf == "1m" else SESSION_DAYS[1]
+            )
+            members.append((INFY, "5m", t, ensemble, "historical", tf, f"f-{tf}", opened, 0.55, 0.4))
+    await conn.copy_records_to_table(
+        "signal_members",
+        records=members,
+        columns=list(MEMBER_ROW_COLUMNS),
     )
 
 

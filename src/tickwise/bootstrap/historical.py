@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import asyncpg
+import pandas as pd
 from loguru import logger
 
 from tickwise.adapters.local.model_store import LocalModelStore
@@ -27,6 +28,7 @@ from tickwise.adapters.timescale.feature_repository import TimescaleFeatureRepos
 from tickwise.adapters.timescale.instrument_repository import TimescaleInstrumentRepository
 from tickwise.adapters.timescale.label_repository import TimescaleLabelRepository
 from tickwise.adapters.timescale.model_repository import TimescaleModelRepository
+from tickwise.adapters.timescale.signal_member_repository import TimescaleSignalMemberRepository
 from tickwise.adapters.timescale.signal_repository import TimescaleSignalRepository
 from tickwise.adapters.timescale.world_repository import TimescaleWorldRepository
 from tickwise.bootstrap.calendar import calendar_of
@@ -35,6 +37,7 @@ from tickwise.bootstrap.database import database_url, migrate, migration_url, op
 from tickwise.bootstrap.universe import default_symbols
 from tickwise.config import Settings
 from tickwise.core.candle_flags import CandleCheckConfig
+from tickwise.core.ensemble import EnsembleSpec
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.fitting import TrainConfig
 from tickwise.core.labels import LabelSpec
@@ -42,6 +45,7 @@ from tickwise.core.meta_training import MetaTrainConfig
 from tickwise.core.model import ModelArtifact
 from tickwise.core.retrain import RetrainDecision, retrain_decision
 from tickwise.core.signals import SignalGenerator
+from tickwise.core.walk_forward import WalkForwardSpec
 from tickwise.domain.calendar import SessionCalendar
 from tickwise.domain.errors import ConfigError
 from tickwise.domain.instrument import Instrument
@@ -108,6 +112,7 @@ class HistoricalContext:
     backfill_log: TimescaleBackfillLogRepository
     store: LocalModelStore
     calendar: SessionCalendar
+    signal_members: TimescaleSignalMemberRepository
 
 
 def models_dir(settings: Settings) -> Path:
@@ -169,13 +174,34 @@ def historical_options(settings: Settings) -> HistoricalOptions:
         symbols=tuple(trading.symbols),
         default_symbols=default_symbols(settings),
         backfill_days=trading.backfill_days,
-        timeframes=tuple(trading.timeframes),
+        # a signal timeframe needs its roll-ups even when trading.timeframes does not list it
+        timeframes=tuple(
+            dict.fromkeys(
+                (*trading.timeframes, *(tf for tf in trading.all_signal_timeframes if tf is not Timeframe.M1))
+            )
+        ),
         signal_timeframe=trading.signal_timeframe,
+        signal_timeframes=trading.all_signal_timeframes,
+        ensemble=ensemble_spec_of(settings),
         label_spec=label_spec_of(settings),
         train=train_config_of(settings),
         signals=signal_options_of(settings),
         meta=meta_train_config_of(settings),
     )
+
+
+def ensemble_spec_of(settings: Settings) -> EnsembleSpec | None:
+    """``ensemble:`` as the pipeline's spec (None when disabled or with one signal timeframe)."""
+    ens = settings.ensemble
+    if not ens.enabled or len(settings.trading.all_signal_timeframes) < 2:
+        return None
+    schedule = WalkForwardSpec(
+        refit_every=ens.refit_every_sessions,
+        min_train_sessions=ens.min_train_sessions,
+        min_train_events=ens.min_train_events,
+        embargo=pd.Timedelta(ens.timeframe.delta * settings.model_training.embargo_bars),
+    )
+    return EnsembleSpec(timeframe=ens.timeframe, schedule=schedule, regularization=ens.regularization)
 
 
 def signal_generator(settings: Settings, artifact: ModelArtifact) -> SignalGenerator:
@@ -259,6 +285,7 @@ async def open_historical(settings: Settings, *, url: str | None = None) -> Asyn
             backfill_log=TimescaleBackfillLogRepository(pool),
             store=LocalModelStore(models_dir(settings)),
             calendar=calendar_of(settings),
+            signal_members=TimescaleSignalMemberRepository(pool),
         )
 
 

@@ -44,7 +44,13 @@ from tickwise.pipelines.live.latency import LatencyLog
 from tickwise.pipelines.live.resume import day_cutoff, first_hole, resume_cutoff
 from tickwise.pipelines.live.session import LiveSession
 from tickwise.pipelines.live.session import SessionReport as SessionReport  # re-exported for the CLI
-from tickwise.pipelines.live.sinks import LiveRepositories, table_sinks
+from tickwise.pipelines.live.sinks import (
+    LiveRepositories,
+    feature_sink,
+    signal_member_sink,
+    table_sinks,
+)
+from tickwise.pipelines.live.timeframes import stored_history
 from tickwise.pipelines.live.until import parse_until
 from tickwise.pipelines.live.writer import BufferedWriter
 from tickwise.ports.hooks import PipelineHooks
@@ -53,7 +59,9 @@ from tickwise.ports.market_feed import FeedGap, MarketFeed
 if TYPE_CHECKING:
     from tickwise.adapters.alerts.dispatcher import AlertDispatcher
     from tickwise.bootstrap.shards import ShardPlace
+    from tickwise.bootstrap.timeframes import LiveTimeframes
     from tickwise.core.model import ModelArtifact
+    from tickwise.core.signals import SignalGenerator
     from tickwise.domain.instrument import Instrument
     from tickwise.pipelines.models import ModelSource
     from tickwise.ports.historical_source import HistoricalSource
@@ -295,21 +303,27 @@ def _sighup_reloader(
     step: SignalStep,
     artifact: ModelArtifact,
     alerts: AlertDispatcher,
+    longer: LiveTimeframes | None = None,
 ) -> SighupReloader | None:
-    """SIGHUP: re-read the configuration and apply its mid-session-safe part (bootstrap/reload.py)."""
+    """SIGHUP: re-read the configuration and apply its mid-session-safe part (bootstrap/reload.py); the
+    5m/15m and ensemble thresholds change with the 1m ones."""
     from tickwise.bootstrap.historical import signal_generator
 
     if options.reload is None:
         return None
+    staged: list[list[SignalGenerator]] = []
+
+    def make(s: Settings) -> SignalGenerator:
+        staged[:] = [longer.generators(s)] if longer is not None else []  # invalid: raises, nothing set
+        return signal_generator(s, artifact)
+
+    def set_all(generator: SignalGenerator) -> None:
+        step.set_generator(generator)
+        if longer is not None and staged:
+            longer.set_generators(staged.pop())
 
     def apply(old: Settings, new: Settings) -> list[str]:
-        return reload_live_settings(
-            old,
-            new,
-            set_generator=step.set_generator,
-            make_generator=lambda s: signal_generator(s, artifact),
-            alerts=alerts,
-        )
+        return reload_live_settings(old, new, set_generator=set_all, make_generator=make, alerts=alerts)
 
     return SighupReloader(settings, options.reload, apply)
 
@@ -324,6 +338,7 @@ async def run_live(
     """``tickwise live``: one session (see the module doc). Returns the session report."""
     from tickwise.bootstrap.broker import open_broker, open_simulated_broker, uses_simulator
     from tickwise.bootstrap.historical import live_candle_checks, open_historical, signal_generator
+    from tickwise.bootstrap.timeframes import live_timeframes
     from tickwise.observability.hooks import NullHooks, PrometheusHooks
     from tickwise.observability.metrics import TickwiseMetrics, start_metrics_server
     from tickwise.pipelines.models import load_model
@@ -401,6 +416,16 @@ async def run_live(
                 hooks=hooks,
                 latencies=latencies,
             )
+            # 5m/15m signals and the ensemble (bootstrap/timeframes.py); their rows get their own sinks
+            longer = await live_timeframes(settings, ctx)
+            for scorer in longer.scorers:
+                sinks[f"features:{scorer.timeframe}"] = feature_sink(
+                    ctx.features, scorer.calculator.names, scorer.calculator.feature_set, scorer.timeframe
+                )
+            if longer.ensemble is not None:
+                sinks["signal_members"] = signal_member_sink(ctx.signal_members)
+            if longer.versions:
+                logger.info("live: also scoring {}", ", ".join(longer.versions))
             alerts = make_alerts(settings, hooks)
             alerts.symbols.update({i.instrument_token: i.tradingsymbol for i in universe})
             sinks["signals"] = notify_after_commit(sinks["signals"], alerts)
@@ -438,7 +463,15 @@ async def run_live(
             put = trail.tap(writer.put if paper is None else paper.tap(writer.put))
             challengers = await challenger_steps(settings, ctx, calculator, artifact.version)
             scoring: Step = TracedStep(ChallengerStep(step, challengers, put) if challengers else step)
-            engine = LiveEngine(calculator, scoring, put, hooks=hooks, calendar=ctx.calendar)
+            engine = LiveEngine(
+                calculator,
+                scoring,
+                put,
+                hooks=hooks,
+                calendar=ctx.calendar,
+                timeframes=longer.scorers,
+                ensemble=longer.ensemble,
+            )
             last_stored: datetime | None = None
             stored = await stored_outputs(ctx.pool, tokens, calculator.feature_set, artifact.version)
             window_store = TimescaleRepairWindowRepository(ctx.pool)
@@ -477,7 +510,16 @@ async def run_live(
                         history = history[history["time"] <= pd.Timestamp(cutoff)]
                 if checks is not None:
                     checks[0].seed(token, history)
-                return engine.open_instrument(token, history)
+                state = engine.open_instrument(token, history)
+                last_minute = history["time"].iloc[-1].to_pydatetime() if len(history) else None
+                for scorer in longer.scorers:
+                    stored_tf = await ctx.candles.read_frame(token, scorer.timeframe, None, None)
+                    engine.open_timeframe(
+                        scorer.timeframe,
+                        token,
+                        stored_history(stored_tf, last_minute, scorer.timeframe, ctx.calendar),
+                    )
+                return state
 
             for token in tokens:
                 state = await open_history(token)
@@ -565,7 +607,7 @@ async def run_live(
                     f", simulator at {speed:g}x" if simulated else "",
                 )
                 loop = asyncio.get_running_loop()
-                hup = _sighup_reloader(settings, options, step, artifact, alerts)
+                hup = _sighup_reloader(settings, options, step, artifact, alerts, longer)
                 hup_installed = hup is not None and hup.install(loop)
                 try:
                     if paper is None:

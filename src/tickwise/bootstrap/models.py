@@ -152,9 +152,9 @@ async def retire_superseded_folds(
     stored history's first session changed) and delete their historical signals, so every bar keeps
     exactly one out-of-sample row (of the instruments this run covers). Nothing happens when the
     schedule is empty (too little history)."""
-    if not oos.folds:
+    current = oos.versions()  # every timeframe's fold models and the ensemble's
+    if not current:
         return []
-    current = {f.model_version for f in oos.folds}
     stale = [r.model_version for r in await ctx.models.list(status="fold") if r.model_version not in current]
     if not stale:
         return []

@@ -151,6 +151,19 @@ def _oos_summary(console: Console, oos: OosOutcome, governance: list[str]) -> No
             f"  scored {_ist(first.score_from)} .. end, each bar after its fold's labels + {oos.embargo} embargo; "
             f"last fold {last.model_version} trained to {_ist(last.trained_to)}"
         )
+    # The other signal timeframes and the ensemble (docs/models.md, "Several timeframes")
+    for label, other in [
+        *oos.timeframes.items(),
+        *([("ensemble " + oos.ensemble.timeframe, oos.ensemble)] if oos.ensemble else []),
+    ]:
+        if other.note and not other.folds:
+            console.print(f"  {label}: {other.note}")
+            continue
+        console.print(
+            f"  {label}: {other.rows:,} out-of-sample rows from {len(other.folds)} fold models, "
+            f"{other.longs:,} long, {other.shorts:,} short; pooled AUC {_fmt(other.metrics.get('oos_auc', float('nan')))} "
+            f"over {int(other.metrics.get('oos_events', 0)):,} labelled bars"
+        )
     for line in governance:
         console.print(f"promotion: {line}")
 

@@ -24,6 +24,7 @@ async def test_all_hypertables_exist_with_their_chunk_intervals(pool: asyncpg.Po
         "labels": 30,
         "model_events": 90,
         "paper_trades": 30,
+        "signal_members": 30,
         "signals": 30,
         "ticks": 1,
     }

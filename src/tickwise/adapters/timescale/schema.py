@@ -401,6 +401,41 @@ candle_flags = Table(
     CheckConstraint("action IN ('kept', 'excluded')", name="candle_flags_action_check"),
 )
 
+# The ensemble's members per ensemble signal (docs/models.md): which model version of each member
+# timeframe gave which probabilities at the ensemble bar (its latest bar available at the close).
+signal_members = Table(
+    "signal_members",
+    metadata,
+    Column("instrument_token", BigInteger, nullable=False),
+    Column("timeframe", Text, nullable=False),
+    _ts("time"),
+    Column("model_version", Text, nullable=False),  # the ensemble version (signals.model_version)
+    Column("mode", Text, nullable=False),
+    Column("member_timeframe", Text, nullable=False),
+    Column("member_version", Text, nullable=False),
+    _ts("member_time"),  # open of the member bar whose probabilities were used
+    Column("p_long", F8, nullable=False),
+    Column("p_short", F8, nullable=False),
+    PrimaryKeyConstraint(
+        "instrument_token",
+        "timeframe",
+        "model_version",
+        "mode",
+        "member_timeframe",
+        "time",
+        name="signal_members_pkey",
+    ),
+    Index("signal_members_time_idx", text("time DESC")),
+    CheckConstraint(_TF_CHECK, name="signal_members_timeframe_check"),
+    CheckConstraint(
+        "member_timeframe IN ('1m', '5m', '15m', '60m', '1d')", name="signal_members_member_timeframe_check"
+    ),
+    CheckConstraint("mode IN ('historical', 'live')", name="signal_members_mode_check"),
+    CheckConstraint(
+        "p_long >= 0 AND p_long <= 1 AND p_short >= 0 AND p_short <= 1", name="signal_members_p_check"
+    ),
+)
+
 #: backtest hypertable -> (time column, chunk interval); not in HYPERTABLES, whose time column is ``time``
 BACKTEST_HYPERTABLES: dict[str, tuple[str, str]] = {
     "backtest_trades": ("entry_time", "30 days"),
@@ -416,6 +451,7 @@ HYPERTABLES: dict[str, str] = {
     "labels": "30 days",
     "signals": "30 days",
     "candle_flags": "30 days",
+    "signal_members": "30 days",
 }
 
 #: append-only hypertables -> chunk interval; kept out of HYPERTABLES so retention never drops them
@@ -427,6 +463,7 @@ ALL_TABLES = (
     "paper_trades",
     "model_events",
     "candle_flags",
+    "signal_members",
     "backtest_equity",
     "backtest_trades",
     "backtest_runs",

@@ -14,8 +14,26 @@ import pandas as pd
 from tickwise.core.candle_flags import exclude_labels
 from tickwise.core.labels import LabelSpec, label_both_sides
 from tickwise.domain.calendar import NSE, SessionCalendar
+from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 from tickwise.ports.repositories import LabelRepository
+
+
+def flags_on(
+    flags: pd.DataFrame | None, timeframe: Timeframe, calendar: SessionCalendar
+) -> pd.DataFrame | None:
+    """The 1m candle flags as flags of ``timeframe``'s bars: each flag moves to the open of the
+    session-aligned bar holding its minute, so an event whose window ``[time, t1]`` of that timeframe's
+    bars holds an excluded minute is left out, as on 1m."""
+    if flags is None or flags.empty or timeframe is Timeframe.M1:
+        return flags
+    times = pd.DatetimeIndex(pd.to_datetime(flags["time"], utc=True))
+    local = times.tz_convert(IST)
+    days = local.normalize()
+    opens = pd.DatetimeIndex([calendar.session_open(d.date()) for d in days]).tz_convert(IST)
+    step = pd.Timedelta(timeframe.delta)
+    buckets = opens + ((local - opens) // step) * step
+    return flags.assign(time=buckets.tz_convert("UTC"))
 
 
 @dataclass

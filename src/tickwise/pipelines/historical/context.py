@@ -21,6 +21,7 @@ from tickwise.ports.repositories import (
     ModelRepository,
     SignalRepository,
 )
+from tickwise.ports.signal_members import SignalMemberRepository
 
 
 class HistoricalPorts(Protocol):
@@ -44,3 +45,5 @@ class HistoricalPorts(Protocol):
     def backfill_log(self) -> BackfillLogRepository: ...
     @property
     def store(self) -> ModelStore: ...
+    @property
+    def signal_members(self) -> SignalMemberRepository: ...

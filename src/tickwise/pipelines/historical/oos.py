@@ -1,6 +1,9 @@
 """Out-of-sample history: walk-forward fold models write the historical signals.
 
-``tickwise historical`` never lets a model score the bars it was trained on. The schedule
+``tickwise historical`` never lets a model score the bars it was trained on. Every signal timeframe
+(``trading.signal_timeframes``) gets its own schedule and fold models, over its own features and labels
+(the embargo is ``embargo_bars`` bars of that timeframe); then the ensemble (``ensemble.py``) is trained
+walk-forward on the fold models' out-of-sample probabilities. The schedule
 (:mod:`tickwise.core.walk_forward`) refits one fold model every ``refit_every_sessions`` sessions; each
 scores only the bars strictly after its training labels' last ``t1`` plus the embargo, up to where the
 next fold model takes over. Every fold model is a ``models`` row with status ``fold`` (its training
@@ -27,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from tickwise.core.dataset import TrainingSet, build_training_set
+from tickwise.core.ensemble import MEMBER_COLUMNS
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.fitting import TUNED_DEFAULTS, TrainConfig, fit_side
 from tickwise.core.labels import primary_meta_labels
@@ -34,9 +38,12 @@ from tickwise.core.meta_training import MetaTrainConfig, fit_meta_model, meta_ta
 from tickwise.core.metrics import roc_auc, signal_pnl
 from tickwise.core.model import SIDES, ModelArtifact
 from tickwise.core.predictor import Predictor
-from tickwise.core.signals import SignalGenerator
+from tickwise.core.signals import SignalGenerator, signal_ready
+from tickwise.core.timeframe_features import calculator_for
 from tickwise.core.training import candidate_features, json_safe, model_version
 from tickwise.core.walk_forward import WalkForwardSpec, WalkForwardStep, assign_steps, walk_forward_schedule
+from tickwise.domain.errors import ModelError
+from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.context import HistoricalPorts
 from tickwise.pipelines.historical.predict import signals_frame
 from tickwise.pipelines.historical.train import load_training_data
@@ -66,6 +73,9 @@ class FoldOutcome:
 
 @dataclass
 class OosOutcome:
+    """The primary signal timeframe's out-of-sample history (the fields), the other timeframes' in
+    ``timeframes`` and the ensemble's in ``ensemble``."""
+
     folds: list[FoldOutcome] = field(default_factory=list)
     rows: int = 0
     longs: int = 0
@@ -75,6 +85,16 @@ class OosOutcome:
     seconds: float = 0.0
     meta_labels: int = 0  # labels.meta set from the fold models' signals
     note: str = ""
+    timeframe: str = "1m"
+    timeframes: dict[str, OosOutcome] = field(default_factory=dict)  # the other signal timeframes
+    ensemble: OosOutcome | None = None
+
+    def versions(self) -> set[str]:
+        """Every fold model of this history: each timeframe's and the ensemble's."""
+        out = {f.model_version for f in self.folds}
+        for other in (*self.timeframes.values(), *([self.ensemble] if self.ensemble else [])):
+            out |= other.versions()
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +193,35 @@ def _pooled_auc(ts: TrainingSet, scored: list[tuple[np.ndarray, np.ndarray]]) ->
     }
 
 
+def member_scores(bars: pd.DataFrame, predictor: Predictor, timeframe: Timeframe) -> pd.DataFrame:
+    """The (long, short) probabilities of ``bars`` whose model features are all finite (the bars that get
+    a signal), as the ensemble reads its members (``core.ensemble.MEMBER_COLUMNS``)."""
+    x = bars.loc[:, list(predictor.feature_names)].to_numpy(dtype=np.float64)
+    ready = signal_ready(x)
+    probs = predictor.predict_matrix(x[ready]) if ready.any() else np.empty((0, 2))
+    times = pd.DatetimeIndex(bars["time"])[ready]
+    return pd.DataFrame(
+        {
+            "instrument_token": bars["instrument_token"].to_numpy(dtype=np.int64)[ready],
+            "time": times,
+            "available_at": times + timeframe.delta,
+            "model_version": predictor.version,
+            "p_long": probs[:, 0],
+            "p_short": probs[:, 1],
+        },
+        columns=list(MEMBER_COLUMNS),
+    )
+
+
+@dataclass
+class MemberHistory:
+    """One signal timeframe's out-of-sample probabilities (every scored bar) and its newest fold model."""
+
+    timeframe: Timeframe
+    scores: pd.DataFrame
+    latest: str | None
+
+
 async def write_oos_history(
     ctx: HistoricalPorts,
     oos: OosOptions,
@@ -181,15 +230,71 @@ async def write_oos_history(
     tracker_factory: Callable[[], ExperimentTracker] | None = None,
     on_trained: Callable[[ModelRecord], Awaitable[None]] | None = None,
 ) -> OosOutcome:
-    """Train (or reuse) every fold model of the schedule and write its out-of-sample signals."""
+    """Train (or reuse) every fold model of every signal timeframe's schedule, write their out-of-sample
+    signals, then the ensemble's (when configured and there is more than one timeframe)."""
+    made: list[ExperimentTracker] = []
+
+    def tracker() -> ExperimentTracker | None:
+        """The tracker, made on first use: MLflow's import is slow and a re-run trains nothing."""
+        if tracker_factory is not None and not made:
+            made.append(tracker_factory())
+        return made[0] if made else None
+
+    timeframes = ctx.options.all_signal_timeframes
+    primary: OosOutcome | None = None
+    members: list[MemberHistory] = []
+    for timeframe in timeframes:
+        outcome, history = await _timeframe_history(ctx, oos, timeframe, progress, tracker, on_trained)
+        members.append(history)
+        if primary is None:
+            primary = outcome
+        else:
+            primary.timeframes[str(timeframe)] = outcome
+    assert primary is not None  # all_signal_timeframes always holds the primary
+    spec = ctx.options.ensemble
+    if spec is not None and len(timeframes) > 1:
+        from tickwise.pipelines.historical.ensemble import write_ensemble_history
+
+        primary.ensemble = await write_ensemble_history(
+            ctx, spec, oos, members, progress=progress, tracker=tracker, on_trained=on_trained
+        )
+    return primary
+
+
+def _timeframe_schedule(oos: OosOptions, timeframe: Timeframe, primary: Timeframe) -> WalkForwardSpec:
+    """The primary timeframe's schedule as configured; another timeframe's embargo is the same number
+    of bars of that timeframe."""
+    if timeframe is primary:
+        return oos.schedule
+    return replace(oos.schedule, embargo=pd.Timedelta(timeframe.delta * oos.fold.embargo_bars))
+
+
+async def _timeframe_history(
+    ctx: HistoricalPorts,
+    oos: OosOptions,
+    timeframe: Timeframe,
+    progress: Progress,
+    tracker: Callable[[], ExperimentTracker | None],
+    on_trained: Callable[[ModelRecord], Awaitable[None]] | None,
+) -> tuple[OosOutcome, MemberHistory]:
     began = time.perf_counter()
-    timeframe = ctx.options.signal_timeframe
-    calculator = FeatureCalculator()
-    spec, cfg = oos.schedule, oos.fold
+    calculator = calculator_for(timeframe)
+    spec, cfg = _timeframe_schedule(oos, timeframe, ctx.options.signal_timeframe), oos.fold
+    stage = "fold models" if timeframe is ctx.options.signal_timeframe else f"fold models {timeframe}"
     label_spec = ctx.options.label_spec
-    outcome = OosOutcome(embargo=oos.embargo)
+    outcome = OosOutcome(embargo=spec.embargo.to_pytimedelta(), timeframe=str(timeframe))
+    history = MemberHistory(timeframe, pd.DataFrame(columns=list(MEMBER_COLUMNS)), None)
     progress("load", 0, 1)
-    features, labels, closes = await load_training_data(ctx, calculator, timeframe, None, None)
+    try:
+        features, labels, closes = await load_training_data(ctx, calculator, timeframe, None, None)
+    except ModelError:
+        if timeframe is ctx.options.signal_timeframe:
+            raise
+        # Another timeframe without features or labels yet (e.g. the history is shorter than its
+        # warm-up): no fold models for it, said in the note; the primary timeframe still runs.
+        outcome.note = f"no {timeframe} features and labels to train on yet"
+        outcome.seconds = time.perf_counter() - began
+        return outcome, history
     last_candle = max(s.index.max() for s in closes.values())
     names = candidate_features(features, [n for n in calculator.names if n in features.columns])
     ts = build_training_set(
@@ -211,23 +316,16 @@ async def write_oos_history(
             f"and {spec.min_train_events} labelled events before the bars it scores"
         )
         outcome.seconds = time.perf_counter() - began
-        return outcome
+        return outcome, history
     owner = assign_steps(bar_times, steps)
     event_owner = assign_steps(ts.t0, steps)
-    made: list[ExperimentTracker] = []
-
-    def tracker() -> ExperimentTracker | None:
-        """The tracker, made on first use: MLflow's import is slow and a re-run trains nothing."""
-        if tracker_factory is not None and not made:
-            made.append(tracker_factory())
-        return made[0] if made else None
-
     scored: list[tuple[np.ndarray, np.ndarray]] = []
     meta_scored: list[tuple[np.ndarray, np.ndarray]] = []
     meta_cfg = ctx.options.meta if ctx.options.signals.meta_step is not None else None
+    member_parts: list[pd.DataFrame] = []
     window_probs: dict[str, np.ndarray] = {}  # a fresh fold's score-window predictions, made once
     for k, step in enumerate(steps):
-        progress("fold models", k, len(steps))
+        progress(stage, k, len(steps))
         artifact, fold = await _fold_model(
             ctx,
             ts,
@@ -249,9 +347,13 @@ async def write_oos_history(
             scored.append((test_rows, probs))
             meta_scored.append(_meta_scores(ts, test_rows, probs, artifact, cfg, label_spec.cost_threshold))
         bars = features.loc[owner == k]
+        history.latest = artifact.version
         if not bars.empty:
             generator = signal_generator(ctx.options.signals, artifact)
-            frame = signals_frame(bars, Predictor(artifact), generator, timeframe)
+            predictor = Predictor(artifact)
+            frame = signals_frame(bars, predictor, generator, timeframe)
+            if len(ctx.options.all_signal_timeframes) > 1 and ctx.options.ensemble is not None:
+                member_parts.append(member_scores(bars, predictor, timeframe))
             frame["sample"] = "oos"
             fold.rows = await ctx.signals.add_frame(frame)
             outcome.meta_labels += await _write_meta_labels(
@@ -261,10 +363,12 @@ async def write_oos_history(
             outcome.longs += int((frame["direction"] == 1).sum())
             outcome.shorts += int((frame["direction"] == -1).sum())
         outcome.folds.append(fold)
-    progress("fold models", len(steps), len(steps))
+    progress(stage, len(steps), len(steps))
     outcome.metrics = _pooled_auc(ts, scored) | _pooled_meta_auc(meta_scored)
+    if member_parts:
+        history.scores = pd.concat(member_parts, ignore_index=True)
     outcome.seconds = time.perf_counter() - began
-    return outcome
+    return outcome, history
 
 
 async def _write_meta_labels(
@@ -297,7 +401,7 @@ async def _fold_model(
     rows = step.train_idx
     trained_from = step.trained_from.to_pydatetime()
     trained_to = step.trained_to.to_pydatetime()
-    fingerprint = {
+    fingerprint: dict[str, object] = {
         "kind": "fold",
         "from": trained_from.isoformat(),
         "to": trained_to.isoformat(),
@@ -313,6 +417,8 @@ async def _fold_model(
     }
     if meta_cfg is not None:  # a fold with a meta model is another model (kept out when off: same versions)
         fingerprint["meta"] = asdict(meta_cfg)
+    if ts.timeframe != str(Timeframe.M1):  # 1m folds keep the versions they had before timeframes
+        fingerprint["timeframe"] = ts.timeframe
     version = "f" + model_version(trained_to, fingerprint)[1:]
     score_to = None if step.score_to is None else step.score_to.to_pydatetime()
     fold = FoldOutcome(
@@ -335,6 +441,7 @@ async def _fold_model(
         "walk_forward_step": step.step,
         "score_from": step.score_from.isoformat(),
         "train_events": len(rows),
+        "timeframe": ts.timeframe,
     }
     if meta_fit is not None:
         params["meta_events"] = meta_fit.events

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tickwise.core.ensemble import EnsembleSpec
 from tickwise.core.fitting import TrainConfig
 from tickwise.core.labels import LabelSpec
 from tickwise.core.meta_training import MetaTrainConfig
@@ -22,7 +23,15 @@ class HistoricalOptions:
     backfill_days: int = 60  # trading sessions to backfill when no --from is given
     timeframes: tuple[Timeframe, ...] = (Timeframe.M1, Timeframe.M5, Timeframe.M15, Timeframe.M60)
     signal_timeframe: Timeframe = Timeframe.M1
+    # More signal timeframes (labels, features, fold models, signals each); the primary is always one.
+    signal_timeframes: tuple[Timeframe, ...] = ()
+    ensemble: EnsembleSpec | None = None  # None: no ensemble (and none with one timeframe)
     label_spec: LabelSpec = field(default_factory=LabelSpec)
     train: TrainConfig = field(default_factory=TrainConfig)
     signals: SignalOptions = field(default_factory=SignalOptions)
     meta: MetaTrainConfig = field(default_factory=MetaTrainConfig)  # signals.meta (meta_step None: off)
+
+    @property
+    def all_signal_timeframes(self) -> tuple[Timeframe, ...]:
+        """The primary ``signal_timeframe`` first, then the others (each once)."""
+        return tuple(dict.fromkeys((self.signal_timeframe, *self.signal_timeframes)))

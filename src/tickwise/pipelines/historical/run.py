@@ -19,6 +19,7 @@ import pandas as pd
 
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.labels import LabelSpec
+from tickwise.core.timeframe_features import calculator_for
 from tickwise.domain.calendar import SessionCalendar
 from tickwise.domain.instrument import Instrument
 from tickwise.domain.timeframe import Timeframe
@@ -32,7 +33,7 @@ from tickwise.pipelines.historical.backfill import (
     session_range,
 )
 from tickwise.pipelines.historical.build_features import build_features
-from tickwise.pipelines.historical.build_labels import build_labels
+from tickwise.pipelines.historical.build_labels import build_labels, flags_on
 from tickwise.pipelines.historical.candle_checks import CandleQuality, FlagCounts, check_candles
 from tickwise.pipelines.historical.context import HistoricalPorts
 from tickwise.pipelines.historical.instruments import InstrumentManager
@@ -159,10 +160,16 @@ class DeriveSpec:
     timeframes: tuple[Timeframe, ...]
     signal_timeframe: Timeframe
     label_spec: LabelSpec
+    signal_timeframes: tuple[Timeframe, ...] = ()  # all of them, the primary first (empty: the primary)
 
     @classmethod
     def of(cls, options: HistoricalOptions) -> DeriveSpec:
-        return cls(tuple(options.timeframes), options.signal_timeframe, options.label_spec)
+        return cls(
+            tuple(options.timeframes),
+            options.signal_timeframe,
+            options.label_spec,
+            options.all_signal_timeframes,
+        )
 
 
 @dataclass(frozen=True)
@@ -197,9 +204,10 @@ async def derive_instrument(
     spec: DeriveSpec,
     job: DeriveJob,
 ) -> InstrumentDerived:
-    """Integrity check, roll-ups, features and labels of one instrument (the unit a task runs)."""
+    """Integrity check, roll-ups, then features and labels of one instrument for every signal timeframe
+    (the unit a task runs). A 5m/15m timeframe reads the roll-ups just written, with its own calculator
+    (``core.timeframe_features``); its labels leave out the events whose window holds an excluded 1m bar."""
     token = job.instrument.instrument_token
-    timeframe = spec.signal_timeframe
     candles = await candle_repo.read_frame(token, Timeframe.M1, None, None)
     integrity = None
     if job.first_day and job.last_day:
@@ -207,25 +215,27 @@ async def derive_instrument(
     began = time.perf_counter()
     rollup_rows = await roll_up(candles, spec.timeframes, candle_repo, calendar)
     rollup_seconds = time.perf_counter() - began
-    base = (
-        candles if timeframe is Timeframe.M1 else await candle_repo.read_frame(token, timeframe, None, None)
-    )
-    feature_rows = 0
-    if timeframe is Timeframe.M1:
-        feature_rows = (
-            await build_features(token, base, FeatureCalculator(), feature_repo, timeframe)
-        ).written
-    label_rows = (
-        await build_labels(
-            token,
-            base,
-            spec.label_spec,
-            label_repo,
-            timeframe,
-            calendar,
-            flags=job.flags if timeframe is Timeframe.M1 else None,
+    feature_rows = label_rows = 0
+    for timeframe in spec.signal_timeframes or (spec.signal_timeframe,):
+        base = (
+            candles
+            if timeframe is Timeframe.M1
+            else await candle_repo.read_frame(token, timeframe, None, None)
         )
-    ).written
+        if timeframe is Timeframe.M1 or timeframe in spec.signal_timeframes:
+            calculator = FeatureCalculator() if timeframe is Timeframe.M1 else calculator_for(timeframe)
+            feature_rows += (await build_features(token, base, calculator, feature_repo, timeframe)).written
+        label_rows += (
+            await build_labels(
+                token,
+                base,
+                spec.label_spec,
+                label_repo,
+                timeframe,
+                calendar,
+                flags=flags_on(job.flags, timeframe, calendar),
+            )
+        ).written
     return InstrumentDerived(
         token=token,
         integrity=integrity,
@@ -260,7 +270,7 @@ async def derive(
     executor: ComputeExecutor | None = None,
     task: Callable[[DeriveJob], InstrumentDerived] | None = None,
 ) -> None:
-    """Integrity check, roll-ups, features and labels per instrument (1m = the signal timeframe).
+    """Integrity check, roll-ups, features and labels per instrument (each signal timeframe).
 
     Without ``executor`` the instruments run here, one after the other, on the context's repositories.
     With ``executor`` and ``task`` (a picklable function that opens its own database connection, wired

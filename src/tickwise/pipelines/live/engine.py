@@ -11,6 +11,11 @@ stream's compiled-step state lives in one :class:`~tickwise.core.features.bank.F
 features take one native step, and their signals one batched predict (each row bit-identical to
 :meth:`LiveEngine.process` of the same bar, tested).
 
+Longer signal timeframes and the ensemble (``timeframes.py``): the roll-ups a minute closed go, after
+that minute's 1m bars were scored, to one :class:`TimeframeScorer` per timeframe (5m before 15m), whose
+signals carry that timeframe; then the :class:`EnsembleStep` combines the members' latest probabilities
+for each closed bar of its timeframe.
+
 Corrections: a bar that turns out wrong after it was processed (late ticks, a frame lost without a
 disconnect) is corrected by :meth:`LiveEngine.rewind`: the stream and the roll-ups are re-opened on the
 history plus the session's bars before the wrong one, and the corrected bars are replayed; candles,
@@ -44,6 +49,7 @@ from tickwise.domain.signal import Signal
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 from tickwise.observability.hooks import NullHooks
+from tickwise.pipelines.live.timeframes import EnsembleStep, TimeframeScorer
 from tickwise.ports.hooks import PipelineHooks
 
 ROLLUPS = (Timeframe.M5, Timeframe.M15, Timeframe.M60)
@@ -226,6 +232,8 @@ class LiveEngine:
         rollups: Sequence[Timeframe] = ROLLUPS,
         on_signal: Callable[[Signal, float], None] | None = None,
         wall: Callable[[], float] = time.time,
+        timeframes: Sequence[TimeframeScorer] = (),
+        ensemble: EnsembleStep | None = None,
     ) -> None:
         self.calculator = calculator
         self.step = step
@@ -237,6 +245,12 @@ class LiveEngine:
         self._rollup_span = max((tf.minutes for tf in rollups), default=0)
         self.on_signal = on_signal
         self.wall = wall
+        missing = [str(sc.timeframe) for sc in timeframes if sc.timeframe not in rollups]
+        if missing:
+            raise ValueError(f"signal timeframe(s) {', '.join(missing)} need their roll-ups")
+        self.timeframes = tuple(sorted(timeframes, key=lambda sc: sc.timeframe.minutes))
+        self.ensemble = ensemble
+        self._rolled: list[Bar] = []  # roll-ups closed by this minute's bars, for the timeframe scorers
         self._states: dict[int, InstrumentState] = {}
         # Every instrument's compiled-step state in one set of arrays: process_many steps them at once.
         self.bank = FeatureBank(calculator.layout)
@@ -250,15 +264,28 @@ class LiveEngine:
         """Open the stream of ``token`` on its stored 1m history (from the anchor, oldest first)."""
         history = history.reset_index(drop=True)
         stream = self.calculator.open_stream(history) if len(history) else None
-        if stream is not None:
-            self.bank.attach(token, stream)
         last = history["time"].iloc[-1].to_pydatetime() if len(history) else None
+        if stream is not None:
+            if self.ensemble is not None and last is not None:
+                # A restart mid-session: the last stored bar is the 1m member's latest (batch's rule)
+                self.ensemble.add(str(Timeframe.M1), [token], [last], stream.row().copy()[None, :])
+            self.bank.attach(token, stream)
         state = InstrumentState(token, history, stream, last)
         self._states[token] = state
         if last is not None and self._rollup_span:
             # A restart mid-bucket: the stored bars of the open buckets count toward their roll-ups.
             self.rollup.restore(token, history_candles(token, history.tail(self._rollup_span)))
         return state
+
+    def open_timeframe(self, timeframe: Timeframe, token: int, history: pd.DataFrame) -> None:
+        """Open ``token`` in the scorer of ``timeframe`` on its stored bars (``timeframes.stored_history``);
+        the last of them seeds the ensemble's member, as after :meth:`open_instrument`."""
+        scorer = next((sc for sc in self.timeframes if sc.timeframe is timeframe), None)
+        if scorer is None:
+            raise ValueError(f"no {timeframe} scorer in this engine")
+        opened = scorer.open_instrument(token, history)
+        if opened is not None and self.ensemble is not None:
+            self.ensemble.add(str(timeframe), [token], [opened[0]], opened[1][None, :])
 
     # -- what has been processed -------------------------------------------------------------------
     def last_time(self, token: int) -> datetime | None:
@@ -286,7 +313,9 @@ class LiveEngine:
         if folded is None:
             return None
         signal = self._score([folded], [folded[2]])[0]
-        return self._emit(signal, closed_at)
+        emitted = self._emit(signal, closed_at)
+        self._longer([folded], closed_at)
+        return emitted
 
     def process_many(self, bars: Sequence[Bar], closed_at: float | None = None) -> list[Signal | None]:
         """Fold in the bars that closed one minute (one per instrument) and score them together.
@@ -315,11 +344,60 @@ class LiveEngine:
             pending = rest
         out: list[Signal | None] = [None] * len(bars)
         if not folded:
+            self._longer([], closed_at)
             return out
         rows = np.stack([f[2] for f in folded])
         for k, signal in zip(where, self._score(folded, list(rows)), strict=True):
             out[k] = self._emit(signal, closed_at)
+        self._longer(folded, closed_at)
         return out
+
+    def _longer(self, folded: Sequence[tuple[int, datetime, np.ndarray]], closed_at: float) -> None:
+        """After a minute's 1m bars: the ensemble's 1m member, the longer timeframes' bars that minute
+        closed (features, signals, members), then the ensemble's signals (see the module docstring)."""
+        ensemble = self.ensemble
+        if ensemble is not None and folded:
+            ensemble.add(
+                str(Timeframe.M1),
+                [f[0] for f in folded],
+                [f[1] for f in folded],
+                np.stack([f[2] for f in folded]),
+            )
+        closing: list[tuple[int, datetime]] = []
+        if ensemble is not None and ensemble.timeframe is Timeframe.M1:
+            closing = [(f[0], f[1]) for f in folded]
+        pending, self._rolled = self._rolled, []
+        for scorer in self.timeframes:
+            bars = [b for b in pending if b.candle.timeframe is scorer.timeframe]
+            while bars:
+                wave: list[Bar] = []
+                rest: list[Bar] = []
+                seen: set[int] = set()
+                for bar in bars:  # at most one bar per instrument per bank step
+                    (rest if bar.instrument_token in seen else wave).append(bar)
+                    seen.add(bar.instrument_token)
+                bars = rest
+                done = scorer.fold(wave)
+                if not done:
+                    continue
+                table = f"features:{scorer.timeframe}"
+                self.put(table, [FeatureRow(b.instrument_token, b.time, r) for b, r in done])
+                for signal in scorer.signals(done):
+                    self._emit(signal, closed_at)
+                if ensemble is not None:
+                    ensemble.add(
+                        str(scorer.timeframe),
+                        [b.instrument_token for b, _ in done],
+                        [b.time for b, _ in done],
+                        np.stack([r for _, r in done]),
+                    )
+                    if ensemble.timeframe is scorer.timeframe:
+                        closing += [(b.instrument_token, b.time) for b, _ in done]
+        if ensemble is not None and closing:
+            for item in ensemble.signals([c[0] for c in closing], [c[1] for c in closing]):
+                if item is not None:
+                    self._emit(item[0], closed_at)
+                    self.put("signal_members", item[1])
 
     def _fold_wave(
         self, wave: Sequence[tuple[int, Bar]]
@@ -432,11 +510,14 @@ class LiveEngine:
         if rolled:
             # A bucket left open at the end of an earlier day of the stored history (its last minutes
             # had no trades) is closed by this day's first bar; that day's roll-ups are the historical
-            # mode's, already stored: only this day's are written here.
+            # mode's, already stored: only this day's are written here. The timeframe scorers get every
+            # closed bar: they opened on the stored bars before the bucket still open (stored_history).
             day = bar.time.astimezone(IST).date()
             today = [Bar(c) for c in rolled if c.time.astimezone(IST).date() == day]
             if today:
                 self.put("candles", today)
+            if self.timeframes:
+                self._rolled.extend(Bar(c) for c in rolled)
         self.put("features", [FeatureRow(token, bar.time, row)])
 
     def _features(self, state: InstrumentState, bar: Bar) -> np.ndarray:
@@ -478,6 +559,8 @@ class LiveEngine:
             self.bank.attach(token, state.stream)  # the re-opened stream takes over the bank row
         state.last_time = frame["time"].iloc[-1].to_pydatetime() if len(frame) else None
         self.rewinds += 1
+        for scorer in self.timeframes:
+            scorer.rewind(token, first)
         for bar in bars:
             self.process(bar, closed_at)
         return len(bars)

@@ -23,10 +23,12 @@ from tickwise.domain.tick import Tick
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.live.engine import FeatureRow, PendingSignal
 from tickwise.pipelines.live.latency import LatencyLog
+from tickwise.pipelines.live.timeframes import MemberRow
 from tickwise.pipelines.live.writer import WriteFn
 from tickwise.ports.frames import candles_to_frame
 from tickwise.ports.hooks import PipelineHooks
 from tickwise.ports.repositories import FeatureRepository, SignalRepository, TickRepository
+from tickwise.ports.signal_members import MEMBER_ROW_COLUMNS, SignalMemberRepository
 
 
 class CandleUpserts(Protocol):
@@ -59,14 +61,14 @@ def candle_sink(repo: CandleUpserts) -> Callable[[list[Bar]], Awaitable[int]]:
 
 
 def feature_sink(
-    repo: FeatureRepository, names: Sequence[str], feature_set: str
+    repo: FeatureRepository, names: Sequence[str], feature_set: str, timeframe: Timeframe = Timeframe.M1
 ) -> Callable[[list[FeatureRow]], Awaitable[int]]:
     columns = list(names)
 
     async def write(rows: list[FeatureRow]) -> int:
         frame = pd.DataFrame(np.vstack([r.values for r in rows]), columns=columns)
         frame.insert(0, "time", pd.DatetimeIndex([r.time for r in rows]))
-        frame.insert(0, "timeframe", str(Timeframe.M1))
+        frame.insert(0, "timeframe", str(timeframe))
         frame.insert(0, "instrument_token", np.array([r.instrument_token for r in rows], dtype=np.int64))
         return await repo.add_frame(frame, feature_set)
 
@@ -93,6 +95,17 @@ def signal_sink(
             latencies.add(lat * 1000.0)
             hooks.on_signal(p.signal.direction, lat)
         return n
+
+    return write
+
+
+def signal_member_sink(repo: SignalMemberRepository) -> Callable[[list[MemberRow]], Awaitable[int]]:
+    """The ``signal_members`` sink: each live ensemble signal's members."""
+
+    async def write(rows: list[MemberRow]) -> int:
+        frame = pd.DataFrame([dataclasses.asdict(r) for r in rows], columns=list(MEMBER_ROW_COLUMNS))
+        frame["timeframe"] = [str(r.timeframe) for r in rows]
+        return await repo.add_frame(frame)
 
     return write
 

@@ -33,6 +33,7 @@ from tickwise.domain.signal import Signal
 from tickwise.domain.tick import OHLC, Depth, DepthLevel, Tick
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.live.engine import FeatureRow, PendingSignal
+from tickwise.pipelines.live.timeframes import MemberRow
 
 MAGIC = "tickwise-spill"
 VERSION = 1
@@ -44,7 +45,7 @@ Json: TypeAlias = bool | int | float | str | list["Json"] | dict[str, "Json"] | 
 # name for ever: renaming it would make older spill files foreign).
 _DATACLASSES: dict[str, type] = {
     cls.__name__: cls
-    for cls in (Tick, DepthLevel, Depth, OHLC, Bar, Candle, Signal, FeatureRow, PendingSignal)
+    for cls in (Tick, DepthLevel, Depth, OHLC, Bar, Candle, Signal, FeatureRow, PendingSignal, MemberRow)
 }
 _ENUMS: dict[str, type[enum.Enum]] = {"Timeframe": Timeframe}
 

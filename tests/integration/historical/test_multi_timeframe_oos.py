@@ -1,0 +1,121 @@
+"""Several signal timeframes and the ensemble on the simulator: features, labels and walk-forward fold
+models per timeframe, out-of-sample signals with timeframe 5m, the ensemble's signals with their
+members in ``signal_members``, and no member bar that was not closed at the ensemble bar's close."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+import pandas as pd
+import pytest
+
+from tickwise.config import Settings, load_settings
+
+pytestmark = [pytest.mark.db, pytest.mark.slow]
+
+
+def _settings(tmp: Path) -> Settings:
+    env = {
+        "TICKWISE__SYSTEM__DATA_DIR": str(tmp),
+        "TICKWISE__BROKER__TOKEN_FILE": str(tmp / "kite_token.json"),
+        "TICKWISE__TRADING__SYMBOLS": "[INFY, RELIANCE, TCS]",
+        "TICKWISE__TRADING__BACKFILL_DAYS": "12",
+        "TICKWISE__TRADING__SIGNAL_TIMEFRAMES": '["1m", "5m"]',
+        "TICKWISE__WALK_FORWARD__MIN_TRAIN_SESSIONS": "5",
+        "TICKWISE__WALK_FORWARD__REFIT_EVERY_SESSIONS": "2",
+        "TICKWISE__WALK_FORWARD__MIN_TRAIN_EVENTS": "300",
+        "TICKWISE__WALK_FORWARD__NUM_BOOST_ROUND": "20",
+        "TICKWISE__ENSEMBLE__MIN_TRAIN_SESSIONS": "2",
+        "TICKWISE__ENSEMBLE__REFIT_EVERY_SESSIONS": "1",
+        "TICKWISE__ENSEMBLE__MIN_TRAIN_EVENTS": "100",
+    }
+    return load_settings(environ=env, environment="test")
+
+
+async def test_every_signal_timeframe_gets_fold_models_and_the_ensemble_records_its_members(
+    clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
+) -> None:
+    from tickwise.bootstrap.broker import open_broker
+    from tickwise.bootstrap.historical import HistoricalSummary, Reporter, open_historical
+    from tickwise.bootstrap.models import oos_options_of
+    from tickwise.pipelines.historical.oos import write_oos_history
+    from tickwise.pipelines.historical.run import derive, sync_and_backfill
+
+    settings = _settings(tmp_path)
+    quiet = Reporter(quiet=True)
+    async with open_historical(settings, url=db_url) as ctx:
+        summary = HistoricalSummary()
+        async with open_broker(settings) as broker:
+            universe = await sync_and_backfill(ctx, broker.rest, broker.rest, broker.now(), quiet, summary)
+        await derive(ctx, universe, quiet, summary)
+        outcome = await write_oos_history(ctx, oos_options_of(settings))
+        again = await write_oos_history(ctx, oos_options_of(settings))
+
+    async with clean_db.acquire() as conn:
+        feature_sets = {
+            r["timeframe"]: r["feature_set"]
+            for r in await conn.fetch("SELECT DISTINCT timeframe, feature_set FROM features")
+        }
+        label_tfs = {r["timeframe"] for r in await conn.fetch("SELECT DISTINCT timeframe FROM labels")}
+        signals = pd.DataFrame(
+            [
+                dict(r)
+                for r in await conn.fetch(
+                    "SELECT instrument_token, timeframe, time, available_at, model_version, sample "
+                    "FROM signals WHERE mode = 'historical'"
+                )
+            ]
+        )
+        members = pd.DataFrame([dict(r) for r in await conn.fetch("SELECT * FROM signal_members")])
+        folds = {
+            r["model_version"]: (r["params"], r["trained_to"])
+            for r in await conn.fetch(
+                "SELECT model_version, params, trained_to FROM models WHERE status = 'fold'"
+            )
+        }
+
+    # features and labels per timeframe; the 5m calculator has its own feature set (no context bars)
+    assert set(feature_sets) == {"1m", "5m"} and feature_sets["1m"] != feature_sets["5m"]
+    assert label_tfs == {"1m", "5m"}
+    # fold models per timeframe, each writing only its own timeframe's rows, all out of sample
+    five = outcome.timeframes["5m"]
+    assert outcome.folds and five.folds and outcome.ensemble is not None and outcome.ensemble.folds
+    assert (signals["sample"] == "oos").all()
+    by_version = signals.groupby("model_version")["timeframe"].unique()
+    for fold in five.folds:
+        assert list(by_version[fold.model_version]) == ["5m"]
+    for fold in outcome.folds:
+        assert list(by_version[fold.model_version]) == ["1m"]
+    # the ensemble: 5m rows named by its version, each with one member row per timeframe
+    ens_versions = {f.model_version for f in outcome.ensemble.folds}
+    ens = signals[signals["model_version"].isin(ens_versions)]
+    assert len(ens) == outcome.ensemble.rows > 0 and set(ens["timeframe"]) == {"5m"}
+    assert len(members) == 2 * len(ens)
+    assert set(members["member_timeframe"]) == {"1m", "5m"}
+    member_versions = {f.model_version for f in [*outcome.folds, *five.folds]}
+    assert set(members["member_version"]) <= member_versions
+    # no look-ahead: every member bar had closed by the ensemble bar's close, on the same session
+    step = members["member_timeframe"].map({"1m": pd.Timedelta(minutes=1), "5m": pd.Timedelta(minutes=5)})
+    member_close = pd.to_datetime(members["member_time"], utc=True) + step
+    ens_close = pd.to_datetime(members["time"], utc=True) + pd.Timedelta(minutes=5)
+    assert (member_close <= ens_close).all()
+    assert (
+        member_close.dt.tz_convert("Asia/Kolkata").dt.date == ens_close.dt.tz_convert("Asia/Kolkata").dt.date
+    ).all()
+    # the 1m member is its bar at close - 1m whenever that minute traded (the latest available)
+    ones = members[members["member_timeframe"] == "1m"]
+    assert (
+        pd.to_datetime(ones["member_time"], utc=True)
+        == pd.to_datetime(ones["time"], utc=True) + pd.Timedelta(minutes=4)
+    ).mean() > 0.95
+    # each ensemble fold scores only bars after its training labels plus the embargo
+    embargo = pd.Timedelta(minutes=5) * settings.model_training.embargo_bars
+    for version in ens_versions:
+        params, trained_to = folds[version]
+        assert params["kind"] == "ensemble"
+        first = pd.to_datetime(ens.loc[ens["model_version"] == version, "time"], utc=True).min()
+        assert first > pd.Timestamp(trained_to) + embargo
+    # a re-run reuses every fold and ensemble fold
+    assert again.ensemble is not None and again.ensemble.metrics == outcome.ensemble.metrics
+    assert all(f.reused for f in [*again.folds, *again.timeframes["5m"].folds, *again.ensemble.folds])
