@@ -19,11 +19,14 @@ from tickwise.ports.repositories import ModelRepository
 
 @dataclass(frozen=True, slots=True)
 class SignalOptions:
-    """``model_training.signal_threshold`` / ``kelly_fraction`` / ``max_position`` (core.signals)."""
+    """``model_training.signal_threshold`` / ``kelly_fraction`` / ``max_position`` and
+    ``signals.regime_filter`` (core.signals)."""
 
     threshold: float = 0.55
     kelly_fraction: float = 0.25
     max_position: float = 0.1
+    suppress_states: tuple[int, ...] = ()
+    max_change_prob: float | None = None
 
 
 class ModelSource(Protocol):
@@ -59,4 +62,6 @@ def signal_generator(options: SignalOptions, artifact: ModelArtifact) -> SignalG
         threshold=options.threshold,
         kelly_fraction=options.kelly_fraction,
         max_position=options.max_position,
+        suppress_states=options.suppress_states,
+        max_change_prob=options.max_change_prob,
     )

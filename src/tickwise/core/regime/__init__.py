@@ -9,6 +9,8 @@ from tickwise.core.regime.layer import (
     RegimeSpec,
     RegimeState,
     fit_regime_layer,
+    layer_of,
+    session_day,
     session_days,
 )
 
@@ -20,5 +22,7 @@ __all__ = [
     "RegimeSpec",
     "RegimeState",
     "fit_regime_layer",
+    "layer_of",
+    "session_day",
     "session_days",
 ]

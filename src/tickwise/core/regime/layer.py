@@ -17,6 +17,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,17 @@ REGIME_INPUTS: tuple[str, str] = ("ret_1", "natr_14")
 IST_OFFSET_NS = (5 * 3600 + 30 * 60) * 1_000_000_000  # IST has no daylight saving: a fixed offset
 DAY_NS = 86_400 * 1_000_000_000
 LAYER_FORMAT = 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_IST_OFFSET = timedelta(hours=5, minutes=30)
+_ONE_DAY = timedelta(days=1)
+
+
+def session_day(t: datetime) -> int:
+    """IST calendar day number of one tz-aware instant (the live path: no pandas per bar); equal to
+    :func:`session_days` of the same instant."""
+    if t.tzinfo is None:
+        raise ValueError("regime layer: bar times must be tz-aware")
+    return (t - _EPOCH + _IST_OFFSET) // _ONE_DAY
 
 
 def session_days(times: pd.DatetimeIndex | Sequence[Any] | np.ndarray) -> np.ndarray:
@@ -190,8 +202,12 @@ class RegimeLayer:
         """The regime columns of the next bar(s) of the instrument whose state is ``state`` (updated).
 
         ``inputs``: ``(n, 2)`` (or one row) of :attr:`inputs` values, bars in time order."""
+        return self.step_days(state, session_days(times), inputs)
+
+    def step_days(self, state: RegimeState, days: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+        """:meth:`step` with the bars' session days (:func:`session_day`) given instead of their times."""
         x = np.ascontiguousarray(inputs, dtype=np.float64).reshape(-1, 2)
-        days = session_days(times)
+        days = np.ascontiguousarray(days, dtype=np.int64)
         if len(days) != x.shape[0]:
             raise ValueError(f"regime layer: {len(days)} times for {x.shape[0]} input rows")
         out = np.empty((x.shape[0], len(self.columns)), dtype=np.float64)
@@ -273,6 +289,11 @@ class RegimeLayer:
             change_point=ChangePointSpec.from_dict(data["change_point"]),
             info=dict(data.get("info", {})),
         )
+
+
+def layer_of(regime: Mapping[str, Any] | None) -> RegimeLayer | None:
+    """The layer saved with a model (``ModelArtifact.regime``), or None for a model without one."""
+    return None if regime is None else RegimeLayer.from_dict(regime)
 
 
 def fit_regime_layer(features: pd.DataFrame, spec: RegimeSpec | None = None) -> RegimeLayer:

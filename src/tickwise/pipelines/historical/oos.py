@@ -12,6 +12,11 @@ Fold models are deliberately cheap: fixed LightGBM parameters (``tuning.TUNED_DE
 of rounds, at most ``max_train_rows`` rows per side, all candidate features. Optuna tunes only the
 champion candidate trained on the whole history (``train.py``). A fold's version is a hash of what it
 was trained on, so a re-run reuses it and the signal upserts change nothing.
+
+Regimes: with ``options.regime`` set, each fold also fits its regime layer (``core.regime``: Gaussian HMM)
+on the bars of its own training window only, saved in its artifact; the layer's filtered columns are
+added to every bar (one causal recursion per instrument and session) and are model inputs for the fold's
+training events and for the bars it scores (:func:`with_regime`).
 """
 
 from __future__ import annotations
@@ -32,11 +37,13 @@ from tickwise.core.fitting import TUNED_DEFAULTS, TrainConfig, fit_side
 from tickwise.core.metrics import roc_auc, signal_pnl
 from tickwise.core.model import SIDES, ModelArtifact
 from tickwise.core.predictor import Predictor
+from tickwise.core.regime import RegimeSpec, layer_of
 from tickwise.core.signals import SignalGenerator
 from tickwise.core.training import candidate_features, json_safe, model_version
 from tickwise.core.walk_forward import WalkForwardSpec, WalkForwardStep, assign_steps, walk_forward_schedule
 from tickwise.pipelines.historical.context import HistoricalPorts
 from tickwise.pipelines.historical.predict import signals_frame
+from tickwise.pipelines.historical.regimes import fit_window_layer, with_regime
 from tickwise.pipelines.historical.train import load_training_data
 from tickwise.pipelines.models import load_model, signal_generator
 from tickwise.ports.experiment_tracker import ExperimentTracker
@@ -192,7 +199,7 @@ async def write_oos_history(
     window_probs: dict[str, np.ndarray] = {}  # a fresh fold's score-window predictions, made once
     for k, step in enumerate(steps):
         progress("fold models", k, len(steps))
-        artifact, fold = await _fold_model(
+        artifact, fold, fold_ts, regime = await _fold_model(
             ctx,
             ts,
             step,
@@ -203,14 +210,18 @@ async def write_oos_history(
             tracker,
             on_trained,
             window_probs,
+            features,
+            ctx.options.regime,
         )
         test_rows = np.flatnonzero(event_owner == k)
         if len(test_rows):
             probs = window_probs.pop(artifact.version, None)
             if probs is None or len(probs) != len(test_rows):
-                probs = _predict_events(ts, test_rows, artifact)
+                probs = _predict_events(fold_ts, test_rows, artifact)
             scored.append((test_rows, probs))
         bars = features.loc[owner == k]
+        if regime is not None:  # computed over whole sessions: the fold's first bars are not a fresh start
+            bars = pd.concat([bars, regime.loc[owner == k]], axis=1)
         if not bars.empty:
             generator = signal_generator(ctx.options.signals, artifact)
             frame = signals_frame(bars, Predictor(artifact), generator, timeframe)
@@ -237,7 +248,9 @@ async def _fold_model(
     tracker: Callable[[], ExperimentTracker | None],
     on_trained: Callable[[ModelRecord], Awaitable[None]] | None,
     window_probs: dict[str, np.ndarray],
-) -> tuple[ModelArtifact, FoldOutcome]:
+    features: pd.DataFrame,
+    regime_spec: RegimeSpec | None,
+) -> tuple[ModelArtifact, FoldOutcome, TrainingSet, pd.DataFrame | None]:
     rows = step.train_idx
     trained_from = step.trained_from.to_pydatetime()
     trained_to = step.trained_to.to_pydatetime()
@@ -255,6 +268,8 @@ async def _fold_model(
         "params": TUNED_DEFAULTS,
         "config": {k: v for k, v in asdict(cfg).items() if k != "costs"},
     }
+    if regime_spec is not None:  # absent when off: fold versions without regimes stay as they were
+        fingerprint["regime"] = regime_spec.to_dict()
     version = "f" + model_version(trained_to, fingerprint)[1:]
     score_to = None if step.score_to is None else step.score_to.to_pydatetime()
     fold = FoldOutcome(
@@ -265,8 +280,14 @@ async def _fold_model(
         fold.metrics = dict(existing.metrics)
         if on_trained is not None:
             await on_trained(existing)  # idempotent: completes the audit trail of an interrupted run
-        return await load_model(ctx, version), fold
+        artifact = await load_model(ctx, version)
+        fold_ts, regime = with_regime(ts, features, layer_of(artifact.regime))
+        return artifact, fold, fold_ts, regime
     fold.reused = False
+    layer = None
+    if regime_spec is not None:
+        layer = fit_window_layer(features, trained_from, trained_to, regime_spec)
+    ts, regime = with_regime(ts, features, layer)
     boosters = _fit_fold(ts, rows, cfg)
     params = {
         **TUNED_DEFAULTS,
@@ -288,6 +309,7 @@ async def _fold_model(
         trained_from=trained_from,
         trained_to=trained_to,
         timeframe=ts.timeframe,
+        regime=None if layer is None else layer.to_dict(),
     )
     in_window = np.flatnonzero(step.scores(ts.t0))
     probs = _predict_events(ts, in_window, artifact) if len(in_window) else np.empty((0, 2))
@@ -333,4 +355,4 @@ async def _fold_model(
     await ctx.models.insert(record)
     if on_trained is not None:
         await on_trained(record)
-    return artifact, fold
+    return artifact, fold, ts, regime

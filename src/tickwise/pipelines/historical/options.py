@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from tickwise.core.fitting import TrainConfig
 from tickwise.core.labels import LabelSpec
+from tickwise.core.regime import RegimeSpec
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.models import SignalOptions
 
@@ -24,3 +25,5 @@ class HistoricalOptions:
     label_spec: LabelSpec = field(default_factory=LabelSpec)
     train: TrainConfig = field(default_factory=TrainConfig)
     signals: SignalOptions = field(default_factory=SignalOptions)
+    # The regime layer fitted with every model on its training window; None: models without one.
+    regime: RegimeSpec | None = field(default_factory=RegimeSpec)

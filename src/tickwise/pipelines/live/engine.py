@@ -34,6 +34,7 @@ from tickwise.core.features.bank import FeatureBank
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.features.stream import FeatureStream
 from tickwise.core.predictor import Predictor
+from tickwise.core.regime import RegimeState, layer_of, session_day
 from tickwise.core.signal_model import SignalModel
 from tickwise.core.signals import SignalGenerator
 from tickwise.domain.bar import Bar
@@ -55,6 +56,11 @@ class SignalStep:
 
     Scoring is :meth:`SignalModel.score` on a one-bar batch: the very step batch prediction runs over
     all bars (readiness rule, predictor, signal generator), so live and batch signals are identical.
+
+    A model with a regime layer (``core.regime``) extends each row with its regime columns first: the
+    step carries each instrument's recursion state bar by bar (:meth:`RegimeLayer.step`, the recursion
+    batch runs over the day's bars), and :meth:`prime` rebuilds it when the engine opens or rewinds an
+    instrument mid-session.
     """
 
     def __init__(
@@ -65,15 +71,50 @@ class SignalStep:
         timeframe: Timeframe = Timeframe.M1,
         mode: str = "live",
     ) -> None:
-        self.model = SignalModel(predictor, generator)
+        self.layer = layer_of(predictor.artifact.regime)
+        self.model = SignalModel(predictor, generator, self.layer)
         self.predictor = predictor
         self.timeframe = timeframe
         self.mode = mode
-        self._model_idx, self._regime_idx = self.model.column_indices(names)
+        self._names = list(names)
+        self._model_idx, self._regime_idx = self.model.column_indices(self.model.extended_names(names))
+        self._inputs = np.array(
+            [self._names.index(n) for n in (self.layer.inputs if self.layer is not None else ())],
+            dtype=np.intp,
+        )
+        self._regimes: dict[int, RegimeState] = {}
 
     def set_generator(self, generator: SignalGenerator) -> None:
-        """Score the next bars with ``generator`` (SIGHUP: a new threshold or sizing; same regime rules)."""
-        self.model = SignalModel(self.predictor, generator)
+        """Score the next bars with ``generator`` (SIGHUP: a new threshold, sizing or regime filter)."""
+        model = SignalModel(self.predictor, generator, self.layer)
+        self._model_idx, self._regime_idx = model.column_indices(model.extended_names(self._names))
+        self.model = model
+
+    def prime(self, token: int, calculator: FeatureCalculator, history: pd.DataFrame) -> None:
+        """Rebuild ``token``'s regime state from its 1m ``history`` (from the anchor): the state after
+        the last bar of ``history``, exactly as batch scoring has it. Nothing to do without a layer."""
+        if self.layer is None:
+            return
+        self._regimes.pop(token, None)
+        if len(history):
+            rows = calculator.compute(history)
+            inputs = rows.loc[:, list(self.layer.inputs)].to_numpy(dtype=np.float64)
+            self._regimes[token] = self.layer.replay(pd.DatetimeIndex(rows["time"]), inputs)
+
+    def _with_regime(
+        self, tokens: Sequence[int], bar_times: Sequence[datetime], rows: np.ndarray
+    ) -> np.ndarray:
+        """Rows extended by the regime columns, each instrument's state stepped by its bar (in order)."""
+        assert self.layer is not None  # nosec B101: only called with a layer
+        out = np.empty((rows.shape[0], rows.shape[1] + len(self.layer.columns)), dtype=np.float64)
+        out[:, : rows.shape[1]] = rows
+        for i, token in enumerate(tokens):
+            state = self._regimes.get(token)
+            if state is None:
+                state = self._regimes[token] = self.layer.new_state()
+            day = np.array([session_day(bar_times[i])], dtype=np.int64)
+            out[i, rows.shape[1] :] = self.layer.step_days(state, day, rows[i, self._inputs])[0]
+        return out
 
     def __call__(self, token: int, bar_time: datetime, row: np.ndarray) -> Signal | None:
         """The signal (with its position ``size``) of the bar opened at ``bar_time``, or None (not ready)."""
@@ -89,6 +130,8 @@ class SignalStep:
         signal is bit-identical to scoring its row alone (tested both ways).
         """
         rows = np.asarray(rows, dtype=np.float64).reshape(len(tokens), -1)
+        if self.layer is not None:
+            rows = self._with_regime(tokens, bar_times, rows)
         regime = {n: rows[:, i] for n, i in self._regime_idx.items()}
         scored = self.model.score(rows[:, self._model_idx], regime)
         out: list[Signal | None] = [None] * len(tokens)
@@ -244,10 +287,17 @@ class LiveEngine:
         last = history["time"].iloc[-1].to_pydatetime() if len(history) else None
         state = InstrumentState(token, history, stream, last)
         self._states[token] = state
+        self._prime(token, history)
         if last is not None and self._rollup_span:
             # A restart mid-bucket: the stored bars of the open buckets count toward their roll-ups.
             self.rollup.restore(token, history_candles(token, history.tail(self._rollup_span)))
         return state
+
+    def _prime(self, token: int, frame: pd.DataFrame) -> None:
+        """A step that carries per-instrument state (a regime layer) rebuilds it from ``frame``."""
+        prime = getattr(self.step, "prime", None)
+        if prime is not None:
+            prime(token, self.calculator, frame)
 
     # -- what has been processed -------------------------------------------------------------------
     def last_time(self, token: int) -> datetime | None:
@@ -466,6 +516,7 @@ class LiveEngine:
         if state.stream is not None:
             self.bank.attach(token, state.stream)  # the re-opened stream takes over the bank row
         state.last_time = frame["time"].iloc[-1].to_pydatetime() if len(frame) else None
+        self._prime(token, frame)
         self.rewinds += 1
         for bar in bars:
             self.process(bar, closed_at)
