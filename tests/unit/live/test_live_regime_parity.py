@@ -25,8 +25,9 @@ from tickwise.pipelines.live.engine import LiveEngine, SignalStep
 BASE = ("rsi_14", "ret_1", "bop", "cci_20")
 TOKENS = (201, 202, 203)
 SESSION = 375
-HIST = 4 * SESSION  # the engine opens on four sessions of stored history
-LIVE = 2 * SESSION  # then streams two more
+HIST = 4 * SESSION  # the training window: four sessions (the features warm up in 1199 bars)
+END = HIST + 80  # the live part ends 80 bars into the fifth session
+RESTARTS = (HIST - 40, HIST)  # the engine opens 40 bars before a session's close, and at an open
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def calc() -> FeatureCalculator:
 
 @pytest.fixture(scope="module")
 def candles() -> dict[int, pd.DataFrame]:
-    return {t: synthetic_candles(HIST + LIVE, seed=t) for t in TOKENS}
+    return {t: synthetic_candles(END, seed=t) for t in TOKENS}
 
 
 @pytest.fixture(scope="module")
@@ -147,16 +148,16 @@ def test_live_signals_with_a_regime_layer_equal_batch_signals_bit_for_bit(
     artifact = _artifact(calc, features, layer)
     generator = _generator(filtered)
     batch = _batch(artifact, features, generator)
-    for restart in (HIST, HIST + 123):  # at a session's open, and 123 bars into a session
+    for restart in RESTARTS:
         out: dict[str, list[Any]] = {}
         engine = _engine(calc, SignalStep(Predictor(artifact), generator, calc.names), out)
         for t, c in candles.items():
             engine.open_instrument(t, c.iloc[:restart].assign(time=lambda f: f["time"].dt.tz_convert("UTC")))
         bars = {t: _bars(t, c.iloc[restart:]) for t, c in candles.items()}
-        for minute in range(HIST + LIVE - restart):
+        for minute in range(END - restart):
             engine.process_many([bars[t][minute] for t in TOKENS], 0.0)
         live = _live(out["signals"])
-        assert len(live) > 100
+        assert len(live) > 200
         assert live == {k: v for k, v in batch.items() if k in live}
         later = {k for k in batch if k[1] >= candles[TOKENS[0]]["time"].iloc[restart]}
         assert set(live) == later
@@ -187,16 +188,16 @@ def test_a_rewound_session_rebuilds_the_regime_state_and_ends_with_the_same_sign
     engine = _engine(calc, SignalStep(Predictor(artifact), generator, calc.names), out)
     token = TOKENS[0]
     c = candles[token]
-    engine.open_instrument(token, c.iloc[:HIST].assign(time=lambda f: f["time"].dt.tz_convert("UTC")))
-    bars = _bars(token, c.iloc[HIST : HIST + 200])
+    engine.open_instrument(token, c.iloc[: HIST - 20].assign(time=lambda f: f["time"].dt.tz_convert("UTC")))
+    bars = _bars(token, c.iloc[HIST - 20 : END])
     for bar in bars:
         engine.process(bar, 0.0)
-    engine.rewind(
-        token, bars[150:], 0.0
-    )  # the same bars again from 150: state rebuilt from the day's first 150
+    # The same bars again from the 40th of the new session: its state is rebuilt from the 39 before.
+    engine.rewind(token, bars[60:], 0.0)
+    assert engine.rewinds == 1
     live = _live(out["signals"])  # later writes of a key overwrite earlier ones, as upserts do
     assert live == {k: v for k, v in batch.items() if k in live}
-    assert len(live) > 100
+    assert len(live) > 80
 
 
 def test_a_regime_filter_on_a_model_without_a_regime_layer_is_a_model_error(
