@@ -83,6 +83,8 @@ class SignalStep:
             dtype=np.intp,
         )
         self._regimes: dict[int, RegimeState] = {}
+        # Instruments opened or rewound whose state is rebuilt at their next bar (see prime).
+        self._pending: dict[int, tuple[FeatureCalculator, pd.DataFrame]] = {}
 
     def set_generator(self, generator: SignalGenerator) -> None:
         """Score the next bars with ``generator`` (SIGHUP: a new threshold, sizing or regime filter)."""
@@ -92,14 +94,35 @@ class SignalStep:
 
     def prime(self, token: int, calculator: FeatureCalculator, history: pd.DataFrame) -> None:
         """Rebuild ``token``'s regime state from its 1m ``history`` (from the anchor): the state after
-        the last bar of ``history``, exactly as batch scoring has it. Nothing to do without a layer."""
+        the last bar of ``history``, exactly as batch scoring has it. Nothing to do without a layer.
+
+        Lazy: the recursion restarts at each session's open, so the history's features are computed
+        (one batch pass) only if the instrument's next bar is in the same session as its last stored
+        bar, i.e. after a restart or a rewind mid-session, never for the usual start before the open."""
         if self.layer is None:
             return
         self._regimes.pop(token, None)
+        self._pending.pop(token, None)
         if len(history):
-            rows = calculator.compute(history)
-            inputs = rows.loc[:, list(self.layer.inputs)].to_numpy(dtype=np.float64)
-            self._regimes[token] = self.layer.replay(pd.DatetimeIndex(rows["time"]), inputs)
+            self._pending[token] = (calculator, history)
+
+    def _regime_state(self, token: int, bar_time: datetime) -> RegimeState:
+        assert self.layer is not None  # nosec B101: only called with a layer
+        state = self._regimes.get(token)
+        if state is not None:
+            return state
+        pending = self._pending.pop(token, None)
+        if pending is not None:
+            calculator, history = pending
+            last = pd.Timestamp(history["time"].iloc[-1]).to_pydatetime()
+            if session_day(last) == session_day(bar_time):
+                rows = calculator.compute(history)
+                inputs = rows.loc[:, list(self.layer.inputs)].to_numpy(dtype=np.float64)
+                state = self.layer.replay(pd.DatetimeIndex(rows["time"]), inputs)
+        if state is None:
+            state = self.layer.new_state()
+        self._regimes[token] = state
+        return state
 
     def _with_regime(
         self, tokens: Sequence[int], bar_times: Sequence[datetime], rows: np.ndarray
@@ -109,9 +132,7 @@ class SignalStep:
         out = np.empty((rows.shape[0], rows.shape[1] + len(self.layer.columns)), dtype=np.float64)
         out[:, : rows.shape[1]] = rows
         for i, token in enumerate(tokens):
-            state = self._regimes.get(token)
-            if state is None:
-                state = self._regimes[token] = self.layer.new_state()
+            state = self._regime_state(token, bar_times[i])
             day = np.array([session_day(bar_times[i])], dtype=np.int64)
             out[i, rows.shape[1] :] = self.layer.step_days(state, day, rows[i, self._inputs])[0]
         return out
