@@ -52,6 +52,9 @@ async def test_fold_models_fit_their_regimes_on_their_window_and_predict_reprodu
         await derive(ctx, universe, quiet, summary)
         outcome = await write_oos_history(ctx, oos_options_of(settings))
         assert len(outcome.folds) >= 2
+        by_state = outcome.regimes["by_state"]
+        assert isinstance(by_state, list) and {r["regime_state"] for r in by_state} & {0, 1, 2}
+        assert outcome.regimes["filtered"] is None  # signals.regime_filter is off by default
         for fold in outcome.folds:
             artifact = await load_model(ctx, fold.model_version)
             layer = layer_of(artifact.regime)

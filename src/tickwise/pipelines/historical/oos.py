@@ -43,7 +43,12 @@ from tickwise.core.training import candidate_features, json_safe, model_version
 from tickwise.core.walk_forward import WalkForwardSpec, WalkForwardStep, assign_steps, walk_forward_schedule
 from tickwise.pipelines.historical.context import HistoricalPorts
 from tickwise.pipelines.historical.predict import signals_frame
-from tickwise.pipelines.historical.regimes import fit_window_layer, with_regime
+from tickwise.pipelines.historical.regimes import (
+    fit_window_layer,
+    regime_columns_of,
+    regime_comparison,
+    with_regime,
+)
 from tickwise.pipelines.historical.train import load_training_data
 from tickwise.pipelines.models import load_model, signal_generator
 from tickwise.ports.experiment_tracker import ExperimentTracker
@@ -77,6 +82,8 @@ class OosOutcome:
     shorts: int = 0
     embargo: timedelta = timedelta(0)
     metrics: dict[str, float] = field(default_factory=dict)  # pooled over every scored, labelled bar
+    # Pooled label-outcome P&L by regime state, and without vs with signals.regime_filter (regimes.py).
+    regimes: dict[str, object] = field(default_factory=dict)
     seconds: float = 0.0
     note: str = ""
 
@@ -196,6 +203,7 @@ async def write_oos_history(
         return made[0] if made else None
 
     scored: list[tuple[np.ndarray, np.ndarray]] = []
+    scored_regimes: list[np.ndarray] = []
     window_probs: dict[str, np.ndarray] = {}  # a fresh fold's score-window predictions, made once
     for k, step in enumerate(steps):
         progress("fold models", k, len(steps))
@@ -219,6 +227,7 @@ async def write_oos_history(
             if probs is None or len(probs) != len(test_rows):
                 probs = _predict_events(fold_ts, test_rows, artifact)
             scored.append((test_rows, probs))
+            scored_regimes.append(regime_columns_of(fold_ts, test_rows))
         bars = features.loc[owner == k]
         if regime is not None:  # computed over whole sessions: the fold's first bars are not a fresh start
             bars = pd.concat([bars, regime.loc[owner == k]], axis=1)
@@ -233,6 +242,17 @@ async def write_oos_history(
         outcome.folds.append(fold)
     progress("fold models", len(steps), len(steps))
     outcome.metrics = _pooled_auc(ts, scored)
+    if scored:
+        outcome.regimes = regime_comparison(
+            ts,
+            np.concatenate([r for r, _ in scored]),
+            np.vstack([p for _, p in scored]),
+            np.vstack(scored_regimes),
+            threshold=cfg.threshold,
+            suppress_states=ctx.options.signals.suppress_states,
+            max_change_prob=ctx.options.signals.max_change_prob,
+            costs=cfg.costs,
+        )
     outcome.seconds = time.perf_counter() - began
     return outcome
 
