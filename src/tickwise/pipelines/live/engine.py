@@ -34,7 +34,7 @@ from tickwise.core.features.bank import FeatureBank
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.features.stream import FeatureStream
 from tickwise.core.predictor import Predictor
-from tickwise.core.regime import RegimeState, layer_of, session_day
+from tickwise.core.regime import layer_of
 from tickwise.core.signal_model import SignalModel
 from tickwise.core.signals import SignalGenerator
 from tickwise.domain.bar import Bar
@@ -45,6 +45,7 @@ from tickwise.domain.signal import Signal
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 from tickwise.observability.hooks import NullHooks
+from tickwise.pipelines.live.regimes import LiveRegimes
 from tickwise.ports.hooks import PipelineHooks
 
 ROLLUPS = (Timeframe.M5, Timeframe.M15, Timeframe.M60)
@@ -57,10 +58,8 @@ class SignalStep:
     Scoring is :meth:`SignalModel.score` on a one-bar batch: the very step batch prediction runs over
     all bars (readiness rule, predictor, signal generator), so live and batch signals are identical.
 
-    A model with a regime layer (``core.regime``) extends each row with its regime columns first: the
-    step carries each instrument's recursion state bar by bar (:meth:`RegimeLayer.step`, the recursion
-    batch runs over the day's bars), and :meth:`prime` rebuilds it when the engine opens or rewinds an
-    instrument mid-session.
+    A model with a regime layer (``core.regime``) extends each row with its regime columns first
+    (:class:`~tickwise.pipelines.live.regimes.LiveRegimes`, per-instrument state; :meth:`prime`).
     """
 
     def __init__(
@@ -78,13 +77,7 @@ class SignalStep:
         self.mode = mode
         self._names = list(names)
         self._model_idx, self._regime_idx = self.model.column_indices(self.model.extended_names(names))
-        self._inputs = np.array(
-            [self._names.index(n) for n in (self.layer.inputs if self.layer is not None else ())],
-            dtype=np.intp,
-        )
-        self._regimes: dict[int, RegimeState] = {}
-        # Instruments opened or rewound whose state is rebuilt at their next bar (see prime).
-        self._pending: dict[int, tuple[FeatureCalculator, pd.DataFrame]] = {}
+        self.regimes = LiveRegimes(self.layer, names) if self.layer is not None else None
 
     def set_generator(self, generator: SignalGenerator) -> None:
         """Score the next bars with ``generator`` (SIGHUP: a new threshold, sizing or regime filter)."""
@@ -93,49 +86,9 @@ class SignalStep:
         self.model = model
 
     def prime(self, token: int, calculator: FeatureCalculator, history: pd.DataFrame) -> None:
-        """Rebuild ``token``'s regime state from its 1m ``history`` (from the anchor): the state after
-        the last bar of ``history``, exactly as batch scoring has it. Nothing to do without a layer.
-
-        Lazy: the recursion restarts at each session's open, so the history's features are computed
-        (one batch pass) only if the instrument's next bar is in the same session as its last stored
-        bar, i.e. after a restart or a rewind mid-session, never for the usual start before the open."""
-        if self.layer is None:
-            return
-        self._regimes.pop(token, None)
-        self._pending.pop(token, None)
-        if len(history):
-            self._pending[token] = (calculator, history)
-
-    def _regime_state(self, token: int, bar_time: datetime) -> RegimeState:
-        assert self.layer is not None  # nosec B101: only called with a layer
-        state = self._regimes.get(token)
-        if state is not None:
-            return state
-        pending = self._pending.pop(token, None)
-        if pending is not None:
-            calculator, history = pending
-            last = pd.Timestamp(history["time"].iloc[-1]).to_pydatetime()
-            if session_day(last) == session_day(bar_time):
-                rows = calculator.compute(history)
-                inputs = rows.loc[:, list(self.layer.inputs)].to_numpy(dtype=np.float64)
-                state = self.layer.replay(pd.DatetimeIndex(rows["time"]), inputs)
-        if state is None:
-            state = self.layer.new_state()
-        self._regimes[token] = state
-        return state
-
-    def _with_regime(
-        self, tokens: Sequence[int], bar_times: Sequence[datetime], rows: np.ndarray
-    ) -> np.ndarray:
-        """Rows extended by the regime columns, each instrument's state stepped by its bar (in order)."""
-        assert self.layer is not None  # nosec B101: only called with a layer
-        out = np.empty((rows.shape[0], rows.shape[1] + len(self.layer.columns)), dtype=np.float64)
-        out[:, : rows.shape[1]] = rows
-        for i, token in enumerate(tokens):
-            state = self._regime_state(token, bar_times[i])
-            day = np.array([session_day(bar_times[i])], dtype=np.int64)
-            out[i, rows.shape[1] :] = self.layer.step_days(state, day, rows[i, self._inputs])[0]
-        return out
+        """The engine opened or rewound ``token`` on ``history``: rebuild its regime state (if any)."""
+        if self.regimes is not None:
+            self.regimes.prime(token, calculator, history)
 
     def __call__(self, token: int, bar_time: datetime, row: np.ndarray) -> Signal | None:
         """The signal (with its position ``size``) of the bar opened at ``bar_time``, or None (not ready)."""
@@ -151,8 +104,8 @@ class SignalStep:
         signal is bit-identical to scoring its row alone (tested both ways).
         """
         rows = np.asarray(rows, dtype=np.float64).reshape(len(tokens), -1)
-        if self.layer is not None:
-            rows = self._with_regime(tokens, bar_times, rows)
+        if self.regimes is not None:
+            rows = self.regimes.extend(tokens, bar_times, rows)
         regime = {n: rows[:, i] for n, i in self._regime_idx.items()}
         scored = self.model.score(rows[:, self._model_idx], regime)
         out: list[Signal | None] = [None] * len(tokens)
