@@ -160,3 +160,20 @@ def test_too_few_bars_or_missing_inputs_are_a_clear_model_error(rows: pd.DataFra
     bad = layer.to_dict() | {"format": 99}
     with pytest.raises(ModelError, match="format"):
         RegimeLayer.from_dict(bad)
+
+
+def test_a_bar_only_a_ruled_out_state_could_explain_keeps_the_prediction_instead_of_nan() -> None:
+    from tickwise.core.regime import GaussianHmm
+
+    hmm = GaussianHmm(
+        startprob=np.array([1.0, 0.0]),  # state 1 never starts a session
+        transmat=np.array([[1.0, 0.0], [0.0, 1.0]]),  # and is never entered
+        means=np.array([[0.0, -3.0], [0.0, 3.0]]),
+        variances=np.array([[1.0, 0.01], [1.0, 0.01]]),
+    )
+    layer = RegimeLayer(hmm=hmm)
+    times = pd.date_range("2026-01-05 03:45", periods=3, freq="min", tz="UTC")
+    inputs = np.array([[0.0, np.exp(-3.0)], [0.0, np.exp(3.0)], [0.0, np.exp(-3.0)]])  # bar 2: state 1's
+    out = layer.batch(times, inputs)
+    assert np.isfinite(out).all()
+    np.testing.assert_array_equal(out[:, :2], [[1.0, 0.0]] * 3)

@@ -98,6 +98,12 @@ def _hmm_step(
     for j in range(k):
         ll[j] = pred[j] * math.exp(ll[j] - top)
         total += ll[j]
+    if not total > 0.0:
+        # Every state the prediction allows is infinitely less likely than one it rules out (an extreme
+        # bar against a zero start or transition probability): keep the prediction, never NaN.
+        for j in range(k):
+            ll[j] = pred[j]
+        total = 1.0
     best = 0
     for j in range(k):
         hmm_p[j] = ll[j] / total
