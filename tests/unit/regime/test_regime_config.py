@@ -100,3 +100,33 @@ def test_a_filter_on_regimes_needs_a_model_with_a_regime_layer() -> None:
     artifact = _artifact(None)
     with pytest.raises(ModelError, match="no regime layer"):
         SignalModel(Predictor(artifact), signal_generator(options, artifact), None)
+
+
+def test_sighup_applies_a_changed_regime_filter_to_the_live_generator() -> None:
+    from tickwise.bootstrap.alerts import make_alerts
+    from tickwise.bootstrap.reload import reload_live_settings
+    from tickwise.core.signals import SignalGenerator
+
+    old = load_settings(environ={}, environment="test")
+    new = load_settings(
+        environ={"TICKWISE__SIGNALS__REGIME_FILTER__SUPPRESS_STATES": "[2]"}, environment="test"
+    )
+    applied: list[SignalGenerator] = []
+
+    def make(s: object) -> SignalGenerator:
+        options = signal_options_of(new if s is new else old)
+        return model_signal_generator(
+            {},
+            threshold=options.threshold,
+            kelly_fraction=options.kelly_fraction,
+            max_position=options.max_position,
+            suppress_states=options.suppress_states,
+            max_change_prob=options.max_change_prob,
+        )
+
+    lines = reload_live_settings(
+        old, new, set_generator=applied.append, make_generator=make, alerts=make_alerts(old)
+    )
+    assert len(applied) == 1 and StateRule("regime_state", (2,)) in applied[0].regime
+    assert any(line.startswith("signals.regime_filter:") and line.endswith("(applied)") for line in lines)
+    assert not any("restart" in line for line in lines)
