@@ -441,10 +441,6 @@ class MetaSignalSettings(_Section):
     num_boost_round: int = Field(100, ge=1)
 
 
-class SignalSettings(_Section):
-    meta: MetaSignalSettings = MetaSignalSettings()
-
-
 class WalkForwardSettings(_Section):
     """Out-of-sample history (docs/models.md): one cheap fold model per step, fixed parameters."""
 
@@ -508,6 +504,42 @@ class ComputeSettings(_Section):
         raise ValueError("expected 'inline', 'processes' or a Dask scheduler address (tcp://host:8786)")
 
 
+class ChangePointSettings(_Section):
+    """``regimes.change_point``: Bayesian online change-point detection (docs/models.md, regimes)."""
+
+    hazard: float = Field(1.0 / 60.0, gt=0.0, lt=1.0)  # prior change probability per bar
+    max_run_length: int = Field(200, ge=2)  # run lengths kept (truncated distribution)
+    change_window: int = Field(5, ge=1)  # cp_prob = P(run length < change_window)
+
+
+class RegimeSettings(_Section):
+    """``regimes``: the regime layer fitted with every model on its training window (docs/models.md)."""
+
+    enabled: bool = True
+    n_states: int = Field(3, ge=2, le=8)
+    n_iter: int = Field(30, ge=1)  # EM iterations of the HMM fit
+    max_fit_rows: int = Field(50_000, ge=100)  # the training window's most recent sessions
+    change_point: ChangePointSettings = ChangePointSettings()
+
+    @model_validator(mode="after")
+    def _window_fits(self) -> RegimeSettings:
+        if self.change_point.change_window > self.change_point.max_run_length:
+            raise ValueError("regimes.change_point.change_window must be <= max_run_length")
+        return self
+
+
+class RegimeFilterSettings(_Section):
+    """``signals.regime_filter``: suppress signals by regime (default off; docs/configuration.md)."""
+
+    suppress_states: tuple[int, ...] = ()  # no signal while the filtered HMM state is one of these
+    max_change_prob: float | None = Field(None, ge=0.0, le=1.0)  # no signal while cp_prob exceeds it
+
+
+class SignalSettings(_Section):
+    meta: MetaSignalSettings = MetaSignalSettings()
+    regime_filter: RegimeFilterSettings = RegimeFilterSettings()
+
+
 class Settings(_Section):
     system: SystemSettings = SystemSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -521,6 +553,7 @@ class Settings(_Section):
     promotion: PromotionSettings = PromotionSettings()
     data_quality: DataQualitySettings = DataQualitySettings()
     compute: ComputeSettings = ComputeSettings()
+    regimes: RegimeSettings = RegimeSettings()
     signals: SignalSettings = SignalSettings()
     ensemble: EnsembleSettings = EnsembleSettings()
 

@@ -26,6 +26,7 @@ from tickwise.domain.errors import ConfigError, ModelError
 from tickwise.pipelines.backtest import BacktestPipeline, BacktestRequest
 from tickwise.pipelines.backtest import BacktestResult as BacktestResult  # re-exported for the CLI
 from tickwise.pipelines.backtest.inputs import BarrierSpec
+from tickwise.pipelines.backtest.regimes import regime_at_entry
 from tickwise.pipelines.backtest.report import collect_report, importance_shares
 from tickwise.ports.reports import ReportData, ReportFiles
 from tickwise.ports.repositories import ModelRecord
@@ -151,6 +152,9 @@ async def make_report(
             models=ctx.models,
             parity=TimescaleParitySource(ctx.pool),
             importance=lambda record: model_importance(ctx.store, record),
+            regimes=lambda trades: regime_at_entry(
+                trades, source=ctx, features=ctx.features, timeframe=settings.trading.signal_timeframe
+            ),
         )
     target = out_dir or Path(settings.system.data_dir) / "reports" / data.run_id
     files = await asyncio.to_thread(HtmlReportRenderer().render, data, target)

@@ -43,6 +43,7 @@ from tickwise.core.fitting import TrainConfig
 from tickwise.core.labels import LabelSpec
 from tickwise.core.meta_training import MetaTrainConfig
 from tickwise.core.model import ModelArtifact
+from tickwise.core.regime import ChangePointSpec, RegimeSpec
 from tickwise.core.retrain import RetrainDecision, retrain_decision
 from tickwise.core.signals import SignalGenerator
 from tickwise.core.walk_forward import WalkForwardSpec
@@ -149,10 +150,13 @@ def train_config_of(settings: Settings) -> TrainConfig:
 def signal_options_of(settings: Settings) -> SignalOptions:
     mt = settings.model_training
     meta = settings.signals.meta
+    regime_filter = settings.signals.regime_filter
     return SignalOptions(
         threshold=mt.signal_threshold,
         kelly_fraction=mt.kelly_fraction,
         max_position=mt.max_position,
+        suppress_states=regime_filter.suppress_states,
+        max_change_prob=regime_filter.max_change_prob,
         meta_step=meta.step if meta.enabled else None,
     )
 
@@ -187,6 +191,24 @@ def historical_options(settings: Settings) -> HistoricalOptions:
         train=train_config_of(settings),
         signals=signal_options_of(settings),
         meta=meta_train_config_of(settings),
+        regime=regime_spec_of(settings),
+    )
+
+
+def regime_spec_of(settings: Settings) -> RegimeSpec | None:
+    """``regimes`` -> the regime layer's fit settings, or None when ``regimes.enabled`` is false."""
+    rs = settings.regimes
+    if not rs.enabled:
+        return None
+    cp = rs.change_point
+    return RegimeSpec(
+        n_states=rs.n_states,
+        n_iter=rs.n_iter,
+        seed=settings.model_training.seed,
+        max_fit_rows=rs.max_fit_rows,
+        change_point=ChangePointSpec(
+            hazard=cp.hazard, max_run_length=cp.max_run_length, change_window=cp.change_window
+        ),
     )
 
 

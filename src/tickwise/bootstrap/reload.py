@@ -26,7 +26,11 @@ from tickwise.domain.errors import TickwiseError
 
 SIGNAL_KEYS = ("signal_threshold", "kelly_fraction", "max_position")
 # Applied by this module (the signal keys) or by bootstrap.alerts.reload_alerts (the alerts section).
-RELOADABLE_PREFIXES = (*(f"model_training.{k}" for k in SIGNAL_KEYS), "monitoring.alerts")
+RELOADABLE_PREFIXES = (
+    *(f"model_training.{k}" for k in SIGNAL_KEYS),
+    "signals.regime_filter",
+    "monitoring.alerts",
+)
 RISK_PREFIX = "backtest"
 
 
@@ -53,11 +57,14 @@ def reload_live_settings(
     lines: list[str] = []
     old_mt, new_mt = old.model_training, new.model_training
     moved = [k for k in SIGNAL_KEYS if getattr(old_mt, k) != getattr(new_mt, k)]
-    if moved:
+    old_rf, new_rf = old.signals.regime_filter, new.signals.regime_filter
+    if moved or old_rf != new_rf:
         set_generator(make_generator(new))  # raises on an invalid value before anything is applied
         lines += [
             f"model_training.{k}: {getattr(old_mt, k)} -> {getattr(new_mt, k)} (applied)" for k in moved
         ]
+        if old_rf != new_rf:
+            lines.append(f"signals.regime_filter: {old_rf.model_dump()} -> {new_rf.model_dump()} (applied)")
     lines += [f"{line} (alerts)" for line in reload_alerts(alerts, old, new)]
     rest = [
         k for k in changed_keys(old.model_dump(), new.model_dump()) if not k.startswith(RELOADABLE_PREFIXES)

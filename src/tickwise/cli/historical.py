@@ -6,6 +6,7 @@ Dates are IST: ``YYYY-MM-DD`` (a ``--to`` date includes that whole day) or ``YYY
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Annotated
 
@@ -151,6 +152,8 @@ def _oos_summary(console: Console, oos: OosOutcome, governance: list[str]) -> No
             f"  scored {_ist(first.score_from)} .. end, each bar after its fold's labels + {oos.embargo} embargo; "
             f"last fold {last.model_version} trained to {_ist(last.trained_to)}"
         )
+        for line in regime_lines(oos.regimes):
+            console.print(f"  {line}")
     # The other signal timeframes and the ensemble (docs/models.md, "Several timeframes")
     for label, other in [
         *oos.timeframes.items(),
@@ -166,6 +169,34 @@ def _oos_summary(console: Console, oos: OosOutcome, governance: list[str]) -> No
         )
     for line in governance:
         console.print(f"promotion: {line}")
+
+
+def regime_lines(regimes: Mapping[str, object]) -> list[str]:
+    """The out-of-sample label-outcome P&L by regime state, and without/with the regime filter."""
+
+    def one(m: Mapping[str, object]) -> str:
+        trades, pnl = m.get("trades"), m.get("net_pnl_inr")
+        hit = m.get("hit_rate_net")
+        hit_text = f"{100 * hit:.1f} %" if isinstance(hit, float) and hit == hit else "-"
+        if not isinstance(trades, (int, float)) or not isinstance(pnl, (int, float)):
+            return "-"
+        return f"{int(trades):,} trades, hit {hit_text}, net Rs {pnl:,.0f}"
+
+    by_state = regimes.get("by_state")
+    if not isinstance(by_state, list) or not by_state:
+        return []
+    parts = [
+        f"{'unknown' if row.get('regime_state') is None else row.get('regime_state')}: {one(row)}"
+        for row in by_state
+        if isinstance(row, Mapping)
+    ]
+    lines = [
+        "out of sample by regime state at the bar (0 = calmest; label outcomes, net): " + "; ".join(parts)
+    ]
+    unfiltered, filtered = regimes.get("unfiltered"), regimes.get("filtered")
+    if isinstance(unfiltered, Mapping) and isinstance(filtered, Mapping):
+        lines.append(f"regime filter: without {one(unfiltered)}; with {one(filtered)}")
+    return lines
 
 
 def historical() -> None:

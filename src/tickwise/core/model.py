@@ -35,6 +35,7 @@ SIDES: tuple[int, int] = (1, -1)
 SIDE_NAMES: dict[int, str] = {1: "long", -1: "short"}
 ARTIFACT_FORMAT = 1
 METADATA_FILE = "model.json"
+REGIME_FILE = "regime.json"  # the fitted regime layer (core.regime), when the model has one
 
 # Fixed LightGBM settings: determinism and the 2-core budget (labeling.md §10). Tunable parameters
 # (learning rate, leaves, regularisation...) come from Optuna and are merged over these.
@@ -133,6 +134,8 @@ class ModelArtifact:
     timeframe: str = "1m"
     # The meta-labeling model (core.meta_model), saved as meta.txt/meta.json; None: sized without it.
     meta: MetaModel | None = None
+    # The regime layer fitted on the model's training window (``core.regime.RegimeLayer.to_dict``), or None.
+    regime: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.meta is not None and self.meta.feature_names != self.feature_names:
@@ -161,6 +164,7 @@ class ModelArtifact:
             "trained_from": self.trained_from.isoformat() if self.trained_from else None,
             "trained_to": self.trained_to.isoformat() if self.trained_to else None,
             "timeframe": self.timeframe,
+            "regime": self.regime is not None,
             "lightgbm": lgb.__version__,
         }
 
@@ -175,6 +179,8 @@ class ModelArtifact:
         files[METADATA_FILE] = json.dumps(self.metadata(), indent=2, sort_keys=True).encode()
         if self.meta is not None:
             files.update(self.meta.to_files())
+        if self.regime is not None:
+            files[REGIME_FILE] = json.dumps(self.regime, sort_keys=True).encode()
         return files
 
     @classmethod
@@ -186,6 +192,8 @@ class ModelArtifact:
         meta = json.loads(files[METADATA_FILE])
         if meta.get("format") != ARTIFACT_FORMAT:
             raise ModelError(f"{where}: unsupported model bundle format {meta.get('format')!r}")
+        if meta.get("regime") and REGIME_FILE not in files:
+            raise ModelError(f"model bundle {where} has a regime layer but no {REGIME_FILE}")
         boosters = {}
         for side in SIDES:
             name = f"{SIDE_NAMES[side]}.txt"
@@ -205,6 +213,7 @@ class ModelArtifact:
             trained_to=_parse_dt(meta.get("trained_to")),
             timeframe=meta.get("timeframe", "1m"),
             meta=MetaModel.from_files(files),
+            regime=json.loads(files[REGIME_FILE]) if REGIME_FILE in files else None,
         )
 
 

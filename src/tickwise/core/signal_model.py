@@ -4,6 +4,12 @@ Batch prediction (``tickwise predict``) calls :meth:`SignalModel.score` on every
 once; the live pipeline calls it on a single bar. Both therefore apply the same readiness rule (every
 model feature finite), the same :class:`~tickwise.core.predictor.Predictor` and the same
 :class:`~tickwise.core.signals.SignalGenerator`, which is what makes live and batch signals identical.
+
+A model may carry a **regime layer** (:class:`~tickwise.core.regime.RegimeLayer`, fitted on its training
+window): it extends each feature row with the regime columns (filtered HMM state probabilities and
+state, change-point run length and probability) before the predictor and the regime filter read it.
+Batch computes them over each instrument's ordered bars (:meth:`RegimeLayer.frame`), live carries the
+per-instrument state bar by bar (:meth:`RegimeLayer.step`): one recursion, so the extended rows agree.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import numpy as np
 
 from tickwise.core.meta_model import meta_size
 from tickwise.core.predictor import Predictor
+from tickwise.core.regime import RegimeLayer
 from tickwise.core.signals import SignalBatch, SignalGenerator, signal_ready
 from tickwise.domain.errors import ModelError
 
@@ -32,22 +39,50 @@ class ScoredBars:
 
 
 class SignalModel:
-    """A predictor and a signal generator, scored together."""
+    """A predictor, an optional regime layer and a signal generator, scored together."""
 
-    def __init__(self, predictor: Predictor, generator: SignalGenerator) -> None:
+    def __init__(
+        self, predictor: Predictor, generator: SignalGenerator, layer: RegimeLayer | None = None
+    ) -> None:
         self.predictor = predictor
         self.generator = generator
+        self.layer = layer
+        regime_columns = set(layer.columns) if layer is not None else set()
+        filtered_on = [n for n in generator.regime_features if n.startswith(("regime_", "cp_"))]
+        if layer is None and filtered_on:
+            raise ModelError(
+                f"the regime filter reads {', '.join(filtered_on)}, but model {predictor.version} has no "
+                "regime layer: retrain it (`tickwise historical`) or turn signals.regime_filter off"
+            )
+        self._layer_columns = regime_columns
+
+    @property
+    def regime_columns(self) -> tuple[str, ...]:
+        """The columns the regime layer adds to each row (none without a layer)."""
+        return self.layer.columns if self.layer is not None else ()
 
     @property
     def needed_features(self) -> tuple[str, ...]:
-        """Every feature the scoring reads: the model's, then the regime filter's."""
-        extra = tuple(n for n in self.generator.regime_features if n not in self.predictor.feature_names)
-        return (*self.predictor.feature_names, *extra)
+        """Every stored feature the scoring reads: the model's, the regime layer's inputs, then the
+        regime filter's (the layer's own columns are computed, not read)."""
+        names = [n for n in self.predictor.feature_names if n not in self._layer_columns]
+        if self.layer is not None:
+            names += [n for n in self.layer.inputs if n not in names]
+        names += [
+            n for n in self.generator.regime_features if n not in names and n not in self._layer_columns
+        ]
+        return tuple(names)
+
+    def extended_names(self, names: Sequence[str]) -> list[str]:
+        """The column names of a row of ``names`` extended by the regime layer."""
+        return [*names, *self.regime_columns]
 
     def column_indices(self, names: Sequence[str]) -> tuple[np.ndarray, dict[str, int]]:
-        """Positions of the model features and of the regime features in a row laid out as ``names``."""
+        """Positions of the model features and of the regime-filter features in a row laid out as
+        ``names`` (extended rows: ``names`` ends with :attr:`regime_columns`)."""
         index = {n: i for i, n in enumerate(names)}
-        missing = [n for n in self.needed_features if n not in index]
+        missing = [n for n in (*self.needed_features, *self.regime_columns) if n not in index]
+        missing += [n for n in self.predictor.feature_names if n not in index and n not in missing]
         if missing:
             raise ModelError(
                 f"model {self.predictor.version} needs feature(s) the features lack: {', '.join(missing[:8])}"

@@ -12,6 +12,9 @@ A pure function of its inputs, shared by the historical and live pipelines (pari
 The regime filter suppresses signals (direction 0, size 0) on bars whose regime features fall outside
 configured bounds, e.g. a volatility so low that the profit target does not cover trading costs, or a
 Hurst exponent in a regime the model was not meant for. A bar whose regime feature is NaN is suppressed.
+With a model's regime layer (``core.regime``) it can also suppress chosen HMM states
+(:class:`StateRule` on ``regime_state``) or bars just after a likely change point (``cp_prob`` above a
+bound), configured by ``signals.regime_filter`` (default off).
 """
 
 from __future__ import annotations
@@ -42,6 +45,19 @@ class RegimeRule:
         return result
 
 
+@dataclass(frozen=True, slots=True)
+class StateRule:
+    """Allow signals only while the (integer-valued) ``feature`` is not one of ``suppress``."""
+
+    feature: str
+    suppress: tuple[int, ...] = ()
+
+    def allows(self, values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64)
+        result: np.ndarray = ~np.isnan(values) & ~np.isin(values, np.asarray(self.suppress, dtype=np.float64))
+        return result
+
+
 @dataclass(frozen=True)
 class SignalBatch:
     direction: np.ndarray  # int8: -1, 0, +1
@@ -56,7 +72,7 @@ class SignalGenerator:
     kelly_fraction: float = 0.25
     max_position: float = 0.1
     payoff: float = 2.0 / 1.5
-    regime: Sequence[RegimeRule] = field(default_factory=tuple)
+    regime: Sequence[RegimeRule | StateRule] = field(default_factory=tuple)
     # Meta-label sizing (core.meta_model.meta_size): the discretisation step of the size the model's
     # meta model gives each signal; None switches meta sizing off (signals.meta.enabled).
     meta_step: float | None = None
@@ -117,6 +133,9 @@ class SignalGenerator:
 # The regime filter both pipelines apply: no signal while the bar's volatility (NATR, % of price) is so
 # low that the profit target (k_pt x ATR) would not cover the round-trip costs of an intraday trade.
 REGIME_FEATURE = "natr_14"
+# The regime layer's columns the filter may read (core.regime.RegimeLayer.columns).
+REGIME_STATE = "regime_state"
+CHANGE_PROB = "cp_prob"
 
 
 def model_signal_generator(
@@ -127,11 +146,15 @@ def model_signal_generator(
     max_position: float,
     round_trip_cost: float | None = None,
     meta_step: float | None = None,
+    suppress_states: Sequence[int] = (),
+    max_change_prob: float | None = None,
 ) -> SignalGenerator:
     """The generator for a model trained on ``label_spec`` (payoff = k_pt / k_sl; cost-based NATR
     regime rule). The live and historical pipelines both build their generator here (parity).
 
     ``round_trip_cost``: fraction of notional; default Zerodha intraday costs of a Rs 1 lakh trade.
+    ``suppress_states`` / ``max_change_prob``: the regime-layer filter (``signals.regime_filter``):
+    no signal while the filtered HMM state is one of these, or while ``cp_prob`` exceeds the bound.
     """
     from tickwise.core.metrics import ZerodhaIntradayCosts
 
@@ -145,9 +168,24 @@ def model_signal_generator(
         kelly_fraction=kelly_fraction,
         max_position=max_position,
         payoff=k_pt / k_sl,
-        regime=(RegimeRule(REGIME_FEATURE, low=100.0 * round_trip_cost / k_pt),),
+        regime=(
+            RegimeRule(REGIME_FEATURE, low=100.0 * round_trip_cost / k_pt),
+            *regime_layer_rules(suppress_states, max_change_prob),
+        ),
         meta_step=meta_step,
     )
+
+
+def regime_layer_rules(
+    suppress_states: Sequence[int], max_change_prob: float | None
+) -> tuple[RegimeRule | StateRule, ...]:
+    """The filter rules on the regime layer's columns (none when both settings are off)."""
+    rules: list[RegimeRule | StateRule] = []
+    if suppress_states:
+        rules.append(StateRule(REGIME_STATE, tuple(sorted({int(s) for s in suppress_states}))))
+    if max_change_prob is not None:
+        rules.append(RegimeRule(CHANGE_PROB, high=float(max_change_prob)))
+    return tuple(rules)
 
 
 def signal_ready(x: np.ndarray) -> np.ndarray:

@@ -19,13 +19,15 @@ from tickwise.ports.repositories import ModelRepository
 
 @dataclass(frozen=True, slots=True)
 class SignalOptions:
-    """``model_training.signal_threshold`` / ``kelly_fraction`` / ``max_position`` (core.signals), and
-    ``signals.meta.step`` (None when ``signals.meta.enabled`` is false: no meta sizing)."""
+    """``model_training.signal_threshold`` / ``kelly_fraction`` / ``max_position``, ``signals.regime_filter``
+    (core.signals), and ``signals.meta.step`` (None when ``signals.meta.enabled`` is false: no meta sizing)."""
 
     threshold: float = 0.55
     kelly_fraction: float = 0.25
     max_position: float = 0.1
     meta_step: float | None = 0.1
+    suppress_states: tuple[int, ...] = ()
+    max_change_prob: float | None = None
 
 
 class ModelSource(Protocol):
@@ -62,4 +64,6 @@ def signal_generator(options: SignalOptions, artifact: ModelArtifact) -> SignalG
         kelly_fraction=options.kelly_fraction,
         max_position=options.max_position,
         meta_step=options.meta_step,
+        suppress_states=options.suppress_states,
+        max_change_prob=options.max_change_prob,
     )

@@ -34,7 +34,8 @@ class ReportData:
     - ``deciles``: per confidence group: ``confidence_mean``, ``hit_rate``, ``pt_rate``, ``trades``;
     - ``importance``: (feature, share of total gain) of the model, largest first, or None;
     - ``parity``: per IST day with both live and historical signals: ``pairs``, ``direction_agree``,
-      ``max_confidence_diff``; or None.
+      ``max_confidence_diff``; or None;
+    - ``regimes``: performance by the filtered HMM state at each trade's entry, or None.
     """
 
     run_id: str
@@ -55,6 +56,10 @@ class ReportData:
     importance_note: str = ""
     parity: pd.DataFrame | None = None
     parity_note: str = ""
+    # Per regime state at entry (core.regime.performance): regime_state, trades, hit_rate, net,
+    # net_per_trade; or None when no trade's model has a regime layer.
+    regimes: pd.DataFrame | None = None
+    regimes_note: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
     sizing: SizingComparison | None = None  # set when the run has an unsized companion
 

@@ -182,3 +182,32 @@ def parity_chart(parity: pd.DataFrame) -> bytes:
     ax.set_title("Live vs historical signals on the same bars")
     ax.tick_params(axis="x", rotation=30, labelsize=8)
     return _png(fig)
+
+
+def regime_chart(by_regime: pd.DataFrame) -> bytes:
+    """Hit rate and net PnL per regime state at entry (0 = calmest filtered HMM state)."""
+    fig = _figure(width=9.0, height=3.4)
+    if by_regime.empty:
+        return _empty(fig, "no trades with a regime state")
+    hit_ax, net_ax = fig.subplots(1, 2)
+    labels = [str(s) for s in by_regime["regime_state"]]
+    positions = list(range(len(labels)))
+    hit_ax.bar(positions, 100 * by_regime["hit_rate"].to_numpy(dtype=float), color=BLUE)
+    hit_ax.axhline(50, color=GREY, linewidth=0.8, linestyle="--")
+    hit_ax.set_xticks(positions, labels)
+    hit_ax.set_ylim(0, 100)
+    hit_ax.set_title("Hit rate (net > 0) by regime at entry")
+    hit_ax.set_xlabel("regime state (0 = calmest)")
+    hit_ax.set_ylabel("%")
+    for x, n in zip(positions, by_regime["trades"], strict=True):
+        hit_ax.annotate(
+            f"{int(n)} trade{'' if int(n) == 1 else 's'}", (x, 2), ha="center", fontsize=8, color="white"
+        )
+    net = by_regime["net"].to_numpy(dtype=float)
+    net_ax.bar(positions, net, color=[GREEN if v >= 0 else RED for v in net])
+    net_ax.axhline(0, color=GREY, linewidth=0.8)
+    net_ax.set_xticks(positions, labels)
+    net_ax.set_title("Net PnL by regime at entry")
+    net_ax.set_xlabel("regime state (0 = calmest)")
+    net_ax.set_ylabel("Rs")
+    return _png(fig)

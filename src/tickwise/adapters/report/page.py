@@ -133,6 +133,11 @@ class HtmlReportRenderer:
             drawn.append(
                 ("feature_importance", "Feature importance", lambda: charts.importance_chart(ranked))
             )
+        if data.regimes is not None:
+            by_regime = data.regimes
+            drawn.append(
+                ("regimes", "Performance by regime at entry", lambda: charts.regime_chart(by_regime))
+            )
         if data.parity is not None:
             parity = data.parity
             drawn.append(("parity", "Live vs historical parity", lambda: charts.parity_chart(parity)))
@@ -258,6 +263,25 @@ class HtmlReportRenderer:
             )
             + "</section>"
         )
+        parts.append("<section><h2>Performance by regime at entry</h2>")
+        if "regimes" in images and data.regimes is not None:
+            parts.append(img("regimes", "performance by regime"))
+            parts.append(
+                _table(
+                    (
+                        (
+                            str(r.regime_state),
+                            int(r.trades),
+                            f"{100 * r.hit_rate:.1f} %",
+                            f"Rs {r.net:,.2f}",
+                            f"Rs {r.net_per_trade:,.2f}",
+                        )
+                        for r in data.regimes.itertuples()
+                    ),
+                    ("regime state", "trades", "hit rate", "net", "net per trade"),
+                )
+            )
+        parts.append(f'<p class="note">{html.escape(data.regimes_note)}</p></section>')
         parts.append("<section><h2>Feature importance</h2>")
         if "feature_importance" in images:
             parts.append(img("feature_importance", "feature importance"))

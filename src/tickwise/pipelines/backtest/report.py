@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 
+import numpy as np
 import pandas as pd
 
+from tickwise.core.regime.performance import performance_by_regime
 from tickwise.core.trading.metrics import confidence_deciles, daily_pnl, monthly_returns
 from tickwise.domain.errors import DataValidationError
 from tickwise.ports.backtests import BacktestRepository, BacktestRun
@@ -19,6 +21,8 @@ from tickwise.ports.reports import ParitySource, ReportData, SizingComparison
 from tickwise.ports.repositories import ModelRecord, ModelRepository
 
 Importance = Callable[[ModelRecord], Awaitable[Sequence[tuple[str, float]] | None]]
+# The regime state at each trade's entry (pipelines.backtest.regimes.regime_at_entry), NaN = unknown.
+RegimesAtEntry = Callable[[pd.DataFrame], Awaitable[np.ndarray]]
 
 
 def sample_of(
@@ -55,6 +59,7 @@ async def collect_report(
     models: ModelRepository,
     parity: ParitySource,
     importance: Importance,
+    regimes: RegimesAtEntry | None = None,
 ) -> ReportData:
     """The report of ``run_id`` (default: the latest run)."""
     run = await (runs.get(run_id) if run_id else runs.latest())
@@ -91,6 +96,7 @@ async def collect_report(
         "`tickwise predict` over the same session to compare them"
     )
     sizing = await sizing_comparison(run, equity, runs)
+    by_regime, regimes_note = await _by_regime(trades, regimes)
     return ReportData(
         run_id=run.run_id,
         model_version=model_version,
@@ -110,6 +116,8 @@ async def collect_report(
         importance_note=importance_note,
         parity=None if by_day.empty else by_day,
         parity_note=parity_note,
+        regimes=by_regime,
+        regimes_note=regimes_note,
         sizing=sizing,
     )
 
@@ -133,6 +141,27 @@ async def sizing_comparison(
         unsized_equity=await runs.equity(companion.run_id),
         meta_sized_signals=int(run.metrics.get("meta_sized_signals", 0)),
     )
+
+
+async def _by_regime(trades: pd.DataFrame, regimes: RegimesAtEntry | None) -> tuple[pd.DataFrame | None, str]:
+    """Performance by regime state at entry, and the note the report prints under it."""
+    if regimes is None or trades.empty:
+        return None, "no trades to group by regime"
+    states = await regimes(trades)
+    if not np.isfinite(states).any():
+        return None, (
+            "not available: no trade's model has a regime layer (models trained before regimes, or "
+            "`regimes.enabled: false`)"
+        )
+    unknown = int((~np.isfinite(states)).sum())
+    note = (
+        "regime state at entry: the filtered HMM state (0 = calmest) of the signal's bar, from the regime "
+        "layer of the model that scored it; states of different fold models are comparable because each "
+        "fold orders its states by volatility"
+    )
+    if unknown:
+        note += f"; {unknown} trade(s) without a regime (a model without a layer, or a warm-up bar)"
+    return performance_by_regime(trades, states), note
 
 
 def importance_shares(

@@ -20,10 +20,12 @@ from tickwise.core.metrics import TradeOutcomes, ZerodhaIntradayCosts
 from tickwise.core.model import ModelArtifact
 from tickwise.core.predictor import Predictor
 from tickwise.core.promotion import PromotionRule, daily_sum, delong_test, paired_bootstrap, trade_net_returns
+from tickwise.core.regime import layer_of
 from tickwise.core.signal_model import SignalModel
 from tickwise.core.signals import SignalGenerator
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.governance import Comparison
+from tickwise.pipelines.historical.predict import session_open_before
 from tickwise.ports.repositories import ModelRecord
 
 KEY = ["instrument_token", "time"]
@@ -49,9 +51,10 @@ class LabelFrames(Protocol):
 
 
 def _scored(features: pd.DataFrame, artifact: ModelArtifact, generator: SignalGenerator) -> pd.DataFrame:
-    """Per ready bar: direction and both side probabilities of one model."""
+    """Per ready bar: direction and both side probabilities of one model (``features`` carries the
+    regime columns of a model with a regime layer)."""
     predictor = Predictor(artifact)
-    model = SignalModel(predictor, generator)
+    model = SignalModel(predictor, generator, layer_of(artifact.regime))
     x = features.loc[:, list(predictor.feature_names)].to_numpy(dtype=np.float64)
     regime = {n: features[n].to_numpy(dtype=np.float64) for n in generator.regime_features}
     scored = model.score(x, regime)
@@ -112,10 +115,20 @@ class OutOfSampleComparison:
         for token in await self._tokens():
             per_model = []
             for artifact, gen in zip(models, gens, strict=True):
-                columns = list(dict.fromkeys([*artifact.feature_names, *gen.regime_features]))
+                layer = layer_of(artifact.regime)
+                columns = list(SignalModel(Predictor(artifact), gen, layer).needed_features)
+                # A regime layer's recursion starts at the session's open: read the session from there.
+                start = after.to_pydatetime()
                 f = await self._features.read_frame(
-                    token, self._timeframe, artifact.feature_set, after.to_pydatetime(), None, columns=columns
+                    token,
+                    self._timeframe,
+                    artifact.feature_set,
+                    session_open_before(start) if layer is not None else start,
+                    None,
+                    columns=columns,
                 )
+                if layer is not None and not f.empty:
+                    f = layer.with_columns(f)
                 f = f[pd.DatetimeIndex(f["time"]) > after] if not f.empty else f
                 per_model.append(_scored(f.reset_index(drop=True), artifact, gen) if not f.empty else None)
             if per_model[0] is None or per_model[1] is None:

@@ -15,6 +15,11 @@ Fold models are deliberately cheap: fixed LightGBM parameters (``tuning.TUNED_DE
 of rounds, at most ``max_train_rows`` rows per side, all candidate features. Optuna tunes only the
 champion candidate trained on the whole history (``train.py``). A fold's version is a hash of what it
 was trained on, so a re-run reuses it and the signal upserts change nothing.
+
+Regimes: with ``options.regime`` set, each fold also fits its regime layer (``core.regime``: Gaussian HMM)
+on the bars of its own training window only, saved in its artifact; the layer's filtered columns are
+added to every bar (one causal recursion per instrument and session) and are model inputs for the fold's
+training events and for the bars it scores (:func:`with_regime`).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from tickwise.core.meta_training import MetaTrainConfig, fit_meta_model, meta_ta
 from tickwise.core.metrics import roc_auc, signal_pnl
 from tickwise.core.model import SIDES, ModelArtifact
 from tickwise.core.predictor import Predictor
+from tickwise.core.regime import RegimeSpec, layer_of
 from tickwise.core.signals import SignalGenerator, signal_ready
 from tickwise.core.timeframe_features import calculator_for
 from tickwise.core.training import candidate_features, json_safe, model_version
@@ -46,6 +52,12 @@ from tickwise.domain.errors import ModelError
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.context import HistoricalPorts
 from tickwise.pipelines.historical.predict import signals_frame
+from tickwise.pipelines.historical.regimes import (
+    fit_window_layer,
+    regime_columns_of,
+    regime_comparison,
+    with_regime,
+)
 from tickwise.pipelines.historical.train import load_training_data
 from tickwise.pipelines.models import load_model, signal_generator
 from tickwise.ports.experiment_tracker import ExperimentTracker
@@ -82,6 +94,8 @@ class OosOutcome:
     shorts: int = 0
     embargo: timedelta = timedelta(0)
     metrics: dict[str, float] = field(default_factory=dict)  # pooled over every scored, labelled bar
+    # Pooled label-outcome P&L by regime state, and without vs with signals.regime_filter (regimes.py).
+    regimes: dict[str, object] = field(default_factory=dict)
     seconds: float = 0.0
     meta_labels: int = 0  # labels.meta set from the fold models' signals
     note: str = ""
@@ -323,10 +337,11 @@ async def _timeframe_history(
     meta_scored: list[tuple[np.ndarray, np.ndarray]] = []
     meta_cfg = ctx.options.meta if ctx.options.signals.meta_step is not None else None
     member_parts: list[pd.DataFrame] = []
+    scored_regimes: list[np.ndarray] = []
     window_probs: dict[str, np.ndarray] = {}  # a fresh fold's score-window predictions, made once
     for k, step in enumerate(steps):
         progress(stage, k, len(steps))
-        artifact, fold = await _fold_model(
+        artifact, fold, fold_ts, regime = await _fold_model(
             ctx,
             ts,
             step,
@@ -337,17 +352,24 @@ async def _timeframe_history(
             tracker,
             on_trained,
             window_probs,
+            features,
+            ctx.options.regime,
             meta_cfg,
         )
         test_rows = np.flatnonzero(event_owner == k)
         if len(test_rows):
             probs = window_probs.pop(artifact.version, None)
             if probs is None or len(probs) != len(test_rows):
-                probs = _predict_events(ts, test_rows, artifact)
+                probs = _predict_events(fold_ts, test_rows, artifact)
             scored.append((test_rows, probs))
-            meta_scored.append(_meta_scores(ts, test_rows, probs, artifact, cfg, label_spec.cost_threshold))
+            meta_scored.append(
+                _meta_scores(fold_ts, test_rows, probs, artifact, cfg, label_spec.cost_threshold)
+            )
+            scored_regimes.append(regime_columns_of(fold_ts, test_rows))
         bars = features.loc[owner == k]
         history.latest = artifact.version
+        if regime is not None:  # computed over whole sessions: the fold's first bars are not a fresh start
+            bars = pd.concat([bars, regime.loc[owner == k]], axis=1)
         if not bars.empty:
             generator = signal_generator(ctx.options.signals, artifact)
             predictor = Predictor(artifact)
@@ -357,7 +379,7 @@ async def _timeframe_history(
             frame["sample"] = "oos"
             fold.rows = await ctx.signals.add_frame(frame)
             outcome.meta_labels += await _write_meta_labels(
-                ctx, frame, labels, step, label_spec.cost_threshold
+                ctx, frame, labels, step, label_spec.cost_threshold, timeframe
             )
             outcome.rows += fold.rows
             outcome.longs += int((frame["direction"] == 1).sum())
@@ -367,12 +389,28 @@ async def _timeframe_history(
     outcome.metrics = _pooled_auc(ts, scored) | _pooled_meta_auc(meta_scored)
     if member_parts:
         history.scores = pd.concat(member_parts, ignore_index=True)
+    if scored:
+        outcome.regimes = regime_comparison(
+            ts,
+            np.concatenate([r for r, _ in scored]),
+            np.vstack([p for _, p in scored]),
+            np.vstack(scored_regimes),
+            threshold=cfg.threshold,
+            suppress_states=ctx.options.signals.suppress_states,
+            max_change_prob=ctx.options.signals.max_change_prob,
+            costs=cfg.costs,
+        )
     outcome.seconds = time.perf_counter() - began
     return outcome, history
 
 
 async def _write_meta_labels(
-    ctx: HistoricalPorts, signals: pd.DataFrame, labels: pd.DataFrame, step: WalkForwardStep, cost: float
+    ctx: HistoricalPorts,
+    signals: pd.DataFrame,
+    labels: pd.DataFrame,
+    step: WalkForwardStep,
+    cost: float,
+    timeframe: Timeframe,
 ) -> int:
     """``labels.meta`` of the fold's score window from its own out-of-sample signals (labeling.md §6):
     where the fold's primary proposed a side, 1 when that side's label return clears ``cost``."""
@@ -381,7 +419,6 @@ async def _write_meta_labels(
     meta = primary_meta_labels(signals, window, cost)
     tokens = sorted({int(t) for t in signals["instrument_token"].unique()})
     score_to = None if step.score_to is None else step.score_to.to_pydatetime()
-    timeframe = ctx.options.signal_timeframe
     return await ctx.labels.replace_meta(timeframe, tokens, step.score_from.to_pydatetime(), score_to, meta)
 
 
@@ -396,8 +433,10 @@ async def _fold_model(
     tracker: Callable[[], ExperimentTracker | None],
     on_trained: Callable[[ModelRecord], Awaitable[None]] | None,
     window_probs: dict[str, np.ndarray],
+    features: pd.DataFrame,
+    regime_spec: RegimeSpec | None,
     meta_cfg: MetaTrainConfig | None = None,
-) -> tuple[ModelArtifact, FoldOutcome]:
+) -> tuple[ModelArtifact, FoldOutcome, TrainingSet, pd.DataFrame | None]:
     rows = step.train_idx
     trained_from = step.trained_from.to_pydatetime()
     trained_to = step.trained_to.to_pydatetime()
@@ -419,6 +458,8 @@ async def _fold_model(
         fingerprint["meta"] = asdict(meta_cfg)
     if ts.timeframe != str(Timeframe.M1):  # 1m folds keep the versions they had before timeframes
         fingerprint["timeframe"] = ts.timeframe
+    if regime_spec is not None:  # absent when off: fold versions without regimes stay as they were
+        fingerprint["regime"] = regime_spec.to_dict()
     version = "f" + model_version(trained_to, fingerprint)[1:]
     score_to = None if step.score_to is None else step.score_to.to_pydatetime()
     fold = FoldOutcome(
@@ -429,8 +470,14 @@ async def _fold_model(
         fold.metrics = dict(existing.metrics)
         if on_trained is not None:
             await on_trained(existing)  # idempotent: completes the audit trail of an interrupted run
-        return await load_model(ctx, version), fold
+        artifact = await load_model(ctx, version)
+        fold_ts, regime = with_regime(ts, features, layer_of(artifact.regime))
+        return artifact, fold, fold_ts, regime
     fold.reused = False
+    layer = None
+    if regime_spec is not None:
+        layer = fit_window_layer(features, trained_from, trained_to, regime_spec)
+    ts, regime = with_regime(ts, features, layer)
     boosters = _fit_fold(ts, rows, cfg)
     meta_fit = None if meta_cfg is None else fit_meta_model(ts, rows, cfg, meta_cfg)
     params = {
@@ -460,6 +507,7 @@ async def _fold_model(
         trained_to=trained_to,
         timeframe=ts.timeframe,
         meta=None if meta_fit is None else meta_fit.model,
+        regime=None if layer is None else layer.to_dict(),
     )
     in_window = np.flatnonzero(step.scores(ts.t0))
     probs = _predict_events(ts, in_window, artifact) if len(in_window) else np.empty((0, 2))
@@ -511,4 +559,4 @@ async def _fold_model(
     await ctx.models.insert(record)
     if on_trained is not None:
         await on_trained(record)
-    return artifact, fold
+    return artifact, fold, ts, regime

@@ -12,6 +12,7 @@ from tickwise.core.ensemble import EnsembleSpec
 from tickwise.core.fitting import TrainConfig
 from tickwise.core.labels import LabelSpec
 from tickwise.core.meta_training import MetaTrainConfig
+from tickwise.core.regime import RegimeSpec
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.models import SignalOptions
 
@@ -30,6 +31,8 @@ class HistoricalOptions:
     train: TrainConfig = field(default_factory=TrainConfig)
     signals: SignalOptions = field(default_factory=SignalOptions)
     meta: MetaTrainConfig = field(default_factory=MetaTrainConfig)  # signals.meta (meta_step None: off)
+    # The regime layer fitted with every model on its training window; None: models without one.
+    regime: RegimeSpec | None = field(default_factory=RegimeSpec)
 
     @property
     def all_signal_timeframes(self) -> tuple[Timeframe, ...]:

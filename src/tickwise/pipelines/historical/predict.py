@@ -23,9 +23,11 @@ import pandas as pd
 
 from tickwise.core.model import ModelArtifact
 from tickwise.core.predictor import Predictor
+from tickwise.core.regime import layer_of
 from tickwise.core.signal_model import SignalModel
 from tickwise.core.signals import SignalGenerator
 from tickwise.domain.errors import ModelError
+from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.context import HistoricalPorts
 from tickwise.pipelines.models import load_model, signal_generator
@@ -40,8 +42,15 @@ def signals_frame(
     mode: str = "historical",
 ) -> pd.DataFrame:
     """Features of one instrument -> signal rows (contract columns + ``size``, and ``meta_prob`` /
-    ``meta_size`` when the model has a meta model and the generator a meta step, NaN otherwise)."""
-    model = SignalModel(predictor, generator)
+    ``meta_size`` when the model has a meta model and the generator a meta step, NaN otherwise).
+
+    A model with a regime layer needs the regime columns: computed here over the frame's bars (each
+    instrument's whole sessions must be in it, from the session's first bar), unless the caller already
+    added them over a longer stretch (``oos`` computes them once over the whole history)."""
+    layer = layer_of(predictor.artifact.regime)
+    model = SignalModel(predictor, generator, layer)
+    if layer is not None and not set(layer.columns) <= set(features.columns):
+        features = layer.with_columns(features)
     model.column_indices(list(features.columns))  # a clear ModelError when a needed feature is absent
     x = features.loc[:, list(predictor.feature_names)].to_numpy(dtype=np.float64)
     regime = {n: features[n].to_numpy(dtype=np.float64) for n in generator.regime_features}
@@ -80,6 +89,14 @@ def sample_of(times: pd.Series, artifact: ModelArtifact, embargo: timedelta) -> 
     return np.where(after, "oos", "in_sample").astype(object)
 
 
+def session_open_before(start: datetime | None) -> datetime | None:
+    """Midnight IST of ``start``'s day: every bar of that session is at or after it."""
+    if start is None:
+        return None
+    local = start.astimezone(IST)
+    return datetime(local.year, local.month, local.day, tzinfo=IST)
+
+
 @dataclass
 class PredictOutcome:
     model_version: str
@@ -110,17 +127,22 @@ async def predict_signals(
         raise ModelError(f"model {artifact.version} predicts {artifact.timeframe} bars, not {timeframe}")
     predictor = Predictor(artifact)
     generator = signal_generator(options.signals, artifact)
-    columns = list(dict.fromkeys([*artifact.feature_names, *generator.regime_features]))
+    model = SignalModel(predictor, generator, layer_of(artifact.regime))
+    columns = list(model.needed_features)
+    # The regime recursion restarts at each session's open: read from the open of ``start``'s session.
+    read_from = session_open_before(start) if model.layer is not None else start
     universe = await select_universe(ctx.instruments, options.symbols, options.default_symbols)
     tokens = [i.instrument_token for i in universe]
     total = longs = shorts = used = in_sample = 0
     embargo = timeframe.delta * options.train.embargo_bars
     for k, token in enumerate(tokens):
         features = await ctx.features.read_frame(
-            token, timeframe, artifact.feature_set, start, end, columns=columns
+            token, timeframe, artifact.feature_set, read_from, end, columns=columns
         )
         if not features.empty:
             frame = signals_frame(features, predictor, generator, timeframe)
+            if start is not None and read_from != start:
+                frame = frame[frame["time"] >= pd.Timestamp(start)].reset_index(drop=True)
             frame["sample"] = sample_of(frame["time"], artifact, embargo)
             in_sample += int((frame["sample"] == "in_sample").sum())
             total += await ctx.signals.add_frame(frame)

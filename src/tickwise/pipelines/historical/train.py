@@ -42,6 +42,7 @@ from tickwise.core.training import (
 from tickwise.domain.errors import ModelError
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.context import HistoricalPorts
+from tickwise.pipelines.historical.regimes import fit_window_layer, with_regime
 from tickwise.pipelines.historical.tracking import TrainingRun, track
 from tickwise.pipelines.historical.tuning import tune
 from tickwise.pipelines.universe import select_universe
@@ -193,6 +194,7 @@ async def train_model(
     progress("load", 1, 1)
     trained_from = ts.t0.min().to_pydatetime()
     trained_to = ts.t1.max().to_pydatetime()
+    regime_spec = options.regime
     fingerprint = {
         "from": trained_from.isoformat(),
         "to": trained_to.isoformat(),
@@ -206,6 +208,8 @@ async def train_model(
     meta_cfg = options.meta if options.signals.meta_step is not None else None
     if meta_cfg is not None:  # a model with a meta model is another model (kept out when off)
         fingerprint["meta"] = asdict(meta_cfg)
+    if regime_spec is not None:
+        fingerprint["regime"] = regime_spec.to_dict()
     version = model_version(trained_to, fingerprint)
     existing = await ctx.models.get(version)
     if existing is not None and await ctx.store.exists(version):
@@ -225,6 +229,9 @@ async def train_model(
 
     # A shared Optuna storage (model_training.optuna_storage) pools trials of the same data and config.
     cfg = replace(cfg, study_name=f"tickwise-{version}")
+    # The regime layer is fitted on this model's training window only; its columns become candidates.
+    layer = None if regime_spec is None else fit_window_layer(features, trained_from, trained_to, regime_spec)
+    ts, _ = with_regime(ts, features, layer)
     boosters, selected, params, cv_folds, holdout, info = fit_model(ts, cfg, progress)
     metrics: dict[str, float | None] = {**mean_metrics([f.metrics for f in cv_folds])}
     metrics.update({f"holdout_{k}": v for k, v in holdout.metrics.items()})
@@ -255,6 +262,7 @@ async def train_model(
         trained_to=trained_to,
         timeframe=str(timeframe),
         meta=meta_model,
+        regime=None if layer is None else layer.to_dict(),
     )
     progress("register", 0, 1)
     files = artifact.to_files()

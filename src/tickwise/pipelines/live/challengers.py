@@ -18,8 +18,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 import numpy as np
+import pandas as pd
 from loguru import logger
 
+from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.domain.signal import Signal
 from tickwise.pipelines.live.engine import PendingSignal, Step
 from tickwise.pipelines.live.sinks import SignalWrites
@@ -54,6 +56,20 @@ class ChallengerStep:
         self.wall = wall
         self.signals = 0
         self.errors = 0
+
+    def prime(self, token: int, calculator: FeatureCalculator, history: pd.DataFrame) -> None:
+        """Forward the engine's priming (a regime layer's per-instrument state) to every step."""
+        for k, step in enumerate((self.champion, *self.challengers)):
+            prime = getattr(step, "prime", None)
+            if prime is None:
+                continue
+            try:
+                prime(token, calculator, history)
+            except Exception:  # a challenger must never cost the champion its state
+                if k == 0:
+                    raise
+                self.errors += 1
+                logger.exception("live: a challenger failed to prime {}", token)
 
     def __call__(self, token: int, bar_time: datetime, row: np.ndarray) -> Signal | None:
         signal = self.champion(token, bar_time, row)

@@ -39,6 +39,7 @@ from tickwise.core.features.bank import FeatureBank
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.features.stream import FeatureStream
 from tickwise.core.predictor import Predictor
+from tickwise.core.regime import layer_of
 from tickwise.core.signal_model import SignalModel
 from tickwise.core.signals import SignalGenerator
 from tickwise.domain.bar import Bar
@@ -49,6 +50,7 @@ from tickwise.domain.signal import Signal
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 from tickwise.observability.hooks import NullHooks
+from tickwise.pipelines.live.regimes import LiveRegimes
 from tickwise.pipelines.live.timeframes import EnsembleStep, TimeframeScorer
 from tickwise.ports.hooks import PipelineHooks
 
@@ -61,6 +63,9 @@ class SignalStep:
 
     Scoring is :meth:`SignalModel.score` on a one-bar batch: the very step batch prediction runs over
     all bars (readiness rule, predictor, signal generator), so live and batch signals are identical.
+
+    A model with a regime layer (``core.regime``) extends each row with its regime columns first
+    (:class:`~tickwise.pipelines.live.regimes.LiveRegimes`, per-instrument state; :meth:`prime`).
     """
 
     def __init__(
@@ -71,15 +76,25 @@ class SignalStep:
         timeframe: Timeframe = Timeframe.M1,
         mode: str = "live",
     ) -> None:
-        self.model = SignalModel(predictor, generator)
+        self.layer = layer_of(predictor.artifact.regime)
+        self.model = SignalModel(predictor, generator, self.layer)
         self.predictor = predictor
         self.timeframe = timeframe
         self.mode = mode
-        self._model_idx, self._regime_idx = self.model.column_indices(names)
+        self._names = list(names)
+        self._model_idx, self._regime_idx = self.model.column_indices(self.model.extended_names(names))
+        self.regimes = LiveRegimes(self.layer, names) if self.layer is not None else None
 
     def set_generator(self, generator: SignalGenerator) -> None:
-        """Score the next bars with ``generator`` (SIGHUP: a new threshold or sizing; same regime rules)."""
-        self.model = SignalModel(self.predictor, generator)
+        """Score the next bars with ``generator`` (SIGHUP: a new threshold, sizing or regime filter)."""
+        model = SignalModel(self.predictor, generator, self.layer)
+        self._model_idx, self._regime_idx = model.column_indices(model.extended_names(self._names))
+        self.model = model
+
+    def prime(self, token: int, calculator: FeatureCalculator, history: pd.DataFrame) -> None:
+        """The engine opened or rewound ``token`` on ``history``: rebuild its regime state (if any)."""
+        if self.regimes is not None:
+            self.regimes.prime(token, calculator, history)
 
     def __call__(self, token: int, bar_time: datetime, row: np.ndarray) -> Signal | None:
         """The signal (with its position ``size``) of the bar opened at ``bar_time``, or None (not ready)."""
@@ -95,6 +110,8 @@ class SignalStep:
         signal is bit-identical to scoring its row alone (tested both ways).
         """
         rows = np.asarray(rows, dtype=np.float64).reshape(len(tokens), -1)
+        if self.regimes is not None:
+            rows = self.regimes.extend(tokens, bar_times, rows)
         regime = {n: rows[:, i] for n, i in self._regime_idx.items()}
         scored = self.model.score(rows[:, self._model_idx], regime)
         out: list[Signal | None] = [None] * len(tokens)
@@ -272,6 +289,7 @@ class LiveEngine:
             self.bank.attach(token, stream)
         state = InstrumentState(token, history, stream, last)
         self._states[token] = state
+        self._prime(token, history)
         if last is not None and self._rollup_span:
             # A restart mid-bucket: the stored bars of the open buckets count toward their roll-ups.
             self.rollup.restore(token, history_candles(token, history.tail(self._rollup_span)))
@@ -286,6 +304,12 @@ class LiveEngine:
         opened = scorer.open_instrument(token, history)
         if opened is not None and self.ensemble is not None:
             self.ensemble.add(str(timeframe), [token], [opened[0]], opened[1][None, :])
+
+    def _prime(self, token: int, frame: pd.DataFrame) -> None:
+        """A step that carries per-instrument state (a regime layer) rebuilds it from ``frame``."""
+        prime = getattr(self.step, "prime", None)
+        if prime is not None:
+            prime(token, self.calculator, frame)
 
     # -- what has been processed -------------------------------------------------------------------
     def last_time(self, token: int) -> datetime | None:
@@ -558,6 +582,7 @@ class LiveEngine:
         if state.stream is not None:
             self.bank.attach(token, state.stream)  # the re-opened stream takes over the bank row
         state.last_time = frame["time"].iloc[-1].to_pydatetime() if len(frame) else None
+        self._prime(token, frame)
         self.rewinds += 1
         for scorer in self.timeframes:
             scorer.rewind(token, first)

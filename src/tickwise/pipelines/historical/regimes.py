@@ -1,0 +1,100 @@
+"""The regime layer in training: fit it on a training window's bars, add its columns to a training set.
+
+Both the walk-forward fold models (``oos.py``) and the champion candidate (``train.py``) fit their regime
+layer (``core.regime``) here, on the bars of their own training window only, and add the layer's
+filtered columns to the training events as model inputs; the bars a model scores get the same columns
+from the same layer and recursion (``predict.signals_frame``, live ``SignalStep``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from tickwise.core.dataset import TrainingSet
+from tickwise.core.metrics import ZerodhaIntradayCosts, signal_pnl
+from tickwise.core.regime import RegimeLayer, RegimeSpec, fit_regime_layer
+from tickwise.core.signals import CHANGE_PROB, REGIME_STATE, SignalGenerator, regime_layer_rules
+from tickwise.domain.errors import ModelError
+
+
+def fit_window_layer(
+    features: pd.DataFrame, trained_from: datetime, trained_to: datetime, spec: RegimeSpec
+) -> RegimeLayer | None:
+    """The regime layer fitted on the bars of the training window ``[trained_from, trained_to]`` only
+    (never the bars a model scores), or None when the window has too few observable bars."""
+    times = pd.DatetimeIndex(pd.to_datetime(features["time"], utc=True))
+    window = features.loc[(times >= pd.Timestamp(trained_from)) & (times <= pd.Timestamp(trained_to))]
+    try:
+        return fit_regime_layer(window, spec)
+    except ModelError:
+        return None
+
+
+def with_regime(
+    ts: TrainingSet, features: pd.DataFrame, layer: RegimeLayer | None
+) -> tuple[TrainingSet, pd.DataFrame | None]:
+    """``ts`` with the layer's columns appended to its features (the same values the scored bars get),
+    and the columns of every bar of ``features`` (on its index); unchanged without a layer."""
+    if layer is None:
+        return ts, None
+    regime = layer.frame(features)
+    times = pd.DatetimeIndex(pd.to_datetime(features["time"], utc=True)).as_unit("ns")
+    key = pd.MultiIndex.from_arrays([features["instrument_token"].to_numpy(dtype=np.int64), times])
+    pos = key.get_indexer(pd.MultiIndex.from_arrays([ts.token, ts.t0.as_unit("ns")]))
+    if (pos < 0).any():
+        raise ModelError("regime layer: a training event has no feature row")
+    x = np.hstack([ts.x, regime.to_numpy(dtype=np.float64)[pos]])
+    return replace(ts, x=x, feature_names=[*ts.feature_names, *layer.columns]), regime
+
+
+def regime_columns_of(ts: TrainingSet, rows: np.ndarray) -> np.ndarray:
+    """``(len(rows), 2)``: the regime state and change probability of training-set events ``rows``
+    (NaN for a model without a regime layer)."""
+    out = np.full((len(rows), 2), np.nan)
+    for j, name in enumerate((REGIME_STATE, CHANGE_PROB)):
+        if name in ts.feature_names:
+            out[:, j] = ts.x[rows, ts.feature_names.index(name)]
+    return out
+
+
+def regime_comparison(
+    ts: TrainingSet,
+    rows: np.ndarray,
+    probs: np.ndarray,
+    regime: np.ndarray,
+    *,
+    threshold: float,
+    suppress_states: tuple[int, ...],
+    max_change_prob: float | None,
+    costs: ZerodhaIntradayCosts | None = None,
+) -> dict[str, object]:
+    """Out of sample, net of costs (label outcomes, as the fold metrics): the signals of the labelled
+    events ``rows`` (fold probabilities ``probs``, regime columns ``regime`` from
+    :func:`regime_columns_of`) by regime state at the bar, and without vs with the configured regime
+    filter (``filtered`` is None while the filter is off)."""
+    direction = SignalGenerator(threshold=threshold).generate(probs[:, 0], probs[:, 1]).direction
+    outcomes = ts.outcomes(rows)
+    keys = ("trades", "hit_rate_net", "net_ret_total", "net_pnl_inr")
+
+    def pnl(mask: np.ndarray) -> dict[str, float]:
+        got = signal_pnl(np.where(mask, direction, 0), outcomes, costs)
+        return {k: got[k] for k in keys}
+
+    states = regime[:, 0]
+    by_state: list[dict[str, object]] = []
+    for state in sorted({int(s) for s in states[np.isfinite(states)].tolist()}):
+        by_state.append({"regime_state": state, **pnl(states == state)})
+    if (~np.isfinite(states)).any():
+        by_state.append({"regime_state": None, **pnl(~np.isfinite(states))})
+    rules = regime_layer_rules(suppress_states, max_change_prob)
+    filtered = None
+    if rules:
+        allowed = np.ones(len(rows), dtype=bool)
+        for rule in rules:
+            allowed &= rule.allows(regime[:, 0] if rule.feature == REGIME_STATE else regime[:, 1])
+        filtered = pnl(allowed)
+    return {"by_state": by_state, "unfiltered": pnl(np.ones(len(rows), dtype=bool)), "filtered": filtered}
