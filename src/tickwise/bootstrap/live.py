@@ -374,6 +374,8 @@ async def run_live(
                         f"no NSE session to run now ({now:%Y-%m-%d %H:%M} IST); the market is closed"
                     )
                 until = parse_until(options.until, day, now, ctx.calendar)
+                if checks is not None:  # the week's anomaly models, fitted before the first bar needs them
+                    await asyncio.to_thread(checks[0].prepare, day)
                 if options.shard is not None:  # a restarted shard runs until the same instant
                     from tickwise.bootstrap.shards import write_until
 
