@@ -162,13 +162,17 @@ def median_past(past: FloatArray, min_history: int) -> FloatArray:
 
 
 def _row_median(rows: FloatArray) -> FloatArray:
-    """``np.nanmedian(rows, axis=1)``, with rows free of NaN through the vectorized ``np.median``."""
-    full = np.isfinite(rows).all(axis=1)
-    out = np.empty(len(rows))
-    if full.any():
-        out[full] = np.median(rows[full], axis=1)
-    if not full.all():
-        out[~full] = np.nanmedian(rows[~full], axis=1)
+    """``np.nanmedian(rows, axis=1)`` for rows with at least one value, bit for bit, without its
+    per-call masked-array path: sort (NaN last), then the middle value or the mean of the middle two,
+    ``(lo + hi) / 2`` as numpy computes it (``tests/unit/core/test_candle_flags.py`` checks equality)."""
+    ordered = np.sort(rows, axis=1)
+    k = (~np.isnan(rows)).sum(axis=1)
+    at = np.arange(len(rows))
+    lo = ordered[at, np.maximum((k - 1) // 2, 0)]
+    hi = ordered[at, np.minimum(k // 2, rows.shape[1] - 1)]
+    with np.errstate(invalid="ignore"):
+        even = (lo + hi) / 2.0
+    out: FloatArray = np.where(k % 2 == 1, hi, even)
     return out
 
 

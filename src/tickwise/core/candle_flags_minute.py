@@ -298,7 +298,7 @@ class MinuteChecks:
         if not len(rows_all):
             return pd.DataFrame(columns=FLAG_COLUMNS)
         rows = rows_all
-        times = pd.Series(pd.to_datetime(batch.times_ns, utc=True))
+        times = pd.Series(pd.DatetimeIndex(batch.times_ns.astype("datetime64[ns]")).tz_localize("UTC"))
         days = ist_days(times).astype(np.int64)
         prev = self._prev[:, rows]
         has_prev = self._prev_day[rows] != _NO_DAY
@@ -311,7 +311,8 @@ class MinuteChecks:
         bars = BarArrays(
             batch.o, batch.h, batch.low, batch.c, batch.v, prev, has_prev, has_prev & new_session
         )
-        day_objects = np.array([_day(int(d)) for d in days], dtype=object)
+        distinct, which = np.unique(days, return_inverse=True)
+        day_objects = np.array([_day(int(d)) for d in distinct], dtype=object)[which]
         in_hours = (
             None
             if timeframe is Timeframe.D1

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,9 @@ from tickwise.domain.timeframe import Timeframe
 from tickwise.observability.hooks import NullHooks
 from tickwise.ports.candle_flags import CandleFlagRepository
 from tickwise.ports.hooks import PipelineHooks
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class LiveCandleChecker:
@@ -66,7 +69,10 @@ class LiveCandleChecker:
         if not minute:
             return pd.DataFrame(columns=[*FLAG_COLUMNS, "action"])
         candles = [b.candle for b in minute]
-        times = pd.to_datetime([c.time for c in candles], utc=True).as_unit("ns").asi8
+        # Exact integer nanoseconds without pandas parsing a list of datetimes (microsecond resolution).
+        times = np.fromiter(
+            ((c.time - _EPOCH) // _MICROSECOND * 1000 for c in candles), dtype=np.int64, count=len(candles)
+        )
         tokens = np.fromiter((c.instrument_token for c in candles), dtype=np.int64, count=len(candles))
         values = np.array(
             [(c.open, c.high, c.low, c.close, float(c.volume)) for c in candles], dtype=np.float64
