@@ -21,3 +21,16 @@ def test_the_synthetic_sessions_hold_bad_prints_the_checks_can_find() -> None:
     assert (frame["volume"] == 0).any()  # zero-volume prints
     with pytest.raises(ValueError, match="must be >= 1"):
         run_checks_bench(instruments=0)
+
+
+def test_bench_checks_command_prints_one_json_line() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from tickwise.cli.bench import bench_app
+
+    result = CliRunner().invoke(bench_app, ["checks", "--instruments", "2", "--minutes", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output.strip().splitlines()[-1])
+    assert figures["instruments"] == 2 and figures["flags_equal_batch"] is True
