@@ -165,3 +165,30 @@ def test_a_bar_checked_twice_in_one_call_is_flagged_once() -> None:
     again = LiveCandleChecker(CandleCheckConfig(anomaly=False)).check_minute(bars + bars[150:])
     assert len(once) > 0 and once.equals(again)
     assert checker.check_minute(bars[-5:]).empty
+
+
+def test_more_instruments_than_the_first_allocation_keep_their_own_windows() -> None:
+    from tickwise.bench.checks import session_days, synthetic_session_candles
+
+    config = CandleCheckConfig(anomaly=False)
+    days = session_days(1)
+    checker = LiveCandleChecker(config)
+    frames = {token: synthetic_session_candles(days, seed=token, bad_every=40) for token in range(1, 21)}
+    for token, frame in frames.items():  # 20 instruments: the state grows past its first 16 rows
+        checker.seed(token, frame.iloc[:375])
+    want = []
+    for token, frame in frames.items():
+        flags = with_actions(flag_candles(frame, config, instrument_token=token), config)
+        want.append(flags[flags["time"] >= frame["time"].iloc[375]])
+    live = [
+        checker.check_minute([_bar(token, frame.iloc[375 + m]) for token, frame in frames.items()])
+        for m in range(375)
+    ]
+    key = ["instrument_token", "time", "check"]
+    got = pd.concat([f for f in live if len(f)], ignore_index=True)
+    got = got.sort_values(key, kind="stable").reset_index(drop=True)
+    expected = pd.concat([f for f in want if len(f)], ignore_index=True)
+    expected = expected.sort_values(key, kind="stable").reset_index(drop=True)
+    assert len(expected) > 20
+    assert got[[*key, "action"]].astype(str).equals(expected[[*key, "action"]].astype(str))
+    assert got["score"].tolist() == expected["score"].tolist()
