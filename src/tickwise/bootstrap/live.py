@@ -365,6 +365,10 @@ async def run_live(
                 )
             else:
                 broker_cm = open_broker(settings, simulator=False)
+            session_day = start.date() if simulated else datetime.now(IST).date()
+            if checks is not None and ctx.calendar.is_trading_day(session_day):
+                # The week's anomaly models, fitted before the feed opens (not at the first bar).
+                await asyncio.to_thread(checks[0].prepare, session_day)
             async with broker_cm as broker:
                 alerts.market_clock, alerts.time_scale = broker.now, speed
                 now = broker.now()
@@ -374,8 +378,6 @@ async def run_live(
                         f"no NSE session to run now ({now:%Y-%m-%d %H:%M} IST); the market is closed"
                     )
                 until = parse_until(options.until, day, now, ctx.calendar)
-                if checks is not None:  # the week's anomaly models, fitted before the first bar needs them
-                    await asyncio.to_thread(checks[0].prepare, day)
                 if options.shard is not None:  # a restarted shard runs until the same instant
                     from tickwise.bootstrap.shards import write_until
 
