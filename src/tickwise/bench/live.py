@@ -181,6 +181,78 @@ def _current_rss_mb() -> float | None:
     return round(pages * resource.getpagesize() / (1024 * 1024), 1)
 
 
+def _release_freed_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the OS (glibc keeps them otherwise), so the
+    resident figure shows what is held, not what was once allocated."""
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: the figure includes freed pages
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+class _MemoryLog:
+    """Resident memory at the bench's checkpoints (MB), to tell the pipeline's memory from the bench's."""
+
+    def __init__(self) -> None:
+        self.marks: dict[str, float] = {}
+
+    def mark(self, name: str, *, release: bool = True) -> None:
+        if release:
+            _release_freed_memory()
+        now = _current_rss_mb()
+        if now is not None:
+            self.marks[name] = now
+
+    def breakdown(self) -> dict[str, float]:
+        """Growth between consecutive checkpoints (the first is the process after its imports)."""
+        out: dict[str, float] = {}
+        last = None
+        for name, value in self.marks.items():
+            out[name] = round(value if last is None else value - last, 1)
+            last = value
+        return out
+
+
+def _train_model_strings(
+    instruments: int, seed: int, train_tokens: list[int], hist_days: list[date], rounds: int
+) -> tuple[dict[int, str], int]:
+    """In a child process: the bench model trained as :func:`train_bench_model` trains it, returned as
+    LightGBM model strings (training's memory stays in the child, as a live process loads a trained
+    model and never trains one)."""
+    universe = Universe(instruments, today=MARKET_DAY)
+    market = Market(universe, seed=seed, cache_size=64)
+    calc = FeatureCalculator()
+    artifact, rows = train_bench_model(
+        calc, [history_frame(market, t, hist_days, SHIFT) for t in train_tokens], rounds=rounds
+    )
+    return {side: b.model_to_string() for side, b in artifact.boosters.items()}, rows
+
+
+def _trained_in_child(
+    calc: FeatureCalculator, instruments: int, seed: int, train_tokens: list[int], hist_days: list[date]
+) -> tuple[ModelArtifact, int]:
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    import lightgbm as lgb
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        strings, rows = pool.submit(
+            _train_model_strings, instruments, seed, train_tokens, hist_days, PRODUCTION_ROUNDS
+        ).result()
+    artifact = ModelArtifact(
+        version="bench-trained",
+        boosters={side: lgb.Booster(model_str=text) for side, text in strings.items()},
+        feature_names=tuple(calc.names),
+        feature_set=calc.feature_set,
+        label_spec=LabelSpec().to_dict(),
+    )
+    return artifact, rows
+
+
 def history_frame(
     market: Market, token: int, days: list[date], shift: timedelta = timedelta(0)
 ) -> pd.DataFrame:
@@ -530,6 +602,8 @@ def run_live_bench(
     if db and not url:
         raise ValueError("the db mode needs the database url")
     setup0 = time.perf_counter()
+    memory = _MemoryLog()
+    memory.mark("imports")  # the interpreter and its libraries: the floor of any live process
     calc = FeatureCalculator()
     days_needed = max(history_days, math.ceil((calc.warmup + 50) / SESSION_BARS))
     day = BENCH_DAY
@@ -547,10 +621,11 @@ def run_live_bench(
 
     t_model = time.perf_counter()
     train_tokens = tokens[: min(8, len(tokens))]
-    artifact, train_rows = train_bench_model(
-        calc, [history_frame(market, t, hist_days, SHIFT) for t in train_tokens]
-    )
+    # Trained in a child process: its memory is the bench's, not the live pipeline's. The boosters come
+    # back as model strings, loaded as a live process loads its champion.
+    artifact, train_rows = _trained_in_child(calc, instruments, seed, train_tokens, hist_days)
     model_s = time.perf_counter() - t_model
+    memory.mark("model_loaded")
     predictor = Predictor(artifact)
     generator = model_signal_generator(
         artifact.label_spec, threshold=0.55, kelly_fraction=0.25, max_position=0.1
@@ -572,6 +647,7 @@ def run_live_bench(
     # One more minute of ticks closes the last measured bar with its instrument's next tick.
     frames, n_ticks = _frames(market, tokens, start + SHIFT, until + SHIFT + timedelta(seconds=59), SHIFT)
     clock = _ReplayClock(start)
+    memory.mark("bench_market_and_frames")
 
     def build(sinks: dict[str, WriteFn]) -> _Bench:
         """The live consumer step, engine and writer over ``sinks``; the streams opened on history."""
@@ -588,10 +664,15 @@ def run_live_bench(
             sinks, batch_size=5000, interval_s=0.1, max_memory_rows=1_000_000, urgent=("signals",)
         )
         engine = (PerBarEngine if per_bar else LiveEngine)(calc, step, writer.put, on_signal=on_signal)
+        nonlocal market
         t_warm = time.perf_counter()
         for t in tokens:
             engine.open_instrument(t, history_frame(market, t, hist_days, SHIFT))
         warm_s = time.perf_counter() - t_warm
+        memory.mark("engine_opened")
+        # The bench's simulated market (its per-instrument price paths) is not part of a live process.
+        market = None  # type: ignore[assignment]
+        memory.mark("bench_market_released")
         consumer = TickConsumer(
             engine=engine,
             validator=TickValidator(NSE, 0.03, session_day=day),
@@ -620,6 +701,7 @@ def run_live_bench(
     engine, warm_s = bench.engine, bench.warm_s
     setup_s += warm_s
     processing = run["decode_s"] + run["consume_s"]
+    memory.mark("replay")
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rss_mb = rss_kb / (1024 * 1024) if sys.platform == "darwin" else rss_kb / 1024
     rss_now_mb = _current_rss_mb()
@@ -689,6 +771,16 @@ def run_live_bench(
         ),
         "rss_mb": round(rss_mb, 1),
         "rss_end_mb": rss_now_mb,
+        # Held at the end (freed pages returned), split by checkpoint: the imports floor, the loaded
+        # model, the bench's own market and frames (released before the replay), the opened engine
+        # and what the replay left (session bars, writer, counters).
+        "rss_breakdown_mb": memory.breakdown(),
+        "rss_held_mb": memory.marks.get("replay"),
+        "rss_held_above_imports_mb_per_1000": (
+            round((memory.marks["replay"] - memory.marks["imports"]) * 1000.0 / len(tokens), 1)
+            if "replay" in memory.marks and "imports" in memory.marks
+            else None
+        ),
         "target_p99_ms": 25.0,  # issue #14: 1,000 instruments, production-size model
         "target_rss_mb_per_1000": 400.0,
         "target_rss_mb": 1024.0,

@@ -540,6 +540,10 @@ async def run_live(
                 )
             else:
                 broker_cm = open_broker(settings, simulator=False)
+            session_day = start.date() if simulated else datetime.now(IST).date()
+            if checks is not None and ctx.calendar.is_trading_day(session_day):
+                # The week's anomaly models, fitted before the feed opens (not at the first bar).
+                await asyncio.to_thread(checks[0].prepare, session_day)
             async with broker_cm as broker:
                 alerts.market_clock, alerts.time_scale = broker.now, speed
                 now = broker.now()

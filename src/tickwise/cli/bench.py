@@ -68,6 +68,18 @@ def codec(
     emit(codec_bench(ticks=ticks), json_only=json_only)
 
 
+@bench_app.command("checks")
+def checks(
+    instruments: Annotated[int, typer.Option("--instruments", min=1, help="Bars per minute.")] = 1000,
+    minutes: Annotated[int, typer.Option("--minutes", min=1, max=375, help="Minutes checked.")] = 10,
+    json_only: JsonOption = False,
+) -> None:
+    """Live candle checks of one closed minute for N instruments, against the previous per-bar path."""
+    from tickwise.bench.checks import run_checks_bench
+
+    emit(run_checks_bench(instruments=instruments, minutes=minutes), json_only=json_only)
+
+
 @bench_app.command("features")
 def features(
     candles: Annotated[

@@ -30,6 +30,7 @@ Checks (the ``check`` column of ``candle_flags``; ``score`` is the statistic com
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -105,73 +106,114 @@ class CandleCheckConfig:
         return "excluded" if check in self.exclude else "kept"
 
 
-def _trailing(values: FloatArray, window: int) -> FloatArray:
+def trailing_windows(values: FloatArray, window: int) -> FloatArray:
     """Row ``t`` holds ``values[t - window .. t - 1]`` (NaN before the start): the strict past of ``t``."""
     padded = np.concatenate((np.full(window, np.nan), values))
     view: FloatArray = sliding_window_view(padded[:-1], window)
     return view
 
 
-def _robust_z(values: FloatArray, window: int, min_history: int, floor: float) -> FloatArray:
-    past = _trailing(values, window)
+def robust_z_past(
+    values: FloatArray, past: FloatArray, min_history: int, floor: float, *, signed: bool = False
+) -> FloatArray:
+    """Robust z-score of ``values[t]`` against row ``t`` of ``past`` (its trailing window; NaN = no
+    value): ``(v - median) / max(1.4826 * MAD, floor)``, absolute unless ``signed``; NaN where fewer
+    than ``min_history`` finite values. Rows are independent, so the batch (one row per bar of a
+    history) and the live minute (one row per instrument) run the same arithmetic."""
     enough = np.isfinite(past).sum(axis=1) >= min_history
     z = np.full(len(values), np.nan)
     if not enough.any():
         return z
     rows = past[enough]
-    med = np.nanmedian(rows, axis=1)
-    mad = np.nanmedian(np.abs(rows - med[:, None]), axis=1)
-    z[enough] = np.abs(values[enough] - med) / np.maximum(_MAD_SCALE * mad, floor)
+    med = _row_median(rows)
+    mad = _row_median(np.abs(rows - med[:, None]))
+    dev = values[enough] - med
+    z[enough] = (dev if signed else np.abs(dev)) / np.maximum(_MAD_SCALE * mad, floor)
     return z
 
 
-def _iqr_score(values: FloatArray, window: int, min_history: int, floor: float) -> FloatArray:
-    past = _trailing(values, window)
+def iqr_past(values: FloatArray, past: FloatArray, min_history: int, floor: float) -> FloatArray:
+    """``values[t]`` above the third quartile of row ``t`` of ``past``, in its IQRs (see
+    :func:`robust_z_past` for the row convention)."""
     enough = np.isfinite(past).sum(axis=1) >= min_history
     score = np.full(len(values), np.nan)
     if not enough.any():
         return score
-    q1, q3 = np.nanpercentile(past[enough], [25, 75], axis=1)
+    rows = past[enough]
+    full = np.isfinite(rows).all(axis=1)
+    q1, q3 = np.empty(len(rows)), np.empty(len(rows))
+    # Rows without a NaN take numpy's vectorized percentile (nanpercentile loops in Python per row):
+    # the same linear interpolation of the same order statistics, so the same bits.
+    if full.any():
+        q1[full], q3[full] = np.percentile(rows[full], [25, 75], axis=1)
+    if not full.all():
+        q1[~full], q3[~full] = np.nanpercentile(rows[~full], [25, 75], axis=1)
     score[enough] = (values[enough] - q3) / np.maximum(q3 - q1, floor)
     return score
 
 
-@dataclass(frozen=True, slots=True)
-class _Columns:
-    o: FloatArray
-    h: FloatArray
-    low: FloatArray
-    c: FloatArray
-    v: FloatArray
-    days: NDArray[np.object_]
-
-
-def _features(cols: _Columns, config: CandleCheckConfig) -> tuple[FloatArray, dict[str, FloatArray]]:
-    """The per-bar statistics of the robust checks and the anomaly model's inputs (n x 5)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_c = np.log(cols.c)
-        r = np.concatenate(([np.nan], np.diff(log_c)))
-        new_session = np.concatenate(([True], cols.days[1:] != cols.days[:-1]))
-        r[new_session] = np.nan
-        rng = np.log(cols.h / cols.low)
-        wick = np.maximum(
-            np.log(cols.h / np.maximum(cols.o, cols.c)), np.log(np.minimum(cols.o, cols.c) / cols.low)
-        )
-        logv = np.log1p(np.maximum(cols.v, 0.0))
-        body = np.abs(cols.c - cols.o) / np.where(cols.h > cols.low, cols.h - cols.low, np.nan)
-    w, m = config.window, config.min_history
-    stats = {
-        "return_zscore": _robust_z(r, w, m, _MIN_RETURN_SCALE),
-        "range_iqr": _iqr_score(rng, w, m, _MIN_RANGE_IQR),
-        "wick_iqr": _iqr_score(wick, w, m, _MIN_RANGE_IQR),
-        "volume_spike": _signed_robust_z(logv, w, m, _MIN_VOLUME_SCALE),
-    }
-    past_v = _trailing(cols.v.astype(np.float64), w)
-    enough = np.isfinite(past_v).sum(axis=1) >= m
-    median_volume = np.full(len(cols.v), np.nan)
+def median_past(past: FloatArray, min_history: int) -> FloatArray:
+    """The median of each row of ``past`` with at least ``min_history`` finite values (else NaN)."""
+    enough = np.isfinite(past).sum(axis=1) >= min_history
+    median = np.full(len(past), np.nan)
     if enough.any():
-        median_volume[enough] = np.nanmedian(past_v[enough], axis=1)
-    stats["_median_volume"] = median_volume
+        median[enough] = _row_median(past[enough])
+    return median
+
+
+def _row_median(rows: FloatArray) -> FloatArray:
+    """``np.nanmedian(rows, axis=1)`` for rows with at least one value, bit for bit, without its
+    per-call masked-array path: sort (NaN last), then the middle value or the mean of the middle two,
+    ``(lo + hi) / 2`` as numpy computes it (``tests/unit/core/test_candle_flags.py`` checks equality)."""
+    ordered = np.sort(rows, axis=1)
+    k = (~np.isnan(rows)).sum(axis=1)
+    at = np.arange(len(rows))
+    lo = ordered[at, np.maximum((k - 1) // 2, 0)]
+    hi = ordered[at, np.minimum(k // 2, rows.shape[1] - 1)]
+    with np.errstate(invalid="ignore"):
+        even = (lo + hi) / 2.0
+    out: FloatArray = np.where(k % 2 == 1, hi, even)
+    return out
+
+
+# The per-bar series whose trailing windows the robust checks use, in this order (the live windows too).
+SERIES = ("return", "range", "wick", "log_volume", "volume")
+
+
+def bar_series(
+    o: FloatArray,
+    h: FloatArray,
+    low: FloatArray,
+    c: FloatArray,
+    v: FloatArray,
+    prev_c: FloatArray,
+    new_session: NDArray[np.bool_],
+) -> tuple[FloatArray, FloatArray]:
+    """The :data:`SERIES` of each bar (5 x n) and its body share; ``prev_c`` is the previous bar's close
+    (its return is NaN where ``new_session``: returns never span two sessions)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.log(c) - np.log(prev_c)
+        r[new_session] = np.nan
+        rng = np.log(h / low)
+        wick = np.maximum(np.log(h / np.maximum(o, c)), np.log(np.minimum(o, c) / low))
+        logv = np.log1p(np.maximum(v, 0.0))
+        body = np.abs(c - o) / np.where(h > low, h - low, np.nan)
+    return np.vstack((r, rng, wick, logv, v.astype(np.float64))), body
+
+
+def window_statistics(
+    series: FloatArray, pasts: Sequence[FloatArray], body: FloatArray, config: CandleCheckConfig
+) -> tuple[FloatArray, dict[str, FloatArray]]:
+    """The robust checks' statistics of each bar and the anomaly model's inputs (n x 5), from the bars'
+    :data:`SERIES` (5 x n) and each series' trailing windows (n x window; views, not copies, in batch)."""
+    m = config.min_history
+    stats = {
+        "return_zscore": robust_z_past(series[0], pasts[0], m, _MIN_RETURN_SCALE),
+        "range_iqr": iqr_past(series[1], pasts[1], m, _MIN_RANGE_IQR),
+        "wick_iqr": iqr_past(series[2], pasts[2], m, _MIN_RANGE_IQR),
+        "volume_spike": robust_z_past(series[3], pasts[3], m, _MIN_VOLUME_SCALE, signed=True),
+        "_median_volume": median_past(pasts[4], m),
+    }
     x = np.column_stack(
         (
             np.nan_to_num(stats["return_zscore"], nan=0.0),
@@ -184,18 +226,29 @@ def _features(cols: _Columns, config: CandleCheckConfig) -> tuple[FloatArray, di
     return np.clip(x, -50.0, 50.0), stats
 
 
-def _signed_robust_z(values: FloatArray, window: int, min_history: int, floor: float) -> FloatArray:
-    """Like :func:`_robust_z` but keeps the sign (a volume *spike* is only an upward move)."""
-    past = _trailing(values, window)
-    enough = np.isfinite(past).sum(axis=1) >= min_history
-    z = np.full(len(values), np.nan)
-    if not enough.any():
-        return z
-    rows = past[enough]
-    med = np.nanmedian(rows, axis=1)
-    mad = np.nanmedian(np.abs(rows - med[:, None]), axis=1)
-    z[enough] = (values[enough] - med) / np.maximum(_MAD_SCALE * mad, floor)
-    return z
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    o: FloatArray
+    h: FloatArray
+    low: FloatArray
+    c: FloatArray
+    v: FloatArray
+    days: NDArray[np.object_]
+
+    @property
+    def new_session(self) -> NDArray[np.bool_]:
+        return np.concatenate(([True], self.days[1:] != self.days[:-1]))
+
+    @property
+    def prev_c(self) -> FloatArray:
+        return np.concatenate(([np.nan], self.c[:-1]))
+
+
+def _features(cols: _Columns, config: CandleCheckConfig) -> tuple[FloatArray, dict[str, FloatArray]]:
+    """The per-bar statistics of the robust checks and the anomaly model's inputs (n x 5)."""
+    series, body = bar_series(cols.o, cols.h, cols.low, cols.c, cols.v, cols.prev_c, cols.new_session)
+    pasts = [trailing_windows(s, config.window) for s in series]
+    return window_statistics(series, pasts, body, config)
 
 
 def _anomaly_scores(x: FloatArray, days: NDArray[np.object_], config: CandleCheckConfig) -> FloatArray:
@@ -252,6 +305,25 @@ def fit_week_model(
     return _fit_forest(x[train], config, session_days[first])
 
 
+def fit_sessions_model(
+    sessions: Sequence[tuple[date, FloatArray]], day: date, config: CandleCheckConfig
+) -> IsolationForest | None:
+    """:func:`fit_week_model` from per-session anomaly inputs (``(session day, rows)`` in time order,
+    ``day``'s own session included or not): the same sessions, rows and seed, so the same model."""
+    session_days = [d for d, _ in sessions]
+    if day not in session_days:
+        session_days.append(day)
+    week = _iso_week(day)
+    first = next((k for k, d in enumerate(session_days) if _iso_week(d) == week), None)
+    if first is None or first < config.anomaly_fit_sessions:
+        return None
+    rows = [x for _, x in sessions[first - config.anomaly_fit_sessions : first]]
+    train = np.concatenate(rows) if rows else np.zeros((0, 5))
+    if len(train) < config.anomaly_min_bars:
+        return None
+    return _fit_forest(train, config, session_days[first])
+
+
 def _fit_forest(train: FloatArray, config: CandleCheckConfig, day: date) -> IsolationForest:
     # Seeded per session so a session's model is the same whether it is fitted in batch or live.
     model = IsolationForest(
@@ -261,6 +333,104 @@ def _fit_forest(train: FloatArray, config: CandleCheckConfig, day: date) -> Isol
     )
     model.fit(train)
     return model
+
+
+@dataclass(frozen=True, slots=True)
+class BarArrays:
+    """n bars as arrays, with what each check needs of the bar before it (``prev_*``: the previous bar
+    of the same instrument, NaN and ``has_prev`` False for an instrument's first bar)."""
+
+    o: FloatArray
+    h: FloatArray
+    low: FloatArray
+    c: FloatArray
+    v: FloatArray
+    prev: FloatArray  # 5 x n: open, high, low, close, volume of the previous bar
+    has_prev: NDArray[np.bool_]
+    first_of_session: NDArray[np.bool_]  # has a previous bar, on an earlier session day
+
+
+def fired_checks(
+    bars: BarArrays,
+    stats: dict[str, FloatArray],
+    config: CandleCheckConfig,
+    in_hours: NDArray[np.bool_] | None,
+    anomaly: FloatArray | None,
+) -> dict[str, tuple[NDArray[np.bool_], FloatArray]]:
+    """Per check, which bars it flags and their scores (``in_hours``: None for daily bars; ``anomaly``:
+    the model scores, None when the model is off)."""
+    n = len(bars.o)
+    fired: dict[str, tuple[NDArray[np.bool_], FloatArray]] = {}
+    with np.errstate(invalid="ignore"):
+        prices = np.vstack([bars.o, bars.h, bars.low, bars.c])
+        bad = ~np.isfinite(prices).all(axis=0) | (prices <= 0).any(axis=0) | (bars.h < bars.low)
+        bad |= (bars.o < bars.low) | (bars.o > bars.h) | (bars.c < bars.low) | (bars.c > bars.h)
+        bad |= ~np.isfinite(bars.v) | (bars.v < 0)
+    fired["ohlc_inconsistent"] = (bad, np.ones(n))
+    if in_hours is not None:
+        fired["market_hours"] = (~in_hours, np.ones(n))
+    with np.errstate(invalid="ignore"):
+        fired["return_zscore"] = (stats["return_zscore"] > config.return_z, stats["return_zscore"])
+        fired["range_iqr"] = (stats["range_iqr"] > config.range_iqr, stats["range_iqr"])
+        fired["wick_iqr"] = (stats["wick_iqr"] > config.wick_iqr, stats["wick_iqr"])
+        fired["volume_spike"] = (stats["volume_spike"] > config.volume_z, stats["volume_spike"])
+        fired["zero_volume"] = ((bars.v == 0) & (stats["_median_volume"] > 0), np.ones(n))
+    now = np.vstack([bars.o, bars.h, bars.low, bars.c, bars.v])
+    same = bars.has_prev & (now == bars.prev).all(axis=0) & (bars.v > 0)
+    fired["stale"] = (same, np.ones(n))
+    gap = np.full(n, np.nan)
+    first = bars.first_of_session
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap[first] = np.abs(np.log(bars.o[first] / bars.prev[3][first]))
+        fired["session_gap"] = (gap > config.session_gap, gap)
+    if anomaly is not None:
+        with np.errstate(invalid="ignore"):
+            fired["anomaly"] = (anomaly > config.anomaly_threshold, anomaly)
+    return fired
+
+
+def flag_rows(
+    tokens: NDArray[np.int64],
+    times: pd.Series | pd.DatetimeIndex,
+    fired: dict[str, tuple[NDArray[np.bool_], FloatArray]],
+    timeframe: Timeframe,
+) -> pd.DataFrame:
+    """The :data:`FLAG_COLUMNS` rows of ``fired`` (check order of :data:`CHECKS`), unsorted."""
+    parts = []
+    when = pd.DatetimeIndex(times)
+    for check in CHECKS:
+        if check not in fired:
+            continue
+        mask, score = fired[check]
+        idx = np.flatnonzero(mask)
+        if len(idx):
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "instrument_token": tokens[idx],
+                        "timeframe": timeframe.value,
+                        "time": when[idx],
+                        "check": check,
+                        "score": np.round(np.nan_to_num(score[idx], nan=1.0, posinf=1e9, neginf=-1e9), 6),
+                    }
+                )
+            )
+    if not parts:
+        return pd.DataFrame(columns=FLAG_COLUMNS)
+    flags = pd.concat(parts, ignore_index=True)
+    flags["time"] = pd.to_datetime(flags["time"], utc=True)
+    return flags
+
+
+def in_market_hours(
+    times: pd.Series, days: NDArray[np.object_], timeframe: Timeframe, calendar: SessionCalendar
+) -> NDArray[np.bool_]:
+    """Whether each bar opens inside a session of ``calendar`` (on a trading day)."""
+    _, in_session = bucket_times(times, timeframe, calendar)
+    trading_days = {d: calendar.is_trading_day(d) for d in dict.fromkeys(days.tolist())}
+    trading = np.array([trading_days[d] for d in days], dtype=bool)
+    out: NDArray[np.bool_] = in_session & trading
+    return out
 
 
 def flag_candles(
@@ -282,62 +452,17 @@ def flag_candles(
     o, h, low, c, v = (data[k].to_numpy(dtype=np.float64) for k in ("open", "high", "low", "close", "volume"))
     cols = _Columns(o, h, low, c, v, days=np.asarray(ist_days(data["time"])).astype(object))
     n = len(data)
-    fired: dict[str, tuple[NDArray[np.bool_], FloatArray]] = {}
-    with np.errstate(invalid="ignore"):
-        prices = np.vstack([cols.o, cols.h, cols.low, cols.c])
-        bad = ~np.isfinite(prices).all(axis=0) | (prices <= 0).any(axis=0) | (cols.h < cols.low)
-        bad |= (cols.o < cols.low) | (cols.o > cols.h) | (cols.c < cols.low) | (cols.c > cols.h)
-        bad |= ~np.isfinite(cols.v) | (cols.v < 0)
-    fired["ohlc_inconsistent"] = (bad, np.ones(n))
-    if timeframe is not Timeframe.D1:
-        _, in_session = bucket_times(data["time"], timeframe, calendar)
-        trading = np.array([calendar.is_trading_day(d) for d in cols.days], dtype=bool)
-        fired["market_hours"] = (~(in_session & trading), np.ones(n))
+    now = np.vstack([o, h, low, c, v])
+    prev = np.concatenate((np.full((5, 1), np.nan), now[:, :-1]), axis=1)
+    has_prev = np.arange(n) > 0
+    bars = BarArrays(o, h, low, c, v, prev, has_prev, has_prev & cols.new_session)
+    in_hours = (
+        None if timeframe is Timeframe.D1 else in_market_hours(data["time"], cols.days, timeframe, calendar)
+    )
     x, stats = _features(cols, config)
-    with np.errstate(invalid="ignore"):
-        fired["return_zscore"] = (stats["return_zscore"] > config.return_z, stats["return_zscore"])
-        fired["range_iqr"] = (stats["range_iqr"] > config.range_iqr, stats["range_iqr"])
-        fired["wick_iqr"] = (stats["wick_iqr"] > config.wick_iqr, stats["wick_iqr"])
-        fired["volume_spike"] = (stats["volume_spike"] > config.volume_z, stats["volume_spike"])
-        fired["zero_volume"] = ((cols.v == 0) & (stats["_median_volume"] > 0), np.ones(n))
-    same = np.zeros(n, dtype=bool)
-    if n > 1:
-        now = np.vstack([cols.o, cols.h, cols.low, cols.c, cols.v])
-        same[1:] = (now[:, 1:] == now[:, :-1]).all(axis=0) & (cols.v[1:] > 0)
-    fired["stale"] = (same, np.ones(n))
-    gap = np.full(n, np.nan)
-    first_of_session = np.concatenate(([False], cols.days[1:] != cols.days[:-1]))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gap[first_of_session] = np.abs(
-            np.log(cols.o[first_of_session] / np.roll(cols.c, 1)[first_of_session])
-        )
-        fired["session_gap"] = (gap > config.session_gap, gap)
-    if config.anomaly:
-        scores = _anomaly_scores(x, cols.days, config)
-        with np.errstate(invalid="ignore"):
-            fired["anomaly"] = (scores > config.anomaly_threshold, scores)
-    parts = []
-    for check in CHECKS:
-        if check not in fired:
-            continue
-        mask, score = fired[check]
-        idx = np.flatnonzero(mask)
-        if len(idx):
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "instrument_token": token,
-                        "timeframe": timeframe.value,
-                        "time": data["time"].iloc[idx].to_numpy(),
-                        "check": check,
-                        "score": np.round(np.nan_to_num(score[idx], nan=1.0, posinf=1e9, neginf=-1e9), 6),
-                    }
-                )
-            )
-    if not parts:
-        return pd.DataFrame(columns=FLAG_COLUMNS)
-    flags = pd.concat(parts, ignore_index=True)
-    flags["time"] = pd.to_datetime(flags["time"], utc=True)
+    scores = _anomaly_scores(x, cols.days, config) if config.anomaly else None
+    fired = fired_checks(bars, stats, config, in_hours, scores)
+    flags = flag_rows(np.full(n, token, dtype=np.int64), data["time"], fired, timeframe)
     return flags.sort_values(["time", "check"], kind="stable").reset_index(drop=True)
 
 

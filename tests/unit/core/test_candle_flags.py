@@ -177,3 +177,23 @@ def test_the_policy_marks_excluded_checks_and_the_filters_drop_their_bars() -> N
 def test_an_unknown_check_in_the_exclusion_policy_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown candle checks"):
         CandleCheckConfig(exclude=frozenset({"spikes"}))
+
+
+def test_the_row_median_and_percentiles_equal_numpys_nan_aware_functions_bit_for_bit() -> None:
+    from tickwise.core.candle_flags import _row_median, iqr_past
+
+    rng = np.random.default_rng(3)
+    rows = rng.standard_normal((4000, 120)) * rng.uniform(1e-5, 10.0, (4000, 1))
+    rows[::2] = np.round(rows[::2], 2)  # ties
+    rows[rng.random(rows.shape) < 0.2] = np.nan
+    rows[:50, 0], rows[50:100, 1] = np.inf, -np.inf
+    rows = rows[(~np.isnan(rows)).sum(axis=1) >= 2]
+    assert np.array_equal(_row_median(rows), np.nanmedian(rows, axis=1), equal_nan=True)
+    values = rng.standard_normal(len(rows))
+    full = rows.copy()
+    full[np.isnan(full)] = 0.5
+    for past in (rows, full):  # rows with NaN (numpy's nan path) and without (the vectorized path)
+        q1, q3 = np.nanpercentile(past, [25, 75], axis=1)
+        want = (values - q3) / np.maximum(q3 - q1, 2e-4)
+        got = iqr_past(values, past, 2, 2e-4)
+        assert np.array_equal(got, want, equal_nan=True)

@@ -43,6 +43,19 @@ def test_bench_live_reports_positive_latencies_for_every_measured_bar() -> None:
     assert figures["ready_ms_p99"] <= figures["latency_ms_p99"]
     assert figures["ticks_per_s"] > 0 and figures["decode_ticks_per_s"] > figures["ticks_per_s"]
     assert figures["rss_mb"] > 0
+    # The memory held at the end, split by checkpoint: the parts add up to it, and the bench's own
+    # market is released before the replay (its checkpoint gives memory back).
+    parts = figures["rss_breakdown_mb"]
+    assert list(parts) == [
+        "imports",
+        "model_loaded",
+        "bench_market_and_frames",
+        "engine_opened",
+        "bench_market_released",
+        "replay",
+    ]
+    assert abs(sum(parts.values()) - figures["rss_held_mb"]) < 1.0
+    assert parts["imports"] > 0 and parts["bench_market_released"] < 0
 
 
 def test_bench_live_command_prints_one_json_line() -> None:

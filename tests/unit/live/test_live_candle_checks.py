@@ -101,3 +101,94 @@ def test_the_sink_stores_each_flag_once_even_when_the_writer_retries_the_batch()
     stored = asyncio.run(repo.read_frame(token, Timeframe.M1))
     assert written == [300] and len(stored) > 0
     assert sum(args[2] for args in hooks.of("on_candles_flagged")) == len(stored)
+
+
+def _session_frames(seed: int, instruments: int) -> dict[int, pd.DataFrame]:
+    universe = Universe(instruments + 1, NSE, today=date(2026, 11, 30))
+    market = Market(universe, seed=seed, bad_prints=0.01)
+    frames = {}
+    for equity in universe.equities[:instruments]:
+        token = equity.instrument.instrument_token
+        rows = market.candles(
+            token,
+            1,
+            datetime.combine(DAYS[0], time(0), tzinfo=IST),
+            datetime.combine(DAYS[-1], time(23), tzinfo=IST),
+            datetime(2030, 1, 1, tzinfo=IST),
+        )
+        frame = pd.DataFrame(rows, columns=["time", "open", "high", "low", "close", "volume"])
+        frame["time"] = pd.to_datetime(frame["time"]).dt.tz_convert("UTC")
+        frames[token] = frame
+    return frames
+
+
+def test_minute_batches_of_several_instruments_give_the_batch_flags_row_for_row_across_a_new_week() -> None:
+    # History to midday Thursday 15 Oct; live: the rest of that week and Monday 19 Oct's first 120 bars,
+    # so the live side fits one week's models before the session (prepare) and the next week's at its
+    # first bar from sessions it recorded itself.
+    frames = _session_frames(seed=12, instruments=3)
+    config = CandleCheckConfig(anomaly_threshold=0.5)
+    cut = pd.Timestamp(datetime.combine(DAYS[8], time(12, 0), tzinfo=IST)).tz_convert("UTC")
+    end = pd.Timestamp(datetime.combine(DAYS[10], time(11, 15), tzinfo=IST)).tz_convert("UTC")
+    checker = LiveCandleChecker(config)
+    expected = []
+    bars: list[Bar] = []
+    for token, frame in frames.items():
+        frame = frame[frame["time"] < end]
+        batch = with_actions(flag_candles(frame, config, instrument_token=token), config)
+        expected.append(batch[batch["time"] >= cut])
+        checker.seed(token, frame[frame["time"] < cut])
+        bars.extend(_bar(token, row) for _, row in frame[frame["time"] >= cut].iterrows())
+    assert checker.prepare(DAYS[8]) == 3
+    fits_before = checker.state.fits
+    by_minute: dict[datetime, list[Bar]] = {}
+    for b in bars:
+        by_minute.setdefault(b.time, []).append(b)
+    live = [checker.check_minute(by_minute[t]) for t in sorted(by_minute)]
+    got = pd.concat([f for f in live if len(f)], ignore_index=True)
+    want = pd.concat(expected, ignore_index=True)
+    key = ["instrument_token", "time", "check"]
+    got = got.sort_values(key, kind="stable").reset_index(drop=True)
+    want = want.sort_values(key, kind="stable").reset_index(drop=True)
+    assert {"anomaly", "wick_iqr", "zero_volume"} <= set(want["check"])  # the rules and the model
+    assert want["time"].dt.tz_convert(IST).dt.date.max() == DAYS[10]
+    assert checker.state.fits == fits_before + 3  # Monday's models: fitted once per instrument
+    assert got[[*key, "action"]].astype(str).equals(want[[*key, "action"]].astype(str))
+    assert got["score"].to_numpy().tolist() == want["score"].to_numpy().tolist()
+
+
+def test_a_bar_checked_twice_in_one_call_is_flagged_once() -> None:
+    frame, token = _frame()
+    checker = LiveCandleChecker(CandleCheckConfig(anomaly=False))
+    bars = [_bar(token, row) for _, row in frame.head(200).iterrows()]
+    once = checker.check_minute(bars)
+    again = LiveCandleChecker(CandleCheckConfig(anomaly=False)).check_minute(bars + bars[150:])
+    assert len(once) > 0 and once.equals(again)
+    assert checker.check_minute(bars[-5:]).empty
+
+
+def test_more_instruments_than_the_first_allocation_keep_their_own_windows() -> None:
+    from tickwise.bench.checks import session_days, synthetic_session_candles
+
+    config = CandleCheckConfig(anomaly=False)
+    days = session_days(1)
+    checker = LiveCandleChecker(config)
+    frames = {token: synthetic_session_candles(days, seed=token, bad_every=40) for token in range(1, 21)}
+    for token, frame in frames.items():  # 20 instruments: the state grows past its first 16 rows
+        checker.seed(token, frame.iloc[:375])
+    want = []
+    for token, frame in frames.items():
+        flags = with_actions(flag_candles(frame, config, instrument_token=token), config)
+        want.append(flags[flags["time"] >= frame["time"].iloc[375]])
+    live = [
+        checker.check_minute([_bar(token, frame.iloc[375 + m]) for token, frame in frames.items()])
+        for m in range(375)
+    ]
+    key = ["instrument_token", "time", "check"]
+    got = pd.concat([f for f in live if len(f)], ignore_index=True)
+    got = got.sort_values(key, kind="stable").reset_index(drop=True)
+    expected = pd.concat([f for f in want if len(f)], ignore_index=True)
+    expected = expected.sort_values(key, kind="stable").reset_index(drop=True)
+    assert len(expected) > 20
+    assert got[[*key, "action"]].astype(str).equals(expected[[*key, "action"]].astype(str))
+    assert got["score"].tolist() == expected["score"].tolist()

@@ -1,10 +1,11 @@
 """The live side of the data-quality checks: flag each closed 1m bar as the batch run would.
 
-:class:`LiveCandleChecker` keeps, per instrument, a buffer of the recent 1m bars (seeded from the stored
-history at start) and flags each new bar with ``core.candle_flags.flag_candles`` on the trailing
-``history_bars`` (the robust checks look no further back) plus the anomaly model of the bar's ISO
-week, fitted once per week on the buffered sessions before it. Both are the functions the historical
-step runs over the whole history, so a bar gets the same flags in both modes.
+:class:`LiveCandleChecker` checks the bars of a closed minute for all instruments in one vectorized
+step (``core.candle_flags_minute.MinuteChecks``: trailing windows as arrays across instruments, the
+anomaly models compiled and scored in one pass), seeded from the stored history at start. Each bar gets
+the flags the historical step's ``flag_candles`` gives it over the whole history, row for row. The
+weekly anomaly models are fitted by :meth:`LiveCandleChecker.prepare` before the session, off the hot
+path.
 
 :func:`checked_candle_sink` wraps the writer's ``candles`` sink: the flags of the 1m bars in a batch are
 written to ``candle_flags`` before the candles themselves. The writer may retry a batch; a bar the
@@ -14,37 +15,27 @@ checker has already seen is not flagged (or counted) twice.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pandas as pd
-from sklearn.ensemble import IsolationForest
 
-from tickwise.core.candle_flags import (
-    FLAG_COLUMNS,
-    CandleCheckConfig,
-    anomaly_inputs,
-    fit_week_model,
-    flag_candles,
-    with_actions,
-)
+from tickwise.core.candle_flags import FLAG_COLUMNS, CandleCheckConfig, with_actions
+from tickwise.core.candle_flags_minute import MinuteBatch, MinuteChecks
 from tickwise.domain.bar import Bar
 from tickwise.domain.calendar import NSE, SessionCalendar
-from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 from tickwise.observability.hooks import NullHooks
 from tickwise.ports.candle_flags import CandleFlagRepository
 from tickwise.ports.hooks import PipelineHooks
 
-_COLUMNS = ("time", "open", "high", "low", "close", "volume")
-# Sessions kept beyond the fit window: the current week (up to 5) and one for the fit rows' warm-up.
-_EXTRA_SESSIONS = 6
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class LiveCandleChecker:
-    """Per-instrument buffers and weekly anomaly models; :meth:`check` flags one closed 1m bar."""
+    """The live candle checks: :meth:`check_minute` flags closed 1m bars, a minute at a time."""
 
     def __init__(
         self,
@@ -55,77 +46,54 @@ class LiveCandleChecker:
         self.config = config
         self.calendar = calendar
         self.hooks: PipelineHooks = hooks if hooks is not None else NullHooks()
-        self._robust = replace(config, anomaly=False)
-        self._bars: dict[int, deque[tuple[datetime, float, float, float, float, float]]] = {}
-        self._models: dict[tuple[int, tuple[int, int]], IsolationForest | None] = {}
-        self._max_bars = (config.anomaly_fit_sessions + _EXTRA_SESSIONS) * 400
+        self.state = MinuteChecks(config, calendar)
 
     def seed(self, instrument_token: int, history: pd.DataFrame) -> None:
-        """Fill the instrument's buffer from its stored 1m candles (columns ``time, open, ..., volume``)."""
-        buffer = self._buffer(instrument_token)
-        tail = history.sort_values("time", kind="stable").tail(self._max_bars)
-        for row in tail.loc[:, list(_COLUMNS)].itertuples(index=False):
-            buffer.append((pd.Timestamp(row[0]).to_pydatetime(), *map(float, row[1:])))
+        """Load the instrument's stored 1m candles (columns ``time, open, ..., volume``)."""
+        self.state.seed(instrument_token, history)
 
-    def _buffer(self, token: int) -> deque[tuple[datetime, float, float, float, float, float]]:
-        if token not in self._bars:
-            self._bars[token] = deque(maxlen=self._max_bars)
-        return self._bars[token]
+    def prepare(self, day: date) -> int:
+        """Fit the anomaly models of ``day``'s week for every seeded instrument (call before the session;
+        a week nobody prepared is fitted at its first bar instead). Returns how many have a model."""
+        return self.state.prepare(day)
 
     def check(self, bar: Bar) -> pd.DataFrame:
-        """Flags of ``bar`` (a closed 1m bar) with their actions; empty for a bar already checked."""
-        c = bar.candle
-        buffer = self._buffer(c.instrument_token)
-        if buffer and c.time <= buffer[-1][0]:
+        """Flags of one closed 1m bar with their actions; empty for a bar already checked."""
+        return self.check_minute([bar])
+
+    def check_minute(self, bars: Sequence[Bar]) -> pd.DataFrame:
+        """Flags (with actions) of closed 1m bars, any number per instrument: checked minute by minute in
+        time order, each minute's bars in one step; bars not after their instrument's last checked bar
+        are skipped."""
+        minute = [b for b in bars if b.candle.timeframe is Timeframe.M1]
+        if not minute:
             return pd.DataFrame(columns=[*FLAG_COLUMNS, "action"])
-        buffer.append((c.time, c.open, c.high, c.low, c.close, float(c.volume)))
-        tail = self._frame(list(buffer)[-(self.config.history_bars + 1) :])
-        flags = flag_candles(tail, self._robust, self.calendar, instrument_token=c.instrument_token)
-        flags = flags[flags["time"] == pd.Timestamp(c.time).tz_convert("UTC")]
-        if self.config.anomaly:
-            score = self._anomaly(c.instrument_token, c.time, tail)
-            if score is not None and score > self.config.anomaly_threshold:
-                extra = pd.DataFrame(
-                    [
-                        [
-                            c.instrument_token,
-                            Timeframe.M1.value,
-                            flags_time(c.time),
-                            "anomaly",
-                            round(score, 6),
-                        ]
-                    ],
-                    columns=FLAG_COLUMNS,
-                )
-                flags = pd.concat([flags, extra], ignore_index=True) if len(flags) else extra
-        flags = with_actions(flags.reset_index(drop=True), self.config)
+        candles = [b.candle for b in minute]
+        # Exact integer nanoseconds without pandas parsing a list of datetimes (microsecond resolution).
+        times = np.fromiter(
+            ((c.time - _EPOCH) // _MICROSECOND * 1000 for c in candles), dtype=np.int64, count=len(candles)
+        )
+        tokens = np.fromiter((c.instrument_token for c in candles), dtype=np.int64, count=len(candles))
+        values = np.array(
+            [(c.open, c.high, c.low, c.close, float(c.volume)) for c in candles], dtype=np.float64
+        )
+        order = np.lexsort((tokens, times))
+        parts = []
+        for at in np.unique(times):
+            idx = order[times[order] == at]
+            # One bar per instrument and minute: a repeated bar (a retried batch) keeps its first copy.
+            _, first = np.unique(tokens[idx], return_index=True)
+            idx = idx[np.sort(first)]
+            batch = MinuteBatch(tokens[idx], times[idx], *(values[idx, k] for k in range(5)))
+            flags = self.state.step(batch)
+            if len(flags):
+                parts.append(flags)
+        flags = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=FLAG_COLUMNS)
+        flags = with_actions(flags, self.config)
         if len(flags):
             for (check, action), n in flags.groupby(["check", "action"]).size().items():
                 self.hooks.on_candles_flagged(str(check), str(action), int(n))
         return flags
-
-    def _anomaly(self, token: int, at: datetime, tail: pd.DataFrame) -> float | None:
-        day: date = at.astimezone(IST).date()
-        iso = day.isocalendar()
-        key = (token, (iso.year, iso.week))
-        if key not in self._models:
-            x, days = anomaly_inputs(self._frame(list(self._buffer(token))), self.config)
-            self._models[key] = fit_week_model(x, days, day, self.config)
-        model = self._models[key]
-        if model is None:
-            return None
-        x_tail, _ = anomaly_inputs(tail, self.config)
-        return float(-model.score_samples(x_tail[-1:])[0])
-
-    @staticmethod
-    def _frame(rows: Sequence[tuple[datetime, float, float, float, float, float]]) -> pd.DataFrame:
-        frame = pd.DataFrame(rows, columns=list(_COLUMNS))
-        frame["time"] = pd.to_datetime(frame["time"], utc=True)
-        return frame
-
-
-def flags_time(at: datetime) -> pd.Timestamp:
-    return pd.Timestamp(at).tz_convert("UTC")
 
 
 def checked_candle_sink(
@@ -144,9 +112,11 @@ def checked_candle_sink(
             (b for b in rows if b.candle.timeframe is Timeframe.M1),
             key=lambda b: (b.instrument_token, b.time),
         )
-        # Off the event loop: tens of milliseconds per bar must not delay the feed or the other sinks.
-        checked = await asyncio.to_thread(lambda: [checker.check(b) for b in minute])
-        pending.extend(f for f in checked if len(f))
+        # Off the event loop: a minute of 1,000 instruments is a few milliseconds, but a week's first bar
+        # without a prepared model waits for its fit.
+        checked = await asyncio.to_thread(checker.check_minute, minute)
+        if len(checked):
+            pending.append(checked)
         if pending:
             await flags.add_frame(pd.concat(pending, ignore_index=True))
             pending.clear()
