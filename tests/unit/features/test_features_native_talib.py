@@ -72,3 +72,40 @@ def test_native_indicator_is_bit_identical_to_talib_over_a_long_gapped_history(
     warm = calculator.warmups[name]
     assert np.array_equal(got[warm:], want[warm:])
     assert np.isfinite(got[warm:]).all()
+
+
+@pytest.fixture(scope="module")
+def tick_sized(candle_factory: Callable[..., pd.DataFrame]) -> pd.DataFrame:
+    """Prices on NSE's 0.05 tick: equal opens, closes and extremes are common, so the candle patterns'
+    ``>=`` / ``<`` boundaries and the 80-valued ENGULFING / HARAMI branches are exercised."""
+    c = candle_factory(30_000, seed=3)
+    for col in ("open", "high", "low", "close"):
+        c[col] = np.round(c[col] / 0.05) * 0.05
+    c["high"] = c[["open", "high", "low", "close"]].max(axis=1)
+    c["low"] = c[["open", "high", "low", "close"]].min(axis=1)
+    return c
+
+
+@pytest.fixture(scope="module")
+def tick_sized_features(calculator: FeatureCalculator, tick_sized: pd.DataFrame) -> pd.DataFrame:
+    return calculator.compute(tick_sized)
+
+
+@pytest.mark.parametrize("name", [n for n, _, _ in NATIVE_TALIB])
+def test_native_indicator_is_bit_identical_to_talib_on_tick_sized_prices(
+    name: str, calculator: FeatureCalculator, tick_sized: pd.DataFrame, tick_sized_features: pd.DataFrame
+) -> None:
+    call, idx = _CALLS[name]
+    out = getattr(talib, call.func)(
+        *[tick_sized[i].to_numpy(dtype=np.float64) for i in call.inputs], **call.params
+    )
+    want = out[idx] if isinstance(out, tuple) else out
+    got = tick_sized_features[name].to_numpy()
+    warm = calculator.warmups[name]
+    assert np.array_equal(got[warm:], want[warm:])
+
+
+def test_every_candle_pattern_fires_on_tick_sized_prices(tick_sized_features: pd.DataFrame) -> None:
+    """The equality checks above would pass vacuously if a replica never left 0."""
+    for name in (n for n, f, _ in NATIVE_TALIB if f.startswith("CDL")):
+        assert np.count_nonzero(np.nan_to_num(tick_sized_features[name].to_numpy())) > 0, name
