@@ -49,8 +49,9 @@ def test_ichimoku_distance_equals_an_independent_pandas_computation(
 ) -> None:
     got = calculator.compute(gapped)[name].to_numpy()
     level = _pandas_levels(gapped)[_DISTS[name]].to_numpy()
-    atr = talib.ATR(*(gapped[k].to_numpy() for k in ("high", "low", "close")), timeperiod=14)
-    want = (gapped["close"].to_numpy() - level) / atr
+    h, lo, c = (gapped[k].to_numpy() for k in ("high", "low", "close"))
+    atr = talib.ATR(h, lo, c, timeperiod=14)
+    want = (c - level) / atr
     warm = calculator.warmups[name]
     assert np.isnan(got[:warm]).all()
     assert np.array_equal(got[warm:], want[warm:])
