@@ -109,3 +109,15 @@ def test_every_candle_pattern_fires_on_tick_sized_prices(tick_sized_features: pd
     """The equality checks above would pass vacuously if a replica never left 0."""
     for name in (n for n, f, _ in NATIVE_TALIB if f.startswith("CDL")):
         assert np.count_nonzero(np.nan_to_num(tick_sized_features[name].to_numpy())) > 0, name
+
+
+def test_linearreg_slope_replica_follows_talib_through_its_drift_guard(
+    calculator: FeatureCalculator, candle_factory: Callable[..., pd.DataFrame]
+) -> None:
+    """A 1000x price jump makes |14 * leaving close| exceed 100 * the window's sum of |close|, which
+    makes ta-lib 0.8.1 re-sum the window; the replica must take the same branch."""
+    c = candle_factory(3_000, seed=5)
+    c.loc[1_000:1_049, ["open", "high", "low", "close"]] *= 1000.0
+    want = talib.LINEARREG_SLOPE(c["close"].to_numpy(dtype=np.float64), timeperiod=14)
+    got = calculator.compute(c)["linearreg_slope_14"].to_numpy()
+    assert np.array_equal(got[13:], want[13:])

@@ -94,6 +94,8 @@ _INDICATORS: tuple[tuple[str, str, dict[str, float]], ...] = (
     ("stochrsi_k_14_5_3", "STOCHRSI", _STOCHRSI),
     ("stochrsi_d_14_5_3", "STOCHRSI", _STOCHRSI),
     ("mfi_14", "MFI", {"timeperiod": 14}),
+    ("wma_20", "WMA", {"timeperiod": 20}),
+    ("linearreg_slope_14", "LINEARREG_SLOPE", {"timeperiod": 14}),
 )
 K_CDL0 = len(_INDICATORS)  # the candle patterns' outputs follow the indicators, in CDL_PATTERNS order
 NATIVE_TALIB: tuple[tuple[str, str, dict[str, float]], ...] = (
@@ -153,7 +155,12 @@ _MFI_P = 14
 T_MFI_PS, T_MFI_NS, T_MFI_PREV, T_MFI_NULL = T_SRSI_K2 + 1, T_SRSI_K2 + 2, T_SRSI_K2 + 3, T_SRSI_K2 + 4
 T_MFI_POS0 = T_MFI_NULL + 1
 T_MFI_NEG0 = T_MFI_POS0 + _MFI_P
-T_CDL0 = T_MFI_NEG0 + _MFI_P  # the running sums of the candle settings (candles.SUMS)
+T_WMA_SUM, T_WMA_SUB = T_MFI_NEG0 + _MFI_P, T_MFI_NEG0 + _MFI_P + 1  # WMA(20): weighted and plain sums
+_WMA_P = 20
+# LINEARREG_SLOPE(14): sum of y, sum of x*y (x = bars back), sum of |y|, bars until the next full re-sum
+T_LRS_Y, T_LRS_XY, T_LRS_A, T_LRS_CNT = T_WMA_SUB + 1, T_WMA_SUB + 2, T_WMA_SUB + 3, T_WMA_SUB + 4
+_LRS_P = 14
+T_CDL0 = T_LRS_CNT + 1  # the running sums of the candle settings (candles.SUMS)
 T_SIZE = T_CDL0 + N_CDL_SUMS
 # MACD(12, 26, 9): TA-Lib starts BOTH EMAs so that their first values meet at the slow EMA's first
 # bar (25): the fast EMA is seeded with the mean of closes 14..25, not from the anchor; the signal
@@ -730,6 +737,82 @@ def _native_talib(
             mfi = 0.0 if tot <= 0.0 else 100.0 * (pcl / tot)
     fst[jt + T_MFI_PREV] = tp
     out[cslots[kt + 40], col] = mfi
+
+    # WMA(20), ta-lib 0.8.1's binary: the published running sums (add x * 20 to the weighted sum, emit
+    # it / 210, subtract the plain sum), but every 8 * 20 bars from the first output the window is
+    # summed afresh (weights 1..20, oldest first) to shed the drift: the source's loop alone differs
+    # in the last bit from bar 178 on
+    p = _WMA_P
+    wsum = fst[jt + T_WMA_SUM]
+    psub = fst[jt + T_WMA_SUB]
+    wma = nan
+    if n < p - 1:
+        psub = psub + c
+        wsum = wsum + c * (n + 1)
+    else:
+        if (n - (p - 1)) % (8 * p) == 8 * p - 1:
+            psub = 0.0
+            wsum = 0.0
+            for i in range(1, p + 1):
+                x = ring[CH_CLOSE, (n - p + i) & RM]
+                psub = psub + x
+                wsum = wsum + x * i
+        else:
+            psub = psub + c
+            if n >= p:
+                psub = psub - ring[CH_CLOSE, (n - p) & RM]
+            wsum = c * p + wsum
+        wma = wsum / ((float(p + 1) * float(p)) * 0.5)
+        wsum = wsum - psub
+    fst[jt + T_WMA_SUM] = wsum
+    fst[jt + T_WMA_SUB] = psub
+    out[cslots[kt + 41], col] = wma
+
+    # LINEARREG_SLOPE(14), ta-lib 0.8.1's binary: O(1) sliding sums (every weight + 1: add sum y; the
+    # leaving bar goes with weight 14), summed afresh every 32 * 14 bars after the first output and
+    # whenever |14 * y_old| > 100 * sum |y| (a drift guard); slope = (14 sxy - sy sx) / divisor
+    p = _LRS_P
+    lrs = nan
+    if n >= p - 1:
+        sx = 0.5 * float((p - 1) * p)
+        div = sx * sx - ((float(2 * p - 1) * float((p - 1) * p)) / 6.0) * p
+        sy = fst[jt + T_LRS_Y]
+        sxy = fst[jt + T_LRS_XY]
+        sa = fst[jt + T_LRS_A]
+        cnt = fst[jt + T_LRS_CNT]
+        fresh = n == p - 1
+        if not fresh:
+            cnt -= 1.0
+            old = ring[CH_CLOSE, (n - p) & RM]
+            if cnt == 0.0:
+                fresh = True
+            else:
+                sa = (sa - abs(old)) + abs(c)
+                if abs(p * old) > sa * 100.0:
+                    fresh = True
+                else:
+                    sxy = sxy + sy
+                    sy = sy - old
+                    sxy = sxy - p * old
+                    sy = sy + c
+        if fresh:
+            sy = 0.0
+            sxy = 0.0
+            sa = 0.0
+            w = float(p - 1)
+            for i in range(n - p + 1, n + 1):
+                x = ring[CH_CLOSE, i & RM]
+                sy += x
+                sa += abs(x)
+                sxy += x * w
+                w -= 1.0
+            cnt = float(32 * p)
+        fst[jt + T_LRS_Y] = sy
+        fst[jt + T_LRS_XY] = sxy
+        fst[jt + T_LRS_A] = sa
+        fst[jt + T_LRS_CNT] = cnt
+        lrs = (p * sxy - sy * sx) / div
+    out[cslots[kt + 42], col] = lrs
 
     _ichimoku(ring, RM, n, out, cslots, kt + N_NATIVE, col)
 
