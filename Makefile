@@ -13,7 +13,7 @@ STAMP := $(VENV)/.setup-stamp
 TICKWISE := $(BIN)/tickwise
 PYTEST_ARGS ?=
 # Coverage gates of `make test` (issue #13): 85 % overall and 90 % for `core`. The numba-compiled
-# kernels (core/features/{kernels,derived,ffd}.py, core/labels/barrier.py) run as machine code that
+# kernels (core/features/{kernels,candles,derived,ffd}.py, core/labels/barrier.py) run as machine code that
 # coverage.py cannot trace, so a second pass reruns the small `interpreted` tests with
 # NUMBA_DISABLE_JIT=1: the kernels' Python source, under the same assertions (equal to TA-Lib, live ==
 # batch, the labeling vectors). Interpreted numpy scalars warn on x/0 where the compiled code (numpy

@@ -15,20 +15,19 @@ so the IST wall clock is plain integer arithmetic: ``(t + 330) % 1440`` minutes 
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
-from llvmlite import ir  # type: ignore[import-untyped]
-from numba import config as numba_config
-from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import njit
 
+from tickwise.core.features.candles import N_SUMS as N_CDL_SUMS
+from tickwise.core.features.candles import PATTERNS as CDL_PATTERNS
+from tickwise.core.features.candles import candles as _candles
 from tickwise.core.features.derived import apply_derived
+from tickwise.core.features.fma import fma
 
-RING_CHANNELS = 6
-CH_LOGCLOSE, CH_CLOSE, CH_RET, CH_VOLUME, CH_HIGH, CH_LOW = 0, 1, 2, 3, 4, 5
+RING_CHANNELS = 7
+CH_LOGCLOSE, CH_CLOSE, CH_RET, CH_VOLUME, CH_HIGH, CH_LOW, CH_OPEN = 0, 1, 2, 3, 4, 5, 6
 IST_OFFSET_MINUTES = 330
 MINUTES_PER_DAY = 1440
 
@@ -52,7 +51,8 @@ K_FIXED = 8
 _STOCH: dict[str, float] = {
     "fastk_period": 14, "slowk_period": 3, "slowk_matype": 0, "slowd_period": 3, "slowd_matype": 0,
 }  # fmt: skip
-NATIVE_TALIB: tuple[tuple[str, str, dict[str, float]], ...] = (
+_STOCHRSI: dict[str, float] = {"timeperiod": 14, "fastk_period": 5, "fastd_period": 3, "fastd_matype": 0}
+_INDICATORS: tuple[tuple[str, str, dict[str, float]], ...] = (
     ("sma_20", "SMA", {"timeperiod": 20}),
     ("sma_50", "SMA", {"timeperiod": 50}),
     ("willr_14", "WILLR", {"timeperiod": 14}),
@@ -83,8 +83,41 @@ NATIVE_TALIB: tuple[tuple[str, str, dict[str, float]], ...] = (
     ("cci_20", "CCI", {"timeperiod": 20}),
     ("ultosc_7_14_28", "ULTOSC", {"timeperiod1": 7, "timeperiod2": 14, "timeperiod3": 28}),
     ("adosc_3_10", "ADOSC", {"fastperiod": 3, "slowperiod": 10}),
+    ("rsi_14", "RSI", {"timeperiod": 14}),
+    ("rsi_7", "RSI", {"timeperiod": 7}),
+    ("adx_14", "ADX", {"timeperiod": 14}),
+    ("adxr_14", "ADXR", {"timeperiod": 14}),
+    ("plus_di_14", "PLUS_DI", {"timeperiod": 14}),
+    ("minus_di_14", "MINUS_DI", {"timeperiod": 14}),
+    ("atr_14", "ATR", {"timeperiod": 14}),
+    ("natr_14", "NATR", {"timeperiod": 14}),
+    ("stochrsi_k_14_5_3", "STOCHRSI", _STOCHRSI),
+    ("stochrsi_d_14_5_3", "STOCHRSI", _STOCHRSI),
+    ("mfi_14", "MFI", {"timeperiod": 14}),
+    ("wma_20", "WMA", {"timeperiod": 20}),
+    ("linearreg_slope_14", "LINEARREG_SLOPE", {"timeperiod": 14}),
 )
+K_CDL0 = len(_INDICATORS)  # the candle patterns' outputs follow the indicators, in CDL_PATTERNS order
+NATIVE_TALIB: tuple[tuple[str, str, dict[str, float]], ...] = (
+    *_INDICATORS,
+    *((f"cdl_{p.lower()}", f"CDL{p}", {}) for p in CDL_PATTERNS),
+)
+# Ichimoku (9, 26, 52) as known at the bar (no forward-plotted span): raw price levels written after
+# the native TA-Lib outputs, scale-free distances derived from them in the layout. Values are
+# (highest high + lowest low) / 2 over the window; the spans plotted at bar t are those computed at
+# t - 26 (tenkan/kijun midpoint and the 52-bar midpoint), the chikou level is the close 26 bars back.
+_ICHI_TENKAN, _ICHI_KIJUN, _ICHI_SENKOU_B, _ICHI_SHIFT = 9, 26, 52, 26
+ICHIMOKU_WARM: dict[str, int] = {
+    "ichimoku_tenkan_9": _ICHI_TENKAN - 1,
+    "ichimoku_kijun_26": _ICHI_KIJUN - 1,
+    "ichimoku_senkou_a_9_26": _ICHI_KIJUN - 1 + _ICHI_SHIFT,
+    "ichimoku_senkou_b_52": _ICHI_SENKOU_B - 1 + _ICHI_SHIFT,
+    "ichimoku_chikou_26": _ICHI_SHIFT,
+}
+ICHIMOKU_NAMES = tuple(ICHIMOKU_WARM)
+ICHIMOKU_RING = _ICHI_SENKOU_B + _ICHI_SHIFT + 1  # ring bars read by the longest window
 _EMA_PERIODS = (9, 20, 50, 200)
+_TA_EPSILON = 0.00000000000001  # ta_utility.h: TA_IS_ZERO(v) is -TA_EPSILON < v < TA_EPSILON
 N_NATIVE = len(NATIVE_TALIB)
 # fst slots of the native indicators (after the context bars): running sums and accumulators
 T_SMA20, T_SMA50, T_VSMA20, T_OBV, T_AD, T_CMO_GAIN, T_CMO_LOSS, T_EMA0 = range(8)
@@ -101,7 +134,34 @@ T_STOCH_SK_SUM, T_STOCH_SK1, T_STOCH_SK2 = T_PPO_FAST + 4, T_PPO_FAST + 5, T_PPO
 T_ULT_A0 = T_STOCH_SK2 + 1  # A7, A14, A28, then B7, B14, B28
 _ULT_PERIODS = (7, 14, 28)
 T_ADOSC_FAST, T_ADOSC_SLOW = T_ULT_A0 + 6, T_ULT_A0 + 7  # ADOSC(3, 10): the two EMAs of AD
-T_SIZE = T_ADOSC_SLOW + 1
+# RSI(14), RSI(7): Wilder's average gain and loss
+T_RSI14_G, T_RSI14_L, T_RSI7_G, T_RSI7_L = (
+    T_ADOSC_SLOW + 1,
+    T_ADOSC_SLOW + 2,
+    T_ADOSC_SLOW + 3,
+    T_ADOSC_SLOW + 4,
+)
+# ADX family (14): smoothed +DM, -DM and true range, the DX sum / ADX, the last 14 ADX values (ADXR)
+T_PDM, T_MDM, T_TRS, T_ADX = T_RSI7_L + 1, T_RSI7_L + 2, T_RSI7_L + 3, T_RSI7_L + 4
+T_ADXH = T_ADX + 1
+_ADX_P = 14
+T_ATR = T_ADXH + _ADX_P  # ATR(14): the true-range sum, then the ATR
+# STOCHRSI(14, 5, 3 SMA): the last 5 RSI(14) values, the running sum of fast %K and its last two values
+T_SRSI_H = T_ATR + 1
+T_SRSI_SUM, T_SRSI_K1, T_SRSI_K2 = T_SRSI_H + 5, T_SRSI_H + 6, T_SRSI_H + 7
+# MFI(14): positive / negative money-flow sums, the previous typical price, the run of empty bars,
+# then the 14-slot rings of positive and negative flows
+_MFI_P = 14
+T_MFI_PS, T_MFI_NS, T_MFI_PREV, T_MFI_NULL = T_SRSI_K2 + 1, T_SRSI_K2 + 2, T_SRSI_K2 + 3, T_SRSI_K2 + 4
+T_MFI_POS0 = T_MFI_NULL + 1
+T_MFI_NEG0 = T_MFI_POS0 + _MFI_P
+T_WMA_SUM, T_WMA_SUB = T_MFI_NEG0 + _MFI_P, T_MFI_NEG0 + _MFI_P + 1  # WMA(20): weighted and plain sums
+_WMA_P = 20
+# LINEARREG_SLOPE(14): sum of y, sum of x*y (x = bars back), sum of |y|, bars until the next full re-sum
+T_LRS_Y, T_LRS_XY, T_LRS_A, T_LRS_CNT = T_WMA_SUB + 1, T_WMA_SUB + 2, T_WMA_SUB + 3, T_WMA_SUB + 4
+_LRS_P = 14
+T_CDL0 = T_LRS_CNT + 1  # the running sums of the candle settings (candles.SUMS)
+T_SIZE = T_CDL0 + N_CDL_SUMS
 # MACD(12, 26, 9): TA-Lib starts BOTH EMAs so that their first values meet at the slow EMA's first
 # bar (25): the fast EMA is seeded with the mean of closes 14..25, not from the anchor; the signal
 # EMA is seeded with the mean of the first 9 MACD values (25..33), the first output is at bar 33.
@@ -113,45 +173,7 @@ def state_sizes(n_lags: int, n_zwin: int, n_tf: int) -> tuple[int, int]:
     return I_BUCKET0 + n_tf, F_HEADER + 2 * n_lags + 2 * (n_zwin + 2) + 5 * n_tf + T_SIZE
 
 
-@intrinsic
-def _fma_intrinsic(typingctx: object, a: object, b: object, c: object) -> tuple[object, object]:
-    """``a * b + c`` with one rounding (``llvm.fma.f64``).
-
-    The ta-lib 0.8 C library evaluates EMA's ``((x - ema) * k) + ema`` as a fused multiply-add
-    (checked: 0 differences with FMA, hundreds per 200k volatile bars without), so the native EMA
-    must too. Numba itself never contracts (no fastmath), so this is the only FMA in the step.
-    """
-    sig = types.float64(types.float64, types.float64, types.float64)
-
-    def codegen(context: object, builder: ir.IRBuilder, signature: object, args: list[object]) -> object:
-        d = ir.DoubleType()
-        fnty = ir.FunctionType(d, [d, d, d])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.fma.f64")  # type: ignore[no-untyped-call]
-        return builder.call(fn, args)
-
-    return sig, codegen
-
-
-def _fma_exact(a: float, b: float, c: float) -> float:
-    """``a * b + c`` with one rounding, in plain Python (for ``NUMBA_DISABLE_JIT=1`` runs).
-
-    Fractions are exact and ``float(Fraction)`` rounds correctly (to nearest, ties to even), which is
-    exactly what a hardware FMA does for finite operands; non-finite operands need no fusing.
-    """
-    if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(c)):
-        return a * b + c
-    exact = Fraction(a) * Fraction(b) + Fraction(c)
-    if exact == 0:
-        return a * b + c  # keeps IEEE's sign of zero
-    try:
-        return float(exact)
-    except OverflowError:  # beyond the largest double: round-to-nearest gives the signed infinity
-        return math.inf if exact > 0 else -math.inf
-
-
-# Jitted code calls _fma(a, b, c) (the stubs see the typing signature). With the JIT disabled (the
-# coverage run of the kernels, `make test`) the intrinsic cannot execute, so the exact Python FMA runs.
-_fma: Any = _fma_exact if numba_config.DISABLE_JIT else _fma_intrinsic  # type: ignore[attr-defined]
+_fma: Any = fma  # called from jitted code as _fma(a, b, c)
 
 
 @njit(cache=True, inline="always")
@@ -178,6 +200,63 @@ def _ema_link(fst: np.ndarray, j: int, n: int, start: int, x: float, period: int
         return math.nan
     res: float = (e + x) / period if n == start + period - 1 else _fma(x - e, 2.0 / (period + 1), e)
     fst[j] = res
+    return res
+
+
+@njit(cache=True, inline="always")
+def _midpoint(ring: np.ndarray, rm: int, last: int, period: int) -> float:
+    """(highest high + lowest low) / 2 over bars ``last - period + 1 .. last`` (all in the ring)."""
+    k = last & rm
+    hh = ring[CH_HIGH, k]
+    ll = ring[CH_LOW, k]
+    for b in range(last - period + 1, last):
+        k = b & rm
+        hh = max(hh, ring[CH_HIGH, k])
+        ll = min(ll, ring[CH_LOW, k])
+    res: float = (hh + ll) / 2.0
+    return res
+
+
+@njit(cache=True, inline="always")
+def _ichimoku(
+    ring: np.ndarray, rm: int, n: int, out: np.ndarray, cslots: np.ndarray, k: int, col: int
+) -> None:
+    """The ICHIMOKU_NAMES levels for bar ``n``, NaN before their warm-up (causal: bars <= n only)."""
+    nan = math.nan
+    out[cslots[k], col] = _midpoint(ring, rm, n, _ICHI_TENKAN) if n >= _ICHI_TENKAN - 1 else nan
+    out[cslots[k + 1], col] = _midpoint(ring, rm, n, _ICHI_KIJUN) if n >= _ICHI_KIJUN - 1 else nan
+    past = n - _ICHI_SHIFT
+    if past >= _ICHI_KIJUN - 1:
+        tenkan = _midpoint(ring, rm, past, _ICHI_TENKAN)
+        kijun = _midpoint(ring, rm, past, _ICHI_KIJUN)
+        out[cslots[k + 2], col] = (tenkan + kijun) / 2.0
+    else:
+        out[cslots[k + 2], col] = nan
+    out[cslots[k + 3], col] = _midpoint(ring, rm, past, _ICHI_SENKOU_B) if past >= _ICHI_SENKOU_B - 1 else nan
+    out[cslots[k + 4], col] = ring[CH_CLOSE, past & rm] if past >= 0 else nan
+
+
+@njit(cache=True, inline="always")
+def _rsi(fst: np.ndarray, j: int, n: int, d: float, period: int) -> float:
+    """RSI(period) for bar ``n >= 1`` with close change ``d``; ``fst[j], fst[j + 1]`` = gain, loss."""
+    g = fst[j]
+    ls = fst[j + 1]
+    if n > period:
+        g *= period - 1
+        ls *= period - 1
+    if d > 0.0:
+        g = g + d
+    else:
+        ls = (0.0 - d) + ls
+    res = math.nan
+    if n >= period:
+        r = 1.0 / period
+        g *= r
+        ls *= r
+        tot = ls + g
+        res = (g / tot) * 100.0 if tot > 0.0 else 0.0
+    fst[j] = g
+    fst[j + 1] = ls
     return res
 
 
@@ -408,7 +487,7 @@ def _native_talib(
     slow = _sma(fst, jt + T_PPO_SLOW, ring, CH_CLOSE, RM, n, c, 26)
     fast = _sma(fst, jt + T_PPO_FAST, ring, CH_CLOSE, RM, n, c, 12)
     if n >= 25:
-        zero = -0.00000000000001 < slow < 0.00000000000001  # TA_IS_ZERO
+        zero = -_TA_EPSILON < slow < _TA_EPSILON  # TA_IS_ZERO
         out[cslots[kt + 24], col] = 0.0 if zero else ((fast - slow) / slow) * 100.0
     else:
         out[cslots[kt + 24], col] = nan
@@ -461,8 +540,16 @@ def _native_talib(
             k = (n - ((n - j) % p)) & RM
             dev += abs((ring[CH_HIGH, k] + ring[CH_LOW, k] + ring[CH_CLOSE, k]) / 3.0 - avg)
         x = (h + lo + c) / 3.0 - avg
+        # ta-lib 0.8.1 (binary): TA_IS_ZERO_SCALED(v, |avg|) = |v| <= 1e-14 * |avg| on the distance and
+        # on the mean deviation, then a guard on the divisor: flat typical prices leave a residue
+        # that an exact != 0 test divides into ~1e-11 (found on tick-sized prices)
         md = dev / p
-        out[cslots[kt + 27], col] = x / (0.015 * md) if x != 0.0 and md != 0.0 else 0.0
+        scale = _TA_EPSILON * abs(avg)
+        den = md * 0.015
+        if abs(x) <= scale or abs(md) <= scale or den == 0.0:
+            out[cslots[kt + 27], col] = 0.0
+        else:
+            out[cslots[kt + 27], col] = x / den
     else:
         out[cslots[kt + 27], col] = nan
 
@@ -509,6 +596,241 @@ def _native_talib(
     fst[jt + T_ADOSC_FAST] = fe
     fst[jt + T_ADOSC_SLOW] = se
     out[cslots[kt + 29], col] = fe - se if n >= 9 else nan
+
+    # RSI(14), RSI(7) as ta-lib 0.8.1's binary computes them (the C source divides by the period;
+    # the shipped build multiplies by 1/period, adds gains branch-free, and tests sum > 0 exactly)
+    rsi14 = nan
+    rsi7 = nan
+    if n >= 1:
+        d = c - pc
+        rsi14 = _rsi(fst, jt + T_RSI14_G, n, d, 14)
+        rsi7 = _rsi(fst, jt + T_RSI7_G, n, d, 7)
+    out[cslots[kt + 30], col] = rsi14
+    out[cslots[kt + 31], col] = rsi7
+
+    # STOCHRSI(14, 5, 3 SMA) = STOCHF on the RSI(14) series (first RSI at bar 14): fast %K =
+    # ((rsi - lo) / (hi - lo)) * 100 over the last 5 RSI, 0 when TA_IS_ZERO_SCALED(hi - lo, |hi| + |lo|)
+    # (the binary's test); fast %D = the 3-bar SMA of %K as a running sum from the first %K (bar 18)
+    fk = nan
+    fd = nan
+    if n >= 14:
+        fst[jt + T_SRSI_H + n % 5] = rsi14
+    if n >= 18:
+        hi = rsi14
+        lw = rsi14
+        for i in range(5):
+            x = fst[jt + T_SRSI_H + i]
+            hi = max(hi, x)
+            lw = min(lw, x)
+        diff = hi - lw
+        fk = ((rsi14 - lw) / diff) * 100.0 if abs(diff) > (abs(hi) + abs(lw)) * _TA_EPSILON else 0.0
+        tot = fst[jt + T_SRSI_SUM] + fk
+        if n >= 20:
+            fd = tot / 3
+            tot = tot - fst[jt + T_SRSI_K2]
+        fst[jt + T_SRSI_SUM] = tot
+        fst[jt + T_SRSI_K2] = fst[jt + T_SRSI_K1]
+        fst[jt + T_SRSI_K1] = fk
+    out[cslots[kt + 38], col] = fk if n >= 20 else nan
+    out[cslots[kt + 39], col] = fd
+
+    # ADX / ADXR / +DI / -DI (14): Wilder-smoothed DM and TR (x - x/14 + new), DI = (DM/TR) * 100
+    # (0 unless TR > 0), DX = (|-DI - +DI| / (-DI + +DI)) * 100 (0 unless the sum > 0), ADX = the mean
+    # of the first 14 DX, then (adx * 13 + dx) / 14; ADXR = (adx + adx 13 bars earlier) / 2
+    p = _ADX_P
+    pdi = nan
+    mdi = nan
+    adx = nan
+    adxr = nan
+    atr = nan
+    if n >= 1:
+        dp = h - ring[CH_HIGH, (n - 1) & RM]
+        dm = ring[CH_LOW, (n - 1) & RM] - lo
+        tr = h - lo
+        t = abs(h - pc)
+        if t > tr:
+            tr = t
+        t = abs(lo - pc)
+        if t > tr:
+            tr = t
+        pdm = fst[jt + T_PDM]
+        mdm = fst[jt + T_MDM]
+        trs = fst[jt + T_TRS]
+        if n >= p:
+            pdm = pdm - pdm / p
+            mdm = mdm - mdm / p
+        if dm > 0.0 and dp < dm:
+            mdm = mdm + dm
+        elif dp > 0.0 and dp > dm:
+            pdm = pdm + dp
+        trs = (trs - trs / p) + tr if n >= p else trs + tr
+        fst[jt + T_PDM] = pdm
+        fst[jt + T_MDM] = mdm
+        fst[jt + T_TRS] = trs
+        if n >= p:
+            if trs > 0.0:
+                pdi = (pdm / trs) * 100.0
+                mdi = (mdm / trs) * 100.0
+            else:
+                pdi = 0.0
+                mdi = 0.0
+            tot = mdi + pdi
+            dx = (abs(mdi - pdi) / tot) * 100.0 if tot > 0.0 else 0.0
+            acc = fst[jt + T_ADX]
+            if n < 2 * p - 1:
+                fst[jt + T_ADX] = acc + dx
+            else:
+                adx = (acc + dx) / p if n == 2 * p - 1 else ((acc * (p - 1)) + dx) / p
+                fst[jt + T_ADX] = adx
+                slot = jt + T_ADXH + n % p
+                if n >= 3 * p - 2:
+                    adxr = (adx + fst[jt + T_ADXH + (n + 1) % p]) / 2.0
+                fst[slot] = adx
+        # ATR(14): the mean of the first 14 true ranges, then fma(atr, 13/14, tr * (1 - 13/14)): the
+        # library's .fma clone (the one run on an FMA CPU) contracts the update this way
+        if n < p:
+            fst[jt + T_ATR] = fst[jt + T_ATR] + tr
+        else:
+            k1 = (p - 1) / p
+            atr = (fst[jt + T_ATR] + tr) / p if n == p else _fma(fst[jt + T_ATR], k1, tr * (1.0 - k1))
+            fst[jt + T_ATR] = atr
+    out[cslots[kt + 32], col] = adx
+    out[cslots[kt + 33], col] = adxr
+    out[cslots[kt + 34], col] = pdi
+    out[cslots[kt + 35], col] = mdi
+    out[cslots[kt + 36], col] = atr
+    out[cslots[kt + 37], col] = (atr / c) * 100.0  # close > 0 is validated at the input
+
+    # MFI(14), ta-lib 0.8.1's loop: the flow of a bar whose typical price moved by no more than
+    # 1e-14 * (|tp| + |prev tp|) is 0; a run of 14 empty bars resets both sums to exactly 0 (they
+    # carry rounding residue otherwise); the positive sum is clamped into [0, total]
+    tp = ((h + lo) + c) / 3.0
+    mfi = nan
+    if n >= 1:
+        p = _MFI_P
+        slot = (n - 1) % p
+        ps = fst[jt + T_MFI_PS]
+        ns = fst[jt + T_MFI_NS]
+        if n > p:
+            ps -= fst[jt + T_MFI_POS0 + slot]
+            ns -= fst[jt + T_MFI_NEG0 + slot]
+        prev = fst[jt + T_MFI_PREV]
+        d = tp - prev
+        mf = 0.0 if abs(d) <= _TA_EPSILON * (abs(tp) + abs(prev)) else tp * v
+        pf = 0.0 if d < 0.0 else mf
+        nf = mf if d < 0.0 else 0.0
+        fst[jt + T_MFI_POS0 + slot] = pf
+        fst[jt + T_MFI_NEG0 + slot] = nf
+        ps += pf
+        ns += nf
+        run = fst[jt + T_MFI_NULL] + 1.0 if mf == 0.0 else 0.0
+        if run >= p:
+            run = float(p)
+            ps = 0.0
+            ns = 0.0
+        fst[jt + T_MFI_NULL] = run
+        fst[jt + T_MFI_PS] = ps
+        fst[jt + T_MFI_NS] = ns
+        if n >= p:
+            tot = ps + ns
+            pcl = 0.0 if ps < 0.0 else (tot if ps > tot else ps)
+            mfi = 0.0 if tot <= 0.0 else 100.0 * (pcl / tot)
+    fst[jt + T_MFI_PREV] = tp
+    out[cslots[kt + 40], col] = mfi
+
+    # WMA(20), ta-lib 0.8.1's binary: the published running sums (add x * 20 to the weighted sum, emit
+    # it / 210, subtract the plain sum), but every 8 * 20 bars from the first output the window is
+    # summed afresh (weights 1..20, oldest first) to shed the drift: the source's loop alone differs
+    # in the last bit from bar 178 on
+    p = _WMA_P
+    wsum = fst[jt + T_WMA_SUM]
+    psub = fst[jt + T_WMA_SUB]
+    wma = nan
+    if n < p - 1:
+        psub = psub + c
+        wsum = wsum + c * (n + 1)
+    else:
+        if (n - (p - 1)) % (8 * p) == 8 * p - 1:
+            psub = 0.0
+            wsum = 0.0
+            for i in range(1, p + 1):
+                x = ring[CH_CLOSE, (n - p + i) & RM]
+                psub = psub + x
+                wsum = wsum + x * i
+        else:
+            psub = psub + c
+            if n >= p:
+                psub = psub - ring[CH_CLOSE, (n - p) & RM]
+            wsum = c * p + wsum
+        wma = wsum / ((float(p + 1) * float(p)) * 0.5)
+        wsum = wsum - psub
+    fst[jt + T_WMA_SUM] = wsum
+    fst[jt + T_WMA_SUB] = psub
+    out[cslots[kt + 41], col] = wma
+
+    # LINEARREG_SLOPE(14), ta-lib 0.8.1's binary: O(1) sliding sums (every weight + 1: add sum y; the
+    # leaving bar goes with weight 14), summed afresh every 32 * 14 bars after the first output and
+    # whenever |14 * y_old| > 100 * sum |y| (a drift guard); slope = (14 sxy - sy sx) / divisor
+    p = _LRS_P
+    lrs = nan
+    if n >= p - 1:
+        sx = 0.5 * float((p - 1) * p)
+        div = sx * sx - ((float(2 * p - 1) * float((p - 1) * p)) / 6.0) * p
+        sy = fst[jt + T_LRS_Y]
+        sxy = fst[jt + T_LRS_XY]
+        sa = fst[jt + T_LRS_A]
+        cnt = fst[jt + T_LRS_CNT]
+        fresh = n == p - 1
+        if not fresh:
+            cnt -= 1.0
+            old = ring[CH_CLOSE, (n - p) & RM]
+            if cnt == 0.0:
+                fresh = True
+            else:
+                sa = (sa - abs(old)) + abs(c)
+                if abs(p * old) > sa * 100.0:
+                    fresh = True
+                else:
+                    sxy = sxy + sy
+                    sy = sy - old
+                    sxy = sxy - p * old
+                    sy = sy + c
+        if fresh:
+            sy = 0.0
+            sxy = 0.0
+            sa = 0.0
+            w = float(p - 1)
+            for i in range(n - p + 1, n + 1):
+                x = ring[CH_CLOSE, i & RM]
+                sy += x
+                sa += abs(x)
+                sxy += x * w
+                w -= 1.0
+            cnt = float(32 * p)
+        fst[jt + T_LRS_Y] = sy
+        fst[jt + T_LRS_XY] = sxy
+        fst[jt + T_LRS_A] = sa
+        fst[jt + T_LRS_CNT] = cnt
+        lrs = (p * sxy - sy * sx) / div
+    out[cslots[kt + 42], col] = lrs
+
+    _ichimoku(ring, RM, n, out, cslots, kt + N_NATIVE, col)
+
+    # the 13 candle patterns (their own module: TA-Lib's candle-settings sums)
+    _candles(
+        fst,
+        jt + T_CDL0,
+        ring[CH_OPEN],
+        ring[CH_HIGH],
+        ring[CH_LOW],
+        ring[CH_CLOSE],
+        RM,
+        n,
+        out,
+        cslots,
+        kt + K_CDL0,
+        col,
+    )
 
 
 @njit(cache=True, inline="always")
@@ -638,6 +960,7 @@ def step(
     # ---- ring buffer ----
     ring[CH_LOGCLOSE, pos] = lc
     ring[CH_CLOSE, pos] = c
+    ring[CH_OPEN, pos] = o
     ring[CH_VOLUME, pos] = v
     ring[CH_HIGH, pos] = h
     ring[CH_LOW, pos] = lo

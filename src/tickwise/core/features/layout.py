@@ -43,6 +43,18 @@ def _derived_one_minute() -> list[Derived]:
         Derived("vwap_dist_atr_14", OP_SUBDIV, "close", "vwap", "atr_14"),
         Derived("vwap_sd_atr_14", OP_DIV, "vwap_sd", "atr_14"),
         Derived("kalman_dist_atr_14", OP_SUBDIV, "close", "kalman_price", "atr_14"),
+        *_derived_ichimoku(),
+    ]
+
+
+def _derived_ichimoku() -> list[Derived]:
+    """Ichimoku as distances of the close to each line in ATR(14) (the raw levels are aux slots)."""
+    return [
+        Derived("ichimoku_tenkan_dist_9_atr_14", OP_SUBDIV, "close", "ichimoku_tenkan_9", "atr_14"),
+        Derived("ichimoku_kijun_dist_26_atr_14", OP_SUBDIV, "close", "ichimoku_kijun_26", "atr_14"),
+        Derived("ichimoku_senkou_a_dist_9_26_atr_14", OP_SUBDIV, "close", "ichimoku_senkou_a_9_26", "atr_14"),
+        Derived("ichimoku_senkou_b_dist_52_atr_14", OP_SUBDIV, "close", "ichimoku_senkou_b_52", "atr_14"),
+        Derived("ichimoku_chikou_dist_26_atr_14", OP_SUBDIV, "close", "ichimoku_chikou_26", "atr_14"),
     ]
 
 
@@ -104,7 +116,8 @@ def custom_names(spec: FeatureSpec) -> tuple[str, ...]:
     z += (f"zscore_ret_{spec.zscore_short}", f"zscore_volume_{spec.zscore_short}")
     rets = tuple(f"ret_{h}" for h in spec.return_horizons)
     lags = tuple(f"ret_1_lag_{k}" for k in spec.return_lags)
-    return fixed + z + rets + lags + tuple(name for name, _, _ in kernels.NATIVE_TALIB)
+    native = tuple(name for name, _, _ in kernels.NATIVE_TALIB)
+    return fixed + z + rets + lags + native + kernels.ICHIMOKU_NAMES
 
 
 def _split_native(calls: tuple[TalibCall, ...]) -> tuple[TalibCall, ...]:
@@ -141,6 +154,7 @@ def _custom_warm(spec: FeatureSpec, n_ffd: int) -> dict[str, int]:
     warm.update({f"zscore_close_{w}": w - 1 for w in spec.zscore_windows})
     warm.update({f"ret_{h}": h for h in spec.return_horizons})
     warm.update({f"ret_1_lag_{k}": k + 1 for k in spec.return_lags})
+    warm.update(kernels.ICHIMOKU_WARM)
     return warm
 
 
@@ -161,7 +175,7 @@ def build_layout(spec: FeatureSpec) -> Layout:
     cnames = custom_names(spec)
     cwarm = _custom_warm(spec, len(ffd_w))
     warm.update(cwarm)
-    aux_custom = {"vwap_sd", "logclose"}
+    aux_custom = {"vwap_sd", "logclose", *kernels.ICHIMOKU_NAMES}
     features.append("obi_5")
     native = {name for name, _, _ in kernels.NATIVE_TALIB}
     features.extend(n for n in cnames if n not in aux_custom and n not in native)
@@ -205,6 +219,7 @@ def build_layout(spec: FeatureSpec) -> Layout:
     need = max(len(ffd_w), spec.hurst_window + max(spec.hurst_lags) + 1, *spec.zscore_windows)
     need = max(need, spec.zscore_short + 1, max(spec.return_horizons) + 1, max(spec.return_lags) + 2)
     need = max(need, 32)  # the native TA-Lib windows (AROON 15, MACD fast seed 12) read the ring too
+    need = max(need, kernels.ICHIMOKU_RING)
     ring_size = 1 << int(need).bit_length()
 
     payload = json.dumps(
