@@ -154,6 +154,7 @@ def historical_options(settings: Settings) -> HistoricalOptions:
         symbols=tuple(trading.symbols),
         default_symbols=default_symbols(settings),
         backfill_days=trading.backfill_days,
+        chunk_sessions=settings.compute.chunk_sessions,
         timeframes=tuple(trading.timeframes),
         signal_timeframe=trading.signal_timeframe,
         label_spec=label_spec_of(settings),

@@ -1,6 +1,6 @@
-"""Derive (roll-ups, features, labels) on a Dask cluster of worker processes writes exactly the rows the
-single-process run writes: the table contents are compared as text (float8 prints its shortest exact
-form, so equal text is equal bits, NaN included)."""
+"""Derive (roll-ups, features, labels) in chunks of sessions, in this process or on a Dask cluster of
+worker processes, writes exactly the rows of one unchunked single-process pass: the table contents are
+compared as text (float8 prints its shortest exact form, so equal text is equal bits, NaN included)."""
 
 from __future__ import annotations
 
@@ -29,8 +29,9 @@ DERIVED = (
 )
 
 
-def _settings(tmp: Path) -> Settings:
+def _settings(tmp: Path, chunk_sessions: int = 40) -> Settings:
     env = {
+        "TICKWISE__COMPUTE__CHUNK_SESSIONS": str(chunk_sessions),
         "TICKWISE__SYSTEM__DATA_DIR": str(tmp),
         "TICKWISE__BROKER__TOKEN_FILE": str(tmp / "kite_token.json"),
         "TICKWISE__TRADING__SYMBOLS": "[INFY, RELIANCE, TCS]",
@@ -66,19 +67,29 @@ async def _derive_with(
     return summary
 
 
-async def test_a_two_process_dask_cluster_derives_the_same_table_contents_as_one_process(
+async def test_chunks_in_one_process_and_on_a_two_process_dask_cluster_equal_one_unchunked_pass(
     clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
 ) -> None:
-    settings = _settings(tmp_path)
+    whole = _settings(tmp_path, chunk_sessions=1_000)  # one chunk: the single pass from the anchor
+    settings = _settings(tmp_path, chunk_sessions=2)  # 6 sessions: three chunks, cut inside the warm-up
     quiet = Reporter(quiet=True)
     with quiet:
         backfilled = await run_backfill(settings, quiet, url=db_url)
     await _forget_derived(clean_db)  # the backfill rolled up already: derive from the 1m candles alone
 
-    single = await _derive_with(settings, db_url, None, backfilled)
+    single = await _derive_with(whole, db_url, None, backfilled)
     expected = await _contents(clean_db)
     assert single.feature_rows > 0 and single.label_rows > 0
     assert {len(rows) > 0 for rows in expected.values()} == {True}
+
+    await _forget_derived(clean_db)
+    chunked = await _derive_with(settings, db_url, None, backfilled)
+    assert await _contents(clean_db) == expected
+    assert (chunked.feature_rows, chunked.label_rows) == (single.feature_rows, single.label_rows)
+    assert chunked.rollup_rows == single.rollup_rows
+    assert (single.derive_chunks, chunked.derive_chunks) == (3, 9)  # 3 instruments
+    assert chunked.integrity is not None and single.integrity is not None
+    assert vars(chunked.integrity) == vars(single.integrity)
 
     await _forget_derived(clean_db)
     cluster = await asyncio.to_thread(
@@ -98,6 +109,7 @@ async def test_a_two_process_dask_cluster_derives_the_same_table_contents_as_one
     assert await _contents(clean_db) == expected
     assert (distributed.feature_rows, distributed.label_rows) == (single.feature_rows, single.label_rows)
     assert distributed.rollup_rows == single.rollup_rows
+    assert distributed.derive_chunks == 9
     assert distributed.integrity is not None and single.integrity is not None
     assert distributed.integrity.sessions == single.integrity.sessions > 0
 
@@ -105,7 +117,7 @@ async def test_a_two_process_dask_cluster_derives_the_same_table_contents_as_one
 async def test_the_in_process_executor_runs_the_same_worker_task_and_a_rerun_writes_nothing(
     clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
 ) -> None:
-    settings = _settings(tmp_path)
+    settings = _settings(tmp_path, chunk_sessions=4)
     quiet = Reporter(quiet=True)
     with quiet:
         backfilled = await run_backfill(settings, quiet, url=db_url)

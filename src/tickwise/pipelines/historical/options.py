@@ -24,3 +24,4 @@ class HistoricalOptions:
     label_spec: LabelSpec = field(default_factory=LabelSpec)
     train: TrainConfig = field(default_factory=TrainConfig)
     signals: SignalOptions = field(default_factory=SignalOptions)
+    chunk_sessions: int = 40  # sessions per derive chunk (compute.chunk_sessions, docs/scaling.md)
