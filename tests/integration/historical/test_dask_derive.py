@@ -5,17 +5,27 @@ compared as text (float8 prints its shortest exact form, so equal text is equal 
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 
 import asyncpg
+import numpy as np
 import pytest
 from distributed import Client, LocalCluster
 
 from tickwise.adapters.dask.executor import DaskExecutor, InProcessExecutor
-from tickwise.bootstrap.compute import derive_task
+from tickwise.adapters.dask.lgbm import fit_distributed
+from tickwise.bootstrap.compute import PartitionJob, derive_task, load_training_partition
 from tickwise.bootstrap.historical import HistoricalSummary, Reporter, open_historical, run_backfill
 from tickwise.config import Settings, load_settings
+from tickwise.core.dataset import build_training_set
+from tickwise.core.features.calculator import FeatureCalculator
+from tickwise.core.fitting import TUNED_DEFAULTS
+from tickwise.core.model import lgb_params
+from tickwise.core.training import trainable_features
+from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.run import DeriveSpec, derive
+from tickwise.pipelines.historical.train import load_training_data
 from tickwise.pipelines.universe import select_universe
 from tickwise.ports.compute import ComputeExecutor
 
@@ -126,3 +136,57 @@ async def test_the_in_process_executor_runs_the_same_worker_task_and_a_rerun_wri
     assert first.feature_rows > 0 and first.label_rows > 0 and sum(first.rollup_rows.values()) > 0
     again = await _derive_with(settings, db_url, InProcessExecutor(), backfilled)
     assert (again.feature_rows, again.label_rows) == (0, 0)  # incremental, as the inline path is
+
+
+async def test_workers_load_the_training_matrix_from_timescaledb_and_train_one_side_with_lightgbm_dask(
+    clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
+) -> None:
+    settings = _settings(tmp_path)
+    quiet = Reporter(quiet=True)
+    with quiet:
+        backfilled = await run_backfill(settings, quiet, url=db_url)
+    await _derive_with(settings, db_url, None, backfilled)
+    calc = FeatureCalculator()
+    async with open_historical(settings, url=db_url) as ctx:
+        features, labels, _ = await load_training_data(ctx, calc, Timeframe.M1, None, None)
+        tokens = [i.instrument_token for i in await select_universe(ctx.instruments, ctx.options.symbols, ())]
+    names = trainable_features(list(calc.names))
+    here = build_training_set(
+        features, labels, feature_set=calc.feature_set, timeframe="1m", feature_names=names
+    )
+    jobs = [
+        PartitionJob(db_url, t, Timeframe.M1, calc.feature_set, tuple(names), calc.warmup, 1) for t in tokens
+    ]
+
+    cluster = await asyncio.to_thread(
+        LocalCluster, n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+    )
+    try:
+        client = await asyncio.to_thread(Client, cluster)
+        try:
+            parts = await asyncio.to_thread(
+                lambda: client.gather(client.map(load_training_partition, jobs, pure=False))
+            )
+            loads = [functools.partial(load_training_partition, job) for job in jobs]
+            booster = await asyncio.to_thread(
+                functools.partial(
+                    fit_distributed,
+                    client,
+                    loads,
+                    params=lgb_params(TUNED_DEFAULTS, 7),
+                    num_boost_round=10,
+                    feature_names=names,
+                )
+            )
+        finally:
+            await asyncio.to_thread(client.close)
+    finally:
+        await asyncio.to_thread(cluster.close)
+
+    # Each worker's partition is exactly that instrument's rows of the matrix the client would build.
+    assert sum(len(p) for p in parts) == len(here) > 0
+    for token, part in zip(tokens, parts, strict=True):
+        mine = here.token == token
+        assert np.array_equal(part.x, here.x[mine], equal_nan=True)
+        assert np.array_equal(part.y, here.y(1)[mine])
+    assert booster.num_trees() > 0 and booster.feature_name() == names
