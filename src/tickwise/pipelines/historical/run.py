@@ -16,11 +16,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 
+from tickwise.core.candle_flags import exclude_labels
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.features.chunked import ChunkedFeatures
 from tickwise.core.labels import LabelSpec
+from tickwise.core.labels.chunked import label_chunks
 from tickwise.domain.calendar import SessionCalendar
 from tickwise.domain.instrument import Instrument
 from tickwise.domain.time import IST
@@ -244,6 +247,32 @@ async def _write_new_features(
     return int(await feature_repo.add_frame(frame, calc.feature_set))
 
 
+async def _write_labels(
+    token: int,
+    history: pd.DataFrame,
+    starts: list[int],
+    spec: DeriveSpec,
+    label_repo: LabelRepository,
+    calendar: SessionCalendar,
+    flags: pd.DataFrame | None,
+) -> int:
+    """Both sides' labels chunk by chunk (``core.labels.chunked``: equal to one pass over the history);
+    a chunk whose newest event is stored on both sides is skipped (resumable, idempotent)."""
+    written = 0
+    for frame in label_chunks(
+        history, starts, spec.label_spec, Timeframe.M1, calendar, instrument_token=token
+    ):
+        if flags is not None:
+            frame = exclude_labels(frame, flags)
+        if frame.empty:
+            continue
+        stored = await label_repo.read_frame(token, Timeframe.M1, pd.Timestamp(frame["time"].max()), None)
+        if len(stored) >= 2:
+            continue
+        written += int(await label_repo.add_frame(frame))
+    return written
+
+
 async def _derive_chunked(
     candle_repo: CandleRepository,
     feature_repo: FeatureRepository,
@@ -256,9 +285,9 @@ async def _derive_chunked(
 
     Each chunk is read, rolled up (sessions never span chunks), and its features are computed from the
     previous chunk's carry (``core.features.chunked``: bit-identical to one pass from the anchor) and
-    written; then the chunk's frames are dropped. The labels come last, from the carried 1m inputs
-    (their ATR runs from the anchor and their weights are normalised over the instrument's whole
-    history), so they equal the single pass too.
+    written; then the chunk's frames are dropped. The labels come last, from the carried 1m inputs, in
+    the same chunks (``core.labels.chunked``: their ATR runs from the anchor and their weights are
+    normalised over the whole history, so they equal the single pass too).
     """
     token = job.instrument.instrument_token
     first = await candle_repo.first_time(token, Timeframe.M1)
@@ -294,15 +323,10 @@ async def _derive_chunked(
         times.append(pd.DatetimeIndex(candles["time"]))
         del frame, candles
     if carry.bars:
-        history = pd.DataFrame(
-            dict(zip(("open", "high", "low", "close", "volume"), carry.inputs, strict=True))
-        )
+        history = pd.DataFrame(dict(zip(("open", "high", "low", "close"), carry.inputs[:4], strict=True)))
         history.insert(0, "time", times[0].append(times[1:]) if len(times) > 1 else times[0])
-        label_rows = (
-            await build_labels(
-                token, history, spec.label_spec, label_repo, Timeframe.M1, calendar, flags=job.flags
-            )
-        ).written
+        starts = np.cumsum([0, *(len(t) for t in times[:-1])]).tolist()
+        label_rows = await _write_labels(token, history, starts, spec, label_repo, calendar, job.flags)
     return InstrumentDerived(
         token=token,
         integrity=integrity,
