@@ -115,6 +115,9 @@ def bench_settings(
             "TICKWISE__COMPUTE__SCHEDULER": scheduler,
             "TICKWISE__COMPUTE__WORKERS": str(workers),
             "TICKWISE__COMPUTE__CHUNK_SESSIONS": str(chunk_sessions),
+            # The bench runs for an hour on a shared machine: a new connection may wait longer than the
+            # default 5 s for a backend under load, which is the machine's state, not a failure.
+            "TICKWISE__DATABASE__CONNECT_TIMEOUT_S": "60",
         },
         environment="development",
     )
