@@ -248,6 +248,10 @@ class InMemoryCandleRepository:
         frame = self._select(None if instrument_token is None else [instrument_token], timeframe)
         return None if frame.empty else pd.Timestamp(frame["time"].max()).to_pydatetime()
 
+    async def first_time(self, instrument_token: int, timeframe: Timeframe) -> datetime | None:
+        frame = self._select([instrument_token], timeframe)
+        return None if frame.empty else pd.Timestamp(frame["time"].min()).to_pydatetime()
+
     async def count(self, instrument_token: int | None = None, timeframe: Timeframe | None = None) -> int:
         return len(self._select(None if instrument_token is None else [instrument_token], timeframe))
 

@@ -47,4 +47,12 @@ def test_bench_historical_prints_consistent_figures_and_removes_its_cluster(sche
     assert figures["feature_rows"] == figures["backfill_candles"]  # one feature row per 1m bar
     assert figures["label_rows"] > 0 and figures["rollup_rows"] > 0
     assert figures["peak_rss_mb"] > 50 and figures["wall_s"] >= figures["derive_s"] > 0
+    # Each stage was reported on stderr as it ended, with its own peak RSS, and again in the result.
+    reported = [json.loads(line) for line in done.stderr.splitlines() if line.startswith('{"stage"')]
+    assert [s["stage"] for s in reported] == ["backfill", "derive"] == [s["stage"] for s in figures["stages"]]
+    assert (
+        reported[0]["rows"] == figures["backfill_candles"] and reported[1]["rows"] == figures["feature_rows"]
+    )
+    assert all(0 < s["peak_rss_mb"] <= figures["peak_rss_mb"] for s in reported)
+    assert figures["derive_chunks"] == 2  # one chunk of two sessions per instrument (chunk_sessions 40)
     assert not set(Path("/tmp").glob("tickwise-bench-hist-*")) - before  # its throw-away cluster is gone

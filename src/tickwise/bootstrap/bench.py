@@ -7,6 +7,7 @@ command reaches its pipeline.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from tickwise.bootstrap.database import database_url, migrate, migration_url
@@ -68,10 +69,17 @@ def live_bench(
 
 
 def historical_bench(
-    settings: Settings, *, instruments: int, sessions: int, scheduler: str | None
+    settings: Settings,
+    *,
+    instruments: int,
+    sessions: int,
+    scheduler: str | None,
+    chunk_sessions: int | None = None,
+    on_stage: Callable[[Figures], None] | None = None,
 ) -> Figures:
     """Backfill + derive of N instruments x D sessions on a throw-away cluster (``bench.historical``);
-    the scheduler defaults to ``compute.scheduler``."""
+    the scheduler and chunk size default to ``compute.scheduler`` and ``compute.chunk_sessions``;
+    ``on_stage`` gets each stage's figures as soon as it ends."""
     from tickwise.bench.historical import run_historical_bench
 
     return run_historical_bench(
@@ -79,4 +87,6 @@ def historical_bench(
         sessions=sessions,
         scheduler=scheduler or settings.compute.scheduler,
         workers=settings.compute.workers,
+        chunk_sessions=chunk_sessions or settings.compute.chunk_sessions,
+        on_stage=on_stage or (lambda figures: None),
     )

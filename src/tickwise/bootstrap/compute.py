@@ -13,18 +13,33 @@ import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
 
 from tickwise.adapters.dask.executor import open_dask
+from tickwise.adapters.dask.lgbm import Partition
 from tickwise.adapters.timescale import pool as pool_module
 from tickwise.adapters.timescale.candle_repository import TimescaleCandleRepository
 from tickwise.adapters.timescale.feature_repository import TimescaleFeatureRepository
 from tickwise.adapters.timescale.label_repository import TimescaleLabelRepository
 from tickwise.config import Settings
+from tickwise.core.dataset import build_training_set
 from tickwise.domain.calendar import SessionCalendar
+from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.run import DeriveJob, DeriveSpec, InstrumentDerived, derive_instrument
 from tickwise.ports.compute import ComputeExecutor
 
-__all__ = ["DerivePlan", "WorkerSetup", "derive_in_worker", "derive_plan", "derive_task"]
+__all__ = [
+    "DerivePlan",
+    "PartitionJob",
+    "WorkerSetup",
+    "derive_in_worker",
+    "derive_plan",
+    "derive_task",
+    "load_training_partition",
+]
 
 
 @dataclass(frozen=True)
@@ -84,3 +99,48 @@ async def derive_plan(
         yield DerivePlan(executor, derive_task(dsn, calendar, spec))
     finally:
         await asyncio.to_thread(manager.__exit__, None, None, None)
+
+
+@dataclass(frozen=True)
+class PartitionJob:
+    """One instrument's training rows for one side, as ``pipelines.historical.train.load_training_data``
+    selects them (warm feature rows from ``start``, labels ending by ``end``), loaded in a worker."""
+
+    dsn: str
+    token: int
+    timeframe: Timeframe
+    feature_set: str
+    feature_names: tuple[str, ...]
+    warmup: int
+    side: int
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+async def _load_partition(job: PartitionJob) -> Partition:
+    names = list(job.feature_names)
+    async with pool_module.open_pool(job.dsn, min_size=1, max_size=2) as pool:
+        features = await TimescaleFeatureRepository(pool).read_frame(
+            job.token, job.timeframe, job.feature_set, None, job.end, columns=names
+        )
+        features = features.iloc[job.warmup :]
+        if job.start is not None:
+            features = features[pd.DatetimeIndex(features["time"]) >= pd.Timestamp(job.start)]
+        labels = await TimescaleLabelRepository(pool).read_frame(job.token, job.timeframe, job.start, job.end)
+    if features.empty or labels.empty:
+        return Partition(np.empty((0, len(names))), np.empty(0, dtype=np.int8), np.empty(0))
+    ts = build_training_set(
+        features,
+        labels,
+        feature_set=job.feature_set,
+        timeframe=str(job.timeframe),
+        end=job.end,
+        feature_names=names,
+    )
+    return Partition(ts.x, ts.y(job.side), ts.stored_weight(job.side))
+
+
+def load_training_partition(job: PartitionJob) -> Partition:
+    """One partition of the training matrix, read from TimescaleDB where the task runs (a Dask worker
+    opens its own connection from the DSN): the matrix never passes through the client."""
+    return asyncio.run(_load_partition(job))

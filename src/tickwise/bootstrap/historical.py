@@ -178,6 +178,7 @@ def historical_options(settings: Settings) -> HistoricalOptions:
         symbols=tuple(trading.symbols),
         default_symbols=default_symbols(settings),
         backfill_days=trading.backfill_days,
+        chunk_sessions=settings.compute.chunk_sessions,
         # a signal timeframe needs its roll-ups even when trading.timeframes does not list it
         timeframes=tuple(
             dict.fromkeys(

@@ -7,6 +7,7 @@ Add a benchmark with ``@bench_app.command("name")`` in this module; print human 
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -178,12 +179,30 @@ def historical(
             "--scheduler", help="inline, processes or tcp://host:8786 (default: compute.scheduler)."
         ),
     ] = None,
+    chunk_sessions: Annotated[
+        int | None,
+        typer.Option(
+            "--chunk-sessions", min=1, help="Sessions per derive chunk (default: compute.chunk_sessions)."
+        ),
+    ] = None,
     json_only: JsonOption = False,
 ) -> None:
-    """Backfill (simulator) and derive into a throw-away database: wall time, peak RSS, rows/s per stage."""
+    """Backfill (simulator) and derive into a throw-away database: wall time, peak RSS, rows/s per stage.
+
+    Each stage's figures are printed to stderr as a JSON line as soon as the stage ends."""
     from tickwise.bootstrap.bench import historical_bench
 
+    def on_stage(figures: dict[str, object]) -> None:
+        print(json.dumps(figures), file=sys.stderr, flush=True)
+
     emit(
-        historical_bench(state.settings(), instruments=instruments, sessions=sessions, scheduler=scheduler),
+        historical_bench(
+            state.settings(),
+            instruments=instruments,
+            sessions=sessions,
+            scheduler=scheduler,
+            chunk_sessions=chunk_sessions,
+            on_stage=on_stage,
+        ),
         json_only=json_only,
     )

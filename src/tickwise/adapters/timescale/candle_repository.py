@@ -187,6 +187,16 @@ class TimescaleCandleRepository:
                 )
         return value if isinstance(value, datetime) else None
 
+    async def first_time(self, instrument_token: int, timeframe: Timeframe) -> datetime | None:
+        """Open instant of the instrument's oldest stored candle: its anchor."""
+        async with self._pool.acquire() as conn:
+            value = await conn.fetchval(
+                "SELECT min(time) FROM candles WHERE instrument_token = $1 AND timeframe = $2",
+                instrument_token,
+                str(timeframe),
+            )
+        return value if isinstance(value, datetime) else None
+
     async def count(self, instrument_token: int | None = None, timeframe: Timeframe | None = None) -> int:
         """Number of stored candles, optionally of one instrument and/or timeframe."""
         params: list[object] = []

@@ -33,6 +33,7 @@ class HistoricalOptions:
     meta: MetaTrainConfig = field(default_factory=MetaTrainConfig)  # signals.meta (meta_step None: off)
     # The regime layer fitted with every model on its training window; None: models without one.
     regime: RegimeSpec | None = field(default_factory=RegimeSpec)
+    chunk_sessions: int = 40  # sessions per derive chunk (compute.chunk_sessions, docs/scaling.md)
 
     @property
     def all_signal_timeframes(self) -> tuple[Timeframe, ...]:

@@ -9,10 +9,12 @@ in the pipeline because a configured Optuna storage (``model_training.optuna_sto
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 
 import numpy as np
 import optuna
+import sqlalchemy.exc
 
 from tickwise.core.dataset import TrainingSet
 from tickwise.core.fitting import TUNED_DEFAULTS, FoldResult, TrainConfig, walk_forward
@@ -41,9 +43,15 @@ def tune(
 
     Trial 0 evaluates :data:`TUNED_DEFAULTS`, so one trial is a sensible untuned baseline. Returns the best
     params, the best trial's fold results and the number of pruned trials.
+
+    With ``cfg.optuna_storage`` (an RDB URL) the study ``cfg.study_name`` is shared: every process that
+    trains the same data and configuration (``tickwise train`` on several machines) joins it, the
+    study stops at ``cfg.trials`` finished trials in all (not per process), and each process picks the
+    best trial of the whole study, re-running its folds here when another process ran it (training
+    is deterministic, so the result is the same).
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = cfg.optuna_storage or None
+    storage = _storage(cfg.optuna_storage) if cfg.optuna_storage else None
     study = optuna.create_study(
         study_name=cfg.study_name if storage else None,
         storage=storage,
@@ -52,7 +60,8 @@ def tune(
         sampler=optuna.samplers.TPESampler(seed=cfg.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
     )
-    study.enqueue_trial({k: v for k, v in TUNED_DEFAULTS.items() if k != "bagging_freq"})
+    if not study.trials:  # the first process of a shared study queues the baseline, once
+        study.enqueue_trial({k: v for k, v in TUNED_DEFAULTS.items() if k != "bagging_freq"})
     results: dict[int, list[FoldResult]] = {}
 
     def objective(trial: optuna.Trial) -> float:
@@ -76,15 +85,43 @@ def tune(
         if on_trial is not None:
             on_trial(trial.number, trial.value if trial.value is not None else float("nan"))
 
-    study.optimize(objective, n_trials=cfg.trials, callbacks=[callback], gc_after_trial=False)
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = [callback]
+    if storage:
+        # cfg.trials for the study, whichever process runs them (a process stops after its trial
+        # that brings the study to the total).
+        callbacks.append(optuna.study.MaxTrialsCallback(cfg.trials, states=finished))
+    if not storage or _count(study, finished) < cfg.trials:
+        study.optimize(objective, n_trials=cfg.trials, callbacks=callbacks, gc_after_trial=False)
+    trials = study.get_trials(deepcopy=False)
     completed = [
-        t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.number in results
+        t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and (storage or t.number in results)
     ]
-    pruned = sum(1 for t in study.trials if t.state == optuna.trial.TrialState.PRUNED)
+    pruned = sum(1 for t in trials if t.state == optuna.trial.TrialState.PRUNED)
     if not completed:
         params = dict(TUNED_DEFAULTS)
         return params, walk_forward(ts, rows, cfg, params), pruned
-    best = min(completed, key=lambda t: t.value if t.value is not None else float("inf"))
+    best = min(completed, key=lambda t: (t.value if t.value is not None else float("inf"), t.number))
     params = dict(best.params)
     params["bagging_freq"] = 1
-    return params, results[best.number], pruned
+    folds = results.get(best.number)
+    if folds is None:  # another process of the shared study ran the best trial
+        folds = walk_forward(ts, rows, cfg, params)
+    return params, folds, pruned
+
+
+def _storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage at ``url``. Processes that start at once on a fresh database race to create
+    Optuna's tables (a duplicate ``CREATE TYPE`` fails one of them): the loser retries and finds them."""
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _count(study: optuna.Study, states: tuple[optuna.trial.TrialState, ...]) -> int:
+    return sum(1 for t in study.get_trials(deepcopy=False) if t.state in states)

@@ -1,0 +1,124 @@
+"""LightGBM's Dask interface (``lightgbm.dask``) on the compute cluster: one side's booster trained
+data-parallel over partitions that the workers load themselves (e.g. one instrument's rows each,
+straight from TimescaleDB), so the training matrix never passes through one process.
+
+Settings (docs/scaling.md, "Distributed training"): the tuned parameters plus ``BASE_PARAMS``
+(``deterministic``, ``force_row_wise``, ``max_bin`` 63; the thread count is each Dask worker's, one
+in tickwise's clusters) and the seeds, as
+single-machine training; ``tree_learner="data"``: every worker builds histograms of its own rows and
+LightGBM merges them. Bin boundaries come from each worker's sample of its own partition, so the model
+is reproducible for a fixed partitioning and worker count, not equal to the single-machine model.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+import lightgbm as lgb
+import numpy as np
+
+from tickwise.domain.errors import ModelError
+
+__all__ = ["Partition", "class_balanced", "fit_distributed"]
+
+ParamValue = float | int | str | bool
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One partition of a side's training rows: features, 0/1 labels and weights, row-aligned."""
+
+    x: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+
+def _sums(part: Partition) -> tuple[int, float, float]:
+    w = part.weight
+    return len(part), float(w[part.y == 1].sum()), float(w.sum())
+
+
+def class_balanced(part: Partition, pos_factor: float, neg_factor: float) -> Partition:
+    """The partition with the positive and negative rows' weights scaled (class balance over all
+    partitions: the factors come from their summed weights)."""
+    w = np.where(part.y == 1, part.weight * pos_factor, part.weight * neg_factor)
+    return Partition(part.x, part.y, w)
+
+
+def _x(part: Partition) -> np.ndarray:
+    return np.ascontiguousarray(part.x, dtype=np.float64)
+
+
+def _y(part: Partition) -> np.ndarray:
+    return part.y.astype(np.float64)
+
+
+def _w(part: Partition) -> np.ndarray:
+    return part.weight.astype(np.float64)
+
+
+def fit_distributed(
+    client: object,
+    loads: Sequence[Callable[[], Partition]],
+    *,
+    params: Mapping[str, ParamValue],
+    num_boost_round: int,
+    feature_names: Sequence[str],
+    class_balance: bool = True,
+) -> lgb.Booster:
+    """Train one binary booster with ``lightgbm.DaskLGBMClassifier`` on ``client``'s cluster.
+
+    ``loads``: picklable functions, one per partition, each run on a worker to load its partition
+    there. ``class_balance`` scales the weights as single-machine training does (``training_weights``),
+    with the class totals summed over all partitions. Returns the trained booster, local to this process.
+    """
+    import dask.array as da
+    from dask.delayed import delayed
+    from distributed import Client
+    from lightgbm.dask import DaskLGBMClassifier
+
+    dask_client = cast(Client, client)
+    futures = [dask_client.submit(load, pure=False) for load in loads]
+    sums = cast(
+        list[tuple[int, float, float]],
+        dask_client.gather([dask_client.submit(_sums, f) for f in futures]),  # type: ignore[no-untyped-call]
+    )
+    kept = [(f, n) for f, (n, _, _) in zip(futures, sums, strict=True) if n > 0]
+    if not kept:
+        raise ModelError("no training rows in any partition")
+    pos = sum(s[1] for s in sums)
+    total = sum(s[2] for s in sums)
+    if pos <= 0 or pos >= total:
+        raise ModelError("cannot train a binary model: every training label is the same")
+    if class_balance:
+        pos_factor, neg_factor = 0.5 * total / pos, 0.5 * total / (total - pos)
+        kept = [(dask_client.submit(class_balanced, f, pos_factor, neg_factor), n) for f, n in kept]
+    k = len(feature_names)
+
+    def column(fn: Callable[[Partition], np.ndarray], wide: bool) -> da.Array:
+        # One dask array over the partitions, each block computed where its partition lives.
+        blocks = [
+            da.from_delayed(delayed(fn)(f), shape=(n, k) if wide else (n,), dtype=np.float64)  # type: ignore[no-untyped-call]
+            for f, n in kept
+        ]
+        return cast(da.Array, da.concatenate(blocks))  # type: ignore[no-untyped-call]
+
+    x, y, w = column(_x, True), column(_y, False), column(_w, False)
+    # lightgbm.dask sets each worker's thread count from the Dask worker's own (one thread per worker
+    # in tickwise's clusters) and warns about ``num_threads``.
+    dropped = ("metric", "verbosity", "num_threads", "n_jobs")
+    settings = {key: value for key, value in params.items() if key not in dropped}
+    model = DaskLGBMClassifier(client=dask_client, n_estimators=num_boost_round, tree_learner="data")
+    model.set_params(**settings, verbose=-1)  # LightGBM's own parameter names (aliases accepted)
+    with warnings.catch_warnings():
+        # The sklearn wrapper always passes n_jobs, which lightgbm.dask replaces by the worker's threads.
+        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored", category=UserWarning)
+        model.fit(x, y, sample_weight=w, feature_name=list(feature_names))
+    booster: lgb.Booster = model.to_local().booster_
+    return booster

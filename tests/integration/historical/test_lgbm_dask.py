@@ -1,0 +1,71 @@
+"""`lightgbm.dask` on a two-worker LocalCluster: a side's booster trained data-parallel over partitions
+the workers load, compared with single-machine training on the same purged walk-forward folds."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster
+
+from tickwise.adapters.dask.lgbm import Partition, class_balanced, fit_distributed
+from tickwise.bench.distributed_training import compare_distributed_training
+from tickwise.core.fitting import TUNED_DEFAULTS, TrainConfig
+from tickwise.core.model import lgb_params
+from tickwise.domain.errors import ModelError
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "unit" / "historical"))
+from historical_synthetic import synthetic_training_set
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None)
+    client = Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def test_dask_training_learns_the_planted_edge_as_well_as_one_machine_on_the_same_folds(
+    client: Client,
+) -> None:
+    ts = synthetic_training_set(n_bars=2000, n_instruments=4, edge=1.0)
+    figures = compare_distributed_training(ts, TrainConfig(folds=2), client, rounds=40)
+    assert len(figures["folds"]) == 2 * 2  # folds x sides
+    assert all(f["partitions"] == 4 for f in figures["folds"])  # one partition per instrument
+    # Both learn the planted edge; the distributed model is not the single-machine one bit for bit
+    # (per-worker bins), but its out-of-sample AUC is close.
+    assert figures["mean_auc_single"] > 0.7 and figures["mean_auc_dask"] > 0.7
+    assert figures["max_abs_auc_diff"] < 0.03
+
+
+def test_class_balance_over_all_partitions_gives_both_classes_half_the_weight() -> None:
+    parts = [
+        Partition(np.zeros((3, 1)), np.array([1, 0, 0]), np.ones(3)),
+        Partition(np.zeros((2, 1)), np.array([0, 0]), np.array([2.0, 2.0])),
+    ]
+    total, pos = 7.0, 1.0
+    balanced = [class_balanced(p, 0.5 * total / pos, 0.5 * total / (total - pos)) for p in parts]
+    w = np.concatenate([b.weight for b in balanced])
+    y = np.concatenate([b.y for b in balanced])
+    assert w[y == 1].sum() == pytest.approx(w[y == 0].sum()) == pytest.approx(total / 2)
+
+
+def test_one_label_class_everywhere_is_refused_with_a_clear_error(client: Client) -> None:
+    load = Partition(np.ones((20, 2)), np.zeros(20, dtype=np.int8), np.ones(20))
+    with pytest.raises(ModelError, match="every training label is the same"):
+        fit_distributed(
+            client,
+            [lambda: load],
+            params=lgb_params(TUNED_DEFAULTS, 7),
+            num_boost_round=5,
+            feature_names=["a", "b"],
+        )
