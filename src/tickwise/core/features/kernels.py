@@ -52,6 +52,7 @@ _STOCH: dict[str, float] = {
     "fastk_period": 14, "slowk_period": 3, "slowk_matype": 0, "slowd_period": 3, "slowd_matype": 0,
 }  # fmt: skip
 _STOCHRSI: dict[str, float] = {"timeperiod": 14, "fastk_period": 5, "fastd_period": 3, "fastd_matype": 0}
+_BBANDS: dict[str, float] = {"timeperiod": 20, "nbdevup": 2.0, "nbdevdn": 2.0, "matype": 0}
 _INDICATORS: tuple[tuple[str, str, dict[str, float]], ...] = (
     ("sma_20", "SMA", {"timeperiod": 20}),
     ("sma_50", "SMA", {"timeperiod": 50}),
@@ -99,6 +100,10 @@ _INDICATORS: tuple[tuple[str, str, dict[str, float]], ...] = (
     ("kama_30", "KAMA", {"timeperiod": 30}),
     ("t3_5", "T3", {"timeperiod": 5, "vfactor": 0.7}),
     ("sar_002_02", "SAR", {"acceleration": 0.02, "maximum": 0.2}),
+    ("stddev_20", "STDDEV", {"timeperiod": 20, "nbdev": 1.0}),
+    ("bb_upper_20_2", "BBANDS", _BBANDS),
+    ("bb_middle_20_2", "BBANDS", _BBANDS),
+    ("bb_lower_20_2", "BBANDS", _BBANDS),
 )
 K_CDL0 = len(_INDICATORS)  # the candle patterns' outputs follow the indicators, in CDL_PATTERNS order
 NATIVE_TALIB: tuple[tuple[str, str, dict[str, float]], ...] = (
@@ -173,7 +178,11 @@ _T3_P, _T3_V = 5, 0.7
 # SAR(0.02, 0.2): long (1.0) or short (0.0), acceleration factor, extreme point, the next bar's SAR
 T_SAR_LONG, T_SAR_AF, T_SAR_EP, T_SAR = T_T3_TEMP + 1, T_T3_TEMP + 2, T_T3_TEMP + 3, T_T3_TEMP + 4
 _SAR_ACC, _SAR_MAX = 0.02, 0.2
-T_CDL0 = T_SAR + 1  # the running sums of the candle settings (candles.SUMS)
+# STDDEV(20, 1): ta-lib 0.8's shifted-data TA_VAR: the shift, sum(x - shift), sum((x - shift)^2), and
+# bars until the next forced re-seed
+T_VAR_SHIFT, T_VAR_S1, T_VAR_S2, T_VAR_CNT = T_SAR + 1, T_SAR + 2, T_SAR + 3, T_SAR + 4
+_VAR_P = 20
+T_CDL0 = T_VAR_CNT + 1  # the running sums of the candle settings (candles.SUMS)
 T_SIZE = T_CDL0 + N_CDL_SUMS
 # MACD(12, 26, 9): TA-Lib starts BOTH EMAs so that their first values meet at the slow EMA's first
 # bar (25): the fast EMA is seeded with the mean of closes 14..25, not from the anchor; the signal
@@ -425,6 +434,67 @@ def _sar(fst: np.ndarray, j: int, ring: np.ndarray, rm: int, n: int, h: float, l
     fst[j + 3] = sar
     out: float = res
     return out
+
+
+@njit(cache=True, inline="always")
+def _var(fst: np.ndarray, j: int, ring: np.ndarray, rm: int, n: int, c: float) -> float:
+    """ta-lib 0.8's TA_VAR(20) for bar ``n`` (NaN before bar 19); ``fst[j .. j + 3]`` = shift,
+    sum(x - shift), sum((x - shift)^2), bars until the forced re-seed.
+
+    The sums are taken against a shift (the anchor's close, later the window mean); after each output
+    the window's oldest value is removed, and the shift is re-seeded with a fresh two-pass over the
+    window when the variance fell below 1e-6 of the mean square, the removed square dwarfs the sum
+    (x 1e6), or every 32 windows. No ``.fma`` clone; ``1/period`` is a multiply, as in the source.
+    """
+    p = _VAR_P
+    inv = 1.0 / p
+    if n == 0:
+        fst[j] = c
+        fst[j + 1] = 0.0
+        fst[j + 2] = 0.0
+        fst[j + 3] = 32.0 * p
+    shift = fst[j]
+    t = c - shift
+    s1 = fst[j + 1] + t
+    t *= t
+    s2 = fst[j + 2] + t
+    if n < p - 1:
+        fst[j + 1] = s1
+        fst[j + 2] = s2
+        return math.nan
+    m = s1 * inv
+    var = s2 * inv - m * m
+    first = n - p + 1
+    t = ring[CH_CLOSE, first & rm] - shift
+    s1 -= t
+    t *= t
+    s2 -= t
+    cnt = fst[j + 3] - 1.0
+    if var < 0.000001 * (s2 * inv) or t > 1000000.0 * s2 or cnt <= 0.0:
+        cnt = 32.0 * p
+        tot = 0.0
+        for b in range(first, n + 1):
+            tot += ring[CH_CLOSE, b & rm]
+        shift = tot * inv
+        s1 = 0.0
+        s2 = 0.0
+        for b in range(first, n + 1):
+            t = ring[CH_CLOSE, b & rm] - shift
+            s1 += t
+            t *= t
+            s2 += t
+        m = s1 * inv
+        var = s2 * inv - m * m
+        t = ring[CH_CLOSE, first & rm] - shift
+        s1 -= t
+        t *= t
+        s2 -= t
+    fst[j] = shift
+    fst[j + 1] = s1
+    fst[j + 2] = s2
+    fst[j + 3] = cnt
+    res: float = var
+    return res
 
 
 @njit(cache=True, inline="always")
@@ -984,6 +1054,19 @@ def _native_talib(
     out[cslots[kt + 43], col] = _kama(fst, jt + T_KAMA_SUM, ring, RM, n, c)
     out[cslots[kt + 44], col] = _t3(fst, jt + T_T3_E1, n, c)
     out[cslots[kt + 45], col] = _sar(fst, jt + T_SAR_LONG, ring, RM, n, h, lo)
+    var = _var(fst, jt + T_VAR_SHIFT, ring, RM, n, c)
+    # TA_IS_ZERO_OR_NEG: below 1e-14 the deviation is 0 (NaN before the first window stays NaN)
+    sd = (0.0 if var < _TA_EPSILON else math.sqrt(var)) if n >= _VAR_P - 1 else nan
+    out[cslots[kt + 46], col] = sd
+    # BBANDS(20, 2, 2, SMA): ta-lib 0.8's SMA fast path runs the same running sum as SMA(20) and the
+    # same shifted-data variance as STDDEV(20) in one pass (nothing of it fused in the .fma clone:
+    # checked, 0 differences unfused, 26 per 30k bars with the seeding squares fused), then
+    # middle +/- sd * 2 (the product is exact, so the clone's fusing cannot change it).
+    mid = out[cslots[kt + 0], col]
+    dev = sd * 2.0
+    out[cslots[kt + 47], col] = mid + dev
+    out[cslots[kt + 48], col] = mid
+    out[cslots[kt + 49], col] = mid - dev
 
     _ichimoku(ring, RM, n, out, cslots, kt + N_NATIVE, col)
 
