@@ -4,10 +4,11 @@ A :class:`FeatureBank` holds the compiled-step state of every attached :class:`F
 stacked arrays (``ist[i]``, ``fst[i]``, ``ring[i]``, the slot column ``col[i]`` ...; row ``i`` is one
 instrument) and the streams keep views of their row, so a stream updated alone and a stream updated
 through the bank share the same memory and the same compiled :func:`kernels.step_derive`.
-:meth:`FeatureBank.update_many` folds one bar into each of many streams: the per-stream part that is
-still Python (bar checks and the TA-Lib handles not yet replaced by compiled replicas) runs per
-stream, then ONE native call (:func:`kernels.step_many`) runs the custom kernels, native TA-Lib replicas and
-derived features of all of them, and the rows come back as one matrix, ready for one batched predict.
+:meth:`FeatureBank.update_many` folds one bar into each of many streams: each bar is read once (the
+only per-bar Python left), all are checked and written into the columns vectorized, then ONE native
+call (:func:`kernels.step_many`) runs the custom kernels, native TA-Lib replicas (all 1m TA-Lib calls
+with the default catalog) and derived features of all of them, and the rows come back as one matrix,
+ready for one batched predict.
 Row ``j`` is bit-identical to ``streams[j].update(bars[j])`` (tested over many instruments).
 """
 
