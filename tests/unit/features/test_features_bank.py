@@ -78,3 +78,35 @@ def test_two_bars_of_one_instrument_in_one_step_are_refused(
     bank.attach(9, calculator.open_stream(f.iloc[:-2].reset_index(drop=True)))
     with pytest.raises(ValueError, match="one bar per instrument"):
         bank.update_many([9, 9], [f.iloc[-2], f.iloc[-1]])
+
+
+def test_the_vectorized_checks_refuse_the_bars_a_single_stream_refuses_with_the_same_message(
+    calculator: FeatureCalculator, candle_factory: Callable[..., pd.DataFrame]
+) -> None:
+    frame = candle_factory(400, seed=5)
+    good = frame.iloc[-1]
+    cases: list[pd.Series] = []
+    for column, value in (("close", float("nan")), ("low", float("inf")), ("close", -1.0), ("open", "x")):
+        bar = good.copy()
+        bar[column] = value
+        cases.append(bar)
+    stale = frame.iloc[-3].copy()  # not after the stream's last bar
+    naive = good.copy()
+    naive["time"] = pd.Timestamp("2026-01-05 09:15")  # no time zone
+    cases += [stale, naive]
+    keys = list(range(len(cases)))
+    bank = FeatureBank(calculator.layout)
+    singles = []
+    for key in keys:
+        bank.attach(key, calculator.open_stream(frame.iloc[:-1].reset_index(drop=True)))
+        singles.append(calculator.open_stream(frame.iloc[:-1].reset_index(drop=True)))
+    rows, errors = bank.update_many(keys, cases)
+    assert np.isnan(rows).all()
+    for single, bar, error in zip(singles, cases, errors, strict=True):
+        with pytest.raises(DataValidationError) as refused:
+            single.update(bar)
+        assert isinstance(error, DataValidationError) and str(error) == str(refused.value)
+    rows, errors = bank.update_many(keys, [good] * len(keys))  # every stream took no harm
+    assert errors == [None] * len(keys)
+    want = calculator.compute(frame)[calculator.names].to_numpy()[-1]
+    assert all(np.array_equal(row, want, equal_nan=True) for row in rows)

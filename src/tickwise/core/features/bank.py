@@ -4,10 +4,11 @@ A :class:`FeatureBank` holds the compiled-step state of every attached :class:`F
 stacked arrays (``ist[i]``, ``fst[i]``, ``ring[i]``, the slot column ``col[i]`` ...; row ``i`` is one
 instrument) and the streams keep views of their row, so a stream updated alone and a stream updated
 through the bank share the same memory and the same compiled :func:`kernels.step_derive`.
-:meth:`FeatureBank.update_many` folds one bar into each of many streams: the per-stream part that is
-still Python (bar checks and the TA-Lib handles not yet replaced by compiled replicas) runs per
-stream, then ONE native call (:func:`kernels.step_many`) runs the custom kernels, native TA-Lib replicas and
-derived features of all of them, and the rows come back as one matrix, ready for one batched predict.
+:meth:`FeatureBank.update_many` folds one bar into each of many streams: each bar is read once (the
+only per-bar Python left), all are checked and written into the columns vectorized, then ONE native
+call (:func:`kernels.step_many`) runs the custom kernels, native TA-Lib replicas (all 1m TA-Lib calls
+with the default catalog) and derived features of all of them, and the rows come back as one matrix,
+ready for one batched predict.
 Row ``j`` is bit-identical to ``streams[j].update(bars[j])`` (tested over many instruments).
 """
 
@@ -21,7 +22,7 @@ import numpy as np
 from tickwise.core.features import kernels
 from tickwise.core.features.engine import KernelParams
 from tickwise.core.features.layout import Layout, new_state
-from tickwise.core.features.stream import FeatureStream
+from tickwise.core.features.stream import FeatureStream, non_finite_message, not_after_message, read_bar
 from tickwise.domain.errors import DataValidationError
 
 
@@ -34,6 +35,9 @@ class FeatureBank:
         self._n_feat = len(layout.names)
         self._streams: list[FeatureStream | None] = []
         self._row_of: dict[int, int] = {}  # key (instrument) -> row
+        slots = layout.slots
+        # the column slots update_many writes a bar's o, h, l, c, v and obi_5 into
+        self._in_slots = np.array([slots[n] for n in ("open", "high", "low", "close", "volume", "obi_5")])
         self._alloc(max(capacity, 1))
 
     def _alloc(self, capacity: int) -> None:
@@ -46,6 +50,7 @@ class FeatureBank:
         self.col = np.full((capacity, lay.n_slots, 1), np.nan)
         self.fin_bars = np.zeros((capacity, n_tf, 2, 5))
         self.fin_count = np.zeros((capacity, n_tf), dtype=np.int64)
+        self._has_talib = np.zeros(capacity, dtype=bool)  # row's stream still has a 1m TA-Lib handle
 
     @property
     def capacity(self) -> int:
@@ -68,6 +73,7 @@ class FeatureBank:
             self._row_of[key] = row
         self._bind(row, stream)
         self._streams[row] = stream
+        self._has_talib[row] = stream.has_talib
         return row
 
     def stream(self, key: int) -> FeatureStream | None:
@@ -81,9 +87,9 @@ class FeatureBank:
         )  # fmt: skip
 
     def _grow(self, capacity: int) -> None:
-        old = (self.ist, self.fst, self.ring, self.col, self.fin_bars, self.fin_count)
+        old = (self.ist, self.fst, self.ring, self.col, self.fin_bars, self.fin_count, self._has_talib)
         self._alloc(capacity)
-        new = (self.ist, self.fst, self.ring, self.col, self.fin_bars, self.fin_count)
+        new = (self.ist, self.fst, self.ring, self.col, self.fin_bars, self.fin_count, self._has_talib)
         for a, b in zip(old, new, strict=True):
             b[: a.shape[0]] = a
         # The streams hold views of the old arrays: re-point them (the values were copied above).
@@ -104,49 +110,60 @@ class FeatureBank:
         k = len(keys)
         out = np.full((k, self._n_feat), np.nan)
         errors: list[DataValidationError | None] = [None] * k
-        rows = np.empty(k, dtype=np.int64)
-        t_min = np.empty(k, dtype=np.int64)
-        ohlcv = np.empty((5, k))
-        masking = [False] * k
-        ok: list[int] = []
-        streams = self._streams
-        for j, (key, bar) in enumerate(zip(keys, bars, strict=True)):
-            row = self._row_of[key]
-            stream = streams[row]
-            assert stream is not None
+        row_of = self._row_of
+        rows = np.fromiter((row_of[key] for key in keys), dtype=np.int64, count=k)
+        # One pass reads every bar (the only per-bar Python left); the checks below are vectorized.
+        t_min = np.zeros(k, dtype=np.int64)
+        vals = np.full((k, 6), np.nan)  # o, h, l, c, v, obi_5
+        raw_times: list[Any] = [None] * k
+        parsed = np.ones(k, dtype=bool)
+        for j, bar in enumerate(bars):
             try:
-                t, o, h, lo, c, v, mask = stream.begin(bar)
+                raw_times[j], t_min[j], *vals[j] = read_bar(bar)
             except DataValidationError as exc:
                 errors[j] = exc
-                continue
-            n = len(ok)
-            rows[n] = row
-            t_min[n] = t
-            ohlcv[0, n] = o
-            ohlcv[1, n] = h
-            ohlcv[2, n] = lo
-            ohlcv[3, n] = c
-            ohlcv[4, n] = v
-            masking[j] = mask
-            ok.append(j)
-        n_ok = len(ok)
-        if n_ok == 0:
+                parsed[j] = False
+        ohlcv = vals[:, :5]
+        with np.errstate(invalid="ignore"):
+            finite = np.isfinite(ohlcv).all(axis=1) & (ohlcv[:, 3] > 0.0)
+        for j in np.flatnonzero(parsed & ~finite).tolist():
+            errors[j] = DataValidationError(non_finite_message(raw_times[j], ohlcv[j].tolist()))
+        ist = self.ist[rows]
+        seen = ist[:, kernels.I_COUNT]
+        late = parsed & finite & (seen > 0) & (t_min <= ist[:, kernels.I_LAST_TIME])
+        for j in np.flatnonzero(late).tolist():
+            errors[j] = DataValidationError(not_after_message(raw_times[j]))
+        ok = np.flatnonzero(parsed & finite & ~late)
+        if ok.shape[0] == 0:
             return out, errors
+        r_ok = rows[ok]
+        lay = self._layout
+        self.col[r_ok[:, None], self._in_slots, 0] = vals[ok]
+        masking = seen[ok] <= lay.warmup
+        streams = self._streams
+        # Only streams still warming up (context values to restore) or with a TA-Lib handle left (none
+        # with the default catalog) need Python per stream.
+        for n in np.flatnonzero(masking | self._has_talib[r_ok]).tolist():
+            stream = streams[int(r_ok[n])]
+            assert stream is not None
+            o, h, lo, c, v = ohlcv[ok[n]].tolist()
+            stream.run_talib(o, h, lo, c, v)
+            if masking[n]:
+                stream.restore_context()
+        n_ok = ok.shape[0]
         n_fin = np.zeros(n_ok, dtype=np.int64)
         p = self._p
-        lay = self._layout
+        o_ok = np.ascontiguousarray(ohlcv[ok].T)
         kernels.step_many(
-            rows[:n_ok], t_min[:n_ok], ohlcv[0, :n_ok], ohlcv[1, :n_ok], ohlcv[2, :n_ok], ohlcv[3, :n_ok],
-            ohlcv[4, :n_ok], p.hurst_window, p.hurst_lags, p.zwins, p.zshort, p.horizons, p.rlags, p.tfs,
-            p.kalman, p.session, lay.ffd_w, lay.cslots, self.ist, self.fst, self.ring, self.col,
-            self.fin_bars, self.fin_count, lay.ops, lay.consts, lay.warm, n_fin,
+            r_ok, t_min[ok], o_ok[0], o_ok[1], o_ok[2], o_ok[3], o_ok[4], p.hurst_window, p.hurst_lags,
+            p.zwins, p.zshort, p.horizons, p.rlags, p.tfs, p.kalman, p.session, lay.ffd_w, lay.cslots,
+            self.ist, self.fst, self.ring, self.col, self.fin_bars, self.fin_count, lay.ops, lay.consts,
+            lay.warm, n_fin,
         )  # fmt: skip
         # Only instruments that closed a context bar (one in five minutes at most) need Python again.
         for n in np.flatnonzero(n_fin).tolist():
-            j = ok[n]
-            stream = streams[int(rows[n])]
+            stream = streams[int(r_ok[n])]
             assert stream is not None
-            stream.finish(int(n_fin[n]), masking[j])
-        ok_idx = np.asarray(ok, dtype=np.int64)
-        out[ok_idx] = self.col[rows[:n_ok], : self._n_feat, 0]
+            stream.finish(int(n_fin[n]), bool(masking[n]))
+        out[ok] = self.col[r_ok, : self._n_feat, 0]
         return out, errors

@@ -67,6 +67,39 @@ def epoch_minute(t: Any) -> int:
     raise DataValidationError(f"bar time {t!r} is not a datetime")
 
 
+def read_bar(bar: Mapping[str, Any] | Any) -> tuple[Any, int, float, float, float, float, float, float]:
+    """Read one bar: ``(raw time, epoch minute, o, h, l, c, v, obi_5 or NaN)``.
+
+    ``bar`` is a mapping or an object with the fields as keys / attributes. A missing or naive time, or
+    a non-numeric price or volume, raises :class:`DataValidationError`; values are not checked here
+    (see :func:`non_finite_message`).
+    """
+    if isinstance(bar, Mapping):
+        get: Callable[..., Any] = bar.get
+    else:
+        get = partial(getattr, bar)  # getattr(bar, name, default)
+    raw_time = get("time", None)
+    t_min = epoch_minute(raw_time)
+    try:
+        o = float(get("open", None))
+        h = float(get("high", None))
+        lo = float(get("low", None))
+        c = float(get("close", None))
+        v = float(get("volume", None))
+    except (TypeError, ValueError) as exc:
+        raise DataValidationError(f"bar at {raw_time} has a non-numeric price/volume: {exc}") from exc
+    obi = get("obi_5", None)
+    return raw_time, t_min, o, h, lo, c, v, math.nan if obi is None else float(obi)
+
+
+def non_finite_message(raw_time: Any, values: list[float]) -> str:
+    return f"bar at {raw_time} has a non-finite or non-positive price: {values}"
+
+
+def not_after_message(raw_time: Any) -> str:
+    return f"bar at {raw_time} is not after the previous bar"
+
+
 class FeatureStream:
     """Live feature rows for one instrument; open it with :meth:`FeatureCalculator.open_stream`."""
 
@@ -142,61 +175,54 @@ class FeatureStream:
         is refused), write its inputs and the TA-Lib outputs into the column.
 
         Returns ``(t_min, o, h, l, c, v, masking)`` for the step and :meth:`finish`. A
-        :class:`~tickwise.core.features.bank.FeatureBank` runs the step of many streams in one call.
+        :class:`~tickwise.core.features.bank.FeatureBank` checks and writes many bars at once.
         """
-        if isinstance(bar, Mapping):
-            get: Callable[..., Any] = bar.get
-        else:
-            get = partial(getattr, bar)  # getattr(bar, name, default)
-        t_min = epoch_minute(get("time", None))
-        try:
-            o = float(get("open", None))
-            h = float(get("high", None))
-            lo = float(get("low", None))
-            c = float(get("close", None))
-            v = float(get("volume", None))
-        except (TypeError, ValueError) as exc:
-            raise DataValidationError(
-                f"bar at {get('time', None)} has a non-numeric price/volume: {exc}"
-            ) from exc
-        # x - x is 0.0 for a finite x and NaN for NaN or ±inf: one check for all five values.
+        raw_time, t_min, o, h, lo, c, v, obi = read_bar(bar)
         if not ((o - o) + (h - h) + (lo - lo) + (c - c) + (v - v) == 0.0 and c > 0.0):
-            vals_bad = [o, h, lo, c, v]
-            raise DataValidationError(
-                f"bar at {get('time', None)} has a non-finite or non-positive price: {vals_bad}"
-            )
+            raise DataValidationError(non_finite_message(raw_time, [o, h, lo, c, v]))
         ist = self.state.ist
         bar_index = int(ist[kernels.I_COUNT])
         if bar_index > 0 and t_min <= ist[kernels.I_LAST_TIME]:
-            raise DataValidationError(f"bar at {get('time', None)} is not after the previous bar")
-        vals = self._vals
-        vals[0] = o
-        vals[1] = h
-        vals[2] = lo
-        vals[3] = c
-        vals[4] = v
-        obi = get("obi_5", None)
+            raise DataValidationError(not_after_message(raw_time))
         mv = self._mv
-        mv[self._obi_slot] = math.nan if obi is None else float(obi)
+        mv[self._obi_slot] = obi
         in_slots = self._in_slots
         mv[in_slots[0]] = o
         mv[in_slots[1]] = h
         mv[in_slots[2]] = lo
         mv[in_slots[3]] = c
         mv[in_slots[4]] = v
+        self.run_talib(o, h, lo, c, v)
+        masking = bar_index <= self._warmup
+        if masking:
+            self.restore_context()
+        return t_min, o, h, lo, c, v, masking
 
+    @property
+    def has_talib(self) -> bool:
+        """Whether any 1m TA-Lib handle is left (none with the default catalog: all are native)."""
+        return bool(self._ready or self._pending)
+
+    def run_talib(self, o: float, h: float, lo: float, c: float, v: float) -> None:
+        """Update the 1m TA-Lib handles not replaced by compiled replicas (if any) with a checked bar."""
+        if not (self._ready or self._pending):
+            return
+        vals = self._vals
+        vals[0] = o
+        vals[1] = h
+        vals[2] = lo
+        vals[3] = c
+        vals[4] = v
         self._run_handles(self._groups, vals)
         if self._pending:
             self._update_pending(self._ready, self._pending, vals)
             self._groups = _group(self._ready)
 
-        # Context values persist between their bars. Until every feature is warm the warm-up mask may
-        # blank them in the column, so restore them from the stored copy while that can happen (the
-        # custom step does not touch context slots, so restoring before it is the same).
-        masking = bar_index <= self._warmup
-        if masking:
-            self._colv[self._ctx_slots] = self._ctx_vals
-        return t_min, o, h, lo, c, v, masking
+    def restore_context(self) -> None:
+        """Context values persist between their bars. Until every feature is warm the warm-up mask may
+        blank them in the column, so restore them from the stored copy while that can happen (the
+        custom step does not touch context slots, so restoring before it is the same)."""
+        self._colv[self._ctx_slots] = self._ctx_vals
 
     def finish(self, n_fin: int, masking: bool) -> None:
         """The part of :meth:`update` after the compiled step (``n_fin`` context bars closed): the
