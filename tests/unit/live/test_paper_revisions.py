@@ -239,3 +239,83 @@ def test_recorded_signals_rebuild_exactly_the_trade_signals_the_paper_engine_was
 
     assert recorded_signals(frame) == fed
     assert recorded_signals(signal_frame([])) == []
+
+
+async def test_the_live_engines_rewind_revises_a_traded_bar_and_the_recorded_version_still_replays_equal() -> (
+    None
+):
+    """The same flake through the real LiveEngine: a bar processed, traded, then corrected by a rewind."""
+    from tickwise.core.features.calculator import FeatureCalculator
+    from tickwise.pipelines.live.engine import LiveEngine
+
+    calculator = FeatureCalculator()
+    atr_at = calculator.names.index("atr_14")
+
+    def model(token: int, t: datetime, row: np.ndarray) -> Signal:
+        # A deterministic stand-in for the meta model: its size is a function of the bar's features, so
+        # a corrected bar (a wider range, a higher ATR) gets another size, as a real model would.
+        meta = 1.0 / (1.0 + 4.0 * float(row[atr_at]))
+        return Signal(token, Timeframe.M1, t, t + MIN, "m-1", 1, 0.7, "live", "fs", size=0.2, meta_size=meta)
+
+    open_ = datetime.combine(DAY, time(9, 15), tzinfo=IST)
+    history = pd.DataFrame(
+        {
+            "time": pd.DatetimeIndex([open_ + i * MIN for i in range(30)]).tz_convert("UTC"),
+            "open": 100.0,
+            "high": 100.1,
+            "low": 99.9,
+            "close": 100.0,
+            "volume": 1000,
+            "oi": pd.array([pd.NA] * 30, dtype="Int64"),
+            "obi_5": np.nan,
+        }
+    )
+    t = open_ + 30 * MIN
+
+    def one(close: float, spread: float, at: datetime = t) -> Bar:
+        return Bar(
+            Candle(TOKEN, Timeframe.M1, at, 100.0, close + spread, 100.0 - spread, close, 900, None, "live")
+        )
+
+    repo = InMemoryPaperRepository()
+    trader = PaperTrader(
+        engine=TradeEngine(config()),
+        repository=repo,
+        run_id="paper-revisions",
+        feature_names=calculator.names,
+        barriers=BARRIERS,
+    )
+    stored = Stored()
+    candles: dict[datetime, Bar] = {}
+
+    def writer(table: str, rows: Sequence[object]) -> None:
+        stored(table, rows)
+        for row in rows:
+            if table == "candles" and isinstance(row, Bar) and row.candle.timeframe is Timeframe.M1:
+                candles[row.time] = row  # the candles table: an upsert too
+
+    engine = LiveEngine(calculator, model, trader.tap(writer))
+    engine.open_instrument(TOKEN, history)
+    trader.start()
+    engine.process(one(100.0, 0.1), closed_at=0.0)  # the feed's bar
+    ticks = [tick(t + MIN, 100.05), tick(t + MIN + timedelta(seconds=30), 100.1)]
+    trader.observe_ticks(ticks)
+    await settle()
+    assert trader.engine.open_positions == 1
+    # REST's bar held ticks the feed missed: a wider range. The rewind scores 10:45 again.
+    engine.rewind(TOKEN, [one(100.4, 1.5), one(100.2, 0.2, t + MIN)], closed_at=0.0)
+    later = [tick(t + 2 * MIN + timedelta(seconds=5), 97.0)]  # through any stop loss: the trade closes
+    trader.observe_ticks(later)
+    await settle()
+    await trader.close()
+
+    assert trader.summary.revised_signals == 1 and trader.summary.duplicate_signals == 0
+    assert len(trader.engine.trades) == 1
+    recorded = await repo.paper_signals("paper-revisions")
+    replayed = TradeEngine(config())
+    replay(replayed, recorded_signals(recorded), events(ticks + later))
+    assert replayed.trades == trader.engine.trades
+    # The upserted signal is the revision: another meta size, hence another quantity.
+    revised = stored.signals[(TOKEN, t, "m-1")]
+    assert revised.meta_size is not None and revised.meta_size != recorded["meta_size"].iloc[0]
+    assert candles[t].close == 100.4
