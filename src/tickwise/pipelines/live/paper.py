@@ -21,7 +21,7 @@ is decided later than its ticks arrive: the trader therefore *holds* each tick u
 its minute is decided for its instrument (or the tick is ``hold`` older than the newest tick: a minute
 without any bar), and releases ticks in arrival order; an instrument that waits keeps only its own
 ticks back, the others go on. Paper trading then lags the market by the
-repair, but trades exactly what the stored signals and ticks say (the parity test checks it).
+repair, but trades exactly what its recorded signals and the stored ticks say (the parity test checks it).
 
 Signals are taken once per bar, and the version taken is history: a bar re-scored after the trader
 acted on it (late ticks, a REST repair rewind) is not traded again. When the re-scored signal is the
