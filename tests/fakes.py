@@ -654,10 +654,13 @@ class InMemoryPaperRepository:
     def __init__(self) -> None:
         self.opened: dict[str, list[pd.DataFrame]] = {}
         self.closed: dict[str, list[pd.DataFrame]] = {}
+        self.taken: dict[str, list[pd.DataFrame]] = {}
         self.fail_next = 0
         self.calls = 0
 
-    async def record(self, run_id: str, opened: pd.DataFrame, closed: pd.DataFrame) -> None:
+    async def record(
+        self, run_id: str, opened: pd.DataFrame, closed: pd.DataFrame, signals: pd.DataFrame | None = None
+    ) -> None:
         await asyncio.sleep(0)
         self.calls += 1
         if self.fail_next:
@@ -665,6 +668,17 @@ class InMemoryPaperRepository:
             raise StorageError("database unavailable (fake outage)")
         self.opened.setdefault(run_id, []).append(opened.copy())
         self.closed.setdefault(run_id, []).append(closed.copy())
+        if signals is not None:
+            self.taken.setdefault(run_id, []).append(signals.copy())
+
+    async def paper_signals(self, run_id: str) -> pd.DataFrame:
+        """Like the table: the first record of a (token, time, model) is kept, ordered by available_at."""
+        frames = [f for f in self.taken.get(run_id, []) if len(f)]
+        if not frames:
+            return pd.DataFrame()
+        out = pd.concat(frames, ignore_index=True)
+        out = out.drop_duplicates(["instrument_token", "time", "model_version"], keep="first")
+        return out.sort_values(["available_at", "instrument_token"], kind="stable").reset_index(drop=True)
 
     async def trades(self, run_id: str) -> pd.DataFrame:
         frames = [f for f in self.closed.get(run_id, []) if len(f)]

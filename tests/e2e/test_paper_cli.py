@@ -25,6 +25,7 @@ def test_live_offers_paper_trading_and_backtest_the_parity_fill_rule() -> None:
     backtest = run("backtest", "--help")
     assert backtest.returncode == 0
     assert "--signals" in backtest.stdout and "--prices" in backtest.stdout
+    assert "--paper-run" in backtest.stdout
 
 
 def test_an_unknown_price_source_is_one_clear_line_with_exit_code_2() -> None:
@@ -32,4 +33,12 @@ def test_an_unknown_price_source_is_one_clear_line_with_exit_code_2() -> None:
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "candles" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_replaying_a_paper_session_without_naming_it_is_one_clear_line_with_exit_code_2() -> None:
+    result = run("backtest", "--from", "2026-12-01", "--to", "2026-12-02", "--signals", "paper")
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--paper-run" in lines[0], result.stderr
     assert "Traceback" not in result.stderr

@@ -76,6 +76,7 @@ def backtest_request(
     signal_mode: str = "historical",
     prices: str = "bars",
     sizing: str | None = None,
+    paper_run: str | None = None,
 ) -> BacktestRequest:
     """``sizing`` None: both runs (meta-sized and unsized) when ``backtest.sizing`` is meta, else none."""
     labeling = settings.trading.labeling
@@ -89,6 +90,7 @@ def backtest_request(
         signal_mode=signal_mode,
         prices=prices,
         sizing=sizing or ("both" if settings.backtest.sizing == "meta" else "none"),
+        paper_run=paper_run,
         barriers=BarrierSpec(
             k_pt=labeling.k_pt, k_sl=labeling.k_sl, horizon=labeling.horizon, atr_period=labeling.atr_period
         ),
@@ -108,6 +110,7 @@ async def run_backtest(
             runs=runs,
             clock=SystemClock(),
             ticks=TimescalePaperRepository(ctx.pool),
+            paper=TimescalePaperRepository(ctx.pool),
         )
         return await pipeline.run(request)
 

@@ -48,9 +48,15 @@ def backtest(
     signals: Annotated[
         str,
         typer.Option(
-            "--signals", help="historical, or live: the signals of `tickwise live` (paper parity check)."
+            "--signals",
+            help="historical; live: the signals `tickwise live` stored; or paper: the signals the paper "
+            "session --paper-run acted on, as recorded (paper parity check).",
         ),
     ] = "historical",
+    paper_run: Annotated[
+        str | None,
+        typer.Option("--paper-run", help="The paper session (run id) whose signals --signals paper replays."),
+    ] = None,
     prices: Annotated[
         str,
         typer.Option(
@@ -88,6 +94,7 @@ def backtest(
         signal_mode=signals,
         prices=prices,
         sizing=sizing,
+        paper_run=paper_run,
     )
     result = asyncio.run(run_backtest(settings, request))
     summary = summary_of(result)

@@ -28,13 +28,33 @@ POSITION_COLUMNS = (
     "confidence",
 )
 
+#: ``paper_signals`` columns: each signal exactly as the paper engine was fed it (``TradeSignal``'s fields),
+#: the version it acted on, whatever a later re-scoring of its bar wrote to ``signals``
+SIGNAL_COLUMNS = (
+    "instrument_token",
+    "time",
+    "available_at",
+    "direction",
+    "confidence",
+    "size",
+    "meta_size",
+    "model_version",
+    "take_profit",
+    "stop_loss",
+    "horizon_end",
+    "lot_size",
+)
+
 #: what :meth:`TickPriceSource.tick_prices` returns, in feed order
 TICK_PRICE_COLUMNS = ("instrument_token", "time", "received_at", "last_price", "bid", "ask")
 
 
 class PaperRepository(Protocol):
-    async def record(self, run_id: str, opened: pd.DataFrame, closed: pd.DataFrame) -> None:
-        """In one transaction: positions just opened, trades just closed (their positions marked closed)."""
+    async def record(
+        self, run_id: str, opened: pd.DataFrame, closed: pd.DataFrame, signals: pd.DataFrame | None = None
+    ) -> None:
+        """In one transaction: signals just taken (``SIGNAL_COLUMNS``), positions just opened, trades
+        just closed (their positions marked closed)."""
         ...
 
     async def trades(self, run_id: str) -> pd.DataFrame: ...
@@ -42,6 +62,12 @@ class PaperRepository(Protocol):
     async def close_interrupted(self, run_id: str, at: datetime) -> int:
         """Positions of other sessions still open (their process died): closed at ``at`` with
         ``exit_reason = 'interrupted'`` (no trade: the engine never closed them). Returns how many."""
+        ...
+
+
+class PaperSignalSource(Protocol):
+    async def paper_signals(self, run_id: str) -> pd.DataFrame:
+        """The signals paper session ``run_id`` acted on (``SIGNAL_COLUMNS``), by ``available_at``."""
         ...
 
 

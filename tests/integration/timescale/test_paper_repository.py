@@ -12,10 +12,11 @@ import pytest
 
 from tickwise.adapters.timescale.paper_repository import TimescalePaperRepository
 from tickwise.adapters.timescale.tick_repository import TimescaleTickRepository
-from tickwise.core.trading import OpenPosition, Trade
+from tickwise.core.trading import OpenPosition, Trade, TradeSignal, barrier_signal
 from tickwise.domain.tick import Depth, DepthLevel, Tick
 from tickwise.domain.time import IST
-from tickwise.pipelines.live.paper import position_frame, trade_frame
+from tickwise.pipelines.backtest.inputs import recorded_signals
+from tickwise.pipelines.live.paper import position_frame, signal_frame, trade_frame
 
 pytestmark = pytest.mark.db
 
@@ -114,7 +115,41 @@ async def test_stored_ticks_come_back_in_feed_order_with_best_bid_and_ask(clean_
     assert np.isnan(frame["bid"].iloc[1]) and np.isnan(frame["ask"].iloc[1])
 
 
-@pytest.mark.parametrize("table", ["paper_trades", "paper_positions"])
+async def test_the_signals_a_session_acted_on_come_back_exactly_as_fed_and_the_first_version_stays(
+    clean_db: asyncpg.Pool,
+) -> None:
+    def fed(meta: float | None, close: float, minutes: int = 0) -> TradeSignal:
+        return barrier_signal(
+            instrument_token=408065,
+            time=T + timedelta(minutes=minutes),
+            available_at=T + timedelta(minutes=minutes + 1),
+            direction=1,
+            confidence=0.6123456789,
+            size=None if minutes else 0.1 / 3,
+            model_version="m-1",
+            reference_close=close,
+            atr=0.7 / 3,
+            k_pt=2.0,
+            k_sl=1.5,
+            horizon_bars=10,
+            lot_size=1,
+            meta_size=meta,
+        )
+
+    first, other = fed(1 / 3, 1000.1), fed(None, 1001.0, minutes=2)
+    repo = TimescalePaperRepository(clean_db)
+    await repo.record(RUN, position_frame([]), trade_frame([]), signal_frame([first, other]))
+    # A retried write (or a revision that reached the record) never replaces what was acted on.
+    revised = fed(0.2, 1000.3)
+    await repo.record(RUN, position_frame([]), trade_frame([]), signal_frame([revised]))
+    frame = await repo.paper_signals(RUN)
+    assert recorded_signals(frame) == [first, other]  # every float and instant bit-exact
+    async with clean_db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM paper_signals WHERE size IS NULL") == 1
+    assert (await repo.paper_signals("paper-other")).empty
+
+
+@pytest.mark.parametrize("table", ["paper_trades", "paper_positions", "paper_signals"])
 async def test_grafana_may_read_the_paper_tables_but_not_write_them(
     admin_pool: asyncpg.Pool, table: str
 ) -> None:

@@ -1,5 +1,5 @@
-"""Paper trading in TimescaleDB (``paper_positions``, ``paper_trades``) and the stored ticks a parity
-backtest replays."""
+"""Paper trading in TimescaleDB (``paper_signals``, ``paper_positions``, ``paper_trades``) and the stored
+ticks a parity backtest replays."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pandas as pd
 from tickwise.adapters.timescale.backtest_repository import MONEY, TRADE_COLUMNS
 from tickwise.adapters.timescale.frames import records_frame
 from tickwise.domain.errors import DataValidationError
-from tickwise.ports.paper import POSITION_COLUMNS, TICK_PRICE_COLUMNS
+from tickwise.ports.paper import POSITION_COLUMNS, SIGNAL_COLUMNS, TICK_PRICE_COLUMNS
 
 _CLOSE_SQL = (
     "UPDATE paper_positions SET closed_at = $4, exit_reason = $5, updated_at = now() "
@@ -42,19 +42,30 @@ def _rows(frame: pd.DataFrame, columns: Sequence[str], run_id: str) -> list[tupl
 
 
 class TimescalePaperRepository:
-    """PaperRepository and TickPriceSource on an asyncpg pool."""
+    """PaperRepository, PaperSignalSource and TickPriceSource on an asyncpg pool."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def record(self, run_id: str, opened: pd.DataFrame, closed: pd.DataFrame) -> None:
-        """Opened positions, closed trades and the closing of their positions: all or nothing, so a
-        retried write never duplicates a trade."""
+    async def record(
+        self, run_id: str, opened: pd.DataFrame, closed: pd.DataFrame, signals: pd.DataFrame | None = None
+    ) -> None:
+        """Signals taken, opened positions, closed trades and the closing of their positions: all or
+        nothing, so a retried write never duplicates a trade. A signal already recorded is kept (the
+        first version is the one acted on)."""
+        signal_rows = [] if signals is None else _rows(signals, ("run_id", *SIGNAL_COLUMNS), run_id)
         position_rows = _rows(opened, ("run_id", *POSITION_COLUMNS), run_id)
         trade_rows = _rows(closed, TRADE_COLUMNS, run_id)
-        if not position_rows and not trade_rows:
+        if not signal_rows and not position_rows and not trade_rows:
             return
         async with self._pool.acquire() as conn, conn.transaction():
+            if signal_rows:
+                names = ("run_id", *SIGNAL_COLUMNS)
+                await conn.executemany(
+                    f"INSERT INTO paper_signals ({', '.join(names)}) VALUES "  # nosec B608: constant column names; values are bound
+                    f"({', '.join(f'${i}' for i in range(1, len(names) + 1))}) ON CONFLICT DO NOTHING",
+                    signal_rows,
+                )
             if position_rows:
                 columns = ("run_id", *POSITION_COLUMNS)
                 await conn.executemany(
@@ -107,6 +118,21 @@ class TimescalePaperRepository:
             columns,
             time_columns=("entry_time", "horizon_end", "signal_time", "closed_at"),
             float_columns=("entry_price", "take_profit", "stop_loss", "confidence"),
+        )
+
+    async def paper_signals(self, run_id: str) -> pd.DataFrame:
+        """The signals the session acted on, in the order its engine took them (by ``available_at``)."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT {', '.join(SIGNAL_COLUMNS)} FROM paper_signals WHERE run_id = $1 "  # nosec B608: constant column names; values are bound
+                "ORDER BY available_at, instrument_token, time, model_version",
+                run_id,
+            )
+        return records_frame(
+            rows,
+            SIGNAL_COLUMNS,
+            time_columns=("time", "available_at", "horizon_end"),
+            float_columns=("confidence", "size", "meta_size", "take_profit", "stop_loss"),
         )
 
     async def close_interrupted(self, run_id: str, at: datetime) -> int:

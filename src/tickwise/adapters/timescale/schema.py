@@ -385,6 +385,29 @@ paper_positions = Table(
     CheckConstraint("side IN (-1, 1)", name="paper_positions_side_check"),
 )
 
+# The signals a paper session acted on, each exactly as its engine was fed it (levels included): a bar
+# re-scored after a repair changes `signals` (an upsert) but never this record, so a backtest replaying
+# it (`--signals paper`) trades what the session traded (docs/backtest.md, "Paper trading").
+paper_signals = Table(
+    "paper_signals",
+    metadata,
+    Column("run_id", Text, nullable=False),
+    Column("instrument_token", BigInteger, nullable=False),
+    _ts("time"),
+    _ts("available_at"),
+    Column("direction", SmallInteger, nullable=False),
+    Column("confidence", F8, nullable=False),
+    Column("size", F8),
+    Column("meta_size", F8),
+    Column("model_version", Text, nullable=False),
+    Column("take_profit", F8, nullable=False),
+    Column("stop_loss", F8, nullable=False),
+    _ts("horizon_end"),
+    Column("lot_size", Integer, nullable=False),
+    PrimaryKeyConstraint("run_id", "instrument_token", "time", "model_version", name="paper_signals_pkey"),
+    CheckConstraint("direction IN (-1, 1)", name="paper_signals_direction_check"),
+)
+
 candle_flags = Table(
     "candle_flags",
     metadata,
@@ -459,6 +482,7 @@ APPEND_ONLY_HYPERTABLES: dict[str, str] = {"model_events": "90 days"}
 
 #: every application table, in an order safe for TRUNCATE/DROP
 ALL_TABLES = (
+    "paper_signals",
     "paper_positions",
     "paper_trades",
     "model_events",

@@ -98,6 +98,40 @@ def trade_signals(
     return out, dropped
 
 
+def recorded_signals(recorded: pd.DataFrame) -> list[TradeSignal]:
+    """The signals a paper session acted on (``ports.paper.SIGNAL_COLUMNS``, as ``paper_signals`` holds
+    them) -> the very trade signals its engine was fed: levels, size, meta size and lot as recorded,
+    nothing rebuilt from the (possibly repaired since) candles or re-scored signals."""
+    if recorded.empty:
+        return []
+    times = pd.DatetimeIndex(pd.to_datetime(recorded["time"], utc=True)).to_pydatetime()
+    available = pd.DatetimeIndex(pd.to_datetime(recorded["available_at"], utc=True)).to_pydatetime()
+    horizons = pd.DatetimeIndex(pd.to_datetime(recorded["horizon_end"], utc=True)).to_pydatetime()
+
+    def optional(column: str) -> list[float | None]:
+        values = pd.to_numeric(recorded[column], errors="coerce").to_numpy(dtype=np.float64).tolist()
+        return [v if math.isfinite(v) else None for v in values]
+
+    sizes, metas = optional("size"), optional("meta_size")
+    return [
+        TradeSignal(
+            instrument_token=int(row.instrument_token),
+            time=times[i],
+            available_at=available[i],
+            direction=int(row.direction),
+            confidence=float(row.confidence),
+            size=sizes[i],
+            model_version=str(row.model_version),
+            take_profit=float(row.take_profit),
+            stop_loss=float(row.stop_loss),
+            horizon_end=horizons[i],
+            lot_size=int(row.lot_size),
+            meta_size=metas[i],
+        )
+        for i, row in enumerate(recorded.itertuples(index=False))
+    ]
+
+
 def tick_events(ticks: pd.DataFrame) -> Iterator[PriceEvent]:
     """Stored ticks (``TICK_PRICE_COLUMNS``, in feed order) -> tick events, best bid/ask when recorded:
     the prices a paper session fed its engine."""

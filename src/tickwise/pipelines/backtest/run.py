@@ -7,6 +7,11 @@ label would have (its label spec: k_pt, k_sl, horizon, ATR period; the configure
 Prices are the 1-minute candles from ``start`` to the end of the IST day holding ``end``, so a trade
 opened just before ``end`` still meets its barriers or the square-off.
 
+Paper parity (``signal_mode = "paper"``, docs/backtest.md): the signals are those paper session
+``paper_run`` acted on, exactly as its engine was fed them (``paper_signals``: levels, size and meta size
+as recorded), not the stored ``signals`` rows, which a bar re-scored after a repair may have revised
+since; with ``prices = "ticks"`` the run replays the session's inputs through the same engine.
+
 Meta-label sizing (``sizing``): ``meta`` scales each position by its signal's meta size, ``none`` ignores
 it, ``both`` (the default) runs the same signals and prices twice, meta-sized and unsized, records both
 runs and links them (``metrics.unsized_run``), so the report shows them side by side. Without any meta
@@ -40,15 +45,22 @@ from tickwise.domain.errors import ConfigError, ModelError
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 from tickwise.domain.trade_record import TRADE_RECORD_COLUMNS
-from tickwise.pipelines.backtest.inputs import BarrierSpec, price_events, tick_events, trade_signals
+from tickwise.pipelines.backtest.inputs import (
+    BarrierSpec,
+    price_events,
+    recorded_signals,
+    tick_events,
+    trade_signals,
+)
 from tickwise.pipelines.backtest.report import sample_of
 from tickwise.ports.backtests import BacktestRepository, BacktestRun, BacktestSignalSource
 from tickwise.ports.clock import Clock
-from tickwise.ports.paper import TickPriceSource
+from tickwise.ports.paper import PaperSignalSource, TickPriceSource
 from tickwise.ports.repositories import CandleRepository, ModelRepository
 
 OOS = "oos"
 SIZING_CHOICES = ("meta", "none", "both")
+SIGNAL_MODES = ("historical", "live", "paper")
 # The figures compared between the meta-sized and the unsized run (metrics.unsized).
 COMPARED = (
     "net_pnl", "return_on_capital", "sharpe", "hit_rate", "trades", "profit_factor", "max_drawdown", "turnover",
@@ -65,9 +77,10 @@ class BacktestRequest:
     timeframe: Timeframe = Timeframe.M1  # the signals' timeframe (prices are always 1-minute bars)
     barriers: BarrierSpec = field(default_factory=BarrierSpec)  # when a model records no label spec
     # Paper/backtest parity (docs/backtest.md): trade the live signals on the stored ticks.
-    signal_mode: str = "historical"  # or "live"
+    signal_mode: str = "historical"  # or "live", or "paper": what paper session ``paper_run`` acted on
     prices: str = "bars"  # or "ticks"
     sizing: str = "both"  # meta, none, or both (meta-sized and unsized runs, linked)
+    paper_run: str | None = None  # the paper session whose signals a ``paper`` backtest replays
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -78,8 +91,15 @@ class BacktestRequest:
             )
         if self.prices not in ("bars", "ticks"):
             raise ConfigError(f"backtest --prices must be bars or ticks, not {self.prices!r}")
-        if self.signal_mode not in ("historical", "live"):
-            raise ConfigError(f"backtest --signals must be historical or live, not {self.signal_mode!r}")
+        if self.signal_mode not in SIGNAL_MODES:
+            raise ConfigError(
+                f"backtest --signals must be one of {', '.join(SIGNAL_MODES)}, not {self.signal_mode!r}"
+            )
+        if (self.signal_mode == "paper") != (self.paper_run is not None):
+            raise ConfigError(
+                "backtest --signals paper needs --paper-run RUN_ID (the paper session to replay), "
+                "and --paper-run needs --signals paper"
+            )
         if self.sizing not in SIZING_CHOICES:
             raise ConfigError(
                 f"backtest --sizing must be one of {', '.join(SIZING_CHOICES)}, not {self.sizing!r}"
@@ -115,8 +135,10 @@ class BacktestPipeline:
         runs: BacktestRepository,
         clock: Clock,
         ticks: TickPriceSource | None = None,
+        paper: PaperSignalSource | None = None,
     ) -> None:
         self._ticks = ticks
+        self._paper = paper
         self._source = source
         self._candles = candles
         self._models = models
@@ -125,44 +147,34 @@ class BacktestPipeline:
 
     async def run(self, request: BacktestRequest) -> BacktestResult:
         began = stopwatch.perf_counter()
-        label = await self._model_label(request)
-        signals = await self._source.signals(
-            request.start,
-            request.end,
-            model_version=None if request.oos else label,
-            oos=request.oos,
-            mode=request.signal_mode,
-        )
-        signals = signals[signals["timeframe"] == str(request.timeframe)]
-        specs = await self._barrier_specs(signals, request.barriers)
         last_day = (request.end - timedelta(microseconds=1)).astimezone(IST).date()
         price_end = datetime.combine(last_day + timedelta(days=1), clock_time(0), tzinfo=IST)
-        tokens = sorted(int(t) for t in signals["instrument_token"].unique())
-        lots = await self._source.lot_sizes(tokens)
-        queued: list[TradeSignal] = []
-        dropped = 0
-        bar_frames = []
-        for token in tokens:
-            mine = signals[signals["instrument_token"] == token].reset_index(drop=True)
-            history = await self._candles.read_frame(token, request.timeframe, None, price_end)
-            levels = signal_bar_levels(history, mine["time"], specs_atr(specs, mine))
-            for version, group in mine.groupby("model_version", sort=False):
-                idx = group.index
-                made, lost = trade_signals(
-                    group.reset_index(drop=True),
-                    levels.loc[idx].reset_index(drop=True),
-                    specs.get(str(version), request.barriers),
-                    request.timeframe.delta,
-                    lots.get(token, 1),
-                    model_label=OOS if request.oos else None,
-                )
-                queued += made
-                dropped += lost
-            if request.timeframe == Timeframe.M1:
-                bars = history[history["time"] >= request.start]
-            else:
-                bars = await self._candles.read_frame(token, Timeframe.M1, request.start, price_end)
-            bar_frames.append(bars[["instrument_token", "time", "open", "high", "low", "close"]])
+        if request.signal_mode == "paper":
+            label, signals, queued = await self._paper_signals(request)
+            specs: dict[str, BarrierSpec] = {}
+            tokens = sorted({s.instrument_token for s in queued})
+            dropped = 0
+            bar_frames = [
+                (await self._candles.read_frame(token, Timeframe.M1, request.start, price_end))[
+                    ["instrument_token", "time", "open", "high", "low", "close"]
+                ]
+                for token in (tokens if request.prices == "bars" else [])
+            ]
+        else:
+            label = await self._model_label(request)
+            signals = await self._source.signals(
+                request.start,
+                request.end,
+                model_version=None if request.oos else label,
+                oos=request.oos,
+                mode=request.signal_mode,
+            )
+            signals = signals[signals["timeframe"] == str(request.timeframe)]
+            specs = await self._barrier_specs(signals, request.barriers)
+            tokens = sorted(int(t) for t in signals["instrument_token"].unique())
+            queued, dropped, bar_frames = await self._stored_signals(
+                request, signals, specs, tokens, price_end
+            )
         if request.prices == "ticks":
             if self._ticks is None:
                 raise ConfigError("a backtest on ticks needs the stored ticks (no tick source wired)")
@@ -213,6 +225,60 @@ class BacktestPipeline:
             seconds=stopwatch.perf_counter() - began,
             unsized=None if unsized is None else unsized[0],
         )
+
+    async def _stored_signals(
+        self,
+        request: BacktestRequest,
+        signals: pd.DataFrame,
+        specs: dict[str, BarrierSpec],
+        tokens: list[int],
+        price_end: datetime,
+    ) -> tuple[list[TradeSignal], int, list[pd.DataFrame]]:
+        """Stored signals -> trade signals with the barriers rebuilt from the stored candles, the count
+        dropped without a usable ATR, and each instrument's 1-minute bars from ``start``."""
+        lots = await self._source.lot_sizes(tokens)
+        queued: list[TradeSignal] = []
+        dropped = 0
+        bar_frames = []
+        for token in tokens:
+            mine = signals[signals["instrument_token"] == token].reset_index(drop=True)
+            history = await self._candles.read_frame(token, request.timeframe, None, price_end)
+            levels = signal_bar_levels(history, mine["time"], specs_atr(specs, mine))
+            for version, group in mine.groupby("model_version", sort=False):
+                idx = group.index
+                made, lost = trade_signals(
+                    group.reset_index(drop=True),
+                    levels.loc[idx].reset_index(drop=True),
+                    specs.get(str(version), request.barriers),
+                    request.timeframe.delta,
+                    lots.get(token, 1),
+                    model_label=OOS if request.oos else None,
+                )
+                queued += made
+                dropped += lost
+            if request.timeframe == Timeframe.M1:
+                bars = history[history["time"] >= request.start]
+            else:
+                bars = await self._candles.read_frame(token, Timeframe.M1, request.start, price_end)
+            bar_frames.append(bars[["instrument_token", "time", "open", "high", "low", "close"]])
+        return queued, dropped, bar_frames
+
+    async def _paper_signals(self, request: BacktestRequest) -> tuple[str, pd.DataFrame, list[TradeSignal]]:
+        """The signals paper session ``paper_run`` acted on, with bars in ``[start, end)``, as fed."""
+        if self._paper is None:
+            raise ConfigError("a backtest of a paper session needs its recorded signals (no source wired)")
+        assert request.paper_run is not None  # BacktestRequest checks it
+        recorded = await self._paper.paper_signals(request.paper_run)
+        if recorded.empty:
+            raise ConfigError(
+                f"paper session {request.paper_run!r} recorded no signals (see paper_signals; sessions "
+                "before migration 0014 did not record them: use --signals live)"
+            )
+        times = pd.to_datetime(recorded["time"], utc=True)
+        recorded = recorded[(times >= request.start) & (times < request.end)].reset_index(drop=True)
+        versions = sorted({str(v) for v in recorded["model_version"].unique()})
+        label = request.model_version or (versions[0] if len(versions) == 1 else "paper")
+        return label, recorded, recorded_signals(recorded)
 
     async def _record(
         self,
@@ -329,7 +395,7 @@ def run_params(request: BacktestRequest, specs: dict[str, BarrierSpec]) -> dict[
         "oos": request.oos,
         "signals": request.signal_mode,
         "prices": request.prices,
-    }
+    } | ({"paper_run": request.paper_run} if request.paper_run is not None else {})
 
 
 def trade_rows(trades: list[Trade]) -> pd.DataFrame:

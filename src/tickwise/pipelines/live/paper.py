@@ -21,10 +21,16 @@ is decided later than its ticks arrive: the trader therefore *holds* each tick u
 its minute is decided for its instrument (or the tick is ``hold`` older than the newest tick: a minute
 without any bar), and releases ticks in arrival order; an instrument that waits keeps only its own
 ticks back, the others go on. Paper trading then lags the market by the
-repair, but trades exactly what the stored signals and ticks say (the parity test checks it).
+repair, but trades exactly what its recorded signals and the stored ticks say (the parity test checks it).
 
-Signals are taken once per bar: a bar replayed after a repair rewind that produces the signal again is
-not traded twice (``duplicate_signals``).
+Signals are taken once per bar, and the version taken is history: a bar re-scored after the trader
+acted on it (late ticks, a REST repair rewind) is not traded again. When the re-scored signal is the
+same it counts as ``duplicate_signals``; when it differs (direction, confidence, size, meta size, or
+its barrier levels, the repaired bar's close and ATR) it counts as ``revised_signals`` and is logged.
+``signals`` (an upsert) then holds the revision, the model's answer on the corrected bar, while the
+trader keeps what it acted on: every signal it takes is recorded exactly as fed to its engine
+(``paper_signals``, written with the positions and trades), and a backtest with ``--signals paper``
+replays those records, so paper and backtest trade the same signals by construction.
 """
 
 from __future__ import annotations
@@ -45,12 +51,13 @@ from tickwise.core.trading import OpenPosition, PriceEvent, Trade, TradeEngine, 
 from tickwise.core.trading.metrics import summarize
 from tickwise.domain.bar import Bar
 from tickwise.domain.calendar import NSE, SessionCalendar
+from tickwise.domain.signal import Signal
 from tickwise.domain.tick import Tick
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 from tickwise.domain.trade_record import TRADE_RECORD_COLUMNS
 from tickwise.pipelines.live.engine import FeatureRow, PendingSignal
-from tickwise.ports.paper import POSITION_COLUMNS, PaperRepository
+from tickwise.ports.paper import POSITION_COLUMNS, SIGNAL_COLUMNS, PaperRepository
 
 MINUTE = timedelta(minutes=1)
 TRADE_COLUMNS = TRADE_RECORD_COLUMNS
@@ -81,6 +88,7 @@ class PaperSummary:
     skipped: dict[str, int] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)  # messages lost to a full queue
     duplicate_signals: int = 0
+    revised_signals: int = 0  # bars re-scored to a different signal after it was taken (not traded)
     released_undecided: int = 0  # ticks released after ``hold`` without their previous bar decided
     errors: int = 0
     write_failures: int = 0
@@ -92,6 +100,14 @@ def trade_frame(trades: Sequence[Trade]) -> pd.DataFrame:
     """Trades with the ``backtest_trades`` columns (money kept as exact Decimal rupees)."""
     return pd.DataFrame(
         {c: [getattr(t, c) for t in trades] for c in TRADE_COLUMNS}, columns=list(TRADE_COLUMNS)
+    )
+
+
+def signal_frame(signals: Sequence[TradeSignal]) -> pd.DataFrame:
+    """Signals as taken, with the ``paper_signals`` columns (NULL, not NaN, for a missing size)."""
+    return pd.DataFrame(
+        {c: pd.Series([getattr(s, c) for s in signals], dtype=object) for c in SIGNAL_COLUMNS},
+        columns=list(SIGNAL_COLUMNS),
     )
 
 
@@ -151,7 +167,11 @@ class PaperTrader:
         # Written by the tap (on the live path), read only there.
         self._last_close: dict[int, tuple[datetime, float]] = {}
         self._last_atr: dict[int, tuple[datetime, float]] = {}
-        self._taken: set[tuple[int, datetime]] = set()
+        # The trade signal taken per non-flat bar (None: not tradable, no ATR): revisions compare to it.
+        self._taken: dict[tuple[int, str, datetime, str], TradeSignal | None] = {}
+        # The newest bar scored per (instrument, timeframe, model): a signal at or before it is a bar
+        # scored again (a rewind), flat or not; the first scoring was the decision.
+        self._scored: dict[tuple[int, str, str], datetime] = {}
         # State of the background task.
         self._decided: dict[int, datetime] = {}
         self._held: deque[PriceEvent] = deque()
@@ -159,6 +179,7 @@ class PaperTrader:
         self._open: dict[tuple[int, datetime], OpenPosition] = {}
         self._signals: dict[tuple[int, datetime], TradeSignal] = {}
         self._to_open: list[OpenPosition] = []
+        self._to_record: list[TradeSignal] = []
         self._to_close: list[Trade] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -205,16 +226,45 @@ class PaperTrader:
 
     def _take(self, pending: PendingSignal) -> None:
         signal = pending.signal
-        if signal.direction == 0:
-            return
         if self.model_version is not None and signal.model_version != self.model_version:
             return
-        key = (signal.instrument_token, signal.time)
-        if key in self._taken:
+        stream = (signal.instrument_token, str(signal.timeframe), signal.model_version)
+        key = (signal.instrument_token, str(signal.timeframe), signal.time, signal.model_version)
+        last = self._scored.get(stream)
+        if last is not None and signal.time <= last:
+            self._revisit(key, signal)
+            return
+        self._scored[stream] = signal.time
+        if signal.direction == 0:
+            return
+        trade = self._trade_signal(signal)
+        self._taken[key] = trade
+        self.summary.signals += 1
+        if trade is None:
+            self._skipped["no_atr"] += 1
+            return
+        self._offer("signal", trade)
+
+    def _revisit(self, key: tuple[int, str, datetime, str], signal: Signal) -> None:
+        """A bar decided before was scored again (a rewind replayed it): the first decision stands,
+        a flat one included (a signal turning up late would enter later than a backtest does)."""
+        taken = self._taken.get(key)
+        again = None if signal.direction == 0 else self._trade_signal(signal)
+        if again == taken:
             self.summary.duplicate_signals += 1
             return
-        self._taken.add(key)
-        self.summary.signals += 1
+        self.summary.revised_signals += 1
+        logger.warning(
+            "paper: the signal of {} at {:%H:%M} was re-scored after it was taken ({} -> {}); "
+            "the version taken stands (paper_signals), signals holds the revision",
+            signal.instrument_token,
+            signal.time.astimezone(IST),
+            _describe(taken),
+            _describe(again),
+        )
+
+    def _trade_signal(self, signal: Signal) -> TradeSignal | None:
+        """The trade signal of a non-flat signal with its bar's barriers, or None without a usable ATR."""
         close = self._last_close.get(signal.instrument_token)
         atr = self._last_atr.get(signal.instrument_token)
         if (
@@ -224,28 +274,24 @@ class PaperTrader:
             or atr[0] != signal.time
             or not (math.isfinite(atr[1]) and atr[1] > 0)
         ):
-            self._skipped["no_atr"] += 1
-            return
+            return None
         size = signal.size if signal.size is not None and math.isfinite(signal.size) else None
-        self._offer(
-            "signal",
-            barrier_signal(
-                instrument_token=signal.instrument_token,
-                time=signal.time,
-                available_at=signal.available_at,
-                direction=signal.direction,
-                confidence=signal.confidence,
-                size=size,
-                model_version=signal.model_version,
-                reference_close=close[1],
-                atr=atr[1],
-                k_pt=self.barriers.k_pt,
-                k_sl=self.barriers.k_sl,
-                horizon_bars=self.barriers.horizon,
-                bar=signal.timeframe.delta,
-                lot_size=self.lot_sizes.get(signal.instrument_token, 1),
-                meta_size=signal.meta_size,
-            ),
+        return barrier_signal(
+            instrument_token=signal.instrument_token,
+            time=signal.time,
+            available_at=signal.available_at,
+            direction=signal.direction,
+            confidence=signal.confidence,
+            size=size,
+            model_version=signal.model_version,
+            reference_close=close[1],
+            atr=atr[1],
+            k_pt=self.barriers.k_pt,
+            k_sl=self.barriers.k_sl,
+            horizon_bars=self.barriers.horizon,
+            bar=signal.timeframe.delta,
+            lot_size=self.lot_sizes.get(signal.instrument_token, 1),
+            meta_size=signal.meta_size,
         )
 
     # -- the background task ------------------------------------------------------------------------
@@ -294,6 +340,7 @@ class PaperTrader:
         try:
             if kind == "signal":
                 self._signals[(payload.instrument_token, payload.time)] = payload
+                self._to_record.append(payload)  # recorded as fed, even if the engine skips it
                 self.engine.on_signal(payload)
             elif kind == "bar":
                 token, when = payload
@@ -383,21 +430,28 @@ class PaperTrader:
 
     async def _flush(self) -> bool:
         """Write what opened and closed; on failure keep it for the next write. True when all is written."""
-        if not self._to_open and not self._to_close:
+        if not self._to_open and not self._to_close and not self._to_record:
             return True
-        opened, closed = list(self._to_open), list(self._to_close)
+        opened, closed, taken = list(self._to_open), list(self._to_close), list(self._to_record)
         try:
-            await self.repository.record(self.run_id, position_frame(opened), trade_frame(closed))
+            await self.repository.record(
+                self.run_id, position_frame(opened), trade_frame(closed), signal_frame(taken)
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self.summary.write_failures += 1
             logger.warning(
-                "paper: writing {} positions/{} trades failed ({}); will retry", len(opened), len(closed), exc
+                "paper: writing {} signals/{} positions/{} trades failed ({}); will retry",
+                len(taken),
+                len(opened),
+                len(closed),
+                exc,
             )
             return False
         del self._to_open[: len(opened)]
         del self._to_close[: len(closed)]
+        del self._to_record[: len(taken)]
         return True
 
     def _summarize(self) -> PaperSummary:
@@ -407,7 +461,7 @@ class PaperTrader:
         s.open_positions = self.engine.open_positions
         s.skipped = dict(self._skipped + self.engine.skipped)
         s.dropped = dict(self._dropped)
-        s.unwritten = len(self._to_open) + len(self._to_close)
+        s.unwritten = len(self._to_open) + len(self._to_close) + len(self._to_record)
         try:
             s.metrics = summarize(
                 self.engine.trades, self.engine.equity, self.engine.days, self.engine.config.limits.capital
@@ -416,8 +470,20 @@ class PaperTrader:
             s.errors += 1
             logger.exception("paper: could not summarize the session: {}", exc)
         if s.unwritten:
-            logger.error("paper: {} positions/trades could not be written to the database", s.unwritten)
+            logger.error(
+                "paper: {} signals/positions/trades could not be written to the database", s.unwritten
+            )
         return s
 
     def report(self) -> dict[str, Any]:
         return asdict(self.summary)
+
+
+def _describe(signal: TradeSignal | None) -> str:
+    if signal is None:
+        return "no trade"
+    meta = "" if signal.meta_size is None else f", meta {signal.meta_size:.3f}"
+    return (
+        f"side {signal.direction:+d}, size {signal.size}{meta}, "
+        f"TP {signal.take_profit:.2f}/SL {signal.stop_loss:.2f}"
+    )
