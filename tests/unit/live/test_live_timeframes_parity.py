@@ -354,3 +354,41 @@ def test_an_instrument_without_stored_bars_of_a_timeframe_starts_its_stream_with
     assert np.array_equal(np.stack(rows), batch.iloc[:, 1:].to_numpy(dtype=np.float64), equal_nan=True)
     assert scorer.fold([bars[-1]]) == []  # a bar already folded is ignored
     assert scorer.signals([(bars[0], rows[0])]) == [None]  # no model: features only
+
+
+def test_a_member_with_a_regime_layer_scores_its_bars_as_the_batch_member_scores_do() -> None:
+    """Fold models carry a regime layer by default: the live member extends its rows with the layer's
+    recursion (restarted each session) as batch does over the whole history, bit for bit."""
+    from tickwise.core.regime import RegimeSpec, fit_regime_layer
+
+    tf = Timeframe.M5
+    calc = calculator_for(tf)
+    token = TOKENS[0]
+    bars = aggregate_candles(_candles(token), tf, NSE)
+    feats = calc.compute(
+        bars.loc[:, ["time", "open", "high", "low", "close", "volume"]].reset_index(drop=True)
+    )
+    feats.insert(0, "instrument_token", token)
+    layer = fit_regime_layer(feats, RegimeSpec(n_states=2, n_iter=5))
+    names = (*FEATURES, *layer.columns)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(800, len(names)))
+    params = lgb_params({"learning_rate": 0.1, "num_leaves": 7}, 3)
+    boosters = {
+        s: fit_booster(
+            x, (x[:, k] > 0).astype(np.int8), params=params, num_boost_round=20, feature_names=list(names)
+        )
+        for s, k in ((1, len(FEATURES)), (-1, len(FEATURES) + 1))
+    }
+    predictor = Predictor(
+        ModelArtifact("f-regime", boosters, names, calc.feature_set, regime=layer.to_dict())
+    )
+    want = member_scores(layer.with_columns(feats), predictor, tf)
+
+    member = MemberModel(predictor, calc.names)
+    rows = feats[list(calc.names)].to_numpy(dtype=np.float64)
+    times = [t.to_pydatetime() for t in pd.DatetimeIndex(feats["time"])]
+    got = [s for i in range(len(times)) if (s := member.scores([token], [times[i]], rows[i : i + 1], tf)[0])]
+    assert len(got) == len(want) > 0
+    assert [s.p_long for s in got] == want["p_long"].tolist()
+    assert [s.p_short for s in got] == want["p_short"].tolist()

@@ -29,6 +29,7 @@ from tickwise.core.features.bank import FeatureBank
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.features.stream import FeatureStream
 from tickwise.core.predictor import Predictor
+from tickwise.core.regime import layer_of
 from tickwise.core.signals import SignalGenerator, signal_ready
 from tickwise.domain.bar import Bar
 from tickwise.domain.calendar import SessionCalendar
@@ -36,6 +37,7 @@ from tickwise.domain.errors import DataValidationError, ModelError
 from tickwise.domain.signal import Signal
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
+from tickwise.pipelines.live.regimes import LiveRegimes
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +57,18 @@ class MemberRow:
 
 
 class MemberModel:
-    """A member's predictor reading its rows in a calculator's column order."""
+    """A member's predictor reading its rows in a calculator's column order.
+
+    A member trained with a regime layer (``core.regime``) reads the regime columns too: each
+    instrument's rows are extended by the layer's recursion (:class:`LiveRegimes`, which restarts at
+    every session open, as batch scoring does), so a member scores what its batch signals scored.
+    """
 
     def __init__(self, predictor: Predictor, names: Sequence[str]) -> None:
-        index = {n: i for i, n in enumerate(names)}
+        layer = layer_of(predictor.artifact.regime)
+        self.regimes = LiveRegimes(layer, names) if layer is not None else None
+        extended = [*names, *(layer.columns if layer is not None else ())]
+        index = {n: i for i, n in enumerate(extended)}
         missing = [n for n in predictor.feature_names if n not in index]
         if missing:
             raise ModelError(f"member model {predictor.version} needs feature(s) {', '.join(missing[:8])}")
@@ -66,10 +76,13 @@ class MemberModel:
         self._idx = np.array([index[n] for n in predictor.feature_names], dtype=np.intp)
 
     def scores(
-        self, times: Sequence[datetime], rows: np.ndarray, timeframe: Timeframe
+        self, tokens: Sequence[int], times: Sequence[datetime], rows: np.ndarray, timeframe: Timeframe
     ) -> list[MemberScore | None]:
         """Each row's probabilities (None where a model feature is not finite: no signal, no member)."""
-        x = np.asarray(rows, dtype=np.float64).reshape(len(times), -1)[:, self._idx]
+        full = np.asarray(rows, dtype=np.float64).reshape(len(times), -1)
+        if self.regimes is not None:
+            full = self.regimes.extend(tokens, times, full)
+        x = full[:, self._idx]
         ready = signal_ready(x)
         out: list[MemberScore | None] = [None] * len(times)
         if not ready.any():
@@ -244,7 +257,7 @@ class EnsembleStep:
         model = self.members.get(member)
         if model is None or not len(tokens):
             return
-        for token, score in zip(tokens, model.scores(times, rows, Timeframe(member)), strict=True):
+        for token, score in zip(tokens, model.scores(tokens, times, rows, Timeframe(member)), strict=True):
             if score is not None:
                 self.latest.add(member, token, score)
 
