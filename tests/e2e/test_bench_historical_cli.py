@@ -44,7 +44,8 @@ def test_bench_historical_prints_consistent_figures_and_removes_its_cluster(sche
     assert figures["scheduler"] == scheduler
     assert figures["bench"] == "historical" and figures["instruments"] == 2 and figures["sessions"] == 2
     assert figures["backfill_candles"] == 2 * 2 * SESSION_BARS  # every bar of every session
-    assert figures["feature_rows"] == figures["backfill_candles"]  # one feature row per 1m bar
+    # one feature row per bar of each default signal timeframe (1m, 5m, 15m: trading.signal_timeframes)
+    assert figures["feature_rows"] == 2 * 2 * (SESSION_BARS + SESSION_BARS // 5 + SESSION_BARS // 15)
     assert figures["label_rows"] > 0 and figures["rollup_rows"] > 0
     assert figures["peak_rss_mb"] > 50 and figures["wall_s"] >= figures["derive_s"] > 0
     # Each stage was reported on stderr as it ended, with its own peak RSS, and again in the result.

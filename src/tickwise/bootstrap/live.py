@@ -601,6 +601,10 @@ async def run_live(
                     windows=window_store,
                 )
                 session.consumer.token_map = contracts.to_continuous
+                loop = asyncio.get_running_loop()
+                hup = _sighup_reloader(settings, options, step, artifact, alerts, longer)
+                hup_installed = hup is not None and hup.install(loop)
+                # Announced only once SIGHUP is handled: an operator (or a test) may reload right away.
                 logger.info(
                     "live session {} from {:%H:%M:%S} until {:%H:%M} IST: {} instruments, model {}{}",
                     day,
@@ -610,9 +614,6 @@ async def run_live(
                     artifact.version,
                     f", simulator at {speed:g}x" if simulated else "",
                 )
-                loop = asyncio.get_running_loop()
-                hup = _sighup_reloader(settings, options, step, artifact, alerts, longer)
-                hup_installed = hup is not None and hup.install(loop)
                 try:
                     if paper is None:
                         report = await session.run(resume_from)
