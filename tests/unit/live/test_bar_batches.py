@@ -91,3 +91,25 @@ def test_the_traced_step_scores_exactly_like_the_step_it_wraps_and_logs_inside_t
         ("live engine: scored 3 bar(s), 2 signal(s)", "b1"),
         ("live engine: scored 1 bar(s), 1 signal(s)", "b1"),
     ]
+
+
+def test_the_traced_step_hands_prime_to_the_step_so_a_restart_rebuilds_its_regime_state() -> None:
+    import pandas as pd
+
+    from tickwise.core.features.calculator import FeatureCalculator
+
+    primed: list[tuple[int, int]] = []
+
+    class StatefulStep:
+        def __call__(self, token: int, bar_time: datetime, row: np.ndarray) -> Signal | None:
+            return None
+
+        def prime(self, token: int, calculator: FeatureCalculator, history: pd.DataFrame) -> None:
+            primed.append((token, len(history)))
+
+    history = pd.DataFrame({"time": [datetime(2026, 12, 7, 9, 15, tzinfo=IST)]})
+    TracedStep(StatefulStep()).prime(408065, FeatureCalculator(), history)
+    assert primed == [(408065, 1)]
+    TracedStep(lambda token, bar_time, row: None).prime(
+        408065, FeatureCalculator(), history
+    )  # no prime: fine

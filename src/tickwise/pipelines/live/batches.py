@@ -22,8 +22,10 @@ from contextvars import ContextVar
 from datetime import datetime
 
 import numpy as np
+import pandas as pd
 from loguru import logger
 
+from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.domain.bar import Bar
 from tickwise.domain.signal import Signal
 from tickwise.pipelines.live.engine import FeatureRow, PendingSignal, Step
@@ -124,7 +126,8 @@ class TracedStep:
     """The engine's scoring step, logging each scored batch (inside the batch's id).
 
     Delegates to ``step`` exactly as the engine would: ``many`` when the step has it, else one call per
-    row.
+    row; and ``prime`` (a step's per-instrument state, e.g. the regime layer's, rebuilt on open and
+    rewind), without which a restarted session would score with fresh state and differ from batch.
     """
 
     def __init__(self, step: Step) -> None:
@@ -143,6 +146,11 @@ class TracedStep:
             signals = [self.step(t, at, r) for t, at, r in zip(tokens, times, rows, strict=True)]
         self._log(len(signals), signals)
         return signals
+
+    def prime(self, token: int, calculator: FeatureCalculator, history: pd.DataFrame) -> None:
+        prime = getattr(self.step, "prime", None)
+        if prime is not None:
+            prime(token, calculator, history)
 
     @staticmethod
     def _log(n: int, signals: Sequence[Signal | None]) -> None:
