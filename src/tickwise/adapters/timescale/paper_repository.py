@@ -22,6 +22,16 @@ _CLOSE_SQL = (
 )
 
 
+def _insert_new(table: str, columns: Sequence[str]) -> str:
+    """An INSERT of one row that keeps the row already stored (a retried write, or the first version of a
+    signal: the one acted on)."""
+    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) "  # nosec B608: constant table and column names; values are bound
+        "ON CONFLICT DO NOTHING"
+    )
+
+
 def _plain(value: Any) -> Any:
     # COPY wants Python scalars: numpy ints/floats and pandas timestamps become int/float/datetime.
     if isinstance(value, np.integer):
@@ -60,18 +70,10 @@ class TimescalePaperRepository:
             return
         async with self._pool.acquire() as conn, conn.transaction():
             if signal_rows:
-                names = ("run_id", *SIGNAL_COLUMNS)
-                await conn.executemany(
-                    f"INSERT INTO paper_signals ({', '.join(names)}) VALUES "  # nosec B608: constant column names; values are bound
-                    f"({', '.join(f'${i}' for i in range(1, len(names) + 1))}) ON CONFLICT DO NOTHING",
-                    signal_rows,
-                )
+                await conn.executemany(_insert_new("paper_signals", ("run_id", *SIGNAL_COLUMNS)), signal_rows)
             if position_rows:
-                columns = ("run_id", *POSITION_COLUMNS)
                 await conn.executemany(
-                    f"INSERT INTO paper_positions ({', '.join(columns)}) VALUES "  # nosec B608: constant column names; values are bound
-                    f"({', '.join(f'${i}' for i in range(1, len(columns) + 1))}) ON CONFLICT DO NOTHING",
-                    position_rows,
+                    _insert_new("paper_positions", ("run_id", *POSITION_COLUMNS)), position_rows
                 )
             if trade_rows:
                 await conn.copy_records_to_table("paper_trades", records=trade_rows, columns=TRADE_COLUMNS)
