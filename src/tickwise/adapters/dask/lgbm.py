@@ -6,8 +6,9 @@ Settings (docs/scaling.md, "Distributed training"): the tuned parameters plus ``
 (``deterministic``, ``force_row_wise``, ``max_bin`` 63; the thread count is each Dask worker's, one
 in tickwise's clusters) and the seeds, as
 single-machine training; ``tree_learner="data"``: every worker builds histograms of its own rows and
-LightGBM merges them. Bin boundaries come from each worker's sample of its own partition, so the model
-is reproducible for a fixed partitioning and worker count, not equal to the single-machine model.
+LightGBM merges them. Bin boundaries come from each worker's sample of its own partition, and which
+worker holds which partitions (in which order) is Dask's run-time choice, so the model is neither the
+single-machine model nor reproducible bit for bit (measured in docs/scaling.md).
 """
 
 from __future__ import annotations
