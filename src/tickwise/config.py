@@ -298,6 +298,9 @@ class ModelTrainingSettings(_Section):
     # `tickwise historical` retrains when the champion is this many days old (0: every run);
     # in between it scores new bars with the champion (docs/daily-operation.md).
     retrain_every_days: int = Field(7, ge=0)
+    # Train the fold models' and the final fit's boosters with lightgbm.dask on compute.scheduler's
+    # cluster, the workers loading their rows from TimescaleDB (docs/scaling.md); Optuna stays in process.
+    distributed: bool = False
 
 
 _RETIRED_LIVE_KEYS = frozenset({"workers", "warmup_bars"})
@@ -570,6 +573,17 @@ class Settings(_Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _distributed_training_has_a_cluster(self) -> Settings:
+        # No silent fallback to one process: a user who asked for a cluster should know there is none.
+        if self.model_training.distributed and self.compute.scheduler == "inline":
+            raise ValueError(
+                "model_training.distributed is true but compute.scheduler is 'inline': distributed "
+                "training needs a cluster, set compute.scheduler to 'processes' (a local cluster) or a "
+                "Dask scheduler address (tcp://host:8786), or set model_training.distributed to false"
+            )
+        return self
+
 
 def default_config_dir() -> Path:
     """``config/`` of the checkout (or ``TICKWISE_CONFIG_DIR``, which must exist)."""
@@ -766,6 +780,11 @@ def _is_secret_field(loc: tuple[int | str, ...]) -> bool:
 def _describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
+        if not err["loc"]:
+            # A rule across sections (a Settings validator): its input is the whole configuration,
+            # secrets included, so only the message (which names the keys) is shown.
+            parts.append(str(err["msg"]).removeprefix("Value error, "))
+            continue
         key = ".".join(str(p) for p in err["loc"])
         value = err.get("input")
         # An unknown key may be a typo of a secret's name: its value is never shown.

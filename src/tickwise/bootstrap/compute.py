@@ -1,44 +1,68 @@
 """Wiring of ``compute.scheduler``: the executor the derive step runs on, and the task each instrument
-becomes there.
+becomes there; and of ``model_training.distributed``: the booster trainer of the training steps.
 
 A task receives the DSN, the calendar and the ``DeriveSpec`` (all picklable), opens its own small pool in
 the worker process and runs ``pipelines.historical.run.derive_instrument`` on the Timescale repositories:
 a pool is never shipped, and the computation is the very function the inline path runs.
+
+Distributed training (``DaskTrainer``, docs/scaling.md): for one side's fit, this process decides which
+rows train (the fit's rows and its ``max_train_rows`` subsample, as instrument and time only, never the
+features) and ships one ``SidePartitionJob`` per instrument; the worker reads that instrument's features,
+labels and closes from TimescaleDB, builds its rows as the training set was built (regime columns
+included), recomputes the window's sample weights as ``core.fitting.training_weights`` does and keeps the
+subsample; ``adapters.dask.lgbm.fit_distributed`` balances the classes over all partitions and trains.
+The trainer lives here, not in ``adapters/dask``: it speaks ``core`` types, which adapters never import.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from tickwise.adapters.dask.executor import open_dask
-from tickwise.adapters.dask.lgbm import Partition
+from tickwise.adapters.dask.lgbm import Partition, fit_distributed
 from tickwise.adapters.timescale import pool as pool_module
 from tickwise.adapters.timescale.candle_repository import TimescaleCandleRepository
 from tickwise.adapters.timescale.feature_repository import TimescaleFeatureRepository
 from tickwise.adapters.timescale.label_repository import TimescaleLabelRepository
 from tickwise.config import Settings
 from tickwise.core.dataset import build_training_set
+from tickwise.core.fitting import TrainConfig, training_weights
+from tickwise.core.model import lgb_params
+from tickwise.core.regime import layer_of
+from tickwise.core.side_fit import InProcessTrainer, SideFit, fit_rows
+from tickwise.core.timeframe_features import calculator_for
 from tickwise.domain.calendar import SessionCalendar
+from tickwise.domain.errors import ConfigError, ModelError
 from tickwise.domain.timeframe import Timeframe
+from tickwise.pipelines.historical.regimes import with_regime
 from tickwise.pipelines.historical.run import DeriveJob, DeriveSpec, InstrumentDerived, derive_instrument
+from tickwise.ports.booster_trainer import BoosterTrainer
 from tickwise.ports.compute import ComputeExecutor
 
 __all__ = [
+    "DaskTrainer",
     "DerivePlan",
     "PartitionJob",
+    "SidePartitionJob",
     "WorkerSetup",
     "derive_in_worker",
     "derive_plan",
     "derive_task",
+    "load_side_partition",
     "load_training_partition",
+    "open_trainer",
+    "side_partition_jobs",
 ]
 
 
@@ -144,3 +168,188 @@ def load_training_partition(job: PartitionJob) -> Partition:
     """One partition of the training matrix, read from TimescaleDB where the task runs (a Dask worker
     opens its own connection from the DSN): the matrix never passes through the client."""
     return asyncio.run(_load_partition(job))
+
+
+@dataclass(frozen=True)
+class SidePartitionJob:
+    """One instrument's rows of one side's fit, loaded and prepared in a worker (module docstring).
+
+    ``times``: the t0 (int64 ns, ascending) of the instrument's training rows; ``keep``: which of them
+    the fit trains on (the ``max_train_rows`` subsample). ``start``/``end``/``regime``: the fit's
+    ``FitSource`` (the load window and the regime layer whose columns the training set carries).
+    """
+
+    dsn: str
+    token: int
+    timeframe: Timeframe
+    feature_set: str
+    warmup: int
+    read_columns: tuple[str, ...]  # the feature columns read: the stored features and the regime inputs
+    base_features: tuple[str, ...]  # the training set's stored feature columns, in order
+    feature_names: tuple[str, ...]  # the training set's columns (stored, then regime), as in this process
+    feature_idx: tuple[int, ...]  # the fit's columns of ``feature_names``
+    side: int
+    times: np.ndarray
+    keep: np.ndarray
+    recompute_weights: bool
+    start: datetime | None = None
+    end: datetime | None = None
+    regime: Mapping[str, object] | None = None
+
+
+def side_partition_jobs(request: SideFit, dsn: str) -> list[SidePartitionJob]:
+    """One job per instrument of ``request``'s rows (only their instrument and time leave this process)."""
+    ts = request.ts
+    timeframe = Timeframe(ts.timeframe)
+    calculator = calculator_for(timeframe)
+    if calculator.feature_set != ts.feature_set:
+        raise ModelError(
+            f"distributed training: the {timeframe} training set has feature set {ts.feature_set}, "
+            f"this build computes {calculator.feature_set}"
+        )
+    layer = layer_of(request.source.regime)
+    regime_columns = () if layer is None else layer.columns
+    base = tuple(n for n in ts.feature_names if n not in regime_columns)
+    if (*base, *regime_columns) != tuple(ts.feature_names):
+        raise ModelError(
+            "distributed training: the training set's columns are not its features then the regime's"
+        )
+    read = tuple(dict.fromkeys((*base, *(() if layer is None else layer.inputs))))
+    rows, keep = fit_rows(request)
+    tokens = ts.token[rows]
+    t0 = ts.t0.as_unit("ns").asi8[rows]
+    recompute = request.cfg.recompute_weights and bool(ts.closes)
+    return [
+        SidePartitionJob(
+            dsn=dsn,
+            token=int(token),
+            timeframe=timeframe,
+            feature_set=ts.feature_set,
+            warmup=calculator.warmup,
+            read_columns=read,
+            base_features=base,
+            feature_names=tuple(ts.feature_names),
+            feature_idx=tuple(int(i) for i in request.feature_idx),
+            side=request.side,
+            times=t0[tokens == token],
+            keep=keep[tokens == token],
+            recompute_weights=recompute,
+            start=request.source.start,
+            end=request.source.end,
+            regime=request.source.regime,
+        )
+        for token in np.unique(tokens)
+    ]
+
+
+async def _read_instrument(job: SidePartitionJob) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    # The very reads of pipelines.historical.train.load_training_data, for one instrument.
+    async with pool_module.open_pool(job.dsn, min_size=1, max_size=2) as pool:
+        features = await TimescaleFeatureRepository(pool).read_frame(
+            job.token, job.timeframe, job.feature_set, None, job.end, columns=list(job.read_columns)
+        )
+        labels = await TimescaleLabelRepository(pool).read_frame(job.token, job.timeframe, job.start, job.end)
+        candles = await TimescaleCandleRepository(pool).read_frame(job.token, job.timeframe, None, job.end)
+    return features, labels, candles
+
+
+def load_side_partition(job: SidePartitionJob) -> Partition:
+    """The instrument's partition of the fit, read from TimescaleDB where the task runs: the rows
+    ``job.times`` with the fit's columns, 0/1 labels of ``job.side``, the window's recomputed weights
+    (not yet class-balanced: ``fit_distributed`` balances over all partitions), subsampled by ``job.keep``."""
+    features, labels, candles = asyncio.run(_read_instrument(job))
+    features = features.iloc[job.warmup :]
+    if job.start is not None:
+        features = features[pd.DatetimeIndex(features["time"]) >= pd.Timestamp(job.start)]
+    if features.empty or labels.empty:
+        raise ModelError(f"distributed training: instrument {job.token} has no features or labels any more")
+    closes = {
+        (job.token, str(job.timeframe)): pd.Series(
+            candles["close"].to_numpy(dtype=np.float64), index=pd.DatetimeIndex(candles["time"])
+        )
+    }
+    ts = build_training_set(
+        features,
+        labels,
+        feature_set=job.feature_set,
+        timeframe=str(job.timeframe),
+        feature_names=list(job.base_features),
+        closes=closes,
+    )
+    ts, _ = with_regime(ts, features, layer_of(job.regime))
+    if tuple(ts.feature_names) != job.feature_names:
+        raise ModelError(f"distributed training: instrument {job.token}'s columns differ from the client's")
+    pos = pd.Index(ts.t0.as_unit("ns").asi8).get_indexer(job.times)
+    if (pos < 0).any():
+        raise ModelError(
+            f"distributed training: {int((pos < 0).sum())} training rows of instrument {job.token} are no "
+            "longer in the database (was it re-derived while training?)"
+        )
+    # Class balance off here: it is a sum over every partition (the factors of training_weights).
+    weights = training_weights(
+        ts, job.side, pos, TrainConfig(recompute_weights=job.recompute_weights, class_balance=False)
+    )
+    y = ts.y(job.side)[pos]
+    balance = (float(weights[y == 1].sum()), float(weights.sum()))
+    kept = pos[job.keep]
+    x = ts.x[np.ix_(kept, np.asarray(job.feature_idx, dtype=np.int64))]
+    return Partition(x, y[job.keep], weights[job.keep], balance)
+
+
+class DaskTrainer:
+    """``BoosterTrainer`` on a Dask cluster: ``lightgbm.dask`` over one partition per instrument, loaded
+    by the workers (module docstring). Same parameters (``lgb_params`` with the fit's seed), rounds,
+    class balance and ``max_train_rows`` rows as ``InProcessTrainer``; not the same model bit for bit
+    (each worker bins its own rows: docs/scaling.md)."""
+
+    def __init__(self, client: object, dsn: str, workers: int) -> None:
+        self._client = client
+        self._dsn = dsn
+        self._workers = workers
+
+    @property
+    def provenance(self) -> Mapping[str, str | int]:
+        return {"trainer": "dask", "trainer_workers": self._workers}
+
+    def fit(self, request: SideFit) -> lgb.Booster:
+        jobs = side_partition_jobs(request, self._dsn)
+        if not jobs:
+            raise ModelError("cannot train a model: no training rows")
+        train = functools.partial(
+            fit_distributed,
+            self._client,
+            [functools.partial(load_side_partition, job) for job in jobs],
+            params=lgb_params(request.params, request.cfg.seed),
+            num_boost_round=request.num_boost_round,
+            feature_names=request.feature_names,
+            class_balance=request.cfg.class_balance,
+        )
+        # distributed's blocking API is called off the pipeline's event loop thread (it runs its own loop).
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            return thread.submit(train).result()
+
+
+def _worker_count(client: object) -> int:
+    from distributed import Client
+
+    info = cast(Client, client).scheduler_info()
+    return len(cast(dict[str, object], info.get("workers", {})))
+
+
+@asynccontextmanager
+async def open_trainer(settings: Settings, dsn: str) -> AsyncIterator[BoosterTrainer[SideFit]]:
+    """The booster trainer of ``model_training.distributed``: in this process, or a ``DaskTrainer`` on
+    ``compute.scheduler``'s cluster (a local cluster lives as long as the block)."""
+    if not settings.model_training.distributed:
+        yield InProcessTrainer()
+        return
+    compute = settings.compute
+    manager = open_dask(compute.scheduler, compute.workers)
+    executor = await asyncio.to_thread(manager.__enter__)
+    try:
+        workers = await asyncio.to_thread(_worker_count, executor.client)
+        if workers == 0:
+            raise ConfigError(f"model_training.distributed: {executor.description} has no workers")
+        yield DaskTrainer(executor.client, dsn, workers)
+    finally:
+        await asyncio.to_thread(manager.__exit__, None, None, None)

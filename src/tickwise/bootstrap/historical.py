@@ -32,7 +32,7 @@ from tickwise.adapters.timescale.signal_member_repository import TimescaleSignal
 from tickwise.adapters.timescale.signal_repository import TimescaleSignalRepository
 from tickwise.adapters.timescale.world_repository import TimescaleWorldRepository
 from tickwise.bootstrap.calendar import calendar_of
-from tickwise.bootstrap.compute import DerivePlan, derive_plan
+from tickwise.bootstrap.compute import DerivePlan, derive_plan, open_trainer
 from tickwise.bootstrap.database import database_url, migrate, migration_url, open_pool
 from tickwise.bootstrap.universe import default_symbols
 from tickwise.config import Settings
@@ -338,28 +338,35 @@ async def run_historical(
                 )
         decision = await _retrain_decision(ctx)
         summary.retrain = decision.reason
-        if decision.due:  # the champion candidate, on the cadence (model_training.retrain_every_days)
-            with timed(summary, "train"):
-                summary.train = await train_step(ctx, reporter, tracker_factory=tracker_factory(settings))
-        # Historical signals come only from walk-forward fold models, out of sample (docs/models.md),
-        # on every run (a run with new sessions extends the history); the champion candidate above is
-        # judged by the promotion rule, never by its own window.
-        from tickwise.bootstrap.models import (
-            govern_after_training,
-            governance_for,
-            oos_options_of,
-            retire_superseded_folds,
-        )
-
-        governance = governance_for(ctx, actor="tickwise historical")
-        with timed(summary, "oos"):
-            summary.oos = await oos_step(
-                ctx,
-                reporter,
-                oos_options_of(settings),
-                tracker_factory=tracker_factory(settings),
-                on_trained=lambda r: governance.record_trained(r.model_version, "walk-forward fold model"),
+        # model_training.distributed: the boosters train on compute.scheduler's cluster
+        async with open_trainer(settings, ctx.url) as trainer:
+            if decision.due:  # the champion candidate, on the cadence (model_training.retrain_every_days)
+                with timed(summary, "train"):
+                    summary.train = await train_step(
+                        ctx, reporter, tracker_factory=tracker_factory(settings), trainer=trainer
+                    )
+            # Historical signals come only from walk-forward fold models, out of sample (docs/models.md),
+            # on every run (a run with new sessions extends the history); the champion candidate above is
+            # judged by the promotion rule, never by its own window.
+            from tickwise.bootstrap.models import (
+                govern_after_training,
+                governance_for,
+                oos_options_of,
+                retire_superseded_folds,
             )
+
+            governance = governance_for(ctx, actor="tickwise historical")
+            with timed(summary, "oos"):
+                summary.oos = await oos_step(
+                    ctx,
+                    reporter,
+                    oos_options_of(settings),
+                    tracker_factory=tracker_factory(settings),
+                    on_trained=lambda r: governance.record_trained(
+                        r.model_version, "walk-forward fold model"
+                    ),
+                    trainer=trainer,
+                )
         with timed(summary, "governance"):
             summary.governance = await retire_superseded_folds(ctx, governance, summary.oos)
             if summary.train is not None:
@@ -484,9 +491,16 @@ async def run_train(
                 executor=plan.executor,
                 task=plan.task,
             )
-        outcome = await train_step(
-            ctx, reporter, start=start, end=end, trials=trials, tracker_factory=tracker_factory(settings)
-        )
+        async with open_trainer(settings, ctx.url) as trainer:  # model_training.distributed
+            outcome = await train_step(
+                ctx,
+                reporter,
+                start=start,
+                end=end,
+                trials=trials,
+                tracker_factory=tracker_factory(settings),
+                trainer=trainer,
+            )
         await govern_after_training(governance_for(ctx, actor="tickwise train"), outcome)
         return outcome
 

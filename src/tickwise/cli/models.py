@@ -156,6 +156,10 @@ def show(
         f"trained {_ist(record.trained_from)} .. {_ist(record.trained_to)} IST, AUC {_auc(record.metrics)}"
     )
     console.print(f"mlflow run {record.mlflow_run_id or '-'}, {len(record.feature_names)} features")
+    if "trainer" in record.params:  # model_training.distributed (docs/scaling.md)
+        console.print(
+            f"trained by {record.params['trainer']} ({record.params.get('trainer_workers')} workers)"
+        )
     table = Table(title="events (newest first)")
     for col in ("time (IST)", "event", "reason", "actor"):
         table.add_column(col)

@@ -43,6 +43,11 @@ class DaskExecutor:
     def description(self) -> str:
         return self._description
 
+    @property
+    def client(self) -> object:
+        """The ``distributed.Client`` itself (``lightgbm.dask`` trains through it)."""
+        return self._client
+
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         from distributed import Client
 

@@ -6,8 +6,9 @@ Settings (docs/scaling.md, "Distributed training"): the tuned parameters plus ``
 (``deterministic``, ``force_row_wise``, ``max_bin`` 63; the thread count is each Dask worker's, one
 in tickwise's clusters) and the seeds, as
 single-machine training; ``tree_learner="data"``: every worker builds histograms of its own rows and
-LightGBM merges them. Bin boundaries come from each worker's sample of its own partition, so the model
-is reproducible for a fixed partitioning and worker count, not equal to the single-machine model.
+LightGBM merges them. Bin boundaries come from each worker's sample of its own partition, and which
+worker holds which partitions (in which order) is Dask's run-time choice, so the model is neither the
+single-machine model nor reproducible bit for bit (measured in docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -29,17 +30,25 @@ ParamValue = float | int | str | bool
 
 @dataclass(frozen=True)
 class Partition:
-    """One partition of a side's training rows: features, 0/1 labels and weights, row-aligned."""
+    """One partition of a side's training rows: features, 0/1 labels and weights, row-aligned.
+
+    ``balance``: the (positive, total) weight of the rows the partition was subsampled from, when it is
+    a sample (``max_train_rows``): single-machine training balances the classes on all of a window's
+    rows before it subsamples them, and so does ``fit_distributed`` with these sums.
+    """
 
     x: np.ndarray
     y: np.ndarray
     weight: np.ndarray
+    balance: tuple[float, float] | None = None
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
 
 def _sums(part: Partition) -> tuple[int, float, float]:
+    if part.balance is not None:
+        return len(part), part.balance[0], part.balance[1]
     w = part.weight
     return len(part), float(w[part.y == 1].sum()), float(w.sum())
 
@@ -48,7 +57,7 @@ def class_balanced(part: Partition, pos_factor: float, neg_factor: float) -> Par
     """The partition with the positive and negative rows' weights scaled (class balance over all
     partitions: the factors come from their summed weights)."""
     w = np.where(part.y == 1, part.weight * pos_factor, part.weight * neg_factor)
-    return Partition(part.x, part.y, w)
+    return Partition(part.x, part.y, w, part.balance)
 
 
 def _x(part: Partition) -> np.ndarray:

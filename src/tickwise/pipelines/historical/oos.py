@@ -37,13 +37,14 @@ import pandas as pd
 from tickwise.core.dataset import TrainingSet, build_training_set
 from tickwise.core.ensemble import MEMBER_COLUMNS
 from tickwise.core.features.calculator import FeatureCalculator
-from tickwise.core.fitting import TUNED_DEFAULTS, TrainConfig, fit_side
+from tickwise.core.fitting import TUNED_DEFAULTS, TrainConfig
 from tickwise.core.labels import primary_meta_labels
 from tickwise.core.meta_training import MetaTrainConfig, fit_meta_model, meta_targets, proposals
 from tickwise.core.metrics import roc_auc, signal_pnl
 from tickwise.core.model import SIDES, ModelArtifact
 from tickwise.core.predictor import Predictor
 from tickwise.core.regime import RegimeSpec, layer_of
+from tickwise.core.side_fit import FitSource, InProcessTrainer, SideFit
 from tickwise.core.signals import SignalGenerator, signal_ready
 from tickwise.core.timeframe_features import calculator_for
 from tickwise.core.training import candidate_features, json_safe, model_version
@@ -60,6 +61,7 @@ from tickwise.pipelines.historical.regimes import (
 )
 from tickwise.pipelines.historical.train import load_training_data
 from tickwise.pipelines.models import load_model, signal_generator
+from tickwise.ports.booster_trainer import BoosterTrainer
 from tickwise.ports.experiment_tracker import ExperimentTracker
 from tickwise.ports.repositories import ModelRecord
 
@@ -128,10 +130,20 @@ class OosOptions:
         return value
 
 
-def _fit_fold(ts: TrainingSet, rows: np.ndarray, cfg: TrainConfig) -> dict[int, lgb.Booster]:
+def _fit_fold(
+    ts: TrainingSet,
+    rows: np.ndarray,
+    cfg: TrainConfig,
+    trainer: BoosterTrainer[SideFit] | None = None,
+    source: FitSource | None = None,
+) -> dict[int, lgb.Booster]:
+    """Both sides of a fold model: fixed parameters and rounds on all candidate features, trained by
+    ``trainer`` (in this process by default; model_training.distributed: on the compute cluster)."""
     idx = np.arange(len(ts.feature_names))
+    fitter = trainer or InProcessTrainer()
+    where = source or FitSource()
     return {
-        side: fit_side(ts, side, rows, TUNED_DEFAULTS, cfg, idx, num_boost_round=cfg.num_boost_round)[0]
+        side: fitter.fit(SideFit(ts, side, rows, TUNED_DEFAULTS, cfg, idx, cfg.num_boost_round, where))
         for side in SIDES
     }
 
@@ -243,9 +255,11 @@ async def write_oos_history(
     progress: Progress = _noop,
     tracker_factory: Callable[[], ExperimentTracker] | None = None,
     on_trained: Callable[[ModelRecord], Awaitable[None]] | None = None,
+    trainer: BoosterTrainer[SideFit] | None = None,
 ) -> OosOutcome:
     """Train (or reuse) every fold model of every signal timeframe's schedule, write their out-of-sample
-    signals, then the ensemble's (when configured and there is more than one timeframe)."""
+    signals, then the ensemble's (when configured and there is more than one timeframe). ``trainer``
+    fits the fold boosters (default: in this process)."""
     made: list[ExperimentTracker] = []
 
     def tracker() -> ExperimentTracker | None:
@@ -258,7 +272,9 @@ async def write_oos_history(
     primary: OosOutcome | None = None
     members: list[MemberHistory] = []
     for timeframe in timeframes:
-        outcome, history = await _timeframe_history(ctx, oos, timeframe, progress, tracker, on_trained)
+        outcome, history = await _timeframe_history(
+            ctx, oos, timeframe, progress, tracker, on_trained, trainer or InProcessTrainer()
+        )
         members.append(history)
         if primary is None:
             primary = outcome
@@ -290,6 +306,7 @@ async def _timeframe_history(
     progress: Progress,
     tracker: Callable[[], ExperimentTracker | None],
     on_trained: Callable[[ModelRecord], Awaitable[None]] | None,
+    trainer: BoosterTrainer[SideFit],
 ) -> tuple[OosOutcome, MemberHistory]:
     began = time.perf_counter()
     calculator = calculator_for(timeframe)
@@ -355,6 +372,7 @@ async def _timeframe_history(
             features,
             ctx.options.regime,
             meta_cfg,
+            trainer,
         )
         test_rows = np.flatnonzero(event_owner == k)
         if len(test_rows):
@@ -436,7 +454,9 @@ async def _fold_model(
     features: pd.DataFrame,
     regime_spec: RegimeSpec | None,
     meta_cfg: MetaTrainConfig | None = None,
+    trainer: BoosterTrainer[SideFit] | None = None,
 ) -> tuple[ModelArtifact, FoldOutcome, TrainingSet, pd.DataFrame | None]:
+    trainer = trainer or InProcessTrainer()
     rows = step.train_idx
     trained_from = step.trained_from.to_pydatetime()
     trained_to = step.trained_to.to_pydatetime()
@@ -460,6 +480,8 @@ async def _fold_model(
         fingerprint["timeframe"] = ts.timeframe
     if regime_spec is not None:  # absent when off: fold versions without regimes stay as they were
         fingerprint["regime"] = regime_spec.to_dict()
+    if trainer.provenance:  # a distributed fold model is another model (absent in process: same versions)
+        fingerprint["trainer"] = dict(trainer.provenance)
     version = "f" + model_version(trained_to, fingerprint)[1:]
     score_to = None if step.score_to is None else step.score_to.to_pydatetime()
     fold = FoldOutcome(
@@ -478,7 +500,9 @@ async def _fold_model(
     if regime_spec is not None:
         layer = fit_window_layer(features, trained_from, trained_to, regime_spec)
     ts, regime = with_regime(ts, features, layer)
-    boosters = _fit_fold(ts, rows, cfg)
+    # The rows were loaded whole (no start/end); a trainer that reloads them needs the regime layer.
+    source = FitSource(regime=None if layer is None else layer.to_dict())
+    boosters = _fit_fold(ts, rows, cfg, trainer, source)
     meta_fit = None if meta_cfg is None else fit_meta_model(ts, rows, cfg, meta_cfg)
     params = {
         **TUNED_DEFAULTS,
@@ -489,6 +513,7 @@ async def _fold_model(
         "score_from": step.score_from.isoformat(),
         "train_events": len(rows),
         "timeframe": ts.timeframe,
+        **trainer.provenance,
     }
     if meta_fit is not None:
         params["meta_events"] = meta_fit.events

@@ -24,6 +24,7 @@ from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.features.chunked import ChunkedFeatures
 from tickwise.core.labels import LabelSpec
 from tickwise.core.labels.chunked import label_chunks
+from tickwise.core.side_fit import SideFit
 from tickwise.core.timeframe_features import calculator_for
 from tickwise.domain.calendar import SessionCalendar
 from tickwise.domain.instrument import Instrument
@@ -50,6 +51,7 @@ from tickwise.pipelines.historical.progress import Reporter, StepProgress, TaskI
 from tickwise.pipelines.historical.rollups import roll_up
 from tickwise.pipelines.historical.train import TrainOutcome, train_model
 from tickwise.pipelines.universe import select_universe
+from tickwise.ports.booster_trainer import BoosterTrainer
 from tickwise.ports.compute import ComputeExecutor
 from tickwise.ports.experiment_tracker import ExperimentTracker
 from tickwise.ports.historical_source import HistoricalSource, InstrumentSource
@@ -485,6 +487,7 @@ async def train_step(
     end: datetime | None = None,
     trials: int | None = None,
     tracker_factory: Callable[[], ExperimentTracker] | None = None,
+    trainer: BoosterTrainer[SideFit] | None = None,
 ) -> TrainOutcome:
     """``train_model`` with one progress bar per training stage."""
     tasks: dict[str, TaskID] = {}
@@ -495,7 +498,13 @@ async def train_step(
         reporter.update(tasks[stage], completed=done, total=total)
 
     return await train_model(
-        ctx, start=start, end=end, trials=trials, progress=progress, tracker_factory=tracker_factory
+        ctx,
+        start=start,
+        end=end,
+        trials=trials,
+        progress=progress,
+        tracker_factory=tracker_factory,
+        trainer=trainer,
     )
 
 
@@ -523,6 +532,7 @@ async def oos_step(
     *,
     tracker_factory: Callable[[], ExperimentTracker] | None = None,
     on_trained: Callable[[ModelRecord], Awaitable[None]] | None = None,
+    trainer: BoosterTrainer[SideFit] | None = None,
 ) -> OosOutcome:
     """``write_oos_history`` (walk-forward fold models, out-of-sample signals) with progress bars."""
     tasks: dict[str, TaskID] = {}
@@ -533,5 +543,5 @@ async def oos_step(
         reporter.update(tasks[stage], completed=done, total=total)
 
     return await write_oos_history(
-        ctx, oos, progress=progress, tracker_factory=tracker_factory, on_trained=on_trained
+        ctx, oos, progress=progress, tracker_factory=tracker_factory, on_trained=on_trained, trainer=trainer
     )

@@ -29,10 +29,11 @@ import pandas as pd
 from tickwise.core.cv import holdout_split
 from tickwise.core.dataset import TrainingSet, build_training_set
 from tickwise.core.features.calculator import FeatureCalculator
-from tickwise.core.fitting import FoldResult, TrainConfig, evaluate, fit_side, select_features
+from tickwise.core.fitting import FoldResult, TrainConfig, evaluate, select_features
 from tickwise.core.meta_training import fit_meta_model
 from tickwise.core.metrics import mean_metrics
 from tickwise.core.model import SIDE_NAMES, SIDES, LgbParams, ModelArtifact
+from tickwise.core.side_fit import FitSource, InProcessTrainer, SideFit
 from tickwise.core.training import (
     candidate_features,
     json_safe,
@@ -46,6 +47,7 @@ from tickwise.pipelines.historical.regimes import fit_window_layer, with_regime
 from tickwise.pipelines.historical.tracking import TrainingRun, track
 from tickwise.pipelines.historical.tuning import tune
 from tickwise.pipelines.universe import select_universe
+from tickwise.ports.booster_trainer import BoosterTrainer
 from tickwise.ports.experiment_tracker import ExperimentTracker
 from tickwise.ports.repositories import ModelRecord, ModelStatus
 
@@ -119,9 +121,12 @@ def fit_model(
     ts: TrainingSet,
     cfg: TrainConfig,
     progress: Progress = _noop,
+    trainer: BoosterTrainer[SideFit] | None = None,
+    source: FitSource | None = None,
 ) -> tuple[dict[int, lgb.Booster], list[str], LgbParams, list[FoldResult], FoldResult, dict[str, object]]:
     """Pure training: tune, select, holdout-evaluate, final fit. Returns (boosters, feature names,
-    params, cv folds, holdout result, info)."""
+    params, cv folds, holdout result, info). Tuning and the holdout run here; ``trainer`` fits the final
+    boosters (default: in this process), ``source`` tells it where ``ts``'s rows came from."""
     split = holdout_split(ts.t0, ts.t1, fraction=cfg.holdout_fraction)
     dev = np.sort(split.dev_idx)
     progress("tune", 0, cfg.trials)
@@ -141,11 +146,12 @@ def fit_model(
     progress("holdout", 1, 1)
     boosters = {}
     all_rows = np.arange(len(ts))
+    fitter = trainer or InProcessTrainer()
     for k, side in enumerate(SIDES):
         progress("final fit", k, len(SIDES))
         rounds = max(10, int(holdout.best_iterations.get(side, cfg.num_boost_round)))
-        booster, _ = fit_side(ts, side, all_rows, params, cfg, selected, num_boost_round=rounds)
-        boosters[side] = booster
+        request = SideFit(ts, side, all_rows, params, cfg, selected, rounds, source or FitSource())
+        boosters[side] = fitter.fit(request)
     progress("final fit", len(SIDES), len(SIDES))
     names = [ts.feature_names[i] for i in selected]
     info = {
@@ -167,10 +173,13 @@ async def train_model(
     trials: int | None = None,
     progress: Progress = _noop,
     tracker_factory: Callable[[], ExperimentTracker] | None = None,
+    trainer: BoosterTrainer[SideFit] | None = None,
 ) -> TrainOutcome:
     """Train, register and (maybe) promote a model on the stored features and labels.
 
-    ``tracker_factory`` is called only when a model is actually trained (MLflow's import is slow)."""
+    ``tracker_factory`` is called only when a model is actually trained (MLflow's import is slow).
+    ``trainer`` fits the final boosters (default: in this process; Optuna's trials always run here)."""
+    trainer = trainer or InProcessTrainer()
     began = time.perf_counter()
     options = ctx.options
     timeframe = options.signal_timeframe
@@ -210,6 +219,8 @@ async def train_model(
         fingerprint["meta"] = asdict(meta_cfg)
     if regime_spec is not None:
         fingerprint["regime"] = regime_spec.to_dict()
+    if trainer.provenance:  # a distributed model is another model (absent in process: same versions)
+        fingerprint["trainer"] = dict(trainer.provenance)
     version = model_version(trained_to, fingerprint)
     existing = await ctx.models.get(version)
     if existing is not None and await ctx.store.exists(version):
@@ -232,7 +243,8 @@ async def train_model(
     # The regime layer is fitted on this model's training window only; its columns become candidates.
     layer = None if regime_spec is None else fit_window_layer(features, trained_from, trained_to, regime_spec)
     ts, _ = with_regime(ts, features, layer)
-    boosters, selected, params, cv_folds, holdout, info = fit_model(ts, cfg, progress)
+    source = FitSource(start, end, None if layer is None else layer.to_dict())
+    boosters, selected, params, cv_folds, holdout, info = fit_model(ts, cfg, progress, trainer, source)
     metrics: dict[str, float | None] = {**mean_metrics([f.metrics for f in cv_folds])}
     metrics.update({f"holdout_{k}": v for k, v in holdout.metrics.items()})
     metrics["cv_folds"] = len(cv_folds)
@@ -254,7 +266,7 @@ async def train_model(
         boosters=boosters,
         feature_names=tuple(selected),
         feature_set=calculator.feature_set,
-        params={**params, "num_boost_round": info["best_iterations"]},
+        params={**params, "num_boost_round": info["best_iterations"], **trainer.provenance},
         label_spec=spec.to_dict(),
         feature_spec=calculator.describe() | {"selected": selected},
         metrics=json_safe(metrics),
@@ -292,7 +304,7 @@ async def train_model(
             model_version=version,
             feature_set=calculator.feature_set,
             feature_names=tuple(selected),
-            params=json_safe({**params, **info}),
+            params=json_safe({**params, **info, **trainer.provenance}),
             metrics=json_safe(metrics),
             status=status,
             trained_from=trained_from,

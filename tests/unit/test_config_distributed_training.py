@@ -1,0 +1,42 @@
+"""``model_training.distributed`` needs a cluster: with ``compute.scheduler: inline`` it is a
+configuration error with a clear message, never a silent fallback to one process."""
+
+from __future__ import annotations
+
+import pytest
+
+from tickwise.config import load_settings
+from tickwise.domain.errors import ConfigError
+
+
+def test_distributed_training_is_off_by_default() -> None:
+    assert load_settings(environ={}).model_training.distributed is False
+
+
+def test_distributed_training_with_the_inline_scheduler_is_a_config_error_naming_both_keys() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(environ={"TICKWISE__MODEL_TRAINING__DISTRIBUTED": "true"})
+    message = str(err.value)
+    assert "model_training.distributed" in message and "compute.scheduler" in message
+    assert "'inline'" in message and "processes" in message and "tcp://" in message
+
+
+@pytest.mark.parametrize("scheduler", ["processes", "tcp://127.0.0.1:8786"])
+def test_distributed_training_on_a_local_cluster_or_a_scheduler_address_is_accepted(scheduler: str) -> None:
+    settings = load_settings(
+        environ={"TICKWISE__MODEL_TRAINING__DISTRIBUTED": "true", "TICKWISE__COMPUTE__SCHEDULER": scheduler}
+    )
+    assert settings.model_training.distributed and settings.compute.scheduler == scheduler
+
+
+def test_an_error_across_sections_shows_its_message_and_never_the_secrets_of_the_configuration() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(
+            environ={
+                "TICKWISE__MODEL_TRAINING__DISTRIBUTED": "true",
+                "TICKWISE__MODEL_TRAINING__MLFLOW_URI": "http://user:hunter2-secret@mlflow.local",
+            }
+        )
+    message = str(err.value)
+    assert "hunter2-secret" not in message
+    assert message.startswith("invalid configuration: model_training.distributed is true")
