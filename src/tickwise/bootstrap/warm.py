@@ -1,11 +1,11 @@
 """Compile every numba kernel once, on tiny inputs, so that numba's on-disk cache holds them.
 
 A fresh clone has no compiled kernels: the first feature computation, label run or live start pays
-numba's compile (the feature step alone was 84 CPU-s before issue 14's third session split it; about
-15 CPU-s now). ``tickwise warm`` (run by ``make setup``) calls each kernel entry through the public
+numba's compile (about 25 CPU-s for every kernel; 176 before issue 14's third session split the
+feature step). ``tickwise warm`` (run by ``make setup``) calls each kernel entry through the public
 code path the pipelines use, so the cached specialisation is exactly the one they load later: same
-argument types and array layouts. With a warm cache the whole pass takes about a second (the cache
-is loaded, nothing is compiled), so it is safe to run again.
+argument types and array layouts. With a warm cache the steps take under 2 CPU-s (the cache is
+loaded, nothing is compiled), so it is safe to run again.
 
 The cache lives next to the sources (``__pycache__/*.nbi``, ``*.nbc``; numba's default) unless
 ``NUMBA_CACHE_DIR`` points elsewhere. ``compile_report`` measures a cold compile by running this
