@@ -81,3 +81,20 @@ def test_bench_compile_reports_the_warm_cache_without_compiling_the_feature_step
     figures = json.loads(result.output.strip().splitlines()[-1])
     compiled = {k for s in figures["steps"] for k in s["compiled"]}
     assert "features.kernels.fold" not in compiled and "features.kernels.step_derive" not in compiled
+
+
+def test_make_setup_warms_the_kernels_after_installing_and_before_the_stamp() -> None:
+    from pathlib import Path
+
+    makefile = (Path(__file__).parents[3] / "Makefile").read_text().splitlines()
+    start = makefile.index(next(line for line in makefile if line.startswith("$(STAMP):")))
+    recipe = []
+    for line in makefile[start + 1 :]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip())
+    assert (
+        recipe.index("bash scripts/setup.sh")
+        < recipe.index("$(TICKWISE) warm")
+        < recipe.index("touch $(STAMP)")
+    )
