@@ -27,12 +27,13 @@ LIVE_ARGS ?=
 DATA_DIR ?= .data
 DOCS_ADDR ?= 127.0.0.1:8000
 
-.PHONY: help setup install-dev test test-fast test-unit test-integration test-e2e test-tsl lint format type-check security quality validate \
+.PHONY: help setup warm install-dev test test-fast test-unit test-integration test-e2e test-tsl lint format type-check security quality validate \
         db-up db-down db-init db-migrate db-psql run-historical run-live run-live-now status logs \
         schedule-systemd docs docs-serve clean clean-data
 
 help:
 	@echo "setup / install-dev   install system packages, TimescaleDB and .venv (idempotent)"
+	@echo "warm                  compile the numba kernels into their cache (setup runs it)"
 	@echo "run-historical        tickwise historical: sync, backfill, features, labels, train, signals"
 	@echo "run-live              tickwise live --wait: today's session (exits 0 on a closed day; simulator: now)"
 	@echo "run-live-now          tickwise live: a session now (the simulator replays the next day)"
@@ -52,7 +53,13 @@ install-dev: $(STAMP)
 
 $(STAMP): pyproject.toml scripts/setup.sh scripts/install_timescaledb.sh
 	bash scripts/setup.sh
+	@# numba's compile of the kernels, paid here once instead of by the first run (docs/benchmarks.md)
+	$(TICKWISE) warm
 	touch $(STAMP)
+
+# Compile (or load from the cache) every numba kernel; setup runs it, run it again after editing a kernel.
+warm: $(STAMP)
+	$(TICKWISE) warm
 
 test: $(STAMP)
 	$(BIN)/pytest --cov=tickwise --cov-report= $(PYTEST_ARGS)

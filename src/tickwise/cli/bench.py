@@ -97,6 +97,19 @@ def features(
     emit(features_bench(candles=candles, instruments=instruments), json_only=json_only)
 
 
+@bench_app.command("compile")
+def compile_(
+    warm: Annotated[
+        bool, typer.Option("--warm", help="Use the existing numba cache instead of an empty one.")
+    ] = False,
+    json_only: JsonOption = False,
+) -> None:
+    """Numba compile time of every kernel entry on an empty cache (a fresh clone), and its signatures."""
+    from tickwise.bootstrap.warm import compile_report
+
+    emit(compile_report(cold=not warm), json_only=json_only)
+
+
 @bench_app.command("live")
 def live(
     instruments: Annotated[

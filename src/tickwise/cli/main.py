@@ -25,6 +25,7 @@ from tickwise.cli import (
     schedule,
     simulate,
     status,
+    warm,
 )
 from tickwise.cli.context import CliState, state
 
@@ -78,6 +79,7 @@ for module in (
     report,
     status,
     schedule,
+    warm,
 ):
     module.register(app)
 

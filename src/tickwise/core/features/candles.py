@@ -85,7 +85,14 @@ def _color(o: float, c: float) -> int:
     return 1 if c >= o else -1
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+# One explicit signature: one specialisation, whatever literal the inlined caller passes (see
+# kernels._PART_SIG); the ring rows are C-contiguous rows of the C-contiguous ring.
+@njit(
+    "void(float64[::1], int64, float64[::1], float64[::1], float64[::1], float64[::1], int64, int64, "
+    "float64[:, ::1], int64[::1], int64, int64)",
+    cache=True,
+    error_model="numpy",
+)
 def candles(
     fst: np.ndarray, j: int, ro: np.ndarray, rh: np.ndarray, rl: np.ndarray, rc: np.ndarray, rm: int, n: int,
     out: np.ndarray, cslots: np.ndarray, k: int, col: int,

@@ -197,6 +197,14 @@ def state_sizes(n_lags: int, n_zwin: int, n_tf: int) -> tuple[int, int]:
 
 _fma: Any = fma  # called from jitted code as _fma(a, b, c)
 
+# The one signature of the separately compiled parts of the step (given explicitly, so one
+# specialisation is compiled: ``step_derive`` passes the column index as the literal 0, which would
+# otherwise compile every part a second time for ``Literal[int](0)``; C-contiguous as every caller's).
+_PART_SIG = (
+    "void(float64[::1], int64, float64[:, ::1], int64, float64, float64, float64, float64, float64, "
+    "float64[:, ::1], int64[::1], int64, int64)"
+)
+
 
 @njit(cache=True, inline="always")
 def _sma(fst: np.ndarray, j: int, ring: np.ndarray, ch: int, rm: int, n: int, x: float, period: int) -> float:
@@ -516,7 +524,7 @@ def _ult_terms(ring: np.ndarray, rm: int, b: int) -> tuple[float, float]:
     return bp, tr
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, inline="always")
 def _native_talib(
     fst: np.ndarray, jt: int, ring: np.ndarray, n: int, o: float, h: float, lo: float, c: float, v: float,
     out: np.ndarray, cslots: np.ndarray, kt: int, col: int,
@@ -525,7 +533,24 @@ def _native_talib(
 
     Each follows the loop of TA-Lib's C function with the same operations in the same order; values
     before TA-Lib's lookback are NaN (the warm-up mask blanks them anyway).
+
+    Three separately compiled parts, called in turn (the indicators' order is unchanged): numba's type
+    inference and LLVM's optimiser grow faster than linearly with a function's size, and one function
+    holding all 56 replicas (inlined into ``step``, itself inlined into ``fold`` and ``step_derive``)
+    took 84 CPU-s to compile, twice. A call per part and bar costs nanoseconds; IEEE arithmetic
+    without fast-math gives the same bits inlined or not (no contraction: the FMAs are explicit).
     """
+    _native_talib_1(fst, jt, ring, n, o, h, lo, c, v, out, cslots, kt, col)
+    _native_talib_2(fst, jt, ring, n, o, h, lo, c, v, out, cslots, kt, col)
+    _native_talib_3(fst, jt, ring, n, o, h, lo, c, v, out, cslots, kt, col)
+
+
+@njit(_PART_SIG, cache=True, error_model="numpy")
+def _native_talib_1(
+    fst: np.ndarray, jt: int, ring: np.ndarray, n: int, o: float, h: float, lo: float, c: float, v: float,
+    out: np.ndarray, cslots: np.ndarray, kt: int, col: int,
+) -> None:  # fmt: skip
+    """SMA .. PPO of :func:`_native_talib` (the first of its three compiled parts)."""
     RM = ring.shape[1] - 1
     nan = math.nan
     pc = ring[CH_CLOSE, (n - 1) & RM] if n >= 1 else nan
@@ -728,6 +753,18 @@ def _native_talib(
         out[cslots[kt + 24], col] = 0.0 if zero else ((fast - slow) / slow) * 100.0
     else:
         out[cslots[kt + 24], col] = nan
+
+
+@njit(_PART_SIG, cache=True, error_model="numpy")
+def _native_talib_2(
+    fst: np.ndarray, jt: int, ring: np.ndarray, n: int, o: float, h: float, lo: float, c: float, v: float,
+    out: np.ndarray, cslots: np.ndarray, kt: int, col: int,
+) -> None:  # fmt: skip
+    """STOCH .. ATR/NATR of :func:`_native_talib` (the second of its three compiled parts)."""
+    RM = ring.shape[1] - 1
+    nan = math.nan
+    pc = ring[CH_CLOSE, (n - 1) & RM] if n >= 1 else nan
+    ad = fst[jt + T_AD]  # written by part 1 for this bar
 
     # STOCH(14, 3, SMA, 3, SMA): fast %K = ((c - ll) / (hh - ll)) * 100 (0 for a zero range) from bar
     # 13; slow %K = its 3-bar SMA (running sum from bar 13); slow %D = the 3-bar SMA of slow %K (from
@@ -937,6 +974,16 @@ def _native_talib(
     out[cslots[kt + 35], col] = mdi
     out[cslots[kt + 36], col] = atr
     out[cslots[kt + 37], col] = (atr / c) * 100.0  # close > 0 is validated at the input
+
+
+@njit(_PART_SIG, cache=True, error_model="numpy")
+def _native_talib_3(
+    fst: np.ndarray, jt: int, ring: np.ndarray, n: int, o: float, h: float, lo: float, c: float, v: float,
+    out: np.ndarray, cslots: np.ndarray, kt: int, col: int,
+) -> None:  # fmt: skip
+    """MFI .. BBANDS, Ichimoku and the candle patterns of :func:`_native_talib` (its third part)."""
+    RM = ring.shape[1] - 1
+    nan = math.nan
 
     # MFI(14), ta-lib 0.8.1's loop: the flow of a bar whose typical price moved by no more than
     # 1e-14 * (|tp| + |prev tp|) is 0; a run of 14 empty bars resets both sums to exactly 0 (they
