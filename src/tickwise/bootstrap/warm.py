@@ -7,8 +7,8 @@ code path the pipelines use, so the cached specialisation is exactly the one the
 argument types and array layouts. With a warm cache the steps take under 2 CPU-s (the cache is
 loaded, nothing is compiled), so it is safe to run again.
 
-The cache lives next to the sources (``__pycache__/*.nbi``, ``*.nbc``; numba's default) unless
-``NUMBA_CACHE_DIR`` points elsewhere. ``compile_report`` measures a cold compile by running this
+The cache lives in one directory per version of ``tickwise.core``'s sources
+(``core.kernel_cache``: ``src/tickwise/__pycache__/numba-kernels/<digest>``, or under ``NUMBA_CACHE_DIR``). ``compile_report`` measures a cold compile by running this
 module in a child process with ``NUMBA_CACHE_DIR`` set to an empty temporary directory.
 """
 
