@@ -191,3 +191,33 @@ def test_encode_frame_accepts_one_mode_or_a_token_mapping() -> None:
     assert len(encode_frame([tick], {408065: "quote"})) == 2 + 2 + 44
     with pytest.raises(ValueError, match="unknown mode"):
         encode_frame([tick], "bogus")
+
+
+def test_a_frame_of_full_packets_decodes_as_its_packets_do_one_by_one() -> None:
+    # The one-pass path for full-only frames must give what the per-packet path gives for each packet.
+    stats = DecodeStats()
+    fast = decode_frame(frame_of(INFY_FULL, INFY_FULL, INFY_FULL), stats)
+    (single,) = decode_frame(frame_of(INFY_FULL))
+    mixed = decode_frame(frame_of(INFY_FULL, INFY_FULL, INFY_FULL, INFY_QUOTE))  # not full-only
+    assert fast == [single] * 3 == mixed[:3]
+    assert stats["packets"] == 3 and stats.anomalies() == {}
+
+
+def test_a_frame_sized_like_full_packets_but_holding_others_takes_the_general_path() -> None:
+    # 2 + 2 x 186 bytes announcing 2 packets, but a quote and an unknown 324-byte packet.
+    frame = frame_of(INFY_QUOTE, bytes(324))
+    assert len(frame) == 2 + 2 * 186
+    stats = DecodeStats()
+    (tick,) = decode_frame(frame, stats)
+    assert tick.mode == "quote" and tick.instrument_token == 408065
+    assert stats["unknown_length"] == 1 and stats["packets"] == 1
+
+
+def test_a_full_frame_in_a_reused_buffer_keeps_its_books() -> None:
+    expected = decode_frame(frame_of(INFY_FULL, INFY_FULL))  # from bytes of their own
+    buffer = bytearray(frame_of(INFY_FULL, INFY_FULL))
+    ticks = decode_frame(buffer)  # books not read yet: built on first access, after the change
+    buffer[2 + 2 + 64 :] = bytes(len(buffer) - 68)  # the first packet's book and everything after
+    books = [(t.depth.buy, t.depth.sell) for t in ticks if t.depth is not None]
+    assert books == [(t.depth.buy, t.depth.sell) for t in expected if t.depth is not None]
+    assert len(books) == 2 and books[0][0][0].quantity == 5

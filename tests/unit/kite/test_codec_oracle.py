@@ -41,8 +41,8 @@ print(json.dumps(out))
 SEGMENTS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 12]
 
 
-def random_tick(rng: random.Random) -> Tick:
-    segment = rng.choice(SEGMENTS)
+def random_tick(rng: random.Random, mode: str | None = None) -> Tick:
+    segment = rng.choice(SEGMENTS if mode is None else [s for s in SEGMENTS if s != 9])
     token = rng.randrange(1, 2**24) << 8 | segment
     d = price_divisor(token)
 
@@ -52,7 +52,7 @@ def random_tick(rng: random.Random) -> Tick:
     def when() -> datetime:
         return datetime.fromtimestamp(rng.randrange(1, 2**31), IST)  # 0 is None for us, 1970 for them
 
-    mode = rng.choice(["ltp", "quote", "full"])
+    mode = mode or rng.choice(["ltp", "quote", "full"])
     tradable = segment != 9
     ltp = price()
     if mode == "ltp":
@@ -136,9 +136,7 @@ def as_official_dict(t: Tick) -> dict[str, object]:
     return d
 
 
-def test_official_parser_agrees_with_ours_on_randomized_frames() -> None:
-    rng = random.Random(20240611)
-    frames = [encode_frame([random_tick(rng) for _ in range(rng.randrange(1, 8))]) for _ in range(150)]
+def official_ticks(frames: list[bytes]) -> list[list[dict[str, object]]]:
     proc = subprocess.run(
         [sys.executable, "-c", ORACLE],
         input="\n".join(f.hex() for f in frames),
@@ -147,10 +145,30 @@ def test_official_parser_agrees_with_ours_on_randomized_frames() -> None:
         timeout=120,
         check=True,
     )
-    official = json.loads(proc.stdout)
+    return list(json.loads(proc.stdout))
+
+
+def assert_official_agrees(frames: list[bytes]) -> None:
+    official = official_ticks(frames)
     ours = [[as_official_dict(t) for t in decode_frame(f)] for f in frames]
     assert len(official) == len(ours)
     # JSON round-trips floats exactly (repr), so plain equality compares every field bit for bit.
     normalized = json.loads(json.dumps(ours))
     for theirs, mine in zip(official, normalized, strict=True):
         assert theirs == mine
+
+
+def test_official_parser_agrees_with_ours_on_randomized_frames() -> None:
+    rng = random.Random(20240611)
+    frames = [encode_frame([random_tick(rng) for _ in range(rng.randrange(1, 8))]) for _ in range(150)]
+    assert_official_agrees(frames)
+
+
+def test_official_parser_agrees_with_ours_on_frames_of_full_packets_only() -> None:
+    # These frames take the decoder's one-pass path for full-mode frames (codec._full_frame).
+    rng = random.Random(20261205)
+    frames = [
+        encode_frame([random_tick(rng, "full") for _ in range(rng.randrange(1, 120))]) for _ in range(60)
+    ]
+    assert all(len(f) == 2 + 186 * int.from_bytes(f[:2], "big") for f in frames)
+    assert_official_agrees(frames)

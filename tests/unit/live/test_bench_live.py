@@ -56,6 +56,9 @@ def test_bench_live_reports_positive_latencies_for_every_measured_bar() -> None:
     ]
     assert abs(sum(parts.values()) - figures["rss_held_mb"]) < 1.0
     assert parts["imports"] > 0 and parts["bench_market_released"] < 0
+    # The bench's encoded frames are reported apart from what a live process holds.
+    assert 0 < figures["bench_frames_mb"] < figures["rss_held_mb"]
+    assert abs(figures["rss_held_live_mb"] - (figures["rss_held_mb"] - figures["bench_frames_mb"])) <= 0.05
 
 
 def test_bench_live_command_prints_one_json_line() -> None:

@@ -120,3 +120,35 @@ def test_the_supervisor_gives_up_on_a_shard_that_keeps_dying(tmp_path: Path) -> 
     report = asyncio.run(supervisor.run())
     assert [r.exit_codes for r in report.shards] == [[3, 3, 3], [3, 3, 3]]
     assert not report.ok
+
+
+# A healthy shard that is slow to start and to finish (a loaded machine): it prints its report late.
+SLOW = r"""
+import json, sys, time
+time.sleep(3.0)
+print(json.dumps({"bars": 1, "signals": 1}))
+"""
+
+
+def test_the_supervisor_waits_for_a_slow_shard_and_restarts_only_the_dead_one(tmp_path: Path) -> None:
+    # Shard 0 is slow but healthy, shard 1 dies once (SIGKILL): only shard 1 is restarted; the supervisor
+    # has no start-up or heartbeat deadline that could count a slow shard as dead.
+    script = (
+        "import os, signal, sys\n"
+        "args = sys.argv[1:]\n"
+        "shard = args[args.index('--shard') + 1]\n"
+        f"marker = os.path.join({str(tmp_path)!r}, 'died')\n"
+        "if shard.startswith('1/') and not os.path.exists(marker):\n"
+        "    open(marker, 'w').close()\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "if shard.startswith('0/'):\n"
+        + "".join("    " + line + "\n" for line in SLOW.strip().splitlines())
+        + 'else:\n    print(\'{"bars": 2, "signals": 2}\')\n'
+    )
+    supervisor = ShardSupervisor(
+        [sys.executable, "-c", script], 2, data_dir=tmp_path, until=None, restart_delay_s=0.0
+    )
+    report = asyncio.run(supervisor.run())
+    assert [r.restarts for r in report.shards] == [0, 1]
+    assert [r.exit_codes for r in report.shards] == [[0], [-9, 0]]
+    assert report.ok and report.total("bars") == 3

@@ -49,6 +49,9 @@ class TimescaleWorldRepository:
         """Make ``universe`` exactly ``instruments``; rows written."""
         rows = [(i.instrument_token, i.tradingsymbol, i.exchange) for i in instruments]
         async with self._pool.acquire() as conn, conn.transaction():
+            # Shards start at once and each replaces the universe: one replace at a time, or the later
+            # DELETE misses the rows the earlier one inserted and its INSERT fails on the key.
+            await conn.execute("LOCK TABLE universe IN SHARE ROW EXCLUSIVE MODE")
             await conn.execute("DELETE FROM universe")
             if rows:
                 await conn.executemany(

@@ -11,14 +11,17 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import optuna
 import sqlalchemy.exc
 
 from tickwise.core.dataset import TrainingSet
 from tickwise.core.fitting import TUNED_DEFAULTS, FoldResult, TrainConfig, walk_forward
 from tickwise.core.model import LgbParams
+
+if TYPE_CHECKING:  # imported where a study runs: a live process (which imports this module) never tunes
+    import optuna
 
 
 def _suggest(trial: optuna.Trial) -> LgbParams:
@@ -50,6 +53,8 @@ def tune(
     best trial of the whole study, re-running its folds here when another process ran it (training
     is deterministic, so the result is the same).
     """
+    import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = _storage(cfg.optuna_storage) if cfg.optuna_storage else None
     study = optuna.create_study(
@@ -113,6 +118,8 @@ def tune(
 def _storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage at ``url``. Processes that start at once on a fresh database race to create
     Optuna's tables (a duplicate ``CREATE TYPE`` fails one of them): the loser retries and finds them."""
+    import optuna
+
     for attempt in range(attempts):
         try:
             return optuna.storages.RDBStorage(url)

@@ -51,6 +51,7 @@ from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 from tickwise.observability.hooks import NullHooks
 from tickwise.pipelines.live.regimes import LiveRegimes
+from tickwise.pipelines.live.stored_bars import StoredBars
 from tickwise.pipelines.live.timeframes import EnsembleStep, TimeframeScorer
 from tickwise.ports.hooks import PipelineHooks
 
@@ -172,7 +173,7 @@ class FeatureRow:
 @dataclass
 class InstrumentState:
     token: int
-    history: pd.DataFrame  # stored 1m candles from the anchor up to the session start
+    history: StoredBars  # stored 1m candles from the anchor up to the session start (compact)
     stream: FeatureStream | None
     last_time: datetime | None  # open instant of the newest bar folded in
     session: list[Bar] = field(default_factory=list)  # bars processed since start
@@ -180,10 +181,7 @@ class InstrumentState:
     def frame_before(self, t: datetime) -> pd.DataFrame:
         """History plus the session bars opened before ``t`` (what the stream must be opened on)."""
         bars = [b for b in self.session if b.time < t]
-        hist = self.history
-        if len(hist):
-            hist = hist[hist["time"] < pd.Timestamp(t)]
-            hist = hist.assign(time=pd.to_datetime(hist["time"], utc=True))
+        hist = self.history.frame(self.history.before(t))
         if not bars:
             return hist.reset_index(drop=True)
         cols = list(_BAR_KEYS) if hist.empty else [c for c in _BAR_KEYS if c in hist.columns]
@@ -202,9 +200,8 @@ class InstrumentState:
         session = [b.candle for b in self.session if b.time < t][-n:]
         if len(session) >= n or not len(self.history):
             return session
-        h = self.history
-        part = h[h["time"] < pd.Timestamp(t)].tail(n - len(session))
-        return history_candles(self.token, part) + session
+        stop = self.history.before(t)
+        return self.history.candles(self.token, stop - (n - len(session)), stop) + session
 
 
 def history_candles(token: int, frame: pd.DataFrame) -> list[Candle]:
@@ -287,7 +284,7 @@ class LiveEngine:
                 # A restart mid-session: the last stored bar is the 1m member's latest (batch's rule)
                 self.ensemble.add(str(Timeframe.M1), [token], [last], stream.row().copy()[None, :])
             self.bank.attach(token, stream)
-        state = InstrumentState(token, history, stream, last)
+        state = InstrumentState(token, StoredBars.of(history), stream, last)
         self._states[token] = state
         self._prime(token, history)
         if last is not None and self._rollup_span:
