@@ -719,6 +719,8 @@ def run_live_bench(
         "model_features": len(artifact.feature_names),
         "model_rounds": PRODUCTION_ROUNDS,
         "model_trees": sum(b.num_trees() for b in artifact.boosters.values()),
+        # compiled: core.tree_eval scores the trees (checked bit-identical to LightGBM); else LightGBM
+        "predictor": "compiled" if predictor.compiled else "lightgbm",
         "model_trees_per_side": {
             ("long" if side == 1 else "short"): b.num_trees() for side, b in artifact.boosters.items()
         },
