@@ -84,6 +84,8 @@ class SignalStep:
         self._names = list(names)
         self._model_idx, self._regime_idx = self.model.column_indices(self.model.extended_names(names))
         self.regimes = LiveRegimes(self.layer, names) if self.layer is not None else None
+        # Compile (and check) the trees now, at start-up, not inside the first minute's scoring.
+        _ = predictor.compiled
 
     def set_generator(self, generator: SignalGenerator) -> None:
         """Score the next bars with ``generator`` (SIGHUP: a new threshold, sizing or regime filter)."""
@@ -351,6 +353,19 @@ class LiveEngine:
         instrument in ``bars`` are folded in order; each is scored with its own row.
         """
         closed_at = self.wall() if closed_at is None else closed_at
+        put = self.put
+        queued: dict[str, list[object]] = {}
+        # The minute's rows go to the writer in one put per table (same rows, same order per table)
+        # rather than three puts per bar: each put costs the writer's bookkeeping.
+        self.put = lambda table, rows: queued.setdefault(table, []).extend(rows)
+        try:
+            return self._process_many(bars, closed_at)
+        finally:
+            self.put = put
+            for table, rows in queued.items():
+                put(table, rows)
+
+    def _process_many(self, bars: Sequence[Bar], closed_at: float) -> list[Signal | None]:
         folded: list[tuple[int, datetime, np.ndarray]] = []
         where: list[int] = []
         pending = list(enumerate(bars))
