@@ -145,7 +145,7 @@ class SignalStep:
 
 def _optional(values: np.ndarray | None, n: int) -> list[float | None]:
     """Per-bar values with NaN (or no array at all) as None, the way signals store them."""
-    if values is None:
+    if values is None or np.isnan(values).all():  # no meta model: no per-value Python
         return [None] * n
     return [None if v != v else float(v) for v in values.tolist()]  # v != v: NaN
 
