@@ -123,18 +123,25 @@ class SignalStep:
         size = batch.size.tolist()
         meta_prob = _optional(scored.meta_prob, len(size))
         meta_size = _optional(scored.meta_size, len(size))
+        # Hoisted out of the per-bar loop: a minute's bars share their open instant.
+        timeframe, mode, delta = self.timeframe, self.mode, self.timeframe.delta
+        version, feature_set = self.predictor.version, self.predictor.feature_set
+        available: dict[datetime, datetime] = {}
         for j, i in enumerate(np.flatnonzero(scored.ready).tolist()):
             bar_time = bar_times[i]
+            at = available.get(bar_time)
+            if at is None:
+                at = available[bar_time] = bar_time + delta
             out[i] = Signal(
                 instrument_token=tokens[i],
-                timeframe=self.timeframe,
+                timeframe=timeframe,
                 time=bar_time,
-                available_at=bar_time + self.timeframe.delta,
-                model_version=self.predictor.version,
+                available_at=at,
+                model_version=version,
                 direction=int(direction[j]),
                 confidence=float(confidence[j]),
-                mode=self.mode,
-                feature_set=self.predictor.feature_set,
+                mode=mode,
+                feature_set=feature_set,
                 latency_ms=None,
                 size=float(size[j]),
                 meta_prob=meta_prob[j],
