@@ -768,6 +768,7 @@ def run_live_bench(
         "model_trees": sum(b.num_trees() for b in artifact.boosters.values()),
         # compiled: core.tree_eval scores the trees (checked bit-identical to LightGBM); else LightGBM
         "predictor": "compiled" if predictor.compiled else "lightgbm",
+        "predictor_not_compiled_because": predictor.not_compiled_because,
         # CPU time of the engine's step per bar minute (features, prediction, signals, roll-ups, rows
         # queued): comparable across machine loads, unlike the wall-clock latencies
         "engine_cpu_ms_per_minute": _cpu_summary(minute_cpu_s),

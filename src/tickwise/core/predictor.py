@@ -16,7 +16,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from loguru import logger
 
 from tickwise.core.model import SIDE_NAMES, SIDES, ModelArtifact
 from tickwise.core.tree_eval import CompiledBooster, UnsupportedModel, compile_booster
@@ -41,6 +40,7 @@ class Predictor:
         # Compiled (and checked) on the first prediction: a predictor built to read its metadata pays nothing.
         self._compile = compiled
         self._fast: list[CompiledBooster | None] | None = None
+        self.not_compiled_because: str | None = None  # set on the first prediction (bench and tests read it)
         if feature_set is not None:
             self.check_feature_set(feature_set)
 
@@ -51,9 +51,11 @@ class Predictor:
 
     def _compiled(self) -> list[CompiledBooster | None]:
         if self._fast is None:
-            self._fast = [
-                _compiled_or_none(b, self.artifact.version) if self._compile else None for b in self._boosters
+            done = [
+                _compiled_or_none(b) if self._compile else (None, "compiled=False") for b in self._boosters
             ]
+            self._fast = [c for c, _ in done]
+            self.not_compiled_because = "; ".join(why for _, why in done if why) or None
         return self._fast
 
     @property
@@ -119,14 +121,13 @@ class Predictor:
         return f"Predictor({self.artifact.version}, {len(self.feature_names)} features, {sides})"
 
 
-def _compiled_or_none(booster: object, version: str) -> CompiledBooster | None:
-    """The booster's checked compiled form, or None (LightGBM scores it) when it has none."""
+def _compiled_or_none(booster: object) -> tuple[CompiledBooster | None, str | None]:
+    """The booster's checked compiled form, or (None, why not): LightGBM then scores it."""
     import lightgbm as lgb
 
     if not isinstance(booster, lgb.Booster):
-        return None
+        return None, f"not a LightGBM booster: {type(booster).__name__}"
     try:
-        return compile_booster(booster)
+        return compile_booster(booster), None
     except (UnsupportedModel, KeyError, ValueError) as exc:
-        logger.debug("model {}: scored by LightGBM, not compiled ({})", version, exc)
-        return None
+        return None, str(exc)

@@ -185,6 +185,7 @@ def test_a_predictor_whose_model_cannot_be_compiled_falls_back_to_lightgbm() -> 
     )
     predictor = Predictor(artifact)
     assert not predictor.compiled
+    assert predictor.not_compiled_because is not None and "categorical" in predictor.not_compiled_because
     assert np.array_equal(predictor.predict_matrix(x)[:, 0], cat.predict(x, num_threads=1))
 
 
