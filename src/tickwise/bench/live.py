@@ -592,6 +592,48 @@ class PerBarEngine(LiveEngine):
         return [self.process(bar, closed_at) for bar in bars]
 
 
+def _cpu_summary(log: dict[datetime, float]) -> dict[str, float]:
+    values = sorted(log.values())
+    if not values:
+        return {}
+    return {
+        "p50": round(1000.0 * values[len(values) // 2], 2),
+        "max": round(1000.0 * values[-1], 2),
+        "minutes": len(values),
+    }
+
+
+def _add_cpu(log: dict[datetime, float], bars: Sequence[Bar], cpu0: float) -> None:
+    """Charge the CPU time since ``cpu0`` (this thread) to the newest bar minute of ``bars``."""
+    if bars:
+        log[max(b.time for b in bars)] += time.thread_time() - cpu0
+
+
+class _TimedEngine(LiveEngine):
+    """:class:`LiveEngine` recording the CPU time of its minute step per bar minute (``minute_cpu_s``):
+    the engine's own cost, which a loaded machine's wall clock hides."""
+
+    minute_cpu_s: defaultdict[datetime, float]
+
+    def process_many(self, bars: Sequence[Bar], closed_at: float | None = None) -> list[Signal | None]:
+        cpu0 = time.thread_time()
+        try:
+            return super().process_many(bars, closed_at)
+        finally:
+            _add_cpu(self.minute_cpu_s, bars, cpu0)
+
+
+class _TimedPerBarEngine(PerBarEngine):
+    minute_cpu_s: defaultdict[datetime, float]
+
+    def process_many(self, bars: Sequence[Bar], closed_at: float | None = None) -> list[Signal | None]:
+        cpu0 = time.thread_time()
+        try:
+            return super().process_many(bars, closed_at)
+        finally:
+            _add_cpu(self.minute_cpu_s, bars, cpu0)
+
+
 def run_live_bench(
     instruments: int = 500,
     minutes: int = 5,
@@ -663,6 +705,8 @@ def run_live_bench(
     clock = _ReplayClock(start)
     memory.mark("bench_market_and_frames")
 
+    minute_cpu_s: defaultdict[datetime, float] = defaultdict(float)
+
     def build(sinks: dict[str, WriteFn]) -> _Bench:
         """The live consumer step, engine and writer over ``sinks``; the streams opened on history."""
         benches: list[_Bench] = []
@@ -677,7 +721,10 @@ def run_live_bench(
         writer = BufferedWriter(
             sinks, batch_size=5000, interval_s=0.1, max_memory_rows=1_000_000, urgent=("signals",)
         )
-        engine = (PerBarEngine if per_bar else LiveEngine)(calc, step, writer.put, on_signal=on_signal)
+        engine = (_TimedPerBarEngine if per_bar else _TimedEngine)(
+            calc, step, writer.put, on_signal=on_signal
+        )
+        engine.minute_cpu_s = minute_cpu_s
         nonlocal market
         t_warm = time.perf_counter()
         for t in tokens:
@@ -734,6 +781,12 @@ def run_live_bench(
         "model_features": len(artifact.feature_names),
         "model_rounds": PRODUCTION_ROUNDS,
         "model_trees": sum(b.num_trees() for b in artifact.boosters.values()),
+        # compiled: core.tree_eval scores the trees (checked bit-identical to LightGBM); else LightGBM
+        "predictor": "compiled" if predictor.compiled else "lightgbm",
+        "predictor_not_compiled_because": predictor.not_compiled_because,
+        # CPU time of the engine's step per bar minute (features, prediction, signals, roll-ups, rows
+        # queued): comparable across machine loads, unlike the wall-clock latencies
+        "engine_cpu_ms_per_minute": _cpu_summary(minute_cpu_s),
         "model_trees_per_side": {
             ("long" if side == 1 else "short"): b.num_trees() for side, b in artifact.boosters.items()
         },

@@ -218,10 +218,12 @@ class RollupBuilder:
         self.outside_session_candles = 0
         self._open: dict[tuple[int, Timeframe], _Bucket] = {}
         self._closed_until: dict[tuple[int, Timeframe], datetime] = {}
+        self._opens_at: tuple[datetime, tuple[datetime, ...] | None] | None = None
 
     def on_candle(self, candle: Candle) -> list[Candle]:
         """Feed one closed 1m candle; return the higher-timeframe candles it closed."""
-        if not self.calendar.is_open(candle.time):
+        opens = self._bucket_opens(candle.time)
+        if opens is None:
             self.outside_session_candles += 1
             return []
         if self._is_late(candle):
@@ -230,10 +232,9 @@ class RollupBuilder:
             return []
         closed: list[Candle] = []
         minute_end = candle.time + candle.timeframe.delta
-        for tf in self.timeframes:
+        for tf, open_time in zip(self.timeframes, opens, strict=True):
             key = (candle.instrument_token, tf)
             bucket = self._open.get(key)
-            open_time = self.calendar.bar_open(candle.time, tf)
             if bucket is not None and open_time != bucket.open_time:
                 closed.append(self._close(key, bucket))
                 bucket = None
@@ -251,6 +252,22 @@ class RollupBuilder:
             if minute_end >= bucket.end_time:
                 closed.append(self._close(key, bucket))
         return closed
+
+    def _bucket_opens(self, instant: datetime) -> tuple[datetime, ...] | None:
+        """Each timeframe's bucket open for a candle opened at ``instant`` (None outside the session).
+
+        Live, every instrument's candle of a minute has the same ``instant``: the calendar is asked
+        once per minute, not once per candle and timeframe.
+        """
+        if self._opens_at is not None and self._opens_at[0] == instant:
+            return self._opens_at[1]
+        opens = (
+            tuple(self.calendar.bar_open(instant, tf) for tf in self.timeframes)
+            if self.calendar.is_open(instant)
+            else None
+        )
+        self._opens_at = (instant, opens)
+        return opens
 
     def restore(self, instrument_token: int, before: Sequence[Candle]) -> None:
         """Forget ``instrument_token``'s buckets and re-open them on ``before`` (its 1m candles, oldest first).

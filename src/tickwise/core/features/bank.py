@@ -14,6 +14,7 @@ Row ``j`` is bit-identical to ``streams[j].update(bars[j])`` (tested over many i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,7 +23,14 @@ import numpy as np
 from tickwise.core.features import kernels
 from tickwise.core.features.engine import KernelParams
 from tickwise.core.features.layout import Layout, new_state
-from tickwise.core.features.stream import FeatureStream, non_finite_message, not_after_message, read_bar
+from tickwise.core.features.stream import (
+    FeatureStream,
+    epoch_minute,
+    non_finite_message,
+    not_after_message,
+    read_bar,
+)
+from tickwise.domain.bar import Bar
 from tickwise.domain.errors import DataValidationError
 
 
@@ -112,17 +120,23 @@ class FeatureBank:
         errors: list[DataValidationError | None] = [None] * k
         row_of = self._row_of
         rows = np.fromiter((row_of[key] for key in keys), dtype=np.int64, count=k)
-        # One pass reads every bar (the only per-bar Python left); the checks below are vectorized.
-        t_min = np.zeros(k, dtype=np.int64)
-        vals = np.full((k, 6), np.nan)  # o, h, l, c, v, obi_5
-        raw_times: list[Any] = [None] * k
-        parsed = np.ones(k, dtype=bool)
-        for j, bar in enumerate(bars):
-            try:
-                raw_times[j], t_min[j], *vals[j] = read_bar(bar)
-            except DataValidationError as exc:
-                errors[j] = exc
-                parsed[j] = False
+        # The bars as arrays (one comprehension per field for the live path's Bars, else one read per
+        # bar); the checks below are vectorized.
+        got = _bar_arrays(bars)
+        if got is not None:
+            raw_times, t_min, vals = got
+            parsed = np.ones(k, dtype=bool)
+        else:
+            t_min = np.zeros(k, dtype=np.int64)
+            vals = np.full((k, 6), np.nan)  # o, h, l, c, v, obi_5
+            raw_times = [None] * k
+            parsed = np.ones(k, dtype=bool)
+            for j, bar in enumerate(bars):
+                try:
+                    raw_times[j], t_min[j], *vals[j] = read_bar(bar)
+                except DataValidationError as exc:
+                    errors[j] = exc
+                    parsed[j] = False
         ohlcv = vals[:, :5]
         with np.errstate(invalid="ignore"):
             finite = np.isfinite(ohlcv).all(axis=1) & (ohlcv[:, 3] > 0.0)
@@ -167,3 +181,26 @@ class FeatureBank:
             stream.finish(int(n_fin[n]), bool(masking[n]))
         out[ok] = self.col[r_ok, : self._n_feat, 0]
         return out, errors
+
+
+def _bar_arrays(bars: Sequence[Any]) -> tuple[list[Any], np.ndarray, np.ndarray] | None:
+    """``(times, epoch minutes, (k, 6) o/h/l/c/v/obi_5)`` of live :class:`Bar` objects read field by
+    field across all bars (the values :func:`read_bar` gives, to the bit); None when a bar is not a
+    ``Bar`` or a field does not read as a number or an aware time (the per-bar path then says which)."""
+    if not all(type(b) is Bar for b in bars):
+        return None
+    candles = [b.candle for b in bars]
+    times = [c.time for c in candles]
+    try:
+        minute_of = {t: epoch_minute(t) for t in set(times)}  # a minute's bars share one time
+        vals = np.empty((len(bars), 6))
+        vals[:, 0] = [c.open for c in candles]
+        vals[:, 1] = [c.high for c in candles]
+        vals[:, 2] = [c.low for c in candles]
+        vals[:, 3] = [c.close for c in candles]
+        vals[:, 4] = [c.volume for c in candles]
+        vals[:, 5] = [math.nan if b.obi_5 is None else b.obi_5 for b in bars]
+    except (DataValidationError, TypeError, ValueError):
+        return None
+    t_min = np.fromiter((minute_of[t] for t in times), dtype=np.int64, count=len(times))
+    return times, t_min, vals

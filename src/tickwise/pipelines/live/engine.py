@@ -85,6 +85,8 @@ class SignalStep:
         self._names = list(names)
         self._model_idx, self._regime_idx = self.model.column_indices(self.model.extended_names(names))
         self.regimes = LiveRegimes(self.layer, names) if self.layer is not None else None
+        # Compile (and check) the trees now, at start-up, not inside the first minute's scoring.
+        _ = predictor.compiled
 
     def set_generator(self, generator: SignalGenerator) -> None:
         """Score the next bars with ``generator`` (SIGHUP: a new threshold, sizing or regime filter)."""
@@ -122,18 +124,25 @@ class SignalStep:
         size = batch.size.tolist()
         meta_prob = _optional(scored.meta_prob, len(size))
         meta_size = _optional(scored.meta_size, len(size))
+        # Hoisted out of the per-bar loop: a minute's bars share their open instant.
+        timeframe, mode, delta = self.timeframe, self.mode, self.timeframe.delta
+        version, feature_set = self.predictor.version, self.predictor.feature_set
+        available: dict[datetime, datetime] = {}
         for j, i in enumerate(np.flatnonzero(scored.ready).tolist()):
             bar_time = bar_times[i]
+            at = available.get(bar_time)
+            if at is None:
+                at = available[bar_time] = bar_time + delta
             out[i] = Signal(
                 instrument_token=tokens[i],
-                timeframe=self.timeframe,
+                timeframe=timeframe,
                 time=bar_time,
-                available_at=bar_time + self.timeframe.delta,
-                model_version=self.predictor.version,
+                available_at=at,
+                model_version=version,
                 direction=int(direction[j]),
                 confidence=float(confidence[j]),
-                mode=self.mode,
-                feature_set=self.predictor.feature_set,
+                mode=mode,
+                feature_set=feature_set,
                 latency_ms=None,
                 size=float(size[j]),
                 meta_prob=meta_prob[j],
@@ -144,7 +153,7 @@ class SignalStep:
 
 def _optional(values: np.ndarray | None, n: int) -> list[float | None]:
     """Per-bar values with NaN (or no array at all) as None, the way signals store them."""
-    if values is None:
+    if values is None or np.isnan(values).all():  # no meta model: no per-value Python
         return [None] * n
     return [None if v != v else float(v) for v in values.tolist()]  # v != v: NaN
 
@@ -348,6 +357,19 @@ class LiveEngine:
         instrument in ``bars`` are folded in order; each is scored with its own row.
         """
         closed_at = self.wall() if closed_at is None else closed_at
+        put = self.put
+        queued: dict[str, list[object]] = {}
+        # The minute's rows go to the writer in one put per table (same rows, same order per table)
+        # rather than three puts per bar: each put costs the writer's bookkeeping.
+        self.put = lambda table, rows: queued.setdefault(table, []).extend(rows)
+        try:
+            return self._process_many(bars, closed_at)
+        finally:
+            self.put = put
+            for table, rows in queued.items():
+                put(table, rows)
+
+    def _process_many(self, bars: Sequence[Bar], closed_at: float) -> list[Signal | None]:
         folded: list[tuple[int, datetime, np.ndarray]] = []
         where: list[int] = []
         pending = list(enumerate(bars))

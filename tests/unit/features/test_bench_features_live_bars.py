@@ -1,0 +1,19 @@
+"""`bench features` reports the bank's update with the live engine's Bars next to the per-bar reader."""
+
+from __future__ import annotations
+
+from tickwise.bench.features import run_features_bench
+
+
+def test_the_features_bench_times_the_bank_with_live_bars_as_well_as_with_rows() -> None:
+    out = run_features_bench(
+        n_candles=4_000,
+        instruments=4,
+        live_history=1_500,
+        live_bars=2,
+        batch_repeats=1,
+        instrument_bars=2_000,
+    )
+    assert out["bank_update_bars_cpu_ms_1000"] >= 0.0
+    assert out["bank_update_cpu_ms_1000"] >= 0.0
+    assert out["instruments"] == 4
