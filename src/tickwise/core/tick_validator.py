@@ -70,7 +70,10 @@ _ContentKey = tuple[object, ...]
 class _TokenState:
     day: date
     last_ts: datetime | None = None
-    keys_at_last_ts: set[_ContentKey] = field(default_factory=set)
+    # A list, not a set: a set hashes every accepted tick's key, and hashing a book the codec decodes
+    # lazily builds its ten levels (most of the consumer's per-tick CPU); equality compares wire bytes.
+    # A second holds a handful of snapshots per instrument, so the scan is short.
+    keys_at_last_ts: list[_ContentKey] = field(default_factory=list)
     last_volume: int | None = None
     prices: deque[float] = field(default_factory=deque)
     pending: list[float] = field(default_factory=list)
@@ -196,8 +199,8 @@ class TickValidator:
         # Accepted: remember it.
         if state.last_ts is None or ts != state.last_ts:
             state.last_ts = ts
-            state.keys_at_last_ts = set()
-        state.keys_at_last_ts.add(key)
+            state.keys_at_last_ts = []
+        state.keys_at_last_ts.append(key)
         if volume is not None:
             state.last_volume = volume
         return None

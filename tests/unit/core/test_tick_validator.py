@@ -234,3 +234,23 @@ def test_a_median_reference_survives_one_bad_accepted_tick() -> None:
     for i, p in enumerate([100.0, 100.0, 102.5, 100.1, 100.0]):
         assert v.check(tick(p, at(10, 0, i), volume=i)) is None
     assert v.check(tick(97.5, at(10, 0, 9), volume=9)) is None  # 2.5 % below the median 100.0
+
+
+def test_validating_decoded_full_ticks_leaves_their_books_unbuilt_and_still_finds_duplicates() -> None:
+    # The codec decodes a full packet's book only when asked; the duplicate check compares books by
+    # their wire bytes and must not build them (hashing one did: most of the consumer's per-tick CPU).
+    from tickwise.adapters.kite.codec import decode_frame, encode_frame
+
+    book_a = Depth(buy=(DepthLevel(10, 99.9, 1),) * 5, sell=(DepthLevel(5, 100.1, 1),) * 5)
+    book_b = Depth(buy=(DepthLevel(11, 99.9, 1),) * 5, sell=(DepthLevel(5, 100.1, 1),) * 5)
+    sent = [
+        tick(100.0, at(10, 0, 5), volume=10, depth=book_a),
+        tick(100.0, at(10, 0, 5), volume=10, depth=book_b),
+        tick(100.0, at(10, 0, 5), volume=10, depth=book_a),
+    ]
+    decoded = decode_frame(encode_frame(sent, "full"))
+    v = TickValidator()
+    verdicts = [v.check(t) for t in decoded]
+    assert verdicts == [None, None, Rejection.DUPLICATE]
+    assert all(getattr(t.depth, "_levels", "eager") is None for t in decoded), "a book was built"
+    assert [t.depth for t in decoded] == [book_a, book_b, book_a]  # built on request, equal to what was sent
