@@ -19,7 +19,7 @@ import numpy as np
 
 from tickwise.core.cv import PurgedWalkForward
 from tickwise.core.dataset import TrainingSet
-from tickwise.core.fitting import TUNED_DEFAULTS, TrainConfig, fit_side
+from tickwise.core.fitting import TUNED_DEFAULTS, BinnedRows, TrainConfig, fit_side
 from tickwise.core.labels.meta import meta_labels
 from tickwise.core.meta_model import META_INPUTS, MetaModel, meta_inputs
 from tickwise.core.metrics import roc_auc
@@ -93,9 +93,10 @@ def out_of_fold_primary(
             continue  # a side with one class cannot be fitted on this fold
         x_test = np.ascontiguousarray(ts.x[np.ix_(test_rows, feature_idx)])
         p = np.empty((len(test_rows), len(SIDES)), dtype=np.float64)
+        binned = BinnedRows(capacity=1)  # both sides fit the same rows: binned once
         for j, side in enumerate(SIDES):
             booster, rounds = fit_side(
-                ts, side, train_rows, params, cfg, feature_idx, num_boost_round=cfg.num_boost_round
+                ts, side, train_rows, params, cfg, feature_idx, cfg.num_boost_round, binned
             )
             p[:, j] = booster.predict(x_test, num_iteration=rounds, num_threads=1)
         got.append(test_rows)

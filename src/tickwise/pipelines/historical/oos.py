@@ -37,7 +37,7 @@ import pandas as pd
 from tickwise.core.dataset import TrainingSet, build_training_set
 from tickwise.core.ensemble import MEMBER_COLUMNS
 from tickwise.core.features.calculator import FeatureCalculator
-from tickwise.core.fitting import TUNED_DEFAULTS, TrainConfig, fit_side
+from tickwise.core.fitting import TUNED_DEFAULTS, BinnedRows, TrainConfig, fit_side
 from tickwise.core.labels import primary_meta_labels
 from tickwise.core.meta_training import MetaTrainConfig, fit_meta_model, meta_targets, proposals
 from tickwise.core.metrics import roc_auc, signal_pnl
@@ -130,8 +130,9 @@ class OosOptions:
 
 def _fit_fold(ts: TrainingSet, rows: np.ndarray, cfg: TrainConfig) -> dict[int, lgb.Booster]:
     idx = np.arange(len(ts.feature_names))
+    binned = BinnedRows(capacity=1)  # both sides fit the same rows: binned once
     return {
-        side: fit_side(ts, side, rows, TUNED_DEFAULTS, cfg, idx, num_boost_round=cfg.num_boost_round)[0]
+        side: fit_side(ts, side, rows, TUNED_DEFAULTS, cfg, idx, cfg.num_boost_round, binned)[0]
         for side in SIDES
     }
 

@@ -29,7 +29,7 @@ import pandas as pd
 from tickwise.core.cv import holdout_split
 from tickwise.core.dataset import TrainingSet, build_training_set
 from tickwise.core.features.calculator import FeatureCalculator
-from tickwise.core.fitting import FoldResult, TrainConfig, evaluate, fit_side, select_features
+from tickwise.core.fitting import BinnedRows, FoldResult, TrainConfig, evaluate, fit_side, select_features
 from tickwise.core.meta_training import fit_meta_model
 from tickwise.core.metrics import mean_metrics
 from tickwise.core.model import SIDE_NAMES, SIDES, LgbParams, ModelArtifact
@@ -141,10 +141,11 @@ def fit_model(
     progress("holdout", 1, 1)
     boosters = {}
     all_rows = np.arange(len(ts))
+    binned = BinnedRows(capacity=1)  # both sides' final fits use the same rows: binned once
     for k, side in enumerate(SIDES):
         progress("final fit", k, len(SIDES))
         rounds = max(10, int(holdout.best_iterations.get(side, cfg.num_boost_round)))
-        booster, _ = fit_side(ts, side, all_rows, params, cfg, selected, num_boost_round=rounds)
+        booster, _ = fit_side(ts, side, all_rows, params, cfg, selected, rounds, binned)
         boosters[side] = booster
     progress("final fit", len(SIDES), len(SIDES))
     names = [ts.feature_names[i] for i in selected]
