@@ -259,6 +259,11 @@ def evaluate(
     return FoldResult(fold, metrics, importance, best_iterations, boosters)
 
 
+def final_rounds(holdout: FoldResult, cfg: TrainConfig) -> dict[int, int]:
+    """Rounds per side of a model trained on all rows: the holdout's early-stopped count (at least 10)."""
+    return {side: max(10, int(holdout.best_iterations.get(side, cfg.num_boost_round))) for side in SIDES}
+
+
 def walk_forward(
     ts: TrainingSet,
     rows: np.ndarray,

@@ -39,7 +39,13 @@ from tickwise.core.ensemble import MEMBER_COLUMNS
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.fitting import TUNED_DEFAULTS, BinnedRows, TrainConfig, fit_side
 from tickwise.core.labels import primary_meta_labels
-from tickwise.core.meta_training import MetaTrainConfig, fit_meta_model, meta_targets, proposals
+from tickwise.core.meta_training import (
+    MetaTrainConfig,
+    earlier_out_of_sample,
+    fit_meta_model,
+    meta_targets,
+    proposals,
+)
 from tickwise.core.metrics import roc_auc, signal_pnl
 from tickwise.core.model import SIDES, ModelArtifact
 from tickwise.core.predictor import Predictor
@@ -356,6 +362,7 @@ async def _timeframe_history(
             features,
             ctx.options.regime,
             meta_cfg,
+            scored,
         )
         test_rows = np.flatnonzero(event_owner == k)
         if len(test_rows):
@@ -437,6 +444,7 @@ async def _fold_model(
     features: pd.DataFrame,
     regime_spec: RegimeSpec | None,
     meta_cfg: MetaTrainConfig | None = None,
+    earlier: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[ModelArtifact, FoldOutcome, TrainingSet, pd.DataFrame | None]:
     rows = step.train_idx
     trained_from = step.trained_from.to_pydatetime()
@@ -456,7 +464,8 @@ async def _fold_model(
         "config": {k: v for k, v in asdict(cfg).items() if k != "costs"},
     }
     if meta_cfg is not None:  # a fold with a meta model is another model (kept out when off: same versions)
-        fingerprint["meta"] = asdict(meta_cfg)
+        # its primary probabilities: the earlier folds' out-of-sample ones (core.meta_training)
+        fingerprint["meta"] = asdict(meta_cfg) | {"primary": "earlier folds, else refits"}
     if ts.timeframe != str(Timeframe.M1):  # 1m folds keep the versions they had before timeframes
         fingerprint["timeframe"] = ts.timeframe
     if regime_spec is not None:  # absent when off: fold versions without regimes stay as they were
@@ -480,7 +489,9 @@ async def _fold_model(
         layer = fit_window_layer(features, trained_from, trained_to, regime_spec)
     ts, regime = with_regime(ts, features, layer)
     boosters = _fit_fold(ts, rows, cfg)
-    meta_fit = None if meta_cfg is None else fit_meta_model(ts, rows, cfg, meta_cfg)
+    meta_fit = None
+    if meta_cfg is not None:
+        meta_fit = fit_meta_model(ts, rows, cfg, meta_cfg, earlier=earlier_out_of_sample(rows, earlier or []))
     params = {
         **TUNED_DEFAULTS,
         "num_boost_round": cfg.num_boost_round,
@@ -494,6 +505,7 @@ async def _fold_model(
     if meta_fit is not None:
         params["meta_events"] = meta_fit.events
         params["meta_model"] = meta_fit.model is not None
+        params["meta_primary"] = meta_fit.source
         if meta_fit.note:
             params["meta_note"] = meta_fit.note
     artifact = ModelArtifact(

@@ -29,7 +29,15 @@ import pandas as pd
 from tickwise.core.cv import holdout_split
 from tickwise.core.dataset import TrainingSet, build_training_set
 from tickwise.core.features.calculator import FeatureCalculator
-from tickwise.core.fitting import BinnedRows, FoldResult, TrainConfig, evaluate, fit_side, select_features
+from tickwise.core.fitting import (
+    BinnedRows,
+    FoldResult,
+    TrainConfig,
+    evaluate,
+    final_rounds,
+    fit_side,
+    select_features,
+)
 from tickwise.core.meta_training import fit_meta_model
 from tickwise.core.metrics import mean_metrics
 from tickwise.core.model import SIDE_NAMES, SIDES, LgbParams, ModelArtifact
@@ -144,8 +152,9 @@ def fit_model(
     binned = BinnedRows(capacity=1)  # both sides' final fits use the same rows: binned once
     for k, side in enumerate(SIDES):
         progress("final fit", k, len(SIDES))
-        rounds = max(10, int(holdout.best_iterations.get(side, cfg.num_boost_round)))
-        booster, _ = fit_side(ts, side, all_rows, params, cfg, selected, rounds, binned)
+        booster, _ = fit_side(
+            ts, side, all_rows, params, cfg, selected, final_rounds(holdout, cfg)[side], binned
+        )
         boosters[side] = booster
     progress("final fit", len(SIDES), len(SIDES))
     names = [ts.feature_names[i] for i in selected]
@@ -208,7 +217,7 @@ async def train_model(
     }
     meta_cfg = options.meta if options.signals.meta_step is not None else None
     if meta_cfg is not None:  # a model with a meta model is another model (kept out when off)
-        fingerprint["meta"] = asdict(meta_cfg)
+        fingerprint["meta"] = asdict(meta_cfg) | {"primary_rounds": "holdout"}
     if regime_spec is not None:
         fingerprint["regime"] = regime_spec.to_dict()
     version = model_version(trained_to, fingerprint)
@@ -244,7 +253,9 @@ async def train_model(
         progress("meta model", 0, 1)
         index = {n: i for i, n in enumerate(ts.feature_names)}
         chosen = np.array([index[n] for n in selected], dtype=np.int64)
-        meta_fit = fit_meta_model(ts, np.arange(len(ts)), cfg, meta_cfg, chosen, params)
+        # Its out-of-fold primaries train as the champion's boosters did: the holdout's rounds per side.
+        rounds = final_rounds(holdout, cfg)
+        meta_fit = fit_meta_model(ts, np.arange(len(ts)), cfg, meta_cfg, chosen, params, rounds)
         meta_model = meta_fit.model
         metrics["meta_events"] = meta_fit.events
         if meta_model is not None:
