@@ -8,6 +8,8 @@ it, then balanced between classes. ``pipelines.historical.tuning`` searches the 
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,7 +19,7 @@ import numpy as np
 from tickwise.core.cv import PurgedWalkForward
 from tickwise.core.dataset import TrainingSet
 from tickwise.core.metrics import ZerodhaIntradayCosts, side_metrics, signal_pnl
-from tickwise.core.model import SIDE_NAMES, SIDES, LgbParams, fit_booster, lgb_params
+from tickwise.core.model import SIDE_NAMES, SIDES, LgbParams, binned_dataset, fit_booster, lgb_params
 from tickwise.core.sample_weights import fold_weights
 from tickwise.core.signals import SignalGenerator
 
@@ -62,6 +64,67 @@ class FoldResult:
     boosters: dict[int, lgb.Booster] = field(default_factory=dict)
 
 
+class BinnedRows:
+    """Binned LightGBM Datasets, one per row set, built once and reused by every fit of the same rows.
+
+    Binning (``lgb.Dataset`` construction: the bin boundaries of every feature, then every value mapped
+    to its bin) costs about as much as a fold's boosting, and the same rows are fitted many times: both
+    sides of a model (same rows, other labels and weights), every Optuna trial on one cv fold (other
+    tree parameters, same bins: ``feature_pre_filter`` is off and the binning parameters are fixed in
+    ``BASE_PARAMS``). A fit takes the binned Dataset of its rows from here and sets its own labels and
+    weights, which trains exactly the booster a fresh Dataset would (``test_binned_rows.py``).
+
+    Keyed by the feature matrix (held, so its identity cannot be reused), the rows and the columns;
+    the ``capacity`` most recently used are kept (a binned Dataset is about rows x columns bytes).
+    """
+
+    def __init__(self, capacity: int = 16) -> None:
+        if capacity < 1:
+            raise ValueError(f"BinnedRows capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self.builds = 0
+        self.reuses = 0
+        self._sets: OrderedDict[tuple[object, ...], tuple[np.ndarray, lgb.Dataset]] = OrderedDict()
+
+    def train_set(self, x: np.ndarray, rows: np.ndarray, cols: np.ndarray, names: list[str]) -> lgb.Dataset:
+        """The Dataset of ``x[rows][:, cols]`` (binned on its first fit)."""
+        return self._get(
+            ("train", *_key(x, rows, cols)), x, lambda: binned_dataset(x[np.ix_(rows, cols)], names)
+        )
+
+    def valid_set(
+        self, x: np.ndarray, rows: np.ndarray, cols: np.ndarray, reference: lgb.Dataset
+    ) -> lgb.Dataset:
+        """The validation Dataset of ``x[rows][:, cols]``, binned with ``reference``'s bins."""
+        return self._get(
+            ("valid", id(reference), *_key(x, rows, cols)),
+            x,
+            lambda: lgb.Dataset(
+                np.ascontiguousarray(x[np.ix_(rows, cols)], dtype=np.float64), reference=reference
+            ),
+        )
+
+    def _get(self, key: tuple[object, ...], x: np.ndarray, build: Callable[[], lgb.Dataset]) -> lgb.Dataset:
+        got = self._sets.get(key)
+        if got is not None and got[0] is x:
+            self._sets.move_to_end(key)
+            self.reuses += 1
+            return got[1]
+        data = build()
+        self.builds += 1
+        self._sets[key] = (x, data)
+        while len(self._sets) > self.capacity:
+            self._sets.popitem(last=False)
+        return data
+
+
+def _key(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> tuple[object, ...]:
+    digest = hashlib.blake2b(np.ascontiguousarray(rows, dtype=np.int64).tobytes(), digest_size=16)
+    digest.update(b"|")
+    digest.update(np.ascontiguousarray(cols, dtype=np.int64).tobytes())
+    return (id(x), x.shape, len(rows), digest.digest())
+
+
 def training_weights(ts: TrainingSet, side: int, rows: np.ndarray, cfg: TrainConfig) -> np.ndarray:
     """Weights of ``rows`` for one side: recomputed in the window (ū × attribution), class-balanced."""
     y = ts.y(side)[rows]
@@ -95,9 +158,11 @@ def fit_side(
     cfg: TrainConfig,
     feature_idx: np.ndarray,
     num_boost_round: int | None = None,
+    binned: BinnedRows | None = None,
 ) -> tuple[lgb.Booster, int]:
     """Fit one side on ``rows`` (time-sorted). With ``num_boost_round`` None, early-stop on the purged
-    tail of the window; otherwise train exactly that many rounds on all rows."""
+    tail of the window; otherwise train exactly that many rounds on all rows. With ``binned``, the
+    Datasets of these rows are binned once and shared with every other fit given the same ``binned``."""
     rows = np.sort(rows)
     names = [ts.feature_names[i] for i in feature_idx]
     weights = training_weights(ts, side, rows, cfg)
@@ -107,7 +172,7 @@ def fit_side(
         sub = _subsample(np.arange(len(rows)), cfg.max_train_rows, cfg.seed)
         r = rows[sub]
         booster = fit_booster(
-            ts.x[np.ix_(r, feature_idx)],
+            _rows_data(ts, r, feature_idx, names, binned),
             y[r],
             params=full_params,
             num_boost_round=num_boost_round,
@@ -121,24 +186,36 @@ def fit_side(
     fit_pos = np.flatnonzero(t1 < cut)  # purged against the validation tail
     val_pos = np.flatnonzero(t0 >= cut)
     if len(fit_pos) < 100 or len(val_pos) < 50 or len(np.unique(y[rows[val_pos]])) < 2:
-        return fit_side(
-            ts, side, rows, params, cfg, feature_idx, num_boost_round=cfg.num_boost_round // 2 or 1
-        )
+        return fit_side(ts, side, rows, params, cfg, feature_idx, cfg.num_boost_round // 2 or 1, binned)
     fit_pos = _subsample(fit_pos, cfg.max_train_rows, cfg.seed)
     val_pos = _subsample(val_pos, max(cfg.max_train_rows // 4, 1), cfg.seed)
     fr, vr = rows[fit_pos], rows[val_pos]
+    train_data = _rows_data(ts, fr, feature_idx, names, binned)
+    valid_data: np.ndarray | lgb.Dataset = ts.x[np.ix_(vr, feature_idx)]
+    if binned is not None and isinstance(train_data, lgb.Dataset):
+        valid_data = binned.valid_set(ts.x, vr, feature_idx, train_data)
     booster = fit_booster(
-        ts.x[np.ix_(fr, feature_idx)],
+        train_data,
         y[fr],
         params=full_params,
         num_boost_round=cfg.num_boost_round,
         feature_names=names,
         weight=weights[fit_pos],
-        valid=(ts.x[np.ix_(vr, feature_idx)], y[vr], weights[val_pos]),
+        valid=(valid_data, y[vr], weights[val_pos]),
         early_stopping_rounds=cfg.early_stopping_rounds,
     )
     best = booster.best_iteration or booster.current_iteration()
     return booster, int(best)
+
+
+def _rows_data(
+    ts: TrainingSet, rows: np.ndarray, cols: np.ndarray, names: list[str], binned: BinnedRows | None
+) -> np.ndarray | lgb.Dataset:
+    """The training matrix of ``rows``, or its shared binned Dataset with ``binned``."""
+    if binned is None:
+        out: np.ndarray = ts.x[np.ix_(rows, cols)]
+        return out
+    return binned.train_set(ts.x, rows, cols, names)
 
 
 def evaluate(
@@ -150,8 +227,11 @@ def evaluate(
     feature_idx: np.ndarray,
     fold: int = 0,
     keep_boosters: bool = False,
+    binned: BinnedRows | None = None,
 ) -> FoldResult:
-    """Fit both sides on ``train_rows`` and measure them out of sample on ``test_rows``."""
+    """Fit both sides on ``train_rows`` and measure them out of sample on ``test_rows``; both sides
+    share one binned Dataset of the rows (``binned``: shared further, e.g. across Optuna trials)."""
+    binned = BinnedRows(capacity=2) if binned is None else binned
     metrics: dict[str, float] = {}
     probs: dict[int, np.ndarray] = {}
     importance = np.zeros(len(feature_idx))
@@ -159,7 +239,7 @@ def evaluate(
     boosters: dict[int, lgb.Booster] = {}
     x_test = ts.x[np.ix_(test_rows, feature_idx)]
     for side in SIDES:
-        booster, best = fit_side(ts, side, train_rows, params, cfg, feature_idx)
+        booster, best = fit_side(ts, side, train_rows, params, cfg, feature_idx, binned=binned)
         best_iterations[side] = best
         p = np.asarray(booster.predict(np.ascontiguousarray(x_test), num_iteration=best), dtype=np.float64)
         probs[side] = p
@@ -179,6 +259,11 @@ def evaluate(
     return FoldResult(fold, metrics, importance, best_iterations, boosters)
 
 
+def final_rounds(holdout: FoldResult, cfg: TrainConfig) -> dict[int, int]:
+    """Rounds per side of a model trained on all rows: the holdout's early-stopped count (at least 10)."""
+    return {side: max(10, int(holdout.best_iterations.get(side, cfg.num_boost_round))) for side in SIDES}
+
+
 def walk_forward(
     ts: TrainingSet,
     rows: np.ndarray,
@@ -186,14 +271,16 @@ def walk_forward(
     params: LgbParams,
     feature_idx: np.ndarray | None = None,
     on_fold: Callable[[int, FoldResult], None] | None = None,
+    binned: BinnedRows | None = None,
 ) -> list[FoldResult]:
-    """Purged walk-forward CV over ``rows``; ``on_fold`` may raise (e.g. Optuna pruning) to stop early."""
+    """Purged walk-forward CV over ``rows``; ``on_fold`` may raise (e.g. Optuna pruning) to stop early.
+    ``binned`` shares each fold's binned Datasets with later calls (Optuna's trials)."""
     if feature_idx is None:
         feature_idx = np.arange(len(ts.feature_names))
     cv = PurgedWalkForward(n_splits=cfg.folds, embargo=cfg.embargo_bars, min_train_events=200)
     results = []
     for k, (train, test) in enumerate(cv.split(ts.t0[rows], ts.t1[rows])):
-        result = evaluate(ts, rows[train], rows[test], params, cfg, feature_idx, fold=k)
+        result = evaluate(ts, rows[train], rows[test], params, cfg, feature_idx, fold=k, binned=binned)
         results.append(result)
         if on_fold is not None:
             on_fold(k, result)

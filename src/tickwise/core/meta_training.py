@@ -13,13 +13,14 @@ Training-only: it reads labels. Scoring needs only ``core.meta_model``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from tickwise.core.cv import PurgedWalkForward
 from tickwise.core.dataset import TrainingSet
-from tickwise.core.fitting import TUNED_DEFAULTS, TrainConfig, fit_side
+from tickwise.core.fitting import TUNED_DEFAULTS, BinnedRows, TrainConfig, fit_side
 from tickwise.core.labels.meta import meta_labels
 from tickwise.core.meta_model import META_INPUTS, MetaModel, meta_inputs
 from tickwise.core.metrics import roc_auc
@@ -55,6 +56,10 @@ class MetaTrainConfig:
             raise ValueError(f"meta num_boost_round must be >= 1, got {self.num_boost_round}")
 
 
+REFITS = "refits"  # out-of-fold refits of the primary inside the window (out_of_fold_primary)
+EARLIER_FOLDS = "earlier folds"  # the out-of-sample scores of the walk-forward fold models before it
+
+
 @dataclass(frozen=True)
 class MetaFit:
     """The fitted meta model (None when the window had too few fired events) and why."""
@@ -62,6 +67,7 @@ class MetaFit:
     model: MetaModel | None
     events: int  # fired out-of-fold events the meta model was (or would have been) fitted on
     note: str = ""
+    source: str = REFITS  # where its primary probabilities came from: REFITS or EARLIER_FOLDS
 
 
 def out_of_fold_primary(
@@ -71,13 +77,15 @@ def out_of_fold_primary(
     feature_idx: np.ndarray,
     folds: int,
     params: LgbParams = TUNED_DEFAULTS,
+    rounds: Mapping[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold (long, short) primary probabilities of the events ``rows``: purged walk-forward folds
     inside ``rows``, each fold's primary fitted only on events whose labels end before the fold starts.
 
-    The fold primaries train like the model they stand in for (``params``, ``cfg.num_boost_round`` rounds,
-    ``cfg.max_train_rows``). Returns the rows that got a prediction (sorted) and their ``(n, 2)``
-    probabilities."""
+    The fold primaries train like the model they stand in for (``params``, ``cfg.max_train_rows``, and
+    its rounds: ``rounds[side]`` where the primary was trained with an early-stopped round count per
+    side, else ``cfg.num_boost_round``). Returns the rows that got a prediction (sorted) and their
+    ``(n, 2)`` probabilities."""
     rows = np.sort(np.asarray(rows, dtype=np.int64))
     cv = PurgedWalkForward(n_splits=folds, embargo=cfg.embargo_bars, min_train_events=100)
     got: list[np.ndarray] = []
@@ -93,11 +101,11 @@ def out_of_fold_primary(
             continue  # a side with one class cannot be fitted on this fold
         x_test = np.ascontiguousarray(ts.x[np.ix_(test_rows, feature_idx)])
         p = np.empty((len(test_rows), len(SIDES)), dtype=np.float64)
+        binned = BinnedRows(capacity=1)  # both sides fit the same rows: binned once
         for j, side in enumerate(SIDES):
-            booster, rounds = fit_side(
-                ts, side, train_rows, params, cfg, feature_idx, num_boost_round=cfg.num_boost_round
-            )
-            p[:, j] = booster.predict(x_test, num_iteration=rounds, num_threads=1)
+            n_rounds = cfg.num_boost_round if rounds is None else rounds[side]
+            booster, used = fit_side(ts, side, train_rows, params, cfg, feature_idx, n_rounds, binned)
+            p[:, j] = booster.predict(x_test, num_iteration=used, num_threads=1)
         got.append(test_rows)
         probs.append(p)
     if not got:
@@ -107,12 +115,32 @@ def out_of_fold_primary(
     return order_rows[order], np.vstack(probs)[order]
 
 
+def earlier_out_of_sample(
+    rows: np.ndarray, scored: Sequence[tuple[np.ndarray, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Of the events that earlier walk-forward fold models scored out of sample (``scored``: each fold's
+    event rows and their ``(n, 2)`` probabilities), those among the training window's ``rows``: the rows
+    (sorted) and their probabilities. Each was predicted by a model trained only on labels that ended
+    before the event (plus the embargo): genuinely out-of-sample primary probabilities."""
+    if not scored:
+        return np.empty(0, dtype=np.int64), np.empty((0, len(SIDES)), dtype=np.float64)
+    got = np.concatenate([np.asarray(r, dtype=np.int64) for r, _ in scored])
+    probs = np.vstack([p for _, p in scored])
+    keep = np.flatnonzero(np.isin(got, rows))
+    order = keep[np.argsort(got[keep], kind="stable")]
+    return got[order], probs[order]
+
+
 def proposals(probs: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """The primary's proposed side per row (−1/0/+1, the signal rule without the regime filter) and the
     probability of that side."""
     direction = SignalGenerator(threshold=threshold).generate(probs[:, 0], probs[:, 1]).direction
     p_side = np.where(direction == 1, probs[:, 0], probs[:, 1])
     return direction.astype(np.int64), p_side
+
+
+def _fired(probs: np.ndarray, threshold: float) -> int:
+    return int((proposals(probs, threshold)[0] != 0).sum()) if len(probs) else 0
 
 
 def meta_targets(ts: TrainingSet, rows: np.ndarray, side: np.ndarray, cost_threshold: float) -> np.ndarray:
@@ -132,21 +160,35 @@ def fit_meta_model(
     meta: MetaTrainConfig,
     feature_idx: np.ndarray | None = None,
     params: LgbParams = TUNED_DEFAULTS,
+    rounds: Mapping[int, int] | None = None,
+    earlier: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> MetaFit:
     """Fit the meta model on the training window ``rows`` of a primary model with features
-    ``feature_idx`` (default: all of ``ts``), LightGBM ``params`` and proposal threshold ``cfg.threshold``."""
+    ``feature_idx`` (default: all of ``ts``), LightGBM ``params``, rounds per side ``rounds`` (default
+    ``cfg.num_boost_round``) and proposal threshold ``cfg.threshold``.
+
+    ``earlier``: out-of-sample primary probabilities of events of the window already made by earlier
+    walk-forward fold models (:func:`earlier_out_of_sample`). When they give at least
+    ``meta.min_events`` fired events, the meta model learns from them and no primary is refitted;
+    otherwise (the first fold models) from the out-of-fold refits of :func:`out_of_fold_primary`."""
     idx = np.arange(len(ts.feature_names)) if feature_idx is None else np.asarray(feature_idx)
     names = tuple(ts.feature_names[i] for i in idx)
-    oof_rows, probs = out_of_fold_primary(ts, rows, cfg, idx, meta.cv_folds, params)
+    source = REFITS
+    oof_rows, probs = np.empty(0, dtype=np.int64), np.empty((0, len(SIDES)))
+    if earlier is not None and _fired(earlier[1], cfg.threshold) >= meta.min_events:
+        (oof_rows, probs), source = earlier, EARLIER_FOLDS
+    if source == REFITS:
+        oof_rows, probs = out_of_fold_primary(ts, rows, cfg, idx, meta.cv_folds, params, rounds)
     direction, p_side = proposals(probs, cfg.threshold) if len(oof_rows) else (np.empty(0), np.empty(0))
     fired = np.flatnonzero(direction != 0)
     events = len(fired)
     if events < meta.min_events:
-        return MetaFit(None, events, f"{events} fired out-of-fold events, fewer than {meta.min_events}")
+        note = f"{events} fired out-of-fold events, fewer than {meta.min_events}"
+        return MetaFit(None, events, note, source)
     event_rows, side = oof_rows[fired], direction[fired]
     y = meta_targets(ts, event_rows, side, meta.cost_threshold)
     if len(np.unique(y)) < 2:
-        return MetaFit(None, events, f"every one of the {events} meta-labels is {int(y[0])}")
+        return MetaFit(None, events, f"every one of the {events} meta-labels is {int(y[0])}", source)
     x = meta_inputs(ts.x[np.ix_(event_rows, idx)], p_side[fired], side)
     tuned = {**meta.params, "min_data_in_leaf": max(20, events // 50)}
     booster = fit_booster(
@@ -162,4 +204,4 @@ def fit_meta_model(
         "meta_train_positive_rate": float(y.mean()),
         "meta_train_in_sample_auc": roc_auc(y, fitted),
     }
-    return MetaFit(MetaModel(booster=booster, feature_names=names, metrics=metrics), events)
+    return MetaFit(MetaModel(booster=booster, feature_names=names, metrics=metrics), events, source=source)

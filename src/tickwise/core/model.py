@@ -66,46 +66,74 @@ def lgb_params(tuned: Mapping[str, ParamValue], seed: int) -> LgbParams:
     return params
 
 
+def binned_dataset(x: np.ndarray, feature_names: list[str], max_bin: ParamValue = 63) -> lgb.Dataset:
+    """An (as yet unconstructed) LightGBM training Dataset of ``x``: LightGBM bins it on first use.
+
+    The labels and weights are set by :func:`fit_booster` (as LightGBM itself sets them right after
+    binning), so one binned Dataset serves any labels and weights of the same rows (:class:`BinnedRows`).
+    Only the binning parameters must not change between its uses; LightGBM checks that itself
+    (``LGBM_DatasetUpdateParamChecking``) and raises rather than train on stale bins.
+    """
+    return lgb.Dataset(
+        np.ascontiguousarray(x, dtype=np.float64),
+        feature_name=feature_names,
+        free_raw_data=True,
+        # feature_pre_filter off: the bins then do not depend on min_data_in_leaf, which Optuna varies
+        # (LightGBM refuses to change min_data_in_leaf on a Dataset binned with the pre-filter on).
+        params={"max_bin": max_bin, "verbosity": -1, "feature_pre_filter": False},
+    )
+
+
+def _set_targets(data: lgb.Dataset, y: np.ndarray, weight: np.ndarray | None) -> None:
+    """Labels and weights of a (possibly already binned and used) Dataset, replacing the previous ones."""
+    data.set_label(y.astype(np.float64))
+    if weight is None or np.all(weight == 1):
+        # lgb's set_weight(None) keeps a binned Dataset's old weights: clear them explicitly.
+        if data._handle is not None:  # binned already (lgb has no public way to ask)
+            data.set_field("weight", None)
+        data.weight = None
+    else:
+        data.set_weight(weight)
+
+
 def fit_booster(
-    x: np.ndarray,
+    x: np.ndarray | lgb.Dataset,
     y: np.ndarray,
     *,
     params: Mapping[str, ParamValue],
     num_boost_round: int,
     feature_names: list[str],
     weight: np.ndarray | None = None,
-    valid: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None,
+    valid: tuple[np.ndarray | lgb.Dataset, np.ndarray, np.ndarray | None] | None = None,
     early_stopping_rounds: int | None = None,
 ) -> lgb.Booster:
     """Train one binary booster; with ``valid`` (x, y, weight) and ``early_stopping_rounds``, stop early on it.
 
-    ``valid`` must never be the evaluation fold (early stopping on the test fold inflates scores,
-    labeling.md §10): callers carve it out of the training window.
+    ``x`` (and the validation ``x``) may be a Dataset of :func:`binned_dataset` already binned by an
+    earlier fit of the same rows: its labels and weights are replaced and the bins reused, which trains
+    the same booster as binning afresh (tested) without the binning cost. ``valid`` must never be the
+    evaluation fold (early stopping on the test fold inflates scores, labeling.md §10): callers carve it
+    out of the training window.
     """
     if len(np.unique(y)) < 2:
         raise ModelError(
             f"cannot train a binary model: every one of the {len(y)} labels is {int(y[0]) if len(y) else '-'}"
         )
-    train_set = lgb.Dataset(
-        np.ascontiguousarray(x, dtype=np.float64),
-        label=y.astype(np.float64),
-        weight=weight,
-        feature_name=feature_names,
-        free_raw_data=True,
-        params={"max_bin": params.get("max_bin", 63), "verbosity": -1, "feature_pre_filter": False},
+    train_set = (
+        x if isinstance(x, lgb.Dataset) else binned_dataset(x, feature_names, params.get("max_bin", 63))
     )
+    _set_targets(train_set, y, weight)
     valid_sets = []
     callbacks: list[Any] = []
     if valid is not None:
         vx, vy, vw = valid
-        valid_sets.append(
-            lgb.Dataset(
-                np.ascontiguousarray(vx, dtype=np.float64),
-                label=vy.astype(np.float64),
-                weight=vw,
-                reference=train_set,
-            )
+        valid_set = (
+            vx
+            if isinstance(vx, lgb.Dataset)
+            else lgb.Dataset(np.ascontiguousarray(vx, dtype=np.float64), reference=train_set)
         )
+        _set_targets(valid_set, vy, vw)
+        valid_sets.append(valid_set)
         if early_stopping_rounds:
             callbacks.append(lgb.early_stopping(early_stopping_rounds, first_metric_only=True, verbose=False))
     return lgb.train(

@@ -18,7 +18,7 @@ import lightgbm as lgb
 import numpy as np
 
 from tickwise.core.dataset import TrainingSet
-from tickwise.core.fitting import TrainConfig, _subsample, fit_side
+from tickwise.core.fitting import BinnedRows, TrainConfig, _subsample, fit_side
 from tickwise.core.model import LgbParams
 
 __all__ = ["FitSource", "InProcessTrainer", "SideFit", "fit_rows"]
@@ -46,6 +46,9 @@ class SideFit:
     feature_idx: np.ndarray
     num_boost_round: int
     source: FitSource = field(default_factory=FitSource)
+    # Bins shared with the other fits of the same rows (both sides): in-process only; a trainer that
+    # loads the rows elsewhere bins them there.
+    binned: BinnedRows | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -77,5 +80,6 @@ class InProcessTrainer:
             request.cfg,
             request.feature_idx,
             num_boost_round=request.num_boost_round,
+            binned=request.binned,
         )
         return booster

@@ -37,9 +37,15 @@ import pandas as pd
 from tickwise.core.dataset import TrainingSet, build_training_set
 from tickwise.core.ensemble import MEMBER_COLUMNS
 from tickwise.core.features.calculator import FeatureCalculator
-from tickwise.core.fitting import TUNED_DEFAULTS, TrainConfig
+from tickwise.core.fitting import TUNED_DEFAULTS, BinnedRows, TrainConfig
 from tickwise.core.labels import primary_meta_labels
-from tickwise.core.meta_training import MetaTrainConfig, fit_meta_model, meta_targets, proposals
+from tickwise.core.meta_training import (
+    MetaTrainConfig,
+    earlier_out_of_sample,
+    fit_meta_model,
+    meta_targets,
+    proposals,
+)
 from tickwise.core.metrics import roc_auc, signal_pnl
 from tickwise.core.model import SIDES, ModelArtifact
 from tickwise.core.predictor import Predictor
@@ -142,8 +148,11 @@ def _fit_fold(
     idx = np.arange(len(ts.feature_names))
     fitter = trainer or InProcessTrainer()
     where = source or FitSource()
+    binned = BinnedRows(capacity=1)  # both sides fit the same rows: binned once (in process)
     return {
-        side: fitter.fit(SideFit(ts, side, rows, TUNED_DEFAULTS, cfg, idx, cfg.num_boost_round, where))
+        side: fitter.fit(
+            SideFit(ts, side, rows, TUNED_DEFAULTS, cfg, idx, cfg.num_boost_round, where, binned)
+        )
         for side in SIDES
     }
 
@@ -373,6 +382,7 @@ async def _timeframe_history(
             ctx.options.regime,
             meta_cfg,
             trainer,
+            scored,
         )
         test_rows = np.flatnonzero(event_owner == k)
         if len(test_rows):
@@ -455,6 +465,7 @@ async def _fold_model(
     regime_spec: RegimeSpec | None,
     meta_cfg: MetaTrainConfig | None = None,
     trainer: BoosterTrainer[SideFit] | None = None,
+    earlier: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[ModelArtifact, FoldOutcome, TrainingSet, pd.DataFrame | None]:
     trainer = trainer or InProcessTrainer()
     rows = step.train_idx
@@ -475,7 +486,8 @@ async def _fold_model(
         "config": {k: v for k, v in asdict(cfg).items() if k != "costs"},
     }
     if meta_cfg is not None:  # a fold with a meta model is another model (kept out when off: same versions)
-        fingerprint["meta"] = asdict(meta_cfg)
+        # its primary probabilities: the earlier folds' out-of-sample ones (core.meta_training)
+        fingerprint["meta"] = asdict(meta_cfg) | {"primary": "earlier folds, else refits"}
     if ts.timeframe != str(Timeframe.M1):  # 1m folds keep the versions they had before timeframes
         fingerprint["timeframe"] = ts.timeframe
     if regime_spec is not None:  # absent when off: fold versions without regimes stay as they were
@@ -503,7 +515,9 @@ async def _fold_model(
     # The rows were loaded whole (no start/end); a trainer that reloads them needs the regime layer.
     source = FitSource(regime=None if layer is None else layer.to_dict())
     boosters = _fit_fold(ts, rows, cfg, trainer, source)
-    meta_fit = None if meta_cfg is None else fit_meta_model(ts, rows, cfg, meta_cfg)
+    meta_fit = None
+    if meta_cfg is not None:
+        meta_fit = fit_meta_model(ts, rows, cfg, meta_cfg, earlier=earlier_out_of_sample(rows, earlier or []))
     params = {
         **TUNED_DEFAULTS,
         "num_boost_round": cfg.num_boost_round,
@@ -518,6 +532,7 @@ async def _fold_model(
     if meta_fit is not None:
         params["meta_events"] = meta_fit.events
         params["meta_model"] = meta_fit.model is not None
+        params["meta_primary"] = meta_fit.source
         if meta_fit.note:
             params["meta_note"] = meta_fit.note
     artifact = ModelArtifact(

@@ -29,7 +29,14 @@ import pandas as pd
 from tickwise.core.cv import holdout_split
 from tickwise.core.dataset import TrainingSet, build_training_set
 from tickwise.core.features.calculator import FeatureCalculator
-from tickwise.core.fitting import FoldResult, TrainConfig, evaluate, select_features
+from tickwise.core.fitting import (
+    BinnedRows,
+    FoldResult,
+    TrainConfig,
+    evaluate,
+    final_rounds,
+    select_features,
+)
 from tickwise.core.meta_training import fit_meta_model
 from tickwise.core.metrics import mean_metrics
 from tickwise.core.model import SIDE_NAMES, SIDES, LgbParams, ModelArtifact
@@ -147,10 +154,13 @@ def fit_model(
     boosters = {}
     all_rows = np.arange(len(ts))
     fitter = trainer or InProcessTrainer()
+    binned = BinnedRows(capacity=1)  # both sides' final fits use the same rows: binned once (in process)
+    rounds = final_rounds(holdout, cfg)
     for k, side in enumerate(SIDES):
         progress("final fit", k, len(SIDES))
-        rounds = max(10, int(holdout.best_iterations.get(side, cfg.num_boost_round)))
-        request = SideFit(ts, side, all_rows, params, cfg, selected, rounds, source or FitSource())
+        request = SideFit(
+            ts, side, all_rows, params, cfg, selected, rounds[side], source or FitSource(), binned
+        )
         boosters[side] = fitter.fit(request)
     progress("final fit", len(SIDES), len(SIDES))
     names = [ts.feature_names[i] for i in selected]
@@ -216,7 +226,7 @@ async def train_model(
     }
     meta_cfg = options.meta if options.signals.meta_step is not None else None
     if meta_cfg is not None:  # a model with a meta model is another model (kept out when off)
-        fingerprint["meta"] = asdict(meta_cfg)
+        fingerprint["meta"] = asdict(meta_cfg) | {"primary_rounds": "holdout"}
     if regime_spec is not None:
         fingerprint["regime"] = regime_spec.to_dict()
     if trainer.provenance:  # a distributed model is another model (absent in process: same versions)
@@ -255,7 +265,9 @@ async def train_model(
         progress("meta model", 0, 1)
         index = {n: i for i, n in enumerate(ts.feature_names)}
         chosen = np.array([index[n] for n in selected], dtype=np.int64)
-        meta_fit = fit_meta_model(ts, np.arange(len(ts)), cfg, meta_cfg, chosen, params)
+        # Its out-of-fold primaries train as the champion's boosters did: the holdout's rounds per side.
+        rounds = final_rounds(holdout, cfg)
+        meta_fit = fit_meta_model(ts, np.arange(len(ts)), cfg, meta_cfg, chosen, params, rounds)
         meta_model = meta_fit.model
         metrics["meta_events"] = meta_fit.events
         if meta_model is not None:

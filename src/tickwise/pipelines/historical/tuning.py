@@ -17,7 +17,7 @@ import numpy as np
 import sqlalchemy.exc
 
 from tickwise.core.dataset import TrainingSet
-from tickwise.core.fitting import TUNED_DEFAULTS, FoldResult, TrainConfig, walk_forward
+from tickwise.core.fitting import TUNED_DEFAULTS, BinnedRows, FoldResult, TrainConfig, walk_forward
 from tickwise.core.model import LgbParams
 
 if TYPE_CHECKING:  # imported where a study runs: a live process (which imports this module) never tunes
@@ -68,6 +68,9 @@ def tune(
     if not study.trials:  # the first process of a shared study queues the baseline, once
         study.enqueue_trial({k: v for k, v in TUNED_DEFAULTS.items() if k != "bagging_freq"})
     results: dict[int, list[FoldResult]] = {}
+    # Every trial fits the same cv folds' rows: each fold's Datasets are binned once, for all trials
+    # (a fold fits a training and a validation Dataset; the folds' rows never change between trials).
+    binned = BinnedRows(capacity=2 * cfg.folds + 2)
 
     def objective(trial: optuna.Trial) -> float:
         params = _suggest(trial)
@@ -79,7 +82,7 @@ def tune(
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
-        folds = walk_forward(ts, rows, cfg, params, on_fold=report)
+        folds = walk_forward(ts, rows, cfg, params, on_fold=report, binned=binned)
         if not folds:
             raise optuna.TrialPruned()
         results[trial.number] = folds
@@ -105,13 +108,13 @@ def tune(
     pruned = sum(1 for t in trials if t.state == optuna.trial.TrialState.PRUNED)
     if not completed:
         params = dict(TUNED_DEFAULTS)
-        return params, walk_forward(ts, rows, cfg, params), pruned
+        return params, walk_forward(ts, rows, cfg, params, binned=binned), pruned
     best = min(completed, key=lambda t: (t.value if t.value is not None else float("inf"), t.number))
     params = dict(best.params)
     params["bagging_freq"] = 1
     folds = results.get(best.number)
     if folds is None:  # another process of the shared study ran the best trial
-        folds = walk_forward(ts, rows, cfg, params)
+        folds = walk_forward(ts, rows, cfg, params, binned=binned)
     return params, folds, pruned
 
 
