@@ -37,15 +37,16 @@ import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+import numpy as np
 import pandas as pd
 import psutil
 
 from tickwise.adapters.kite.errors import KiteTokenError
-from tickwise.adapters.kite.simulator.market import Market
+from tickwise.adapters.kite.simulator.market import MINUTES, Market
 from tickwise.adapters.kite.simulator.universe import Universe
 from tickwise.adapters.timescale.cluster import EmbeddedCluster
 from tickwise.bootstrap.broker import open_broker
@@ -82,6 +83,9 @@ __all__ = [
 
 _SERVER_OPTIONS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
+_MINUTE_NS = 60 * 10**9
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+IST_ZONE = "Asia/Kolkata"  # the dtype the REST client's frames carry
 SeedMode = Literal["rest", "direct"]
 SEED_MODES: tuple[SeedMode, ...] = ("rest", "direct")
 STAGES = ("backfill", "checks", "derive", "train", "predict")
@@ -231,22 +235,46 @@ class DirectSource:
             raise ValueError(f"direct seeding serves 1m candles only, not {interval}")
         if not isinstance(start, datetime) or not isinstance(end, datetime):
             raise TypeError("direct seeding takes datetime bounds")
-        rows = self.market.candles(instrument_token, 1, start, end, self.now)
-        stamps, o, h, low, c, v = zip(*rows, strict=True) if rows else ((), (), (), (), (), ())
+        # Market.candles' rule for 1m bars (stamped in [start, end], ended by now), on whole arrays:
+        # a 1m bucket's high/low/volume are the minute candle's own, so the values are the same floats.
+        market = self.market
+        parts: list[tuple[np.ndarray, ...]] = []
+        last = min(end.astimezone(IST).date(), self.now.astimezone(IST).date())
+        lo, hi, now = (_ns(x) for x in (start, end, self.now))
+        for day in market.calendar.trading_days(start.astimezone(IST).date(), last):
+            if not market.listed_on(instrument_token, day):
+                continue
+            c = market.minute_candles(instrument_token, day)
+            opens = _ns(datetime(day.year, day.month, day.day, 9, 15, tzinfo=IST))
+            stamps = opens + np.arange(MINUTES, dtype=np.int64) * _MINUTE_NS
+            keep = (stamps >= lo) & (stamps <= hi) & (stamps + _MINUTE_NS <= now)
+            parts.append(
+                (stamps[keep], c.open[keep], c.high[keep], c.low[keep], c.close[keep], c.volume[keep])
+            )
+        empty = (np.zeros(0, np.int64), *(np.zeros(0) for _ in range(4)), np.zeros(0, np.int64))
+        times, o, h, low, c_, v = (
+            (np.concatenate(cols) for cols in zip(*parts, strict=True)) if parts else empty
+        )
+        n = len(times)
         return pd.DataFrame(
             {
-                "instrument_token": pd.Series(instrument_token, index=range(len(rows)), dtype="int64"),
-                "timeframe": pd.Series("1m", index=range(len(rows)), dtype="object"),
-                "time": pd.Series(stamps, dtype="datetime64[ns, Asia/Kolkata]"),
-                "open": pd.Series(o, dtype="float64"),
-                "high": pd.Series(h, dtype="float64"),
-                "low": pd.Series(low, dtype="float64"),
-                "close": pd.Series(c, dtype="float64"),
-                "volume": pd.Series(v, dtype="int64"),
-                "oi": pd.Series([pd.NA] * len(rows), dtype="Int64"),
-                "source": pd.Series("historical", index=range(len(rows)), dtype="object"),
+                "instrument_token": np.full(n, instrument_token, dtype=np.int64),
+                "timeframe": pd.Series(["1m"] * n, dtype="object"),
+                "time": pd.DatetimeIndex(times.astype("datetime64[ns]"), tz="UTC").tz_convert(IST_ZONE),
+                "open": o.astype(np.float64),
+                "high": h.astype(np.float64),
+                "low": low.astype(np.float64),
+                "close": c_.astype(np.float64),
+                "volume": v.astype(np.int64),
+                "oi": pd.Series([pd.NA] * n, dtype="Int64"),
+                "source": pd.Series(["historical"] * n, dtype="object"),
             }
         )
+
+
+def _ns(at: datetime) -> int:
+    """Nanoseconds since the epoch, exact to the microsecond (datetime's own resolution)."""
+    return (at - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
 StageSink = Callable[[dict[str, Any]], None]
