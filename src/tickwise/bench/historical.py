@@ -494,6 +494,7 @@ def run_historical_bench(
         }
     figures |= {
         "table_bytes": sizes,
+        "scratch_dir": str(base),  # removed by now, with the cluster in it
         "cpu_count": os.cpu_count(),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
