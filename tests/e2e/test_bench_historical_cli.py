@@ -17,7 +17,6 @@ SESSION_BARS = 375
 
 @pytest.mark.parametrize("scheduler", ["inline", "processes"])
 def test_bench_historical_prints_consistent_figures_and_removes_its_cluster(scheduler: str) -> None:
-    before = set(Path("/tmp").glob("tickwise-bench-hist-*"))
     done = subprocess.run(
         [
             sys.executable,
@@ -50,10 +49,56 @@ def test_bench_historical_prints_consistent_figures_and_removes_its_cluster(sche
     assert figures["peak_rss_mb"] > 50 and figures["wall_s"] >= figures["derive_s"] > 0
     # Each stage was reported on stderr as it ended, with its own peak RSS, and again in the result.
     reported = [json.loads(line) for line in done.stderr.splitlines() if line.startswith('{"stage"')]
-    assert [s["stage"] for s in reported] == ["backfill", "derive"] == [s["stage"] for s in figures["stages"]]
-    assert (
-        reported[0]["rows"] == figures["backfill_candles"] and reported[1]["rows"] == figures["feature_rows"]
-    )
+    stages = ["backfill", "checks", "derive"]  # the default --stages
+    assert [s["stage"] for s in reported] == stages == [s["stage"] for s in figures["stages"]]
+    assert figures["seed"] == "rest" and reported[0]["seed"] == "rest" and reported[0]["relogins"] == 0
+    assert reported[0]["rows"] == figures["backfill_candles"] == reported[1]["rows"]  # every bar checked
+    assert reported[2]["rows"] == figures["feature_rows"]
     assert all(0 < s["peak_rss_mb"] <= figures["peak_rss_mb"] for s in reported)
     assert figures["derive_chunks"] == 2  # one chunk of two sessions per instrument (chunk_sessions 40)
-    assert not set(Path("/tmp").glob("tickwise-bench-hist-*")) - before  # its throw-away cluster is gone
+    # Its throw-away cluster is gone (other benches may run alongside: look for its own directory).
+    assert figures["scratch_dir"].startswith("/tmp/tickwise-bench-hist-")
+    assert not Path(figures["scratch_dir"]).exists()
+
+
+def _bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tickwise.cli.main", "bench", "historical", *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
+        check=False,
+    )
+
+
+def test_bench_historical_seeds_directly_and_trains_and_predicts_with_the_lean_model() -> None:
+    done = _bench(
+        "--instruments", "2", "--sessions", "12", "--seed", "direct",
+        "--stages", "backfill,derive,train,predict",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["seed"] == "direct" and figures["backfill_candles"] == 2 * 12 * SESSION_BARS
+    assert [s["stage"] for s in figures["stages"]] == ["backfill", "derive", "train", "predict"]
+    by_stage = {s["stage"]: s for s in figures["stages"]}
+    assert figures["model"]["model_training.trials"] == "2"  # the lean model is reported with the figures
+    assert by_stage["train"]["rows"] > 0 and by_stage["train"]["model_version"]
+    assert 0 < by_stage["predict"]["rows"] <= figures["feature_rows"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--stages", "derive"), "start with backfill"),
+        (("--stages", "backfill,predict"), "predict needs train"),
+        (("--stages", "backfill,bogus"), "unknown stage"),
+        (("--seed", "ftp"), "--seed is one of rest, direct"),
+    ],
+)
+def test_bench_historical_refuses_bad_stages_and_seeds_before_starting(
+    args: tuple[str, ...], message: str
+) -> None:
+    done = _bench("--instruments", "2", "--sessions", "2", *args)
+    assert done.returncode == 2
+    assert message in " ".join(done.stderr.split())

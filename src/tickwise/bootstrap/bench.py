@@ -68,6 +68,15 @@ def live_bench(
     )
 
 
+def historical_bench_options(stages: str | None, seed: str) -> tuple[tuple[str, ...], str]:
+    """``--stages`` and ``--seed`` of `bench historical`, checked; ``ValueError`` says what is wrong."""
+    from tickwise.bench.historical import DEFAULT_STAGES, SEED_MODES, parse_stages
+
+    if seed not in SEED_MODES:
+        raise ValueError(f"--seed is one of {', '.join(SEED_MODES)}, not {seed!r}")
+    return (parse_stages(stages) if stages else DEFAULT_STAGES), seed
+
+
 def historical_bench(
     settings: Settings,
     *,
@@ -75,18 +84,24 @@ def historical_bench(
     sessions: int,
     scheduler: str | None,
     chunk_sessions: int | None = None,
+    stages: str | None = None,
+    seed: str = "rest",
     on_stage: Callable[[Figures], None] | None = None,
 ) -> Figures:
-    """Backfill + derive of N instruments x D sessions on a throw-away cluster (``bench.historical``);
-    the scheduler and chunk size default to ``compute.scheduler`` and ``compute.chunk_sessions``;
-    ``on_stage`` gets each stage's figures as soon as it ends."""
+    """The historical stages of N instruments x D sessions on a throw-away cluster (``bench.historical``);
+    the scheduler and chunk size default to ``compute.scheduler`` and ``compute.chunk_sessions``,
+    ``stages`` (comma-separated) to backfill,checks,derive; ``seed`` is rest or direct
+    (:func:`historical_bench_options`); ``on_stage`` gets each stage's figures as soon as it ends."""
     from tickwise.bench.historical import run_historical_bench
 
+    names, mode = historical_bench_options(stages, seed)
     return run_historical_bench(
         instruments=instruments,
         sessions=sessions,
         scheduler=scheduler or settings.compute.scheduler,
         workers=settings.compute.workers,
         chunk_sessions=chunk_sessions or settings.compute.chunk_sessions,
+        stages=names,
+        seed="direct" if mode == "direct" else "rest",
         on_stage=on_stage or (lambda figures: None),
     )

@@ -198,24 +198,45 @@ def historical(
             "--chunk-sessions", min=1, help="Sessions per derive chunk (default: compute.chunk_sessions)."
         ),
     ] = None,
+    stages: Annotated[
+        str | None,
+        typer.Option(
+            "--stages",
+            help="Comma-separated, in order, starting with backfill: backfill, checks, derive, train, "
+            "predict (default backfill,checks,derive; train and predict use a lean model: 2 trials, "
+            "no meta model, no regimes, no ensemble).",
+        ),
+    ] = None,
+    seed: Annotated[
+        str,
+        typer.Option(
+            "--seed",
+            help="How the 1m candles arrive: rest (the Kite REST client against the simulator) or "
+            "direct (the simulator's generator in this process, through the same COPY path).",
+        ),
+    ] = "rest",
     json_only: JsonOption = False,
 ) -> None:
-    """Backfill (simulator) and derive into a throw-away database: wall time, peak RSS, rows/s per stage.
+    """Historical stages into a throw-away database: wall time, peak RSS, rows/s per stage.
 
     Each stage's figures are printed to stderr as a JSON line as soon as the stage ends."""
-    from tickwise.bootstrap.bench import historical_bench
+    from tickwise.bootstrap.bench import historical_bench, historical_bench_options
 
     def on_stage(figures: dict[str, object]) -> None:
         print(json.dumps(figures), file=sys.stderr, flush=True)
 
-    emit(
-        historical_bench(
-            state.settings(),
-            instruments=instruments,
-            sessions=sessions,
-            scheduler=scheduler,
-            chunk_sessions=chunk_sessions,
-            on_stage=on_stage,
-        ),
-        json_only=json_only,
+    try:
+        historical_bench_options(stages, seed)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    figures = historical_bench(
+        state.settings(),
+        instruments=instruments,
+        sessions=sessions,
+        scheduler=scheduler,
+        chunk_sessions=chunk_sessions,
+        stages=stages,
+        seed=seed,
+        on_stage=on_stage,
     )
+    emit(figures, json_only=json_only)

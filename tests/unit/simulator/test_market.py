@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -190,3 +191,34 @@ def test_last_snapshot_is_available_on_holidays_and_before_the_open(market: Mark
     early = market.last_snapshot(INFY, datetime(2026, 11, 20, 9, 10, tzinfo=IST))
     assert early.exchange_timestamp == datetime(2026, 11, 20, 9, 8, tzinfo=IST)
     assert early.depth is not None and len(early.depth.buy) == 5
+
+
+# sha256 of the 1m candles below, computed with the generator before REST candles stopped caching day
+# paths (a regression of the generated data changes it).
+CANDLES_DIGEST = "f387d5dc570769ab55d2f3250d6a384b489b9b84fe8a858acea3b0b76cfaf4f3"
+
+
+def _candles_digest(market: Market) -> str:
+    digest = hashlib.sha256()
+    for token in market.universe.tokens[:12]:
+        for d in NSE.trading_days(date(2026, 10, 1), DAY)[-5:]:
+            c = market.minute_candles(token, d)
+            for column in (c.open, c.high, c.low, c.close, c.volume):
+                digest.update(np.ascontiguousarray(column).tobytes())
+    return digest.hexdigest()
+
+
+def test_rest_candles_are_the_generator_output_of_before_without_filling_the_path_cache() -> None:
+    fresh = Market(Universe(10, today=DAY), seed=42, bad_prints=0.01)
+    assert _candles_digest(fresh) == CANDLES_DIGEST
+    # A backfill reads each day's path once: the paths (MBs each) are not kept, only the candles.
+    assert len(fresh._paths) == 0
+
+
+def test_rest_candles_are_the_same_whether_the_day_path_was_cached_by_the_stream_or_not() -> None:
+    streamed = Market(Universe(10, today=DAY), seed=42, bad_prints=0.01)
+    for token in streamed.universe.tokens[:12]:
+        for d in NSE.trading_days(date(2026, 10, 1), DAY)[-5:]:
+            streamed.day_path(token, d)  # what the WebSocket side does first
+    assert len(streamed._paths) == 60
+    assert _candles_digest(streamed) == CANDLES_DIGEST

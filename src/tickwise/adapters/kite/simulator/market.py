@@ -376,6 +376,12 @@ class Market:
             self._paths.popitem(last=False)
         return path
 
+    def _uncached_path(self, token: int, day: date) -> DayPath:
+        """:meth:`day_path` without caching it (the same deterministic path)."""
+        if not self.calendar.is_trading_day(day):
+            raise ValueError(f"{day} is not a trading day")
+        return self._build_path(token, day)
+
     def _build_path(self, token: int, day: date) -> DayPath:
         future = self.universe.future(token)
         if future is not None:
@@ -472,7 +478,9 @@ class Market:
         cached = self._candles.get(key)
         if cached is not None:
             return cached
-        p = self.day_path(token, day)
+        # A REST history request reads each day's path once: built here without entering the path
+        # cache, so backfilling years of many instruments holds candles (15 KB a day), not paths (MBs).
+        p = self._paths.get(key) or self._uncached_path(token, day)
         minute = np.maximum(p.second, 0) // 60  # the pre-open trade folds into the first minute's volume only
         session = p.second >= 0
         m, price = minute[session], p.price[session]
