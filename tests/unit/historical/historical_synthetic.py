@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tickwise.core.dataset import build_training_set
+from tickwise.core.dataset import TrainingSet, build_training_set
+from tickwise.core.model import SIDES
 
 
 def synthetic_frames(
@@ -49,4 +50,21 @@ def synthetic_frames(
 
 def synthetic_training_set(**kwargs: object):  # type: ignore[no-untyped-def]
     features, labels = synthetic_frames(**kwargs)  # type: ignore[arg-type]
+    return build_training_set(features, labels, feature_set="fs-test", timeframe="1m")
+
+
+def planted_edge_training_set(shuffle: bool, seed: int = 5) -> TrainingSet:
+    """3 instruments x 2,500 bars with a planted edge; ``shuffle`` permutes each side's outcomes across
+    bars, leaving nothing to learn (the meta models' leak checks)."""
+    features, labels = synthetic_frames(n_bars=2500, n_instruments=3, edge=1.0, seed=seed)
+    if shuffle:
+        rng = np.random.default_rng(seed)
+        parts = []
+        for side in SIDES:
+            part = labels[labels["side"] == side].reset_index(drop=True)
+            order = rng.permutation(len(part))
+            for col in ("label", "ret", "exit_price"):
+                part[col] = part[col].to_numpy()[order]
+            parts.append(part)
+        labels = pd.concat(parts, ignore_index=True)
     return build_training_set(features, labels, feature_set="fs-test", timeframe="1m")

@@ -9,9 +9,9 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-from historical_synthetic import synthetic_frames
+from historical_synthetic import planted_edge_training_set
 
-from tickwise.core.dataset import TrainingSet, build_training_set
+from tickwise.core.dataset import TrainingSet
 from tickwise.core.fitting import TUNED_DEFAULTS, TrainConfig, fit_side
 from tickwise.core.meta_training import (
     EARLIER_FOLDS,
@@ -31,18 +31,7 @@ META = MetaTrainConfig(cv_folds=3, min_events=100, num_boost_round=40)
 
 
 def _training_set(shuffle: bool, seed: int = 5) -> TrainingSet:
-    features, labels = synthetic_frames(n_bars=2500, n_instruments=3, edge=1.0, seed=seed)
-    if shuffle:  # permute each side's outcomes across bars: nothing left to learn
-        rng = np.random.default_rng(seed)
-        parts = []
-        for side in SIDES:
-            part = labels[labels["side"] == side].reset_index(drop=True)
-            order = rng.permutation(len(part))
-            for col in ("label", "ret", "exit_price"):
-                part[col] = part[col].to_numpy()[order]
-            parts.append(part)
-        labels = pd.concat(parts, ignore_index=True)
-    return build_training_set(features, labels, feature_set="fs-test", timeframe="1m")
+    return planted_edge_training_set(shuffle, seed)
 
 
 def _window(ts: TrainingSet, share: float, after: pd.Timestamp | None = None) -> np.ndarray:
