@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 import numpy as np
 import pytest
+from historical_support import simulator_settings
 
 from tickwise.bootstrap.compute import load_side_partition, side_partition_jobs
 from tickwise.bootstrap.historical import (
@@ -22,7 +23,7 @@ from tickwise.bootstrap.historical import (
     run_backfill,
     run_historical,
 )
-from tickwise.config import Settings, load_settings
+from tickwise.config import Settings
 from tickwise.core.dataset import build_training_set
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.fitting import TUNED_DEFAULTS, TrainConfig, training_weights
@@ -44,25 +45,21 @@ AUC_TOLERANCE = 0.03
 
 
 def _settings(tmp: Path, *, distributed: bool = False) -> Settings:
-    env = {
-        "TICKWISE__SYSTEM__DATA_DIR": str(tmp),
-        "TICKWISE__BROKER__TOKEN_FILE": str(tmp / "kite_token.json"),
-        "TICKWISE__TRADING__SYMBOLS": "[INFY, RELIANCE, TCS]",
-        "TICKWISE__TRADING__BACKFILL_DAYS": "11",
-        "TICKWISE__MODEL_TRAINING__TRIALS": "1",
-        "TICKWISE__MODEL_TRAINING__FOLDS": "2",
-        "TICKWISE__MODEL_TRAINING__NUM_BOOST_ROUND": "20",
-        "TICKWISE__SIGNALS__META__ENABLED": "false",  # the meta model trains in process either way
-        "TICKWISE__WALK_FORWARD__NUM_BOOST_ROUND": "30",
+    switch = {
+        "MODEL_TRAINING__DISTRIBUTED": "true",
+        "MODEL_TRAINING__RETRAIN_EVERY_DAYS": "0",  # the final fit runs again, distributed
+        "COMPUTE__SCHEDULER": "processes",
+        "COMPUTE__WORKERS": "2",
     }
-    if distributed:
-        env |= {
-            "TICKWISE__MODEL_TRAINING__DISTRIBUTED": "true",
-            "TICKWISE__MODEL_TRAINING__RETRAIN_EVERY_DAYS": "0",  # the final fit runs again, distributed
-            "TICKWISE__COMPUTE__SCHEDULER": "processes",
-            "TICKWISE__COMPUTE__WORKERS": "2",
-        }
-    return load_settings(environ=env, environment="test")
+    return simulator_settings(
+        tmp,
+        MODEL_TRAINING__TRIALS="1",
+        MODEL_TRAINING__FOLDS="2",
+        MODEL_TRAINING__NUM_BOOST_ROUND="20",
+        SIGNALS__META__ENABLED="false",  # the meta model trains in process either way
+        WALK_FORWARD__NUM_BOOST_ROUND="30",
+        **(switch if distributed else {}),
+    )
 
 
 async def test_each_worker_loads_exactly_the_rows_weights_and_subsample_single_machine_training_uses(

@@ -9,8 +9,9 @@ from pathlib import Path
 import asyncpg
 import numpy as np
 import pytest
+from historical_support import simulator_settings
 
-from tickwise.config import Settings, load_settings
+from tickwise.config import Settings
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
@@ -26,23 +27,19 @@ WHERE s.mode = 'historical' AND s.direction <> 0
 
 
 def _settings(tmp: Path) -> Settings:
-    env = {
-        "TICKWISE__SYSTEM__DATA_DIR": str(tmp),
-        "TICKWISE__BROKER__TOKEN_FILE": str(tmp / "kite_token.json"),
-        "TICKWISE__TRADING__SYMBOLS": "[INFY, RELIANCE, TCS]",
-        "TICKWISE__TRADING__BACKFILL_DAYS": "11",
-        "TICKWISE__MODEL_TRAINING__TRIALS": "1",
-        "TICKWISE__MODEL_TRAINING__FOLDS": "2",
-        "TICKWISE__MODEL_TRAINING__NUM_BOOST_ROUND": "20",
-        "TICKWISE__MODEL_TRAINING__SIGNAL_THRESHOLD": "0.5",
-        "TICKWISE__WALK_FORWARD__MIN_TRAIN_SESSIONS": "5",
-        "TICKWISE__WALK_FORWARD__REFIT_EVERY_SESSIONS": "3",
-        "TICKWISE__WALK_FORWARD__MIN_TRAIN_EVENTS": "200",
-        "TICKWISE__WALK_FORWARD__NUM_BOOST_ROUND": "20",
-        "TICKWISE__SIGNALS__META__MIN_EVENTS": "50",
-        "TICKWISE__SIGNALS__META__NUM_BOOST_ROUND": "20",
-    }
-    return load_settings(environ=env, environment="test")
+    return simulator_settings(
+        tmp,
+        MODEL_TRAINING__TRIALS="1",
+        MODEL_TRAINING__FOLDS="2",
+        MODEL_TRAINING__NUM_BOOST_ROUND="20",
+        MODEL_TRAINING__SIGNAL_THRESHOLD="0.5",
+        WALK_FORWARD__MIN_TRAIN_SESSIONS="5",
+        WALK_FORWARD__REFIT_EVERY_SESSIONS="3",
+        WALK_FORWARD__MIN_TRAIN_EVENTS="200",
+        WALK_FORWARD__NUM_BOOST_ROUND="20",
+        SIGNALS__META__MIN_EVENTS="50",
+        SIGNALS__META__NUM_BOOST_ROUND="20",
+    )
 
 
 async def test_historical_fills_labels_meta_from_each_folds_own_signals_and_sizes_them_by_its_meta_model(

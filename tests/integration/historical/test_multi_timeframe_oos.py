@@ -9,28 +9,26 @@ from pathlib import Path
 import asyncpg
 import pandas as pd
 import pytest
+from historical_support import simulator_settings
 
-from tickwise.config import Settings, load_settings
+from tickwise.config import Settings
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 
 def _settings(tmp: Path) -> Settings:
-    env = {
-        "TICKWISE__SYSTEM__DATA_DIR": str(tmp),
-        "TICKWISE__BROKER__TOKEN_FILE": str(tmp / "kite_token.json"),
-        "TICKWISE__TRADING__SYMBOLS": "[INFY, RELIANCE, TCS]",
-        "TICKWISE__TRADING__BACKFILL_DAYS": "12",
-        "TICKWISE__TRADING__SIGNAL_TIMEFRAMES": '["1m", "5m"]',
-        "TICKWISE__WALK_FORWARD__MIN_TRAIN_SESSIONS": "5",
-        "TICKWISE__WALK_FORWARD__REFIT_EVERY_SESSIONS": "2",
-        "TICKWISE__WALK_FORWARD__MIN_TRAIN_EVENTS": "300",
-        "TICKWISE__WALK_FORWARD__NUM_BOOST_ROUND": "20",
-        "TICKWISE__ENSEMBLE__MIN_TRAIN_SESSIONS": "2",
-        "TICKWISE__ENSEMBLE__REFIT_EVERY_SESSIONS": "1",
-        "TICKWISE__ENSEMBLE__MIN_TRAIN_EVENTS": "100",
-    }
-    return load_settings(environ=env, environment="test")
+    return simulator_settings(
+        tmp,
+        backfill_days=12,
+        TRADING__SIGNAL_TIMEFRAMES='["1m", "5m"]',
+        WALK_FORWARD__MIN_TRAIN_SESSIONS="5",
+        WALK_FORWARD__REFIT_EVERY_SESSIONS="2",
+        WALK_FORWARD__MIN_TRAIN_EVENTS="300",
+        WALK_FORWARD__NUM_BOOST_ROUND="20",
+        ENSEMBLE__MIN_TRAIN_SESSIONS="2",
+        ENSEMBLE__REFIT_EVERY_SESSIONS="1",
+        ENSEMBLE__MIN_TRAIN_EVENTS="100",
+    )
 
 
 async def test_every_signal_timeframe_gets_fold_models_and_the_ensemble_records_its_members(

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from historical_support import simulator_settings
 
-from tickwise.config import Settings, load_settings
+from tickwise.config import Settings
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
@@ -21,20 +22,16 @@ WHERE s.mode = 'historical'
 
 
 def _settings(tmp: Path, refit_every: int = 2) -> Settings:
-    env = {
-        "TICKWISE__SYSTEM__DATA_DIR": str(tmp),
-        "TICKWISE__BROKER__TOKEN_FILE": str(tmp / "kite_token.json"),
-        "TICKWISE__TRADING__SYMBOLS": "[INFY, RELIANCE, TCS]",
-        "TICKWISE__TRADING__BACKFILL_DAYS": "11",
-        "TICKWISE__MODEL_TRAINING__TRIALS": "1",
-        "TICKWISE__MODEL_TRAINING__FOLDS": "2",
-        "TICKWISE__MODEL_TRAINING__NUM_BOOST_ROUND": "20",
-        "TICKWISE__WALK_FORWARD__MIN_TRAIN_SESSIONS": "4",
-        "TICKWISE__WALK_FORWARD__REFIT_EVERY_SESSIONS": str(refit_every),
-        "TICKWISE__WALK_FORWARD__MIN_TRAIN_EVENTS": "200",
-        "TICKWISE__WALK_FORWARD__NUM_BOOST_ROUND": "20",
-    }
-    return load_settings(environ=env, environment="test")
+    return simulator_settings(
+        tmp,
+        MODEL_TRAINING__TRIALS="1",
+        MODEL_TRAINING__FOLDS="2",
+        MODEL_TRAINING__NUM_BOOST_ROUND="20",
+        WALK_FORWARD__MIN_TRAIN_SESSIONS="4",
+        WALK_FORWARD__REFIT_EVERY_SESSIONS=str(refit_every),
+        WALK_FORWARD__MIN_TRAIN_EVENTS="200",
+        WALK_FORWARD__NUM_BOOST_ROUND="20",
+    )
 
 
 async def test_tickwise_historical_writes_only_out_of_sample_signals_and_a_rerun_reuses_the_fold_models(

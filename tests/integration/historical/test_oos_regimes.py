@@ -9,25 +9,23 @@ from pathlib import Path
 import asyncpg
 import pandas as pd
 import pytest
+from historical_support import simulator_settings
 
-from tickwise.config import Settings, load_settings
+from tickwise.config import Settings
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 
 def _settings(tmp: Path) -> Settings:
-    env = {
-        "TICKWISE__SYSTEM__DATA_DIR": str(tmp),
-        "TICKWISE__BROKER__TOKEN_FILE": str(tmp / "kite_token.json"),
-        "TICKWISE__TRADING__SYMBOLS": "[INFY, RELIANCE, TCS]",
-        "TICKWISE__TRADING__BACKFILL_DAYS": "12",
-        "TICKWISE__WALK_FORWARD__MIN_TRAIN_SESSIONS": "4",
-        "TICKWISE__WALK_FORWARD__REFIT_EVERY_SESSIONS": "2",
-        "TICKWISE__WALK_FORWARD__MIN_TRAIN_EVENTS": "500",
-        "TICKWISE__WALK_FORWARD__NUM_BOOST_ROUND": "30",
-        "TICKWISE__REGIMES__N_ITER": "15",
-    }
-    return load_settings(environ=env, environment="test")
+    return simulator_settings(
+        tmp,
+        backfill_days=12,
+        WALK_FORWARD__MIN_TRAIN_SESSIONS="4",
+        WALK_FORWARD__REFIT_EVERY_SESSIONS="2",
+        WALK_FORWARD__MIN_TRAIN_EVENTS="500",
+        WALK_FORWARD__NUM_BOOST_ROUND="30",
+        REGIMES__N_ITER="15",
+    )
 
 
 async def test_fold_models_fit_their_regimes_on_their_window_and_predict_reproduces_their_signals(

@@ -9,24 +9,23 @@ from pathlib import Path
 import asyncpg
 import numpy as np
 import pytest
+from historical_support import simulator_settings
 
-from tickwise.config import Settings, load_settings
+from tickwise.config import Settings
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 
 def _settings(tmp: Path) -> Settings:
-    env = {
-        "TICKWISE__SYSTEM__DATA_DIR": str(tmp),
-        "TICKWISE__BROKER__TOKEN_FILE": str(tmp / "kite_token.json"),
-        "TICKWISE__TRADING__SYMBOLS": "[INFY, RELIANCE, TCS, HDFCBANK]",
-        "TICKWISE__TRADING__BACKFILL_DAYS": "14",
-        "TICKWISE__WALK_FORWARD__MIN_TRAIN_SESSIONS": "4",
-        "TICKWISE__WALK_FORWARD__REFIT_EVERY_SESSIONS": "3",
-        "TICKWISE__WALK_FORWARD__MIN_TRAIN_EVENTS": "500",
-        "TICKWISE__WALK_FORWARD__NUM_BOOST_ROUND": "60",
-    }
-    return load_settings(environ=env, environment="test")
+    return simulator_settings(
+        tmp,
+        symbols="[INFY, RELIANCE, TCS, HDFCBANK]",
+        backfill_days=14,
+        WALK_FORWARD__MIN_TRAIN_SESSIONS="4",
+        WALK_FORWARD__REFIT_EVERY_SESSIONS="3",
+        WALK_FORWARD__MIN_TRAIN_EVENTS="500",
+        WALK_FORWARD__NUM_BOOST_ROUND="60",
+    )
 
 
 async def _shuffle_labels(pool: asyncpg.Pool, seed: int) -> None:
