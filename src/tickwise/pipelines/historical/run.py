@@ -363,6 +363,14 @@ async def derive_instrument(
     5m/15m signal timeframes then read the roll-ups just written (5 and 15 times fewer bars), each with
     its own calculator (``core.timeframe_features``), and their labels leave out the events whose window
     holds an excluded 1m bar."""
+
+    async def labels_of(token: int, base: pd.DataFrame, timeframe: Timeframe) -> int:
+        flags = flags_on(job.flags, timeframe, calendar)
+        labelled = await build_labels(
+            token, base, spec.label_spec, label_repo, timeframe, calendar, flags=flags
+        )
+        return labelled.written
+
     if spec.signal_timeframe is Timeframe.M1:
         part = await _derive_chunked(candle_repo, feature_repo, label_repo, calendar, spec, job)
         token = job.instrument.instrument_token
@@ -373,17 +381,7 @@ async def derive_instrument(
             base = await candle_repo.read_frame(token, timeframe, None, None)
             written = await build_features(token, base, calculator_for(timeframe), feature_repo, timeframe)
             feature_rows += written.written
-            label_rows += (
-                await build_labels(
-                    token,
-                    base,
-                    spec.label_spec,
-                    label_repo,
-                    timeframe,
-                    calendar,
-                    flags=flags_on(job.flags, timeframe, calendar),
-                )
-            ).written
+            label_rows += await labels_of(token, base, timeframe)
         return replace(part, feature_rows=feature_rows, label_rows=label_rows)
     token = job.instrument.instrument_token
     candles = await candle_repo.read_frame(token, Timeframe.M1, None, None)
@@ -403,17 +401,7 @@ async def derive_instrument(
         if timeframe is Timeframe.M1 or timeframe in spec.signal_timeframes:
             calculator = FeatureCalculator() if timeframe is Timeframe.M1 else calculator_for(timeframe)
             feature_rows += (await build_features(token, base, calculator, feature_repo, timeframe)).written
-        label_rows += (
-            await build_labels(
-                token,
-                base,
-                spec.label_spec,
-                label_repo,
-                timeframe,
-                calendar,
-                flags=flags_on(job.flags, timeframe, calendar),
-            )
-        ).written
+        label_rows += await labels_of(token, base, timeframe)
     return InstrumentDerived(
         token=token,
         integrity=integrity,
