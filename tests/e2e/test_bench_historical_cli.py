@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
@@ -102,3 +104,41 @@ def test_bench_historical_refuses_bad_stages_and_seeds_before_starting(
     done = _bench("--instruments", "2", "--sessions", "2", *args)
     assert done.returncode == 2
     assert message in " ".join(done.stderr.split())
+
+
+def _scratch_of(bench: psutil.Process) -> Path | None:
+    """The bench's scratch directory: its database server (detached, so not a child: found by the port
+    the bench is connected to) runs with ``-D <scratch>/db/pg``."""
+    ports = {str(c.raddr.port) for c in bench.net_connections(kind="tcp") if c.raddr}
+    for server in psutil.process_iter(["cmdline"]):
+        argv = server.info["cmdline"] or []
+        if "-D" in argv and "-p" in argv and argv[argv.index("-p") + 1] in ports:
+            data = argv[argv.index("-D") + 1]
+            if "tickwise-bench-hist-" in data:
+                return Path(data).parents[1]
+    return None
+
+
+def test_a_terminated_bench_stops_its_cluster_and_removes_its_directory() -> None:
+    argv = [sys.executable, "-m", "tickwise.cli.main", "bench", "historical", "--instruments", "2",
+            "--sessions", "40", "--seed", "direct", "--stages", "backfill,derive", "--json"]  # fmt: skip
+    with subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=os.environ.copy()
+    ) as bench:
+        try:
+            assert bench.stderr is not None
+            scratch = None
+            for line in bench.stderr:  # the backfill's line: the cluster is up, the derive starting
+                scratch = scratch or _scratch_of(psutil.Process(bench.pid))
+                if line.startswith('{"stage": "backfill"'):
+                    break
+            assert scratch is not None and scratch.exists()
+            bench.send_signal(signal.SIGTERM)
+            assert bench.wait(timeout=120) == 128 + signal.SIGTERM
+        finally:
+            if bench.poll() is None:
+                bench.kill()
+    assert not scratch.exists()
+    assert not any(
+        str(scratch) in " ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"])
+    )
