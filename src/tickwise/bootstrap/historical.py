@@ -69,7 +69,7 @@ from tickwise.pipelines.historical.run import (
     timed,
     train_step,
 )
-from tickwise.pipelines.historical.train import TrainOutcome
+from tickwise.pipelines.historical.train import TrainingLoads, TrainOutcome
 from tickwise.pipelines.live.candle_checks import LiveCandleChecker
 from tickwise.pipelines.models import SignalOptions
 from tickwise.ports.experiment_tracker import ExperimentTracker
@@ -340,10 +340,11 @@ async def run_historical(
         summary.retrain = decision.reason
         # model_training.distributed: the boosters train on compute.scheduler's cluster
         async with open_trainer(settings, ctx.url) as trainer:
+            loads = TrainingLoads()  # one load per timeframe: the training step's is reused below
             if decision.due:  # the champion candidate, on the cadence (model_training.retrain_every_days)
                 with timed(summary, "train"):
                     summary.train = await train_step(
-                        ctx, reporter, tracker_factory=tracker_factory(settings), trainer=trainer
+                        ctx, reporter, tracker_factory=tracker_factory(settings), trainer=trainer, loads=loads
                     )
             # Historical signals come only from walk-forward fold models, out of sample (docs/models.md),
             # on every run (a run with new sessions extends the history); the champion candidate above is
@@ -366,6 +367,7 @@ async def run_historical(
                         r.model_version, "walk-forward fold model"
                     ),
                     trainer=trainer,
+                    loads=loads,
                 )
         with timed(summary, "governance"):
             summary.governance = await retire_superseded_folds(ctx, governance, summary.oos)

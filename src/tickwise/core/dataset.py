@@ -8,10 +8,10 @@ of the two sides' first-touch times, so purging on it is conservative for both m
 No row's label horizon reaches past the training window: rows with ``t1 > end`` are dropped.
 
 Built instrument by instrument (issue 15): each instrument's feature rows arrive as one float64 matrix
-(``BarsBuilder.add``), are placed once into the matrix of every bar of the timeframe sorted by (time,
-instrument) (:class:`Bars`), and the training set gathers its rows from it (:func:`training_set_of`),
-joining each instrument's labels on time with integer positions: no frame of all instruments is
-concatenated or merged. :func:`build_training_set` (frames in) is the same build, kept for frame callers.
+(``BarsBuilder.add``) and stay as they came; :class:`Bars` sorts only the keys (time, instrument) and
+gathers values on demand; the training set gathers its rows (:func:`training_set_of`), joining each
+instrument's labels on time with integer positions: no frame of all instruments is concatenated or
+merged, and the bars' values are never copied whole. :func:`build_training_set` (frames in) is the same build, kept for frame callers.
 """
 
 from __future__ import annotations
@@ -105,23 +105,43 @@ def feature_columns(features: pd.DataFrame) -> list[str]:
 class Bars:
     """Every loaded feature row ("bar") of one timeframe, all instruments, sorted by (time, instrument).
 
-    ``times``: int64 ns since the epoch (UTC); ``x``: ``(len, len(columns))`` float64, NaN where missing.
+    The values stay in the instruments' own matrices (``parts``, as read: no sorted copy of all of
+    them is ever made); bar ``i`` is row ``source[i]`` of their concatenation, and :meth:`take` gathers
+    the rows a caller needs. ``times``: int64 ns since the epoch (UTC); values float64, NaN where
+    missing; ``nan_counts``: missing values per column, counted as the parts arrived.
     """
 
     token: np.ndarray
     times: np.ndarray
-    x: np.ndarray
     columns: tuple[str, ...]
+    parts: tuple[np.ndarray, ...]
+    source: np.ndarray
+    nan_counts: np.ndarray
 
     def __len__(self) -> int:
         return int(self.times.shape[0])
 
+    def take(self, rows: np.ndarray | slice = slice(None), cols: np.ndarray | None = None) -> np.ndarray:
+        """``(len(rows), len(cols))`` float64 values of bars ``rows`` (sorted positions), columns
+        ``cols`` (positions in :attr:`columns`; default all), gathered part by part."""
+        wanted = self.source[rows]
+        idx = np.arange(len(self.columns)) if cols is None else np.asarray(cols, dtype=np.int64)
+        out = np.empty((len(wanted), len(idx)), dtype=np.float64)
+        starts = np.cumsum([0, *(len(p) for p in self.parts)])
+        part_of = np.searchsorted(starts, wanted, side="right") - 1
+        whole = cols is None or np.array_equal(idx, np.arange(len(self.columns)))
+        for p in np.unique(part_of):
+            mine = part_of == p
+            local = wanted[mine] - starts[p]
+            out[mine] = self.parts[p][local] if whole else self.parts[p][np.ix_(local, idx)]
+        return out
+
+    def nan_share(self, name: str) -> float:
+        """The share of missing values in column ``name`` (as ``frame[name].isna().mean()``)."""
+        return float(self.nan_counts[self.columns.index(name)]) / len(self) if len(self) else float("nan")
+
     def time_index(self, rows: np.ndarray | slice = slice(None)) -> pd.DatetimeIndex:
         return pd.DatetimeIndex(pd.to_datetime(self.times[rows], utc=True).as_unit("ns"), name="time")
-
-    def column_view(self) -> pd.DataFrame:
-        """The feature columns as a frame over ``x`` without copying it (column statistics)."""
-        return pd.DataFrame(self.x, columns=list(self.columns), copy=False)
 
     def frame(
         self,
@@ -134,8 +154,7 @@ class Bars:
         names = list(self.columns) if columns is None else list(columns)
         index = np.arange(len(self))[rows]
         cols = np.array([self.columns.index(n) for n in names], dtype=np.int64)
-        values = self.x[np.ix_(index, cols)]
-        frame = pd.DataFrame(values, columns=names, index=index)
+        frame = pd.DataFrame(self.take(index, cols), columns=names, index=index)
         frame.insert(0, "time", self.time_index(index))
         frame.insert(0, "timeframe", np.full(len(index), timeframe, dtype=object))
         frame.insert(0, "instrument_token", self.token[index])
@@ -143,36 +162,29 @@ class Bars:
 
 
 class BarsBuilder:
-    """Collects one instrument's bars at a time, then places them once into the sorted :class:`Bars`."""
+    """Collects one instrument's bars at a time; :meth:`build` sorts their keys, never their values."""
 
     def __init__(self, columns: Sequence[str]) -> None:
         self.columns = tuple(columns)
         self._parts: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self._nan = np.zeros(len(self.columns), dtype=np.int64)
 
     def add(self, token: int, times: np.ndarray, x: np.ndarray) -> None:
-        """``times`` (int64 ns, ascending, unique) and ``x`` ``(len(times), len(columns))`` of one instrument."""
+        """``times`` (int64 ns, ascending, unique) and ``x`` ``(len(times), len(columns))`` of one
+        instrument; ``x`` is kept as it is (not copied)."""
         if x.shape != (len(times), len(self.columns)):
             raise ModelError(f"instrument {token}: {x.shape} feature values for {len(times)} bars")
+        self._nan += np.isnan(x).sum(axis=0)
         self._parts.append((int(token), np.asarray(times, dtype=np.int64), x))
 
     def build(self) -> Bars:
-        """The bars sorted by (time, instrument); each part is dropped once placed, so the peak is the
-        sorted matrix plus the parts not yet placed."""
+        """The bars sorted by (time, instrument)."""
         parts, self._parts = self._parts, []
         sizes = [len(t) for _, t, _ in parts]
         token = np.repeat(np.array([p[0] for p in parts], dtype=np.int64), sizes)
         times = np.concatenate([t for _, t, _ in parts]) if parts else np.empty(0, dtype=np.int64)
         order = np.lexsort((token, times))
-        where = np.empty(len(order), dtype=np.int64)
-        where[order] = np.arange(len(order))
-        x = np.empty((len(order), len(self.columns)), dtype=np.float64)
-        lo = 0
-        while parts:
-            _, part_times, part_x = parts.pop(0)
-            x[where[lo : lo + len(part_times)]] = part_x
-            lo += len(part_times)
-            del part_x
-        return Bars(token[order], times[order], x, self.columns)
+        return Bars(token[order], times[order], self.columns, tuple(x for _, _, x in parts), order, self._nan)
 
 
 def training_set_of(
@@ -232,9 +244,7 @@ def training_set_of(
         for col in LABEL_COLUMNS:
             frame[col] = joined[col].to_numpy()
         side_frames[s] = frame
-    cols = np.array([bars.columns.index(n) for n in names], dtype=np.int64)
-    whole = np.array_equal(cols, np.arange(len(bars.columns)))
-    x = bars.x[rows] if whole else bars.x[np.ix_(rows, cols)]
+    x = bars.take(rows, np.array([bars.columns.index(n) for n in names], dtype=np.int64))
     return TrainingSet(
         feature_names=names,
         feature_set=feature_set,

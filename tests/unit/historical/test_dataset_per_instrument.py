@@ -8,32 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from historical_synthetic import synthetic_frames
-from reference_dataset import reference_training_set
 
+from reference_dataset import assert_same_training_set, reference_training_set
 from tickwise.core.dataset import (
-    Bars,
     BarsBuilder,
-    TrainingSet,
     bars_of_frame,
     build_training_set,
     labels_by_instrument,
     training_set_of,
 )
 from tickwise.domain.errors import ModelError
-
-
-def assert_same_training_set(got: TrainingSet, expected: TrainingSet) -> None:
-    assert got.feature_names == expected.feature_names
-    assert (got.feature_set, got.timeframe) == (expected.feature_set, expected.timeframe)
-    assert got.x.dtype == expected.x.dtype and np.array_equal(got.x, expected.x, equal_nan=True)
-    assert np.array_equal(got.x.view(np.int64), expected.x.view(np.int64))  # bit for bit
-    assert got.token.dtype == expected.token.dtype and np.array_equal(got.token, expected.token)
-    pd.testing.assert_index_equal(got.t0, expected.t0)
-    pd.testing.assert_index_equal(got.t1, expected.t1)
-    assert sorted(got.labels) == sorted(expected.labels)
-    for side in expected.labels:
-        pd.testing.assert_frame_equal(got.labels[side], expected.labels[side])
-    assert got.closes.keys() == expected.closes.keys()
 
 
 def _messy_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -78,7 +62,9 @@ def test_bars_are_sorted_by_time_then_instrument_and_keep_every_value() -> None:
     builder.add(3, np.array([20, 40]), np.array([[7.0, 8.0], [9.0, 10.0]]))
     bars = builder.build()
     assert bars.token.tolist() == [7, 3, 7, 7, 3] and bars.times.tolist() == [10, 20, 20, 30, 40]
-    assert np.array_equal(bars.x, [[1, 2], [7, 8], [3, np.nan], [5, 6], [9, 10]], equal_nan=True)
+    assert np.array_equal(bars.take(), [[1, 2], [7, 8], [3, np.nan], [5, 6], [9, 10]], equal_nan=True)
+    assert bars.nan_share("b") == 0.2 and bars.nan_share("a") == 0.0
+    assert np.array_equal(bars.take(np.array([4, 0]), np.array([1])), [[10.0], [2.0]])
     frame = bars.frame(np.array([1, 3]), ["b"], timeframe="1m")
     assert list(frame.columns) == ["instrument_token", "timeframe", "time", "b"]
     assert frame.index.tolist() == [1, 3] and frame["b"].tolist() == [8.0, 6.0]
@@ -88,7 +74,9 @@ def test_bars_are_sorted_by_time_then_instrument_and_keep_every_value() -> None:
 
 
 def test_no_bar_with_both_labels_is_a_clear_error() -> None:
-    bars = Bars(np.array([1]), np.array([0]), np.zeros((1, 1)), ("a",))
+    builder = BarsBuilder(["a"])
+    builder.add(1, np.array([0]), np.zeros((1, 1)))
+    bars = builder.build()
     labels = {
         1: pd.DataFrame(
             {
