@@ -1,11 +1,12 @@
 """Wall time and peak RSS of loading one timeframe's training set from an existing data directory.
 
-    PYTHONPATH=<checkout>/src python scripts/measure_training_load.py [timeframe]
+    PYTHONPATH=<checkout>/src python scripts/measure_training_load.py [timeframe] [spill]
 
 with the environment of the run whose database it reads (``TICKWISE__SYSTEM__DATA_DIR`` ...). It runs
 whichever loader the checkout on ``PYTHONPATH`` has: the per-instrument array load
 (``load_timeframe`` + ``TrainingData.training_set``, issue 15) or the pandas load and merge before it
 (``load_training_data`` + ``build_training_set``), so the same command measures both sides of a change.
+``spill``: the array load keeps each instrument's matrix on disk, as ``tickwise historical`` does.
 Prints one JSON line: seconds, rows, features, peak RSS of this process and its RSS before the load.
 """
 
@@ -20,7 +21,7 @@ import time
 import psutil
 
 
-async def _measure(timeframe_name: str) -> dict[str, object]:
+async def _measure(timeframe_name: str, spill: bool) -> dict[str, object]:
     from tickwise.bootstrap.historical import open_historical
     from tickwise.config import load_settings
     from tickwise.core.timeframe_features import calculator_for
@@ -33,9 +34,16 @@ async def _measure(timeframe_name: str) -> dict[str, object]:
         before = psutil.Process().memory_info().rss
         began = time.perf_counter()
         if hasattr(train, "load_timeframe"):
-            data = await train.load_timeframe(ctx, calculator, timeframe, None, None)
-            ts = data.training_set(data.last_candle.to_pydatetime())
-            loader = "per-instrument arrays"
+            from tickwise.bootstrap.compute import training_loads
+
+            async with training_loads(ctx.settings) as loads:
+                data = (
+                    await loads.get(ctx, calculator, timeframe, None, None, keep=False)
+                    if spill
+                    else (await train.load_timeframe(ctx, calculator, timeframe, None, None))
+                )
+                ts = data.training_set(data.last_candle.to_pydatetime())
+            loader = "per-instrument arrays" + (", spilled to disk" if spill else "")
         else:  # the checkout before issue 15's load
             from tickwise.core.dataset import build_training_set
             from tickwise.core.training import candidate_features
@@ -68,4 +76,6 @@ async def _measure(timeframe_name: str) -> dict[str, object]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(_measure(sys.argv[1] if len(sys.argv) > 1 else "1m"))))
+    print(
+        json.dumps(asyncio.run(_measure(sys.argv[1] if len(sys.argv) > 1 else "1m", "spill" in sys.argv[2:])))
+    )

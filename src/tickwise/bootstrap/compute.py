@@ -12,6 +12,9 @@ labels and closes from TimescaleDB, builds its rows as the training set was buil
 included), recomputes the window's sample weights as ``core.fitting.training_weights`` does and keeps the
 subsample; ``adapters.dask.lgbm.fit_distributed`` balances the classes over all partitions and trains.
 The trainer lives here, not in ``adapters/dask``: it speaks ``core`` types, which adapters never import.
+
+And the training load's spill (:func:`training_loads`): a run's loads keep each instrument's feature
+matrix in a file under ``system.data_dir``/scratch (``adapters.local.row_spill``), removed at the end.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import cast
 
 import asyncpg
@@ -32,6 +36,7 @@ import pandas as pd
 
 from tickwise.adapters.dask.executor import open_dask
 from tickwise.adapters.dask.lgbm import Partition, fit_distributed
+from tickwise.adapters.local.row_spill import ScratchRowSpill
 from tickwise.adapters.timescale import pool as pool_module
 from tickwise.adapters.timescale.candle_repository import TimescaleCandleRepository
 from tickwise.adapters.timescale.feature_repository import TimescaleFeatureRepository
@@ -48,6 +53,7 @@ from tickwise.domain.errors import ConfigError, ModelError
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.regimes import with_bar_regime
 from tickwise.pipelines.historical.run import DeriveJob, DeriveSpec, InstrumentDerived, derive_instrument
+from tickwise.pipelines.historical.train import TrainingLoads
 from tickwise.ports.booster_trainer import BoosterTrainer
 from tickwise.ports.compute import ComputeExecutor
 
@@ -64,6 +70,7 @@ __all__ = [
     "load_training_partition",
     "open_trainer",
     "side_partition_jobs",
+    "training_loads",
 ]
 
 
@@ -388,3 +395,16 @@ async def open_trainer(settings: Settings, dsn: str) -> AsyncIterator[BoosterTra
         yield DaskTrainer(executor.client, dsn, workers)
     finally:
         await asyncio.to_thread(manager.__exit__, None, None, None)
+
+
+def scratch_dir(settings: Settings) -> Path:
+    """Where a run's training loads spill their feature matrices (one subdirectory per run)."""
+    return Path(settings.system.data_dir).resolve() / "scratch"
+
+
+@asynccontextmanager
+async def training_loads(settings: Settings) -> AsyncIterator[TrainingLoads]:
+    """The loads of one run, each instrument's feature matrix spilled to a file under
+    :func:`scratch_dir` (so the load's memory is its keys and labels); the files go with the block."""
+    with ScratchRowSpill(scratch_dir(settings)) as spill:
+        yield TrainingLoads(spill)

@@ -32,7 +32,7 @@ from tickwise.adapters.timescale.signal_member_repository import TimescaleSignal
 from tickwise.adapters.timescale.signal_repository import TimescaleSignalRepository
 from tickwise.adapters.timescale.world_repository import TimescaleWorldRepository
 from tickwise.bootstrap.calendar import calendar_of
-from tickwise.bootstrap.compute import DerivePlan, derive_plan, open_trainer
+from tickwise.bootstrap.compute import DerivePlan, derive_plan, open_trainer, training_loads
 from tickwise.bootstrap.database import database_url, migrate, migration_url, open_pool
 from tickwise.bootstrap.universe import default_symbols
 from tickwise.config import Settings
@@ -69,7 +69,7 @@ from tickwise.pipelines.historical.run import (
     timed,
     train_step,
 )
-from tickwise.pipelines.historical.train import TrainingLoads, TrainOutcome
+from tickwise.pipelines.historical.train import TrainOutcome
 from tickwise.pipelines.live.candle_checks import LiveCandleChecker
 from tickwise.pipelines.models import SignalOptions
 from tickwise.ports.experiment_tracker import ExperimentTracker
@@ -339,8 +339,8 @@ async def run_historical(
         decision = await _retrain_decision(ctx)
         summary.retrain = decision.reason
         # model_training.distributed: the boosters train on compute.scheduler's cluster
-        async with open_trainer(settings, ctx.url) as trainer:
-            loads = TrainingLoads()  # one load per timeframe: the training step's is reused below
+        async with open_trainer(settings, ctx.url) as trainer, training_loads(settings) as loads:
+            # one load per timeframe, spilled to disk: the training step's is reused below
             if decision.due:  # the champion candidate, on the cadence (model_training.retrain_every_days)
                 with timed(summary, "train"):
                     summary.train = await train_step(
@@ -493,7 +493,8 @@ async def run_train(
                 executor=plan.executor,
                 task=plan.task,
             )
-        async with open_trainer(settings, ctx.url) as trainer:  # model_training.distributed
+        # model_training.distributed; the load spilled to disk
+        async with open_trainer(settings, ctx.url) as trainer, training_loads(settings) as loads:
             outcome = await train_step(
                 ctx,
                 reporter,
@@ -502,6 +503,7 @@ async def run_train(
                 trials=trials,
                 tracker_factory=tracker_factory(settings),
                 trainer=trainer,
+                loads=loads,
             )
         await govern_after_training(governance_for(ctx, actor="tickwise train"), outcome)
         return outcome

@@ -16,9 +16,10 @@ merged, and the bars' values are never copied whole. :func:`build_training_set` 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -101,20 +102,44 @@ def feature_columns(features: pd.DataFrame) -> list[str]:
     return [c for c in features.columns if c not in NON_FEATURE_COLUMNS]
 
 
+class KeptRows(Protocol):
+    """One instrument's kept feature matrix (in memory, or spilled by ``ports.row_spill.RowSpill``)."""
+
+    def __len__(self) -> int: ...
+
+    def gather(self, local: np.ndarray, cols: np.ndarray | None = None) -> np.ndarray:
+        """Rows ``local`` (columns ``cols``, default all) as a new float64 array."""
+        ...
+
+
+class ArrayRows:
+    """Kept rows in memory: the matrix itself."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    def gather(self, local: np.ndarray, cols: np.ndarray | None = None) -> np.ndarray:
+        out: np.ndarray = self.values[local] if cols is None else self.values[np.ix_(local, cols)]
+        return out
+
+
 @dataclass(frozen=True)
 class Bars:
     """Every loaded feature row ("bar") of one timeframe, all instruments, sorted by (time, instrument).
 
-    The values stay in the instruments' own matrices (``parts``, as read: no sorted copy of all of
-    them is ever made); bar ``i`` is row ``source[i]`` of their concatenation, and :meth:`take` gathers
-    the rows a caller needs. ``times``: int64 ns since the epoch (UTC); values float64, NaN where
+    The values stay in the instruments' own matrices (``parts``, as read, kept in memory or spilled to
+    disk: no sorted copy of all of them is ever made); bar ``i`` is row ``source[i]`` of their
+    concatenation, and :meth:`take` gathers the rows a caller needs. ``times``: int64 ns since the epoch (UTC); values float64, NaN where
     missing; ``nan_counts``: missing values per column, counted as the parts arrived.
     """
 
     token: np.ndarray
     times: np.ndarray
     columns: tuple[str, ...]
-    parts: tuple[np.ndarray, ...]
+    parts: tuple[KeptRows, ...]
     source: np.ndarray
     nan_counts: np.ndarray
 
@@ -133,7 +158,7 @@ class Bars:
         for p in np.unique(part_of):
             mine = part_of == p
             local = wanted[mine] - starts[p]
-            out[mine] = self.parts[p][local] if whole else self.parts[p][np.ix_(local, idx)]
+            out[mine] = self.parts[p].gather(local, None if whole else idx)
         return out
 
     def nan_share(self, name: str) -> float:
@@ -162,20 +187,22 @@ class Bars:
 
 
 class BarsBuilder:
-    """Collects one instrument's bars at a time; :meth:`build` sorts their keys, never their values."""
+    """Collects one instrument's bars at a time; :meth:`build` sorts their keys, never their values.
+    ``keep`` keeps each instrument's matrix (default: in memory; a ``RowSpill``'s ``keep``: on disk)."""
 
-    def __init__(self, columns: Sequence[str]) -> None:
+    def __init__(self, columns: Sequence[str], keep: Callable[[np.ndarray], KeptRows] = ArrayRows) -> None:
         self.columns = tuple(columns)
-        self._parts: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self._keep = keep
+        self._parts: list[tuple[int, np.ndarray, KeptRows]] = []
         self._nan = np.zeros(len(self.columns), dtype=np.int64)
 
     def add(self, token: int, times: np.ndarray, x: np.ndarray) -> None:
         """``times`` (int64 ns, ascending, unique) and ``x`` ``(len(times), len(columns))`` of one
-        instrument; ``x`` is kept as it is (not copied)."""
+        instrument; ``x`` is handed to ``keep`` (in memory: kept as it is, not copied)."""
         if x.shape != (len(times), len(self.columns)):
             raise ModelError(f"instrument {token}: {x.shape} feature values for {len(times)} bars")
         self._nan += np.isnan(x).sum(axis=0)
-        self._parts.append((int(token), np.asarray(times, dtype=np.int64), x))
+        self._parts.append((int(token), np.asarray(times, dtype=np.int64), self._keep(x)))
 
     def build(self) -> Bars:
         """The bars sorted by (time, instrument)."""

@@ -14,6 +14,7 @@ import pytest
 from historical_support import simulator_settings
 
 from reference_dataset import assert_same_training_set, reference_load, reference_training_set
+from tickwise.adapters.local.row_spill import ScratchRowSpill
 from tickwise.bootstrap.historical import HistoricalSummary, Reporter, open_historical, run_backfill
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.training import candidate_features
@@ -89,6 +90,16 @@ async def test_the_array_load_equals_the_pandas_load_and_merge_and_a_run_reads_e
             with_frame, _ = with_regime(expected, features, frame_layer)
             assert with_bars.feature_names == with_frame.feature_names
             assert np.array_equal(with_bars.x.view(np.int64), with_frame.x.view(np.int64))
+
+        # Spilled to disk, the same training set and bars, bit for bit.
+        with ScratchRowSpill(tmp_path / "scratch") as spill:
+            spilled = await load_timeframe(ctx, calc, Timeframe.M1, None, None, spill)
+            assert len(list(spill.directory.iterdir())) == len(spilled.labels)  # one file per instrument
+            cut = whole.last_candle.to_pydatetime()
+            assert_same_training_set(spilled.training_set(cut), whole.training_set(cut))
+            assert np.array_equal(spilled.bars.take().view(np.int64), whole.bars.take().view(np.int64))
+            window = np.arange(len(whole.bars))[100:900:3]
+            pd.testing.assert_frame_equal(spilled.bars.frame(window), whole.bars.frame(window))
 
         loads = TrainingLoads()
         kept = await loads.get(ctx, calc, Timeframe.M1, None, None, keep=True)  # the champion candidate

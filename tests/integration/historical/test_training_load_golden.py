@@ -1,5 +1,6 @@
 """A whole ``tickwise historical`` on a small simulated universe trains the very models it trained
-before the training data was loaded per instrument into arrays (issue 15): the same model versions,
+before the training data was loaded per instrument into arrays and spilled to disk (issue 15): the
+same model versions,
 the same LightGBM text of every booster (fold models, the champion candidate, meta models), the same
 regime layers and the same historical signals.
 
@@ -84,6 +85,7 @@ async def test_a_whole_historical_run_trains_the_same_models_and_signals_as_the_
     with quiet:
         summary = await run_historical(_settings(tmp_path), quiet, url=db_url)
     assert summary.train is not None and summary.oos is not None
+    assert not any((tmp_path / "scratch").iterdir())  # the run's spilled feature matrices are gone
     got = await _digests(clean_db)
     if os.environ.get("TICKWISE_WRITE_GOLDEN") == "1":
         GOLDEN.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n")

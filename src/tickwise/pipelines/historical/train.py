@@ -64,6 +64,7 @@ from tickwise.pipelines.universe import select_universe
 from tickwise.ports.booster_trainer import BoosterTrainer
 from tickwise.ports.experiment_tracker import ExperimentTracker
 from tickwise.ports.repositories import ModelRecord, ModelStatus
+from tickwise.ports.row_spill import RowSpill
 
 
 @dataclass
@@ -133,15 +134,17 @@ async def load_timeframe(
     timeframe: Timeframe,
     start: datetime | None,
     end: datetime | None,
+    spill: RowSpill | None = None,
 ) -> TrainingData:
     """Features (warm rows only, ``time >= start``), labels (``t1 <= end``) and closes, one instrument
-    at a time: each instrument's features are read as one matrix and placed once into the bars."""
+    at a time: each instrument's features are read as one matrix and kept as they are, in memory or,
+    with ``spill``, on disk (then the load holds only the bars' keys and the labels)."""
     tokens = [
         i.instrument_token
         for i in await select_universe(ctx.instruments, ctx.options.symbols, ctx.options.default_symbols)
     ]
     columns = trainable_features(list(calculator.names))
-    builder = BarsBuilder(columns)
+    builder = BarsBuilder(columns) if spill is None else BarsBuilder(columns, spill.keep)
     labels: dict[int, pd.DataFrame] = {}
     closes: dict[tuple[int, str], pd.Series] = {}
     start_ns = None if start is None else pd.Timestamp(start).as_unit("ns").value
@@ -176,7 +179,8 @@ class TrainingLoads:
     keeps its load (:meth:`get` with ``keep``) for the out-of-sample history of the same timeframe,
     whose :meth:`get` takes it and releases it (the last user), so no load outlives its use."""
 
-    def __init__(self) -> None:
+    def __init__(self, spill: RowSpill | None = None) -> None:
+        self._spill = spill  # where each load keeps its feature matrices (None: in memory)
         self._held: dict[tuple[object, ...], TrainingData] = {}
         self.loads = 0  # how many times the database was read (one per timeframe and window)
 
@@ -193,7 +197,7 @@ class TrainingLoads:
         key = (str(timeframe), calculator.feature_set, tuple(calculator.names), start, end)
         data = self._held.get(key) if keep else self._held.pop(key, None)
         if data is None:
-            data = await load_timeframe(ctx, calculator, timeframe, start, end)
+            data = await load_timeframe(ctx, calculator, timeframe, start, end, self._spill)
             self.loads += 1
             if keep:
                 self._held[key] = data
