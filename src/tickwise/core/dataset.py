@@ -265,11 +265,12 @@ def training_set_of(
     side_frames = {}
     for s in (1, -1):
         joined = pd.concat(sides[s], ignore_index=True).iloc[order].reset_index(drop=True)
-        frame = pd.DataFrame({"instrument_token": token, "timeframe": timeframe, "time": t0.to_numpy()})
-        frame["time"] = t0.to_numpy()
+        # tz-aware columns move as DatetimeArrays: ``to_numpy`` would build a Timestamp object per row
+        frame = pd.DataFrame({"instrument_token": token, "timeframe": timeframe, "time": t0.array})
         frame["side"] = s
         for col in LABEL_COLUMNS:
-            frame[col] = joined[col].to_numpy()
+            values = joined[col]
+            frame[col] = values.array if isinstance(values.dtype, pd.DatetimeTZDtype) else values.to_numpy()
         side_frames[s] = frame
     x = bars.take(rows, np.array([bars.columns.index(n) for n in names], dtype=np.int64))
     return TrainingSet(
