@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 
 from tickwise.domain.calendar import NSE, SessionCalendar
@@ -23,7 +24,13 @@ from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.options import HistoricalOptions
 from tickwise.ports.model_events import ModelEvent, StatusChange
 from tickwise.ports.model_store import ModelStore
-from tickwise.ports.repositories import ModelRecord, ModelRepository, ModelStatus, OnConflict
+from tickwise.ports.repositories import (
+    FeatureMatrix,
+    ModelRecord,
+    ModelRepository,
+    ModelStatus,
+    OnConflict,
+)
 
 CANDLE_COLUMNS = [
     "instrument_token",
@@ -354,6 +361,22 @@ class InMemoryFeatureRepository:
             & _in_range(frame["time"], start, end)
         )
         return frame[ok].reindex(columns=wanted).reset_index(drop=True)
+
+    async def read_matrix(
+        self,
+        instrument_token: int,
+        timeframe: Timeframe,
+        feature_set: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        columns: Sequence[str],
+    ) -> FeatureMatrix:
+        frame = await self.read_frame(instrument_token, timeframe, feature_set, start, end, columns=columns)
+        frame = frame.sort_values("time", kind="stable")
+        times = pd.DatetimeIndex(pd.to_datetime(frame["time"], utc=True)).as_unit("ns").asi8
+        values = np.ascontiguousarray(frame.loc[:, list(columns)].to_numpy(dtype=np.float64))
+        return FeatureMatrix(times, values.reshape(len(frame), len(columns)), tuple(columns))
 
 
 class InMemoryLabelRepository:

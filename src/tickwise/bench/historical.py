@@ -52,6 +52,7 @@ from tickwise.adapters.kite.simulator.market import MINUTES, Market
 from tickwise.adapters.kite.simulator.universe import Universe
 from tickwise.adapters.timescale.cluster import EmbeddedCluster
 from tickwise.bootstrap.broker import open_broker
+from tickwise.bootstrap.compute import training_loads
 from tickwise.bootstrap.database import migrate
 from tickwise.bootstrap.historical import (
     HistoricalContext,
@@ -392,7 +393,10 @@ async def _stages(
                 rows = summary.feature_rows
                 extra = {"label_rows": summary.label_rows, "chunks": summary.derive_chunks}
             elif stage == "train":
-                trained = await train_step(ctx, quiet, tracker_factory=tracker_factory(settings))
+                async with training_loads(settings) as loads:  # as `tickwise train` loads: spilled to disk
+                    trained = await train_step(
+                        ctx, quiet, tracker_factory=tracker_factory(settings), loads=loads
+                    )
                 model_version, rows = trained.model_version, trained.rows
                 extra = {"features": trained.features, "model_version": model_version}
             else:  # predict

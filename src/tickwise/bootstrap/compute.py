@@ -12,6 +12,9 @@ labels and closes from TimescaleDB, builds its rows as the training set was buil
 included), recomputes the window's sample weights as ``core.fitting.training_weights`` does and keeps the
 subsample; ``adapters.dask.lgbm.fit_distributed`` balances the classes over all partitions and trains.
 The trainer lives here, not in ``adapters/dask``: it speaks ``core`` types, which adapters never import.
+
+And the training load's spill (:func:`training_loads`): a run's loads keep each instrument's feature
+matrix in a file under ``system.data_dir``/scratch (``adapters.local.row_spill``), removed at the end.
 """
 
 from __future__ import annotations
@@ -23,20 +26,23 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import cast
 
+import asyncpg
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from tickwise.adapters.dask.executor import open_dask
 from tickwise.adapters.dask.lgbm import Partition, fit_distributed
+from tickwise.adapters.local.row_spill import ScratchRowSpill
 from tickwise.adapters.timescale import pool as pool_module
 from tickwise.adapters.timescale.candle_repository import TimescaleCandleRepository
 from tickwise.adapters.timescale.feature_repository import TimescaleFeatureRepository
 from tickwise.adapters.timescale.label_repository import TimescaleLabelRepository
 from tickwise.config import Settings
-from tickwise.core.dataset import build_training_set
+from tickwise.core.dataset import Bars, BarsBuilder, TrainingSet, training_set_of
 from tickwise.core.fitting import TrainConfig, training_weights
 from tickwise.core.model import lgb_params
 from tickwise.core.regime import layer_of
@@ -45,8 +51,9 @@ from tickwise.core.timeframe_features import calculator_for
 from tickwise.domain.calendar import SessionCalendar
 from tickwise.domain.errors import ConfigError, ModelError
 from tickwise.domain.timeframe import Timeframe
-from tickwise.pipelines.historical.regimes import with_regime
+from tickwise.pipelines.historical.regimes import with_bar_regime
 from tickwise.pipelines.historical.run import DeriveJob, DeriveSpec, InstrumentDerived, derive_instrument
+from tickwise.pipelines.historical.train import TrainingLoads
 from tickwise.ports.booster_trainer import BoosterTrainer
 from tickwise.ports.compute import ComputeExecutor
 
@@ -63,6 +70,7 @@ __all__ = [
     "load_training_partition",
     "open_trainer",
     "side_partition_jobs",
+    "training_loads",
 ]
 
 
@@ -127,7 +135,7 @@ async def derive_plan(
 
 @dataclass(frozen=True)
 class PartitionJob:
-    """One instrument's training rows for one side, as ``pipelines.historical.train.load_training_data``
+    """One instrument's training rows for one side, as ``pipelines.historical.train.load_timeframe``
     selects them (warm feature rows from ``start``, labels ending by ``end``), loaded in a worker."""
 
     dsn: str
@@ -141,26 +149,62 @@ class PartitionJob:
     end: datetime | None = None
 
 
+@dataclass(frozen=True)
+class _InstrumentRead:
+    """What one instrument's rows are read from: ``pipelines.historical.train.load_timeframe``'s reads
+    (features and labels of ``[start, end)``, warm rows only) and the training set's label cut."""
+
+    token: int
+    timeframe: Timeframe
+    feature_set: str
+    columns: list[str]
+    warmup: int
+    start: datetime | None
+    end: datetime | None
+    cut: datetime | None
+    names: list[str]
+
+
+async def _instrument_training_set(
+    pool: asyncpg.Pool, read: _InstrumentRead, closes: Mapping[tuple[int, str], pd.Series] | None = None
+) -> tuple[TrainingSet, Bars] | None:
+    """One instrument's training set and bars, read and built as ``load_timeframe`` and
+    ``TrainingData.training_set`` build the whole one; None without warm feature rows or labels."""
+    matrix = await TimescaleFeatureRepository(pool).read_matrix(
+        read.token, read.timeframe, read.feature_set, None, read.end, columns=read.columns
+    )
+    times, x = matrix.times[read.warmup :], matrix.values[read.warmup :]
+    if read.start is not None:
+        start_ns = pd.Timestamp(read.start).as_unit("ns").value
+        times, x = times[times >= start_ns], x[times >= start_ns]
+    labels = await TimescaleLabelRepository(pool).read_frame(read.token, read.timeframe, read.start, read.end)
+    if len(times) == 0 or labels.empty:
+        return None
+    builder = BarsBuilder(read.columns)
+    builder.add(read.token, times, np.ascontiguousarray(x))
+    bars = builder.build()
+    ts = training_set_of(
+        bars,
+        {read.token: labels},
+        feature_set=read.feature_set,
+        timeframe=str(read.timeframe),
+        end=read.cut,
+        feature_names=read.names,
+        closes=closes,
+    )
+    return ts, bars
+
+
 async def _load_partition(job: PartitionJob) -> Partition:
     names = list(job.feature_names)
-    async with pool_module.open_pool(job.dsn, min_size=1, max_size=2) as pool:
-        features = await TimescaleFeatureRepository(pool).read_frame(
-            job.token, job.timeframe, job.feature_set, None, job.end, columns=names
-        )
-        features = features.iloc[job.warmup :]
-        if job.start is not None:
-            features = features[pd.DatetimeIndex(features["time"]) >= pd.Timestamp(job.start)]
-        labels = await TimescaleLabelRepository(pool).read_frame(job.token, job.timeframe, job.start, job.end)
-    if features.empty or labels.empty:
-        return Partition(np.empty((0, len(names))), np.empty(0, dtype=np.int8), np.empty(0))
-    ts = build_training_set(
-        features,
-        labels,
-        feature_set=job.feature_set,
-        timeframe=str(job.timeframe),
-        end=job.end,
-        feature_names=names,
+    read = _InstrumentRead(
+        job.token, job.timeframe, job.feature_set, names, job.warmup, job.start, job.end, job.end, names
     )
+    async with pool_module.open_pool(job.dsn, min_size=1, max_size=2) as pool:
+        built = await _instrument_training_set(pool, read)
+    if built is None:
+        return Partition(np.empty((0, len(names))), np.empty(0, dtype=np.int8), np.empty(0))
+    ts, _ = built
     return Partition(ts.x, ts.y(job.side), ts.stored_weight(job.side))
 
 
@@ -242,41 +286,39 @@ def side_partition_jobs(request: SideFit, dsn: str) -> list[SidePartitionJob]:
     ]
 
 
-async def _read_instrument(job: SidePartitionJob) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    # The very reads of pipelines.historical.train.load_training_data, for one instrument.
+async def _read_instrument(job: SidePartitionJob) -> tuple[TrainingSet, Bars] | None:
+    # The very reads of pipelines.historical.train.load_timeframe, for one instrument. Every labelled
+    # row is built (no t1 cut): the client chose the fit's rows (job.times).
+    read = _InstrumentRead(
+        job.token,
+        job.timeframe,
+        job.feature_set,
+        list(job.read_columns),
+        job.warmup,
+        job.start,
+        job.end,
+        None,
+        list(job.base_features),
+    )
     async with pool_module.open_pool(job.dsn, min_size=1, max_size=2) as pool:
-        features = await TimescaleFeatureRepository(pool).read_frame(
-            job.token, job.timeframe, job.feature_set, None, job.end, columns=list(job.read_columns)
-        )
-        labels = await TimescaleLabelRepository(pool).read_frame(job.token, job.timeframe, job.start, job.end)
         candles = await TimescaleCandleRepository(pool).read_frame(job.token, job.timeframe, None, job.end)
-    return features, labels, candles
+        closes = {
+            (job.token, str(job.timeframe)): pd.Series(
+                candles["close"].to_numpy(dtype=np.float64), index=pd.DatetimeIndex(candles["time"])
+            )
+        }
+        return await _instrument_training_set(pool, read, closes)
 
 
 def load_side_partition(job: SidePartitionJob) -> Partition:
     """The instrument's partition of the fit, read from TimescaleDB where the task runs: the rows
     ``job.times`` with the fit's columns, 0/1 labels of ``job.side``, the window's recomputed weights
     (not yet class-balanced: ``fit_distributed`` balances over all partitions), subsampled by ``job.keep``."""
-    features, labels, candles = asyncio.run(_read_instrument(job))
-    features = features.iloc[job.warmup :]
-    if job.start is not None:
-        features = features[pd.DatetimeIndex(features["time"]) >= pd.Timestamp(job.start)]
-    if features.empty or labels.empty:
+    built = asyncio.run(_read_instrument(job))
+    if built is None:
         raise ModelError(f"distributed training: instrument {job.token} has no features or labels any more")
-    closes = {
-        (job.token, str(job.timeframe)): pd.Series(
-            candles["close"].to_numpy(dtype=np.float64), index=pd.DatetimeIndex(candles["time"])
-        )
-    }
-    ts = build_training_set(
-        features,
-        labels,
-        feature_set=job.feature_set,
-        timeframe=str(job.timeframe),
-        feature_names=list(job.base_features),
-        closes=closes,
-    )
-    ts, _ = with_regime(ts, features, layer_of(job.regime))
+    ts, bars = built
+    ts, _ = with_bar_regime(ts, bars, layer_of(job.regime))
     if tuple(ts.feature_names) != job.feature_names:
         raise ModelError(f"distributed training: instrument {job.token}'s columns differ from the client's")
     pos = pd.Index(ts.t0.as_unit("ns").asi8).get_indexer(job.times)
@@ -353,3 +395,16 @@ async def open_trainer(settings: Settings, dsn: str) -> AsyncIterator[BoosterTra
         yield DaskTrainer(executor.client, dsn, workers)
     finally:
         await asyncio.to_thread(manager.__exit__, None, None, None)
+
+
+def scratch_dir(settings: Settings) -> Path:
+    """Where a run's training loads spill their feature matrices (one subdirectory per run)."""
+    return Path(settings.system.data_dir).resolve() / "scratch"
+
+
+@asynccontextmanager
+async def training_loads(settings: Settings) -> AsyncIterator[TrainingLoads]:
+    """The loads of one run, each instrument's feature matrix spilled to a file under
+    :func:`scratch_dir` (so the load's memory is its keys and labels); the files go with the block."""
+    with ScratchRowSpill(scratch_dir(settings)) as spill:
+        yield TrainingLoads(spill)

@@ -32,7 +32,7 @@ from tickwise.adapters.timescale.signal_member_repository import TimescaleSignal
 from tickwise.adapters.timescale.signal_repository import TimescaleSignalRepository
 from tickwise.adapters.timescale.world_repository import TimescaleWorldRepository
 from tickwise.bootstrap.calendar import calendar_of
-from tickwise.bootstrap.compute import DerivePlan, derive_plan, open_trainer
+from tickwise.bootstrap.compute import DerivePlan, derive_plan, open_trainer, training_loads
 from tickwise.bootstrap.database import database_url, migrate, migration_url, open_pool
 from tickwise.bootstrap.universe import default_symbols
 from tickwise.config import Settings
@@ -339,11 +339,12 @@ async def run_historical(
         decision = await _retrain_decision(ctx)
         summary.retrain = decision.reason
         # model_training.distributed: the boosters train on compute.scheduler's cluster
-        async with open_trainer(settings, ctx.url) as trainer:
+        async with open_trainer(settings, ctx.url) as trainer, training_loads(settings) as loads:
+            # one load per timeframe, spilled to disk: the training step's is reused below
             if decision.due:  # the champion candidate, on the cadence (model_training.retrain_every_days)
                 with timed(summary, "train"):
                     summary.train = await train_step(
-                        ctx, reporter, tracker_factory=tracker_factory(settings), trainer=trainer
+                        ctx, reporter, tracker_factory=tracker_factory(settings), trainer=trainer, loads=loads
                     )
             # Historical signals come only from walk-forward fold models, out of sample (docs/models.md),
             # on every run (a run with new sessions extends the history); the champion candidate above is
@@ -366,6 +367,7 @@ async def run_historical(
                         r.model_version, "walk-forward fold model"
                     ),
                     trainer=trainer,
+                    loads=loads,
                 )
         with timed(summary, "governance"):
             summary.governance = await retire_superseded_folds(ctx, governance, summary.oos)
@@ -491,7 +493,8 @@ async def run_train(
                 executor=plan.executor,
                 task=plan.task,
             )
-        async with open_trainer(settings, ctx.url) as trainer:  # model_training.distributed
+        # model_training.distributed; the load spilled to disk
+        async with open_trainer(settings, ctx.url) as trainer, training_loads(settings) as loads:
             outcome = await train_step(
                 ctx,
                 reporter,
@@ -500,6 +503,7 @@ async def run_train(
                 trials=trials,
                 tracker_factory=tracker_factory(settings),
                 trainer=trainer,
+                loads=loads,
             )
         await govern_after_training(governance_for(ctx, actor="tickwise train"), outcome)
         return outcome

@@ -6,13 +6,20 @@ by t0 on one timeline shared by all instruments (labeling.md §10). ``t1`` used 
 of the two sides' first-touch times, so purging on it is conservative for both models.
 
 No row's label horizon reaches past the training window: rows with ``t1 > end`` are dropped.
+
+Built instrument by instrument (issue 15): each instrument's feature rows arrive as one float64 matrix
+(``BarsBuilder.add``) and stay as they came; :class:`Bars` sorts only the keys (time, instrument) and
+gathers values on demand; the training set gathers its rows (:func:`training_set_of`), joining each
+instrument's labels on time with integer positions: no frame of all instruments is concatenated or
+merged, and the bars' values are never copied whole. :func:`build_training_set` (frames in) is the same build, kept for frame callers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -38,6 +45,9 @@ class TrainingSet:
     t1: pd.DatetimeIndex  # max of both sides' t1
     labels: dict[int, pd.DataFrame]  # side -> contract label columns (incl. time, t1), aligned to rows
     closes: Mapping[tuple[int, str], pd.Series] = field(default_factory=dict)
+    # Each row's position in the Bars it was gathered from (training_set_of), or None (built by hand):
+    # what lets the regime columns of every bar reach the rows without a key lookup.
+    bar_rows: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -75,6 +85,7 @@ class TrainingSet:
             t1=self.t1[rows],
             labels={s: f.iloc[rows].reset_index(drop=True) for s, f in self.labels.items()},
             closes=self.closes,
+            bar_rows=None if self.bar_rows is None else self.bar_rows[rows],
         )
 
 
@@ -91,6 +102,209 @@ def feature_columns(features: pd.DataFrame) -> list[str]:
     return [c for c in features.columns if c not in NON_FEATURE_COLUMNS]
 
 
+class KeptRows(Protocol):
+    """One instrument's kept feature matrix (in memory, or spilled by ``ports.row_spill.RowSpill``)."""
+
+    def __len__(self) -> int: ...
+
+    def gather(self, local: np.ndarray, cols: np.ndarray | None = None) -> np.ndarray:
+        """Rows ``local`` (columns ``cols``, default all) as a new float64 array."""
+        ...
+
+
+class ArrayRows:
+    """Kept rows in memory: the matrix itself."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    def gather(self, local: np.ndarray, cols: np.ndarray | None = None) -> np.ndarray:
+        out: np.ndarray = self.values[local] if cols is None else self.values[np.ix_(local, cols)]
+        return out
+
+
+@dataclass(frozen=True)
+class Bars:
+    """Every loaded feature row ("bar") of one timeframe, all instruments, sorted by (time, instrument).
+
+    The values stay in the instruments' own matrices (``parts``, as read, kept in memory or spilled to
+    disk: no sorted copy of all of them is ever made); bar ``i`` is row ``source[i]`` of their
+    concatenation, and :meth:`take` gathers the rows a caller needs. ``times``: int64 ns since the epoch (UTC); values float64, NaN where
+    missing; ``nan_counts``: missing values per column, counted as the parts arrived.
+    """
+
+    token: np.ndarray
+    times: np.ndarray
+    columns: tuple[str, ...]
+    parts: tuple[KeptRows, ...]
+    source: np.ndarray
+    nan_counts: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.times.shape[0])
+
+    def take(self, rows: np.ndarray | slice = slice(None), cols: np.ndarray | None = None) -> np.ndarray:
+        """``(len(rows), len(cols))`` float64 values of bars ``rows`` (sorted positions), columns
+        ``cols`` (positions in :attr:`columns`; default all), gathered part by part."""
+        wanted = self.source[rows]
+        idx = np.arange(len(self.columns)) if cols is None else np.asarray(cols, dtype=np.int64)
+        out = np.empty((len(wanted), len(idx)), dtype=np.float64)
+        starts = np.cumsum([0, *(len(p) for p in self.parts)])
+        part_of = np.searchsorted(starts, wanted, side="right") - 1
+        whole = cols is None or np.array_equal(idx, np.arange(len(self.columns)))
+        for p in np.unique(part_of):
+            mine = part_of == p
+            local = wanted[mine] - starts[p]
+            out[mine] = self.parts[p].gather(local, None if whole else idx)
+        return out
+
+    def nan_share(self, name: str) -> float:
+        """The share of missing values in column ``name`` (as ``frame[name].isna().mean()``)."""
+        return float(self.nan_counts[self.columns.index(name)]) / len(self) if len(self) else float("nan")
+
+    def time_index(self, rows: np.ndarray | slice = slice(None)) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex(pd.to_datetime(self.times[rows], utc=True).as_unit("ns"), name="time")
+
+    def frame(
+        self,
+        rows: np.ndarray | slice = slice(None),
+        columns: Sequence[str] | None = None,
+        timeframe: str = "",
+    ) -> pd.DataFrame:
+        """``instrument_token, timeframe, time`` then ``columns`` (default: all) of ``rows``, on the rows'
+        positions as index: the frame a features read gives, for the few rows or columns a caller needs."""
+        names = list(self.columns) if columns is None else list(columns)
+        index = np.arange(len(self))[rows]
+        cols = np.array([self.columns.index(n) for n in names], dtype=np.int64)
+        frame = pd.DataFrame(self.take(index, cols), columns=names, index=index)
+        frame.insert(0, "time", self.time_index(index))
+        frame.insert(0, "timeframe", np.full(len(index), timeframe, dtype=object))
+        frame.insert(0, "instrument_token", self.token[index])
+        return frame
+
+
+class BarsBuilder:
+    """Collects one instrument's bars at a time; :meth:`build` sorts their keys, never their values.
+    ``keep`` keeps each instrument's matrix (default: in memory; a ``RowSpill``'s ``keep``: on disk)."""
+
+    def __init__(self, columns: Sequence[str], keep: Callable[[np.ndarray], KeptRows] = ArrayRows) -> None:
+        self.columns = tuple(columns)
+        self._keep = keep
+        self._parts: list[tuple[int, np.ndarray, KeptRows]] = []
+        self._nan = np.zeros(len(self.columns), dtype=np.int64)
+
+    def add(self, token: int, times: np.ndarray, x: np.ndarray) -> None:
+        """``times`` (int64 ns, ascending, unique) and ``x`` ``(len(times), len(columns))`` of one
+        instrument; ``x`` is handed to ``keep`` (in memory: kept as it is, not copied)."""
+        if x.shape != (len(times), len(self.columns)):
+            raise ModelError(f"instrument {token}: {x.shape} feature values for {len(times)} bars")
+        self._nan += np.isnan(x).sum(axis=0)
+        self._parts.append((int(token), np.asarray(times, dtype=np.int64), self._keep(x)))
+
+    def build(self) -> Bars:
+        """The bars sorted by (time, instrument)."""
+        parts, self._parts = self._parts, []
+        sizes = [len(t) for _, t, _ in parts]
+        token = np.repeat(np.array([p[0] for p in parts], dtype=np.int64), sizes)
+        times = np.concatenate([t for _, t, _ in parts]) if parts else np.empty(0, dtype=np.int64)
+        order = np.lexsort((token, times))
+        return Bars(token[order], times[order], self.columns, tuple(x for _, _, x in parts), order, self._nan)
+
+
+def training_set_of(
+    bars: Bars,
+    labels: Mapping[int, pd.DataFrame],
+    *,
+    feature_set: str,
+    timeframe: str,
+    end: datetime | None = None,
+    feature_names: Sequence[str] | None = None,
+    closes: Mapping[tuple[int, str], pd.Series] | None = None,
+) -> TrainingSet:
+    """The bars (of ``feature_names``, default all columns) that have a label on both sides ending by
+    ``end``, with those labels: ``labels`` maps an instrument to its stored label rows (both sides).
+    Rows keep the bars' (time, instrument) order."""
+    names = list(feature_names) if feature_names is not None else list(bars.columns)
+    if len(bars) == 0 or not any(len(f) for f in labels.values()):
+        raise ModelError("no training data: features or labels are empty for the requested range")
+    end_ns = None if end is None else pd.Timestamp(end).tz_convert("UTC").as_unit("ns").value
+    by_token = np.argsort(bars.token, kind="stable")  # each instrument's bars, in time order
+    cuts = np.flatnonzero(np.diff(bars.token[by_token])) + 1
+    rows_of = {int(bars.token[idx[0]]): idx for idx in np.split(by_token, cuts) if len(idx)}
+    picked: list[np.ndarray] = []
+    sides: dict[int, list[pd.DataFrame]] = {1: [], -1: []}
+    t1_parts: list[np.ndarray] = []
+    for instrument, lab in labels.items():
+        rows = rows_of.get(int(instrument))
+        if rows is None or lab.empty:
+            continue
+        lab_t0 = pd.DatetimeIndex(pd.to_datetime(lab["time"], utc=True)).as_unit("ns").asi8
+        lab_t1 = pd.DatetimeIndex(pd.to_datetime(lab["t1"], utc=True)).as_unit("ns").asi8
+        keep = np.ones(len(lab), dtype=bool) if end_ns is None else lab_t1 <= end_ns
+        side = lab["side"].to_numpy()
+        long_, short = np.flatnonzero(keep & (side == 1)), np.flatnonzero(keep & (side == -1))
+        both, at_l, at_s = np.intersect1d(lab_t0[long_], lab_t0[short], return_indices=True)
+        _, at_bar, at_both = np.intersect1d(bars.times[rows], both, return_indices=True)
+        long_, short = long_[at_l[at_both]], short[at_s[at_both]]
+        picked.append(rows[at_bar])
+        t1_parts.append(np.maximum(lab_t1[long_], lab_t1[short]))
+        for s, at in ((1, long_), (-1, short)):
+            part = lab.iloc[at].loc[:, LABEL_COLUMNS]
+            part["t1"] = pd.to_datetime(part["t1"], utc=True)
+            sides[s].append(part)
+    rows = np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
+    if len(rows) == 0:
+        raise ModelError("no training data: no bar has features and labels on both sides")
+    order = np.argsort(rows, kind="stable")
+    rows = rows[order]
+    t0 = bars.time_index(rows)
+    token = bars.token[rows]
+    side_frames = {}
+    for s in (1, -1):
+        joined = pd.concat(sides[s], ignore_index=True).iloc[order].reset_index(drop=True)
+        # tz-aware columns move as DatetimeArrays: ``to_numpy`` would build a Timestamp object per row
+        frame = pd.DataFrame({"instrument_token": token, "timeframe": timeframe, "time": t0.array})
+        frame["side"] = s
+        for col in LABEL_COLUMNS:
+            values = joined[col]
+            frame[col] = values.array if isinstance(values.dtype, pd.DatetimeTZDtype) else values.to_numpy()
+        side_frames[s] = frame
+    x = bars.take(rows, np.array([bars.columns.index(n) for n in names], dtype=np.int64))
+    return TrainingSet(
+        feature_names=names,
+        feature_set=feature_set,
+        timeframe=timeframe,
+        x=x,
+        token=token,
+        t0=t0,
+        t1=pd.DatetimeIndex(pd.to_datetime(np.concatenate(t1_parts)[order], utc=True).as_unit("ns")),
+        labels=side_frames,
+        closes=dict(closes or {}),
+        bar_rows=rows,
+    )
+
+
+def bars_of_frame(features: pd.DataFrame, names: Sequence[str]) -> Bars:
+    """The :class:`Bars` of a features frame (key columns + ``names``; instruments in any order)."""
+    builder = BarsBuilder(names)
+    times = pd.DatetimeIndex(pd.to_datetime(features["time"], utc=True)).as_unit("ns").asi8
+    tokens = features["instrument_token"].to_numpy(dtype=np.int64)
+    x = features.loc[:, list(names)].to_numpy(dtype=np.float64)
+    for token in pd.unique(tokens):
+        mine = np.flatnonzero(tokens == token)
+        builder.add(int(token), times[mine], np.ascontiguousarray(x[mine]))
+    return builder.build()
+
+
+def labels_by_instrument(labels: pd.DataFrame) -> dict[int, pd.DataFrame]:
+    """A labels frame of several instruments, split per instrument (first-seen order)."""
+    tokens = labels["instrument_token"].to_numpy(dtype=np.int64)
+    return {int(t): labels[tokens == t] for t in pd.unique(tokens)}
+
+
 def build_training_set(
     features: pd.DataFrame,
     labels: pd.DataFrame,
@@ -102,39 +316,18 @@ def build_training_set(
     closes: Mapping[tuple[int, str], pd.Series] | None = None,
 ) -> TrainingSet:
     """Join ``features`` (key columns + one column per feature) with ``labels`` (contract columns, both
-    sides) on (instrument_token, timeframe, time). Rows whose label ends after ``end`` are dropped."""
+    sides) on (instrument_token, timeframe, time). Rows whose label ends after ``end`` are dropped.
+    The frame form of :func:`training_set_of` (same rows, same values)."""
     if features.empty or labels.empty:
         raise ModelError("no training data: features or labels are empty for the requested range")
     names = feature_names or feature_columns(features)
-    feats = features.loc[:, [*KEY, *names]].copy()
-    feats["time"] = pd.to_datetime(feats["time"], utc=True)
-    labels = labels.copy()
-    labels["time"] = pd.to_datetime(labels["time"], utc=True)
-    labels["t1"] = pd.to_datetime(labels["t1"], utc=True)
-    if end is not None:
-        labels = labels[labels["t1"] <= pd.Timestamp(end).tz_convert("UTC")]
-    long_ = labels[labels["side"] == 1].loc[:, [*KEY, *LABEL_COLUMNS]]
-    short = labels[labels["side"] == -1].loc[:, [*KEY, *LABEL_COLUMNS]]
-    joined = feats.merge(long_, on=KEY, how="inner").merge(short, on=KEY, how="inner", suffixes=("_l", "_s"))
-    if joined.empty:
-        raise ModelError("no training data: no bar has features and labels on both sides")
-    joined = joined.sort_values(["time", "instrument_token"], kind="mergesort").reset_index(drop=True)
-    side_frames = {}
-    for side, suffix in ((1, "_l"), (-1, "_s")):
-        frame = joined.loc[:, KEY].copy()
-        frame["side"] = side
-        for col in LABEL_COLUMNS:
-            frame[col] = joined[col + suffix].to_numpy()
-        side_frames[side] = frame
-    t1 = pd.DatetimeIndex(joined[["t1_l", "t1_s"]].max(axis=1))
-    return TrainingSet(
-        feature_names=list(names),
+    ts = training_set_of(
+        bars_of_frame(features, names),
+        labels_by_instrument(labels),
         feature_set=feature_set,
         timeframe=timeframe,
-        x=joined.loc[:, names].to_numpy(dtype=np.float64),
-        token=joined["instrument_token"].to_numpy(dtype=np.int64),
-        t0=pd.DatetimeIndex(joined["time"]),
-        t1=t1,
-        labels=side_frames,
-        closes=dict(closes or {}),
+        end=end,
+        feature_names=names,
+        closes=closes,
     )
+    return replace(ts, bar_rows=None)  # positions in a Bars the caller never sees

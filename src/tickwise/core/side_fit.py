@@ -26,7 +26,7 @@ __all__ = ["FitSource", "InProcessTrainer", "SideFit", "fit_rows"]
 
 @dataclass(frozen=True)
 class FitSource:
-    """Where a training set's rows were read from: ``pipelines.historical.train.load_training_data``'s
+    """Where a training set's rows were read from: ``pipelines.historical.train.load_timeframe``'s
     ``start``/``end``, and the regime layer (``RegimeLayer.to_dict()``) whose columns were appended."""
 
     start: datetime | None = None

@@ -65,13 +65,15 @@ def trainable_features(names: list[str]) -> list[str]:
     return [n for n in names if n not in LEVEL_FEATURES and n not in NEVER_HISTORICAL]
 
 
-def candidate_features(features: pd.DataFrame, names: list[str]) -> list[str]:
-    """Of ``names``, the scale-free features with at most ``MAX_NAN_SHARE`` missing values in ``features``."""
+def candidate_features(features: pd.DataFrame | Mapping[str, float], names: list[str]) -> list[str]:
+    """Of ``names``, the scale-free features with at most ``MAX_NAN_SHARE`` missing values in ``features``
+    (a frame, or each name's share of missing values already counted)."""
     out = []
     for name in names:
         if name in LEVEL_FEATURES:
             continue
-        if features[name].isna().mean() > MAX_NAN_SHARE:
+        share = features[name] if isinstance(features, Mapping) else features[name].isna().mean()
+        if share > MAX_NAN_SHARE:
             continue
         out.append(name)
     return out

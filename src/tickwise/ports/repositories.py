@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal, Protocol
 
+import numpy as np
 import pandas as pd
 
 from tickwise.domain.candle import Candle
@@ -64,6 +65,21 @@ class CandleRepository(Protocol):
     async def count(self, instrument_token: int | None = None, timeframe: Timeframe | None = None) -> int: ...
 
 
+@dataclass(frozen=True, slots=True)
+class FeatureMatrix:
+    """One instrument's feature rows as arrays, for bulk reads that need no frame (the training load).
+
+    ``times``: int64 nanoseconds since the Unix epoch (UTC), ascending; ``values``: ``(len(times),
+    len(columns))`` float64, C-ordered, NaN where the stored value is NULL (warm-up)."""
+
+    times: np.ndarray
+    values: np.ndarray
+    columns: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return int(self.times.shape[0])
+
+
 class FeatureRepository(Protocol):
     async def add_frame(
         self, frame: pd.DataFrame, feature_set: str, *, on_conflict: OnConflict = ...
@@ -79,6 +95,20 @@ class FeatureRepository(Protocol):
         columns: Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """``columns=None``: every feature of the set; ``columns=[]``: only the key columns."""
+        ...
+
+    async def read_matrix(
+        self,
+        instrument_token: int,
+        timeframe: Timeframe,
+        feature_set: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        columns: Sequence[str],
+    ) -> FeatureMatrix:
+        """The rows of :meth:`read_frame` (``start <= time < end``, oldest first) with ``columns`` as one
+        float64 matrix: the same values bit for bit, without a frame or a Python object per value."""
         ...
 
 

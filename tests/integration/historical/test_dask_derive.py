@@ -18,14 +18,14 @@ from tickwise.adapters.dask.lgbm import fit_distributed
 from tickwise.bootstrap.compute import PartitionJob, derive_task, load_training_partition
 from tickwise.bootstrap.historical import HistoricalSummary, Reporter, open_historical, run_backfill
 from tickwise.config import Settings, load_settings
-from tickwise.core.dataset import build_training_set
+from tickwise.core.dataset import training_set_of
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.fitting import TUNED_DEFAULTS
 from tickwise.core.model import lgb_params
 from tickwise.core.training import trainable_features
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.run import DeriveSpec, derive
-from tickwise.pipelines.historical.train import load_training_data
+from tickwise.pipelines.historical.train import load_timeframe
 from tickwise.pipelines.universe import select_universe
 from tickwise.ports.compute import ComputeExecutor
 
@@ -148,11 +148,11 @@ async def test_workers_load_the_training_matrix_from_timescaledb_and_train_one_s
     await _derive_with(settings, db_url, None, backfilled)
     calc = FeatureCalculator()
     async with open_historical(settings, url=db_url) as ctx:
-        features, labels, _ = await load_training_data(ctx, calc, Timeframe.M1, None, None)
+        data = await load_timeframe(ctx, calc, Timeframe.M1, None, None)
         tokens = [i.instrument_token for i in await select_universe(ctx.instruments, ctx.options.symbols, ())]
     names = trainable_features(list(calc.names))
-    here = build_training_set(
-        features, labels, feature_set=calc.feature_set, timeframe="1m", feature_names=names
+    here = training_set_of(
+        data.bars, data.labels, feature_set=calc.feature_set, timeframe="1m", feature_names=names
     )
     jobs = [
         PartitionJob(db_url, t, Timeframe.M1, calc.feature_set, tuple(names), calc.warmup, 1) for t in tokens

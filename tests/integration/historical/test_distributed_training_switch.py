@@ -24,16 +24,14 @@ from tickwise.bootstrap.historical import (
     run_historical,
 )
 from tickwise.config import Settings
-from tickwise.core.dataset import build_training_set
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.fitting import TUNED_DEFAULTS, TrainConfig, training_weights
 from tickwise.core.model import SIDES
 from tickwise.core.side_fit import FitSource, SideFit, fit_rows
-from tickwise.core.training import candidate_features
 from tickwise.domain.timeframe import Timeframe
-from tickwise.pipelines.historical.regimes import fit_window_layer, with_regime
+from tickwise.pipelines.historical.regimes import fit_bars_layer, with_bar_regime
 from tickwise.pipelines.historical.run import derive
-from tickwise.pipelines.historical.train import load_training_data
+from tickwise.pipelines.historical.train import load_timeframe
 from tickwise.pipelines.universe import select_universe
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
@@ -74,25 +72,15 @@ async def test_each_worker_loads_exactly_the_rows_weights_and_subsample_single_m
         universe = await select_universe(ctx.instruments, ctx.options.symbols, ctx.options.default_symbols)
         summary = HistoricalSummary(first_day=backfilled.first_day, last_day=backfilled.last_day)
         await derive(ctx, universe, quiet, summary)  # features and labels, in this process
-        features, labels, closes = await load_training_data(ctx, calc, Timeframe.M1, None, None)
+        data = await load_timeframe(ctx, calc, Timeframe.M1, None, None)
         regime_spec = ctx.options.regime
     assert regime_spec is not None  # the regime columns are part of what the workers rebuild
-    names = candidate_features(features, [n for n in calc.names if n in features.columns])
-    end = max(s.index.max() for s in closes.values()).to_pydatetime()
-    ts = build_training_set(
-        features,
-        labels,
-        feature_set=calc.feature_set,
-        timeframe="1m",
-        end=end,
-        feature_names=names,
-        closes=closes,
-    )
+    ts = data.training_set(data.last_candle.to_pydatetime())
     rows = np.arange(int(len(ts) * 0.7))  # a fold-like window: the earlier rows
     trained_to = ts.t1[rows].max().to_pydatetime()
-    layer = fit_window_layer(features, ts.t0.min().to_pydatetime(), trained_to, regime_spec)
+    layer = fit_bars_layer(data.bars, ts.t0.min().to_pydatetime(), trained_to, regime_spec)
     assert layer is not None
-    ts, _ = with_regime(ts, features, layer)
+    ts, _ = with_bar_regime(ts, data.bars, layer)
     cfg = TrainConfig(max_train_rows=len(rows) // 3, seed=5)  # a real subsample across instruments
     idx = np.array([i for i in range(len(ts.feature_names)) if i % 2 == 0] + [len(ts.feature_names) - 1])
     for side in SIDES:

@@ -72,3 +72,36 @@ async def test_infinite_feature_values_reject_the_batch(clean_db: asyncpg.Pool) 
     with pytest.raises(DataValidationError, match=r"row 20.*ema_20 is infinite"):
         await repo.add_frame(frame, "fs_v1")
     assert await repo.count() == 0
+
+
+async def test_read_matrix_returns_the_frames_values_bit_for_bit_with_null_as_nan(
+    clean_db: asyncpg.Pool,
+) -> None:
+    repo = TimescaleFeatureRepository(clean_db)
+    frame = _features().assign(tiny=np.r_[-0.0, 5e-324, 1e308, np.arange(47) / 7.0])
+    await repo.add_frame(frame, "fs_v1")
+    start, end = T0.to_pydatetime(), (T0 + pd.Timedelta(minutes=40)).to_pydatetime()
+    columns = ["tiny", "rsi_14", "ema_20"]
+    got = await repo.read_matrix(257, Timeframe.M1, "fs_v1", start, end, columns=columns)
+    expected = await repo.read_frame(257, Timeframe.M1, "fs_v1", start, end, columns=columns)
+    assert got.columns == tuple(columns) and len(got) == len(expected) == 40
+    assert got.values.dtype == np.float64 and got.values.flags.c_contiguous
+    # bit for bit: NaN where NULL, and the sign of zero and the subnormal survive
+    assert np.array_equal(got.values.view(np.int64), expected.loc[:, columns].to_numpy().view(np.int64))
+    assert np.signbit(got.values[0, 0]) and got.values[1, 0] == 5e-324
+    assert np.array_equal(got.times, pd.DatetimeIndex(expected["time"]).as_unit("ns").asi8)
+
+
+async def test_read_matrix_of_no_rows_or_no_columns_is_empty_and_an_unknown_column_is_refused(
+    clean_db: asyncpg.Pool,
+) -> None:
+    repo = TimescaleFeatureRepository(clean_db)
+    await repo.add_frame(_features(), "fs_v1")
+    none = await repo.read_matrix(999, Timeframe.M1, "fs_v1", columns=["ema_20"])
+    assert none.values.shape == (0, 1) and len(none.times) == 0
+    keys = await repo.read_matrix(257, Timeframe.M1, "fs_v1", columns=[])
+    assert keys.values.shape == (50, 0) and len(keys.times) == 50
+    with pytest.raises(DataValidationError, match="unknown feature column"):
+        await repo.read_matrix(257, Timeframe.M1, "fs_v1", columns=["not_there"])
+    with pytest.raises(DataValidationError, match="invalid feature name"):
+        await repo.read_matrix(257, Timeframe.M1, "fs_v1", columns=["drop table"])

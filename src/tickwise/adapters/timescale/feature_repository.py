@@ -18,6 +18,7 @@ import pandas as pd
 from tickwise.adapters.timescale.bulk import Column, OnConflict
 from tickwise.adapters.timescale.frames import (
     BatchRejected,
+    copy_time_float_rows,
     encode_frame,
     float_column,
     int_column,
@@ -30,6 +31,7 @@ from tickwise.adapters.timescale.frames import (
 )
 from tickwise.adapters.timescale.schema import FEATURE_KEY_COLUMNS
 from tickwise.domain.timeframe import Timeframe
+from tickwise.ports.repositories import FeatureMatrix
 
 FEATURE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _SHOW = ("instrument_token", "timeframe", "time")
@@ -199,6 +201,37 @@ class TimescaleFeatureRepository:
         frame = records_frame(rows, ["instrument_token", "timeframe", "time", *names], float_columns=names)
         frame["instrument_token"] = frame["instrument_token"].astype(np.int64)
         return frame
+
+    async def read_matrix(
+        self,
+        instrument_token: int,
+        timeframe: Timeframe,
+        feature_set: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        columns: Sequence[str],
+    ) -> FeatureMatrix:
+        """The rows of :meth:`read_frame` with ``columns`` as one float64 matrix (NULL as NaN), read as a
+        binary COPY of fixed-width rows: no frame and no Python object per value (the training load)."""
+        names = list(columns)
+        for name in names:
+            if not FEATURE_NAME.fullmatch(name):
+                raise BatchRejected(f"invalid feature name {name!r}")
+        params: list[object] = [instrument_token, str(timeframe), feature_set]
+        where = time_bounds(start, end, params)
+        # NULL -> NaN in SQL keeps every row the same width, so the COPY decodes as one array.
+        selected = ", ".join(["time", *(f"COALESCE(\"{n}\", 'NaN'::float8)" for n in names)])
+        sql = (
+            f"SELECT {selected} FROM features WHERE instrument_token = $1 AND timeframe = $2 "  # nosec B608: column names are validated feature names; every value is a bound $n parameter
+            f"AND feature_set = $3{where} ORDER BY time"
+        )
+        async with self._pool.acquire() as conn:
+            try:
+                times, values = await copy_time_float_rows(conn, sql, params, len(names))
+            except asyncpg.UndefinedColumnError as exc:
+                raise BatchRejected(f"unknown feature column: {exc}") from None
+        return FeatureMatrix(times, values, tuple(names))
 
     async def count(self, feature_set: str | None = None) -> int:
         async with self._pool.acquire() as conn:

@@ -1,4 +1,8 @@
-"""Frame <-> column helpers shared by the repositories: vectorised validation, the one write sequence, reads."""
+"""Frame <-> column helpers shared by the repositories: vectorised validation, the one write sequence, reads.
+
+Reads come back as frames (:func:`records_frame`, a Python object per value: fine for small reads) or,
+for the training load's bulk reads, as arrays decoded straight from a binary ``COPY`` of fixed-width
+rows (:func:`copy_time_float_rows`), which never builds a Python object per value."""
 
 from __future__ import annotations
 
@@ -238,6 +242,59 @@ def records_frame(
         if col in frame.columns:
             frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(np.float64)
     return frame
+
+
+# PostgreSQL's binary COPY: an 11-byte signature, int32 flags, int32 header extension length; a trailer
+# int16 -1. Its timestamps are microseconds since 2000-01-01 UTC.
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+_COPY_HEADER = len(_COPY_SIGNATURE) + 8
+_PG_EPOCH_US = 946_684_800_000_000
+
+
+def time_float_row_dtype(k: int) -> np.dtype[np.void]:
+    """One binary COPY row of a ``timestamptz`` then ``k`` non-NULL ``float8`` fields (big-endian)."""
+    return np.dtype(
+        [("n", ">i2"), ("tlen", ">i4"), ("t", ">i8"), ("f", [("len", ">i4"), ("v", ">f8")], (k,))]
+    )
+
+
+def decode_time_float_rows(data: bytes | bytearray | memoryview, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Binary COPY output of ``SELECT time, <k float8 never NULL>`` -> (int64 ns since the epoch, (n, k)
+    float64). The rows are fixed-width because the query turns NULL into NaN (``COALESCE``), so the
+    whole output is one structured array; every field's length is checked."""
+    view = memoryview(data)
+    if len(view) < _COPY_HEADER + 2 or bytes(view[: len(_COPY_SIGNATURE)]) != _COPY_SIGNATURE:
+        raise DataValidationError("binary COPY: not a PostgreSQL binary COPY stream")
+    extension = int.from_bytes(view[_COPY_HEADER - 4 : _COPY_HEADER], "big")
+    body = view[_COPY_HEADER + extension : len(view) - 2]
+    if bytes(view[len(view) - 2 :]) != b"\xff\xff":
+        raise DataValidationError("binary COPY: the stream has no trailer (cut short?)")
+    dtype = time_float_row_dtype(k)
+    if len(body) % dtype.itemsize:
+        raise DataValidationError("binary COPY: a row is not one timestamp and float8 values without NULL")
+    rows = np.frombuffer(body, dtype=dtype)
+    fields_ok = (rows["n"] == k + 1).all() and (rows["tlen"] == 8).all() and (rows["f"]["len"] == 8).all()
+    if not fields_ok:
+        raise DataValidationError("binary COPY: unexpected field count or width (a NULL value?)")
+    times = (rows["t"].astype(np.int64) + _PG_EPOCH_US) * 1000
+    values = np.ascontiguousarray(rows["f"]["v"], dtype=np.float64).reshape(len(rows), k)
+    return times, values
+
+
+async def copy_time_float_rows(
+    conn: asyncpg.Connection, query: str, args: Sequence[object], k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``query`` (``SELECT time, <k float8 columns, NULL turned into NaN>``) as a binary COPY and
+    decode it (:func:`decode_time_float_rows`)."""
+    chunks: list[bytes] = []
+
+    async def collect(chunk: bytes) -> None:
+        chunks.append(chunk)
+
+    await conn.copy_from_query(query, *args, output=collect, format="binary")
+    data = b"".join(chunks)
+    chunks.clear()
+    return decode_time_float_rows(data, k)
 
 
 def time_bounds(

@@ -19,7 +19,11 @@ was trained on, so a re-run reuses it and the signal upserts change nothing.
 Regimes: with ``options.regime`` set, each fold also fits its regime layer (``core.regime``: Gaussian HMM)
 on the bars of its own training window only, saved in its artifact; the layer's filtered columns are
 added to every bar (one causal recursion per instrument and session) and are model inputs for the fold's
-training events and for the bars it scores (:func:`with_regime`).
+training events and for the bars it scores (:func:`with_bar_regime`).
+
+Data: each timeframe's bars, labels and training set are loaded once (``train.TrainingLoads``: the
+champion candidate's load of the same timeframe and window is reused, not re-read); a fold's score
+window is built as a frame from the bars' arrays only for its own rows.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from tickwise.core.dataset import TrainingSet, build_training_set
+from tickwise.core.dataset import Bars, TrainingSet
 from tickwise.core.ensemble import MEMBER_COLUMNS
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.fitting import TUNED_DEFAULTS, BinnedRows, TrainConfig
@@ -53,19 +57,19 @@ from tickwise.core.regime import RegimeSpec, layer_of
 from tickwise.core.side_fit import FitSource, InProcessTrainer, SideFit
 from tickwise.core.signals import SignalGenerator, signal_ready
 from tickwise.core.timeframe_features import calculator_for
-from tickwise.core.training import candidate_features, json_safe, model_version
+from tickwise.core.training import json_safe, model_version
 from tickwise.core.walk_forward import WalkForwardSpec, WalkForwardStep, assign_steps, walk_forward_schedule
 from tickwise.domain.errors import ModelError
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.context import HistoricalPorts
 from tickwise.pipelines.historical.predict import signals_frame
 from tickwise.pipelines.historical.regimes import (
-    fit_window_layer,
+    fit_bars_layer,
     regime_columns_of,
     regime_comparison,
-    with_regime,
+    with_bar_regime,
 )
-from tickwise.pipelines.historical.train import load_training_data
+from tickwise.pipelines.historical.train import TrainingLoads
 from tickwise.pipelines.models import load_model, signal_generator
 from tickwise.ports.booster_trainer import BoosterTrainer
 from tickwise.ports.experiment_tracker import ExperimentTracker
@@ -265,10 +269,11 @@ async def write_oos_history(
     tracker_factory: Callable[[], ExperimentTracker] | None = None,
     on_trained: Callable[[ModelRecord], Awaitable[None]] | None = None,
     trainer: BoosterTrainer[SideFit] | None = None,
+    loads: TrainingLoads | None = None,
 ) -> OosOutcome:
     """Train (or reuse) every fold model of every signal timeframe's schedule, write their out-of-sample
     signals, then the ensemble's (when configured and there is more than one timeframe). ``trainer``
-    fits the fold boosters (default: in this process)."""
+    fits the fold boosters (default: in this process); ``loads`` holds what the run already loaded."""
     made: list[ExperimentTracker] = []
 
     def tracker() -> ExperimentTracker | None:
@@ -282,7 +287,14 @@ async def write_oos_history(
     members: list[MemberHistory] = []
     for timeframe in timeframes:
         outcome, history = await _timeframe_history(
-            ctx, oos, timeframe, progress, tracker, on_trained, trainer or InProcessTrainer()
+            ctx,
+            oos,
+            timeframe,
+            progress,
+            tracker,
+            on_trained,
+            trainer or InProcessTrainer(),
+            loads or TrainingLoads(),
         )
         members.append(history)
         if primary is None:
@@ -316,6 +328,7 @@ async def _timeframe_history(
     tracker: Callable[[], ExperimentTracker | None],
     on_trained: Callable[[ModelRecord], Awaitable[None]] | None,
     trainer: BoosterTrainer[SideFit],
+    loads: TrainingLoads,
 ) -> tuple[OosOutcome, MemberHistory]:
     began = time.perf_counter()
     calculator = calculator_for(timeframe)
@@ -326,7 +339,7 @@ async def _timeframe_history(
     history = MemberHistory(timeframe, pd.DataFrame(columns=list(MEMBER_COLUMNS)), None)
     progress("load", 0, 1)
     try:
-        features, labels, closes = await load_training_data(ctx, calculator, timeframe, None, None)
+        data = await loads.get(ctx, calculator, timeframe, None, None, keep=False)
     except ModelError:
         if timeframe is ctx.options.signal_timeframe:
             raise
@@ -335,19 +348,10 @@ async def _timeframe_history(
         outcome.note = f"no {timeframe} features and labels to train on yet"
         outcome.seconds = time.perf_counter() - began
         return outcome, history
-    last_candle = max(s.index.max() for s in closes.values())
-    names = candidate_features(features, [n for n in calculator.names if n in features.columns])
-    ts = build_training_set(
-        features,
-        labels,
-        feature_set=calculator.feature_set,
-        timeframe=str(timeframe),
-        end=last_candle.to_pydatetime(),
-        feature_names=names,
-        closes=closes,
-    )
-    features = features.sort_values(["time", "instrument_token"], kind="mergesort").reset_index(drop=True)
-    bar_times = pd.DatetimeIndex(features["time"])
+    ts = data.training_set(data.last_candle.to_pydatetime())
+    bars, labels = data.bars, data.labels_frame()
+    del data  # the bars, labels and training set live on; the loader's references go
+    bar_times = bars.time_index()
     steps = walk_forward_schedule(bar_times, ts.t0, ts.t1, spec)
     progress("load", 1, 1)
     if not steps:
@@ -378,7 +382,7 @@ async def _timeframe_history(
             tracker,
             on_trained,
             window_probs,
-            features,
+            bars,
             ctx.options.regime,
             meta_cfg,
             trainer,
@@ -394,16 +398,17 @@ async def _timeframe_history(
                 _meta_scores(fold_ts, test_rows, probs, artifact, cfg, label_spec.cost_threshold)
             )
             scored_regimes.append(regime_columns_of(fold_ts, test_rows))
-        bars = features.loc[owner == k]
+        mine = np.flatnonzero(owner == k)
+        window = bars.frame(mine, timeframe=str(timeframe))  # the fold's score window only
         history.latest = artifact.version
         if regime is not None:  # computed over whole sessions: the fold's first bars are not a fresh start
-            bars = pd.concat([bars, regime.loc[owner == k]], axis=1)
-        if not bars.empty:
+            window = pd.concat([window, regime.iloc[mine]], axis=1)
+        if not window.empty:
             generator = signal_generator(ctx.options.signals, artifact)
             predictor = Predictor(artifact)
-            frame = signals_frame(bars, predictor, generator, timeframe)
+            frame = signals_frame(window, predictor, generator, timeframe)
             if len(ctx.options.all_signal_timeframes) > 1 and ctx.options.ensemble is not None:
-                member_parts.append(member_scores(bars, predictor, timeframe))
+                member_parts.append(member_scores(window, predictor, timeframe))
             frame["sample"] = "oos"
             fold.rows = await ctx.signals.add_frame(frame)
             outcome.meta_labels += await _write_meta_labels(
@@ -461,7 +466,7 @@ async def _fold_model(
     tracker: Callable[[], ExperimentTracker | None],
     on_trained: Callable[[ModelRecord], Awaitable[None]] | None,
     window_probs: dict[str, np.ndarray],
-    features: pd.DataFrame,
+    bars: Bars,
     regime_spec: RegimeSpec | None,
     meta_cfg: MetaTrainConfig | None = None,
     trainer: BoosterTrainer[SideFit] | None = None,
@@ -505,13 +510,13 @@ async def _fold_model(
         if on_trained is not None:
             await on_trained(existing)  # idempotent: completes the audit trail of an interrupted run
         artifact = await load_model(ctx, version)
-        fold_ts, regime = with_regime(ts, features, layer_of(artifact.regime))
+        fold_ts, regime = with_bar_regime(ts, bars, layer_of(artifact.regime))
         return artifact, fold, fold_ts, regime
     fold.reused = False
     layer = None
     if regime_spec is not None:
-        layer = fit_window_layer(features, trained_from, trained_to, regime_spec)
-    ts, regime = with_regime(ts, features, layer)
+        layer = fit_bars_layer(bars, trained_from, trained_to, regime_spec)
+    ts, regime = with_bar_regime(ts, bars, layer)
     # The rows were loaded whole (no start/end); a trainer that reloads them needs the regime layer.
     source = FitSource(regime=None if layer is None else layer.to_dict())
     boosters = _fit_fold(ts, rows, cfg, trainer, source)

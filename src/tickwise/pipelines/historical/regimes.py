@@ -4,6 +4,11 @@ Both the walk-forward fold models (``oos.py``) and the champion candidate (``tra
 layer (``core.regime``) here, on the bars of their own training window only, and add the layer's
 filtered columns to the training events as model inputs; the bars a model scores get the same columns
 from the same layer and recursion (``predict.signals_frame``, live ``SignalStep``).
+
+The training load hands the bars over as arrays (``core.dataset.Bars``): :func:`fit_bars_layer` and
+:func:`with_bar_regime` build only the few columns the layer reads as a frame, and find each training
+row's bar by its position (``TrainingSet.bar_rows``), not by a key lookup. The frame forms
+(:func:`fit_window_layer`, :func:`with_regime`) give the same values for callers holding a frame.
 """
 
 from __future__ import annotations
@@ -14,9 +19,9 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from tickwise.core.dataset import TrainingSet
+from tickwise.core.dataset import Bars, TrainingSet
 from tickwise.core.metrics import ZerodhaIntradayCosts, signal_pnl
-from tickwise.core.regime import RegimeLayer, RegimeSpec, fit_regime_layer
+from tickwise.core.regime import REGIME_INPUTS, RegimeLayer, RegimeSpec, fit_regime_layer
 from tickwise.core.signals import CHANGE_PROB, REGIME_STATE, SignalGenerator, regime_layer_rules
 from tickwise.domain.errors import ModelError
 
@@ -32,6 +37,37 @@ def fit_window_layer(
         return fit_regime_layer(window, spec)
     except ModelError:
         return None
+
+
+def _inputs_frame(bars: Bars, rows: np.ndarray | slice = slice(None)) -> pd.DataFrame:
+    """The key columns and the regime inputs the bars have (a missing one is the layer's error)."""
+    return bars.frame(rows, [c for c in REGIME_INPUTS if c in bars.columns])
+
+
+def fit_bars_layer(
+    bars: Bars, trained_from: datetime, trained_to: datetime, spec: RegimeSpec
+) -> RegimeLayer | None:
+    """:func:`fit_window_layer` on the bars of ``[trained_from, trained_to]``."""
+    lo, hi = (pd.Timestamp(t).as_unit("ns").value for t in (trained_from, trained_to))
+    rows = np.flatnonzero((bars.times >= lo) & (bars.times <= hi))
+    try:
+        return fit_regime_layer(_inputs_frame(bars, rows), spec)
+    except ModelError:
+        return None
+
+
+def with_bar_regime(
+    ts: TrainingSet, bars: Bars, layer: RegimeLayer | None
+) -> tuple[TrainingSet, pd.DataFrame | None]:
+    """:func:`with_regime` for a training set gathered from ``bars``: the regime columns of every bar
+    (on the bars' positions) and ``ts`` with its rows' columns appended."""
+    if layer is None:
+        return ts, None
+    if ts.bar_rows is None:
+        raise ModelError("regime layer: the training set does not say which bars its rows are")
+    regime = layer.frame(_inputs_frame(bars))
+    x = np.hstack([ts.x, regime.to_numpy(dtype=np.float64)[ts.bar_rows]])
+    return replace(ts, x=x, feature_names=[*ts.feature_names, *layer.columns]), regime
 
 
 def with_regime(

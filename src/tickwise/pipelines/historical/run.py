@@ -49,7 +49,7 @@ from tickwise.pipelines.historical.options import HistoricalOptions
 from tickwise.pipelines.historical.predict import PredictOutcome, predict_signals
 from tickwise.pipelines.historical.progress import Reporter, StepProgress, TaskID
 from tickwise.pipelines.historical.rollups import roll_up
-from tickwise.pipelines.historical.train import TrainOutcome, train_model
+from tickwise.pipelines.historical.train import TrainingLoads, TrainOutcome, train_model
 from tickwise.pipelines.universe import select_universe
 from tickwise.ports.booster_trainer import BoosterTrainer
 from tickwise.ports.compute import ComputeExecutor
@@ -476,8 +476,9 @@ async def train_step(
     trials: int | None = None,
     tracker_factory: Callable[[], ExperimentTracker] | None = None,
     trainer: BoosterTrainer[SideFit] | None = None,
+    loads: TrainingLoads | None = None,
 ) -> TrainOutcome:
-    """``train_model`` with one progress bar per training stage."""
+    """``train_model`` with one progress bar per training stage (``loads``: the run's shared loads)."""
     tasks: dict[str, TaskID] = {}
 
     def progress(stage: str, done: float, total: float) -> None:
@@ -493,6 +494,7 @@ async def train_step(
         progress=progress,
         tracker_factory=tracker_factory,
         trainer=trainer,
+        loads=loads,
     )
 
 
@@ -521,8 +523,10 @@ async def oos_step(
     tracker_factory: Callable[[], ExperimentTracker] | None = None,
     on_trained: Callable[[ModelRecord], Awaitable[None]] | None = None,
     trainer: BoosterTrainer[SideFit] | None = None,
+    loads: TrainingLoads | None = None,
 ) -> OosOutcome:
-    """``write_oos_history`` (walk-forward fold models, out-of-sample signals) with progress bars."""
+    """``write_oos_history`` (walk-forward fold models, out-of-sample signals) with progress bars;
+    ``loads``: the run's shared loads (the training step's load of the same timeframe is reused)."""
     tasks: dict[str, TaskID] = {}
 
     def progress(stage: str, done: float, total: float) -> None:
@@ -531,5 +535,11 @@ async def oos_step(
         reporter.update(tasks[stage], completed=done, total=total)
 
     return await write_oos_history(
-        ctx, oos, progress=progress, tracker_factory=tracker_factory, on_trained=on_trained, trainer=trainer
+        ctx,
+        oos,
+        progress=progress,
+        tracker_factory=tracker_factory,
+        on_trained=on_trained,
+        trainer=trainer,
+        loads=loads,
     )

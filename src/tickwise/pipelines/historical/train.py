@@ -13,6 +13,12 @@ AUC recorded for the current champion. Otherwise it is registered as a challenge
 The pure rules (feature policy, version name, champion rule, JSON-safe metrics) live in ``core.training``;
 this module loads data through the ports, fits, and records the result (``ModelStore``,
 ``ExperimentTracker``, ``ModelRepository``).
+
+Loading (issue 15): :func:`load_timeframe` reads one instrument at a time, its feature rows as one
+float64 matrix (``FeatureRepository.read_matrix``), into the sorted ``core.dataset.Bars`` of the
+timeframe; the training set gathers its rows from them. A run loads each timeframe once:
+:class:`TrainingLoads` hands the champion candidate's load to the out-of-sample history of the same
+timeframe and window (``oos.py``), which releases it.
 """
 
 from __future__ import annotations
@@ -21,13 +27,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from tickwise.core.cv import holdout_split
-from tickwise.core.dataset import TrainingSet, build_training_set
+from tickwise.core.dataset import Bars, BarsBuilder, TrainingSet, training_set_of
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.fitting import (
     BinnedRows,
@@ -50,13 +57,14 @@ from tickwise.core.training import (
 from tickwise.domain.errors import ModelError
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.context import HistoricalPorts
-from tickwise.pipelines.historical.regimes import fit_window_layer, with_regime
+from tickwise.pipelines.historical.regimes import fit_bars_layer, with_bar_regime
 from tickwise.pipelines.historical.tracking import TrainingRun, track
 from tickwise.pipelines.historical.tuning import tune
 from tickwise.pipelines.universe import select_universe
 from tickwise.ports.booster_trainer import BoosterTrainer
 from tickwise.ports.experiment_tracker import ExperimentTracker
 from tickwise.ports.repositories import ModelRecord, ModelStatus
+from tickwise.ports.row_spill import RowSpill
 
 
 @dataclass
@@ -82,46 +90,118 @@ def _noop(stage: str, done: float, total: float) -> None:
     pass
 
 
-async def load_training_data(
+@dataclass
+class TrainingData:
+    """One timeframe's loaded training data: every warm feature row (``bars``: ``time >= start``, before
+    ``end``), each instrument's stored labels (``t1 <= end``, both sides) and closes."""
+
+    calculator: FeatureCalculator
+    timeframe: Timeframe
+    bars: Bars
+    labels: dict[int, pd.DataFrame]
+    closes: dict[tuple[int, str], pd.Series]
+
+    @property
+    def last_candle(self) -> pd.Timestamp:
+        return max(s.index.max() for s in self.closes.values())
+
+    @cached_property
+    def candidates(self) -> list[str]:
+        """The candidate features: the calculator's trainable ones with few enough missing values."""
+        names = [n for n in self.calculator.names if n in self.bars.columns]
+        return candidate_features({n: self.bars.nan_share(n) for n in names}, names)
+
+    def training_set(self, end: datetime) -> TrainingSet:
+        """The candidate features' training set of events whose labels end by ``end``."""
+        return training_set_of(
+            self.bars,
+            self.labels,
+            feature_set=self.calculator.feature_set,
+            timeframe=str(self.timeframe),
+            end=end,
+            feature_names=self.candidates,
+            closes=self.closes,
+        )
+
+    def labels_frame(self) -> pd.DataFrame:
+        """Every instrument's labels as one frame (instruments in load order)."""
+        return pd.concat(list(self.labels.values()), ignore_index=True)
+
+
+async def load_timeframe(
     ctx: HistoricalPorts,
     calculator: FeatureCalculator,
     timeframe: Timeframe,
     start: datetime | None,
     end: datetime | None,
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[tuple[int, str], pd.Series]]:
-    """Features (warm rows only, ``time >= start``), labels (``t1 <= end``) and closes per instrument."""
+    spill: RowSpill | None = None,
+) -> TrainingData:
+    """Features (warm rows only, ``time >= start``), labels (``t1 <= end``) and closes, one instrument
+    at a time: each instrument's features are read as one matrix and kept as they are, in memory or,
+    with ``spill``, on disk (then the load holds only the bars' keys and the labels)."""
     tokens = [
         i.instrument_token
         for i in await select_universe(ctx.instruments, ctx.options.symbols, ctx.options.default_symbols)
     ]
     columns = trainable_features(list(calculator.names))
-    feats: list[pd.DataFrame] = []
-    labs: list[pd.DataFrame] = []
+    builder = BarsBuilder(columns) if spill is None else BarsBuilder(columns, spill.keep)
+    labels: dict[int, pd.DataFrame] = {}
     closes: dict[tuple[int, str], pd.Series] = {}
+    start_ns = None if start is None else pd.Timestamp(start).as_unit("ns").value
     for token in tokens:
-        f = await ctx.features.read_frame(
+        rows = await ctx.features.read_matrix(
             token, timeframe, calculator.feature_set, None, end, columns=columns
         )
-        if f.empty:
+        if len(rows) == 0:
             continue
-        f = f.iloc[calculator.warmup :]
-        if start is not None:
-            f = f[pd.DatetimeIndex(f["time"]) >= pd.Timestamp(start)]
+        times, x = rows.times[calculator.warmup :], rows.values[calculator.warmup :]
+        if start_ns is not None:
+            times, x = times[times >= start_ns], x[times >= start_ns]
         lab = await ctx.labels.read_frame(token, timeframe, start, end)
-        if f.empty or lab.empty:
+        if len(times) == 0 or lab.empty:
             continue
         candles = await ctx.candles.read_frame(token, timeframe, None, end)
         closes[(token, str(timeframe))] = pd.Series(
             candles["close"].to_numpy(dtype=np.float64), index=pd.DatetimeIndex(candles["time"])
         )
-        feats.append(f)
-        labs.append(lab)
-    if not feats:
+        builder.add(token, times, np.ascontiguousarray(x))
+        labels[token] = lab
+    if not labels:
         raise ModelError(
             "no features and labels to train on; run `tickwise historical` (or backfill first) "
             "so candles, features and labels exist"
         )
-    return pd.concat(feats, ignore_index=True), pd.concat(labs, ignore_index=True), closes
+    return TrainingData(calculator, timeframe, builder.build(), labels, closes)
+
+
+class TrainingLoads:
+    """The training data of one run, loaded once per timeframe and window: the champion candidate
+    keeps its load (:meth:`get` with ``keep``) for the out-of-sample history of the same timeframe,
+    whose :meth:`get` takes it and releases it (the last user), so no load outlives its use."""
+
+    def __init__(self, spill: RowSpill | None = None) -> None:
+        self._spill = spill  # where each load keeps its feature matrices (None: in memory)
+        self._held: dict[tuple[object, ...], TrainingData] = {}
+        self.loads = 0  # how many times the database was read (one per timeframe and window)
+
+    async def get(
+        self,
+        ctx: HistoricalPorts,
+        calculator: FeatureCalculator,
+        timeframe: Timeframe,
+        start: datetime | None,
+        end: datetime | None,
+        *,
+        keep: bool,
+    ) -> TrainingData:
+        key = (str(timeframe), calculator.feature_set, tuple(calculator.names), start, end)
+        data = self._held.get(key) if keep else self._held.pop(key, None)
+        if data is None:
+            data = await load_timeframe(ctx, calculator, timeframe, start, end, self._spill)
+            self.loads += 1
+            if keep:
+                self._held[key] = data
+        return data
 
 
 def fit_model(
@@ -184,11 +264,13 @@ async def train_model(
     progress: Progress = _noop,
     tracker_factory: Callable[[], ExperimentTracker] | None = None,
     trainer: BoosterTrainer[SideFit] | None = None,
+    loads: TrainingLoads | None = None,
 ) -> TrainOutcome:
     """Train, register and (maybe) promote a model on the stored features and labels.
 
     ``tracker_factory`` is called only when a model is actually trained (MLflow's import is slow).
-    ``trainer`` fits the final boosters (default: in this process; Optuna's trials always run here)."""
+    ``trainer`` fits the final boosters (default: in this process; Optuna's trials always run here).
+    ``loads``: the run's shared loads (the out-of-sample history reuses this one)."""
     trainer = trainer or InProcessTrainer()
     began = time.perf_counter()
     options = ctx.options
@@ -197,19 +279,11 @@ async def train_model(
     spec = options.label_spec
     cfg = options.train if trials is None else replace(options.train, trials=trials)
     progress("load", 0, 1)
-    features, labels, closes = await load_training_data(ctx, calculator, timeframe, start, end)
-    last_candle = max(s.index.max() for s in closes.values())
+    data = await (loads or TrainingLoads()).get(ctx, calculator, timeframe, start, end, keep=True)
+    last_candle = data.last_candle
     window_end = min(pd.Timestamp(end), last_candle) if end is not None else last_candle
-    names = candidate_features(features, [n for n in calculator.names if n in features.columns])
-    ts = build_training_set(
-        features,
-        labels,
-        feature_set=calculator.feature_set,
-        timeframe=str(timeframe),
-        end=window_end.to_pydatetime(),
-        feature_names=names,
-        closes=closes,
-    )
+    names = data.candidates
+    ts = data.training_set(window_end.to_pydatetime())
     progress("load", 1, 1)
     trained_from = ts.t0.min().to_pydatetime()
     trained_to = ts.t1.max().to_pydatetime()
@@ -251,8 +325,8 @@ async def train_model(
     # A shared Optuna storage (model_training.optuna_storage) pools trials of the same data and config.
     cfg = replace(cfg, study_name=f"tickwise-{version}")
     # The regime layer is fitted on this model's training window only; its columns become candidates.
-    layer = None if regime_spec is None else fit_window_layer(features, trained_from, trained_to, regime_spec)
-    ts, _ = with_regime(ts, features, layer)
+    layer = None if regime_spec is None else fit_bars_layer(data.bars, trained_from, trained_to, regime_spec)
+    ts, _ = with_bar_regime(ts, data.bars, layer)
     source = FitSource(start, end, None if layer is None else layer.to_dict())
     boosters, selected, params, cv_folds, holdout, info = fit_model(ts, cfg, progress, trainer, source)
     metrics: dict[str, float | None] = {**mean_metrics([f.metrics for f in cv_folds])}

@@ -1,0 +1,77 @@
+"""``RowSpill`` on local disk: each kept matrix is one raw float64 file under a scratch directory.
+
+A gather opens the file as a read-only ``np.memmap`` for the duration of that gather only and copies the
+rows out, so the pages resident in this process are those of the gather, not the file's: the training
+load's memory is its keys and the rows in use (issue 15). Rows are read in file order and put back in
+the caller's order. The directory is the spill's own and is removed by :meth:`ScratchRowSpill.close`
+(or at the end of its ``with`` block).
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+__all__ = ["FileRows", "ScratchRowSpill"]
+
+
+class FileRows:
+    """One kept matrix: ``shape`` float64 values, C order, in ``path``."""
+
+    def __init__(self, path: Path, shape: tuple[int, int]) -> None:
+        self.path = path
+        self.shape = shape
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def gather(self, local: np.ndarray, cols: np.ndarray | None = None) -> np.ndarray:
+        local = np.asarray(local, dtype=np.int64)
+        k = self.shape[1]
+        idx = np.arange(k) if cols is None else np.asarray(cols, dtype=np.int64)
+        if len(local) == 0 or self.shape[0] == 0 or k == 0:
+            return np.empty((len(local), len(idx)), dtype=np.float64)
+        order = np.argsort(local, kind="stable")  # read forward through the file
+        mapped = np.memmap(self.path, dtype=np.float64, mode="r", shape=self.shape)
+        try:
+            rows = mapped[local[order]]
+            picked = rows if cols is None else rows[:, idx]
+        finally:
+            del mapped  # unmapped now: its pages no longer count towards this process
+        out = np.empty((len(local), len(idx)), dtype=np.float64)
+        out[order] = picked
+        return out
+
+
+class ScratchRowSpill:
+    """Spills kept matrices to files in a fresh directory under ``parent`` (created if missing)."""
+
+    def __init__(self, parent: Path) -> None:
+        parent.mkdir(parents=True, exist_ok=True)
+        self.directory = Path(tempfile.mkdtemp(prefix="training-rows-", dir=parent))
+        self._names = itertools.count()
+
+    def keep(self, values: np.ndarray) -> FileRows:
+        values = np.ascontiguousarray(values, dtype=np.float64)
+        if values.ndim != 2:
+            raise ValueError(f"a kept matrix has two dimensions, not {values.ndim}")
+        path = self.directory / f"part-{next(self._names):06d}.f64"
+        with path.open("wb") as f:
+            values.tofile(f)
+        return FileRows(path, (int(values.shape[0]), int(values.shape[1])))
+
+    def close(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> ScratchRowSpill:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
