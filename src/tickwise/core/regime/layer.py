@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tickwise.core.regime.kernels import NO_DAY, STATE_DAY, observations, regime_steps
+from tickwise.core.regime.change_points import change_point_columns, change_point_tables
+from tickwise.core.regime.kernels import BOTH_PARTS, HMM_PART, NO_DAY, STATE_DAY, observations, regime_steps
 from tickwise.domain.errors import ModelError
 
 # The features the layer reads from each row: the 1m log return and the volatility (NATR, % of price).
@@ -211,7 +212,14 @@ class RegimeLayer:
         if len(days) != x.shape[0]:
             raise ValueError(f"regime layer: {len(days)} times for {x.shape[0]} input rows")
         out = np.empty((x.shape[0], len(self.columns)), dtype=np.float64)
+        self._steps(state, days, x, out, BOTH_PARTS)
+        return out
+
+    def _steps(
+        self, state: RegimeState, days: np.ndarray, x: np.ndarray, out: np.ndarray, parts: int
+    ) -> None:
         cp = self.change_point
+        alphas, ratios = change_point_tables(cp)
         regime_steps(
             days,
             x,
@@ -226,8 +234,10 @@ class RegimeLayer:
             state.bo,
             state.ints,
             out,
+            alphas,
+            ratios,
+            parts,
         )
-        return out
 
     def batch(self, times: Sequence[Any] | pd.DatetimeIndex, inputs: np.ndarray) -> np.ndarray:
         """The regime columns of one instrument's bars (time order) from a fresh state."""
@@ -254,13 +264,21 @@ class RegimeLayer:
         out = np.full((len(features), len(self.columns)), np.nan)
         if len(features):
             times = pd.DatetimeIndex(pd.to_datetime(features["time"], utc=True))
-            order = np.lexsort((times.asi8, features["instrument_token"].to_numpy(dtype=np.int64)))
-            tokens = features["instrument_token"].to_numpy(dtype=np.int64)[order]
-            x = features.loc[:, list(self.inputs)].to_numpy(dtype=np.float64)[order]
-            sorted_times = times[order]
+            tokens = features["instrument_token"].to_numpy(dtype=np.int64)
+            order = np.lexsort((times.asi8, tokens))
+            tokens = np.ascontiguousarray(tokens[order])
+            x = np.ascontiguousarray(features.loc[:, list(self.inputs)].to_numpy(dtype=np.float64)[order])
+            days = session_days(times[order])
             cuts = np.flatnonzero(np.diff(tokens)) + 1
-            for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(order)], strict=True):
-                out[order[lo:hi]] = self.batch(sorted_times[lo:hi], x[lo:hi])
+            segments = np.column_stack((np.r_[0, cuts], np.r_[cuts, len(order)])).astype(np.int64)
+            # The HMM filter per fold model, the change points once per prior and bars (cached): the two
+            # recursions never read each other's state, so the columns are those of :meth:`batch`.
+            sorted_out = np.empty_like(out)
+            for lo, hi in segments.tolist():
+                self._steps(self.new_state(), days[lo:hi], x[lo:hi], sorted_out[lo:hi], HMM_PART)
+            k = self.hmm.n_states
+            sorted_out[:, k + 1 :] = change_point_columns(self.change_point, days, segments, x)
+            out[order] = sorted_out
         return pd.DataFrame(out, index=features.index, columns=list(self.columns))
 
     def with_columns(self, features: pd.DataFrame) -> pd.DataFrame:
