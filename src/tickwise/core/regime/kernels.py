@@ -297,3 +297,27 @@ def regime_steps(
                 grown,
                 cp_terms,
             )
+
+
+@njit(cache=True)
+def diag_gaussian_log_density(
+    x: np.ndarray, means: np.ndarray, covars: np.ndarray, offset: np.ndarray
+) -> np.ndarray:
+    """``(n, K)`` log densities of rows ``x`` under K diagonal Gaussians, element for element the
+    arithmetic of hmmlearn's ``_log_multivariate_normal_density_diag``: ``-0.5 * (offset[j] + sum_d
+    (x_d - mean_jd) ** 2 / covar_jd)`` with ``offset[j] = D log(2 pi) + sum_d log(covar_jd)`` computed
+    by the caller with numpy as hmmlearn does (the sum over d in order from the first term, as numpy's
+    reduction of a short axis adds them). Used by the HMM fit, where numpy's many small temporaries
+    cost more than the arithmetic."""
+    n, dims = x.shape
+    k = means.shape[0]
+    out = np.empty((n, k))
+    for t in range(n):
+        for j in range(k):
+            acc = 0.0
+            for d in range(dims):
+                diff = x[t, d] - means[j, d]
+                term = diff * diff / covars[j, d]
+                acc = term if d == 0 else acc + term
+            out[t, j] = -0.5 * (offset[j] + acc)
+    return out
