@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.ensemble import IsolationForest
 
 from tickwise.adapters.kite.simulator.market import Market
 from tickwise.adapters.kite.simulator.universe import Universe
@@ -202,8 +203,8 @@ def test_the_row_median_and_percentiles_equal_numpys_nan_aware_functions_bit_for
 
 def _old_anomaly_scores(x: np.ndarray, days: np.ndarray, config: CandleCheckConfig) -> np.ndarray:
     """The anomaly scores as computed before issue 14's fourth session (the oracle): each ISO week's
-    model found by scanning sessions, its fit rows by ``np.isin`` on session dates, its bars scored by
-    scikit-learn's ``score_samples``."""
+    model found by scanning sessions, its fit rows by ``np.isin`` on session dates, fitted by
+    scikit-learn's ``IsolationForest.fit`` and its bars scored by ``score_samples``."""
 
     def iso_week(day: date) -> tuple[int, int]:
         return day.isocalendar().year, day.isocalendar().week
@@ -224,7 +225,11 @@ def _old_anomaly_scores(x: np.ndarray, days: np.ndarray, config: CandleCheckConf
         )
         if train.sum() < config.anomaly_min_bars:
             continue
-        model = candle_flags._fit_forest(x[train], config, session_days[first])
+        model = IsolationForest(
+            n_estimators=config.anomaly_trees,
+            max_samples=min(256, int(train.sum())),
+            random_state=(config.seed * 1_000_003 + session_days[first].toordinal()) % (2**31),
+        ).fit(x[train])
         mask = np.array([iso_week(d) == week for d in days], dtype=bool)
         scores[mask] = -model.score_samples(x[mask])
     return scores
