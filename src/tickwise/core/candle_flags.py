@@ -41,6 +41,8 @@ from numpy.typing import NDArray
 from sklearn.ensemble import IsolationForest
 
 from tickwise.core.aggregation import bucket_times, ist_days, utc_nanoseconds
+from tickwise.core.isolation_fit import fit_isolation_forest
+from tickwise.core.isolation_pack import IsolationPack
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.timeframe import Timeframe
 
@@ -256,20 +258,67 @@ def _anomaly_scores(x: FloatArray, days: NDArray[np.object_], config: CandleChec
 
     The week comes from the calendar, not from where the frame starts, so live (a trailing buffer that
     holds the previous sessions) and batch (the whole history) fit the same model for the same week.
+    The week models score their bars in one compiled pass (:class:`IsolationPack`, equal to
+    ``score_samples`` bit for bit) instead of one scikit-learn call each.
     """
     scores = np.full(len(x), np.nan)
-    seen: set[tuple[int, int]] = set()
-    for day in dict.fromkeys(days.tolist()):
-        week = _iso_week(day)
-        if week in seen:
-            continue
-        seen.add(week)
-        model = fit_week_model(x, days, day, config)
+    sessions = _Sessions.of(days)
+    pack = IsolationPack()
+    scored = np.zeros(len(x), dtype=bool)
+    for week in range(len(sessions.weeks)):
+        first = sessions.week_of_session.index(week)
+        model = _fit_week(x, sessions, first, config)
         if model is None:
             continue
-        mask = np.array([_iso_week(d) == week for d in days], dtype=bool)
-        scores[mask] = -model.score_samples(x[mask])
+        pack.add(week, model)
+        scored |= sessions.week_of_bar == week
+    if scored.any():
+        scores[scored] = -pack.score(x[scored], sessions.week_of_bar[scored].tolist())
     return scores
+
+
+@dataclass(frozen=True, slots=True)
+class _Sessions:
+    """The distinct session days of bars in time order, their distinct ISO weeks, and each session's
+    and bar's positions in them (each ISO week computed once per distinct day, not per bar)."""
+
+    days: list[date]
+    weeks: list[tuple[int, int]]
+    week_of_session: list[int]
+    session_of_bar: NDArray[np.int64]
+    week_of_bar: NDArray[np.int64]
+
+    @classmethod
+    def of(cls, days: NDArray[np.object_]) -> _Sessions:
+        distinct, session_of_bar = _first_seen(days)
+        weeks: dict[tuple[int, int], int] = {}
+        week_of_session = [weeks.setdefault(_iso_week(d), len(weeks)) for d in distinct]
+        week_of_bar = np.asarray(week_of_session, dtype=np.int64)[session_of_bar]
+        return cls(distinct, list(weeks), week_of_session, session_of_bar, week_of_bar)
+
+
+def _first_seen(days: NDArray[np.object_]) -> tuple[list[date], NDArray[np.int64]]:
+    """The distinct days in order of first appearance and each bar's index into them."""
+    distinct: dict[date, int] = {}
+    index = np.fromiter(
+        (distinct.setdefault(d, len(distinct)) for d in days.tolist()), dtype=np.int64, count=len(days)
+    )
+    return list(distinct), index
+
+
+def _fit_week(
+    x: FloatArray, sessions: _Sessions, first: int, config: CandleCheckConfig
+) -> IsolationForest | None:
+    """:func:`fit_week_model` of the week whose first session is ``sessions.days[first]``."""
+    if first < config.anomaly_fit_sessions:
+        return None
+    # The bars of the fit sessions: ``np.isin(days, fit_days)`` by session position, the same rows.
+    train = (sessions.session_of_bar >= first - config.anomaly_fit_sessions) & (
+        sessions.session_of_bar < first
+    )
+    if train.sum() < config.anomaly_min_bars:
+        return None
+    return _fit_forest(x[train], config, sessions.days[first])
 
 
 def _iso_week(day: date) -> tuple[int, int]:
@@ -293,16 +342,11 @@ def fit_week_model(
 ) -> IsolationForest | None:
     """The model that scores ``day``'s ISO week: fitted on the ``anomaly_fit_sessions`` sessions of
     ``days`` before the week's first session (None when there are too few)."""
-    session_days: list[date] = list(dict.fromkeys(days.tolist()))
+    sessions = _Sessions.of(days)
     week = _iso_week(day)
-    first = next((k for k, d in enumerate(session_days) if _iso_week(d) == week), None)
-    if first is None or first < config.anomaly_fit_sessions:
+    if week not in sessions.weeks:
         return None
-    fit_days = np.array(session_days[first - config.anomaly_fit_sessions : first], dtype=object)
-    train = np.isin(days, fit_days)
-    if train.sum() < config.anomaly_min_bars:
-        return None
-    return _fit_forest(x[train], config, session_days[first])
+    return _fit_week(x, sessions, sessions.week_of_session.index(sessions.weeks.index(week)), config)
 
 
 def fit_sessions_model(
@@ -325,14 +369,14 @@ def fit_sessions_model(
 
 
 def _fit_forest(train: FloatArray, config: CandleCheckConfig, day: date) -> IsolationForest:
-    # Seeded per session so a session's model is the same whether it is fitted in batch or live.
-    model = IsolationForest(
+    # Seeded per session so a session's model is the same whether it is fitted in batch or live. The
+    # lean fit is scikit-learn's fit without its per-tree overhead: the same trees (core/isolation_fit.py).
+    return fit_isolation_forest(
+        train,
         n_estimators=config.anomaly_trees,
         max_samples=min(256, len(train)),
         random_state=(config.seed * 1_000_003 + day.toordinal()) % (2**31),
     )
-    model.fit(train)
-    return model
 
 
 @dataclass(frozen=True, slots=True)

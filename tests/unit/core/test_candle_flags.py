@@ -7,9 +7,11 @@ from datetime import date, datetime, time, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.ensemble import IsolationForest
 
 from tickwise.adapters.kite.simulator.market import Market
 from tickwise.adapters.kite.simulator.universe import Universe
+from tickwise.core import candle_flags
 from tickwise.core.candle_flags import (
     CHECKS,
     CandleCheckConfig,
@@ -197,3 +199,55 @@ def test_the_row_median_and_percentiles_equal_numpys_nan_aware_functions_bit_for
         want = (values - q3) / np.maximum(q3 - q1, 2e-4)
         got = iqr_past(values, past, 2, 2e-4)
         assert np.array_equal(got, want, equal_nan=True)
+
+
+def _old_anomaly_scores(x: np.ndarray, days: np.ndarray, config: CandleCheckConfig) -> np.ndarray:
+    """The anomaly scores as computed before issue 14's fourth session (the oracle): each ISO week's
+    model found by scanning sessions, its fit rows by ``np.isin`` on session dates, fitted by
+    scikit-learn's ``IsolationForest.fit`` and its bars scored by ``score_samples``."""
+
+    def iso_week(day: date) -> tuple[int, int]:
+        return day.isocalendar().year, day.isocalendar().week
+
+    scores = np.full(len(x), np.nan)
+    session_days = list(dict.fromkeys(days.tolist()))
+    seen: set[tuple[int, int]] = set()
+    for day in session_days:
+        week = iso_week(day)
+        if week in seen:
+            continue
+        seen.add(week)
+        first = next(k for k, d in enumerate(session_days) if iso_week(d) == week)
+        if first < config.anomaly_fit_sessions:
+            continue
+        train = np.isin(
+            days, np.array(session_days[first - config.anomaly_fit_sessions : first], dtype=object)
+        )
+        if train.sum() < config.anomaly_min_bars:
+            continue
+        model = IsolationForest(
+            n_estimators=config.anomaly_trees,
+            max_samples=min(256, int(train.sum())),
+            random_state=(config.seed * 1_000_003 + session_days[first].toordinal()) % (2**31),
+        ).fit(x[train])
+        mask = np.array([iso_week(d) == week for d in days], dtype=bool)
+        scores[mask] = -model.score_samples(x[mask])
+    return scores
+
+
+def test_the_anomaly_scores_equal_per_week_scikit_learn_scoring_bit_for_bit() -> None:
+    market, tokens = _market(0.004)
+    config = CandleCheckConfig(anomaly_min_bars=300)
+    days = NSE.trading_days(date(2026, 9, 1), date(2026, 10, 30))
+    x, bar_days = candle_flags.anomaly_inputs(_frame(market, tokens[3], days), config)
+    got = candle_flags._anomaly_scores(x, bar_days, config)
+    expected = _old_anomaly_scores(x, bar_days, config)
+    assert np.isfinite(got).sum() > 0.7 * len(got)  # most weeks have a model: the comparison covers them
+    assert np.array_equal(got, expected, equal_nan=True)
+    # fit_week_model (the bench's entry) still picks the same week's rows and seed.
+    week_day = days[20]
+    model = candle_flags.fit_week_model(x, bar_days, week_day, config)
+    assert model is not None
+    in_week = np.array([d.isocalendar()[:2] == week_day.isocalendar()[:2] for d in bar_days])
+    assert np.array_equal(-model.score_samples(x[in_week]), expected[in_week])
+    assert candle_flags.fit_week_model(x, bar_days, date(2027, 1, 4), config) is None

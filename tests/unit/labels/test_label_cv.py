@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -149,3 +150,46 @@ def test_holdout_is_the_final_block_with_the_development_set_purged() -> None:
     # Cross-validation then runs on the development events only.
     for train, fold_test in PurgedWalkForward(3).split(t0[dev], t1[dev]):
         assert leaks(t0[dev], t1[dev], train, fold_test) == 0
+
+
+# Purged CV reads its times the same way whatever container holds them: a tz-aware DatetimeIndex (the
+# training set's t0/t1), a Series, datetime64 or Timestamp objects give the splits of their int64
+# nanoseconds, which _as_ns passes through untouched (the oracle).
+def containers(idx: pd.DatetimeIndex) -> dict[str, Any]:
+    return {
+        "DatetimeIndex (UTC)": idx,
+        "DatetimeIndex (IST)": idx.tz_convert("Asia/Kolkata"),
+        "Series": pd.Series(idx),
+        "datetime64 array": idx.tz_convert(None).to_numpy(),
+        "Timestamp objects": np.asarray(idx, dtype=object),
+        "list of Timestamps": list(idx),
+    }
+
+
+@pytest.mark.parametrize("include_future", [False, True])
+def test_splits_of_every_time_container_equal_the_splits_of_their_nanoseconds(include_future: bool) -> None:
+    t0, t1 = multi_instrument_events(seed=11, n_instruments=4, n_bars=400)
+    cv = PurgedWalkForward(n_splits=4, embargo=5, include_future=include_future)
+    expected = list(cv.split(t0.asi8, t1.asi8))
+    assert len(expected) == 4
+    ends = containers(t1)
+    for name, starts in containers(t0).items():
+        got = list(cv.split(starts, ends[name]))
+        assert len(got) == len(expected), name
+        for (train, test), (want_train, want_test) in zip(got, expected, strict=True):
+            assert np.array_equal(train, want_train), name
+            assert np.array_equal(test, want_test), name
+
+
+def test_holdout_of_a_datetime_index_equals_the_holdout_of_its_nanoseconds() -> None:
+    t0, t1 = multi_instrument_events(seed=3)
+    got, want = holdout_split(t0, t1, 0.25), holdout_split(t0.asi8, t1.asi8, 0.25)
+    assert np.array_equal(got.dev_idx, want.dev_idx)
+    assert np.array_equal(got.test_idx, want.test_idx)
+    assert got.start == want.start
+
+
+def test_a_missing_time_in_a_datetime_index_is_rejected() -> None:
+    t0, t1 = multi_instrument_events(seed=5)
+    with pytest.raises(ValueError, match="t0 contains missing times"):
+        list(PurgedWalkForward(n_splits=2).split(t0.insert(0, pd.NaT), t1.insert(0, t1[0])))

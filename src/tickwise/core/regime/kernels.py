@@ -19,6 +19,15 @@ State layout (one instrument):
 - ``bo``     ``(5, R)`` per run length r: log P(r), and the Normal-Inverse-Gamma posterior (mu, kappa,
   alpha, beta) of the run's returns;
 - ``ints``   ``(3,)``   session day, number of live run lengths, whether the HMM has seen a bar today.
+
+**Cost.** The change-point step dominates (about 95 % of a bar's time with the default 200 run lengths).
+Run length r's shape ``alpha`` is always ``alpha0 + 0.5 + ... + 0.5`` (r additions, whatever the data),
+so the Student-t's ``lgamma((nu + 1) / 2) - lgamma(nu / 2)`` of run length r is a constant of the prior:
+:func:`change_point_table` computes it once per prior with the same expression, and the step looks it up
+where the run's ``alpha`` equals the tabled one (else computes it as before), which gives the same bits.
+The HMM filter and the change-point model read the same observation and restart at the same bars but
+never read each other's state, so :func:`regime_steps` can run either alone (``parts``) with the same
+values: batch scoring computes the change-point columns once for all models sharing a prior.
 """
 
 from __future__ import annotations
@@ -30,6 +39,9 @@ from numba import njit
 
 STATE_DAY, STATE_ACTIVE, STATE_HMM_STARTED = 0, 1, 2
 NO_DAY = np.int64(-(2**62))
+# Which recursions regime_steps runs (``parts``): the HMM filter, the change-point model, or both.
+HMM_PART, CHANGE_POINT_PART = 1, 2
+BOTH_PARTS = HMM_PART | CHANGE_POINT_PART
 
 
 @njit(cache=True)
@@ -42,17 +54,36 @@ def _log_normal_diag(x: np.ndarray, mean: np.ndarray, var: np.ndarray) -> float:
 
 
 @njit(cache=True)
-def _log_student_t(x: float, mu: float, kappa: float, alpha: float, beta: float) -> float:
-    """Log posterior-predictive density of x under a Normal-Inverse-Gamma posterior (Student-t)."""
+def _lgamma_ratio(alpha: float) -> float:
+    """``lgamma((nu + 1) / 2) - lgamma(nu / 2)`` with ``nu = 2 alpha``: the Student-t's normalising
+    term that depends on the shape only."""
+    nu = 2.0 * alpha
+    return math.lgamma(0.5 * (nu + 1.0)) - math.lgamma(0.5 * nu)
+
+
+@njit(cache=True)
+def change_point_table(alpha0: float, max_run_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each run length's shape ``alpha`` (``alpha0`` plus 0.5 per bar of the run, added one at a time as
+    :func:`_bocpd_step` adds them) and its :func:`_lgamma_ratio`."""
+    alphas = np.empty(max_run_length)
+    ratios = np.empty(max_run_length)
+    alpha = alpha0
+    for r in range(max_run_length):
+        if r > 0:
+            alpha = alpha + 0.5
+        alphas[r] = alpha
+        ratios[r] = _lgamma_ratio(alpha)
+    return alphas, ratios
+
+
+@njit(cache=True)
+def _log_student_t(x: float, mu: float, kappa: float, alpha: float, beta: float, ratio: float) -> float:
+    """Log posterior-predictive density of x under a Normal-Inverse-Gamma posterior (Student-t);
+    ``ratio`` is :func:`_lgamma_ratio` of ``alpha``."""
     nu = 2.0 * alpha
     scale2 = beta * (kappa + 1.0) / (alpha * kappa)
     z = (x - mu) * (x - mu) / (nu * scale2)
-    return (
-        math.lgamma(0.5 * (nu + 1.0))
-        - math.lgamma(0.5 * nu)
-        - 0.5 * math.log(nu * math.pi * scale2)
-        - 0.5 * (nu + 1.0) * math.log1p(z)
-    )
+    return ratio - 0.5 * math.log(nu * math.pi * scale2) - 0.5 * (nu + 1.0) * math.log1p(z)
 
 
 @njit(cache=True)
@@ -124,14 +155,19 @@ def _bocpd_step(
     bo: np.ndarray,
     ints: np.ndarray,
     out: np.ndarray,
+    alphas: np.ndarray,
+    ratios: np.ndarray,
+    grown: np.ndarray,
+    cp_terms: np.ndarray,
 ) -> None:
     r_max = bo.shape[1]
     active = ints[STATE_ACTIVE]
-    grown = np.empty(r_max)
-    cp_terms = np.empty(active)
+    tabled = alphas.shape[0]
     top = -np.inf
     for i in range(active):
-        lp = bo[0, i] + _log_student_t(x, bo[1, i], bo[2, i], bo[3, i], bo[4, i])
+        alpha = bo[3, i]
+        ratio = ratios[i] if i < tabled and alphas[i] == alpha else _lgamma_ratio(alpha)
+        lp = bo[0, i] + _log_student_t(x, bo[1, i], bo[2, i], alpha, bo[4, i], ratio)
         cp_terms[i] = lp
         if lp > top:
             top = lp
@@ -216,16 +252,25 @@ def regime_steps(
     bo: np.ndarray,
     ints: np.ndarray,
     out: np.ndarray,
+    alphas: np.ndarray,
+    ratios: np.ndarray,
+    parts: int,
 ) -> None:
     """Step ``len(days)`` bars; ``inputs[t]`` = (ret_1, natr_14) of bar t, ``days[t]`` its IST session day.
 
     ``out`` (n, K + 3): filtered P(state j) for j < K, the most probable filtered state, the expected run
     length and P(run length < change_window). The HMM observes :func:`_observe` of the bar, the
-    change-point model its first component (the ATR-scaled return). State arrays are updated in place."""
+    change-point model its first component (the ATR-scaled return). State arrays are updated in place.
+    ``alphas``, ``ratios``: :func:`change_point_table` of the prior (any length: a run length beyond it,
+    or whose shape differs, computes its own). ``parts``: :data:`BOTH_PARTS`, or :data:`HMM_PART` /
+    :data:`CHANGE_POINT_PART` alone (the other's columns are left as they are, except that an
+    unobservable bar's row is all NaN either way)."""
     k = startprob.shape[0]
     log_h = math.log(hazard)
     log_1mh = math.log1p(-hazard)
     x = np.empty(2)
+    grown = np.empty(bo.shape[1])
+    cp_terms = np.empty(bo.shape[1])
     for t in range(days.shape[0]):
         if days[t] != ints[STATE_DAY]:
             ints[STATE_DAY] = days[t]
@@ -235,5 +280,44 @@ def regime_steps(
         if not _observe(inputs[t, 0], inputs[t, 1], x):
             row[:] = np.nan
             continue
-        _hmm_step(x, startprob, transmat, means, variances, hmm_p, ints, row)
-        _bocpd_step(x[0], log_h, log_1mh, prior, change_window, bo, ints, row[k + 1 :])
+        if parts & HMM_PART:
+            _hmm_step(x, startprob, transmat, means, variances, hmm_p, ints, row)
+        if parts & CHANGE_POINT_PART:
+            _bocpd_step(
+                x[0],
+                log_h,
+                log_1mh,
+                prior,
+                change_window,
+                bo,
+                ints,
+                row[k + 1 :],
+                alphas,
+                ratios,
+                grown,
+                cp_terms,
+            )
+
+
+@njit(cache=True)
+def diag_gaussian_log_density(
+    x: np.ndarray, means: np.ndarray, covars: np.ndarray, offset: np.ndarray
+) -> np.ndarray:
+    """``(n, K)`` log densities of rows ``x`` under K diagonal Gaussians, element for element the
+    arithmetic of hmmlearn's ``_log_multivariate_normal_density_diag``: ``-0.5 * (offset[j] + sum_d
+    (x_d - mean_jd) ** 2 / covar_jd)`` with ``offset[j] = D log(2 pi) + sum_d log(covar_jd)`` computed
+    by the caller with numpy as hmmlearn does (the sum over d in order from the first term, as numpy's
+    reduction of a short axis adds them). Used by the HMM fit, where numpy's many small temporaries
+    cost more than the arithmetic."""
+    n, dims = x.shape
+    k = means.shape[0]
+    out = np.empty((n, k))
+    for t in range(n):
+        for j in range(k):
+            acc = 0.0
+            for d in range(dims):
+                diff = x[t, d] - means[j, d]
+                term = diff * diff / covars[j, d]
+                acc = term if d == 0 else acc + term
+            out[t, j] = -0.5 * (offset[j] + acc)
+    return out
