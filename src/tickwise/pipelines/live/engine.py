@@ -470,6 +470,7 @@ class LiveEngine:
                 err = errors[j]
                 rows[k] = err if err is not None else matrix[j]
         out: list[tuple[int, tuple[int, datetime, np.ndarray]]] = []
+        done: list[tuple[InstrumentState, Bar, np.ndarray]] = []
         for k, bar, state in admitted:
             began = time.perf_counter()
             got = rows.get(k)
@@ -481,9 +482,10 @@ class LiveEngine:
                 self.errors += 1
                 self.hooks.on_tick_rejected(f"bar:{type(exc).__name__}")
                 continue
-            self._commit(state, bar, row)
             self.hooks.on_features(time.perf_counter() - began + share)
+            done.append((state, bar, row))
             out.append((k, (bar.instrument_token, bar.time, row)))
+        self._commit_many(done)
         return out
 
     def _score(
@@ -539,29 +541,49 @@ class LiveEngine:
 
     def _commit(self, state: InstrumentState, bar: Bar, row: np.ndarray) -> None:
         """Record a folded bar: session state, candle, roll-ups and feature row queued."""
-        token = bar.instrument_token
-        state.last_time = bar.time
-        state.session.append(bar)
-        self.bars += 1
-        self.put("candles", [bar])
+        self._commit_many([(state, bar, row)])
+
+    def _commit_many(self, done: Sequence[tuple[InstrumentState, Bar, np.ndarray]]) -> None:
+        """Record folded bars (at most one per instrument): session state, candles, roll-ups (one
+        :meth:`RollupBuilder.on_candles` call for all of them) and feature rows queued, in the given
+        order per table."""
+        if not done:
+            return
+        for state, bar, _ in done:
+            state.last_time = bar.time
+            state.session.append(bar)
+        self.bars += len(done)
         try:
-            rolled = self.rollup.on_candle(bar.candle)
-        except Exception:  # a roll-up is a by-product: it must never cost the bar its features or signal
-            self.errors += 1
-            logger.exception("live: roll-ups of {} at {} failed", token, bar.time)
-            rolled = []
-        if rolled:
+            rolled = self.rollup.on_candles([bar.candle for _, bar, _ in done])
+        except Exception:  # the builder checks its input before it changes any bucket: retry one by one
+            rolled = [self._rollups_of(bar) for _, bar, _ in done]
+        candles: list[object] = []
+        days: dict[datetime, object] = {}
+        for (_, bar, _), closed in zip(done, rolled, strict=True):
+            candles.append(bar)
+            if not closed:
+                continue
             # A bucket left open at the end of an earlier day of the stored history (its last minutes
             # had no trades) is closed by this day's first bar; that day's roll-ups are the historical
             # mode's, already stored: only this day's are written here. The timeframe scorers get every
             # closed bar: they opened on the stored bars before the bucket still open (stored_history).
-            day = bar.time.astimezone(IST).date()
-            today = [Bar(c) for c in rolled if c.time.astimezone(IST).date() == day]
-            if today:
-                self.put("candles", today)
+            day = days.get(bar.time)
+            if day is None:
+                day = days[bar.time] = bar.time.astimezone(IST).date()
+            bars = [Bar(c) for c in closed]
+            candles += [b for b in bars if b.time.astimezone(IST).date() == day]
             if self.timeframes:
-                self._rolled.extend(Bar(c) for c in rolled)
-        self.put("features", [FeatureRow(token, bar.time, row)])
+                self._rolled.extend(bars)
+        self.put("candles", candles)
+        self.put("features", [FeatureRow(bar.instrument_token, bar.time, row) for _, bar, row in done])
+
+    def _rollups_of(self, bar: Bar) -> list[Candle]:
+        try:
+            return self.rollup.on_candle(bar.candle)
+        except Exception:  # a roll-up is a by-product: it must never cost the bar its features or signal
+            self.errors += 1
+            logger.exception("live: roll-ups of {} at {} failed", bar.instrument_token, bar.time)
+            return []
 
     def _features(self, state: InstrumentState, bar: Bar) -> np.ndarray:
         if state.stream is None:
