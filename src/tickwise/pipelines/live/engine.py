@@ -29,7 +29,7 @@ import gc
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
@@ -597,7 +597,14 @@ class LiveEngine:
         except Exception:  # the builder checks its input before it changes any bucket: retry one by one
             rolled = [self._rollups_of(bar) for _, bar, _ in done]
         candles: list[object] = []
-        days: dict[datetime, object] = {}
+        days: dict[datetime, date] = {}  # a minute's bars and roll-ups share a few instants
+
+        def day_of(t: datetime) -> date:
+            day = days.get(t)
+            if day is None:
+                day = days[t] = t.astimezone(IST).date()
+            return day
+
         for (_, bar, _), closed in zip(done, rolled, strict=True):
             candles.append(bar)
             if not closed:
@@ -606,11 +613,9 @@ class LiveEngine:
             # had no trades) is closed by this day's first bar; that day's roll-ups are the historical
             # mode's, already stored: only this day's are written here. The timeframe scorers get every
             # closed bar: they opened on the stored bars before the bucket still open (stored_history).
-            day = days.get(bar.time)
-            if day is None:
-                day = days[bar.time] = bar.time.astimezone(IST).date()
+            day = day_of(bar.time)
             bars = [Bar(c) for c in closed]
-            candles += [b for b in bars if b.time.astimezone(IST).date() == day]
+            candles += [b for b in bars if day_of(b.candle.time) == day]
             if self.timeframes:
                 self._rolled.extend(bars)
         self.put("candles", candles)
