@@ -428,9 +428,9 @@ class LiveEngine:
         if not folded:
             self._longer([], closed_at)
             return out
-        rows = np.stack([f[2] for f in folded])
-        for k, signal in zip(where, self._score(folded, list(rows)), strict=True):
-            out[k] = self._emit(signal, closed_at)
+        signals = self._score(folded, np.stack([f[2] for f in folded]))
+        for k, signal in zip(where, self._emit_many(signals, closed_at), strict=True):
+            out[k] = signal
         self._longer(folded, closed_at)
         return out
 
@@ -510,37 +510,51 @@ class LiveEngine:
                 rows[k] = err if err is not None else matrix[j]
         out: list[tuple[int, tuple[int, datetime, np.ndarray]]] = []
         done: list[tuple[InstrumentState, Bar, np.ndarray]] = []
+        on_features = self.hooks.on_features
         for k, bar, state in admitted:
-            began = time.perf_counter()
             got = rows.get(k)
-            try:
-                if isinstance(got, DataValidationError):
-                    raise got
-                row = got if got is not None else self._features(state, bar)
-            except DataValidationError as exc:  # a bad bar must never stop the pipeline
-                self.errors += 1
-                self.hooks.on_tick_rejected(f"bar:{type(exc).__name__}")
-                continue
-            self.hooks.on_features(time.perf_counter() - began + share)
-            done.append((state, bar, row))
-            out.append((k, (bar.instrument_token, bar.time, row)))
+            if got is not None and not isinstance(got, DataValidationError):  # the bank's row
+                on_features(share)
+            else:
+                began = time.perf_counter()
+                try:
+                    if isinstance(got, DataValidationError):
+                        raise got
+                    got = self._features(state, bar)
+                except DataValidationError as exc:  # a bad bar must never stop the pipeline
+                    self.errors += 1
+                    self.hooks.on_tick_rejected(f"bar:{type(exc).__name__}")
+                    continue
+                on_features(time.perf_counter() - began)
+            done.append((state, bar, got))
+            out.append((k, (bar.instrument_token, bar.time, got)))
         self._commit_many(done)
         return out
 
     def _score(
-        self, folded: Sequence[tuple[int, datetime, np.ndarray]], rows: Sequence[np.ndarray]
+        self, folded: Sequence[tuple[int, datetime, np.ndarray]], rows: Sequence[np.ndarray] | np.ndarray
     ) -> list[Signal | None]:
         began = time.perf_counter()
         many = getattr(self.step, "many", None)
         if many is not None and len(folded) > 1:
-            signals: list[Signal | None] = many(
-                [f[0] for f in folded], [f[1] for f in folded], np.stack(list(rows))
-            )
+            matrix = rows if isinstance(rows, np.ndarray) else np.stack(list(rows))
+            signals: list[Signal | None] = many([f[0] for f in folded], [f[1] for f in folded], matrix)
         else:  # a plain step callable (tests, custom steps): one call per bar
             signals = [self.step(f[0], f[1], row) for f, row in zip(folded, rows, strict=True)]
         spent = time.perf_counter() - began
         for _ in folded:  # the histogram counts bars: each bar gets its share of the batched call
             self.hooks.on_prediction(spent / len(folded))
+        return signals
+
+    def _emit_many(self, signals: Sequence[Signal | None], closed_at: float) -> Sequence[Signal | None]:
+        """:meth:`_emit` of each signal, their rows queued in one put (same rows, same order)."""
+        fired = [s for s in signals if s is not None]
+        if fired:
+            self.signals += len(fired)
+            self.put("signals", [PendingSignal(s, closed_at) for s in fired])
+            if self.on_signal is not None:
+                for signal in fired:
+                    self.on_signal(signal, closed_at)
         return signals
 
     def _emit(self, signal: Signal | None, closed_at: float) -> Signal | None:
