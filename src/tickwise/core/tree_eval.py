@@ -193,11 +193,6 @@ class CompiledForest:
         return out
 
 
-def predict_many(models: Sequence[CompiledBooster], x: NDArray[np.float64]) -> NDArray[np.float64]:
-    """``(n, len(models))`` probabilities of the rows of ``x`` under each model, in one compiled pass."""
-    return CompiledForest(models).predict(x)
-
-
 def lgb_rows(x: NDArray[np.float64]) -> NDArray[np.float64]:
     """The rows as LightGBM's dense-row reader hands them to the trees: a value that is neither NaN nor
     above kZeroThreshold in magnitude is absent, and an absent value reads as ``0.0``."""
