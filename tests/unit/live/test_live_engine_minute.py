@@ -4,7 +4,7 @@ start-up, and the garbage collector kept out of the minute; none of it changes a
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -12,8 +12,10 @@ import pytest
 from test_live_engine_one_predict import _bars, _step
 
 from tickwise.bench.features import synthetic_candles
+from tickwise.core.aggregation import RollupBuilder
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.domain.bar import Bar
+from tickwise.domain.candle import Candle
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.live.engine import LiveEngine
 
@@ -91,3 +93,33 @@ def test_opening_runs_the_bank_step_once_on_a_copy_and_leaves_the_stream_as_open
     expected = calc.open_stream(f.iloc[:HIST]).update(bar)
     engine.process_many([bar], 0.0)
     assert np.array_equal(out["features"][0].values, expected, equal_nan=True)
+
+
+class _FailsFor(RollupBuilder):
+    """A roll-up builder that cannot take one instrument's candles (a bug, or a broken calendar)."""
+
+    def __init__(self, token: int) -> None:
+        super().__init__((Timeframe.M5,), source="live")
+        self.token = token
+
+    def on_candles(self, candles: Sequence[Candle]) -> list[list[Candle]]:
+        if any(c.instrument_token == self.token for c in candles):
+            raise RuntimeError("roll-up failed")
+        return super().on_candles(candles)
+
+
+def test_a_failing_roll_up_costs_only_its_own_bar_the_roll_up_never_the_features() -> None:
+    calc = FeatureCalculator()
+    frames = {t: synthetic_candles(HIST + 5, seed=t) for t in (301, 302)}
+    out: dict[str, list[Any]] = {}
+    engine = _engine(calc, out)
+    for t, f in frames.items():
+        engine.open_instrument(t, f.iloc[:HIST])
+    engine.rollup = _FailsFor(301)
+    bars = {t: _bars(t, f.iloc[HIST:]) for t, f in frames.items()}
+    for minute in range(5):
+        engine.process_many([bars[301][minute], bars[302][minute]], 0.0)
+    assert engine.errors == 5  # one per failed bar of 301, retried alone
+    assert len(out["features"]) == 10 and engine.bars == 10
+    rolled = [b.candle for b in out["candles"] if b.candle.timeframe is Timeframe.M5]
+    assert rolled and {c.instrument_token for c in rolled} == {302}
