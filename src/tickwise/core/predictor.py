@@ -96,8 +96,7 @@ class Predictor:
         if x.shape[0] == 0:
             return out
         compiled = self._compiled()
-        if self._forest is not None:
-            # Both sides in one compiled pass over the rows (one transposed copy, one kernel call).
+        if self._forest is not None:  # both sides in one compiled pass over the rows
             return self._forest.predict(x)
         for j, (booster, fast) in enumerate(zip(self._boosters, compiled, strict=True)):
             # One thread: the live minute's rows are few, and shards and the event loop share the cores.
