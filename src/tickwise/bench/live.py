@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import math
 import resource
 import sys
@@ -609,18 +610,50 @@ def _add_cpu(log: dict[datetime, float], bars: Sequence[Bar], cpu0: float) -> No
         log[max(b.time for b in bars)] += time.thread_time() - cpu0
 
 
+class _GcPauses:
+    """The cyclic garbage collector's pauses (``gc.callbacks``): how long each took, which generation."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []  # (generation, seconds)
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], time.perf_counter() - self._began))
+
+    def __enter__(self) -> _GcPauses:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+
 class _MinuteCpu(LiveEngine):
     """Records the CPU time of the engine's minute step per bar minute (``minute_cpu_s``): the engine's
-    own cost, which a loaded machine's wall clock hides. Mixed in before the engine it times."""
+    own cost, which a loaded machine's wall clock hides, and the garbage collector's pauses inside it
+    (``minute_gc_s``, ``minute_full_gc``: a full collection walks every tracked object of the process).
+    Mixed in before the engine it times."""
 
     minute_cpu_s: defaultdict[datetime, float]
+    minute_gc_s: defaultdict[datetime, float]
+    minute_full_gc: defaultdict[datetime, int]
+    gc_pauses: _GcPauses
 
     def process_many(self, bars: Sequence[Bar], closed_at: float | None = None) -> list[Signal | None]:
         cpu0 = time.thread_time()
+        seen = len(self.gc_pauses.pauses)
         try:
             return super().process_many(bars, closed_at)
         finally:
             _add_cpu(self.minute_cpu_s, bars, cpu0)
+            if bars:
+                minute = max(b.time for b in bars)
+                for generation, spent in self.gc_pauses.pauses[seen:]:
+                    self.minute_gc_s[minute] += spent
+                    self.minute_full_gc[minute] += generation == 2
 
 
 class _TimedEngine(_MinuteCpu):
@@ -643,12 +676,16 @@ def run_live_bench(
     per_bar: bool = False,
     feed_close_margin_s: float | None = 0.3,
     shard: tuple[int, int] | None = None,
+    freeze_gc: bool = True,
 ) -> dict[str, Any]:
     """Replay ``minutes`` simulated minutes of ``instruments`` full-mode instruments; figures as a dict.
 
     With ``db`` the rows go through the live table writers into the (migrated) database at ``url``
     and the latency ends at the signal's commit; the bench's rows are removed again (module doc).
     ``per_bar``: the baseline engine path (:class:`PerBarEngine`, one update and predict per bar).
+    ``freeze_gc``: the engine's garbage-collector policy (:class:`LiveEngine`'s ``freeze_gc``, as
+    ``tickwise live`` runs it); the figures then say how much cyclic garbage the freezes kept
+    (``gc_frozen_garbage``: found unreachable once the frozen objects are handed back at the end).
     """
     if instruments < 1 or minutes < 1:
         raise ValueError("need at least one instrument and one minute")
@@ -703,6 +740,9 @@ def run_live_bench(
     memory.mark("bench_market_and_frames")
 
     minute_cpu_s: defaultdict[datetime, float] = defaultdict(float)
+    minute_gc_s: defaultdict[datetime, float] = defaultdict(float)
+    minute_full_gc: defaultdict[datetime, int] = defaultdict(int)
+    gc_pauses = _GcPauses()
 
     def build(sinks: dict[str, WriteFn]) -> _Bench:
         """The live consumer step, engine and writer over ``sinks``; the streams opened on history."""
@@ -719,9 +759,12 @@ def run_live_bench(
             sinks, batch_size=5000, interval_s=0.1, max_memory_rows=1_000_000, urgent=("signals",)
         )
         engine = (_TimedPerBarEngine if per_bar else _TimedEngine)(
-            calc, step, writer.put, on_signal=on_signal
+            calc, step, writer.put, on_signal=on_signal, freeze_gc=freeze_gc
         )
         engine.minute_cpu_s = minute_cpu_s
+        engine.minute_gc_s = minute_gc_s
+        engine.minute_full_gc = minute_full_gc
+        engine.gc_pauses = gc_pauses
         nonlocal market
         t_warm = time.perf_counter()
         for t in tokens:
@@ -748,15 +791,22 @@ def run_live_bench(
         return benches[0]
 
     setup_s = time.perf_counter() - setup0
-    if db:
-        assert url is not None
-        bench, run = asyncio.run(
-            _replay_db(build, frames, calc, latencies, url, pool_size, wall, tokens if shard else None)
-        )
-        signals_written = run["db_rows"]["signals"]
-    else:
-        bench, run, signals_written = asyncio.run(_replay_memory(build, frames, latencies, wall))
+    with gc_pauses:
+        if db:
+            assert url is not None
+            bench, run = asyncio.run(
+                _replay_db(build, frames, calc, latencies, url, pool_size, wall, tokens if shard else None)
+            )
+            signals_written = run["db_rows"]["signals"]
+        else:
+            bench, run, signals_written = asyncio.run(_replay_memory(build, frames, latencies, wall))
     engine, warm_s = bench.engine, bench.warm_s
+    # Cyclic garbage the engine's freezes kept from the collector: collect what is collectable first,
+    # then hand the frozen objects back and count what is found unreachable among them.
+    gc.collect()
+    frozen = gc.get_freeze_count()
+    gc.unfreeze()
+    frozen_garbage = gc.collect()
     setup_s += warm_s
     processing = run["decode_s"] + run["consume_s"]
     memory.mark("replay")
@@ -784,6 +834,20 @@ def run_live_bench(
         # CPU time of the engine's step per bar minute (features, prediction, signals, roll-ups, rows
         # queued): comparable across machine loads, unlike the wall-clock latencies
         "engine_cpu_ms_per_minute": _cpu_summary(minute_cpu_s),
+        "gc_freeze": freeze_gc,
+        "gc_frozen_objects": frozen,
+        "gc_frozen_garbage": frozen_garbage,
+        # per measured minute, in order: the engine's CPU, the collector's pauses inside the minute step
+        # and how many of them were full (generation 2) collections; a slow minute says here why
+        "engine_minutes": [
+            {
+                "minute": f"{m.astimezone(IST):%H:%M}",
+                "cpu_ms": round(1000.0 * minute_cpu_s[m], 2),
+                "gc_ms": round(1000.0 * minute_gc_s.get(m, 0.0), 2),
+                "full_gc": minute_full_gc.get(m, 0),
+            }
+            for m in sorted(minute_cpu_s)
+        ],
         "model_trees_per_side": {
             ("long" if side == 1 else "short"): b.num_trees() for side, b in artifact.boosters.items()
         },

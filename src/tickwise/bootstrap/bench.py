@@ -54,11 +54,17 @@ def live_bench(
     db: bool,
     shards: int = 1,
     feed_close_margin_s: float | None = 0.3,
+    freeze_gc: bool = True,
 ) -> Figures:
     """Live pipeline on the simulated market; with ``db`` through the table writers into the database."""
     from tickwise.bench.live import run_sharded_live_bench
 
-    common = {"instruments": instruments, "minutes": minutes, "feed_close_margin_s": feed_close_margin_s}
+    common = {
+        "instruments": instruments,
+        "minutes": minutes,
+        "feed_close_margin_s": feed_close_margin_s,
+        "freeze_gc": freeze_gc,
+    }
     if not db:
         return run_sharded_live_bench(shards, **common)
     url = database_url(settings)

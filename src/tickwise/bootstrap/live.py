@@ -471,6 +471,7 @@ async def run_live(
                 calendar=ctx.calendar,
                 timeframes=longer.scorers,
                 ensemble=longer.ensemble,
+                freeze_gc=True,  # no full collection of the session's objects inside a minute
             )
             last_stored: datetime | None = None
             stored = await stored_outputs(ctx.pool, tokens, calculator.feature_set, artifact.version)

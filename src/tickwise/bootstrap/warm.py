@@ -137,9 +137,33 @@ def _isolation() -> None:
     pack.score(x[:2], ["k", "k"])
 
 
+def _live_minute() -> None:
+    from datetime import datetime
+
+    import lightgbm as lgb
+
+    from tickwise.core.aggregation import RollupBuilder
+    from tickwise.core.tree_eval import CompiledForest, parse_model
+    from tickwise.domain.candle import Candle
+    from tickwise.domain.time import IST
+    from tickwise.domain.timeframe import Timeframe
+
+    t = datetime(2026, 1, 5, 9, 15, tzinfo=IST)
+    RollupBuilder().on_candles([Candle(1, Timeframe.M1, t, 1.0, 1.0, 1.0, 1.0, 1)])  # live roll-ups
+    x = np.random.default_rng(0).normal(size=(64, 2))
+    booster = lgb.train(
+        {"objective": "binary", "verbosity": -1, "num_threads": 1, "min_data_in_leaf": 5},
+        lgb.Dataset(x, (x[:, 0] > 0).astype(np.int8)),
+        num_boost_round=2,
+    )
+    model = parse_model(booster.model_to_string())
+    CompiledForest([model, model]).predict(x[:2])  # the live predictor's compiled trees
+
+
 STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
     ("features (historical derive)", _features),
     ("features (live stream and bank)", _stream),
+    ("live minute (roll-ups, compiled trees)", _live_minute),
     ("labels (triple barrier)", _labels),
     ("regime (HMM filter, change points)", _regime),
     ("candle checks (isolation forests)", _isolation),
@@ -163,7 +187,7 @@ def warm_kernels() -> list[KernelWarm]:
 def kernel_signatures() -> dict[str, int]:
     """Specialisations compiled (or loaded) in this process per kernel entry: one each is the goal
     (an int64/float64 or C/A-layout mismatch between callers compiles a whole kernel again)."""
-    from tickwise.core import isolation_pack
+    from tickwise.core import aggregation, isolation_pack, tree_eval
     from tickwise.core.features import candles, derived, ffd, kernels
     from tickwise.core.labels import barrier
     from tickwise.core.regime import kernels as regime
@@ -182,6 +206,8 @@ def kernel_signatures() -> dict[str, int]:
         "regime.kernels.observations": regime.observations,
         "regime.kernels.regime_steps": regime.regime_steps,
         "isolation_pack._depths": isolation_pack._depths,
+        "aggregation._roll": aggregation._roll,
+        "tree_eval._predict": tree_eval._predict,
     }
     return {name: len(getattr(d, "signatures", ())) for name, d in entries.items()}
 

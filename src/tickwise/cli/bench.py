@@ -144,6 +144,14 @@ def live(
     grace_only: Annotated[
         bool, typer.Option("--grace-only", help="Close quiet instruments' bars on the clock's grace only.")
     ] = False,
+    gc_freeze: Annotated[
+        bool,
+        typer.Option(
+            "--gc-freeze/--no-gc-freeze",
+            help="The engine's minute pauses the garbage collector and freezes what it keeps (as "
+            "`tickwise live`); --no-gc-freeze: Python's default collector, for comparison.",
+        ),
+    ] = True,
     json_only: JsonOption = False,
 ) -> None:
     """Live pipeline on the simulated market: candle-close and minute-end -> signal latency p50/p99, ticks/s, RSS."""
@@ -156,6 +164,7 @@ def live(
         db=db,
         shards=shards,
         feed_close_margin_s=None if grace_only else margin,
+        freeze_gc=gc_freeze,
     )
     emit(figures, json_only=json_only)
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from tickwise.core.model import SIDE_NAMES, SIDES, ModelArtifact
-from tickwise.core.tree_eval import CompiledBooster, UnsupportedModel, compile_booster
+from tickwise.core.tree_eval import CompiledBooster, CompiledForest, UnsupportedModel, compile_booster
 from tickwise.domain.errors import ModelError
 
 PROBABILITY_COLUMNS = ("p_long", "p_short")
@@ -40,6 +40,7 @@ class Predictor:
         # Compiled (and checked) on the first prediction: a predictor built to read its metadata pays nothing.
         self._compile = compiled
         self._fast: list[CompiledBooster | None] | None = None
+        self._forest: CompiledForest | None = None  # both sides, when both compiled
         self.not_compiled_because: str | None = None  # set on the first prediction (bench and tests read it)
         if feature_set is not None:
             self.check_feature_set(feature_set)
@@ -55,6 +56,8 @@ class Predictor:
                 _compiled_or_none(b) if self._compile else (None, "compiled=False") for b in self._boosters
             ]
             self._fast = [c for c, _ in done]
+            both = [c for c, _ in done if c is not None]
+            self._forest = CompiledForest(both) if len(both) == len(done) else None
             self.not_compiled_because = "; ".join(why for _, why in done if why) or None
         return self._fast
 
@@ -92,7 +95,10 @@ class Predictor:
         out = np.empty((x.shape[0], len(SIDES)), dtype=np.float64)
         if x.shape[0] == 0:
             return out
-        for j, (booster, fast) in enumerate(zip(self._boosters, self._compiled(), strict=True)):
+        compiled = self._compiled()
+        if self._forest is not None:  # both sides in one compiled pass over the rows
+            return self._forest.predict(x)
+        for j, (booster, fast) in enumerate(zip(self._boosters, compiled, strict=True)):
             # One thread: the live minute's rows are few, and shards and the event loop share the cores.
             out[:, j] = fast.predict(x) if fast is not None else booster.predict(x, num_threads=1)
         return out

@@ -2,8 +2,13 @@
 
 The live minute scores 1,000 or more rows with a production model (2 x 200 trees). ``Booster.predict``
 spends most of its time around the trees (a ``std::vector`` of (index, value) pairs per row, a buffer
-per row, OpenMP set-up); :class:`CompiledBooster` walks the same trees over a C-contiguous float64
-matrix in one numba loop.
+per row, OpenMP set-up); :class:`CompiledBooster` walks the same trees in one numba loop, and
+:class:`CompiledForest` walks both sides' trees in one pass. The walk (:class:`Walk`) goes tree by tree
+and, within a tree, level by level over all rows, with leaves as nodes that lead to themselves: every
+row takes the tree's depth in steps, the child is picked by index arithmetic rather than a branch, and
+the rows are read feature-major. Single-threaded on purpose: with ``numba.prange`` over rows (two
+threads) the pass was 2 x faster on an idle core pair but several times slower in wall time on the
+loaded 2-core reference machine (``docs/benchmarks.md``, issue 14, fourth session).
 
 Bit-identity with ``Booster.predict`` (LightGBM 4.x, read from its ``c_api.cpp``, ``tree.h`` and
 ``gbdt_prediction.cpp``) is by construction, and is then checked for every model (:func:`compile_booster`):
@@ -28,7 +33,8 @@ LightGBM's own, bit for bit, or not used.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import lightgbm as lgb
 import numpy as np
@@ -51,7 +57,8 @@ class CompiledBooster:
 
     Node ``k`` of tree ``t`` is ``node_start[t] + k``; a child ``c >= 0`` is an internal node of the same
     tree, ``c < 0`` the leaf ``~c`` (LightGBM's encoding), found at ``leaf_start[t] + ~c``. A tree of one
-    leaf has no nodes (``node_start[t] == node_start[t + 1]``).
+    leaf has no nodes (``node_start[t] == node_start[t + 1]``). ``walk`` is the same trees laid out for
+    the compiled walk (:class:`Walk`), derived from these arrays.
     """
 
     feature: NDArray[np.int32]
@@ -65,6 +72,11 @@ class CompiledBooster:
     leaf_start: NDArray[np.int64]
     sigmoid: float
     n_features: int
+    walk: Walk = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Derived here (not passed in) so that a model rebuilt with other arrays walks those arrays.
+        object.__setattr__(self, "walk", Walk.of(self))
 
     @property
     def n_trees(self) -> int:
@@ -72,14 +84,112 @@ class CompiledBooster:
 
     def predict(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         """Probabilities of the rows of ``x`` (``(n, n_features)``), as ``Booster.predict`` gives them."""
-        x = np.ascontiguousarray(x, dtype=np.float64)
+        return CompiledForest((self,)).predict(x)[:, 0]
+
+
+@dataclass(frozen=True, slots=True)
+class Walk:
+    """The trees of one booster for a walk of fixed depth: every leaf is a node too (a *sink*, both of
+    whose children are itself), so each tree is walked exactly ``depth[t]`` steps by every row and the
+    walk has no data-dependent exit (the branch a variable-depth walk mispredicts once per row and tree).
+
+    Node ``j`` of the walk: ``feature[j]``, ``threshold[j]``, children ``child[2 j]`` (left) and
+    ``child[2 j + 1]``; ``nan_left[j]`` / ``zero_left[j]`` say where a NaN / an absent (0.0) value goes,
+    LightGBM's missing-value rule resolved per node (see the module doc); ``value[j]`` is a sink's leaf
+    value. Tree ``t`` starts at ``root[t]``.
+    """
+
+    feature: NDArray[np.int32]
+    threshold: NDArray[np.float64]
+    nan_left: NDArray[np.bool_]
+    zero_left: NDArray[np.bool_]
+    child: NDArray[np.int64]
+    value: NDArray[np.float64]
+    root: NDArray[np.int64]
+    depth: NDArray[np.int64]
+
+    @classmethod
+    def of(cls, m: CompiledBooster) -> Walk:
+        n_trees = m.node_start.shape[0] - 1
+        n_int = np.diff(m.node_start)
+        n_leaf = np.diff(np.append(m.leaf_start, m.leaf_value.shape[0]))
+        if n_leaf.shape[0] != n_trees:
+            raise UnsupportedModel("leaf and node tables differ in their tree count")
+        root = m.node_start[:-1] + m.leaf_start  # a tree's internal nodes, then its sinks
+        total = int(m.node_start[-1]) + m.leaf_value.shape[0]
+        trees = np.arange(n_trees)
+        t_int = np.repeat(trees, n_int)
+        t_leaf = np.repeat(trees, n_leaf)
+        g_int = root[t_int] + (np.arange(t_int.shape[0]) - m.node_start[:-1][t_int])
+        g_leaf = root[t_leaf] + n_int[t_leaf] + (np.arange(t_leaf.shape[0]) - m.leaf_start[t_leaf])
+
+        def node_of(c: NDArray[np.int32]) -> NDArray[np.int64]:
+            c64 = c.astype(np.int64)
+            ids: NDArray[np.int64] = np.where(c64 >= 0, root[t_int] + c64, root[t_int] + n_int[t_int] + ~c64)
+            return ids
+
+        child = np.empty(2 * total, dtype=np.int64)
+        child[2 * g_int], child[2 * g_int + 1] = node_of(m.left), node_of(m.right)
+        child[2 * g_leaf] = child[2 * g_leaf + 1] = g_leaf
+        feature = np.zeros(total, dtype=np.int32)
+        threshold = np.zeros(total, dtype=np.float64)
+        feature[g_int], threshold[g_int] = m.feature, m.threshold
+        default = m.default_left
+        with np.errstate(invalid="ignore"):
+            zero_goes = np.where(m.missing == _MISSING_ZERO, default, m.threshold >= 0.0)
+        nan_left = np.zeros(total, dtype=np.bool_)
+        zero_left = np.zeros(total, dtype=np.bool_)
+        # NaN: its own default with missing type NaN; else it reads as 0.0 (then as a zero).
+        nan_left[g_int] = np.where(m.missing == _MISSING_NAN, default, zero_goes)
+        zero_left[g_int] = zero_goes
+        value = np.zeros(total, dtype=np.float64)
+        value[g_leaf] = m.leaf_value
+        # A node's depth is one more than its deeper child's; sinks have depth 0. Children come after
+        # their parent in LightGBM's numbering, but fixed-point iteration needs no such assumption.
+        depth_of = np.zeros(total, dtype=np.int64)
+        for _ in range(int(n_int.max(initial=0))):
+            deeper = 1 + np.maximum(depth_of[child[2 * g_int]], depth_of[child[2 * g_int + 1]])
+            if np.array_equal(deeper, depth_of[g_int]):
+                break
+            depth_of[g_int] = deeper
+        return cls(feature, threshold, nan_left, zero_left, child, value, root, depth_of[root])
+
+
+class CompiledForest:
+    """Several boosters (the live model's two sides) scored in ONE compiled pass over the rows: their
+    walks back to back, laid out once. Column ``m`` of :meth:`predict` equals ``models[m].predict``."""
+
+    def __init__(self, models: Sequence[CompiledBooster]) -> None:
+        if not models:
+            raise ValueError("no model to score with")
+        self.n_features = models[0].n_features
+        if any(m.n_features != self.n_features for m in models):
+            raise ValueError("the models read different feature counts")
+        walks = [m.walk for m in models]
+        offsets = np.cumsum([0] + [w.value.shape[0] for w in walks[:-1]])
+        self._arrays = (
+            np.concatenate([w.feature for w in walks]),
+            np.concatenate([w.threshold for w in walks]),
+            np.concatenate([w.nan_left for w in walks]),
+            np.concatenate([w.zero_left for w in walks]),
+            np.concatenate([w.child + o for w, o in zip(walks, offsets, strict=True)]),
+            np.concatenate([w.value for w in walks]),
+            np.concatenate([w.root + o for w, o in zip(walks, offsets, strict=True)]),
+            np.concatenate([w.depth for w in walks]),
+            np.cumsum([0] + [w.root.shape[0] for w in walks]).astype(np.int64),  # each model's first tree
+            np.array([m.sigmoid for m in models], dtype=np.float64),
+        )
+
+    def predict(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``(n, n_models)`` probabilities of the rows of ``x`` (``(n, n_features)``)."""
+        x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ValueError(f"expected rows of {self.n_features} features, got shape {x.shape}")
-        out = np.empty(x.shape[0], dtype=np.float64)
-        _predict(
-            lgb_rows(x), self.feature, self.threshold, self.missing, self.default_left, self.left, self.right,
-            self.node_start, self.leaf_value, self.leaf_start, self.sigmoid, out,
-        )  # fmt: skip
+        out = np.empty((x.shape[0], self._arrays[-1].shape[0]), dtype=np.float64)
+        if x.shape[0]:
+            # Feature-major: a tree reads a few features of every row, each then one contiguous column.
+            xt = np.ascontiguousarray(lgb_rows(x).T)
+            _predict(xt, *self._arrays, out)
         return out
 
 
@@ -93,47 +203,48 @@ def lgb_rows(x: NDArray[np.float64]) -> NDArray[np.float64]:
 
 @njit(cache=True)
 def _predict(
-    x: NDArray[np.float64],
+    xt: NDArray[np.float64],
     feature: NDArray[np.int32],
     threshold: NDArray[np.float64],
-    missing: NDArray[np.int8],
-    default_left: NDArray[np.bool_],
-    left: NDArray[np.int32],
-    right: NDArray[np.int32],
-    node_start: NDArray[np.int64],
-    leaf_value: NDArray[np.float64],
-    leaf_start: NDArray[np.int64],
-    sigmoid: float,
+    nan_left: NDArray[np.bool_],
+    zero_left: NDArray[np.bool_],
+    child: NDArray[np.int64],
+    value: NDArray[np.float64],
+    root: NDArray[np.int64],
+    depth: NDArray[np.int64],
+    trees: NDArray[np.int64],
+    sigmoid: NDArray[np.float64],
     out: NDArray[np.float64],
 ) -> None:
-    """``x`` as :func:`lgb_rows` gives it. Trees outer, rows inner: a tree's nodes stay in cache while
-    every row walks it; each row's sum still adds the trees in model order."""
-    n = x.shape[0]
+    """``xt``: the rows as :func:`lgb_rows` gives them, transposed (one feature per row of ``xt``).
+
+    Per model, trees in model order; per tree, level by level over all rows (every row takes the same
+    number of steps, so the loops have no data-dependent exit); each row's sum adds its leaf values
+    tree after tree from ``0.0``, as ``PredictRaw`` does, so rows never interact and any batch gives
+    each row the same bits.
+    """
+    n = xt.shape[1]
     raw = np.zeros(n)
-    for t in range(node_start.shape[0] - 1):
-        base = node_start[t]
-        first_leaf = leaf_start[t]
-        if node_start[t + 1] == base:  # a one-leaf tree
-            value = leaf_value[first_leaf]
+    pos = np.empty(n, dtype=np.int64)
+    for mdl in range(trees.shape[0] - 1):
+        raw[:] = 0.0
+        for t in range(trees[mdl], trees[mdl + 1]):
+            pos[:] = root[t]
+            for _ in range(depth[t]):
+                for i in range(n):
+                    j = pos[i]
+                    v = xt[feature[j], i]
+                    # The child as an index offset, not a branch: the compare is a coin flip per row,
+                    # and a select costs no misprediction (measured: about 40 % less CPU).
+                    right = np.int64(not (v <= threshold[j]))
+                    if v != v or v == 0.0:  # rare: the node's missing-value rule
+                        right = np.int64(not (nan_left[j] if v != v else zero_left[j]))
+                    pos[i] = child[2 * j + right]
             for i in range(n):
-                raw[i] += value
-            continue
+                raw[i] += value[pos[i]]
+        s = sigmoid[mdl]
         for i in range(n):
-            node = 0
-            while node >= 0:
-                j = base + node
-                v = x[i, feature[j]]
-                if v != v or v == 0.0:  # NaN or absent: the node's missing-value rule first
-                    m = missing[j]
-                    if v != v and m != _MISSING_NAN:
-                        v = 0.0
-                    if (m == _MISSING_ZERO and v == 0.0) or (m == _MISSING_NAN and v != v):
-                        node = left[j] if default_left[j] else right[j]
-                        continue
-                node = left[j] if v <= threshold[j] else right[j]
-            raw[i] += leaf_value[first_leaf + ~node]
-    for i in range(n):
-        out[i] = 1.0 / (1.0 + math.exp(-sigmoid * raw[i]))
+            out[i, mdl] = 1.0 / (1.0 + math.exp(-s * raw[i]))
 
 
 def _floats(line: str) -> list[float]:

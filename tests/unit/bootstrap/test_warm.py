@@ -24,6 +24,8 @@ ENTRIES = (
     "regime.kernels.observations",
     "regime.kernels.regime_steps",
     "isolation_pack._depths",
+    "aggregation._roll",
+    "tree_eval._predict",
 )
 
 

@@ -13,6 +13,7 @@ from tickwise.core.model import SIDES, ModelArtifact, ParamValue, fit_booster, l
 from tickwise.core.predictor import Predictor
 from tickwise.core.tree_eval import (
     K_ZERO_THRESHOLD,
+    CompiledForest,
     UnsupportedModel,
     compile_booster,
     parse_model,
@@ -195,3 +196,39 @@ def test_a_small_model_is_scored_bit_identical_by_the_kernel_source() -> None:
     model = parse_model(booster.model_to_string())
     x = _hard_rows(booster, np.random.default_rng(10), n=60)
     assert np.array_equal(model.predict(x), booster.predict(x, num_threads=1))
+
+
+def test_both_sides_in_one_pass_score_each_row_exactly_as_lightgbm_and_as_each_side_alone(
+    production_pair: tuple[lgb.Booster, lgb.Booster],
+) -> None:
+    models = [compile_booster(b) for b in production_pair]
+    forest = CompiledForest(models)
+    x = _hard_rows(production_pair[0], np.random.default_rng(12), n=1500)
+    both = forest.predict(x)
+    for j, (booster, model) in enumerate(zip(production_pair, models, strict=True)):
+        assert np.array_equal(both[:, j], booster.predict(x, num_threads=1))
+        assert np.array_equal(both[:, j], model.predict(x))
+    # A row's bits never depend on the batch it came in (the live minute scores any subset).
+    assert np.array_equal(forest.predict(x[37:38]), both[37:38])
+    assert np.array_equal(forest.predict(x[::7]), both[::7])
+
+
+def test_deep_unbalanced_trees_are_walked_to_every_leaf_at_its_own_depth() -> None:
+    # Many leaves, few rows per leaf: chains as deep as 20+ levels next to shallow leaves.
+    booster = _booster(30, k=10, extra={"num_leaves": 63, "min_data_in_leaf": 2, "max_depth": -1})
+    model = compile_booster(booster)
+    walk = model.walk
+    assert int(walk.depth.max()) > 8 and int(walk.depth.min()) < int(walk.depth.max())
+    x = _hard_rows(booster, np.random.default_rng(13), n=3000)
+    assert np.array_equal(model.predict(x), booster.predict(x, num_threads=1))
+
+
+def test_a_forest_refuses_rows_of_the_wrong_width_and_models_of_different_widths() -> None:
+    small, wide = compile_booster(_booster(5, k=6)), compile_booster(_booster(5, k=7))
+    with pytest.raises(ValueError, match="different feature counts"):
+        CompiledForest([small, wide])
+    with pytest.raises(ValueError, match="expected rows of 6 features"):
+        CompiledForest([small]).predict(np.zeros((3, 7)))
+    with pytest.raises(ValueError, match="no model"):
+        CompiledForest([])
+    assert CompiledForest([small, small]).predict(np.zeros((0, 6))).shape == (0, 2)
