@@ -1566,21 +1566,80 @@ def step_derive(
     ops: np.ndarray,
     consts: np.ndarray,
     warm: np.ndarray,
+    whole: bool,
 ) -> int:
     """Live: :func:`step` (with FFD) on column 0 of ``col``, then, unless the bar closed a context bar,
     the derived features and warm-up mask (:func:`derived.apply_derived`) in the same native call.
 
     One dispatch from Python per bar instead of two. When context bars were finalised (return value
     > 0) the caller first updates the context TA-Lib handles, then applies the derived kernel itself.
+    With ``whole`` False only the step without FFD runs: :func:`step_many` computes FFD and the
+    derived features for all its instruments afterwards.
     """
     bar_index = ist[I_COUNT]
     n_fin = step(
         ist, fst, ring, t_min, o, h, lo, c, v, hurst_window, hurst_lags, zwins, zshort, horizons, rlags,
-        tfs, kalman, session, ffd_w, True, cslots, col, 0, fin_bars, fin_count,
+        tfs, kalman, session, ffd_w, whole, cslots, col, 0, fin_bars, fin_count,
     )  # fmt: skip
-    if n_fin == 0:
+    if n_fin == 0 and whole:
         apply_derived(col, ops, consts, warm, bar_index)
     return n_fin
+
+
+@njit(cache=True, inline="always")
+def _ffd_at(w: np.ndarray, ring: np.ndarray, n: int, rm: int) -> float:
+    """FFD of bar ``n`` from the ring (NaN before the window fills), summed k = 0 first as in :func:`step`."""
+    L = w.shape[0]
+    if n < L - 1:
+        return math.nan
+    acc = 0.0
+    for k in range(L):
+        acc += w[k] * ring[CH_LOGCLOSE, (n - k) & rm]
+    return acc
+
+
+@njit(cache=True, inline="always")
+def _ffd_many(
+    rows: np.ndarray, ist: np.ndarray, ring: np.ndarray, w: np.ndarray, col: np.ndarray, slot: int
+) -> None:
+    """FFD of the bar just folded into each bank row ``rows[j]``, four rows side by side.
+
+    One row's sum is a chain of dependent additions (282 terms with the default spec), bound by the
+    adder's latency; four independent chains interleave in the pipeline. Each still adds its own terms
+    in the order k = 0, 1, ... of :func:`step`'s loop, so the values are the same bits.
+    """
+    L = w.shape[0]
+    rm = ring.shape[2] - 1
+    k = rows.shape[0]
+    j = 0
+    while j + 4 <= k:
+        i0, i1, i2, i3 = rows[j], rows[j + 1], rows[j + 2], rows[j + 3]
+        n0, n1, n2, n3 = (
+            ist[i0, I_COUNT] - 1,
+            ist[i1, I_COUNT] - 1,
+            ist[i2, I_COUNT] - 1,
+            ist[i3, I_COUNT] - 1,
+        )
+        if min(n0, n1, n2, n3) >= L - 1:
+            a0 = a1 = a2 = a3 = 0.0
+            for t in range(L):
+                wt = w[t]
+                a0 += wt * ring[i0, CH_LOGCLOSE, (n0 - t) & rm]
+                a1 += wt * ring[i1, CH_LOGCLOSE, (n1 - t) & rm]
+                a2 += wt * ring[i2, CH_LOGCLOSE, (n2 - t) & rm]
+                a3 += wt * ring[i3, CH_LOGCLOSE, (n3 - t) & rm]
+            col[i0, slot, 0] = a0
+            col[i1, slot, 0] = a1
+            col[i2, slot, 0] = a2
+            col[i3, slot, 0] = a3
+        else:
+            for i in (i0, i1, i2, i3):
+                col[i, slot, 0] = _ffd_at(w, ring[i], ist[i, I_COUNT] - 1, rm)
+        j += 4
+    while j < k:
+        i = rows[j]
+        col[i, slot, 0] = _ffd_at(w, ring[i], ist[i, I_COUNT] - 1, rm)
+        j += 1
 
 
 @njit_no_nrt(cache=True, error_model="numpy")
@@ -1598,10 +1657,21 @@ def step_many(
     changes to ITS source file only, so a caller compiled in another module would keep running an
     old, inlined ``step`` after this file changed.
     """
+    # The step without FFD for every row, then FFD for all rows together (:func:`_ffd_many`), then
+    # the derived features and warm-up mask of the rows that closed no context bar: the same values as
+    # step_derive row by row (FFD's slot is not a derived input; its warm-up equals its own NaN run).
+    # ``whole`` is False, computed rather than written as a constant: a literal False would type as
+    # Literal[bool] and compile a second specialisation of step_derive.
+    whole = rows.shape[0] < 0
     for j in range(rows.shape[0]):
         i = rows[j]
         n_fin[j] = step_derive(
             ist[i], fst[i], ring[i], t_min[j], o[j], h[j], lo[j], c[j], v[j], hurst_window, hurst_lags,
             zwins, zshort, horizons, rlags, tfs, kalman, session, ffd_w, cslots, col[i], fin_bars[i],
-            fin_count[i], ops, consts, warm,
+            fin_count[i], ops, consts, warm, whole,
         )  # fmt: skip
+    _ffd_many(rows, ist, ring, ffd_w, col, cslots[K_FFD])
+    for j in range(rows.shape[0]):
+        if n_fin[j] == 0:
+            i = rows[j]
+            apply_derived(col[i], ops, consts, warm, ist[i, I_COUNT] - 1)
