@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tickwise.core.features.bank import FeatureBank
 from tickwise.core.features.calculator import FeatureCalculator
@@ -41,3 +42,27 @@ def test_instruments_crossing_the_ffd_window_in_one_bank_step_equal_their_single
     # The windows really filled during the test for some instruments and not for others.
     assert {k for k in keys if lengths[k] + live < window} == set(keys) - filled
     assert any(lengths[k] < window - 1 <= lengths[k] + live - 1 for k in keys)
+
+
+@pytest.mark.interpreted
+def test_five_instruments_around_the_ffd_window_equal_their_single_streams_also_interpreted(
+    calculator: FeatureCalculator, candle_factory: Callable[..., pd.DataFrame]
+) -> None:
+    # Small enough for the `interpreted` pass (NUMBA_DISABLE_JIT=1), which measures the kernels'
+    # coverage: one group of four (filled and unfilled windows mixed) and a remainder of one.
+    window = len(calculator.layout.ffd_w)
+    live = 4
+    lengths = [window - 3, window - 1, window + 2, window + 5, window]
+    frames = {k: candle_factory(n + live, seed=90 + k) for k, n in enumerate(lengths)}
+    bank = FeatureBank(calculator.layout, capacity=len(frames))
+    singles = {}
+    for k, frame in frames.items():
+        singles[k] = calculator.open_stream(frame.iloc[: len(frame) - live].reset_index(drop=True))
+        bank.attach(k, singles[k].copy())
+    keys = list(frames)
+    for b in range(live):
+        bars = [frames[k].iloc[len(frames[k]) - live + b] for k in keys]
+        rows, errors = bank.update_many(keys, bars)
+        assert errors == [None] * len(keys)
+        want = np.array([singles[k].update(bar) for k, bar in zip(keys, bars, strict=True)])
+        assert np.array_equal(rows.view(np.int64), want.view(np.int64)), b
