@@ -116,10 +116,8 @@ class FeatureBank:
         if len(set(keys)) != len(keys):
             raise ValueError("update_many takes at most one bar per instrument per call")
         k = len(keys)
-        out = np.full((k, self._n_feat), np.nan)
         errors: list[DataValidationError | None] = [None] * k
-        row_of = self._row_of
-        rows = np.fromiter((row_of[key] for key in keys), dtype=np.int64, count=k)
+        rows = np.fromiter(map(self._row_of.__getitem__, keys), dtype=np.int64, count=k)
         # The bars as arrays (one comprehension per field for the live path's Bars, else one read per
         # bar); the checks below are vectorized.
         got = _bar_arrays(bars)
@@ -149,7 +147,7 @@ class FeatureBank:
             errors[j] = DataValidationError(not_after_message(raw_times[j]))
         ok = np.flatnonzero(parsed & finite & ~late)
         if ok.shape[0] == 0:
-            return out, errors
+            return np.full((k, self._n_feat), np.nan), errors
         r_ok = rows[ok]
         lay = self._layout
         self.col[r_ok[:, None], self._in_slots, 0] = vals[ok]
@@ -179,6 +177,10 @@ class FeatureBank:
             stream = streams[int(r_ok[n])]
             assert stream is not None
             stream.finish(int(n_fin[n]), bool(masking[n]))
+        if ok.shape[0] == k:  # every bar accepted (the usual minute): the gather is the result
+            every: np.ndarray = self.col[r_ok, : self._n_feat, 0]
+            return every, errors
+        out = np.full((k, self._n_feat), np.nan)
         out[ok] = self.col[r_ok, : self._n_feat, 0]
         return out, errors
 

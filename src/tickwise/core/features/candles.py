@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit
 
 from tickwise.core.features.fma import fma as _fma
+from tickwise.core.features.jit import njit_no_nrt
 
 RB, HL = 0, 1  # TA_RangeType_RealBody, TA_RangeType_HighLow (the Shadows type is not used here)
 
@@ -72,6 +73,11 @@ SUMS = np.array(
     dtype=np.int64,
 )
 N_SUMS = SUMS.shape[0]
+# After the sums: the real body and the high-low range of the last _HIST bars (slot = bar & (_HIST - 1)),
+# each computed once per bar; a sum reads them instead of recomputing them from the ring rows
+# (the same expressions, so the same bits).
+_HIST = 16  # > the deepest bar a sum reads: offset 2 + period 10
+N_STATE = N_SUMS + 2 * _HIST
 
 
 @njit(cache=True, inline="always")
@@ -87,7 +93,7 @@ def _color(o: float, c: float) -> int:
 
 # One explicit signature: one specialisation, whatever literal the inlined caller passes (see
 # kernels._PART_SIG); the ring rows are C-contiguous rows of the C-contiguous ring.
-@njit(
+@njit_no_nrt(
     "void(float64[::1], int64, float64[::1], float64[::1], float64[::1], float64[::1], int64, int64, "
     "float64[:, ::1], int64[::1], int64, int64)",
     cache=True,
@@ -101,23 +107,28 @@ def candles(
 
     ``fst[j : j + N_SUMS]`` carries the running sums of :data:`SUMS`; values before a pattern's
     lookback are NaN.
+    ``fst[j + N_SUMS : j + N_STATE]`` the ranges of the last bars (see ``N_STATE``).
     """
-    # 1) sums still being primed take this bar when it falls in their first window
-    for s in range(N_SUMS):
-        lb = SUMS[s, 0]
-        off = SUMS[s, 1]
-        per = SUMS[s, 2]
-        if lb - off - per <= n <= lb - off - 1:
-            fst[j + s] = fst[j + s] + _range(ro, rh, rl, rc, n & rm, SUMS[s, 3])
-
-    nan = math.nan
-    for p in range(13):
-        out[cslots[k + p], col] = nan
-    if n < 2:
-        return
+    jr = j + N_SUMS  # real bodies, then high-low ranges
+    i0 = n & rm
+    hm = _HIST - 1
+    fst[jr + (n & hm)] = _range(ro, rh, rl, rc, i0, RB)
+    fst[jr + _HIST + (n & hm)] = _range(ro, rh, rl, rc, i0, HL)
+    if n < 13:  # the longest lookback: every pattern emits from here on
+        # 1) sums still being primed take this bar when it falls in their first window
+        for s in range(N_SUMS):
+            lb = SUMS[s, 0]
+            off = SUMS[s, 1]
+            per = SUMS[s, 2]
+            if lb - off - per <= n <= lb - off - 1:
+                fst[j + s] = fst[j + s] + fst[jr + SUMS[s, 3] * _HIST + (n & hm)]
+        nan = math.nan
+        for p in range(13):
+            out[cslots[k + p], col] = nan
+        if n < 2:
+            return
 
     # 2) the patterns, with the sums as they stand before this bar's slide
-    i0 = n & rm
     i1 = (n - 1) & rm
     o0, h0, l0, c0 = ro[i0], rh[i0], rl[i0], rc[i0]
     o1, h1, l1, c1 = ro[i1], rh[i1], rl[i1], rc[i1]
@@ -275,7 +286,7 @@ def candles(
         if n >= lb:
             off = SUMS[s, 1]
             per = SUMS[s, 2]
-            kind = SUMS[s, 3]
-            lead = _range(ro, rh, rl, rc, (n - off) & rm, kind)
-            trail = _range(ro, rh, rl, rc, (n - off - per) & rm, kind)
+            base = jr + SUMS[s, 3] * _HIST
+            lead = fst[base + ((n - off) & hm)]
+            trail = fst[base + ((n - off - per) & hm)]
             fst[j + s] = fst[j + s] + (lead - trail)

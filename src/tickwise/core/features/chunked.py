@@ -121,7 +121,7 @@ class ChunkedFeatures:
         kernels.fold(
             ist, fst, ring, x.t_min, x.open, x.high, x.low, x.close, x.volume, p.hurst_window, p.hurst_lags,
             p.zwins, p.zshort, p.horizons, p.rlags, p.tfs, p.kalman, p.session, layout.ffd_w,
-            layout.cslots, m, htf_bars, htf_rows, htf_n,
+            layout.cslots, m, htf_bars, htf_rows, htf_n, *kernels.fold_scratch(n_tf),
         )  # fmt: skip
 
         logclose = np.concatenate([carry.log_tail, m[sl["logclose"]]])

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+
+from tickwise.core.features.jit import njit_no_nrt
 
 OP_SUBDIV = 0  # (a - b) / c
 OP_DIV = 1  # a / b
@@ -36,7 +37,7 @@ class Derived:
         return (self.a, self.b)
 
 
-@njit(cache=True, error_model="numpy")
+@njit_no_nrt(cache=True, error_model="numpy")  # four row views per op, per live bar: no refcounts
 def apply_derived(
     m: np.ndarray, ops: np.ndarray, consts: np.ndarray, warm: np.ndarray, first_index: int
 ) -> None:

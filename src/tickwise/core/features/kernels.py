@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from tickwise.core.features.candles import N_SUMS as N_CDL_SUMS
+from tickwise.core.features.candles import N_STATE as N_CDL_STATE
 from tickwise.core.features.candles import PATTERNS as CDL_PATTERNS
 from tickwise.core.features.candles import candles as _candles
 from tickwise.core.features.derived import apply_derived
 from tickwise.core.features.fma import fma
+from tickwise.core.features.jit import njit_no_nrt
 
 RING_CHANNELS = 7
 CH_LOGCLOSE, CH_CLOSE, CH_RET, CH_VOLUME, CH_HIGH, CH_LOW, CH_OPEN = 0, 1, 2, 3, 4, 5, 6
@@ -182,8 +183,17 @@ _SAR_ACC, _SAR_MAX = 0.02, 0.2
 # bars until the next forced re-seed
 T_VAR_SHIFT, T_VAR_S1, T_VAR_S2, T_VAR_CNT = T_SAR + 1, T_SAR + 2, T_SAR + 3, T_SAR + 4
 _VAR_P = 20
-T_CDL0 = T_VAR_CNT + 1  # the running sums of the candle settings (candles.SUMS)
-T_SIZE = T_CDL0 + N_CDL_SUMS
+T_CDL0 = T_VAR_CNT + 1  # the running sums of the candle settings (candles.SUMS) and their ranges
+# WILLR(14) and STOCH(14) share one highest high / lowest low (part 1 sweeps it, part 2 reads it)
+T_HH14, T_LL14 = T_CDL0 + N_CDL_STATE, T_CDL0 + N_CDL_STATE + 1
+# Ichimoku: the 9-, 26- and 52-bar midpoints of the last _ICHI_RING bars (the spans read them 26 back)
+_ICHI_RING = 32
+T_ICHI9 = T_LL14 + 1
+T_ICHI26, T_ICHI52 = T_ICHI9 + _ICHI_RING, T_ICHI9 + 2 * _ICHI_RING
+# CCI(20): TA-Lib's circular buffer of typical prices, slot = bar % 20
+_CCI_P = 20
+T_CCI0 = T_ICHI52 + _ICHI_RING
+T_SIZE = T_CCI0 + _CCI_P
 # MACD(12, 26, 9): TA-Lib starts BOTH EMAs so that their first values meet at the slow EMA's first
 # bar (25): the fast EMA is seeded with the mean of closes 14..25, not from the anchor; the signal
 # EMA is seeded with the mean of the first 9 MACD values (25..33), the first output is at bar 33.
@@ -192,11 +202,16 @@ _MACD_FAST, _MACD_SLOW, _MACD_SIGNAL = 12, 26, 9
 
 def state_sizes(n_lags: int, n_zwin: int, n_tf: int) -> tuple[int, int]:
     """Lengths of ``ist`` and ``fst`` for the given parameter counts."""
-    return I_BUCKET0 + n_tf, F_HEADER + 2 * n_lags + 2 * (n_zwin + 2) + 5 * n_tf + T_SIZE
+    # after the native indicators' T_SIZE slots: log(q) of each Hurst lag (set at bar 0)
+    return I_BUCKET0 + n_tf, F_HEADER + 2 * n_lags + 2 * (n_zwin + 2) + 5 * n_tf + T_SIZE + n_lags
 
 
 _fma: Any = fma  # called from jitted code as _fma(a, b, c)
 
+# The parts, candles.candles and the entries (fold, step_derive, step_many) allocate nothing and are
+# compiled without numba's reference counting (``jit.njit_no_nrt``: an atomic increment and decrement
+# per array use and bar otherwise).
+#
 # The one signature of the separately compiled parts of the step (given explicitly, so one
 # specialisation is compiled: ``step_derive`` passes the column index as the literal 0, which would
 # otherwise compile every part a second time for ``Literal[int](0)``; C-contiguous as every caller's).
@@ -234,35 +249,83 @@ def _ema_link(fst: np.ndarray, j: int, n: int, start: int, x: float, period: int
 
 
 @njit(cache=True, inline="always")
-def _midpoint(ring: np.ndarray, rm: int, last: int, period: int) -> float:
-    """(highest high + lowest low) / 2 over bars ``last - period + 1 .. last`` (all in the ring)."""
-    k = last & rm
-    hh = ring[CH_HIGH, k]
-    ll = ring[CH_LOW, k]
-    for b in range(last - period + 1, last):
-        k = b & rm
+def _sweep_extremes(fst: np.ndarray, jt: int, ring: np.ndarray, rm: int, n: int, h: float, lo: float) -> None:
+    """One backward sweep over the last 52 bars for every highest high / lowest low the step needs.
+
+    WILLR(14) and STOCH(14) read the 14-bar extremes from ``fst[jt + T_HH14]``, ``fst[jt + T_LL14]``
+    (NaN before bar 13); Ichimoku reads the (highest high + lowest low) / 2 midpoints of 9, 26 and 52
+    bars from their 32-bar rings in ``fst`` (NaN before the window fills). The bars are visited from
+    this one back, as WILLR's loop does, so its extremes are the very same values; max and min are
+    exact, so a window's extremes do not depend on the order its bars are visited in (ties of +0 and
+    -0 aside, which only an all-zero price could meet). One pass replaces five window scans (9 + 14
+    + 14 + 26 + 52 bars at this bar, and 9 + 26 again 26 bars back for the leading span).
+    """
+    nan = math.nan
+    hh = h
+    ll = lo
+    top = min(n, _ICHI_SENKOU_B - 1)
+    m9 = nan
+    hl14 = nan
+    ll14 = nan
+    m26 = nan
+    m52 = nan
+    stop = min(top, _ICHI_TENKAN - 1)
+    for i in range(1, stop + 1):
+        k = (n - i) & rm
         hh = max(hh, ring[CH_HIGH, k])
         ll = min(ll, ring[CH_LOW, k])
-    res: float = (hh + ll) / 2.0
-    return res
+    if top >= _ICHI_TENKAN - 1:
+        m9 = (hh + ll) / 2.0
+        stop = min(top, 13)
+        for i in range(_ICHI_TENKAN, stop + 1):
+            k = (n - i) & rm
+            hh = max(hh, ring[CH_HIGH, k])
+            ll = min(ll, ring[CH_LOW, k])
+        if top >= 13:
+            hl14 = hh
+            ll14 = ll
+            stop = min(top, _ICHI_KIJUN - 1)
+            for i in range(14, stop + 1):
+                k = (n - i) & rm
+                hh = max(hh, ring[CH_HIGH, k])
+                ll = min(ll, ring[CH_LOW, k])
+            if top >= _ICHI_KIJUN - 1:
+                m26 = (hh + ll) / 2.0
+                for i in range(_ICHI_KIJUN, top + 1):
+                    k = (n - i) & rm
+                    hh = max(hh, ring[CH_HIGH, k])
+                    ll = min(ll, ring[CH_LOW, k])
+                if top >= _ICHI_SENKOU_B - 1:
+                    m52 = (hh + ll) / 2.0
+    fst[jt + T_HH14] = hl14
+    fst[jt + T_LL14] = ll14
+    slot = n & (_ICHI_RING - 1)
+    fst[jt + T_ICHI9 + slot] = m9
+    fst[jt + T_ICHI26 + slot] = m26
+    fst[jt + T_ICHI52 + slot] = m52
 
 
 @njit(cache=True, inline="always")
 def _ichimoku(
-    ring: np.ndarray, rm: int, n: int, out: np.ndarray, cslots: np.ndarray, k: int, col: int
-) -> None:
-    """The ICHIMOKU_NAMES levels for bar ``n``, NaN before their warm-up (causal: bars <= n only)."""
+    fst: np.ndarray, jt: int, ring: np.ndarray, rm: int, n: int, out: np.ndarray, cslots: np.ndarray, k: int,
+    col: int,
+) -> None:  # fmt: skip
+    """The ICHIMOKU_NAMES levels for bar ``n``, NaN before their warm-up (causal: bars <= n only).
+
+    The midpoints come from :func:`_sweep_extremes` (this bar's, and those it stored 26 bars back).
+    """
     nan = math.nan
-    out[cslots[k], col] = _midpoint(ring, rm, n, _ICHI_TENKAN) if n >= _ICHI_TENKAN - 1 else nan
-    out[cslots[k + 1], col] = _midpoint(ring, rm, n, _ICHI_KIJUN) if n >= _ICHI_KIJUN - 1 else nan
+    rs = _ICHI_RING - 1
+    slot = n & rs
+    out[cslots[k], col] = fst[jt + T_ICHI9 + slot]
+    out[cslots[k + 1], col] = fst[jt + T_ICHI26 + slot]
     past = n - _ICHI_SHIFT
     if past >= _ICHI_KIJUN - 1:
-        tenkan = _midpoint(ring, rm, past, _ICHI_TENKAN)
-        kijun = _midpoint(ring, rm, past, _ICHI_KIJUN)
-        out[cslots[k + 2], col] = (tenkan + kijun) / 2.0
+        ps = past & rs
+        out[cslots[k + 2], col] = (fst[jt + T_ICHI9 + ps] + fst[jt + T_ICHI26 + ps]) / 2.0
     else:
         out[cslots[k + 2], col] = nan
-    out[cslots[k + 3], col] = _midpoint(ring, rm, past, _ICHI_SENKOU_B) if past >= _ICHI_SENKOU_B - 1 else nan
+    out[cslots[k + 3], col] = fst[jt + T_ICHI52 + (past & rs)] if past >= _ICHI_SENKOU_B - 1 else nan
     out[cslots[k + 4], col] = ring[CH_CLOSE, past & rm] if past >= 0 else nan
 
 
@@ -545,7 +608,7 @@ def _native_talib(
     _native_talib_3(fst, jt, ring, n, o, h, lo, c, v, out, cslots, kt, col)
 
 
-@njit(_PART_SIG, cache=True, error_model="numpy")
+@njit_no_nrt(_PART_SIG, cache=True, error_model="numpy")
 def _native_talib_1(
     fst: np.ndarray, jt: int, ring: np.ndarray, n: int, o: float, h: float, lo: float, c: float, v: float,
     out: np.ndarray, cslots: np.ndarray, kt: int, col: int,
@@ -558,15 +621,12 @@ def _native_talib_1(
     out[cslots[kt + 0], col] = _sma(fst, jt + T_SMA20, ring, CH_CLOSE, RM, n, c, 20)
     out[cslots[kt + 1], col] = _sma(fst, jt + T_SMA50, ring, CH_CLOSE, RM, n, c, 50)
 
-    # WILLR(14): highest high / lowest low of the window
+    # WILLR(14): highest high / lowest low of the window (swept once for STOCH and Ichimoku too)
+    _sweep_extremes(fst, jt, ring, RM, n, h, lo)
     p = 14
     if n >= p - 1:
-        hh = h
-        ll = lo
-        for i in range(1, p):
-            k = (n - i) & RM
-            hh = max(hh, ring[CH_HIGH, k])
-            ll = min(ll, ring[CH_LOW, k])
+        hh = fst[jt + T_HH14]
+        ll = fst[jt + T_LL14]
         diff = hh - ll
         wr = ((hh - c) / diff) * -100.0 if diff != 0.0 else 0.0
         # TA-Lib 0.8 clamps to [-100, 0] (a close outside the bar's own high/low range)
@@ -755,7 +815,7 @@ def _native_talib_1(
         out[cslots[kt + 24], col] = nan
 
 
-@njit(_PART_SIG, cache=True, error_model="numpy")
+@njit_no_nrt(_PART_SIG, cache=True, error_model="numpy")
 def _native_talib_2(
     fst: np.ndarray, jt: int, ring: np.ndarray, n: int, o: float, h: float, lo: float, c: float, v: float,
     out: np.ndarray, cslots: np.ndarray, kt: int, col: int,
@@ -773,12 +833,8 @@ def _native_talib_2(
     sk = nan
     sd = nan
     if n >= p - 1:
-        hh = h
-        ll = lo
-        for i in range(1, p):
-            k = (n - i) & RM
-            hh = max(hh, ring[CH_HIGH, k])
-            ll = min(ll, ring[CH_LOW, k])
+        hh = fst[jt + T_HH14]  # swept by part 1 for this bar
+        ll = fst[jt + T_LL14]
         diff = hh - ll
         fk = ((c - ll) / diff) * 100.0 if diff != 0.0 else 0.0
         tot = fst[jt + T_STOCH_FK_SUM] + fk
@@ -801,19 +857,19 @@ def _native_talib_2(
 
     # CCI(20): TA-Lib keeps the typical prices in a circular buffer indexed by bar % 20 (from the
     # anchor) and sums it in BUFFER order, not time order (time order differs in the last bit), both
-    # for the mean and for the mean absolute deviation. (h + l + c) / 3 is recomputed from the ring.
-    p = 20
+    # for the mean and for the mean absolute deviation; so does this replica (``fst[jt + T_CCI0:]``).
+    p = _CCI_P
+    tp = (h + lo + c) / 3.0
+    fst[jt + T_CCI0 + n % p] = tp  # the same buffer, so the sums below run in its order
     if n >= p - 1:
         tot = 0.0
         for j in range(p):
-            k = (n - ((n - j) % p)) & RM
-            tot += (ring[CH_HIGH, k] + ring[CH_LOW, k] + ring[CH_CLOSE, k]) / 3.0
+            tot += fst[jt + T_CCI0 + j]
         avg = tot / p
         dev = 0.0
         for j in range(p):
-            k = (n - ((n - j) % p)) & RM
-            dev += abs((ring[CH_HIGH, k] + ring[CH_LOW, k] + ring[CH_CLOSE, k]) / 3.0 - avg)
-        x = (h + lo + c) / 3.0 - avg
+            dev += abs(fst[jt + T_CCI0 + j] - avg)
+        x = tp - avg
         # ta-lib 0.8.1 (binary): TA_IS_ZERO_SCALED(v, |avg|) = |v| <= 1e-14 * |avg| on the distance and
         # on the mean deviation, then a guard on the divisor: flat typical prices leave a residue
         # that an exact != 0 test divides into ~1e-11 (found on tick-sized prices)
@@ -976,7 +1032,7 @@ def _native_talib_2(
     out[cslots[kt + 37], col] = (atr / c) * 100.0  # close > 0 is validated at the input
 
 
-@njit(_PART_SIG, cache=True, error_model="numpy")
+@njit_no_nrt(_PART_SIG, cache=True, error_model="numpy")
 def _native_talib_3(
     fst: np.ndarray, jt: int, ring: np.ndarray, n: int, o: float, h: float, lo: float, c: float, v: float,
     out: np.ndarray, cslots: np.ndarray, kt: int, col: int,
@@ -1115,7 +1171,7 @@ def _native_talib_3(
     out[cslots[kt + 48], col] = mid
     out[cslots[kt + 49], col] = mid - dev
 
-    _ichimoku(ring, RM, n, out, cslots, kt + N_NATIVE, col)
+    _ichimoku(fst, jt, ring, RM, n, out, cslots, kt + N_NATIVE, col)
 
     # the 13 candle patterns (their own module: TA-Lib's candle-settings sums)
     _candles(
@@ -1270,6 +1326,11 @@ def step(
 
     # ---- Hurst: slope of log sd(q-lag differences) on log q, sliding windows of hurst_window ----
     n_lags = hurst_lags.shape[0]
+    # log q of each lag, computed once at bar 0 and kept in fst (the same libm call, once per lag)
+    jq = F_HEADER + 2 * n_lags + 2 * (zwins.shape[0] + 2) + 5 * tfs.shape[0] + T_SIZE
+    if n == 0:
+        for i in range(n_lags):
+            fst[jq + i] = math.log(hurst_lags[i])
     all_full = True
     sx = 0.0
     sy = 0.0
@@ -1289,7 +1350,7 @@ def step(
             if count < hurst_window or fst[j + 1] <= 0.0:
                 all_full = False
             else:
-                x = math.log(q)
+                x = fst[jq + i]
                 yv = 0.5 * math.log(fst[j + 1] / hurst_window)
                 sx += x
                 sy += yv
@@ -1390,6 +1451,11 @@ def step(
     return total
 
 
+def fold_scratch(n_tf: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``fin_bars`` / ``fin_count`` scratch :func:`fold` takes, for ``n_tf`` context timeframes."""
+    return np.empty((n_tf, 2, 5)), np.zeros(n_tf, dtype=np.int64)
+
+
 @njit(cache=True, inline="always")
 def _emit(fst: np.ndarray, jf: int, fin_bars: np.ndarray, fin_count: np.ndarray, i: int) -> None:
     k = fin_count[i]
@@ -1398,7 +1464,7 @@ def _emit(fst: np.ndarray, jf: int, fin_bars: np.ndarray, fin_count: np.ndarray,
     fin_count[i] = k + 1
 
 
-@njit(cache=True, error_model="numpy")
+@njit_no_nrt(cache=True, error_model="numpy")
 def fold(
     ist: np.ndarray,
     fst: np.ndarray,
@@ -1424,15 +1490,17 @@ def fold(
     htf_bars: np.ndarray,
     htf_rows: np.ndarray,
     htf_n: np.ndarray,
+    fin_bars: np.ndarray,
+    fin_count: np.ndarray,
 ) -> None:
     """Run :func:`step` over every bar (FFD excluded); collect finalised context bars.
 
     ``htf_bars[tf, k, :]`` is the k-th finalised context bar of timeframe ``tf`` and ``htf_rows[tf, k]``
-    the input row at which it closed (became usable); ``htf_n[tf]`` counts them.
+    the input row at which it closed (became usable); ``htf_n[tf]`` counts them. ``fin_bars``
+    (``(n_tf, 2, 5)``) and ``fin_count`` (``(n_tf,)`` int64) are scratch for one bar's finalised
+    context bars, passed in so the fold allocates nothing (see :func:`fold_scratch`).
     """
     n_tf = tfs.shape[0]
-    fin_bars = np.empty((n_tf, 2, 5))
-    fin_count = np.zeros(n_tf, dtype=np.int64)
     for r in range(t_min.shape[0]):
         step(
             ist,
@@ -1470,7 +1538,7 @@ def fold(
                 htf_n[i] = k + 1
 
 
-@njit(cache=True, error_model="numpy")
+@njit_no_nrt(cache=True, error_model="numpy")
 def step_derive(
     ist: np.ndarray,
     fst: np.ndarray,
@@ -1498,24 +1566,83 @@ def step_derive(
     ops: np.ndarray,
     consts: np.ndarray,
     warm: np.ndarray,
+    whole: bool,
 ) -> int:
     """Live: :func:`step` (with FFD) on column 0 of ``col``, then, unless the bar closed a context bar,
     the derived features and warm-up mask (:func:`derived.apply_derived`) in the same native call.
 
     One dispatch from Python per bar instead of two. When context bars were finalised (return value
     > 0) the caller first updates the context TA-Lib handles, then applies the derived kernel itself.
+    With ``whole`` False only the step without FFD runs: :func:`step_many` computes FFD and the
+    derived features for all its instruments afterwards.
     """
     bar_index = ist[I_COUNT]
     n_fin = step(
         ist, fst, ring, t_min, o, h, lo, c, v, hurst_window, hurst_lags, zwins, zshort, horizons, rlags,
-        tfs, kalman, session, ffd_w, True, cslots, col, 0, fin_bars, fin_count,
+        tfs, kalman, session, ffd_w, whole, cslots, col, 0, fin_bars, fin_count,
     )  # fmt: skip
-    if n_fin == 0:
+    if n_fin == 0 and whole:
         apply_derived(col, ops, consts, warm, bar_index)
     return n_fin
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always")
+def _ffd_at(w: np.ndarray, ring: np.ndarray, n: int, rm: int) -> float:
+    """FFD of bar ``n`` from the ring (NaN before the window fills), summed k = 0 first as in :func:`step`."""
+    L = w.shape[0]
+    if n < L - 1:
+        return math.nan
+    acc = 0.0
+    for k in range(L):
+        acc += w[k] * ring[CH_LOGCLOSE, (n - k) & rm]
+    return acc
+
+
+@njit(cache=True, inline="always")
+def _ffd_many(
+    rows: np.ndarray, ist: np.ndarray, ring: np.ndarray, w: np.ndarray, col: np.ndarray, slot: int
+) -> None:
+    """FFD of the bar just folded into each bank row ``rows[j]``, four rows side by side.
+
+    One row's sum is a chain of dependent additions (282 terms with the default spec), bound by the
+    adder's latency; four independent chains interleave in the pipeline. Each still adds its own terms
+    in the order k = 0, 1, ... of :func:`step`'s loop, so the values are the same bits.
+    """
+    L = w.shape[0]
+    rm = ring.shape[2] - 1
+    k = rows.shape[0]
+    j = 0
+    while j + 4 <= k:
+        i0, i1, i2, i3 = rows[j], rows[j + 1], rows[j + 2], rows[j + 3]
+        n0, n1, n2, n3 = (
+            ist[i0, I_COUNT] - 1,
+            ist[i1, I_COUNT] - 1,
+            ist[i2, I_COUNT] - 1,
+            ist[i3, I_COUNT] - 1,
+        )
+        if min(n0, n1, n2, n3) >= L - 1:
+            a0 = a1 = a2 = a3 = 0.0
+            for t in range(L):
+                wt = w[t]
+                a0 += wt * ring[i0, CH_LOGCLOSE, (n0 - t) & rm]
+                a1 += wt * ring[i1, CH_LOGCLOSE, (n1 - t) & rm]
+                a2 += wt * ring[i2, CH_LOGCLOSE, (n2 - t) & rm]
+                a3 += wt * ring[i3, CH_LOGCLOSE, (n3 - t) & rm]
+            col[i0, slot, 0] = a0
+            col[i1, slot, 0] = a1
+            col[i2, slot, 0] = a2
+            col[i3, slot, 0] = a3
+        else:
+            for i in (i0, i1, i2, i3):
+                col[i, slot, 0] = _ffd_at(w, ring[i], ist[i, I_COUNT] - 1, rm)
+        j += 4
+    while j < k:
+        i = rows[j]
+        col[i, slot, 0] = _ffd_at(w, ring[i], ist[i, I_COUNT] - 1, rm)
+        j += 1
+
+
+@njit_no_nrt(cache=True, error_model="numpy")
 def step_many(
     rows: np.ndarray, t_min: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,
     v: np.ndarray, hurst_window: int, hurst_lags: np.ndarray, zwins: np.ndarray, zshort: int,
@@ -1530,10 +1657,21 @@ def step_many(
     changes to ITS source file only, so a caller compiled in another module would keep running an
     old, inlined ``step`` after this file changed.
     """
+    # The step without FFD for every row, then FFD for all rows together (:func:`_ffd_many`), then
+    # the derived features and warm-up mask of the rows that closed no context bar: the same values as
+    # step_derive row by row (FFD's slot is not a derived input; its warm-up equals its own NaN run).
+    # ``whole`` is False, computed rather than written as a constant: a literal False would type as
+    # Literal[bool] and compile a second specialisation of step_derive.
+    whole = rows.shape[0] < 0
     for j in range(rows.shape[0]):
         i = rows[j]
         n_fin[j] = step_derive(
             ist[i], fst[i], ring[i], t_min[j], o[j], h[j], lo[j], c[j], v[j], hurst_window, hurst_lags,
             zwins, zshort, horizons, rlags, tfs, kalman, session, ffd_w, cslots, col[i], fin_bars[i],
-            fin_count[i], ops, consts, warm,
+            fin_count[i], ops, consts, warm, whole,
         )  # fmt: skip
+    _ffd_many(rows, ist, ring, ffd_w, col, cslots[K_FFD])
+    for j in range(rows.shape[0]):
+        if n_fin[j] == 0:
+            i = rows[j]
+            apply_derived(col[i], ops, consts, warm, ist[i, I_COUNT] - 1)

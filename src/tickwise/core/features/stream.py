@@ -165,7 +165,7 @@ class FeatureStream:
         n_fin = kernels.step_derive(
             st.ist, st.fst, st.ring, t_min, o, h, lo, c, v, p.hurst_window, p.hurst_lags, p.zwins,
             p.zshort, p.horizons, p.rlags, p.tfs, p.kalman, p.session, lay.ffd_w, lay.cslots, self._col,
-            self._fin_bars, self._fin_count, lay.ops, lay.consts, lay.warm,
+            self._fin_bars, self._fin_count, lay.ops, lay.consts, lay.warm, True,
         )  # fmt: skip
         self.finish(n_fin, masking)
         return self._colv[: self._n_feat].copy()
