@@ -4,12 +4,15 @@ A gather opens the file as a read-only ``np.memmap`` for the duration of that ga
 rows out, so the pages resident in this process are those of the gather, not the file's: the training
 load's memory is its keys and the rows in use (issue 15). Rows are read in file order and put back in
 the caller's order. The directory is the spill's own and is removed by :meth:`ScratchRowSpill.close`
-(or at the end of its ``with`` block).
+(or at the end of its ``with`` block). A run killed before that (SIGKILL, the OOM killer, a service
+manager's stop timeout) leaves its directory behind: the directory's name carries its process id, and
+the next spill under the same parent removes the directories of processes that no longer exist.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,7 +20,7 @@ from types import TracebackType
 
 import numpy as np
 
-__all__ = ["FileRows", "ScratchRowSpill"]
+__all__ = ["FileRows", "ScratchRowSpill", "remove_stale"]
 
 
 class FileRows:
@@ -48,12 +51,45 @@ class FileRows:
         return out
 
 
+_PREFIX = "training-rows-"
+
+
+def _owner(directory: Path) -> int | None:
+    """The process id in a spill directory's name (``training-rows-<pid>-<random>``), if it has one."""
+    rest = directory.name.removeprefix(_PREFIX)
+    pid, _, _ = rest.partition("-")
+    return int(pid) if rest != directory.name and pid.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, another user's
+    return True
+
+
+def remove_stale(parent: Path) -> int:
+    """Remove the spill directories under ``parent`` whose process is gone; how many were removed.
+    A directory whose name has no process id, or whose process still runs, is left alone."""
+    removed = 0
+    for directory in parent.glob(f"{_PREFIX}*"):
+        pid = _owner(directory)
+        if directory.is_dir() and pid is not None and pid != os.getpid() and not _alive(pid):
+            shutil.rmtree(directory, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 class ScratchRowSpill:
     """Spills kept matrices to files in a fresh directory under ``parent`` (created if missing)."""
 
     def __init__(self, parent: Path) -> None:
         parent.mkdir(parents=True, exist_ok=True)
-        self.directory = Path(tempfile.mkdtemp(prefix="training-rows-", dir=parent))
+        self.removed_stale = remove_stale(parent)
+        self.directory = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=parent))
         self._names = itertools.count()
 
     def keep(self, values: np.ndarray) -> FileRows:
