@@ -1,0 +1,185 @@
+"""``compute.scheduler: tcp://host:port``: tickwise as a client of a Dask cluster it did not start.
+
+A real ``dask scheduler`` and a ``dask worker`` with two worker processes run as separate programs on
+loopback (what a user starts on their own machines), and tickwise reaches them by address only, through
+the same ``derive_plan`` / ``open_trainer`` the CLI uses. The derive they run writes exactly the rows of
+the inline pass (compared as text: float8 prints its shortest exact form, so equal text is equal bits),
+and an address with no scheduler behind it is a clear configuration error, not a hang or a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import BinaryIO
+
+import asyncpg
+import pytest
+
+from tickwise.bootstrap.compute import derive_plan, open_trainer
+from tickwise.bootstrap.historical import HistoricalSummary, Reporter, open_historical, run_backfill
+from tickwise.config import Settings, load_settings
+from tickwise.domain.errors import ConfigError
+from tickwise.pipelines.historical.run import DeriveSpec, derive
+from tickwise.pipelines.universe import select_universe
+
+pytestmark = [pytest.mark.db, pytest.mark.slow]
+
+START_TIMEOUT_S = 180.0
+DERIVED = (
+    ("candles", "instrument_token, timeframe, time"),
+    ("features", "instrument_token, timeframe, feature_set, time"),
+    ("labels", "instrument_token, timeframe, side, time"),
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _dask(*args: str, log: BinaryIO) -> subprocess.Popen[bytes]:
+    """``dask <args>`` from this interpreter's environment (the workers import tickwise from it too)."""
+    return subprocess.Popen(  # nosec B603: a fixed argument list, no shell
+        [str(Path(sys.executable).with_name("dask")), *args],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"},
+    )
+
+
+def _workers(address: str) -> int:
+    from distributed import Client
+
+    with Client(address, timeout=5) as client:  # type: ignore[no-untyped-call]
+        return len(client.scheduler_info()["workers"])
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def scheduler_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A scheduler and two single-threaded worker processes, started the way a user starts them."""
+    root = tmp_path_factory.mktemp("dask-cluster")
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    logs = (root / "scheduler.log", root / "worker.log")
+    with ExitStack() as files:
+        scheduler_log, worker_log = (files.enter_context(path.open("wb")) for path in logs)
+        scheduler = _dask(
+            "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard", log=scheduler_log
+        )
+        worker = _dask(
+            "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard",
+            "--local-directory", str(root / "workers"), "--memory-limit", "4GiB", log=worker_log,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while True:
+                if scheduler.poll() is not None or worker.poll() is not None or time.monotonic() > deadline:
+                    tails = "".join(path.read_text()[-1500:] for path in logs)
+                    pytest.fail(f"the Dask cluster did not start:\n{tails}")
+                try:
+                    if _workers(address) == 2:
+                        break
+                except (OSError, TimeoutError):
+                    pass
+                time.sleep(1.0)
+            yield address
+        finally:
+            _stop(worker)
+            _stop(scheduler)
+
+
+def _settings(tmp: Path, scheduler: str = "inline", distributed: bool = False) -> Settings:
+    env = {
+        "TICKWISE__COMPUTE__SCHEDULER": scheduler,
+        "TICKWISE__COMPUTE__CHUNK_SESSIONS": "2",
+        "TICKWISE__MODEL_TRAINING__DISTRIBUTED": "true" if distributed else "false",
+        "TICKWISE__SYSTEM__DATA_DIR": str(tmp),
+        "TICKWISE__BROKER__TOKEN_FILE": str(tmp / "kite_token.json"),
+        "TICKWISE__TRADING__SYMBOLS": "[INFY, RELIANCE, TCS]",
+        "TICKWISE__TRADING__BACKFILL_DAYS": "6",
+    }
+    return load_settings(environ=env, environment="test")
+
+
+async def _contents(pool: asyncpg.Pool) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    async with pool.acquire() as conn:
+        for table, order in DERIVED:
+            rows = await conn.fetch(f"SELECT t::text AS row FROM {table} t ORDER BY {order}")
+            out[table] = [r["row"] for r in rows]
+    return out
+
+
+async def _forget_derived(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute("DELETE FROM candles WHERE timeframe <> '1m'")
+        await conn.execute("DELETE FROM features")
+        await conn.execute("DELETE FROM labels")
+
+
+async def _derive(settings: Settings, db_url: str, backfilled: HistoricalSummary) -> HistoricalSummary:
+    """Derive through ``derive_plan``: inline, or Dask tasks on ``compute.scheduler``."""
+    summary = HistoricalSummary(first_day=backfilled.first_day, last_day=backfilled.last_day)
+    async with open_historical(settings, url=db_url) as ctx:
+        universe = await select_universe(ctx.instruments, ctx.options.symbols, ctx.options.default_symbols)
+        async with derive_plan(settings, db_url, ctx.calendar, DeriveSpec.of(ctx.options)) as plan:
+            assert (plan.executor is None) == (settings.compute.scheduler == "inline")
+            await derive(ctx, universe, Reporter(quiet=True), summary, executor=plan.executor, task=plan.task)
+    return summary
+
+
+async def test_derive_on_a_dask_scheduler_reached_by_address_writes_the_rows_of_the_inline_pass(
+    clean_db: asyncpg.Pool, db_url: str, tmp_path: Path, scheduler_address: str
+) -> None:
+    inline = _settings(tmp_path)
+    quiet = Reporter(quiet=True)
+    with quiet:
+        backfilled = await run_backfill(inline, quiet, url=db_url)
+    await _forget_derived(clean_db)
+    single = await _derive(inline, db_url, backfilled)
+    expected = await _contents(clean_db)
+    assert single.feature_rows > 0 and single.label_rows > 0
+
+    await _forget_derived(clean_db)
+    remote = await _derive(_settings(tmp_path, scheduler_address), db_url, backfilled)
+
+    assert await _contents(clean_db) == expected
+    assert (remote.feature_rows, remote.label_rows) == (single.feature_rows, single.label_rows)
+    assert remote.rollup_rows == single.rollup_rows
+    assert remote.derive_chunks == 9  # 3 instruments x 3 chunks of 2 sessions
+
+
+async def test_the_distributed_trainer_on_a_scheduler_address_counts_that_clusters_workers(
+    tmp_path: Path, db_url: str, scheduler_address: str
+) -> None:
+    settings = _settings(tmp_path, scheduler_address, distributed=True)
+    async with open_trainer(settings, db_url) as trainer:
+        assert trainer.provenance == {"trainer": "dask", "trainer_workers": 2}
+
+
+async def test_a_scheduler_address_with_nothing_behind_it_is_a_config_error_naming_the_key(
+    tmp_path: Path, db_url: str
+) -> None:
+    settings = _settings(tmp_path, f"tcp://127.0.0.1:{free_port()}", distributed=True)
+    began = time.monotonic()
+    with pytest.raises(ConfigError, match=r"compute\.scheduler: cannot reach the Dask scheduler at tcp://"):
+        async with open_trainer(settings, db_url):
+            pass
+    assert time.monotonic() - began < 60  # the client's 10 s timeout, not a hang
