@@ -4,8 +4,11 @@ The live path calls :func:`step` once per bar; the batch path calls :func:`fold`
 same compiled ``step``, so both perform the identical sequence of floating-point operations and agree
 bit for bit. All state lives in three small numpy arrays (picklable):
 
-- ``ist`` (int64): bars seen, current IST day, active bucket start per context timeframe;
-- ``fst`` (float64): VWAP accumulators, Kalman state, sliding Welford moments, forming context bars;
+- ``ist`` (int64): bars seen, current IST day, active bucket start per context timeframe, then the
+  context bars closed per timeframe;
+- ``fst`` (float64): VWAP accumulators, Kalman state, sliding Welford moments, forming context bars,
+  the native TA-Lib replicas' state, and per context timeframe its indicators' state and latest
+  outputs (``NATIVE_CONTEXT``);
 - ``ring`` (float64[4, R]): the last R bars of log close, close, one-bar log return and volume.
 
 Time is carried as epoch minutes of the bar *open* (Kite's convention); IST = UTC+05:30 with no DST,
