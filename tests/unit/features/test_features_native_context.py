@@ -130,9 +130,21 @@ def test_the_default_catalog_leaves_no_context_call_to_talib(calculator: Feature
     assert set(lay.cslots[len(lay.custom_names) :].tolist()) == {lay.slots[n] for n in native}
 
 
-def test_the_feature_set_id_is_unchanged_by_the_compiled_context(calculator: FeatureCalculator) -> None:
-    """The hashed call list is the catalog's, and every output is the same bits as before."""
-    assert calculator.feature_set == "fs1-957af553"
+def test_which_context_calls_run_compiled_does_not_enter_the_feature_set_id() -> None:
+    """The id hashes the catalog's calls, native or not: moving a call into the step keeps it (the
+    outputs are the same bits), so stored features stay valid."""
+    spec = FeatureSpec()
+
+    def with_cci(tf: int) -> tuple[TalibCall, ...]:
+        return (
+            *context_calls(tf),
+            TalibCall("CCI", ("high", "low", "close"), ((f"cci_14_{tf}m", 0),), {"timeperiod": 14}),
+        )
+
+    default = build_layout(spec)
+    assert default.feature_set == FeatureCalculator(spec).feature_set
+    assert build_layout(spec, context_catalog=context_calls).feature_set == default.feature_set
+    assert build_layout(spec, context_catalog=with_cci).feature_set != default.feature_set
 
 
 def test_a_catalog_context_call_that_does_not_match_its_replica_is_refused() -> None:
