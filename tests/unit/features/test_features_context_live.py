@@ -128,3 +128,29 @@ def test_the_talib_handles_of_a_custom_catalog_give_the_batch_rows_through_strea
         rows, errors = bank.update_many([1, 2], [bar, bar])
         assert errors == [None, None]
         assert np.array_equal(rows, np.stack([want[i], want[i]]), equal_nan=True), i
+
+
+def test_a_minute_that_closes_5_15_and_60_minute_bars_touches_no_stream_object(
+    calculator: FeatureCalculator, candle_factory: Callable[..., pd.DataFrame]
+) -> None:
+    """With the default catalog the bank needs no per-instrument Python at a context close: with the
+    stream objects gone from its rows (only their state arrays left), it still steps such minutes, and
+    the rows are the batch rows."""
+    frames = {k: candle_factory(1_700, seed=90 + k) for k in range(4)}
+    live = 130  # from 10:25 of a session: crosses 11:14 and 12:14, which close 5, 15 and 60m bars
+    bank = FeatureBank(calculator.layout)
+    for k, f in frames.items():
+        bank.attach(k, calculator.open_stream(f.iloc[:-live].reset_index(drop=True)))
+    bank._streams = [None] * len(bank._streams)  # any per-stream call would now fail
+    closes = 0
+    got = []
+    for i in range(live):
+        rows = {k: len(f) - live + i for k, f in frames.items()}
+        closes += rows[0] in set(_hour_closing_rows(frames[0]).tolist())
+        out, errors = bank.update_many(list(frames), [f.iloc[rows[k]] for k, f in frames.items()])
+        assert errors == [None] * len(frames)
+        got.append(out.copy())
+    assert closes >= 2
+    for j, f in enumerate(frames.values()):
+        want = calculator.compute(f)[calculator.names].to_numpy()[-live:]
+        assert np.array_equal(np.array(got)[:, j], want, equal_nan=True)
