@@ -17,6 +17,10 @@ Figures (one JSON-able dict):
 - ``bank_update_ms_1000``: the same live update through a :class:`FeatureBank` (the live engine's
   ``process_many``): per-stream Python only for the bar checks and the TA-Lib handles left, then one
   compiled step for all instruments;
+- ``bank_update_ctx_close_cpu_ms_1000``: CPU time of one bank update at a minute that closes a 5, a 15
+  and a 60-minute context bar (10:14, 11:14 ... IST: the slow minute of the live loop before the context
+  indicators were compiled), median over ``live_bars`` such minutes; the minutes stepped in between
+  give ``bank_update_other_minutes_cpu_ms_1000`` (the same loop, so the two compare directly);
 - ``*_cpu_*``: the same runs in process CPU time (on a shared machine wall time includes waiting);
 The streams are forks (``FeatureStream.copy``) of one stream opened on ``live_history`` bars, so each
 has its own TA-Lib handles and kernel state, as independent instruments would.
@@ -87,6 +91,35 @@ def _chunked(calc: FeatureCalculator, chunks: list[pd.DataFrame], buffer: SlotBu
     return time.perf_counter() - start, time.process_time() - cpu0
 
 
+def _context_close_rows(candles: pd.DataFrame, start: int, count: int) -> list[int]:
+    """The first ``count`` rows from ``start`` whose minute closes an hour of the session (09:15-aligned
+    minute 59, 119, ...): with the default timeframes they close a 5, a 15 and a 60-minute bar."""
+    t = candles["time"].dt.tz_convert("Asia/Kolkata")
+    since_open = (t.dt.hour * 60 + t.dt.minute - (9 * 60 + 15)).to_numpy()
+    rows = np.flatnonzero((since_open % 60 == 59) & (np.arange(len(candles)) >= start))
+    return [int(r) for r in rows[:count]]
+
+
+def _bank_minutes_cpu_ms(
+    calc: FeatureCalculator, base: Any, candles: pd.DataFrame, start: int, timed: list[int], instruments: int
+) -> tuple[list[float], list[float]]:
+    """CPU ms of each bank update of ``instruments`` streams (forks of ``base``) from row ``start`` to the
+    last of ``timed``: those at ``timed`` rows, and the others."""
+    bank = FeatureBank(calc.layout, capacity=instruments)
+    for key in range(instruments):
+        bank.attach(key, base.copy())
+    keys = list(range(instruments))
+    wanted = set(timed)
+    at_close: list[float] = []
+    others: list[float] = []
+    for row, bar in enumerate(candles.iloc[start : timed[-1] + 1].itertuples(index=False), start=start):
+        same = [bar] * instruments
+        cpu0 = time.process_time()
+        bank.update_many(keys, same)
+        (at_close if row in wanted else others).append((time.process_time() - cpu0) * 1e3)
+    return at_close, others
+
+
 def run_features_bench(
     n_candles: int = 1_000_000,
     instruments: int = 1000,
@@ -97,7 +130,7 @@ def run_features_bench(
 ) -> dict[str, Any]:
     """Measure batch throughput on ``n_candles`` and one live update of ``instruments`` streams."""
     calc = FeatureCalculator()
-    candles = synthetic_candles(max(n_candles, live_history + live_bars))
+    candles = synthetic_candles(max(n_candles, live_history + 60 * live_bars + 60))
     batch_in = candles.iloc[:n_candles]
     calc.compute(batch_in.iloc[:5000])  # compile / load the numba kernels outside the timing
 
@@ -170,6 +203,9 @@ def run_features_bench(
         live_bank.update_many(keys, minute)
         bars_cpu_ms.append((time.process_time() - cpu0) * 1e3)
     bank_bars_cpu_ms = float(np.median(bars_cpu_ms))
+    # Minutes that close 5, 15 and 60-minute bars, and the minutes between them, in one loop.
+    closing = _context_close_rows(candles, live_history, live_bars)
+    at_close, others = _bank_minutes_cpu_ms(calc, base, candles, live_history, closing, instruments)
     return {
         "feature_set": calc.feature_set,
         "features": len(calc.names),
@@ -201,6 +237,9 @@ def run_features_bench(
         "bank_update_cpu_ms_1000": round(bank_live_cpu_ms * 1000 / instruments, 3),
         "bank_update_ms_samples": [round(x, 3) for x in bank_ms],
         "bank_update_bars_cpu_ms_1000": round(bank_bars_cpu_ms * 1000 / instruments, 3),
+        "bank_update_ctx_close_cpu_ms_1000": round(float(np.median(at_close)) * 1000 / instruments, 3),
+        "bank_update_ctx_close_cpu_ms_samples": [round(x, 3) for x in at_close],
+        "bank_update_other_minutes_cpu_ms_1000": round(float(np.median(others)) * 1000 / instruments, 3),
         "target_candles_per_s": 1_000_000,
         "target_live_ms": 3.0,  # issue #14: live update of 1,000 instruments
     }

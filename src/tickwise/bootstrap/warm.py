@@ -199,6 +199,7 @@ def kernel_signatures() -> dict[str, int]:
         "features.kernels._native_talib_1": kernels._native_talib_1,
         "features.kernels._native_talib_2": kernels._native_talib_2,
         "features.kernels._native_talib_3": kernels._native_talib_3,
+        "features.kernels._context_bar": kernels._context_bar,
         "features.candles.candles": candles.candles,
         "features.derived.apply_derived": derived.apply_derived,
         "features.ffd.ffd_batch": ffd.ffd_batch,

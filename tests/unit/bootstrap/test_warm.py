@@ -17,6 +17,7 @@ ENTRIES = (
     "features.kernels._native_talib_1",
     "features.kernels._native_talib_2",
     "features.kernels._native_talib_3",
+    "features.kernels._context_bar",
     "features.candles.candles",
     "features.derived.apply_derived",
     "features.ffd.ffd_batch",

@@ -68,3 +68,31 @@ def candles_20k() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def features_20k(calculator: FeatureCalculator, candles_20k: pd.DataFrame) -> pd.DataFrame:
     return calculator.compute(candles_20k)
+
+
+def context_series(candles: pd.DataFrame, minutes: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """An independent pandas aggregation of ``candles`` into ``minutes``-minute context bars, gaps
+    included: session-aligned buckets (09:15 IST, the last one cut at 15:30), each closed by its last
+    minute's candle or, when that minute is missing, by the first later candle. Returns the closed
+    bars in order and, per bar, the row of the 1m candle from which it is usable (a bucket still open
+    at the end of the history is left out)."""
+    t = candles["time"].dt.tz_convert("Asia/Kolkata")
+    day = t.dt.normalize()
+    since_open = (t - day - pd.Timedelta(hours=9, minutes=15)) // pd.Timedelta(minutes=1)
+    start = day + pd.Timedelta(hours=9, minutes=15) + pd.to_timedelta((since_open // minutes) * minutes, "m")
+    end = np.minimum(start + pd.Timedelta(minutes=minutes), day + pd.Timedelta(hours=15, minutes=30))
+    g = candles.assign(bucket=start, end=end, row=np.arange(len(candles))).groupby("bucket", sort=True)
+    bars = g.agg(
+        open=("open", "first"), high=("high", "max"), low=("low", "min"), close=("close", "last"),
+        volume=("volume", "sum"), last_time=("time", "last"), end=("end", "first"), row=("row", "last"),
+    )  # fmt: skip
+    on_time = (bars["last_time"] + pd.Timedelta(minutes=1) >= bars["end"]).to_numpy()
+    last_row = bars["row"].to_numpy()
+    usable = np.where(on_time, last_row, last_row + 1)  # late: the next candle proves the bucket over
+    keep = usable < len(candles)
+    return bars[keep], usable[keep]
+
+
+@pytest.fixture(scope="session")
+def context_oracle() -> Callable[[pd.DataFrame, int], tuple[pd.DataFrame, np.ndarray]]:
+    return context_series

@@ -17,3 +17,17 @@ def test_the_features_bench_times_the_bank_with_live_bars_as_well_as_with_rows()
     assert out["bank_update_bars_cpu_ms_1000"] >= 0.0
     assert out["bank_update_cpu_ms_1000"] >= 0.0
     assert out["instruments"] == 4
+
+
+def test_the_features_bench_times_minutes_that_close_every_context_timeframe() -> None:
+    out = run_features_bench(
+        n_candles=4_000,
+        instruments=3,
+        live_history=1_500,
+        live_bars=2,
+        batch_repeats=1,
+        instrument_bars=2_000,
+    )
+    assert len(out["bank_update_ctx_close_cpu_ms_samples"]) == 2
+    assert out["bank_update_ctx_close_cpu_ms_1000"] > 0.0
+    assert out["bank_update_other_minutes_cpu_ms_1000"] > 0.0

@@ -17,10 +17,12 @@ import pytest
 import talib
 
 from tickwise.core.features.bank import FeatureBank
-from tickwise.core.features.calculator import FeatureCalculator
+from tickwise.core.features.calculator import FeatureCalculator, _inputs
+from tickwise.core.features.engine import KernelParams
+from tickwise.core.features.engine import batch as batch_run
 from tickwise.core.features.ffd import ffd_batch, ffd_weights
-from tickwise.core.features.kernels import NATIVE_TALIB
-from tickwise.core.features.talib_catalog import ONE_MINUTE
+from tickwise.core.features.kernels import NATIVE_CONTEXT, NATIVE_TALIB
+from tickwise.core.features.talib_catalog import ONE_MINUTE, context_calls
 
 pytestmark = pytest.mark.interpreted
 
@@ -59,6 +61,32 @@ def test_every_native_indicator_equals_talib_on_a_small_odd_history(
         warm = calculator.warmups[name]
         got = batch[name].to_numpy()
         assert np.array_equal(got[warm:], want[warm:], equal_nan=True), name
+
+
+def test_every_context_indicator_equals_talib_on_the_context_bars_of_a_small_odd_history(
+    calculator: FeatureCalculator,
+    odd_history: pd.DataFrame,
+    context_oracle: Callable[[pd.DataFrame, int], tuple[pd.DataFrame, np.ndarray]],
+) -> None:
+    lay = calculator.layout
+    m = batch_run(lay, KernelParams.of(lay), _inputs(odd_history)).m  # the auxiliary levels too
+    rows = np.arange(len(odd_history))
+    for tf in calculator.spec.timeframes:
+        bars, usable = context_oracle(odd_history, tf)
+        last = np.searchsorted(usable, rows, side="right") - 1
+        outputs = {name: (call, idx) for call in context_calls(tf) for name, idx in call.outputs}
+        for base, _, _ in NATIVE_CONTEXT:
+            name = f"{base}_{tf}m"
+            call, idx = outputs[name]
+            out = getattr(talib, call.func)(
+                *[bars[i].to_numpy(dtype=np.float64) for i in call.inputs], **call.params
+            )
+            series = np.asarray(out[idx] if isinstance(out, tuple) else out)
+            want = np.where(last >= 0, series[np.clip(last, 0, None)], np.nan)
+            warm = calculator.warmups.get(name, 0)
+            got = m[lay.slots[name]]
+            assert np.array_equal(got[warm:], want[warm:], equal_nan=True), name
+            assert np.isfinite(got[-1]), name
 
 
 def test_the_stream_and_the_bank_give_the_batch_rows_bit_for_bit(

@@ -7,8 +7,9 @@ through the bank share the same memory and the same compiled :func:`kernels.step
 :meth:`FeatureBank.update_many` folds one bar into each of many streams: each bar is read once (the
 only per-bar Python left), all are checked and written into the columns vectorized, then ONE native
 call (:func:`kernels.step_many`) runs the custom kernels, native TA-Lib replicas (all 1m TA-Lib calls
-with the default catalog) and derived features of all of them, and the rows come back as one matrix,
-ready for one batched predict.
+with the default catalog), the context bars and their indicators (all context calls with the default
+catalog) and derived features of all of them, and the rows come back as one matrix, ready for one
+batched predict: no per-instrument Python at a minute that closes 5/15/60-minute bars either.
 Row ``j`` is bit-identical to ``streams[j].update(bars[j])`` (tested over many instruments).
 """
 
@@ -153,14 +154,15 @@ class FeatureBank:
         self.col[r_ok[:, None], self._in_slots, 0] = vals[ok]
         masking = seen[ok] <= lay.warmup
         streams = self._streams
-        # Only streams still warming up (context values to restore) or with a TA-Lib handle left (none
-        # with the default catalog) need Python per stream.
-        for n in np.flatnonzero(masking | self._has_talib[r_ok]).tolist():
+        defer = lay.context_talib
+        # Only streams with a TA-Lib handle left (none with the default catalog) need Python per
+        # stream: 1m handles, or context handles (values to restore while warming up).
+        for n in np.flatnonzero((masking & defer) | self._has_talib[r_ok]).tolist():
             stream = streams[int(r_ok[n])]
             assert stream is not None
             o, h, lo, c, v = ohlcv[ok[n]].tolist()
             stream.run_talib(o, h, lo, c, v)
-            if masking[n]:
+            if masking[n] and defer:
                 stream.restore_context()
         n_ok = ok.shape[0]
         n_fin = np.zeros(n_ok, dtype=np.int64)
@@ -170,10 +172,10 @@ class FeatureBank:
             r_ok, t_min[ok], o_ok[0], o_ok[1], o_ok[2], o_ok[3], o_ok[4], p.hurst_window, p.hurst_lags,
             p.zwins, p.zshort, p.horizons, p.rlags, p.tfs, p.kalman, p.session, lay.ffd_w, lay.cslots,
             self.ist, self.fst, self.ring, self.col, self.fin_bars, self.fin_count, lay.ops, lay.consts,
-            lay.warm, n_fin,
+            lay.warm, n_fin, defer,
         )  # fmt: skip
-        # Only instruments that closed a context bar (one in five minutes at most) need Python again.
-        for n in np.flatnonzero(n_fin).tolist():
+        # With context TA-Lib handles, the instruments that closed a context bar need Python again.
+        for n in np.flatnonzero(n_fin if defer else ()).tolist():
             stream = streams[int(r_ok[n])]
             assert stream is not None
             stream.finish(int(n_fin[n]), bool(masking[n]))

@@ -70,9 +70,13 @@ class FeatureCalculator:
     >>> row = stream.update(next_closed_bar)     # doctest: +SKIP
     """
 
-    def __init__(self, spec: FeatureSpec | None = None) -> None:
+    def __init__(self, spec: FeatureSpec | None = None, *, layout: Layout | None = None) -> None:
+        """``layout``: one built by :func:`build_layout` from ``spec`` with another TA-Lib catalog
+        (calls without a compiled replica run through TA-Lib; for tests and research)."""
         self.spec = spec if spec is not None else FeatureSpec()
-        self._layout: Layout = build_layout(self.spec)
+        if layout is not None and layout.spec != self.spec:
+            raise ValueError("the layout was built for another FeatureSpec")
+        self._layout: Layout = layout if layout is not None else build_layout(self.spec)
         self._params = KernelParams.of(self._layout)
 
     @property
@@ -120,8 +124,9 @@ class FeatureCalculator:
     def open_stream(self, history: pd.DataFrame) -> FeatureStream:
         """Open a live stream on ``history`` (the full 1m history from the anchor, as for compute).
 
-        TA-Lib handles are opened on the whole history (``open_and_fill``), the custom kernels folded
-        over it; each later :meth:`FeatureStream.update` yields exactly the row ``compute`` would give.
+        The compiled step is folded over the whole history (custom kernels, TA-Lib replicas, context
+        bars and their indicators); TA-Lib handles, for calls without a replica, are opened on it
+        (``open_and_fill``); each later :meth:`FeatureStream.update` yields exactly the row ``compute`` would give.
         """
         x = _inputs(history)
         run = batch(self._layout, self._params, x, open_handles=True)

@@ -12,7 +12,8 @@ EMAs, Wilder averages and sliding moments carry rounding from it. A chunk theref
   over the inputs from the anchor to its own last bar and keeps its own rows. A TA-Lib function's
   output at a bar depends only on the bars from the start of the call up to it, so these rows are the
   very values of the single call over the whole history;
-- the finished context bars (5/15/60m) and the 1m row each closed at, for the context TA-Lib calls;
+- the finished context bars (5/15/60m) and the 1m row each closed at, for the context calls left to
+  TA-Lib (none with the default catalog: the context indicators are in the step's state);
 - the last ``len(ffd_w) - 1`` log closes: FFD is a finite window, summed in the same order per output.
 
 The derived features and the warm-up mask take the chunk's bar offset from the anchor. The slot matrix,
@@ -134,6 +135,10 @@ class ChunkedFeatures:
         rows = base + np.arange(n)
         ctx_bars, ctx_rows = [], []
         for ti, (_, calls) in enumerate(layout.context):
+            if not calls:  # computed by the fold, from its carried state: no bars to keep
+                ctx_bars.append(carry.ctx_bars[ti])
+                ctx_rows.append(carry.ctx_rows[ti])
+                continue
             k_new = int(htf_n[ti])
             bars = np.concatenate([carry.ctx_bars[ti], htf_bars[ti, :k_new]])
             closed = np.concatenate([carry.ctx_rows[ti], htf_rows[ti, :k_new] + base])

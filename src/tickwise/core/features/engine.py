@@ -1,8 +1,10 @@
 """The batch engine: fill the slot matrix for a whole candle history in one pass per producer.
 
-Producers, in order: input copies; TA-Lib on 1m bars; the custom fold (:func:`kernels.fold`, which
-also aggregates the session-aligned context bars); vectorised FFD; TA-Lib on each context series,
-forward-filled onto the 1m rows where each context bar closed; derived features and the warm-up mask.
+Producers, in order: input copies; TA-Lib on 1m bars (the calls without a compiled replica: none with
+the default catalog); the custom fold (:func:`kernels.fold`, which also aggregates the session-aligned
+context bars and computes their indicators, held from the row each context bar closed on);
+vectorised FFD; TA-Lib on each context series for the context calls without a replica (none by
+default), forward-filled onto the 1m rows likewise; derived features and the warm-up mask.
 With ``open_handles`` the TA-Lib calls go through ``talib.stream.X.open_and_fill`` so the live handles
 come out of the same pass.
 """
@@ -214,6 +216,9 @@ def batch(
     ctx_handles: list[list[Any]] = []
     rows = np.arange(n)
     for ti, (_, calls) in enumerate(layout.context):
+        if not calls:  # every indicator of this timeframe ran in the fold
+            ctx_handles.append([])
+            continue
         k = int(htf_n[ti])
         bars = htf_bars[ti, :k]
         cols = {"open": bars[:, 0], "high": bars[:, 1], "low": bars[:, 2], "close": bars[:, 3]}

@@ -4,8 +4,11 @@ The live path calls :func:`step` once per bar; the batch path calls :func:`fold`
 same compiled ``step``, so both perform the identical sequence of floating-point operations and agree
 bit for bit. All state lives in three small numpy arrays (picklable):
 
-- ``ist`` (int64): bars seen, current IST day, active bucket start per context timeframe;
-- ``fst`` (float64): VWAP accumulators, Kalman state, sliding Welford moments, forming context bars;
+- ``ist`` (int64): bars seen, current IST day, active bucket start per context timeframe, then the
+  context bars closed per timeframe;
+- ``fst`` (float64): VWAP accumulators, Kalman state, sliding Welford moments, forming context bars,
+  the native TA-Lib replicas' state, and per context timeframe its indicators' state and latest
+  outputs (``NATIVE_CONTEXT``);
 - ``ring`` (float64[4, R]): the last R bars of log close, close, one-bar log return and volume.
 
 Time is carried as epoch minutes of the bar *open* (Kite's convention); IST = UTC+05:30 with no DST,
@@ -124,6 +127,7 @@ ICHIMOKU_WARM: dict[str, int] = {
     "ichimoku_chikou_26": _ICHI_SHIFT,
 }
 ICHIMOKU_NAMES = tuple(ICHIMOKU_WARM)
+N_ICHIMOKU = len(ICHIMOKU_NAMES)
 ICHIMOKU_RING = _ICHI_SENKOU_B + _ICHI_SHIFT + 1  # ring bars read by the longest window
 _EMA_PERIODS = (9, 20, 50, 200)
 _TA_EPSILON = 0.00000000000001  # ta_utility.h: TA_IS_ZERO(v) is -TA_EPSILON < v < TA_EPSILON
@@ -200,10 +204,36 @@ T_SIZE = T_CCI0 + _CCI_P
 _MACD_FAST, _MACD_SLOW, _MACD_SIGNAL = 12, 26, 9
 
 
+# The context timeframes' indicators (issue 14, fifth session), computed on each context bar as it
+# closes with the same replicas as the 1m ones: per timeframe one block of C_SIZE ``fst`` slots after
+# the Hurst log-lags (Wilder's gain/loss, the ATR, the EMA, the SMA(20) sum, TA_VAR's four, the latest
+# outputs, which the step writes into every 1m row until the next context bar closes, and a ring of the
+# context closes), and the count of context bars in ``ist[I_BUCKET0 + n_tf + tf]``. The outputs follow
+# the Ichimoku levels in ``cslots``, N_CONTEXT per timeframe in this order; the parameters are checked
+# against the catalog's context calls by the layout (ROC's period is 1 here, 10 on the 1m bars).
+NATIVE_CONTEXT: tuple[tuple[str, str, dict[str, float]], ...] = (
+    ("rsi_14", "RSI", {"timeperiod": 14}),
+    ("natr_14", "NATR", {"timeperiod": 14}),
+    ("roc_1", "ROC", {"timeperiod": 1}),
+    ("atr_14", "ATR", {"timeperiod": 14}),
+    ("ema_20", "EMA", {"timeperiod": 20}),
+    ("bb_upper_20_2", "BBANDS", _BBANDS),
+    ("bb_lower_20_2", "BBANDS", _BBANDS),
+)
+N_CONTEXT = len(NATIVE_CONTEXT)
+_CTX_RSI_P, _CTX_ATR_P, _CTX_EMA_P, _CTX_BB_P = 14, 14, 20, 20
+C_RSI_G, C_ATR, C_EMA, C_SMA, C_VAR, C_OUT = 0, 2, 3, 4, 5, 9  # C_RSI_G: gain, loss; C_VAR: 4 slots
+C_RING = C_OUT + N_CONTEXT
+_CTX_RING = 32  # >= the longest window (20), a power of two
+C_SIZE = C_RING + _CTX_RING
+
+
 def state_sizes(n_lags: int, n_zwin: int, n_tf: int) -> tuple[int, int]:
     """Lengths of ``ist`` and ``fst`` for the given parameter counts."""
-    # after the native indicators' T_SIZE slots: log(q) of each Hurst lag (set at bar 0)
-    return I_BUCKET0 + n_tf, F_HEADER + 2 * n_lags + 2 * (n_zwin + 2) + 5 * n_tf + T_SIZE + n_lags
+    # after the native indicators' T_SIZE slots: log(q) of each Hurst lag (set at bar 0), then the
+    # context timeframes' indicator blocks
+    n_f = F_HEADER + 2 * n_lags + 2 * (n_zwin + 2) + 5 * n_tf + T_SIZE + n_lags + C_SIZE * n_tf
+    return I_BUCKET0 + 2 * n_tf, n_f
 
 
 _fma: Any = fma  # called from jitted code as _fma(a, b, c)
@@ -222,15 +252,77 @@ _PART_SIG = (
 
 
 @njit(cache=True, inline="always")
-def _sma(fst: np.ndarray, j: int, ring: np.ndarray, ch: int, rm: int, n: int, x: float, period: int) -> float:
-    """TA-Lib SMA as a running sum from the anchor: add x, emit sum / period, drop the oldest value."""
+def _sma(fst: np.ndarray, j: int, buf: np.ndarray, off: int, rm: int, n: int, x: float, period: int) -> float:
+    """TA-Lib SMA as a running sum from the anchor: add x, emit sum / period, drop the oldest value.
+
+    The series' past values are in the ring ``buf[off + (bar & rm)]`` (a row of ``ring`` for the 1m
+    bars, a context timeframe's ring in ``fst`` for its bars), which already holds bar ``n``.
+    """
     tot = fst[j] + x
     res = math.nan
     if n >= period - 1:
         res = tot / period
-        tot = tot - ring[ch, (n - period + 1) & rm]
+        tot = tot - buf[off + ((n - period + 1) & rm)]
     fst[j] = tot
     return res
+
+
+@njit(cache=True, inline="always")
+def _ema(fst: np.ndarray, j: int, n: int, x: float, period: int) -> float:
+    """TA-Lib EMA from the anchor (``fst[j]`` starts at 0): seeded with the sum of the first ``period``
+    values / period, then ``fma(x - ema, 2/(period+1), ema)`` (the ``.fma`` clone's form); NaN before."""
+    e = fst[j]
+    if n < period - 1:
+        fst[j] = e + x
+        return math.nan
+    e = (e + x) / period if n == period - 1 else _fma(x - e, 2.0 / (period + 1), e)
+    fst[j] = e
+    res: float = e
+    return res
+
+
+@njit(cache=True, inline="always")
+def _true_range(h: float, lo: float, pc: float) -> float:
+    """The true range of a bar after the close ``pc`` (TA-Lib's comparisons, in ATR's order)."""
+    tr = h - lo
+    t = abs(h - pc)
+    if t > tr:
+        tr = t
+    t = abs(lo - pc)
+    if t > tr:
+        tr = t
+    return tr
+
+
+@njit(cache=True, inline="always")
+def _atr(fst: np.ndarray, j: int, n: int, tr: float, period: int) -> float:
+    """ATR(period) for bar ``n >= 1`` with true range ``tr``; ``fst[j]`` = the sum of the first
+    ``period`` true ranges (bars 1..period), then the ATR, updated as ``fma(atr, k, tr * (1 - k))``
+    with ``k = (period - 1) / period``: the library's .fma clone (the one run on an FMA CPU)
+    contracts the update this way."""
+    if n < period:
+        fst[j] = fst[j] + tr
+        return math.nan
+    k1 = (period - 1) / period
+    atr = (fst[j] + tr) / period if n == period else _fma(fst[j], k1, tr * (1.0 - k1))
+    fst[j] = atr
+    res: float = atr
+    return res
+
+
+@njit(cache=True, inline="always")
+def _roc(c: float, prev: float) -> float:
+    """TA-Lib ROC: ``((c / prev) - 1) * 100``, 0 for a zero previous value."""
+    return ((c / prev) - 1.0) * 100.0 if prev != 0.0 else 0.0
+
+
+@njit(cache=True, inline="always")
+def _stddev(var: float, n: int, period: int) -> float:
+    """sqrt of ta-lib 0.8's ``TA_VAR`` output: TA_IS_ZERO_OR_NEG (below 1e-14) gives 0, NaN before the
+    first window."""
+    if n < period - 1:
+        return math.nan
+    return 0.0 if var < _TA_EPSILON else math.sqrt(var)
 
 
 @njit(cache=True, inline="always")
@@ -508,9 +600,10 @@ def _sar(fst: np.ndarray, j: int, ring: np.ndarray, rm: int, n: int, h: float, l
 
 
 @njit(cache=True, inline="always")
-def _var(fst: np.ndarray, j: int, ring: np.ndarray, rm: int, n: int, c: float) -> float:
+def _var(fst: np.ndarray, j: int, buf: np.ndarray, off: int, rm: int, n: int, c: float) -> float:
     """ta-lib 0.8's TA_VAR(20) for bar ``n`` (NaN before bar 19); ``fst[j .. j + 3]`` = shift,
-    sum(x - shift), sum((x - shift)^2), bars until the forced re-seed.
+    sum(x - shift), sum((x - shift)^2), bars until the forced re-seed; the series' past values are in
+    the ring ``buf[off + (bar & rm)]`` (see :func:`_sma`).
 
     The sums are taken against a shift (the anchor's close, later the window mean); after each output
     the window's oldest value is removed, and the shift is re-seeded with a fresh two-pass over the
@@ -536,7 +629,7 @@ def _var(fst: np.ndarray, j: int, ring: np.ndarray, rm: int, n: int, c: float) -
     m = s1 * inv
     var = s2 * inv - m * m
     first = n - p + 1
-    t = ring[CH_CLOSE, first & rm] - shift
+    t = buf[off + (first & rm)] - shift
     s1 -= t
     t *= t
     s2 -= t
@@ -545,18 +638,18 @@ def _var(fst: np.ndarray, j: int, ring: np.ndarray, rm: int, n: int, c: float) -
         cnt = 32.0 * p
         tot = 0.0
         for b in range(first, n + 1):
-            tot += ring[CH_CLOSE, b & rm]
+            tot += buf[off + (b & rm)]
         shift = tot * inv
         s1 = 0.0
         s2 = 0.0
         for b in range(first, n + 1):
-            t = ring[CH_CLOSE, b & rm] - shift
+            t = buf[off + (b & rm)] - shift
             s1 += t
             t *= t
             s2 += t
         m = s1 * inv
         var = s2 * inv - m * m
-        t = ring[CH_CLOSE, first & rm] - shift
+        t = buf[off + (first & rm)] - shift
         s1 -= t
         t *= t
         s2 -= t
@@ -618,8 +711,9 @@ def _native_talib_1(
     nan = math.nan
     pc = ring[CH_CLOSE, (n - 1) & RM] if n >= 1 else nan
 
-    out[cslots[kt + 0], col] = _sma(fst, jt + T_SMA20, ring, CH_CLOSE, RM, n, c, 20)
-    out[cslots[kt + 1], col] = _sma(fst, jt + T_SMA50, ring, CH_CLOSE, RM, n, c, 50)
+    closes = ring[CH_CLOSE]
+    out[cslots[kt + 0], col] = _sma(fst, jt + T_SMA20, closes, 0, RM, n, c, 20)
+    out[cslots[kt + 1], col] = _sma(fst, jt + T_SMA50, closes, 0, RM, n, c, 50)
 
     # WILLR(14): highest high / lowest low of the window (swept once for STOCH and Ichimoku too)
     _sweep_extremes(fst, jt, ring, RM, n, h, lo)
@@ -642,7 +736,7 @@ def _native_talib_1(
     if n >= 10:
         prev = ring[CH_CLOSE, (n - 10) & RM]
         out[cslots[kt + 3], col] = c - prev
-        out[cslots[kt + 4], col] = ((c / prev) - 1.0) * 100.0 if prev != 0.0 else 0.0
+        out[cslots[kt + 4], col] = _roc(c, prev)
     else:
         out[cslots[kt + 3], col] = nan
         out[cslots[kt + 4], col] = nan
@@ -683,20 +777,11 @@ def _native_talib_1(
     fst[jt + T_AD] = ad
     out[cslots[kt + 8], col] = ad
 
-    out[cslots[kt + 9], col] = _sma(fst, jt + T_VSMA20, ring, CH_VOLUME, RM, n, v, 20)
+    out[cslots[kt + 9], col] = _sma(fst, jt + T_VSMA20, ring[CH_VOLUME], 0, RM, n, v, 20)
 
     # EMA: seeded with the sum of the first `period` closes / period, then fma(x - ema, k, ema)
     for i in range(4):
-        p = _EMA_PERIODS[i]
-        j = jt + T_EMA0 + i
-        e = fst[j]
-        if n < p - 1:
-            fst[j] = e + c
-            out[cslots[kt + 10 + i], col] = nan
-        else:
-            e = (e + c) / p if n == p - 1 else _fma(c - e, 2.0 / (p + 1), e)
-            fst[j] = e
-            out[cslots[kt + 10 + i], col] = e
+        out[cslots[kt + 10 + i], col] = _ema(fst, jt + T_EMA0 + i, n, c, _EMA_PERIODS[i])
 
     # CMO(14): Wilder-smoothed gains and losses, seeded with their mean over the first 14 changes
     p = 14
@@ -806,8 +891,8 @@ def _native_talib_1(
 
     # PPO(12, 26, SMA): both SMAs as running sums from the anchor (checked: ta-lib 0.8 does not start
     # the fast sum at the slow SMA's first bar, unlike MACD's EMAs)
-    slow = _sma(fst, jt + T_PPO_SLOW, ring, CH_CLOSE, RM, n, c, 26)
-    fast = _sma(fst, jt + T_PPO_FAST, ring, CH_CLOSE, RM, n, c, 12)
+    slow = _sma(fst, jt + T_PPO_SLOW, closes, 0, RM, n, c, 26)
+    fast = _sma(fst, jt + T_PPO_FAST, closes, 0, RM, n, c, 12)
     if n >= 25:
         zero = -_TA_EPSILON < slow < _TA_EPSILON  # TA_IS_ZERO
         out[cslots[kt + 24], col] = 0.0 if zero else ((fast - slow) / slow) * 100.0
@@ -976,13 +1061,7 @@ def _native_talib_2(
     if n >= 1:
         dp = h - ring[CH_HIGH, (n - 1) & RM]
         dm = ring[CH_LOW, (n - 1) & RM] - lo
-        tr = h - lo
-        t = abs(h - pc)
-        if t > tr:
-            tr = t
-        t = abs(lo - pc)
-        if t > tr:
-            tr = t
+        tr = _true_range(h, lo, pc)
         pdm = fst[jt + T_PDM]
         mdm = fst[jt + T_MDM]
         trs = fst[jt + T_TRS]
@@ -1016,14 +1095,7 @@ def _native_talib_2(
                 if n >= 3 * p - 2:
                     adxr = (adx + fst[jt + T_ADXH + (n + 1) % p]) / 2.0
                 fst[slot] = adx
-        # ATR(14): the mean of the first 14 true ranges, then fma(atr, 13/14, tr * (1 - 13/14)): the
-        # library's .fma clone (the one run on an FMA CPU) contracts the update this way
-        if n < p:
-            fst[jt + T_ATR] = fst[jt + T_ATR] + tr
-        else:
-            k1 = (p - 1) / p
-            atr = (fst[jt + T_ATR] + tr) / p if n == p else _fma(fst[jt + T_ATR], k1, tr * (1.0 - k1))
-            fst[jt + T_ATR] = atr
+        atr = _atr(fst, jt + T_ATR, n, tr, p)  # ATR(14): the mean of the first 14 TRs, then fused
     out[cslots[kt + 32], col] = adx
     out[cslots[kt + 33], col] = adxr
     out[cslots[kt + 34], col] = pdi
@@ -1157,9 +1229,7 @@ def _native_talib_3(
     out[cslots[kt + 43], col] = _kama(fst, jt + T_KAMA_SUM, ring, RM, n, c)
     out[cslots[kt + 44], col] = _t3(fst, jt + T_T3_E1, n, c)
     out[cslots[kt + 45], col] = _sar(fst, jt + T_SAR_LONG, ring, RM, n, h, lo)
-    var = _var(fst, jt + T_VAR_SHIFT, ring, RM, n, c)
-    # TA_IS_ZERO_OR_NEG: below 1e-14 the deviation is 0 (NaN before the first window stays NaN)
-    sd = (0.0 if var < _TA_EPSILON else math.sqrt(var)) if n >= _VAR_P - 1 else nan
+    sd = _stddev(_var(fst, jt + T_VAR_SHIFT, ring[CH_CLOSE], 0, RM, n, c), n, _VAR_P)
     out[cslots[kt + 46], col] = sd
     # BBANDS(20, 2, 2, SMA): ta-lib 0.8's SMA fast path runs the same running sum as SMA(20) and the
     # same shifted-data variance as STDDEV(20) in one pass (nothing of it fused in the .fma clone:
@@ -1188,6 +1258,40 @@ def _native_talib_3(
         kt + K_CDL0,
         col,
     )
+
+
+@njit_no_nrt("void(float64[::1], int64, int64, float64, float64, float64)", cache=True, error_model="numpy")
+def _context_bar(fst: np.ndarray, j: int, nc: int, h: float, lo: float, c: float) -> None:
+    """Fold context bar ``nc`` (its high, low and close) into the NATIVE_CONTEXT indicators of the
+    block at ``fst[j:]`` and store their outputs at ``fst[j + C_OUT:]``.
+
+    The very replicas of the 1m indicators (the same helpers, the same operations), run over the
+    context bar series: bit-identical to TA-Lib's Function API on that series from its first bar.
+    Compiled on its own (once per closed context bar, not per 1m bar), so the step grows little.
+    """
+    nan = math.nan
+    rm = _CTX_RING - 1
+    ring = j + C_RING
+    fst[ring + (nc & rm)] = c
+    rsi = nan
+    atr = nan
+    roc = nan
+    if nc >= 1:
+        pc = fst[ring + ((nc - 1) & rm)]
+        rsi = _rsi(fst, j + C_RSI_G, nc, c - pc, _CTX_RSI_P)
+        atr = _atr(fst, j + C_ATR, nc, _true_range(h, lo, pc), _CTX_ATR_P)
+        roc = _roc(c, pc)
+    ema = _ema(fst, j + C_EMA, nc, c, _CTX_EMA_P)
+    mid = _sma(fst, j + C_SMA, fst, ring, rm, nc, c, _CTX_BB_P)
+    dev = _stddev(_var(fst, j + C_VAR, fst, ring, rm, nc, c), nc, _CTX_BB_P) * 2.0
+    out = j + C_OUT
+    fst[out] = rsi
+    fst[out + 1] = (atr / c) * 100.0  # NATR; close > 0 is validated at the input
+    fst[out + 2] = roc
+    fst[out + 3] = atr
+    fst[out + 4] = ema
+    fst[out + 5] = mid + dev
+    fst[out + 6] = mid - dev
 
 
 @njit(cache=True, inline="always")
@@ -1406,12 +1510,19 @@ def step(
         out[cslots[kz + i], col] = ring[CH_RET, (n - lg) & RM] if n >= lg + 1 else np.nan
     kz += rlags.shape[0]
 
-    # ---- session-aligned context bars (5/15/60m ...) ----
+    # ---- session-aligned context bars (5/15/60m ...) and their indicators ----
     jb = F_HEADER + 2 * n_lags + 2 * (zwins.shape[0] + 2)
     day_start = t_min - minute
     s_open = day_start + session[0]
     s_close = day_start + session[1]
-    for i in range(tfs.shape[0]):
+    n_tf = tfs.shape[0]
+    jc = jq + n_lags
+    kx = kz + N_NATIVE + N_ICHIMOKU
+    if n == 0:  # no context bar has closed yet: its outputs are NaN
+        for i in range(n_tf):
+            for k in range(N_CONTEXT):
+                fst[jc + C_SIZE * i + C_OUT + k] = math.nan
+    for i in range(n_tf):
         m = tfs[i]
         fin_count[i] = 0
         bstart = s_open + ((t_min - s_open) // m) * m
@@ -1439,6 +1550,15 @@ def step(
             _emit(fst, jf, fin_bars, fin_count, i)
             cur = -1
         ist[I_BUCKET0 + i] = cur
+        # the closed context bars (0, 1 or 2) in order, then the latest values into this 1m row: a
+        # context value holds from the 1m bar that closes its context bar until the next one closes
+        jci = jc + C_SIZE * i
+        for e in range(fin_count[i]):
+            nc = ist[I_BUCKET0 + n_tf + i]
+            _context_bar(fst, jci, nc, fin_bars[i, e, 1], fin_bars[i, e, 2], fin_bars[i, e, 3])
+            ist[I_BUCKET0 + n_tf + i] = nc + 1
+        for k in range(N_CONTEXT):
+            out[cslots[kx + N_CONTEXT * i + k], col] = fst[jci + C_OUT + k]
 
     # ---- simple TA-Lib indicators (NATIVE_TALIB) ----
     _native_talib(fst, jb + 5 * tfs.shape[0], ring, n, o, h, lo, c, v, out, cslots, kz, col)
@@ -1567,13 +1687,15 @@ def step_derive(
     consts: np.ndarray,
     warm: np.ndarray,
     whole: bool,
+    defer: bool,
 ) -> int:
-    """Live: :func:`step` (with FFD) on column 0 of ``col``, then, unless the bar closed a context bar,
-    the derived features and warm-up mask (:func:`derived.apply_derived`) in the same native call.
+    """Live: :func:`step` (with FFD) on column 0 of ``col``, then the derived features and warm-up mask
+    (:func:`derived.apply_derived`) in the same native call.
 
-    One dispatch from Python per bar instead of two. When context bars were finalised (return value
-    > 0) the caller first updates the context TA-Lib handles, then applies the derived kernel itself.
-    With ``whole`` False only the step without FFD runs: :func:`step_many` computes FFD and the
+    One dispatch from Python per bar instead of two. With ``defer`` (a layout with context calls left to
+    TA-Lib handles, none with the default catalog), a bar that finalised context bars (return value
+    > 0) skips the derived kernel: the caller first updates the context TA-Lib handles, then applies
+    it. With ``whole`` False only the step without FFD runs: :func:`step_many` computes FFD and the
     derived features for all its instruments afterwards.
     """
     bar_index = ist[I_COUNT]
@@ -1581,7 +1703,7 @@ def step_derive(
         ist, fst, ring, t_min, o, h, lo, c, v, hurst_window, hurst_lags, zwins, zshort, horizons, rlags,
         tfs, kalman, session, ffd_w, whole, cslots, col, 0, fin_bars, fin_count,
     )  # fmt: skip
-    if n_fin == 0 and whole:
+    if whole and (n_fin == 0 or not defer):
         apply_derived(col, ops, consts, warm, bar_index)
     return n_fin
 
@@ -1649,7 +1771,7 @@ def step_many(
     horizons: np.ndarray, rlags: np.ndarray, tfs: np.ndarray, kalman: np.ndarray, session: np.ndarray,
     ffd_w: np.ndarray, cslots: np.ndarray, ist: np.ndarray, fst: np.ndarray, ring: np.ndarray,
     col: np.ndarray, fin_bars: np.ndarray, fin_count: np.ndarray, ops: np.ndarray, consts: np.ndarray,
-    warm: np.ndarray, n_fin: np.ndarray,
+    warm: np.ndarray, n_fin: np.ndarray, defer: bool,
 ) -> None:  # fmt: skip
     """:func:`step_derive` for bank row ``rows[j]`` with bar ``j``, for every ``j`` (the FeatureBank).
 
@@ -1658,8 +1780,8 @@ def step_many(
     old, inlined ``step`` after this file changed.
     """
     # The step without FFD for every row, then FFD for all rows together (:func:`_ffd_many`), then
-    # the derived features and warm-up mask of the rows that closed no context bar: the same values as
-    # step_derive row by row (FFD's slot is not a derived input; its warm-up equals its own NaN run).
+    # the derived features and warm-up mask of the rows (with ``defer``: of those that closed no context
+    # bar, as step_derive): the same values as step_derive row by row (FFD's slot is not a derived input; its warm-up equals its own NaN run).
     # ``whole`` is False, computed rather than written as a constant: a literal False would type as
     # Literal[bool] and compile a second specialisation of step_derive.
     whole = rows.shape[0] < 0
@@ -1668,10 +1790,10 @@ def step_many(
         n_fin[j] = step_derive(
             ist[i], fst[i], ring[i], t_min[j], o[j], h[j], lo[j], c[j], v[j], hurst_window, hurst_lags,
             zwins, zshort, horizons, rlags, tfs, kalman, session, ffd_w, cslots, col[i], fin_bars[i],
-            fin_count[i], ops, consts, warm, whole,
+            fin_count[i], ops, consts, warm, whole, defer,
         )  # fmt: skip
     _ffd_many(rows, ist, ring, ffd_w, col, cslots[K_FFD])
     for j in range(rows.shape[0]):
-        if n_fin[j] == 0:
+        if n_fin[j] == 0 or not defer:
             i = rows[j]
             apply_derived(col[i], ops, consts, warm, ist[i, I_COUNT] - 1)

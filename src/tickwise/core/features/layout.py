@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,7 +80,9 @@ class Layout:
     slots: dict[str, int]
     warm: np.ndarray  # int64 per feature: first bar (from the anchor) that may be non-NaN
     talib_1m: tuple[TalibCall, ...]
-    context: tuple[tuple[int, tuple[TalibCall, ...]], ...]  # (minutes, calls)
+    # (minutes, the context calls left to TA-Lib) per timeframe: none with the default catalog, whose
+    # context indicators run in the step (kernels.NATIVE_CONTEXT, written through ``cslots``)
+    context: tuple[tuple[int, tuple[TalibCall, ...]], ...]
     ops: np.ndarray  # int64 (n_ops, 5): op, dst, a, b, c
     consts: np.ndarray
     custom_names: tuple[str, ...]
@@ -98,6 +101,11 @@ class Layout:
 
     def warm_of(self, name: str) -> int:
         return int(self.warm[self.slots[name]])
+
+    @property
+    def context_talib(self) -> bool:
+        """Whether any context call is left to TA-Lib (handles live, the Function API in batch)."""
+        return any(calls for _, calls in self.context)
 
 
 def custom_names(spec: FeatureSpec) -> tuple[str, ...]:
@@ -138,6 +146,32 @@ def _split_native(calls: tuple[TalibCall, ...]) -> tuple[TalibCall, ...]:
     return tuple(c for c in calls if c.outputs[0][0] not in native)
 
 
+def context_native_names(tf: int) -> tuple[str, ...]:
+    """The slot names of the context indicators the step computes for the ``tf``-minute bars, in the
+    order it writes them (``cslots`` after the Ichimoku levels)."""
+    return tuple(f"{name}_{tf}m" for name, _, _ in kernels.NATIVE_CONTEXT)
+
+
+def _split_native_context(tf: int, calls: tuple[TalibCall, ...]) -> tuple[TalibCall, ...]:
+    """The ``tf``-minute context calls left to TA-Lib: those not computed by the step.
+
+    As for the 1m calls, a native output must match its catalog call (function and parameters) and a
+    call is native for all its outputs or none; any other call (a custom catalog's) stays a TA-Lib call.
+    """
+    by_name = {name: call for call in calls for name, _ in call.outputs}
+    for (_, func, params), slot in zip(kernels.NATIVE_CONTEXT, context_native_names(tf), strict=True):
+        call = by_name.get(slot)
+        if call is None or call.func != func or call.params != params:
+            raise ValueError(
+                f"native context indicator {slot} ({func} {params}) does not match the catalog: {call}"
+            )
+    native = set(context_native_names(tf))
+    partial = [c for c in calls if 0 < sum(n in native for n, _ in c.outputs) < len(c.outputs)]
+    if partial:
+        raise ValueError(f"a context TA-Lib call must be native for all its outputs or none: {partial}")
+    return tuple(c for c in calls if c.outputs[0][0] not in native)
+
+
 def _custom_warm(spec: FeatureSpec, n_ffd: int) -> dict[str, int]:
     warm = {
         "vwap": 0,
@@ -158,14 +192,22 @@ def _custom_warm(spec: FeatureSpec, n_ffd: int) -> dict[str, int]:
     return warm
 
 
-def build_layout(spec: FeatureSpec) -> Layout:
-    """Resolve names, slots, warm-ups, derived ops and the feature_set id for ``spec``."""
+def build_layout(
+    spec: FeatureSpec,
+    one_minute: tuple[TalibCall, ...] = ONE_MINUTE,
+    context_catalog: Callable[[int], tuple[TalibCall, ...]] = context_calls,
+) -> Layout:
+    """Resolve names, slots, warm-ups, derived ops and the feature_set id for ``spec``.
+
+    ``one_minute`` / ``context_catalog``: the TA-Lib catalog (the default one unless a test or a
+    research build adds calls); calls without a compiled replica run through TA-Lib.
+    """
     warm: dict[str, int] = dict.fromkeys(INPUT_SLOTS, 0)
     warm["obi_5"] = 0
     features: list[str] = []
     aux: list[str] = list(INPUT_SLOTS)
 
-    for call in ONE_MINUTE:
+    for call in one_minute:
         lb = call.lookback()
         for name, _ in call.outputs:
             warm[name] = lb
@@ -184,7 +226,7 @@ def build_layout(spec: FeatureSpec) -> Layout:
     context: list[tuple[int, tuple[TalibCall, ...]]] = []
     derived = _derived_one_minute()
     for tf in spec.timeframes:
-        calls = context_calls(tf)
+        calls = context_catalog(tf)
         context.append((tf, calls))
         for call in calls:
             lb = call.lookback()
@@ -228,7 +270,7 @@ def build_layout(spec: FeatureSpec) -> Layout:
             "spec": spec.to_dict(),
             "names": names,
             "talib": TALIB_VERSION,
-            "calls": [repr(c) for c in ONE_MINUTE] + [repr(c) for _, cs in context for c in cs],
+            "calls": [repr(c) for c in one_minute] + [repr(c) for _, cs in context for c in cs],
             "derived": [repr(d) for d in derived],
         },
         sort_keys=True,
@@ -239,12 +281,17 @@ def build_layout(spec: FeatureSpec) -> Layout:
         names=names,
         slots=slots,
         warm=warm_arr,
-        talib_1m=_split_native(ONE_MINUTE),
-        context=tuple(context),
+        talib_1m=_split_native(one_minute),
+        context=tuple((tf, _split_native_context(tf, calls)) for tf, calls in context),
         ops=ops,
         consts=consts,
         custom_names=cnames,
-        cslots=np.array([slots[n] for n in cnames], dtype=np.int64),
+        # the step's outputs: the custom ones, then the context indicators of each timeframe
+        cslots=np.array(
+            [slots[n] for n in cnames]
+            + [slots[n] for tf in spec.timeframes for n in context_native_names(tf)],
+            dtype=np.int64,
+        ),
         ffd_w=ffd_w,
         ring_size=ring_size,
         feature_set=f"fs{ENGINE_VERSION}-{digest}",
@@ -256,5 +303,5 @@ def new_state(layout: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     spec = layout.spec
     n_i, n_f = kernels.state_sizes(len(spec.hurst_lags), len(spec.zscore_windows), len(spec.timeframes))
     ist = np.zeros(n_i, dtype=np.int64)
-    ist[kernels.I_BUCKET0 :] = -1
+    ist[kernels.I_BUCKET0 : kernels.I_BUCKET0 + len(spec.timeframes)] = -1  # no bucket open; 0 bars
     return ist, np.zeros(n_f), np.zeros((kernels.RING_CHANNELS, layout.ring_size))

@@ -1,9 +1,10 @@
 """The live path: one :class:`FeatureStream` per instrument, fed one closed 1m bar at a time.
 
-It runs the same producers as the batch engine, one column at a time: TA-Lib 0.8 stream handles opened
-on the full history from the anchor (bit-identical to the Function API), the same compiled
-:func:`kernels.step` with its carried state, the same context-bar aggregation, and the same derived /
-warm-up kernel.
+It runs the same producers as the batch engine, one column at a time: the same compiled
+:func:`kernels.step` with its carried state (custom kernels, the TA-Lib replicas, the context bars and
+their indicators), the same derived / warm-up kernel, and, for TA-Lib calls without a replica (none
+with the default catalog), TA-Lib 0.8 stream handles opened on the full history from the anchor
+(bit-identical to the Function API).
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ class FeatureStream:
             dtype=np.int64,
         )
         self._ctx_vals = run.ctx_last.copy()
+        self._defer = layout.context_talib  # context handles run between the step and derived
 
     def _add(self, ready: list[Any], pending: list[Any], call: Any, handle: Any) -> None:
         ins = tuple(_INPUT_INDEX[i] for i in call.inputs)
@@ -165,7 +167,7 @@ class FeatureStream:
         n_fin = kernels.step_derive(
             st.ist, st.fst, st.ring, t_min, o, h, lo, c, v, p.hurst_window, p.hurst_lags, p.zwins,
             p.zshort, p.horizons, p.rlags, p.tfs, p.kalman, p.session, lay.ffd_w, lay.cslots, self._col,
-            self._fin_bars, self._fin_count, lay.ops, lay.consts, lay.warm, True,
+            self._fin_bars, self._fin_count, lay.ops, lay.consts, lay.warm, True, self._defer,
         )  # fmt: skip
         self.finish(n_fin, masking)
         return self._colv[: self._n_feat].copy()
@@ -194,7 +196,7 @@ class FeatureStream:
         mv[in_slots[4]] = v
         self.run_talib(o, h, lo, c, v)
         masking = bar_index <= self._warmup
-        if masking:
+        if masking and self._defer:
             self.restore_context()
         return t_min, o, h, lo, c, v, masking
 
@@ -218,16 +220,23 @@ class FeatureStream:
             self._update_pending(self._ready, self._pending, vals)
             self._groups = _group(self._ready)
 
+    @property
+    def has_context_talib(self) -> bool:
+        """Whether any context TA-Lib handle is left (none with the default catalog: all are native)."""
+        return self._defer
+
     def restore_context(self) -> None:
-        """Context values persist between their bars. Until every feature is warm the warm-up mask may
-        blank them in the column, so restore them from the stored copy while that can happen (the
-        custom step does not touch context slots, so restoring before it is the same)."""
+        """Context values of TA-Lib handles persist between their bars. Until every feature is warm the
+        warm-up mask may blank them in the column, so restore them from the stored copy while that can
+        happen (the step does not touch these slots, so restoring before it is the same). The step's
+        own context indicators need none of this: it writes them from its state on every bar."""
         self._colv[self._ctx_slots] = self._ctx_vals
 
     def finish(self, n_fin: int, masking: bool) -> None:
         """The part of :meth:`update` after the compiled step (``n_fin`` context bars closed): the
-        context TA-Lib handles and then the derived kernel, which the step skipped in that case."""
-        if not n_fin:
+        context TA-Lib handles and then the derived kernel, which the step skipped in that case (only
+        with context calls left to TA-Lib; otherwise nothing is left to do)."""
+        if not n_fin or not self._defer:
             return
         for ti in range(self._fin_count.shape[0]):
             for j in range(int(self._fin_count[ti])):
