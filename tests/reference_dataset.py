@@ -73,8 +73,9 @@ def reference_training_set(
 def assert_same_training_set(got: TrainingSet, expected: TrainingSet) -> None:
     assert got.feature_names == expected.feature_names
     assert (got.feature_set, got.timeframe) == (expected.feature_set, expected.timeframe)
-    assert got.x.dtype == expected.x.dtype and np.array_equal(got.x, expected.x, equal_nan=True)
-    assert np.array_equal(got.x.view(np.int64), expected.x.view(np.int64))  # bit for bit
+    got_x, expected_x = np.asarray(got.x), np.asarray(expected.x)  # a RowMatrix gathers its rows here
+    assert got_x.dtype == expected_x.dtype and np.array_equal(got_x, expected_x, equal_nan=True)
+    assert np.array_equal(got_x.view(np.int64), expected_x.view(np.int64))  # bit for bit
     assert got.token.dtype == expected.token.dtype and np.array_equal(got.token, expected.token)
     pd.testing.assert_index_equal(got.t0, expected.t0)
     pd.testing.assert_index_equal(got.t1, expected.t1)

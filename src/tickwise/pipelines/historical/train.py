@@ -160,6 +160,7 @@ async def load_timeframe(
         lab = await ctx.labels.read_frame(token, timeframe, start, end)
         if len(times) == 0 or lab.empty:
             continue
+        lab = compact_labels(lab, str(timeframe))
         candles = await ctx.candles.read_frame(token, timeframe, None, end)
         closes[(token, str(timeframe))] = pd.Series(
             candles["close"].to_numpy(dtype=np.float64), index=pd.DatetimeIndex(candles["time"])
@@ -172,6 +173,33 @@ async def load_timeframe(
             "so candles, features and labels exist"
         )
     return TrainingData(calculator, timeframe, builder.build(), labels, closes)
+
+
+# The stored label columns a training load keeps: what the training set, the sample weights and the
+# out-of-sample meta-labels read. ``t1_max``, ``barrier``, ``ambiguous`` and ``meta`` are not read there.
+KEPT_LABEL_COLUMNS = (
+    "instrument_token",
+    "timeframe",
+    "time",
+    "side",
+    "label",
+    "t1",
+    "ret",
+    "exit_price",
+    "weight",
+)
+
+
+def compact_labels(labels: pd.DataFrame, timeframe: str) -> pd.DataFrame:
+    """One instrument's stored labels as the load keeps them (issue 15): the columns it reads, numeric
+    columns as they are, and the timeframe as one shared string (a database read gives every row its
+    own string object: about 60 bytes per label row, two label rows per bar)."""
+    kept = labels.loc[:, [c for c in KEPT_LABEL_COLUMNS if c in labels.columns]].reset_index(drop=True)
+    if "timeframe" in kept.columns:
+        if (kept["timeframe"] != timeframe).any():
+            raise ModelError(f"labels of another timeframe than {timeframe} in a {timeframe} load")
+        kept["timeframe"] = np.full(len(kept), timeframe, dtype=object)
+    return kept
 
 
 class TrainingLoads:
