@@ -81,7 +81,9 @@ def assert_same_training_set(got: TrainingSet, expected: TrainingSet) -> None:
     pd.testing.assert_index_equal(got.t1, expected.t1)
     assert sorted(got.labels) == sorted(expected.labels)
     for side in expected.labels:
-        pd.testing.assert_frame_equal(got.labels[side], expected.labels[side])
+        # the training set keeps side and label as int8 (issue 15): the same values, a smaller type
+        compact = {"side": np.int8, "label": np.int8}
+        pd.testing.assert_frame_equal(got.labels[side], expected.labels[side].astype(compact))
     assert got.closes.keys() == expected.closes.keys()
 
 

@@ -351,10 +351,15 @@ def training_set_of(
         joined = pd.concat(sides[s], ignore_index=True).iloc[order].reset_index(drop=True)
         # tz-aware columns move as DatetimeArrays: ``to_numpy`` would build a Timestamp object per row
         frame = pd.DataFrame({"instrument_token": token, "timeframe": timeframe, "time": t0.array})
-        frame["side"] = s
+        frame["side"] = np.full(len(token), s, dtype=np.int8)  # side and label: int8, exact (issue 15)
         for col in LABEL_COLUMNS:
             values = joined[col]
-            frame[col] = values.array if isinstance(values.dtype, pd.DatetimeTZDtype) else values.to_numpy()
+            if col == "label":
+                frame[col] = _label_codes(values.to_numpy())
+            else:
+                frame[col] = (
+                    values.array if isinstance(values.dtype, pd.DatetimeTZDtype) else values.to_numpy()
+                )
         side_frames[s] = frame
     x = RowMatrix(bars, rows, np.array([bars.columns.index(n) for n in names], dtype=np.int64))
     return TrainingSet(
@@ -369,6 +374,14 @@ def training_set_of(
         closes=dict(closes or {}),
         bar_rows=rows,
     )
+
+
+def _label_codes(values: np.ndarray) -> np.ndarray:
+    """Triple-barrier labels (-1, 0, +1) as int8, the values unchanged; anything else is an error."""
+    codes = np.asarray(values).astype(np.int8) if len(values) else np.empty(0, dtype=np.int8)
+    if not np.array_equal(codes, values) or not np.isin(codes, (-1, 0, 1)).all():
+        raise ModelError("labels outside -1, 0, +1: not triple-barrier labels")
+    return codes
 
 
 def bars_of_frame(features: pd.DataFrame, names: Sequence[str]) -> Bars:

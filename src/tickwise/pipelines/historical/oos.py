@@ -69,7 +69,7 @@ from tickwise.pipelines.historical.regimes import (
     regime_comparison,
     with_bar_regime,
 )
-from tickwise.pipelines.historical.train import TrainingLoads
+from tickwise.pipelines.historical.train import TrainingLoads, labels_frame
 from tickwise.pipelines.models import load_model, signal_generator
 from tickwise.ports.booster_trainer import BoosterTrainer
 from tickwise.ports.experiment_tracker import ExperimentTracker
@@ -448,12 +448,10 @@ async def _write_meta_labels(
     """``labels.meta`` of the fold's score window from its own out-of-sample signals (labeling.md §6):
     where the fold's primary proposed a side, 1 when that side's label return clears ``cost``.
     ``labels``: each instrument's stored labels; only the window's rows are joined into one frame."""
-    window = pd.concat(
-        [
-            lab[step.scores(pd.DatetimeIndex(pd.to_datetime(lab["time"], utc=True)))]
-            for lab in labels.values()
-        ],
-        ignore_index=True,
+    window = labels_frame(
+        labels,
+        str(timeframe),
+        lambda lab: step.scores(pd.DatetimeIndex(pd.to_datetime(lab["time"], utc=True))),
     )
     meta = primary_meta_labels(signals, window, cost)
     tokens = sorted({int(t) for t in signals["instrument_token"].unique()})
