@@ -17,6 +17,7 @@ from tickwise.core.dataset import BarsBuilder, RowMatrix, training_set_of
 from tickwise.core.fitting import predict_rows, window_weights
 from tickwise.core.sample_weights import fold_weights
 from tickwise.domain.errors import ModelError
+from tickwise.pipelines.historical.train import KEPT_LABEL_COLUMNS, compact_labels, labels_frame
 
 
 def _bars(tmp_path: Path | None, seed: int = 0, parts: int = 4, k: int = 6):  # type: ignore[no-untyped-def]
@@ -143,3 +144,50 @@ def test_window_weights_equal_the_frame_fold_weights_bit_for_bit() -> None:
     frame = long_.iloc[rows]
     expected = fold_weights(frame, closes, frame["t1"].max()).to_numpy(dtype=np.float64)
     np.testing.assert_array_equal(window_weights(long_, rows, closes), expected)
+
+
+def _stored_labels(token: int, n: int = 6) -> pd.DataFrame:
+    """Label rows as the label repository reads them (13 columns, strings per row)."""
+    times = pd.date_range("2026-01-05 03:45", periods=n, freq="1min", tz="UTC")
+    return pd.DataFrame(
+        {
+            "instrument_token": np.full(2 * n, token, dtype=np.int64),
+            "timeframe": ["1m"] * (2 * n),
+            "time": times.repeat(2),
+            "side": np.tile([-1, 1], n).astype(np.int64),
+            "label": np.tile([1, -1, 0], 2 * n // 3 + 1)[: 2 * n].astype(np.int64),
+            "t1": times.repeat(2) + pd.Timedelta(minutes=3),
+            "t1_max": times.repeat(2) + pd.Timedelta(minutes=5),
+            "ret": np.linspace(-0.01, 0.01, 2 * n),
+            "exit_price": np.linspace(99.0, 101.0, 2 * n),
+            "barrier": ["pt"] * (2 * n),
+            "ambiguous": np.zeros(2 * n, dtype=bool),
+            "weight": np.linspace(0.5, 1.5, 2 * n),
+            "meta": pd.array([None] * (2 * n), dtype="Int64"),
+        }
+    )
+
+
+def test_the_load_keeps_labels_compact_and_gives_the_stored_rows_back() -> None:
+    stored = {7: _stored_labels(7), 9: _stored_labels(9, n=3)}
+    kept = {t: compact_labels(f, t, "1m") for t, f in stored.items()}
+    assert list(kept[7].columns) == ["time", "side", "label", "t1", "ret", "exit_price", "weight"]
+    assert kept[7]["side"].dtype == np.int8 and kept[7]["label"].dtype == np.int8
+    expected = pd.concat(stored.values(), ignore_index=True).loc[:, list(KEPT_LABEL_COLUMNS)]
+    pd.testing.assert_frame_equal(labels_frame(kept, "1m"), expected)
+    first_minute = labels_frame(kept, "1m", lambda lab: (lab["time"] == lab["time"].min()).to_numpy())
+    pd.testing.assert_frame_equal(
+        first_minute, expected[expected["time"] == expected["time"].min()].reset_index(drop=True)
+    )
+    assert list(labels_frame({}, "1m").columns) == list(KEPT_LABEL_COLUMNS)
+
+
+def test_the_load_refuses_labels_of_another_instrument_or_values_that_are_not_labels() -> None:
+    with pytest.raises(ModelError, match="another instrument or timeframe"):
+        compact_labels(_stored_labels(7), 8, "1m")
+    with pytest.raises(ModelError, match="another instrument or timeframe"):
+        compact_labels(_stored_labels(7), 7, "5m")
+    odd = _stored_labels(7)
+    odd.loc[3, "label"] = 2
+    with pytest.raises(ModelError, match="label values"):
+        compact_labels(odd, 7, "1m")
