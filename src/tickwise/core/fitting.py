@@ -159,21 +159,27 @@ def window_weights(
     if not known.any():
         return out
     train_end = int(t1[known].max())
+
+    def grids(tf: object, tokens: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        return {
+            int(tok): (
+                pd.DatetimeIndex(closes[(int(tok), str(tf))].index).as_unit("ns").asi8,
+                closes[(int(tok), str(tf))].to_numpy(dtype=np.float64),
+            )
+            for tok in pd.unique(tokens)
+            if (int(tok), str(tf)) in closes
+        }
+
+    timeframes, sides = pd.unique(labels["timeframe"].to_numpy()), pd.unique(labels["side"].to_numpy())
+    if len(timeframes) == 1 and len(sides) == 1:  # a training set's side: one group, no per-row masks
+        return fold_weights_of(token, t0, t1, grids(timeframes[0], token), train_end)
     timeframe = labels["timeframe"].to_numpy()[rows]
     side = labels["side"].to_numpy()[rows]
     for tf in pd.unique(timeframe):
         of_tf = timeframe == tf
         for s in pd.unique(side[of_tf]):
             mine = np.flatnonzero(of_tf & (side == s))
-            grids = {
-                int(tok): (
-                    pd.DatetimeIndex(closes[(int(tok), str(tf))].index).as_unit("ns").asi8,
-                    closes[(int(tok), str(tf))].to_numpy(dtype=np.float64),
-                )
-                for tok in pd.unique(token[mine])
-                if (int(tok), str(tf)) in closes
-            }
-            out[mine] = fold_weights_of(token[mine], t0[mine], t1[mine], grids, train_end)
+            out[mine] = fold_weights_of(token[mine], t0[mine], t1[mine], grids(tf, token[mine]), train_end)
     return out
 
 

@@ -131,7 +131,8 @@ def test_scoring_rows_window_by_window_equals_one_call_bit_for_bit() -> None:
     np.testing.assert_array_equal(predict_rows(booster, ts, rows, cols), whole)
 
 
-def test_window_weights_equal_the_frame_fold_weights_bit_for_bit() -> None:
+@pytest.mark.parametrize("both_sides", [False, True])
+def test_window_weights_equal_the_frame_fold_weights_bit_for_bit(both_sides: bool) -> None:
     _, labels = synthetic_frames(n_bars=400, n_instruments=3, seed=6)
     grid = pd.date_range("2026-01-05 03:45", periods=420, freq="1min", tz="UTC")
     rng = np.random.default_rng(7)
@@ -139,7 +140,8 @@ def test_window_weights_equal_the_frame_fold_weights_bit_for_bit() -> None:
         (t, "1m"): pd.Series(100 + np.cumsum(rng.normal(scale=0.1, size=len(grid))), index=grid)
         for t in (1, 2, 3)
     }
-    long_ = labels[labels["side"] == 1].sort_values(["time", "instrument_token"]).reset_index(drop=True)
+    mine = labels if both_sides else labels[labels["side"] == 1]  # one group, or one per side
+    long_ = mine.sort_values(["time", "instrument_token"]).reset_index(drop=True)
     rows = np.sort(rng.choice(len(long_), size=700, replace=False))
     frame = long_.iloc[rows]
     expected = fold_weights(frame, closes, frame["t1"].max()).to_numpy(dtype=np.float64)
