@@ -13,7 +13,7 @@ import pytest
 from historical_synthetic import synthetic_frames
 
 from tickwise.adapters.local.row_spill import ScratchRowSpill
-from tickwise.core.dataset import BarsBuilder, RowMatrix, training_set_of
+from tickwise.core.dataset import BarsBuilder, RowMatrix, bars_of_frame, training_set_of
 from tickwise.core.fitting import predict_rows, window_weights
 from tickwise.core.sample_weights import fold_weights
 from tickwise.domain.errors import ModelError
@@ -193,3 +193,11 @@ def test_the_load_refuses_labels_of_another_instrument_or_values_that_are_not_la
     odd.loc[3, "label"] = 2
     with pytest.raises(ModelError, match="label values"):
         compact_labels(odd, 7, "1m")
+
+
+def test_the_training_set_refuses_label_values_that_are_not_triple_barrier_labels() -> None:
+    features, labels = synthetic_frames(n_bars=200, n_instruments=1, seed=8)
+    bars = bars_of_frame(features, ["signal"])
+    labels.loc[labels.index[5], "label"] = 3
+    with pytest.raises(ModelError, match="labels outside"):
+        training_set_of(bars, {1: labels}, feature_set="fs", timeframe="1m")
