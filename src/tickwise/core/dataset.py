@@ -11,7 +11,9 @@ Built instrument by instrument (issue 15): each instrument's feature rows arrive
 (``BarsBuilder.add``) and stay as they came; :class:`Bars` sorts only the keys (time, instrument) and
 gathers values on demand; the training set gathers its rows (:func:`training_set_of`), joining each
 instrument's labels on time with integer positions: no frame of all instruments is concatenated or
-merged, and the bars' values are never copied whole. :func:`build_training_set` (frames in) is the same build, kept for frame callers.
+merged, and the bars' values are never copied whole. The training set's matrix is a :class:`RowMatrix`:
+its rows' bar positions, each fit and score window gathering its own rows (issue 15: memory per training
+row is its keys and labels, not its feature values). :func:`build_training_set` (frames in) is the same build, kept for frame callers.
 """
 
 from __future__ import annotations
@@ -378,10 +380,10 @@ def training_set_of(
 
 def _label_codes(values: np.ndarray) -> np.ndarray:
     """Triple-barrier labels (-1, 0, +1) as int8, the values unchanged; anything else is an error."""
-    codes = np.asarray(values).astype(np.int8) if len(values) else np.empty(0, dtype=np.int8)
-    if not np.array_equal(codes, values) or not np.isin(codes, (-1, 0, 1)).all():
+    values = np.asarray(values)
+    if not np.isin(values, (-1, 0, 1)).all():  # NaN, 0.5, 2, ... are not labels
         raise ModelError("labels outside -1, 0, +1: not triple-barrier labels")
-    return codes
+    return values.astype(np.int8)
 
 
 def bars_of_frame(features: pd.DataFrame, names: Sequence[str]) -> Bars:
