@@ -73,14 +73,17 @@ def reference_training_set(
 def assert_same_training_set(got: TrainingSet, expected: TrainingSet) -> None:
     assert got.feature_names == expected.feature_names
     assert (got.feature_set, got.timeframe) == (expected.feature_set, expected.timeframe)
-    assert got.x.dtype == expected.x.dtype and np.array_equal(got.x, expected.x, equal_nan=True)
-    assert np.array_equal(got.x.view(np.int64), expected.x.view(np.int64))  # bit for bit
+    got_x, expected_x = np.asarray(got.x), np.asarray(expected.x)  # a RowMatrix gathers its rows here
+    assert got_x.dtype == expected_x.dtype and np.array_equal(got_x, expected_x, equal_nan=True)
+    assert np.array_equal(got_x.view(np.int64), expected_x.view(np.int64))  # bit for bit
     assert got.token.dtype == expected.token.dtype and np.array_equal(got.token, expected.token)
     pd.testing.assert_index_equal(got.t0, expected.t0)
     pd.testing.assert_index_equal(got.t1, expected.t1)
     assert sorted(got.labels) == sorted(expected.labels)
     for side in expected.labels:
-        pd.testing.assert_frame_equal(got.labels[side], expected.labels[side])
+        # the training set keeps side and label as int8 (issue 15): the same values, a smaller type
+        compact = {"side": np.int8, "label": np.int8}
+        pd.testing.assert_frame_equal(got.labels[side], expected.labels[side].astype(compact))
     assert got.closes.keys() == expected.closes.keys()
 
 

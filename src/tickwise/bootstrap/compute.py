@@ -205,7 +205,7 @@ async def _load_partition(job: PartitionJob) -> Partition:
     if built is None:
         return Partition(np.empty((0, len(names))), np.empty(0, dtype=np.int8), np.empty(0))
     ts, _ = built
-    return Partition(ts.x, ts.y(job.side), ts.stored_weight(job.side))
+    return Partition(np.asarray(ts.x), ts.y(job.side), ts.stored_weight(job.side))
 
 
 def load_training_partition(job: PartitionJob) -> Partition:

@@ -11,7 +11,9 @@ Built instrument by instrument (issue 15): each instrument's feature rows arrive
 (``BarsBuilder.add``) and stay as they came; :class:`Bars` sorts only the keys (time, instrument) and
 gathers values on demand; the training set gathers its rows (:func:`training_set_of`), joining each
 instrument's labels on time with integer positions: no frame of all instruments is concatenated or
-merged, and the bars' values are never copied whole. :func:`build_training_set` (frames in) is the same build, kept for frame callers.
+merged, and the bars' values are never copied whole. The training set's matrix is a :class:`RowMatrix`:
+its rows' bar positions, each fit and score window gathering its own rows (issue 15: memory per training
+row is its keys and labels, not its feature values). :func:`build_training_set` (frames in) is the same build, kept for frame callers.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class TrainingSet:
     feature_names: list[str]
     feature_set: str
     timeframe: str
-    x: np.ndarray  # (n, k) float64
+    x: FeatureMatrix  # (n, k) float64: in memory, or gathered on demand from the bars (RowMatrix)
     token: np.ndarray  # int64
     t0: pd.DatetimeIndex  # tz-aware (UTC)
     t1: pd.DatetimeIndex  # max of both sides' t1
@@ -79,7 +81,7 @@ class TrainingSet:
             feature_names=self.feature_names,
             feature_set=self.feature_set,
             timeframe=self.timeframe,
-            x=self.x[rows],
+            x=self.x.subset(rows) if isinstance(self.x, RowMatrix) else self.x[rows],
             token=self.token[rows],
             t0=self.t0[rows],
             t1=self.t1[rows],
@@ -155,10 +157,12 @@ class Bars:
         starts = np.cumsum([0, *(len(p) for p in self.parts)])
         part_of = np.searchsorted(starts, wanted, side="right") - 1
         whole = cols is None or np.array_equal(idx, np.arange(len(self.columns)))
-        for p in np.unique(part_of):
-            mine = part_of == p
-            local = wanted[mine] - starts[p]
-            out[mine] = self.parts[p].gather(local, None if whole else idx)
+        # Grouped by part with one sort (not a mask per part): O(rows log rows) for any number of parts.
+        by_part = np.argsort(part_of, kind="stable")
+        cuts = np.flatnonzero(np.diff(part_of[by_part])) + 1
+        for mine in np.split(by_part, cuts) if len(by_part) else []:
+            p = int(part_of[mine[0]])
+            out[mine] = self.parts[p].gather(wanted[mine] - starts[p], None if whole else idx)
         return out
 
     def nan_share(self, name: str) -> float:
@@ -184,6 +188,88 @@ class Bars:
         frame.insert(0, "timeframe", np.full(len(index), timeframe, dtype=object))
         frame.insert(0, "instrument_token", self.token[index])
         return frame
+
+
+class RowMatrix:
+    """A training set's feature matrix, gathered on demand (issue 15): row ``i`` is bar ``bar_rows[i]``
+    of ``bars``, columns ``cols`` of the bars then the per-bar columns ``extra`` (e.g. the regime
+    layer's, one row per bar). Nothing of size rows x columns is held: a fit, a score window or a
+    fold's test rows gather what they use (``m[np.ix_(rows, cols)]``, ``m[rows]``, ``m[rows, j]``,
+    :meth:`take`), the same float64 values an in-memory matrix of the same rows would hold, bit for bit.
+    ``np.asarray(m)`` gathers the whole matrix (for callers that want one)."""
+
+    ndim = 2
+    dtype = np.dtype(np.float64)
+
+    def __init__(
+        self, bars: Bars, bar_rows: np.ndarray, cols: np.ndarray, extra: np.ndarray | None = None
+    ) -> None:
+        if extra is not None and (extra.ndim != 2 or extra.shape[0] != len(bars)):
+            raise ModelError(f"per-bar columns of shape {extra.shape} for {len(bars)} bars")
+        self.bars = bars
+        self.bar_rows = np.asarray(bar_rows, dtype=np.int64)
+        self.cols = np.asarray(cols, dtype=np.int64)
+        self.extra = extra
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.bar_rows), len(self.cols) + (0 if self.extra is None else self.extra.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.bar_rows)
+
+    def take(self, rows: np.ndarray | slice = slice(None), cols: np.ndarray | None = None) -> np.ndarray:
+        """``(len(rows), len(cols))`` float64: rows ``rows`` (positions, a mask or a slice), columns
+        ``cols`` (positions; default all)."""
+        bar = self.bar_rows[rows]
+        k = len(self.cols)
+        idx = np.arange(self.shape[1]) if cols is None else np.asarray(cols, dtype=np.int64).ravel()
+        if len(idx) and (idx.min() < 0 or idx.max() >= self.shape[1]):
+            raise IndexError(f"column positions outside 0..{self.shape[1] - 1}")
+        from_bars = idx < k
+        if from_bars.all():
+            return self.bars.take(bar, self.cols[idx])
+        out = np.empty((len(bar), len(idx)), dtype=np.float64)
+        if from_bars.any():
+            out[:, from_bars] = self.bars.take(bar, self.cols[idx[from_bars]])
+        extra = self.extra if self.extra is not None else np.empty((len(self.bars), 0))
+        out[:, ~from_bars] = extra[np.ix_(bar, idx[~from_bars] - k)]
+        return out
+
+    def __getitem__(self, key: object) -> np.ndarray:
+        if isinstance(key, tuple):
+            if len(key) != 2:
+                raise IndexError(f"a row matrix takes (rows, columns), not {len(key)} indices")
+            rows, cols = (np.asarray(k).ravel() if isinstance(k, np.ndarray) else k for k in key)
+            if isinstance(cols, (int, np.integer)):
+                return self.take(_rows_key(rows), np.array([int(cols)]))[:, 0]
+            if isinstance(cols, slice):
+                cols = np.arange(self.shape[1])[cols]
+            return self.take(_rows_key(rows), np.asarray(cols, dtype=np.int64))
+        return self.take(_rows_key(key))
+
+    def __array__(self, dtype: np.dtype[np.generic] | None = None, copy: bool | None = None) -> np.ndarray:
+        out = self.take()
+        return out if dtype is None else out.astype(dtype)
+
+    def subset(self, rows: np.ndarray) -> RowMatrix:
+        return RowMatrix(self.bars, self.bar_rows[rows], self.cols, self.extra)
+
+    def with_columns(self, extra: np.ndarray) -> RowMatrix:
+        """This matrix with per-bar columns ``extra`` (one row per bar of :attr:`bars`) appended."""
+        joined = extra if self.extra is None else np.hstack([self.extra, extra])
+        return RowMatrix(self.bars, self.bar_rows, self.cols, joined)
+
+
+def _rows_key(key: object) -> np.ndarray | slice:
+    if isinstance(key, slice):
+        return key
+    if isinstance(key, (int, np.integer)):
+        raise IndexError("a row matrix gathers rows by positions, a mask or a slice, not one integer")
+    return np.asarray(key)
+
+
+FeatureMatrix = np.ndarray | RowMatrix
 
 
 class BarsBuilder:
@@ -267,12 +353,17 @@ def training_set_of(
         joined = pd.concat(sides[s], ignore_index=True).iloc[order].reset_index(drop=True)
         # tz-aware columns move as DatetimeArrays: ``to_numpy`` would build a Timestamp object per row
         frame = pd.DataFrame({"instrument_token": token, "timeframe": timeframe, "time": t0.array})
-        frame["side"] = s
+        frame["side"] = np.full(len(token), s, dtype=np.int8)  # side and label: int8, exact (issue 15)
         for col in LABEL_COLUMNS:
             values = joined[col]
-            frame[col] = values.array if isinstance(values.dtype, pd.DatetimeTZDtype) else values.to_numpy()
+            if col == "label":
+                frame[col] = _label_codes(values.to_numpy())
+            else:
+                frame[col] = (
+                    values.array if isinstance(values.dtype, pd.DatetimeTZDtype) else values.to_numpy()
+                )
         side_frames[s] = frame
-    x = bars.take(rows, np.array([bars.columns.index(n) for n in names], dtype=np.int64))
+    x = RowMatrix(bars, rows, np.array([bars.columns.index(n) for n in names], dtype=np.int64))
     return TrainingSet(
         feature_names=names,
         feature_set=feature_set,
@@ -285,6 +376,14 @@ def training_set_of(
         closes=dict(closes or {}),
         bar_rows=rows,
     )
+
+
+def _label_codes(values: np.ndarray) -> np.ndarray:
+    """Triple-barrier labels (-1, 0, +1) as int8, the values unchanged; anything else is an error."""
+    values = np.asarray(values)
+    if not np.isin(values, (-1, 0, 1)).all():  # NaN, 0.5, 2, ... are not labels
+        raise ModelError("labels outside -1, 0, +1: not triple-barrier labels")
+    return values.astype(np.int8)
 
 
 def bars_of_frame(features: pd.DataFrame, names: Sequence[str]) -> Bars:
@@ -330,4 +429,5 @@ def build_training_set(
         feature_names=names,
         closes=closes,
     )
-    return replace(ts, bar_rows=None)  # positions in a Bars the caller never sees
+    # positions in a Bars the caller never sees; the matrix gathered (the Bars is this call's own)
+    return replace(ts, x=np.asarray(ts.x), bar_rows=None)

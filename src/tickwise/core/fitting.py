@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import lightgbm as lgb
 import numpy as np
+import pandas as pd
 
 from tickwise.core.cv import PurgedWalkForward
-from tickwise.core.dataset import TrainingSet
+from tickwise.core.dataset import FeatureMatrix, TrainingSet
 from tickwise.core.metrics import ZerodhaIntradayCosts, side_metrics, signal_pnl
 from tickwise.core.model import SIDE_NAMES, SIDES, LgbParams, binned_dataset, fit_booster, lgb_params
-from tickwise.core.sample_weights import fold_weights
+from tickwise.core.sample_weights import fold_weights_of
 from tickwise.core.signals import SignalGenerator
 
 TUNED_DEFAULTS: LgbParams = {
@@ -84,16 +85,18 @@ class BinnedRows:
         self.capacity = capacity
         self.builds = 0
         self.reuses = 0
-        self._sets: OrderedDict[tuple[object, ...], tuple[np.ndarray, lgb.Dataset]] = OrderedDict()
+        self._sets: OrderedDict[tuple[object, ...], tuple[FeatureMatrix, lgb.Dataset]] = OrderedDict()
 
-    def train_set(self, x: np.ndarray, rows: np.ndarray, cols: np.ndarray, names: list[str]) -> lgb.Dataset:
+    def train_set(
+        self, x: FeatureMatrix, rows: np.ndarray, cols: np.ndarray, names: list[str]
+    ) -> lgb.Dataset:
         """The Dataset of ``x[rows][:, cols]`` (binned on its first fit)."""
         return self._get(
             ("train", *_key(x, rows, cols)), x, lambda: binned_dataset(x[np.ix_(rows, cols)], names)
         )
 
     def valid_set(
-        self, x: np.ndarray, rows: np.ndarray, cols: np.ndarray, reference: lgb.Dataset
+        self, x: FeatureMatrix, rows: np.ndarray, cols: np.ndarray, reference: lgb.Dataset
     ) -> lgb.Dataset:
         """The validation Dataset of ``x[rows][:, cols]``, binned with ``reference``'s bins."""
         return self._get(
@@ -104,7 +107,9 @@ class BinnedRows:
             ),
         )
 
-    def _get(self, key: tuple[object, ...], x: np.ndarray, build: Callable[[], lgb.Dataset]) -> lgb.Dataset:
+    def _get(
+        self, key: tuple[object, ...], x: FeatureMatrix, build: Callable[[], lgb.Dataset]
+    ) -> lgb.Dataset:
         got = self._sets.get(key)
         if got is not None and got[0] is x:
             self._sets.move_to_end(key)
@@ -118,7 +123,7 @@ class BinnedRows:
         return data
 
 
-def _key(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> tuple[object, ...]:
+def _key(x: FeatureMatrix, rows: np.ndarray, cols: np.ndarray) -> tuple[object, ...]:
     digest = hashlib.blake2b(np.ascontiguousarray(rows, dtype=np.int64).tobytes(), digest_size=16)
     digest.update(b"|")
     digest.update(np.ascontiguousarray(cols, dtype=np.int64).tobytes())
@@ -129,9 +134,7 @@ def training_weights(ts: TrainingSet, side: int, rows: np.ndarray, cfg: TrainCon
     """Weights of ``rows`` for one side: recomputed in the window (ū × attribution), class-balanced."""
     y = ts.y(side)[rows]
     if cfg.recompute_weights and ts.closes:
-        labels = ts.labels[side].iloc[rows]
-        train_end = labels["t1"].max()
-        w = fold_weights(labels, ts.closes, train_end).to_numpy(dtype=np.float64)
+        w = window_weights(ts.labels[side], rows, ts.closes)
         w = np.where(np.isfinite(w) & (w > 0), w, 1e-6)
     else:
         w = ts.stored_weight(side)[rows]
@@ -141,6 +144,46 @@ def training_weights(ts: TrainingSet, side: int, rows: np.ndarray, cfg: TrainCon
             w = np.where(y == 1, w * (0.5 * total / pos), w * (0.5 * total / (total - pos)))
     out: np.ndarray = w
     return out
+
+
+def window_weights(
+    labels: pd.DataFrame, rows: np.ndarray, closes: Mapping[tuple[int, str], pd.Series]
+) -> np.ndarray:
+    """``fold_weights(labels.iloc[rows], closes, <latest t1 of rows>)`` on arrays: the same values bit
+    for bit, without a frame of the window's labels (issue 15: the final fit's window is every row)."""
+    token = labels["instrument_token"].to_numpy(dtype=np.int64)[rows]
+    t0 = pd.DatetimeIndex(labels["time"]).as_unit("ns").asi8[rows]
+    t1 = pd.DatetimeIndex(labels["t1"]).as_unit("ns").asi8[rows]
+    out = np.full(len(token), np.nan, dtype=np.float64)
+    known = t1 != _NAT
+    if not known.any():
+        return out
+    train_end = int(t1[known].max())
+
+    def grids(tf: object, tokens: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        return {
+            int(tok): (
+                pd.DatetimeIndex(closes[(int(tok), str(tf))].index).as_unit("ns").asi8,
+                closes[(int(tok), str(tf))].to_numpy(dtype=np.float64),
+            )
+            for tok in pd.unique(tokens)
+            if (int(tok), str(tf)) in closes
+        }
+
+    timeframes, sides = pd.unique(labels["timeframe"].to_numpy()), pd.unique(labels["side"].to_numpy())
+    if len(timeframes) == 1 and len(sides) == 1:  # a training set's side: one group, no per-row masks
+        return fold_weights_of(token, t0, t1, grids(timeframes[0], token), train_end)
+    timeframe = labels["timeframe"].to_numpy()[rows]
+    side = labels["side"].to_numpy()[rows]
+    for tf in pd.unique(timeframe):
+        of_tf = timeframe == tf
+        for s in pd.unique(side[of_tf]):
+            mine = np.flatnonzero(of_tf & (side == s))
+            out[mine] = fold_weights_of(token[mine], t0[mine], t1[mine], grids(tf, token[mine]), train_end)
+    return out
+
+
+_NAT = np.iinfo(np.int64).min  # NaT as int64 nanoseconds
 
 
 def _subsample(rows: np.ndarray, limit: int, seed: int) -> np.ndarray:
@@ -218,6 +261,34 @@ def _rows_data(
     return binned.train_set(ts.x, rows, cols, names)
 
 
+# Rows scored per gather: a test fold or holdout is scored window by window, so the matrix in memory
+# is one window's (about 40 MB at 80 features), whatever the data's size (issue 15).
+SCORE_WINDOW = 65_536
+
+
+def predict_rows(
+    booster: lgb.Booster,
+    ts: TrainingSet,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    num_iteration: int | None = None,
+    window: int = SCORE_WINDOW,
+) -> np.ndarray:
+    """``booster``'s probabilities of training-set rows ``rows`` (columns ``cols``), gathered and scored
+    ``window`` rows at a time: each row's score is its own, so the result equals one call's bit for bit."""
+    parts = [
+        np.asarray(
+            booster.predict(
+                np.ascontiguousarray(ts.x[np.ix_(rows[i : i + window], cols)]), num_iteration=num_iteration
+            ),
+            dtype=np.float64,
+        )
+        for i in range(0, max(len(rows), 1), window)
+    ]
+    out: np.ndarray = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    return out
+
+
 def evaluate(
     ts: TrainingSet,
     train_rows: np.ndarray,
@@ -237,11 +308,10 @@ def evaluate(
     importance = np.zeros(len(feature_idx))
     best_iterations: dict[int, int] = {}
     boosters: dict[int, lgb.Booster] = {}
-    x_test = ts.x[np.ix_(test_rows, feature_idx)]
     for side in SIDES:
         booster, best = fit_side(ts, side, train_rows, params, cfg, feature_idx, binned=binned)
         best_iterations[side] = best
-        p = np.asarray(booster.predict(np.ascontiguousarray(x_test), num_iteration=best), dtype=np.float64)
+        p = predict_rows(booster, ts, test_rows, feature_idx, best)
         probs[side] = p
         y = ts.y(side)[test_rows]
         for key, value in side_metrics(y, p, cfg.threshold).items():

@@ -151,3 +151,44 @@ def fold_weights(
             w *= time_decay(t0, u, decay)
         result.loc[group.index] = _normalise(w)
     return result
+
+
+def fold_weights_of(
+    token: npt.ArrayLike,
+    t0_ns: npt.ArrayLike,
+    t1_ns: npt.ArrayLike,
+    closes: Mapping[int, tuple[IntArray, FloatArray]],
+    train_end_ns: int,
+) -> FloatArray:
+    """:func:`fold_weights` of one timeframe and side on arrays (issue 15: no frame of the window's
+    labels): ``token``, ``t0_ns``/``t1_ns`` (int64 ns since the epoch, UTC; ``NaT`` as numpy's
+    minimum int64) per event, ``closes[token]`` that instrument's bar grid (int64 ns, ascending) and
+    closes. The same arithmetic in the same order per instrument, so the same values bit for bit; NaN
+    for events outside the fold (``t1 > train_end_ns`` or no ``t1``)."""
+    tokens = np.asarray(token, dtype=np.int64)
+    t0_all = np.asarray(t0_ns, dtype=np.int64)
+    t1_all = np.asarray(t1_ns, dtype=np.int64)
+    result = np.full(len(tokens), np.nan, dtype=np.float64)
+    in_fold = (t1_all <= train_end_ns) & (t1_all != np.iinfo(np.int64).min)
+    for tok in pd.unique(tokens[in_fold]):
+        mine = np.flatnonzero(in_fold & (tokens == tok))
+        try:
+            grid, close = closes[int(tok)]
+        except KeyError:
+            raise KeyError(f"no bars given for instrument {tok}") from None
+        t0, t1 = _grid_positions(grid, t0_all[mine]), _grid_positions(grid, t1_all[mine])
+        if np.any(t0 < 0) or np.any(t1 < 0):
+            raise ValueError(f"label times of instrument {tok} are not on its bar grid")
+        w = np.ones(len(mine), dtype=np.float64)
+        w *= average_uniqueness(t0, t1, len(grid))
+        w *= return_attribution(t0, t1, close)
+        result[mine] = _normalise(w)
+    return result
+
+
+def _grid_positions(grid: IntArray, at: IntArray) -> IntArray:
+    """Positions of ``at`` in the ascending ``grid`` (-1 where absent), as ``get_indexer`` gives."""
+    pos = np.searchsorted(grid, at)
+    found = pos < len(grid)
+    found[found] = grid[pos[found]] == at[found]
+    return np.where(found, pos, -1).astype(np.int64)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -69,7 +69,7 @@ from tickwise.pipelines.historical.regimes import (
     regime_comparison,
     with_bar_regime,
 )
-from tickwise.pipelines.historical.train import TrainingLoads
+from tickwise.pipelines.historical.train import TrainingLoads, labels_frame
 from tickwise.pipelines.models import load_model, signal_generator
 from tickwise.ports.booster_trainer import BoosterTrainer
 from tickwise.ports.experiment_tracker import ExperimentTracker
@@ -349,7 +349,7 @@ async def _timeframe_history(
         outcome.seconds = time.perf_counter() - began
         return outcome, history
     ts = data.training_set(data.last_candle.to_pydatetime())
-    bars, labels = data.bars, data.labels_frame()
+    bars, labels = data.bars, data.labels  # per instrument: a fold takes its score window's rows
     del data  # the bars, labels and training set live on; the loader's references go
     bar_times = bars.time_index()
     steps = walk_forward_schedule(bar_times, ts.t0, ts.t1, spec)
@@ -440,15 +440,19 @@ async def _timeframe_history(
 async def _write_meta_labels(
     ctx: HistoricalPorts,
     signals: pd.DataFrame,
-    labels: pd.DataFrame,
+    labels: Mapping[int, pd.DataFrame],
     step: WalkForwardStep,
     cost: float,
     timeframe: Timeframe,
 ) -> int:
     """``labels.meta`` of the fold's score window from its own out-of-sample signals (labeling.md §6):
-    where the fold's primary proposed a side, 1 when that side's label return clears ``cost``."""
-    times = pd.DatetimeIndex(pd.to_datetime(labels["time"], utc=True))
-    window = labels[step.scores(times)]
+    where the fold's primary proposed a side, 1 when that side's label return clears ``cost``.
+    ``labels``: each instrument's stored labels; only the window's rows are joined into one frame."""
+    window = labels_frame(
+        labels,
+        str(timeframe),
+        lambda lab: step.scores(pd.DatetimeIndex(pd.to_datetime(lab["time"], utc=True))),
+    )
     meta = primary_meta_labels(signals, window, cost)
     tokens = sorted({int(t) for t in signals["instrument_token"].unique()})
     score_to = None if step.score_to is None else step.score_to.to_pydatetime()

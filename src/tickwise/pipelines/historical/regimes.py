@@ -19,7 +19,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from tickwise.core.dataset import Bars, TrainingSet
+from tickwise.core.dataset import Bars, RowMatrix, TrainingSet
 from tickwise.core.metrics import ZerodhaIntradayCosts, signal_pnl
 from tickwise.core.regime import REGIME_INPUTS, RegimeLayer, RegimeSpec, fit_regime_layer
 from tickwise.core.signals import CHANGE_PROB, REGIME_STATE, SignalGenerator, regime_layer_rules
@@ -66,7 +66,10 @@ def with_bar_regime(
     if ts.bar_rows is None:
         raise ModelError("regime layer: the training set does not say which bars its rows are")
     regime = layer.frame(_inputs_frame(bars))
-    x = np.hstack([ts.x, regime.to_numpy(dtype=np.float64)[ts.bar_rows]])
+    per_bar = regime.to_numpy(dtype=np.float64)
+    # A gathered-on-demand matrix keeps the columns per bar (no copy of the training matrix); an
+    # in-memory one gets them appended.
+    x = ts.x.with_columns(per_bar) if isinstance(ts.x, RowMatrix) else np.hstack([ts.x, per_bar[ts.bar_rows]])
     return replace(ts, x=x, feature_names=[*ts.feature_names, *layer.columns]), regime
 
 
@@ -83,7 +86,7 @@ def with_regime(
     pos = key.get_indexer(pd.MultiIndex.from_arrays([ts.token, ts.t0.as_unit("ns")]))
     if (pos < 0).any():
         raise ModelError("regime layer: a training event has no feature row")
-    x = np.hstack([ts.x, regime.to_numpy(dtype=np.float64)[pos]])
+    x = np.hstack([np.asarray(ts.x), regime.to_numpy(dtype=np.float64)[pos]])
     return replace(ts, x=x, feature_names=[*ts.feature_names, *layer.columns]), regime
 
 

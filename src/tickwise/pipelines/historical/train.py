@@ -124,8 +124,8 @@ class TrainingData:
         )
 
     def labels_frame(self) -> pd.DataFrame:
-        """Every instrument's labels as one frame (instruments in load order)."""
-        return pd.concat(list(self.labels.values()), ignore_index=True)
+        """Every instrument's labels as one frame (instruments in load order): :func:`labels_frame`."""
+        return labels_frame(self.labels, str(self.timeframe))
 
 
 async def load_timeframe(
@@ -160,6 +160,7 @@ async def load_timeframe(
         lab = await ctx.labels.read_frame(token, timeframe, start, end)
         if len(times) == 0 or lab.empty:
             continue
+        lab = compact_labels(lab, token, str(timeframe))
         candles = await ctx.candles.read_frame(token, timeframe, None, end)
         closes[(token, str(timeframe))] = pd.Series(
             candles["close"].to_numpy(dtype=np.float64), index=pd.DatetimeIndex(candles["time"])
@@ -172,6 +173,62 @@ async def load_timeframe(
             "so candles, features and labels exist"
         )
     return TrainingData(calculator, timeframe, builder.build(), labels, closes)
+
+
+# The stored label columns a training load reads: what the training set, the sample weights and the
+# out-of-sample meta-labels use. ``t1_max``, ``barrier``, ``ambiguous`` and ``meta`` are not read there.
+KEPT_LABEL_COLUMNS = (
+    "instrument_token",
+    "timeframe",
+    "time",
+    "side",
+    "label",
+    "t1",
+    "ret",
+    "exit_price",
+    "weight",
+)
+# What is kept per instrument: the instrument and timeframe are the load's (the same on every row).
+_PER_INSTRUMENT = ("time", "side", "label", "t1", "ret", "exit_price", "weight")
+
+
+def compact_labels(labels: pd.DataFrame, token: int, timeframe: str) -> pd.DataFrame:
+    """One instrument's stored labels as the load keeps them (issue 15): the columns it reads, without
+    the instrument and timeframe (a database read gives every row its own timeframe string, about 60
+    bytes, and there are two label rows per bar), side and label as int8 (-1, 0, +1: exact)."""
+    if (labels["instrument_token"] != token).any() or (labels["timeframe"] != timeframe).any():
+        raise ModelError(f"labels of another instrument or timeframe in the {token} {timeframe} load")
+    kept = labels.loc[:, list(_PER_INSTRUMENT)].reset_index(drop=True)
+    for col, allowed in (("side", (-1, 1)), ("label", (-1, 0, 1))):
+        values = kept[col].to_numpy()
+        if not np.isin(values, allowed).all():
+            raise ModelError(f"instrument {token}: stored {col} values outside {allowed}")
+        kept[col] = values.astype(np.int8)
+    return kept
+
+
+def labels_frame(
+    labels: Mapping[int, pd.DataFrame],
+    timeframe: str,
+    select: Callable[[pd.DataFrame], np.ndarray] | None = None,
+) -> pd.DataFrame:
+    """Kept labels (:func:`compact_labels`, per instrument) as stored label rows: the
+    :data:`KEPT_LABEL_COLUMNS`, side and label as int64, instruments in load order; with ``select``,
+    only the rows it picks of each instrument (e.g. a fold's score window), so no frame of all of them
+    is made."""
+    parts = []
+    for token, lab in labels.items():
+        rows = lab if select is None else lab[select(lab)]
+        part = rows.assign(
+            instrument_token=np.full(len(rows), token, dtype=np.int64),
+            timeframe=np.full(len(rows), timeframe, dtype=object),
+            side=rows["side"].to_numpy(dtype=np.int64),
+            label=rows["label"].to_numpy(dtype=np.int64),
+        )
+        parts.append(part.loc[:, list(KEPT_LABEL_COLUMNS)])
+    if not parts:
+        return pd.DataFrame(columns=list(KEPT_LABEL_COLUMNS))
+    return pd.concat(parts, ignore_index=True)
 
 
 class TrainingLoads:
