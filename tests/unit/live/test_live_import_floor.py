@@ -130,3 +130,24 @@ def test_the_import_check_sees_a_heavy_import_when_one_happens(tmp_path: Path) -
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "lightgbm" in json.loads(out.stdout.strip().splitlines()[-1])["loaded"]
+
+
+def test_the_bench_replay_process_imports_no_training_library(tmp_path: Path) -> None:
+    """`tickwise bench live` replays in its own process, which must weigh what a shard weighs: its model
+    is trained in a child and loaded as a bundle is. Only its simulated market needs scipy.signal (which
+    imports scipy.stats); a live shard's simulator is another process."""
+    _, bundle = _bundle(tmp_path)
+    modules = ("tickwise.cli.main", "tickwise.cli.bench", "tickwise.bench.live")
+    code = CHILD.format(modules=modules, bundle=str(bundle), heavy=HEAVY)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert set(json.loads(out.stdout.strip().splitlines()[-1])["loaded"]) <= {"scipy.stats"}
+
+
+def test_the_bench_models_round_count_is_the_training_default() -> None:
+    from tickwise.bench.live import PRODUCTION_ROUNDS
+    from tickwise.core.fitting import TrainConfig
+
+    assert TrainConfig().num_boost_round == PRODUCTION_ROUNDS
