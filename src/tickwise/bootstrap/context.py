@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -130,13 +132,35 @@ def live_candle_checks(
     )
 
 
+def migrate_to_head(url: str) -> None:
+    """``migrate(url)`` without its report: what a migration child process runs (picklable by name)."""
+    migrate(url)
+
+
+async def _migrate(url: str, *, in_child: bool) -> None:
+    if not in_child:
+        await asyncio.to_thread(migrate, url)
+        return
+    # Alembic, SQLAlchemy and psycopg2 cost a process about 30 MB resident that it keeps once imported;
+    # a live shard migrates once and then never again, so it does so in a short-lived child (spawned:
+    # nothing of this process is copied into it). An error there is raised here, as it would have been.
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        await asyncio.get_running_loop().run_in_executor(pool, migrate_to_head, url)
+
+
 @asynccontextmanager
-async def open_historical(settings: Settings, *, url: str | None = None) -> AsyncIterator[HistoricalContext]:
-    """Start/locate the database, apply migrations, check its world, and yield the wired repositories."""
+async def open_historical(
+    settings: Settings, *, url: str | None = None, migrate_in_child: bool = False
+) -> AsyncIterator[HistoricalContext]:
+    """Start/locate the database, apply migrations, check its world, and yield the wired repositories.
+
+    ``migrate_in_child``: run the migrations in a child process (the live mode: see :func:`_migrate`).
+    """
     from tickwise.bootstrap.world import ensure_world
 
     dsn: str = url if url else await asyncio.to_thread(database_url, settings)
-    await asyncio.to_thread(migrate, url if url else await asyncio.to_thread(migration_url, settings))
+    admin = url if url else await asyncio.to_thread(migration_url, settings)
+    await _migrate(admin, in_child=migrate_in_child)
     async with open_pool(settings, url=dsn) as pool:
         await ensure_world(pool, settings)  # every user of this context writes market data
         yield HistoricalContext(

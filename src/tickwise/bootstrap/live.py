@@ -366,7 +366,7 @@ async def run_live(
             hooks = NullHooks()
     simulated = uses_simulator(settings) if options.simulator is None else options.simulator
     try:
-        async with open_historical(settings, url=options.url) as ctx:
+        async with open_historical(settings, url=options.url, migrate_in_child=True) as ctx:
             from tickwise.adapters.timescale.repair_window_repository import (
                 TimescaleRepairWindowRepository,
             )
