@@ -35,7 +35,9 @@ from tickwise.adapters.timescale.signal_repository import TimescaleSignalReposit
 from tickwise.bootstrap.calendar import calendar_of
 from tickwise.bootstrap.database import database_url, migrate, migration_url, open_pool
 from tickwise.config import Settings
-from tickwise.core.candle_flags import CandleCheckConfig
+from tickwise.core.candle_flags import CandleCheckConfig, fit_compiled_model
+from tickwise.core.candle_flags_minute import FitRequest
+from tickwise.core.isolation_pack import CompiledForest
 from tickwise.domain.calendar import SessionCalendar
 from tickwise.domain.errors import ConfigError
 from tickwise.pipelines import models as model_use
@@ -127,9 +129,22 @@ def live_candle_checks(
     """The live mode's candle checker and where its flags go (None when the checks are disabled)."""
     if not settings.data_quality.enabled:
         return None
-    return LiveCandleChecker(candle_check_config(settings), calendar, hooks), TimescaleCandleFlagRepository(
-        pool
-    )
+    checker = LiveCandleChecker(candle_check_config(settings), calendar, hooks, fit_many=fit_in_child)
+    return checker, TimescaleCandleFlagRepository(pool)
+
+
+def fit_in_child(requests: list[FitRequest]) -> list[CompiledForest | None]:
+    """The week's anomaly models fitted in a short-lived spawned child, returned compiled: the fit needs
+    scikit-learn (about 50 MB resident with the scipy.stats it imports), scoring does not, and a live
+    process fits once before its session. The same function fits them in process: the same models."""
+    if not requests:
+        return []
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(fit_compiled_models, requests).result()
+
+
+def fit_compiled_models(requests: list[FitRequest]) -> list[CompiledForest | None]:
+    return [fit_compiled_model(*request) for request in requests]
 
 
 def migrate_to_head(url: str) -> None:

@@ -41,7 +41,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
 from tickwise.core.aggregation import bucket_times, ist_days, utc_nanoseconds
-from tickwise.core.isolation_pack import IsolationPack
+from tickwise.core.isolation_pack import CompiledForest, IsolationPack, compile_forest
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.timeframe import Timeframe
 
@@ -368,6 +368,15 @@ def fit_sessions_model(
     if len(train) < config.anomaly_min_bars:
         return None
     return _fit_forest(train, config, session_days[first])
+
+
+def fit_compiled_model(
+    sessions: Sequence[tuple[date, FloatArray]], day: date, config: CandleCheckConfig
+) -> CompiledForest | None:
+    """:func:`fit_sessions_model`'s forest in its compiled, scikit-learn-free form (what scoring reads):
+    a process that fits in a child gets these arrays back and never imports scikit-learn itself."""
+    model = fit_sessions_model(sessions, day, config)
+    return None if model is None else compile_forest(model)
 
 
 def _fit_forest(train: FloatArray, config: CandleCheckConfig, day: date) -> IsolationForest:

@@ -165,7 +165,11 @@ class IsolationPack:
         return sum(f.nbytes for f in self._forests.values())
 
     def add(self, key: Hashable, model: IsolationForest) -> None:
-        self._forests[key] = compile_forest(model)
+        self.add_compiled(key, compile_forest(model))
+
+    def add_compiled(self, key: Hashable, forest: CompiledForest) -> None:
+        """Add a forest compiled elsewhere (:func:`compile_forest`, e.g. in a fitting child process)."""
+        self._forests[key] = forest
         self._packed = None
 
     def discard(self, keys: Sequence[Hashable]) -> None:

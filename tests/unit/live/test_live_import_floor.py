@@ -151,3 +151,50 @@ def test_the_bench_models_round_count_is_the_training_default() -> None:
     from tickwise.core.fitting import TrainConfig
 
     assert TrainConfig().num_boost_round == PRODUCTION_ROUNDS
+
+
+PREPARE = """
+import json, sys
+import numpy as np, pandas as pd
+from datetime import date
+from tickwise.bootstrap.context import fit_in_child
+from tickwise.core.candle_flags import CandleCheckConfig
+from tickwise.pipelines.live.candle_checks import LiveCandleChecker
+data = np.load({path!r})
+frame = pd.DataFrame({{k: data[k] for k in ("open", "high", "low", "close", "volume")}})
+frame.insert(0, "time", pd.to_datetime(data["time"], utc=True))
+checker = LiveCandleChecker(CandleCheckConfig(), fit_many=fit_in_child)
+checker.seed(1, frame)
+print(json.dumps({{"fitted": checker.prepare(date.fromisoformat({day!r})), "sklearn": "sklearn" in sys.modules}}))
+"""
+
+
+def test_a_live_session_fits_its_anomaly_models_without_importing_scikit_learn(tmp_path: Path) -> None:
+    """With data_quality on (the default) the session fits the week's IsolationForests before it
+    starts: in a spawned child, so scikit-learn stays out of the live process."""
+    from datetime import UTC, date, datetime, time
+
+    from tickwise.domain.calendar import NSE
+
+    days = NSE.trading_days(date(2026, 10, 5), date(2026, 10, 16))
+    rng = np.random.default_rng(4)
+    opens = [datetime.combine(d, time(3, 45), tzinfo=UTC) for d in days[:-1]]
+    minute_ns = 60_000_000_000
+    times = np.array([int(o.timestamp()) * 10**9 + m * minute_ns for o in opens for m in range(375)])
+    close = 100 + np.cumsum(rng.normal(0, 0.05, len(times)))
+    path = tmp_path / "history.npz"
+    np.savez(
+        path,
+        time=times,
+        open=close,
+        high=close + 0.1,
+        low=close - 0.1,
+        close=close,
+        volume=rng.integers(100, 1000, len(times)).astype(np.float64),
+    )
+    code = PREPARE.format(path=str(path), day=days[-1].isoformat())
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"fitted": 1, "sklearn": False}
