@@ -84,12 +84,11 @@ from tickwise.adapters.timescale.signal_repository import TimescaleSignalReposit
 from tickwise.adapters.timescale.tick_repository import TimescaleTickRepository
 from tickwise.core.candles import CandleBuilder
 from tickwise.core.features.calculator import FeatureCalculator
-from tickwise.core.fitting import TUNED_DEFAULTS, TrainConfig
-from tickwise.core.labels.events import label_both_sides
 from tickwise.core.labels.spec import LabelSpec
 from tickwise.core.model import ModelArtifact, fit_booster, lgb_params
 from tickwise.core.predictor import Predictor
 from tickwise.core.signals import model_signal_generator
+from tickwise.core.text_booster import TextBooster, lightgbm_probe_digest
 from tickwise.core.tick_validator import TickValidator
 from tickwise.domain.bar import Bar
 from tickwise.domain.calendar import NSE
@@ -107,7 +106,9 @@ from tickwise.pipelines.live.sinks import LiveRepositories, signal_sink, table_s
 from tickwise.pipelines.live.writer import BufferedWriter, WriteFn
 
 SESSION_BARS = 375
-PRODUCTION_ROUNDS = TrainConfig().num_boost_round  # the default model_training.num_boost_round
+# The default model_training.num_boost_round (TrainConfig().num_boost_round, asserted equal by
+# tests/unit/live/test_bench_live_paths.py): a constant, so the replay process never imports the training code.
+PRODUCTION_ROUNDS = 200
 # The simulated market's Monday whose session is measured (the history is the days before it) ...
 MARKET_DAY = date(2026, 1, 5)
 # ... replayed as this Monday, far in the past so that, with ``db``, the bench's rows can never collide
@@ -219,7 +220,7 @@ class _MemoryLog:
 
 def _train_model_strings(
     instruments: int, seed: int, train_tokens: list[int], hist_days: list[date], rounds: int
-) -> tuple[dict[int, str], int]:
+) -> tuple[dict[int, tuple[str, str | None]], int]:
     """In a child process: the bench model trained as :func:`train_bench_model` trains it, returned as
     LightGBM model strings (training's memory stays in the child, as a live process loads a trained
     model and never trains one)."""
@@ -229,7 +230,9 @@ def _train_model_strings(
     artifact, rows = train_bench_model(
         calc, [history_frame(market, t, hist_days, SHIFT) for t in train_tokens], rounds=rounds
     )
-    return {side: b.model_to_string() for side, b in artifact.boosters.items()}, rows
+    return {
+        side: (b.model_to_string(), lightgbm_probe_digest(b)) for side, b in artifact.boosters.items()
+    }, rows
 
 
 def _trained_in_child(
@@ -238,15 +241,14 @@ def _trained_in_child(
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    import lightgbm as lgb
-
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
         strings, rows = pool.submit(
             _train_model_strings, instruments, seed, train_tokens, hist_days, PRODUCTION_ROUNDS
         ).result()
     artifact = ModelArtifact(
         version="bench-trained",
-        boosters={side: lgb.Booster(model_str=text) for side, text in strings.items()},
+        # As a live process loads a bundle: the text and LightGBM's probe digest, no LightGBM import.
+        boosters={side: TextBooster(text, probe) for side, (text, probe) in strings.items()},
         feature_names=tuple(calc.names),
         feature_set=calc.feature_set,
         label_spec=LabelSpec().to_dict(),
@@ -317,6 +319,9 @@ def train_bench_model(
     prediction cost per bar is then that of a production model, not of a toy. Returns the artifact
     and the number of training rows.
     """
+    from tickwise.core.fitting import TUNED_DEFAULTS  # training: in the child process only
+    from tickwise.core.labels.events import label_both_sides
+
     spec = LabelSpec()
     feats, labs = [], []
     for h in histories:

@@ -7,52 +7,41 @@ The broker is opened separately (``bootstrap.broker.open_broker``) and only by t
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import asyncpg
 import pandas as pd
 from loguru import logger
 
-from tickwise.adapters.local.model_store import LocalModelStore
 from tickwise.adapters.mlflow.tracker import MlflowTracker, tracking_uri
-from tickwise.adapters.timescale.backfill_log_repository import TimescaleBackfillLogRepository
 from tickwise.adapters.timescale.candle_flag_repository import TimescaleCandleFlagRepository
-from tickwise.adapters.timescale.candle_repository import TimescaleCandleRepository
-from tickwise.adapters.timescale.feature_repository import TimescaleFeatureRepository
-from tickwise.adapters.timescale.instrument_repository import TimescaleInstrumentRepository
-from tickwise.adapters.timescale.label_repository import TimescaleLabelRepository
-from tickwise.adapters.timescale.model_repository import TimescaleModelRepository
-from tickwise.adapters.timescale.signal_member_repository import TimescaleSignalMemberRepository
-from tickwise.adapters.timescale.signal_repository import TimescaleSignalRepository
 from tickwise.adapters.timescale.world_repository import TimescaleWorldRepository
-from tickwise.bootstrap.calendar import calendar_of
 from tickwise.bootstrap.compute import DerivePlan, derive_plan, open_trainer, training_loads
-from tickwise.bootstrap.database import database_url, migrate, migration_url, open_pool
+from tickwise.bootstrap.context import (
+    HistoricalContext,
+    candle_check_config,
+    live_candle_checks,
+    models_dir,
+    open_historical,
+    signal_generator,
+    signal_options_of,
+)
 from tickwise.bootstrap.universe import default_symbols
 from tickwise.config import Settings
-from tickwise.core.candle_flags import CandleCheckConfig
 from tickwise.core.ensemble import EnsembleSpec
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.fitting import TrainConfig
 from tickwise.core.labels import LabelSpec
 from tickwise.core.meta_training import MetaTrainConfig
-from tickwise.core.model import ModelArtifact
 from tickwise.core.regime import ChangePointSpec, RegimeSpec
 from tickwise.core.retrain import RetrainDecision, retrain_decision
-from tickwise.core.signals import SignalGenerator
 from tickwise.core.walk_forward import WalkForwardSpec
-from tickwise.domain.calendar import SessionCalendar
-from tickwise.domain.errors import ConfigError
 from tickwise.domain.instrument import Instrument
 from tickwise.domain.timeframe import Timeframe
 from tickwise.observability.hooks import NullHooks
-from tickwise.pipelines import models as model_use
 from tickwise.pipelines.historical.candle_checks import CandleQuality, check_universe
 from tickwise.pipelines.historical.oos import OosOutcome
 from tickwise.pipelines.historical.options import HistoricalOptions
@@ -70,8 +59,6 @@ from tickwise.pipelines.historical.run import (
     train_step,
 )
 from tickwise.pipelines.historical.train import TrainOutcome
-from tickwise.pipelines.live.candle_checks import LiveCandleChecker
-from tickwise.pipelines.models import SignalOptions
 from tickwise.ports.experiment_tracker import ExperimentTracker
 from tickwise.ports.historical_source import HistoricalSource
 from tickwise.ports.hooks import PipelineHooks
@@ -84,40 +71,19 @@ __all__ = [
     "PredictOutcome",
     "Reporter",
     "TrainOutcome",
+    "candle_check_config",
     "historical_options",
+    "live_candle_checks",
     "mlflow_uri",
+    "models_dir",
     "open_historical",
     "run_backfill",
     "run_historical",
     "run_predict",
     "run_train",
     "signal_generator",
+    "signal_options_of",
 ]
-
-
-@dataclass
-class HistoricalContext:
-    """The wired ports (satisfies ``pipelines.historical.context.HistoricalPorts``) plus the pool and
-    settings for wiring code that needs more (the live mode)."""
-
-    settings: Settings
-    options: HistoricalOptions
-    url: str
-    pool: asyncpg.Pool
-    instruments: TimescaleInstrumentRepository
-    candles: TimescaleCandleRepository
-    features: TimescaleFeatureRepository
-    labels: TimescaleLabelRepository
-    signals: TimescaleSignalRepository
-    models: TimescaleModelRepository
-    backfill_log: TimescaleBackfillLogRepository
-    store: LocalModelStore
-    calendar: SessionCalendar
-    signal_members: TimescaleSignalMemberRepository
-
-
-def models_dir(settings: Settings) -> Path:
-    return Path(settings.system.data_dir).resolve() / "models"
 
 
 def label_spec_of(settings: Settings) -> LabelSpec:
@@ -144,20 +110,6 @@ def train_config_of(settings: Settings) -> TrainConfig:
         embargo_bars=mt.embargo_bars,
         threshold=mt.signal_threshold,
         optuna_storage=mt.optuna_storage.get_secret_value(),
-    )
-
-
-def signal_options_of(settings: Settings) -> SignalOptions:
-    mt = settings.model_training
-    meta = settings.signals.meta
-    regime_filter = settings.signals.regime_filter
-    return SignalOptions(
-        threshold=mt.signal_threshold,
-        kelly_fraction=mt.kelly_fraction,
-        max_position=mt.max_position,
-        suppress_states=regime_filter.suppress_states,
-        max_change_prob=regime_filter.max_change_prob,
-        meta_step=meta.step if meta.enabled else None,
     )
 
 
@@ -227,35 +179,9 @@ def ensemble_spec_of(settings: Settings) -> EnsembleSpec | None:
     return EnsembleSpec(timeframe=ens.timeframe, schedule=schedule, regularization=ens.regularization)
 
 
-def signal_generator(settings: Settings, artifact: ModelArtifact) -> SignalGenerator:
-    """The generator for ``artifact`` with the configured thresholds (both modes)."""
-    return model_use.signal_generator(signal_options_of(settings), artifact)
-
-
 def mlflow_uri(settings: Settings) -> str:
     """The MLflow tracking URI in use (configured, or the file store under data_dir/mlruns)."""
     return tracking_uri(settings)
-
-
-def candle_check_config(settings: Settings) -> CandleCheckConfig:
-    """``data_quality`` settings -> the thresholds and exclusion policy of ``core.candle_flags``."""
-    dq = settings.data_quality
-    try:
-        return CandleCheckConfig(
-            window=dq.window,
-            min_history=dq.min_history,
-            return_z=dq.return_z,
-            range_iqr=dq.range_iqr,
-            wick_iqr=dq.wick_iqr,
-            volume_z=dq.volume_z,
-            session_gap=dq.session_gap,
-            anomaly=dq.anomaly,
-            anomaly_threshold=dq.anomaly_threshold,
-            anomaly_fit_sessions=dq.anomaly_fit_sessions,
-            exclude=frozenset(dq.exclude),
-        )
-    except ValueError as exc:
-        raise ConfigError(f"data_quality: {exc}") from None
 
 
 def candle_quality(
@@ -269,47 +195,9 @@ def candle_quality(
     )
 
 
-def live_candle_checks(
-    settings: Settings, pool: asyncpg.Pool, calendar: SessionCalendar, hooks: PipelineHooks
-) -> tuple[LiveCandleChecker, TimescaleCandleFlagRepository] | None:
-    """The live mode's candle checker and where its flags go (None when the checks are disabled)."""
-    if not settings.data_quality.enabled:
-        return None
-    return LiveCandleChecker(candle_check_config(settings), calendar, hooks), TimescaleCandleFlagRepository(
-        pool
-    )
-
-
 def tracker_factory(settings: Settings) -> Callable[[], ExperimentTracker]:
     """A factory, not a tracker: MLflow's import is slow and only a run that trains needs it."""
     return lambda: MlflowTracker(tracking_uri(settings))
-
-
-@asynccontextmanager
-async def open_historical(settings: Settings, *, url: str | None = None) -> AsyncIterator[HistoricalContext]:
-    """Start/locate the database, apply migrations, check its world, and yield the wired repositories."""
-    from tickwise.bootstrap.world import ensure_world
-
-    dsn: str = url if url else await asyncio.to_thread(database_url, settings)
-    await asyncio.to_thread(migrate, url if url else await asyncio.to_thread(migration_url, settings))
-    async with open_pool(settings, url=dsn) as pool:
-        await ensure_world(pool, settings)  # every user of this context writes market data
-        yield HistoricalContext(
-            settings=settings,
-            options=historical_options(settings),
-            url=dsn,
-            pool=pool,
-            instruments=TimescaleInstrumentRepository(pool),
-            candles=TimescaleCandleRepository(pool),
-            features=TimescaleFeatureRepository(pool),
-            labels=TimescaleLabelRepository(pool),
-            signals=TimescaleSignalRepository(pool),
-            models=TimescaleModelRepository(pool),
-            backfill_log=TimescaleBackfillLogRepository(pool),
-            store=LocalModelStore(models_dir(settings)),
-            calendar=calendar_of(settings),
-            signal_members=TimescaleSignalMemberRepository(pool),
-        )
 
 
 async def run_historical(

@@ -125,7 +125,7 @@ async def challenger_steps(
 ) -> list[SignalStep]:
     """Signal steps of up to ``live.challengers`` challenger models (newest first) that use this build's
     feature set; a challenger that cannot be loaded is skipped with a warning, never fatal."""
-    from tickwise.bootstrap.historical import signal_generator
+    from tickwise.bootstrap.context import signal_generator
     from tickwise.pipelines.models import load_model
 
     limit = settings.live.challengers
@@ -307,7 +307,7 @@ def _sighup_reloader(
 ) -> SighupReloader | None:
     """SIGHUP: re-read the configuration and apply its mid-session-safe part (bootstrap/reload.py); the
     5m/15m and ensemble thresholds change with the 1m ones."""
-    from tickwise.bootstrap.historical import signal_generator
+    from tickwise.bootstrap.context import signal_generator
 
     if options.reload is None:
         return None
@@ -337,7 +337,7 @@ async def run_live(
 ) -> SessionReport:
     """``tickwise live``: one session (see the module doc). Returns the session report."""
     from tickwise.bootstrap.broker import open_broker, open_simulated_broker, uses_simulator
-    from tickwise.bootstrap.historical import live_candle_checks, open_historical, signal_generator
+    from tickwise.bootstrap.context import live_candle_checks, open_historical, signal_generator
     from tickwise.bootstrap.timeframes import live_timeframes
     from tickwise.observability.hooks import NullHooks, PrometheusHooks
     from tickwise.observability.metrics import TickwiseMetrics, start_metrics_server
@@ -366,7 +366,7 @@ async def run_live(
             hooks = NullHooks()
     simulated = uses_simulator(settings) if options.simulator is None else options.simulator
     try:
-        async with open_historical(settings, url=options.url) as ctx:
+        async with open_historical(settings, url=options.url, migrate_in_child=True) as ctx:
             from tickwise.adapters.timescale.repair_window_repository import (
                 TimescaleRepairWindowRepository,
             )

@@ -60,7 +60,7 @@ class LiveTimeframes:
     def generators(self, settings: Settings) -> list[SignalGenerator]:
         """The signal generators ``settings`` gives each scorer, then the ensemble (a SIGHUP reload:
         built first, so an invalid value changes nothing)."""
-        from tickwise.bootstrap.historical import signal_generator, signal_options_of
+        from tickwise.bootstrap.context import signal_generator, signal_options_of
 
         out = [signal_generator(settings, self.artifacts[str(s.timeframe)]) for s in self.scorers]
         if self.ensemble is not None:
@@ -92,7 +92,7 @@ class LiveTimeframes:
 
 async def live_timeframes(settings: Settings, source: ModelSource) -> LiveTimeframes:
     """The scorers of the longer signal timeframes and the ensemble step (see the module docstring)."""
-    from tickwise.bootstrap.historical import signal_generator, signal_options_of
+    from tickwise.bootstrap.context import signal_generator, signal_options_of
 
     wanted = [tf for tf in settings.trading.all_signal_timeframes if tf is not Timeframe.M1]
     ens = settings.ensemble

@@ -33,18 +33,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
-from sklearn.ensemble import IsolationForest
 
 from tickwise.core.aggregation import bucket_times, ist_days, utc_nanoseconds
-from tickwise.core.isolation_fit import fit_isolation_forest
-from tickwise.core.isolation_pack import IsolationPack
+from tickwise.core.isolation_pack import CompiledForest, IsolationPack, compile_forest
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.timeframe import Timeframe
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import IsolationForest
 
 CHECKS = (
     "ohlc_inconsistent",
@@ -368,9 +370,21 @@ def fit_sessions_model(
     return _fit_forest(train, config, session_days[first])
 
 
+def fit_compiled_model(
+    sessions: Sequence[tuple[date, FloatArray]], day: date, config: CandleCheckConfig
+) -> CompiledForest | None:
+    """:func:`fit_sessions_model`'s forest in its compiled, scikit-learn-free form (what scoring reads):
+    a process that fits in a child gets these arrays back and never imports scikit-learn itself."""
+    model = fit_sessions_model(sessions, day, config)
+    return None if model is None else compile_forest(model)
+
+
 def _fit_forest(train: FloatArray, config: CandleCheckConfig, day: date) -> IsolationForest:
     # Seeded per session so a session's model is the same whether it is fitted in batch or live. The
     # lean fit is scikit-learn's fit without its per-tree overhead: the same trees (core/isolation_fit.py).
+    # Imported here: scikit-learn (about 50 MB resident with scipy.stats) only where a forest is fitted.
+    from tickwise.core.isolation_fit import fit_isolation_forest
+
     return fit_isolation_forest(
         train,
         n_estimators=config.anomaly_trees,

@@ -21,6 +21,7 @@ at its first bar.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import date
 from functools import lru_cache
@@ -39,15 +40,19 @@ from tickwise.core.candle_flags import (
     FloatArray,
     bar_series,
     fired_checks,
-    fit_sessions_model,
+    fit_compiled_model,
     flag_rows,
     in_market_hours,
     trailing_windows,
     window_statistics,
 )
-from tickwise.core.isolation_pack import IsolationPack
+from tickwise.core.isolation_pack import CompiledForest, IsolationPack
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.timeframe import Timeframe
+
+# What fits anomaly models elsewhere: :func:`fit_compiled_model` requests in, compiled forests out.
+FitRequest = tuple[list[tuple[date, FloatArray]], date, CandleCheckConfig]
+FitMany = Callable[[list[FitRequest]], list[CompiledForest | None]]
 
 _NO_DAY = np.int64(-(2**62))
 _NO_TIME = np.iinfo(np.int64).min
@@ -228,16 +233,22 @@ class MinuteChecks:
             return key
         if key in self._no_model:
             return None
-        model = fit_sessions_model(self._model_sessions(self._rows[token]), day, self.config)
+        return self._install(
+            token, key, fit_compiled_model(self._model_sessions(self._rows[token]), day, self.config)
+        )
+
+    def _install(
+        self, token: int, key: tuple[int, tuple[int, int]], forest: CompiledForest | None
+    ) -> tuple[int, tuple[int, int]] | None:
         self.fits += 1
         # One week's model per instrument is live at a time: older weeks are never scored again.
         old = self._model_of.pop(token, None)
         if old is not None:
             self.models.discard([old])
-        if model is None:
+        if forest is None:
             self._no_model.add(key)
             return None
-        self.models.add(key, model)
+        self.models.add_compiled(key, forest)
         self._model_of[token] = key
         return key
 
@@ -247,11 +258,21 @@ class MinuteChecks:
             return key
         return self._ensure_model(token, day)
 
-    def prepare(self, day: date) -> int:
+    def prepare(self, day: date, fit_many: FitMany | None = None) -> int:
         """Fit every instrument's model for ``day``'s ISO week now (before the session), so no bar of the
-        week waits for a fit. Returns the number of instruments with a model."""
+        week waits for a fit. Returns the number of instruments with a model.
+
+        ``fit_many`` fits a list of :func:`fit_compiled_model` requests elsewhere (the live mode: in a
+        child process, so scikit-learn never enters the live process); the models are the same.
+        """
         if not self.config.anomaly:
             return 0
+        if fit_many is not None:
+            week = _week(day)
+            todo = [t for t in self._rows if (t, week) not in self.models and (t, week) not in self._no_model]
+            requests = [(self._model_sessions(self._rows[t]), day, self.config) for t in todo]
+            for token, forest in zip(todo, fit_many(requests), strict=True):
+                self._install(token, (token, week), forest)
         fitted = sum(self._ensure_model(token, day) is not None for token in self._rows)
         if fitted:  # compile (or load) the scoring loop and pack the arrays now, not at the first bar
             self.models.score(np.zeros((1, 5)), [self.models.keys()[0]])

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import njit
 from numpy.typing import NDArray
-from sklearn.ensemble import IsolationForest
-from sklearn.ensemble._iforest import _average_path_length
+
+if TYPE_CHECKING:  # scikit-learn is imported where a forest is fitted (core/isolation_fit.py), not here
+    from sklearn.ensemble import IsolationForest
 
 _LEAF = -1
 # Node arrays use int16 children/table indices: an isolation tree of max_samples <= 256 has < 512
@@ -100,6 +102,8 @@ def compile_forest(model: IsolationForest) -> CompiledForest:
     right_all = np.concatenate(rights)
     feature_all = np.concatenate(features)
     right_all[feature_all == _LEAF] = inverse.astype(np.int16)
+    from sklearn.ensemble._iforest import _average_path_length  # a fitted forest: sklearn is loaded
+
     denominator = len(model.estimators_) * _average_path_length([model._max_samples])
     return CompiledForest(
         feature=feature_all,
@@ -161,7 +165,11 @@ class IsolationPack:
         return sum(f.nbytes for f in self._forests.values())
 
     def add(self, key: Hashable, model: IsolationForest) -> None:
-        self._forests[key] = compile_forest(model)
+        self.add_compiled(key, compile_forest(model))
+
+    def add_compiled(self, key: Hashable, forest: CompiledForest) -> None:
+        """Add a forest compiled elsewhere (:func:`compile_forest`, e.g. in a fitting child process)."""
+        self._forests[key] = forest
         self._packed = None
 
     def discard(self, keys: Sequence[Hashable]) -> None:

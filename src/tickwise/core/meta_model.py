@@ -22,13 +22,17 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
 
+from tickwise.core.text_booster import TextBooster
+from tickwise.core.tree_eval import CompiledBooster, UnsupportedModel
 from tickwise.domain.errors import ModelError
+
+if TYPE_CHECKING:  # loading a bundle to score never imports LightGBM (core/text_booster.py)
+    from tickwise.core.text_booster import AnyBooster
 
 META_INPUTS: tuple[str, str] = ("primary_p", "primary_side")
 """The two inputs the meta model takes after the primary model's features."""
@@ -73,14 +77,28 @@ def meta_size(p: npt.ArrayLike, step: float) -> npt.NDArray[np.float64]:
 class MetaModel:
     """A fitted meta model: the booster and the primary features it was trained after."""
 
-    booster: lgb.Booster
+    booster: AnyBooster
     feature_names: tuple[str, ...]  # the primary model's features, in its order
     metrics: Mapping[str, Any] = field(default_factory=dict)
+    # A loaded booster's compiled form (checked bit-identical to LightGBM), built on the first prediction;
+    # a list so the frozen model can fill it; [None] when LightGBM scores it.
+    _fast: list[CompiledBooster | None] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         expected = (*self.feature_names, *META_INPUTS)
         if tuple(self.booster.feature_name()) != expected:
             raise ModelError("the meta booster was trained on other inputs than its feature list says")
+
+    def _compiled(self) -> CompiledBooster | None:
+        if not self._fast:
+            fast = None
+            if isinstance(self.booster, TextBooster):
+                try:
+                    fast = self.booster.compiled()
+                except (UnsupportedModel, KeyError, ValueError):
+                    fast = None
+            self._fast.append(fast)
+        return self._fast[0]
 
     def predict(
         self, x: np.ndarray, primary_p: npt.ArrayLike, side: npt.ArrayLike
@@ -92,6 +110,9 @@ class MetaModel:
             raise ModelError(f"the meta model expects {len(self.feature_names)} features, got {x.shape}")
         if rows.shape[0] == 0:
             return np.empty(0, dtype=np.float64)
+        fast = self._compiled()
+        if fast is not None:  # the same bits as LightGBM (checked when compiled)
+            return fast.predict(rows)
         return np.asarray(self.booster.predict(rows, num_threads=1), dtype=np.float64)
 
     def to_files(self) -> dict[str, bytes]:
@@ -103,15 +124,16 @@ class MetaModel:
         }
 
     @classmethod
-    def from_files(cls, files: Mapping[str, bytes]) -> MetaModel | None:
-        """The meta model of a bundle, or None when the bundle has none (a model trained without one)."""
+    def from_files(cls, files: Mapping[str, bytes], *, probe: str | None = None) -> MetaModel | None:
+        """The meta model of a bundle, or None when the bundle has none (a model trained without one);
+        ``probe``: the bundle's record of LightGBM's probabilities on the probe rows (``model.json``)."""
         if META_BOOSTER_FILE not in files:
             return None
         if META_INFO_FILE not in files:
             raise ModelError(f"a model bundle has {META_BOOSTER_FILE} but no {META_INFO_FILE}")
         info = json.loads(files[META_INFO_FILE])
         return cls(
-            booster=lgb.Booster(model_str=files[META_BOOSTER_FILE].decode()),
+            booster=TextBooster(files[META_BOOSTER_FILE].decode(), probe),
             feature_names=tuple(info["feature_names"]),
             metrics=info.get("metrics", {}),
         )

@@ -23,13 +23,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightgbm as lgb
 import numpy as np
 
 from tickwise.core.meta_model import MetaModel
+from tickwise.core.text_booster import TextBooster, lightgbm_probe_digest
 from tickwise.domain.errors import ModelError
+
+if TYPE_CHECKING:
+    # LightGBM is imported where a fit or a save happens, never by loading a bundle to score it: a live
+    # shard scores with the compiled trees and would carry LightGBM's ~60 MB (it imports scikit-learn
+    # and scipy.stats) for nothing (core/text_booster.py).
+    import lightgbm as lgb
+
+    from tickwise.core.text_booster import AnyBooster
 
 SIDES: tuple[int, int] = (1, -1)
 SIDE_NAMES: dict[int, str] = {1: "long", -1: "short"}
@@ -74,6 +82,8 @@ def binned_dataset(x: np.ndarray, feature_names: list[str], max_bin: ParamValue 
     Only the binning parameters must not change between its uses; LightGBM checks that itself
     (``LGBM_DatasetUpdateParamChecking``) and raises rather than train on stale bins.
     """
+    import lightgbm as lgb
+
     return lgb.Dataset(
         np.ascontiguousarray(x, dtype=np.float64),
         feature_name=feature_names,
@@ -115,6 +125,8 @@ def fit_booster(
     evaluation fold (early stopping on the test fold inflates scores, labeling.md §10): callers carve it
     out of the training window.
     """
+    import lightgbm as lgb
+
     if len(np.unique(y)) < 2:
         raise ModelError(
             f"cannot train a binary model: every one of the {len(y)} labels is {int(y[0]) if len(y) else '-'}"
@@ -150,7 +162,8 @@ class ModelArtifact:
     """A trained model bundle: the two side boosters plus what is needed to use and audit them."""
 
     version: str
-    boosters: Mapping[int, lgb.Booster]
+    # lightgbm.Booster when trained in this process; TextBooster when loaded from a bundle
+    boosters: Mapping[int, AnyBooster]
     feature_names: tuple[str, ...]
     feature_set: str
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -179,7 +192,18 @@ class ModelArtifact:
                 )
 
     def metadata(self) -> dict[str, Any]:
-        """JSON-serialisable description (``model.json``)."""
+        """JSON-serialisable description (``model.json``).
+
+        ``lightgbm_probe``: per booster (``long``, ``short``, ``meta``), the digest of LightGBM's own
+        probabilities on its probe rows, so that a process loading the bundle checks the compiled trees
+        against LightGBM without importing it (core/text_booster.py); a booster the compiled evaluator
+        does not read has none.
+        """
+        import lightgbm as lgb
+
+        probes = {SIDE_NAMES[side]: lightgbm_probe_digest(b) for side, b in self.boosters.items()}
+        if self.meta is not None:
+            probes["meta"] = lightgbm_probe_digest(self.meta.booster)
         return {
             "format": ARTIFACT_FORMAT,
             "version": self.version,
@@ -194,6 +218,7 @@ class ModelArtifact:
             "timeframe": self.timeframe,
             "regime": self.regime is not None,
             "lightgbm": lgb.__version__,
+            "lightgbm_probe": {k: v for k, v in sorted(probes.items()) if v is not None},
         }
 
     def to_files(self) -> dict[str, bytes]:
@@ -222,12 +247,14 @@ class ModelArtifact:
             raise ModelError(f"{where}: unsupported model bundle format {meta.get('format')!r}")
         if meta.get("regime") and REGIME_FILE not in files:
             raise ModelError(f"model bundle {where} has a regime layer but no {REGIME_FILE}")
-        boosters = {}
+        probes = meta.get("lightgbm_probe") or {}
+        boosters: dict[int, AnyBooster] = {}
         for side in SIDES:
             name = f"{SIDE_NAMES[side]}.txt"
             if name not in files:
                 raise ModelError(f"model bundle {where} has no {name}")
-            boosters[side] = lgb.Booster(model_str=files[name].decode())
+            # The text, not a lightgbm.Booster: scoring compiled needs no LightGBM (module doc).
+            boosters[side] = TextBooster(files[name].decode(), probes.get(SIDE_NAMES[side]))
         return cls(
             version=meta["version"],
             boosters=boosters,
@@ -240,7 +267,7 @@ class ModelArtifact:
             trained_from=_parse_dt(meta.get("trained_from")),
             trained_to=_parse_dt(meta.get("trained_to")),
             timeframe=meta.get("timeframe", "1m"),
-            meta=MetaModel.from_files(files),
+            meta=MetaModel.from_files(files, probe=probes.get("meta")),
             regime=json.loads(files[REGIME_FILE]) if REGIME_FILE in files else None,
         )
 

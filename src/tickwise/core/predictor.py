@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from tickwise.core.model import SIDE_NAMES, SIDES, ModelArtifact
+from tickwise.core.text_booster import TextBooster
 from tickwise.core.tree_eval import CompiledBooster, CompiledForest, UnsupportedModel, compile_booster
 from tickwise.domain.errors import ModelError
 
@@ -128,12 +129,19 @@ class Predictor:
 
 
 def _compiled_or_none(booster: object) -> tuple[CompiledBooster | None, str | None]:
-    """The booster's checked compiled form, or (None, why not): LightGBM then scores it."""
-    import lightgbm as lgb
+    """The booster's checked compiled form, or (None, why not): LightGBM then scores it.
 
-    if not isinstance(booster, lgb.Booster):
-        return None, f"not a LightGBM booster: {type(booster).__name__}"
+    A booster loaded from a bundle (:class:`TextBooster`) is checked against the bundle's record of
+    LightGBM's probabilities, without importing LightGBM (core/text_booster.py); one trained in this
+    process is a ``lightgbm.Booster``, and LightGBM is loaded already.
+    """
     try:
+        if isinstance(booster, TextBooster):
+            return booster.compiled(), None
+        import lightgbm as lgb
+
+        if not isinstance(booster, lgb.Booster):
+            return None, f"not a LightGBM booster: {type(booster).__name__}"
         return compile_booster(booster), None
     except (UnsupportedModel, KeyError, ValueError) as exc:
         return None, str(exc)

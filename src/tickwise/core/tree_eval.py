@@ -35,11 +35,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import lightgbm as lgb
 import numpy as np
 from numba import njit
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:  # a booster is passed in: scoring never imports LightGBM (core/text_booster.py)
+    import lightgbm as lgb
 
 # LightGBM's kZeroThreshold (meta.h: ``const double kZeroThreshold = 1e-35f;``): a float, widened.
 K_ZERO_THRESHOLD = float(np.float32(1e-35))

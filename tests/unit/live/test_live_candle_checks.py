@@ -192,3 +192,22 @@ def test_more_instruments_than_the_first_allocation_keep_their_own_windows() -> 
     assert len(expected) > 20
     assert got[[*key, "action"]].astype(str).equals(expected[[*key, "action"]].astype(str))
     assert got["score"].tolist() == expected["score"].tolist()
+
+
+def test_anomaly_models_fitted_in_a_child_process_flag_exactly_as_models_fitted_here() -> None:
+    from tickwise.bootstrap.context import fit_in_child
+
+    frame, token = _frame()
+    frame = frame[frame["time"].dt.tz_convert(IST).dt.date <= DAYS[7]].iloc[: 7 * 375 + 60]
+    config = CandleCheckConfig(anomaly_threshold=0.5)
+    split = frame["time"].dt.tz_convert(IST).dt.date >= DAYS[7]
+    here, there = LiveCandleChecker(config), LiveCandleChecker(config, fit_many=fit_in_child)
+    for checker in (here, there):
+        checker.seed(token, frame[~split])
+        assert checker.prepare(DAYS[7]) == 1
+    assert there.state.fits == here.state.fits == 1  # prepared: no bar of the session fits again
+    bars = [_bar(token, row) for _, row in frame[split].iterrows()]
+    got, want = there.check_minute(bars), here.check_minute(bars)
+    assert "anomaly" in set(want["check"])
+    pd.testing.assert_frame_equal(got, want)  # the same scores, bit for bit (no tolerance)
+    assert there.state.fits == 1

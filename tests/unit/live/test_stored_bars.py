@@ -77,3 +77,60 @@ def test_the_compact_history_holds_a_third_of_the_repository_frame_or_less() -> 
     held = StoredBars.of(frame).nbytes
     assert held <= 66 * 1500
     assert held * 3 <= frame.memory_usage(deep=True).sum()
+
+
+def rest_frame(n: int) -> pd.DataFrame:
+    """REST history as the repository returns it: prices on the 0.05 tick grid, no oi, no book."""
+    frame = repository_frame(n)
+    rng = np.random.default_rng(8)
+    ticks = 20_000 + np.cumsum(rng.integers(-3, 4, n))  # in 0.05 steps
+    for col, shift in (("open", 0), ("high", 4), ("low", -4), ("close", 1)):
+        frame[col] = (ticks + shift) / 20  # the double nearest each decimal price, as Postgres stores it
+    frame["oi"] = pd.array([None] * n, dtype="Int64")
+    frame["obi_5"] = np.nan
+    return frame
+
+
+def _assert_same(back: pd.DataFrame, frame: pd.DataFrame) -> None:
+    for col in ("open", "high", "low", "close", "volume", "obi_5"):
+        got, want = back[col].to_numpy(), frame[col].to_numpy()
+        assert back[col].dtype == frame[col].dtype, col
+        assert np.array_equal(got.view(np.int64), want.view(np.int64)), col  # the very bits
+    assert back["time"].equals(frame["time"])
+    assert back["oi"].equals(frame["oi"]) and back["source"].tolist() == frame["source"].tolist()
+
+
+def test_rest_history_is_held_in_about_25_bytes_a_bar_and_given_back_bit_for_bit() -> None:
+    frame = rest_frame(1500)
+    bars = StoredBars.of(frame)
+    assert bars.nbytes <= 26 * 1500
+    _assert_same(bars.frame(), frame)
+    assert bars.candles(TOKEN, 1400, 1500) == history_candles(TOKEN, frame.iloc[1400:])
+
+
+def test_values_the_narrow_forms_cannot_hold_exactly_stay_float64_and_exact() -> None:
+    frame = rest_frame(300)
+    frame.loc[7, "close"] = 1000.0 + 1e-9  # not a whole number of paise
+    frame.loc[8, "high"] = 3e8  # whole paise, but beyond int32 paise
+    frame.loc[9, "low"] = -0.0  # a zero whose sign int32 would lose
+    frame.loc[12, "open"] = 20_003 * 0.05  # one rounding off the nearest double of 1000.15
+    frame["volume"] = frame["volume"].astype(np.float64)  # a frame of floats keeps its dtype
+    frame.loc[10, "volume"] = 2.0**40
+    frame["time"] = frame["time"] + pd.to_timedelta(np.arange(300) % 2, unit="s")  # not whole minutes
+    bars = StoredBars.of(frame)
+    _assert_same(bars.frame(), frame)
+    assert bars.before(frame["time"].iloc[11].to_pydatetime()) == 11
+
+
+def test_nothing_of_the_repository_frame_is_kept_alive_by_a_view() -> None:
+    frame = rest_frame(200)
+    bars = StoredBars.of(frame)
+    held = [bars.offsets, bars.volume, bars.source_codes] + [
+        p.data
+        for p in (bars.open, bars.high, bars.low, bars.close, bars.oi, bars.obi_5)
+        if p.data is not None
+    ]
+    for col in frame.columns:
+        values = frame[col].to_numpy()
+        if values.dtype != object:
+            assert not any(np.shares_memory(a, values) for a in held), col

@@ -29,7 +29,7 @@ from tickwise.adapters.timescale.frames import (
     timeframe_column,
     upsert_batch,
 )
-from tickwise.adapters.timescale.schema import FEATURE_KEY_COLUMNS
+from tickwise.adapters.timescale.names import FEATURE_KEY_COLUMNS
 from tickwise.domain.timeframe import Timeframe
 from tickwise.ports.repositories import FeatureMatrix
 

@@ -23,7 +23,7 @@ from tickwise.adapters.timescale.bulk import (
     insert_upsert,
     timestamps_us,
 )
-from tickwise.adapters.timescale.schema import TIMEFRAMES
+from tickwise.adapters.timescale.names import TIMEFRAMES
 from tickwise.domain.errors import DataValidationError
 from tickwise.domain.timeframe import Timeframe
 

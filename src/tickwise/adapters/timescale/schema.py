@@ -33,9 +33,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
 
+from tickwise.adapters.timescale.names import DEPTH_LEVELS, FEATURE_KEY_COLUMNS
+
 metadata = MetaData()
 
-TIMEFRAMES = ("1m", "5m", "15m", "60m", "1d")
 _TF_CHECK = "timeframe IN ('1m', '5m', '15m', '60m', '1d')"
 
 
@@ -67,7 +68,6 @@ instruments = Table(
     Index("instruments_exchange_symbol_idx", "exchange", "tradingsymbol"),
 )
 
-DEPTH_LEVELS = 5
 _depth_columns: list[Column[object]] = []
 for _side in ("bid", "ask"):
     for _level in range(1, DEPTH_LEVELS + 1):
@@ -116,7 +116,6 @@ candles = Table(
     CheckConstraint("source IN ('historical', 'live')", name="candles_source_check"),
 )
 
-FEATURE_KEY_COLUMNS = ("instrument_token", "timeframe", "feature_set", "time")
 features = Table(
     "features",
     metadata,

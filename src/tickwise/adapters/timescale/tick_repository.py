@@ -18,7 +18,7 @@ from tickwise.adapters.timescale.frames import (
     time_bounds,
     upsert_batch,
 )
-from tickwise.adapters.timescale.schema import DEPTH_LEVELS
+from tickwise.adapters.timescale.names import DEPTH_LEVELS
 from tickwise.domain.tick import Tick
 
 _KEY = ("instrument_token", "time", "received_at")

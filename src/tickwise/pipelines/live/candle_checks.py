@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from tickwise.core.candle_flags import FLAG_COLUMNS, CandleCheckConfig, with_actions
-from tickwise.core.candle_flags_minute import MinuteBatch, MinuteChecks
+from tickwise.core.candle_flags_minute import FitMany, MinuteBatch, MinuteChecks
 from tickwise.domain.bar import Bar
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.timeframe import Timeframe
@@ -42,11 +42,14 @@ class LiveCandleChecker:
         config: CandleCheckConfig,
         calendar: SessionCalendar = NSE,
         hooks: PipelineHooks | None = None,
+        fit_many: FitMany | None = None,
     ) -> None:
         self.config = config
         self.calendar = calendar
         self.hooks: PipelineHooks = hooks if hooks is not None else NullHooks()
         self.state = MinuteChecks(config, calendar)
+        # Where prepare() fits the week's anomaly models (None: in this process); see MinuteChecks.prepare.
+        self.fit_many = fit_many
 
     def seed(self, instrument_token: int, history: pd.DataFrame) -> None:
         """Load the instrument's stored 1m candles (columns ``time, open, ..., volume``)."""
@@ -55,7 +58,7 @@ class LiveCandleChecker:
     def prepare(self, day: date) -> int:
         """Fit the anomaly models of ``day``'s week for every seeded instrument (call before the session;
         a week nobody prepared is fitted at its first bar instead). Returns how many have a model."""
-        return self.state.prepare(day)
+        return self.state.prepare(day, self.fit_many)
 
     def check(self, bar: Bar) -> pd.DataFrame:
         """Flags of one closed 1m bar with their actions; empty for a bar already checked."""

@@ -38,6 +38,7 @@ from tickwise.domain.signal import Signal
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.live.regimes import LiveRegimes
+from tickwise.pipelines.live.stored_bars import StoredBars
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,8 @@ class TimeframeScorer:
         # A SignalStep (``many(tokens, times, rows)``) of this timeframe, or None: features only.
         self.step = step
         self.bank = FeatureBank(calculator.layout)
-        self._history: dict[int, pd.DataFrame] = {}
+        # The stored bars each stream was opened on, packed (a repository frame is ~200 B a bar).
+        self._history: dict[int, StoredBars] = {}
         self._session: dict[int, list[Bar]] = {}
         self._last: dict[int, datetime] = {}
         self.errors = 0
@@ -121,7 +123,7 @@ class TimeframeScorer:
         """Open ``token``'s stream on its stored bars of this timeframe (from the anchor, oldest first);
         returns the last stored bar's open and feature row (the row batch computes for it), if any."""
         history = history.reset_index(drop=True)
-        self._history[token] = history
+        self._history[token] = StoredBars.of(history)
         self._session[token] = []
         self._last.pop(token, None)
         if not len(history):
@@ -137,8 +139,8 @@ class TimeframeScorer:
         """Forget the session bars of buckets holding minutes from ``since`` on and re-open the stream
         on the rest (the corrected 1m bars replayed through the roll-up bring them back)."""
         keep = [b for b in self._session.get(token, []) if b.time + self.timeframe.delta <= since]
-        history = self._history.get(token, pd.DataFrame())
-        frame = _frame(history, keep)
+        stored = self._history.get(token)
+        frame = _frame(stored.frame() if stored is not None else pd.DataFrame(), keep)
         self._session[token] = keep
         self._last.pop(token, None)
         if len(frame):
