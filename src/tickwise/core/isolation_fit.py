@@ -46,19 +46,31 @@ def fit_isolation_forest(
     template.max_depth = max_depth
     trees: list[ExtraTreeRegressor] = []
     features: list[NDArray[np.int64]] = []
+    # scikit-learn builds three fresh generators per tree (its seed, its sample, its splits). A new
+    # RandomState first seeds itself from the OS's entropy before the legacy seed replaces that state,
+    # which costs about 50 times a re-seed; re-seeding one generator gives the same state, so the same
+    # draws (``RandomState(s)`` and ``seed(s)`` both run the legacy integer seeding).
+    generator = np.random.RandomState(random_state)
     # The trees are fitted inside IsolationForest.fit's context, which skips their parameter checks.
     with config_context(skip_parameter_validation=True):
         for seed in seeds:
             # _make_estimator -> _set_random_states: the tree's own seed from a generator of this seed.
-            tree_seed = np.random.RandomState(seed).randint(_MAX_INT)
+            generator.seed(seed)
+            tree_seed = int(generator.randint(_MAX_INT))
             tree = ExtraTreeRegressor(
                 max_depth=max_depth, max_features=1, splitter="random", random_state=tree_seed
             )
+            generator.seed(seed)  # _generate_bagging_indices: check_random_state(seed), a fresh one
             used, sample = _generate_bagging_indices(
-                seed, False, False, n_features, n_samples, n_features, max_samples, None
+                generator, False, False, n_features, n_samples, n_features, max_samples, None
             )
-            # The tree takes sample weights, so the sample is passed as counts over every row.
+            # The tree takes sample weights, so the sample is passed as counts over every row. Its
+            # splitter draws from ``check_random_state(tree_seed)``: handed the re-seeded generator for
+            # the fit, then given its integer seed back, so the fitted tree's parameters are unchanged.
+            generator.seed(tree_seed)
+            tree.random_state = generator
             tree.fit(rows, y, sample_weight=np.bincount(sample, minlength=n_samples), check_input=False)
+            tree.random_state = tree_seed
             trees.append(tree)
             features.append(used)
     model._n_samples = n_samples

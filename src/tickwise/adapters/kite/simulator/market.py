@@ -140,6 +140,50 @@ class MinuteCandles:
 
 
 @dataclass(frozen=True, slots=True)
+class DayCandles:
+    """The candles of one instrument-day that a history request returns, as columns.
+
+    ``minute``: each candle's stamp in minutes after 09:15 IST; a day candle (stamped 00:00 IST) has
+    ``daily`` set and its one row at minute 0."""
+
+    day: date
+    daily: bool
+    minute: IntArray
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    volume: IntArray
+
+    def rows(self) -> list[tuple[datetime, float, float, float, float, int]]:
+        """The candles as ``(stamp, open, high, low, close, volume)`` tuples."""
+        if self.daily:
+            stamps = [datetime.combine(self.day, time(0, 0), tzinfo=IST)] * len(self.minute)
+        else:
+            open_at = datetime.combine(self.day, time(9, 15), tzinfo=IST)
+            stamps = [open_at + timedelta(minutes=m) for m in self.minute.tolist()]
+        return list(
+            zip(
+                stamps,
+                self.open.tolist(),
+                self.high.tolist(),
+                self.low.tolist(),
+                self.close.tolist(),
+                self.volume.tolist(),
+                strict=True,
+            )
+        )
+
+
+_US_PER_MINUTE = 60_000_000
+
+
+def _us(delta: timedelta) -> int:
+    """``delta`` in whole microseconds (exact: a timedelta holds integer microseconds)."""
+    return delta // timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
 class BadPrint:
     """One injected bad print: the 1-minute candle ``minute`` (0 = 09:15) of a session, and its kind."""
 
@@ -553,7 +597,20 @@ class Market:
 
         ``interval_minutes`` None means day candles (stamped 00:00 IST).
         """
-        out: list[tuple[datetime, float, float, float, float, int]] = []
+        return [
+            row for day in self.candle_days(token, interval_minutes, start, end, now) for row in day.rows()
+        ]
+
+    def candle_days(
+        self, token: int, interval_minutes: int | None, start: datetime, end: datetime, now: datetime
+    ) -> list[DayCandles]:
+        """:meth:`candles` as columns, one :class:`DayCandles` per day that has any.
+
+        Each day's bars come from whole-array reductions over its minute candles (``reduceat``): the
+        maximum, minimum and integer sum of a slice are exact, so they equal one reduction per bar,
+        without a Python step per bar (the REST history of a backfill asks for every minute of every
+        session)."""
+        out: list[DayCandles] = []
         first = start.astimezone(IST).date()
         last = min(end.astimezone(IST).date(), now.astimezone(IST).date())
         for day in self.calendar.trading_days(first, last):
@@ -565,32 +622,40 @@ class Market:
                 stamp = datetime.combine(day, time(0, 0), tzinfo=IST)
                 if start <= stamp <= end and now >= open_at + timedelta(minutes=MINUTES):
                     out.append(
-                        (
-                            stamp,
-                            float(c.open[0]),
-                            float(c.high.max()),
-                            float(c.low.min()),
-                            float(c.close[-1]),
-                            int(c.volume.sum()),
+                        DayCandles(
+                            day,
+                            True,
+                            np.zeros(1, dtype=np.int64),
+                            np.array([c.open[0]], dtype=np.float64),
+                            np.array([c.high.max()], dtype=np.float64),
+                            np.array([c.low.min()], dtype=np.float64),
+                            np.array([c.close[-1]], dtype=np.float64),
+                            np.array([c.volume.sum()], dtype=np.int64),
                         )
                     )
                 continue
-            step = interval_minutes
-            for b in range(0, MINUTES, step):
-                stamp = open_at + timedelta(minutes=b)
-                e = min(b + step, MINUTES)
-                if stamp < start or stamp > end or open_at + timedelta(minutes=e) > now:
-                    continue
-                out.append(
-                    (
-                        stamp,
-                        float(c.open[b]),
-                        float(c.high[b:e].max()),
-                        float(c.low[b:e].min()),
-                        float(c.close[e - 1]),
-                        int(c.volume[b:e].sum()),
-                    )
+            b = np.arange(0, MINUTES, interval_minutes, dtype=np.int64)
+            e = np.minimum(b + interval_minutes, MINUTES)
+            # stamp in [start, end] and the bar's end by now, in exact integer microseconds from 09:15
+            keep = (
+                (b * _US_PER_MINUTE >= _us(start - open_at))
+                & (b * _US_PER_MINUTE <= _us(end - open_at))
+                & (e * _US_PER_MINUTE <= _us(now - open_at))
+            )
+            if not keep.any():
+                continue
+            out.append(
+                DayCandles(
+                    day,
+                    False,
+                    b[keep],
+                    np.asarray(c.open[b][keep], dtype=np.float64),
+                    np.asarray(np.maximum.reduceat(c.high, b)[keep], dtype=np.float64),
+                    np.asarray(np.minimum.reduceat(c.low, b)[keep], dtype=np.float64),
+                    np.asarray(c.close[e - 1][keep], dtype=np.float64),
+                    np.asarray(np.add.reduceat(c.volume, b)[keep], dtype=np.int64),
                 )
+            )
         return out
 
     def continuous_candles(
@@ -601,18 +666,28 @@ class Market:
         The front contract is the nearest one not yet expired (it trades through its expiry day);
         prices are raw, not adjusted at the roll. ``KeyError`` unless ``token`` is an index future.
         """
+        return [
+            row
+            for day in self.continuous_candle_days(token, interval_minutes, start, end, now)
+            for row in day.rows()
+        ]
+
+    def continuous_candle_days(
+        self, token: int, interval_minutes: int | None, start: datetime, end: datetime, now: datetime
+    ) -> list[DayCandles]:
+        """:meth:`continuous_candles` as columns, one :class:`DayCandles` per day that has any."""
         future = self.universe.future(token)
         if future is None:
             raise KeyError(f"{token} is not an index future")
         spec = future[0]
-        out: list[tuple[datetime, float, float, float, float, int]] = []
+        out: list[DayCandles] = []
         first = start.astimezone(IST).date()
         last = min(end.astimezone(IST).date(), now.astimezone(IST).date())
         for day in self.calendar.trading_days(first, last):
             front = live_index_futures(spec, day, self.calendar)[0]
             day_start = max(start, datetime.combine(day, time(0, 0), tzinfo=IST))
             day_end = min(end, datetime.combine(day, time(23, 59, 59), tzinfo=IST))
-            out.extend(self.candles(front.instrument_token, interval_minutes, day_start, day_end, now))
+            out.extend(self.candle_days(front.instrument_token, interval_minutes, day_start, day_end, now))
         return out
 
     # -- snapshots ---------------------------------------------------------------------------------
