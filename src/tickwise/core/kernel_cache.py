@@ -23,7 +23,7 @@ import shutil
 import sys
 from pathlib import Path
 
-__all__ = ["apply_kernel_cache", "kernel_cache_dir", "sources_digest"]
+__all__ = ["KEPT_OTHER_VERSIONS", "apply_kernel_cache", "kernel_cache_dir", "sources_digest"]
 
 _CORE = Path(__file__).resolve().parent
 _DEFAULT_BASE = _CORE.parent / "__pycache__" / "numba-kernels"
@@ -46,13 +46,25 @@ def kernel_cache_dir(base: Path, digest: str) -> Path:
     return base if base.name == digest else base / digest
 
 
-def _prune_other_versions(cache: Path) -> None:
+KEPT_OTHER_VERSIONS = 2
+
+
+def _prune_other_versions(cache: Path, base: Path = _DEFAULT_BASE, keep: int = KEPT_OTHER_VERSIONS) -> None:
+    """Remove all but the ``keep`` most recently used other versions under ``base``.
+
+    Keeping a few, not one, is for a checkout that moves between branches (or two checkouts sharing the
+    directory): going back to a version used a moment ago should not pay the cold compile again, while
+    the directory still cannot grow with every ``git pull``."""
     # Only in tickwise's own default location: a base the user chose is theirs to manage.
-    if cache.parent != _DEFAULT_BASE or cache.exists():
+    if cache.parent != base:
         return
-    for stale in _DEFAULT_BASE.glob("*"):
-        if stale.is_dir() and stale != cache:
-            shutil.rmtree(stale, ignore_errors=True)
+    if cache.exists():
+        os.utime(cache)  # "used": the pruning order below is by last use, not by creation
+        return
+    others = [p for p in base.glob("*") if p.is_dir() and p != cache]
+    others.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for stale in others[keep:]:
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def apply_kernel_cache() -> Path | None:

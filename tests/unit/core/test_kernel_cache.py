@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import tickwise
+from tickwise.core import kernel_cache
 from tickwise.core.kernel_cache import kernel_cache_dir, sources_digest
 
 SRC = Path(tickwise.__file__).resolve().parent.parent
@@ -69,7 +70,7 @@ def _run(code: str, cwd: Path, env: dict[str, str]) -> str:
 
 
 @pytest.mark.slow
-def test_changing_a_core_file_a_kernel_does_not_define_compiles_into_a_fresh_cache_and_drops_the_old(
+def test_changing_a_core_file_a_kernel_does_not_define_compiles_into_a_fresh_cache(
     tmp_path: Path,
 ) -> None:
     # A copy of the package, so its sources can be changed; numba's default cache (no NUMBA_CACHE_DIR).
@@ -86,7 +87,7 @@ def test_changing_a_core_file_a_kernel_does_not_define_compiles_into_a_fresh_cac
 
     assert second != first
     assert list(second.rglob("barrier._triple_barrier_kernel-*.nbi")), "the new version compiled afresh"
-    assert not first.exists(), "the old version's compiled code is removed"
+    assert first.exists(), "a version used a moment ago is kept for a checkout switching back"
 
 
 def test_a_user_cache_directory_is_kept_as_the_base_with_the_version_under_it(tmp_path: Path) -> None:
@@ -97,3 +98,28 @@ def test_a_user_cache_directory_is_kept_as_the_base_with_the_version_under_it(tm
     assert seen == tmp_path / sources_digest(SRC / "tickwise" / "core")
     env["NUMBA_CACHE_DIR"] = str(seen)  # what a child process inherits
     assert Path(_run(code, SRC, env)) == seen
+
+
+def test_a_new_version_keeps_the_two_most_recently_used_others_and_removes_the_rest(tmp_path: Path) -> None:
+    base = tmp_path / "numba-kernels"
+    for age, name in enumerate(["d", "c", "b", "a"]):  # "a" oldest
+        (base / name).mkdir(parents=True)
+        os.utime(base / name, (1_000_000 - age * 100, 1_000_000 - age * 100))
+    os.utime(base / "a", None)  # used just now: the newest, although created first
+
+    kernel_cache._prune_other_versions(base / "new", base)
+
+    assert sorted(p.name for p in base.iterdir()) == ["a", "d"]
+    assert kernel_cache.KEPT_OTHER_VERSIONS == 2
+
+
+def test_reusing_a_version_marks_it_used_and_removes_nothing(tmp_path: Path) -> None:
+    base = tmp_path / "numba-kernels"
+    for name in ["old1", "old2", "old3", "mine"]:
+        (base / name).mkdir(parents=True)
+        os.utime(base / name, (1_000, 1_000))
+
+    kernel_cache._prune_other_versions(base / "mine", base)
+
+    assert len(list(base.iterdir())) == 4
+    assert (base / "mine").stat().st_mtime > 1_000
