@@ -443,15 +443,20 @@ async def _replay(bench: _Bench, frames: list[tuple[datetime, bytes]]) -> dict[s
             flushing = await _drain(writer, flushing, due - wall())
             wall.advance_to(due)
             consumer.close_on_feed(wall())
+            await consumer.settle()
         flushing = await _drain(writer, flushing, arrives - wall())
         wall.advance_to(arrives)
         bench.clock.current = second
         consumer.close_due(second)  # the clock's grace, at this frame's resolution
+        await consumer.settle()
         t0 = time.perf_counter()
         v_start = wall()
         ticks = decode_frame(frame, stats)
         t1 = time.perf_counter()
         consumer.consume_batch(ticks)  # the consumer's per-batch step (validator, builder, engine)
+        # The rest of the minute the batch closed, after its signals' commit (as the session's
+        # consumer does): part of this second's processing.
+        await consumer.settle()
         t2 = time.perf_counter()
         decode_s += t1 - t0
         consume_s += t2 - t1
@@ -463,6 +468,7 @@ async def _replay(bench: _Bench, frames: list[tuple[datetime, bytes]]) -> dict[s
             flushing = await _drain(writer, flushing, due - wall())
             wall.advance_to(due)
             consumer.close_on_feed(wall())
+            await consumer.settle()
         # The consumer is idle until the next frame when it keeps up (max_second_ms < 1000): the writer
         # writes meanwhile (not counted as processing time); the rest of the idle time is skipped.
         flushing = await _drain(writer, flushing, v_start + 1.0 - wall())
@@ -470,6 +476,7 @@ async def _replay(bench: _Bench, frames: list[tuple[datetime, bytes]]) -> dict[s
         await flushing
     # Bars whose instrument sent no later tick close on the clock (as the session's clock task would).
     bench.consumer.close_due(bench.close_at)
+    await bench.consumer.settle()
     ok = await writer.close(timeout_s=30.0)
     return {
         "decode_s": decode_s,
@@ -589,7 +596,9 @@ class PerBarEngine(LiveEngine):
     """The baseline for ``per_bar``: the minute's bars folded and scored one at a time (one stream
     update and one ``booster.predict`` per bar), as the engine did before ``process_many``."""
 
-    def process_many(self, bars: Sequence[Bar], closed_at: float | None = None) -> list[Signal | None]:
+    def process_many(
+        self, bars: Sequence[Bar], closed_at: float | None = None, *, defer: bool = False
+    ) -> list[Signal | None]:
         return [self.process(bar, closed_at) for bar in bars]
 
 
@@ -602,12 +611,6 @@ def _cpu_summary(log: dict[datetime, float]) -> dict[str, float]:
         "max": round(1000.0 * values[-1], 2),
         "minutes": len(values),
     }
-
-
-def _add_cpu(log: dict[datetime, float], bars: Sequence[Bar], cpu0: float) -> None:
-    """Charge the CPU time since ``cpu0`` (this thread) to the newest bar minute of ``bars``."""
-    if bars:
-        log[max(b.time for b in bars)] += time.thread_time() - cpu0
 
 
 class _GcPauses:
@@ -642,18 +645,37 @@ class _MinuteCpu(LiveEngine):
     minute_full_gc: defaultdict[datetime, int]
     gc_pauses: _GcPauses
 
-    def process_many(self, bars: Sequence[Bar], closed_at: float | None = None) -> list[Signal | None]:
+    def process_many(
+        self, bars: Sequence[Bar], closed_at: float | None = None, *, defer: bool = False
+    ) -> list[Signal | None]:
+        self.settle()  # an earlier minute's deferred rest is charged to that minute
         cpu0 = time.thread_time()
         seen = len(self.gc_pauses.pauses)
         try:
-            return super().process_many(bars, closed_at)
+            return super().process_many(bars, closed_at, defer=defer)
         finally:
-            _add_cpu(self.minute_cpu_s, bars, cpu0)
             if bars:
-                minute = max(b.time for b in bars)
-                for generation, spent in self.gc_pauses.pauses[seen:]:
-                    self.minute_gc_s[minute] += spent
-                    self.minute_full_gc[minute] += generation == 2
+                self._unsettled_minute = max(b.time for b in bars)
+                self._charge(self._unsettled_minute, cpu0, seen)
+
+    def settle(self) -> None:
+        """The deferred rest of a minute (``defer=True``) is part of that minute's CPU."""
+        minute = getattr(self, "_unsettled_minute", None)
+        if minute is None or not self.deferred:
+            super().settle()
+            return
+        cpu0 = time.thread_time()
+        seen = len(self.gc_pauses.pauses)
+        try:
+            super().settle()
+        finally:
+            self._charge(minute, cpu0, seen)
+
+    def _charge(self, minute: datetime, cpu0: float, seen: int) -> None:
+        self.minute_cpu_s[minute] += time.thread_time() - cpu0
+        for generation, spent in self.gc_pauses.pauses[seen:]:
+            self.minute_gc_s[minute] += spent
+            self.minute_full_gc[minute] += generation == 2
 
 
 class _TimedEngine(_MinuteCpu):
@@ -786,6 +808,9 @@ def run_live_bench(
             hooks=NullHooks(),
             wall=wall,
             feed_close_margin_s=feed_close_margin_s,
+            # As the session: the rest of a minute runs once its signals are written (the per-bar
+            # baseline engine finishes each bar at once).
+            after_signals=None if per_bar else writer.urgent_written,
         )
         benches.append(_Bench(consumer, engine, writer, clock, until + grace, warm_s, wall))
         return benches[0]

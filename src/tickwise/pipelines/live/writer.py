@@ -207,6 +207,12 @@ class BufferedWriter:
     def spilled_files(self) -> int:
         return sum(len(t.spill_files) for t in self._tables.values())
 
+    async def urgent_written(self) -> None:
+        """Wait (at most ``urgent_wait_s``) until the urgent tables' queued rows are written, or cannot
+        be now (backing off, breaker open): the engine's deferred rest of a minute runs after its
+        signals' commit (``LiveEngine.process_many(defer=True)``)."""
+        await self._yield_to_urgent()
+
     def stats(self, table: str) -> TableStats:
         return self._tables[table].stats
 
