@@ -103,6 +103,7 @@ class TickConsumer:
         # :meth:`settle` awaits it, then runs the rest. Without it the engine finishes each minute at once.
         self.after_signals = after_signals
         self._unsettled: list[Bar] = []  # bars whose minute's rest is deferred (repaired if it fails)
+        self._unsettled_batch: str | None = None  # their bar batch: the rest's rows and logs carry it
         self.late_after_feed_close = 0
         # The newest minute start the feed's ticks have reached, when (real time) it was first seen,
         # and the last boundary the feed rule closed bars through.
@@ -139,14 +140,18 @@ class TickConsumer:
 
     def settle_now(self) -> None:
         """Run the deferred rest of the processed minutes now (before more bars, and at the end)."""
+        if not self.engine.deferred:
+            return
         bars, self._unsettled = self._unsettled, []
-        try:
-            self.engine.settle()
-        except Exception as exc:  # like a failed minute: its bars are recomputed from REST
-            self.errors += 1
-            logger.exception("live: finishing {} processed bars failed: {}", len(bars), exc)
-            for bar in bars:
-                self.repairs.mark(bar.time, bar.time, "bar processing error")
+        batch, self._unsettled_batch = self._unsettled_batch, None
+        with bar_batch(batch):  # the same bar batch as the minute's first part
+            try:
+                self.engine.settle()
+            except Exception as exc:  # like a failed minute: its bars are recomputed from REST
+                self.errors += 1
+                logger.exception("live: finishing {} processed bars failed: {}", len(bars), exc)
+                for bar in bars:
+                    self.repairs.mark(bar.time, bar.time, "bar processing error")
 
     def consume_batch(self, batch: Sequence[Tick]) -> None:
         """One consumer step over ``batch`` (ticks in arrival order)."""
@@ -257,7 +262,8 @@ class TickConsumer:
         if not bars:
             return
         # One correlation id per bar batch, on every line logged for it (pipelines/live/batches.py).
-        with bar_batch():
+        self.settle_now()  # an earlier minute's rest goes first (same order per table)
+        with bar_batch() as batch:
             first, last = min(b.time for b in bars), max(b.time for b in bars)
             logger.info(
                 "live: {} bar(s) of {:%H:%M}{} closed, to the engine",
@@ -265,12 +271,11 @@ class TickConsumer:
                 first,
                 "" if first == last else f"..{last:%H:%M}",
             )
-            self.settle_now()  # an earlier minute's rest goes first (same order per table)
             defer = self.after_signals is not None
             try:
                 self.engine.process_many(bars, closed_at, defer=defer)
                 if defer:
-                    self._unsettled = bars
+                    self._unsettled, self._unsettled_batch = bars, batch
             except Exception as exc:  # one bad bar must not cost the rest of the tick batch
                 self.errors += 1
                 logger.exception("live: processing {} closed bars failed: {}", len(bars), exc)
