@@ -280,6 +280,7 @@ class LiveEngine:
         # The rest of minutes processed with ``defer=True``, in order: see :meth:`process_many`.
         self._deferred: list[Callable[[], None]] = []
         self._in_minute = False
+        self._wave_matrix: np.ndarray | None = None  # set by _fold_wave's fast path (see there)
         self._states: dict[int, InstrumentState] = {}
         # Every instrument's compiled-step state in one set of arrays: process_many steps them at once.
         self.bank = FeatureBank(calculator.layout)
@@ -464,7 +465,10 @@ class LiveEngine:
         folded: list[tuple[int, datetime, np.ndarray]] = []
         where: list[int] = []
         pending = list(enumerate(bars))
+        waves = 0
+        self._wave_matrix = None
         while pending:
+            waves += 1
             # Waves of at most one bar per instrument (in the given order): one compiled step each.
             wave: list[tuple[int, Bar]] = []
             rest: list[tuple[int, Bar]] = []
@@ -484,7 +488,12 @@ class LiveEngine:
             pending = rest
         out: list[Signal | None] = [None] * len(bars)
         if folded:
-            signals = self._score(folded, np.stack([f[2] for f in folded]))
+            block, self._wave_matrix = (self._wave_matrix if waves == 1 else None), None
+            # One wave through the bank's fast path: its matrix holds the folded rows in order already.
+            rows = (
+                block if block is not None and len(block) == len(folded) else np.stack([f[2] for f in folded])
+            )
+            signals = self._score(folded, rows)
             for k, signal in zip(where, self._emit_many(signals, closed_at), strict=True):
                 out[k] = signal
         self._deferred.append(partial(self._longer, folded, closed_at))
@@ -586,10 +595,12 @@ class LiveEngine:
                 for _ in whole:
                     on_features(share)
                 self._record(whole)
+                self._wave_matrix = matrix  # the wave's rows, in order: no stack before the predict
                 return folded, whole
             for j, (k, _) in enumerate(banked):
                 err = errors[j]
                 rows[k] = err if err is not None else matrix[j]
+        self._wave_matrix = None
         out: list[tuple[int, tuple[int, datetime, np.ndarray]]] = []
         done: list[tuple[InstrumentState, Bar, np.ndarray]] = []
         on_features = self.hooks.on_features
