@@ -20,7 +20,7 @@ from tickwise.core.tick_validator import TickValidator
 from tickwise.domain.bar import Bar
 from tickwise.domain.calendar import NSE
 from tickwise.domain.timeframe import Timeframe
-from tickwise.observability.hooks import NullHooks
+from tickwise.observability.hooks import NullHooks, RecordingHooks
 from tickwise.pipelines.live.consumer import TickConsumer
 from tickwise.pipelines.live.engine import LiveEngine
 from tickwise.pipelines.live.feed_watch import FeedWatch
@@ -192,3 +192,47 @@ def test_a_minute_whose_rest_fails_is_marked_for_repair_and_the_consumer_goes_on
     asyncio.run(consumer.settle())
     assert consumer.errors == 1 and not engine.deferred
     assert repairs.windows  # the minute is recomputed from REST
+
+
+def test_the_per_bar_metrics_of_a_deferred_minute_come_after_its_signals_one_per_bar_as_before() -> None:
+    calc = FeatureCalculator()
+    bars, frames = _minutes()
+    hooks = RecordingHooks()
+    signals_put: list[int] = []
+    engine = LiveEngine(
+        calc,
+        _step(calc),
+        lambda table, rows: signals_put.append(len(hooks.calls)) if table == "signals" else None,
+        hooks=hooks,
+        wall=lambda: 0.0,
+    )
+    for t, f in frames.items():
+        engine.open_instrument(t, f.iloc[:HIST])
+    hooks.calls.clear()
+    engine.process_many([bars[t][0] for t in TOKENS], 0.0, defer=True)
+    assert not hooks.of("on_features") and not hooks.of("on_prediction")  # none before the signals
+    engine.settle()
+    assert len(hooks.of("on_features")) == len(hooks.of("on_prediction")) == len(TOKENS)
+
+
+def test_the_consumer_reports_candle_close_lags_after_the_engine_call_and_each_once() -> None:
+    calc = FeatureCalculator()
+    hooks = RecordingHooks()
+    order: list[str] = []
+
+    class Noting(LiveEngine):
+        def process_many(self, bars: Any, closed_at: float | None = None, *, defer: bool = False) -> Any:
+            order.append(f"engine, lags so far {len(hooks.of('on_candle_closed'))}")
+            return super().process_many(bars, closed_at, defer=defer)
+
+    engine = Noting(calc, _step(calc), lambda table, rows: None)
+    for token in (TOKEN, TOKEN + 1):
+        engine.open_instrument(token, history())
+    consumer, clock, _ = _consumer(engine, None, lambda table, rows: None)
+    consumer.hooks = hooks
+    clock.current = at(9, 16, 1)
+    first = [replace(tick(100.0, at(9, 15, 5), 10), instrument_token=t) for t in (TOKEN, TOKEN + 1)]
+    closing = [replace(tick(100.1, at(9, 16), 20), instrument_token=t) for t in (TOKEN, TOKEN + 1)]
+    consumer.consume_batch(first + closing)
+    assert order == ["engine, lags so far 0"]
+    assert len(hooks.of("on_candle_closed")) == 2  # reported once the step's bars were processed

@@ -145,6 +145,12 @@ class SignalStep:
         return out
 
 
+def _observe_each(observe: Callable[[float], None], value: float, count: int) -> None:
+    """``observe(value)`` ``count`` times (one histogram observation per bar)."""
+    for _ in range(count):
+        observe(value)
+
+
 def _optional(values: np.ndarray | None, n: int) -> list[float | None]:
     """Per-bar values with NaN (or no array at all) as None, the way signals store them."""
     if values is None or np.isnan(values).all():  # no meta model: no per-value Python
@@ -493,7 +499,7 @@ class LiveEngine:
             rows = (
                 block if block is not None and len(block) == len(folded) else np.stack([f[2] for f in folded])
             )
-            signals = self._score(folded, rows)
+            signals = self._score(folded, rows, report_later=True)
             for k, signal in zip(where, self._emit_many(signals, closed_at), strict=True):
                 out[k] = signal
         self._deferred.append(partial(self._longer, folded, closed_at))
@@ -586,14 +592,14 @@ class LiveEngine:
             share = (time.perf_counter() - began) / len(banked)
             if len(banked) == len(admitted) and errors.count(None) == len(errors):
                 # The usual minute: every admitted bar banked and accepted, rows in the given order.
-                on_features = self.hooks.on_features
                 whole = [(state, bar, matrix[j]) for j, (_, bar, state) in enumerate(admitted)]
                 folded = [
                     (k, (state.token, bar.candle.time, row))
                     for (k, bar, state), (_, _, row) in zip(admitted, whole, strict=True)
                 ]
-                for _ in whole:
-                    on_features(share)
+                # One observation per bar, as before, but with the rest of the minute: a Prometheus
+                # histogram costs about 0.9 us per observation, 1 ms per 1,000 bars before the signals.
+                self._deferred.append(partial(_observe_each, self.hooks.on_features, share, len(whole)))
                 self._record(whole)
                 self._wave_matrix = matrix  # the wave's rows, in order: no stack before the predict
                 return folded, whole
@@ -625,7 +631,11 @@ class LiveEngine:
         return out, done
 
     def _score(
-        self, folded: Sequence[tuple[int, datetime, np.ndarray]], rows: Sequence[np.ndarray] | np.ndarray
+        self,
+        folded: Sequence[tuple[int, datetime, np.ndarray]],
+        rows: Sequence[np.ndarray] | np.ndarray,
+        *,
+        report_later: bool = False,
     ) -> list[Signal | None]:
         began = time.perf_counter()
         many = getattr(self.step, "many", None)
@@ -635,8 +645,12 @@ class LiveEngine:
         else:  # a plain step callable (tests, custom steps): one call per bar
             signals = [self.step(f[0], f[1], row) for f, row in zip(folded, rows, strict=True)]
         spent = time.perf_counter() - began
-        for _ in folded:  # the histogram counts bars: each bar gets its share of the batched call
-            self.hooks.on_prediction(spent / len(folded))
+        # The histogram counts bars: each bar gets its share of the batched call.
+        report = partial(_observe_each, self.hooks.on_prediction, spent / len(folded), len(folded))
+        if report_later:  # with the rest of the minute, after the signals (see _fold_wave)
+            self._deferred.append(report)
+        else:
+            report()
         return signals
 
     def _emit_many(self, signals: Sequence[Signal | None], closed_at: float) -> Sequence[Signal | None]:
