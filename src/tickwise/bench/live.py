@@ -413,9 +413,19 @@ class _Bench:
     # instant of any exchange instant (one frame per second at live pace).
     origin: tuple[datetime, float] | None = None
     minute_end_ms: list[float] = dataclasses.field(default_factory=list)
+    # This thread's CPU clock at the start of the consumer step running now (the step that closes a
+    # bar starts at or before its close), and each signal's CPU time from there to the sink.
+    step_cpu0: float = 0.0
+    cpu_latency_ms: list[float] = dataclasses.field(default_factory=list)
+
+    def step(self) -> None:
+        """A consumer step (a tick batch, a feed or clock close) starts now."""
+        self.step_cpu0 = time.thread_time()
 
     def record_commits(self, rows: Sequence[Any]) -> None:
         """Signals just committed: minute end (exchange clock, mapped to the wall) -> now."""
+        spent = (time.thread_time() - self.step_cpu0) * 1000.0
+        self.cpu_latency_ms += [spent] * len(rows)
         if self.origin is None:
             return
         now = self.wall()
@@ -447,16 +457,24 @@ async def _replay(bench: _Bench, frames: list[tuple[datetime, bytes]]) -> dict[s
         if due is not None and due < arrives:
             flushing = await _drain(writer, flushing, due - wall())
             wall.advance_to(due)
+            bench.step()
             consumer.close_on_feed(wall())
+            await consumer.settle()
         flushing = await _drain(writer, flushing, arrives - wall())
         wall.advance_to(arrives)
         bench.clock.current = second
+        bench.step()
         consumer.close_due(second)  # the clock's grace, at this frame's resolution
+        await consumer.settle()
         t0 = time.perf_counter()
         v_start = wall()
         ticks = decode_frame(frame, stats)
         t1 = time.perf_counter()
+        bench.step()
         consumer.consume_batch(ticks)  # the consumer's per-batch step (validator, builder, engine)
+        # The rest of the minute the batch closed, after its signals' commit (as the session's
+        # consumer does): part of this second's processing.
+        await consumer.settle()
         t2 = time.perf_counter()
         decode_s += t1 - t0
         consume_s += t2 - t1
@@ -467,14 +485,18 @@ async def _replay(bench: _Bench, frames: list[tuple[datetime, bytes]]) -> dict[s
         if due is not None and due < v_start + 1.0:
             flushing = await _drain(writer, flushing, due - wall())
             wall.advance_to(due)
+            bench.step()
             consumer.close_on_feed(wall())
+            await consumer.settle()
         # The consumer is idle until the next frame when it keeps up (max_second_ms < 1000): the writer
         # writes meanwhile (not counted as processing time); the rest of the idle time is skipped.
         flushing = await _drain(writer, flushing, v_start + 1.0 - wall())
     if flushing is not None:
         await flushing
     # Bars whose instrument sent no later tick close on the clock (as the session's clock task would).
+    bench.step()
     bench.consumer.close_due(bench.close_at)
+    await bench.consumer.settle()
     ok = await writer.close(timeout_s=30.0)
     return {
         "decode_s": decode_s,
@@ -594,7 +616,9 @@ class PerBarEngine(LiveEngine):
     """The baseline for ``per_bar``: the minute's bars folded and scored one at a time (one stream
     update and one ``booster.predict`` per bar), as the engine did before ``process_many``."""
 
-    def process_many(self, bars: Sequence[Bar], closed_at: float | None = None) -> list[Signal | None]:
+    def process_many(
+        self, bars: Sequence[Bar], closed_at: float | None = None, *, defer: bool = False
+    ) -> list[Signal | None]:
         return [self.process(bar, closed_at) for bar in bars]
 
 
@@ -607,12 +631,6 @@ def _cpu_summary(log: dict[datetime, float]) -> dict[str, float]:
         "max": round(1000.0 * values[-1], 2),
         "minutes": len(values),
     }
-
-
-def _add_cpu(log: dict[datetime, float], bars: Sequence[Bar], cpu0: float) -> None:
-    """Charge the CPU time since ``cpu0`` (this thread) to the newest bar minute of ``bars``."""
-    if bars:
-        log[max(b.time for b in bars)] += time.thread_time() - cpu0
 
 
 class _GcPauses:
@@ -647,18 +665,37 @@ class _MinuteCpu(LiveEngine):
     minute_full_gc: defaultdict[datetime, int]
     gc_pauses: _GcPauses
 
-    def process_many(self, bars: Sequence[Bar], closed_at: float | None = None) -> list[Signal | None]:
+    def process_many(
+        self, bars: Sequence[Bar], closed_at: float | None = None, *, defer: bool = False
+    ) -> list[Signal | None]:
+        self.settle()  # an earlier minute's deferred rest is charged to that minute
         cpu0 = time.thread_time()
         seen = len(self.gc_pauses.pauses)
         try:
-            return super().process_many(bars, closed_at)
+            return super().process_many(bars, closed_at, defer=defer)
         finally:
-            _add_cpu(self.minute_cpu_s, bars, cpu0)
             if bars:
-                minute = max(b.time for b in bars)
-                for generation, spent in self.gc_pauses.pauses[seen:]:
-                    self.minute_gc_s[minute] += spent
-                    self.minute_full_gc[minute] += generation == 2
+                self._unsettled_minute = max(b.time for b in bars)
+                self._charge(self._unsettled_minute, cpu0, seen)
+
+    def settle(self) -> None:
+        """The deferred rest of a minute (``defer=True``) is part of that minute's CPU."""
+        minute = getattr(self, "_unsettled_minute", None)
+        if minute is None or not self.deferred:
+            super().settle()
+            return
+        cpu0 = time.thread_time()
+        seen = len(self.gc_pauses.pauses)
+        try:
+            super().settle()
+        finally:
+            self._charge(minute, cpu0, seen)
+
+    def _charge(self, minute: datetime, cpu0: float, seen: int) -> None:
+        self.minute_cpu_s[minute] += time.thread_time() - cpu0
+        for generation, spent in self.gc_pauses.pauses[seen:]:
+            self.minute_gc_s[minute] += spent
+            self.minute_full_gc[minute] += generation == 2
 
 
 class _TimedEngine(_MinuteCpu):
@@ -791,6 +828,9 @@ def run_live_bench(
             hooks=NullHooks(),
             wall=wall,
             feed_close_margin_s=feed_close_margin_s,
+            # As the session: the rest of a minute runs once its signals are written (the per-bar
+            # baseline engine finishes each bar at once).
+            after_signals=None if per_bar else writer.urgent_written,
         )
         benches.append(_Bench(consumer, engine, writer, clock, until + grace, warm_s, wall))
         return benches[0]
@@ -822,6 +862,7 @@ def run_live_bench(
     lat = latencies.summary()
     ready = percentiles(ready_ms)
     minute_end = percentiles(bench.minute_end_ms)
+    cpu_latency = percentiles(bench.cpu_latency_ms)
     return {
         "instruments": instruments,
         "minutes": minutes,
@@ -873,6 +914,12 @@ def run_live_bench(
         "latency_ms_p50": lat.p50,
         "latency_ms_p99": lat.p99,
         "latency_ms_max": lat.max,
+        # The same path in this thread's CPU time (from the start of the consumer step that closed the
+        # bar to its signal at the sink): what the pipeline itself spends, unlike the wall-clock
+        # figures it does not grow with the machine's load (an upper bound: the step may start before
+        # the bar's close, e.g. a tick batch whose feed-close check closes it at its end).
+        "latency_cpu_ms_p50": cpu_latency.p50,
+        "latency_cpu_ms_p99": cpu_latency.p99,
         "ready_ms_p50": ready.p50,
         "ready_ms_p99": ready.p99,
         "ready_ms_max": ready.max,

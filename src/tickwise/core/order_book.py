@@ -22,12 +22,18 @@ def order_book_imbalance(depth: Depth | None, levels: int = OBI_LEVELS) -> float
     """Imbalance of the best ``levels`` bid and ask quantities; NaN when there is no book."""
     if depth is None:
         return math.nan
-    bid = 0
-    for level in depth.buy[:levels]:
-        bid += level.quantity
-    ask = 0
-    for level in depth.sell[:levels]:
-        ask += level.quantity
+    bid: int
+    ask: int
+    sums = getattr(depth, "quantity_sums", None)  # a decoded book: the same sums, no level objects
+    if sums is not None:
+        bid, ask = sums(levels)
+    else:
+        bid = 0
+        for level in depth.buy[:levels]:
+            bid += level.quantity
+        ask = 0
+        for level in depth.sell[:levels]:
+            ask += level.quantity
     total = bid + ask
     if total <= 0:
         return math.nan

@@ -41,6 +41,8 @@ def test_bench_live_reports_positive_latencies_for_every_measured_bar() -> None:
     # A signal is ready (engine) before it is written (sink), from the same close instant.
     assert 0 < figures["ready_ms_p50"] <= figures["latency_ms_p50"]
     assert figures["ready_ms_p99"] <= figures["latency_ms_p99"]
+    # The same path in the replay thread's CPU time, one value per signal written.
+    assert 0 < figures["latency_cpu_ms_p50"] <= figures["latency_cpu_ms_p99"]
     assert figures["ticks_per_s"] > 0 and figures["decode_ticks_per_s"] > figures["ticks_per_s"]
     assert figures["rss_mb"] > 0
     # The memory held at the end, split by checkpoint: the parts add up to it, and the bench's own

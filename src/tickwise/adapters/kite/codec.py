@@ -202,6 +202,13 @@ class _LazyDepth(Depth):
             _set_levels(self, levels)
         return levels
 
+    def quantity_sums(self, levels: int) -> tuple[int, int]:
+        """The summed quantities of the best ``levels`` bids and asks, read from the wire values
+        without building the levels (the candle close's ``obi_5``: one book per bar, issue 14)."""
+        v = _DEPTH.unpack(self._raw)  # (quantity, price, orders) x 10: five bids, then five asks
+        n = 3 * max(0, min(levels, 5))
+        return sum(v[0:n:3]), sum(v[15 : 15 + n : 3])
+
     @property  # a read-only field computed on demand, like the frozen parent's
     def buy(self) -> tuple[DepthLevel, ...]:
         return self._build()[0]

@@ -163,6 +163,8 @@ class LiveSession:
             hooks=self.hooks,
             wall=wall,
             feed_close_margin_s=feed_close_margin_s,
+            # A minute's signals are committed before the rest of its work runs (engine.process_many).
+            after_signals=writer.urgent_written,
         )
         self.repairer = Repairer(
             queue=self.repairs,
@@ -205,6 +207,7 @@ class LiveSession:
             now = self.clock.now()
             if self.watch.may_close_on_clock(real):
                 self.consumer.close_due(min(now, end))
+                await self.consumer.settle()
             self.consumer.mark_suspects(now)
             if now >= end:
                 closes = self.calendar.session_close(self.day)
@@ -250,6 +253,7 @@ class LiveSession:
             await self._finish(feed)
         finally:
             await self._cancel(tasks)
+            self.consumer.settle_now()  # a task cancelled while awaiting a commit left its minute's rest
             if await self.writer.close(timeout_s=15.0):
                 await self._close_repaired()  # their bars are in the database now
         self._final_report(began)
@@ -315,6 +319,7 @@ class LiveSession:
             self.consumer.close_due(min(now, self.until + self.grace))
         else:
             self._mark_incomplete(now)
+        self.consumer.settle_now()  # the last minutes' rest (candles, roll-ups, features) is queued
         # Bars still forming are incomplete: not stored (a restart backfills them through REST).
         deadline = self.clock.monotonic() + 60.0
         repairs = self.repairs

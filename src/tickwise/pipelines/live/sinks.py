@@ -22,6 +22,7 @@ from tickwise.domain.signal import Signal
 from tickwise.domain.tick import Tick
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.live.engine import FeatureRow, PendingSignal
+from tickwise.pipelines.live.fast_rows import with_latency
 from tickwise.pipelines.live.latency import LatencyLog
 from tickwise.pipelines.live.timeframes import MemberRow
 from tickwise.pipelines.live.writer import WriteFn
@@ -85,9 +86,10 @@ def signal_sink(
 
     async def write(rows: list[PendingSignal]) -> int:
         now = wall()
-        signals = [
-            dataclasses.replace(p.signal, latency_ms=round((now - p.closed_at) * 1000.0, 3)) for p in rows
-        ]
+        # with_latency is dataclasses.replace(signal, latency_ms=...) without its per-call overhead
+        # (fast_rows): this runs for every signal between the candle close and the commit.
+        stamp = with_latency
+        signals = [stamp(p.signal, round((now - p.closed_at) * 1000.0, 3)) for p in rows]
         n = await repo.add_many(signals)
         done = wall()
         for p in rows:

@@ -207,6 +207,13 @@ class BufferedWriter:
     def spilled_files(self) -> int:
         return sum(len(t.spill_files) for t in self._tables.values())
 
+    async def urgent_written(self, timeout_s: float = 0.25) -> None:
+        """Wait (at most ``timeout_s``, and ``urgent_wait_s``) until the urgent tables' queued rows are
+        written, or cannot be now (backing off, breaker open): the engine's deferred rest of a minute
+        runs after its signals' commit (``LiveEngine.process_many(defer=True)``). Bounded, so a slow
+        database holds the consumer back by that much at most (the commit goes on meanwhile)."""
+        await self._yield_to_urgent(timeout_s)
+
     def stats(self, table: str) -> TableStats:
         return self._tables[table].stats
 
@@ -340,9 +347,10 @@ class BufferedWriter:
                 return True
         return False
 
-    async def _yield_to_urgent(self) -> None:
-        """Wait (at most ``urgent_wait_s``) until no urgent write is pending or in flight."""
-        deadline = time.monotonic() + self.urgent_wait_s
+    async def _yield_to_urgent(self, timeout_s: float | None = None) -> None:
+        """Wait (at most ``urgent_wait_s`` or ``timeout_s``) until no urgent write is pending or in flight."""
+        wait = self.urgent_wait_s if timeout_s is None else min(timeout_s, self.urgent_wait_s)
+        deadline = time.monotonic() + wait
         while self._urgent_busy():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
