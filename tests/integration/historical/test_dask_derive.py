@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 import numpy as np
 import pytest
+from derived_tables import derived_contents, forget_derived
 from distributed import Client, LocalCluster
 
 from tickwise.adapters.dask.executor import DaskExecutor, InProcessExecutor
@@ -31,13 +32,6 @@ from tickwise.ports.compute import ComputeExecutor
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
-# (table, ORDER BY) of every table derive writes.
-DERIVED = (
-    ("candles", "instrument_token, timeframe, time"),
-    ("features", "instrument_token, timeframe, feature_set, time"),
-    ("labels", "instrument_token, timeframe, side, time"),
-)
-
 
 def _settings(tmp: Path, chunk_sessions: int = 40) -> Settings:
     env = {
@@ -48,22 +42,6 @@ def _settings(tmp: Path, chunk_sessions: int = 40) -> Settings:
         "TICKWISE__TRADING__BACKFILL_DAYS": "6",
     }
     return load_settings(environ=env, environment="test")
-
-
-async def _contents(pool: asyncpg.Pool) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    async with pool.acquire() as conn:
-        for table, order in DERIVED:
-            rows = await conn.fetch(f"SELECT t::text AS row FROM {table} t ORDER BY {order}")
-            out[table] = [r["row"] for r in rows]
-    return out
-
-
-async def _forget_derived(pool: asyncpg.Pool) -> None:
-    async with pool.acquire() as conn:
-        await conn.execute("DELETE FROM candles WHERE timeframe <> '1m'")
-        await conn.execute("DELETE FROM features")
-        await conn.execute("DELETE FROM labels")
 
 
 async def _derive_with(
@@ -85,23 +63,23 @@ async def test_chunks_in_one_process_and_on_a_two_process_dask_cluster_equal_one
     quiet = Reporter(quiet=True)
     with quiet:
         backfilled = await run_backfill(settings, quiet, url=db_url)
-    await _forget_derived(clean_db)  # the backfill rolled up already: derive from the 1m candles alone
+    await forget_derived(clean_db)  # the backfill rolled up already: derive from the 1m candles alone
 
     single = await _derive_with(whole, db_url, None, backfilled)
-    expected = await _contents(clean_db)
+    expected = await derived_contents(clean_db)
     assert single.feature_rows > 0 and single.label_rows > 0
     assert {len(rows) > 0 for rows in expected.values()} == {True}
 
-    await _forget_derived(clean_db)
+    await forget_derived(clean_db)
     chunked = await _derive_with(settings, db_url, None, backfilled)
-    assert await _contents(clean_db) == expected
+    assert await derived_contents(clean_db) == expected
     assert (chunked.feature_rows, chunked.label_rows) == (single.feature_rows, single.label_rows)
     assert chunked.rollup_rows == single.rollup_rows
     assert (single.derive_chunks, chunked.derive_chunks) == (3, 9)  # 3 instruments
     assert chunked.integrity is not None and single.integrity is not None
     assert vars(chunked.integrity) == vars(single.integrity)
 
-    await _forget_derived(clean_db)
+    await forget_derived(clean_db)
     cluster = await asyncio.to_thread(
         LocalCluster, n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
     )
@@ -116,7 +94,7 @@ async def test_chunks_in_one_process_and_on_a_two_process_dask_cluster_equal_one
     finally:
         await asyncio.to_thread(cluster.close)
 
-    assert await _contents(clean_db) == expected
+    assert await derived_contents(clean_db) == expected
     assert (distributed.feature_rows, distributed.label_rows) == (single.feature_rows, single.label_rows)
     assert distributed.rollup_rows == single.rollup_rows
     assert distributed.derive_chunks == 9
@@ -131,7 +109,7 @@ async def test_the_in_process_executor_runs_the_same_worker_task_and_a_rerun_wri
     quiet = Reporter(quiet=True)
     with quiet:
         backfilled = await run_backfill(settings, quiet, url=db_url)
-    await _forget_derived(clean_db)
+    await forget_derived(clean_db)
     first = await _derive_with(settings, db_url, InProcessExecutor(), backfilled)
     assert first.feature_rows > 0 and first.label_rows > 0 and sum(first.rollup_rows.values()) > 0
     again = await _derive_with(settings, db_url, InProcessExecutor(), backfilled)

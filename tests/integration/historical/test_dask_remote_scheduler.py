@@ -21,6 +21,7 @@ from typing import BinaryIO
 
 import asyncpg
 import pytest
+from derived_tables import derived_contents, forget_derived
 
 from tickwise.bootstrap.compute import derive_plan, open_trainer
 from tickwise.bootstrap.historical import HistoricalSummary, Reporter, open_historical, run_backfill
@@ -32,11 +33,6 @@ from tickwise.pipelines.universe import select_universe
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 START_TIMEOUT_S = 180.0
-DERIVED = (
-    ("candles", "instrument_token, timeframe, time"),
-    ("features", "instrument_token, timeframe, feature_set, time"),
-    ("labels", "instrument_token, timeframe, side, time"),
-)
 
 
 def free_port() -> int:
@@ -118,22 +114,6 @@ def _settings(tmp: Path, scheduler: str = "inline", distributed: bool = False) -
     return load_settings(environ=env, environment="test")
 
 
-async def _contents(pool: asyncpg.Pool) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    async with pool.acquire() as conn:
-        for table, order in DERIVED:
-            rows = await conn.fetch(f"SELECT t::text AS row FROM {table} t ORDER BY {order}")
-            out[table] = [r["row"] for r in rows]
-    return out
-
-
-async def _forget_derived(pool: asyncpg.Pool) -> None:
-    async with pool.acquire() as conn:
-        await conn.execute("DELETE FROM candles WHERE timeframe <> '1m'")
-        await conn.execute("DELETE FROM features")
-        await conn.execute("DELETE FROM labels")
-
-
 async def _derive(settings: Settings, db_url: str, backfilled: HistoricalSummary) -> HistoricalSummary:
     """Derive through ``derive_plan``: inline, or Dask tasks on ``compute.scheduler``."""
     summary = HistoricalSummary(first_day=backfilled.first_day, last_day=backfilled.last_day)
@@ -152,15 +132,15 @@ async def test_derive_on_a_dask_scheduler_reached_by_address_writes_the_rows_of_
     quiet = Reporter(quiet=True)
     with quiet:
         backfilled = await run_backfill(inline, quiet, url=db_url)
-    await _forget_derived(clean_db)
+    await forget_derived(clean_db)
     single = await _derive(inline, db_url, backfilled)
-    expected = await _contents(clean_db)
+    expected = await derived_contents(clean_db)
     assert single.feature_rows > 0 and single.label_rows > 0
 
-    await _forget_derived(clean_db)
+    await forget_derived(clean_db)
     remote = await _derive(_settings(tmp_path, scheduler_address), db_url, backfilled)
 
-    assert await _contents(clean_db) == expected
+    assert await derived_contents(clean_db) == expected
     assert (remote.feature_rows, remote.label_rows) == (single.feature_rows, single.label_rows)
     assert remote.rollup_rows == single.rollup_rows
     assert remote.derive_chunks == 9  # 3 instruments x 3 chunks of 2 sessions
