@@ -47,7 +47,7 @@ def _dask(*args: str, log: BinaryIO) -> subprocess.Popen[bytes]:
         [str(Path(sys.executable).with_name("dask")), *args],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"},
+        env=os.environ.copy(),
     )
 
 
