@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,9 @@ from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.features.talib_catalog import ONE_MINUTE, context_calls
 
 RTOL = 1e-9
+
+# The context bars come from the one pandas oracle in conftest.py (``context_series``).
+Oracle = Callable[[pd.DataFrame, int], tuple[pd.DataFrame, np.ndarray]]
 
 
 def _assert_after_warmup(name: str, got: np.ndarray, want: np.ndarray, warm: int) -> None:
@@ -32,31 +37,15 @@ def test_one_minute_talib_feature_equals_talib_on_full_history(
         _assert_after_warmup(name, features_20k[name].to_numpy(), want, calculator.warmups[name])
 
 
-def _context_bars(candles: pd.DataFrame, minutes: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """Independent pandas aggregation: session-aligned buckets, kept only once closed.
-
-    Returns the context bars and, per bar, the row of the 1m candle that closes it (no gaps here).
-    """
-    t = candles["time"]
-    day = t.dt.normalize()
-    since_open = (t - day - pd.Timedelta(hours=9, minutes=15)) // pd.Timedelta(minutes=1)
-    start = day + pd.Timedelta(hours=9, minutes=15) + pd.to_timedelta((since_open // minutes) * minutes, "m")
-    end = np.minimum(start + pd.Timedelta(minutes=minutes), day + pd.Timedelta(hours=15, minutes=30))
-    g = candles.assign(bucket=start, end=end, row=np.arange(len(candles))).groupby("bucket", sort=True)
-    bars = g.agg(
-        open=("open", "first"), high=("high", "max"), low=("low", "min"), close=("close", "last"),
-        volume=("volume", "sum"), last_time=("time", "last"), end=("end", "first"), row=("row", "last"),
-    )  # fmt: skip
-    closed = bars["last_time"] + pd.Timedelta(minutes=1) >= bars["end"]
-    bars = bars[closed]
-    return bars, bars["row"].to_numpy()
-
-
 @pytest.mark.parametrize("minutes", [5, 15, 60])
 def test_context_feature_equals_talib_on_closed_session_aligned_bars(
-    minutes: int, calculator: FeatureCalculator, candles_20k: pd.DataFrame, features_20k: pd.DataFrame
+    minutes: int,
+    calculator: FeatureCalculator,
+    candles_20k: pd.DataFrame,
+    features_20k: pd.DataFrame,
+    context_oracle: Oracle,
 ) -> None:
-    bars, close_rows = _context_bars(candles_20k, minutes)
+    bars, close_rows = context_oracle(candles_20k, minutes)
     # Each 1m row sees the last context bar closed at or before it.
     last = np.searchsorted(close_rows, np.arange(len(candles_20k)), side="right") - 1
     checked = 0
@@ -75,9 +64,12 @@ def test_context_feature_equals_talib_on_closed_session_aligned_bars(
 
 
 def test_context_ema_distance_uses_context_ema_and_atr(
-    candles_20k: pd.DataFrame, features_20k: pd.DataFrame, calculator: FeatureCalculator
+    candles_20k: pd.DataFrame,
+    features_20k: pd.DataFrame,
+    calculator: FeatureCalculator,
+    context_oracle: Oracle,
 ) -> None:
-    bars, close_rows = _context_bars(candles_20k, 15)
+    bars, close_rows = context_oracle(candles_20k, 15)
     last = np.searchsorted(close_rows, np.arange(len(candles_20k)), side="right") - 1
     ema = talib.EMA(bars["close"].to_numpy(), timeperiod=20)[last]
     atr = talib.ATR(*(bars[c].to_numpy() for c in ("high", "low", "close")), timeperiod=14)[last]
