@@ -58,7 +58,15 @@ def test_bench_live_reports_positive_latencies_for_every_measured_bar() -> None:
 
 def test_bench_live_with_the_market_in_its_process_replays_the_same_bars_and_labels_its_rss() -> None:
     engine_only = run_live_bench(instruments=2, minutes=1)
-    with_market = run_live_bench(instruments=2, minutes=1, market_in_process=True)
+    from tickwise.cli.bench import bench_app
+
+    # The old layout through the command line, as the benchmark tables were measured.
+    result = CliRunner().invoke(
+        bench_app,
+        ["live", "--instruments", "2", "--minutes", "1", "--no-db", "--json", "--market-in-process"],
+    )
+    assert result.exit_code == 0, result.output
+    with_market = json.loads(result.stdout.strip().splitlines()[-1])
     for key in ("ticks", "frames", "bars", "signals", "signals_written", "engine_errors"):
         assert with_market[key] == engine_only[key], key
     # The fifth session's layout: its RSS includes the market (a checkpoint of its own) and the frames.
