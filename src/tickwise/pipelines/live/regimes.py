@@ -7,7 +7,7 @@ opens it on stored history or rewinds it: lazily, because the recursion restarts
 the history's features are computed (one batch pass) only if the instrument's next bar is in the same
 session as its last stored bar (a restart or a rewind mid-session), never for a start before the open.
 
-Until an instrument's first bar decides that, its history waits as :class:`StoredBars` (about 25 bytes a
+Until an instrument's first bar decides that, its history waits as :class:`StoredBars` (about 14 bytes a
 bar, every value given back bit for bit), not as the frame it was given: the candle repository's frame is
 about 200 bytes a bar (300 KB for 1,500 bars), and an instrument that does not trade early in the session
 kept it for as long (docs/benchmarks.md, "Live memory per shard (issue 14, sixth session)").
