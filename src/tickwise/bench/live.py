@@ -5,7 +5,12 @@ Self-contained and reproducible (no broker account; a database only with ``db=Tr
 * **Market.** The simulator's own market model (:class:`Universe` of N equities, :class:`Market` with
   a fixed seed) provides each instrument's 1m candles of the previous trading days (the stored history
   the streams are opened on, >= ``calculator.warmup`` bars) and the full-mode snapshots of the measured
-  minutes of the next day.
+  minutes of the next day. It is built in a spawned child (:mod:`tickwise.bench.live_market`), which also
+  trains the model and encodes the frames, and hands them over in scratch files read one instrument's
+  history and one frame at a time: the process that runs the engine holds what a live shard holds, so
+  its RSS figures (``rss_process: "engine"``) are a shard's. ``market_in_process`` builds it in this
+  process instead and holds the frames in memory (``rss_process: "engine+market"``, close to the fifth
+  session's layout: the market is released once its files are written, before the engine opens).
 * **Feed.** The snapshots are grouped per exchange second and encoded into one binary Kite frame per
   second with the real codec (as the WebSocket batches them); frames are encoded before timing.
 * **Pipeline.** Each frame is decoded with :func:`decode_frame` and handed, as one batch, to the real
