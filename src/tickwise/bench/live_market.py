@@ -55,10 +55,6 @@ class FrameFile:
                 f.seek(offset)
                 yield second, f.read(length)
 
-    @property
-    def nbytes(self) -> int:
-        return sum(length for _, _, length in self.index)
-
 
 @dataclass(frozen=True)
 class MarketFiles:
