@@ -5,7 +5,12 @@ Self-contained and reproducible (no broker account; a database only with ``db=Tr
 * **Market.** The simulator's own market model (:class:`Universe` of N equities, :class:`Market` with
   a fixed seed) provides each instrument's 1m candles of the previous trading days (the stored history
   the streams are opened on, >= ``calculator.warmup`` bars) and the full-mode snapshots of the measured
-  minutes of the next day.
+  minutes of the next day. It is built in a spawned child (:mod:`tickwise.bench.live_market`), which also
+  trains the model and encodes the frames, and hands them over in scratch files read one instrument's
+  history and one frame at a time: the process that runs the engine holds what a live shard holds, so
+  its RSS figures (``rss_process: "engine"``) are a shard's. ``market_in_process`` builds it in this
+  process instead and holds the frames in memory (``rss_process: "engine+market"``, close to the fifth
+  session's layout: the market is released once its files are written, before the engine opens).
 * **Feed.** The snapshots are grouped per exchange second and encoded into one binary Kite frame per
   second with the real codec (as the WebSocket batches them); frames are encoded before timing.
 * **Pipeline.** Each frame is decoded with :func:`decode_frame` and handed, as one batch, to the real
@@ -66,25 +71,24 @@ import resource
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from tickwise.adapters.kite.codec import DecodeStats, decode_frame, encode_frame
-from tickwise.adapters.kite.simulator.market import Market
-from tickwise.adapters.kite.simulator.universe import Universe
 from tickwise.adapters.timescale.candle_repository import TimescaleCandleRepository
 from tickwise.adapters.timescale.feature_repository import TimescaleFeatureRepository
 from tickwise.adapters.timescale.pool import open_pool
 from tickwise.adapters.timescale.signal_repository import TimescaleSignalRepository
 from tickwise.adapters.timescale.tick_repository import TimescaleTickRepository
+from tickwise.bench.live_market import FrameFile, MarketFiles, prepare_market
 from tickwise.core.candles import CandleBuilder
 from tickwise.core.features.calculator import FeatureCalculator
-from tickwise.core.labels.spec import LabelSpec
 from tickwise.core.model import ModelArtifact, fit_booster, lgb_params
 from tickwise.core.predictor import Predictor
 from tickwise.core.signals import model_signal_generator
@@ -101,9 +105,11 @@ from tickwise.pipelines.live.engine import LiveEngine, SignalStep
 from tickwise.pipelines.live.feed_watch import FeedWatch
 from tickwise.pipelines.live.latency import LatencyLog, percentiles
 from tickwise.pipelines.live.repair import RepairQueue
-from tickwise.pipelines.live.shards import shard_tokens
 from tickwise.pipelines.live.sinks import LiveRepositories, signal_sink, table_sinks
 from tickwise.pipelines.live.writer import BufferedWriter, WriteFn
+
+if TYPE_CHECKING:  # the simulated market is built in its own process (bench/live_market.py)
+    from tickwise.adapters.kite.simulator.market import Market
 
 SESSION_BARS = 375
 # The default model_training.num_boost_round (TrainConfig().num_boost_round, asserted equal by
@@ -224,6 +230,9 @@ def _train_model_strings(
     """In a child process: the bench model trained as :func:`train_bench_model` trains it, returned as
     LightGBM model strings (training's memory stays in the child, as a live process loads a trained
     model and never trains one)."""
+    from tickwise.adapters.kite.simulator.market import Market
+    from tickwise.adapters.kite.simulator.universe import Universe
+
     universe = Universe(instruments, today=MARKET_DAY)
     market = Market(universe, seed=seed, cache_size=64)
     calc = FeatureCalculator()
@@ -235,25 +244,16 @@ def _train_model_strings(
     }, rows
 
 
-def _trained_in_child(
-    calc: FeatureCalculator, instruments: int, seed: int, train_tokens: list[int], hist_days: list[date]
-) -> tuple[ModelArtifact, int]:
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        strings, rows = pool.submit(
-            _train_model_strings, instruments, seed, train_tokens, hist_days, PRODUCTION_ROUNDS
-        ).result()
-    artifact = ModelArtifact(
+def _loaded_artifact(calc: FeatureCalculator, files: MarketFiles) -> ModelArtifact:
+    """The bench model as a live process loads a bundle: the text and LightGBM's probe digest (trained
+    in the market's process: :func:`_train_model_strings`), no LightGBM import."""
+    return ModelArtifact(
         version="bench-trained",
-        # As a live process loads a bundle: the text and LightGBM's probe digest, no LightGBM import.
-        boosters={side: TextBooster(text, probe) for side, (text, probe) in strings.items()},
+        boosters={side: TextBooster(text, probe) for side, (text, probe) in files.model_strings.items()},
         feature_names=tuple(calc.names),
         feature_set=calc.feature_set,
-        label_spec=LabelSpec().to_dict(),
+        label_spec=files.label_spec,
     )
-    return artifact, rows
 
 
 def history_frame(
@@ -321,6 +321,7 @@ def train_bench_model(
     """
     from tickwise.core.fitting import TUNED_DEFAULTS  # training: in the child process only
     from tickwise.core.labels.events import label_both_sides
+    from tickwise.core.labels.spec import LabelSpec
 
     spec = LabelSpec()
     feats, labs = [], []
@@ -435,7 +436,7 @@ class _Bench:
             self.minute_end_ms.append((now - (v0 + (minute_end - second0).total_seconds())) * 1000.0)
 
 
-async def _replay(bench: _Bench, frames: list[tuple[datetime, bytes]]) -> dict[str, Any]:
+async def _replay(bench: _Bench, frames: Iterable[tuple[datetime, bytes]]) -> dict[str, Any]:
     stats = DecodeStats()
     decode_s = consume_s = 0.0
     max_second = 0.0
@@ -548,7 +549,7 @@ async def window_rows(pool: Any, tokens: Sequence[int] | None = None) -> dict[st
 
 async def _replay_db(
     build: Callable[[dict[str, WriteFn]], _Bench],
-    frames: list[tuple[datetime, bytes]],
+    frames: Iterable[tuple[datetime, bytes]],
     calc: FeatureCalculator,
     latencies: LatencyLog,
     url: str,
@@ -595,7 +596,7 @@ async def _replay_db(
 
 async def _replay_memory(
     build: Callable[[dict[str, WriteFn]], _Bench],
-    frames: list[tuple[datetime, bytes]],
+    frames: Iterable[tuple[datetime, bytes]],
     latencies: LatencyLog,
     wall: _VirtualWall,
 ) -> tuple[_Bench, dict[str, Any], int]:
@@ -719,6 +720,8 @@ def run_live_bench(
     feed_close_margin_s: float | None = 0.3,
     shard: tuple[int, int] | None = None,
     freeze_gc: bool = True,
+    market_in_process: bool = False,
+    trace_memory: int = 0,
 ) -> dict[str, Any]:
     """Replay ``minutes`` simulated minutes of ``instruments`` full-mode instruments; figures as a dict.
 
@@ -744,20 +747,41 @@ def run_live_bench(
     while len(hist_days) < days_needed:
         d = NSE.previous_trading_day(d)
         hist_days.insert(0, d)
-    universe = Universe(instruments, today=MARKET_DAY)
-    # A small path cache: the bench's own market data must not inflate the pipeline's memory figure.
-    market = Market(universe, seed=seed, cache_size=64)
-    tokens = [m.token for m in universe.equities][:instruments]
-    if shard is not None:  # this process replays one shard's instruments (run_sharded_live_bench)
-        tokens = list(shard_tokens(tokens, *shard))
+    start = datetime.combine(day, datetime.min.time(), tzinfo=IST).replace(hour=9, minute=14, second=50)
+    session_open = start.replace(minute=15, second=0)
+    until = session_open + timedelta(minutes=minutes)
+    grace = timedelta(seconds=2.0)
 
-    t_model = time.perf_counter()
-    train_tokens = tokens[: min(8, len(tokens))]
-    # Trained in a child process: its memory is the bench's, not the live pipeline's. The boosters come
-    # back as model strings, loaded as a live process loads its champion.
-    artifact, train_rows = _trained_in_child(calc, instruments, seed, train_tokens, hist_days)
-    model_s = time.perf_counter() - t_model
+    # The simulated market, the model's training, the stored histories and the encoded frames: in a
+    # child process (bench/live_market.py), so this process holds what a shard holds; with
+    # market_in_process, here (the fifth session's layout, whose RSS figures include the market).
+    import tempfile
+
+    scratch = tempfile.TemporaryDirectory(prefix="tickwise-bench-live-")
+    files, frames_in_memory = prepare_market(
+        Path(scratch.name),
+        instruments=instruments,
+        seed=seed,
+        shard=shard,
+        hist_days=hist_days,
+        # One more minute of ticks closes the last measured bar with its instrument's next tick.
+        frames_after=start + SHIFT,
+        frames_until=until + SHIFT + timedelta(seconds=59),
+        in_child=not market_in_process,
+    )
+    tokens = list(files.tokens)
+    frames: FrameFile | list[tuple[datetime, bytes]] = (
+        files.frames if frames_in_memory is None else frames_in_memory
+    )
+    n_ticks, train_rows, model_s = files.n_ticks, files.train_rows, files.train_s
+    if market_in_process:
+        memory.mark("bench_market_and_frames")
+    artifact = _loaded_artifact(calc, files)
     memory.mark("model_loaded")
+    if trace_memory:  # from here: what the engine's opening and the replay allocate and still hold
+        import tracemalloc
+
+        tracemalloc.start()
     predictor = Predictor(artifact)
     generator = model_signal_generator(
         artifact.label_spec, threshold=0.55, kelly_fraction=0.25, max_position=0.1
@@ -772,14 +796,7 @@ def run_live_bench(
     def on_signal(signal: Signal, closed_at: float) -> None:
         ready_ms.append((wall() - closed_at) * 1000.0)
 
-    start = datetime.combine(day, datetime.min.time(), tzinfo=IST).replace(hour=9, minute=14, second=50)
-    session_open = start.replace(minute=15, second=0)
-    until = session_open + timedelta(minutes=minutes)
-    grace = timedelta(seconds=2.0)
-    # One more minute of ticks closes the last measured bar with its instrument's next tick.
-    frames, n_ticks = _frames(market, tokens, start + SHIFT, until + SHIFT + timedelta(seconds=59), SHIFT)
     clock = _ReplayClock(start)
-    memory.mark("bench_market_and_frames")
 
     minute_cpu_s: defaultdict[datetime, float] = defaultdict(float)
     minute_gc_s: defaultdict[datetime, float] = defaultdict(float)
@@ -807,15 +824,11 @@ def run_live_bench(
         engine.minute_gc_s = minute_gc_s
         engine.minute_full_gc = minute_full_gc
         engine.gc_pauses = gc_pauses
-        nonlocal market
         t_warm = time.perf_counter()
-        for t in tokens:
-            engine.open_instrument(t, repository_shaped(history_frame(market, t, hist_days, SHIFT), t))
+        for i, t in enumerate(tokens):  # one instrument's stored candles at a time, as a shard reads them
+            engine.open_instrument(t, repository_shaped(files.history(i), t))
         warm_s = time.perf_counter() - t_warm
         memory.mark("engine_opened")
-        # The bench's simulated market (its per-instrument price paths) is not part of a live process.
-        market = None  # type: ignore[assignment]
-        memory.mark("bench_market_released")
         consumer = TickConsumer(
             engine=engine,
             validator=TickValidator(NSE, 0.03, session_day=day),
@@ -855,7 +868,12 @@ def run_live_bench(
     setup_s += warm_s
     processing = run["decode_s"] + run["consume_s"]
     memory.mark("replay")
-    frames_mb = round(sum(len(f) for _, f in frames) / (1024 * 1024), 3)
+    traced = _traced_holders(trace_memory, len(tokens)) if trace_memory else None
+    scratch.cleanup()
+    # The frames the bench held in memory (market_in_process only; otherwise read one at a time).
+    frames_mb = (
+        round(sum(len(f) for _, f in frames_in_memory) / (1024 * 1024), 3) if frames_in_memory else 0.0
+    )
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rss_mb = rss_kb / (1024 * 1024) if sys.platform == "darwin" else rss_kb / 1024
     rss_now_mb = _current_rss_mb()
@@ -950,27 +968,59 @@ def run_live_bench(
             if db
             else {}
         ),
+        # Which process the RSS figures are of: "engine" (default), the process that runs the engine with
+        # the market built in a child, as a live shard; "engine+market" (market_in_process, the fifth
+        # session's layout), the same process also holding the simulated market and all its frames.
+        "rss_process": "engine+market" if market_in_process else "engine",
         "rss_mb": round(rss_mb, 1),
         "rss_end_mb": rss_now_mb,
-        # Held at the end (freed pages returned), split by checkpoint: the imports floor, the loaded
-        # model, the bench's own market (released before the replay) and frames (kept to the end: see
-        # bench_frames_mb), the opened engine and what the replay left (session bars, writer, counters).
+        # Held at the end (freed pages returned), split by checkpoint: the imports floor, (with
+        # market_in_process: the bench's market and frames), the loaded model, the opened engine and what
+        # the replay left (session bars, writer, counters).
         "rss_breakdown_mb": memory.breakdown(),
+        "rss_held_mb_per_1000": (
+            round(memory.marks["replay"] * 1000.0 / len(tokens), 1) if "replay" in memory.marks else None
+        ),
         "rss_held_mb": memory.marks.get("replay"),
         "rss_held_above_imports_mb_per_1000": (
             round((memory.marks["replay"] - memory.marks["imports"]) * 1000.0 / len(tokens), 1)
             if "replay" in memory.marks and "imports" in memory.marks
             else None
         ),
-        # The encoded frames of the whole replay, which the bench holds until the end (a live process
-        # holds one frame at a time): part of rss_held_mb, but the bench's, not the pipeline's.
+        # The encoded frames of the whole replay, which the bench holds until the end with
+        # market_in_process (a live process holds one frame at a time; 0 otherwise): part of
+        # rss_held_mb, but the bench's, not the pipeline's.
         "bench_frames_mb": frames_mb,
         "rss_held_live_mb": (
             round(memory.marks["replay"] - frames_mb, 1) if "replay" in memory.marks else None
         ),
+        **({"traced_holders": traced} if traced is not None else {}),
         "target_p99_ms": 25.0,  # issue #14: 1,000 instruments, production-size model
         "target_rss_mb_per_1000": 400.0,
         "target_rss_mb": 1024.0,
+    }
+
+
+def _traced_holders(top: int, instruments: int) -> dict[str, Any]:
+    """The ``top`` source lines holding the most of what was allocated since tracing began and is still
+    alive (``tracemalloc``, grouped by line), in KB per instrument; tracing stops."""
+    import tracemalloc
+
+    snapshot = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    stats = snapshot.statistics("lineno")
+    total = sum(s.size for s in stats)
+    return {
+        "total_mb": round(total / 2**20, 1),
+        "total_kb_per_instrument": round(total / 1024 / instruments, 2),
+        "lines": [
+            {
+                "line": f"{s.traceback[0].filename.split('/site-packages/')[-1].split('/src/')[-1]}:{s.traceback[0].lineno}",
+                "kb_per_instrument": round(s.size / 1024 / instruments, 2),
+                "blocks": s.count,
+            }
+            for s in stats[:top]
+        ],
     }
 
 
@@ -1034,6 +1084,10 @@ def run_sharded_live_bench(shards: int, **kwargs: Any) -> dict[str, Any]:
         "minute_end_ms_max": minute_end.max,
         "max_second_ms": max((r["max_second_ms"] for r in results), default=None),
         "rss_mb_per_shard": [r["rss_mb"] for r in results],
+        # Each shard's process runs its engine only (its market is built in a child): what a live shard
+        # holds at the end, and that per 1,000 of its instruments.
+        "rss_held_mb_per_shard": [r["rss_held_mb"] for r in results],
+        "rss_held_mb_per_1000_per_shard": [r["rss_held_mb_per_1000"] for r in results],
         "wall_s": round(wall_s, 1),
         "per_shard": results,
     }

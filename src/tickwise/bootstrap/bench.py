@@ -55,6 +55,8 @@ def live_bench(
     shards: int = 1,
     feed_close_margin_s: float | None = 0.3,
     freeze_gc: bool = True,
+    market_in_process: bool = False,
+    trace_memory: int = 0,
 ) -> Figures:
     """Live pipeline on the simulated market; with ``db`` through the table writers into the database."""
     from tickwise.bench.live import run_sharded_live_bench
@@ -64,6 +66,8 @@ def live_bench(
         "minutes": minutes,
         "feed_close_margin_s": feed_close_margin_s,
         "freeze_gc": freeze_gc,
+        "market_in_process": market_in_process,
+        "trace_memory": trace_memory,
     }
     if not db:
         return run_sharded_live_bench(shards, **common)

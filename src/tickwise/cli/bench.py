@@ -152,6 +152,22 @@ def live(
             "`tickwise live`); --no-gc-freeze: Python's default collector, for comparison.",
         ),
     ] = True,
+    market_in_process: Annotated[
+        bool,
+        typer.Option(
+            "--market-in-process",
+            help="Build the simulated market in the process that runs the engine (the fifth session's "
+            "layout: its RSS includes the market); default: in a child, so the RSS is the engine's.",
+        ),
+    ] = False,
+    trace_memory: Annotated[
+        int,
+        typer.Option(
+            "--trace-memory",
+            min=0,
+            help="Report the N source lines holding the most memory the engine allocated (tracemalloc; slow).",
+        ),
+    ] = 0,
     json_only: JsonOption = False,
 ) -> None:
     """Live pipeline on the simulated market: candle-close and minute-end -> signal latency p50/p99, ticks/s, RSS."""
@@ -165,6 +181,8 @@ def live(
         shards=shards,
         feed_close_margin_s=None if grace_only else margin,
         freeze_gc=gc_freeze,
+        market_in_process=market_in_process,
+        trace_memory=trace_memory,
     )
     emit(figures, json_only=json_only)
 

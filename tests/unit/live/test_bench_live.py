@@ -45,22 +45,57 @@ def test_bench_live_reports_positive_latencies_for_every_measured_bar() -> None:
     assert 0 < figures["latency_cpu_ms_p50"] <= figures["latency_cpu_ms_p99"]
     assert figures["ticks_per_s"] > 0 and figures["decode_ticks_per_s"] > figures["ticks_per_s"]
     assert figures["rss_mb"] > 0
-    # The memory held at the end, split by checkpoint: the parts add up to it, and the bench's own
-    # market is released before the replay (its checkpoint gives memory back).
+    # The memory held at the end, split by checkpoint, is the engine's process's: the market was built
+    # in a child, so no checkpoint of it and no frames held here.
+    assert figures["rss_process"] == "engine"
     parts = figures["rss_breakdown_mb"]
-    assert list(parts) == [
-        "imports",
-        "model_loaded",
-        "bench_market_and_frames",
-        "engine_opened",
-        "bench_market_released",
-        "replay",
-    ]
+    assert list(parts) == ["imports", "model_loaded", "engine_opened", "replay"]
     assert abs(sum(parts.values()) - figures["rss_held_mb"]) < 1.0
-    assert parts["imports"] > 0 and parts["bench_market_released"] < 0
-    # The bench's encoded frames are reported apart from what a live process holds.
-    assert 0 < figures["bench_frames_mb"] < figures["rss_held_mb"]
-    assert abs(figures["rss_held_live_mb"] - (figures["rss_held_mb"] - figures["bench_frames_mb"])) <= 0.05
+    assert parts["imports"] > 0
+    assert figures["bench_frames_mb"] == 0.0
+    assert figures["rss_held_mb_per_1000"] == round(figures["rss_held_mb"] * 1000.0 / 3, 1)
+
+
+def test_bench_live_with_the_market_in_its_process_replays_the_same_bars_and_labels_its_rss() -> None:
+    engine_only = run_live_bench(instruments=2, minutes=1)
+    from tickwise.cli.bench import bench_app
+
+    # The old layout through the command line, as the benchmark tables were measured.
+    result = CliRunner().invoke(
+        bench_app,
+        ["live", "--instruments", "2", "--minutes", "1", "--no-db", "--json", "--market-in-process"],
+    )
+    assert result.exit_code == 0, result.output
+    with_market = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("ticks", "frames", "bars", "signals", "signals_written", "engine_errors"):
+        assert with_market[key] == engine_only[key], key
+    # The fifth session's layout: its RSS includes the market (a checkpoint of its own) and the frames.
+    assert with_market["rss_process"] == "engine+market"
+    parts = with_market["rss_breakdown_mb"]
+    assert list(parts) == ["imports", "bench_market_and_frames", "model_loaded", "engine_opened", "replay"]
+    assert 0 < with_market["bench_frames_mb"] < with_market["rss_held_mb"]
+    assert (
+        abs(with_market["rss_held_live_mb"] - (with_market["rss_held_mb"] - with_market["bench_frames_mb"]))
+        <= 0.05
+    )
+
+
+def test_the_bench_replay_process_imports_nothing_a_live_shard_does_not() -> None:
+    """The replay process imports a shard's modules and the bench's own, never the simulated market."""
+    import subprocess
+    import sys
+
+    from test_live_import_floor import SHARD_START
+
+    child = (
+        "import importlib, json, sys\n"
+        f"for m in {SHARD_START!r}: importlib.import_module(m)\n"
+        "before = set(sys.modules)\n"
+        "import tickwise.bench.live\n"
+        "print(json.dumps(sorted(set(sys.modules) - before)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == ["tickwise.bench", "tickwise.bench.live", "tickwise.bench.live_market"]
 
 
 def test_bench_live_command_prints_one_json_line() -> None:

@@ -14,6 +14,11 @@ def test_three_shards_of_a_few_instruments_lose_no_bar_and_no_shard() -> None:
     assert figures["bars"] == figures["signals_written"] == 12 and figures["engine_errors"] == 0
     assert 0 < figures["latency_ms_p50"] <= figures["latency_ms_p99"]
     assert 0 < figures["minute_end_ms_p50"] <= figures["minute_end_ms_p99"]
+    # Each shard's RSS is its engine process's (the market is built in a child), per 1,000 of its own.
+    assert [s["rss_process"] for s in figures["per_shard"]] == ["engine"] * 3
+    held = figures["rss_held_mb_per_shard"]
+    assert len(held) == 3 and all(h > 0 for h in held)
+    assert figures["rss_held_mb_per_1000_per_shard"] == [round(h * 1000.0 / 2, 1) for h in held]
 
 
 def test_the_minute_end_figure_includes_the_close_rule_the_feed_margin_shortens() -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from tickwise.domain.candle import CANDLE_FRAME_COLUMNS
 from tickwise.pipelines.live.engine import history_candles
-from tickwise.pipelines.live.stored_bars import StoredBars
+from tickwise.pipelines.live.stored_bars import IntColumn, StoredBars
 
 TOKEN = 408065
 T0 = datetime(2026, 1, 5, 3, 45, tzinfo=UTC)
@@ -100,10 +100,12 @@ def _assert_same(back: pd.DataFrame, frame: pd.DataFrame) -> None:
     assert back["oi"].equals(frame["oi"]) and back["source"].tolist() == frame["source"].tolist()
 
 
-def test_rest_history_is_held_in_about_25_bytes_a_bar_and_given_back_bit_for_bit() -> None:
+def test_rest_history_is_held_in_about_14_bytes_a_bar_and_given_back_bit_for_bit() -> None:
     frame = rest_frame(1500)
+    frame["source"] = "historical"  # REST history: one source
     bars = StoredBars.of(frame)
-    assert bars.nbytes <= 26 * 1500
+    # minutes and prices as int16 steps (2 + 4 x 2 bytes), volume int16 (below 10,000), no source codes
+    assert bars.nbytes <= 12 * 1500
     _assert_same(bars.frame(), frame)
     assert bars.candles(TOKEN, 1400, 1500) == history_candles(TOKEN, frame.iloc[1400:])
 
@@ -125,12 +127,48 @@ def test_values_the_narrow_forms_cannot_hold_exactly_stay_float64_and_exact() ->
 def test_nothing_of_the_repository_frame_is_kept_alive_by_a_view() -> None:
     frame = rest_frame(200)
     bars = StoredBars.of(frame)
-    held = [bars.offsets, bars.volume, bars.source_codes] + [
-        p.data
-        for p in (bars.open, bars.high, bars.low, bars.close, bars.oi, bars.obi_5)
-        if p.data is not None
+    held = [bars.offsets.data, bars.volume_other] + [
+        a
+        for a in (
+            bars.volume.data if bars.volume is not None else None,
+            bars.source_codes,
+            *(p.data for p in (bars.open, bars.high, bars.low, bars.close, bars.oi, bars.obi_5)),
+        )
+        if a is not None
     ]
     for col in frame.columns:
         values = frame[col].to_numpy()
         if values.dtype != object:
             assert not any(np.shares_memory(a, values) for a in held), col
+
+
+def test_an_integer_column_is_held_as_its_steps_when_they_are_narrower_and_given_back_exactly() -> None:
+    rng = np.random.default_rng(3)
+    prices = 2_000_000 + np.cumsum(rng.integers(-400, 401, 20_000))  # paise: int32 values, int16 steps
+    held = IntColumn.of(prices)
+    assert held is not None and held.steps and held.data.dtype == np.int16
+    assert np.array_equal(held.values(), prices) and np.array_equal(held.values(7), prices[:7])
+    assert np.array_equal(held.slice(5, 9), prices[5:9])
+    small = IntColumn.of(np.array([3, 100, -7]))  # values already int8: held as they are
+    assert small is not None and not small.steps and small.data.dtype == np.int8
+    assert IntColumn.of(np.array([0, 2**40])) is None  # neither the values nor the step fit int32
+    wide = IntColumn.wide(np.array([0, 2**40, 2**41]))
+    assert wide.data.dtype == np.int64 and np.array_equal(wide.values(), [0, 2**40, 2**41])
+
+
+def test_sixty_sessions_of_rest_history_are_held_in_about_14_bytes_a_bar() -> None:
+    """The live engine opens on every stored bar from the anchor (60 sessions is 22,500 bars): the
+    minutes between sessions (overnight, weekends) still fit int16 steps."""
+    days = pd.bdate_range("2026-01-05", periods=60)
+    opens = (days + pd.Timedelta(hours=3, minutes=45)).tz_localize("UTC")
+    times = pd.DatetimeIndex(
+        np.concatenate([(o + pd.to_timedelta(np.arange(375), unit="min")).asi8 for o in opens])
+    )
+    n = len(times)
+    frame = rest_frame(n)
+    frame["time"] = pd.to_datetime(times.asi8, utc=True)
+    frame["source"] = "historical"
+    bars = StoredBars.of(frame)
+    assert bars.nbytes <= 12 * n
+    _assert_same(bars.frame(), frame)
+    assert bars.before(frame["time"].iloc[9000].to_pydatetime()) == 9000

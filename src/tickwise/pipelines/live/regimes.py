@@ -6,6 +6,11 @@ values are bit-identical). :meth:`LiveRegimes.prime` rebuilds an instrument's st
 opens it on stored history or rewinds it: lazily, because the recursion restarts at each session's open,
 the history's features are computed (one batch pass) only if the instrument's next bar is in the same
 session as its last stored bar (a restart or a rewind mid-session), never for a start before the open.
+
+Until an instrument's first bar decides that, its history waits as :class:`StoredBars` (about 14 bytes a
+bar, every value given back bit for bit), not as the frame it was given: the candle repository's frame is
+about 200 bytes a bar (300 KB for 1,500 bars), and an instrument that does not trade early in the session
+kept it for as long (docs/benchmarks.md, "Live memory per shard (issue 14, sixth session)").
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import pandas as pd
 
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.regime import RegimeLayer, RegimeState, session_day
+from tickwise.pipelines.live.stored_bars import StoredBars
 
 
 class LiveRegimes:
@@ -27,14 +33,14 @@ class LiveRegimes:
         self.layer = layer
         self._inputs = np.array([list(names).index(n) for n in layer.inputs], dtype=np.intp)
         self._states: dict[int, RegimeState] = {}
-        self._pending: dict[int, tuple[FeatureCalculator, pd.DataFrame]] = {}
+        self._pending: dict[int, tuple[FeatureCalculator, StoredBars]] = {}
 
     def prime(self, token: int, calculator: FeatureCalculator, history: pd.DataFrame) -> None:
         """``token``'s state is the one after the last bar of its 1m ``history`` (from the anchor)."""
         self._states.pop(token, None)
         self._pending.pop(token, None)
         if len(history):
-            self._pending[token] = (calculator, history)
+            self._pending[token] = (calculator, StoredBars.of(history))
 
     def _state(self, token: int, bar_time: datetime) -> RegimeState:
         state = self._states.get(token)
@@ -42,10 +48,10 @@ class LiveRegimes:
             return state
         pending = self._pending.pop(token, None)
         if pending is not None:
-            calculator, history = pending
-            last = pd.Timestamp(history["time"].iloc[-1]).to_pydatetime()
-            if session_day(last) == session_day(bar_time):
-                rows = calculator.compute(history)
+            calculator, stored = pending
+            last = stored.last_time()
+            if last is not None and session_day(last) == session_day(bar_time):
+                rows = calculator.compute(stored.frame())
                 inputs = rows.loc[:, list(self.layer.inputs)].to_numpy(dtype=np.float64)
                 state = self.layer.replay(pd.DatetimeIndex(rows["time"]), inputs)
         if state is None:
