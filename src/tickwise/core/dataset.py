@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from tickwise.core.metrics import TradeOutcomes
+from tickwise.core.sample_weights import fold_weights_of
 from tickwise.domain.errors import ModelError
 
 KEY = ["instrument_token", "timeframe", "time"]
@@ -34,67 +35,207 @@ LABEL_COLUMNS = ["label", "t1", "ret", "exit_price", "weight"]
 NON_FEATURE_COLUMNS = {"instrument_token", "timeframe", "time", "feature_set", "source", "created_at"}
 
 
+class KeptColumn(Protocol):
+    """One kept 1-D typed array (in memory, or spilled by ``ports.row_spill.RowSpill.keep_column``)."""
+
+    def __len__(self) -> int: ...
+
+    def read(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Values ``rows`` (positions, a mask or a slice; default all) in the kept dtype."""
+        ...
+
+
+class ArrayColumn:
+    """A kept column in memory: the array itself (reads of a slice are read-only views)."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = np.asarray(values)
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    def read(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        out: np.ndarray = self.values[rows]
+        if isinstance(rows, slice):
+            out = out.view()
+            out.flags.writeable = False  # a view of the kept values: not for writing through
+        return out
+
+
+KeepColumn = Callable[[np.ndarray], KeptColumn]
+
+_NAT = np.iinfo(np.int64).min  # NaT as int64 nanoseconds
+# A side's label columns as a training set keeps them (issue 15): the narrowest exact type of each.
+_LABEL_DTYPES: dict[str, type[np.generic]] = {
+    "label": np.int8,
+    "t1": np.int64,  # ns since the epoch, UTC; NaT as numpy's minimum int64
+    "ret": np.float64,
+    "exit_price": np.float64,
+    "weight": np.float64,
+}
+
+
+def _ns(values: object) -> np.ndarray:
+    """tz-aware (or naive UTC) times as int64 ns since the epoch, NaT as the minimum int64."""
+    ns: np.ndarray = pd.DatetimeIndex(pd.to_datetime(values, utc=True)).as_unit("ns").asi8
+    return ns
+
+
+def _times(ns: np.ndarray, name: str | None = None) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(pd.to_datetime(ns, utc=True).as_unit("ns"), name=name)
+
+
 @dataclass
 class TrainingSet:
-    """Arrays aligned row by row, sorted by ``t0`` (then instrument)."""
+    """Arrays aligned row by row, sorted by ``t0`` (then instrument).
+
+    The per-row arrays (issue 15) are kept columns (:class:`KeptColumn`, in memory or spilled), read
+    when used: ``token``, ``t0``, ``t1`` (the later of both sides' t1), ``bar_rows`` (each row's
+    position in the :class:`Bars` it was gathered from: what lets the regime columns of every bar reach
+    the rows without a key lookup) and each side's label columns ``"<side>:<name>"``
+    (:data:`_LABEL_DTYPES`). :meth:`of_arrays` builds one by hand from arrays and label frames."""
 
     feature_names: list[str]
     feature_set: str
     timeframe: str
     x: FeatureMatrix  # (n, k) float64: in memory, or gathered on demand from the bars (RowMatrix)
-    token: np.ndarray  # int64
-    t0: pd.DatetimeIndex  # tz-aware (UTC)
-    t1: pd.DatetimeIndex  # max of both sides' t1
-    labels: dict[int, pd.DataFrame]  # side -> contract label columns (incl. time, t1), aligned to rows
+    columns: Mapping[str, KeptColumn]
     closes: Mapping[tuple[int, str], pd.Series] = field(default_factory=dict)
-    # Each row's position in the Bars it was gathered from (training_set_of), or None (built by hand):
-    # what lets the regime columns of every bar reach the rows without a key lookup.
-    bar_rows: np.ndarray | None = None
+
+    @classmethod
+    def of_arrays(
+        cls,
+        *,
+        feature_names: list[str],
+        feature_set: str,
+        timeframe: str,
+        x: FeatureMatrix,
+        token: np.ndarray,
+        t0: pd.DatetimeIndex,
+        t1: pd.DatetimeIndex,
+        labels: Mapping[int, pd.DataFrame],
+        closes: Mapping[tuple[int, str], pd.Series] | None = None,
+        bar_rows: np.ndarray | None = None,
+        keep: KeepColumn = ArrayColumn,
+    ) -> TrainingSet:
+        """A training set of in-memory arrays: ``labels`` maps a side to its label frame aligned to the
+        rows (any of the columns of :data:`_LABEL_DTYPES`; the others are not kept)."""
+        columns: dict[str, KeptColumn] = {
+            "token": keep(np.asarray(token, dtype=np.int64)),
+            "t0": keep(_ns(t0)),
+            "t1": keep(_ns(t1)),
+        }
+        if bar_rows is not None:
+            columns["bar_rows"] = keep(np.asarray(bar_rows, dtype=np.int64))
+        for side, frame in labels.items():
+            for name, dtype in _LABEL_DTYPES.items():
+                if name not in frame.columns:
+                    continue
+                values = frame[name]
+                if name == "label":
+                    columns[f"{side}:{name}"] = keep(_label_codes(values.to_numpy()))
+                elif name == "t1":
+                    columns[f"{side}:{name}"] = keep(_ns(values))
+                else:
+                    columns[f"{side}:{name}"] = keep(values.to_numpy(dtype=dtype))
+        return cls(feature_names, feature_set, timeframe, x, columns, dict(closes or {}))
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
+    def read(self, name: str, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Kept column ``name`` (see the class) at ``rows``."""
+        try:
+            column = self.columns[name]
+        except KeyError:
+            raise KeyError(f"the training set keeps no column {name!r}") from None
+        return column.read(rows)
+
+    def label(self, side: int, name: str, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Side ``side``'s label column ``name`` (label int8, t1 int64 ns, ret/exit_price/weight
+        float64) at ``rows``."""
+        return self.read(f"{side}:{name}", rows)
+
+    @property
+    def token(self) -> np.ndarray:
+        return self.read("token")
+
+    @property
+    def t0(self) -> pd.DatetimeIndex:
+        return _times(self.read("t0"), name="time")
+
+    @property
+    def t1(self) -> pd.DatetimeIndex:
+        return _times(self.read("t1"))
+
+    @property
+    def bar_rows(self) -> np.ndarray | None:
+        return self.read("bar_rows") if "bar_rows" in self.columns else None
+
+    @property
+    def labels(self) -> dict[int, pd.DataFrame]:
+        """Each side's label rows as a frame (``instrument_token``, ``timeframe``, ``time``, ``side``
+        and the kept label columns): built on each call from the kept columns, for readers that want a
+        frame of every row; changing it changes nothing here."""
+        sides = sorted({int(n.split(":")[0]) for n in self.columns if ":" in n}, reverse=True)
+        out = {}
+        for side in sides:
+            token, t0 = self.token, self.t0
+            frame = pd.DataFrame({"instrument_token": token, "timeframe": self.timeframe, "time": t0.array})
+            frame["side"] = np.full(len(token), side, dtype=np.int8)
+            for name in _LABEL_DTYPES:
+                if f"{side}:{name}" in self.columns:
+                    values = self.label(side, name)
+                    frame[name] = _times(values).array if name == "t1" else values
+            out[side] = frame
+        return out
+
     def y(self, side: int) -> np.ndarray:
         """1 where the side's label is +1 (the trade hit its profit target first), else 0."""
-        y: np.ndarray = (self.labels[side]["label"].to_numpy() == 1).astype(np.int8)
+        y: np.ndarray = (self.label(side, "label") == 1).astype(np.int8)
         return y
 
     def stored_weight(self, side: int) -> np.ndarray:
-        w = self.labels[side]["weight"].to_numpy(dtype=np.float64)
+        w = self.label(side, "weight").astype(np.float64, copy=False)
         return np.where(np.isfinite(w) & (w > 0), w, 1.0)
 
     def outcomes(self, rows: np.ndarray | slice = slice(None)) -> TradeOutcomes:
-        long_, short = self.labels[1].iloc[rows], self.labels[-1].iloc[rows]
-        entry = _entry_price(long_, side=1)
+        long_ret, long_exit = self.label(1, "ret", rows), self.label(1, "exit_price", rows)
         return TradeOutcomes(
-            entry_price=entry,
-            long_ret=long_["ret"].to_numpy(dtype=np.float64),
-            long_exit=long_["exit_price"].to_numpy(dtype=np.float64),
-            long_win=long_["label"].to_numpy() == 1,
-            short_ret=short["ret"].to_numpy(dtype=np.float64),
-            short_exit=short["exit_price"].to_numpy(dtype=np.float64),
-            short_win=short["label"].to_numpy() == 1,
+            entry_price=_entry_price(long_exit, long_ret, side=1),
+            long_ret=long_ret,
+            long_exit=long_exit,
+            long_win=self.label(1, "label", rows) == 1,
+            short_ret=self.label(-1, "ret", rows),
+            short_exit=self.label(-1, "exit_price", rows),
+            short_win=self.label(-1, "label", rows) == 1,
         )
+
+    def window_weights(self, side: int, rows: np.ndarray) -> np.ndarray:
+        """``fold_weights`` of side ``side``'s labels of ``rows``, the fold ending at their latest t1
+        (``core.fitting.window_weights`` of this side's label frame), from the kept columns: the same
+        values bit for bit, reading only the window's rows."""
+        token = self.read("token", rows)
+        t0, t1 = self.read("t0", rows), self.label(side, "t1", rows)
+        known = t1 != _NAT
+        if not known.any():
+            return np.full(len(token), np.nan, dtype=np.float64)
+        grids = {}
+        for tok in pd.unique(token):
+            close = self.closes.get((int(tok), self.timeframe))
+            if close is not None:
+                grids[int(tok)] = (_ns(close.index), close.to_numpy(dtype=np.float64))
+        return fold_weights_of(token, t0, t1, grids, int(t1[known].max()))
 
     def subset(self, rows: np.ndarray) -> TrainingSet:
-        return TrainingSet(
-            feature_names=self.feature_names,
-            feature_set=self.feature_set,
-            timeframe=self.timeframe,
-            x=self.x.subset(rows) if isinstance(self.x, RowMatrix) else self.x[rows],
-            token=self.token[rows],
-            t0=self.t0[rows],
-            t1=self.t1[rows],
-            labels={s: f.iloc[rows].reset_index(drop=True) for s, f in self.labels.items()},
-            closes=self.closes,
-            bar_rows=None if self.bar_rows is None else self.bar_rows[rows],
-        )
+        """Rows ``rows`` as a training set of in-memory columns."""
+        columns: dict[str, KeptColumn] = {n: ArrayColumn(c.read(rows)) for n, c in self.columns.items()}
+        x = self.x.subset(rows) if isinstance(self.x, RowMatrix) else self.x[rows]
+        return replace(self, x=x, columns=columns)
 
 
-def _entry_price(labels: pd.DataFrame, side: int) -> np.ndarray:
+def _entry_price(exit_: np.ndarray, ret: np.ndarray, side: int) -> np.ndarray:
     # ret = s * (exit / P0 - 1)  =>  P0 = exit / (1 + s * ret)
-    exit_ = labels["exit_price"].to_numpy(dtype=np.float64)
-    ret = labels["ret"].to_numpy(dtype=np.float64)
     entry: np.ndarray = exit_ / (1.0 + side * ret)
     return entry
 
@@ -202,26 +343,39 @@ class RowMatrix:
     dtype = np.dtype(np.float64)
 
     def __init__(
-        self, bars: Bars, bar_rows: np.ndarray, cols: np.ndarray, extra: np.ndarray | None = None
+        self,
+        bars: Bars,
+        bar_rows: np.ndarray | KeptColumn,
+        cols: np.ndarray,
+        extra: np.ndarray | None = None,
     ) -> None:
         if extra is not None and (extra.ndim != 2 or extra.shape[0] != len(bars)):
             raise ModelError(f"per-bar columns of shape {extra.shape} for {len(bars)} bars")
         self.bars = bars
-        self.bar_rows = np.asarray(bar_rows, dtype=np.int64)
+        # The rows' bar positions: an array, or a kept column read window by window (issue 15)
+        self.rows: KeptColumn = (
+            ArrayColumn(np.asarray(bar_rows, dtype=np.int64))
+            if isinstance(bar_rows, np.ndarray)
+            else bar_rows
+        )
         self.cols = np.asarray(cols, dtype=np.int64)
         self.extra = extra
 
     @property
+    def bar_rows(self) -> np.ndarray:
+        return self.rows.read()
+
+    @property
     def shape(self) -> tuple[int, int]:
-        return len(self.bar_rows), len(self.cols) + (0 if self.extra is None else self.extra.shape[1])
+        return len(self.rows), len(self.cols) + (0 if self.extra is None else self.extra.shape[1])
 
     def __len__(self) -> int:
-        return len(self.bar_rows)
+        return len(self.rows)
 
     def take(self, rows: np.ndarray | slice = slice(None), cols: np.ndarray | None = None) -> np.ndarray:
         """``(len(rows), len(cols))`` float64: rows ``rows`` (positions, a mask or a slice), columns
         ``cols`` (positions; default all)."""
-        bar = self.bar_rows[rows]
+        bar = self.rows.read(rows)
         k = len(self.cols)
         idx = np.arange(self.shape[1]) if cols is None else np.asarray(cols, dtype=np.int64).ravel()
         if len(idx) and (idx.min() < 0 or idx.max() >= self.shape[1]):
@@ -253,12 +407,12 @@ class RowMatrix:
         return out if dtype is None else out.astype(dtype)
 
     def subset(self, rows: np.ndarray) -> RowMatrix:
-        return RowMatrix(self.bars, self.bar_rows[rows], self.cols, self.extra)
+        return RowMatrix(self.bars, self.rows.read(rows), self.cols, self.extra)
 
     def with_columns(self, extra: np.ndarray) -> RowMatrix:
         """This matrix with per-bar columns ``extra`` (one row per bar of :attr:`bars`) appended."""
         joined = extra if self.extra is None else np.hstack([self.extra, extra])
-        return RowMatrix(self.bars, self.bar_rows, self.cols, joined)
+        return RowMatrix(self.bars, self.rows, self.cols, joined)
 
 
 def _rows_key(key: object) -> np.ndarray | slice:
@@ -300,19 +454,64 @@ class BarsBuilder:
         return Bars(token[order], times[order], self.columns, tuple(x for _, _, x in parts), order, self._nan)
 
 
+class KeptLabels:
+    """One instrument's stored label rows (both sides) as a load keeps them (issue 15): the columns a
+    training set reads (:data:`KEPT_LABELS`), each a kept column (in memory, or spilled), so an
+    instrument's labels are read when a training set or a score window needs them, not held per row.
+    ``time`` and ``t1`` are int64 ns since the epoch (UTC; NaT as the minimum int64); the others keep
+    the dtype they were given (a load gives side and label as int8: ``train.compact_labels``)."""
+
+    def __init__(self, columns: Mapping[str, KeptColumn]) -> None:
+        missing = [c for c in KEPT_LABELS if c not in columns]
+        if missing:
+            raise ModelError(f"kept labels without the columns {missing}")
+        self.columns = dict(columns)
+
+    @classmethod
+    def of_frame(cls, frame: pd.DataFrame, keep: KeepColumn = ArrayColumn) -> KeptLabels:
+        """Kept labels of ``frame`` (stored label rows of one instrument, at least :data:`KEPT_LABELS`)."""
+        return cls(
+            {
+                name: keep(_ns(frame[name]) if name in ("time", "t1") else frame[name].to_numpy())
+                for name in KEPT_LABELS
+            }
+        )
+
+    def __len__(self) -> int:
+        return len(self.columns["time"])
+
+    def read(self, name: str, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        return self.columns[name].read(rows)
+
+    def frame(self, rows: np.ndarray | slice = slice(None)) -> pd.DataFrame:
+        """Rows ``rows`` as a frame of the kept columns, ``time`` and ``t1`` tz-aware (UTC, ns)."""
+        out = pd.DataFrame({"time": _times(self.read("time", rows)).array})
+        for name in KEPT_LABELS[1:]:
+            values = self.read(name, rows)
+            out[name] = _times(values).array if name == "t1" else values
+        return out
+
+
+# The label columns a training set reads of each instrument's stored labels.
+KEPT_LABELS = ("time", "side", "label", "t1", "ret", "exit_price", "weight")
+
+
 def training_set_of(
     bars: Bars,
-    labels: Mapping[int, pd.DataFrame],
+    labels: Mapping[int, pd.DataFrame | KeptLabels],
     *,
     feature_set: str,
     timeframe: str,
     end: datetime | None = None,
     feature_names: Sequence[str] | None = None,
     closes: Mapping[tuple[int, str], pd.Series] | None = None,
+    keep: KeepColumn = ArrayColumn,
 ) -> TrainingSet:
     """The bars (of ``feature_names``, default all columns) that have a label on both sides ending by
-    ``end``, with those labels: ``labels`` maps an instrument to its stored label rows (both sides).
-    Rows keep the bars' (time, instrument) order."""
+    ``end``, with those labels: ``labels`` maps an instrument to its stored label rows (both sides; a
+    frame or :class:`KeptLabels`). Rows keep the bars' (time, instrument) order. The training set's
+    columns are handed to ``keep`` one at a time as they are built (a ``RowSpill``'s ``keep_column``:
+    on disk), so at most one column of all rows is in memory besides the rows' positions."""
     names = list(feature_names) if feature_names is not None else list(bars.columns)
     if len(bars) == 0 or not any(len(f) for f in labels.values()):
         raise ModelError("no training data: features or labels are empty for the requested range")
@@ -321,61 +520,45 @@ def training_set_of(
     cuts = np.flatnonzero(np.diff(bars.token[by_token])) + 1
     rows_of = {int(bars.token[idx[0]]): idx for idx in np.split(by_token, cuts) if len(idx)}
     picked: list[np.ndarray] = []
-    sides: dict[int, list[pd.DataFrame]] = {1: [], -1: []}
+    sources: list[tuple[KeptLabels, dict[int, np.ndarray]]] = []  # each instrument's label rows per side
     t1_parts: list[np.ndarray] = []
-    for instrument, lab in labels.items():
+    for instrument, given in labels.items():
         rows = rows_of.get(int(instrument))
-        if rows is None or lab.empty:
+        if rows is None or len(given) == 0:
             continue
-        lab_t0 = pd.DatetimeIndex(pd.to_datetime(lab["time"], utc=True)).as_unit("ns").asi8
-        lab_t1 = pd.DatetimeIndex(pd.to_datetime(lab["t1"], utc=True)).as_unit("ns").asi8
-        keep = np.ones(len(lab), dtype=bool) if end_ns is None else lab_t1 <= end_ns
-        side = lab["side"].to_numpy()
-        long_, short = np.flatnonzero(keep & (side == 1)), np.flatnonzero(keep & (side == -1))
+        lab = given if isinstance(given, KeptLabels) else KeptLabels.of_frame(given)
+        lab_t0, lab_t1 = lab.read("time"), lab.read("t1")
+        kept = np.ones(len(lab), dtype=bool) if end_ns is None else lab_t1 <= end_ns
+        side = lab.read("side")
+        long_, short = np.flatnonzero(kept & (side == 1)), np.flatnonzero(kept & (side == -1))
         both, at_l, at_s = np.intersect1d(lab_t0[long_], lab_t0[short], return_indices=True)
         _, at_bar, at_both = np.intersect1d(bars.times[rows], both, return_indices=True)
         long_, short = long_[at_l[at_both]], short[at_s[at_both]]
         picked.append(rows[at_bar])
         t1_parts.append(np.maximum(lab_t1[long_], lab_t1[short]))
-        for s, at in ((1, long_), (-1, short)):
-            part = lab.iloc[at].loc[:, LABEL_COLUMNS]
-            part["t1"] = pd.to_datetime(part["t1"], utc=True)
-            sides[s].append(part)
+        sources.append((lab, {1: long_, -1: short}))
     rows = np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
+    del picked
     if len(rows) == 0:
         raise ModelError("no training data: no bar has features and labels on both sides")
     order = np.argsort(rows, kind="stable")
     rows = rows[order]
-    t0 = bars.time_index(rows)
-    token = bars.token[rows]
-    side_frames = {}
+    columns: dict[str, KeptColumn] = {
+        "token": keep(bars.token[rows]),
+        "t0": keep(bars.times[rows]),
+        "t1": keep(np.concatenate(t1_parts)[order]),
+    }
+    del t1_parts
     for s in (1, -1):
-        joined = pd.concat(sides[s], ignore_index=True).iloc[order].reset_index(drop=True)
-        # tz-aware columns move as DatetimeArrays: ``to_numpy`` would build a Timestamp object per row
-        frame = pd.DataFrame({"instrument_token": token, "timeframe": timeframe, "time": t0.array})
-        frame["side"] = np.full(len(token), s, dtype=np.int8)  # side and label: int8, exact (issue 15)
-        for col in LABEL_COLUMNS:
-            values = joined[col]
-            if col == "label":
-                frame[col] = _label_codes(values.to_numpy())
-            else:
-                frame[col] = (
-                    values.array if isinstance(values.dtype, pd.DatetimeTZDtype) else values.to_numpy()
-                )
-        side_frames[s] = frame
-    x = RowMatrix(bars, rows, np.array([bars.columns.index(n) for n in names], dtype=np.int64))
-    return TrainingSet(
-        feature_names=names,
-        feature_set=feature_set,
-        timeframe=timeframe,
-        x=x,
-        token=token,
-        t0=t0,
-        t1=pd.DatetimeIndex(pd.to_datetime(np.concatenate(t1_parts)[order], utc=True).as_unit("ns")),
-        labels=side_frames,
-        closes=dict(closes or {}),
-        bar_rows=rows,
-    )
+        for name, dtype in _LABEL_DTYPES.items():
+            values = np.concatenate([lab.read(name, at[s]) for lab, at in sources])[order]
+            values = _label_codes(values) if name == "label" else np.asarray(values, dtype=dtype)
+            columns[f"{s}:{name}"] = keep(values)
+            del values
+    columns["bar_rows"] = keep(rows)
+    del rows, order, sources
+    x = RowMatrix(bars, columns["bar_rows"], np.array([bars.columns.index(n) for n in names], dtype=np.int64))
+    return TrainingSet(names, feature_set, timeframe, x, columns, dict(closes or {}))
 
 
 def _label_codes(values: np.ndarray) -> np.ndarray:
@@ -430,4 +613,5 @@ def build_training_set(
         closes=closes,
     )
     # positions in a Bars the caller never sees; the matrix gathered (the Bars is this call's own)
-    return replace(ts, x=np.asarray(ts.x), bar_rows=None)
+    columns = {n: c for n, c in ts.columns.items() if n != "bar_rows"}
+    return replace(ts, x=np.asarray(ts.x), columns=columns)
