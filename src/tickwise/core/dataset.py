@@ -12,8 +12,11 @@ Built instrument by instrument (issue 15): each instrument's feature rows arrive
 gathers values on demand; the training set gathers its rows (:func:`training_set_of`), joining each
 instrument's labels on time with integer positions: no frame of all instruments is concatenated or
 merged, and the bars' values are never copied whole. The training set's matrix is a :class:`RowMatrix`:
-its rows' bar positions, each fit and score window gathering its own rows (issue 15: memory per training
-row is its keys and labels, not its feature values). :func:`build_training_set` (frames in) is the same build, kept for frame callers.
+its rows' bar positions, each fit and score window gathering its own rows. Its keys and both sides'
+labels are kept columns (:class:`KeptColumn`: typed 1-D arrays, in memory or spilled with the matrix)
+read when used, and so are each instrument's labels (:class:`KeptLabels`): a spilled training set holds
+no array of its rows (issue 15). :func:`build_training_set` (frames in) is the same build, kept for
+frame callers.
 """
 
 from __future__ import annotations
