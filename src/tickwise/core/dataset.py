@@ -278,24 +278,41 @@ class Bars:
 
     The values stay in the instruments' own matrices (``parts``, as read, kept in memory or spilled to
     disk: no sorted copy of all of them is ever made); bar ``i`` is row ``source[i]`` of their
-    concatenation, and :meth:`take` gathers the rows a caller needs. ``times``: int64 ns since the epoch (UTC); values float64, NaN where
-    missing; ``nan_counts``: missing values per column, counted as the parts arrived.
+    concatenation, and :meth:`take` gathers the rows a caller needs. The bars' keys are kept columns
+    (``keys``: ``token``, ``times``: int64 ns since the epoch (UTC), ``source``), in memory or spilled
+    with the matrices (issue 15), read when used (:meth:`key`; :attr:`token`, :attr:`times` and
+    :attr:`source` read them whole). Values float64, NaN where missing; ``nan_counts``: missing values
+    per column, counted as the parts arrived.
     """
 
-    token: np.ndarray
-    times: np.ndarray
+    keys: Mapping[str, KeptColumn]
     columns: tuple[str, ...]
     parts: tuple[KeptRows, ...]
-    source: np.ndarray
     nan_counts: np.ndarray
 
     def __len__(self) -> int:
-        return int(self.times.shape[0])
+        return len(self.keys["times"])
+
+    def key(self, name: str, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Key ``name`` (``token``, ``times`` or ``source``) of bars ``rows``."""
+        return self.keys[name].read(rows)
+
+    @property
+    def token(self) -> np.ndarray:
+        return self.key("token")
+
+    @property
+    def times(self) -> np.ndarray:
+        return self.key("times")
+
+    @property
+    def source(self) -> np.ndarray:
+        return self.key("source")
 
     def take(self, rows: np.ndarray | slice = slice(None), cols: np.ndarray | None = None) -> np.ndarray:
         """``(len(rows), len(cols))`` float64 values of bars ``rows`` (sorted positions), columns
         ``cols`` (positions in :attr:`columns`; default all), gathered part by part."""
-        wanted = self.source[rows]
+        wanted = self.key("source", rows)
         idx = np.arange(len(self.columns)) if cols is None else np.asarray(cols, dtype=np.int64)
         out = np.empty((len(wanted), len(idx)), dtype=np.float64)
         starts = np.cumsum([0, *(len(p) for p in self.parts)])
@@ -314,7 +331,7 @@ class Bars:
         return float(self.nan_counts[self.columns.index(name)]) / len(self) if len(self) else float("nan")
 
     def time_index(self, rows: np.ndarray | slice = slice(None)) -> pd.DatetimeIndex:
-        return pd.DatetimeIndex(pd.to_datetime(self.times[rows], utc=True).as_unit("ns"), name="time")
+        return pd.DatetimeIndex(pd.to_datetime(self.key("times", rows), utc=True).as_unit("ns"), name="time")
 
     def frame(
         self,
@@ -325,13 +342,32 @@ class Bars:
         """``instrument_token, timeframe, time`` then ``columns`` (default: all) of ``rows``, on the rows'
         positions as index: the frame a features read gives, for the few rows or columns a caller needs."""
         names = list(self.columns) if columns is None else list(columns)
-        index = np.arange(len(self))[rows]
+        index = _positions(rows, len(self))
         cols = np.array([self.columns.index(n) for n in names], dtype=np.int64)
         frame = pd.DataFrame(self.take(index, cols), columns=names, index=index)
         frame.insert(0, "time", self.time_index(index))
         frame.insert(0, "timeframe", np.full(len(index), timeframe, dtype=object))
-        frame.insert(0, "instrument_token", self.token[index])
+        frame.insert(0, "instrument_token", self.key("token", index))
         return frame
+
+
+def _positions(rows: np.ndarray | slice, n: int) -> np.ndarray:
+    """``np.arange(n)[rows]`` without an array of all ``n`` positions (a slice's range, a mask's
+    positions, or the positions given, negative ones counted from the end)."""
+    if isinstance(rows, slice):
+        return np.arange(*rows.indices(n), dtype=np.int64)
+    rows = np.asarray(rows)
+    if rows.dtype == bool:
+        if rows.shape != (n,):
+            raise IndexError(f"a mask of shape {rows.shape} for {n} bars")
+        return np.flatnonzero(rows)
+    if rows.dtype.kind not in "iu":
+        raise IndexError(f"bars are picked by positions, a mask or a slice, not {rows.dtype} values")
+    pos = rows.astype(np.int64).ravel()
+    if pos.size and (pos.min() < -n or pos.max() >= n):
+        raise IndexError(f"bar positions outside 0..{n - 1}")
+    out: np.ndarray = np.where(pos < 0, pos + n, pos)
+    return out
 
 
 class RowMatrix:
@@ -431,11 +467,18 @@ FeatureMatrix = np.ndarray | RowMatrix
 
 class BarsBuilder:
     """Collects one instrument's bars at a time; :meth:`build` sorts their keys, never their values.
-    ``keep`` keeps each instrument's matrix (default: in memory; a ``RowSpill``'s ``keep``: on disk)."""
+    ``keep`` keeps each instrument's matrix and ``keep_column`` the sorted keys (default: in memory; a
+    ``RowSpill``'s ``keep`` and ``keep_column``: on disk)."""
 
-    def __init__(self, columns: Sequence[str], keep: Callable[[np.ndarray], KeptRows] = ArrayRows) -> None:
+    def __init__(
+        self,
+        columns: Sequence[str],
+        keep: Callable[[np.ndarray], KeptRows] = ArrayRows,
+        keep_column: KeepColumn = ArrayColumn,
+    ) -> None:
         self.columns = tuple(columns)
         self._keep = keep
+        self._keep_column = keep_column  # where the bars' keys go (a RowSpill's keep_column: on disk)
         self._parts: list[tuple[int, np.ndarray, KeptRows]] = []
         self._nan = np.zeros(len(self.columns), dtype=np.int64)
 
@@ -454,7 +497,9 @@ class BarsBuilder:
         token = np.repeat(np.array([p[0] for p in parts], dtype=np.int64), sizes)
         times = np.concatenate([t for _, t, _ in parts]) if parts else np.empty(0, dtype=np.int64)
         order = np.lexsort((token, times))
-        return Bars(token[order], times[order], self.columns, tuple(x for _, _, x in parts), order, self._nan)
+        keep = self._keep_column
+        keys = {"token": keep(token[order]), "times": keep(times[order]), "source": keep(order)}
+        return Bars(keys, self.columns, tuple(x for _, _, x in parts), self._nan)
 
 
 class KeptLabels:
@@ -519,9 +564,11 @@ def training_set_of(
     if len(bars) == 0 or not any(len(f) for f in labels.values()):
         raise ModelError("no training data: features or labels are empty for the requested range")
     end_ns = None if end is None else pd.Timestamp(end).tz_convert("UTC").as_unit("ns").value
-    by_token = np.argsort(bars.token, kind="stable")  # each instrument's bars, in time order
-    cuts = np.flatnonzero(np.diff(bars.token[by_token])) + 1
-    rows_of = {int(bars.token[idx[0]]): idx for idx in np.split(by_token, cuts) if len(idx)}
+    bar_token = bars.token
+    by_token = np.argsort(bar_token, kind="stable")  # each instrument's bars, in time order
+    cuts = np.flatnonzero(np.diff(bar_token[by_token])) + 1
+    rows_of = {int(bar_token[idx[0]]): idx for idx in np.split(by_token, cuts) if len(idx)}
+    del bar_token, by_token
     picked: list[np.ndarray] = []
     sources: list[tuple[KeptLabels, dict[int, np.ndarray]]] = []  # each instrument's label rows per side
     t1_parts: list[np.ndarray] = []
@@ -535,20 +582,20 @@ def training_set_of(
         side = lab.read("side")
         long_, short = np.flatnonzero(kept & (side == 1)), np.flatnonzero(kept & (side == -1))
         both, at_l, at_s = np.intersect1d(lab_t0[long_], lab_t0[short], return_indices=True)
-        _, at_bar, at_both = np.intersect1d(bars.times[rows], both, return_indices=True)
+        _, at_bar, at_both = np.intersect1d(bars.key("times", rows), both, return_indices=True)
         long_, short = long_[at_l[at_both]], short[at_s[at_both]]
         picked.append(rows[at_bar])
         t1_parts.append(np.maximum(lab_t1[long_], lab_t1[short]))
         sources.append((lab, {1: long_, -1: short}))
     rows = np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
-    del picked
+    del picked, rows_of
     if len(rows) == 0:
         raise ModelError("no training data: no bar has features and labels on both sides")
     order = np.argsort(rows, kind="stable")
     rows = rows[order]
     columns: dict[str, KeptColumn] = {
-        "token": keep(bars.token[rows]),
-        "t0": keep(bars.times[rows]),
+        "token": keep(bars.key("token", rows)),
+        "t0": keep(bars.key("times", rows)),
         "t1": keep(np.concatenate(t1_parts)[order]),
     }
     del t1_parts

@@ -158,8 +158,8 @@ async def load_timeframe(
         for i in await select_universe(ctx.instruments, ctx.options.symbols, ctx.options.default_symbols)
     ]
     columns = trainable_features(list(calculator.names))
-    builder = BarsBuilder(columns) if spill is None else BarsBuilder(columns, spill.keep)
     keep: KeepColumn = ArrayColumn if spill is None else spill.keep_column
+    builder = BarsBuilder(columns) if spill is None else BarsBuilder(columns, spill.keep, keep)
     labels: dict[int, KeptLabels] = {}
     closes: dict[tuple[int, str], pd.Series] = {}
     start_ns = None if start is None else pd.Timestamp(start).as_unit("ns").value
