@@ -21,7 +21,7 @@ frame callers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
@@ -80,12 +80,13 @@ _LABEL_DTYPES: dict[str, type[np.generic]] = {
 
 def _ns(values: object) -> np.ndarray:
     """tz-aware (or naive UTC) times as int64 ns since the epoch, NaT as the minimum int64."""
-    ns: np.ndarray = pd.DatetimeIndex(pd.to_datetime(values, utc=True)).as_unit("ns").asi8
+    idx = pd.DatetimeIndex(pd.to_datetime(values, utc=True))
+    ns: np.ndarray = (idx if idx.unit == "ns" else idx.as_unit("ns")).asi8  # as_unit copies, even to ns
     return ns
 
 
 def _times(ns: np.ndarray, name: str | None = None) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(pd.to_datetime(ns, utc=True).as_unit("ns"), name=name)
+    return pd.DatetimeIndex(pd.to_datetime(ns, utc=True), name=name)  # int64 ns in: ns out, no copy
 
 
 @dataclass
@@ -540,6 +541,31 @@ class KeptLabels:
         return out
 
 
+class KeptCloses(Mapping[tuple[int, str], pd.Series]):
+    """Each instrument's closes (``(token, timeframe)`` -> close by bar open time), kept as two columns
+    (int64 ns times, float64 closes; in memory or spilled), the Series built when one is asked for
+    (issue 15: a load holds no close of every bar). The same index values and closes as the Series
+    given to :meth:`add`, bit for bit; the index is tz-aware (UTC, ns) and named ``time``."""
+
+    def __init__(self, keep: KeepColumn = ArrayColumn) -> None:
+        self._keep = keep
+        self._kept: dict[tuple[int, str], tuple[KeptColumn, KeptColumn]] = {}
+
+    def add(self, key: tuple[int, str], closes: pd.Series) -> None:
+        values = closes.to_numpy(dtype=np.float64)
+        self._kept[key] = (self._keep(_ns(closes.index)), self._keep(values))
+
+    def __getitem__(self, key: tuple[int, str]) -> pd.Series:
+        times, closes = self._kept[key]
+        return pd.Series(closes.read(), index=_times(times.read(), name="time"))
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        return iter(self._kept)
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+
 # The label columns a training set reads of each instrument's stored labels.
 KEPT_LABELS = ("time", "side", "label", "t1", "ret", "exit_price", "weight")
 
@@ -608,7 +634,8 @@ def training_set_of(
     columns["bar_rows"] = keep(rows)
     del rows, order, sources
     x = RowMatrix(bars, columns["bar_rows"], np.array([bars.columns.index(n) for n in names], dtype=np.int64))
-    return TrainingSet(names, feature_set, timeframe, x, columns, dict(closes or {}))
+    # the closes as given (a KeptCloses stays one: no Series of every instrument is built here)
+    return TrainingSet(names, feature_set, timeframe, x, columns, {} if closes is None else closes)
 
 
 def _label_codes(values: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from historical_synthetic import synthetic_frames
 from tickwise.adapters.local.row_spill import FileColumn, ScratchRowSpill
 from tickwise.core.dataset import (
     ArrayColumn,
+    KeptCloses,
     KeptLabels,
     TrainingSet,
     bars_of_frame,
@@ -183,3 +184,21 @@ def test_a_spilled_training_set_holds_no_array_of_its_rows_in_memory(tmp_path: P
             del ts
     assert held["memory"] > 80, held
     assert held["spilled"] < 1, held
+
+
+@pytest.mark.parametrize("spilled", [False, True])
+def test_kept_closes_give_each_instrument_s_series_back_bit_for_bit(tmp_path: Path, spilled: bool) -> None:
+    grid = pd.date_range("2026-01-05 03:45", periods=400, freq="1min", tz="UTC", name="time")
+    rng = np.random.default_rng(8)
+    given = {(t, "1m"): pd.Series(100 + np.cumsum(rng.normal(size=len(grid))), index=grid) for t in (3, 5)}
+    given[(3, "1m")].iloc[7] = np.nan
+    with ScratchRowSpill(tmp_path) as spill:
+        closes = KeptCloses(spill.keep_column if spilled else ArrayColumn)
+        for key, series in given.items():
+            closes.add(key, series)
+        assert list(closes) == list(given) and len(closes) == 2 and (9, "1m") not in closes
+        for key, series in given.items():
+            pd.testing.assert_series_equal(closes[key], series, check_freq=False)  # a read has none
+            assert closes[key].to_numpy().tobytes() == series.to_numpy().tobytes()
+        with pytest.raises(KeyError):
+            closes[(9, "1m")]

@@ -40,6 +40,7 @@ from tickwise.core.dataset import (
     Bars,
     BarsBuilder,
     KeepColumn,
+    KeptCloses,
     KeptLabels,
     TrainingSet,
     training_set_of,
@@ -110,7 +111,7 @@ class TrainingData:
     timeframe: Timeframe
     bars: Bars
     labels: dict[int, KeptLabels]
-    closes: dict[tuple[int, str], pd.Series]
+    closes: Mapping[tuple[int, str], pd.Series]  # a KeptCloses: each Series built when read
     keep: KeepColumn = ArrayColumn
 
     @property
@@ -152,7 +153,8 @@ async def load_timeframe(
     """Features (warm rows only, ``time >= start``), labels (``t1 <= end``) and closes, one instrument
     at a time: each instrument's features are read as one matrix and kept as they are, in memory or,
     with ``spill``, on disk, and so are its labels (typed columns, :func:`compact_labels`): the load then
-    holds the bars' keys and the closes, and each training set's columns go to the same spill."""
+    holds each instrument's closes and keys too, and each training set's columns go to the same
+    spill: no array of every bar or row stays in memory."""
     tokens = [
         i.instrument_token
         for i in await select_universe(ctx.instruments, ctx.options.symbols, ctx.options.default_symbols)
@@ -161,7 +163,7 @@ async def load_timeframe(
     keep: KeepColumn = ArrayColumn if spill is None else spill.keep_column
     builder = BarsBuilder(columns) if spill is None else BarsBuilder(columns, spill.keep, keep)
     labels: dict[int, KeptLabels] = {}
-    closes: dict[tuple[int, str], pd.Series] = {}
+    closes = KeptCloses(keep)
     start_ns = None if start is None else pd.Timestamp(start).as_unit("ns").value
     for token in tokens:
         rows = await ctx.features.read_matrix(
@@ -178,9 +180,11 @@ async def load_timeframe(
         kept = KeptLabels.of_frame(compact_labels(lab, token, str(timeframe)), keep)
         del lab
         candles = await ctx.candles.read_frame(token, timeframe, None, end)
-        closes[(token, str(timeframe))] = pd.Series(
-            candles["close"].to_numpy(dtype=np.float64), index=pd.DatetimeIndex(candles["time"])
+        closes.add(
+            (token, str(timeframe)),
+            pd.Series(candles["close"].to_numpy(dtype=np.float64), index=pd.DatetimeIndex(candles["time"])),
         )
+        del candles
         builder.add(token, times, np.ascontiguousarray(x))
         labels[token] = kept
     if not labels:
