@@ -5,6 +5,7 @@ read is the in-memory one, bit for bit, and a spilled training set holds no arra
 from __future__ import annotations
 
 import gc
+import pickle
 import tracemalloc
 from dataclasses import fields
 from pathlib import Path
@@ -202,3 +203,15 @@ def test_kept_closes_give_each_instrument_s_series_back_bit_for_bit(tmp_path: Pa
             assert closes[key].to_numpy().tobytes() == series.to_numpy().tobytes()
         with pytest.raises(KeyError):
             closes[(9, "1m")]
+
+
+def test_a_spilled_column_pickled_for_a_worker_reads_the_same_file_and_leaves_it_to_its_owner(
+    tmp_path: Path,
+) -> None:
+    with ScratchRowSpill(tmp_path) as spill:
+        column = spill.keep_column(np.arange(50, dtype=np.int64))
+        copy = pickle.loads(pickle.dumps(column))
+        assert copy.read(np.array([3, 1])).tolist() == [3, 1] and len(copy) == 50
+        del copy
+        gc.collect()
+        assert column.path.exists()  # the copy going removes nothing

@@ -70,6 +70,14 @@ class FileColumn:
     def __len__(self) -> int:
         return self.length
 
+    def __getstate__(self) -> tuple[Path, np.dtype[np.generic], int]:
+        # A copy sent to a worker process on this machine reads the same file; only the spilling
+        # process's own column removes it (a finalizer does not travel with the copy).
+        return self.path, self.dtype, self.length
+
+    def __setstate__(self, state: tuple[Path, np.dtype[np.generic], int]) -> None:
+        self.path, self.dtype, self.length = state
+
     def read(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
         """A new in-memory array of values ``rows`` (positions, a mask or a slice)."""
         if self.length == 0:
