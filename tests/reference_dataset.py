@@ -57,7 +57,7 @@ def reference_training_set(
             frame[col] = joined[col + suffix].to_numpy()
         side_frames[side] = frame
     t1 = pd.DatetimeIndex(joined[["t1_l", "t1_s"]].max(axis=1))
-    return TrainingSet(
+    return TrainingSet.of_arrays(
         feature_names=list(names),
         feature_set=feature_set,
         timeframe=timeframe,

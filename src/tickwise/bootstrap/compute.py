@@ -404,7 +404,8 @@ def scratch_dir(settings: Settings) -> Path:
 
 @asynccontextmanager
 async def training_loads(settings: Settings) -> AsyncIterator[TrainingLoads]:
-    """The loads of one run, each instrument's feature matrix spilled to a file under
-    :func:`scratch_dir` (so the load's memory is its keys and labels); the files go with the block."""
+    """The loads of one run, each instrument's feature matrix and labels, and each training set's keys
+    and labels, spilled to files under :func:`scratch_dir` (so the load's memory is the bars' keys and
+    the closes); the files go with the block."""
     with ScratchRowSpill(scratch_dir(settings)) as spill:
         yield TrainingLoads(spill)

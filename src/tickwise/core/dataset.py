@@ -12,13 +12,16 @@ Built instrument by instrument (issue 15): each instrument's feature rows arrive
 gathers values on demand; the training set gathers its rows (:func:`training_set_of`), joining each
 instrument's labels on time with integer positions: no frame of all instruments is concatenated or
 merged, and the bars' values are never copied whole. The training set's matrix is a :class:`RowMatrix`:
-its rows' bar positions, each fit and score window gathering its own rows (issue 15: memory per training
-row is its keys and labels, not its feature values). :func:`build_training_set` (frames in) is the same build, kept for frame callers.
+its rows' bar positions, each fit and score window gathering its own rows. Its keys and both sides'
+labels are kept columns (:class:`KeptColumn`: typed 1-D arrays, in memory or spilled with the matrix)
+read when used, and so are each instrument's labels (:class:`KeptLabels`): a spilled training set holds
+no array of its rows (issue 15). :func:`build_training_set` (frames in) is the same build, kept for
+frame callers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
@@ -27,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from tickwise.core.metrics import TradeOutcomes
+from tickwise.core.sample_weights import fold_weights_of
 from tickwise.domain.errors import ModelError
 
 KEY = ["instrument_token", "timeframe", "time"]
@@ -34,67 +38,208 @@ LABEL_COLUMNS = ["label", "t1", "ret", "exit_price", "weight"]
 NON_FEATURE_COLUMNS = {"instrument_token", "timeframe", "time", "feature_set", "source", "created_at"}
 
 
+class KeptColumn(Protocol):
+    """One kept 1-D typed array (in memory, or spilled by ``ports.row_spill.RowSpill.keep_column``)."""
+
+    def __len__(self) -> int: ...
+
+    def read(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Values ``rows`` (positions, a mask or a slice; default all) in the kept dtype."""
+        ...
+
+
+class ArrayColumn:
+    """A kept column in memory: the array itself (reads of a slice are read-only views)."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = np.asarray(values)
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    def read(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        out: np.ndarray = self.values[rows]
+        if isinstance(rows, slice):
+            out = out.view()
+            out.flags.writeable = False  # a view of the kept values: not for writing through
+        return out
+
+
+KeepColumn = Callable[[np.ndarray], KeptColumn]
+
+_NAT = np.iinfo(np.int64).min  # NaT as int64 nanoseconds
+# A side's label columns as a training set keeps them (issue 15): the narrowest exact type of each.
+_LABEL_DTYPES: dict[str, type[np.generic]] = {
+    "label": np.int8,
+    "t1": np.int64,  # ns since the epoch, UTC; NaT as numpy's minimum int64
+    "ret": np.float64,
+    "exit_price": np.float64,
+    "weight": np.float64,
+}
+
+
+def _ns(values: object) -> np.ndarray:
+    """tz-aware (or naive UTC) times as int64 ns since the epoch, NaT as the minimum int64."""
+    idx = pd.DatetimeIndex(pd.to_datetime(values, utc=True))
+    ns: np.ndarray = (idx if idx.unit == "ns" else idx.as_unit("ns")).asi8  # as_unit copies, even to ns
+    return ns
+
+
+def _times(ns: np.ndarray, name: str | None = None) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(pd.to_datetime(ns, utc=True), name=name)  # int64 ns in: ns out, no copy
+
+
 @dataclass
 class TrainingSet:
-    """Arrays aligned row by row, sorted by ``t0`` (then instrument)."""
+    """Arrays aligned row by row, sorted by ``t0`` (then instrument).
+
+    The per-row arrays (issue 15) are kept columns (:class:`KeptColumn`, in memory or spilled), read
+    when used: ``token``, ``t0``, ``t1`` (the later of both sides' t1), ``bar_rows`` (each row's
+    position in the :class:`Bars` it was gathered from: what lets the regime columns of every bar reach
+    the rows without a key lookup) and each side's label columns ``"<side>:<name>"``
+    (:data:`_LABEL_DTYPES`). :meth:`of_arrays` builds one by hand from arrays and label frames."""
 
     feature_names: list[str]
     feature_set: str
     timeframe: str
     x: FeatureMatrix  # (n, k) float64: in memory, or gathered on demand from the bars (RowMatrix)
-    token: np.ndarray  # int64
-    t0: pd.DatetimeIndex  # tz-aware (UTC)
-    t1: pd.DatetimeIndex  # max of both sides' t1
-    labels: dict[int, pd.DataFrame]  # side -> contract label columns (incl. time, t1), aligned to rows
+    columns: Mapping[str, KeptColumn]
     closes: Mapping[tuple[int, str], pd.Series] = field(default_factory=dict)
-    # Each row's position in the Bars it was gathered from (training_set_of), or None (built by hand):
-    # what lets the regime columns of every bar reach the rows without a key lookup.
-    bar_rows: np.ndarray | None = None
+
+    @classmethod
+    def of_arrays(
+        cls,
+        *,
+        feature_names: list[str],
+        feature_set: str,
+        timeframe: str,
+        x: FeatureMatrix,
+        token: np.ndarray,
+        t0: pd.DatetimeIndex,
+        t1: pd.DatetimeIndex,
+        labels: Mapping[int, pd.DataFrame],
+        closes: Mapping[tuple[int, str], pd.Series] | None = None,
+        bar_rows: np.ndarray | None = None,
+        keep: KeepColumn = ArrayColumn,
+    ) -> TrainingSet:
+        """A training set of in-memory arrays: ``labels`` maps a side to its label frame aligned to the
+        rows (any of the columns of :data:`_LABEL_DTYPES`; the others are not kept)."""
+        columns: dict[str, KeptColumn] = {
+            "token": keep(np.asarray(token, dtype=np.int64)),
+            "t0": keep(_ns(t0)),
+            "t1": keep(_ns(t1)),
+        }
+        if bar_rows is not None:
+            columns["bar_rows"] = keep(np.asarray(bar_rows, dtype=np.int64))
+        for side, frame in labels.items():
+            for name, dtype in _LABEL_DTYPES.items():
+                if name not in frame.columns:
+                    continue
+                values = frame[name]
+                if name == "label":
+                    columns[f"{side}:{name}"] = keep(_label_codes(values.to_numpy()))
+                elif name == "t1":
+                    columns[f"{side}:{name}"] = keep(_ns(values))
+                else:
+                    columns[f"{side}:{name}"] = keep(values.to_numpy(dtype=dtype))
+        return cls(feature_names, feature_set, timeframe, x, columns, dict(closes or {}))
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
+    def read(self, name: str, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Kept column ``name`` (see the class) at ``rows``."""
+        try:
+            column = self.columns[name]
+        except KeyError:
+            raise KeyError(f"the training set keeps no column {name!r}") from None
+        return column.read(rows)
+
+    def label(self, side: int, name: str, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Side ``side``'s label column ``name`` (label int8, t1 int64 ns, ret/exit_price/weight
+        float64) at ``rows``."""
+        return self.read(f"{side}:{name}", rows)
+
+    @property
+    def token(self) -> np.ndarray:
+        return self.read("token")
+
+    @property
+    def t0(self) -> pd.DatetimeIndex:
+        return _times(self.read("t0"), name="time")
+
+    @property
+    def t1(self) -> pd.DatetimeIndex:
+        return _times(self.read("t1"))
+
+    @property
+    def bar_rows(self) -> np.ndarray | None:
+        return self.read("bar_rows") if "bar_rows" in self.columns else None
+
+    @property
+    def labels(self) -> dict[int, pd.DataFrame]:
+        """Each side's label rows as a frame (``instrument_token``, ``timeframe``, ``time``, ``side``
+        and the kept label columns): built on each call from the kept columns, for readers that want a
+        frame of every row; changing it changes nothing here."""
+        sides = sorted({int(n.split(":")[0]) for n in self.columns if ":" in n}, reverse=True)
+        out = {}
+        for side in sides:
+            token, t0 = self.token, self.t0
+            frame = pd.DataFrame({"instrument_token": token, "timeframe": self.timeframe, "time": t0.array})
+            frame["side"] = np.full(len(token), side, dtype=np.int8)
+            for name in _LABEL_DTYPES:
+                if f"{side}:{name}" in self.columns:
+                    values = self.label(side, name)
+                    frame[name] = _times(values).array if name == "t1" else values
+            out[side] = frame
+        return out
+
     def y(self, side: int) -> np.ndarray:
         """1 where the side's label is +1 (the trade hit its profit target first), else 0."""
-        y: np.ndarray = (self.labels[side]["label"].to_numpy() == 1).astype(np.int8)
+        y: np.ndarray = (self.label(side, "label") == 1).astype(np.int8)
         return y
 
     def stored_weight(self, side: int) -> np.ndarray:
-        w = self.labels[side]["weight"].to_numpy(dtype=np.float64)
+        w = self.label(side, "weight").astype(np.float64, copy=False)
         return np.where(np.isfinite(w) & (w > 0), w, 1.0)
 
     def outcomes(self, rows: np.ndarray | slice = slice(None)) -> TradeOutcomes:
-        long_, short = self.labels[1].iloc[rows], self.labels[-1].iloc[rows]
-        entry = _entry_price(long_, side=1)
+        long_ret, long_exit = self.label(1, "ret", rows), self.label(1, "exit_price", rows)
         return TradeOutcomes(
-            entry_price=entry,
-            long_ret=long_["ret"].to_numpy(dtype=np.float64),
-            long_exit=long_["exit_price"].to_numpy(dtype=np.float64),
-            long_win=long_["label"].to_numpy() == 1,
-            short_ret=short["ret"].to_numpy(dtype=np.float64),
-            short_exit=short["exit_price"].to_numpy(dtype=np.float64),
-            short_win=short["label"].to_numpy() == 1,
+            entry_price=_entry_price(long_exit, long_ret, side=1),
+            long_ret=long_ret,
+            long_exit=long_exit,
+            long_win=self.label(1, "label", rows) == 1,
+            short_ret=self.label(-1, "ret", rows),
+            short_exit=self.label(-1, "exit_price", rows),
+            short_win=self.label(-1, "label", rows) == 1,
         )
+
+    def window_weights(self, side: int, rows: np.ndarray) -> np.ndarray:
+        """``fold_weights`` of side ``side``'s labels of ``rows``, the fold ending at their latest t1
+        (``core.fitting.window_weights`` of this side's label frame), from the kept columns: the same
+        values bit for bit, reading only the window's rows."""
+        token = self.read("token", rows)
+        t0, t1 = self.read("t0", rows), self.label(side, "t1", rows)
+        known = t1 != _NAT
+        if not known.any():
+            return np.full(len(token), np.nan, dtype=np.float64)
+        grids = {}
+        for tok in pd.unique(token):
+            close = self.closes.get((int(tok), self.timeframe))
+            if close is not None:
+                grids[int(tok)] = (_ns(close.index), close.to_numpy(dtype=np.float64))
+        return fold_weights_of(token, t0, t1, grids, int(t1[known].max()))
 
     def subset(self, rows: np.ndarray) -> TrainingSet:
-        return TrainingSet(
-            feature_names=self.feature_names,
-            feature_set=self.feature_set,
-            timeframe=self.timeframe,
-            x=self.x.subset(rows) if isinstance(self.x, RowMatrix) else self.x[rows],
-            token=self.token[rows],
-            t0=self.t0[rows],
-            t1=self.t1[rows],
-            labels={s: f.iloc[rows].reset_index(drop=True) for s, f in self.labels.items()},
-            closes=self.closes,
-            bar_rows=None if self.bar_rows is None else self.bar_rows[rows],
-        )
+        """Rows ``rows`` as a training set of in-memory columns."""
+        columns: dict[str, KeptColumn] = {n: ArrayColumn(c.read(rows)) for n, c in self.columns.items()}
+        x = self.x.subset(rows) if isinstance(self.x, RowMatrix) else self.x[rows]
+        return replace(self, x=x, columns=columns)
 
 
-def _entry_price(labels: pd.DataFrame, side: int) -> np.ndarray:
+def _entry_price(exit_: np.ndarray, ret: np.ndarray, side: int) -> np.ndarray:
     # ret = s * (exit / P0 - 1)  =>  P0 = exit / (1 + s * ret)
-    exit_ = labels["exit_price"].to_numpy(dtype=np.float64)
-    ret = labels["ret"].to_numpy(dtype=np.float64)
     entry: np.ndarray = exit_ / (1.0 + side * ret)
     return entry
 
@@ -134,24 +279,41 @@ class Bars:
 
     The values stay in the instruments' own matrices (``parts``, as read, kept in memory or spilled to
     disk: no sorted copy of all of them is ever made); bar ``i`` is row ``source[i]`` of their
-    concatenation, and :meth:`take` gathers the rows a caller needs. ``times``: int64 ns since the epoch (UTC); values float64, NaN where
-    missing; ``nan_counts``: missing values per column, counted as the parts arrived.
+    concatenation, and :meth:`take` gathers the rows a caller needs. The bars' keys are kept columns
+    (``keys``: ``token``, ``times``: int64 ns since the epoch (UTC), ``source``), in memory or spilled
+    with the matrices (issue 15), read when used (:meth:`key`; :attr:`token`, :attr:`times` and
+    :attr:`source` read them whole). Values float64, NaN where missing; ``nan_counts``: missing values
+    per column, counted as the parts arrived.
     """
 
-    token: np.ndarray
-    times: np.ndarray
+    keys: Mapping[str, KeptColumn]
     columns: tuple[str, ...]
     parts: tuple[KeptRows, ...]
-    source: np.ndarray
     nan_counts: np.ndarray
 
     def __len__(self) -> int:
-        return int(self.times.shape[0])
+        return len(self.keys["times"])
+
+    def key(self, name: str, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Key ``name`` (``token``, ``times`` or ``source``) of bars ``rows``."""
+        return self.keys[name].read(rows)
+
+    @property
+    def token(self) -> np.ndarray:
+        return self.key("token")
+
+    @property
+    def times(self) -> np.ndarray:
+        return self.key("times")
+
+    @property
+    def source(self) -> np.ndarray:
+        return self.key("source")
 
     def take(self, rows: np.ndarray | slice = slice(None), cols: np.ndarray | None = None) -> np.ndarray:
         """``(len(rows), len(cols))`` float64 values of bars ``rows`` (sorted positions), columns
         ``cols`` (positions in :attr:`columns`; default all), gathered part by part."""
-        wanted = self.source[rows]
+        wanted = self.key("source", rows)
         idx = np.arange(len(self.columns)) if cols is None else np.asarray(cols, dtype=np.int64)
         out = np.empty((len(wanted), len(idx)), dtype=np.float64)
         starts = np.cumsum([0, *(len(p) for p in self.parts)])
@@ -170,7 +332,7 @@ class Bars:
         return float(self.nan_counts[self.columns.index(name)]) / len(self) if len(self) else float("nan")
 
     def time_index(self, rows: np.ndarray | slice = slice(None)) -> pd.DatetimeIndex:
-        return pd.DatetimeIndex(pd.to_datetime(self.times[rows], utc=True).as_unit("ns"), name="time")
+        return pd.DatetimeIndex(pd.to_datetime(self.key("times", rows), utc=True).as_unit("ns"), name="time")
 
     def frame(
         self,
@@ -181,13 +343,32 @@ class Bars:
         """``instrument_token, timeframe, time`` then ``columns`` (default: all) of ``rows``, on the rows'
         positions as index: the frame a features read gives, for the few rows or columns a caller needs."""
         names = list(self.columns) if columns is None else list(columns)
-        index = np.arange(len(self))[rows]
+        index = _positions(rows, len(self))
         cols = np.array([self.columns.index(n) for n in names], dtype=np.int64)
         frame = pd.DataFrame(self.take(index, cols), columns=names, index=index)
         frame.insert(0, "time", self.time_index(index))
         frame.insert(0, "timeframe", np.full(len(index), timeframe, dtype=object))
-        frame.insert(0, "instrument_token", self.token[index])
+        frame.insert(0, "instrument_token", self.key("token", index))
         return frame
+
+
+def _positions(rows: np.ndarray | slice, n: int) -> np.ndarray:
+    """``np.arange(n)[rows]`` without an array of all ``n`` positions (a slice's range, a mask's
+    positions, or the positions given, negative ones counted from the end)."""
+    if isinstance(rows, slice):
+        return np.arange(*rows.indices(n), dtype=np.int64)
+    rows = np.asarray(rows)
+    if rows.dtype == bool:
+        if rows.shape != (n,):
+            raise IndexError(f"a mask of shape {rows.shape} for {n} bars")
+        return np.flatnonzero(rows)
+    if rows.dtype.kind not in "iu":
+        raise IndexError(f"bars are picked by positions, a mask or a slice, not {rows.dtype} values")
+    pos = rows.astype(np.int64).ravel()
+    if pos.size and (pos.min() < -n or pos.max() >= n):
+        raise IndexError(f"bar positions outside 0..{n - 1}")
+    out: np.ndarray = np.where(pos < 0, pos + n, pos)
+    return out
 
 
 class RowMatrix:
@@ -202,26 +383,39 @@ class RowMatrix:
     dtype = np.dtype(np.float64)
 
     def __init__(
-        self, bars: Bars, bar_rows: np.ndarray, cols: np.ndarray, extra: np.ndarray | None = None
+        self,
+        bars: Bars,
+        bar_rows: np.ndarray | KeptColumn,
+        cols: np.ndarray,
+        extra: np.ndarray | None = None,
     ) -> None:
         if extra is not None and (extra.ndim != 2 or extra.shape[0] != len(bars)):
             raise ModelError(f"per-bar columns of shape {extra.shape} for {len(bars)} bars")
         self.bars = bars
-        self.bar_rows = np.asarray(bar_rows, dtype=np.int64)
+        # The rows' bar positions: an array, or a kept column read window by window (issue 15)
+        self.rows: KeptColumn = (
+            ArrayColumn(np.asarray(bar_rows, dtype=np.int64))
+            if isinstance(bar_rows, np.ndarray)
+            else bar_rows
+        )
         self.cols = np.asarray(cols, dtype=np.int64)
         self.extra = extra
 
     @property
+    def bar_rows(self) -> np.ndarray:
+        return self.rows.read()
+
+    @property
     def shape(self) -> tuple[int, int]:
-        return len(self.bar_rows), len(self.cols) + (0 if self.extra is None else self.extra.shape[1])
+        return len(self.rows), len(self.cols) + (0 if self.extra is None else self.extra.shape[1])
 
     def __len__(self) -> int:
-        return len(self.bar_rows)
+        return len(self.rows)
 
     def take(self, rows: np.ndarray | slice = slice(None), cols: np.ndarray | None = None) -> np.ndarray:
         """``(len(rows), len(cols))`` float64: rows ``rows`` (positions, a mask or a slice), columns
         ``cols`` (positions; default all)."""
-        bar = self.bar_rows[rows]
+        bar = self.rows.read(rows)
         k = len(self.cols)
         idx = np.arange(self.shape[1]) if cols is None else np.asarray(cols, dtype=np.int64).ravel()
         if len(idx) and (idx.min() < 0 or idx.max() >= self.shape[1]):
@@ -253,12 +447,12 @@ class RowMatrix:
         return out if dtype is None else out.astype(dtype)
 
     def subset(self, rows: np.ndarray) -> RowMatrix:
-        return RowMatrix(self.bars, self.bar_rows[rows], self.cols, self.extra)
+        return RowMatrix(self.bars, self.rows.read(rows), self.cols, self.extra)
 
     def with_columns(self, extra: np.ndarray) -> RowMatrix:
         """This matrix with per-bar columns ``extra`` (one row per bar of :attr:`bars`) appended."""
         joined = extra if self.extra is None else np.hstack([self.extra, extra])
-        return RowMatrix(self.bars, self.bar_rows, self.cols, joined)
+        return RowMatrix(self.bars, self.rows, self.cols, joined)
 
 
 def _rows_key(key: object) -> np.ndarray | slice:
@@ -274,11 +468,18 @@ FeatureMatrix = np.ndarray | RowMatrix
 
 class BarsBuilder:
     """Collects one instrument's bars at a time; :meth:`build` sorts their keys, never their values.
-    ``keep`` keeps each instrument's matrix (default: in memory; a ``RowSpill``'s ``keep``: on disk)."""
+    ``keep`` keeps each instrument's matrix and ``keep_column`` the sorted keys (default: in memory; a
+    ``RowSpill``'s ``keep`` and ``keep_column``: on disk)."""
 
-    def __init__(self, columns: Sequence[str], keep: Callable[[np.ndarray], KeptRows] = ArrayRows) -> None:
+    def __init__(
+        self,
+        columns: Sequence[str],
+        keep: Callable[[np.ndarray], KeptRows] = ArrayRows,
+        keep_column: KeepColumn = ArrayColumn,
+    ) -> None:
         self.columns = tuple(columns)
         self._keep = keep
+        self._keep_column = keep_column  # where the bars' keys go (a RowSpill's keep_column: on disk)
         self._parts: list[tuple[int, np.ndarray, KeptRows]] = []
         self._nan = np.zeros(len(self.columns), dtype=np.int64)
 
@@ -297,85 +498,144 @@ class BarsBuilder:
         token = np.repeat(np.array([p[0] for p in parts], dtype=np.int64), sizes)
         times = np.concatenate([t for _, t, _ in parts]) if parts else np.empty(0, dtype=np.int64)
         order = np.lexsort((token, times))
-        return Bars(token[order], times[order], self.columns, tuple(x for _, _, x in parts), order, self._nan)
+        keep = self._keep_column
+        keys = {"token": keep(token[order]), "times": keep(times[order]), "source": keep(order)}
+        return Bars(keys, self.columns, tuple(x for _, _, x in parts), self._nan)
+
+
+class KeptLabels:
+    """One instrument's stored label rows (both sides) as a load keeps them (issue 15): the columns a
+    training set reads (:data:`KEPT_LABELS`), each a kept column (in memory, or spilled), so an
+    instrument's labels are read when a training set or a score window needs them, not held per row.
+    ``time`` and ``t1`` are int64 ns since the epoch (UTC; NaT as the minimum int64); the others keep
+    the dtype they were given (a load gives side and label as int8: ``train.compact_labels``)."""
+
+    def __init__(self, columns: Mapping[str, KeptColumn]) -> None:
+        missing = [c for c in KEPT_LABELS if c not in columns]
+        if missing:
+            raise ModelError(f"kept labels without the columns {missing}")
+        self.columns = dict(columns)
+
+    @classmethod
+    def of_frame(cls, frame: pd.DataFrame, keep: KeepColumn = ArrayColumn) -> KeptLabels:
+        """Kept labels of ``frame`` (stored label rows of one instrument, at least :data:`KEPT_LABELS`)."""
+        return cls(
+            {
+                name: keep(_ns(frame[name]) if name in ("time", "t1") else frame[name].to_numpy())
+                for name in KEPT_LABELS
+            }
+        )
+
+    def __len__(self) -> int:
+        return len(self.columns["time"])
+
+    def read(self, name: str, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        return self.columns[name].read(rows)
+
+    def frame(self, rows: np.ndarray | slice = slice(None)) -> pd.DataFrame:
+        """Rows ``rows`` as a frame of the kept columns, ``time`` and ``t1`` tz-aware (UTC, ns)."""
+        out = pd.DataFrame({"time": _times(self.read("time", rows)).array})
+        for name in KEPT_LABELS[1:]:
+            values = self.read(name, rows)
+            out[name] = _times(values).array if name == "t1" else values
+        return out
+
+
+class KeptCloses(Mapping[tuple[int, str], pd.Series]):
+    """Each instrument's closes (``(token, timeframe)`` -> close by bar open time), kept as two columns
+    (int64 ns times, float64 closes; in memory or spilled), the Series built when one is asked for
+    (issue 15: a load holds no close of every bar). The same index values and closes as the Series
+    given to :meth:`add`, bit for bit; the index is tz-aware (UTC, ns) and named ``time``."""
+
+    def __init__(self, keep: KeepColumn = ArrayColumn) -> None:
+        self._keep = keep
+        self._kept: dict[tuple[int, str], tuple[KeptColumn, KeptColumn]] = {}
+
+    def add(self, key: tuple[int, str], closes: pd.Series) -> None:
+        values = closes.to_numpy(dtype=np.float64)
+        self._kept[key] = (self._keep(_ns(closes.index)), self._keep(values))
+
+    def __getitem__(self, key: tuple[int, str]) -> pd.Series:
+        times, closes = self._kept[key]
+        return pd.Series(closes.read(), index=_times(times.read(), name="time"))
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        return iter(self._kept)
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+
+# The label columns a training set reads of each instrument's stored labels.
+KEPT_LABELS = ("time", "side", "label", "t1", "ret", "exit_price", "weight")
 
 
 def training_set_of(
     bars: Bars,
-    labels: Mapping[int, pd.DataFrame],
+    labels: Mapping[int, pd.DataFrame | KeptLabels],
     *,
     feature_set: str,
     timeframe: str,
     end: datetime | None = None,
     feature_names: Sequence[str] | None = None,
     closes: Mapping[tuple[int, str], pd.Series] | None = None,
+    keep: KeepColumn = ArrayColumn,
 ) -> TrainingSet:
     """The bars (of ``feature_names``, default all columns) that have a label on both sides ending by
-    ``end``, with those labels: ``labels`` maps an instrument to its stored label rows (both sides).
-    Rows keep the bars' (time, instrument) order."""
+    ``end``, with those labels: ``labels`` maps an instrument to its stored label rows (both sides; a
+    frame or :class:`KeptLabels`). Rows keep the bars' (time, instrument) order. The training set's
+    columns are handed to ``keep`` one at a time as they are built (a ``RowSpill``'s ``keep_column``:
+    on disk), so at most one column of all rows is in memory besides the rows' positions."""
     names = list(feature_names) if feature_names is not None else list(bars.columns)
     if len(bars) == 0 or not any(len(f) for f in labels.values()):
         raise ModelError("no training data: features or labels are empty for the requested range")
     end_ns = None if end is None else pd.Timestamp(end).tz_convert("UTC").as_unit("ns").value
-    by_token = np.argsort(bars.token, kind="stable")  # each instrument's bars, in time order
-    cuts = np.flatnonzero(np.diff(bars.token[by_token])) + 1
-    rows_of = {int(bars.token[idx[0]]): idx for idx in np.split(by_token, cuts) if len(idx)}
+    bar_token = bars.token
+    by_token = np.argsort(bar_token, kind="stable")  # each instrument's bars, in time order
+    cuts = np.flatnonzero(np.diff(bar_token[by_token])) + 1
+    rows_of = {int(bar_token[idx[0]]): idx for idx in np.split(by_token, cuts) if len(idx)}
+    del bar_token, by_token
     picked: list[np.ndarray] = []
-    sides: dict[int, list[pd.DataFrame]] = {1: [], -1: []}
+    sources: list[tuple[KeptLabels, dict[int, np.ndarray]]] = []  # each instrument's label rows per side
     t1_parts: list[np.ndarray] = []
-    for instrument, lab in labels.items():
+    for instrument, given in labels.items():
         rows = rows_of.get(int(instrument))
-        if rows is None or lab.empty:
+        if rows is None or len(given) == 0:
             continue
-        lab_t0 = pd.DatetimeIndex(pd.to_datetime(lab["time"], utc=True)).as_unit("ns").asi8
-        lab_t1 = pd.DatetimeIndex(pd.to_datetime(lab["t1"], utc=True)).as_unit("ns").asi8
-        keep = np.ones(len(lab), dtype=bool) if end_ns is None else lab_t1 <= end_ns
-        side = lab["side"].to_numpy()
-        long_, short = np.flatnonzero(keep & (side == 1)), np.flatnonzero(keep & (side == -1))
+        lab = given if isinstance(given, KeptLabels) else KeptLabels.of_frame(given)
+        lab_t0, lab_t1 = lab.read("time"), lab.read("t1")
+        kept = np.ones(len(lab), dtype=bool) if end_ns is None else lab_t1 <= end_ns
+        side = lab.read("side")
+        long_, short = np.flatnonzero(kept & (side == 1)), np.flatnonzero(kept & (side == -1))
         both, at_l, at_s = np.intersect1d(lab_t0[long_], lab_t0[short], return_indices=True)
-        _, at_bar, at_both = np.intersect1d(bars.times[rows], both, return_indices=True)
+        _, at_bar, at_both = np.intersect1d(bars.key("times", rows), both, return_indices=True)
         long_, short = long_[at_l[at_both]], short[at_s[at_both]]
         picked.append(rows[at_bar])
         t1_parts.append(np.maximum(lab_t1[long_], lab_t1[short]))
-        for s, at in ((1, long_), (-1, short)):
-            part = lab.iloc[at].loc[:, LABEL_COLUMNS]
-            part["t1"] = pd.to_datetime(part["t1"], utc=True)
-            sides[s].append(part)
+        sources.append((lab, {1: long_, -1: short}))
     rows = np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
+    del picked, rows_of
     if len(rows) == 0:
         raise ModelError("no training data: no bar has features and labels on both sides")
     order = np.argsort(rows, kind="stable")
     rows = rows[order]
-    t0 = bars.time_index(rows)
-    token = bars.token[rows]
-    side_frames = {}
+    columns: dict[str, KeptColumn] = {
+        "token": keep(bars.key("token", rows)),
+        "t0": keep(bars.key("times", rows)),
+        "t1": keep(np.concatenate(t1_parts)[order]),
+    }
+    del t1_parts
     for s in (1, -1):
-        joined = pd.concat(sides[s], ignore_index=True).iloc[order].reset_index(drop=True)
-        # tz-aware columns move as DatetimeArrays: ``to_numpy`` would build a Timestamp object per row
-        frame = pd.DataFrame({"instrument_token": token, "timeframe": timeframe, "time": t0.array})
-        frame["side"] = np.full(len(token), s, dtype=np.int8)  # side and label: int8, exact (issue 15)
-        for col in LABEL_COLUMNS:
-            values = joined[col]
-            if col == "label":
-                frame[col] = _label_codes(values.to_numpy())
-            else:
-                frame[col] = (
-                    values.array if isinstance(values.dtype, pd.DatetimeTZDtype) else values.to_numpy()
-                )
-        side_frames[s] = frame
-    x = RowMatrix(bars, rows, np.array([bars.columns.index(n) for n in names], dtype=np.int64))
-    return TrainingSet(
-        feature_names=names,
-        feature_set=feature_set,
-        timeframe=timeframe,
-        x=x,
-        token=token,
-        t0=t0,
-        t1=pd.DatetimeIndex(pd.to_datetime(np.concatenate(t1_parts)[order], utc=True).as_unit("ns")),
-        labels=side_frames,
-        closes=dict(closes or {}),
-        bar_rows=rows,
-    )
+        for name, dtype in _LABEL_DTYPES.items():
+            values = np.concatenate([lab.read(name, at[s]) for lab, at in sources])[order]
+            values = _label_codes(values) if name == "label" else np.asarray(values, dtype=dtype)
+            columns[f"{s}:{name}"] = keep(values)
+            del values
+    columns["bar_rows"] = keep(rows)
+    del rows, order, sources
+    x = RowMatrix(bars, columns["bar_rows"], np.array([bars.columns.index(n) for n in names], dtype=np.int64))
+    # the closes as given (a KeptCloses stays one: no Series of every instrument is built here)
+    return TrainingSet(names, feature_set, timeframe, x, columns, {} if closes is None else closes)
 
 
 def _label_codes(values: np.ndarray) -> np.ndarray:
@@ -430,4 +690,5 @@ def build_training_set(
         closes=closes,
     )
     # positions in a Bars the caller never sees; the matrix gathered (the Bars is this call's own)
-    return replace(ts, x=np.asarray(ts.x), bar_rows=None)
+    columns = {n: c for n, c in ts.columns.items() if n != "bar_rows"}
+    return replace(ts, x=np.asarray(ts.x), columns=columns)

@@ -134,7 +134,7 @@ def training_weights(ts: TrainingSet, side: int, rows: np.ndarray, cfg: TrainCon
     """Weights of ``rows`` for one side: recomputed in the window (ū × attribution), class-balanced."""
     y = ts.y(side)[rows]
     if cfg.recompute_weights and ts.closes:
-        w = window_weights(ts.labels[side], rows, ts.closes)
+        w = ts.window_weights(side, rows)  # window_weights of the side's kept columns (issue 15)
         w = np.where(np.isfinite(w) & (w > 0), w, 1e-6)
     else:
         w = ts.stored_weight(side)[rows]

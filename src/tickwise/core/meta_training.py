@@ -145,11 +145,7 @@ def _fired(probs: np.ndarray, threshold: float) -> int:
 
 def meta_targets(ts: TrainingSet, rows: np.ndarray, side: np.ndarray, cost_threshold: float) -> np.ndarray:
     """Meta-labels of ``rows`` for their proposed ``side`` (each +1 or −1)."""
-    ret = np.where(
-        side == 1,
-        ts.labels[1]["ret"].to_numpy(dtype=np.float64)[rows],
-        ts.labels[-1]["ret"].to_numpy(dtype=np.float64)[rows],
-    )
+    ret = np.where(side == 1, ts.label(1, "ret", rows), ts.label(-1, "ret", rows))
     return meta_labels(ret, cost_threshold).astype(np.int8)
 
 

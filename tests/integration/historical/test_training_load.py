@@ -96,7 +96,11 @@ async def test_the_array_load_equals_the_pandas_load_and_merge_and_a_run_reads_e
         # Spilled to disk, the same training set and bars, bit for bit.
         with ScratchRowSpill(tmp_path / "scratch") as spill:
             spilled = await load_timeframe(ctx, calc, Timeframe.M1, None, None, spill)
-            assert len(list(spill.directory.iterdir())) == len(spilled.labels)  # one file per instrument
+            files = [p.name for p in spill.directory.iterdir()]
+            # one matrix file per instrument; a column file per kept label column (7) and closes column
+            # (times, closes) of each instrument, and per key of the bars (token, times, source)
+            assert sum(n.startswith("part-") for n in files) == len(spilled.labels)
+            assert sum(n.startswith("column-") for n in files) == (7 + 2) * len(spilled.labels) + 3
             cut = whole.last_candle.to_pydatetime()
             assert_same_training_set(spilled.training_set(cut), whole.training_set(cut))
             assert np.array_equal(spilled.bars.take().view(np.int64), whole.bars.take().view(np.int64))

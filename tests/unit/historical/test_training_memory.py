@@ -108,7 +108,7 @@ def test_scoring_rows_window_by_window_equals_one_call_bit_for_bit() -> None:
     from tickwise.core.dataset import TrainingSet
 
     n = len(bars)
-    ts = TrainingSet(
+    ts = TrainingSet.of_arrays(
         feature_names=[f"f{j}" for j in range(5)],
         feature_set="fs",
         timeframe="1m",

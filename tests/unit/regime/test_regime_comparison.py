@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -30,7 +32,7 @@ def _training_set(n: int = 400) -> TrainingSet:
     states = rng.integers(0, 3, n).astype(float)
     states[:20] = np.nan  # warm-up bars without a regime
     cp = rng.random(n)
-    return TrainingSet(
+    return TrainingSet.of_arrays(
         feature_names=["f", "regime_state", "cp_prob"],
         feature_set="fs",
         timeframe="1m",
@@ -72,7 +74,7 @@ def test_pnl_by_state_adds_up_and_the_filter_removes_exactly_the_suppressed_stat
 
 def test_a_model_without_a_layer_reports_every_trade_as_unknown() -> None:
     ts = _training_set()
-    plain = TrainingSet(**{**ts.__dict__, "feature_names": ["f"], "x": ts.x[:, :1]})
+    plain = replace(ts, feature_names=["f"], x=ts.x[:, :1])
     rows = np.arange(len(plain))
     regime = regime_columns_of(plain, rows)
     assert np.isnan(regime).all()

@@ -3,6 +3,7 @@ training events exactly as the scored bars get them."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 from regime_data import regime_rows
 
-from tickwise.core.dataset import TrainingSet
+from tickwise.core.dataset import ArrayColumn, TrainingSet
 from tickwise.core.regime import RegimeSpec
 from tickwise.domain.errors import ModelError
 from tickwise.pipelines.historical.regimes import fit_window_layer, with_regime
@@ -57,7 +58,7 @@ def test_training_events_get_the_regime_columns_of_their_own_bars(bars: pd.DataF
     layer = fit_window_layer(bars, start, end, SPEC)
     assert layer is not None
     events = bars.iloc[100::7].sort_values(["time", "instrument_token"], kind="mergesort")
-    ts = TrainingSet(
+    ts = TrainingSet.of_arrays(
         feature_names=["ret_1"],
         feature_set="fs-test",
         timeframe="1m",
@@ -74,6 +75,7 @@ def test_training_events_get_the_regime_columns_of_their_own_bars(bars: pd.DataF
     assert extended.x[:, 1:].tobytes() == expected.tobytes()
     unchanged, none = with_regime(ts, bars, None)
     assert unchanged is ts and none is None
-    orphan = TrainingSet(**{**ts.__dict__, "t0": ts.t0 + pd.Timedelta(seconds=1)})
+    shifted = ArrayColumn(ts.read("t0") + pd.Timedelta(seconds=1).value)
+    orphan = replace(ts, columns={**ts.columns, "t0": shifted})
     with pytest.raises(ModelError, match="no feature row"):
         with_regime(orphan, bars, layer)

@@ -7,6 +7,12 @@ the caller's order. The directory is the spill's own and is removed by :meth:`Sc
 (or at the end of its ``with`` block). A run killed before that (SIGKILL, the OOM killer, a service
 manager's stop timeout) leaves its directory behind: the directory's name carries its process id, and
 the next spill under the same parent removes the directories of processes that no longer exist.
+
+A kept column (:meth:`ScratchRowSpill.keep_column`: one 1-D typed array, e.g. a training set's t0 or a
+side's labels) is one raw file too, read through a memmap that lives for one read only. Unlike the
+matrices (kept as long as the load), a column's file is removed as soon as its :class:`FileColumn` is
+garbage (``weakref.finalize``): a run builds training sets at many window ends, and each set's columns
+go with it instead of piling up on the scratch disk until the run ends.
 """
 
 from __future__ import annotations
@@ -15,12 +21,13 @@ import itertools
 import os
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 
-__all__ = ["FileRows", "ScratchRowSpill", "remove_stale"]
+__all__ = ["FileColumn", "FileRows", "ScratchRowSpill", "remove_stale"]
 
 
 class FileRows:
@@ -49,6 +56,42 @@ class FileRows:
         out = np.empty((len(local), len(idx)), dtype=np.float64)
         out[order] = picked
         return out
+
+
+class FileColumn:
+    """One kept 1-D array: ``length`` values of ``dtype`` in ``path`` (removed when this is garbage)."""
+
+    def __init__(self, path: Path, dtype: np.dtype[np.generic], length: int) -> None:
+        self.path = path
+        self.dtype = dtype
+        self.length = length
+        self._remove = weakref.finalize(self, _unlink, path)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getstate__(self) -> tuple[Path, np.dtype[np.generic], int]:
+        # A copy sent to a worker process on this machine reads the same file; only the spilling
+        # process's own column removes it (a finalizer does not travel with the copy).
+        return self.path, self.dtype, self.length
+
+    def __setstate__(self, state: tuple[Path, np.dtype[np.generic], int]) -> None:
+        self.path, self.dtype, self.length = state
+
+    def read(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """A new in-memory array of values ``rows`` (positions, a mask or a slice)."""
+        if self.length == 0:
+            return np.empty(0, dtype=self.dtype)[rows]
+        mapped = np.memmap(self.path, dtype=self.dtype, mode="r", shape=(self.length,))
+        try:
+            out = np.array(mapped[rows], dtype=self.dtype)  # copied out: nothing refers to the map
+        finally:
+            del mapped  # unmapped now: its pages no longer count towards this process
+        return out
+
+
+def _unlink(path: Path) -> None:
+    path.unlink(missing_ok=True)
 
 
 _PREFIX = "training-rows-"
@@ -100,6 +143,17 @@ class ScratchRowSpill:
         with path.open("wb") as f:
             values.tofile(f)
         return FileRows(path, (int(values.shape[0]), int(values.shape[1])))
+
+    def keep_column(self, values: np.ndarray) -> FileColumn:
+        values = np.ascontiguousarray(values)
+        if values.ndim != 1:
+            raise ValueError(f"a kept column has one dimension, not {values.ndim}")
+        if values.dtype.hasobject:
+            raise ValueError("a kept column holds numbers, not Python objects")
+        path = self.directory / f"column-{next(self._names):06d}.{values.dtype.str.lstrip('<>|=')}"
+        with path.open("wb") as f:
+            values.tofile(f)
+        return FileColumn(path, values.dtype, int(values.shape[0]))
 
     def close(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)

@@ -38,7 +38,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from tickwise.core.dataset import Bars, TrainingSet
+from tickwise.core.dataset import Bars, KeptLabels, TrainingSet
 from tickwise.core.ensemble import MEMBER_COLUMNS
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.fitting import TUNED_DEFAULTS, BinnedRows, TrainConfig
@@ -440,7 +440,7 @@ async def _timeframe_history(
 async def _write_meta_labels(
     ctx: HistoricalPorts,
     signals: pd.DataFrame,
-    labels: Mapping[int, pd.DataFrame],
+    labels: Mapping[int, KeptLabels],
     step: WalkForwardStep,
     cost: float,
     timeframe: Timeframe,

@@ -34,7 +34,17 @@ import numpy as np
 import pandas as pd
 
 from tickwise.core.cv import holdout_split
-from tickwise.core.dataset import Bars, BarsBuilder, TrainingSet, training_set_of
+from tickwise.core.dataset import (
+    KEPT_LABELS,
+    ArrayColumn,
+    Bars,
+    BarsBuilder,
+    KeepColumn,
+    KeptCloses,
+    KeptLabels,
+    TrainingSet,
+    training_set_of,
+)
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.fitting import (
     BinnedRows,
@@ -93,13 +103,16 @@ def _noop(stage: str, done: float, total: float) -> None:
 @dataclass
 class TrainingData:
     """One timeframe's loaded training data: every warm feature row (``bars``: ``time >= start``, before
-    ``end``), each instrument's stored labels (``t1 <= end``, both sides) and closes."""
+    ``end``), each instrument's stored labels (``t1 <= end``, both sides) and closes. ``keep`` keeps a
+    training set's per-row columns (in memory, or a ``RowSpill``'s ``keep_column``: on disk), as the
+    instruments' labels are kept."""
 
     calculator: FeatureCalculator
     timeframe: Timeframe
     bars: Bars
-    labels: dict[int, pd.DataFrame]
-    closes: dict[tuple[int, str], pd.Series]
+    labels: dict[int, KeptLabels]
+    closes: Mapping[tuple[int, str], pd.Series]  # a KeptCloses: each Series built when read
+    keep: KeepColumn = ArrayColumn
 
     @property
     def last_candle(self) -> pd.Timestamp:
@@ -121,6 +134,7 @@ class TrainingData:
             end=end,
             feature_names=self.candidates,
             closes=self.closes,
+            keep=self.keep,
         )
 
     def labels_frame(self) -> pd.DataFrame:
@@ -138,15 +152,18 @@ async def load_timeframe(
 ) -> TrainingData:
     """Features (warm rows only, ``time >= start``), labels (``t1 <= end``) and closes, one instrument
     at a time: each instrument's features are read as one matrix and kept as they are, in memory or,
-    with ``spill``, on disk (then the load holds only the bars' keys and the labels)."""
+    with ``spill``, on disk, and so are its labels (typed columns, :func:`compact_labels`): the load then
+    holds each instrument's closes and keys too, and each training set's columns go to the same
+    spill: no array of every bar or row stays in memory."""
     tokens = [
         i.instrument_token
         for i in await select_universe(ctx.instruments, ctx.options.symbols, ctx.options.default_symbols)
     ]
     columns = trainable_features(list(calculator.names))
-    builder = BarsBuilder(columns) if spill is None else BarsBuilder(columns, spill.keep)
-    labels: dict[int, pd.DataFrame] = {}
-    closes: dict[tuple[int, str], pd.Series] = {}
+    keep: KeepColumn = ArrayColumn if spill is None else spill.keep_column
+    builder = BarsBuilder(columns) if spill is None else BarsBuilder(columns, spill.keep, keep)
+    labels: dict[int, KeptLabels] = {}
+    closes = KeptCloses(keep)
     start_ns = None if start is None else pd.Timestamp(start).as_unit("ns").value
     for token in tokens:
         rows = await ctx.features.read_matrix(
@@ -160,19 +177,22 @@ async def load_timeframe(
         lab = await ctx.labels.read_frame(token, timeframe, start, end)
         if len(times) == 0 or lab.empty:
             continue
-        lab = compact_labels(lab, token, str(timeframe))
+        kept = KeptLabels.of_frame(compact_labels(lab, token, str(timeframe)), keep)
+        del lab
         candles = await ctx.candles.read_frame(token, timeframe, None, end)
-        closes[(token, str(timeframe))] = pd.Series(
-            candles["close"].to_numpy(dtype=np.float64), index=pd.DatetimeIndex(candles["time"])
+        closes.add(
+            (token, str(timeframe)),
+            pd.Series(candles["close"].to_numpy(dtype=np.float64), index=pd.DatetimeIndex(candles["time"])),
         )
+        del candles
         builder.add(token, times, np.ascontiguousarray(x))
-        labels[token] = lab
+        labels[token] = kept
     if not labels:
         raise ModelError(
             "no features and labels to train on; run `tickwise historical` (or backfill first) "
             "so candles, features and labels exist"
         )
-    return TrainingData(calculator, timeframe, builder.build(), labels, closes)
+    return TrainingData(calculator, timeframe, builder.build(), labels, closes, keep)
 
 
 # The stored label columns a training load reads: what the training set, the sample weights and the
@@ -188,8 +208,8 @@ KEPT_LABEL_COLUMNS = (
     "exit_price",
     "weight",
 )
-# What is kept per instrument: the instrument and timeframe are the load's (the same on every row).
-_PER_INSTRUMENT = ("time", "side", "label", "t1", "ret", "exit_price", "weight")
+# What is kept per instrument (``core.dataset.KEPT_LABELS``): the instrument and timeframe are the
+# load's (the same on every row).
 
 
 def compact_labels(labels: pd.DataFrame, token: int, timeframe: str) -> pd.DataFrame:
@@ -198,7 +218,7 @@ def compact_labels(labels: pd.DataFrame, token: int, timeframe: str) -> pd.DataF
     bytes, and there are two label rows per bar), side and label as int8 (-1, 0, +1: exact)."""
     if (labels["instrument_token"] != token).any() or (labels["timeframe"] != timeframe).any():
         raise ModelError(f"labels of another instrument or timeframe in the {token} {timeframe} load")
-    kept = labels.loc[:, list(_PER_INSTRUMENT)].reset_index(drop=True)
+    kept = labels.loc[:, list(KEPT_LABELS)].reset_index(drop=True)
     for col, allowed in (("side", (-1, 1)), ("label", (-1, 0, 1))):
         values = kept[col].to_numpy()
         if not np.isin(values, allowed).all():
@@ -208,7 +228,7 @@ def compact_labels(labels: pd.DataFrame, token: int, timeframe: str) -> pd.DataF
 
 
 def labels_frame(
-    labels: Mapping[int, pd.DataFrame],
+    labels: Mapping[int, pd.DataFrame | KeptLabels],
     timeframe: str,
     select: Callable[[pd.DataFrame], np.ndarray] | None = None,
 ) -> pd.DataFrame:
@@ -217,7 +237,8 @@ def labels_frame(
     only the rows it picks of each instrument (e.g. a fold's score window), so no frame of all of them
     is made."""
     parts = []
-    for token, lab in labels.items():
+    for token, given in labels.items():
+        lab = given.frame() if isinstance(given, KeptLabels) else given  # one instrument at a time
         rows = lab if select is None else lab[select(lab)]
         part = rows.assign(
             instrument_token=np.full(len(rows), token, dtype=np.int64),
