@@ -88,7 +88,9 @@ def _in_close_order(due: list[tuple[int, _InstrumentState]]) -> list[tuple[int, 
     bars are returned in. Tokens sort as plain ints (one C-level sort); the open instants only when the
     bars do not all share one (the usual close is one minute's bars), stably, so ties keep token order."""
     due.sort(key=_TOKEN)
-    if len({_open_time(d) for d in due}) > 1:
+    # An equality scan, not a set: hashing an aware datetime asks its zone for the offset, comparing
+    # two of the same zone does not.
+    if due and any(_open_time(d) != _open_time(due[0]) for d in due):
         due.sort(key=_open_time)
     return due
 
