@@ -29,10 +29,13 @@ path carries through the engine to the writer.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from operator import itemgetter
 
 from tickwise.core.order_book import OBI_LEVELS, order_book_imbalance
+from tickwise.core.slotted import positional
 from tickwise.domain.bar import Bar
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.candle import Candle
@@ -65,6 +68,31 @@ class _InstrumentState:
     closed_until: datetime | None = None  # end of the last closed bar
     closed_open: datetime | None = None  # open of the last closed bar
     closed_by_feed: bool = False  # whether close_through closed it
+
+
+# Candle(...) and Bar(...) with every field positional, without the frozen __init__ (core.slotted):
+# a minute's close builds one of each per instrument before its features and signal.
+_new_candle = positional(Candle)
+_new_bar = positional(Bar)
+_TOKEN = itemgetter(0)
+
+
+def _open_time(due: tuple[int, _InstrumentState]) -> datetime:
+    bar = due[1].bar
+    assert bar is not None
+    return bar.open_time
+
+
+def _in_close_order(due: list[tuple[int, _InstrumentState]]) -> list[tuple[int, _InstrumentState]]:
+    """``due`` (token, state with an open bar) ordered by (bar open instant, token): the order closed
+    bars are returned in. Tokens sort as plain ints (one C-level sort); the open instants only when the
+    bars do not all share one (the usual close is one minute's bars), stably, so ties keep token order."""
+    due.sort(key=_TOKEN)
+    # An equality scan, not a set: hashing an aware datetime asks its zone for the offset, comparing
+    # two of the same zone does not.
+    if due and any(_open_time(d) != _open_time(due[0]) for d in due):
+        due.sort(key=_open_time)
+    return due
 
 
 class CandleBuilder:
@@ -149,13 +177,14 @@ class CandleBuilder:
 
     def on_clock(self, now: datetime) -> list[Bar]:
         """Close every bar whose end + grace is at or before ``now``; ordered by (time, token)."""
-        closed = []
-        for token, state in self._states.items():
-            bar = state.bar
-            if bar is not None and now >= bar.end_time + self.grace:
-                closed.append(self._close(token, state))
-        closed.sort(key=lambda b: (b.candle.time, b.candle.instrument_token))
-        return closed
+        # now >= end + grace, as end <= now - grace: one subtraction per call, not an addition per
+        # instrument (the clock calls this every second; aware-datetime arithmetic is exact).
+        cutoff = now - self.grace
+        return self._close_all(
+            (token, state)
+            for token, state in self._states.items()
+            if state.bar is not None and state.bar.end_time <= cutoff
+        )
 
     def close_through(self, boundary: datetime) -> list[Bar]:
         """Close every bar that ends at or before ``boundary``; ordered by (time, token).
@@ -165,25 +194,28 @@ class CandleBuilder:
         its earlier minute open; waiting for the clock's grace would delay its signal for nothing.
         A tick of such a bar that arrives afterwards is late (``late_after_feed_close``).
         """
-        closed = []
-        for token, state in self._states.items():
-            bar = state.bar
-            if bar is not None and bar.end_time <= boundary:
-                closed.append(self._close(token, state))
-                state.closed_by_feed = True
-        closed.sort(key=lambda b: (b.candle.time, b.candle.instrument_token))
-        return closed
+        return self._close_all(
+            (
+                (token, state)
+                for token, state in self._states.items()
+                if state.bar is not None and state.bar.end_time <= boundary
+            ),
+            by_feed=True,
+        )
 
     def flush(self) -> list[Bar]:
         """Close every open bar now (end of session or shutdown)."""
-        closed = [self._close(token, s) for token, s in self._states.items() if s.bar is not None]
-        closed.sort(key=lambda b: (b.candle.time, b.candle.instrument_token))
-        return closed
+        return self._close_all((token, s) for token, s in self._states.items() if s.bar is not None)
 
     def open_bar_time(self, instrument_token: int) -> datetime | None:
         """Open instant of the instrument's forming bar, if any."""
         state = self._states.get(instrument_token)
         return state.bar.open_time if state is not None and state.bar is not None else None
+
+    def _close_all(self, due: Iterable[tuple[int, _InstrumentState]], *, by_feed: bool = False) -> list[Bar]:
+        """Close the bars of ``due`` in (open instant, token) order (the order they are returned in)."""
+        close = self._close
+        return [close(token, state, by_feed) for token, state in _in_close_order(list(due))]
 
     @staticmethod
     def _update(bar: _Bar, tick: Tick, price: float) -> None:
@@ -205,35 +237,29 @@ class CandleBuilder:
         if state.closed_by_feed and state.closed_open is not None and ts >= state.closed_open:
             self.late_after_feed_close += 1
 
-    def _close(self, token: int, state: _InstrumentState) -> Bar:
+    def _close(self, token: int, state: _InstrumentState, by_feed: bool = False) -> Bar:
         bar = state.bar
         assert bar is not None
-        if bar.last_volume is None:
+        last_volume = bar.last_volume
+        if last_volume is None:
             volume = 0
         else:
             # Never negative, even if an unvalidated feed regresses the cumulative counter.
-            volume = max(0, bar.last_volume - state.baseline)
-            state.baseline = max(state.baseline, bar.last_volume)
+            volume = max(0, last_volume - state.baseline)
+            state.baseline = max(state.baseline, last_volume)
         state.bar = None
         state.closed_until = bar.end_time
         state.closed_open = bar.open_time
-        state.closed_by_feed = False
+        state.closed_by_feed = by_feed
         obi = bar.obi
         for depth in reversed(bar.books):
             imbalance = order_book_imbalance(depth, OBI_LEVELS)
             if not math.isnan(imbalance):
                 obi = imbalance
                 break
-        candle = Candle(
-            instrument_token=token,
-            timeframe=self.timeframe,
-            time=bar.open_time,
-            open=bar.open,
-            high=bar.high,
-            low=bar.low,
-            close=bar.close,
-            volume=volume,
-            oi=bar.oi,
-            source=self.source,
-        )
-        return Bar(candle, obi)
+        # Candle(token, timeframe, time, open, high, low, close, volume, oi, source), Bar(candle, obi_5)
+        candle = _new_candle(
+            token, self.timeframe, bar.open_time, bar.open, bar.high, bar.low, bar.close, volume,
+            bar.oi, self.source,
+        )  # fmt: skip
+        return _new_bar(candle, obi)

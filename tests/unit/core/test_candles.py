@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from tickwise.core.candles import CandleBuilder
 from tickwise.domain.bar import Bar
+from tickwise.domain.candle import Candle
 from tickwise.domain.tick import Depth, DepthLevel, Tick
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
@@ -226,6 +227,41 @@ def test_flush_closes_every_open_bar_in_time_order() -> None:
     feed(b, [tick(100.0, at(10, 3), 1, token=2), tick(100.0, at(10, 2), 1, token=1)])
     assert [c.candle.instrument_token for c in b.flush()] == [1, 2]
     assert b.flush() == []
+
+
+def test_closed_bars_come_ordered_by_open_instant_then_token_whatever_order_instruments_first_ticked() -> (
+    None
+):
+    b = CandleBuilder()
+    # Tokens first seen out of order, bars of two minutes open at once (a quiet instrument's earlier bar).
+    feed(
+        b,
+        [
+            tick(100.0, at(10, 2), 1, token=9),
+            tick(100.0, at(10, 1), 1, token=5),
+            tick(100.0, at(10, 2), 1, token=3),
+            tick(100.0, at(10, 1), 1, token=7),
+            tick(100.0, at(10, 2), 1, token=1),
+        ],
+    )
+    closed = b.close_through(at(10, 3))
+    assert [(c.candle.time, c.candle.instrument_token) for c in closed] == [
+        (at(10, 1), 5),
+        (at(10, 1), 7),
+        (at(10, 2), 1),
+        (at(10, 2), 3),
+        (at(10, 2), 9),
+    ]
+
+
+def test_closed_bars_equal_the_ones_the_dataclass_constructors_build() -> None:
+    b = CandleBuilder()
+    feed(b, [tick(100.0, at(10, 1), 5, token=4, oi=12), tick(101.0, at(10, 1, 30), 9, token=4, oi=13)])
+    (bar,) = b.close_through(at(10, 2))
+    expected = Bar(Candle(4, Timeframe.M1, at(10, 1), 100.0, 101.0, 100.0, 101.0, 9, 13, "live"))
+    assert bar == expected
+    assert type(bar) is Bar and type(bar.candle) is Candle
+    assert math.isnan(bar.obi_5)
 
 
 def test_building_a_session_of_ticks_is_fast() -> None:

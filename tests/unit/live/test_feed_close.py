@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import time
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -185,3 +186,61 @@ def test_bars_from_close_through_equal_bars_from_the_next_tick() -> None:
     by_feed: list[Bar] = early.close_through(at(9, 16))
     by_tick = late.on_tick(tick(LIQUID, 101.0, at(9, 16, 1), 600))
     assert by_feed == by_tick
+
+
+Outcome = tuple[list[tuple[Bar, ...]], list[tuple[Any, ...]], dict[int, list[Bar]]]
+
+
+def _closed_through_each_path(bars: list[Bar], *, window: bool) -> Outcome:
+    """What a close leaves behind when its bars go through ``on_closed_many`` vs ``on_closed`` each."""
+    outcomes: list[Outcome] = []
+    for many in (True, False):
+        c, repairs, clock, wall, hooks = make(0.3)
+        clock.current = at(9, 18, 30)
+        if window:
+            repairs.mark(at(9, 16), at(9, 16), "test")
+        if many:
+            c.on_closed_many(bars, wall())
+        else:
+            for bar in bars:
+                c.on_closed(bar, wall())
+        c._process_closed(wall())
+        held = {k: [h.bar for h in v] for k, v in repairs.held.items()}
+        outcomes.append(
+            (
+                [c.engine.session_bars(t) for t in (LIQUID, ILLIQUID)],
+                hooks.of("on_candle_closed"),
+                held,
+            )
+        )
+    assert outcomes[0] == outcomes[1]
+    return outcomes[0]
+
+
+def _bar(token: int, minute: int, price: float) -> Bar:
+    b = CandleBuilder(calendar=NSE, grace_s=2.0)
+    b.on_tick(tick(token, price, at(9, minute, 5), 10))
+    (bar,) = b.close_through(at(9, minute + 1))
+    return bar
+
+
+def test_a_minutes_bars_closed_together_reach_the_engine_as_if_closed_one_by_one() -> None:
+    bars = [_bar(LIQUID, 16, 100.5), _bar(ILLIQUID, 16, 100.6)]
+    processed, lags, held = _closed_through_each_path(bars, window=False)
+    assert [len(s) for s in processed] == [1, 1]
+    assert lags == [("1m", 90.0), ("1m", 90.0)]
+    assert held == {}
+
+
+def test_bars_of_several_minutes_closed_together_reach_the_engine_as_if_closed_one_by_one() -> None:
+    bars = [_bar(LIQUID, 16, 100.5), _bar(ILLIQUID, 17, 100.6)]
+    processed, lags, _ = _closed_through_each_path(bars, window=False)
+    assert [len(s) for s in processed] == [1, 1]
+    assert lags == [("1m", 90.0), ("1m", 30.0)]
+
+
+def test_a_minutes_bars_behind_a_repair_window_are_all_held_as_if_closed_one_by_one() -> None:
+    bars = [_bar(LIQUID, 16, 100.5), _bar(ILLIQUID, 16, 100.6)]
+    processed, _, held = _closed_through_each_path(bars, window=True)
+    assert [len(s) for s in processed] == [0, 0]
+    assert sorted(held) == [LIQUID, ILLIQUID]

@@ -86,6 +86,8 @@ _DEPTH_ENTRY = struct.Struct(">IiHH")
 # Decoding a full packet reads its 64-byte head now and its 120-byte book only when asked (_LazyDepth).
 _FULL_HEAD = struct.Struct(">IiIiIIIiiii" + "IIIII")
 _DEPTH = struct.Struct(">" + "IiH2x" * 10)
+# The same ten levels' quantities only (each level: quantity, then 8 bytes skipped): quantity_sums.
+_QUANTITIES = struct.Struct(">" + "I8x" * 10)
 # One framed full packet (its uint16 length, the 64-byte head, the 120 book bytes as bytes): a frame of
 # full packets only is iter_unpack'ed in one call (_full_frame).
 _FULL_PACKET = struct.Struct(">H" + "IiIiIIIiiii" + "IIIII" + "120s")
@@ -205,9 +207,12 @@ class _LazyDepth(Depth):
     def quantity_sums(self, levels: int) -> tuple[int, int]:
         """The summed quantities of the best ``levels`` bids and asks, read from the wire values
         without building the levels (the candle close's ``obi_5``: one book per bar, issue 14)."""
-        v = _DEPTH.unpack(self._raw)  # (quantity, price, orders) x 10: five bids, then five asks
-        n = 3 * max(0, min(levels, 5))
-        return sum(v[0:n:3]), sum(v[15 : 15 + n : 3])
+        if levels >= 5:  # the usual read (obi_5): the ten quantities only, summed without slices
+            b0, b1, b2, b3, b4, a0, a1, a2, a3, a4 = _QUANTITIES.unpack(self._raw)
+            return b0 + b1 + b2 + b3 + b4, a0 + a1 + a2 + a3 + a4
+        q = _QUANTITIES.unpack(self._raw)
+        n = max(0, levels)
+        return sum(q[:n]), sum(q[5 : 5 + n])
 
     @property  # a read-only field computed on demand, like the frozen parent's
     def buy(self) -> tuple[DepthLevel, ...]:

@@ -236,16 +236,14 @@ class TickConsumer:
         if wall_now < self._feed_minute_seen_at + margin:
             return
         self._feed_closed_through = minute
-        for bar in self.builder.close_through(minute):
-            self.on_closed(bar, wall_now)
+        self.on_closed_many(self.builder.close_through(minute), wall_now)
         self._process_closed(wall_now)
 
     def close_due(self, now: datetime) -> None:
         """Close the bars whose end + grace is at or before ``now`` (the clock's part of bar closing)."""
         closed_at = self.wall()
         self.close_on_feed(closed_at)
-        for bar in self.builder.on_clock(now):
-            self.on_closed(bar, closed_at)
+        self.on_closed_many(self.builder.on_clock(now), closed_at)
         self._process_closed(closed_at)
 
     def on_closed(self, bar: Bar, closed_at: float) -> None:
@@ -260,6 +258,28 @@ class TickConsumer:
             self.repairs.hold(bar, closed_at)
             return
         self._closed.append(bar)  # processed with the step's other closed bars (_process_closed)
+
+    def on_closed_many(self, bars: Sequence[Bar], closed_at: float) -> None:
+        """:meth:`on_closed` of each of ``bars`` (a feed or clock close, in order), with the per-bar
+        work done once when they all opened at one instant (a minute's close: up to 3,000 bars, before
+        their signals): one bound check, one lag, one repair-window check."""
+        if not bars:
+            return
+        first = bars[0].candle.time
+        if any(bar.candle.time != first for bar in bars):
+            for bar in bars:
+                self.on_closed(bar, closed_at)
+            return
+        end = first + MINUTE
+        if end > self.until:
+            return  # the bars end after --until: outside this run
+        lag = (self.clock.now() - end).total_seconds()
+        self._lags += [max(0.0, lag)] * len(bars)
+        if self.repairs.holds(bars[0]):  # the same instant: all held, or none
+            for bar in bars:
+                self.repairs.hold(bar, closed_at)
+            return
+        self._closed += bars
 
     def _process_closed(self, closed_at: float) -> None:
         """The bars closed in this step, through the engine together: one feature step and one
