@@ -54,7 +54,7 @@ from tickwise.core.metrics import roc_auc, signal_pnl
 from tickwise.core.model import SIDES, ModelArtifact
 from tickwise.core.predictor import Predictor
 from tickwise.core.regime import RegimeSpec, layer_of
-from tickwise.core.side_fit import FitSource, InProcessTrainer, SideFit
+from tickwise.core.side_fit import FitSource, InProcessTrainer, SideFit, fit_sides, runner_of
 from tickwise.core.signals import SignalGenerator, signal_ready
 from tickwise.core.timeframe_features import calculator_for
 from tickwise.core.training import json_safe, model_version
@@ -153,12 +153,11 @@ def _fit_fold(
     fitter = trainer or InProcessTrainer()
     where = source or FitSource()
     binned = BinnedRows(capacity=1)  # both sides fit the same rows: binned once (in process)
-    return {
-        side: fitter.fit(
-            SideFit(ts, side, rows, TUNED_DEFAULTS, cfg, idx, cfg.num_boost_round, where, binned)
-        )
+    requests = [
+        SideFit(ts, side, rows, TUNED_DEFAULTS, cfg, idx, cfg.num_boost_round, where, binned)
         for side in SIDES
-    }
+    ]
+    return fit_sides(fitter, requests)  # a trainer with worker processes trains both sides at once
 
 
 def _predict_events(ts: TrainingSet, rows: np.ndarray, artifact: ModelArtifact) -> np.ndarray:
@@ -526,7 +525,14 @@ async def _fold_model(
     boosters = _fit_fold(ts, rows, cfg, trainer, source)
     meta_fit = None
     if meta_cfg is not None:
-        meta_fit = fit_meta_model(ts, rows, cfg, meta_cfg, earlier=earlier_out_of_sample(rows, earlier or []))
+        meta_fit = fit_meta_model(
+            ts,
+            rows,
+            cfg,
+            meta_cfg,
+            earlier=earlier_out_of_sample(rows, earlier or []),
+            runner=runner_of(trainer),
+        )
     params = {
         **TUNED_DEFAULTS,
         "num_boost_round": cfg.num_boost_round,
