@@ -385,14 +385,18 @@ def walk_forward(
         feature_idx = np.arange(len(ts.feature_names))
     runner = runner or InlineRunner(binned)
     cv = PurgedWalkForward(n_splits=cfg.folds, embargo=cfg.embargo_bars, min_train_events=200)
-    pending = [
-        PendingFold(ts, rows[train], rows[test], params, cfg, feature_idx, k, False, runner)
-        for k, (train, test) in enumerate(cv.split(ts.t0[rows], ts.t1[rows]))
-    ]
+    splits = list(cv.split(ts.t0[rows], ts.t1[rows]))
+
+    def start(k: int) -> PendingFold:
+        train, test = splits[k]
+        return PendingFold(ts, rows[train], rows[test], params, cfg, feature_idx, k, False, runner)
+
+    # In this process a fold is planned when its turn comes (a pruned trial plans no later fold).
+    pending = [] if isinstance(runner, InlineRunner) else [start(k) for k in range(len(splits))]
     results = []
     try:
-        for k, fold in enumerate(pending):
-            result = fold.finish()
+        for k in range(len(splits)):
+            result = (pending[k] if pending else start(k)).finish()
             results.append(result)
             if on_fold is not None:
                 on_fold(k, result)

@@ -20,7 +20,7 @@ import numpy as np
 
 from tickwise.core.cv import PurgedWalkForward
 from tickwise.core.dataset import TrainingSet
-from tickwise.core.fit_jobs import FitFuture, FitRunner, InlineRunner
+from tickwise.core.fit_jobs import BoosterJob, FitFuture, FitRunner, InlineRunner, JobRows
 from tickwise.core.fitting import TUNED_DEFAULTS, BinnedRows, TrainConfig, side_job
 from tickwise.core.labels.meta import meta_labels
 from tickwise.core.meta_model import META_INPUTS, MetaModel, meta_inputs
@@ -222,13 +222,15 @@ def fit_meta_model(
         return MetaFit(None, events, f"every one of the {events} meta-labels is {int(y[0])}", source)
     x = meta_inputs(ts.x[np.ix_(event_rows, idx)], p_side[fired], side)
     tuned = {**meta.params, "min_data_in_leaf": max(20, events // 50)}
-    booster = fit_booster(
-        x,
-        y,
-        params=lgb_params(tuned, cfg.seed),
-        num_boost_round=meta.num_boost_round,
-        feature_names=[*names, *META_INPUTS],
-    )
+    meta_names, meta_params = [*names, *META_INPUTS], lgb_params(tuned, cfg.seed)
+    if runner is None:
+        booster = fit_booster(
+            x, y, params=meta_params, num_boost_round=meta.num_boost_round, feature_names=meta_names
+        )
+    else:  # the same fit as a job (unit weights are no weights: core.model._set_targets)
+        whole = JobRows(x, np.arange(x.shape[0]), np.arange(x.shape[1]))
+        job = BoosterJob(whole, y, np.ones(len(y)), meta_names, meta_params, meta.num_boost_round)
+        booster = runner.submit(job).result().booster
     fitted = np.asarray(booster.predict(x, num_threads=1), dtype=np.float64)
     metrics = {
         "meta_train_events": float(events),

@@ -15,7 +15,7 @@ model's refits).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -28,7 +28,16 @@ from tickwise.core.fit_jobs import BoosterJob, FitRunner
 from tickwise.core.fitting import BinnedRows, TrainConfig, _subsample, fit_side, side_job
 from tickwise.core.model import LgbParams
 
-__all__ = ["FitSource", "InProcessTrainer", "SideFit", "fit_rows", "fit_sides", "job_of", "runner_of"]
+__all__ = [
+    "FitSource",
+    "InProcessTrainer",
+    "SideFit",
+    "fit_rows",
+    "fit_sides",
+    "job_of",
+    "runner_of",
+    "start_sides",
+]
 
 
 @dataclass(frozen=True)
@@ -117,13 +126,24 @@ class _Fits(Protocol):
 def fit_sides(trainer: _Fits, requests: Sequence[SideFit]) -> dict[int, lgb.Booster]:
     """Each request's booster by side: all submitted at once when ``trainer`` runs jobs (the results
     taken in order), else fitted one after the other by ``trainer.fit``."""
+    return start_sides(trainer, requests)()
+
+
+def start_sides(trainer: _Fits, requests: Sequence[SideFit]) -> Callable[[], dict[int, lgb.Booster]]:
+    """:func:`fit_sides` in two steps: the fits are submitted now (when ``trainer`` runs jobs) and the
+    returned call collects them, so the caller can do other work (another fit) meanwhile; with a
+    trainer that does not run jobs, the returned call fits them."""
     runner = runner_of(trainer)
     if runner is None:
-        return {request.side: trainer.fit(request) for request in requests}
+        return lambda: {request.side: trainer.fit(request) for request in requests}
     futures = [(request.side, runner.submit(job_of(request))) for request in requests]
-    try:
-        return {side: future.result().booster for side, future in futures}
-    except BaseException:
-        for _, future in futures:
-            future.cancel()
-        raise
+
+    def collect() -> dict[int, lgb.Booster]:
+        try:
+            return {side: future.result().booster for side, future in futures}
+        except BaseException:
+            for _, future in futures:
+                future.cancel()
+            raise
+
+    return collect

@@ -20,7 +20,7 @@ from tickwise.bootstrap.fit_pool import FitPool, WorkerDied, open_fit_pool
 from tickwise.config import ComputeSettings
 from tickwise.core.dataset import TrainingSet, build_training_set
 from tickwise.core.fitting import TUNED_DEFAULTS, FoldResult, TrainConfig, evaluate, fit_side, side_job
-from tickwise.core.meta_training import out_of_fold_primary
+from tickwise.core.meta_training import MetaTrainConfig, fit_meta_model, out_of_fold_primary
 from tickwise.core.model import SIDES
 from tickwise.domain.errors import ConfigError
 from tickwise.pipelines.historical.oos import _fit_fold
@@ -109,6 +109,19 @@ def test_out_of_fold_refits_and_fold_models_through_the_pool_equal_the_single_pr
     pooled, inline = _fit_fold(ts, fold_rows, CFG, pool), _fit_fold(ts, fold_rows, CFG)
     for side in SIDES:
         assert pooled[side].model_to_string() == inline[side].model_to_string()
+
+
+def test_a_meta_model_trained_in_the_pool_is_the_meta_model_trained_here(
+    ts: TrainingSet, pool: FitPool
+) -> None:
+    meta = MetaTrainConfig(cv_folds=3, min_events=50, num_boost_round=20)
+    rows = np.arange(len(ts))
+    inline = fit_meta_model(ts, rows, CFG, meta)
+    pooled = fit_meta_model(ts, rows, CFG, meta, runner=pool)
+    assert inline.model is not None and pooled.model is not None
+    assert (pooled.events, pooled.source) == (inline.events, inline.source)
+    assert pooled.model.booster.model_to_string() == inline.model.booster.model_to_string()
+    assert pooled.model.metrics == inline.model.metrics
 
 
 def test_a_pruned_trial_cancels_its_later_folds_and_the_pool_keeps_working(
