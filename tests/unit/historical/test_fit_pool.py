@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pickle
 import signal
 import time
 from collections.abc import Iterator
@@ -73,6 +74,25 @@ def test_a_pooled_fit_trains_the_booster_the_process_trains_fixed_and_early_stop
             np.testing.assert_array_equal(
                 fitted.booster.predict(x, num_iteration=used), expected.predict(x, num_iteration=used)
             )
+
+
+def test_a_job_as_a_worker_receives_it_trains_the_same_booster_and_reuses_its_bins(ts: TrainingSet) -> None:
+    from tickwise.bootstrap import fit_pool
+
+    idx = np.arange(len(ts.feature_names))
+    rows = np.arange(len(ts))
+    fit_pool._BINS.clear()
+    for side in SIDES:  # both sides: the same rows, binned once
+        job = side_job(ts, side, rows, TUNED_DEFAULTS, CFG, idx)
+        sent = pickle.loads(pickle.dumps(fit_pool._Outgoing(job)))
+        assert isinstance(sent, fit_pool._Sent) and sent.valid is not None
+        fitted = fit_pool._train_outgoing(sent)
+        expected, used = fit_side(ts, side, rows, TUNED_DEFAULTS, CFG, idx)
+        assert fitted.booster.model_to_string() == expected.model_to_string()
+        assert fitted.rounds == used
+    assert len(fit_pool._BINS) == 2  # one training and one validation Dataset for both sides
+    with pytest.raises(TypeError, match="gathered rows"):
+        fit_pool._train_outgoing(job)
 
 
 def test_tuning_holdout_and_final_fit_through_the_pool_equal_the_single_process_run(
