@@ -501,6 +501,9 @@ class ComputeSettings(_Section):
     # Sessions per derive chunk: a chunk's slot matrix and feature frame are about 375 x chunk_sessions
     # x 2 KB (40 sessions: ~30 MB), the memory a task holds besides the carried 1m inputs.
     chunk_sessions: int = Field(default=40, ge=1)
+    # Processes that train LightGBM fits at once in `tickwise historical`/`train` (bootstrap/fit_pool.py):
+    # the same models bit for bit; 1 fits in this process, one fit after another (issue 14).
+    fit_workers: int = Field(default_factory=lambda: max(os.cpu_count() or 1, 1), ge=1)
 
     @field_validator("scheduler")
     @classmethod

@@ -41,6 +41,7 @@ from tickwise.adapters.timescale import pool as pool_module
 from tickwise.adapters.timescale.candle_repository import TimescaleCandleRepository
 from tickwise.adapters.timescale.feature_repository import TimescaleFeatureRepository
 from tickwise.adapters.timescale.label_repository import TimescaleLabelRepository
+from tickwise.bootstrap.fit_pool import open_fit_pool
 from tickwise.config import Settings
 from tickwise.core.dataset import Bars, BarsBuilder, TrainingSet, training_set_of
 from tickwise.core.fitting import TrainConfig, training_weights
@@ -380,10 +381,17 @@ def _worker_count(client: object) -> int:
 
 @asynccontextmanager
 async def open_trainer(settings: Settings, dsn: str) -> AsyncIterator[BoosterTrainer[SideFit]]:
-    """The booster trainer of ``model_training.distributed``: in this process, or a ``DaskTrainer`` on
-    ``compute.scheduler``'s cluster (a local cluster lives as long as the block)."""
+    """The booster trainer of ``model_training.distributed``: in this process (``compute.fit_workers``
+    1), in a pool of ``compute.fit_workers`` processes (the same models: bootstrap/fit_pool.py), or a
+    ``DaskTrainer`` on ``compute.scheduler``'s cluster (a pool or local cluster lives as long as the
+    block)."""
     if not settings.model_training.distributed:
-        yield InProcessTrainer()
+        workers = settings.compute.fit_workers
+        if workers < 2:
+            yield InProcessTrainer()
+            return
+        with open_fit_pool(workers) as pool:
+            yield pool
         return
     compute = settings.compute
     manager = open_dask(compute.scheduler, compute.workers)

@@ -19,8 +19,9 @@ import pandas as pd
 
 from tickwise.core.cv import PurgedWalkForward
 from tickwise.core.dataset import FeatureMatrix, TrainingSet
+from tickwise.core.fit_jobs import BoosterJob, FitRunner, InlineRunner, JobRows
 from tickwise.core.metrics import ZerodhaIntradayCosts, side_metrics, signal_pnl
-from tickwise.core.model import SIDE_NAMES, SIDES, LgbParams, binned_dataset, fit_booster, lgb_params
+from tickwise.core.model import SIDE_NAMES, SIDES, LgbParams, binned_dataset, lgb_params
 from tickwise.core.sample_weights import fold_weights_of
 from tickwise.core.signals import SignalGenerator
 
@@ -193,6 +194,51 @@ def _subsample(rows: np.ndarray, limit: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(rows, size=limit, replace=False))
 
 
+def side_job(
+    ts: TrainingSet,
+    side: int,
+    rows: np.ndarray,
+    params: LgbParams,
+    cfg: TrainConfig,
+    feature_idx: np.ndarray,
+    num_boost_round: int | None = None,
+) -> BoosterJob:
+    """The fit of one side on ``rows`` (time-sorted) as a job. With ``num_boost_round`` None, early-stop
+    on the purged tail of the window; otherwise train exactly that many rounds on all rows (at most
+    ``cfg.max_train_rows`` of them: a seeded subsample)."""
+    rows = np.sort(rows)
+    names = [ts.feature_names[i] for i in feature_idx]
+    weights = training_weights(ts, side, rows, cfg)
+    y = ts.y(side)
+    full_params = lgb_params(params, cfg.seed)
+    if num_boost_round is not None:
+        sub = _subsample(np.arange(len(rows)), cfg.max_train_rows, cfg.seed)
+        r = rows[sub]
+        return BoosterJob(
+            JobRows(ts.x, r, feature_idx), y[r], weights[sub], names, full_params, num_boost_round
+        )
+    t0 = ts.t0.asi8[rows]
+    t1 = ts.t1.asi8[rows]
+    cut = np.sort(t0)[int(len(rows) * (1 - cfg.valid_fraction))]
+    fit_pos = np.flatnonzero(t1 < cut)  # purged against the validation tail
+    val_pos = np.flatnonzero(t0 >= cut)
+    if len(fit_pos) < 100 or len(val_pos) < 50 or len(np.unique(y[rows[val_pos]])) < 2:
+        return side_job(ts, side, rows, params, cfg, feature_idx, cfg.num_boost_round // 2 or 1)
+    fit_pos = _subsample(fit_pos, cfg.max_train_rows, cfg.seed)
+    val_pos = _subsample(val_pos, max(cfg.max_train_rows // 4, 1), cfg.seed)
+    fr, vr = rows[fit_pos], rows[val_pos]
+    return BoosterJob(
+        JobRows(ts.x, fr, feature_idx),
+        y[fr],
+        weights[fit_pos],
+        names,
+        full_params,
+        cfg.num_boost_round,
+        valid=(JobRows(ts.x, vr, feature_idx), y[vr], weights[val_pos]),
+        early_stopping_rounds=cfg.early_stopping_rounds,
+    )
+
+
 def fit_side(
     ts: TrainingSet,
     side: int,
@@ -203,62 +249,12 @@ def fit_side(
     num_boost_round: int | None = None,
     binned: BinnedRows | None = None,
 ) -> tuple[lgb.Booster, int]:
-    """Fit one side on ``rows`` (time-sorted). With ``num_boost_round`` None, early-stop on the purged
-    tail of the window; otherwise train exactly that many rounds on all rows. With ``binned``, the
-    Datasets of these rows are binned once and shared with every other fit given the same ``binned``."""
-    rows = np.sort(rows)
-    names = [ts.feature_names[i] for i in feature_idx]
-    weights = training_weights(ts, side, rows, cfg)
-    y = ts.y(side)
-    full_params = lgb_params(params, cfg.seed)
-    if num_boost_round is not None:
-        sub = _subsample(np.arange(len(rows)), cfg.max_train_rows, cfg.seed)
-        r = rows[sub]
-        booster = fit_booster(
-            _rows_data(ts, r, feature_idx, names, binned),
-            y[r],
-            params=full_params,
-            num_boost_round=num_boost_round,
-            feature_names=names,
-            weight=weights[sub],
-        )
-        return booster, num_boost_round
-    t0 = ts.t0.asi8[rows]
-    t1 = ts.t1.asi8[rows]
-    cut = np.sort(t0)[int(len(rows) * (1 - cfg.valid_fraction))]
-    fit_pos = np.flatnonzero(t1 < cut)  # purged against the validation tail
-    val_pos = np.flatnonzero(t0 >= cut)
-    if len(fit_pos) < 100 or len(val_pos) < 50 or len(np.unique(y[rows[val_pos]])) < 2:
-        return fit_side(ts, side, rows, params, cfg, feature_idx, cfg.num_boost_round // 2 or 1, binned)
-    fit_pos = _subsample(fit_pos, cfg.max_train_rows, cfg.seed)
-    val_pos = _subsample(val_pos, max(cfg.max_train_rows // 4, 1), cfg.seed)
-    fr, vr = rows[fit_pos], rows[val_pos]
-    train_data = _rows_data(ts, fr, feature_idx, names, binned)
-    valid_data: np.ndarray | lgb.Dataset = ts.x[np.ix_(vr, feature_idx)]
-    if binned is not None and isinstance(train_data, lgb.Dataset):
-        valid_data = binned.valid_set(ts.x, vr, feature_idx, train_data)
-    booster = fit_booster(
-        train_data,
-        y[fr],
-        params=full_params,
-        num_boost_round=cfg.num_boost_round,
-        feature_names=names,
-        weight=weights[fit_pos],
-        valid=(valid_data, y[vr], weights[val_pos]),
-        early_stopping_rounds=cfg.early_stopping_rounds,
-    )
-    best = booster.best_iteration or booster.current_iteration()
-    return booster, int(best)
-
-
-def _rows_data(
-    ts: TrainingSet, rows: np.ndarray, cols: np.ndarray, names: list[str], binned: BinnedRows | None
-) -> np.ndarray | lgb.Dataset:
-    """The training matrix of ``rows``, or its shared binned Dataset with ``binned``."""
-    if binned is None:
-        out: np.ndarray = ts.x[np.ix_(rows, cols)]
-        return out
-    return binned.train_set(ts.x, rows, cols, names)
+    """Fit one side in this process (:func:`side_job`); returns the booster and the rounds its
+    predictions use. With ``binned``, the Datasets of these rows are binned once and shared with every
+    other fit given the same ``binned``."""
+    job = side_job(ts, side, rows, params, cfg, feature_idx, num_boost_round)
+    fitted = InlineRunner(binned).fit(job)
+    return fitted.booster, fitted.rounds
 
 
 # Rows scored per gather: a test fold or holdout is scored window by window, so the matrix in memory
@@ -289,6 +285,61 @@ def predict_rows(
     return out
 
 
+class PendingFold:
+    """A fold's two side fits, submitted to a runner; :meth:`finish` measures them once trained."""
+
+    def __init__(
+        self,
+        ts: TrainingSet,
+        train_rows: np.ndarray,
+        test_rows: np.ndarray,
+        params: LgbParams,
+        cfg: TrainConfig,
+        feature_idx: np.ndarray,
+        fold: int,
+        keep_boosters: bool,
+        runner: FitRunner,
+    ) -> None:
+        self._ts, self._test_rows, self._cfg = ts, test_rows, cfg
+        self._feature_idx, self._fold, self._keep = feature_idx, fold, keep_boosters
+        self._train_rows = len(train_rows)
+        self.futures = {
+            side: runner.submit(side_job(ts, side, train_rows, params, cfg, feature_idx)) for side in SIDES
+        }
+
+    def cancel(self) -> None:
+        for future in self.futures.values():
+            future.cancel()
+
+    def finish(self) -> FoldResult:
+        ts, test_rows, cfg = self._ts, self._test_rows, self._cfg
+        metrics: dict[str, float] = {}
+        probs: dict[int, np.ndarray] = {}
+        importance = np.zeros(len(self._feature_idx))
+        best_iterations: dict[int, int] = {}
+        boosters: dict[int, lgb.Booster] = {}
+        for side in SIDES:
+            fitted = self.futures[side].result()
+            best = fitted.rounds
+            best_iterations[side] = best
+            p = predict_rows(fitted.booster, ts, test_rows, self._feature_idx, best)
+            probs[side] = p
+            y = ts.y(side)[test_rows]
+            for key, value in side_metrics(y, p, cfg.threshold).items():
+                metrics[f"{SIDE_NAMES[side]}_{key}"] = value
+            importance += fitted.gain
+            if self._keep:
+                boosters[side] = fitted.booster
+        metrics["logloss"] = (metrics["long_logloss"] + metrics["short_logloss"]) / 2
+        metrics["auc"] = float(np.nanmean([metrics["long_auc"], metrics["short_auc"]]))
+        batch = SignalGenerator(threshold=cfg.threshold).generate(probs[1], probs[-1])
+        for key, value in signal_pnl(batch.direction, ts.outcomes(test_rows), cfg.costs).items():
+            metrics[key] = value
+        metrics["train_rows"] = float(self._train_rows)
+        metrics["test_rows"] = float(len(test_rows))
+        return FoldResult(self._fold, metrics, importance, best_iterations, boosters)
+
+
 def evaluate(
     ts: TrainingSet,
     train_rows: np.ndarray,
@@ -299,34 +350,15 @@ def evaluate(
     fold: int = 0,
     keep_boosters: bool = False,
     binned: BinnedRows | None = None,
+    runner: FitRunner | None = None,
 ) -> FoldResult:
     """Fit both sides on ``train_rows`` and measure them out of sample on ``test_rows``; both sides
-    share one binned Dataset of the rows (``binned``: shared further, e.g. across Optuna trials)."""
-    binned = BinnedRows(capacity=2) if binned is None else binned
-    metrics: dict[str, float] = {}
-    probs: dict[int, np.ndarray] = {}
-    importance = np.zeros(len(feature_idx))
-    best_iterations: dict[int, int] = {}
-    boosters: dict[int, lgb.Booster] = {}
-    for side in SIDES:
-        booster, best = fit_side(ts, side, train_rows, params, cfg, feature_idx, binned=binned)
-        best_iterations[side] = best
-        p = predict_rows(booster, ts, test_rows, feature_idx, best)
-        probs[side] = p
-        y = ts.y(side)[test_rows]
-        for key, value in side_metrics(y, p, cfg.threshold).items():
-            metrics[f"{SIDE_NAMES[side]}_{key}"] = value
-        importance += booster.feature_importance(importance_type="gain", iteration=best)
-        if keep_boosters:
-            boosters[side] = booster
-    metrics["logloss"] = (metrics["long_logloss"] + metrics["short_logloss"]) / 2
-    metrics["auc"] = float(np.nanmean([metrics["long_auc"], metrics["short_auc"]]))
-    batch = SignalGenerator(threshold=cfg.threshold).generate(probs[1], probs[-1])
-    for key, value in signal_pnl(batch.direction, ts.outcomes(test_rows), cfg.costs).items():
-        metrics[key] = value
-    metrics["train_rows"] = float(len(train_rows))
-    metrics["test_rows"] = float(len(test_rows))
-    return FoldResult(fold, metrics, importance, best_iterations, boosters)
+    share one binned Dataset of the rows (``binned``: shared further, e.g. across Optuna trials).
+    ``runner``: where the two fits train (default: here, one after the other, with ``binned``)."""
+    runner = runner or InlineRunner(binned)
+    return PendingFold(
+        ts, train_rows, test_rows, params, cfg, feature_idx, fold, keep_boosters, runner
+    ).finish()
 
 
 def final_rounds(holdout: FoldResult, cfg: TrainConfig) -> dict[int, int]:
@@ -342,18 +374,36 @@ def walk_forward(
     feature_idx: np.ndarray | None = None,
     on_fold: Callable[[int, FoldResult], None] | None = None,
     binned: BinnedRows | None = None,
+    runner: FitRunner | None = None,
 ) -> list[FoldResult]:
     """Purged walk-forward CV over ``rows``; ``on_fold`` may raise (e.g. Optuna pruning) to stop early.
-    ``binned`` shares each fold's binned Datasets with later calls (Optuna's trials)."""
+    ``binned`` shares each fold's binned Datasets with later calls (Optuna's trials). ``runner``: where
+    the folds' fits train; every fold's fits are submitted at once (they do not depend on each other),
+    the results are taken in fold order, and the fits not yet started are cancelled when ``on_fold``
+    raises. In this process (the default) a fold is fitted only when its turn comes, as before."""
     if feature_idx is None:
         feature_idx = np.arange(len(ts.feature_names))
+    runner = runner or InlineRunner(binned)
     cv = PurgedWalkForward(n_splits=cfg.folds, embargo=cfg.embargo_bars, min_train_events=200)
+    splits = list(cv.split(ts.t0[rows], ts.t1[rows]))
+
+    def start(k: int) -> PendingFold:
+        train, test = splits[k]
+        return PendingFold(ts, rows[train], rows[test], params, cfg, feature_idx, k, False, runner)
+
+    # In this process a fold is planned when its turn comes (a pruned trial plans no later fold).
+    pending = [] if isinstance(runner, InlineRunner) else [start(k) for k in range(len(splits))]
     results = []
-    for k, (train, test) in enumerate(cv.split(ts.t0[rows], ts.t1[rows])):
-        result = evaluate(ts, rows[train], rows[test], params, cfg, feature_idx, fold=k, binned=binned)
-        results.append(result)
-        if on_fold is not None:
-            on_fold(k, result)
+    try:
+        for k in range(len(splits)):
+            result = (pending[k] if pending else start(k)).finish()
+            results.append(result)
+            if on_fold is not None:
+                on_fold(k, result)
+    except BaseException:
+        for fold in pending:
+            fold.cancel()
+        raise
     return results
 
 

@@ -20,7 +20,8 @@ import numpy as np
 
 from tickwise.core.cv import PurgedWalkForward
 from tickwise.core.dataset import TrainingSet
-from tickwise.core.fitting import TUNED_DEFAULTS, BinnedRows, TrainConfig, fit_side
+from tickwise.core.fit_jobs import BoosterJob, FitFuture, FitRunner, InlineRunner, JobRows
+from tickwise.core.fitting import TUNED_DEFAULTS, BinnedRows, TrainConfig, side_job
 from tickwise.core.labels.meta import meta_labels
 from tickwise.core.meta_model import META_INPUTS, MetaModel, meta_inputs
 from tickwise.core.metrics import roc_auc
@@ -78,6 +79,7 @@ def out_of_fold_primary(
     folds: int,
     params: LgbParams = TUNED_DEFAULTS,
     rounds: Mapping[int, int] | None = None,
+    runner: FitRunner | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold (long, short) primary probabilities of the events ``rows``: purged walk-forward folds
     inside ``rows``, each fold's primary fitted only on events whose labels end before the fold starts.
@@ -85,7 +87,7 @@ def out_of_fold_primary(
     The fold primaries train like the model they stand in for (``params``, ``cfg.max_train_rows``, and
     its rounds: ``rounds[side]`` where the primary was trained with an early-stopped round count per
     side, else ``cfg.num_boost_round``). Returns the rows that got a prediction (sorted) and their
-    ``(n, 2)`` probabilities."""
+    ``(n, 2)`` probabilities. ``runner``: where the refits train (default: here)."""
     rows = np.sort(np.asarray(rows, dtype=np.int64))
     cv = PurgedWalkForward(n_splits=folds, embargo=cfg.embargo_bars, min_train_events=100)
     got: list[np.ndarray] = []
@@ -94,20 +96,47 @@ def out_of_fold_primary(
         splits = list(cv.split(ts.t0[rows], ts.t1[rows]))
     except ValueError:  # too few distinct times to cut the folds: no out-of-fold predictions
         splits = []
+    # Every fold's two fits are submitted before any is taken: they do not depend on each other, so a
+    # runner with worker processes trains them at once (in this process: one after the other).
+    inline = runner is None
+    pending: list[tuple[np.ndarray, list[FitFuture]]] = []
     for train, test in splits:
         train_rows, test_rows = rows[train], rows[test]
         y_train = [ts.y(s)[train_rows] for s in SIDES]
         if any(len(np.unique(y)) < 2 for y in y_train):
             continue  # a side with one class cannot be fitted on this fold
-        x_test = np.ascontiguousarray(ts.x[np.ix_(test_rows, feature_idx)])
-        p = np.empty((len(test_rows), len(SIDES)), dtype=np.float64)
-        binned = BinnedRows(capacity=1)  # both sides fit the same rows: binned once
-        for j, side in enumerate(SIDES):
-            n_rounds = cfg.num_boost_round if rounds is None else rounds[side]
-            booster, used = fit_side(ts, side, train_rows, params, cfg, feature_idx, n_rounds, binned)
-            p[:, j] = booster.predict(x_test, num_iteration=used, num_threads=1)
-        got.append(test_rows)
-        probs.append(p)
+        # in this process both sides fit the same rows: binned once
+        fold_runner = InlineRunner(BinnedRows(capacity=1)) if inline else runner
+        assert fold_runner is not None
+        futures = [
+            fold_runner.submit(
+                side_job(
+                    ts,
+                    side,
+                    train_rows,
+                    params,
+                    cfg,
+                    feature_idx,
+                    cfg.num_boost_round if rounds is None else rounds[side],
+                )
+            )
+            for side in SIDES
+        ]
+        pending.append((test_rows, futures))
+    try:
+        for test_rows, futures in pending:
+            x_test = np.ascontiguousarray(ts.x[np.ix_(test_rows, feature_idx)])
+            p = np.empty((len(test_rows), len(SIDES)), dtype=np.float64)
+            for j, future in enumerate(futures):
+                fitted = future.result()
+                p[:, j] = fitted.booster.predict(x_test, num_iteration=fitted.rounds, num_threads=1)
+            got.append(test_rows)
+            probs.append(p)
+    except BaseException:
+        for _, futures in pending:
+            for future in futures:
+                future.cancel()
+        raise
     if not got:
         return np.empty(0, dtype=np.int64), np.empty((0, len(SIDES)), dtype=np.float64)
     order_rows = np.concatenate(got)
@@ -158,6 +187,7 @@ def fit_meta_model(
     params: LgbParams = TUNED_DEFAULTS,
     rounds: Mapping[int, int] | None = None,
     earlier: tuple[np.ndarray, np.ndarray] | None = None,
+    runner: FitRunner | None = None,
 ) -> MetaFit:
     """Fit the meta model on the training window ``rows`` of a primary model with features
     ``feature_idx`` (default: all of ``ts``), LightGBM ``params``, rounds per side ``rounds`` (default
@@ -166,7 +196,8 @@ def fit_meta_model(
     ``earlier``: out-of-sample primary probabilities of events of the window already made by earlier
     walk-forward fold models (:func:`earlier_out_of_sample`). When they give at least
     ``meta.min_events`` fired events, the meta model learns from them and no primary is refitted;
-    otherwise (the first fold models) from the out-of-fold refits of :func:`out_of_fold_primary`."""
+    otherwise (the first fold models) from the out-of-fold refits of :func:`out_of_fold_primary`, which
+    ``runner`` trains (default: in this process)."""
     idx = np.arange(len(ts.feature_names)) if feature_idx is None else np.asarray(feature_idx)
     names = tuple(ts.feature_names[i] for i in idx)
     source = REFITS
@@ -174,7 +205,7 @@ def fit_meta_model(
     if earlier is not None and _fired(earlier[1], cfg.threshold) >= meta.min_events:
         (oof_rows, probs), source = earlier, EARLIER_FOLDS
     if source == REFITS:
-        oof_rows, probs = out_of_fold_primary(ts, rows, cfg, idx, meta.cv_folds, params, rounds)
+        oof_rows, probs = out_of_fold_primary(ts, rows, cfg, idx, meta.cv_folds, params, rounds, runner)
     direction, p_side = proposals(probs, cfg.threshold) if len(oof_rows) else (np.empty(0), np.empty(0))
     fired = np.flatnonzero(direction != 0)
     events = len(fired)
@@ -187,13 +218,15 @@ def fit_meta_model(
         return MetaFit(None, events, f"every one of the {events} meta-labels is {int(y[0])}", source)
     x = meta_inputs(ts.x[np.ix_(event_rows, idx)], p_side[fired], side)
     tuned = {**meta.params, "min_data_in_leaf": max(20, events // 50)}
-    booster = fit_booster(
-        x,
-        y,
-        params=lgb_params(tuned, cfg.seed),
-        num_boost_round=meta.num_boost_round,
-        feature_names=[*names, *META_INPUTS],
-    )
+    meta_names, meta_params = [*names, *META_INPUTS], lgb_params(tuned, cfg.seed)
+    if runner is None:
+        booster = fit_booster(
+            x, y, params=meta_params, num_boost_round=meta.num_boost_round, feature_names=meta_names
+        )
+    else:  # the same fit as a job (unit weights are no weights: core.model._set_targets)
+        whole = JobRows(x, np.arange(x.shape[0]), np.arange(x.shape[1]))
+        job = BoosterJob(whole, y, np.ones(len(y)), meta_names, meta_params, meta.num_boost_round)
+        booster = runner.submit(job).result().booster
     fitted = np.asarray(booster.predict(x, num_threads=1), dtype=np.float64)
     metrics = {
         "meta_train_events": float(events),

@@ -6,22 +6,38 @@ window and the regime layer whose columns the set carries), so a trainer that lo
 (Dask workers reading TimescaleDB, ``bootstrap.compute.DaskTrainer``) can load the same rows.
 :func:`fit_rows` is the one definition of which rows a fixed-round fit trains on (the ``max_train_rows``
 subsample), shared by both trainers.
+
+A trainer that is also a ``core.fit_jobs.FitRunner`` (``bootstrap.fit_pool.PoolTrainer``: worker
+processes) trains a model's sides at once: :func:`fit_sides` submits them all before taking any, and
+:func:`runner_of` hands the same runner to the fits that have no request (tuning's folds, the meta
+model's refits).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 import lightgbm as lgb
 import numpy as np
 
 from tickwise.core.dataset import TrainingSet
-from tickwise.core.fitting import BinnedRows, TrainConfig, _subsample, fit_side
+from tickwise.core.fit_jobs import BoosterJob, FitRunner
+from tickwise.core.fitting import BinnedRows, TrainConfig, _subsample, fit_side, side_job
 from tickwise.core.model import LgbParams
 
-__all__ = ["FitSource", "InProcessTrainer", "SideFit", "fit_rows"]
+__all__ = [
+    "FitSource",
+    "InProcessTrainer",
+    "SideFit",
+    "fit_rows",
+    "fit_sides",
+    "job_of",
+    "runner_of",
+    "start_sides",
+]
 
 
 @dataclass(frozen=True)
@@ -83,3 +99,51 @@ class InProcessTrainer:
             binned=request.binned,
         )
         return booster
+
+
+def job_of(request: SideFit) -> BoosterJob:
+    """``request`` as the job ``fit_side`` trains (same rows, subsample, weights, parameters, rounds)."""
+    return side_job(
+        request.ts,
+        request.side,
+        request.rows,
+        request.params,
+        request.cfg,
+        request.feature_idx,
+        request.num_boost_round,
+    )
+
+
+def runner_of(trainer: object) -> FitRunner | None:
+    """``trainer`` when it also runs jobs (worker processes), else None (fit here, or by its ``fit``)."""
+    return trainer if isinstance(trainer, FitRunner) else None
+
+
+class _Fits(Protocol):
+    def fit(self, request: SideFit) -> lgb.Booster: ...
+
+
+def fit_sides(trainer: _Fits, requests: Sequence[SideFit]) -> dict[int, lgb.Booster]:
+    """Each request's booster by side: all submitted at once when ``trainer`` runs jobs (the results
+    taken in order), else fitted one after the other by ``trainer.fit``."""
+    return start_sides(trainer, requests)()
+
+
+def start_sides(trainer: _Fits, requests: Sequence[SideFit]) -> Callable[[], dict[int, lgb.Booster]]:
+    """:func:`fit_sides` in two steps: the fits are submitted now (when ``trainer`` runs jobs) and the
+    returned call collects them, so the caller can do other work (another fit) meanwhile; with a
+    trainer that does not run jobs, the returned call fits them."""
+    runner = runner_of(trainer)
+    if runner is None:
+        return lambda: {request.side: trainer.fit(request) for request in requests}
+    futures = [(request.side, runner.submit(job_of(request))) for request in requests]
+
+    def collect() -> dict[int, lgb.Booster]:
+        try:
+            return {side: future.result().booster for side, future in futures}
+        except BaseException:
+            for _, future in futures:
+                future.cancel()
+            raise
+
+    return collect

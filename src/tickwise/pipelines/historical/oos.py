@@ -54,7 +54,7 @@ from tickwise.core.metrics import roc_auc, signal_pnl
 from tickwise.core.model import SIDES, ModelArtifact
 from tickwise.core.predictor import Predictor
 from tickwise.core.regime import RegimeSpec, layer_of
-from tickwise.core.side_fit import FitSource, InProcessTrainer, SideFit
+from tickwise.core.side_fit import FitSource, InProcessTrainer, SideFit, runner_of, start_sides
 from tickwise.core.signals import SignalGenerator, signal_ready
 from tickwise.core.timeframe_features import calculator_for
 from tickwise.core.training import json_safe, model_version
@@ -149,16 +149,27 @@ def _fit_fold(
 ) -> dict[int, lgb.Booster]:
     """Both sides of a fold model: fixed parameters and rounds on all candidate features, trained by
     ``trainer`` (in this process by default; model_training.distributed: on the compute cluster)."""
+    return _start_fold(ts, rows, cfg, trainer, source)()
+
+
+def _start_fold(
+    ts: TrainingSet,
+    rows: np.ndarray,
+    cfg: TrainConfig,
+    trainer: BoosterTrainer[SideFit] | None = None,
+    source: FitSource | None = None,
+) -> Callable[[], dict[int, lgb.Booster]]:
+    """:func:`_fit_fold` submitted (a trainer with worker processes starts both sides now); the call
+    returned collects the boosters."""
     idx = np.arange(len(ts.feature_names))
     fitter = trainer or InProcessTrainer()
     where = source or FitSource()
     binned = BinnedRows(capacity=1)  # both sides fit the same rows: binned once (in process)
-    return {
-        side: fitter.fit(
-            SideFit(ts, side, rows, TUNED_DEFAULTS, cfg, idx, cfg.num_boost_round, where, binned)
-        )
+    requests = [
+        SideFit(ts, side, rows, TUNED_DEFAULTS, cfg, idx, cfg.num_boost_round, where, binned)
         for side in SIDES
-    }
+    ]
+    return start_sides(fitter, requests)
 
 
 def _predict_events(ts: TrainingSet, rows: np.ndarray, artifact: ModelArtifact) -> np.ndarray:
@@ -523,10 +534,20 @@ async def _fold_model(
     ts, regime = with_bar_regime(ts, bars, layer)
     # The rows were loaded whole (no start/end); a trainer that reloads them needs the regime layer.
     source = FitSource(regime=None if layer is None else layer.to_dict())
-    boosters = _fit_fold(ts, rows, cfg, trainer, source)
+    # The fold's two sides start now; with worker processes its meta model (which learns from the
+    # earlier folds' scores, not from these boosters) trains meanwhile.
+    collect_boosters = _start_fold(ts, rows, cfg, trainer, source)
     meta_fit = None
     if meta_cfg is not None:
-        meta_fit = fit_meta_model(ts, rows, cfg, meta_cfg, earlier=earlier_out_of_sample(rows, earlier or []))
+        meta_fit = fit_meta_model(
+            ts,
+            rows,
+            cfg,
+            meta_cfg,
+            earlier=earlier_out_of_sample(rows, earlier or []),
+            runner=runner_of(trainer),
+        )
+    boosters = collect_boosters()
     params = {
         **TUNED_DEFAULTS,
         "num_boost_round": cfg.num_boost_round,

@@ -57,7 +57,7 @@ from tickwise.core.fitting import (
 from tickwise.core.meta_training import fit_meta_model
 from tickwise.core.metrics import mean_metrics
 from tickwise.core.model import SIDE_NAMES, SIDES, LgbParams, ModelArtifact
-from tickwise.core.side_fit import FitSource, InProcessTrainer, SideFit
+from tickwise.core.side_fit import FitSource, InProcessTrainer, SideFit, fit_sides, runner_of
 from tickwise.core.training import (
     candidate_features,
     json_safe,
@@ -301,25 +301,27 @@ def fit_model(
         trial_log.append(value)
         progress("tune", len(trial_log), cfg.trials)
 
-    params, cv_folds, pruned = tune(ts, dev, cfg, on_trial=on_trial)
+    fitter = trainer or InProcessTrainer()
+    runner = runner_of(fitter)  # worker processes: the trials' folds, the holdout's sides train at once
+    params, cv_folds, pruned = tune(ts, dev, cfg, on_trial=on_trial, runner=runner)
     importance = (
         np.sum([f.importance for f in cv_folds], axis=0) if cv_folds else np.ones(len(ts.feature_names))
     )
     selected = select_features(ts.feature_names, importance, cfg.importance_min_share, cfg.min_features)
     progress("holdout", 0, 1)
-    holdout = evaluate(ts, dev, np.sort(split.test_idx), params, cfg, selected, fold=len(cv_folds))
+    holdout = evaluate(
+        ts, dev, np.sort(split.test_idx), params, cfg, selected, fold=len(cv_folds), runner=runner
+    )
     progress("holdout", 1, 1)
-    boosters = {}
     all_rows = np.arange(len(ts))
-    fitter = trainer or InProcessTrainer()
     binned = BinnedRows(capacity=1)  # both sides' final fits use the same rows: binned once (in process)
     rounds = final_rounds(holdout, cfg)
-    for k, side in enumerate(SIDES):
-        progress("final fit", k, len(SIDES))
-        request = SideFit(
-            ts, side, all_rows, params, cfg, selected, rounds[side], source or FitSource(), binned
-        )
-        boosters[side] = fitter.fit(request)
+    progress("final fit", 0, len(SIDES))
+    requests = [
+        SideFit(ts, side, all_rows, params, cfg, selected, rounds[side], source or FitSource(), binned)
+        for side in SIDES
+    ]
+    boosters = fit_sides(fitter, requests)
     progress("final fit", len(SIDES), len(SIDES))
     names = [ts.feature_names[i] for i in selected]
     info = {
@@ -419,7 +421,9 @@ async def train_model(
         chosen = np.array([index[n] for n in selected], dtype=np.int64)
         # Its out-of-fold primaries train as the champion's boosters did: the holdout's rounds per side.
         rounds = final_rounds(holdout, cfg)
-        meta_fit = fit_meta_model(ts, np.arange(len(ts)), cfg, meta_cfg, chosen, params, rounds)
+        meta_fit = fit_meta_model(
+            ts, np.arange(len(ts)), cfg, meta_cfg, chosen, params, rounds, runner=runner_of(trainer)
+        )
         meta_model = meta_fit.model
         metrics["meta_events"] = meta_fit.events
         if meta_model is not None:

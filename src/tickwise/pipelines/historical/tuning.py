@@ -17,6 +17,7 @@ import numpy as np
 import sqlalchemy.exc
 
 from tickwise.core.dataset import TrainingSet
+from tickwise.core.fit_jobs import FitRunner
 from tickwise.core.fitting import TUNED_DEFAULTS, BinnedRows, FoldResult, TrainConfig, walk_forward
 from tickwise.core.model import LgbParams
 
@@ -41,6 +42,7 @@ def tune(
     rows: np.ndarray,
     cfg: TrainConfig,
     on_trial: Callable[[int, float], None] | None = None,
+    runner: FitRunner | None = None,
 ) -> tuple[LgbParams, list[FoldResult], int]:
     """Optuna TPE over the purged folds of ``rows`` (mean log-loss of both sides), median pruning per fold.
 
@@ -52,6 +54,11 @@ def tune(
     study stops at ``cfg.trials`` finished trials in all (not per process), and each process picks the
     best trial of the whole study, re-running its folds here when another process ran it (training
     is deterministic, so the result is the same).
+
+    The trials run one after the other (TPE proposes from the finished ones); inside a trial, the cv
+    folds' fits go to ``runner`` all at once (worker processes: trained at the same time; default: in
+    this process, one by one) and are reported to the pruner in fold order, so a trial's value, its
+    pruning and the study are the same wherever the fits train.
     """
     import optuna
 
@@ -82,7 +89,7 @@ def tune(
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
-        folds = walk_forward(ts, rows, cfg, params, on_fold=report, binned=binned)
+        folds = walk_forward(ts, rows, cfg, params, on_fold=report, binned=binned, runner=runner)
         if not folds:
             raise optuna.TrialPruned()
         results[trial.number] = folds
@@ -108,13 +115,13 @@ def tune(
     pruned = sum(1 for t in trials if t.state == optuna.trial.TrialState.PRUNED)
     if not completed:
         params = dict(TUNED_DEFAULTS)
-        return params, walk_forward(ts, rows, cfg, params, binned=binned), pruned
+        return params, walk_forward(ts, rows, cfg, params, binned=binned, runner=runner), pruned
     best = min(completed, key=lambda t: (t.value if t.value is not None else float("inf"), t.number))
     params = dict(best.params)
     params["bagging_freq"] = 1
     folds = results.get(best.number)
     if folds is None:  # another process of the shared study ran the best trial
-        folds = walk_forward(ts, rows, cfg, params, binned=binned)
+        folds = walk_forward(ts, rows, cfg, params, binned=binned, runner=runner)
     return params, folds, pruned
 
 

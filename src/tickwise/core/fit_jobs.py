@@ -1,0 +1,181 @@
+"""One booster fit as a job, and where jobs run: the unit the training stages hand out, so that fits
+that do not depend on each other (a fold's two sides, a trial's cv folds, the out-of-fold refits) can
+train at the same time in other processes (``bootstrap.fit_pool``, issue 14) with the very result they
+have in this process.
+
+A :class:`BoosterJob` is everything one ``lgb.train`` call uses, decided here: the rows and columns of
+the training set it trains on (already the ``max_train_rows`` subsample), their labels and weights, the
+full LightGBM parameters, the rounds, and the early-stopping tail when there is one. Nothing about it is
+decided where it runs, so a fit is the same wherever it trains: LightGBM with ``deterministic`` and one
+thread is a pure function of its input (the bins are computed from the same float64 matrix).
+
+A :class:`FitRunner` takes jobs and gives back futures. :class:`InlineRunner` is the single-process path:
+it fits lazily, when a result is asked for, in the order asked, sharing binned Datasets between jobs on
+the same rows (``core.fitting.BinnedRows``), so training in one process is what it was before jobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+
+from tickwise.core.dataset import FeatureMatrix
+from tickwise.core.model import LgbParams, fit_booster
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
+
+    from tickwise.core.fitting import BinnedRows
+
+__all__ = [
+    "BoosterJob",
+    "FitFuture",
+    "FitRunner",
+    "FittedBooster",
+    "InlineRunner",
+    "JobRows",
+    "fitted_of",
+]
+
+
+@dataclass(frozen=True)
+class JobRows:
+    """Rows ``rows`` (positions in the training set), columns ``cols`` of a training set's matrix ``x``."""
+
+    x: FeatureMatrix
+    rows: np.ndarray
+    cols: np.ndarray
+
+    def gather(self) -> np.ndarray:
+        """The float64 matrix LightGBM bins, C-contiguous (a fresh gather: the in-process path's bytes)."""
+        return np.ascontiguousarray(self.x[np.ix_(self.rows, self.cols)], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class BoosterJob:
+    """``fit_booster(train, y, params=params, num_boost_round=..., feature_names=names, weight=weight,
+    valid=valid, early_stopping_rounds=...)`` over training-set rows, and the gain importance of the
+    trees it keeps (``best_iteration``, else every round)."""
+
+    train: JobRows
+    y: np.ndarray
+    weight: np.ndarray
+    names: list[str]
+    params: LgbParams  # complete: BASE_PARAMS, the tuned values and the seeds (core.model.lgb_params)
+    num_boost_round: int
+    valid: tuple[JobRows, np.ndarray, np.ndarray] | None = None
+    early_stopping_rounds: int | None = None
+
+    @property
+    def early_stopped(self) -> bool:
+        return self.valid is not None
+
+
+@dataclass(frozen=True)
+class FittedBooster:
+    """A job's booster, the rounds its predictions use (the early-stopped best, else all) and the gain
+    importance per feature at those rounds (computed where the booster was trained: a booster rebuilt
+    from its text has its split gains rounded to six digits, its thresholds and leaves exact)."""
+
+    booster: lgb.Booster
+    rounds: int
+    gain: np.ndarray
+
+
+def fitted_of(booster: lgb.Booster, job: BoosterJob) -> FittedBooster:
+    """The result of ``job`` once its booster is trained (the rounds rule of ``core.fitting.fit_side``)."""
+    rounds = (
+        int(booster.best_iteration or booster.current_iteration())
+        if job.early_stopped
+        else job.num_boost_round
+    )
+    gain = np.asarray(booster.feature_importance(importance_type="gain", iteration=rounds), dtype=np.float64)
+    return FittedBooster(booster, rounds, gain)
+
+
+def train_job(
+    job: BoosterJob,
+    train: np.ndarray | lgb.Dataset,
+    valid: np.ndarray | lgb.Dataset | None = None,
+) -> FittedBooster:
+    """Train ``job`` on ``train`` (its training matrix, or that matrix's binned Dataset) and ``valid``
+    (the early-stopping tail's matrix or Dataset binned with ``train``'s bins)."""
+    valid_set = None
+    if job.valid is not None:
+        if valid is None:
+            raise ValueError("an early-stopped job needs its validation rows")
+        valid_set = (valid, job.valid[1], job.valid[2])
+    booster = fit_booster(
+        train,
+        job.y,
+        params=job.params,
+        num_boost_round=job.num_boost_round,
+        feature_names=job.names,
+        weight=job.weight,
+        valid=valid_set,
+        early_stopping_rounds=job.early_stopping_rounds,
+    )
+    return fitted_of(booster, job)
+
+
+class FitFuture(Protocol):
+    """A job's pending result (``concurrent.futures.Future`` is one)."""
+
+    def result(self, timeout: float | None = None) -> FittedBooster: ...
+
+    def cancel(self) -> bool: ...
+
+
+@runtime_checkable
+class FitRunner(Protocol):
+    """Where jobs train. ``submit`` never blocks on the fit; results are taken in any order."""
+
+    def submit(self, job: BoosterJob) -> FitFuture: ...
+
+
+class _Deferred:
+    """A job fitted when its result is first asked for (or never, once cancelled)."""
+
+    def __init__(self, fit: Callable[[], FittedBooster]) -> None:
+        self._fit: Callable[[], FittedBooster] | None = fit
+        self._result: FittedBooster | None = None
+
+    def result(self, timeout: float | None = None) -> FittedBooster:
+        if self._result is None:
+            if self._fit is None:
+                raise RuntimeError("the fit was cancelled")
+            self._result, self._fit = self._fit(), None
+        return self._result
+
+    def cancel(self) -> bool:
+        if self._result is not None:
+            return False
+        self._fit = None
+        return True
+
+
+class InlineRunner:
+    """Fits in this process, each when its result is asked for, with the binned Datasets of ``binned``
+    shared by every job on the same rows (both sides of a model, every Optuna trial on one cv fold)."""
+
+    def __init__(self, binned: BinnedRows | None = None) -> None:
+        if binned is None:
+            from tickwise.core.fitting import BinnedRows
+
+            binned = BinnedRows(capacity=2)
+        self.binned = binned
+
+    def submit(self, job: BoosterJob) -> FitFuture:
+        return _Deferred(lambda: self.fit(job))
+
+    def fit(self, job: BoosterJob) -> FittedBooster:
+        binned = self.binned
+        train = binned.train_set(job.train.x, job.train.rows, job.train.cols, job.names)
+        valid = None
+        if job.valid is not None:
+            rows = job.valid[0]
+            valid = binned.valid_set(rows.x, rows.rows, rows.cols, train)
+        return train_job(job, train, valid)
