@@ -489,6 +489,21 @@ class DataQualitySettings(_Section):
     )
 
 
+# At most this many fits are independent at once in a default run (an Optuna trial's 4 folds x 2 sides),
+# so more workers would only each import LightGBM (~200 MB) and wait; a larger pool can be configured.
+MAX_DEFAULT_FIT_WORKERS = 8
+
+
+def default_fit_workers() -> int:
+    """The CPUs this process may run on (its affinity, which a container or ``taskset`` narrows; the
+    machine's count where affinity is unknown), at most :data:`MAX_DEFAULT_FIT_WORKERS`."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not every platform has affinity (macOS)
+        usable = os.cpu_count() or 1
+    return max(1, min(usable, MAX_DEFAULT_FIT_WORKERS))
+
+
 class ComputeSettings(_Section):
     """Where ``tickwise historical`` derives roll-ups, features and labels (docs/scaling.md).
 
@@ -503,7 +518,7 @@ class ComputeSettings(_Section):
     chunk_sessions: int = Field(default=40, ge=1)
     # Processes that train LightGBM fits at once in `tickwise historical`/`train` (bootstrap/fit_pool.py):
     # the same models bit for bit; 1 fits in this process, one fit after another (issue 14).
-    fit_workers: int = Field(default_factory=lambda: max(os.cpu_count() or 1, 1), ge=1)
+    fit_workers: int = Field(default_factory=lambda: default_fit_workers(), ge=1)
 
     @field_validator("scheduler")
     @classmethod

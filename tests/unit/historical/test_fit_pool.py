@@ -18,7 +18,7 @@ from historical_synthetic import synthetic_frames
 from pydantic import ValidationError
 
 from tickwise.bootstrap.fit_pool import FitPool, WorkerDied, open_fit_pool
-from tickwise.config import ComputeSettings
+from tickwise.config import MAX_DEFAULT_FIT_WORKERS, ComputeSettings, default_fit_workers
 from tickwise.core.dataset import TrainingSet, build_training_set
 from tickwise.core.fitting import TUNED_DEFAULTS, FoldResult, TrainConfig, evaluate, fit_side, side_job
 from tickwise.core.meta_training import MetaTrainConfig, fit_meta_model, out_of_fold_primary
@@ -193,6 +193,18 @@ def test_fit_workers_below_one_are_refused_and_a_pool_of_one_is_not_a_pool() -> 
     for bad in (0, -2):
         with pytest.raises(ValidationError, match="fit_workers"):
             ComputeSettings(fit_workers=bad)
-    assert ComputeSettings().fit_workers == max(os.cpu_count() or 1, 1)
+    assert ComputeSettings().fit_workers == min(len(os.sched_getaffinity(0)), MAX_DEFAULT_FIT_WORKERS)
     with pytest.raises(ConfigError, match="at least 2 workers"):
         FitPool(1)
+
+
+def test_the_default_pool_is_the_usable_cpus_and_never_larger_than_the_fits_a_run_has_at_once() -> None:
+    pinned = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(pinned)})
+        assert (
+            default_fit_workers() == 1
+        )  # a process pinned to one CPU (taskset, a container) fits in-process
+    finally:
+        os.sched_setaffinity(0, pinned)
+    assert 1 <= default_fit_workers() <= MAX_DEFAULT_FIT_WORKERS
