@@ -22,6 +22,7 @@ from tickwise.core.dataset import (
     KeptLabels,
     TrainingSet,
     bars_of_frame,
+    close_grid,
     labels_by_instrument,
     training_set_of,
 )
@@ -203,6 +204,13 @@ def test_kept_closes_give_each_instrument_s_series_back_bit_for_bit(tmp_path: Pa
             assert closes[key].to_numpy().tobytes() == series.to_numpy().tobytes()
         with pytest.raises(KeyError):
             closes[(9, "1m")]
+        for store in (closes, given):  # kept columns as they are, and a plain mapping of Series
+            for key, series in given.items():
+                grid = close_grid(store, key)
+                assert grid is not None
+                assert grid[0].tobytes() == series.index.as_unit("ns").asi8.tobytes()
+                assert grid[1].tobytes() == series.to_numpy(dtype=np.float64).tobytes()
+            assert close_grid(store, (9, "1m")) is None
 
 
 def test_a_spilled_column_pickled_for_a_worker_reads_the_same_file_and_leaves_it_to_its_owner(
