@@ -261,8 +261,8 @@ def side_partition_jobs(request: SideFit, dsn: str) -> list[SidePartitionJob]:
         )
     read = tuple(dict.fromkeys((*base, *(() if layer is None else layer.inputs))))
     rows, keep = fit_rows(request)
-    tokens = ts.token[rows]
-    t0 = ts.t0.as_unit("ns").asi8[rows]
+    tokens = ts.read("token", rows)
+    t0 = ts.read("t0", rows)
     recompute = request.cfg.recompute_weights and bool(ts.closes)
     return [
         SidePartitionJob(

@@ -217,8 +217,8 @@ def side_job(
         return BoosterJob(
             JobRows(ts.x, r, feature_idx), y[r], weights[sub], names, full_params, num_boost_round
         )
-    t0 = ts.t0.asi8[rows]
-    t1 = ts.t1.asi8[rows]
+    t0 = ts.read("t0", rows)  # int64 ns of these rows only, not a DatetimeIndex of every row
+    t1 = ts.read("t1", rows)
     cut = np.sort(t0)[int(len(rows) * (1 - cfg.valid_fraction))]
     fit_pos = np.flatnonzero(t1 < cut)  # purged against the validation tail
     val_pos = np.flatnonzero(t0 >= cut)
