@@ -170,7 +170,7 @@ class _CountingSignals:
     def __init__(self) -> None:
         self.rows = 0
 
-    async def add_many(self, signals: Sequence[Signal]) -> int:
+    async def add_many(self, signals: Sequence[Signal], latency_ms: Sequence[float] | None = None) -> int:
         self.rows += len(signals)
         return len(signals)
 
