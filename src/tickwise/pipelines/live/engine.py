@@ -38,9 +38,10 @@ import pandas as pd
 from loguru import logger
 
 from tickwise.core.aggregation import RollupBuilder
+from tickwise.core.candles import ClosedBars
 from tickwise.core.features.bank import FeatureBank
 from tickwise.core.features.calculator import FeatureCalculator
-from tickwise.core.features.stream import FeatureStream
+from tickwise.core.features.stream import FeatureStream, epoch_minute
 from tickwise.core.predictor import Predictor
 from tickwise.core.regime import layer_of
 from tickwise.core.signal_model import SignalModel
@@ -355,16 +356,19 @@ class LiveEngine:
     # -- what has been processed -------------------------------------------------------------------
     def last_time(self, token: int) -> datetime | None:
         """Open instant of the newest bar of ``token`` folded in (history or session), if any."""
+        self.settle()  # a minute folded from columns records its bars in its deferred rest
         state = self._states.get(token)
         return state.last_time if state is not None else None
 
     def session_bars(self, token: int) -> tuple[Bar, ...]:
         """The bars of ``token`` processed in this session, oldest first."""
+        self.settle()  # a minute folded from columns records its bars in its deferred rest
         state = self._states.get(token)
         return tuple(state.session) if state is not None else ()
 
     def resume_from(self) -> datetime | None:
         """The oldest newest-bar over all opened instruments (where a restart must backfill from)."""
+        self.settle()  # a minute folded from columns records its bars in its deferred rest
         return min((s.last_time for s in self._states.values() if s.last_time is not None), default=None)
 
     # -- the hot path ----------------------------------------------------------------------------
@@ -467,7 +471,105 @@ class LiveEngine:
                 gc.freeze()
                 gc.enable()
 
+    def _process_columns(self, block: ClosedBars, closed_at: float) -> list[Signal | None] | None:
+        """The usual minute from the candle builder's columns (:class:`ClosedBars`): every bar's
+        instrument has a banked stream and this bar is newer than its last, and the bank accepts
+        every bar. Then the features take one step from the columns, the signals are scored and
+        queued, and the :class:`Bar` objects, the session state (:meth:`_record`), the candles,
+        roll-ups and feature rows come after the signals, in the minute's deferred rest: the same
+        rows in the same order as :meth:`_process_many` of the same bars (tested).
+
+        None (nothing changed) when the minute is not the usual one: the caller takes the per-bar
+        path. A bar the bank refuses (not finite) goes through the per-bar path's refusal.
+        """
+        tokens, times = block.tokens, block.times
+        if not tokens or len(set(tokens)) != len(tokens):
+            return None  # two bars of an instrument: the per-bar path folds them in waves
+        states = self._states
+        stream_of = self.bank.stream
+        held: list[InstrumentState] = []
+        for token, bar_time in zip(tokens, times, strict=True):
+            state = states.get(token)
+            if state is None or state.stream is None or stream_of(token) is not state.stream:
+                return None  # a new instrument, or no banked stream yet: opened by the per-bar path
+            last = state.last_time
+            if last is not None and bar_time <= last:
+                return None  # a duplicate: skipped by the per-bar path
+            held.append(state)
+        instant = block.instant
+        try:
+            t_min = (
+                np.full(len(tokens), epoch_minute(instant), dtype=np.int64)
+                if instant is not None
+                else np.fromiter(map(epoch_minute, times), dtype=np.int64, count=len(times))
+            )
+        except DataValidationError:
+            return None  # the per-bar path says which bar
+        began = time.perf_counter()
+        matrix, errors = self.bank.update_columns(tokens, times, t_min, block.values)
+        share = (time.perf_counter() - began) / len(tokens)
+        if errors.count(None) != len(errors):  # rare: the per-bar path's refusal, on the bank's result
+            return self._after_refusals(block, held, matrix, errors, share, closed_at)
+        n = len(tokens)
+        self._deferred.append(partial(_observe_each, self.hooks.on_features, share, n))
+        self._deferred.append(partial(self._settle_columns, block, held, matrix))
+        signals = self._emit_many(self._score_columns(tokens, times, matrix, report_later=True), closed_at)
+        self._deferred.append(partial(self._longer_columns, block, matrix, closed_at))
+        return list(signals)
+
+    def _settle_columns(self, block: ClosedBars, held: Sequence[InstrumentState], matrix: np.ndarray) -> None:
+        """The rest of a minute :meth:`_process_columns` folded: its bars become their instruments'
+        newest, then their candles, roll-ups and feature rows are queued (as :meth:`_fold_wave` and
+        :meth:`_commit_many` do for the per-bar path)."""
+        done = list(zip(held, block.bars(), matrix, strict=True))
+        self._record(done)
+        self._commit_many(done)
+
+    def _longer_columns(self, block: ClosedBars, matrix: np.ndarray, closed_at: float) -> None:
+        self._longer(list(zip(block.tokens, block.times, matrix, strict=True)), closed_at)
+
+    def _after_refusals(
+        self,
+        block: ClosedBars,
+        held: Sequence[InstrumentState],
+        matrix: np.ndarray,
+        errors: Sequence[DataValidationError | None],
+        share: float,
+        closed_at: float,
+    ) -> list[Signal | None]:
+        """:meth:`_process_many`'s handling of bars the bank refused, after a columns step: the refused
+        bars are counted and dropped, the others recorded and scored as one wave."""
+        bars = block.bars()
+        on_features = self.hooks.on_features
+        done: list[tuple[InstrumentState, Bar, np.ndarray]] = []
+        where: list[int] = []
+        for k, (state, bar) in enumerate(zip(held, bars, strict=True)):
+            if errors[k] is not None:
+                self.errors += 1
+                self.hooks.on_tick_rejected(f"bar:{type(errors[k]).__name__}")
+                continue
+            on_features(share)
+            done.append((state, bar, matrix[k]))
+            where.append(k)
+        self._record(done)
+        if done:
+            self._deferred.append(partial(self._commit_many, done))
+        folded = [(bar.instrument_token, bar.time, row) for _, bar, row in done]
+        out: list[Signal | None] = [None] * len(bars)
+        if folded:
+            rows = np.stack([f[2] for f in folded])
+            signals = self._emit_many(self._score(folded, rows, report_later=True), closed_at)
+            for k, signal in zip(where, signals, strict=True):
+                out[k] = signal
+        self._deferred.append(partial(self._longer, folded, closed_at))
+        return out
+
     def _process_many(self, bars: Sequence[Bar], closed_at: float) -> list[Signal | None]:
+        if isinstance(bars, ClosedBars):
+            fast = self._process_columns(bars, closed_at)
+            if fast is not None:
+                return fast
+            bars = bars.bars()
         folded: list[tuple[int, datetime, np.ndarray]] = []
         where: list[int] = []
         pending = list(enumerate(bars))
@@ -650,16 +752,28 @@ class LiveEngine:
         *,
         report_later: bool = False,
     ) -> list[Signal | None]:
+        tokens, times = [f[0] for f in folded], [f[1] for f in folded]
+        return self._score_columns(tokens, times, rows, report_later=report_later)
+
+    def _score_columns(
+        self,
+        tokens: Sequence[int],
+        times: Sequence[datetime],
+        rows: Sequence[np.ndarray] | np.ndarray,
+        *,
+        report_later: bool = False,
+    ) -> list[Signal | None]:
+        """The signals of bars given as columns (instrument, open instant, feature row per bar)."""
         began = time.perf_counter()
         many = getattr(self.step, "many", None)
-        if many is not None and len(folded) > 1:
+        if many is not None and len(tokens) > 1:
             matrix = rows if isinstance(rows, np.ndarray) else np.stack(list(rows))
-            signals: list[Signal | None] = many([f[0] for f in folded], [f[1] for f in folded], matrix)
+            signals: list[Signal | None] = many(tokens, times, matrix)
         else:  # a plain step callable (tests, custom steps): one call per bar
-            signals = [self.step(f[0], f[1], row) for f, row in zip(folded, rows, strict=True)]
+            signals = [self.step(t, bt, row) for t, bt, row in zip(tokens, times, rows, strict=True)]
         spent = time.perf_counter() - began
         # The histogram counts bars: each bar gets its share of the batched call.
-        report = partial(_observe_each, self.hooks.on_prediction, spent / len(folded), len(folded))
+        report = partial(_observe_each, self.hooks.on_prediction, spent / len(tokens), len(tokens))
         if report_later:  # with the rest of the minute, after the signals (see _fold_wave)
             self._deferred.append(report)
         else:
