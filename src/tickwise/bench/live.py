@@ -151,6 +151,10 @@ class _KeptLatencies(LatencyLog):
         super().add(ms)
         self.kept.append(ms)
 
+    def add_many(self, values_ms: Sequence[float]) -> None:
+        super().add_many(values_ms)
+        self.kept.extend(values_ms)
+
 
 class _VirtualWall:
     """Real seconds of the replay: ``time.time()`` plus the idle time skipped between frames."""

@@ -162,3 +162,20 @@ def test_closed_bars_refuse_two_bars_of_one_instrument_or_mixed_sources() -> Non
         ClosedBars.of([a, b])
     with pytest.raises(ValueError, match="at least one bar"):
         ClosedBars.of([])
+
+
+def test_a_batch_with_unready_rows_and_two_open_instants_scores_as_each_row_alone(
+    calc: FeatureCalculator, step: SignalStep, frames: dict[int, pd.DataFrame]
+) -> None:
+    rows = calc.compute(frames[TOKENS[0]].iloc[: HIST + 6])[calc.names].to_numpy()[-6:].copy()
+    rows[1, :] = np.nan  # not ready: no signal
+    rows[4, calc.names.index("rsi_14")] = np.nan  # a model feature
+    t0 = pd.Timestamp(frames[TOKENS[0]]["time"].iloc[HIST]).to_pydatetime()
+    times = [t0, t0, t0 + Timeframe.M1.delta, t0, t0 + Timeframe.M1.delta, t0]
+    tokens = [5, 6, 7, 8, 9, 10]
+    batched = step.many(tokens, times, rows)
+    alone = [step(t, bt, r) for t, bt, r in zip(tokens, times, rows, strict=True)]
+    assert batched == alone
+    assert sum(s is None for s in batched) == 2
+    ready = [s for s in batched if s is not None]
+    assert [s.available_at - s.time for s in ready] == [Timeframe.M1.delta] * 4

@@ -97,10 +97,11 @@ def signal_sink(
             latency_ms.append(ms)
         n = await repo.add_many([p.signal for p in rows], latency_ms)
         done = wall()
-        for p in rows:
-            lat = done - p.closed_at
-            latencies.add(lat * 1000.0)
-            hooks.on_signal(p.signal.direction, lat)
+        written = [done - p.closed_at for p in rows]
+        latencies.add_many([lat * 1000.0 for lat in written])
+        on_signal = hooks.on_signal
+        for p, lat in zip(rows, written, strict=True):
+            on_signal(p.signal.direction, lat)
         return n
 
     return write
