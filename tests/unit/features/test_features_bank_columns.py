@@ -78,3 +78,20 @@ def test_columns_of_the_wrong_shape_or_with_a_repeated_key_are_refused(
         bank.update_columns([1, 1], t, t_min, np.ones((2, 6)))
     with pytest.raises(ValueError, match="2 keys need 2"):
         bank.update_columns([1, 2], t, t_min, np.ones((2, 5)))
+
+
+def test_the_bank_holds_a_minute_only_when_every_key_has_that_very_stream(
+    calculator: FeatureCalculator, candle_factory: Callable[..., pd.DataFrame]
+) -> None:
+    bank = FeatureBank(calculator.layout)
+    f = candle_factory(300, seed=6)
+    a, b = (calculator.open_stream(f.reset_index(drop=True)) for _ in range(2))
+    bank.attach(1, a)
+    bank.attach(2, b)
+    assert bank.holds([1, 2], [a, b])
+    assert not bank.holds([1, 2], [b, a])  # another stream than the bank's row
+    assert not bank.holds([1, 3], [a, b])  # a key without a row
+    assert not bank.holds([1, 2], [a, None])
+    assert not bank.holds([1, 2], [a])
+    bank.attach(2, a.copy())  # a re-opened stream takes the row over
+    assert not bank.holds([1, 2], [a, b])

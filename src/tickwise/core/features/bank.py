@@ -16,6 +16,7 @@ Row ``j`` is bit-identical to ``streams[j].update(bars[j])`` (tested over many i
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -84,6 +85,17 @@ class FeatureBank:
         self._streams[row] = stream
         self._has_talib[row] = stream.has_talib
         return row
+
+    def holds(self, keys: Sequence[int], streams: Sequence[FeatureStream | None]) -> bool:
+        """Whether every key has a row and that row holds that very stream (``streams[j]`` for
+        ``keys[j]``): a whole minute's check in C-level maps, not a :meth:`stream` call per key."""
+        try:
+            rows = list(map(self._row_of.__getitem__, keys))
+        except KeyError:
+            return False
+        return len(rows) == len(streams) and all(
+            map(operator.is_, map(self._streams.__getitem__, rows), streams)
+        )
 
     def stream(self, key: int) -> FeatureStream | None:
         row = self._row_of.get(key)
