@@ -192,6 +192,18 @@ class ClosedBars(Sequence[Bar]):
         out[:, 5] = self.obis
         return out
 
+    def bar_at(self, index: int) -> Bar:
+        """The bar at ``index``: the kept object once :meth:`bars` ran, else one built alone (equal to
+        it) without building the others, for a check that reads one bar (the consumer's repair gate)."""
+        if self._bars is not None:
+            return self._bars[index]
+        i = range(len(self.tokens))[index]
+        candle = _new_candle(
+            self.tokens[i], self.timeframe, self.times[i], self.opens[i], self.highs[i], self.lows[i],
+            self.closes[i], self.volumes[i], self.ois[i], self.source,
+        )  # fmt: skip
+        return _new_bar(candle, self.obis[i])
+
     def bars(self) -> list[Bar]:
         """The closed bars as :class:`Bar` objects (built once, then kept)."""
         if self._bars is None:

@@ -113,8 +113,11 @@ def test_closed_bars_read_as_a_sequence_of_the_bars() -> None:
     for token in (3, 1, 2):
         b.on_tick(_tick(token, 5, 100.0 + token, 10 * token, None, token % 2))
     block = b.close_through_columns(OPEN + timedelta(minutes=1))
+    alone = block.bar_at(-1)
+    assert not block.materialized  # one bar read alone builds no other
     bars = block.bars()
     assert block.bars() is bars  # built once
+    assert alone == bars[-1] and block.bar_at(0) is bars[0]
     assert [block[i] for i in range(3)] == bars == list(block) == block[:]
     assert block[-1].instrument_token == 3
     assert block.instant == OPEN

@@ -288,7 +288,9 @@ class TickConsumer:
             return  # the bars end after --until: outside this run
         lag = (self.clock.now() - end).total_seconds()
         self._lags += [max(0.0, lag)] * len(bars)
-        if self.repairs.holds(bars[0]):  # the same instant: all held, or none
+        # The same instant: all held, or none. Columns show their first bar without building the rest.
+        probe = bars.bar_at(0) if isinstance(bars, ClosedBars) else bars[0]
+        if self.repairs.holds(probe):
             for bar in bars:
                 self.repairs.hold(bar, closed_at)
             return
