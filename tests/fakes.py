@@ -481,7 +481,7 @@ class InMemorySignalRepository:
     def __init__(self) -> None:
         self.table = _FrameTable(self.KEY)
 
-    async def add_many(self, signals: Sequence[Signal]) -> int:
+    async def add_many(self, signals: Sequence[Signal], latency_ms: Sequence[float] | None = None) -> int:
         frame = pd.DataFrame(
             [
                 {

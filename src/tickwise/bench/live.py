@@ -66,6 +66,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
+import hashlib
 import math
 import resource
 import sys
@@ -87,7 +88,7 @@ from tickwise.adapters.timescale.pool import open_pool
 from tickwise.adapters.timescale.signal_repository import TimescaleSignalRepository
 from tickwise.adapters.timescale.tick_repository import TimescaleTickRepository
 from tickwise.bench.live_market import FrameFile, MarketFiles, prepare_market
-from tickwise.core.candles import CandleBuilder
+from tickwise.core.candles import CandleBuilder, ClosedBars
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.model import ModelArtifact, fit_booster, lgb_params
 from tickwise.core.predictor import Predictor
@@ -101,7 +102,7 @@ from tickwise.domain.tick import Tick
 from tickwise.domain.time import IST
 from tickwise.observability.hooks import NullHooks
 from tickwise.pipelines.live.consumer import TickConsumer
-from tickwise.pipelines.live.engine import LiveEngine, SignalStep
+from tickwise.pipelines.live.engine import FeatureRow, LiveEngine, PendingSignal, SignalStep
 from tickwise.pipelines.live.feed_watch import FeedWatch
 from tickwise.pipelines.live.latency import LatencyLog, percentiles
 from tickwise.pipelines.live.repair import RepairQueue
@@ -150,6 +151,10 @@ class _KeptLatencies(LatencyLog):
         super().add(ms)
         self.kept.append(ms)
 
+    def add_many(self, values_ms: Sequence[float]) -> None:
+        super().add_many(values_ms)
+        self.kept.extend(values_ms)
+
 
 class _VirtualWall:
     """Real seconds of the replay: ``time.time()`` plus the idle time skipped between frames."""
@@ -170,7 +175,7 @@ class _CountingSignals:
     def __init__(self) -> None:
         self.rows = 0
 
-    async def add_many(self, signals: Sequence[Signal]) -> int:
+    async def add_many(self, signals: Sequence[Signal], latency_ms: Sequence[float] | None = None) -> int:
         self.rows += len(signals)
         return len(signals)
 
@@ -594,13 +599,59 @@ async def _replay_db(
     return bench, run
 
 
+class RowDigests:
+    """SHA-256 of every row the in-memory sinks received, per table, in the order written: two runs of
+    one replay (old and new code) queued the same candles, feature rows and signals, in the same order,
+    exactly when their digests agree. A signal is hashed without its ``latency_ms`` (a measurement)."""
+
+    TABLES = ("candles", "features", "signals")
+
+    def __init__(self) -> None:
+        self._hashes = {t: hashlib.sha256() for t in self.TABLES}
+
+    def wrap(self, table: str, sink: WriteFn) -> WriteFn:
+        async def write(rows: list[Any]) -> int:
+            n = await sink(rows)
+            self.add(table, rows)
+            return n
+
+        return write
+
+    def add(self, table: str, rows: Sequence[object]) -> None:
+        update = self._hashes[table].update
+        for row in rows:
+            update(_row_bytes(row))
+
+    def hexdigests(self) -> dict[str, str]:
+        return {t: h.hexdigest() for t, h in self._hashes.items()}
+
+
+def _row_bytes(row: object) -> bytes:
+    """One queued row as bytes: its fields' exact ``repr`` (floats round-trip), arrays by their bytes."""
+    if isinstance(row, Bar):
+        c = row.candle
+        fields: tuple[object, ...] = (
+            c.instrument_token, str(c.timeframe), c.time.isoformat(), c.open, c.high, c.low, c.close,
+            c.volume, c.oi, c.source, row.obi_5,
+        )  # fmt: skip
+        return repr(fields).encode()
+    if isinstance(row, FeatureRow):
+        return repr((row.instrument_token, row.time.isoformat())).encode() + row.values.tobytes()
+    if isinstance(row, PendingSignal):
+        sig = dataclasses.replace(row.signal, latency_ms=None)
+        return repr(dataclasses.astuple(sig)).encode()
+    raise TypeError(f"no digest for a {type(row).__name__} row")
+
+
 async def _replay_memory(
     build: Callable[[dict[str, WriteFn]], _Bench],
     frames: Iterable[tuple[datetime, bytes]],
     latencies: LatencyLog,
     wall: _VirtualWall,
+    digests: RowDigests | None = None,
 ) -> tuple[_Bench, dict[str, Any], int]:
-    """:func:`_replay` with in-memory sinks; also returns the number of signals the sink received."""
+    """:func:`_replay` with in-memory sinks; also returns the number of signals the sink received.
+    With ``digests``, every candle, feature row and signal written is hashed (after its sink)."""
     signals = _CountingSignals()
     sinks: dict[str, WriteFn] = {
         "ticks": _count,
@@ -608,6 +659,8 @@ async def _replay_memory(
         "features": _count,
         "signals": signal_sink(signals, NullHooks(), latencies, wall=wall),
     }
+    if digests is not None:  # the signals are hashed by the bench after their latency is taken
+        sinks = {t: digests.wrap(t, w) if t in ("candles", "features") else w for t, w in sinks.items()}
     bench = build(sinks)
     run = await _replay(bench, frames)
     return bench, run, signals.rows
@@ -676,7 +729,9 @@ class _MinuteCpu(LiveEngine):
             return super().process_many(bars, closed_at, defer=defer)
         finally:
             if bars:
-                self._unsettled_minute = max(b.time for b in bars)
+                # Columns (a feed close) are read as columns: no Bar object before the signals.
+                times = bars.times if isinstance(bars, ClosedBars) else [b.time for b in bars]
+                self._unsettled_minute = max(times)
                 self._charge(self._unsettled_minute, cpu0, seen)
 
     def settle(self) -> None:
@@ -802,6 +857,7 @@ def run_live_bench(
     minute_gc_s: defaultdict[datetime, float] = defaultdict(float)
     minute_full_gc: defaultdict[datetime, int] = defaultdict(int)
     gc_pauses = _GcPauses()
+    digests = None if db else RowDigests()
 
     def build(sinks: dict[str, WriteFn]) -> _Bench:
         """The live consumer step, engine and writer over ``sinks``; the streams opened on history."""
@@ -811,6 +867,8 @@ def run_live_bench(
         async def commit_and_record(rows: list[Any]) -> int:
             n = await commit(rows)
             benches[0].record_commits(rows)
+            if digests is not None and not db:  # after the latency was taken
+                digests.add("signals", rows)
             return n
 
         sinks = {**sinks, "signals": commit_and_record}
@@ -857,7 +915,7 @@ def run_live_bench(
             )
             signals_written = run["db_rows"]["signals"]
         else:
-            bench, run, signals_written = asyncio.run(_replay_memory(build, frames, latencies, wall))
+            bench, run, signals_written = asyncio.run(_replay_memory(build, frames, latencies, wall, digests))
     engine, warm_s = bench.engine, bench.warm_s
     # Cyclic garbage the engine's freezes kept from the collector: collect what is collectable first,
     # then hand the frozen objects back and count what is found unreachable among them.
@@ -928,6 +986,9 @@ def run_live_bench(
         "bars": engine.bars,
         "signals": engine.signals,
         "signals_written": signals_written,
+        # SHA-256 of the rows written per table, in order (no-db runs; signals without latency_ms):
+        # equal digests, equal rows, between two runs of the same replay (e.g. old and new code).
+        "row_digests": digests.hexdigests() if digests is not None else None,
         "engine_errors": engine.errors + bench.consumer.errors,
         "latency_ms_p50": lat.p50,
         "latency_ms_p99": lat.p99,

@@ -23,16 +23,24 @@ The rule (shared with the simulator's REST candles, so candles rebuilt from tick
 
 Each closed bar is returned as a :class:`~tickwise.domain.bar.Bar`: the domain :class:`Candle` and
 ``obi_5`` of the bar's last full-mode tick that carried a book (NaN if none), the one bar type the live
-path carries through the engine to the writer.
+path carries through the engine to the writer. :meth:`CandleBuilder.close_through_columns` returns the
+same bars as :class:`ClosedBars`, columns first: a minute's feed close (up to 3,000 bars at a shard)
+needs only the bars' numbers before their signals, and the ``Bar`` objects (about 3 us each) are built
+when something reads them, after the signals (:meth:`ClosedBars.bars`, the very objects
+:meth:`CandleBuilder.close_through` returns).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from itertools import repeat
 from operator import itemgetter
+from typing import overload
+
+import numpy as np
 
 from tickwise.core.order_book import OBI_LEVELS, order_book_imbalance
 from tickwise.core.slotted import positional
@@ -93,6 +101,119 @@ def _in_close_order(due: list[tuple[int, _InstrumentState]]) -> list[tuple[int, 
     if due and any(_open_time(d) != _open_time(due[0]) for d in due):
         due.sort(key=_open_time)
     return due
+
+
+class ClosedBars(Sequence[Bar]):
+    """Bars closed together (a minute's feed close), held as columns; a ``Sequence[Bar]`` whose
+    :class:`Bar` objects are built on first access, all at once, and kept (:meth:`bars`).
+
+    ``tokens`` are distinct (one bar per instrument); ``instant`` is the open instant every bar shares,
+    or None when they do not share one. ``values`` is the ``(n, 6)`` float64 block of o, h, l, c,
+    volume and ``obi_5`` (NaN without a book), the values the feature bank reads from the bars.
+    """
+
+    __slots__ = (
+        "_bars", "closes", "highs", "instant", "lows", "obis", "ois", "opens", "source", "timeframe",
+        "times", "tokens", "volumes",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        timeframe: Timeframe,
+        source: str,
+        tokens: list[int],
+        times: list[datetime],
+        opens: list[float],
+        highs: list[float],
+        lows: list[float],
+        closes: list[float],
+        volumes: list[int],
+        ois: list[int | None],
+        obis: list[float],
+    ) -> None:
+        self.timeframe, self.source = timeframe, source
+        self.tokens, self.times = tokens, times
+        self.opens, self.highs, self.lows, self.closes = opens, highs, lows, closes
+        self.volumes, self.ois, self.obis = volumes, ois, obis
+        first = times[0] if times else None
+        # An equality scan, not a set: hashing an aware datetime asks its zone for the offset.
+        self.instant = first if all(t == first for t in times) else None
+        self._bars: list[Bar] | None = None
+
+    @classmethod
+    def of(cls, bars: Sequence[Bar]) -> ClosedBars:
+        """The columns of ``bars`` (distinct instruments, one timeframe and source), e.g. bars replayed
+        from elsewhere; :meth:`bars` then builds equal, new objects."""
+        if not bars:
+            raise ValueError("ClosedBars.of needs at least one bar")
+        candles = [b.candle for b in bars]
+        tokens = [c.instrument_token for c in candles]
+        if len(set(tokens)) != len(tokens):
+            raise ValueError("ClosedBars holds at most one bar per instrument")
+        kinds = {(c.timeframe, c.source) for c in candles}
+        if len(kinds) != 1:
+            raise ValueError(
+                f"ClosedBars holds bars of one timeframe and source, got {sorted(map(str, kinds))}"
+            )
+        ((timeframe, source),) = kinds
+        return cls(
+            timeframe, source, tokens, [c.time for c in candles], [c.open for c in candles],
+            [c.high for c in candles], [c.low for c in candles], [c.close for c in candles],
+            [c.volume for c in candles], [c.oi for c in candles], [b.obi_5 for b in bars],
+        )  # fmt: skip
+
+    @property
+    def materialized(self) -> bool:
+        """Whether the :class:`Bar` objects were built (something read them)."""
+        return self._bars is not None
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @overload
+    def __getitem__(self, index: int) -> Bar: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Bar]: ...
+    def __getitem__(self, index: int | slice) -> Bar | list[Bar]:
+        return self.bars()[index]
+
+    def __iter__(self) -> Iterator[Bar]:
+        return iter(self.bars())
+
+    @property
+    def values(self) -> np.ndarray:
+        """``(n, 6)``: o, h, l, c, volume, obi_5 per bar (float64, as the feature bank reads a bar)."""
+        out = np.empty((len(self.tokens), 6))
+        out[:, 0] = self.opens
+        out[:, 1] = self.highs
+        out[:, 2] = self.lows
+        out[:, 3] = self.closes
+        out[:, 4] = self.volumes
+        out[:, 5] = self.obis
+        return out
+
+    def bar_at(self, index: int) -> Bar:
+        """The bar at ``index``: the kept object once :meth:`bars` ran, else one built alone (equal to
+        it) without building the others, for a check that reads one bar (the consumer's repair gate)."""
+        if self._bars is not None:
+            return self._bars[index]
+        i = range(len(self.tokens))[index]
+        candle = _new_candle(
+            self.tokens[i], self.timeframe, self.times[i], self.opens[i], self.highs[i], self.lows[i],
+            self.closes[i], self.volumes[i], self.ois[i], self.source,
+        )  # fmt: skip
+        return _new_bar(candle, self.obis[i])
+
+    def bars(self) -> list[Bar]:
+        """The closed bars as :class:`Bar` objects (built once, then kept)."""
+        if self._bars is None:
+            n = len(self.tokens)
+            candles = map(
+                _new_candle, self.tokens, repeat(self.timeframe, n), self.times, self.opens, self.highs,
+                self.lows, self.closes, self.volumes, self.ois, repeat(self.source, n),
+            )  # fmt: skip
+            self._bars = list(map(_new_bar, candles, self.obis))
+        return self._bars
 
 
 class CandleBuilder:
@@ -203,6 +324,41 @@ class CandleBuilder:
             by_feed=True,
         )
 
+    def close_through_columns(self, boundary: datetime) -> ClosedBars:
+        """:meth:`close_through` with the bars as :class:`ClosedBars`: the same bars, the same order,
+        the same state changes, but no object per bar until one is read."""
+        due = _in_close_order(
+            [
+                (token, state)
+                for token, state in self._states.items()
+                if state.bar is not None and state.bar.end_time <= boundary
+            ]
+        )
+        tokens: list[int] = []
+        times: list[datetime] = []
+        opens: list[float] = []
+        highs: list[float] = []
+        lows: list[float] = []
+        closes: list[float] = []
+        volumes: list[int] = []
+        ois: list[int | None] = []
+        obis: list[float] = []
+        finish = self._finish
+        for token, state in due:
+            bar, volume, obi = finish(state, True)
+            tokens.append(token)
+            times.append(bar.open_time)
+            opens.append(bar.open)
+            highs.append(bar.high)
+            lows.append(bar.low)
+            closes.append(bar.close)
+            volumes.append(volume)
+            ois.append(bar.oi)
+            obis.append(obi)
+        return ClosedBars(
+            self.timeframe, self.source, tokens, times, opens, highs, lows, closes, volumes, ois, obis
+        )
+
     def flush(self) -> list[Bar]:
         """Close every open bar now (end of session or shutdown)."""
         return self._close_all((token, s) for token, s in self._states.items() if s.bar is not None)
@@ -238,6 +394,17 @@ class CandleBuilder:
             self.late_after_feed_close += 1
 
     def _close(self, token: int, state: _InstrumentState, by_feed: bool = False) -> Bar:
+        bar, volume, obi = self._finish(state, by_feed)
+        # Candle(token, timeframe, time, open, high, low, close, volume, oi, source), Bar(candle, obi_5)
+        candle = _new_candle(
+            token, self.timeframe, bar.open_time, bar.open, bar.high, bar.low, bar.close, volume,
+            bar.oi, self.source,
+        )  # fmt: skip
+        return _new_bar(candle, obi)
+
+    @staticmethod
+    def _finish(state: _InstrumentState, by_feed: bool) -> tuple[_Bar, int, float]:
+        """Close the instrument's open bar: its state moves on; returns the bar, its volume and obi_5."""
         bar = state.bar
         assert bar is not None
         last_volume = bar.last_volume
@@ -257,9 +424,4 @@ class CandleBuilder:
             if not math.isnan(imbalance):
                 obi = imbalance
                 break
-        # Candle(token, timeframe, time, open, high, low, close, volume, oi, source), Bar(candle, obi_5)
-        candle = _new_candle(
-            token, self.timeframe, bar.open_time, bar.open, bar.high, bar.low, bar.close, volume,
-            bar.oi, self.source,
-        )  # fmt: skip
-        return _new_bar(candle, obi)
+        return bar, volume, obi

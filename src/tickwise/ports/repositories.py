@@ -134,7 +134,9 @@ class LabelRepository(Protocol):
 
 
 class SignalRepository(Protocol):
-    async def add_many(self, signals: Sequence[Signal]) -> int: ...
+    # latency_ms: each signal's latency, stored instead of its own field (the live sink measures it
+    # at write time and passes it alongside rather than rebuilding every signal to carry it).
+    async def add_many(self, signals: Sequence[Signal], latency_ms: Sequence[float] | None = None) -> int: ...
     async def add_frame(self, frame: pd.DataFrame, *, on_conflict: OnConflict = ...) -> int: ...
     async def read_frame(
         self,

@@ -49,7 +49,10 @@ KEY = ("instrument_token", "timeframe", "time", "model_version", "mode")
 _SHOW = ("instrument_token", "timeframe", "time", "model_version", "mode")
 
 
-def signals_to_frame(signals: Sequence[Signal]) -> pd.DataFrame:
+def signals_to_frame(signals: Sequence[Signal], latency_ms: Sequence[float] | None = None) -> pd.DataFrame:
+    """The table's columns of ``signals``; ``latency_ms``, when given, instead of their own field."""
+    if latency_ms is not None and len(latency_ms) != len(signals):
+        raise ValueError(f"{len(latency_ms)} latencies for {len(signals)} signals")
     return pd.DataFrame(
         {
             "instrument_token": [s.instrument_token for s in signals],
@@ -61,7 +64,11 @@ def signals_to_frame(signals: Sequence[Signal]) -> pd.DataFrame:
             "confidence": [s.confidence for s in signals],
             "mode": [s.mode for s in signals],
             "feature_set": [s.feature_set for s in signals],
-            "latency_ms": [np.nan if s.latency_ms is None else s.latency_ms for s in signals],
+            "latency_ms": (
+                [np.nan if s.latency_ms is None else s.latency_ms for s in signals]
+                if latency_ms is None
+                else list(latency_ms)
+            ),
             "size": [np.nan if s.size is None else s.size for s in signals],
             "meta_prob": [np.nan if s.meta_prob is None else s.meta_prob for s in signals],
             "meta_size": [np.nan if s.meta_size is None else s.meta_size for s in signals],
@@ -124,11 +131,12 @@ class TimescaleSignalRepository:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def add_many(self, signals: Sequence[Signal]) -> int:
-        """Upsert domain signals (a re-run replaces direction, confidence, latency...)."""
+    async def add_many(self, signals: Sequence[Signal], latency_ms: Sequence[float] | None = None) -> int:
+        """Upsert domain signals (a re-run replaces direction, confidence, latency...); ``latency_ms``:
+        each signal's latency, stored instead of its ``latency_ms`` field (the live signal sink)."""
         if not signals:
             return 0
-        return await self.add_frame(signals_to_frame(signals))
+        return await self.add_frame(signals_to_frame(signals, latency_ms))
 
     async def add_frame(self, frame: pd.DataFrame, *, on_conflict: OnConflict = "update") -> int:
         """Upsert a signal frame (columns as the table); returns rows inserted or updated."""

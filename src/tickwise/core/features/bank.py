@@ -16,6 +16,7 @@ Row ``j`` is bit-identical to ``streams[j].update(bars[j])`` (tested over many i
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -85,6 +86,17 @@ class FeatureBank:
         self._has_talib[row] = stream.has_talib
         return row
 
+    def holds(self, keys: Sequence[int], streams: Sequence[FeatureStream | None]) -> bool:
+        """Whether every key has a row and that row holds that very stream (``streams[j]`` for
+        ``keys[j]``): a whole minute's check in C-level maps, not a :meth:`stream` call per key."""
+        try:
+            rows = list(map(self._row_of.__getitem__, keys))
+        except KeyError:
+            return False
+        return len(rows) == len(streams) and all(
+            map(operator.is_, map(self._streams.__getitem__, rows), streams)
+        )
+
     def stream(self, key: int) -> FeatureStream | None:
         row = self._row_of.get(key)
         return None if row is None else self._streams[row]
@@ -118,7 +130,6 @@ class FeatureBank:
             raise ValueError("update_many takes at most one bar per instrument per call")
         k = len(keys)
         errors: list[DataValidationError | None] = [None] * k
-        rows = np.fromiter(map(self._row_of.__getitem__, keys), dtype=np.int64, count=k)
         # The bars as arrays (one comprehension per field for the live path's Bars, else one read per
         # bar); the checks below are vectorized.
         got = _bar_arrays(bars)
@@ -136,6 +147,32 @@ class FeatureBank:
                 except DataValidationError as exc:
                     errors[j] = exc
                     parsed[j] = False
+        return self._update(keys, raw_times, t_min, vals, parsed, errors)
+
+    def update_columns(
+        self, keys: Sequence[int], times: Sequence[Any], t_min: np.ndarray, values: np.ndarray
+    ) -> tuple[np.ndarray, list[DataValidationError | None]]:
+        """:meth:`update_many` of bars given as columns: ``times`` (each bar's open instant, for the
+        messages), ``t_min`` their epoch minutes and ``values`` the ``(n, 6)`` o, h, l, c, volume,
+        obi_5 block (what :meth:`update_many` reads from the bars): the same checks, step and rows."""
+        if len(set(keys)) != len(keys):
+            raise ValueError("update_many takes at most one bar per instrument per call")
+        k = len(keys)
+        if len(times) != k or t_min.shape != (k,) or values.shape != (k, 6):
+            raise ValueError(f"{k} keys need {k} times, epoch minutes and value rows")
+        return self._update(keys, times, t_min, values, np.ones(k, dtype=bool), [None] * k)
+
+    def _update(
+        self,
+        keys: Sequence[int],
+        raw_times: Sequence[Any],
+        t_min: np.ndarray,
+        vals: np.ndarray,
+        parsed: np.ndarray,
+        errors: list[DataValidationError | None],
+    ) -> tuple[np.ndarray, list[DataValidationError | None]]:
+        k = len(keys)
+        rows = np.fromiter(map(self._row_of.__getitem__, keys), dtype=np.int64, count=k)
         ohlcv = vals[:, :5]
         with np.errstate(invalid="ignore"):
             finite = np.isfinite(ohlcv).all(axis=1) & (ohlcv[:, 3] > 0.0)

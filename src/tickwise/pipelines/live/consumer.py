@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 
 from loguru import logger
 
-from tickwise.core.candles import CandleBuilder
+from tickwise.core.candles import CandleBuilder, ClosedBars
 from tickwise.core.tick_validator import Rejection, TickValidator
 from tickwise.domain.bar import Bar
 from tickwise.domain.tick import Tick
@@ -96,13 +96,14 @@ class TickConsumer:
         # Exchange time of the newest tick of the batches already consumed: a frame damaged since
         # then was sent after them, so its minutes start there at the earliest.
         self._seen_until: datetime | None = None
-        self._closed: list[Bar] = []  # bars closed in the current step, not yet processed
+        # Bars closed in the current step, not yet processed: a list, or a feed close's columns alone.
+        self._closed: Sequence[Bar] = []
         self.feed_close_margin_s = feed_close_margin_s
         # With after_signals (the writer's urgent_written), the engine defers the rest of each minute
         # (candles, roll-ups, feature rows, longer timeframes) until that minute's signals are written:
         # :meth:`settle` awaits it, then runs the rest. Without it the engine finishes each minute at once.
         self.after_signals = after_signals
-        self._unsettled: list[Bar] = []  # bars whose minute's rest is deferred (repaired if it fails)
+        self._unsettled: Sequence[Bar] = []  # bars whose minute's rest is deferred (repaired if it fails)
         self._unsettled_batch: str | None = None  # their bar batch: the rest's rows and logs carry it
         self._lags: list[float] = []  # candle-close lags of closed bars, not yet reported
         self.late_after_feed_close = 0
@@ -236,7 +237,8 @@ class TickConsumer:
         if wall_now < self._feed_minute_seen_at + margin:
             return
         self._feed_closed_through = minute
-        self.on_closed_many(self.builder.close_through(minute), wall_now)
+        # The bars as columns: no Bar object is built before their signals (core.candles.ClosedBars).
+        self.on_closed_many(self.builder.close_through_columns(minute), wall_now)
         self._process_closed(wall_now)
 
     def close_due(self, now: datetime) -> None:
@@ -257,16 +259,27 @@ class TickConsumer:
         if self.repairs.holds(bar):
             self.repairs.hold(bar, closed_at)
             return
-        self._closed.append(bar)  # processed with the step's other closed bars (_process_closed)
+        # Processed with the step's other closed bars (_process_closed), in the order closed.
+        closed = self._closed
+        if isinstance(closed, list):
+            closed.append(bar)
+        else:  # a feed close's columns are pending: from here on, a list of the bars
+            self._closed = [*closed, bar]
 
     def on_closed_many(self, bars: Sequence[Bar], closed_at: float) -> None:
         """:meth:`on_closed` of each of ``bars`` (a feed or clock close, in order), with the per-bar
         work done once when they all opened at one instant (a minute's close: up to 3,000 bars, before
-        their signals): one bound check, one lag, one repair-window check."""
+        their signals): one bound check, one lag, one repair-window check. Bars given as columns
+        (:class:`ClosedBars`) stay columns when they are the step's only closed bars."""
         if not bars:
             return
-        first = bars[0].candle.time
-        if any(bar.candle.time != first for bar in bars):
+        if isinstance(bars, ClosedBars):
+            first: datetime | None = bars.instant
+        else:
+            first = bars[0].candle.time
+            if any(bar.candle.time != first for bar in bars):
+                first = None
+        if first is None:
             for bar in bars:
                 self.on_closed(bar, closed_at)
             return
@@ -275,11 +288,16 @@ class TickConsumer:
             return  # the bars end after --until: outside this run
         lag = (self.clock.now() - end).total_seconds()
         self._lags += [max(0.0, lag)] * len(bars)
-        if self.repairs.holds(bars[0]):  # the same instant: all held, or none
+        # The same instant: all held, or none. Columns show their first bar without building the rest.
+        probe = bars.bar_at(0) if isinstance(bars, ClosedBars) else bars[0]
+        if self.repairs.holds(probe):
             for bar in bars:
                 self.repairs.hold(bar, closed_at)
             return
-        self._closed += bars
+        if isinstance(bars, ClosedBars) and not self._closed:
+            self._closed = bars  # the engine folds them from the columns (LiveEngine.process_many)
+        else:
+            self._closed = [*self._closed, *bars]  # a list: in the order closed, as objects
 
     def _process_closed(self, closed_at: float) -> None:
         """The bars closed in this step, through the engine together: one feature step and one
@@ -292,7 +310,10 @@ class TickConsumer:
         # An earlier minute's rest goes first (same order per table); this step's lags wait for its signals.
         self.settle_now(report_lags=False)
         with bar_batch() as batch:
-            first, last = min(b.time for b in bars), max(b.time for b in bars)
+            if isinstance(bars, ClosedBars) and bars.instant is not None:
+                first = last = bars.instant
+            else:
+                first, last = min(b.time for b in bars), max(b.time for b in bars)
             logger.info(
                 "live: {} bar(s) of {:%H:%M}{} closed, to the engine",
                 len(bars),

@@ -42,6 +42,10 @@ class LatencyLog:
     def add(self, ms: float) -> None:
         self._values.append(ms)
 
+    def add_many(self, values_ms: Sequence[float]) -> None:
+        """:meth:`add` of each value (a batch of signals written together)."""
+        self._values.extend(values_ms)
+
     def __len__(self) -> int:
         return len(self._values)
 
