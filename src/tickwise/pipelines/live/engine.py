@@ -55,6 +55,7 @@ from tickwise.domain.timeframe import Timeframe
 from tickwise.observability.hooks import NullHooks
 from tickwise.pipelines.live.fast_rows import new_signal, positional
 from tickwise.pipelines.live.regimes import LiveRegimes
+from tickwise.pipelines.live.session_bars import SessionBars
 from tickwise.pipelines.live.stored_bars import StoredBars
 from tickwise.pipelines.live.timeframes import EnsembleStep, TimeframeScorer
 from tickwise.ports.hooks import PipelineHooks
@@ -188,11 +189,12 @@ class InstrumentState:
     history: StoredBars  # stored 1m candles from the anchor up to the session start (compact)
     stream: FeatureStream | None
     last_time: datetime | None  # open instant of the newest bar folded in
-    session: list[Bar] = field(default_factory=list)  # bars processed since start
+    # bars processed since start, as columns (objects built when read: pipelines/live/session_bars.py)
+    session: SessionBars = field(default_factory=SessionBars)
 
     def frame_before(self, t: datetime) -> pd.DataFrame:
         """History plus the session bars opened before ``t`` (what the stream must be opened on)."""
-        bars = [b for b in self.session if b.time < t]
+        bars = self.session.bars(0, self.session.before(t))
         hist = self.history.frame(self.history.before(t))
         if not bars:
             return hist.reset_index(drop=True)
@@ -209,7 +211,8 @@ class InstrumentState:
 
     def candles_before(self, t: datetime, n: int) -> list[Candle]:
         """The last ``n`` 1m candles (stored history, then session bars) opened before ``t``."""
-        session = [b.candle for b in self.session if b.time < t][-n:]
+        k = self.session.before(t)
+        session = self.session.candles(k - n, k)
         if len(session) >= n or not len(self.history):
             return session
         stop = self.history.before(t)
@@ -361,7 +364,7 @@ class LiveEngine:
     def session_bars(self, token: int) -> tuple[Bar, ...]:
         """The bars of ``token`` processed in this session, oldest first."""
         state = self._states.get(token)
-        return tuple(state.session) if state is not None else ()
+        return tuple(state.session.bars()) if state is not None else ()
 
     def resume_from(self) -> datetime | None:
         """The oldest newest-bar over all opened instruments (where a restart must backfill from)."""
@@ -803,7 +806,7 @@ class LiveEngine:
         frame = state.frame_before(first)
         if self._rollup_span:
             self.rollup.restore(token, state.candles_before(first, self._rollup_span))
-        state.session = [b for b in state.session if b.time < first]
+        state.session.truncate(state.session.before(first))
         state.stream = self.calculator.open_stream(frame) if len(frame) else None
         if state.stream is not None:
             self.bank.attach(token, state.stream)  # the re-opened stream takes over the bank row
