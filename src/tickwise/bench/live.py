@@ -70,6 +70,7 @@ import math
 import resource
 import sys
 import time
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -145,7 +146,7 @@ class _KeptLatencies(LatencyLog):
 
     def __init__(self) -> None:
         super().__init__()
-        self.kept: list[float] = []
+        self.kept: array[float] = array("d")
 
     def add(self, ms: float) -> None:
         super().add(ms)
@@ -440,11 +441,13 @@ class _Bench:
     # The first frame's exchange second and the virtual instant its processing started: the virtual
     # instant of any exchange instant (one frame per second at live pace).
     origin: tuple[datetime, float] | None = None
-    minute_end_ms: list[float] = dataclasses.field(default_factory=list)
+    # Per-bar figures as float64 arrays (8 B a bar, not a list's 32): the bench's own memory counts in
+    # the engine process's RSS, which a longer replay must not inflate.
+    minute_end_ms: array[float] = dataclasses.field(default_factory=lambda: array("d"))
     # This thread's CPU clock at the start of the consumer step running now (the step that closes a
     # bar starts at or before its close), and each signal's CPU time from there to the sink.
     step_cpu0: float = 0.0
-    cpu_latency_ms: list[float] = dataclasses.field(default_factory=list)
+    cpu_latency_ms: array[float] = dataclasses.field(default_factory=lambda: array("d"))
 
     def step(self) -> None:
         """A consumer step (a tick batch, a feed or clock close) starts now."""
@@ -453,7 +456,7 @@ class _Bench:
     def record_commits(self, rows: Sequence[Any]) -> None:
         """Signals just committed: minute end (exchange clock, mapped to the wall) -> now."""
         spent = (time.thread_time() - self.step_cpu0) * 1000.0
-        self.cpu_latency_ms += [spent] * len(rows)
+        self.cpu_latency_ms.extend([spent] * len(rows))
         if self.origin is None:
             return
         now = self.wall()
@@ -815,7 +818,7 @@ def run_live_bench(
     )
     step = SignalStep(predictor, generator, calc.names)
 
-    ready_ms: list[float] = []
+    ready_ms: array[float] = array("d")
     latencies = _KeptLatencies()
 
     wall = _VirtualWall()
