@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import sys
-import tracemalloc
 from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
@@ -160,6 +159,26 @@ def test_a_bar_not_after_the_newest_or_of_another_instrument_is_refused() -> Non
     assert len(held) == 3
 
 
+def test_bars_wait_as_objects_until_packed_and_every_read_packs_first() -> None:
+    bars = _bars(20)
+    held = SessionBars()
+    for bar in bars[:10]:
+        held.append(bar)
+    held.pack()
+    for bar in bars[10:]:
+        held.append(bar)
+    assert len(held) == 20 and held.pending == 10 and held.nbytes == 64 * 67  # ten packed, ten waiting
+    assert held.before(T0 + timedelta(minutes=15)) == 15  # a read packs the waiting bars first
+    assert held.pending == 0
+    for a, b in zip(held.bars(), bars, strict=True):
+        _same(a, b)
+    held.truncate(12)
+    with pytest.raises(ValueError, match="does not open after"):
+        held.append(bars[11])  # the newest held is bar 11 again after the truncation
+    held.append(bars[12])
+    assert [b.time for b in held.bars()] == [b.time for b in bars[:13]]
+
+
 def test_an_empty_session_reads_nothing() -> None:
     held = SessionBars()
     assert len(held) == 0 and held.bars() == [] and held.before(T0) == 0
@@ -167,22 +186,44 @@ def test_an_empty_session_reads_nothing() -> None:
 
 
 def test_a_days_bars_as_columns_take_under_a_third_of_the_memory_of_the_objects() -> None:
-    """375 bars: the columns (capacity 512) against the Bar, Candle, datetime and boxed numbers."""
+    """375 bars: the columns (their capacity, 512 bars) against the Bar, Candle, datetime and boxed numbers."""
     bars = _bars(375)
-    tracemalloc.start()
-    try:
-        snap = tracemalloc.take_snapshot()
-        held = SessionBars()
-        for bar in bars:
-            held.append(bar)
-        columns = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(snap, "filename"))
-    finally:
-        tracemalloc.stop()
+    held = SessionBars()
+    for bar in bars:
+        held.append(bar)
+    held.pack()
     objects = sum(
         sys.getsizeof(x)
         for b in bars
         for x in (b, b.candle, b.candle.time, b.candle.open, b.candle.high, b.candle.low, b.candle.close)
     ) + sum(sys.getsizeof(b.candle.volume) + sys.getsizeof(b.obi_5) for b in bars)
     assert held.nbytes == 512 * 67
-    # 67 bytes a bar (the arrays' capacity, 512 bars, counted) against about 356 for the objects.
-    assert columns < 40_000 and 3 * columns < objects
+    # 67 bytes a bar against about 356 for the objects; nothing else grows with the bars held.
+    assert 3 * (held.nbytes + sys.getsizeof(held)) < objects
+    assert held.pending == 0
+
+
+def test_the_engine_packs_each_instruments_session_bars_after_its_signals_a_sixteenth_each_minute() -> None:
+    from test_live_engine_deferred import HIST, TOKENS, _minutes, _recording
+
+    from tickwise.core.features.calculator import FeatureCalculator
+    from tickwise.pipelines.live.session_bars import PACK_EVERY
+
+    calc = FeatureCalculator()
+    bars, frames = _minutes()
+    engine = _recording(calc, [])
+    for t, f in frames.items():
+        engine.open_instrument(t, f.iloc[:HIST])
+    states = [engine._states[t] for t in TOKENS]
+    assert sorted(s.pack_phase for s in states) == list(range(len(TOKENS)))  # staggered by opening order
+    minutes = 2 * PACK_EVERY
+    for minute in range(minutes):
+        engine.process_many([bars[t][minute] for t in TOKENS], 0.0, defer=True)
+        assert all(s.session.pending >= 1 for s in states)  # the hot path only appends ...
+        engine.settle()  # ... the deferred part packs, each instrument in its own minutes
+        assert all(s.session.pending < PACK_EVERY for s in states)
+        assert sum(s.session.pending == 0 for s in states) <= 1
+    for t, state in zip(TOKENS, states, strict=True):
+        assert len(state.session) == minutes and state.session.pending < PACK_EVERY
+        held = engine.session_bars(t)
+        assert repr(held) == repr(tuple(bars[t][:minutes]))  # field for field (NaN obi_5 included)

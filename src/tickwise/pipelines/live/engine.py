@@ -55,7 +55,7 @@ from tickwise.domain.timeframe import Timeframe
 from tickwise.observability.hooks import NullHooks
 from tickwise.pipelines.live.fast_rows import new_signal, positional
 from tickwise.pipelines.live.regimes import LiveRegimes
-from tickwise.pipelines.live.session_bars import SessionBars
+from tickwise.pipelines.live.session_bars import PACK_EVERY, SessionBars
 from tickwise.pipelines.live.stored_bars import StoredBars
 from tickwise.pipelines.live.timeframes import EnsembleStep, TimeframeScorer
 from tickwise.ports.hooks import PipelineHooks
@@ -191,6 +191,9 @@ class InstrumentState:
     last_time: datetime | None  # open instant of the newest bar folded in
     # bars processed since start, as columns (objects built when read: pipelines/live/session_bars.py)
     session: SessionBars = field(default_factory=SessionBars)
+    pack_phase: int = (
+        0  # the session bars are packed in the minutes m with (m + pack_phase) % PACK_EVERY == 0
+    )
 
     def frame_before(self, t: datetime) -> pd.DataFrame:
         """History plus the session bars opened before ``t`` (what the stream must be opened on)."""
@@ -217,6 +220,11 @@ class InstrumentState:
             return session
         stop = self.history.before(t)
         return self.history.candles(self.token, stop - (n - len(session)), stop) + session
+
+
+def _minute_of(t: datetime) -> int:
+    """Whole minutes since the epoch of ``t`` (tz-aware)."""
+    return int(t.timestamp()) // 60
 
 
 def history_candles(token: int, frame: pd.DataFrame) -> list[Candle]:
@@ -313,7 +321,9 @@ class LiveEngine:
             self.bank.attach(token, stream)
             if not self._bank_loaded:
                 self._load_bank_step(stream, last, float(history["close"].iloc[-1]))
-        state = InstrumentState(token, StoredBars.of(history), stream, last)
+        state = InstrumentState(
+            token, StoredBars.of(history), stream, last, pack_phase=len(self._states) % PACK_EVERY
+        )
         self._states[token] = state
         self._prime(token, history)
         if last is not None and self._rollup_span:
@@ -748,8 +758,10 @@ class LiveEngine:
                 day = days[t] = t.astimezone(IST).date()
             return day
 
-        for (_, bar, _), closed in zip(done, rolled, strict=True):
+        for (state, bar, _), closed in zip(done, rolled, strict=True):
             candles.append(bar)
+            if (_minute_of(bar.time) + state.pack_phase) % PACK_EVERY == 0:  # off the hot path, staggered
+                state.session.pack()
             if not closed:
                 continue
             # A bucket left open at the end of an earlier day of the stored history (its last minutes

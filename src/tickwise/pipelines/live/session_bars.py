@@ -4,10 +4,17 @@ The engine keeps every 1m bar it folds in for the session, for the rare rewind (
 repair re-opens the stream on the history plus the session's bars before the wrong one) and the repair
 planner (``LiveEngine.session_bars``). As objects, a bar is a :class:`Bar`, its :class:`Candle`, a
 datetime and six boxed numbers: about 400 bytes, 150 KB per instrument by 15:30 and 150 MB per 1,000
-instruments, none of it read on the hot path. :class:`SessionBars` appends each bar's fields to typed
-arrays instead (the open instant in microseconds, the four prices and the book imbalance as float64, the
-volume and ``oi`` as int64, the timeframe, source and time zone as one-byte codes into short tuples):
-67 bytes a bar, in arrays that grow by doubling.
+instruments, none of it read on the hot path. :class:`SessionBars` packs them into typed arrays instead (the
+open instant in microseconds, the four prices and the book imbalance as float64, the volume and ``oi`` as
+int64, the timeframe, source and time zone as one-byte codes into short tuples): 67 bytes a bar, in
+arrays that grow by doubling.
+
+Packing costs a few microseconds a bar, too much for the minute's hot path (1,000 bars before the
+signals), so :meth:`SessionBars.append` only keeps the bar, and :meth:`SessionBars.pack` moves the
+pending bars into the columns in one go: the engine packs each instrument every
+:data:`PACK_EVERY` minutes in the deferred part of a minute (after its signals are written), a
+sixteenth of the instruments each minute, so at most that many bars per instrument wait as objects.
+Every read packs first.
 
 Reading gives back the very objects appended, field for field: float64 holds a Python float's bits,
 int64 any volume or open interest a candle validates, the microseconds a datetime's instant, and the
@@ -31,9 +38,10 @@ from tickwise.domain.timeframe import Timeframe
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
-_INT64 = np.iinfo(np.int64)
-_NO_OI = _INT64.min  # ``oi`` is None (no instrument has that many contracts open)
+_INT64_MIN, _INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
+_NO_OI = _INT64_MIN  # ``oi`` is None (no instrument has that many contracts open)
 _FIRST_CAPACITY = 64
+PACK_EVERY = 16  # minutes between an instrument's packs in the engine (see the module doc)
 _new_candle: Callable[..., Candle] = positional(Candle)  # Candle(...) without the frozen __init__
 _new_bar: Callable[..., Bar] = positional(Bar)
 T = TypeVar("T")
@@ -44,10 +52,12 @@ class SessionBars:
 
     __slots__ = (
         "_codes",
+        "_last",
         "_n",
         "_obi",
         "_odd",
         "_oi",
+        "_pending",
         "_prices",
         "_sources",
         "_timeframes",
@@ -58,8 +68,10 @@ class SessionBars:
     )
 
     def __init__(self) -> None:
-        self._n = 0
+        self._n = 0  # bars packed into the columns
         self._token: int | None = None
+        self._last: datetime | None = None  # open instant of the newest bar added
+        self._pending: list[Bar] = []  # added since the last pack, as they came
         self._us = np.empty(0, dtype=np.int64)  # open instant, microseconds since the epoch (UTC)
         self._prices = np.empty((0, 4), dtype=np.float64)  # open, high, low, close
         self._obi = np.empty(0, dtype=np.float64)
@@ -69,51 +81,88 @@ class SessionBars:
         self._timeframes: list[Timeframe] = []
         self._sources: list[str] = []
         self._zones: list[tzinfo] = []
-        self._odd: dict[int, Bar] = {}  # bars kept as objects (see append), by position
+        self._odd: dict[int, Bar] = {}  # bars kept as objects (see pack), by position
 
     def __len__(self) -> int:
-        return self._n
+        return self._n + len(self._pending)
+
+    @property
+    def pending(self) -> int:
+        """Bars added and not packed yet."""
+        return len(self._pending)
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the arrays (their capacity, not only the bars held)."""
+        """Bytes held by the arrays (their capacity, not only the bars held); pending bars not counted."""
         arrays = (self._us, self._prices, self._obi, self._volume, self._oi, self._codes)
         return sum(int(a.nbytes) for a in arrays)
 
     def append(self, bar: Bar) -> None:
-        """Add ``bar``, which must open after the newest bar held (``ValueError`` otherwise, and for a bar
-        of another instrument). A bar the columns cannot give back exactly (an unusual type in a field:
-        :func:`_plain`) is kept as the object itself."""
+        """Add ``bar``, which must open after the newest bar added (``ValueError`` otherwise, and for a bar
+        of another instrument). It is kept as it is until :meth:`pack` (the engine's hot path only
+        appends; it packs in the minute's deferred part)."""
         candle = bar.candle
         if self._token is None:
             self._token = candle.instrument_token
         elif candle.instrument_token != self._token:
             raise ValueError(f"bar of {candle.instrument_token} added to the session bars of {self._token}")
-        us = (candle.time - _EPOCH) // _US
-        if self._n and us <= self._us[self._n - 1]:
+        if self._last is not None and candle.time <= self._last:
             raise ValueError(f"session bar at {candle.time} does not open after the newest held")
-        if self._n == len(self._us):
-            self._grow()
-        i = self._n
-        self._us[i] = us
-        zone = candle.time.tzinfo
-        if zone is not None and _plain(bar):
-            self._odd.pop(i, None)
-            self._volume[i] = candle.volume
-            self._oi[i] = _NO_OI if candle.oi is None else candle.oi
-            self._prices[i] = (candle.open, candle.high, candle.low, candle.close)
-            self._obi[i] = bar.obi_5
-            self._codes[i] = (
-                _code(self._timeframes, candle.timeframe),
-                _code(self._sources, candle.source),
-                _code(self._zones, zone, identical=True),
-            )
-        else:
-            self._odd[i] = bar
-        self._n = i + 1
+        self._last = candle.time
+        self._pending.append(bar)
 
-    def _grow(self) -> None:
+    def pack(self) -> None:
+        """Move the pending bars into the columns, all at once. A bar the columns cannot give back
+        exactly (an unusual type in a field: :func:`_plain`) is kept as the object itself."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        i0, k = self._n, len(pending)
+        if i0 + k > len(self._us):
+            self._grow(i0 + k)
+        us, prices, obi, volume, oi, codes = [], [], [], [], [], []
+        timeframes, sources, zones = self._timeframes, self._sources, self._zones
+        last: tuple[object, object, object, tuple[int, int, int]] | None = None  # the previous bar's codes
+        for j, bar in enumerate(pending):
+            c = bar.candle
+            t = c.time
+            us.append((t - _EPOCH) // _US)
+            zone = t.tzinfo
+            if zone is None or not _plain(bar):
+                self._odd[i0 + j] = bar
+                prices.append((0.0, 0.0, 0.0, 0.0))
+                obi.append(0.0)
+                volume.append(0)
+                oi.append(0)
+                codes.append((0, 0, 0))
+                continue
+            prices.append((c.open, c.high, c.low, c.close))
+            obi.append(bar.obi_5)
+            volume.append(c.volume)
+            oi.append(_NO_OI if c.oi is None else c.oi)
+            # An instrument's bars share their timeframe, source and zone: look them up on a change only.
+            if last is None or last[0] is not c.timeframe or last[1] != c.source or last[2] is not zone:
+                code = (
+                    _code(timeframes, c.timeframe),
+                    _code(sources, c.source),
+                    _code(zones, zone, identical=True),
+                )
+                last = (c.timeframe, c.source, zone, code)
+            codes.append(last[3])
+        stop = i0 + k
+        self._us[i0:stop] = us
+        self._prices[i0:stop] = prices
+        self._obi[i0:stop] = obi
+        self._volume[i0:stop] = volume
+        self._oi[i0:stop] = oi
+        self._codes[i0:stop] = codes
+        self._n = stop
+
+    def _grow(self, need: int) -> None:
         size = max(_FIRST_CAPACITY, 2 * len(self._us))
+        while size < need:
+            size *= 2
         self._us = _resized(self._us, size)
         self._prices = _resized(self._prices, size)
         self._obi = _resized(self._obi, size)
@@ -123,15 +172,19 @@ class SessionBars:
 
     def before(self, t: datetime) -> int:
         """How many bars opened before ``t`` (tz-aware)."""
+        self.pack()
         return int(np.searchsorted(self._us[: self._n], (t - _EPOCH) // _US, side="left"))
 
     def truncate(self, n: int) -> None:
         """Keep the oldest ``n`` bars only."""
+        self.pack()
         self._n = max(0, min(n, self._n))
         self._odd = {i: bar for i, bar in self._odd.items() if i < self._n}
+        self._last = _EPOCH + timedelta(microseconds=int(self._us[self._n - 1])) if self._n else None
 
     def bars(self, start: int = 0, stop: int | None = None) -> list[Bar]:
         """Bars ``start:stop`` (default all), built now."""
+        self.pack()
         stop = self._n if stop is None else max(0, min(stop, self._n))
         return [self._bar(i) for i in range(max(0, start), stop)]
 
@@ -179,9 +232,8 @@ def _plain(bar: Bar) -> bool:
     """Whether the columns give ``bar`` back field for field: exact types (a float price, an int volume,
     a ``datetime`` that is not a subclass, with a time zone), values the int64 columns hold."""
     c = bar.candle
-    return (
+    if not (
         type(c.time) is datetime
-        and c.time.tzinfo is not None
         and c.time.fold == 0
         and type(c.open) is float
         and type(c.high) is float
@@ -189,10 +241,12 @@ def _plain(bar: Bar) -> bool:
         and type(c.close) is float
         and type(bar.obi_5) is float
         and type(c.volume) is int
-        and _INT64.min < c.volume <= _INT64.max
-        and (c.oi is None or (type(c.oi) is int and _INT64.min < c.oi <= _INT64.max))
         and type(c.source) is str
-        and type(c.instrument_token) is int
+    ):
+        return False
+    oi = c.oi
+    return _INT64_MIN < c.volume <= _INT64_MAX and (
+        oi is None or (type(oi) is int and _INT64_MIN < oi <= _INT64_MAX)
     )
 
 
