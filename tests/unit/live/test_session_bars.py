@@ -18,7 +18,7 @@ from tickwise.pipelines.live.session_bars import SessionBars
 T0 = datetime(2026, 1, 5, 9, 15, tzinfo=IST)
 
 
-def _bars(n: int, token: int = 7, seed: int = 1) -> list[Bar]:
+def _bars(n: int, token: int = 7, seed: int = 1, *, one_source: bool = False) -> list[Bar]:
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
@@ -35,7 +35,7 @@ def _bars(n: int, token: int = 7, seed: int = 1) -> list[Bar]:
                     c,
                     int(rng.integers(0, 10**9)),
                     None if i % 3 else int(rng.integers(0, 10**7)),
-                    "live" if i % 5 else "rest",
+                    "live" if i % 5 or one_source else "rest",
                 ),
                 float(rng.normal()) if i % 4 else math.nan,
             )
@@ -75,6 +75,21 @@ def test_the_bars_read_back_are_the_bars_appended_field_for_field() -> None:
     for a, b in zip(got, bars, strict=True):
         _same(a, b)
     assert [c for c in held.candles(10, 20)] == [b.candle for b in bars[10:20]]
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64])
+def test_bars_of_one_source_packed_column_by_column_read_back_the_same(chunk: int) -> None:
+    """The engine's bars (one source, timeframe and zone; oi None or not, obi_5 NaN or not) take the
+    column-by-column pack; the others (above) are packed bar by bar: both read back the same."""
+    bars = _bars(200, one_source=True)
+    held = SessionBars()
+    for i in range(0, len(bars), chunk):
+        for bar in bars[i : i + chunk]:
+            held.append(bar)
+        held.pack()
+    assert held._odd == {}
+    for a, b in zip(held.bars(), bars, strict=True):
+        _same(a, b)
 
 
 def test_prices_keep_their_bits_and_times_their_zone_and_microseconds() -> None:

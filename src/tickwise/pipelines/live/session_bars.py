@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
+from itertools import chain
+from operator import attrgetter
 from typing import TypeVar
 
 import numpy as np
@@ -44,6 +46,7 @@ _FIRST_CAPACITY = 64
 PACK_EVERY = 16  # minutes between an instrument's packs in the engine (see the module doc)
 _new_candle: Callable[..., Candle] = positional(Candle)  # Candle(...) without the frozen __init__
 _new_bar: Callable[..., Bar] = positional(Bar)
+_CANDLE_FIELDS = attrgetter("time", "open", "high", "low", "close", "volume", "oi", "source", "timeframe")
 T = TypeVar("T")
 
 
@@ -121,6 +124,53 @@ class SessionBars:
         i0, k = self._n, len(pending)
         if i0 + k > len(self._us):
             self._grow(i0 + k)
+        if not self._pack_uniform(pending):
+            self._pack_each(pending)
+        self._n = i0 + k
+
+    def _pack_uniform(self, pending: list[Bar]) -> bool:
+        """Pack ``pending`` column by column when every bar has the plain types and shares its timeframe,
+        source and time zone (what the engine's bars have); False (nothing written) otherwise."""
+        candles = [b.candle for b in pending]
+        times, o, h, lo, c, volume, oi, source, timeframe = zip(*map(_CANDLE_FIELDS, candles), strict=True)
+        obi = [b.obi_5 for b in pending]
+        zone = times[0].tzinfo
+        if not (
+            set(map(type, times)) == {datetime}
+            and zone is not None
+            and all(t.tzinfo is zone and not t.fold for t in times)
+            and set(map(type, chain(o, h, lo, c, obi))) == {float}
+            and set(map(type, volume)) == {int}
+            and set(map(type, oi)) <= {int, type(None)}
+            and len(set(source)) == 1
+            and type(source[0]) is str
+            and len(set(timeframe)) == 1
+        ):
+            return False
+        try:
+            volumes = np.array(volume, dtype=np.int64)
+            ois = np.array([_NO_OI if v is None else v for v in oi], dtype=np.int64)
+        except OverflowError:
+            return False
+        if (ois == _NO_OI).sum() != oi.count(None):
+            return False  # an open interest equal to the None marker
+        i0 = self._n
+        stop = i0 + len(pending)
+        self._us[i0:stop] = [(t - _EPOCH) // _US for t in times]
+        self._prices[i0:stop] = np.array((o, h, lo, c), dtype=np.float64).T
+        self._obi[i0:stop] = obi
+        self._volume[i0:stop] = volumes
+        self._oi[i0:stop] = ois
+        self._codes[i0:stop] = (
+            _code(self._timeframes, timeframe[0]),
+            _code(self._sources, source[0]),
+            _code(self._zones, zone, identical=True),
+        )
+        return True
+
+    def _pack_each(self, pending: list[Bar]) -> None:
+        """Pack ``pending`` bar by bar; a bar the columns cannot give back exactly is kept as itself."""
+        i0, k = self._n, len(pending)
         us, prices, obi, volume, oi, codes = [], [], [], [], [], []
         timeframes, sources, zones = self._timeframes, self._sources, self._zones
         last: tuple[object, object, object, tuple[int, int, int]] | None = None  # the previous bar's codes
@@ -157,7 +207,6 @@ class SessionBars:
         self._volume[i0:stop] = volume
         self._oi[i0:stop] = oi
         self._codes[i0:stop] = codes
-        self._n = stop
 
     def _grow(self, need: int) -> None:
         size = max(_FIRST_CAPACITY, 2 * len(self._us))
