@@ -222,11 +222,6 @@ class InstrumentState:
         return self.history.candles(self.token, stop - (n - len(session)), stop) + session
 
 
-def _minute_of(t: datetime) -> int:
-    """Whole minutes since the epoch of ``t`` (tz-aware)."""
-    return int(t.timestamp()) // 60
-
-
 def history_candles(token: int, frame: pd.DataFrame) -> list[Candle]:
     """Stored 1m candle rows (as the candle repository returns them) -> domain candles."""
     out = []
@@ -758,9 +753,14 @@ class LiveEngine:
                 day = days[t] = t.astimezone(IST).date()
             return day
 
+        minutes: dict[datetime, int] = {}  # whole minutes since the epoch, once per instant
+
         for (state, bar, _), closed in zip(done, rolled, strict=True):
             candles.append(bar)
-            if (_minute_of(bar.time) + state.pack_phase) % PACK_EVERY == 0:  # off the hot path, staggered
+            minute = minutes.get(bar.time)
+            if minute is None:
+                minute = minutes[bar.time] = int(bar.time.timestamp()) // 60
+            if (minute + state.pack_phase) % PACK_EVERY == 0:  # off the hot path, staggered
                 state.session.pack()
             if not closed:
                 continue
