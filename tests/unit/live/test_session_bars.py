@@ -242,3 +242,14 @@ def test_the_engine_packs_each_instruments_session_bars_after_its_signals_a_sixt
         assert len(state.session) == minutes and state.session.pending < PACK_EVERY
         held = engine.session_bars(t)
         assert repr(held) == repr(tuple(bars[t][:minutes]))  # field for field (NaN obi_5 included)
+
+
+def test_the_engines_push_keeps_the_bar_without_the_checks_and_reads_the_same() -> None:
+    bars = _bars(10, one_source=True)
+    held = SessionBars()
+    for bar in bars:
+        held.push(bar)
+    assert held.pending == 10
+    with pytest.raises(ValueError, match="does not open after"):
+        held.append(bars[3])  # append still checks against the newest pushed
+    assert repr(tuple(held.bars())) == repr(tuple(bars))

@@ -731,7 +731,7 @@ class LiveEngine:
         duplicate check and a rewind read this at once, even while the rest is deferred."""
         for state, bar, _ in done:
             state.last_time = bar.candle.time
-            state.session.append(bar)
+            state.session.push(bar)
         self.bars += len(done)
 
     def _commit_many(self, done: Sequence[tuple[InstrumentState, Bar, np.ndarray]]) -> None:

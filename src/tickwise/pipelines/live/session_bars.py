@@ -55,7 +55,6 @@ class SessionBars:
 
     __slots__ = (
         "_codes",
-        "_last",
         "_n",
         "_obi",
         "_odd",
@@ -73,7 +72,6 @@ class SessionBars:
     def __init__(self) -> None:
         self._n = 0  # bars packed into the columns
         self._token: int | None = None
-        self._last: datetime | None = None  # open instant of the newest bar added
         self._pending: list[Bar] = []  # added since the last pack, as they came
         self._us = np.empty(0, dtype=np.int64)  # open instant, microseconds since the epoch (UTC)
         self._prices = np.empty((0, 4), dtype=np.float64)  # open, high, low, close
@@ -102,17 +100,28 @@ class SessionBars:
 
     def append(self, bar: Bar) -> None:
         """Add ``bar``, which must open after the newest bar added (``ValueError`` otherwise, and for a bar
-        of another instrument). It is kept as it is until :meth:`pack` (the engine's hot path only
-        appends; it packs in the minute's deferred part)."""
+        of another instrument). It is kept as it is until :meth:`pack`."""
         candle = bar.candle
         if self._token is None:
             self._token = candle.instrument_token
         elif candle.instrument_token != self._token:
             raise ValueError(f"bar of {candle.instrument_token} added to the session bars of {self._token}")
-        if self._last is not None and candle.time <= self._last:
+        newest = self._newest()
+        if newest is not None and candle.time <= newest:
             raise ValueError(f"session bar at {candle.time} does not open after the newest held")
-        self._last = candle.time
         self._pending.append(bar)
+
+    def push(self, bar: Bar) -> None:
+        """:meth:`append` without its checks, for the engine's hot path: the engine adds an instrument's
+        own bars only, each after the newest it folded in (a bar at or before it is a duplicate it drops)."""
+        if self._token is None:
+            self._token = bar.candle.instrument_token
+        self._pending.append(bar)
+
+    def _newest(self) -> datetime | None:
+        if self._pending:
+            return self._pending[-1].candle.time
+        return _EPOCH + timedelta(microseconds=int(self._us[self._n - 1])) if self._n else None
 
     def pack(self) -> None:
         """Move the pending bars into the columns, all at once. A bar the columns cannot give back
@@ -229,7 +238,6 @@ class SessionBars:
         self.pack()
         self._n = max(0, min(n, self._n))
         self._odd = {i: bar for i, bar in self._odd.items() if i < self._n}
-        self._last = _EPOCH + timedelta(microseconds=int(self._us[self._n - 1])) if self._n else None
 
     def bars(self, start: int = 0, stop: int | None = None) -> list[Bar]:
         """Bars ``start:stop`` (default all), built now."""
