@@ -107,7 +107,12 @@ def test_the_bench_replay_process_imports_nothing_a_live_shard_does_not() -> Non
         "print(json.dumps(sorted(set(sys.modules) - before)))\n"
     )
     out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout) == ["tickwise.bench", "tickwise.bench.live", "tickwise.bench.live_market"]
+    assert json.loads(out.stdout) == [
+        "tickwise.bench",
+        "tickwise.bench.live",
+        "tickwise.bench.live_market",
+        "tickwise.bench.resident",  # reads /proc; standard library only
+    ]
 
 
 def test_bench_live_command_prints_one_json_line() -> None:
