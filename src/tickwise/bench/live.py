@@ -71,6 +71,7 @@ import math
 import resource
 import sys
 import time
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -88,6 +89,7 @@ from tickwise.adapters.timescale.pool import open_pool
 from tickwise.adapters.timescale.signal_repository import TimescaleSignalRepository
 from tickwise.adapters.timescale.tick_repository import TimescaleTickRepository
 from tickwise.bench.live_market import FrameFile, MarketFiles, prepare_market
+from tickwise.bench.resident import ResidentMemory, resident_now
 from tickwise.core.candles import CandleBuilder, ClosedBars
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.model import ModelArtifact, fit_booster, lgb_params
@@ -145,7 +147,7 @@ class _KeptLatencies(LatencyLog):
 
     def __init__(self) -> None:
         super().__init__()
-        self.kept: list[float] = []
+        self.kept: array[float] = array("d")
 
     def add(self, ms: float) -> None:
         super().add(ms)
@@ -207,10 +209,12 @@ def _release_freed_memory() -> None:
 
 
 class _MemoryLog:
-    """Resident memory at the bench's checkpoints (MB), to tell the pipeline's memory from the bench's."""
+    """Resident memory at the bench's checkpoints (MB), to tell the pipeline's memory from the bench's;
+    ``parts`` splits each into the process's own pages and the libraries' file pages (bench/resident.py)."""
 
     def __init__(self) -> None:
         self.marks: dict[str, float] = {}
+        self.parts: dict[str, ResidentMemory] = {}
 
     def mark(self, name: str, *, release: bool = True) -> None:
         if release:
@@ -218,6 +222,30 @@ class _MemoryLog:
         now = _current_rss_mb()
         if now is not None:
             self.marks[name] = now
+        parts = resident_now()
+        if parts is not None:
+            self.parts[name] = parts
+
+    def parts_report(self, count: int) -> dict[str, Any]:
+        """The split of every checkpoint and of what is held at the last one (per 1,000 of ``count``
+        instruments too): ``anon`` is the process's own memory, ``file`` the libraries' resident file
+        pages (shared, clean, and more of them in a freshly installed virtualenv), ``pss`` the shares."""
+        if not self.parts:
+            return {}
+        last = list(self.parts.values())[-1]
+        growth: dict[str, dict[str, float | None]] = {}
+        earlier: ResidentMemory | None = None
+        for name, parts in self.parts.items():
+            growth[name] = parts.as_dict() if earlier is None else parts.minus(earlier)
+            earlier = parts
+        return {
+            "rss_parts_mb": {name: parts.as_dict() for name, parts in self.parts.items()},
+            "rss_parts_growth_mb": growth,
+            "rss_anon_held_mb": last.anon,
+            "rss_file_held_mb": last.file,
+            "pss_held_mb": last.pss,
+            "rss_anon_held_mb_per_1000": round(last.anon * 1000.0 / count, 1),
+        }
 
     def breakdown(self) -> dict[str, float]:
         """Growth between consecutive checkpoints (the first is the process after its imports)."""
@@ -418,11 +446,13 @@ class _Bench:
     # The first frame's exchange second and the virtual instant its processing started: the virtual
     # instant of any exchange instant (one frame per second at live pace).
     origin: tuple[datetime, float] | None = None
-    minute_end_ms: list[float] = dataclasses.field(default_factory=list)
+    # Per-bar figures as float64 arrays (8 B a bar, not a list's 32): the bench's own memory counts in
+    # the engine process's RSS, which a longer replay must not inflate.
+    minute_end_ms: array[float] = dataclasses.field(default_factory=lambda: array("d"))
     # This thread's CPU clock at the start of the consumer step running now (the step that closes a
     # bar starts at or before its close), and each signal's CPU time from there to the sink.
     step_cpu0: float = 0.0
-    cpu_latency_ms: list[float] = dataclasses.field(default_factory=list)
+    cpu_latency_ms: array[float] = dataclasses.field(default_factory=lambda: array("d"))
 
     def step(self) -> None:
         """A consumer step (a tick batch, a feed or clock close) starts now."""
@@ -431,7 +461,7 @@ class _Bench:
     def record_commits(self, rows: Sequence[Any]) -> None:
         """Signals just committed: minute end (exchange clock, mapped to the wall) -> now."""
         spent = (time.thread_time() - self.step_cpu0) * 1000.0
-        self.cpu_latency_ms += [spent] * len(rows)
+        self.cpu_latency_ms.extend([spent] * len(rows))
         if self.origin is None:
             return
         now = self.wall()
@@ -843,7 +873,7 @@ def run_live_bench(
     )
     step = SignalStep(predictor, generator, calc.names)
 
-    ready_ms: list[float] = []
+    ready_ms: array[float] = array("d")
     latencies = _KeptLatencies()
 
     wall = _VirtualWall()
@@ -935,6 +965,7 @@ def run_live_bench(
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rss_mb = rss_kb / (1024 * 1024) if sys.platform == "darwin" else rss_kb / 1024
     rss_now_mb = _current_rss_mb()
+    end_parts = resident_now()
     lat = latencies.summary()
     ready = percentiles(ready_ms)
     minute_end = percentiles(bench.minute_end_ms)
@@ -1043,6 +1074,12 @@ def run_live_bench(
             round(memory.marks["replay"] * 1000.0 / len(tokens), 1) if "replay" in memory.marks else None
         ),
         "rss_held_mb": memory.marks.get("replay"),
+        # What the RSS is made of, at each checkpoint ("replay": held, freed pages returned) and at the
+        # end (as rss_end_mb, nothing returned): RssAnon (this process's own pages), RssFile (the
+        # libraries' resident file pages: shared, reclaimable, and depending on the page cache, so two
+        # checkouts of the same code differ here) and PSS (shared pages split among their processes).
+        **memory.parts_report(len(tokens)),
+        "rss_end_parts_mb": end_parts.as_dict() if end_parts is not None else None,
         "rss_held_above_imports_mb_per_1000": (
             round((memory.marks["replay"] - memory.marks["imports"]) * 1000.0 / len(tokens), 1)
             if "replay" in memory.marks and "imports" in memory.marks
@@ -1149,6 +1186,11 @@ def run_sharded_live_bench(shards: int, **kwargs: Any) -> dict[str, Any]:
         # holds at the end, and that per 1,000 of its instruments.
         "rss_held_mb_per_shard": [r["rss_held_mb"] for r in results],
         "rss_held_mb_per_1000_per_shard": [r["rss_held_mb_per_1000"] for r in results],
+        # ... split: each shard's own pages, its libraries' resident file pages, its PSS (docs/benchmarks.md)
+        "rss_anon_held_mb_per_shard": [r.get("rss_anon_held_mb") for r in results],
+        "rss_file_held_mb_per_shard": [r.get("rss_file_held_mb") for r in results],
+        "pss_held_mb_per_shard": [r.get("pss_held_mb") for r in results],
+        "rss_anon_held_mb_per_1000_per_shard": [r.get("rss_anon_held_mb_per_1000") for r in results],
         "wall_s": round(wall_s, 1),
         "per_shard": results,
     }

@@ -54,6 +54,18 @@ def test_bench_live_reports_positive_latencies_for_every_measured_bar() -> None:
     assert parts["imports"] > 0
     assert figures["bench_frames_mb"] == 0.0
     assert figures["rss_held_mb_per_1000"] == round(figures["rss_held_mb"] * 1000.0 / 3, 1)
+    # ... and each checkpoint split into the process's own pages and the libraries' file pages.
+    split = figures["rss_parts_mb"]
+    assert list(split) == list(parts)
+    for mark in split.values():
+        assert abs(mark["rss"] - (mark["anon"] + mark["file"] + mark["shmem"])) <= 0.2
+    assert figures["rss_anon_held_mb"] == split["replay"]["anon"] > 0
+    assert figures["rss_file_held_mb"] == split["replay"]["file"] > 0
+    assert figures["rss_anon_held_mb_per_1000"] == round(figures["rss_anon_held_mb"] * 1000.0 / 3, 1)
+    growth = figures["rss_parts_growth_mb"]
+    assert growth["imports"] == split["imports"]
+    assert growth["replay"]["anon"] == round(split["replay"]["anon"] - split["engine_opened"]["anon"], 1)
+    assert figures["rss_end_parts_mb"]["rss"] > 0
 
 
 def test_bench_live_with_the_market_in_its_process_replays_the_same_bars_and_labels_its_rss() -> None:
@@ -95,7 +107,12 @@ def test_the_bench_replay_process_imports_nothing_a_live_shard_does_not() -> Non
         "print(json.dumps(sorted(set(sys.modules) - before)))\n"
     )
     out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout) == ["tickwise.bench", "tickwise.bench.live", "tickwise.bench.live_market"]
+    assert json.loads(out.stdout) == [
+        "tickwise.bench",
+        "tickwise.bench.live",
+        "tickwise.bench.live_market",
+        "tickwise.bench.resident",  # reads /proc; standard library only
+    ]
 
 
 def test_bench_live_command_prints_one_json_line() -> None:

@@ -19,6 +19,12 @@ def test_three_shards_of_a_few_instruments_lose_no_bar_and_no_shard() -> None:
     held = figures["rss_held_mb_per_shard"]
     assert len(held) == 3 and all(h > 0 for h in held)
     assert figures["rss_held_mb_per_1000_per_shard"] == [round(h * 1000.0 / 2, 1) for h in held]
+    # ... split per shard into its own pages (RssAnon), its libraries' file pages and its PSS.
+    anon, files = figures["rss_anon_held_mb_per_shard"], figures["rss_file_held_mb_per_shard"]
+    assert anon == [s["rss_anon_held_mb"] for s in figures["per_shard"]]
+    assert all(0 < a < h and 0 < f < h for a, f, h in zip(anon, files, held, strict=True))
+    assert figures["rss_anon_held_mb_per_1000_per_shard"] == [round(a * 1000.0 / 2, 1) for a in anon]
+    assert all(p is None or p > 0 for p in figures["pss_held_mb_per_shard"])
 
 
 def test_the_minute_end_figure_includes_the_close_rule_the_feed_margin_shortens() -> None:

@@ -57,6 +57,7 @@ from tickwise.domain.timeframe import Timeframe
 from tickwise.observability.hooks import NullHooks
 from tickwise.pipelines.live.fast_rows import new_signal, positional
 from tickwise.pipelines.live.regimes import LiveRegimes
+from tickwise.pipelines.live.session_bars import PACK_EVERY, SessionBars
 from tickwise.pipelines.live.stored_bars import StoredBars
 from tickwise.pipelines.live.timeframes import EnsembleStep, TimeframeScorer
 from tickwise.ports.hooks import PipelineHooks
@@ -207,11 +208,15 @@ class InstrumentState:
     history: StoredBars  # stored 1m candles from the anchor up to the session start (compact)
     stream: FeatureStream | None
     last_time: datetime | None  # open instant of the newest bar folded in
-    session: list[Bar] = field(default_factory=list)  # bars processed since start
+    # bars processed since start, as columns (objects built when read: pipelines/live/session_bars.py)
+    session: SessionBars = field(default_factory=SessionBars)
+    pack_phase: int = (
+        0  # the session bars are packed in the minutes m with (m + pack_phase) % PACK_EVERY == 0
+    )
 
     def frame_before(self, t: datetime) -> pd.DataFrame:
         """History plus the session bars opened before ``t`` (what the stream must be opened on)."""
-        bars = [b for b in self.session if b.time < t]
+        bars = self.session.bars(0, self.session.before(t))
         hist = self.history.frame(self.history.before(t))
         if not bars:
             return hist.reset_index(drop=True)
@@ -228,7 +233,8 @@ class InstrumentState:
 
     def candles_before(self, t: datetime, n: int) -> list[Candle]:
         """The last ``n`` 1m candles (stored history, then session bars) opened before ``t``."""
-        session = [b.candle for b in self.session if b.time < t][-n:]
+        k = self.session.before(t)
+        session = self.session.candles(k - n, k)
         if len(session) >= n or not len(self.history):
             return session
         stop = self.history.before(t)
@@ -329,7 +335,9 @@ class LiveEngine:
             self.bank.attach(token, stream)
             if not self._bank_loaded:
                 self._load_bank_step(stream, last, float(history["close"].iloc[-1]))
-        state = InstrumentState(token, StoredBars.of(history), stream, last)
+        state = InstrumentState(
+            token, StoredBars.of(history), stream, last, pack_phase=len(self._states) % PACK_EVERY
+        )
         self._states[token] = state
         self._prime(token, history)
         if last is not None and self._rollup_span:
@@ -382,7 +390,7 @@ class LiveEngine:
         """The bars of ``token`` processed in this session, oldest first."""
         self.settle()  # a minute folded from columns records its bars in its deferred rest
         state = self._states.get(token)
-        return tuple(state.session) if state is not None else ()
+        return tuple(state.session.bars()) if state is not None else ()
 
     def resume_from(self) -> datetime | None:
         """The oldest newest-bar over all opened instruments (where a restart must backfill from)."""
@@ -857,7 +865,7 @@ class LiveEngine:
         duplicate check and a rewind read this at once, even while the rest is deferred."""
         for state, bar, _ in done:
             state.last_time = bar.candle.time
-            state.session.append(bar)
+            state.session.push(bar)
         self.bars += len(done)
 
     def _commit_many(self, done: Sequence[tuple[InstrumentState, Bar, np.ndarray]]) -> None:
@@ -879,8 +887,15 @@ class LiveEngine:
                 day = days[t] = t.astimezone(IST).date()
             return day
 
-        for (_, bar, _), closed in zip(done, rolled, strict=True):
+        minutes: dict[datetime, int] = {}  # whole minutes since the epoch, once per instant
+
+        for (state, bar, _), closed in zip(done, rolled, strict=True):
             candles.append(bar)
+            minute = minutes.get(bar.time)
+            if minute is None:
+                minute = minutes[bar.time] = int(bar.time.timestamp()) // 60
+            if (minute + state.pack_phase) % PACK_EVERY == 0:  # off the hot path, staggered
+                state.session.pack()
             if not closed:
                 continue
             # A bucket left open at the end of an earlier day of the stored history (its last minutes
@@ -937,7 +952,7 @@ class LiveEngine:
         frame = state.frame_before(first)
         if self._rollup_span:
             self.rollup.restore(token, state.candles_before(first, self._rollup_span))
-        state.session = [b for b in state.session if b.time < first]
+        state.session.truncate(state.session.before(first))
         state.stream = self.calculator.open_stream(frame) if len(frame) else None
         if state.stream is not None:
             self.bank.attach(token, state.stream)  # the re-opened stream takes over the bank row

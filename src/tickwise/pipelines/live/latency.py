@@ -6,6 +6,7 @@ interpolation), so the figures in ``docs/benchmarks.md`` and a live run's report
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,7 +38,8 @@ class LatencyLog:
     """Latencies (milliseconds) recorded by the signal sink as signals are written."""
 
     def __init__(self) -> None:
-        self._values: list[float] = []
+        # float64s, 8 B a signal (a list of floats takes 32): a session keeps every one until its report.
+        self._values: array[float] = array("d")
 
     def add(self, ms: float) -> None:
         self._values.append(ms)
