@@ -173,9 +173,8 @@ def _start_fold(
     return start_sides(fitter, requests)
 
 
-def _predict_events(ts: TrainingSet, rows: np.ndarray, artifact: ModelArtifact) -> np.ndarray:
+def _predict_events(ts: TrainingSet, rows: np.ndarray, predictor: Predictor) -> np.ndarray:
     """(long, short) probabilities of the training-set events ``rows``."""
-    predictor = Predictor(artifact)
     cols = np.array([ts.feature_names.index(n) for n in predictor.feature_names], dtype=np.int64)
     return predictor.predict_matrix(ts.x[np.ix_(rows, cols)])
 
@@ -374,7 +373,8 @@ async def _timeframe_history(
         outcome.seconds = time.perf_counter() - began
         return outcome, history
     owner = assign_steps(bar_times, steps)
-    event_owner = assign_steps(ts.t0, steps)
+    t0 = ts.t0  # the events' times, built once (every fold's training set keeps the same rows)
+    event_owner = assign_steps(t0, steps)
     scored: list[tuple[np.ndarray, np.ndarray]] = []
     meta_scored: list[tuple[np.ndarray, np.ndarray]] = []
     meta_cfg = ctx.options.meta if ctx.options.signals.meta_step is not None else None
@@ -399,9 +399,10 @@ async def _timeframe_history(
         meta_fit = _fold_meta(started, cfg, meta_cfg, trainer, scored)
         if k + 1 < len(steps):
             upcoming = await begin(steps[k + 1])
-        artifact, fold, fold_ts, regime = await _finish_fold(
+        artifact, predictor, fold, fold_ts, regime = await _finish_fold(
             ctx,
             started,
+            t0,
             meta_fit,
             cfg,
             label_spec.to_dict(),
@@ -417,7 +418,7 @@ async def _timeframe_history(
         if len(test_rows):
             probs = window_probs.pop(artifact.version, None)
             if probs is None or len(probs) != len(test_rows):
-                probs = _predict_events(fold_ts, test_rows, artifact)
+                probs = _predict_events(fold_ts, test_rows, predictor)
             scored.append((test_rows, probs))
             meta_scored.append(
                 _meta_scores(fold_ts, test_rows, probs, artifact, cfg, label_spec.cost_threshold)
@@ -430,7 +431,6 @@ async def _timeframe_history(
             window = pd.concat([window, regime.iloc[mine]], axis=1)
         if not window.empty:
             generator = signal_generator(ctx.options.signals, artifact)
-            predictor = Predictor(artifact)
             frame = signals_frame(window, predictor, generator, timeframe)
             if len(ctx.options.all_signal_timeframes) > 1 and ctx.options.ensemble is not None:
                 member_parts.append(member_scores(window, predictor, timeframe))
@@ -462,6 +462,13 @@ async def _timeframe_history(
     return outcome, history
 
 
+def _utc_index(times: pd.Series) -> pd.DatetimeIndex:
+    """``pd.to_datetime(times, utc=True)`` as an index, without its per-value scan of times that are
+    already datetime64 (about 7 % of the out-of-sample stage's samples in this process went to it)."""
+    index = pd.DatetimeIndex(times)
+    return index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+
+
 async def _write_meta_labels(
     ctx: HistoricalPorts,
     signals: pd.DataFrame,
@@ -476,7 +483,7 @@ async def _write_meta_labels(
     window = labels_frame(
         labels,
         str(timeframe),
-        lambda lab: step.scores(pd.DatetimeIndex(pd.to_datetime(lab["time"], utc=True))),
+        lambda lab: step.scores(_utc_index(lab["time"])),
     )
     meta = primary_meta_labels(signals, window, cost)
     tokens = sorted({int(t) for t in signals["instrument_token"].unique()})
@@ -583,6 +590,7 @@ def _fold_meta(
 async def _finish_fold(
     ctx: HistoricalPorts,
     started: _FoldStart,
+    t0: pd.DatetimeIndex,
     meta_fit: MetaFit | None,
     cfg: TrainConfig,
     label_spec: dict[str, object],
@@ -593,9 +601,10 @@ async def _finish_fold(
     window_probs: dict[str, np.ndarray],
     bars: Bars,
     trainer: BoosterTrainer[SideFit],
-) -> tuple[ModelArtifact, FoldOutcome, TrainingSet, pd.DataFrame | None]:
+) -> tuple[ModelArtifact, Predictor, FoldOutcome, TrainingSet, pd.DataFrame | None]:
     """The stored fold model (reused), or the fresh one's boosters collected, scored on its window,
-    saved, logged and recorded."""
+    saved, logged and recorded; with the one predictor that scores its window's events and bars (its
+    boosters are compiled and checked once per fold: ``t0`` is the events' times)."""
     step, fold, ts, layer = started.step, started.fold, started.ts, started.layer
     version = fold.model_version
     trained_from, trained_to = fold.trained_from, fold.trained_to
@@ -606,7 +615,7 @@ async def _finish_fold(
             await on_trained(existing)  # idempotent: completes the audit trail of an interrupted run
         artifact = await load_model(ctx, version)
         fold_ts, regime = with_bar_regime(ts, bars, layer_of(artifact.regime))
-        return artifact, fold, fold_ts, regime
+        return artifact, Predictor(artifact), fold, fold_ts, regime
     assert started.collect is not None  # a fold trained afresh has its sides submitted
     rows = step.train_idx
     regime = started.regime
@@ -642,8 +651,10 @@ async def _finish_fold(
         meta=None if meta_fit is None else meta_fit.model,
         regime=None if layer is None else layer.to_dict(),
     )
-    in_window = np.flatnonzero(step.scores(ts.t0))
-    probs = _predict_events(ts, in_window, artifact) if len(in_window) else np.empty((0, 2))
+    in_window = np.flatnonzero(step.scores(t0))
+    # The boosters score; the metrics added to the artifact below do not change what it predicts.
+    predictor = Predictor(artifact)
+    probs = _predict_events(ts, in_window, predictor) if len(in_window) else np.empty((0, 2))
     window_probs[version] = probs
     window = _window_metrics(ts, in_window, probs, cfg)
     if artifact.meta is not None:
@@ -692,4 +703,4 @@ async def _finish_fold(
     await ctx.models.insert(record)
     if on_trained is not None:
         await on_trained(record)
-    return artifact, fold, ts, regime
+    return artifact, predictor, fold, ts, regime
