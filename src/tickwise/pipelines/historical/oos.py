@@ -24,6 +24,11 @@ training events and for the bars it scores (:func:`with_bar_regime`).
 Data: each timeframe's bars, labels and training set are loaded once (``train.TrainingLoads``: the
 champion candidate's load of the same timeframe and window is reused, not re-read); a fold's score
 window is built as a frame from the bars' arrays only for its own rows.
+
+Pipelined (issue 14): fold k+1 is begun (its regime layer fitted, its two sides submitted to the
+trainer) as soon as fold k's meta model is trained, so with ``compute.fit_workers`` worker processes
+its sides train while this process collects fold k, scores its window and writes its model, signals
+and meta-labels. A fit depends only on its rows and parameters, so the models are the same in any order.
 """
 
 from __future__ import annotations
