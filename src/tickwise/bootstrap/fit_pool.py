@@ -8,13 +8,21 @@ their results are taken in their original order: the same boosters, bit for bit,
 (``tests/unit/historical/test_fit_pool.py``), so the model versions, runs and signals do not change.
 
 What travels: a job's bounded rows (at most ``max_train_rows`` of them, and the early-stopping tail),
-gathered from the training set only when the job is sent (not when it is queued), its labels, weights
-and parameters; back come the booster (as its text: thresholds and leaves exact), its rounds and the
-gain importance, computed in the worker where the split gains are still exact.
+its labels, weights and parameters; back come the booster (as its text: thresholds and leaves exact),
+its rounds and the gain importance, computed in the worker where the split gains are still exact. Rows
+of a training load spilled to disk (``adapters.local.row_spill``: every instrument's matrix and the
+bars' keys are files under the run's scratch directory) travel **by reference**: the files' paths, the
+rows' bar positions and the few per-bar columns appended in memory (the regime layer's) of those rows;
+the worker gathers the values from the files itself. Rows held only in memory are gathered here when
+the job is sent (not when it is queued) and travel as a matrix. Either way the worker trains on the
+same float64 matrix, bit for bit, that this process would.
 
-A worker keeps the binned Datasets of the rows it last fitted (keyed by the rows' bytes), since the
-same rows are fitted many times (both sides, every trial on one cv fold): binning costs about as much
-as a fold's boosting. A worker that dies fails the run with a clear error, never a hang.
+A worker keeps the binned Datasets of the rows it last fitted (keyed by the rows: by reference, their
+files, positions and columns; else the rows' bytes), since the same rows are fitted many times (both
+sides, every trial on one cv fold): binning costs about as much as a fold's boosting, and a job by
+reference whose rows a worker has binned is not even gathered. A worker that dies fails the run with a
+clear error, never a hang; a job whose spill files are gone fails with a :class:`ModelError` naming
+the file.
 """
 
 from __future__ import annotations
@@ -22,21 +30,24 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
 
-from tickwise.core.fit_jobs import BoosterJob, FitFuture, FittedBooster, JobRows, train_job
-from tickwise.core.model import LgbParams, binned_dataset
+from tickwise.adapters.local.row_spill import FileColumn, FileRows
+from tickwise.core.dataset import Bars, RowMatrix
+from tickwise.core.fit_jobs import BoosterJob, FitFuture, FitTargets, FittedBooster, JobRows, train_targets
+from tickwise.core.model import binned_dataset
 from tickwise.core.side_fit import SideFit, job_of
 from tickwise.domain.errors import ConfigError, ModelError
 
-__all__ = ["FitPool", "WorkerDied", "open_fit_pool"]
+__all__ = ["FitPool", "SpilledRows", "WorkerDied", "open_fit_pool"]
 
 
 class WorkerDied(ModelError):
@@ -44,43 +55,104 @@ class WorkerDied(ModelError):
 
 
 @dataclass(frozen=True)
-class _Sent:
-    """A job as a worker receives it: the matrices gathered, the rest as the job has it."""
+class SpilledRows:
+    """A job's rows by reference: bars ``bar`` (positions) of a spilled :class:`Bars`, columns
+    ``bar_cols`` of the bars at the job's columns ``from_bars``, and the values of the per-bar columns
+    appended in memory (``extra``: ``len(bar)`` rows, one column per job column not from the bars).
+    Pickled, it is the files' paths and these small arrays, not the rows' values."""
 
-    x: np.ndarray
-    y: np.ndarray
-    weight: np.ndarray
-    names: list[str]
-    params: LgbParams
-    num_boost_round: int
-    valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None
-    early_stopping_rounds: int | None
+    bars: Bars
+    bar: np.ndarray
+    bar_cols: np.ndarray
+    from_bars: np.ndarray
+    extra: np.ndarray
+
+    @classmethod
+    def of(cls, rows: JobRows) -> SpilledRows | None:
+        """``rows`` by reference when their matrix is gathered from spilled bars, else ``None``."""
+        x = rows.x
+        if not isinstance(x, RowMatrix) or not _on_disk(x.bars):
+            return None
+        idx = np.asarray(rows.cols, dtype=np.int64).ravel()
+        if len(idx) and (idx.min() < 0 or idx.max() >= x.shape[1]):
+            raise IndexError(f"column positions outside 0..{x.shape[1] - 1}")
+        bar = x.rows.read(np.asarray(rows.rows).ravel())
+        k = len(x.cols)
+        from_bars = idx < k
+        if x.extra is None or from_bars.all():
+            extra = np.empty((len(bar), 0), dtype=np.float64)
+        else:
+            extra = x.extra[np.ix_(bar, idx[~from_bars] - k)]
+        return cls(x.bars, bar, x.cols[idx[from_bars]], from_bars, extra)
+
+    def identity(self) -> bytes:
+        """What names these rows' values: the spill files (never rewritten while they exist), the bar
+        positions, the columns, and the appended columns' values."""
+        files = [part.path for part in self.bars.parts if isinstance(part, FileRows)]
+        source = self.bars.keys["source"]
+        files.append(source.path if isinstance(source, FileColumn) else Path())
+        return _digest(
+            b"spilled",
+            "|".join(map(str, files)).encode(),
+            np.ascontiguousarray(self.bar, dtype=np.int64).tobytes(),
+            np.ascontiguousarray(self.bar_cols, dtype=np.int64).tobytes(),
+            np.ascontiguousarray(self.from_bars, dtype=np.bool_).tobytes(),
+            np.ascontiguousarray(self.extra, dtype=np.float64).tobytes(),
+            repr(self.extra.shape).encode(),
+        )
+
+    def gather(self) -> np.ndarray:
+        """The float64 matrix ``JobRows.gather`` gives in the sending process, bit for bit (read from
+        the spill files here). A spill file that is gone is a :class:`ModelError` naming it."""
+        try:
+            if self.from_bars.all():
+                x = self.bars.take(self.bar, self.bar_cols)
+            else:
+                x = np.empty((len(self.bar), len(self.from_bars)), dtype=np.float64)
+                if self.from_bars.any():
+                    x[:, self.from_bars] = self.bars.take(self.bar, self.bar_cols)
+                x[:, ~self.from_bars] = self.extra
+        except FileNotFoundError as exc:
+            raise ModelError(
+                f"a fit job's rows are read from the training load's spill files, and {exc.filename} is "
+                "gone (was the run's scratch directory removed while it ran?)"
+            ) from None
+        return np.ascontiguousarray(x, dtype=np.float64)
+
+
+def _on_disk(bars: Bars) -> bool:
+    """Every part and the bars' positions are spill files, so a copy pickles as their paths."""
+    return all(isinstance(part, FileRows) for part in bars.parts) and isinstance(
+        bars.keys.get("source"), FileColumn
+    )
+
+
+def _outgoing_rows(rows: JobRows) -> np.ndarray | SpilledRows:
+    """A job's rows as they travel: by reference when spilled, else gathered now."""
+    return SpilledRows.of(rows) or rows.gather()
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """A job as a worker receives it: its rows (gathered, or by reference) and its targets."""
+
+    train: np.ndarray | SpilledRows
+    valid: np.ndarray | SpilledRows | None
+    targets: FitTargets
 
 
 class _Outgoing:
     """A job on its way to a worker. It is pickled by the pool's feeder thread when a worker is about
-    to take it, so its rows are gathered then: at most a few jobs' matrices exist at a time in this
-    process, however many jobs are queued."""
+    to take it, so rows held in memory are gathered then: at most a few jobs' matrices exist at a time
+    in this process, however many jobs are queued."""
 
     def __init__(self, job: BoosterJob) -> None:
         self.job = job
 
     def __reduce__(self) -> tuple[type[_Sent], tuple[object, ...]]:
         job = self.job
-        valid = None if job.valid is None else (job.valid[0].gather(), job.valid[1], job.valid[2])
-        return (
-            _Sent,
-            (
-                job.train.gather(),
-                job.y,
-                job.weight,
-                job.names,
-                job.params,
-                job.num_boost_round,
-                valid,
-                job.early_stopping_rounds,
-            ),
-        )
+        valid = None if job.valid is None else _outgoing_rows(job.valid[0])
+        return (_Sent, (_outgoing_rows(job.train), valid, FitTargets.of(job)))
 
 
 # In a worker: binned Datasets of the rows it fitted last, most recently used last.
@@ -88,10 +160,9 @@ _BINS: OrderedDict[bytes, lgb.Dataset] = OrderedDict()
 _BINS_KEPT = 16
 
 
-def _binned(key: bytes, build: object) -> lgb.Dataset:
+def _binned(key: bytes, build: Callable[[], lgb.Dataset]) -> lgb.Dataset:
     got = _BINS.get(key)
     if got is None:
-        assert callable(build)
         got = build()
         _BINS[key] = got
         while len(_BINS) > _BINS_KEPT:
@@ -108,34 +179,28 @@ def _digest(*parts: bytes) -> bytes:
     return h.digest()
 
 
+def _identity(rows: np.ndarray | SpilledRows) -> bytes:
+    if isinstance(rows, SpilledRows):
+        return rows.identity()
+    x = np.ascontiguousarray(rows, dtype=np.float64)
+    return _digest(b"gathered", x.view(np.uint8).ravel().tobytes(), repr(x.shape).encode())
+
+
+def _matrix(rows: np.ndarray | SpilledRows) -> np.ndarray:
+    return rows.gather() if isinstance(rows, SpilledRows) else np.ascontiguousarray(rows, dtype=np.float64)
+
+
 def _train_sent(sent: _Sent) -> FittedBooster:
     """Worker side: bin (or reuse the bins of the same rows) and train, as ``InlineRunner`` does."""
-    max_bin = sent.params.get("max_bin", 63)
-    key = _digest(
-        np.ascontiguousarray(sent.x).view(np.uint8).ravel().tobytes(),
-        repr((sent.x.shape, sent.names, max_bin)).encode(),
-    )
-    train = _binned(key, lambda: binned_dataset(sent.x, sent.names, max_bin))
+    targets = sent.targets
+    max_bin = targets.params.get("max_bin", 63)
+    key = _digest(_identity(sent.train), repr((targets.names, max_bin)).encode())
+    train = _binned(key, lambda: binned_dataset(_matrix(sent.train), targets.names, max_bin))
     valid = None
     if sent.valid is not None:
-        vx = np.ascontiguousarray(sent.valid[0], dtype=np.float64)
-        vkey = _digest(key, vx.view(np.uint8).ravel().tobytes(), repr(vx.shape).encode())
-        valid = _binned(vkey, lambda: lgb.Dataset(vx, reference=train))
-    job = BoosterJob(
-        _whole(sent.x),
-        sent.y,
-        sent.weight,
-        sent.names,
-        sent.params,
-        sent.num_boost_round,
-        None if sent.valid is None else (_whole(sent.valid[0]), sent.valid[1], sent.valid[2]),
-        sent.early_stopping_rounds,
-    )
-    return train_job(job, train, valid)
-
-
-def _whole(x: np.ndarray) -> JobRows:
-    return JobRows(x, np.arange(x.shape[0]), np.arange(x.shape[1]))
+        tail = sent.valid
+        valid = _binned(_digest(key, _identity(tail)), lambda: lgb.Dataset(_matrix(tail), reference=train))
+    return train_targets(targets, train, valid)
 
 
 class _PoolFuture:

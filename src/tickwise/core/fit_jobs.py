@@ -34,10 +34,13 @@ __all__ = [
     "BoosterJob",
     "FitFuture",
     "FitRunner",
+    "FitTargets",
     "FittedBooster",
     "InlineRunner",
     "JobRows",
     "fitted_of",
+    "train_job",
+    "train_targets",
 ]
 
 
@@ -75,6 +78,31 @@ class BoosterJob:
 
 
 @dataclass(frozen=True)
+class FitTargets:
+    """A job without its rows: what its fit trains towards (labels, weights, the early-stopping tail's
+    labels and weights) and how. What a worker needs besides the rows it gathers or has binned."""
+
+    y: np.ndarray
+    weight: np.ndarray
+    names: list[str]
+    params: LgbParams
+    num_boost_round: int
+    valid: tuple[np.ndarray, np.ndarray] | None = None  # the early-stopping tail's labels and weights
+    early_stopping_rounds: int | None = None
+
+    @property
+    def early_stopped(self) -> bool:
+        return self.valid is not None
+
+    @classmethod
+    def of(cls, job: BoosterJob) -> FitTargets:
+        valid = None if job.valid is None else (job.valid[1], job.valid[2])
+        return cls(
+            job.y, job.weight, job.names, job.params, job.num_boost_round, valid, job.early_stopping_rounds
+        )
+
+
+@dataclass(frozen=True)
 class FittedBooster:
     """A job's booster, the rounds its predictions use (the early-stopped best, else all) and the gain
     importance per feature at those rounds (computed where the booster was trained: a booster rebuilt
@@ -85,7 +113,7 @@ class FittedBooster:
     gain: np.ndarray
 
 
-def fitted_of(booster: lgb.Booster, job: BoosterJob) -> FittedBooster:
+def fitted_of(booster: lgb.Booster, job: BoosterJob | FitTargets) -> FittedBooster:
     """The result of ``job`` once its booster is trained (the rounds rule of ``core.fitting.fit_side``)."""
     rounds = (
         int(booster.best_iteration or booster.current_iteration())
@@ -103,22 +131,32 @@ def train_job(
 ) -> FittedBooster:
     """Train ``job`` on ``train`` (its training matrix, or that matrix's binned Dataset) and ``valid``
     (the early-stopping tail's matrix or Dataset binned with ``train``'s bins)."""
+    return train_targets(FitTargets.of(job), train, valid)
+
+
+def train_targets(
+    targets: FitTargets,
+    train: np.ndarray | lgb.Dataset,
+    valid: np.ndarray | lgb.Dataset | None = None,
+) -> FittedBooster:
+    """:func:`train_job` of a job's :class:`FitTargets` and its rows as given (what a worker trains:
+    the rows it gathered, or their Dataset binned for an earlier fit)."""
     valid_set = None
-    if job.valid is not None:
+    if targets.valid is not None:
         if valid is None:
             raise ValueError("an early-stopped job needs its validation rows")
-        valid_set = (valid, job.valid[1], job.valid[2])
+        valid_set = (valid, targets.valid[0], targets.valid[1])
     booster = fit_booster(
         train,
-        job.y,
-        params=job.params,
-        num_boost_round=job.num_boost_round,
-        feature_names=job.names,
-        weight=job.weight,
+        targets.y,
+        params=targets.params,
+        num_boost_round=targets.num_boost_round,
+        feature_names=targets.names,
+        weight=targets.weight,
         valid=valid_set,
-        early_stopping_rounds=job.early_stopping_rounds,
+        early_stopping_rounds=targets.early_stopping_rounds,
     )
-    return fitted_of(booster, job)
+    return fitted_of(booster, targets)
 
 
 class FitFuture(Protocol):
