@@ -29,8 +29,9 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from tickwise.core.cv import chunks, is_ascending, position_dtype
 from tickwise.core.metrics import TradeOutcomes
-from tickwise.core.sample_weights import fold_weights_of
+from tickwise.core.sample_weights import instrument_fold_weights
 from tickwise.domain.errors import ModelError
 
 KEY = ["instrument_token", "timeframe", "time"]
@@ -194,14 +195,58 @@ class TrainingSet:
             out[side] = frame
         return out
 
-    def y(self, side: int) -> np.ndarray:
-        """1 where the side's label is +1 (the trade hit its profit target first), else 0."""
-        y: np.ndarray = (self.label(side, "label") == 1).astype(np.int8)
+    def y(self, side: int, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """1 where the side's label is +1 (the trade hit its profit target first), else 0 (of ``rows``:
+        only those are read)."""
+        y: np.ndarray = (self.label(side, "label", rows) == 1).astype(np.int8)
         return y
 
-    def stored_weight(self, side: int) -> np.ndarray:
-        w = self.label(side, "weight").astype(np.float64, copy=False)
+    def stored_weight(self, side: int, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        w = self.label(side, "weight", rows).astype(np.float64, copy=False)
         return np.where(np.isfinite(w) & (w > 0), w, 1.0)
+
+    def events(self, rows: np.ndarray | None = None) -> RowEvents:
+        """The times of ``rows`` (default: every row) as ``core.cv.SortedEvents``: read in windows."""
+        return RowEvents(self, rows)
+
+    @property
+    def t0_sorted(self) -> bool:
+        """Whether the rows' t0 never decreases (a built training set's always does: its rows keep the
+        bars' (time, instrument) order), checked once, :data:`core.cv.CHUNK` rows at a time."""
+        known: bool | None = self.__dict__.get("_t0_sorted")
+        if known is None:
+            known, last = True, np.iinfo(np.int64).min
+            for part in chunks(len(self.columns["t0"])):
+                t0 = self.read("t0", part)
+                if int(t0[0]) < last or not is_ascending(t0):
+                    known = False
+                    break
+                last = int(t0[-1])
+            self.__dict__["_t0_sorted"] = known
+        return known
+
+    def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """``(t0.min(), t1.max())`` (missing times skipped, as a DatetimeIndex's min and max do), read
+        :data:`core.cv.CHUNK` rows at a time."""
+        first, last = None, None
+        for part in chunks(len(self)):
+            t0, t1 = self.read("t0", part), self.read("t1", part)
+            t0, t1 = t0[t0 != _NAT], t1[t1 != _NAT]
+            if t0.size:
+                first = int(t0.min()) if first is None else min(first, int(t0.min()))
+            if t1.size:
+                last = int(t1.max()) if last is None else max(last, int(t1.max()))
+        if first is None or last is None:
+            raise ModelError("a training set without event times")
+        return pd.Timestamp(first, unit="ns", tz="UTC"), pd.Timestamp(last, unit="ns", tz="UTC")
+
+    def tokens(self) -> list[int]:
+        """The distinct instrument tokens of the rows, ascending (``sorted(set(token.tolist()))``,
+        without a Python int per row), read :data:`core.cv.CHUNK` rows at a time."""
+        seen = np.empty(0, dtype=np.int64)
+        for part in chunks(len(self)):
+            seen = np.union1d(seen, self.read("token", part))
+        return [int(t) for t in seen]
 
     def outcomes(self, rows: np.ndarray | slice = slice(None)) -> TradeOutcomes:
         long_ret, long_exit = self.label(1, "ret", rows), self.label(1, "exit_price", rows)
@@ -219,23 +264,65 @@ class TrainingSet:
         """``fold_weights`` of side ``side``'s labels of ``rows``, the fold ending at their latest t1
         (``core.fitting.window_weights`` of this side's label frame), from the kept columns: the same
         values bit for bit, reading only the window's rows."""
-        token = self.read("token", rows)
-        t0, t1 = self.read("t0", rows), self.label(side, "t1", rows)
-        known = t1 != _NAT
-        if not known.any():
-            return np.full(len(token), np.nan, dtype=np.float64)
-        grids = {}
-        for tok in pd.unique(token):
-            grid = close_grid(self.closes, (int(tok), self.timeframe))
-            if grid is not None:
-                grids[int(tok)] = grid
-        return fold_weights_of(token, t0, t1, grids, int(t1[known].max()))
+        rows = np.asarray(rows)
+        n = len(rows)
+        out = np.full(n, np.nan, dtype=np.float64)
+        train_end = None
+        for part in chunks(n):  # the fold ends at the window's latest known t1 of this side
+            t1 = self.label(side, "t1", rows[part])
+            t1 = t1[t1 != _NAT]
+            if t1.size:
+                train_end = int(t1.max()) if train_end is None else max(train_end, int(t1.max()))
+        if train_end is None:
+            return out
+        # Each instrument's in-fold window positions (ascending, int32 when they fit), gathered a
+        # chunk at a time: no token, t0 or t1 of every window row is read at once (issue 15).
+        dtype = position_dtype(n)
+        groups: dict[int, list[np.ndarray]] = {}
+        for part in chunks(n):
+            t1 = self.label(side, "t1", rows[part])
+            mine = np.flatnonzero((t1 <= train_end) & (t1 != _NAT))
+            if not mine.size:
+                continue
+            token = self.read("token", rows[part][mine])
+            order = np.argsort(token, kind="stable")
+            cuts = np.flatnonzero(np.diff(token[order])) + 1
+            for at in np.split(order, cuts):
+                groups.setdefault(int(token[at[0]]), []).append((mine[at] + part.start).astype(dtype))
+        for tok in list(groups):
+            pos = np.concatenate(groups.pop(tok))
+            grid = close_grid(self.closes, (tok, self.timeframe))
+            if grid is None:
+                raise KeyError(f"no bars given for instrument {tok}")
+            r = rows[pos]
+            out[pos] = instrument_fold_weights(*grid, self.read("t0", r), self.label(side, "t1", r), tok)
+        return out
 
     def subset(self, rows: np.ndarray) -> TrainingSet:
         """Rows ``rows`` as a training set of in-memory columns."""
         columns: dict[str, KeptColumn] = {n: ArrayColumn(c.read(rows)) for n, c in self.columns.items()}
         x = self.x.subset(rows) if isinstance(self.x, RowMatrix) else self.x[rows]
         return replace(self, x=x, columns=columns)
+
+
+class RowEvents:
+    """A training set's times at ``rows`` (default: every row) as ``core.cv.SortedEvents``: each read
+    is of the positions asked for, so a split or a holdout never holds every row's times."""
+
+    def __init__(self, ts: TrainingSet, rows: np.ndarray | None = None) -> None:
+        self._ts, self._rows = ts, rows
+
+    def __len__(self) -> int:
+        return len(self._ts) if self._rows is None else len(self._rows)
+
+    def _at(self, at: slice | np.ndarray) -> np.ndarray | slice:
+        return at if self._rows is None else self._rows[at]
+
+    def t0(self, at: slice | np.ndarray) -> np.ndarray:
+        return self._ts.read("t0", self._at(at))
+
+    def t1(self, at: slice | np.ndarray) -> np.ndarray:
+        return self._ts.read("t1", self._at(at))
 
 
 def _entry_price(exit_: np.ndarray, ret: np.ndarray, side: int) -> np.ndarray:
