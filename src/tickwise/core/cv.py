@@ -39,6 +39,11 @@ def position_dtype(n: int) -> type[np.int32] | type[np.int64]:
     return np.int32 if n < 2**31 else np.int64
 
 
+def chunk_size() -> int:
+    """:data:`CHUNK`, read when called (tests read in small chunks to cross their boundaries)."""
+    return CHUNK
+
+
 def chunks(n: int, size: int | None = None) -> Iterator[slice]:
     """``slice(0, size), slice(size, 2 * size), ...`` covering ``0 .. n - 1`` (``size`` default:
     :data:`CHUNK`, read when called)."""

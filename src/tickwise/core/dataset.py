@@ -24,12 +24,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import pairwise
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-from tickwise.core.cv import chunks, is_ascending, position_dtype
+from tickwise.core.cv import chunk_size, chunks, is_ascending, position_dtype
 from tickwise.core.metrics import TradeOutcomes
 from tickwise.core.sample_weights import instrument_fold_weights
 from tickwise.domain.errors import ModelError
@@ -579,15 +580,59 @@ class BarsBuilder:
         self._parts.append((int(token), np.asarray(times, dtype=np.int64), self._keep(x)))
 
     def build(self) -> Bars:
-        """The bars sorted by (time, instrument)."""
+        """The bars sorted by (time, instrument): ``np.lexsort((token, times))`` of the parts in the
+        order they came, merged one time window of about :data:`core.cv.CHUNK` bars at a time (issue
+        15): each key of every bar is made once, one key after the other, and kept before the next, so
+        the build holds one key of every bar besides the parts' times (not five arrays of every bar)."""
         parts, self._parts = self._parts, []
-        sizes = [len(t) for _, t, _ in parts]
-        token = np.repeat(np.array([p[0] for p in parts], dtype=np.int64), sizes)
-        times = np.concatenate([t for _, t, _ in parts]) if parts else np.empty(0, dtype=np.int64)
-        order = np.lexsort((token, times))
+        tokens = [token for token, _, _ in parts]
+        times = [t for _, t, _ in parts]
+        starts = np.cumsum([0, *(len(t) for t in times)])
+        n = int(starts[-1])
+        windows = _time_windows(times)
         keep = self._keep_column
-        keys = {"token": keep(token[order]), "times": keep(times[order]), "source": keep(order)}
+        keys = {}
+        for name in ("token", "times", "source"):
+            out = np.empty(n, dtype=np.int64)
+            at = 0
+            for lo, hi in pairwise(windows):
+                # each part's bars in [lo, hi), in the parts' order: lexsort's ties keep that order
+                ranges = [np.searchsorted(t, (lo, hi)) for t in times]
+                key_token = np.concatenate(
+                    [np.full(b - a, tok, dtype=np.int64) for tok, (a, b) in zip(tokens, ranges, strict=True)]
+                )
+                key_time = np.concatenate([t[a:b] for t, (a, b) in zip(times, ranges, strict=True)])
+                order = np.lexsort((key_token, key_time))
+                if name == "token":
+                    values = key_token[order]
+                elif name == "times":
+                    values = key_time[order]
+                else:
+                    values = np.concatenate(
+                        [np.arange(s + a, s + b) for s, (a, b) in zip(starts[:-1], ranges, strict=True)]
+                    )[order]
+                out[at : at + len(values)] = values
+                at += len(values)
+            keys[name] = keep(out)
+            del out
         return Bars(keys, self.columns, tuple(x for _, _, x in parts), self._nan)
+
+
+def _time_windows(times: Sequence[np.ndarray]) -> np.ndarray:
+    """Ascending bounds ``[w0, w1, ..., wk]`` of time windows ``[w_i, w_i+1)`` that cover every time of
+    ``times`` (each ascending) with about :data:`core.cv.CHUNK` of them in each: cut at every CHUNK-th
+    of a 1-in-64 sample of them (the sample is a 64th of the times)."""
+    stride = 64
+    sample = np.sort(
+        np.concatenate(
+            [np.asarray(t[::stride], dtype=np.int64) for t in times if len(t)] or [np.empty(0, np.int64)]
+        )
+    )
+    if not len(sample):
+        return np.empty(0, dtype=np.int64)
+    last = max(int(t[-1]) for t in times if len(t))
+    cuts = np.unique(sample[:: max(chunk_size() // stride, 1)])
+    return np.append(cuts, last + 1)
 
 
 class KeptLabels:
@@ -695,16 +740,11 @@ def training_set_of(
     if len(bars) == 0 or not any(len(f) for f in labels.values()):
         raise ModelError("no training data: features or labels are empty for the requested range")
     end_ns = None if end is None else pd.Timestamp(end).tz_convert("UTC").as_unit("ns").value
-    bar_token = bars.token
-    by_token = np.argsort(bar_token, kind="stable")  # each instrument's bars, in time order
-    cuts = np.flatnonzero(np.diff(bar_token[by_token])) + 1
-    rows_of = {int(bar_token[idx[0]]): idx for idx in np.split(by_token, cuts) if len(idx)}
-    del bar_token, by_token
-    picked: list[np.ndarray] = []
+    rows_of = _rows_by_token(bars)
+    picked: list[np.ndarray] = []  # each instrument's rows: their bar positions, ascending
     sources: list[tuple[KeptLabels, dict[int, np.ndarray]]] = []  # each instrument's label rows per side
-    t1_parts: list[np.ndarray] = []
     for instrument, given in labels.items():
-        rows = rows_of.get(int(instrument))
+        rows = rows_of.pop(int(instrument), None)
         if rows is None or len(given) == 0:
             continue
         lab = given if isinstance(given, KeptLabels) else KeptLabels.of_frame(given)
@@ -714,33 +754,64 @@ def training_set_of(
         long_, short = np.flatnonzero(kept & (side == 1)), np.flatnonzero(kept & (side == -1))
         both, at_l, at_s = np.intersect1d(lab_t0[long_], lab_t0[short], return_indices=True)
         _, at_bar, at_both = np.intersect1d(bars.key("times", rows), both, return_indices=True)
-        long_, short = long_[at_l[at_both]], short[at_s[at_both]]
+        label_rows = position_dtype(len(lab))
+        long_, short = long_[at_l[at_both]].astype(label_rows), short[at_s[at_both]].astype(label_rows)
         picked.append(rows[at_bar])
-        t1_parts.append(np.maximum(lab_t1[long_], lab_t1[short]))
         sources.append((lab, {1: long_, -1: short}))
-    rows = np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
-    del picked, rows_of
-    if len(rows) == 0:
+    del rows_of
+    n = sum(len(p) for p in picked)
+    if n == 0:
         raise ModelError("no training data: no bar has features and labels on both sides")
-    order = np.argsort(rows, kind="stable")
-    rows = rows[order]
+    # The rows in the bars' order: their positions sorted (each bar is one instrument's: no ties), and
+    # each instrument's rows' places in it, so every column is written in place a part at a time
+    # (issue 15: no argsort of every row and no concatenation of a column before its reorder).
+    rows = np.concatenate(picked).astype(np.int64)
+    rows.sort()
+    dests = []
+    while picked:
+        dests.append(np.searchsorted(rows, picked.pop(0)).astype(position_dtype(n)))
     columns: dict[str, KeptColumn] = {
         "token": keep(bars.key("token", rows)),
         "t0": keep(bars.key("times", rows)),
-        "t1": keep(np.concatenate(t1_parts)[order]),
     }
-    del t1_parts
+    bar_rows = keep(rows)
+    del rows
+    t1 = np.empty(n, dtype=np.int64)
+    for (lab, at), dest in zip(sources, dests, strict=True):
+        t1[dest] = np.maximum(lab.read("t1", at[1]), lab.read("t1", at[-1]))
+    columns["t1"] = keep(t1)
+    del t1
     for s in (1, -1):
         for name, dtype in _LABEL_DTYPES.items():
-            values = np.concatenate([lab.read(name, at[s]) for lab, at in sources])[order]
-            values = _label_codes(values) if name == "label" else np.asarray(values, dtype=dtype)
-            columns[f"{s}:{name}"] = keep(values)
-            del values
-    columns["bar_rows"] = keep(rows)
-    del rows, order, sources
+            out: np.ndarray | None = None
+            for (lab, at), dest in zip(sources, dests, strict=True):
+                part = lab.read(name, at[s])
+                part = _label_codes(part) if name == "label" else np.asarray(part, dtype=dtype)
+                if out is None:
+                    out = np.empty(n, dtype=part.dtype)
+                out[dest] = part
+            assert out is not None  # n > 0: some instrument has rows
+            columns[f"{s}:{name}"] = keep(out)
+            del out
+    columns["bar_rows"] = bar_rows
+    del sources, dests
     x = RowMatrix(bars, columns["bar_rows"], np.array([bars.columns.index(n) for n in names], dtype=np.int64))
     # the closes as given (a KeptCloses stays one: no Series of every instrument is built here)
     return TrainingSet(names, feature_set, timeframe, x, columns, {} if closes is None else closes)
+
+
+def _rows_by_token(bars: Bars) -> dict[int, np.ndarray]:
+    """Each instrument's bar positions (ascending, int32 when they fit), its tokens read
+    :data:`core.cv.CHUNK` bars at a time (no token or sort of every bar at once)."""
+    dtype = position_dtype(len(bars))
+    groups: dict[int, list[np.ndarray]] = {}
+    for part in chunks(len(bars)):
+        token = bars.key("token", part)
+        order = np.argsort(token, kind="stable")
+        cuts = np.flatnonzero(np.diff(token[order])) + 1
+        for at in np.split(order, cuts):
+            groups.setdefault(int(token[at[0]]), []).append((at + part.start).astype(dtype))
+    return {tok: np.concatenate(parts) for tok, parts in groups.items()}
 
 
 def _label_codes(values: np.ndarray) -> np.ndarray:

@@ -26,6 +26,9 @@ from tickwise.core.cv import (
     scan_sorted,
 )
 from tickwise.core.dataset import (
+    ArrayColumn,
+    Bars,
+    BarsBuilder,
     KeptLabels,
     TrainingSet,
     bars_of_frame,
@@ -434,3 +437,115 @@ def test_a_fixed_round_job_on_a_spilled_window_allocates_a_few_bytes_per_window_
             tracemalloc.stop()
     assert peaks["new"] < 24, peaks
     assert peaks["old"] > 2 * peaks["new"], peaks
+
+
+# ---------------------------------------------------------------- the bars' keys
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bars_merged_window_by_window_have_the_keys_of_one_lexsort_bit_for_bit(
+    seed: int, small_chunks: int
+) -> None:
+    """Instruments with overlapping, gappy times, one given twice and one empty: the windowed merge
+    gives the keys ``np.lexsort((token, times))`` of all bars gave, ties in the order the parts came."""
+    rng = np.random.default_rng(seed)
+    builder = BarsBuilder(["a"])
+    given: list[tuple[int, np.ndarray]] = []
+    for token in (30, 10, 20, 10, 40):
+        n = 0 if token == 40 else int(rng.integers(50, 400))
+        times = np.sort(rng.choice(2_000, size=n, replace=False)).astype(np.int64) * 60 * 10**9
+        builder.add(token, times, rng.normal(size=(n, 1)))
+        given.append((token, times))
+    bars = builder.build()
+    token = np.concatenate([np.full(len(t), tok, dtype=np.int64) for tok, t in given])
+    times = np.concatenate([t for _, t in given])
+    order = np.lexsort((token, times))
+    assert bars.token.tobytes() == token[order].tobytes()
+    assert bars.times.tobytes() == times[order].tobytes()
+    assert bars.source.tobytes() == order.astype(np.int64).tobytes()
+    empty = BarsBuilder(["a"]).build()
+    assert len(empty) == 0 and empty.times.dtype == np.int64
+
+
+def _reference_training_columns(
+    bars: Bars, labels: dict[int, pd.DataFrame], end: pd.Timestamp | None
+) -> dict[str, np.ndarray]:
+    """``training_set_of``'s columns as it built them before: every bar's token argsorted, every row's
+    positions concatenated and argsorted, each column concatenated and reordered."""
+    end_ns = None if end is None else end.as_unit("ns").value
+    bar_token = bars.token
+    by_token = np.argsort(bar_token, kind="stable")
+    cuts = np.flatnonzero(np.diff(bar_token[by_token])) + 1
+    rows_of = {int(bar_token[idx[0]]): idx for idx in np.split(by_token, cuts) if len(idx)}
+    picked, sources, t1_parts = [], [], []
+    for instrument, given in labels.items():
+        rows = rows_of.get(int(instrument))
+        if rows is None or len(given) == 0:
+            continue
+        lab = KeptLabels.of_frame(given)
+        lab_t0, lab_t1 = lab.read("time"), lab.read("t1")
+        kept = np.ones(len(lab), dtype=bool) if end_ns is None else lab_t1 <= end_ns
+        side = lab.read("side")
+        long_, short = np.flatnonzero(kept & (side == 1)), np.flatnonzero(kept & (side == -1))
+        both, at_l, at_s = np.intersect1d(lab_t0[long_], lab_t0[short], return_indices=True)
+        _, at_bar, at_both = np.intersect1d(bars.key("times", rows), both, return_indices=True)
+        long_, short = long_[at_l[at_both]], short[at_s[at_both]]
+        picked.append(rows[at_bar])
+        t1_parts.append(np.maximum(lab_t1[long_], lab_t1[short]))
+        sources.append((lab, {1: long_, -1: short}))
+    rows = np.concatenate(picked)
+    order = np.argsort(rows, kind="stable")
+    rows = rows[order]
+    columns = {
+        "token": bars.key("token", rows),
+        "t0": bars.key("times", rows),
+        "t1": np.concatenate(t1_parts)[order],
+    }
+    dtypes = {
+        "label": np.int8,
+        "t1": np.int64,
+        "ret": np.float64,
+        "exit_price": np.float64,
+        "weight": np.float64,
+    }
+    for s in (1, -1):
+        for name, dtype in dtypes.items():
+            values = np.concatenate([lab.read(name, at[s]) for lab, at in sources])[order]
+            columns[f"{s}:{name}"] = np.asarray(values, dtype=dtype)
+    columns["bar_rows"] = rows
+    return columns
+
+
+@pytest.mark.parametrize("spilled", [False, True])
+@pytest.mark.parametrize("cut", [None, 100])
+def test_a_training_set_built_in_place_has_the_columns_of_the_reordered_build_bit_for_bit(
+    tmp_path: Path, spilled: bool, cut: int | None, small_chunks: int
+) -> None:
+    features, labels = synthetic_frames(n_bars=400, n_instruments=5, n_noise=2, seed=21)
+    labels = labels[~((labels["instrument_token"] == 2) & (labels["side"] == -1) & (labels.index % 3 == 0))]
+    labels = labels[labels["instrument_token"] != 5]  # bars without labels
+    features = features[features["instrument_token"] != 4]  # labels without bars
+    end = None if cut is None else pd.Timestamp(features["time"].max()) - pd.Timedelta(minutes=cut)
+    bars = bars_of_frame(features, NAMES)
+    stored = _stored(labels)
+    want = _reference_training_columns(bars, stored, end)
+    with ScratchRowSpill(tmp_path) as spill:
+        given: dict[int, pd.DataFrame] | dict[int, KeptLabels] = stored
+        if spilled:
+            given = {
+                t: KeptLabels.of_frame(compact_labels(f, t, "1m"), spill.keep_column)
+                for t, f in stored.items()
+            }
+        ts = training_set_of(
+            bars,
+            given,
+            feature_set="fs",
+            timeframe="1m",
+            end=None if end is None else end.to_pydatetime(),
+            keep=spill.keep_column if spilled else ArrayColumn,
+        )
+        assert list(ts.columns) == list(want)
+        for name, values in want.items():
+            got = ts.read(name)
+            assert got.tobytes() == values.tobytes(), name
+            assert got.dtype == values.dtype, name
