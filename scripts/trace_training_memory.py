@@ -47,7 +47,6 @@ def main(argv: list[str]) -> None:
         port_file.write_text(str(bench._free_port()))
     cluster = EmbeddedCluster(base / "db", int(port_file.read_text()), server_options=bench._SERVER_OPTIONS)
     url = cluster.up()
-    migrate(cluster.admin_url())
     # a traced run is several times slower: a label read may take longer than the default 60 s
     extra = {**bench.LEAN_MODEL, "database.command_timeout_s": "900"}
     # The bench's settings do not read this process's environment: pass the fit pool's size on, so
@@ -59,7 +58,8 @@ def main(argv: list[str]) -> None:
     settings = bench.bench_settings(
         base, instruments=instruments, sessions=sessions, scheduler="inline", workers=1, extra=extra
     )
-    try:
+    try:  # the cluster is stopped whatever fails after it started (a failed migrate too)
+        migrate(cluster.admin_url())
         if mode == "prep":
             with bench.RssSampler() as rss:
                 asyncio.run(bench._stages(settings, url, rss, print, ["backfill", "derive"], "direct"))
