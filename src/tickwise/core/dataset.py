@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from itertools import pairwise
 from typing import Protocol
 
 import numpy as np
@@ -568,7 +567,7 @@ class BarsBuilder:
         self.columns = tuple(columns)
         self._keep = keep
         self._keep_column = keep_column  # where the bars' keys go (a RowSpill's keep_column: on disk)
-        self._parts: list[tuple[int, np.ndarray, KeptRows]] = []
+        self._parts: list[tuple[int, KeptColumn, KeptRows]] = []
         self._nan = np.zeros(len(self.columns), dtype=np.int64)
 
     def add(self, token: int, times: np.ndarray, x: np.ndarray) -> None:
@@ -577,7 +576,9 @@ class BarsBuilder:
         if x.shape != (len(times), len(self.columns)):
             raise ModelError(f"instrument {token}: {x.shape} feature values for {len(times)} bars")
         self._nan += np.isnan(x).sum(axis=0)
-        self._parts.append((int(token), np.asarray(times, dtype=np.int64), self._keep(x)))
+        # the times are kept like the keys (spilled: not held in memory while the load goes on)
+        kept_times = self._keep_column(np.asarray(times, dtype=np.int64))
+        self._parts.append((int(token), kept_times, self._keep(x)))
 
     def build(self) -> Bars:
         """The bars sorted by (time, instrument): ``np.lexsort((token, times))`` of the parts in the
@@ -590,18 +591,24 @@ class BarsBuilder:
         starts = np.cumsum([0, *(len(t) for t in times)])
         n = int(starts[-1])
         windows = _time_windows(times)
+        # each part's bars in each window [w_i, w_i+1): positions in its times, one read per part
+        bounds = [
+            np.searchsorted(t.read(), windows) if len(t) else np.zeros(len(windows), np.int64) for t in times
+        ]
         keep = self._keep_column
         keys = {}
         for name in ("token", "times", "source"):
             out = np.empty(n, dtype=np.int64)
             at = 0
-            for lo, hi in pairwise(windows):
-                # each part's bars in [lo, hi), in the parts' order: lexsort's ties keep that order
-                ranges = [np.searchsorted(t, (lo, hi)) for t in times]
+            for w in range(len(windows) - 1):
+                ranges = [(int(b[w]), int(b[w + 1])) for b in bounds]
+                # the parts' bars in the window, in the parts' order: lexsort's ties keep that order
                 key_token = np.concatenate(
                     [np.full(b - a, tok, dtype=np.int64) for tok, (a, b) in zip(tokens, ranges, strict=True)]
                 )
-                key_time = np.concatenate([t[a:b] for t, (a, b) in zip(times, ranges, strict=True)])
+                key_time = np.concatenate(
+                    [t.read(slice(a, b)) for t, (a, b) in zip(times, ranges, strict=True)]
+                )
                 order = np.lexsort((key_token, key_time))
                 if name == "token":
                     values = key_token[order]
@@ -618,20 +625,21 @@ class BarsBuilder:
         return Bars(keys, self.columns, tuple(x for _, _, x in parts), self._nan)
 
 
-def _time_windows(times: Sequence[np.ndarray]) -> np.ndarray:
+def _time_windows(times: Sequence[KeptColumn]) -> np.ndarray:
     """Ascending bounds ``[w0, w1, ..., wk]`` of time windows ``[w_i, w_i+1)`` that cover every time of
-    ``times`` (each ascending) with about :data:`core.cv.CHUNK` of them in each: cut at every CHUNK-th
-    of a 1-in-64 sample of them (the sample is a 64th of the times)."""
+    ``times`` (each ascending, read one at a time) with about :data:`core.cv.CHUNK` of them in each: cut
+    at every CHUNK-th of a 1-in-64 sample of them (the sample is a 64th of the times)."""
     stride = 64
-    sample = np.sort(
-        np.concatenate(
-            [np.asarray(t[::stride], dtype=np.int64) for t in times if len(t)] or [np.empty(0, np.int64)]
-        )
-    )
-    if not len(sample):
+    samples, last = [], None
+    for kept in times:
+        if len(kept):
+            t = kept.read()
+            samples.append(np.array(t[::stride], dtype=np.int64))
+            last = int(t[-1]) if last is None else max(last, int(t[-1]))
+            del t
+    if last is None:
         return np.empty(0, dtype=np.int64)
-    last = max(int(t[-1]) for t in times if len(t))
-    cuts = np.unique(sample[:: max(chunk_size() // stride, 1)])
+    cuts = np.unique(np.sort(np.concatenate(samples))[:: max(chunk_size() // stride, 1)])
     return np.append(cuts, last + 1)
 
 
@@ -742,7 +750,8 @@ def training_set_of(
     end_ns = None if end is None else pd.Timestamp(end).tz_convert("UTC").as_unit("ns").value
     rows_of = _rows_by_token(bars)
     picked: list[np.ndarray] = []  # each instrument's rows: their bar positions, ascending
-    sources: list[tuple[KeptLabels, dict[int, np.ndarray]]] = []  # each instrument's label rows per side
+    # each instrument's label rows per side, kept (spilled) until the columns are written
+    sources: list[tuple[KeptLabels, dict[int, KeptColumn]]] = []
     for instrument, given in labels.items():
         rows = rows_of.pop(int(instrument), None)
         if rows is None or len(given) == 0:
@@ -757,7 +766,8 @@ def training_set_of(
         label_rows = position_dtype(len(lab))
         long_, short = long_[at_l[at_both]].astype(label_rows), short[at_s[at_both]].astype(label_rows)
         picked.append(rows[at_bar])
-        sources.append((lab, {1: long_, -1: short}))
+        sources.append((lab, {1: keep(long_), -1: keep(short)}))
+        del long_, short
     del rows_of
     n = sum(len(p) for p in picked)
     if n == 0:
@@ -767,9 +777,9 @@ def training_set_of(
     # (issue 15: no argsort of every row and no concatenation of a column before its reorder).
     rows = np.concatenate(picked).astype(np.int64)
     rows.sort()
-    dests = []
+    dests = []  # kept (spilled) like the label rows: read back one instrument at a time
     while picked:
-        dests.append(np.searchsorted(rows, picked.pop(0)).astype(position_dtype(n)))
+        dests.append(keep(np.searchsorted(rows, picked.pop(0)).astype(position_dtype(n))))
     columns: dict[str, KeptColumn] = {
         "token": keep(bars.key("token", rows)),
         "t0": keep(bars.key("times", rows)),
@@ -778,18 +788,18 @@ def training_set_of(
     del rows
     t1 = np.empty(n, dtype=np.int64)
     for (lab, at), dest in zip(sources, dests, strict=True):
-        t1[dest] = np.maximum(lab.read("t1", at[1]), lab.read("t1", at[-1]))
+        t1[dest.read()] = np.maximum(lab.read("t1", at[1].read()), lab.read("t1", at[-1].read()))
     columns["t1"] = keep(t1)
     del t1
     for s in (1, -1):
         for name, dtype in _LABEL_DTYPES.items():
             out: np.ndarray | None = None
             for (lab, at), dest in zip(sources, dests, strict=True):
-                part = lab.read(name, at[s])
+                part = lab.read(name, at[s].read())
                 part = _label_codes(part) if name == "label" else np.asarray(part, dtype=dtype)
                 if out is None:
                     out = np.empty(n, dtype=part.dtype)
-                out[dest] = part
+                out[dest.read()] = part
             assert out is not None  # n > 0: some instrument has rows
             columns[f"{s}:{name}"] = keep(out)
             del out

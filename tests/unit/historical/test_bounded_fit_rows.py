@@ -443,13 +443,16 @@ def test_a_fixed_round_job_on_a_spilled_window_allocates_a_few_bytes_per_window_
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("spilled", [False, True])
 def test_bars_merged_window_by_window_have_the_keys_of_one_lexsort_bit_for_bit(
-    seed: int, small_chunks: int
+    tmp_path: Path, seed: int, spilled: bool, small_chunks: int
 ) -> None:
     """Instruments with overlapping, gappy times, one given twice and one empty: the windowed merge
-    gives the keys ``np.lexsort((token, times))`` of all bars gave, ties in the order the parts came."""
+    gives the keys ``np.lexsort((token, times))`` of all bars gave, ties in the order the parts came
+    (the parts' times kept in memory or spilled as they arrive)."""
     rng = np.random.default_rng(seed)
-    builder = BarsBuilder(["a"])
+    spill = ScratchRowSpill(tmp_path)
+    builder = BarsBuilder(["a"], keep_column=spill.keep_column) if spilled else BarsBuilder(["a"])
     given: list[tuple[int, np.ndarray]] = []
     for token in (30, 10, 20, 10, 40):
         n = 0 if token == 40 else int(rng.integers(50, 400))
@@ -465,6 +468,7 @@ def test_bars_merged_window_by_window_have_the_keys_of_one_lexsort_bit_for_bit(
     assert bars.source.tobytes() == order.astype(np.int64).tobytes()
     empty = BarsBuilder(["a"]).build()
     assert len(empty) == 0 and empty.times.dtype == np.int64
+    spill.close()
 
 
 def _reference_training_columns(
