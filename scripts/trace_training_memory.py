@@ -18,12 +18,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import resource
 import sys
+import threading
 import time
 import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from rich.progress import TaskID
 
 
 def main(argv: list[str]) -> None:
@@ -41,13 +47,19 @@ def main(argv: list[str]) -> None:
         port_file.write_text(str(bench._free_port()))
     cluster = EmbeddedCluster(base / "db", int(port_file.read_text()), server_options=bench._SERVER_OPTIONS)
     url = cluster.up()
-    migrate(cluster.admin_url())
     # a traced run is several times slower: a label read may take longer than the default 60 s
     extra = {**bench.LEAN_MODEL, "database.command_timeout_s": "900"}
+    # The bench's settings do not read this process's environment: pass the fit pool's size on, so
+    # ``TICKWISE__COMPUTE__FIT_WORKERS=1`` fits in this process (a pool's workers are other processes,
+    # whose memory ``getrusage(RUSAGE_SELF)`` does not count).
+    workers = os.environ.get("TICKWISE__COMPUTE__FIT_WORKERS")
+    if workers:
+        extra["compute.fit_workers"] = workers
     settings = bench.bench_settings(
         base, instruments=instruments, sessions=sessions, scheduler="inline", workers=1, extra=extra
     )
-    try:
+    try:  # the cluster is stopped whatever fails after it started (a failed migrate too)
+        migrate(cluster.admin_url())
         if mode == "prep":
             with bench.RssSampler() as rss:
                 asyncio.run(bench._stages(settings, url, rss, print, ["backfill", "derive"], "direct"))
@@ -60,15 +72,15 @@ def main(argv: list[str]) -> None:
 def _train(settings: Any, url: str, admin_url: str, trace: bool) -> None:
     import asyncpg
 
-    import tickwise.core.fitting as fitting
+    import tickwise.core.fit_jobs as fit_jobs
     from tickwise.bootstrap.compute import training_loads
-    from tickwise.bootstrap.historical import Reporter, open_historical, tracker_factory
+    from tickwise.bootstrap.historical import open_historical, tracker_factory
     from tickwise.pipelines.historical.run import train_step
 
     peak: list[Any] = [0, None]
     if trace:
         tracemalloc.start(8)
-        fit_booster = fitting.fit_booster
+        fit_booster = getattr(fit_jobs, "fit_booster")  # noqa: B009 (what every fit calls, patched)
 
         def traced_fit(*args: Any, **kwargs: Any) -> Any:
             current, _ = tracemalloc.get_traced_memory()
@@ -76,7 +88,7 @@ def _train(settings: Any, url: str, admin_url: str, trace: bool) -> None:
                 peak[0], peak[1] = current, tracemalloc.take_snapshot()
             return fit_booster(*args, **kwargs)
 
-        fitting.fit_booster = traced_fit  # type: ignore[assignment]
+        setattr(fit_jobs, "fit_booster", traced_fit)  # noqa: B010 (a module's import, patched)
 
     async def forget_models() -> None:
         conn = await asyncpg.connect(admin_url)
@@ -85,20 +97,25 @@ def _train(settings: Any, url: str, admin_url: str, trace: bool) -> None:
         finally:
             await conn.close()
 
+    phases = _Phases()
+
     async def train() -> Any:
         async with open_historical(settings, url=url) as ctx, training_loads(settings) as loads:
-            return await train_step(
-                ctx, Reporter(quiet=True), tracker_factory=tracker_factory(settings), loads=loads
-            )
+            return await train_step(ctx, phases, tracker_factory=tracker_factory(settings), loads=loads)
 
     asyncio.run(forget_models())
-    began = time.perf_counter()
-    out = asyncio.run(train())
+    began, load_before = time.perf_counter(), os.getloadavg()
+    with phases.sampling():
+        out = asyncio.run(train())
     figures = {
         "rows": out.rows,
         "model_version": out.model_version,
         "seconds": round(time.perf_counter() - began, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "fit_workers": settings.compute.fit_workers,
+        "load_average_start": [round(x, 2) for x in load_before],
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
+        "peak_rss_mb_by_phase": phases.peaks,
     }
     print(json.dumps(figures))
     if trace and peak[1] is not None:
@@ -107,6 +124,61 @@ def _train(settings: Any, url: str, admin_url: str, trace: bool) -> None:
             print(f"{stat.size / 2**20:8.1f} MB {stat.size / out.rows:7.1f} B/row  blocks={stat.count}")
             for line in stat.traceback.format()[-8:]:
                 print("      " + line)
+
+
+class _Phases:
+    """The train step's progress reporter (``pipelines.historical.progress.StepProgress``) that keeps
+    which stage runs (load, tune, holdout, final fit, ...) and the highest RSS of this process seen in
+    each, sampled every 0.1 s from ``/proc/self/status``: where the peak is, not only how high."""
+
+    def __init__(self) -> None:
+        self.phase = "start"
+        self.peaks: dict[str, float] = {}
+        self._names: dict[int, str] = {}
+
+    def task(self, description: str, total: float | None) -> TaskID:
+        self._names[len(self._names)] = description
+        self.phase = description
+        return TaskID(len(self._names) - 1)
+
+    def update(
+        self,
+        task: TaskID,
+        *,
+        completed: float | None = None,
+        total: float | None = None,
+        advance: float | None = None,
+        info: str | None = None,
+    ) -> None:
+        self.phase = self._names[task]
+
+    def log(self, message: str) -> None:
+        pass
+
+    @contextmanager
+    def sampling(self) -> Iterator[None]:
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(0.1):
+                mb = _rss_mb()
+                if mb > self.peaks.get(self.phase, 0.0):
+                    self.peaks[self.phase] = mb
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
 
 
 if __name__ == "__main__":

@@ -29,8 +29,9 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from tickwise.core.cv import chunk_size, chunks, is_ascending, position_dtype
 from tickwise.core.metrics import TradeOutcomes
-from tickwise.core.sample_weights import fold_weights_of
+from tickwise.core.sample_weights import instrument_fold_weights
 from tickwise.domain.errors import ModelError
 
 KEY = ["instrument_token", "timeframe", "time"]
@@ -194,14 +195,58 @@ class TrainingSet:
             out[side] = frame
         return out
 
-    def y(self, side: int) -> np.ndarray:
-        """1 where the side's label is +1 (the trade hit its profit target first), else 0."""
-        y: np.ndarray = (self.label(side, "label") == 1).astype(np.int8)
+    def y(self, side: int, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """1 where the side's label is +1 (the trade hit its profit target first), else 0 (of ``rows``:
+        only those are read)."""
+        y: np.ndarray = (self.label(side, "label", rows) == 1).astype(np.int8)
         return y
 
-    def stored_weight(self, side: int) -> np.ndarray:
-        w = self.label(side, "weight").astype(np.float64, copy=False)
+    def stored_weight(self, side: int, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        w = self.label(side, "weight", rows).astype(np.float64, copy=False)
         return np.where(np.isfinite(w) & (w > 0), w, 1.0)
+
+    def events(self, rows: np.ndarray | None = None) -> RowEvents:
+        """The times of ``rows`` (default: every row) as ``core.cv.SortedEvents``: read in windows."""
+        return RowEvents(self, rows)
+
+    @property
+    def t0_sorted(self) -> bool:
+        """Whether the rows' t0 never decreases (a built training set's always does: its rows keep the
+        bars' (time, instrument) order), checked once, :data:`core.cv.CHUNK` rows at a time."""
+        known: bool | None = self.__dict__.get("_t0_sorted")
+        if known is None:
+            known, last = True, np.iinfo(np.int64).min
+            for part in chunks(len(self.columns["t0"])):
+                t0 = self.read("t0", part)
+                if int(t0[0]) < last or not is_ascending(t0):
+                    known = False
+                    break
+                last = int(t0[-1])
+            self.__dict__["_t0_sorted"] = known
+        return known
+
+    def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """``(t0.min(), t1.max())`` (missing times skipped, as a DatetimeIndex's min and max do), read
+        :data:`core.cv.CHUNK` rows at a time."""
+        first, last = None, None
+        for part in chunks(len(self)):
+            t0, t1 = self.read("t0", part), self.read("t1", part)
+            t0, t1 = t0[t0 != _NAT], t1[t1 != _NAT]
+            if t0.size:
+                first = int(t0.min()) if first is None else min(first, int(t0.min()))
+            if t1.size:
+                last = int(t1.max()) if last is None else max(last, int(t1.max()))
+        if first is None or last is None:
+            raise ModelError("a training set without event times")
+        return pd.Timestamp(first, unit="ns", tz="UTC"), pd.Timestamp(last, unit="ns", tz="UTC")
+
+    def tokens(self) -> list[int]:
+        """The distinct instrument tokens of the rows, ascending (``sorted(set(token.tolist()))``,
+        without a Python int per row), read :data:`core.cv.CHUNK` rows at a time."""
+        seen = np.empty(0, dtype=np.int64)
+        for part in chunks(len(self)):
+            seen = np.union1d(seen, self.read("token", part))
+        return [int(t) for t in seen]
 
     def outcomes(self, rows: np.ndarray | slice = slice(None)) -> TradeOutcomes:
         long_ret, long_exit = self.label(1, "ret", rows), self.label(1, "exit_price", rows)
@@ -219,23 +264,65 @@ class TrainingSet:
         """``fold_weights`` of side ``side``'s labels of ``rows``, the fold ending at their latest t1
         (``core.fitting.window_weights`` of this side's label frame), from the kept columns: the same
         values bit for bit, reading only the window's rows."""
-        token = self.read("token", rows)
-        t0, t1 = self.read("t0", rows), self.label(side, "t1", rows)
-        known = t1 != _NAT
-        if not known.any():
-            return np.full(len(token), np.nan, dtype=np.float64)
-        grids = {}
-        for tok in pd.unique(token):
-            grid = close_grid(self.closes, (int(tok), self.timeframe))
-            if grid is not None:
-                grids[int(tok)] = grid
-        return fold_weights_of(token, t0, t1, grids, int(t1[known].max()))
+        rows = np.asarray(rows)
+        n = len(rows)
+        out = np.full(n, np.nan, dtype=np.float64)
+        train_end = None
+        for part in chunks(n):  # the fold ends at the window's latest known t1 of this side
+            t1 = self.label(side, "t1", rows[part])
+            t1 = t1[t1 != _NAT]
+            if t1.size:
+                train_end = int(t1.max()) if train_end is None else max(train_end, int(t1.max()))
+        if train_end is None:
+            return out
+        # Each instrument's in-fold window positions (ascending, int32 when they fit), gathered a
+        # chunk at a time: no token, t0 or t1 of every window row is read at once (issue 15).
+        dtype = position_dtype(n)
+        groups: dict[int, list[np.ndarray]] = {}
+        for part in chunks(n):
+            t1 = self.label(side, "t1", rows[part])
+            mine = np.flatnonzero((t1 <= train_end) & (t1 != _NAT))
+            if not mine.size:
+                continue
+            token = self.read("token", rows[part][mine])
+            order = np.argsort(token, kind="stable")
+            cuts = np.flatnonzero(np.diff(token[order])) + 1
+            for at in np.split(order, cuts):
+                groups.setdefault(int(token[at[0]]), []).append((mine[at] + part.start).astype(dtype))
+        for tok in list(groups):
+            pos = np.concatenate(groups.pop(tok))
+            grid = close_grid(self.closes, (tok, self.timeframe))
+            if grid is None:
+                raise KeyError(f"no bars given for instrument {tok}")
+            r = rows[pos]
+            out[pos] = instrument_fold_weights(*grid, self.read("t0", r), self.label(side, "t1", r), tok)
+        return out
 
     def subset(self, rows: np.ndarray) -> TrainingSet:
         """Rows ``rows`` as a training set of in-memory columns."""
         columns: dict[str, KeptColumn] = {n: ArrayColumn(c.read(rows)) for n, c in self.columns.items()}
         x = self.x.subset(rows) if isinstance(self.x, RowMatrix) else self.x[rows]
         return replace(self, x=x, columns=columns)
+
+
+class RowEvents:
+    """A training set's times at ``rows`` (default: every row) as ``core.cv.SortedEvents``: each read
+    is of the positions asked for, so a split or a holdout never holds every row's times."""
+
+    def __init__(self, ts: TrainingSet, rows: np.ndarray | None = None) -> None:
+        self._ts, self._rows = ts, rows
+
+    def __len__(self) -> int:
+        return len(self._ts) if self._rows is None else len(self._rows)
+
+    def _at(self, at: slice | np.ndarray) -> np.ndarray | slice:
+        return at if self._rows is None else self._rows[at]
+
+    def t0(self, at: slice | np.ndarray) -> np.ndarray:
+        return self._ts.read("t0", self._at(at))
+
+    def t1(self, at: slice | np.ndarray) -> np.ndarray:
+        return self._ts.read("t1", self._at(at))
 
 
 def _entry_price(exit_: np.ndarray, ret: np.ndarray, side: int) -> np.ndarray:
@@ -480,7 +567,7 @@ class BarsBuilder:
         self.columns = tuple(columns)
         self._keep = keep
         self._keep_column = keep_column  # where the bars' keys go (a RowSpill's keep_column: on disk)
-        self._parts: list[tuple[int, np.ndarray, KeptRows]] = []
+        self._parts: list[tuple[int, KeptColumn, KeptRows]] = []
         self._nan = np.zeros(len(self.columns), dtype=np.int64)
 
     def add(self, token: int, times: np.ndarray, x: np.ndarray) -> None:
@@ -489,18 +576,71 @@ class BarsBuilder:
         if x.shape != (len(times), len(self.columns)):
             raise ModelError(f"instrument {token}: {x.shape} feature values for {len(times)} bars")
         self._nan += np.isnan(x).sum(axis=0)
-        self._parts.append((int(token), np.asarray(times, dtype=np.int64), self._keep(x)))
+        # the times are kept like the keys (spilled: not held in memory while the load goes on)
+        kept_times = self._keep_column(np.asarray(times, dtype=np.int64))
+        self._parts.append((int(token), kept_times, self._keep(x)))
 
     def build(self) -> Bars:
-        """The bars sorted by (time, instrument)."""
+        """The bars sorted by (time, instrument): ``np.lexsort((token, times))`` of the parts in the
+        order they came, merged one time window of about :data:`core.cv.CHUNK` bars at a time (issue
+        15): each key of every bar is made once, one key after the other, and kept before the next, so
+        the build holds one key of every bar besides the parts' times (not five arrays of every bar)."""
         parts, self._parts = self._parts, []
-        sizes = [len(t) for _, t, _ in parts]
-        token = np.repeat(np.array([p[0] for p in parts], dtype=np.int64), sizes)
-        times = np.concatenate([t for _, t, _ in parts]) if parts else np.empty(0, dtype=np.int64)
-        order = np.lexsort((token, times))
+        tokens = [token for token, _, _ in parts]
+        times = [t for _, t, _ in parts]
+        starts = np.cumsum([0, *(len(t) for t in times)])
+        n = int(starts[-1])
+        windows = _time_windows(times)
+        # each part's bars in each window [w_i, w_i+1): positions in its times, one read per part
+        bounds = [
+            np.searchsorted(t.read(), windows) if len(t) else np.zeros(len(windows), np.int64) for t in times
+        ]
         keep = self._keep_column
-        keys = {"token": keep(token[order]), "times": keep(times[order]), "source": keep(order)}
+        keys = {}
+        for name in ("token", "times", "source"):
+            out = np.empty(n, dtype=np.int64)
+            at = 0
+            for w in range(len(windows) - 1):
+                ranges = [(int(b[w]), int(b[w + 1])) for b in bounds]
+                # the parts' bars in the window, in the parts' order: lexsort's ties keep that order
+                key_token = np.concatenate(
+                    [np.full(b - a, tok, dtype=np.int64) for tok, (a, b) in zip(tokens, ranges, strict=True)]
+                )
+                key_time = np.concatenate(
+                    [t.read(slice(a, b)) for t, (a, b) in zip(times, ranges, strict=True)]
+                )
+                order = np.lexsort((key_token, key_time))
+                if name == "token":
+                    values = key_token[order]
+                elif name == "times":
+                    values = key_time[order]
+                else:
+                    values = np.concatenate(
+                        [np.arange(s + a, s + b) for s, (a, b) in zip(starts[:-1], ranges, strict=True)]
+                    )[order]
+                out[at : at + len(values)] = values
+                at += len(values)
+            keys[name] = keep(out)
+            del out
         return Bars(keys, self.columns, tuple(x for _, _, x in parts), self._nan)
+
+
+def _time_windows(times: Sequence[KeptColumn]) -> np.ndarray:
+    """Ascending bounds ``[w0, w1, ..., wk]`` of time windows ``[w_i, w_i+1)`` that cover every time of
+    ``times`` (each ascending, read one at a time) with about :data:`core.cv.CHUNK` of them in each: cut
+    at every CHUNK-th of a 1-in-64 sample of them (the sample is a 64th of the times)."""
+    stride = 64
+    samples, last = [], None
+    for kept in times:
+        if len(kept):
+            t = kept.read()
+            samples.append(np.array(t[::stride], dtype=np.int64))
+            last = int(t[-1]) if last is None else max(last, int(t[-1]))
+            del t
+    if last is None:
+        return np.empty(0, dtype=np.int64)
+    cuts = np.unique(np.sort(np.concatenate(samples))[:: max(chunk_size() // stride, 1)])
+    return np.append(cuts, last + 1)
 
 
 class KeptLabels:
@@ -608,16 +748,12 @@ def training_set_of(
     if len(bars) == 0 or not any(len(f) for f in labels.values()):
         raise ModelError("no training data: features or labels are empty for the requested range")
     end_ns = None if end is None else pd.Timestamp(end).tz_convert("UTC").as_unit("ns").value
-    bar_token = bars.token
-    by_token = np.argsort(bar_token, kind="stable")  # each instrument's bars, in time order
-    cuts = np.flatnonzero(np.diff(bar_token[by_token])) + 1
-    rows_of = {int(bar_token[idx[0]]): idx for idx in np.split(by_token, cuts) if len(idx)}
-    del bar_token, by_token
-    picked: list[np.ndarray] = []
-    sources: list[tuple[KeptLabels, dict[int, np.ndarray]]] = []  # each instrument's label rows per side
-    t1_parts: list[np.ndarray] = []
+    rows_of = _rows_by_token(bars)
+    picked: list[np.ndarray] = []  # each instrument's rows: their bar positions, ascending
+    # each instrument's label rows per side, kept (spilled) until the columns are written
+    sources: list[tuple[KeptLabels, dict[int, KeptColumn]]] = []
     for instrument, given in labels.items():
-        rows = rows_of.get(int(instrument))
+        rows = rows_of.pop(int(instrument), None)
         if rows is None or len(given) == 0:
             continue
         lab = given if isinstance(given, KeptLabels) else KeptLabels.of_frame(given)
@@ -627,33 +763,65 @@ def training_set_of(
         long_, short = np.flatnonzero(kept & (side == 1)), np.flatnonzero(kept & (side == -1))
         both, at_l, at_s = np.intersect1d(lab_t0[long_], lab_t0[short], return_indices=True)
         _, at_bar, at_both = np.intersect1d(bars.key("times", rows), both, return_indices=True)
-        long_, short = long_[at_l[at_both]], short[at_s[at_both]]
+        label_rows = position_dtype(len(lab))
+        long_, short = long_[at_l[at_both]].astype(label_rows), short[at_s[at_both]].astype(label_rows)
         picked.append(rows[at_bar])
-        t1_parts.append(np.maximum(lab_t1[long_], lab_t1[short]))
-        sources.append((lab, {1: long_, -1: short}))
-    rows = np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
-    del picked, rows_of
-    if len(rows) == 0:
+        sources.append((lab, {1: keep(long_), -1: keep(short)}))
+        del long_, short
+    del rows_of
+    n = sum(len(p) for p in picked)
+    if n == 0:
         raise ModelError("no training data: no bar has features and labels on both sides")
-    order = np.argsort(rows, kind="stable")
-    rows = rows[order]
+    # The rows in the bars' order: their positions sorted (each bar is one instrument's: no ties), and
+    # each instrument's rows' places in it, so every column is written in place a part at a time
+    # (issue 15: no argsort of every row and no concatenation of a column before its reorder).
+    rows = np.concatenate(picked).astype(np.int64)
+    rows.sort()
+    dests = []  # kept (spilled) like the label rows: read back one instrument at a time
+    while picked:
+        dests.append(keep(np.searchsorted(rows, picked.pop(0)).astype(position_dtype(n))))
     columns: dict[str, KeptColumn] = {
         "token": keep(bars.key("token", rows)),
         "t0": keep(bars.key("times", rows)),
-        "t1": keep(np.concatenate(t1_parts)[order]),
     }
-    del t1_parts
+    bar_rows = keep(rows)
+    del rows
+    t1 = np.empty(n, dtype=np.int64)
+    for (lab, at), dest in zip(sources, dests, strict=True):
+        t1[dest.read()] = np.maximum(lab.read("t1", at[1].read()), lab.read("t1", at[-1].read()))
+    columns["t1"] = keep(t1)
+    del t1
     for s in (1, -1):
         for name, dtype in _LABEL_DTYPES.items():
-            values = np.concatenate([lab.read(name, at[s]) for lab, at in sources])[order]
-            values = _label_codes(values) if name == "label" else np.asarray(values, dtype=dtype)
-            columns[f"{s}:{name}"] = keep(values)
-            del values
-    columns["bar_rows"] = keep(rows)
-    del rows, order, sources
+            out: np.ndarray | None = None
+            for (lab, at), dest in zip(sources, dests, strict=True):
+                part = lab.read(name, at[s].read())
+                part = _label_codes(part) if name == "label" else np.asarray(part, dtype=dtype)
+                if out is None:
+                    out = np.empty(n, dtype=part.dtype)
+                out[dest.read()] = part
+            assert out is not None  # n > 0: some instrument has rows
+            columns[f"{s}:{name}"] = keep(out)
+            del out
+    columns["bar_rows"] = bar_rows
+    del sources, dests
     x = RowMatrix(bars, columns["bar_rows"], np.array([bars.columns.index(n) for n in names], dtype=np.int64))
     # the closes as given (a KeptCloses stays one: no Series of every instrument is built here)
     return TrainingSet(names, feature_set, timeframe, x, columns, {} if closes is None else closes)
+
+
+def _rows_by_token(bars: Bars) -> dict[int, np.ndarray]:
+    """Each instrument's bar positions (ascending, int32 when they fit), its tokens read
+    :data:`core.cv.CHUNK` bars at a time (no token or sort of every bar at once)."""
+    dtype = position_dtype(len(bars))
+    groups: dict[int, list[np.ndarray]] = {}
+    for part in chunks(len(bars)):
+        token = bars.key("token", part)
+        order = np.argsort(token, kind="stable")
+        cuts = np.flatnonzero(np.diff(token[order])) + 1
+        for at in np.split(order, cuts):
+            groups.setdefault(int(token[at[0]]), []).append((at + part.start).astype(dtype))
+    return {tok: np.concatenate(parts) for tok, parts in groups.items()}
 
 
 def _label_codes(values: np.ndarray) -> np.ndarray:

@@ -10,14 +10,24 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from tickwise.core.cv import PurgedWalkForward
+from tickwise.core.cv import (
+    Holdout,
+    PurgedWalkForward,
+    first_at_least,
+    holdout_sorted,
+    holdout_split,
+    is_ascending,
+    position_dtype,
+    positions_where,
+    scan_sorted,
+)
 from tickwise.core.dataset import FeatureMatrix, TrainingSet
 from tickwise.core.fit_jobs import BoosterJob, FitRunner, InlineRunner, JobRows
 from tickwise.core.metrics import ZerodhaIntradayCosts, side_metrics, signal_pnl
@@ -131,20 +141,47 @@ def _key(x: FeatureMatrix, rows: np.ndarray, cols: np.ndarray) -> tuple[object, 
     return (id(x), x.shape, len(rows), digest.digest())
 
 
-def training_weights(ts: TrainingSet, side: int, rows: np.ndarray, cfg: TrainConfig) -> np.ndarray:
-    """Weights of ``rows`` for one side: recomputed in the window (ū × attribution), class-balanced."""
-    y = ts.y(side)[rows]
+@dataclass(frozen=True)
+class WindowWeights:
+    """A training window's weights for one side, kept as what they are made of (issue 15): each
+    window row's label (``y``, int8) and weight before the class balance (``base``, float64), and the
+    class-balance factors (positive, negative rows), whose sums run over the whole window. :meth:`at`
+    gives the weights of the rows a fit keeps: the very values ``training_weights(...)[pos]`` gives,
+    since the balance multiplies each weight by its class's factor."""
+
+    y: np.ndarray
+    base: np.ndarray
+    factors: tuple[float, float] | None = None
+
+    def at(self, pos: np.ndarray | slice = slice(None)) -> np.ndarray:
+        w: np.ndarray = self.base[pos]
+        if self.factors is None:
+            return w
+        positive, negative = self.factors
+        out: np.ndarray = np.where(self.y[pos] == 1, w * positive, w * negative)
+        return out
+
+
+def window_weights_of(ts: TrainingSet, side: int, rows: np.ndarray, cfg: TrainConfig) -> WindowWeights:
+    """:func:`training_weights` before it is applied to every row: the window's labels, base weights and
+    class-balance factors; the window's columns are read for ``rows`` only."""
+    y = ts.y(side, rows)
     if cfg.recompute_weights and ts.closes:
         w = ts.window_weights(side, rows)  # window_weights of the side's kept columns (issue 15)
-        w = np.where(np.isfinite(w) & (w > 0), w, 1e-6)
+        w[~(np.isfinite(w) & (w > 0))] = 1e-6  # in place: np.where(isfinite & > 0, w, 1e-6)'s values
     else:
-        w = ts.stored_weight(side)[rows]
+        w = ts.stored_weight(side, rows)
+    factors = None
     if cfg.class_balance:
         pos, total = w[y == 1].sum(), w.sum()
         if 0 < pos < total:
-            w = np.where(y == 1, w * (0.5 * total / pos), w * (0.5 * total / (total - pos)))
-    out: np.ndarray = w
-    return out
+            factors = (0.5 * total / pos, 0.5 * total / (total - pos))
+    return WindowWeights(y, w, factors)
+
+
+def training_weights(ts: TrainingSet, side: int, rows: np.ndarray, cfg: TrainConfig) -> np.ndarray:
+    """Weights of ``rows`` for one side: recomputed in the window (ū × attribution), class-balanced."""
+    return window_weights_of(ts, side, rows, cfg).at()
 
 
 def window_weights(
@@ -194,6 +231,22 @@ def _subsample(rows: np.ndarray, limit: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(rows, size=limit, replace=False))
 
 
+def subsample_positions(n: int, limit: int, seed: int) -> np.ndarray:
+    """``_subsample(np.arange(n), limit, seed)`` without the arange: ``rng.choice(n, k)`` draws the same
+    positions as ``rng.choice(np.arange(n), k)`` (numpy picks from a population of ``n`` either way and
+    gives ``a[picked]``), so a fit keeps the same rows without a position of every window row."""
+    if n <= limit:
+        return np.arange(n, dtype=position_dtype(n))
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=limit, replace=False))
+
+
+def ascending_rows(rows: np.ndarray) -> np.ndarray:
+    """``np.sort(rows)``'s values: ``rows`` itself when it is already ascending (no copy of a window)."""
+    rows = np.asarray(rows)
+    return rows if is_ascending(rows) else np.sort(rows)
+
+
 def side_job(
     ts: TrainingSet,
     side: int,
@@ -205,38 +258,62 @@ def side_job(
 ) -> BoosterJob:
     """The fit of one side on ``rows`` (time-sorted) as a job. With ``num_boost_round`` None, early-stop
     on the purged tail of the window; otherwise train exactly that many rounds on all rows (at most
-    ``cfg.max_train_rows`` of them: a seeded subsample)."""
-    rows = np.sort(rows)
+    ``cfg.max_train_rows`` of them: a seeded subsample).
+
+    Issue 15: only the window's labels and weights (:class:`WindowWeights`) are made per window row;
+    the subsample is drawn from counts and positions, and a t0-sorted window's validation tail is cut
+    by time bounds (its times read a chunk at a time), so the job is the one the whole-array code made,
+    bit for bit."""
+    rows = ascending_rows(rows)
     names = [ts.feature_names[i] for i in feature_idx]
-    weights = training_weights(ts, side, rows, cfg)
-    y = ts.y(side)
+    weights = window_weights_of(ts, side, rows, cfg)
     full_params = lgb_params(params, cfg.seed)
     if num_boost_round is not None:
-        sub = _subsample(np.arange(len(rows)), cfg.max_train_rows, cfg.seed)
+        sub = subsample_positions(len(rows), cfg.max_train_rows, cfg.seed)
         r = rows[sub]
         return BoosterJob(
-            JobRows(ts.x, r, feature_idx), y[r], weights[sub], names, full_params, num_boost_round
+            JobRows(ts.x, r, feature_idx),
+            weights.y[sub],
+            weights.at(sub),
+            names,
+            full_params,
+            num_boost_round,
         )
-    t0 = ts.read("t0", rows)  # int64 ns of these rows only, not a DatetimeIndex of every row
-    t1 = ts.read("t1", rows)
-    cut = np.sort(t0)[int(len(rows) * (1 - cfg.valid_fraction))]
-    fit_pos = np.flatnonzero(t1 < cut)  # purged against the validation tail
-    val_pos = np.flatnonzero(t0 >= cut)
-    if len(fit_pos) < 100 or len(val_pos) < 50 or len(np.unique(y[rows[val_pos]])) < 2:
+    fit_pos, val_pos = _validation_tail(ts, rows, cfg.valid_fraction)
+    if len(fit_pos) < 100 or len(val_pos) < 50 or len(np.unique(weights.y[val_pos])) < 2:
+        del weights
         return side_job(ts, side, rows, params, cfg, feature_idx, cfg.num_boost_round // 2 or 1)
     fit_pos = _subsample(fit_pos, cfg.max_train_rows, cfg.seed)
     val_pos = _subsample(val_pos, max(cfg.max_train_rows // 4, 1), cfg.seed)
     fr, vr = rows[fit_pos], rows[val_pos]
     return BoosterJob(
         JobRows(ts.x, fr, feature_idx),
-        y[fr],
-        weights[fit_pos],
+        weights.y[fit_pos],
+        weights.at(fit_pos),
         names,
         full_params,
         cfg.num_boost_round,
-        valid=(JobRows(ts.x, vr, feature_idx), y[vr], weights[val_pos]),
+        valid=(JobRows(ts.x, vr, feature_idx), weights.y[val_pos], weights.at(val_pos)),
         early_stopping_rounds=cfg.early_stopping_rounds,
     )
+
+
+def _validation_tail(
+    ts: TrainingSet, rows: np.ndarray, valid_fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in ``rows`` (ascending) of the early-stopping fit and its validation tail: the tail is
+    the rows from the ``1 - valid_fraction`` quantile of t0 on, the fit the rows whose t1 ends before it
+    (purged). On a t0-sorted training set the quantile is one read and the tail a range (issue 15)."""
+    k = int(len(rows) * (1 - valid_fraction))
+    if ts.t0_sorted:
+        events = ts.events(rows)
+        cut = int(events.t0(slice(k, k + 1))[0])
+        lo = first_at_least(events, cut)  # t1 < cut implies t0 < cut: every fit row lies before lo
+        return positions_where(events, lo, cut), np.arange(lo, len(rows), dtype=position_dtype(len(rows)))
+    t0 = ts.read("t0", rows)  # int64 ns of these rows only, not a DatetimeIndex of every row
+    t1 = ts.read("t1", rows)
+    cut = np.sort(t0)[k]
+    return np.flatnonzero(t1 < cut), np.flatnonzero(t0 >= cut)
 
 
 def fit_side(
@@ -324,7 +401,7 @@ class PendingFold:
             best_iterations[side] = best
             p = predict_rows(fitted.booster, ts, test_rows, self._feature_idx, best)
             probs[side] = p
-            y = ts.y(side)[test_rows]
+            y = ts.y(side, test_rows)
             for key, value in side_metrics(y, p, cfg.threshold).items():
                 metrics[f"{SIDE_NAMES[side]}_{key}"] = value
             importance += fitted.gain
@@ -385,18 +462,20 @@ def walk_forward(
         feature_idx = np.arange(len(ts.feature_names))
     runner = runner or InlineRunner(binned)
     cv = PurgedWalkForward(n_splits=cfg.folds, embargo=cfg.embargo_bars, min_train_events=200)
-    splits = list(cv.split(ts.t0[rows], ts.t1[rows]))
+    folds = enumerate(fold_splits(cv, ts, rows))
 
-    def start(k: int) -> PendingFold:
-        train, test = splits[k]
+    def start(k: int, train: np.ndarray, test: np.ndarray | slice) -> PendingFold:
         return PendingFold(ts, rows[train], rows[test], params, cfg, feature_idx, k, False, runner)
 
-    # In this process a fold is planned when its turn comes (a pruned trial plans no later fold).
-    pending = [] if isinstance(runner, InlineRunner) else [start(k) for k in range(len(splits))]
+    # In this process a fold is planned when its turn comes (a pruned trial plans no later fold, and
+    # only one fold's training positions exist at a time); worker processes get every fold at once.
+    inline = isinstance(runner, InlineRunner)
+    pending = [] if inline else [start(k, *split) for k, split in folds]
+    planned = ((k, start(k, *split)) for k, split in folds) if inline else enumerate(pending)
     results = []
     try:
-        for k in range(len(splits)):
-            result = (pending[k] if pending else start(k)).finish()
+        for k, fold in planned:
+            result = fold.finish()
             results.append(result)
             if on_fold is not None:
                 on_fold(k, result)
@@ -405,6 +484,28 @@ def walk_forward(
             fold.cancel()
         raise
     return results
+
+
+def fold_splits(
+    cv: PurgedWalkForward, ts: TrainingSet, rows: np.ndarray
+) -> Iterator[tuple[np.ndarray, np.ndarray | slice]]:
+    """``cv.split(ts.t0[rows], ts.t1[rows])``'s folds as positions in ``rows``. On a t0-sorted window
+    (a built training set's ascending rows) they are cut as time bounds and counts
+    (:meth:`PurgedWalkForward.split_sorted`, issue 15): each test block a range, each fold's training
+    positions made when it is reached, the times read a chunk at a time. The blocks are checked and cut
+    now (a ``ValueError`` here, as the whole split raised); the folds come one at a time."""
+    events = ts.events(rows)
+    if scan_sorted(events):
+        return cv.split_sorted(events)
+    return iter(list(cv.split(ts.t0[rows], ts.t1[rows])))
+
+
+def holdout_rows(ts: TrainingSet, fraction: float) -> Holdout:
+    """``holdout_split(ts.t0, ts.t1, fraction)``: on a t0-sorted training set by time bounds and counts,
+    its times read a chunk at a time (:func:`core.cv.holdout_sorted`; the same positions, issue 15)."""
+    if scan_sorted(ts.events()):
+        return holdout_sorted(ts.events(), fraction)
+    return holdout_split(ts.t0, ts.t1, fraction=fraction)
 
 
 def select_features(

@@ -13,15 +13,22 @@ Training-only: it reads labels. Scoring needs only ``core.meta_model``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from tickwise.core.cv import PurgedWalkForward
+from tickwise.core.cv import PurgedWalkForward, is_ascending
 from tickwise.core.dataset import TrainingSet
 from tickwise.core.fit_jobs import BoosterJob, FitFuture, FitRunner, InlineRunner, JobRows
-from tickwise.core.fitting import TUNED_DEFAULTS, BinnedRows, TrainConfig, side_job
+from tickwise.core.fitting import (
+    TUNED_DEFAULTS,
+    BinnedRows,
+    TrainConfig,
+    ascending_rows,
+    fold_splits,
+    side_job,
+)
 from tickwise.core.labels.meta import meta_labels
 from tickwise.core.meta_model import META_INPUTS, MetaModel, meta_inputs
 from tickwise.core.metrics import roc_auc
@@ -88,21 +95,22 @@ def out_of_fold_primary(
     its rounds: ``rounds[side]`` where the primary was trained with an early-stopped round count per
     side, else ``cfg.num_boost_round``). Returns the rows that got a prediction (sorted) and their
     ``(n, 2)`` probabilities. ``runner``: where the refits train (default: here)."""
-    rows = np.sort(np.asarray(rows, dtype=np.int64))
+    rows = ascending_rows(np.asarray(rows))
     cv = PurgedWalkForward(n_splits=folds, embargo=cfg.embargo_bars, min_train_events=100)
     got: list[np.ndarray] = []
     probs: list[np.ndarray] = []
-    try:
-        splits = list(cv.split(ts.t0[rows], ts.t1[rows]))
+    splits: Iterator[tuple[np.ndarray, np.ndarray | slice]]
+    try:  # by time bounds and counts on t0-sorted rows, one fold's positions at a time (issue 15)
+        splits = fold_splits(cv, ts, rows)
     except ValueError:  # too few distinct times to cut the folds: no out-of-fold predictions
-        splits = []
+        splits = iter(())
     # Every fold's two fits are submitted before any is taken: they do not depend on each other, so a
     # runner with worker processes trains them at once (in this process: one after the other).
     inline = runner is None
     pending: list[tuple[np.ndarray, list[FitFuture]]] = []
     for train, test in splits:
         train_rows, test_rows = rows[train], rows[test]
-        y_train = [ts.y(s)[train_rows] for s in SIDES]
+        y_train = [ts.y(s, train_rows) for s in SIDES]
         if any(len(np.unique(y)) < 2 for y in y_train):
             continue  # a side with one class cannot be fitted on this fold
         # in this process both sides fit the same rows: binned once
@@ -140,6 +148,8 @@ def out_of_fold_primary(
     if not got:
         return np.empty(0, dtype=np.int64), np.empty((0, len(SIDES)), dtype=np.float64)
     order_rows = np.concatenate(got)
+    if is_ascending(order_rows):  # the test blocks of sorted rows come in order: nothing to reorder
+        return order_rows, np.vstack(probs)
     order = np.argsort(order_rows, kind="stable")
     return order_rows[order], np.vstack(probs)[order]
 

@@ -176,14 +176,24 @@ def fold_weights_of(
             grid, close = closes[int(tok)]
         except KeyError:
             raise KeyError(f"no bars given for instrument {tok}") from None
-        t0, t1 = _grid_positions(grid, t0_all[mine]), _grid_positions(grid, t1_all[mine])
-        if np.any(t0 < 0) or np.any(t1 < 0):
-            raise ValueError(f"label times of instrument {tok} are not on its bar grid")
-        w = np.ones(len(mine), dtype=np.float64)
-        w *= average_uniqueness(t0, t1, len(grid))
-        w *= return_attribution(t0, t1, close)
-        result[mine] = _normalise(w)
+        result[mine] = instrument_fold_weights(grid, close, t0_all[mine], t1_all[mine], int(tok))
     return result
+
+
+def instrument_fold_weights(
+    grid: IntArray, close: FloatArray, t0_ns: IntArray, t1_ns: IntArray, token: int
+) -> FloatArray:
+    """One instrument's part of :func:`fold_weights_of`: the in-fold events ``t0_ns``/``t1_ns`` (int64
+    ns, every one with a ``t1``, in row order) on its bar ``grid`` and ``close``, normalised to their
+    count. Shared by :func:`fold_weights_of` and a training set's per-instrument window weights
+    (``core.dataset.TrainingSet.window_weights``), so both do the same arithmetic in the same order."""
+    t0, t1 = _grid_positions(grid, t0_ns), _grid_positions(grid, t1_ns)
+    if np.any(t0 < 0) or np.any(t1 < 0):
+        raise ValueError(f"label times of instrument {token} are not on its bar grid")
+    w = np.ones(len(t0), dtype=np.float64)
+    w *= average_uniqueness(t0, t1, len(grid))
+    w *= return_attribution(t0, t1, close)
+    return _normalise(w)
 
 
 def _grid_positions(grid: IntArray, at: IntArray) -> IntArray:

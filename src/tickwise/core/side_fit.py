@@ -25,7 +25,14 @@ import numpy as np
 
 from tickwise.core.dataset import TrainingSet
 from tickwise.core.fit_jobs import BoosterJob, FitRunner
-from tickwise.core.fitting import BinnedRows, TrainConfig, _subsample, fit_side, side_job
+from tickwise.core.fitting import (
+    BinnedRows,
+    TrainConfig,
+    ascending_rows,
+    fit_side,
+    side_job,
+    subsample_positions,
+)
 from tickwise.core.model import LgbParams
 
 __all__ = [
@@ -74,9 +81,9 @@ class SideFit:
 def fit_rows(request: SideFit) -> tuple[np.ndarray, np.ndarray]:
     """The training rows in the order a fixed-round ``fit_side`` uses them (sorted), and the mask of the
     ones it trains on: all of them, or a seeded subsample of ``cfg.max_train_rows``."""
-    rows = np.sort(request.rows)
+    rows = ascending_rows(request.rows)
     keep = np.zeros(len(rows), dtype=bool)
-    keep[_subsample(np.arange(len(rows)), request.cfg.max_train_rows, request.cfg.seed)] = True
+    keep[subsample_positions(len(rows), request.cfg.max_train_rows, request.cfg.seed)] = True
     return rows, keep
 
 

@@ -33,7 +33,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from tickwise.core.cv import holdout_split
+from tickwise.core.cv import position_dtype
 from tickwise.core.dataset import (
     KEPT_LABELS,
     ArrayColumn,
@@ -52,6 +52,7 @@ from tickwise.core.fitting import (
     TrainConfig,
     evaluate,
     final_rounds,
+    holdout_rows,
     select_features,
 )
 from tickwise.core.meta_training import fit_meta_model
@@ -292,8 +293,10 @@ def fit_model(
     """Pure training: tune, select, holdout-evaluate, final fit. Returns (boosters, feature names,
     params, cv folds, holdout result, info). Tuning and the holdout run here; ``trainer`` fits the final
     boosters (default: in this process), ``source`` tells it where ``ts``'s rows came from."""
-    split = holdout_split(ts.t0, ts.t1, fraction=cfg.holdout_fraction)
-    dev = np.sort(split.dev_idx)
+    # by time bounds and counts on the t0-sorted rows: ascending positions, int32 when they fit (issue 15)
+    split = holdout_rows(ts, cfg.holdout_fraction)
+    dev = split.dev_idx
+    holdout_start = split.start.isoformat()
     progress("tune", 0, cfg.trials)
     trial_log: list[float] = []
 
@@ -309,11 +312,10 @@ def fit_model(
     )
     selected = select_features(ts.feature_names, importance, cfg.importance_min_share, cfg.min_features)
     progress("holdout", 0, 1)
-    holdout = evaluate(
-        ts, dev, np.sort(split.test_idx), params, cfg, selected, fold=len(cv_folds), runner=runner
-    )
+    holdout = evaluate(ts, dev, split.test_idx, params, cfg, selected, fold=len(cv_folds), runner=runner)
+    del split, dev
     progress("holdout", 1, 1)
-    all_rows = np.arange(len(ts))
+    all_rows = np.arange(len(ts), dtype=position_dtype(len(ts)))
     binned = BinnedRows(capacity=1)  # both sides' final fits use the same rows: binned once (in process)
     rounds = final_rounds(holdout, cfg)
     progress("final fit", 0, len(SIDES))
@@ -327,7 +329,7 @@ def fit_model(
     info = {
         "trials": cfg.trials,
         "pruned_trials": pruned,
-        "holdout_start": split.start.isoformat(),
+        "holdout_start": holdout_start,
         "best_iterations": {SIDE_NAMES[s]: int(v) for s, v in holdout.best_iterations.items()},
         "candidate_features": len(ts.feature_names),
         "selected_features": len(names),
@@ -365,14 +367,14 @@ async def train_model(
     names = data.candidates
     ts = data.training_set(window_end.to_pydatetime())
     progress("load", 1, 1)
-    trained_from = ts.t0.min().to_pydatetime()
-    trained_to = ts.t1.max().to_pydatetime()
+    first_t0, last_t1 = ts.time_range()  # read a chunk at a time (issue 15)
+    trained_from, trained_to = first_t0.to_pydatetime(), last_t1.to_pydatetime()
     regime_spec = options.regime
     fingerprint = {
         "from": trained_from.isoformat(),
         "to": trained_to.isoformat(),
         "rows": len(ts),
-        "tokens": sorted(set(ts.token.tolist())),
+        "tokens": ts.tokens(),  # sorted(set(ts.token.tolist())) without a Python int per row
         "feature_set": calculator.feature_set,
         "features": names,
         "label_spec": spec.to_dict(),
@@ -422,7 +424,14 @@ async def train_model(
         # Its out-of-fold primaries train as the champion's boosters did: the holdout's rounds per side.
         rounds = final_rounds(holdout, cfg)
         meta_fit = fit_meta_model(
-            ts, np.arange(len(ts)), cfg, meta_cfg, chosen, params, rounds, runner=runner_of(trainer)
+            ts,
+            np.arange(len(ts), dtype=position_dtype(len(ts))),
+            cfg,
+            meta_cfg,
+            chosen,
+            params,
+            rounds,
+            runner=runner_of(trainer),
         )
         meta_model = meta_fit.model
         metrics["meta_events"] = meta_fit.events
