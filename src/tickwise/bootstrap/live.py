@@ -553,7 +553,10 @@ async def run_live(
                     raise ConfigError(
                         f"no NSE session to run now ({now:%Y-%m-%d %H:%M} IST); the market is closed"
                     )
-                until = parse_until(options.until, day, now, ctx.calendar)
+                # A simulated market's session starts when the simulator's clock does: `+20m` then
+                # means the same 20 market minutes however long the broker took to open (at 150x a
+                # busy machine's extra second was 2.5 simulated minutes, and a 21st bar).
+                until = parse_until(options.until, day, start if simulated else now, ctx.calendar)
                 # Index futures: this session's contract per continuous series, and on a roll day the
                 # stored history shifted like historical mode would (docs/futures.md "Live").
                 contracts, reopen = await futures_session(
