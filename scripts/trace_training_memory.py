@@ -17,7 +17,8 @@ the same database serves old and new code.
 ``predict`` (after ``train``, which leaves its model registered) empties ``signals`` and
 runs the bench's predict stage (``predict_step``: the model ``train`` registered last, over every
 instrument's whole history),
-printing the signals written, this process's peak RSS and the highest RSS of each phase.
+printing the signals written (and a SHA-256 of their rows in key order, so that runs of old and new code
+can be compared), this process's peak RSS and the highest RSS of each phase.
 
 The per-phase peaks come from the bench's own sampler (``bench.historical.RssSampler``: this process and
 its children, every 0.2 s; the figures ``tickwise bench historical`` reports), asked for the peak since
@@ -27,6 +28,7 @@ the previous phase whenever the step's progress names a new one, so each phase's
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import resource
@@ -165,6 +167,19 @@ def _predict(settings: Any, url: str, admin_url: str) -> None:
         async with open_historical(settings, url=url) as ctx:
             return await predict_step(ctx, phases, version=version)
 
+    async def signals_digest() -> str:
+        """SHA-256 of every written signal row, in key order: old and new code must write the same."""
+        conn = await asyncpg.connect(admin_url)
+        try:
+            rows = await conn.fetch(
+                "SELECT instrument_token, timeframe, time, model_version, available_at, direction, "
+                "confidence, mode, feature_set, latency_ms, size, meta_prob, meta_size, sample FROM signals "
+                "ORDER BY instrument_token, timeframe, time, model_version"
+            )
+        finally:
+            await conn.close()
+        return hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()
+
     version = asyncio.run(forget_signals())
     began, load_before, cpu_before = time.perf_counter(), os.getloadavg(), _cpu_seconds(0.0)
     with phases.sampling():
@@ -180,6 +195,7 @@ def _predict(settings: Any, url: str, admin_url: str) -> None:
         "load_average_start": [round(x, 2) for x in load_before],
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "peak_rss_mb_by_phase": phases.peaks,
+        "signals_sha256": asyncio.run(signals_digest()),
     }
     print(json.dumps(figures))
 
