@@ -25,6 +25,7 @@ from tickwise.core.dataset import (
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.training import trainable_features
 from tickwise.domain.calendar import NSE
+from tickwise.domain.errors import ModelError
 from tickwise.domain.instrument import Instrument
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
@@ -143,7 +144,7 @@ def test_labels_and_closes_kept_chunk_by_chunk_read_as_the_whole_history_s(tmp_p
         grid, whole_grid = kept.grid((1, "1m")), one.grid((1, "1m"))
         assert grid is not None and whole_grid is not None
         assert all(np.array_equal(a, b) for a, b in zip(grid, whole_grid, strict=True))
-    with pytest.raises(Exception, match="no kept labels"):
+    with pytest.raises(ModelError, match="no kept labels"):
         KeptLabels.joined([])
 
 
