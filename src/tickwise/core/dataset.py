@@ -68,6 +68,64 @@ class ArrayColumn:
 
 KeepColumn = Callable[[np.ndarray], KeptColumn]
 
+
+class JoinedColumn:
+    """One kept column made of kept pieces, end to end (issue 15: a load reads an instrument's history a
+    date-range chunk at a time and keeps each chunk's column as it comes, so no whole-history array of
+    one instrument is made to keep it). Reads give the values of the pieces' concatenation, bit for bit."""
+
+    def __init__(self, pieces: Sequence[KeptColumn]) -> None:
+        flat: list[KeptColumn] = []
+        for piece in pieces:  # joining joined columns keeps one level of pieces
+            flat.extend(piece.pieces if isinstance(piece, JoinedColumn) else (piece,))
+        if not flat:
+            raise ValueError("a joined column needs at least one piece")
+        self.pieces: tuple[KeptColumn, ...] = tuple(flat)
+        self._starts = np.cumsum([0, *(len(p) for p in self.pieces)], dtype=np.int64)
+        self._dtype: np.dtype[np.generic] | None = None
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def read(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        if isinstance(rows, slice):
+            lo, hi, step = rows.indices(len(self))
+            if step == 1:  # a range: each piece's part of it, one read per piece
+                first = int(np.searchsorted(self._starts, lo, side="right")) - 1
+                parts = []
+                for p in range(max(first, 0), len(self.pieces)):
+                    a, b = int(self._starts[p]), int(self._starts[p + 1])
+                    if a >= hi:
+                        break
+                    parts.append(self.pieces[p].read(slice(max(lo, a) - a, min(hi, b) - a)))
+                return parts[0] if len(parts) == 1 else np.concatenate(parts or [self._empty()])
+        return self._gather(_positions(rows, len(self)))
+
+    def _empty(self) -> np.ndarray:
+        return np.empty(0, dtype=self.dtype)
+
+    @property
+    def dtype(self) -> np.dtype[np.generic]:
+        """The pieces' dtype (the first piece's; a load keeps every chunk's column in the same one)."""
+        if self._dtype is None:
+            self._dtype = self.pieces[0].read(slice(0, 0)).dtype
+        return self._dtype
+
+    def _gather(self, pos: np.ndarray) -> np.ndarray:
+        """Values at positions ``pos`` (in ``0..len-1``), in their order: one read per piece."""
+        out = np.empty(len(pos), dtype=self.dtype)
+        piece_of = np.searchsorted(self._starts, pos, side="right") - 1
+        for p in np.unique(piece_of).tolist():
+            mine = piece_of == p
+            out[mine] = self.pieces[p].read(pos[mine] - self._starts[p])
+        return out
+
+
+def joined(pieces: Sequence[KeptColumn]) -> KeptColumn:
+    """``pieces`` as one kept column: the piece itself when there is one."""
+    return pieces[0] if len(pieces) == 1 else JoinedColumn(pieces)
+
+
 _NAT = np.iinfo(np.int64).min  # NaT as int64 nanoseconds
 # A side's label columns as a training set keeps them (issue 15): the narrowest exact type of each.
 _LABEL_DTYPES: dict[str, type[np.generic]] = {
@@ -553,6 +611,15 @@ def _rows_key(key: object) -> np.ndarray | slice:
 FeatureMatrix = np.ndarray | RowMatrix
 
 
+@dataclass(frozen=True)
+class KeptPart:
+    """One date-range chunk of an instrument's bars as :meth:`BarsBuilder.keep_part` kept it."""
+
+    times: KeptColumn
+    rows: KeptRows
+    nan_counts: np.ndarray  # missing values per column
+
+
 class BarsBuilder:
     """Collects one instrument's bars at a time; :meth:`build` sorts their keys, never their values.
     ``keep`` keeps each instrument's matrix and ``keep_column`` the sorted keys (default: in memory; a
@@ -573,12 +640,26 @@ class BarsBuilder:
     def add(self, token: int, times: np.ndarray, x: np.ndarray) -> None:
         """``times`` (int64 ns, ascending, unique) and ``x`` ``(len(times), len(columns))`` of one
         instrument; ``x`` is handed to ``keep`` (in memory: kept as it is, not copied)."""
+        self.add_kept(token, [self.keep_part(token, times, x)])
+
+    def keep_part(self, token: int, times: np.ndarray, x: np.ndarray) -> KeptPart:
+        """Keep one date-range chunk of an instrument's bars (``times`` and ``x`` as :meth:`add` takes
+        them) without adding it yet: a load adds an instrument's parts (:meth:`add_kept`) once it knows
+        the instrument has labels too."""
         if x.shape != (len(times), len(self.columns)):
             raise ModelError(f"instrument {token}: {x.shape} feature values for {len(times)} bars")
-        self._nan += np.isnan(x).sum(axis=0)
+        nan = np.isnan(x).sum(axis=0)
         # the times are kept like the keys (spilled: not held in memory while the load goes on)
         kept_times = self._keep_column(np.asarray(times, dtype=np.int64))
-        self._parts.append((int(token), kept_times, self._keep(x)))
+        return KeptPart(kept_times, self._keep(x), nan)
+
+    def add_kept(self, token: int, parts: Sequence[KeptPart]) -> None:
+        """Add instrument ``token``'s kept parts, oldest first (each part's times after the previous
+        part's): the bars are those of one part of their concatenation, bit for bit (the sorted keys,
+        the positions, the values :meth:`Bars.take` gathers and the missing-value counts)."""
+        for part in parts:
+            self._nan += part.nan_counts
+            self._parts.append((int(token), part.times, part.rows))
 
     def build(self) -> Bars:
         """The bars sorted by (time, instrument): ``np.lexsort((token, times))`` of the parts in the
@@ -666,6 +747,13 @@ class KeptLabels:
             }
         )
 
+    @classmethod
+    def joined(cls, parts: Sequence[KeptLabels]) -> KeptLabels:
+        """The labels of ``parts`` (one instrument's, oldest first) end to end, as one instrument's."""
+        if not parts:
+            raise ModelError("no kept labels to join")
+        return cls({name: joined([p.columns[name] for p in parts]) for name in KEPT_LABELS})
+
     def __len__(self) -> int:
         return len(self.columns["time"])
 
@@ -694,6 +782,15 @@ class KeptCloses(Mapping[tuple[int, str], pd.Series]):
     def add(self, key: tuple[int, str], closes: pd.Series) -> None:
         values = closes.to_numpy(dtype=np.float64)
         self._kept[key] = (self._keep(_ns(closes.index)), self._keep(values))
+
+    def extend(self, key: tuple[int, str], closes: pd.Series) -> None:
+        """Append ``closes`` (later bars than those kept for ``key``) to ``key``'s: a load keeps an
+        instrument's closes a date-range chunk at a time (issue 15), and reads give them end to end."""
+        before = self._kept.get(key)
+        self.add(key, closes)
+        if before is not None:
+            times, values = self._kept[key]
+            self._kept[key] = (joined([before[0], times]), joined([before[1], values]))
 
     def __getitem__(self, key: tuple[int, str]) -> pd.Series:
         times, closes = self._kept[key]

@@ -30,6 +30,7 @@ from tickwise.domain.errors import ModelError
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.context import HistoricalPorts
+from tickwise.pipelines.historical.date_chunks import history_chunks
 from tickwise.pipelines.models import load_model, signal_generator
 from tickwise.pipelines.universe import select_universe
 
@@ -119,6 +120,13 @@ async def predict_signals(
     version: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> PredictOutcome:
+    """Score every instrument's stored features in ``[start, end)`` and write the signals.
+
+    Each instrument is read, scored and written in date-range chunks of ``options.chunk_sessions``
+    whole sessions (issue 15), so what the stage holds is one chunk's features and signals, whatever the
+    history's length. Chunking changes no signal: the predictor, the meta model and the signal generator
+    score each bar from its own row, and the regime layer (the only recursion) restarts at each
+    session's open, which is never inside a chunk."""
     began = time.perf_counter()
     options = ctx.options
     timeframe = options.signal_timeframe
@@ -128,34 +136,85 @@ async def predict_signals(
     predictor = Predictor(artifact)
     generator = signal_generator(options.signals, artifact)
     model = SignalModel(predictor, generator, layer_of(artifact.regime))
-    columns = list(model.needed_features)
     # The regime recursion restarts at each session's open: read from the open of ``start``'s session.
     read_from = session_open_before(start) if model.layer is not None else start
     universe = await select_universe(ctx.instruments, options.symbols, options.default_symbols)
     tokens = [i.instrument_token for i in universe]
-    total = longs = shorts = used = in_sample = 0
-    embargo = timeframe.delta * options.train.embargo_bars
+    scorer = _ChunkScorer(
+        ctx,
+        predictor,
+        generator,
+        model.needed_features,
+        start if read_from != start else None,
+        timeframe.delta * options.train.embargo_bars,
+    )
+    counts = _Counts()
     for k, token in enumerate(tokens):
-        features = await ctx.features.read_frame(
-            token, timeframe, artifact.feature_set, read_from, end, columns=columns
+        chunks = await history_chunks(
+            ctx.candles, ctx.calendar, token, timeframe, options.chunk_sessions, read_from, end
         )
-        if not features.empty:
-            frame = signals_frame(features, predictor, generator, timeframe)
-            if start is not None and read_from != start:
-                frame = frame[frame["time"] >= pd.Timestamp(start)].reset_index(drop=True)
-            frame["sample"] = sample_of(frame["time"], artifact, embargo)
-            in_sample += int((frame["sample"] == "in_sample").sum())
-            total += await ctx.signals.add_frame(frame)
-            longs += int((frame["direction"] == 1).sum())
-            shorts += int((frame["direction"] == -1).sum())
-            used += 1
+        scored = [await scorer.score(token, lo, hi, counts) for lo, hi in chunks]
+        counts.instruments += any(scored)
         if progress is not None:
             progress(k + 1, len(tokens))
-    if used == 0:
+    if counts.instruments == 0:
         raise ModelError(
             f"no stored features of feature set {artifact.feature_set} in the range; "
             "run `tickwise historical` to compute them"
         )
     return PredictOutcome(
-        artifact.version, total, longs, shorts, used, start, end, time.perf_counter() - began, in_sample
+        artifact.version,
+        counts.rows,
+        counts.longs,
+        counts.shorts,
+        counts.instruments,
+        start,
+        end,
+        time.perf_counter() - began,
+        counts.in_sample,
     )
+
+
+@dataclass
+class _Counts:
+    """What :class:`PredictOutcome` counts, summed over the chunks."""
+
+    rows: int = 0
+    longs: int = 0
+    shorts: int = 0
+    in_sample: int = 0
+    instruments: int = 0
+
+
+@dataclass(frozen=True)
+class _ChunkScorer:
+    """Reads, scores and writes one date-range chunk of one instrument's features."""
+
+    ctx: HistoricalPorts
+    predictor: Predictor
+    generator: SignalGenerator
+    columns: tuple[str, ...]
+    # The caller's ``start`` when the chunks are read from its session's open (the regime layer's
+    # warm-up): the signals before it are computed but not written. None: every signal is written.
+    keep_from: datetime | None
+    embargo: timedelta
+
+    async def score(self, token: int, lo: datetime | None, hi: datetime | None, counts: _Counts) -> bool:
+        """Score ``[lo, hi)`` of ``token`` into ``counts``; False when the chunk has no stored features."""
+        timeframe = self.ctx.options.signal_timeframe
+        artifact = self.predictor.artifact
+        features = await self.ctx.features.read_frame(
+            token, timeframe, artifact.feature_set, lo, hi, columns=list(self.columns)
+        )
+        if features.empty:
+            return False
+        frame = signals_frame(features, self.predictor, self.generator, timeframe)
+        del features
+        if self.keep_from is not None:
+            frame = frame[frame["time"] >= pd.Timestamp(self.keep_from)].reset_index(drop=True)
+        frame["sample"] = sample_of(frame["time"], artifact, self.embargo)
+        counts.in_sample += int((frame["sample"] == "in_sample").sum())
+        counts.rows += await self.ctx.signals.add_frame(frame)
+        counts.longs += int((frame["direction"] == 1).sum())
+        counts.shorts += int((frame["direction"] == -1).sum())
+        return True

@@ -42,6 +42,7 @@ from tickwise.core.dataset import (
     KeepColumn,
     KeptCloses,
     KeptLabels,
+    KeptPart,
     TrainingSet,
     training_set_of,
 )
@@ -68,6 +69,7 @@ from tickwise.core.training import (
 from tickwise.domain.errors import ModelError
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.context import HistoricalPorts
+from tickwise.pipelines.historical.date_chunks import DateChunk, history_chunks
 from tickwise.pipelines.historical.regimes import fit_bars_layer, with_bar_regime
 from tickwise.pipelines.historical.tracking import TrainingRun, track
 from tickwise.pipelines.historical.tuning import tune
@@ -152,10 +154,14 @@ async def load_timeframe(
     spill: RowSpill | None = None,
 ) -> TrainingData:
     """Features (warm rows only, ``time >= start``), labels (``t1 <= end``) and closes, one instrument
-    at a time: each instrument's features are read as one matrix and kept as they are, in memory or,
-    with ``spill``, on disk, and so are its labels (typed columns, :func:`compact_labels`): the load then
-    holds each instrument's closes and keys too, and each training set's columns go to the same
-    spill: no array of every bar or row stays in memory."""
+    at a time, each read in date-range chunks of ``options.chunk_sessions`` sessions (issue 15:
+    ``date_chunks``): each chunk's features are read as one matrix and kept as they are, in memory or,
+    with ``spill``, on disk, and so are its labels (typed columns, :func:`compact_labels`) and closes,
+    appended to the instrument's (``BarsBuilder.add_kept``, ``KeptLabels.joined``,
+    ``KeptCloses.extend``): the load holds one chunk of one instrument at a time besides what it keeps,
+    and each training set's columns go to the same spill: no array of every bar or row, and no array of
+    one instrument's whole history, stays in memory. The same arrays as one read of each instrument's
+    whole history, bit for bit (the warm-up rows are the instrument's first rows, not each chunk's)."""
     tokens = [
         i.instrument_token
         for i in await select_universe(ctx.instruments, ctx.options.symbols, ctx.options.default_symbols)
@@ -165,28 +171,18 @@ async def load_timeframe(
     builder = BarsBuilder(columns) if spill is None else BarsBuilder(columns, spill.keep, keep)
     labels: dict[int, KeptLabels] = {}
     closes = KeptCloses(keep)
-    start_ns = None if start is None else pd.Timestamp(start).as_unit("ns").value
     for token in tokens:
-        rows = await ctx.features.read_matrix(
-            token, timeframe, calculator.feature_set, None, end, columns=columns
+        chunks = await history_chunks(
+            ctx.candles, ctx.calendar, token, timeframe, ctx.options.chunk_sessions, None, end
         )
-        if len(rows) == 0:
+        parts = await _feature_parts(ctx, builder, calculator, columns, token, timeframe, chunks, start)
+        if not parts:
             continue
-        times, x = rows.times[calculator.warmup :], rows.values[calculator.warmup :]
-        if start_ns is not None:
-            times, x = times[times >= start_ns], x[times >= start_ns]
-        lab = await ctx.labels.read_frame(token, timeframe, start, end)
-        if len(times) == 0 or lab.empty:
+        kept = await _kept_labels(ctx, token, timeframe, chunks, start, keep)
+        if kept is None:
             continue
-        kept = KeptLabels.of_frame(compact_labels(lab, token, str(timeframe)), keep)
-        del lab
-        candles = await ctx.candles.read_frame(token, timeframe, None, end)
-        closes.add(
-            (token, str(timeframe)),
-            pd.Series(candles["close"].to_numpy(dtype=np.float64), index=pd.DatetimeIndex(candles["time"])),
-        )
-        del candles
-        builder.add(token, times, np.ascontiguousarray(x))
+        await _keep_closes(ctx, closes, token, timeframe, chunks)
+        builder.add_kept(token, parts)
         labels[token] = kept
     if not labels:
         raise ModelError(
@@ -194,6 +190,83 @@ async def load_timeframe(
             "so candles, features and labels exist"
         )
     return TrainingData(calculator, timeframe, builder.build(), labels, closes, keep)
+
+
+async def _feature_parts(
+    ctx: HistoricalPorts,
+    builder: BarsBuilder,
+    calculator: FeatureCalculator,
+    columns: list[str],
+    token: int,
+    timeframe: Timeframe,
+    chunks: list[DateChunk],
+    start: datetime | None,
+) -> list[KeptPart]:
+    """The instrument's warm feature rows at or after ``start``, kept one chunk at a time (empty chunks
+    are not kept). The warm-up is the instrument's first ``calculator.warmup`` rows: the rows of the
+    chunks before ``start`` are counted (their times only) until the warm-up is behind, not kept."""
+    start_ns = None if start is None else pd.Timestamp(start).as_unit("ns").value
+    parts: list[KeptPart] = []
+    seen = 0  # the instrument's rows read so far
+    for lo, hi in chunks:
+        if start is not None and hi is not None and hi <= start:  # every row is before ``start``
+            if seen < calculator.warmup:
+                seen += len(
+                    await ctx.features.read_matrix(
+                        token, timeframe, calculator.feature_set, lo, hi, columns=[]
+                    )
+                )
+            continue
+        rows = await ctx.features.read_matrix(
+            token, timeframe, calculator.feature_set, lo, hi, columns=columns
+        )
+        warm = min(max(calculator.warmup - seen, 0), len(rows))
+        seen += len(rows)
+        times, x = rows.times[warm:], rows.values[warm:]
+        del rows
+        if start_ns is not None:
+            times, x = times[times >= start_ns], x[times >= start_ns]
+        if len(times):
+            parts.append(builder.keep_part(token, times, np.ascontiguousarray(x)))
+        del times, x
+    return parts
+
+
+async def _kept_labels(
+    ctx: HistoricalPorts,
+    token: int,
+    timeframe: Timeframe,
+    chunks: list[DateChunk],
+    start: datetime | None,
+    keep: KeepColumn,
+) -> KeptLabels | None:
+    """The instrument's stored labels with ``start <= time`` in the chunks, kept one chunk at a time
+    (:func:`compact_labels`) and joined; None when there are none."""
+    parts: list[KeptLabels] = []
+    for lo, hi in chunks:
+        if start is not None and hi is not None and hi <= start:
+            continue
+        first = start if lo is None or (start is not None and start > lo) else lo
+        lab = await ctx.labels.read_frame(token, timeframe, first, hi)
+        if not lab.empty:
+            parts.append(KeptLabels.of_frame(compact_labels(lab, token, str(timeframe)), keep))
+        del lab
+    return KeptLabels.joined(parts) if parts else None
+
+
+async def _keep_closes(
+    ctx: HistoricalPorts, closes: KeptCloses, token: int, timeframe: Timeframe, chunks: list[DateChunk]
+) -> None:
+    """The instrument's candle closes, kept one chunk at a time (the first chunk's even when it has
+    none: every loaded instrument has its closes, as one whole-history read gives)."""
+    for k, (lo, hi) in enumerate(chunks):
+        candles = await ctx.candles.read_frame(token, timeframe, lo, hi)
+        if k == 0 or len(candles):
+            series = pd.Series(
+                candles["close"].to_numpy(dtype=np.float64), index=pd.DatetimeIndex(candles["time"])
+            )
+            (closes.add if k == 0 else closes.extend)((token, str(timeframe)), series)
+        del candles
 
 
 # The stored label columns a training load reads: what the training set, the sample weights and the
