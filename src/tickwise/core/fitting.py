@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import lightgbm as lgb
 import numpy as np
@@ -29,7 +29,7 @@ from tickwise.core.cv import (
     scan_sorted,
 )
 from tickwise.core.dataset import FeatureMatrix, TrainingSet
-from tickwise.core.fit_jobs import BoosterJob, FitRunner, InlineRunner, JobRows
+from tickwise.core.fit_jobs import SCORE_WINDOW, BoosterJob, FitRunner, InlineRunner, JobRows, score_matrix
 from tickwise.core.metrics import ZerodhaIntradayCosts, side_metrics, signal_pnl
 from tickwise.core.model import SIDE_NAMES, SIDES, LgbParams, binned_dataset, lgb_params
 from tickwise.core.sample_weights import fold_weights_of
@@ -334,11 +334,6 @@ def fit_side(
     return fitted.booster, fitted.rounds
 
 
-# Rows scored per gather: a test fold or holdout is scored window by window, so the matrix in memory
-# is one window's (about 40 MB at 80 features), whatever the data's size (issue 15).
-SCORE_WINDOW = 65_536
-
-
 def predict_rows(
     booster: lgb.Booster,
     ts: TrainingSet,
@@ -348,18 +343,8 @@ def predict_rows(
     window: int = SCORE_WINDOW,
 ) -> np.ndarray:
     """``booster``'s probabilities of training-set rows ``rows`` (columns ``cols``), gathered and scored
-    ``window`` rows at a time: each row's score is its own, so the result equals one call's bit for bit."""
-    parts = [
-        np.asarray(
-            booster.predict(
-                np.ascontiguousarray(ts.x[np.ix_(rows[i : i + window], cols)]), num_iteration=num_iteration
-            ),
-            dtype=np.float64,
-        )
-        for i in range(0, max(len(rows), 1), window)
-    ]
-    out: np.ndarray = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    return out
+    ``window`` rows at a time (:func:`core.fit_jobs.score_matrix`: equal to one call's, bit for bit)."""
+    return score_matrix(booster, lambda i, j: ts.x[np.ix_(rows[i:j], cols)], len(rows), num_iteration, window)
 
 
 class PendingFold:
@@ -380,8 +365,14 @@ class PendingFold:
         self._ts, self._test_rows, self._cfg = ts, test_rows, cfg
         self._feature_idx, self._fold, self._keep = feature_idx, fold, keep_boosters
         self._train_rows = len(train_rows)
+        # Worker processes score the test rows where each booster is (its text does not travel back
+        # to be scored here); in this process the rows are scored at finish, as before.
+        score = None if isinstance(runner, InlineRunner) else JobRows(ts.x, test_rows, feature_idx)
         self.futures = {
-            side: runner.submit(side_job(ts, side, train_rows, params, cfg, feature_idx)) for side in SIDES
+            side: runner.submit(
+                replace(side_job(ts, side, train_rows, params, cfg, feature_idx), score=score)
+            )
+            for side in SIDES
         }
 
     def cancel(self) -> None:
@@ -399,7 +390,9 @@ class PendingFold:
             fitted = self.futures[side].result()
             best = fitted.rounds
             best_iterations[side] = best
-            p = predict_rows(fitted.booster, ts, test_rows, self._feature_idx, best)
+            p = fitted.scores
+            if p is None:
+                p = predict_rows(fitted.booster, ts, test_rows, self._feature_idx, best)
             probs[side] = p
             y = ts.y(side, test_rows)
             for key, value in side_metrics(y, p, cfg.threshold).items():
