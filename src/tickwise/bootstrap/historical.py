@@ -263,9 +263,9 @@ async def run_historical(
                     )
 
             # The fold models have fixed parameters: they depend neither on the champion candidate
-            # (model_training.retrain_every_days) nor on its tuning, so they train at the same time
-            # (issue 14): Optuna's trials run one after the other and leave the fit workers idle
-            # between them, which the folds' fits fill. The training step starts first, so it reads
+            # (trained on the model_training.retrain_every_days cadence) nor on its tuning, so they
+            # train at the same time (issue 14): Optuna's trials run one after the other and leave
+            # the fit workers idle between them, which the folds' fits fill. The training step starts first, so it reads
             # the primary timeframe's load and the fold models take it from there (``TrainingLoads``).
             with timed(summary, "train+oos"):
                 await _both(train() if decision.due else None, oos())
@@ -280,11 +280,15 @@ async def run_historical(
 
 async def _both(first: Coroutine[None, None, None] | None, second: Coroutine[None, None, None]) -> None:
     """Run ``first`` (when given) and ``second`` at once, ``first`` started first; when one fails,
-    the other is cancelled and the failure raised (a ``TaskGroup``'s rule)."""
-    async with asyncio.TaskGroup() as group:
-        if first is not None:
-            group.create_task(first)
-        group.create_task(second)
+    the other is cancelled (a ``TaskGroup``'s rule) and the failure is raised as it was, not wrapped in
+    the group: the command names it (e.g. a ``ModelError``) as it did when the steps ran in turn."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            if first is not None:
+                group.create_task(first)
+            group.create_task(second)
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0]  # noqa: B904 - the step's own error and traceback, not the group's
 
 
 async def _continuous_futures(
