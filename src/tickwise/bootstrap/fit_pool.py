@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import lightgbm as lgb
@@ -42,7 +42,15 @@ import numpy as np
 
 from tickwise.adapters.local.row_spill import FileColumn, FileRows
 from tickwise.core.dataset import Bars, RowMatrix
-from tickwise.core.fit_jobs import BoosterJob, FitFuture, FitTargets, FittedBooster, JobRows, train_targets
+from tickwise.core.fit_jobs import (
+    BoosterJob,
+    FitFuture,
+    FitTargets,
+    FittedBooster,
+    JobRows,
+    score_matrix,
+    train_targets,
+)
 from tickwise.core.model import binned_dataset
 from tickwise.core.side_fit import SideFit, job_of
 from tickwise.domain.errors import ConfigError, ModelError
@@ -84,6 +92,13 @@ class SpilledRows:
         else:
             extra = x.extra[np.ix_(bar, idx[~from_bars] - k)]
         return cls(x.bars, bar, x.cols[idx[from_bars]], from_bars, extra)
+
+    def __len__(self) -> int:
+        return len(self.bar)
+
+    def part(self, i: int, j: int) -> SpilledRows:
+        """Rows ``i:j`` of these (by reference too): a window of a fold's test rows."""
+        return SpilledRows(self.bars, self.bar[i:j], self.bar_cols, self.from_bars, self.extra[i:j])
 
     def identity(self) -> bytes:
         """What names these rows' values: the spill files (never rewritten while they exist), the bar
@@ -139,6 +154,7 @@ class _Sent:
     train: np.ndarray | SpilledRows
     valid: np.ndarray | SpilledRows | None
     targets: FitTargets
+    score: SpilledRows | None = None  # rows the worker scores with the booster (spilled rows only)
 
 
 class _Outgoing:
@@ -152,7 +168,10 @@ class _Outgoing:
     def __reduce__(self) -> tuple[type[_Sent], tuple[object, ...]]:
         job = self.job
         valid = None if job.valid is None else _outgoing_rows(job.valid[0])
-        return (_Sent, (_outgoing_rows(job.train), valid, FitTargets.of(job)))
+        # Rows to score travel by reference only: rows held in memory would be gathered and pickled
+        # here for every trial, which costs this process about what scoring them does.
+        score = None if job.score is None else SpilledRows.of(job.score)
+        return (_Sent, (_outgoing_rows(job.train), valid, FitTargets.of(job), score))
 
 
 # In a worker: binned Datasets of the rows it fitted last, most recently used last.
@@ -200,7 +219,12 @@ def _train_sent(sent: _Sent) -> FittedBooster:
     if sent.valid is not None:
         tail = sent.valid
         valid = _binned(_digest(key, _identity(tail)), lambda: lgb.Dataset(_matrix(tail), reference=train))
-    return train_targets(targets, train, valid)
+    fitted = train_targets(targets, train, valid)
+    if sent.score is None:
+        return fitted
+    rows = sent.score
+    scores = score_matrix(fitted.booster, lambda i, j: rows.part(i, j).gather(), len(rows), fitted.rounds)
+    return replace(fitted, scores=scores)
 
 
 class _PoolFuture:

@@ -7,8 +7,9 @@ The broker is opened separately (``bootstrap.broker.open_broker``) and only by t
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, date, datetime
 
@@ -229,13 +230,8 @@ async def run_historical(
         # model_training.distributed: the boosters train on compute.scheduler's cluster
         async with open_trainer(settings, ctx.url) as trainer, training_loads(settings) as loads:
             # one load per timeframe, spilled to disk: the training step's is reused below
-            if decision.due:  # the champion candidate, on the cadence (model_training.retrain_every_days)
-                with timed(summary, "train"):
-                    summary.train = await train_step(
-                        ctx, reporter, tracker_factory=tracker_factory(settings), trainer=trainer, loads=loads
-                    )
             # Historical signals come only from walk-forward fold models, out of sample (docs/models.md),
-            # on every run (a run with new sessions extends the history); the champion candidate above is
+            # on every run (a run with new sessions extends the history); the champion candidate is
             # judged by the promotion rule, never by its own window.
             from tickwise.bootstrap.models import (
                 govern_after_training,
@@ -245,24 +241,54 @@ async def run_historical(
             )
 
             governance = governance_for(ctx, actor="tickwise historical")
-            with timed(summary, "oos"):
-                summary.oos = await oos_step(
-                    ctx,
-                    reporter,
-                    oos_options_of(settings),
-                    tracker_factory=tracker_factory(settings),
-                    on_trained=lambda r: governance.record_trained(
-                        r.model_version, "walk-forward fold model"
-                    ),
-                    trainer=trainer,
-                    loads=loads,
-                )
+
+            async def train() -> None:
+                with timed(summary, "train"):
+                    summary.train = await train_step(
+                        ctx, reporter, tracker_factory=tracker_factory(settings), trainer=trainer, loads=loads
+                    )
+
+            async def oos() -> None:
+                with timed(summary, "oos"):
+                    summary.oos = await oos_step(
+                        ctx,
+                        reporter,
+                        oos_options_of(settings),
+                        tracker_factory=tracker_factory(settings),
+                        on_trained=lambda r: governance.record_trained(
+                            r.model_version, "walk-forward fold model"
+                        ),
+                        trainer=trainer,
+                        loads=loads,
+                    )
+
+            # The fold models have fixed parameters: they depend neither on the champion candidate
+            # (trained on the model_training.retrain_every_days cadence) nor on its tuning, so they
+            # train at the same time (issue 14): Optuna's trials run one after the other and leave
+            # the fit workers idle between them, which the folds' fits fill. The training step starts first, so it reads
+            # the primary timeframe's load and the fold models take it from there (``TrainingLoads``).
+            with timed(summary, "train+oos"):
+                await _both(train() if decision.due else None, oos())
+        assert summary.oos is not None  # oos() ran to its end, or the TaskGroup raised
         with timed(summary, "governance"):
             summary.governance = await retire_superseded_folds(ctx, governance, summary.oos)
             if summary.train is not None:
                 summary.governance += await govern_after_training(governance, summary.train)
     summary.timings["total"] = round(time.perf_counter() - began, 2)
     return summary
+
+
+async def _both(first: Coroutine[None, None, None] | None, second: Coroutine[None, None, None]) -> None:
+    """Run ``first`` (when given) and ``second`` at once, ``first`` started first; when one fails,
+    the other is cancelled (a ``TaskGroup``'s rule) and the failure is raised as it was, not wrapped in
+    the group: the command names it (e.g. a ``ModelError``) as it did when the steps ran in turn."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            if first is not None:
+                group.create_task(first)
+            group.create_task(second)
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0]  # noqa: B904 - the step's own error and traceback, not the group's
 
 
 async def _continuous_futures(

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from tickwise.core.fitting import BinnedRows
 
 __all__ = [
+    "SCORE_WINDOW",
     "BoosterJob",
     "FitFuture",
     "FitRunner",
@@ -39,6 +40,7 @@ __all__ = [
     "InlineRunner",
     "JobRows",
     "fitted_of",
+    "score_matrix",
     "train_job",
     "train_targets",
 ]
@@ -71,6 +73,10 @@ class BoosterJob:
     num_boost_round: int
     valid: tuple[JobRows, np.ndarray, np.ndarray] | None = None
     early_stopping_rounds: int | None = None
+    # Rows to score with the trained booster at its rounds (a cv fold's or the holdout's test rows): a
+    # runner in other processes may score them where the booster is (``FittedBooster.scores``), so this
+    # process does not; one that does not leaves ``scores`` None and the caller scores them itself.
+    score: JobRows | None = None
 
     @property
     def early_stopped(self) -> bool:
@@ -111,6 +117,9 @@ class FittedBooster:
     booster: lgb.Booster
     rounds: int
     gain: np.ndarray
+    # The job's ``score`` rows' probabilities at ``rounds`` (``score_matrix``), when they were scored
+    # where the booster was trained; None: not asked for, or left to the caller.
+    scores: np.ndarray | None = None
 
 
 def fitted_of(booster: lgb.Booster, job: BoosterJob | FitTargets) -> FittedBooster:
@@ -157,6 +166,32 @@ def train_targets(
         early_stopping_rounds=targets.early_stopping_rounds,
     )
     return fitted_of(booster, targets)
+
+
+# Rows scored per gather: a test fold or holdout is scored window by window, so the matrix in memory
+# is one window's (about 40 MB at 80 features), whatever the data's size (issue 15).
+SCORE_WINDOW = 65_536
+
+
+def score_matrix(
+    booster: lgb.Booster,
+    gather: Callable[[int, int], np.ndarray],
+    n: int,
+    num_iteration: int | None,
+    window: int = SCORE_WINDOW,
+) -> np.ndarray:
+    """``booster``'s probabilities of ``n`` rows, ``gather(i, j)`` giving rows ``i:j`` as a float64 matrix,
+    scored ``window`` rows at a time: each row's score is its own, so the result equals one call's bit
+    for bit, wherever the rows are gathered."""
+    parts = [
+        np.asarray(
+            booster.predict(np.ascontiguousarray(gather(i, min(i + window, n))), num_iteration=num_iteration),
+            dtype=np.float64,
+        )
+        for i in range(0, max(n, 1), window)
+    ]
+    out: np.ndarray = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    return out
 
 
 class FitFuture(Protocol):

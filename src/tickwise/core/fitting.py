@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import lightgbm as lgb
 import numpy as np
@@ -29,7 +29,7 @@ from tickwise.core.cv import (
     scan_sorted,
 )
 from tickwise.core.dataset import FeatureMatrix, TrainingSet
-from tickwise.core.fit_jobs import BoosterJob, FitRunner, InlineRunner, JobRows
+from tickwise.core.fit_jobs import SCORE_WINDOW, BoosterJob, FitRunner, InlineRunner, JobRows, score_matrix
 from tickwise.core.metrics import ZerodhaIntradayCosts, side_metrics, signal_pnl
 from tickwise.core.model import SIDE_NAMES, SIDES, LgbParams, binned_dataset, lgb_params
 from tickwise.core.sample_weights import fold_weights_of
@@ -179,6 +179,39 @@ def window_weights_of(ts: TrainingSet, side: int, rows: np.ndarray, cfg: TrainCo
     return WindowWeights(y, w, factors)
 
 
+class KeptWeights:
+    """Each training window's :class:`WindowWeights` per side, made once and reused by every fit of the
+    same window and side: the cv folds of every Optuna trial (issue 14: each trial recomputed every
+    fold's window weights in the main process). Keyed by the training set (held, so its identity cannot
+    be reused), the side, the weight settings and the rows; the ``capacity`` most recently used kept."""
+
+    def __init__(self, capacity: int = 16) -> None:
+        if capacity < 1:
+            raise ValueError(f"KeptWeights capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self.builds = 0
+        self.reuses = 0
+        self._kept: OrderedDict[tuple[object, ...], tuple[TrainingSet, WindowWeights]] = OrderedDict()
+
+    def of(self, ts: TrainingSet, side: int, rows: np.ndarray, cfg: TrainConfig) -> WindowWeights:
+        """``window_weights_of(ts, side, rows, cfg)``, made on the first ask."""
+        key = (id(ts), side, cfg.recompute_weights, cfg.class_balance, *_key(ts.x, rows, _NO_COLS))
+        got = self._kept.get(key)
+        if got is None:
+            self.builds += 1
+            got = (ts, window_weights_of(ts, side, rows, cfg))
+            self._kept[key] = got
+            while len(self._kept) > self.capacity:
+                self._kept.popitem(last=False)
+        else:
+            self.reuses += 1
+        self._kept.move_to_end(key)
+        return got[1]
+
+
+_NO_COLS = np.empty(0, dtype=np.int64)
+
+
 def training_weights(ts: TrainingSet, side: int, rows: np.ndarray, cfg: TrainConfig) -> np.ndarray:
     """Weights of ``rows`` for one side: recomputed in the window (ū × attribution), class-balanced."""
     return window_weights_of(ts, side, rows, cfg).at()
@@ -255,8 +288,10 @@ def side_job(
     cfg: TrainConfig,
     feature_idx: np.ndarray,
     num_boost_round: int | None = None,
+    kept: KeptWeights | None = None,
 ) -> BoosterJob:
-    """The fit of one side on ``rows`` (time-sorted) as a job. With ``num_boost_round`` None, early-stop
+    """The fit of one side on ``rows`` (time-sorted) as a job (``kept``: window weights made once for
+    every fit of the same rows, e.g. Optuna's trials on one cv fold). With ``num_boost_round`` None, early-stop
     on the purged tail of the window; otherwise train exactly that many rounds on all rows (at most
     ``cfg.max_train_rows`` of them: a seeded subsample).
 
@@ -266,7 +301,7 @@ def side_job(
     bit for bit."""
     rows = ascending_rows(rows)
     names = [ts.feature_names[i] for i in feature_idx]
-    weights = window_weights_of(ts, side, rows, cfg)
+    weights = window_weights_of(ts, side, rows, cfg) if kept is None else kept.of(ts, side, rows, cfg)
     full_params = lgb_params(params, cfg.seed)
     if num_boost_round is not None:
         sub = subsample_positions(len(rows), cfg.max_train_rows, cfg.seed)
@@ -282,7 +317,7 @@ def side_job(
     fit_pos, val_pos = _validation_tail(ts, rows, cfg.valid_fraction)
     if len(fit_pos) < 100 or len(val_pos) < 50 or len(np.unique(weights.y[val_pos])) < 2:
         del weights
-        return side_job(ts, side, rows, params, cfg, feature_idx, cfg.num_boost_round // 2 or 1)
+        return side_job(ts, side, rows, params, cfg, feature_idx, cfg.num_boost_round // 2 or 1, kept)
     fit_pos = _subsample(fit_pos, cfg.max_train_rows, cfg.seed)
     val_pos = _subsample(val_pos, max(cfg.max_train_rows // 4, 1), cfg.seed)
     fr, vr = rows[fit_pos], rows[val_pos]
@@ -334,11 +369,6 @@ def fit_side(
     return fitted.booster, fitted.rounds
 
 
-# Rows scored per gather: a test fold or holdout is scored window by window, so the matrix in memory
-# is one window's (about 40 MB at 80 features), whatever the data's size (issue 15).
-SCORE_WINDOW = 65_536
-
-
 def predict_rows(
     booster: lgb.Booster,
     ts: TrainingSet,
@@ -348,18 +378,8 @@ def predict_rows(
     window: int = SCORE_WINDOW,
 ) -> np.ndarray:
     """``booster``'s probabilities of training-set rows ``rows`` (columns ``cols``), gathered and scored
-    ``window`` rows at a time: each row's score is its own, so the result equals one call's bit for bit."""
-    parts = [
-        np.asarray(
-            booster.predict(
-                np.ascontiguousarray(ts.x[np.ix_(rows[i : i + window], cols)]), num_iteration=num_iteration
-            ),
-            dtype=np.float64,
-        )
-        for i in range(0, max(len(rows), 1), window)
-    ]
-    out: np.ndarray = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    return out
+    ``window`` rows at a time (:func:`core.fit_jobs.score_matrix`: equal to one call's, bit for bit)."""
+    return score_matrix(booster, lambda i, j: ts.x[np.ix_(rows[i:j], cols)], len(rows), num_iteration, window)
 
 
 class PendingFold:
@@ -376,12 +396,19 @@ class PendingFold:
         fold: int,
         keep_boosters: bool,
         runner: FitRunner,
+        kept: KeptWeights | None = None,
     ) -> None:
         self._ts, self._test_rows, self._cfg = ts, test_rows, cfg
         self._feature_idx, self._fold, self._keep = feature_idx, fold, keep_boosters
         self._train_rows = len(train_rows)
+        # Worker processes score the test rows where each booster is (its text does not travel back
+        # to be scored here); in this process the rows are scored at finish, as before.
+        score = None if isinstance(runner, InlineRunner) else JobRows(ts.x, test_rows, feature_idx)
         self.futures = {
-            side: runner.submit(side_job(ts, side, train_rows, params, cfg, feature_idx)) for side in SIDES
+            side: runner.submit(
+                replace(side_job(ts, side, train_rows, params, cfg, feature_idx, kept=kept), score=score)
+            )
+            for side in SIDES
         }
 
     def cancel(self) -> None:
@@ -399,7 +426,9 @@ class PendingFold:
             fitted = self.futures[side].result()
             best = fitted.rounds
             best_iterations[side] = best
-            p = predict_rows(fitted.booster, ts, test_rows, self._feature_idx, best)
+            p = fitted.scores
+            if p is None:
+                p = predict_rows(fitted.booster, ts, test_rows, self._feature_idx, best)
             probs[side] = p
             y = ts.y(side, test_rows)
             for key, value in side_metrics(y, p, cfg.threshold).items():
@@ -452,12 +481,14 @@ def walk_forward(
     on_fold: Callable[[int, FoldResult], None] | None = None,
     binned: BinnedRows | None = None,
     runner: FitRunner | None = None,
+    kept: KeptWeights | None = None,
 ) -> list[FoldResult]:
     """Purged walk-forward CV over ``rows``; ``on_fold`` may raise (e.g. Optuna pruning) to stop early.
     ``binned`` shares each fold's binned Datasets with later calls (Optuna's trials). ``runner``: where
     the folds' fits train; every fold's fits are submitted at once (they do not depend on each other),
     the results are taken in fold order, and the fits not yet started are cancelled when ``on_fold``
-    raises. In this process (the default) a fold is fitted only when its turn comes, as before."""
+    raises. In this process (the default) a fold is fitted only when its turn comes, as before.
+    ``kept`` shares each fold's window weights with later calls (Optuna's trials), as ``binned`` its bins."""
     if feature_idx is None:
         feature_idx = np.arange(len(ts.feature_names))
     runner = runner or InlineRunner(binned)
@@ -465,7 +496,7 @@ def walk_forward(
     folds = enumerate(fold_splits(cv, ts, rows))
 
     def start(k: int, train: np.ndarray, test: np.ndarray | slice) -> PendingFold:
-        return PendingFold(ts, rows[train], rows[test], params, cfg, feature_idx, k, False, runner)
+        return PendingFold(ts, rows[train], rows[test], params, cfg, feature_idx, k, False, runner, kept)
 
     # In this process a fold is planned when its turn comes (a pruned trial plans no later fold, and
     # only one fold's training positions exist at a time); worker processes get every fold at once.

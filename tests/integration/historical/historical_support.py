@@ -4,8 +4,11 @@ turns (``TICKWISE__...`` names, as a user sets them in the environment)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+from tickwise.bootstrap.context import HistoricalContext
 from tickwise.config import Settings, load_settings
 
 THREE = "[INFY, RELIANCE, TCS]"
@@ -21,3 +24,35 @@ def simulator_settings(tmp: Path, *, symbols: str = THREE, backfill_days: int = 
         "TICKWISE__TRADING__BACKFILL_DAYS": str(backfill_days),
     } | {f"TICKWISE__{name}": value for name, value in keys.items()}
     return load_settings(environ=env, environment="test")
+
+
+# The out-of-sample tests' walk-forward on 12 simulated sessions: folds from the 4th session, a refit
+# every 2, small fold models. A test passes what it changes (``WALK_FORWARD__NUM_BOOST_ROUND="30"``).
+OOS_KEYS = {
+    "WALK_FORWARD__MIN_TRAIN_SESSIONS": "4",
+    "WALK_FORWARD__REFIT_EVERY_SESSIONS": "2",
+    "WALK_FORWARD__MIN_TRAIN_EVENTS": "500",
+    "WALK_FORWARD__NUM_BOOST_ROUND": "20",
+}
+
+
+def oos_settings(tmp: Path, **keys: str) -> Settings:
+    """:func:`simulator_settings` of 12 sessions with :data:`OOS_KEYS`, ``keys`` over them."""
+    return simulator_settings(tmp, backfill_days=12, **(OOS_KEYS | keys))
+
+
+@asynccontextmanager
+async def derived_history(settings: Settings, db_url: str) -> AsyncIterator[HistoricalContext]:
+    """The historical context of ``settings`` on ``db_url`` with the universe synced, backfilled from
+    the simulator and derived (roll-ups, features, labels): what an out-of-sample history reads."""
+    from tickwise.bootstrap.broker import open_broker
+    from tickwise.bootstrap.historical import HistoricalSummary, Reporter, open_historical
+    from tickwise.pipelines.historical.run import derive, sync_and_backfill
+
+    quiet = Reporter(quiet=True)
+    async with open_historical(settings, url=db_url) as ctx:
+        summary = HistoricalSummary()
+        async with open_broker(settings) as broker:
+            universe = await sync_and_backfill(ctx, broker.rest, broker.rest, broker.now(), quiet, summary)
+        await derive(ctx, universe, quiet, summary)
+        yield ctx

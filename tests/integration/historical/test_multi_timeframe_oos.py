@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 import pandas as pd
 import pytest
-from historical_support import simulator_settings
+from historical_support import derived_history, oos_settings
 
 from tickwise.config import Settings
 
@@ -17,14 +17,11 @@ pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 
 def _settings(tmp: Path) -> Settings:
-    return simulator_settings(
+    return oos_settings(
         tmp,
-        backfill_days=12,
         TRADING__SIGNAL_TIMEFRAMES='["1m", "5m"]',
         WALK_FORWARD__MIN_TRAIN_SESSIONS="5",
-        WALK_FORWARD__REFIT_EVERY_SESSIONS="2",
         WALK_FORWARD__MIN_TRAIN_EVENTS="300",
-        WALK_FORWARD__NUM_BOOST_ROUND="20",
         ENSEMBLE__MIN_TRAIN_SESSIONS="2",
         ENSEMBLE__REFIT_EVERY_SESSIONS="1",
         ENSEMBLE__MIN_TRAIN_EVENTS="100",
@@ -34,19 +31,11 @@ def _settings(tmp: Path) -> Settings:
 async def test_every_signal_timeframe_gets_fold_models_and_the_ensemble_records_its_members(
     clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
 ) -> None:
-    from tickwise.bootstrap.broker import open_broker
-    from tickwise.bootstrap.historical import HistoricalSummary, Reporter, open_historical
     from tickwise.bootstrap.models import oos_options_of
     from tickwise.pipelines.historical.oos import write_oos_history
-    from tickwise.pipelines.historical.run import derive, sync_and_backfill
 
     settings = _settings(tmp_path)
-    quiet = Reporter(quiet=True)
-    async with open_historical(settings, url=db_url) as ctx:
-        summary = HistoricalSummary()
-        async with open_broker(settings) as broker:
-            universe = await sync_and_backfill(ctx, broker.rest, broker.rest, broker.now(), quiet, summary)
-        await derive(ctx, universe, quiet, summary)
+    async with derived_history(settings, db_url) as ctx:
         outcome = await write_oos_history(ctx, oos_options_of(settings))
         again = await write_oos_history(ctx, oos_options_of(settings))
 

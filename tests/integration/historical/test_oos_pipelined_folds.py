@@ -11,33 +11,16 @@ from typing import Any
 import asyncpg
 import pandas as pd
 import pytest
-from historical_support import simulator_settings
-
-from tickwise.config import Settings
+from historical_support import derived_history, oos_settings
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
-
-
-def _settings(tmp: Path) -> Settings:
-    return simulator_settings(
-        tmp,
-        backfill_days=12,
-        WALK_FORWARD__MIN_TRAIN_SESSIONS="4",
-        WALK_FORWARD__REFIT_EVERY_SESSIONS="2",
-        WALK_FORWARD__MIN_TRAIN_EVENTS="500",
-        WALK_FORWARD__NUM_BOOST_ROUND="20",
-        REGIMES__N_ITER="10",
-    )
 
 
 async def test_fold_k_plus_one_is_begun_before_fold_k_is_finished_and_its_signals_written(
     clean_db: asyncpg.Pool, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tickwise.bootstrap.broker import open_broker
-    from tickwise.bootstrap.historical import HistoricalSummary, Reporter, open_historical
     from tickwise.bootstrap.models import oos_options_of
     from tickwise.pipelines.historical import oos
-    from tickwise.pipelines.historical.run import derive, sync_and_backfill
 
     log: list[tuple[str, pd.Timestamp]] = []
     begin, finish = oos._begin_fold, oos._finish_fold
@@ -53,13 +36,8 @@ async def test_fold_k_plus_one_is_begun_before_fold_k_is_finished_and_its_signal
 
     monkeypatch.setattr(oos, "_begin_fold", logged_begin)
     monkeypatch.setattr(oos, "_finish_fold", logged_finish)
-    settings = _settings(tmp_path)
-    quiet = Reporter(quiet=True)
-    async with open_historical(settings, url=db_url) as ctx:
-        summary = HistoricalSummary()
-        async with open_broker(settings) as broker:
-            universe = await sync_and_backfill(ctx, broker.rest, broker.rest, broker.now(), quiet, summary)
-        await derive(ctx, universe, quiet, summary)
+    settings = oos_settings(tmp_path, REGIMES__N_ITER="10")
+    async with derived_history(settings, db_url) as ctx:
         signals = ctx.signals
         add_frame = signals.add_frame
 

@@ -9,45 +9,23 @@ from pathlib import Path
 import asyncpg
 import pandas as pd
 import pytest
-from historical_support import simulator_settings
-
-from tickwise.config import Settings
+from historical_support import derived_history, oos_settings
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
-
-
-def _settings(tmp: Path) -> Settings:
-    return simulator_settings(
-        tmp,
-        backfill_days=12,
-        WALK_FORWARD__MIN_TRAIN_SESSIONS="4",
-        WALK_FORWARD__REFIT_EVERY_SESSIONS="2",
-        WALK_FORWARD__MIN_TRAIN_EVENTS="500",
-        WALK_FORWARD__NUM_BOOST_ROUND="30",
-        REGIMES__N_ITER="15",
-    )
 
 
 async def test_fold_models_fit_their_regimes_on_their_window_and_predict_reproduces_their_signals(
     clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
 ) -> None:
-    from tickwise.bootstrap.broker import open_broker
-    from tickwise.bootstrap.historical import HistoricalSummary, Reporter, open_historical
     from tickwise.bootstrap.models import oos_options_of
     from tickwise.core.regime import layer_of
     from tickwise.domain.time import IST
     from tickwise.pipelines.historical.oos import write_oos_history
     from tickwise.pipelines.historical.predict import predict_signals
-    from tickwise.pipelines.historical.run import derive, sync_and_backfill
     from tickwise.pipelines.models import load_model
 
-    settings = _settings(tmp_path)
-    quiet = Reporter(quiet=True)
-    async with open_historical(settings, url=db_url) as ctx:
-        summary = HistoricalSummary()
-        async with open_broker(settings) as broker:
-            universe = await sync_and_backfill(ctx, broker.rest, broker.rest, broker.now(), quiet, summary)
-        await derive(ctx, universe, quiet, summary)
+    settings = oos_settings(tmp_path, WALK_FORWARD__NUM_BOOST_ROUND="30", REGIMES__N_ITER="15")
+    async with derived_history(settings, db_url) as ctx:
         outcome = await write_oos_history(ctx, oos_options_of(settings))
         assert len(outcome.folds) >= 2
         by_state = outcome.regimes["by_state"]

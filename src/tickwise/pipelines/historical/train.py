@@ -23,6 +23,7 @@ timeframe and window (``oos.py``), which releases it.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -56,9 +57,11 @@ from tickwise.core.fitting import (
     holdout_rows,
     select_features,
 )
-from tickwise.core.meta_training import fit_meta_model
+from tickwise.core.meta_model import MetaModel
+from tickwise.core.meta_training import MetaTrainConfig, fit_meta_model
 from tickwise.core.metrics import mean_metrics
 from tickwise.core.model import SIDE_NAMES, SIDES, LgbParams, ModelArtifact
+from tickwise.core.regime import RegimeLayer, RegimeSpec
 from tickwise.core.side_fit import FitSource, InProcessTrainer, SideFit, fit_sides, runner_of
 from tickwise.core.training import (
     candidate_features,
@@ -334,6 +337,9 @@ class TrainingLoads:
     def __init__(self, spill: RowSpill | None = None) -> None:
         self._spill = spill  # where each load keeps its feature matrices (None: in memory)
         self._held: dict[tuple[object, ...], TrainingData] = {}
+        # Loads being read now: the champion candidate and the out-of-sample history run at once
+        # (``bootstrap.historical``), so the second asker of a timeframe waits for the first's read.
+        self._reading: dict[tuple[object, ...], asyncio.Future[TrainingData]] = {}
         self.loads = 0  # how many times the database was read (one per timeframe and window)
 
     async def get(
@@ -347,12 +353,36 @@ class TrainingLoads:
         keep: bool,
     ) -> TrainingData:
         key = (str(timeframe), calculator.feature_set, tuple(calculator.names), start, end)
-        data = self._held.get(key) if keep else self._held.pop(key, None)
-        if data is None:
-            data = await load_timeframe(ctx, calculator, timeframe, start, end, self._spill)
-            self.loads += 1
+        reading = self._reading.get(key)
+        if reading is not None:
+            # Read by another asker now: the reader holds it (keep) before this waiter resumes, so a
+            # last user (keep=False) releases it here and a keeping one holds what a last user read.
+            data = await asyncio.shield(reading)
             if keep:
-                self._held[key] = data
+                self._held.setdefault(key, data)
+            else:
+                self._held.pop(key, None)
+            return data
+        held = self._held.get(key) if keep else self._held.pop(key, None)
+        if held is not None:
+            return held
+        reading = asyncio.get_running_loop().create_future()
+        self._reading[key] = reading
+        try:
+            data = await load_timeframe(ctx, calculator, timeframe, start, end, self._spill)
+        except asyncio.CancelledError:
+            reading.cancel()
+            raise
+        except BaseException as exc:
+            reading.set_exception(exc)
+            reading.exception()  # retrieved: a waiter gets it, and no waiter is no unlogged error
+            raise
+        finally:
+            del self._reading[key]
+        self.loads += 1
+        if keep:
+            self._held[key] = data
+        reading.set_result(data)
         return data
 
 
@@ -408,6 +438,71 @@ def fit_model(
         "selected_features": len(names),
     }
     return boosters, names, params, cv_folds, holdout, info
+
+
+@dataclass(frozen=True)
+class _Champion:
+    """What :func:`_fit_champion` fitted: the training set with its regime columns, the layer, the
+    boosters and everything the bundle, run and record are made of."""
+
+    ts: TrainingSet
+    layer: RegimeLayer | None
+    boosters: dict[int, lgb.Booster]
+    selected: list[str]
+    params: LgbParams
+    cv_folds: list[FoldResult]
+    info: dict[str, object]
+    metrics: dict[str, float | None]
+    meta_model: MetaModel | None
+
+
+def _fit_champion(
+    ts: TrainingSet,
+    bars: Bars,
+    cfg: TrainConfig,
+    meta_cfg: MetaTrainConfig | None,
+    regime_spec: RegimeSpec | None,
+    trained_from: datetime,
+    trained_to: datetime,
+    start: datetime | None,
+    end: datetime | None,
+    progress: Progress,
+    trainer: BoosterTrainer[SideFit],
+) -> _Champion:
+    """The champion candidate's regime layer, tuning, holdout, final fit and meta model (no I/O)."""
+    # The regime layer is fitted on this model's training window only; its columns become candidates.
+    layer = None if regime_spec is None else fit_bars_layer(bars, trained_from, trained_to, regime_spec)
+    ts, _ = with_bar_regime(ts, bars, layer)
+    source = FitSource(start, end, None if layer is None else layer.to_dict())
+    boosters, selected, params, cv_folds, holdout, info = fit_model(ts, cfg, progress, trainer, source)
+    metrics: dict[str, float | None] = {**mean_metrics([f.metrics for f in cv_folds])}
+    metrics.update({f"holdout_{k}": v for k, v in holdout.metrics.items()})
+    metrics["cv_folds"] = len(cv_folds)
+    metrics.update({k: v for k, v in info.items() if isinstance(v, (int, float))})
+    meta_model = None
+    if meta_cfg is not None:
+        # The champion's meta model: out-of-fold primaries over the whole history (core.meta_training).
+        progress("meta model", 0, 1)
+        index = {n: i for i, n in enumerate(ts.feature_names)}
+        chosen = np.array([index[n] for n in selected], dtype=np.int64)
+        # Its out-of-fold primaries train as the champion's boosters did: the holdout's rounds per side.
+        rounds = final_rounds(holdout, cfg)
+        meta_fit = fit_meta_model(
+            ts,
+            np.arange(len(ts), dtype=position_dtype(len(ts))),
+            cfg,
+            meta_cfg,
+            chosen,
+            params,
+            rounds,
+            runner=runner_of(trainer),
+        )
+        meta_model = meta_fit.model
+        metrics["meta_events"] = meta_fit.events
+        if meta_model is not None:
+            metrics.update({k: float(v) for k, v in meta_model.metrics.items()})
+        progress("meta model", 1, 1)
+    return _Champion(ts, layer, boosters, selected, params, cv_folds, info, metrics, meta_model)
 
 
 async def train_model(
@@ -479,38 +574,27 @@ async def train_model(
 
     # A shared Optuna storage (model_training.optuna_storage) pools trials of the same data and config.
     cfg = replace(cfg, study_name=f"tickwise-{version}")
-    # The regime layer is fitted on this model's training window only; its columns become candidates.
-    layer = None if regime_spec is None else fit_bars_layer(data.bars, trained_from, trained_to, regime_spec)
-    ts, _ = with_bar_regime(ts, data.bars, layer)
-    source = FitSource(start, end, None if layer is None else layer.to_dict())
-    boosters, selected, params, cv_folds, holdout, info = fit_model(ts, cfg, progress, trainer, source)
-    metrics: dict[str, float | None] = {**mean_metrics([f.metrics for f in cv_folds])}
-    metrics.update({f"holdout_{k}": v for k, v in holdout.metrics.items()})
-    metrics["cv_folds"] = len(cv_folds)
-    metrics.update({k: v for k, v in info.items() if isinstance(v, (int, float))})
-    meta_model = None
-    if meta_cfg is not None:
-        # The champion's meta model: out-of-fold primaries over the whole history (core.meta_training).
-        progress("meta model", 0, 1)
-        index = {n: i for i, n in enumerate(ts.feature_names)}
-        chosen = np.array([index[n] for n in selected], dtype=np.int64)
-        # Its out-of-fold primaries train as the champion's boosters did: the holdout's rounds per side.
-        rounds = final_rounds(holdout, cfg)
-        meta_fit = fit_meta_model(
-            ts,
-            np.arange(len(ts), dtype=position_dtype(len(ts))),
-            cfg,
-            meta_cfg,
-            chosen,
-            params,
-            rounds,
-            runner=runner_of(trainer),
-        )
-        meta_model = meta_fit.model
-        metrics["meta_events"] = meta_fit.events
-        if meta_model is not None:
-            metrics.update({k: float(v) for k, v in meta_model.metrics.items()})
-        progress("meta model", 1, 1)
+    # The fitting (regime layer, tuning, holdout, final fit, meta model) is synchronous CPU work and
+    # waits on the fit workers: it runs in a thread, so the event loop stays free for what runs beside
+    # it (``bootstrap.historical`` overlaps the out-of-sample fold models with it). Its result does not
+    # depend on where it runs.
+    fitted = await asyncio.to_thread(
+        _fit_champion,
+        ts,
+        data.bars,
+        cfg,
+        meta_cfg,
+        regime_spec,
+        trained_from,
+        trained_to,
+        start,
+        end,
+        progress,
+        trainer,
+    )
+    ts, layer, boosters, selected = fitted.ts, fitted.layer, fitted.boosters, fitted.selected
+    params, cv_folds, info, metrics = fitted.params, fitted.cv_folds, fitted.info, fitted.metrics
+    meta_model = fitted.meta_model
     artifact = ModelArtifact(
         version=version,
         boosters=boosters,

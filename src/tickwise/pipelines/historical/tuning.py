@@ -18,7 +18,14 @@ import sqlalchemy.exc
 
 from tickwise.core.dataset import TrainingSet
 from tickwise.core.fit_jobs import FitRunner
-from tickwise.core.fitting import TUNED_DEFAULTS, BinnedRows, FoldResult, TrainConfig, walk_forward
+from tickwise.core.fitting import (
+    TUNED_DEFAULTS,
+    BinnedRows,
+    FoldResult,
+    KeptWeights,
+    TrainConfig,
+    walk_forward,
+)
 from tickwise.core.model import LgbParams
 
 if TYPE_CHECKING:  # imported where a study runs: a live process (which imports this module) never tunes
@@ -78,6 +85,7 @@ def tune(
     # Every trial fits the same cv folds' rows: each fold's Datasets are binned once, for all trials
     # (a fold fits a training and a validation Dataset; the folds' rows never change between trials).
     binned = BinnedRows(capacity=2 * cfg.folds + 2)
+    kept = KeptWeights(capacity=2 * cfg.folds)  # and each fold's window weights per side, made once
 
     def objective(trial: optuna.Trial) -> float:
         params = _suggest(trial)
@@ -89,7 +97,7 @@ def tune(
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
-        folds = walk_forward(ts, rows, cfg, params, on_fold=report, binned=binned, runner=runner)
+        folds = walk_forward(ts, rows, cfg, params, on_fold=report, binned=binned, runner=runner, kept=kept)
         if not folds:
             raise optuna.TrialPruned()
         results[trial.number] = folds
