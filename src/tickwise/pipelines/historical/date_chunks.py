@@ -27,7 +27,8 @@ DateChunk = tuple[datetime | None, datetime | None]  # [start, end); None: open 
 
 def session_cuts(first: datetime, last: datetime, sessions: int, calendar: SessionCalendar) -> list[datetime]:
     """Midnight (IST) before every ``sessions``-th trading session after ``first``'s, up to ``last``'s
-    (the derive's ``run.chunk_bounds``)."""
+    (the derive's chunks too, as ``run.chunk_bounds``): the first chunk starts at the anchor and the
+    last runs to the newest candle, so every stored candle is in exactly one chunk."""
     if sessions < 1:
         raise ValueError(f"a chunk holds at least one session, not {sessions}")
     days = calendar.trading_days(first.astimezone(IST).date(), last.astimezone(IST).date())

@@ -43,6 +43,7 @@ from tickwise.pipelines.historical.build_features import build_features
 from tickwise.pipelines.historical.build_labels import build_labels, flags_on
 from tickwise.pipelines.historical.candle_checks import CandleQuality, FlagCounts, check_candles
 from tickwise.pipelines.historical.context import HistoricalPorts
+from tickwise.pipelines.historical.date_chunks import session_cuts as chunk_bounds
 from tickwise.pipelines.historical.instruments import InstrumentManager
 from tickwise.pipelines.historical.oos import OosOptions, OosOutcome, write_oos_history
 from tickwise.pipelines.historical.options import HistoricalOptions
@@ -207,17 +208,6 @@ class InstrumentDerived:
     label_rows: int
     rollup_seconds: float
     chunks: int = 1
-
-
-def chunk_bounds(first: datetime, last: datetime, sessions: int, calendar: SessionCalendar) -> list[datetime]:
-    """The instants that cut ``[first, last]`` into chunks of ``sessions`` trading sessions: midnight
-    (IST) before every ``sessions``-th session after the first. The first chunk starts at the anchor and
-    the last runs to the newest candle, so every stored candle is in exactly one chunk."""
-    days = calendar.trading_days(first.astimezone(IST).date(), last.astimezone(IST).date())
-    return [
-        datetime.combine(days[i], datetime.min.time(), tzinfo=IST)
-        for i in range(sessions, len(days), sessions)
-    ]
 
 
 def _days_of(start: datetime | None, end: datetime | None, job: DeriveJob) -> tuple[date, date] | None:
