@@ -1,4 +1,5 @@
-"""Small live models and bars shared by the engine tests (one copy of the set-up, not one per file).
+"""Small live models, bars and a consumer shared by the engine and consumer tests (one copy of the
+set-up, not one per file).
 
 The models read six calculator features, two sides of ``rounds`` small trees each: enough for the
 engine to score, signal and compare paths on, trained in a fraction of a second.
@@ -6,18 +7,29 @@ engine to score, signal and compare paths on, trained in a fraction of a second.
 
 from __future__ import annotations
 
+import time
+from datetime import date, datetime
+from typing import Any
+
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from tickwise.core.candles import CandleBuilder
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.model import ModelArtifact, ParamValue, fit_booster, lgb_params
 from tickwise.core.predictor import Predictor
 from tickwise.core.signals import SignalGenerator
+from tickwise.core.tick_validator import TickValidator
 from tickwise.domain.bar import Bar
+from tickwise.domain.calendar import NSE
 from tickwise.domain.candle import Candle
 from tickwise.domain.timeframe import Timeframe
-from tickwise.pipelines.live.engine import SignalStep
+from tickwise.observability.hooks import NullHooks
+from tickwise.pipelines.live.consumer import TickConsumer
+from tickwise.pipelines.live.engine import LiveEngine, SignalStep
+from tickwise.pipelines.live.feed_watch import FeedWatch
+from tickwise.pipelines.live.repair import RepairQueue
 
 FEATURES = ("rsi_14", "ret_1", "bop", "cci_20", "mom_10", "stoch_k_14_3_3")
 # Rows of the features' usual scale (RSI and stochastics around 50, returns near 0, ...).
@@ -70,3 +82,22 @@ def frame_bars(token: int, frame: pd.DataFrame) -> list[Bar]:
         )
         for r in frame.itertuples(index=False)
     ]
+
+
+def minute_consumer(
+    engine: LiveEngine, clock: Any, day: date, until: datetime, **options: Any
+) -> TickConsumer:
+    """A :class:`TickConsumer` of NSE's session ``day`` on a real validator, candle builder (2 s grace),
+    repair queue and feed watch, its rows dropped; ``options`` are the consumer's other arguments."""
+    return TickConsumer(
+        engine=engine,
+        validator=TickValidator(NSE, 0.03, session_day=day),
+        builder=CandleBuilder(calendar=NSE, grace_s=2.0),
+        repairs=RepairQueue(NSE),
+        watch=FeedWatch(silence_s=1.5, started=time.monotonic()),
+        put=lambda table, rows: None,
+        clock=clock,
+        until=until,
+        hooks=NullHooks(),
+        **options,
+    )
