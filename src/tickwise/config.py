@@ -324,6 +324,9 @@ class LiveSettings(_Section):
     # Worker processes of `tickwise live`, each with its own Kite connection; null = one per core,
     # capped at 3 (Kite's connections per API key).
     shards: int | None = Field(None, ge=1, le=3)
+    # Threads that score one minute's rows in row blocks (the same scores for any count); null = the
+    # cores each shard has to itself, at most 4, and 1 when shards >= cores (docs/configuration.md).
+    predict_threads: int | None = Field(None, ge=1, le=64)
 
     @model_validator(mode="before")
     @classmethod

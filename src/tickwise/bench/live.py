@@ -97,6 +97,7 @@ from tickwise.core.predictor import Predictor
 from tickwise.core.signals import model_signal_generator
 from tickwise.core.text_booster import TextBooster, lightgbm_probe_digest
 from tickwise.core.tick_validator import TickValidator
+from tickwise.core.tree_eval import pool_cpu_s
 from tickwise.domain.bar import Bar
 from tickwise.domain.calendar import NSE
 from tickwise.domain.signal import Signal
@@ -108,6 +109,7 @@ from tickwise.pipelines.live.engine import FeatureRow, LiveEngine, PendingSignal
 from tickwise.pipelines.live.feed_watch import FeedWatch
 from tickwise.pipelines.live.latency import LatencyLog, percentiles
 from tickwise.pipelines.live.repair import RepairQueue
+from tickwise.pipelines.live.shards import predict_threads as live_predict_threads
 from tickwise.pipelines.live.sinks import LiveRepositories, signal_sink, table_sinks
 from tickwise.pipelines.live.writer import BufferedWriter, WriteFn
 
@@ -127,6 +129,12 @@ BENCH_DAY = date(1989, 7, 10)
 SHIFT = MARKET_DAY - BENCH_DAY
 DB_WINDOW = (datetime(1989, 6, 1, tzinfo=UTC), datetime(1989, 9, 1, tzinfo=UTC))
 DB_TABLES = ("ticks", "candles", "features", "signals")
+
+
+def _cpu_now() -> float:
+    """This thread's CPU clock plus what the scoring threads spent on its row blocks: a threaded
+    predict's CPU still counts in the step that asked for it (one replay thread runs the engine)."""
+    return time.thread_time() + pool_cpu_s()
 
 
 class _ReplayClock:
@@ -453,15 +461,21 @@ class _Bench:
     # bar starts at or before its close), and each signal's CPU time from there to the sink.
     step_cpu0: float = 0.0
     cpu_latency_ms: array[float] = dataclasses.field(default_factory=lambda: array("d"))
+    # The same from this thread's clock alone: without the scoring threads' share of a threaded
+    # predict (what the path costs the engine's thread when those threads have a core of their own).
+    step_thread0: float = 0.0
+    thread_latency_ms: array[float] = dataclasses.field(default_factory=lambda: array("d"))
 
     def step(self) -> None:
         """A consumer step (a tick batch, a feed or clock close) starts now."""
-        self.step_cpu0 = time.thread_time()
+        self.step_thread0 = time.thread_time()
+        self.step_cpu0 = self.step_thread0 + pool_cpu_s()
 
     def record_commits(self, rows: Sequence[Any]) -> None:
         """Signals just committed: minute end (exchange clock, mapped to the wall) -> now."""
-        spent = (time.thread_time() - self.step_cpu0) * 1000.0
+        spent = (_cpu_now() - self.step_cpu0) * 1000.0
         self.cpu_latency_ms.extend([spent] * len(rows))
+        self.thread_latency_ms.extend([(time.thread_time() - self.step_thread0) * 1000.0] * len(rows))
         if self.origin is None:
             return
         now = self.wall()
@@ -753,7 +767,7 @@ class _MinuteCpu(LiveEngine):
         self, bars: Sequence[Bar], closed_at: float | None = None, *, defer: bool = False
     ) -> list[Signal | None]:
         self.settle()  # an earlier minute's deferred rest is charged to that minute
-        cpu0 = time.thread_time()
+        cpu0 = _cpu_now()
         seen = len(self.gc_pauses.pauses)
         try:
             return super().process_many(bars, closed_at, defer=defer)
@@ -770,7 +784,7 @@ class _MinuteCpu(LiveEngine):
         if minute is None or not self.deferred:
             super().settle()
             return
-        cpu0 = time.thread_time()
+        cpu0 = _cpu_now()
         seen = len(self.gc_pauses.pauses)
         try:
             super().settle()
@@ -778,7 +792,7 @@ class _MinuteCpu(LiveEngine):
             self._charge(minute, cpu0, seen)
 
     def _charge(self, minute: datetime, cpu0: float, seen: int) -> None:
-        self.minute_cpu_s[minute] += time.thread_time() - cpu0
+        self.minute_cpu_s[minute] += _cpu_now() - cpu0
         for generation, spent in self.gc_pauses.pauses[seen:]:
             self.minute_gc_s[minute] += spent
             self.minute_full_gc[minute] += generation == 2
@@ -807,12 +821,15 @@ def run_live_bench(
     freeze_gc: bool = True,
     market_in_process: bool = False,
     trace_memory: int = 0,
+    predict_threads: int | None = None,
 ) -> dict[str, Any]:
     """Replay ``minutes`` simulated minutes of ``instruments`` full-mode instruments; figures as a dict.
 
     With ``db`` the rows go through the live table writers into the (migrated) database at ``url``
     and the latency ends at the signal's commit; the bench's rows are removed again (module doc).
     ``per_bar``: the baseline engine path (:class:`PerBarEngine`, one update and predict per bar).
+    ``predict_threads``: the scoring threads (``live.predict_threads``; None: the shard's default,
+    :func:`tickwise.pipelines.live.shards.predict_threads`).
     ``freeze_gc``: the engine's garbage-collector policy (:class:`LiveEngine`'s ``freeze_gc``, as
     ``tickwise live`` runs it); the figures then say how much cyclic garbage the freezes kept
     (``gc_frozen_garbage``: found unreachable once the frozen objects are handed back at the end).
@@ -867,7 +884,8 @@ def run_live_bench(
         import tracemalloc
 
         tracemalloc.start()
-    predictor = Predictor(artifact)
+    threads = live_predict_threads(predict_threads, shard[1] if shard is not None else 1)
+    predictor = Predictor(artifact, threads=threads)
     generator = model_signal_generator(
         artifact.label_spec, threshold=0.55, kelly_fraction=0.25, max_position=0.1
     )
@@ -970,6 +988,7 @@ def run_live_bench(
     ready = percentiles(ready_ms)
     minute_end = percentiles(bench.minute_end_ms)
     cpu_latency = percentiles(bench.cpu_latency_ms)
+    thread_latency = percentiles(bench.thread_latency_ms)
     return {
         "instruments": instruments,
         "minutes": minutes,
@@ -1030,6 +1049,9 @@ def run_live_bench(
         # the bar's close, e.g. a tick batch whose feed-close check closes it at its end).
         "latency_cpu_ms_p50": cpu_latency.p50,
         "latency_cpu_ms_p99": cpu_latency.p99,
+        # ... the engine's thread alone (equal to the above with predict_threads 1)
+        "latency_thread_cpu_ms_p50": thread_latency.p50,
+        "latency_thread_cpu_ms_p99": thread_latency.p99,
         "ready_ms_p50": ready.p50,
         "ready_ms_p99": ready.p99,
         "ready_ms_max": ready.max,
@@ -1040,6 +1062,7 @@ def run_live_bench(
         "late_after_feed_close": bench.consumer.late_after_feed_close,
         "late_ticks": bench.consumer.builder.late_ticks,
         "shard": f"{shard[0]}/{shard[1]}" if shard is not None else None,
+        "predict_threads": threads,
         "instruments_replayed": len(tokens),
         "_latencies_ms": list(latencies.kept),
         "_minute_end_ms": list(bench.minute_end_ms),

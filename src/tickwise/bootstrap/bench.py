@@ -57,6 +57,7 @@ def live_bench(
     freeze_gc: bool = True,
     market_in_process: bool = False,
     trace_memory: int = 0,
+    predict_threads: int | None = None,
 ) -> Figures:
     """Live pipeline on the simulated market; with ``db`` through the table writers into the database."""
     from tickwise.bench.live import run_sharded_live_bench
@@ -68,6 +69,7 @@ def live_bench(
         "freeze_gc": freeze_gc,
         "market_in_process": market_in_process,
         "trace_memory": trace_memory,
+        "predict_threads": predict_threads if predict_threads is not None else settings.live.predict_threads,
     }
     if not db:
         return run_sharded_live_bench(shards, **common)

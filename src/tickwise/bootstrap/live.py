@@ -44,6 +44,7 @@ from tickwise.pipelines.live.latency import LatencyLog
 from tickwise.pipelines.live.resume import day_cutoff, first_hole, resume_cutoff
 from tickwise.pipelines.live.session import LiveSession
 from tickwise.pipelines.live.session import SessionReport as SessionReport  # re-exported for the CLI
+from tickwise.pipelines.live.shards import predict_threads
 from tickwise.pipelines.live.sinks import (
     LiveRepositories,
     feature_sink,
@@ -384,7 +385,8 @@ async def run_live(
                     f"the champion model {artifact.version} uses feature set {artifact.feature_set}, but this build "
                     f"computes {calculator.feature_set}: retrain (`tickwise train`)"
                 )
-            predictor = Predictor(artifact)
+            shards = options.shard.count if options.shard is not None else 1
+            predictor = Predictor(artifact, threads=predict_threads(settings.live.predict_threads, shards))
             step = SignalStep(predictor, signal_generator(settings, artifact), calculator.names, timeframe)
             hooks.on_model_loaded(artifact.version, 0.0, artifact.feature_set)
             universe = await select_universe(

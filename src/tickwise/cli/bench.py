@@ -168,6 +168,14 @@ def live(
             help="Report the N source lines holding the most memory the engine allocated (tracemalloc; slow).",
         ),
     ] = 0,
+    predict_threads: Annotated[
+        int | None,
+        typer.Option(
+            "--predict-threads",
+            min=1,
+            help="Threads scoring a minute's rows (live.predict_threads; default: the shard's spare cores).",
+        ),
+    ] = None,
     json_only: JsonOption = False,
 ) -> None:
     """Live pipeline on the simulated market: candle-close and minute-end -> signal latency p50/p99, ticks/s, RSS."""
@@ -183,6 +191,7 @@ def live(
         freeze_gc=gc_freeze,
         market_in_process=market_in_process,
         trace_memory=trace_memory,
+        predict_threads=predict_threads,
     )
     emit(figures, json_only=json_only)
 

@@ -33,9 +33,19 @@ class Predictor:
     """
 
     def __init__(
-        self, artifact: ModelArtifact, feature_set: str | None = None, *, compiled: bool = True
+        self,
+        artifact: ModelArtifact,
+        feature_set: str | None = None,
+        *,
+        compiled: bool = True,
+        threads: int = 1,
     ) -> None:
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
         self.artifact = artifact
+        # Threads that score row blocks of one call at once (compiled forest only; the same bits for
+        # any count). 1 for batch work, which has its own processes; the live shard sets its spare cores.
+        self.threads = threads
         self.feature_names: tuple[str, ...] = artifact.feature_names
         self._boosters = [artifact.boosters[s] for s in SIDES]
         # Compiled (and checked) on the first prediction: a predictor built to read its metadata pays nothing.
@@ -98,7 +108,7 @@ class Predictor:
             return out
         compiled = self._compiled()
         if self._forest is not None:  # both sides in one compiled pass over the rows
-            return self._forest.predict(x)
+            return self._forest.predict(x, self.threads)
         for j, (booster, fast) in enumerate(zip(self._boosters, compiled, strict=True)):
             # One thread: the live minute's rows are few, and shards and the event loop share the cores.
             out[:, j] = fast.predict(x) if fast is not None else booster.predict(x, num_threads=1)

@@ -6,9 +6,12 @@ per row, OpenMP set-up); :class:`CompiledBooster` walks the same trees in one nu
 :class:`CompiledForest` walks both sides' trees in one pass. The walk (:class:`Walk`) goes tree by tree
 and, within a tree, level by level over all rows, with leaves as nodes that lead to themselves: every
 row takes the tree's depth in steps, the child is picked by index arithmetic rather than a branch, and
-the rows are read feature-major. Single-threaded on purpose: with ``numba.prange`` over rows (two
-threads) the pass was 2 x faster on an idle core pair but several times slower in wall time on the
-loaded 2-core reference machine (``docs/benchmarks.md``, issue 14, fourth session).
+the rows are read feature-major. No ``numba.prange``: with it (two threads) the pass was 2 x faster
+on an idle core pair but several times slower in wall time on the loaded 2-core reference machine
+(``docs/benchmarks.md``, issue 14, fourth session), numba's idle workers spinning for a core the
+shards need. :meth:`CompiledForest.predict` can instead hand row blocks to a few ordinary threads
+(``threads``; the kernel releases the GIL): each row's sum is the same code on the same row, so the
+scores are the same bits for any split, and a thread that waits sleeps rather than spins.
 
 Bit-identity with ``Booster.predict`` (LightGBM 4.x, read from its ``c_api.cpp``, ``tree.h`` and
 ``gbdt_prediction.cpp``) is by construction, and is then checked for every model (:func:`compile_booster`):
@@ -32,8 +35,12 @@ LightGBM's own, bit for bit, or not used.
 
 from __future__ import annotations
 
+import itertools
 import math
+import threading
+import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -48,6 +55,9 @@ if TYPE_CHECKING:  # a booster is passed in: scoring never imports LightGBM (cor
 K_ZERO_THRESHOLD = float(np.float32(1e-35))
 _MISSING_NONE, _MISSING_ZERO, _MISSING_NAN = 0, 1, 2
 _CATEGORICAL_MASK, _DEFAULT_LEFT_MASK = 1, 2
+# Fewer rows than this per thread are scored on the calling thread alone: a block's hand-off (a
+# future, a wake-up) costs tens of microseconds, which a few hundred rows of 2 x 200 trees outweigh.
+MIN_ROWS_PER_THREAD = 256
 
 
 class UnsupportedModel(ValueError):
@@ -183,17 +193,69 @@ class CompiledForest:
             np.array([m.sigmoid for m in models], dtype=np.float64),
         )
 
-    def predict(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
-        """``(n, n_models)`` probabilities of the rows of ``x`` (``(n, n_features)``)."""
+    def predict(self, x: NDArray[np.float64], threads: int = 1) -> NDArray[np.float64]:
+        """``(n, n_models)`` probabilities of the rows of ``x`` (``(n, n_features)``).
+
+        ``threads > 1`` scores contiguous row blocks at once (at most ``threads``, each of at least
+        :data:`MIN_ROWS_PER_THREAD` rows), the calling thread taking the first; the result is the same
+        bits as one thread's (each row is scored alone, whatever block it is in).
+        """
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ValueError(f"expected rows of {self.n_features} features, got shape {x.shape}")
-        out = np.empty((x.shape[0], self._arrays[-1].shape[0]), dtype=np.float64)
-        if x.shape[0]:
-            # Feature-major: a tree reads a few features of every row, each then one contiguous column.
-            xt = np.ascontiguousarray(lgb_rows(x).T)
-            _predict(xt, *self._arrays, out)
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        n = x.shape[0]
+        out = np.empty((n, self._arrays[-1].shape[0]), dtype=np.float64)
+        blocks = min(threads, n // MIN_ROWS_PER_THREAD)
+        if blocks <= 1:
+            if n:
+                self._score(x, out)
+            return out
+        edges = [n * b // blocks for b in range(blocks + 1)]
+        pool = _pool(blocks - 1)
+        rest = [
+            pool.submit(self._score_counted, x[lo:hi], out[lo:hi]) for lo, hi in itertools.pairwise(edges[1:])
+        ]
+        self._score(x[: edges[1]], out[: edges[1]])
+        for done in rest:
+            done.result()  # re-raises a block's error here
         return out
+
+    def _score(self, x: NDArray[np.float64], out: NDArray[np.float64]) -> None:
+        # Feature-major: a tree reads a few features of every row, each then one contiguous column.
+        xt = np.ascontiguousarray(lgb_rows(x).T)
+        _predict(xt, *self._arrays, out)
+
+    def _score_counted(self, x: NDArray[np.float64], out: NDArray[np.float64]) -> None:
+        cpu0 = time.thread_time()
+        try:
+            self._score(x, out)
+        finally:
+            spent = time.thread_time() - cpu0
+            with _POOLS_LOCK:
+                _POOL_CPU_S[0] += spent
+
+
+def pool_cpu_s() -> float:
+    """CPU seconds the scoring threads have spent on row blocks in this process (not the calling
+    threads' share): a caller that times its own thread's CPU adds this to count a threaded predict."""
+    with _POOLS_LOCK:
+        return _POOL_CPU_S[0]
+
+
+_POOL_CPU_S = [0.0]
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """The process's pool of ``workers`` scoring threads, started on first use (nothing at import)."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(workers)
+        if pool is None:
+            pool = _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="tree-eval")
+        return pool
 
 
 def lgb_rows(x: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -204,7 +266,7 @@ def lgb_rows(x: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.where(keep, x, 0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # no GIL: row blocks run on several threads (CompiledForest.predict)
 def _predict(
     xt: NDArray[np.float64],
     feature: NDArray[np.int32],

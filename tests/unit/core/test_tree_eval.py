@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import lightgbm as lgb
 import numpy as np
@@ -13,6 +14,7 @@ from tickwise.core.model import SIDES, ModelArtifact, ParamValue, fit_booster, l
 from tickwise.core.predictor import Predictor
 from tickwise.core.tree_eval import (
     K_ZERO_THRESHOLD,
+    MIN_ROWS_PER_THREAD,
     CompiledForest,
     UnsupportedModel,
     compile_booster,
@@ -232,3 +234,50 @@ def test_a_forest_refuses_rows_of_the_wrong_width_and_models_of_different_widths
     with pytest.raises(ValueError, match="no model"):
         CompiledForest([])
     assert CompiledForest([small, small]).predict(np.zeros((0, 6))).shape == (0, 2)
+
+
+def test_row_blocks_scored_on_several_threads_give_the_same_bits_as_one_thread(
+    production_pair: tuple[lgb.Booster, lgb.Booster],
+) -> None:
+    forest = CompiledForest([compile_booster(b) for b in production_pair])
+    x = _hard_rows(production_pair[0], np.random.default_rng(14), n=3001)  # blocks of unequal sizes
+    one = forest.predict(x)
+    for threads in (2, 3, 4, 16):
+        assert np.array_equal(forest.predict(x, threads), one)
+    # The blocks really ran on the pool's threads (the kernel releases the GIL for them).
+    assert any(t.name.startswith("tree-eval") for t in threading.enumerate())
+    # Fewer rows than two blocks' worth stay on the calling thread, with the same bits.
+    few = x[: 2 * MIN_ROWS_PER_THREAD - 1]
+    assert np.array_equal(forest.predict(few, 4), one[: few.shape[0]])
+    assert forest.predict(x[:0], 4).shape == (0, 2)
+
+
+def test_a_thread_count_below_one_is_refused(production_pair: tuple[lgb.Booster, lgb.Booster]) -> None:
+    forest = CompiledForest([compile_booster(production_pair[0])])
+    with pytest.raises(ValueError, match="threads must be at least 1"):
+        forest.predict(np.zeros((3, N_FEATURES)), 0)
+    artifact = ModelArtifact(
+        version="t",
+        boosters=dict(zip(SIDES, production_pair, strict=True)),
+        feature_names=tuple(f"f{i}" for i in range(N_FEATURES)),
+        feature_set="fs",
+        label_spec={},
+    )
+    with pytest.raises(ValueError, match="threads must be at least 1"):
+        Predictor(artifact, threads=0)
+
+
+def test_a_predictor_with_threads_scores_exactly_as_one_with_one_thread(
+    production_pair: tuple[lgb.Booster, lgb.Booster],
+) -> None:
+    artifact = ModelArtifact(
+        version="t",
+        boosters=dict(zip(SIDES, production_pair, strict=True)),
+        feature_names=tuple(f"f{i}" for i in range(N_FEATURES)),
+        feature_set="fs",
+        label_spec={},
+    )
+    x = _hard_rows(production_pair[0], np.random.default_rng(15), n=2000)
+    threaded, single = Predictor(artifact, threads=2), Predictor(artifact)
+    assert threaded.threads == 2 and single.threads == 1
+    assert np.array_equal(threaded.predict_matrix(x), single.predict_matrix(x))

@@ -8,13 +8,11 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 import pytest
+from bank_support import live_bar, live_row, twin_banks
 
 from tickwise.core.features.bank import FeatureBank
 from tickwise.core.features.calculator import FeatureCalculator
-from tickwise.domain.bar import Bar
-from tickwise.domain.candle import Candle
 from tickwise.domain.errors import DataValidationError
-from tickwise.domain.timeframe import Timeframe
 
 
 def test_many_instruments_with_interleaved_closes_equal_single_streams_and_batch(
@@ -115,20 +113,6 @@ def test_the_vectorized_checks_refuse_the_bars_a_single_stream_refuses_with_the_
     assert all(np.array_equal(row, want, equal_nan=True) for row in rows)
 
 
-def _live_bar(key: int, row: pd.Series, **change: object) -> Bar:
-    values: dict[str, object] = {
-        "open": float(row["open"]),
-        "high": float(row["high"]),
-        "low": float(row["low"]),
-        "close": float(row["close"]),
-        "volume": int(row["volume"]),
-        "time": pd.Timestamp(row["time"]).to_pydatetime(),
-    }
-    values.update(change)
-    candle = Candle(key, Timeframe.M1, source="live", **values)  # type: ignore[arg-type]
-    return Bar(candle, float(row["obi_5"]))
-
-
 def test_live_bars_read_as_arrays_step_exactly_as_the_same_bars_read_one_by_one(
     calculator: FeatureCalculator, candle_factory: Callable[..., pd.DataFrame]
 ) -> None:
@@ -136,18 +120,14 @@ def test_live_bars_read_as_arrays_step_exactly_as_the_same_bars_read_one_by_one(
     the per-bar reader (a mapping per bar), bit for bit."""
     live = 30
     frames = {k: candle_factory(600 + live, seed=60 + k) for k in range(6)}
-    arrays, one_by_one = FeatureBank(calculator.layout), FeatureBank(calculator.layout)
-    for k, f in frames.items():
-        history = f.iloc[:-live].reset_index(drop=True)
-        arrays.attach(k, calculator.open_stream(history))
-        one_by_one.attach(k, calculator.open_stream(history))
+    arrays, one_by_one = twin_banks(calculator, frames, live)
     for minute in range(live):
         keys = list(frames)
-        bars = [_live_bar(k, frames[k].iloc[len(frames[k]) - live + minute]) for k in keys]
+        bars = [live_bar(k, live_row(frames, k, live, minute)) for k in keys]
         if minute == 5:  # a non-finite price and a repeated bar are refused in both
-            bars[1] = _live_bar(1, frames[1].iloc[len(frames[1]) - live + minute], close=float("nan"))
+            bars[1] = live_bar(1, live_row(frames, 1, live, minute), close=float("nan"))
         if minute == 9:
-            bars[2] = _live_bar(2, frames[2].iloc[len(frames[2]) - live + minute - 2])
+            bars[2] = live_bar(2, live_row(frames, 2, live, minute - 2))
         mappings = [
             {f: getattr(b, f) for f in ("time", "open", "high", "low", "close", "volume", "obi_5")}
             for b in bars

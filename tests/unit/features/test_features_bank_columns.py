@@ -8,28 +8,12 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 import pytest
+from bank_support import live_bar, live_row, twin_banks
 
 from tickwise.core.candles import ClosedBars
 from tickwise.core.features.bank import FeatureBank
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.features.stream import epoch_minute
-from tickwise.domain.bar import Bar
-from tickwise.domain.candle import Candle
-from tickwise.domain.timeframe import Timeframe
-
-
-def _live_bar(key: int, row: pd.Series, **change: object) -> Bar:
-    values: dict[str, object] = {
-        "open": float(row["open"]),
-        "high": float(row["high"]),
-        "low": float(row["low"]),
-        "close": float(row["close"]),
-        "volume": int(row["volume"]),
-        "time": pd.Timestamp(row["time"]).to_pydatetime(),
-    }
-    values.update(change)
-    candle = Candle(key, Timeframe.M1, source="live", **values)  # type: ignore[arg-type]
-    return Bar(candle, float(row["obi_5"]))
 
 
 def _state(bank: FeatureBank) -> list[bytes]:
@@ -41,20 +25,14 @@ def test_bars_given_as_columns_step_exactly_as_the_same_bars_given_as_objects(
 ) -> None:
     live = 20
     frames = {k: candle_factory(600 + live, seed=80 + k) for k in range(5)}
-    columns, objects = FeatureBank(calculator.layout), FeatureBank(calculator.layout)
-    for k, f in frames.items():
-        history = f.iloc[:-live].reset_index(drop=True)
-        columns.attach(k, calculator.open_stream(history))
-        objects.attach(k, calculator.open_stream(history))
+    columns, objects = twin_banks(calculator, frames, live)
     for minute in range(live):
         keys = list(frames)[:: 1 if minute % 2 else -1]
-        bars = [_live_bar(k, frames[k].iloc[len(frames[k]) - live + minute]) for k in keys]
+        bars = [live_bar(k, live_row(frames, k, live, minute)) for k in keys]
         if minute == 4:  # a non-finite price and a bar not after its stream's last are refused in both
-            bars[1] = _live_bar(
-                keys[1], frames[keys[1]].iloc[len(frames[keys[1]]) - live + minute], close=np.nan
-            )
+            bars[1] = live_bar(keys[1], live_row(frames, keys[1], live, minute), close=np.nan)
         if minute == 7:
-            bars[2] = _live_bar(keys[2], frames[keys[2]].iloc[len(frames[keys[2]]) - live + minute - 2])
+            bars[2] = live_bar(keys[2], live_row(frames, keys[2], live, minute - 2))
         block = ClosedBars.of(bars)
         t_min = np.array([epoch_minute(t) for t in block.times], dtype=np.int64)
         got, got_errors = columns.update_columns(block.tokens, block.times, t_min, block.values)

@@ -4,24 +4,18 @@ minute's signals are queued, and the rest of the minute (the Bar objects include
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from datetime import datetime
 
+from live_models import minute_consumer
 from test_feed_close import DAY, StepClock, Wall, at, history, tick
 
-from tickwise.core.candles import CandleBuilder, ClosedBars
+from tickwise.core.candles import ClosedBars
 from tickwise.core.features.calculator import FeatureCalculator
-from tickwise.core.tick_validator import TickValidator
 from tickwise.domain.bar import Bar
-from tickwise.domain.calendar import NSE
 from tickwise.domain.signal import Signal
 from tickwise.domain.timeframe import Timeframe
-from tickwise.observability.hooks import NullHooks
-from tickwise.pipelines.live.consumer import TickConsumer
 from tickwise.pipelines.live.engine import LiveEngine
-from tickwise.pipelines.live.feed_watch import FeedWatch
-from tickwise.pipelines.live.repair import RepairQueue
 
 TOKENS = (11, 12, 13)
 
@@ -55,16 +49,11 @@ def test_a_feed_close_reaches_the_engine_as_columns_and_its_bars_are_built_after
     for token in TOKENS:
         engine.open_instrument(token, history())
     clock, wall = StepClock(at(9, 15, 30)), Wall()
-    c = TickConsumer(
-        engine=engine,
-        validator=TickValidator(NSE, 0.03, session_day=DAY),
-        builder=CandleBuilder(calendar=NSE, grace_s=2.0),
-        repairs=RepairQueue(NSE),
-        watch=FeedWatch(silence_s=1.5, started=time.monotonic()),
-        put=lambda table, r: None,
-        clock=clock,
-        until=at(15, 30),
-        hooks=NullHooks(),
+    c = minute_consumer(
+        engine,
+        clock,
+        DAY,
+        at(15, 30),
         wall=wall,
         feed_close_margin_s=0.0,
         after_signals=_nothing,  # the engine defers the rest of each minute, as in a session

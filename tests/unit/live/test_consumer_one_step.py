@@ -3,24 +3,18 @@ the minute, whether the bars close on the next minute's ticks or on the clock af
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
+from live_models import minute_consumer
 from test_tick_consumer import DAY, StepClock, at, history, tick
 
-from tickwise.core.candles import CandleBuilder
 from tickwise.core.features.calculator import FeatureCalculator
-from tickwise.core.tick_validator import TickValidator
-from tickwise.domain.calendar import NSE
 from tickwise.domain.signal import Signal
-from tickwise.observability.hooks import NullHooks
 from tickwise.pipelines.live.consumer import TickConsumer
 from tickwise.pipelines.live.engine import LiveEngine
-from tickwise.pipelines.live.feed_watch import FeedWatch
-from tickwise.pipelines.live.repair import RepairQueue
 
 TOKENS = (11, 12, 13, 14)
 
@@ -47,17 +41,7 @@ def _consumer(step: CountingStep) -> tuple[TickConsumer, StepClock, LiveEngine]:
     for token in TOKENS:
         engine.open_instrument(token, history())
     clock = StepClock(at(9, 15))
-    c = TickConsumer(
-        engine=engine,
-        validator=TickValidator(NSE, 0.03, session_day=DAY),
-        builder=CandleBuilder(calendar=NSE, grace_s=2.0),
-        repairs=RepairQueue(NSE),
-        watch=FeedWatch(silence_s=1.5, started=time.monotonic()),
-        put=lambda table, rows: None,
-        clock=clock,
-        until=at(15, 30),
-        hooks=NullHooks(),
-    )
+    c = minute_consumer(engine, clock, DAY, at(15, 30))
     return c, clock, engine
 
 

@@ -11,19 +11,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from live_models import frame_bars, small_step
 
 from tickwise.bench.features import synthetic_candles
 from tickwise.core.candles import ClosedBars
 from tickwise.core.features.calculator import FeatureCalculator
-from tickwise.core.model import ModelArtifact, fit_booster, lgb_params
-from tickwise.core.predictor import Predictor
-from tickwise.core.signals import SignalGenerator
 from tickwise.domain.bar import Bar
 from tickwise.domain.candle import Candle
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.live.engine import FeatureRow, LiveEngine, PendingSignal, SignalStep
 
-FEATURES = ("rsi_14", "ret_1", "bop", "cci_20", "mom_10", "stoch_k_14_3_3")
 HIST, LIVE = 600, 12
 TOKENS = tuple(range(201, 209))
 
@@ -35,21 +32,7 @@ def calc() -> FeatureCalculator:
 
 @pytest.fixture(scope="module")
 def step(calc: FeatureCalculator) -> SignalStep:
-    rng = np.random.default_rng(11)
-    x = rng.normal(size=(2000, len(FEATURES))) * [20, 1e-3, 0.5, 100, 2, 30] + [50, 0, 0, 0, 0, 50]
-    params = lgb_params({"learning_rate": 0.1, "num_leaves": 15}, 3)
-    boosters = {
-        s: fit_booster(
-            x,
-            (x[:, k] + rng.normal(size=len(x)) * x[:, k].std() > x[:, k].mean()).astype(np.int8),
-            params=params,
-            num_boost_round=40,
-            feature_names=list(FEATURES),
-        )
-        for s, k in ((1, 0), (-1, 3))
-    }
-    artifact = ModelArtifact("m-cols", boosters, FEATURES, calc.feature_set)
-    return SignalStep(Predictor(artifact), SignalGenerator(threshold=0.3), calc.names)
+    return small_step(calc, seed=11, rounds=40, version="m-cols")
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +40,7 @@ def frames() -> dict[int, pd.DataFrame]:
     return {t: synthetic_candles(HIST + LIVE, seed=t) for t in TOKENS}
 
 
-def _bar(token: int, r: Any) -> Bar:
-    t = r.time.to_pydatetime()
-    candle = Candle(token, Timeframe.M1, t, r.open, r.high, r.low, r.close, int(r.volume), None, "live")
-    return Bar(candle, obi_5=float(r.obi_5))
-
-
-def _bars(token: int, frame: pd.DataFrame) -> list[Bar]:
-    return [_bar(token, r) for r in frame.itertuples(index=False)]
+_bars = frame_bars
 
 
 def _engine(
@@ -179,3 +155,19 @@ def test_a_batch_with_unready_rows_and_two_open_instants_scores_as_each_row_alon
     assert sum(s is None for s in batched) == 2
     ready = [s for s in batched if s is not None]
     assert [s.available_at - s.time for s in ready] == [Timeframe.M1.delta] * 4
+
+
+def test_minutes_of_mixed_instants_and_minutes_that_close_roll_ups_queue_the_object_paths_rows(
+    calc: FeatureCalculator, step: SignalStep, frames: dict[int, pd.DataFrame]
+) -> None:
+    # Odd instruments run a minute ahead: those blocks share no instant (the settle's general rows);
+    # the even ones' minutes cross 5m and 15m boundaries (roll-ups closed) and minutes between them
+    # (the candles and feature rows straight from the columns).
+    bars = {t: _bars(t, f.iloc[HIST:]) for t, f in frames.items()}
+    mixed = [[bars[t][m + t % 2] for t in TOKENS] for m in range(LIVE - 1)]
+    e1, _ = _same_run(calc, step, frames, mixed)
+    same = [[bars[t][m] for t in TOKENS[::2]] for m in range(LIVE)]
+    e3, _ = _same_run(calc, step, {t: frames[t] for t in TOKENS[::2]}, same)
+    times = [bars[TOKENS[0]][m].time for m in range(LIVE)]
+    assert any(t.minute % 5 == 4 for t in times) and any(t.minute % 5 != 4 for t in times)
+    assert e1.bars == len(TOKENS) * (LIVE - 1) and e3.bars == len(TOKENS[::2]) * LIVE

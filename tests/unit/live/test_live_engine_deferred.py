@@ -10,7 +10,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from test_live_engine_one_predict import _bars, _step
+from live_models import frame_bars as _bars
+from test_live_engine_one_predict import _step
 from test_tick_consumer import DAY, TOKEN, StepClock, at, history, tick
 
 from tickwise.bench.features import synthetic_candles

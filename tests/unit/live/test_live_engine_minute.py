@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_live_engine_one_predict import _bars, _step
+from live_models import frame_bars as _bars
+from test_live_engine_one_predict import _step
 
 from tickwise.bench.features import synthetic_candles
 from tickwise.core.aggregation import RollupBuilder

@@ -5,60 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-import pandas as pd
+from live_models import frame_bars, small_step
 
 from tickwise.bench.features import synthetic_candles
 from tickwise.core.features.calculator import FeatureCalculator
-from tickwise.core.model import ModelArtifact, fit_booster, lgb_params
-from tickwise.core.predictor import Predictor
-from tickwise.core.signals import SignalGenerator
-from tickwise.domain.bar import Bar
-from tickwise.domain.candle import Candle
-from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.live.engine import LiveEngine, SignalStep
-
-FEATURES = ("rsi_14", "ret_1", "bop", "cci_20", "mom_10", "stoch_k_14_3_3")
 
 
 def _step(calc: FeatureCalculator) -> SignalStep:
-    rng = np.random.default_rng(5)
-    x = rng.normal(size=(2000, len(FEATURES))) * [20, 1e-3, 0.5, 100, 2, 30] + [50, 0, 0, 0, 0, 50]
-    params = lgb_params({"learning_rate": 0.1, "num_leaves": 15}, 3)
-    boosters = {
-        s: fit_booster(
-            x,
-            (x[:, k] + rng.normal(size=len(x)) * x[:, k].std() > x[:, k].mean()).astype(np.int8),
-            params=params,
-            num_boost_round=60,
-            feature_names=list(FEATURES),
-        )
-        for s, k in ((1, 0), (-1, 3))
-    }
-    artifact = ModelArtifact("m-many", boosters, FEATURES, calc.feature_set)
-    # A low threshold: most ready bars get a direction, so the comparison covers real signals.
-    return SignalStep(Predictor(artifact), SignalGenerator(threshold=0.3), calc.names)
+    return small_step(calc, seed=5, rounds=60, version="m-many")
 
 
-def _bars(token: int, frame: pd.DataFrame) -> list[Bar]:
-    return [
-        Bar(
-            Candle(
-                token,
-                Timeframe.M1,
-                r.time.to_pydatetime(),
-                r.open,
-                r.high,
-                r.low,
-                r.close,
-                int(r.volume),
-                None,
-                "live",
-            ),
-            obi_5=float(r.obi_5),
-        )
-        for r in frame.itertuples(index=False)
-    ]
+_bars = frame_bars
 
 
 def _engine(calc: FeatureCalculator, step: SignalStep, out: dict[str, list[Any]]) -> LiveEngine:

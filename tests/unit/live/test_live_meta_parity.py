@@ -7,12 +7,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from test_live_engine_one_predict import FEATURES, _bars, _engine
+from live_models import FEATURES, PARAMS, frame_bars, side_boosters
+from test_live_engine_one_predict import _engine
 
 from tickwise.bench.features import synthetic_candles
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.meta_model import META_INPUTS, MetaModel
-from tickwise.core.model import ModelArtifact, fit_booster, lgb_params
+from tickwise.core.model import ModelArtifact, fit_booster
 from tickwise.core.predictor import Predictor
 from tickwise.core.signals import SignalGenerator
 from tickwise.domain.timeframe import Timeframe
@@ -22,18 +23,8 @@ from tickwise.pipelines.live.engine import SignalStep
 
 def _artifact(calc: FeatureCalculator) -> ModelArtifact:
     rng = np.random.default_rng(9)
-    x = rng.normal(size=(2000, len(FEATURES))) * [20, 1e-3, 0.5, 100, 2, 30] + [50, 0, 0, 0, 0, 50]
-    params = lgb_params({"learning_rate": 0.1, "num_leaves": 15}, 3)
-    boosters = {
-        s: fit_booster(
-            x,
-            (x[:, k] + rng.normal(size=len(x)) * x[:, k].std() > x[:, k].mean()).astype(np.int8),
-            params=params,
-            num_boost_round=40,
-            feature_names=list(FEATURES),
-        )
-        for s, k in ((1, 0), (-1, 3))
-    }
+    x, boosters = side_boosters(rng, rounds=40)
+    params = PARAMS
     meta_x = np.hstack(
         [x, rng.uniform(0.3, 0.9, size=(len(x), 1)), rng.choice([-1.0, 1.0], size=(len(x), 1))]
     )
@@ -62,7 +53,7 @@ def test_live_meta_probability_and_size_equal_batch_prediction_bit_for_bit() -> 
     for token, frame in frames.items():
         engine.open_instrument(token, frame.iloc[:hist])
     for minute in range(live):
-        engine.process_many([_bars(t, f.iloc[hist:])[minute] for t, f in frames.items()], 0.0)
+        engine.process_many([frame_bars(t, f.iloc[hist:])[minute] for t, f in frames.items()], 0.0)
     live_signals = pd.DataFrame(
         [
             (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from datetime import UTC, datetime, timedelta, timezone
@@ -46,18 +47,7 @@ def _bars(n: int, token: int = 7, seed: int = 1, *, one_source: bool = False) ->
 def _same(a: Bar, b: Bar) -> None:
     """Equal field for field, with the same types and the same time zone object (NaN equal to NaN)."""
     ca, cb = a.candle, b.candle
-    for name in (
-        "instrument_token",
-        "timeframe",
-        "time",
-        "open",
-        "high",
-        "low",
-        "close",
-        "volume",
-        "oi",
-        "source",
-    ):
+    for name in (f.name for f in dataclasses.fields(Candle)):
         va, vb = getattr(ca, name), getattr(cb, name)
         assert type(va) is type(vb) and va == vb, name
     assert ca.time.tzinfo is cb.time.tzinfo and ca.time.isoformat() == cb.time.isoformat()

@@ -21,7 +21,14 @@ from tickwise.bootstrap.shards import (
 )
 from tickwise.domain.errors import ConfigError
 from tickwise.domain.time import IST
-from tickwise.pipelines.live.shards import assign_shards, default_shard_count, shard_tokens
+from tickwise.pipelines.live.shards import (
+    MAX_DEFAULT_PREDICT_THREADS,
+    assign_shards,
+    default_predict_threads,
+    default_shard_count,
+    predict_threads,
+    shard_tokens,
+)
 
 
 def test_instruments_split_the_same_way_whatever_order_they_come_in() -> None:
@@ -152,3 +159,14 @@ def test_the_supervisor_waits_for_a_slow_shard_and_restarts_only_the_dead_one(tm
     assert [r.restarts for r in report.shards] == [0, 1]
     assert [r.exit_codes for r in report.shards] == [[0], [-9, 0]]
     assert report.ok and report.total("bars") == 3
+
+
+def test_predict_threads_default_to_the_cores_a_shard_has_to_itself() -> None:
+    assert default_predict_threads(shards=1, cpus=2) == 2
+    assert default_predict_threads(shards=2, cpus=2) == 1
+    assert default_predict_threads(shards=3, cpus=2) == 1  # 9,000 on 3 shards over 2 cores: no extra thread
+    assert default_predict_threads(shards=1, cpus=1) == 1
+    assert default_predict_threads(shards=1, cpus=64) == MAX_DEFAULT_PREDICT_THREADS
+    assert default_predict_threads(shards=3, cpus=12) == 4
+    assert predict_threads(3, shards=3) == 3  # live.predict_threads set: taken as it is
+    assert 1 <= predict_threads(None, shards=1) <= MAX_DEFAULT_PREDICT_THREADS

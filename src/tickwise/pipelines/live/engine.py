@@ -202,6 +202,9 @@ class FeatureRow:
     values: np.ndarray
 
 
+_new_feature_row = positional(FeatureRow)  # FeatureRow(...) without the frozen __init__ (fast_rows)
+
+
 @dataclass
 class InstrumentState:
     token: int
@@ -548,13 +551,36 @@ class LiveEngine:
 
     def _settle_columns(self, block: ClosedBars, held: Sequence[InstrumentState], matrix: np.ndarray) -> None:
         """The rest of a minute :meth:`_process_columns` folded: its bars become their instruments'
-        newest, then their candles, roll-ups and feature rows are queued (as :meth:`_fold_wave` and
-        :meth:`_commit_many` do for the per-bar path)."""
-        done = list(zip(held, block.bars(), matrix, strict=True))
-        self._record(done)
-        self._commit_many(done)
+        newest, then their candles, roll-ups and feature rows are queued: the rows of :meth:`_record`
+        and :meth:`_commit_many` on the same bars (tested), read from the columns where they can be.
+
+        Where the minute shares one instant and closes no roll-up (four minutes in five), the candle
+        rows are the bars as they are and the feature rows are mapped over the columns, with no
+        per-bar Python besides the session state; otherwise :meth:`_commit_many`'s loop does it."""
+        bars = block.bars()
+        for state, t, bar in zip(held, block.times, bars, strict=True):  # _record, from the columns
+            state.last_time = t
+            state.session.push(bar)
+        self.bars += len(bars)
+        instant = block.instant
+        if instant is None:
+            self._commit_many(list(zip(held, bars, matrix, strict=True)))
+            return
+        rolled = self._rolled_up(bars)
+        if any(rolled):
+            self._queue(list(zip(held, bars, matrix, strict=True)), rolled)
+            return
+        minute = int(instant.timestamp()) // 60
+        for state in held:
+            if (minute + state.pack_phase) % PACK_EVERY == 0:  # off the hot path, staggered
+                state.session.pack()
+        self.put("candles", list(bars))
+        self.put("features", list(map(_new_feature_row, block.tokens, block.times, matrix)))
 
     def _longer_columns(self, block: ClosedBars, matrix: np.ndarray, closed_at: float) -> None:
+        if self.ensemble is None:  # the folded rows feed the ensemble only: none to build
+            self._longer((), closed_at)
+            return
         self._longer(list(zip(block.tokens, block.times, matrix, strict=True)), closed_at)
 
     def _after_refusals(
@@ -874,10 +900,19 @@ class LiveEngine:
         rows, in the given order per table."""
         if not done:
             return
+        self._queue(done, self._rolled_up([bar for _, bar, _ in done]))
+
+    def _rolled_up(self, bars: Sequence[Bar]) -> list[list[Candle]]:
+        """The roll-ups each bar closes (one :meth:`RollupBuilder.on_candles` call for all of them)."""
         try:
-            rolled = self.rollup.on_candles([bar.candle for _, bar, _ in done])
+            return self.rollup.on_candles([bar.candle for bar in bars])
         except Exception:  # the builder checks its input before it changes any bucket: retry one by one
-            rolled = [self._rollups_of(bar) for _, bar, _ in done]
+            return [self._rollups_of(bar) for bar in bars]
+
+    def _queue(
+        self, done: Sequence[tuple[InstrumentState, Bar, np.ndarray]], rolled: Sequence[Sequence[Candle]]
+    ) -> None:
+        """:meth:`_commit_many`'s rows, the roll-ups each bar closed given."""
         candles: list[object] = []
         days: dict[datetime, date] = {}  # a minute's bars and roll-ups share a few instants
 

@@ -12,6 +12,7 @@ instruments listed first).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 MAX_TOKENS_PER_CONNECTION = 3000
@@ -29,6 +30,30 @@ def default_shard_count(instruments: int, cpus: int) -> int:
     by_size = max(1, -(-instruments // MIN_INSTRUMENTS_PER_EXTRA_SHARD))
     by_connection = -(-instruments // MAX_TOKENS_PER_CONNECTION)
     return max(1, by_connection, min(by_cores, by_size))
+
+
+# Scoring threads a shard takes by default at most: a minute's rows are a few thousand, and more
+# threads split them into blocks too small to pay for their hand-off.
+MAX_DEFAULT_PREDICT_THREADS = 4
+
+
+def default_predict_threads(shards: int, cpus: int) -> int:
+    """``live.predict_threads: null``: the cores a shard has to itself (``cpus // shards``), at most
+    :data:`MAX_DEFAULT_PREDICT_THREADS`; 1 when the shards already fill the cores (a second thread
+    would only compete with another shard)."""
+    return max(1, min(cpus // max(shards, 1), MAX_DEFAULT_PREDICT_THREADS))
+
+
+def predict_threads(configured: int | None, shards: int) -> int:
+    """The scoring threads of one shard: ``live.predict_threads`` when set, else
+    :func:`default_predict_threads` over the CPUs this process may run on (its affinity)."""
+    if configured is not None:
+        return configured
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not every platform has affinity (macOS)
+        cpus = os.cpu_count() or 1
+    return default_predict_threads(shards, cpus)
 
 
 def assign_shards(tokens: Sequence[int], shards: int) -> tuple[tuple[int, ...], ...]:
