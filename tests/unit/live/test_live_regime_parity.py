@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from live_models import frame_bars
 
 from tickwise.bench.features import synthetic_candles
 from tickwise.core.features.calculator import FeatureCalculator
@@ -15,8 +16,6 @@ from tickwise.core.model import ModelArtifact, fit_booster, lgb_params
 from tickwise.core.predictor import Predictor
 from tickwise.core.regime import RegimeLayer, RegimeSpec, fit_regime_layer
 from tickwise.core.signals import RegimeRule, SignalGenerator, StateRule
-from tickwise.domain.bar import Bar
-from tickwise.domain.candle import Candle
 from tickwise.domain.errors import ModelError
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.predict import signals_frame
@@ -81,27 +80,6 @@ def _generator(filtered: bool = False) -> SignalGenerator:
     return SignalGenerator(threshold=0.3, regime=rules)
 
 
-def _bars(token: int, frame: pd.DataFrame) -> list[Bar]:
-    return [
-        Bar(
-            Candle(
-                token,
-                Timeframe.M1,
-                r.time.to_pydatetime(),
-                r.open,
-                r.high,
-                r.low,
-                r.close,
-                int(r.volume),
-                None,
-                "live",
-            ),
-            obi_5=float(r.obi_5),
-        )
-        for r in frame.itertuples(index=False)
-    ]
-
-
 def _engine(calc: FeatureCalculator, step: SignalStep, out: dict[str, list[Any]]) -> LiveEngine:
     return LiveEngine(
         calc, step, lambda table, rows: out.setdefault(table, []).extend(rows), wall=lambda: 0.0
@@ -153,7 +131,7 @@ def test_live_signals_with_a_regime_layer_equal_batch_signals_bit_for_bit(
         engine = _engine(calc, SignalStep(Predictor(artifact), generator, calc.names), out)
         for t, c in candles.items():
             engine.open_instrument(t, c.iloc[:restart].assign(time=lambda f: f["time"].dt.tz_convert("UTC")))
-        bars = {t: _bars(t, c.iloc[restart:]) for t, c in candles.items()}
+        bars = {t: frame_bars(t, c.iloc[restart:]) for t, c in candles.items()}
         for minute in range(END - restart):
             engine.process_many([bars[t][minute] for t in TOKENS], 0.0)
         live = _live(out["signals"])
@@ -189,7 +167,7 @@ def test_a_rewound_session_rebuilds_the_regime_state_and_ends_with_the_same_sign
     token = TOKENS[0]
     c = candles[token]
     engine.open_instrument(token, c.iloc[: HIST - 20].assign(time=lambda f: f["time"].dt.tz_convert("UTC")))
-    bars = _bars(token, c.iloc[HIST - 20 : END])
+    bars = frame_bars(token, c.iloc[HIST - 20 : END])
     for bar in bars:
         engine.process(bar, 0.0)
     # The same bars again from the 40th of the new session: its state is rebuilt from the 39 before.
