@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from tickwise.domain.cpus import usable_cpus
 from tickwise.domain.errors import ConfigError
 from tickwise.domain.timeframe import Timeframe
 
@@ -500,11 +501,7 @@ MAX_DEFAULT_FIT_WORKERS = 8
 def default_fit_workers() -> int:
     """The CPUs this process may run on (its affinity, which a container or ``taskset`` narrows; the
     machine's count where affinity is unknown), at most :data:`MAX_DEFAULT_FIT_WORKERS`."""
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not every platform has affinity (macOS)
-        usable = os.cpu_count() or 1
-    return max(1, min(usable, MAX_DEFAULT_FIT_WORKERS))
+    return max(1, min(usable_cpus(), MAX_DEFAULT_FIT_WORKERS))
 
 
 class ComputeSettings(_Section):

@@ -12,8 +12,9 @@ instruments listed first).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
+
+from tickwise.domain.cpus import usable_cpus
 
 MAX_TOKENS_PER_CONNECTION = 3000
 MAX_CONNECTIONS_PER_KEY = 3
@@ -49,11 +50,7 @@ def predict_threads(configured: int | None, shards: int) -> int:
     :func:`default_predict_threads` over the CPUs this process may run on (its affinity)."""
     if configured is not None:
         return configured
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not every platform has affinity (macOS)
-        cpus = os.cpu_count() or 1
-    return default_predict_threads(shards, cpus)
+    return default_predict_threads(shards, usable_cpus())
 
 
 def assign_shards(tokens: Sequence[int], shards: int) -> tuple[tuple[int, ...], ...]:
