@@ -10,7 +10,9 @@ if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 
 if command -v apt-get >/dev/null 2>&1; then
   need=()
-  for pkg in python3-venv python3-dev gcc make git util-linux systemd; do
+  # chromium: the tests render the backtest report headless (tests/integration/backtest/chromium.py);
+  # systemd: `systemd-analyze verify` checks the generated units.
+  for pkg in python3-venv python3-dev gcc make git util-linux systemd chromium; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
   if [ "${#need[@]}" -gt 0 ]; then
