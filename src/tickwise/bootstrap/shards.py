@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -34,6 +33,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 
 from tickwise.config import Settings
+from tickwise.domain.cpus import usable_cpus
 from tickwise.domain.errors import ConfigError
 from tickwise.domain.time import IST
 from tickwise.pipelines.live.shards import MAX_CONNECTIONS_PER_KEY, default_shard_count, shard_tokens
@@ -252,7 +252,8 @@ def parse_shard(text: str) -> ShardPlace:
 
 
 async def resolve_shard_count(settings: Settings, symbols: Sequence[str]) -> int:
-    """``live.shards``, or (null) :func:`default_shard_count` for the universe and this machine's cores."""
+    """``live.shards``, or (null) :func:`default_shard_count` for the universe and the cores this process
+    may run on (its CPU affinity, as ``live.predict_threads`` and the fit pool count them)."""
     if settings.live.shards is not None:
         return settings.live.shards
     from tickwise.bootstrap.historical import open_historical
@@ -260,4 +261,4 @@ async def resolve_shard_count(settings: Settings, symbols: Sequence[str]) -> int
 
     async with open_historical(settings) as ctx:
         universe = await select_universe(ctx.instruments, symbols or settings.trading.symbols)
-    return default_shard_count(len(universe), os.cpu_count() or 1)
+    return default_shard_count(len(universe), usable_cpus())
