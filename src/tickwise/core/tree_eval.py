@@ -305,6 +305,27 @@ def _lgb_rows_t(x: NDArray[np.float64], xt: NDArray[np.float64]) -> None:
                 xt[f, i] = v if (abs(v) > K_ZERO_THRESHOLD or v != v) else 0.0
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _step(
+    xs: NDArray[np.float64],
+    at: int,
+    threshold: NDArray[np.float64],
+    nan_right: NDArray[np.bool_],
+    zero_right: NDArray[np.bool_],
+    zero_rule: bool,
+    child: NDArray[np.int32],
+    j: int,
+) -> int:
+    """The child of node ``j`` for the value ``xs[at]`` (one step of :func:`_predict`'s walk)."""
+    v = xs[at]
+    # No branch on the data's usual values: "v > threshold" is "not v <= threshold" for any number,
+    # and a NaN (both false) goes where the node sends it.
+    right = (v > threshold[j]) | ((v != v) & nan_right[j])
+    if zero_rule and v == 0.0:  # rare: a model with LightGBM's zero-as-missing nodes
+        right = zero_right[j]
+    return int(child[2 * j + np.int32(right)])
+
+
 @njit(cache=True, nogil=True)  # no GIL: row blocks run on several threads (CompiledForest.predict)
 def _predict(
     xt: NDArray[np.float64],
@@ -351,10 +372,8 @@ def _predict(
             base, cut, nan_r, zero_r, busy = column[r], threshold[r], nan_right[r], zero_right[r], 0
             for i in range(n):
                 v = xs[base + i]
-                # No branch on the data's usual values: "v > threshold" is "not v <= threshold" for
-                # any number, and a NaN (both false) goes where the node sends it.
-                right = (v > cut) | ((v != v) & nan_r)
-                if zero_rule and v == 0.0:  # rare: a model with LightGBM's zero-as-missing nodes
+                right = (v > cut) | ((v != v) & nan_r)  # _step's rule, the root's values held
+                if zero_rule and v == 0.0:
                     right = zero_r
                 c = child[2 * r + np.int32(right)]
                 at[i] = c
@@ -364,12 +383,9 @@ def _predict(
             while 2 * busy >= n:
                 busy = 0
                 for i in range(n):
-                    j = at[i]
-                    v = xs[column[j] + i]
-                    right = (v > threshold[j]) | ((v != v) & nan_right[j])
-                    if zero_rule and v == 0.0:
-                        right = zero_right[j]
-                    c = child[2 * j + np.int32(right)]
+                    c = _step(
+                        xs, column[at[i]] + i, threshold, nan_right, zero_right, zero_rule, child, at[i]
+                    )
                     at[i] = c
                     busy += int(c < sink)
             m = 0
@@ -381,12 +397,9 @@ def _predict(
                 w = 0
                 for k in range(m):
                     i = src[k]
-                    j = at[i]
-                    v = xs[column[j] + i]
-                    right = (v > threshold[j]) | ((v != v) & nan_right[j])
-                    if zero_rule and v == 0.0:
-                        right = zero_right[j]
-                    c = child[2 * j + np.int32(right)]
+                    c = _step(
+                        xs, column[at[i]] + i, threshold, nan_right, zero_right, zero_rule, child, at[i]
+                    )
                     at[i] = c
                     # Every row is written on; only a row still on an internal node is counted.
                     dst[w] = i
