@@ -4,13 +4,14 @@ The live minute scores 1,000 or more rows with a production model (2 x 200 trees
 spends most of its time around the trees (a ``std::vector`` of (index, value) pairs per row, a buffer
 per row, OpenMP set-up); :class:`CompiledBooster` walks the same trees in one numba loop, and
 :class:`CompiledForest` walks both sides' trees in one pass. The walk (:class:`Walk`) goes tree by tree
-and, within a tree, level by level over the rows still on an internal node: a row that reaches a leaf
-leaves the list (kept compact without a branch), so each row takes its own leaf's depth in steps, not
-the tree's deepest (LightGBM grows its trees leaf-wise: most leaves sit well above the deepest); the
-child is picked by index arithmetic rather than a branch, and the rows are read feature-major. No ``numba.prange``: with it (two threads) the pass was 2 x faster
-on an idle core pair but several times slower in wall time on the loaded 2-core reference machine
-(``docs/benchmarks.md``, issue 14, fourth session), numba's idle workers spinning for a core the
-shards need. :meth:`CompiledForest.predict` can instead hand row blocks to a few ordinary threads
+and, within a tree, level by level: over every row while at least half of them still walk (a row on a
+leaf stays there), then over a list of the rows still on an internal node, kept compact without a
+branch, so a row stops at its own leaf's depth rather than the tree's deepest (LightGBM grows its
+trees leaf-wise: most leaves sit well above the deepest). The child is picked by index arithmetic
+rather than a branch, and the rows are read feature-major. No ``numba.prange``: with it (two threads)
+the pass was 2 x faster on an idle core pair but several times slower in wall time on the loaded 2-core
+reference machine (``docs/benchmarks.md``, issue 14, fourth session), numba's idle workers spinning for
+a core the shards need. :meth:`CompiledForest.predict` can instead hand row blocks to a few ordinary threads
 (``threads``; the kernel releases the GIL): each row's sum is the same code on the same row, so the
 scores are the same bits for any split, and a thread that waits sleeps rather than spins.
 
