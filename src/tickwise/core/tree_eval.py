@@ -4,12 +4,14 @@ The live minute scores 1,000 or more rows with a production model (2 x 200 trees
 spends most of its time around the trees (a ``std::vector`` of (index, value) pairs per row, a buffer
 per row, OpenMP set-up); :class:`CompiledBooster` walks the same trees in one numba loop, and
 :class:`CompiledForest` walks both sides' trees in one pass. The walk (:class:`Walk`) goes tree by tree
-and, within a tree, level by level over all rows, with leaves as nodes that lead to themselves: every
-row takes the tree's depth in steps, the child is picked by index arithmetic rather than a branch, and
-the rows are read feature-major. No ``numba.prange``: with it (two threads) the pass was 2 x faster
-on an idle core pair but several times slower in wall time on the loaded 2-core reference machine
-(``docs/benchmarks.md``, issue 14, fourth session), numba's idle workers spinning for a core the
-shards need. :meth:`CompiledForest.predict` can instead hand row blocks to a few ordinary threads
+and, within a tree, level by level: over every row while at least half of them still walk (a row on a
+leaf stays there), then over a list of the rows still on an internal node, kept compact without a
+branch, so a row stops at its own leaf's depth rather than the tree's deepest (LightGBM grows its
+trees leaf-wise: most leaves sit well above the deepest). The child is picked by index arithmetic
+rather than a branch, and the rows are read feature-major. No ``numba.prange``: with it (two threads)
+the pass was 2 x faster on an idle core pair but several times slower in wall time on the loaded 2-core
+reference machine (``docs/benchmarks.md``, issue 14, fourth session), numba's idle workers spinning for
+a core the shards need. :meth:`CompiledForest.predict` can instead hand row blocks to a few ordinary threads
 (``threads``; the kernel releases the GIL): each row's sum is the same code on the same row, so the
 scores are the same bits for any split, and a thread that waits sleeps rather than spins.
 
@@ -102,24 +104,29 @@ class CompiledBooster:
 
 @dataclass(frozen=True, slots=True)
 class Walk:
-    """The trees of one booster for a walk of fixed depth: every leaf is a node too (a *sink*, both of
-    whose children are itself), so each tree is walked exactly ``depth[t]`` steps by every row and the
-    walk has no data-dependent exit (the branch a variable-depth walk mispredicts once per row and tree).
+    """The trees of one booster laid out for the walk: every leaf is a node too (a *sink*, both of
+    whose children are itself), numbered after its tree's internal nodes, so "is this a leaf" is one
+    compare with ``first_sink[t]`` (no branch: the walk drops such a row from its list arithmetically,
+    where an exit per row would be mispredicted once per row and tree).
 
     Node ``j`` of the walk: ``feature[j]``, ``threshold[j]``, children ``child[2 j]`` (left) and
     ``child[2 j + 1]``; ``nan_left[j]`` / ``zero_left[j]`` say where a NaN / an absent (0.0) value goes,
     LightGBM's missing-value rule resolved per node (see the module doc); ``value[j]`` is a sink's leaf
-    value. Tree ``t`` starts at ``root[t]``.
+    value. Tree ``t`` starts at ``root[t]``, its sinks at ``first_sink[t]``; ``depth[t]`` is its deepest
+    leaf's depth. ``zero_rule``: some node sends a zero elsewhere than ``0.0 <= threshold`` would
+    (LightGBM's zero-as-missing nodes); without one, the walk need not look for zeros.
     """
 
     feature: NDArray[np.int32]
     threshold: NDArray[np.float64]
     nan_left: NDArray[np.bool_]
     zero_left: NDArray[np.bool_]
-    child: NDArray[np.int64]
+    child: NDArray[np.int32]
     value: NDArray[np.float64]
-    root: NDArray[np.int64]
+    root: NDArray[np.int32]
+    first_sink: NDArray[np.int32]
     depth: NDArray[np.int64]
+    zero_rule: bool
 
     @classmethod
     def of(cls, m: CompiledBooster) -> Walk:
@@ -141,7 +148,9 @@ class Walk:
             ids: NDArray[np.int64] = np.where(c64 >= 0, root[t_int] + c64, root[t_int] + n_int[t_int] + ~c64)
             return ids
 
-        child = np.empty(2 * total, dtype=np.int64)
+        if 2 * total >= 2**31:
+            raise UnsupportedModel(f"{total} nodes: more than the walk's 32-bit node numbers hold")
+        child = np.empty(2 * total, dtype=np.int32)
         child[2 * g_int], child[2 * g_int + 1] = node_of(m.left), node_of(m.right)
         child[2 * g_leaf] = child[2 * g_leaf + 1] = g_leaf
         feature = np.zeros(total, dtype=np.int32)
@@ -165,7 +174,21 @@ class Walk:
             if np.array_equal(deeper, depth_of[g_int]):
                 break
             depth_of[g_int] = deeper
-        return cls(feature, threshold, nan_left, zero_left, child, value, root, depth_of[root])
+        first_sink = (root + n_int).astype(np.int32)
+        with np.errstate(invalid="ignore"):
+            zero_rule = bool(np.any(zero_left[g_int] != (threshold[g_int] >= 0.0)))
+        return cls(
+            feature,
+            threshold,
+            nan_left,
+            zero_left,
+            child,
+            value,
+            root.astype(np.int32),
+            first_sink,
+            depth_of[root],
+            zero_rule,
+        )
 
 
 class CompiledForest:
@@ -179,16 +202,19 @@ class CompiledForest:
         if any(m.n_features != self.n_features for m in models):
             raise ValueError("the models read different feature counts")
         walks = [m.walk for m in models]
+        if 2 * sum(w.value.shape[0] for w in walks) >= 2**31:
+            raise UnsupportedModel("more nodes than the walk's 32-bit node numbers hold")
         offsets = np.cumsum([0] + [w.value.shape[0] for w in walks[:-1]])
         self._arrays = (
             np.concatenate([w.feature for w in walks]),
             np.concatenate([w.threshold for w in walks]),
-            np.concatenate([w.nan_left for w in walks]),
-            np.concatenate([w.zero_left for w in walks]),
-            np.concatenate([w.child + o for w, o in zip(walks, offsets, strict=True)]),
+            np.concatenate([~w.nan_left for w in walks]),
+            np.concatenate([~w.zero_left for w in walks]),
+            any(w.zero_rule for w in walks),
+            np.concatenate([w.child + np.int32(o) for w, o in zip(walks, offsets, strict=True)]),
             np.concatenate([w.value for w in walks]),
-            np.concatenate([w.root + o for w, o in zip(walks, offsets, strict=True)]),
-            np.concatenate([w.depth for w in walks]),
+            np.concatenate([w.root + np.int32(o) for w, o in zip(walks, offsets, strict=True)]),
+            np.concatenate([w.first_sink + np.int32(o) for w, o in zip(walks, offsets, strict=True)]),
             np.cumsum([0] + [w.root.shape[0] for w in walks]).astype(np.int64),  # each model's first tree
             np.array([m.sigmoid for m in models], dtype=np.float64),
         )
@@ -224,7 +250,8 @@ class CompiledForest:
 
     def _score(self, x: NDArray[np.float64], out: NDArray[np.float64]) -> None:
         # Feature-major: a tree reads a few features of every row, each then one contiguous column.
-        xt = np.ascontiguousarray(lgb_rows(x).T)
+        xt = np.empty((x.shape[1], x.shape[0]), dtype=np.float64)
+        _lgb_rows_t(x, xt)
         _predict(xt, *self._arrays, out)
 
     def _score_counted(self, x: NDArray[np.float64], out: NDArray[np.float64]) -> None:
@@ -267,46 +294,121 @@ def lgb_rows(x: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 @njit(cache=True, nogil=True)  # no GIL: row blocks run on several threads (CompiledForest.predict)
+def _lgb_rows_t(x: NDArray[np.float64], xt: NDArray[np.float64]) -> None:
+    """``xt[f, i]`` = :func:`lgb_rows` of ``x[i, f]``: LightGBM's dense-row rule and the transpose in one
+    pass (numpy's ``abs``, compares, ``where`` and transposed copy are five passes over the rows)."""
+    n, k = x.shape
+    for i0 in range(0, n, 64):  # tiles of 64 rows: the rows read and the columns written stay in cache
+        i1 = min(i0 + 64, n)
+        for f in range(k):
+            for i in range(i0, i1):
+                v = x[i, f]
+                xt[f, i] = v if (abs(v) > K_ZERO_THRESHOLD or v != v) else 0.0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _step(
+    xs: NDArray[np.float64],
+    at: int,
+    threshold: NDArray[np.float64],
+    nan_right: NDArray[np.bool_],
+    zero_right: NDArray[np.bool_],
+    zero_rule: bool,
+    child: NDArray[np.int32],
+    j: int,
+) -> int:
+    """The child of node ``j`` for the value ``xs[at]`` (one step of :func:`_predict`'s walk)."""
+    v = xs[at]
+    # No branch on the data's usual values: "v > threshold" is "not v <= threshold" for any number,
+    # and a NaN (both false) goes where the node sends it.
+    right = (v > threshold[j]) | ((v != v) & nan_right[j])
+    if zero_rule and v == 0.0:  # rare: a model with LightGBM's zero-as-missing nodes
+        right = zero_right[j]
+    return int(child[2 * j + np.int32(right)])
+
+
+@njit(cache=True, nogil=True)  # no GIL: row blocks run on several threads (CompiledForest.predict)
 def _predict(
     xt: NDArray[np.float64],
     feature: NDArray[np.int32],
     threshold: NDArray[np.float64],
-    nan_left: NDArray[np.bool_],
-    zero_left: NDArray[np.bool_],
-    child: NDArray[np.int64],
+    nan_right: NDArray[np.bool_],
+    zero_right: NDArray[np.bool_],
+    zero_rule: bool,
+    child: NDArray[np.int32],
     value: NDArray[np.float64],
-    root: NDArray[np.int64],
-    depth: NDArray[np.int64],
+    root: NDArray[np.int32],
+    first_sink: NDArray[np.int32],
     trees: NDArray[np.int64],
     sigmoid: NDArray[np.float64],
     out: NDArray[np.float64],
 ) -> None:
     """``xt``: the rows as :func:`lgb_rows` gives them, transposed (one feature per row of ``xt``).
 
-    Per model, trees in model order; per tree, level by level over all rows (every row takes the same
-    number of steps, so the loops have no data-dependent exit); each row's sum adds its leaf values
-    tree after tree from ``0.0``, as ``PredictRaw`` does, so rows never interact and any batch gives
-    each row the same bits.
+    Per model, trees in model order; per tree, level by level over the rows still on an internal node
+    (a row that reaches a sink leaves the list, so each row takes its own leaf's depth in steps, not
+    the tree's deepest); each row's sum adds its leaf values tree after tree from ``0.0``, as
+    ``PredictRaw`` does, so rows never interact and any batch gives each row the same bits.
     """
     n = xt.shape[1]
+    xs = xt.reshape(-1)  # feature f of row i at f * n + i
+    column = np.empty(feature.shape[0], dtype=np.int64)
+    for j in range(feature.shape[0]):
+        column[j] = np.int64(feature[j]) * n
     raw = np.zeros(n)
-    pos = np.empty(n, dtype=np.int64)
+    at = np.empty(n, dtype=np.int32)  # each row's node: its sink once the tree is done
+    # The rows still on an internal node (in row order), read from one list and written to the other.
+    rows_a = np.empty(n, dtype=np.int32)
+    rows_b = np.empty(n, dtype=np.int32)
     for mdl in range(trees.shape[0] - 1):
         raw[:] = 0.0
         for t in range(trees[mdl], trees[mdl + 1]):
-            pos[:] = root[t]
-            for _ in range(depth[t]):
+            r, sink = root[t], first_sink[t]
+            if r >= sink:  # a tree of one leaf
+                v0 = value[r]
                 for i in range(n):
-                    j = pos[i]
-                    v = xt[feature[j], i]
-                    # The child as an index offset, not a branch: the compare is a coin flip per row,
-                    # and a select costs no misprediction (measured: about 40 % less CPU).
-                    right = np.int64(not (v <= threshold[j]))
-                    if v != v or v == 0.0:  # rare: the node's missing-value rule
-                        right = np.int64(not (nan_left[j] if v != v else zero_left[j]))
-                    pos[i] = child[2 * j + right]
+                    raw[i] += v0
+                continue
+            # The first level: every row is on the root, read in row order.
+            base, cut, nan_r, zero_r, busy = column[r], threshold[r], nan_right[r], zero_right[r], 0
             for i in range(n):
-                raw[i] += value[pos[i]]
+                v = xs[base + i]
+                right = (v > cut) | ((v != v) & nan_r)  # _step's rule, the root's values held
+                if zero_rule and v == 0.0:
+                    right = zero_r
+                c = child[2 * r + np.int32(right)]
+                at[i] = c
+                busy += int(c < sink)
+            # Then every row again (a row on its sink stays there) while most rows still walk: that
+            # costs less per row than a list; once fewer than half walk, only the list's rows.
+            while 2 * busy >= n:
+                busy = 0
+                for i in range(n):
+                    c = _step(
+                        xs, column[at[i]] + i, threshold, nan_right, zero_right, zero_rule, child, at[i]
+                    )
+                    at[i] = c
+                    busy += int(c < sink)
+            m = 0
+            for i in range(n):
+                rows_a[m] = i
+                m += int(at[i] < sink)
+            src, dst = rows_a, rows_b
+            while m > 0:
+                w = 0
+                for k in range(m):
+                    i = src[k]
+                    c = _step(
+                        xs, column[at[i]] + i, threshold, nan_right, zero_right, zero_rule, child, at[i]
+                    )
+                    at[i] = c
+                    # Every row is written on; only a row still on an internal node is counted.
+                    dst[w] = i
+                    w += int(c < sink)
+                m = w
+                src, dst = dst, src
+            for i in range(n):
+                raw[i] += value[at[i]]
         s = sigmoid[mdl]
         for i in range(n):
             out[i, mdl] = 1.0 / (1.0 + math.exp(-s * raw[i]))

@@ -17,7 +17,9 @@ from tickwise.core.tree_eval import (
     MIN_ROWS_PER_THREAD,
     CompiledForest,
     UnsupportedModel,
+    _lgb_rows_t,
     compile_booster,
+    lgb_rows,
     parse_model,
     probe_rows,
     verify,
@@ -281,3 +283,32 @@ def test_a_predictor_with_threads_scores_exactly_as_one_with_one_thread(
     threaded, single = Predictor(artifact, threads=2), Predictor(artifact)
     assert threaded.threads == 2 and single.threads == 1
     assert np.array_equal(threaded.predict_matrix(x), single.predict_matrix(x))
+
+
+def test_a_deep_leaf_wise_pair_of_200_trees_is_scored_bit_identical_with_any_thread_count() -> None:
+    # Leaf-wise trees whose leaves sit at many depths: rows leave the walk at their own leaf's depth.
+    extra: dict[str, ParamValue] = {"num_leaves": 63, "min_data_in_leaf": 5, "max_depth": -1}
+    pair = (_booster(200, k=30, seed=21, extra=extra), _booster(200, k=30, seed=22, extra=extra))
+    models = [compile_booster(b) for b in pair]
+    depths = np.concatenate([m.walk.depth for m in models])
+    assert int(depths.max()) >= 12 and int(depths.min()) < int(depths.max())
+    x = _hard_rows(pair[0], np.random.default_rng(23), n=3001)
+    want = np.column_stack([b.predict(x, num_threads=1) for b in pair])
+    forest = CompiledForest(models)
+    for threads in (1, 2, 3):
+        assert forest.predict(x, threads).tobytes() == want.tobytes()
+
+
+def test_rows_are_read_as_lightgbm_reads_them_when_transposed_for_the_walk() -> None:
+    rng = np.random.default_rng(24)
+    x = rng.normal(size=(300, 17))
+    special = np.array(
+        [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-36, -1e-36, K_ZERO_THRESHOLD, -K_ZERO_THRESHOLD]
+    )
+    mask = rng.random(x.shape) < 0.3
+    x[mask] = special[rng.integers(0, len(special), size=int(mask.sum()))]
+    for rows in (x, x[::3], np.asfortranarray(x)):
+        xt = np.empty((rows.shape[1], rows.shape[0]))
+        _lgb_rows_t(rows, xt)
+        # Bytes, not values: a -0.0 or a tiny value read as anything but +0.0 would show here.
+        assert xt.tobytes() == np.ascontiguousarray(lgb_rows(rows).T).tobytes()
