@@ -48,6 +48,7 @@ from tickwise.core.dataset import (
     training_set_of,
 )
 from tickwise.core.features.calculator import FeatureCalculator
+from tickwise.core.fit_jobs import start_task
 from tickwise.core.fitting import (
     BinnedRows,
     FoldResult,
@@ -73,7 +74,7 @@ from tickwise.domain.errors import ModelError
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.context import HistoricalPorts
 from tickwise.pipelines.historical.date_chunks import DateChunk, history_chunks
-from tickwise.pipelines.historical.regimes import fit_bars_layer, with_bar_regime
+from tickwise.pipelines.historical.regimes import BarsLayerFit, with_fitted_layer
 from tickwise.pipelines.historical.tracking import TrainingRun, track
 from tickwise.pipelines.historical.tuning import tune
 from tickwise.pipelines.universe import select_universe
@@ -471,8 +472,12 @@ def _fit_champion(
 ) -> _Champion:
     """The champion candidate's regime layer, tuning, holdout, final fit and meta model (no I/O)."""
     # The regime layer is fitted on this model's training window only; its columns become candidates.
-    layer = None if regime_spec is None else fit_bars_layer(bars, trained_from, trained_to, regime_spec)
-    ts, _ = with_bar_regime(ts, bars, layer)
+    # With worker processes it is fitted in one (the same layer and columns), not in this process.
+    layer = None
+    if regime_spec is not None:
+        fitted = start_task(trainer, BarsLayerFit(bars, trained_from, trained_to, regime_spec)).result()
+        layer = fitted.layer
+        ts, _ = with_fitted_layer(ts, fitted)
     source = FitSource(start, end, None if layer is None else layer.to_dict())
     boosters, selected, params, cv_folds, holdout, info = fit_model(ts, cfg, progress, trainer, source)
     metrics: dict[str, float | None] = {**mean_metrics([f.metrics for f in cv_folds])}
