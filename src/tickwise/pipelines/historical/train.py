@@ -309,14 +309,23 @@ def labels_frame(
     labels: Mapping[int, pd.DataFrame | KeptLabels],
     timeframe: str,
     select: Callable[[pd.DataFrame], np.ndarray] | None = None,
+    *,
+    select_times: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Kept labels (:func:`compact_labels`, per instrument) as stored label rows: the
     :data:`KEPT_LABEL_COLUMNS`, side and label as int64, instruments in load order; with ``select``,
     only the rows it picks of each instrument (e.g. a fold's score window), so no frame of all of them
-    is made."""
+    is made; with ``select_times`` (a mask of the label times as int64 ns since the epoch, NaT as the
+    minimum int64), only those rows are made into a frame at all: a fold's meta-labels read their score
+    window's rows, not every label of the history once per fold."""
     parts = []
     for token, given in labels.items():
-        lab = given.frame() if isinstance(given, KeptLabels) else given  # one instrument at a time
+        if select_times is not None and isinstance(given, KeptLabels):
+            lab = given.frame(np.flatnonzero(select_times(given.read("time"))))
+        else:
+            lab = given.frame() if isinstance(given, KeptLabels) else given  # one instrument at a time
+            if select_times is not None:
+                lab = lab[select_times(pd.DatetimeIndex(lab["time"]).as_unit("ns").asi8)]
         rows = lab if select is None else lab[select(lab)]
         part = rows.assign(
             instrument_token=np.full(len(rows), token, dtype=np.int64),
