@@ -26,21 +26,16 @@ COLUMNS = ["ret_1", "natr_14", "other"]
 
 
 @pytest.fixture(scope="module")
-def spill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScratchRowSpill]:
-    with ScratchRowSpill(tmp_path_factory.mktemp("scratch")) as spill:
-        yield spill
-
-
-@pytest.fixture(scope="module")
-def bars(spill: ScratchRowSpill) -> Bars:
+def bars(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bars]:
     """Three instruments' bars over ten sessions, spilled as a run's training load spills them."""
     rows = regime_rows(tokens=(1, 2, 3), sessions=10, seed=21)
     rows["other"] = np.random.default_rng(4).normal(size=len(rows))
-    builder = BarsBuilder(COLUMNS, keep=spill.keep, keep_column=spill.keep_column)
-    for token, frame in rows.groupby("instrument_token"):
-        times = pd.DatetimeIndex(frame["time"]).as_unit("ns").asi8
-        builder.add(int(token), times, frame.loc[:, COLUMNS].to_numpy(dtype=np.float64))
-    return builder.build()
+    with ScratchRowSpill(tmp_path_factory.mktemp("scratch")) as spill:
+        builder = BarsBuilder(COLUMNS, keep=spill.keep, keep_column=spill.keep_column)
+        for token, frame in rows.groupby("instrument_token"):
+            times = pd.DatetimeIndex(frame["time"]).as_unit("ns").asi8
+            builder.add(int(token), times, frame.loc[:, COLUMNS].to_numpy(dtype=np.float64))
+        yield builder.build()
 
 
 @pytest.fixture(scope="module")
