@@ -753,3 +753,35 @@ class InMemoryRepairWindowRepository:
                 w.repaired_at = datetime.now(UTC)
                 n += 1
         return n
+
+
+class _RecordedTask:
+    """A recorded task's future: run when its result is first asked for, like the one-process path."""
+
+    def __init__(self, task: Callable[[], object], runner: RecordingTaskRunner) -> None:
+        self._task, self._runner = task, runner
+        self._done: tuple[object] | None = None
+
+    def result(self, timeout: float | None = None) -> object:
+        if self._done is None:
+            self._done = (self._task(),)
+        return self._done[0]
+
+    def cancel(self) -> bool:
+        if self._done is not None:
+            return False
+        self._runner.cancelled.append(self._task)
+        return True
+
+
+class RecordingTaskRunner:
+    """A ``core.fit_jobs.TaskRunner`` that records the tasks started (and cancelled), in order, and
+    runs each in this process when its result is asked for."""
+
+    def __init__(self) -> None:
+        self.started: list[Callable[[], object]] = []
+        self.cancelled: list[Callable[[], object]] = []
+
+    def run_task(self, task: Callable[[], object]) -> _RecordedTask:
+        self.started.append(task)
+        return _RecordedTask(task, self)

@@ -23,6 +23,11 @@ sides, every trial on one cv fold): binning costs about as much as a fold's boos
 reference whose rows a worker has binned is not even gathered. A worker that dies fails the run with a
 clear error, never a hang; a job whose spill files are gone fails with a :class:`ModelError` naming
 the file.
+
+Training steps other than a booster fit go to the workers as tasks (``run_task``, a
+``core.fit_jobs.TaskRunner``): a picklable call, such as a fold's regime layer fitted on a spilled
+load's bars (``pipelines.historical.regimes.BarsLayerFit``), whose HMM fits on one BLAS/OpenMP thread
+wherever it runs, so its result is the same bytes as in this process.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import lightgbm as lgb
 import numpy as np
@@ -48,6 +54,7 @@ from tickwise.core.fit_jobs import (
     FitTargets,
     FittedBooster,
     JobRows,
+    TaskFuture,
     score_matrix,
     train_targets,
 )
@@ -56,6 +63,8 @@ from tickwise.core.side_fit import SideFit, job_of
 from tickwise.domain.errors import ConfigError, ModelError
 
 __all__ = ["FitPool", "SpilledRows", "WorkerDied", "open_fit_pool"]
+
+R = TypeVar("R")
 
 
 class WorkerDied(ModelError):
@@ -227,13 +236,13 @@ def _train_sent(sent: _Sent) -> FittedBooster:
     return replace(fitted, scores=scores)
 
 
-class _PoolFuture:
+class _PoolFuture(Generic[R]):
     """A pool future whose broken pool reads as what happened: a worker died."""
 
-    def __init__(self, future: Future[FittedBooster]) -> None:
+    def __init__(self, future: Future[R]) -> None:
         self._future = future
 
-    def result(self, timeout: float | None = None) -> FittedBooster:
+    def result(self, timeout: float | None = None) -> R:
         try:
             return self._future.result(timeout)
         except BrokenProcessPool as exc:
@@ -250,7 +259,8 @@ _DIED = (
 
 
 class FitPool:
-    """Worker processes that train ``BoosterJob``s (a ``core.fit_jobs.FitRunner``) and, for the
+    """Worker processes that train ``BoosterJob``s (a ``core.fit_jobs.FitRunner``), run the training
+    steps given as tasks (a ``core.fit_jobs.TaskRunner``: a fold's regime layer) and, for the
     pipelines' trainer seam, ``SideFit`` requests (a ``ports.booster_trainer.BoosterTrainer``)."""
 
     def __init__(self, workers: int) -> None:
@@ -266,6 +276,15 @@ class FitPool:
     def submit(self, job: BoosterJob) -> FitFuture:
         try:
             future: Future[FittedBooster] = self._executor.submit(_train_outgoing, _Outgoing(job))
+        except BrokenProcessPool as exc:
+            raise WorkerDied(_DIED) from exc
+        return _PoolFuture(future)
+
+    def run_task(self, task: Callable[[], R]) -> TaskFuture[R]:
+        """``task()`` in a worker, queued behind the jobs submitted before it; the task and its result
+        travel pickled (a spilled load's bars as their files' paths)."""
+        try:
+            future: Future[R] = self._executor.submit(task)
         except BrokenProcessPool as exc:
             raise WorkerDied(_DIED) from exc
         return _PoolFuture(future)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -39,11 +39,17 @@ __all__ = [
     "FittedBooster",
     "InlineRunner",
     "JobRows",
+    "TaskFuture",
+    "TaskRunner",
     "fitted_of",
     "score_matrix",
+    "start_task",
     "train_job",
     "train_targets",
 ]
+
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
 
 
 @dataclass(frozen=True)
@@ -209,19 +215,42 @@ class FitRunner(Protocol):
     def submit(self, job: BoosterJob) -> FitFuture: ...
 
 
-class _Deferred:
-    """A job fitted when its result is first asked for (or never, once cancelled)."""
+class TaskFuture(Protocol[R_co]):
+    """A task's pending result (``concurrent.futures.Future`` is one)."""
 
-    def __init__(self, fit: Callable[[], FittedBooster]) -> None:
-        self._fit: Callable[[], FittedBooster] | None = fit
-        self._result: FittedBooster | None = None
+    def result(self, timeout: float | None = None) -> R_co: ...
 
-    def result(self, timeout: float | None = None) -> FittedBooster:
+    def cancel(self) -> bool: ...
+
+
+@runtime_checkable
+class TaskRunner(Protocol):
+    """Where a training step that is not a booster fit runs (a fold's regime layer): a picklable
+    call without arguments, a pure function of what it holds, so its result is the same wherever it
+    runs. ``run_task`` never blocks on the task."""
+
+    def run_task(self, task: Callable[[], R]) -> TaskFuture[R]: ...
+
+
+def start_task(runner: object, task: Callable[[], R]) -> TaskFuture[R]:
+    """``task`` started by ``runner`` when it runs tasks (worker processes: it starts now), else run
+    in this process when its result is first asked for (or never, once cancelled)."""
+    return runner.run_task(task) if isinstance(runner, TaskRunner) else _Deferred(task)
+
+
+class _Deferred(Generic[R]):
+    """A call run when its result is first asked for (or never, once cancelled)."""
+
+    def __init__(self, fit: Callable[[], R]) -> None:
+        self._fit: Callable[[], R] | None = fit
+        self._result: tuple[R] | None = None
+
+    def result(self, timeout: float | None = None) -> R:
         if self._result is None:
             if self._fit is None:
                 raise RuntimeError("the fit was cancelled")
-            self._result, self._fit = self._fit(), None
-        return self._result
+            self._result, self._fit = (self._fit(),), None
+        return self._result[0]
 
     def cancel(self) -> bool:
         if self._result is not None:

@@ -14,7 +14,7 @@ Training-only: it reads labels. Scoring needs only ``core.meta_model``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -116,16 +116,22 @@ def out_of_fold_primary(
         # in this process both sides fit the same rows: binned once
         fold_runner = InlineRunner(BinnedRows(capacity=1)) if inline else runner
         assert fold_runner is not None
+        # Worker processes score the fold's test rows where each booster is (rows of a spilled load:
+        # the same bytes as here), so they are not scored in this process; here they are, as before.
+        score = None if inline else JobRows(ts.x, test_rows, feature_idx)
         futures = [
             fold_runner.submit(
-                side_job(
-                    ts,
-                    side,
-                    train_rows,
-                    params,
-                    cfg,
-                    feature_idx,
-                    cfg.num_boost_round if rounds is None else rounds[side],
+                replace(
+                    side_job(
+                        ts,
+                        side,
+                        train_rows,
+                        params,
+                        cfg,
+                        feature_idx,
+                        cfg.num_boost_round if rounds is None else rounds[side],
+                    ),
+                    score=score,
                 )
             )
             for side in SIDES
@@ -133,10 +139,15 @@ def out_of_fold_primary(
         pending.append((test_rows, futures))
     try:
         for test_rows, futures in pending:
-            x_test = np.ascontiguousarray(ts.x[np.ix_(test_rows, feature_idx)])
+            x_test: np.ndarray | None = None  # gathered only for a side the worker did not score
             p = np.empty((len(test_rows), len(SIDES)), dtype=np.float64)
             for j, future in enumerate(futures):
                 fitted = future.result()
+                if fitted.scores is not None:
+                    p[:, j] = fitted.scores
+                    continue
+                if x_test is None:
+                    x_test = np.ascontiguousarray(ts.x[np.ix_(test_rows, feature_idx)])
                 p[:, j] = fitted.booster.predict(x_test, num_iteration=fitted.rounds, num_threads=1)
             got.append(test_rows)
             probs.append(p)

@@ -18,7 +18,7 @@ from tickwise.bootstrap import fit_pool
 from tickwise.bootstrap.fit_pool import FitPool, SpilledRows, open_fit_pool
 from tickwise.core import fitting
 from tickwise.core.dataset import TrainingSet
-from tickwise.core.fit_jobs import JobRows, score_matrix
+from tickwise.core.fit_jobs import BoosterJob, FitFuture, JobRows, score_matrix
 from tickwise.core.fitting import TUNED_DEFAULTS, evaluate, fit_side, predict_rows, side_job, walk_forward
 from tickwise.core.model import SIDES
 
@@ -118,3 +118,25 @@ def test_pooled_cv_folds_and_holdout_take_the_workers_scores_and_measure_what_th
         assert got.best_iterations == want.best_iterations
         np.testing.assert_array_equal(got.importance, want.importance)
         assert got.metrics == pytest.approx(want.metrics, rel=0, abs=0, nan_ok=True)
+
+
+def test_the_meta_models_out_of_fold_primaries_take_the_workers_scores_and_equal_this_process_s(
+    ts: TrainingSet, pool: FitPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tickwise.core.meta_training import out_of_fold_primary
+
+    idx = np.array([len(ts.feature_names) - 1, 0, 2, len(ts.feature_names) - 2, 4], dtype=np.int64)
+    rows = np.arange(len(ts))
+    here_rows, here = out_of_fold_primary(ts, rows, CFG, idx, 3)
+    sent: list[bool] = []
+    submit = pool.submit
+
+    def recording(job: BoosterJob) -> FitFuture:
+        sent.append(job.score is not None)
+        return submit(job)
+
+    monkeypatch.setattr(pool, "submit", recording)
+    pooled_rows, pooled = out_of_fold_primary(ts, rows, CFG, idx, 3, runner=pool)
+    assert sent and all(sent)  # every refit's test rows went to be scored in its worker
+    assert pooled_rows.tobytes() == here_rows.tobytes()
+    assert pooled.tobytes() == here.tobytes()

@@ -29,6 +29,9 @@ Pipelined (issue 14): fold k+1 is begun (its regime layer fitted, its two sides 
 trainer) as soon as fold k's meta model is trained, so with ``compute.fit_workers`` worker processes
 its sides train while this process collects fold k, scores its window and writes its model, signals
 and meta-labels. A fit depends only on its rows and parameters, so the models are the same in any order.
+The regime layers depend only on the bars and the schedule: with worker processes each fold's layer
+(its HMM fit and its columns of every bar) is started :data:`LAYERS_AHEAD` folds before the fold is
+begun, in a worker, and this process only collects it (:class:`_FoldLayers`).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ import pandas as pd
 from tickwise.core.dataset import Bars, KeptLabels, TrainingSet
 from tickwise.core.ensemble import MEMBER_COLUMNS
 from tickwise.core.features.calculator import FeatureCalculator
+from tickwise.core.fit_jobs import TaskFuture, start_task
 from tickwise.core.fitting import TUNED_DEFAULTS, BinnedRows, TrainConfig
 from tickwise.core.labels import primary_meta_labels
 from tickwise.core.meta_training import (
@@ -70,10 +74,12 @@ from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.context import HistoricalPorts
 from tickwise.pipelines.historical.predict import signals_frame
 from tickwise.pipelines.historical.regimes import (
-    fit_bars_layer,
+    BarsLayerFit,
+    FittedLayer,
     regime_columns_of,
     regime_comparison,
     with_bar_regime,
+    with_fitted_layer,
 )
 from tickwise.pipelines.historical.train import TrainingLoads, labels_frame
 from tickwise.pipelines.models import load_model, signal_generator
@@ -144,6 +150,40 @@ class OosOptions:
     def embargo(self) -> timedelta:
         value: timedelta = self.schedule.embargo.to_pytimedelta()
         return value
+
+
+# Folds whose regime layers are started before the fold is begun: enough for a layer to be through
+# the pool's queue (behind the boosters' jobs submitted before it) and fitted by the time its fold
+# begins, few enough that a partly reused history fits few layers it does not need.
+LAYERS_AHEAD = 2
+
+
+class _FoldLayers:
+    """Each fresh fold's regime layer (:class:`BarsLayerFit`), started by the trainer's workers up to
+    :data:`LAYERS_AHEAD` folds ahead when it runs tasks; in one process each is fitted when taken,
+    where and when the fold is begun, as before."""
+
+    def __init__(self, trainer: object, bars: Bars, steps: list[WalkForwardStep], spec: RegimeSpec) -> None:
+        self._trainer, self._bars, self._steps, self._spec = trainer, bars, steps, spec
+        self._started: dict[int, TaskFuture[FittedLayer]] = {}
+        self._next = 0  # the first fold whose layer is not started yet
+
+    def take(self, k: int) -> FittedLayer:
+        """Fold ``k``'s layer, once its fit is done; the next folds' layers are started meanwhile."""
+        while self._next <= min(k + LAYERS_AHEAD, len(self._steps) - 1):
+            step = self._steps[self._next]
+            task = BarsLayerFit(
+                self._bars, step.trained_from.to_pydatetime(), step.trained_to.to_pydatetime(), self._spec
+            )
+            self._started[self._next] = start_task(self._trainer, task)
+            self._next += 1
+        return self._started.pop(k).result()
+
+    def close(self) -> None:
+        """Drop the layers started for folds that were stored already (or never begun)."""
+        for future in self._started.values():
+            future.cancel()
+        self._started.clear()
 
 
 def _fit_fold(
@@ -387,23 +427,29 @@ async def _timeframe_history(
     scored_regimes: list[np.ndarray] = []
     window_probs: dict[str, np.ndarray] = {}  # a fresh fold's score-window predictions, made once
 
-    async def begin(step: WalkForwardStep) -> _FoldStart:
+    regime_spec = ctx.options.regime
+    layers = None if regime_spec is None else _FoldLayers(trainer, bars, steps, regime_spec)
+
+    async def begin(k: int) -> _FoldStart:
+        def fitted() -> FittedLayer:
+            return FittedLayer(None, None) if layers is None else layers.take(k)
+
         return await _begin_fold(
-            ctx, ts, step, cfg, label_spec.to_dict(), calculator, bars, ctx.options.regime, meta_cfg, trainer
+            ctx, ts, steps[k], cfg, label_spec.to_dict(), calculator, regime_spec, fitted, meta_cfg, trainer
         )
 
     # Fold models are pipelined (issue 14): fold k+1's regime layer is fitted and its two sides are
     # submitted once fold k's meta model is trained, so they train while this process scores fold k
     # and writes its model, signals and meta-labels. Fold k+1's meta model still waits for fold k's
     # scores (it learns from the earlier folds'). Every fit is what it was, so are the models.
-    upcoming: _FoldStart | None = await begin(steps[0])
+    upcoming: _FoldStart | None = await begin(0)
     for k, step in enumerate(steps):
         progress(stage, k, len(steps))
         assert upcoming is not None and upcoming.step is step
         started, upcoming = upcoming, None
         meta_fit = _fold_meta(started, cfg, meta_cfg, trainer, scored)
         if k + 1 < len(steps):
-            upcoming = await begin(steps[k + 1])
+            upcoming = await begin(k + 1)
         artifact, predictor, fold, fold_ts, regime = await _finish_fold(
             ctx,
             started,
@@ -448,6 +494,8 @@ async def _timeframe_history(
             outcome.longs += int((frame["direction"] == 1).sum())
             outcome.shorts += int((frame["direction"] == -1).sum())
         outcome.folds.append(fold)
+    if layers is not None:
+        layers.close()
     progress(stage, len(steps), len(steps))
     outcome.metrics = _pooled_auc(ts, scored) | _pooled_meta_auc(meta_scored)
     if member_parts:
@@ -467,11 +515,19 @@ async def _timeframe_history(
     return outcome, history
 
 
-def _utc_index(times: pd.Series) -> pd.DatetimeIndex:
-    """``pd.to_datetime(times, utc=True)`` as an index, without its per-value scan of times that are
-    already datetime64 (about 7 % of the out-of-sample stage's samples in this process went to it)."""
-    index = pd.DatetimeIndex(times)
-    return index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+def _score_window_mask(step: WalkForwardStep) -> Callable[[np.ndarray], np.ndarray]:
+    """``step.scores`` of times given as int64 ns since the epoch (NaT, the minimum int64, is outside
+    every window, as NaT is outside ``step.scores``)."""
+    lo = step.score_from.value
+    hi = None if step.score_to is None else step.score_to.value
+
+    def mask(ns: np.ndarray) -> np.ndarray:
+        inside: np.ndarray = ns >= lo
+        if hi is not None:
+            inside &= ns < hi
+        return inside
+
+    return mask
 
 
 async def _write_meta_labels(
@@ -485,11 +541,7 @@ async def _write_meta_labels(
     """``labels.meta`` of the fold's score window from its own out-of-sample signals (labeling.md §6):
     where the fold's primary proposed a side, 1 when that side's label return clears ``cost``.
     ``labels``: each instrument's stored labels; only the window's rows are joined into one frame."""
-    window = labels_frame(
-        labels,
-        str(timeframe),
-        lambda lab: step.scores(_utc_index(lab["time"])),
-    )
+    window = labels_frame(labels, str(timeframe), select_times=_score_window_mask(step))
     meta = primary_meta_labels(signals, window, cost)
     tokens = sorted({int(t) for t in signals["instrument_token"].unique()})
     score_to = None if step.score_to is None else step.score_to.to_pydatetime()
@@ -518,12 +570,13 @@ async def _begin_fold(
     cfg: TrainConfig,
     label_spec: dict[str, object],
     calculator: FeatureCalculator,
-    bars: Bars,
     regime_spec: RegimeSpec | None,
+    fitted_layer: Callable[[], FittedLayer],
     meta_cfg: MetaTrainConfig | None,
     trainer: BoosterTrainer[SideFit],
 ) -> _FoldStart:
-    """The fold model's version; when it is not stored yet, its regime layer fitted and its two sides
+    """The fold model's version; when it is not stored yet, its regime layer (``fitted_layer``: the
+    layer fitted on the fold's training window and its columns of every bar) and its two sides
     submitted to ``trainer`` (with worker processes they start training now)."""
     rows = step.train_idx
     trained_from = step.trained_from.to_pydatetime()
@@ -560,10 +613,9 @@ async def _begin_fold(
     if existing is not None and await ctx.store.exists(version):
         return _FoldStart(step, fold, ts, existing=existing)
     fold.reused = False
-    layer = None
-    if regime_spec is not None:
-        layer = fit_bars_layer(bars, trained_from, trained_to, regime_spec)
-    fold_ts, regime = with_bar_regime(ts, bars, layer)
+    fitted = fitted_layer()
+    layer = fitted.layer
+    fold_ts, regime = with_fitted_layer(ts, fitted)
     # The rows were loaded whole (no start/end); a trainer that reloads them needs the regime layer.
     source = FitSource(regime=None if layer is None else layer.to_dict())
     collect = _start_fold(fold_ts, rows, cfg, trainer, source)

@@ -9,11 +9,16 @@ The training load hands the bars over as arrays (``core.dataset.Bars``): :func:`
 :func:`with_bar_regime` build only the few columns the layer reads as a frame, and find each training
 row's bar by its position (``TrainingSet.bar_rows``), not by a key lookup. The frame forms
 (:func:`fit_window_layer`, :func:`with_regime`) give the same values for callers holding a frame.
+
+A layer's fit and every bar's columns are one picklable task (:class:`BarsLayerFit`), so a pool of fit
+workers (``core.fit_jobs.TaskRunner``) can run them beside the boosters' fits, off this process: the
+HMM's EM runs on one BLAS/OpenMP thread and the columns' recursion is a compiled kernel, so the layer
+and the columns are the same bytes in a worker as here (``tests/unit/regime/test_regime_fit_task.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -56,16 +61,47 @@ def fit_bars_layer(
         return None
 
 
+@dataclass(frozen=True)
+class FittedLayer:
+    """A training window's regime layer (None: too few observable bars) and, with a layer, the
+    columns it gives every bar (``layer.frame`` on the bars' positions)."""
+
+    layer: RegimeLayer | None
+    regime: pd.DataFrame | None
+
+
+@dataclass(frozen=True)
+class BarsLayerFit:
+    """:func:`fit_bars_layer` on ``bars`` and the fitted layer's columns of every bar, as a task: a
+    spilled load's bars pickle as their files' paths, so a fit worker reads the same bars itself."""
+
+    bars: Bars
+    trained_from: datetime
+    trained_to: datetime
+    spec: RegimeSpec
+
+    def __call__(self) -> FittedLayer:
+        layer = fit_bars_layer(self.bars, self.trained_from, self.trained_to, self.spec)
+        return FittedLayer(layer, None if layer is None else layer.frame(_inputs_frame(self.bars)))
+
+
 def with_bar_regime(
     ts: TrainingSet, bars: Bars, layer: RegimeLayer | None
 ) -> tuple[TrainingSet, pd.DataFrame | None]:
     """:func:`with_regime` for a training set gathered from ``bars``: the regime columns of every bar
     (on the bars' positions) and ``ts`` with its rows' columns appended."""
-    if layer is None:
+    return with_fitted_layer(
+        ts, FittedLayer(layer, None if layer is None else layer.frame(_inputs_frame(bars)))
+    )
+
+
+def with_fitted_layer(ts: TrainingSet, fitted: FittedLayer) -> tuple[TrainingSet, pd.DataFrame | None]:
+    """:func:`with_bar_regime` of a layer whose columns of every bar are already made (``fitted``)."""
+    layer, regime = fitted.layer, fitted.regime
+    if layer is None or regime is None:
         return ts, None
     if ts.bar_rows is None:
         raise ModelError("regime layer: the training set does not say which bars its rows are")
-    regime = layer.frame(_inputs_frame(bars))
     per_bar = regime.to_numpy(dtype=np.float64)
     # A gathered-on-demand matrix keeps the columns per bar (no copy of the training matrix); an
     # in-memory one gets them appended.

@@ -48,6 +48,7 @@ from tickwise.core.dataset import (
     training_set_of,
 )
 from tickwise.core.features.calculator import FeatureCalculator
+from tickwise.core.fit_jobs import start_task
 from tickwise.core.fitting import (
     BinnedRows,
     FoldResult,
@@ -73,7 +74,7 @@ from tickwise.domain.errors import ModelError
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.context import HistoricalPorts
 from tickwise.pipelines.historical.date_chunks import DateChunk, history_chunks
-from tickwise.pipelines.historical.regimes import fit_bars_layer, with_bar_regime
+from tickwise.pipelines.historical.regimes import BarsLayerFit, with_fitted_layer
 from tickwise.pipelines.historical.tracking import TrainingRun, track
 from tickwise.pipelines.historical.tuning import tune
 from tickwise.pipelines.universe import select_universe
@@ -308,14 +309,23 @@ def labels_frame(
     labels: Mapping[int, pd.DataFrame | KeptLabels],
     timeframe: str,
     select: Callable[[pd.DataFrame], np.ndarray] | None = None,
+    *,
+    select_times: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Kept labels (:func:`compact_labels`, per instrument) as stored label rows: the
     :data:`KEPT_LABEL_COLUMNS`, side and label as int64, instruments in load order; with ``select``,
     only the rows it picks of each instrument (e.g. a fold's score window), so no frame of all of them
-    is made."""
+    is made; with ``select_times`` (a mask of the label times as int64 ns since the epoch, NaT as the
+    minimum int64), only those rows are made into a frame at all: a fold's meta-labels read their score
+    window's rows, not every label of the history once per fold."""
     parts = []
     for token, given in labels.items():
-        lab = given.frame() if isinstance(given, KeptLabels) else given  # one instrument at a time
+        if select_times is not None and isinstance(given, KeptLabels):
+            lab = given.frame(np.flatnonzero(select_times(given.read("time"))))
+        else:
+            lab = given.frame() if isinstance(given, KeptLabels) else given  # one instrument at a time
+            if select_times is not None:
+                lab = lab[select_times(pd.DatetimeIndex(lab["time"]).as_unit("ns").asi8)]
         rows = lab if select is None else lab[select(lab)]
         part = rows.assign(
             instrument_token=np.full(len(rows), token, dtype=np.int64),
@@ -471,8 +481,12 @@ def _fit_champion(
 ) -> _Champion:
     """The champion candidate's regime layer, tuning, holdout, final fit and meta model (no I/O)."""
     # The regime layer is fitted on this model's training window only; its columns become candidates.
-    layer = None if regime_spec is None else fit_bars_layer(bars, trained_from, trained_to, regime_spec)
-    ts, _ = with_bar_regime(ts, bars, layer)
+    # With worker processes it is fitted in one (the same layer and columns), not in this process.
+    layer = None
+    if regime_spec is not None:
+        fitted = start_task(trainer, BarsLayerFit(bars, trained_from, trained_to, regime_spec)).result()
+        layer = fitted.layer
+        ts, _ = with_fitted_layer(ts, fitted)
     source = FitSource(start, end, None if layer is None else layer.to_dict())
     boosters, selected, params, cv_folds, holdout, info = fit_model(ts, cfg, progress, trainer, source)
     metrics: dict[str, float | None] = {**mean_metrics([f.metrics for f in cv_folds])}
