@@ -523,9 +523,11 @@ class ComputeSettings(_Section):
     @field_validator("scheduler")
     @classmethod
     def _known_scheduler(cls, value: str) -> str:
-        if value in ("inline", "processes") or value.startswith(("tcp://", "tls://")):
+        if value in ("inline", "pool", "processes") or value.startswith(("tcp://", "tls://")):
             return value
-        raise ValueError("expected 'inline', 'processes' or a Dask scheduler address (tcp://host:8786)")
+        raise ValueError(
+            "expected 'inline', 'pool', 'processes' or a Dask scheduler address (tcp://host:8786)"
+        )
 
 
 class ChangePointSettings(_Section):

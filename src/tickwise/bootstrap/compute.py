@@ -36,6 +36,7 @@ import pandas as pd
 
 from tickwise.adapters.dask.executor import open_dask
 from tickwise.adapters.dask.lgbm import Partition, fit_distributed
+from tickwise.adapters.local.process_pool import open_process_pool
 from tickwise.adapters.local.row_spill import ScratchRowSpill
 from tickwise.adapters.timescale import pool as pool_module
 from tickwise.adapters.timescale.candle_repository import TimescaleCandleRepository
@@ -72,6 +73,7 @@ __all__ = [
     "open_trainer",
     "side_partition_jobs",
     "training_loads",
+    "warm_derive_worker",
 ]
 
 
@@ -116,6 +118,14 @@ def derive_task(
     return functools.partial(derive_in_worker, WorkerSetup(dsn, calendar, spec))
 
 
+def warm_derive_worker() -> None:
+    """A pool worker's start: import what a derive task runs and load the feature and label kernels
+    from numba's cache (compile them when it is cold), on tiny inputs, before the first task comes."""
+    from tickwise.bootstrap.warm import warm_derive
+
+    warm_derive()
+
+
 @asynccontextmanager
 async def derive_plan(
     settings: Settings, dsn: str, calendar: SessionCalendar, spec: DeriveSpec
@@ -124,6 +134,10 @@ async def derive_plan(
     compute = settings.compute
     if compute.scheduler == "inline":
         yield DerivePlan()
+        return
+    if compute.scheduler == "pool":
+        with open_process_pool(compute.workers, warm_derive_worker) as pool:
+            yield DerivePlan(pool, derive_task(dsn, calendar, spec))
         return
     # The cluster is started and stopped off the event loop: distributed's sync API runs its own loop.
     manager = open_dask(compute.scheduler, compute.workers)

@@ -29,3 +29,19 @@ async def forget_derived(pool: asyncpg.Pool) -> None:
         await conn.execute("DELETE FROM candles WHERE timeframe <> '1m'")
         await conn.execute("DELETE FROM features")
         await conn.execute("DELETE FROM labels")
+
+
+async def candle_flag_rows(pool: asyncpg.Pool) -> list[str]:
+    """Every stored candle flag as text, in a fixed order (``flagged_at``, the wall clock, left out)."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            'SELECT (instrument_token, timeframe, time, "check", score, action)::text AS row'
+            ' FROM candle_flags ORDER BY instrument_token, timeframe, "check", time'
+        )
+    return [r["row"] for r in rows]
+
+
+async def forget_flags(pool: asyncpg.Pool) -> None:
+    """Remove the stored candle flags, so the checks write them again."""
+    async with pool.acquire() as conn:
+        await conn.execute("DELETE FROM candle_flags")

@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -53,7 +54,7 @@ from tickwise.pipelines.historical.rollups import roll_up
 from tickwise.pipelines.historical.train import TrainingLoads, TrainOutcome, train_model
 from tickwise.pipelines.universe import select_universe
 from tickwise.ports.booster_trainer import BoosterTrainer
-from tickwise.ports.compute import ComputeExecutor
+from tickwise.ports.compute import ComputeExecutor, TaskPool
 from tickwise.ports.experiment_tracker import ExperimentTracker
 from tickwise.ports.historical_source import HistoricalSource, InstrumentSource
 from tickwise.ports.repositories import CandleRepository, FeatureRepository, LabelRepository, ModelRecord
@@ -413,6 +414,19 @@ def _merge(summary: HistoricalSummary, integrity: IntegrityReport, part: Instrum
     summary.timings["rollups"] = round(summary.timings.get("rollups", 0.0) + part.rollup_seconds, 2)
 
 
+async def _job_of(
+    ctx: HistoricalPorts, inst: Instrument, quality: CandleQuality | None, summary: HistoricalSummary
+) -> DeriveJob:
+    """The instrument's derive job, its 1m candles checked first when ``quality`` is on."""
+    flags = None
+    if quality is not None:
+        candles = await ctx.candles.read_frame(inst.instrument_token, Timeframe.M1, None, None)
+        flags, counts = await check_candles(inst.instrument_token, candles, quality, ctx.calendar)
+        summary.candle_flags = summary.candle_flags or FlagCounts()
+        summary.candle_flags.add(counts)
+    return DeriveJob(inst, summary.first_day, summary.last_day, flags)
+
+
 async def derive(
     ctx: HistoricalPorts,
     universe: Sequence[Instrument],
@@ -430,21 +444,28 @@ async def derive(
     by the composition root) each instrument is one task on the executor (e.g. a Dask cluster); the
     rows written are the same, since every task runs ``derive_instrument`` on the same stored data.
     With ``quality`` the 1m candles are flagged first, here (``candle_checks``), and each task's labels
-    leave out the bars the policy excludes (the flags travel with the job).
+    leave out the bars the policy excludes (the flags travel with the job). An executor that takes tasks
+    one at a time (``TaskPool``) gets each instrument's task as soon as its flags are made, so the
+    workers derive while this process checks the next instrument.
     """
     spec = DeriveSpec.of(ctx.options)
     integrity = IntegrityReport()
-    jobs = []
-    for inst in universe:
-        flags = None
-        if quality is not None:
-            candles = await ctx.candles.read_frame(inst.instrument_token, Timeframe.M1, None, None)
-            flags, counts = await check_candles(inst.instrument_token, candles, quality, ctx.calendar)
-            summary.candle_flags = summary.candle_flags or FlagCounts()
-            summary.candle_flags.add(counts)
-        jobs.append(DeriveJob(inst, summary.first_day, summary.last_day, flags))
+    pool = executor if isinstance(executor, TaskPool) and task is not None else None
     progress = reporter.task("rollups/features/labels", len(universe))
-    if executor is not None and task is not None:
+    jobs: list[DeriveJob] = []
+    started: list[Future[InstrumentDerived]] = []
+    for inst in universe:
+        job = await _job_of(ctx, inst, quality, summary)
+        if pool is not None and task is not None:
+            # The pool derives this instrument while the next one is checked here.
+            started.append(pool.submit(task, job))
+        jobs.append(job)
+    if pool is not None:
+        reporter.update(progress, info=f"{len(jobs)} tasks on {pool.description}")
+        for job, future in zip(jobs, started, strict=True):
+            _merge(summary, integrity, await asyncio.to_thread(pool.result, future))
+            reporter.update(progress, advance=1, info=job.instrument.tradingsymbol)
+    elif executor is not None and task is not None:
         reporter.update(progress, info=f"{len(jobs)} tasks on {executor.description}")
         for part in await asyncio.to_thread(executor.map, task, jobs):
             _merge(summary, integrity, part)
