@@ -8,7 +8,7 @@ import pytest
 
 from tickwise.adapters.dask.executor import InProcessExecutor, open_dask
 from tickwise.adapters.local.process_pool import WorkerDied, open_process_pool
-from tickwise.config import load_settings
+from tickwise.config import ComputeSettings, load_settings
 from tickwise.domain.errors import ConfigError
 
 
@@ -16,10 +16,14 @@ def _square(x: int) -> int:
     return x * x
 
 
-def test_the_default_scheduler_is_inline_with_one_worker_per_core_for_processes() -> None:
-    settings = load_settings(environ={}, environment="test")
-    assert settings.compute.scheduler == "inline"
+def test_the_default_scheduler_is_a_pool_with_one_worker_per_core() -> None:
+    settings = load_settings(environ={}, environment="development")
+    assert settings.compute.scheduler == "pool" == ComputeSettings().scheduler
     assert settings.compute.workers >= 1
+
+
+def test_the_test_environment_derives_inline() -> None:
+    assert load_settings(environ={}, environment="test").compute.scheduler == "inline"
 
 
 @pytest.mark.parametrize(
