@@ -10,6 +10,7 @@ from tickwise.adapters.dask.executor import InProcessExecutor, open_dask
 from tickwise.adapters.local.process_pool import WorkerDied, open_process_pool
 from tickwise.config import ComputeSettings, load_settings
 from tickwise.domain.errors import ConfigError
+from tickwise.ports.compute import TaskPool
 
 
 def _square(x: int) -> int:
@@ -69,6 +70,7 @@ def _die(x: int) -> int:
 
 def test_a_process_pool_warms_each_worker_once_and_returns_results_in_item_order() -> None:
     with open_process_pool(2, _warm) as pool:
+        assert isinstance(pool, TaskPool)  # the derive hands it each task as soon as it is made
         assert pool.description == "process pool (2 processes)"
         assert pool.map(_warmed_and_square, [3, 1, 2]) == [(["warm"], 9), (["warm"], 1), (["warm"], 4)]
         future = pool.submit(_warmed_and_square, 5)

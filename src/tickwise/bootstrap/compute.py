@@ -24,7 +24,7 @@ import functools
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import cast
@@ -39,6 +39,7 @@ from tickwise.adapters.dask.lgbm import Partition, fit_distributed
 from tickwise.adapters.local.process_pool import open_process_pool
 from tickwise.adapters.local.row_spill import ScratchRowSpill
 from tickwise.adapters.timescale import pool as pool_module
+from tickwise.adapters.timescale.candle_flag_repository import TimescaleCandleFlagRepository
 from tickwise.adapters.timescale.candle_repository import TimescaleCandleRepository
 from tickwise.adapters.timescale.feature_repository import TimescaleFeatureRepository
 from tickwise.adapters.timescale.label_repository import TimescaleLabelRepository
@@ -53,6 +54,8 @@ from tickwise.core.timeframe_features import calculator_for
 from tickwise.domain.calendar import SessionCalendar
 from tickwise.domain.errors import ConfigError, ModelError
 from tickwise.domain.timeframe import Timeframe
+from tickwise.observability.hooks import NullHooks
+from tickwise.pipelines.historical.candle_checks import CandleQuality, check_candles
 from tickwise.pipelines.historical.regimes import with_bar_regime
 from tickwise.pipelines.historical.run import DeriveJob, DeriveSpec, InstrumentDerived, derive_instrument
 from tickwise.pipelines.historical.train import TrainingLoads
@@ -94,16 +97,35 @@ class DerivePlan:
     task: Callable[[DeriveJob], InstrumentDerived] | None = None
 
 
+class _FlagTally(NullHooks):
+    """The candle checks' flags of one task, for the hooks of the process that merges its result."""
+
+    def __init__(self) -> None:
+        self.flagged: list[tuple[str, str, int]] = []
+
+    def on_candles_flagged(self, check: str, action: str, candles: int) -> None:
+        self.flagged.append((check, action, candles))
+
+
 async def _derive(setup: WorkerSetup, job: DeriveJob) -> InstrumentDerived:
     async with pool_module.open_pool(setup.dsn, min_size=1, max_size=2) as pool:
-        return await derive_instrument(
-            TimescaleCandleRepository(pool),
+        candles = TimescaleCandleRepository(pool)
+        counts, tally = None, _FlagTally()
+        if job.check is not None:  # the checks of candle_checks, run here instead of in the client
+            token = job.instrument.instrument_token
+            frame = await candles.read_frame(token, Timeframe.M1, None, None)
+            quality = CandleQuality(TimescaleCandleFlagRepository(pool), job.check, tally)
+            flags, counts = await check_candles(token, frame, quality, setup.calendar)
+            job = replace(job, flags=flags, check=None)
+        part = await derive_instrument(
+            candles,
             TimescaleFeatureRepository(pool),
             TimescaleLabelRepository(pool),
             setup.calendar,
             setup.spec,
             job,
         )
+        return replace(part, flag_counts=counts, flagged=tuple(tally.flagged))
 
 
 def derive_in_worker(setup: WorkerSetup, job: DeriveJob) -> InstrumentDerived:

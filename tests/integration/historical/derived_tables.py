@@ -1,9 +1,18 @@
 """The tables ``derive`` writes, read back as text for exact comparisons (float8 prints its shortest
-exact form, so equal text is equal bits, NaN included), and their removal to derive again."""
+exact form, so equal text is equal bits, NaN included), and their removal to derive again; and the
+small universe and ``derive_plan`` run the derive tests share."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import asyncpg
+
+from tickwise.bootstrap.compute import derive_plan
+from tickwise.bootstrap.historical import HistoricalSummary, Reporter, candle_quality, open_historical
+from tickwise.config import Settings, load_settings
+from tickwise.pipelines.historical.run import DeriveSpec, derive
+from tickwise.pipelines.universe import select_universe
 
 # (table, ORDER BY) of every table derive writes.
 DERIVED = (
@@ -45,3 +54,38 @@ async def forget_flags(pool: asyncpg.Pool) -> None:
     """Remove the stored candle flags, so the checks write them again."""
     async with pool.acquire() as conn:
         await conn.execute("DELETE FROM candle_flags")
+
+
+def derive_settings(tmp: Path, **compute: str) -> Settings:
+    """Three instruments x 6 sessions (test environment) under ``tmp``; ``compute``: more
+    ``TICKWISE__...`` overrides, e.g. ``TICKWISE__COMPUTE__SCHEDULER="pool"``."""
+    env = {
+        "TICKWISE__SYSTEM__DATA_DIR": str(tmp),
+        "TICKWISE__BROKER__TOKEN_FILE": str(tmp / "kite_token.json"),
+        "TICKWISE__TRADING__SYMBOLS": "[INFY, RELIANCE, TCS]",
+        "TICKWISE__TRADING__BACKFILL_DAYS": "6",
+        **compute,
+    }
+    return load_settings(environ=env, environment="test")
+
+
+async def derive_through_plan(
+    settings: Settings, db_url: str, backfilled: HistoricalSummary, *, checks: bool = False
+) -> HistoricalSummary:
+    """Derive the universe through ``derive_plan`` (``compute.scheduler``: inline, a pool or Dask
+    tasks), with the candle checks when ``checks``, as ``tickwise historical`` does."""
+    summary = HistoricalSummary(first_day=backfilled.first_day, last_day=backfilled.last_day)
+    async with open_historical(settings, url=db_url) as ctx:
+        universe = await select_universe(ctx.instruments, ctx.options.symbols, ctx.options.default_symbols)
+        async with derive_plan(settings, db_url, ctx.calendar, DeriveSpec.of(ctx.options)) as plan:
+            assert (plan.executor is None) == (settings.compute.scheduler == "inline")
+            await derive(
+                ctx,
+                universe,
+                Reporter(quiet=True),
+                summary,
+                quality=candle_quality(settings, ctx.pool) if checks else None,
+                executor=plan.executor,
+                task=plan.task,
+            )
+    return summary

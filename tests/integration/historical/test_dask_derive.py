@@ -11,14 +11,14 @@ from pathlib import Path
 import asyncpg
 import numpy as np
 import pytest
-from derived_tables import derived_contents, forget_derived
+from derived_tables import derive_settings, derived_contents, forget_derived
 from distributed import Client, LocalCluster
 
 from tickwise.adapters.dask.executor import DaskExecutor, InProcessExecutor
 from tickwise.adapters.dask.lgbm import fit_distributed
 from tickwise.bootstrap.compute import PartitionJob, derive_task, load_training_partition
 from tickwise.bootstrap.historical import HistoricalSummary, Reporter, open_historical, run_backfill
-from tickwise.config import Settings, load_settings
+from tickwise.config import Settings
 from tickwise.core.dataset import training_set_of
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.fitting import TUNED_DEFAULTS
@@ -34,14 +34,7 @@ pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 
 def _settings(tmp: Path, chunk_sessions: int = 40) -> Settings:
-    env = {
-        "TICKWISE__COMPUTE__CHUNK_SESSIONS": str(chunk_sessions),
-        "TICKWISE__SYSTEM__DATA_DIR": str(tmp),
-        "TICKWISE__BROKER__TOKEN_FILE": str(tmp / "kite_token.json"),
-        "TICKWISE__TRADING__SYMBOLS": "[INFY, RELIANCE, TCS]",
-        "TICKWISE__TRADING__BACKFILL_DAYS": "6",
-    }
-    return load_settings(environ=env, environment="test")
+    return derive_settings(tmp, TICKWISE__COMPUTE__CHUNK_SESSIONS=str(chunk_sessions))
 
 
 async def _derive_with(

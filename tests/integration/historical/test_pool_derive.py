@@ -9,56 +9,29 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from derived_tables import candle_flag_rows, derived_contents, forget_derived, forget_flags
-
-from tickwise.bootstrap.compute import derive_plan
-from tickwise.bootstrap.historical import (
-    HistoricalSummary,
-    Reporter,
-    candle_quality,
-    open_historical,
-    run_backfill,
+from derived_tables import (
+    candle_flag_rows,
+    derive_settings,
+    derive_through_plan,
+    derived_contents,
+    forget_derived,
+    forget_flags,
 )
-from tickwise.config import Settings, load_settings
-from tickwise.pipelines.historical.run import DeriveSpec, derive
-from tickwise.pipelines.universe import select_universe
-from tickwise.ports.compute import TaskPool
+
+from tickwise.bootstrap.historical import Reporter, run_backfill
+from tickwise.config import Settings
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 
 def _settings(tmp: Path, scheduler: str = "inline") -> Settings:
-    env = {
-        "TICKWISE__COMPUTE__SCHEDULER": scheduler,
-        "TICKWISE__COMPUTE__WORKERS": "2",
-        "TICKWISE__COMPUTE__CHUNK_SESSIONS": "2",  # 6 sessions: three chunks per instrument
-        "TICKWISE__SYSTEM__DATA_DIR": str(tmp),
-        "TICKWISE__BROKER__TOKEN_FILE": str(tmp / "kite_token.json"),
-        "TICKWISE__TRADING__SYMBOLS": "[INFY, RELIANCE, TCS]",
-        "TICKWISE__TRADING__BACKFILL_DAYS": "6",
-    }
-    return load_settings(environ=env, environment="test")
-
-
-async def _derive_with_plan(
-    settings: Settings, db_url: str, backfilled: HistoricalSummary
-) -> HistoricalSummary:
-    summary = HistoricalSummary(first_day=backfilled.first_day, last_day=backfilled.last_day)
-    async with open_historical(settings, url=db_url) as ctx:
-        universe = await select_universe(ctx.instruments, ctx.options.symbols, ctx.options.default_symbols)
-        async with derive_plan(settings, db_url, ctx.calendar, DeriveSpec.of(ctx.options)) as plan:
-            if settings.compute.scheduler == "pool":
-                assert isinstance(plan.executor, TaskPool)
-            await derive(
-                ctx,
-                universe,
-                Reporter(quiet=True),
-                summary,
-                quality=candle_quality(settings, ctx.pool),
-                executor=plan.executor,
-                task=plan.task,
-            )
-    return summary
+    # 6 sessions in chunks of 2: three chunks per instrument
+    return derive_settings(
+        tmp,
+        TICKWISE__COMPUTE__SCHEDULER=scheduler,
+        TICKWISE__COMPUTE__WORKERS="2",
+        TICKWISE__COMPUTE__CHUNK_SESSIONS="2",
+    )
 
 
 async def test_a_pool_of_two_processes_derives_the_rows_and_flags_of_the_inline_pass_bit_for_bit(
@@ -71,13 +44,13 @@ async def test_a_pool_of_two_processes_derives_the_rows_and_flags_of_the_inline_
     await forget_derived(clean_db)
     await forget_flags(clean_db)
 
-    one = await _derive_with_plan(inline, db_url, backfilled)
+    one = await derive_through_plan(inline, db_url, backfilled, checks=True)
     expected, flags = await derived_contents(clean_db), await candle_flag_rows(clean_db)
     assert one.feature_rows > 0 and one.label_rows > 0 and sum(one.rollup_rows.values()) > 0
 
     await forget_derived(clean_db)
     await forget_flags(clean_db)
-    pooled = await _derive_with_plan(_settings(tmp_path, "pool"), db_url, backfilled)
+    pooled = await derive_through_plan(_settings(tmp_path, "pool"), db_url, backfilled, checks=True)
 
     assert await derived_contents(clean_db) == expected
     assert await candle_flag_rows(clean_db) == flags
@@ -101,7 +74,7 @@ async def test_a_pool_rerun_writes_nothing_new_as_the_inline_pass_does(
     with quiet:
         backfilled = await run_backfill(settings, quiet, url=db_url)
     await forget_derived(clean_db)
-    first = await _derive_with_plan(settings, db_url, backfilled)
+    first = await derive_through_plan(settings, db_url, backfilled)
     assert first.feature_rows > 0 and first.label_rows > 0
-    again = await _derive_with_plan(settings, db_url, backfilled)
+    again = await derive_through_plan(settings, db_url, backfilled)
     assert (again.feature_rows, again.label_rows) == (0, 0)
