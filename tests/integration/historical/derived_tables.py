@@ -13,6 +13,7 @@ from tickwise.bootstrap.historical import HistoricalSummary, Reporter, candle_qu
 from tickwise.config import Settings, load_settings
 from tickwise.pipelines.historical.run import DeriveSpec, derive
 from tickwise.pipelines.universe import select_universe
+from tickwise.ports.hooks import PipelineHooks
 
 # (table, ORDER BY) of every table derive writes.
 DERIVED = (
@@ -70,10 +71,16 @@ def derive_settings(tmp: Path, **compute: str) -> Settings:
 
 
 async def derive_through_plan(
-    settings: Settings, db_url: str, backfilled: HistoricalSummary, *, checks: bool = False
+    settings: Settings,
+    db_url: str,
+    backfilled: HistoricalSummary,
+    *,
+    checks: bool = False,
+    hooks: PipelineHooks | None = None,
 ) -> HistoricalSummary:
     """Derive the universe through ``derive_plan`` (``compute.scheduler``: inline, a pool or Dask
-    tasks), with the candle checks when ``checks``, as ``tickwise historical`` does."""
+    tasks), with the candle checks when ``checks`` (their flags counted on ``hooks``), as ``tickwise
+    historical`` does."""
     summary = HistoricalSummary(first_day=backfilled.first_day, last_day=backfilled.last_day)
     async with open_historical(settings, url=db_url) as ctx:
         universe = await select_universe(ctx.instruments, ctx.options.symbols, ctx.options.default_symbols)
@@ -84,7 +91,7 @@ async def derive_through_plan(
                 universe,
                 Reporter(quiet=True),
                 summary,
-                quality=candle_quality(settings, ctx.pool) if checks else None,
+                quality=candle_quality(settings, ctx.pool, hooks) if checks else None,
                 executor=plan.executor,
                 task=plan.task,
             )
