@@ -9,7 +9,13 @@ from pathlib import Path
 import asyncpg
 
 from tickwise.bootstrap.compute import derive_plan
-from tickwise.bootstrap.historical import HistoricalSummary, Reporter, candle_quality, open_historical
+from tickwise.bootstrap.historical import (
+    HistoricalSummary,
+    Reporter,
+    candle_quality,
+    open_historical,
+    run_backfill,
+)
 from tickwise.config import Settings, load_settings
 from tickwise.pipelines.historical.run import DeriveSpec, derive
 from tickwise.pipelines.universe import select_universe
@@ -96,3 +102,12 @@ async def derive_through_plan(
                 task=plan.task,
             )
     return summary
+
+
+async def backfill_1m(settings: Settings, db_url: str, pool: asyncpg.Pool) -> HistoricalSummary:
+    """Backfill the universe (quietly), then remove what it derived: the 1m candles alone remain."""
+    quiet = Reporter(quiet=True)
+    with quiet:
+        backfilled = await run_backfill(settings, quiet, url=db_url)
+    await forget_derived(pool)
+    return backfilled

@@ -21,10 +21,9 @@ from typing import BinaryIO
 
 import asyncpg
 import pytest
-from derived_tables import derive_settings, derive_through_plan, derived_contents, forget_derived
+from derived_tables import backfill_1m, derive_settings, derive_through_plan, derived_contents, forget_derived
 
 from tickwise.bootstrap.compute import open_trainer
-from tickwise.bootstrap.historical import Reporter, run_backfill
 from tickwise.config import Settings
 from tickwise.domain.errors import ConfigError
 
@@ -112,10 +111,7 @@ async def test_derive_on_a_dask_scheduler_reached_by_address_writes_the_rows_of_
     clean_db: asyncpg.Pool, db_url: str, tmp_path: Path, scheduler_address: str
 ) -> None:
     inline = _settings(tmp_path)
-    quiet = Reporter(quiet=True)
-    with quiet:
-        backfilled = await run_backfill(inline, quiet, url=db_url)
-    await forget_derived(clean_db)
+    backfilled = await backfill_1m(inline, db_url, clean_db)
     single = await derive_through_plan(inline, db_url, backfilled)
     expected = await derived_contents(clean_db)
     assert single.feature_rows > 0 and single.label_rows > 0

@@ -10,6 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from derived_tables import (
+    backfill_1m,
     candle_flag_rows,
     derive_settings,
     derive_through_plan,
@@ -18,7 +19,6 @@ from derived_tables import (
     forget_flags,
 )
 
-from tickwise.bootstrap.historical import Reporter, run_backfill
 from tickwise.config import Settings
 from tickwise.observability.hooks import RecordingHooks
 
@@ -43,10 +43,7 @@ async def test_a_pool_of_two_processes_derives_the_rows_and_flags_of_the_inline_
     clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
 ) -> None:
     inline = _settings(tmp_path)
-    quiet = Reporter(quiet=True)
-    with quiet:
-        backfilled = await run_backfill(inline, quiet, url=db_url)
-    await forget_derived(clean_db)
+    backfilled = await backfill_1m(inline, db_url, clean_db)
     await forget_flags(clean_db)
 
     heard_inline, heard_pool = RecordingHooks(), RecordingHooks()
@@ -82,10 +79,7 @@ async def test_a_pool_rerun_writes_nothing_new_as_the_inline_pass_does(
     clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
 ) -> None:
     settings = _settings(tmp_path, "pool")
-    quiet = Reporter(quiet=True)
-    with quiet:
-        backfilled = await run_backfill(settings, quiet, url=db_url)
-    await forget_derived(clean_db)
+    backfilled = await backfill_1m(settings, db_url, clean_db)
     first = await derive_through_plan(settings, db_url, backfilled)
     assert first.feature_rows > 0 and first.label_rows > 0
     again = await derive_through_plan(settings, db_url, backfilled)
