@@ -507,11 +507,12 @@ def default_fit_workers() -> int:
 class ComputeSettings(_Section):
     """Where ``tickwise historical`` derives roll-ups, features and labels (docs/scaling.md).
 
-    ``inline``: in this process on the shared pool (the default); ``processes``: a Dask LocalCluster of
+    ``pool`` (the default): a pool of ``workers`` spawned processes on this machine, started before the
+    backfill; ``inline``: in this process on the shared pool; ``processes``: a Dask LocalCluster of
     ``workers`` processes on this machine; ``tcp://host:8786`` (or ``tls://``): a Dask scheduler.
     """
 
-    scheduler: str = "inline"
+    scheduler: str = "pool"
     workers: int = Field(default_factory=lambda: max(os.cpu_count() or 1, 1), ge=1)
     # Sessions per derive chunk: a chunk's slot matrix and feature frame are about 375 x chunk_sessions
     # x 2 KB (40 sessions: ~30 MB), the memory a task holds besides the carried 1m inputs.
@@ -523,9 +524,11 @@ class ComputeSettings(_Section):
     @field_validator("scheduler")
     @classmethod
     def _known_scheduler(cls, value: str) -> str:
-        if value in ("inline", "processes") or value.startswith(("tcp://", "tls://")):
+        if value in ("inline", "pool", "processes") or value.startswith(("tcp://", "tls://")):
             return value
-        raise ValueError("expected 'inline', 'processes' or a Dask scheduler address (tcp://host:8786)")
+        raise ValueError(
+            "expected 'inline', 'pool', 'processes' or a Dask scheduler address (tcp://host:8786)"
+        )
 
 
 class ChangePointSettings(_Section):
@@ -594,11 +597,12 @@ class Settings(_Section):
     @model_validator(mode="after")
     def _distributed_training_has_a_cluster(self) -> Settings:
         # No silent fallback to one process: a user who asked for a cluster should know there is none.
-        if self.model_training.distributed and self.compute.scheduler == "inline":
+        if self.model_training.distributed and self.compute.scheduler in ("inline", "pool"):
             raise ValueError(
-                "model_training.distributed is true but compute.scheduler is 'inline': distributed "
-                "training needs a cluster, set compute.scheduler to 'processes' (a local cluster) or a "
-                "Dask scheduler address (tcp://host:8786), or set model_training.distributed to false"
+                f"model_training.distributed is true but compute.scheduler is '{self.compute.scheduler}': "
+                "distributed training needs a Dask cluster ('inline' and 'pool' are none), set "
+                "compute.scheduler to 'processes' (a local cluster) or a Dask scheduler address "
+                "(tcp://host:8786), or set model_training.distributed to false"
             )
         return self
 

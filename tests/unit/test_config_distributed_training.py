@@ -13,12 +13,25 @@ def test_distributed_training_is_off_by_default() -> None:
     assert load_settings(environ={}).model_training.distributed is False
 
 
-def test_distributed_training_with_the_inline_scheduler_is_a_config_error_naming_both_keys() -> None:
+@pytest.mark.parametrize("scheduler", ["inline", "pool"])
+def test_distributed_training_without_a_dask_scheduler_is_a_config_error_naming_both_keys(
+    scheduler: str,
+) -> None:
     with pytest.raises(ConfigError) as err:
-        load_settings(environ={"TICKWISE__MODEL_TRAINING__DISTRIBUTED": "true"})
+        load_settings(
+            environ={
+                "TICKWISE__MODEL_TRAINING__DISTRIBUTED": "true",
+                "TICKWISE__COMPUTE__SCHEDULER": scheduler,
+            }
+        )
     message = str(err.value)
     assert "model_training.distributed" in message and "compute.scheduler" in message
-    assert "'inline'" in message and "processes" in message and "tcp://" in message
+    assert f"'{scheduler}'" in message and "processes" in message and "tcp://" in message
+
+
+def test_distributed_training_with_the_default_scheduler_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="'pool'"):
+        load_settings(environ={"TICKWISE__MODEL_TRAINING__DISTRIBUTED": "true"})
 
 
 @pytest.mark.parametrize("scheduler", ["processes", "tcp://127.0.0.1:8786"])

@@ -24,7 +24,7 @@ import functools
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import cast
@@ -36,8 +36,10 @@ import pandas as pd
 
 from tickwise.adapters.dask.executor import open_dask
 from tickwise.adapters.dask.lgbm import Partition, fit_distributed
+from tickwise.adapters.local.process_pool import open_process_pool
 from tickwise.adapters.local.row_spill import ScratchRowSpill
 from tickwise.adapters.timescale import pool as pool_module
+from tickwise.adapters.timescale.candle_flag_repository import TimescaleCandleFlagRepository
 from tickwise.adapters.timescale.candle_repository import TimescaleCandleRepository
 from tickwise.adapters.timescale.feature_repository import TimescaleFeatureRepository
 from tickwise.adapters.timescale.label_repository import TimescaleLabelRepository
@@ -52,6 +54,8 @@ from tickwise.core.timeframe_features import calculator_for
 from tickwise.domain.calendar import SessionCalendar
 from tickwise.domain.errors import ConfigError, ModelError
 from tickwise.domain.timeframe import Timeframe
+from tickwise.observability.hooks import NullHooks
+from tickwise.pipelines.historical.candle_checks import CandleQuality, check_candles
 from tickwise.pipelines.historical.regimes import with_bar_regime
 from tickwise.pipelines.historical.run import DeriveJob, DeriveSpec, InstrumentDerived, derive_instrument
 from tickwise.pipelines.historical.train import TrainingLoads
@@ -72,6 +76,7 @@ __all__ = [
     "open_trainer",
     "side_partition_jobs",
     "training_loads",
+    "warm_derive_worker",
 ]
 
 
@@ -92,16 +97,35 @@ class DerivePlan:
     task: Callable[[DeriveJob], InstrumentDerived] | None = None
 
 
+class _FlagTally(NullHooks):
+    """The candle checks' flags of one task, for the hooks of the process that merges its result."""
+
+    def __init__(self) -> None:
+        self.flagged: list[tuple[str, str, int]] = []
+
+    def on_candles_flagged(self, check: str, action: str, candles: int) -> None:
+        self.flagged.append((check, action, candles))
+
+
 async def _derive(setup: WorkerSetup, job: DeriveJob) -> InstrumentDerived:
     async with pool_module.open_pool(setup.dsn, min_size=1, max_size=2) as pool:
-        return await derive_instrument(
-            TimescaleCandleRepository(pool),
+        candles = TimescaleCandleRepository(pool)
+        counts, tally = None, _FlagTally()
+        if job.check is not None:  # the checks of candle_checks, run here instead of in the client
+            token = job.instrument.instrument_token
+            frame = await candles.read_frame(token, Timeframe.M1, None, None)
+            quality = CandleQuality(TimescaleCandleFlagRepository(pool), job.check, tally)
+            flags, counts = await check_candles(token, frame, quality, setup.calendar)
+            job = replace(job, flags=flags, check=None)
+        part = await derive_instrument(
+            candles,
             TimescaleFeatureRepository(pool),
             TimescaleLabelRepository(pool),
             setup.calendar,
             setup.spec,
             job,
         )
+        return replace(part, flag_counts=counts, flagged=tuple(tally.flagged))
 
 
 def derive_in_worker(setup: WorkerSetup, job: DeriveJob) -> InstrumentDerived:
@@ -116,6 +140,14 @@ def derive_task(
     return functools.partial(derive_in_worker, WorkerSetup(dsn, calendar, spec))
 
 
+def warm_derive_worker() -> None:
+    """A pool worker's start: import what a derive task runs and load the feature and label kernels
+    from numba's cache (compile them when it is cold), on tiny inputs, before the first task comes."""
+    from tickwise.bootstrap.warm import warm_derive
+
+    warm_derive()
+
+
 @asynccontextmanager
 async def derive_plan(
     settings: Settings, dsn: str, calendar: SessionCalendar, spec: DeriveSpec
@@ -124,6 +156,10 @@ async def derive_plan(
     compute = settings.compute
     if compute.scheduler == "inline":
         yield DerivePlan()
+        return
+    if compute.scheduler == "pool":
+        with open_process_pool(compute.workers, warm_derive_worker) as pool:
+            yield DerivePlan(pool, derive_task(dsn, calendar, spec))
         return
     # The cluster is started and stopped off the event loop: distributed's sync API runs its own loop.
     manager = open_dask(compute.scheduler, compute.workers)

@@ -210,12 +210,16 @@ async def run_historical(
     summary = HistoricalSummary()
     began = time.perf_counter()
     async with open_historical(settings, url=url) as ctx:
-        async with open_broker(settings) as broker:
-            universe = await sync_and_backfill(ctx, broker.rest, broker.rest, broker.now(), reporter, summary)
-            universe += await _continuous_futures(settings, ctx, broker.rest, summary)
-        await TimescaleWorldRepository(ctx.pool).replace_universe(universe)  # Grafana's instrument picker
-        with timed(summary, "derive"):
-            async with derive_plan_of(ctx) as plan:  # compute.scheduler: inline or Dask tasks
+        # compute.scheduler: inline, a pool of processes or Dask tasks. Opened before the backfill, so a
+        # pool's workers start (imports, numba's cache) while the candles are fetched, not after.
+        async with derive_plan_of(ctx) as plan:
+            async with open_broker(settings) as broker:
+                universe = await sync_and_backfill(
+                    ctx, broker.rest, broker.rest, broker.now(), reporter, summary
+                )
+                universe += await _continuous_futures(settings, ctx, broker.rest, summary)
+            await TimescaleWorldRepository(ctx.pool).replace_universe(universe)  # Grafana's instrument picker
+            with timed(summary, "derive"):
                 await derive(
                     ctx,
                     universe,

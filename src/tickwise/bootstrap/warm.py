@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from numba.core import event
 
-__all__ = ["KernelWarm", "compile_report", "kernel_signatures", "warm_kernels"]
+__all__ = ["KernelWarm", "compile_report", "kernel_signatures", "warm_derive", "warm_kernels"]
 
 
 @dataclass(frozen=True)
@@ -168,6 +168,12 @@ STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
     ("regime (HMM filter, change points)", _regime),
     ("candle checks (isolation forests)", _isolation),
 )
+
+
+def warm_derive() -> None:
+    """The kernels of the historical derive only (features, labels): a derive worker's start-up."""
+    _features()
+    _labels()
 
 
 def warm_kernels() -> list[KernelWarm]:

@@ -11,14 +11,14 @@ from pathlib import Path
 import asyncpg
 import numpy as np
 import pytest
-from derived_tables import derived_contents, forget_derived
+from derived_tables import backfill_1m, derive_settings, derived_contents, forget_derived
 from distributed import Client, LocalCluster
 
 from tickwise.adapters.dask.executor import DaskExecutor, InProcessExecutor
 from tickwise.adapters.dask.lgbm import fit_distributed
 from tickwise.bootstrap.compute import PartitionJob, derive_task, load_training_partition
 from tickwise.bootstrap.historical import HistoricalSummary, Reporter, open_historical, run_backfill
-from tickwise.config import Settings, load_settings
+from tickwise.config import Settings
 from tickwise.core.dataset import training_set_of
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.fitting import TUNED_DEFAULTS
@@ -34,14 +34,7 @@ pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 
 def _settings(tmp: Path, chunk_sessions: int = 40) -> Settings:
-    env = {
-        "TICKWISE__COMPUTE__CHUNK_SESSIONS": str(chunk_sessions),
-        "TICKWISE__SYSTEM__DATA_DIR": str(tmp),
-        "TICKWISE__BROKER__TOKEN_FILE": str(tmp / "kite_token.json"),
-        "TICKWISE__TRADING__SYMBOLS": "[INFY, RELIANCE, TCS]",
-        "TICKWISE__TRADING__BACKFILL_DAYS": "6",
-    }
-    return load_settings(environ=env, environment="test")
+    return derive_settings(tmp, TICKWISE__COMPUTE__CHUNK_SESSIONS=str(chunk_sessions))
 
 
 async def _derive_with(
@@ -60,10 +53,7 @@ async def test_chunks_in_one_process_and_on_a_two_process_dask_cluster_equal_one
 ) -> None:
     whole = _settings(tmp_path, chunk_sessions=1_000)  # one chunk: the single pass from the anchor
     settings = _settings(tmp_path, chunk_sessions=2)  # 6 sessions: three chunks, cut inside the warm-up
-    quiet = Reporter(quiet=True)
-    with quiet:
-        backfilled = await run_backfill(settings, quiet, url=db_url)
-    await forget_derived(clean_db)  # the backfill rolled up already: derive from the 1m candles alone
+    backfilled = await backfill_1m(settings, db_url, clean_db)  # derive from the 1m candles alone
 
     single = await _derive_with(whole, db_url, None, backfilled)
     expected = await derived_contents(clean_db)
@@ -106,10 +96,7 @@ async def test_the_in_process_executor_runs_the_same_worker_task_and_a_rerun_wri
     clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
 ) -> None:
     settings = _settings(tmp_path, chunk_sessions=4)
-    quiet = Reporter(quiet=True)
-    with quiet:
-        backfilled = await run_backfill(settings, quiet, url=db_url)
-    await forget_derived(clean_db)
+    backfilled = await backfill_1m(settings, db_url, clean_db)
     first = await _derive_with(settings, db_url, InProcessExecutor(), backfilled)
     assert first.feature_rows > 0 and first.label_rows > 0 and sum(first.rollup_rows.values()) > 0
     again = await _derive_with(settings, db_url, InProcessExecutor(), backfilled)

@@ -21,14 +21,11 @@ from typing import BinaryIO
 
 import asyncpg
 import pytest
-from derived_tables import derived_contents, forget_derived
+from derived_tables import backfill_1m, derive_settings, derive_through_plan, derived_contents, forget_derived
 
-from tickwise.bootstrap.compute import derive_plan, open_trainer
-from tickwise.bootstrap.historical import HistoricalSummary, Reporter, open_historical, run_backfill
-from tickwise.config import Settings, load_settings
+from tickwise.bootstrap.compute import open_trainer
+from tickwise.config import Settings
 from tickwise.domain.errors import ConfigError
-from tickwise.pipelines.historical.run import DeriveSpec, derive
-from tickwise.pipelines.universe import select_universe
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
@@ -102,43 +99,25 @@ def scheduler_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 
 
 def _settings(tmp: Path, scheduler: str = "inline", distributed: bool = False) -> Settings:
-    env = {
-        "TICKWISE__COMPUTE__SCHEDULER": scheduler,
-        "TICKWISE__COMPUTE__CHUNK_SESSIONS": "2",
-        "TICKWISE__MODEL_TRAINING__DISTRIBUTED": "true" if distributed else "false",
-        "TICKWISE__SYSTEM__DATA_DIR": str(tmp),
-        "TICKWISE__BROKER__TOKEN_FILE": str(tmp / "kite_token.json"),
-        "TICKWISE__TRADING__SYMBOLS": "[INFY, RELIANCE, TCS]",
-        "TICKWISE__TRADING__BACKFILL_DAYS": "6",
-    }
-    return load_settings(environ=env, environment="test")
-
-
-async def _derive(settings: Settings, db_url: str, backfilled: HistoricalSummary) -> HistoricalSummary:
-    """Derive through ``derive_plan``: inline, or Dask tasks on ``compute.scheduler``."""
-    summary = HistoricalSummary(first_day=backfilled.first_day, last_day=backfilled.last_day)
-    async with open_historical(settings, url=db_url) as ctx:
-        universe = await select_universe(ctx.instruments, ctx.options.symbols, ctx.options.default_symbols)
-        async with derive_plan(settings, db_url, ctx.calendar, DeriveSpec.of(ctx.options)) as plan:
-            assert (plan.executor is None) == (settings.compute.scheduler == "inline")
-            await derive(ctx, universe, Reporter(quiet=True), summary, executor=plan.executor, task=plan.task)
-    return summary
+    return derive_settings(
+        tmp,
+        TICKWISE__COMPUTE__SCHEDULER=scheduler,
+        TICKWISE__COMPUTE__CHUNK_SESSIONS="2",
+        TICKWISE__MODEL_TRAINING__DISTRIBUTED="true" if distributed else "false",
+    )
 
 
 async def test_derive_on_a_dask_scheduler_reached_by_address_writes_the_rows_of_the_inline_pass(
     clean_db: asyncpg.Pool, db_url: str, tmp_path: Path, scheduler_address: str
 ) -> None:
     inline = _settings(tmp_path)
-    quiet = Reporter(quiet=True)
-    with quiet:
-        backfilled = await run_backfill(inline, quiet, url=db_url)
-    await forget_derived(clean_db)
-    single = await _derive(inline, db_url, backfilled)
+    backfilled = await backfill_1m(inline, db_url, clean_db)
+    single = await derive_through_plan(inline, db_url, backfilled)
     expected = await derived_contents(clean_db)
     assert single.feature_rows > 0 and single.label_rows > 0
 
     await forget_derived(clean_db)
-    remote = await _derive(_settings(tmp_path, scheduler_address), db_url, backfilled)
+    remote = await derive_through_plan(_settings(tmp_path, scheduler_address), db_url, backfilled)
 
     assert await derived_contents(clean_db) == expected
     assert (remote.feature_rows, remote.label_rows) == (single.feature_rows, single.label_rows)

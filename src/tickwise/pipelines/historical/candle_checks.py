@@ -1,6 +1,7 @@
 """The historical step of the data-quality checks: flag an instrument's stored candles, store the flags.
 
-Runs after backfill, inside ``derive`` (per instrument, on the 1m history ``derive`` already read):
+Runs after backfill, inside ``derive`` (per instrument, on its 1m history; with ``compute.scheduler:
+pool`` in the worker process that then derives the instrument):
 ``core.candle_flags.flag_candles`` is causal, so re-checking the whole history gives every bar the flag
 it had when it was new, and the upsert into ``candle_flags`` keeps the step idempotent. The flags with
 action ``excluded`` are then kept out of the labels (``core.candle_flags.exclude_labels``), and so out

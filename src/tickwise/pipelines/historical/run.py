@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -19,7 +20,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from tickwise.core.candle_flags import exclude_labels
+from tickwise.core.candle_flags import CandleCheckConfig, exclude_labels
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.features.chunked import ChunkedFeatures
 from tickwise.core.labels import LabelSpec
@@ -53,7 +54,7 @@ from tickwise.pipelines.historical.rollups import roll_up
 from tickwise.pipelines.historical.train import TrainingLoads, TrainOutcome, train_model
 from tickwise.pipelines.universe import select_universe
 from tickwise.ports.booster_trainer import BoosterTrainer
-from tickwise.ports.compute import ComputeExecutor
+from tickwise.ports.compute import ComputeExecutor, TaskPool
 from tickwise.ports.experiment_tracker import ExperimentTracker
 from tickwise.ports.historical_source import HistoricalSource, InstrumentSource
 from tickwise.ports.repositories import CandleRepository, FeatureRepository, LabelRepository, ModelRecord
@@ -195,6 +196,9 @@ class DeriveJob:
     # The candle checks' flags of the 1m bars (``candle_checks``), when the quality policy is on: the
     # labels leave out the bars it excludes.
     flags: pd.DataFrame | None = None
+    # Or the checks' thresholds, when the task checks the candles itself (a pool worker: the checks
+    # then run on every core too) and writes the flags before it derives.
+    check: CandleCheckConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,10 @@ class InstrumentDerived:
     label_rows: int
     rollup_seconds: float
     chunks: int = 1
+    # What the task's own candle checks flagged (``DeriveJob.check``): the counts, and each
+    # (check, action, bars) for the hooks of the process that merges the results.
+    flag_counts: FlagCounts | None = None
+    flagged: tuple[tuple[str, str, int], ...] = ()
 
 
 def _days_of(start: datetime | None, end: datetime | None, job: DeriveJob) -> tuple[date, date] | None:
@@ -402,7 +410,18 @@ async def derive_instrument(
     )
 
 
-def _merge(summary: HistoricalSummary, integrity: IntegrityReport, part: InstrumentDerived) -> None:
+def _merge(
+    summary: HistoricalSummary,
+    integrity: IntegrityReport,
+    part: InstrumentDerived,
+    quality: CandleQuality | None = None,
+) -> None:
+    if part.flag_counts is not None:
+        summary.candle_flags = summary.candle_flags or FlagCounts()
+        summary.candle_flags.add(part.flag_counts)
+    if quality is not None:
+        for check, action, bars in part.flagged:
+            quality.hooks.on_candles_flagged(check, action, bars)
     if part.integrity is not None:
         _add_integrity(integrity, part.integrity)
     for tf, n in part.rollup_rows.items():
@@ -411,6 +430,27 @@ def _merge(summary: HistoricalSummary, integrity: IntegrityReport, part: Instrum
     summary.label_rows += part.label_rows
     summary.derive_chunks += part.chunks
     summary.timings["rollups"] = round(summary.timings.get("rollups", 0.0) + part.rollup_seconds, 2)
+
+
+async def _job_of(
+    ctx: HistoricalPorts,
+    inst: Instrument,
+    quality: CandleQuality | None,
+    summary: HistoricalSummary,
+    *,
+    check_in_task: bool = False,
+) -> DeriveJob:
+    """The instrument's derive job, its 1m candles checked first when ``quality`` is on (here, or by
+    the task itself when ``check_in_task``)."""
+    if quality is not None and check_in_task:
+        return DeriveJob(inst, summary.first_day, summary.last_day, check=quality.config)
+    flags = None
+    if quality is not None:
+        candles = await ctx.candles.read_frame(inst.instrument_token, Timeframe.M1, None, None)
+        flags, counts = await check_candles(inst.instrument_token, candles, quality, ctx.calendar)
+        summary.candle_flags = summary.candle_flags or FlagCounts()
+        summary.candle_flags.add(counts)
+    return DeriveJob(inst, summary.first_day, summary.last_day, flags)
 
 
 async def derive(
@@ -429,22 +469,29 @@ async def derive(
     With ``executor`` and ``task`` (a picklable function that opens its own database connection, wired
     by the composition root) each instrument is one task on the executor (e.g. a Dask cluster); the
     rows written are the same, since every task runs ``derive_instrument`` on the same stored data.
-    With ``quality`` the 1m candles are flagged first, here (``candle_checks``), and each task's labels
-    leave out the bars the policy excludes (the flags travel with the job).
+    With ``quality`` the 1m candles are flagged first (``candle_checks``) and each task's labels leave
+    out the bars the policy excludes: here, the flags travelling with the job, or, on an executor that
+    takes tasks one at a time (``TaskPool``, a pool of this machine's processes), in the task itself
+    (``DeriveJob.check``), so the checks run on every core too; the task then returns the counts, and
+    ``quality.hooks`` hears of every flag here as if the checks had run here.
     """
     spec = DeriveSpec.of(ctx.options)
     integrity = IntegrityReport()
-    jobs = []
-    for inst in universe:
-        flags = None
-        if quality is not None:
-            candles = await ctx.candles.read_frame(inst.instrument_token, Timeframe.M1, None, None)
-            flags, counts = await check_candles(inst.instrument_token, candles, quality, ctx.calendar)
-            summary.candle_flags = summary.candle_flags or FlagCounts()
-            summary.candle_flags.add(counts)
-        jobs.append(DeriveJob(inst, summary.first_day, summary.last_day, flags))
+    pool = executor if isinstance(executor, TaskPool) and task is not None else None
     progress = reporter.task("rollups/features/labels", len(universe))
-    if executor is not None and task is not None:
+    jobs: list[DeriveJob] = []
+    started: list[Future[InstrumentDerived]] = []
+    for inst in universe:
+        job = await _job_of(ctx, inst, quality, summary, check_in_task=pool is not None)
+        if pool is not None and task is not None:
+            started.append(pool.submit(task, job))
+        jobs.append(job)
+    if pool is not None:
+        reporter.update(progress, info=f"{len(jobs)} tasks on {pool.description}")
+        for job, future in zip(jobs, started, strict=True):
+            _merge(summary, integrity, await asyncio.to_thread(pool.result, future), quality)
+            reporter.update(progress, advance=1, info=job.instrument.tradingsymbol)
+    elif executor is not None and task is not None:
         reporter.update(progress, info=f"{len(jobs)} tasks on {executor.description}")
         for part in await asyncio.to_thread(executor.map, task, jobs):
             _merge(summary, integrity, part)
