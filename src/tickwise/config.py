@@ -513,7 +513,7 @@ class ComputeSettings(_Section):
     """
 
     scheduler: str = "pool"
-    workers: int = Field(default_factory=lambda: max(os.cpu_count() or 1, 1), ge=1)
+    workers: int = Field(default_factory=usable_cpus, ge=1)
     # Sessions per derive chunk: a chunk's slot matrix and feature frame are about 375 x chunk_sessions
     # x 2 KB (40 sessions: ~30 MB), the memory a task holds besides the carried 1m inputs.
     chunk_sessions: int = Field(default=40, ge=1)
