@@ -28,6 +28,10 @@ same bars as :class:`ClosedBars`, columns first: a minute's feed close (up to 3,
 needs only the bars' numbers before their signals, and the ``Bar`` objects (about 3 us each) are built
 when something reads them, after the signals (:meth:`ClosedBars.bars`, the very objects
 :meth:`CandleBuilder.close_through` returns).
+The open bars are kept grouped by their open instant as they open, so that close takes the minute's
+bars as ready groups (no scan of every instrument) and sums their newest books' quantities in one pass
+(:func:`~tickwise.core.order_book.newest_imbalances`); :meth:`CandleBuilder.close_through` still scans,
+and the two are tested equal bar for bar.
 """
 
 from __future__ import annotations
