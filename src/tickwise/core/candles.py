@@ -28,6 +28,10 @@ same bars as :class:`ClosedBars`, columns first: a minute's feed close (up to 3,
 needs only the bars' numbers before their signals, and the ``Bar`` objects (about 3 us each) are built
 when something reads them, after the signals (:meth:`ClosedBars.bars`, the very objects
 :meth:`CandleBuilder.close_through` returns).
+The open bars are kept grouped by their open instant as they open, so that close takes the minute's
+bars as ready groups (no scan of every instrument) and sums their newest books' quantities in one pass
+(:func:`~tickwise.core.order_book.newest_imbalances`); :meth:`CandleBuilder.close_through` still scans,
+and the two are tested equal bar for bar.
 """
 
 from __future__ import annotations
@@ -37,12 +41,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import repeat
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import overload
 
 import numpy as np
 
-from tickwise.core.order_book import OBI_LEVELS, order_book_imbalance
+from tickwise.core.order_book import newest_imbalance, newest_imbalances
 from tickwise.core.slotted import positional
 from tickwise.domain.bar import Bar
 from tickwise.domain.calendar import NSE, SessionCalendar
@@ -66,6 +70,20 @@ class _Bar:
     # Books of the bar's full-mode ticks, newest last: obi_5 is computed once, at close, from the
     # newest book that has one, instead of on every tick (reading a book is what costs).
     books: list[Depth]
+    book: Depth | None  # the newest of books: a minute's close reads it without the list
+    group: _OpenGroup  # the open bars sharing this bar's open instant, this one among them
+
+
+@dataclass(slots=True)
+class _OpenGroup:
+    """The instruments whose open bar opens at ``open_time`` (so ends at ``end_time``), by token.
+
+    Kept as bars open and close, so a feed close takes the minute's bars as a ready group instead of
+    scanning every instrument and comparing aware datetimes (a 3,000-instrument minute, issue 14)."""
+
+    open_time: datetime
+    end_time: datetime
+    states: dict[int, _InstrumentState]
 
 
 @dataclass(slots=True)
@@ -83,6 +101,7 @@ class _InstrumentState:
 _new_candle = positional(Candle)
 _new_bar = positional(Bar)
 _TOKEN = itemgetter(0)
+_GROUP_OPEN_TIME = attrgetter("open_time")
 
 
 def _open_time(due: tuple[int, _InstrumentState]) -> datetime:
@@ -241,6 +260,10 @@ class CandleBuilder:
         self.invalid_ticks = 0
         self.ticks = 0
         self._states: dict[int, _InstrumentState] = {}
+        # Open bars grouped by their open instant (at most a few groups: the forming minute and any
+        # minute not yet closed); every open bar is in exactly one group.
+        self._groups: dict[datetime, _OpenGroup] = {}
+        self._last_group: _OpenGroup | None = None
 
     def on_tick(self, tick: Tick) -> list[Bar]:
         """Feed one (validated) tick; return the candles it closed (usually none, at most one)."""
@@ -279,7 +302,18 @@ class CandleBuilder:
             return []
 
         open_time = self.calendar.bar_open(ts, self.timeframe)
-        end_time = min(open_time + self.timeframe.delta, self.calendar.session_close(day))
+        group = self._last_group
+        # A minute's bars open one after another: compare with the last group before hashing an
+        # aware datetime (which asks its zone for the offset).
+        if group is None or group.open_time != open_time:
+            group = self._groups.get(open_time)
+            if group is None:
+                end_time = min(open_time + self.timeframe.delta, self.calendar.session_close(day))
+                group = _OpenGroup(open_time, end_time, {})
+                self._groups[open_time] = group
+            self._last_group = group
+        group.states[tick.instrument_token] = state
+        end_time = group.end_time
         state.bar = _Bar(
             open_time=open_time,
             end_time=end_time,
@@ -291,6 +325,8 @@ class CandleBuilder:
             oi=None,
             obi=math.nan,
             books=[],
+            book=None,
+            group=group,
         )
         self._update(state.bar, tick, price)
         self.ticks += 1
@@ -327,14 +363,17 @@ class CandleBuilder:
     def close_through_columns(self, boundary: datetime) -> ClosedBars:
         """:meth:`close_through` with the bars as :class:`ClosedBars`: the same bars, the same order,
         the same state changes, but no object per bar until one is read."""
-        due = _in_close_order(
-            [
-                (token, state)
-                for token, state in self._states.items()
-                if state.bar is not None and state.bar.end_time <= boundary
-            ]
-        )
+        # The bars due are whole groups (a group's bars share their open and end instants), taken in
+        # open-instant order, each in token order: the (open instant, token) order of close_through.
+        due = sorted((g for g in self._groups.values() if g.end_time <= boundary), key=_GROUP_OPEN_TIME)
         tokens: list[int] = []
+        states: list[_InstrumentState] = []
+        for group in due:
+            self._drop(group)
+            # Sorting the int tokens alone is one C-level sort; the states follow them.
+            in_order = sorted(group.states)
+            tokens += in_order
+            states += map(group.states.__getitem__, in_order)
         times: list[datetime] = []
         opens: list[float] = []
         highs: list[float] = []
@@ -342,19 +381,34 @@ class CandleBuilder:
         closes: list[float] = []
         volumes: list[int] = []
         ois: list[int | None] = []
-        obis: list[float] = []
-        finish = self._finish
-        for token, state in due:
-            bar, volume, obi = finish(state, True)
-            tokens.append(token)
+        books: list[list[Depth]] = []
+        newest: list[Depth | None] = []
+        defaults: list[float] = []
+        for state in states:
+            bar = state.bar
+            assert bar is not None  # a group holds open bars only
+            last_volume = bar.last_volume
+            if last_volume is None:
+                volumes.append(0)
+            else:
+                # Never negative, even if an unvalidated feed regresses the cumulative counter.
+                baseline = state.baseline
+                volumes.append(max(0, last_volume - baseline))
+                state.baseline = max(baseline, last_volume)
+            state.bar = None
+            state.closed_until = bar.end_time
+            state.closed_open = bar.open_time
+            state.closed_by_feed = True
             times.append(bar.open_time)
             opens.append(bar.open)
             highs.append(bar.high)
             lows.append(bar.low)
             closes.append(bar.close)
-            volumes.append(volume)
             ois.append(bar.oi)
-            obis.append(obi)
+            books.append(bar.books)
+            newest.append(bar.book)
+            defaults.append(bar.obi)
+        obis = newest_imbalances(books, newest, defaults)
         return ClosedBars(
             self.timeframe, self.source, tokens, times, opens, highs, lows, closes, volumes, ois, obis
         )
@@ -387,6 +441,7 @@ class CandleBuilder:
         depth = tick.depth
         if depth is not None:
             bar.books.append(depth)
+            bar.book = depth
 
     def _late(self, state: _InstrumentState, ts: datetime) -> None:
         self.late_ticks += 1
@@ -394,7 +449,7 @@ class CandleBuilder:
             self.late_after_feed_close += 1
 
     def _close(self, token: int, state: _InstrumentState, by_feed: bool = False) -> Bar:
-        bar, volume, obi = self._finish(state, by_feed)
+        bar, volume, obi = self._finish(token, state, by_feed)
         # Candle(token, timeframe, time, open, high, low, close, volume, oi, source), Bar(candle, obi_5)
         candle = _new_candle(
             token, self.timeframe, bar.open_time, bar.open, bar.high, bar.low, bar.close, volume,
@@ -402,11 +457,21 @@ class CandleBuilder:
         )  # fmt: skip
         return _new_bar(candle, obi)
 
-    @staticmethod
-    def _finish(state: _InstrumentState, by_feed: bool) -> tuple[_Bar, int, float]:
+    def _drop(self, group: _OpenGroup) -> None:
+        """Forget ``group`` (all its bars closed or closing): a later bar of its instant starts anew."""
+        if self._groups.get(group.open_time) is group:
+            del self._groups[group.open_time]
+        if self._last_group is group:
+            self._last_group = None
+
+    def _finish(self, token: int, state: _InstrumentState, by_feed: bool) -> tuple[_Bar, int, float]:
         """Close the instrument's open bar: its state moves on; returns the bar, its volume and obi_5."""
         bar = state.bar
         assert bar is not None
+        group = bar.group
+        del group.states[token]
+        if not group.states:
+            self._drop(group)
         last_volume = bar.last_volume
         if last_volume is None:
             volume = 0
@@ -418,10 +483,4 @@ class CandleBuilder:
         state.closed_until = bar.end_time
         state.closed_open = bar.open_time
         state.closed_by_feed = by_feed
-        obi = bar.obi
-        for depth in reversed(bar.books):
-            imbalance = order_book_imbalance(depth, OBI_LEVELS)
-            if not math.isnan(imbalance):
-                obi = imbalance
-                break
-        return bar, volume, obi
+        return bar, volume, newest_imbalance(bar.books, bar.obi)

@@ -12,6 +12,10 @@ is not the same as "a balanced book" (0).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from itertools import compress
+
+import numpy as np
 
 from tickwise.domain.tick import Depth, Tick
 
@@ -43,3 +47,43 @@ def order_book_imbalance(depth: Depth | None, levels: int = OBI_LEVELS) -> float
 def obi_5(tick: Tick) -> float:
     """The ``obi_5`` feature of one tick (NaN unless it is a full-mode tick with a non-empty book)."""
     return order_book_imbalance(tick.depth, OBI_LEVELS)
+
+
+def newest_imbalance(books: Sequence[Depth], default: float = math.nan) -> float:
+    """The imbalance of the newest of ``books`` (oldest first) that has a book; ``default`` if none."""
+    for depth in reversed(books):
+        imbalance = order_book_imbalance(depth, OBI_LEVELS)
+        if not math.isnan(imbalance):
+            return imbalance
+    return default
+
+
+def newest_imbalances(
+    books_per_bar: Sequence[Sequence[Depth]], newest: list[Depth | None], defaults: Sequence[float]
+) -> list[float]:
+    """:func:`newest_imbalance` of each bar's books (a minute's bars at once): the same floats.
+
+    ``newest`` is each bar's newest book (its ``books[-1]``, None without one). Decoded books whose
+    type offers ``quantity_sums_many`` (the codec's lazy book) are summed in one call; the division is
+    the one :func:`order_book_imbalance` does (the sums are exact in float64, so numpy's quotient is
+    Python's to the bit). A bar whose newest book is empty, or of another type, takes the per-book
+    path."""
+    kind = type(next((d for d in newest if d is not None), None))
+    many = getattr(kind, "quantity_sums_many", None)
+    mask = [type(d) is kind for d in newest] if many is not None else [False] * len(newest)
+    batch = list(compress(newest, mask))
+    out = np.array(defaults, dtype=np.float64)
+    left: list[int] = []  # bars whose obi the batch did not give
+    if batch and many is not None:
+        rows = np.flatnonzero(mask)
+        bid, ask = many(batch, OBI_LEVELS)
+        total = bid + ask
+        booked = total > 0
+        out[rows[booked]] = (bid - ask)[booked].astype(np.float64) / total[booked].astype(np.float64)
+        left = rows[~booked].tolist()
+    if len(batch) + newest.count(None) != len(newest):
+        left += [i for i, d in enumerate(newest) if d is not None and not mask[i]]
+    values: list[float] = out.tolist()
+    for i in left:
+        values[i] = newest_imbalance(books_per_bar[i], values[i])
+    return values

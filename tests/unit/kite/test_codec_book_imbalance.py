@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pytest
@@ -46,3 +47,18 @@ def test_reading_a_decoded_books_imbalance_builds_no_level(levels: int) -> None:
     want = (10 - 5) / 15 if levels == 1 else (150 - 25) / (150 + 25)
     assert order_book_imbalance(lazy.depth, levels) == want
     assert lazy.depth._levels is None  # type: ignore[union-attr]
+
+
+def test_many_decoded_books_sum_at_once_to_each_books_own_sums_at_every_depth() -> None:
+    rng = np.random.default_rng(12)
+    ticks = [
+        _tick(256 * i + 1, rng.integers(0, 5000, 5).tolist(), rng.integers(0, 5000, 5).tolist())
+        for i in range(1, 41)
+    ]
+    ticks.append(_tick(256 * 998 + 1, [2**32 - 1] * 5, [2**32 - 1] * 5))  # the largest the wire carries
+    books: list[Any] = [t.depth for t in decode_frame(encode_frame(ticks, "full"))]
+    kind = type(books[0])  # the codec's lazy book
+    for levels in range(0, 8):
+        bid, ask = kind.quantity_sums_many(books, levels)
+        assert bid.dtype == ask.dtype == np.int64
+        assert list(zip(bid.tolist(), ask.tolist(), strict=True)) == [b.quantity_sums(levels) for b in books]

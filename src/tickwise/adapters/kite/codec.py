@@ -44,6 +44,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
+
 from tickwise.domain.instrument import INDEX_SEGMENT, SEGMENT_DIVISORS, price_divisor
 from tickwise.domain.tick import OHLC, Depth, DepthLevel, Tick
 from tickwise.domain.time import IST
@@ -213,6 +215,17 @@ class _LazyDepth(Depth):
         q = _QUANTITIES.unpack(self._raw)
         n = max(0, levels)
         return sum(q[:n]), sum(q[5 : 5 + n])
+
+    @staticmethod
+    def quantity_sums_many(books: Sequence[_LazyDepth], levels: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`quantity_sums` of many decoded books at once (int64 bid sums, ask sums): their wire
+        bytes read as one block, the newest books of a 3,000-bar minute's close in one pass (issue 14)."""
+        n = min(max(0, levels), 5)
+        # Each level is 12 bytes, three big-endian words: quantity, price, orders + padding.
+        words = np.frombuffer(b"".join([book._raw for book in books]), dtype=">u4").reshape(len(books), 30)
+        return words[:, 0 : 3 * n : 3].sum(axis=1, dtype=np.int64), words[:, 15 : 15 + 3 * n : 3].sum(
+            axis=1, dtype=np.int64
+        )
 
     @property  # a read-only field computed on demand, like the frozen parent's
     def buy(self) -> tuple[DepthLevel, ...]:
