@@ -70,7 +70,6 @@ class _Bar:
     # Books of the bar's full-mode ticks, newest last: obi_5 is computed once, at close, from the
     # newest book that has one, instead of on every tick (reading a book is what costs).
     books: list[Depth]
-    book: Depth | None  # the newest of books: a minute's close reads it without the list
     group: _OpenGroup  # the open bars sharing this bar's open instant, this one among them
 
 
@@ -325,7 +324,6 @@ class CandleBuilder:
             oi=None,
             obi=math.nan,
             books=[],
-            book=None,
             group=group,
         )
         self._update(state.bar, tick, price)
@@ -382,7 +380,6 @@ class CandleBuilder:
         volumes: list[int] = []
         ois: list[int | None] = []
         books: list[list[Depth]] = []
-        newest: list[Depth | None] = []
         defaults: list[float] = []
         for state in states:
             bar = state.bar
@@ -406,9 +403,8 @@ class CandleBuilder:
             closes.append(bar.close)
             ois.append(bar.oi)
             books.append(bar.books)
-            newest.append(bar.book)
             defaults.append(bar.obi)
-        obis = newest_imbalances(books, newest, defaults)
+        obis = newest_imbalances(books, defaults)
         return ClosedBars(
             self.timeframe, self.source, tokens, times, opens, highs, lows, closes, volumes, ois, obis
         )
@@ -441,7 +437,6 @@ class CandleBuilder:
         depth = tick.depth
         if depth is not None:
             bar.books.append(depth)
-            bar.book = depth
 
     def _late(self, state: _InstrumentState, ts: datetime) -> None:
         self.late_ticks += 1

@@ -58,16 +58,15 @@ def newest_imbalance(books: Sequence[Depth], default: float = math.nan) -> float
     return default
 
 
-def newest_imbalances(
-    books_per_bar: Sequence[Sequence[Depth]], newest: list[Depth | None], defaults: Sequence[float]
-) -> list[float]:
+def newest_imbalances(books_per_bar: Sequence[Sequence[Depth]], defaults: Sequence[float]) -> list[float]:
     """:func:`newest_imbalance` of each bar's books (a minute's bars at once): the same floats.
 
-    ``newest`` is each bar's newest book (its ``books[-1]``, None without one). Decoded books whose
+    Each bar's newest book (its last) is read first. Decoded books whose
     type offers ``quantity_sums_many`` (the codec's lazy book) are summed in one call; the division is
     the one :func:`order_book_imbalance` does (the sums are exact in float64, so numpy's quotient is
     Python's to the bit). A bar whose newest book is empty, or of another type, takes the per-book
     path."""
+    newest = [books[-1] if books else None for books in books_per_bar]
     kind = type(next((d for d in newest if d is not None), None))
     many = getattr(kind, "quantity_sums_many", None)
     mask = [type(d) is kind for d in newest] if many is not None else [False] * len(newest)
