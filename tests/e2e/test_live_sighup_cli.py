@@ -60,7 +60,7 @@ def run_and_reload(tmp_path: Path, db_url: str) -> tuple[str, str, int]:
     assert historical.returncode == 0, historical.stderr[-2000:]
 
     live = subprocess.Popen(
-        [sys.executable, "-m", "tickwise.cli.main", "live", "--until", "+40m", "--speed", "120"],
+        [sys.executable, "-m", "tickwise.cli.entry", "live", "--until", "+40m", "--speed", "120"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     lines: list[str] = []

@@ -14,9 +14,16 @@ Figures (one JSON-able dict):
   features computed in the numba step instead (``kernels.NATIVE_TALIB``);
 - ``live_update_ms_1000``: wall time to update 1000 instrument streams with one closed bar each
   (median of several bars), and ``live_update_us_per_instrument``;
-- ``bank_update_ms_1000``: the same live update through a :class:`FeatureBank` (the live engine's
-  ``process_many``): per-stream Python only for the bar checks and the TA-Lib handles left, then one
-  compiled step for all instruments;
+- ``bank_update_ms_1000``: the same live update through a :class:`FeatureBank`, the bars handed as rows
+  (``update_many``, each row read on its own as a bar that is not a domain ``Bar`` is), then one
+  compiled step for all instruments; ``bank_update_bars_cpu_ms_1000``: the same with domain ``Bar``
+  objects (read field by field across the bars);
+- ``bank_update_columns_cpu_ms_1000``: the path the live engine takes since its candle close hands the
+  minute's bars over as columns (``update_columns``: the checks on the columns, the compiled step, the
+  rows gathered), the figure for issue #14's live-update target, with its 90th percentile;
+  ``bank_update_columns_ctx_close_cpu_ms_1000`` and ``bank_update_columns_other_minutes_cpu_ms_1000``
+  split it as below; ``bank_update_columns_rows_equal``: whether every feature row of every minute
+  stepped through columns has the bytes of the same minute stepped through rows;
 - ``bank_update_ctx_close_cpu_ms_1000``: CPU time of one bank update at a minute that closes a 5, a 15
   and a 60-minute context bar (10:14, 11:14 ... IST: the slow minute of the live loop before the context
   indicators were compiled), median over ``live_bars`` such minutes; the minutes stepped in between
@@ -29,6 +36,7 @@ has its own TA-Lib handles and kernel state, as independent instruments would.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from typing import Any
 
@@ -39,6 +47,7 @@ import talib
 from tickwise.core.features.bank import FeatureBank
 from tickwise.core.features.calculator import FeatureCalculator, SlotBuffer
 from tickwise.core.features.kernels import NATIVE_TALIB
+from tickwise.core.features.stream import epoch_minute
 from tickwise.core.features.talib_catalog import TalibCall
 from tickwise.domain.bar import Bar
 from tickwise.domain.candle import Candle
@@ -101,10 +110,20 @@ def _context_close_rows(candles: pd.DataFrame, start: int, count: int) -> list[i
 
 
 def _bank_minutes_cpu_ms(
-    calc: FeatureCalculator, base: Any, candles: pd.DataFrame, start: int, timed: list[int], instruments: int
-) -> tuple[list[float], list[float]]:
+    calc: FeatureCalculator,
+    base: Any,
+    candles: pd.DataFrame,
+    start: int,
+    timed: list[int],
+    instruments: int,
+    *,
+    columns: bool = False,
+) -> tuple[list[float], list[float], bytes]:
     """CPU ms of each bank update of ``instruments`` streams (forks of ``base``) from row ``start`` to the
-    last of ``timed``: those at ``timed`` rows, and the others."""
+    last of ``timed``: those at ``timed`` rows, and the others; and a digest of the bytes of every feature
+    row the updates gave (the two ways of handing the bars over must give the same). ``columns``: each
+    minute's bars handed over as the live engine hands them (``update_columns``, the columns built before
+    the clock starts), else as rows (``update_many``)."""
     bank = FeatureBank(calc.layout, capacity=instruments)
     for key in range(instruments):
         bank.attach(key, base.copy())
@@ -112,12 +131,24 @@ def _bank_minutes_cpu_ms(
     wanted = set(timed)
     at_close: list[float] = []
     others: list[float] = []
+    digest = hashlib.sha256()
     for row, bar in enumerate(candles.iloc[start : timed[-1] + 1].itertuples(index=False), start=start):
-        same = [bar] * instruments
-        cpu0 = time.process_time()
-        bank.update_many(keys, same)
+        if columns:
+            times = [bar.time] * instruments
+            t_min = np.full(instruments, epoch_minute(bar.time), dtype=np.int64)
+            values = np.tile(
+                np.array([bar.open, bar.high, bar.low, bar.close, bar.volume, bar.obi_5], dtype=np.float64),
+                (instruments, 1),
+            )
+            cpu0 = time.process_time()
+            rows, _ = bank.update_columns(keys, times, t_min, values)
+        else:
+            same = [bar] * instruments
+            cpu0 = time.process_time()
+            rows, _ = bank.update_many(keys, same)
         (at_close if row in wanted else others).append((time.process_time() - cpu0) * 1e3)
-    return at_close, others
+        digest.update(np.ascontiguousarray(rows).tobytes())
+    return at_close, others, digest.digest()
 
 
 def run_features_bench(
@@ -205,7 +236,13 @@ def run_features_bench(
     bank_bars_cpu_ms = float(np.median(bars_cpu_ms))
     # Minutes that close 5, 15 and 60-minute bars, and the minutes between them, in one loop.
     closing = _context_close_rows(candles, live_history, live_bars)
-    at_close, others = _bank_minutes_cpu_ms(calc, base, candles, live_history, closing, instruments)
+    at_close, others, rows_digest = _bank_minutes_cpu_ms(
+        calc, base, candles, live_history, closing, instruments
+    )
+    col_close, col_others, col_digest = _bank_minutes_cpu_ms(
+        calc, base, candles, live_history, closing, instruments, columns=True
+    )
+    col_every = col_close + col_others
     return {
         "feature_set": calc.feature_set,
         "features": len(calc.names),
@@ -240,6 +277,19 @@ def run_features_bench(
         "bank_update_ctx_close_cpu_ms_1000": round(float(np.median(at_close)) * 1000 / instruments, 3),
         "bank_update_ctx_close_cpu_ms_samples": [round(x, 3) for x in at_close],
         "bank_update_other_minutes_cpu_ms_1000": round(float(np.median(others)) * 1000 / instruments, 3),
+        # The live engine's own path (columns): every minute stepped, those closing context bars, the rest;
+        # and whether it gave the very rows of the rows path.
+        "bank_update_columns_rows_equal": col_digest == rows_digest,
+        "bank_update_columns_cpu_ms_1000": round(float(np.median(col_every)) * 1000 / instruments, 3),
+        "bank_update_columns_cpu_ms_p90_1000": round(
+            float(np.percentile(col_every, 90)) * 1000 / instruments, 3
+        ),
+        "bank_update_columns_ctx_close_cpu_ms_1000": round(
+            float(np.median(col_close)) * 1000 / instruments, 3
+        ),
+        "bank_update_columns_other_minutes_cpu_ms_1000": round(
+            float(np.median(col_others)) * 1000 / instruments, 3
+        ),
         "target_candles_per_s": 1_000_000,
         "target_live_ms": 3.0,  # issue #14: live update of 1,000 instruments
     }

@@ -90,6 +90,7 @@ from tickwise.adapters.timescale.signal_repository import TimescaleSignalReposit
 from tickwise.adapters.timescale.tick_repository import TimescaleTickRepository
 from tickwise.bench.live_market import FrameFile, MarketFiles, prepare_market
 from tickwise.bench.resident import ResidentMemory, resident_now
+from tickwise.bootstrap.live_imports import leave_out_pyarrow, pyarrow_imported
 from tickwise.core.candles import CandleBuilder, ClosedBars
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.model import ModelArtifact, fit_booster, lgb_params
@@ -1087,6 +1088,9 @@ def run_live_bench(
         # the market built in a child, as a live shard; "engine+market" (market_in_process, the fifth
         # session's layout), the same process also holding the simulated market and all its frames.
         "rss_process": "engine+market" if market_in_process else "engine",
+        # Whether this process holds pyarrow: a live process leaves it out (bootstrap/live_imports.py), as
+        # does this bench run through the console script or as a shard; in another process it may be in.
+        "pyarrow_imported": pyarrow_imported(),
         "rss_mb": round(rss_mb, 1),
         "rss_end_mb": rss_now_mb,
         # Held at the end (freed pages returned), split by checkpoint: the imports floor, (with
@@ -1167,8 +1171,11 @@ def run_sharded_live_bench(shards: int, **kwargs: Any) -> dict[str, Any]:
     t0 = time.perf_counter()
     results: list[dict[str, Any]] = []
     dead: list[str] = []
-    # spawn: a fresh interpreter per shard, as the shard processes of the live mode are.
-    with ProcessPoolExecutor(max_workers=shards, mp_context=get_context("spawn")) as pool:
+    # spawn: a fresh interpreter per shard, as the shard processes of the live mode are, which leaves
+    # pyarrow out before the bench's imports, as `tickwise live --shard I/N` does.
+    with ProcessPoolExecutor(
+        max_workers=shards, mp_context=get_context("spawn"), initializer=leave_out_pyarrow
+    ) as pool:
         futures = [pool.submit(_shard_bench, job) for job in jobs]
         for i, future in enumerate(futures):
             try:
@@ -1205,6 +1212,7 @@ def run_sharded_live_bench(shards: int, **kwargs: Any) -> dict[str, Any]:
         "minute_end_ms_max": minute_end.max,
         "max_second_ms": max((r["max_second_ms"] for r in results), default=None),
         "rss_mb_per_shard": [r["rss_mb"] for r in results],
+        "pyarrow_imported_per_shard": [r["pyarrow_imported"] for r in results],
         # Each shard's process runs its engine only (its market is built in a child): what a live shard
         # holds at the end, and that per 1,000 of its instruments.
         "rss_held_mb_per_shard": [r["rss_held_mb"] for r in results],

@@ -181,7 +181,7 @@ def _last_json(text: str) -> dict[str, Any] | None:
 
 def live_command() -> list[str]:
     """This interpreter running the ``tickwise`` CLI's ``live`` command."""
-    return [sys.executable, "-m", "tickwise.cli.main", "live"]
+    return [sys.executable, "-m", "tickwise.cli.entry", "live"]
 
 
 async def run_shards(supervisor: ShardSupervisor) -> ShardsReport:

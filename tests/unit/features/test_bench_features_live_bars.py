@@ -31,3 +31,20 @@ def test_the_features_bench_times_minutes_that_close_every_context_timeframe() -
     assert len(out["bank_update_ctx_close_cpu_ms_samples"]) == 2
     assert out["bank_update_ctx_close_cpu_ms_1000"] > 0.0
     assert out["bank_update_other_minutes_cpu_ms_1000"] > 0.0
+
+
+def test_the_features_bench_times_the_live_engines_columns_and_checks_they_give_the_rows_path_s_rows() -> (
+    None
+):
+    out = run_features_bench(
+        n_candles=4_000,
+        instruments=3,
+        live_history=1_500,
+        live_bars=2,
+        batch_repeats=1,
+        instrument_bars=2_000,
+    )
+    assert out["bank_update_columns_rows_equal"] is True
+    assert 0.0 < out["bank_update_columns_cpu_ms_1000"] <= out["bank_update_columns_cpu_ms_p90_1000"]
+    assert out["bank_update_columns_ctx_close_cpu_ms_1000"] > 0.0
+    assert out["bank_update_columns_other_minutes_cpu_ms_1000"] > 0.0

@@ -25,6 +25,8 @@ def test_three_shards_of_a_few_instruments_lose_no_bar_and_no_shard() -> None:
     assert all(0 < a < h and 0 < f < h for a, f, h in zip(anon, files, held, strict=True))
     assert figures["rss_anon_held_mb_per_1000_per_shard"] == [round(a * 1000.0 / 2, 1) for a in anon]
     assert all(p is None or p > 0 for p in figures["pss_held_mb_per_shard"])
+    # Each shard left pyarrow out before its imports, as `tickwise live --shard I/N` does.
+    assert figures["pyarrow_imported_per_shard"] == [False] * 3
 
 
 def test_the_minute_end_figure_includes_the_close_rule_the_feed_margin_shortens() -> None:
