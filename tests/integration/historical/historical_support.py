@@ -4,8 +4,9 @@ turns (``TICKWISE__...`` names, as a user sets them in the environment)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import faulthandler
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from tickwise.bootstrap.context import HistoricalContext
@@ -56,3 +57,15 @@ async def derived_history(settings: Settings, db_url: str) -> AsyncIterator[Hist
             universe = await sync_and_backfill(ctx, broker.rest, broker.rest, broker.now(), quiet, summary)
         await derive(ctx, universe, quiet, summary)
         yield ctx
+
+
+@contextmanager
+def hang_watchdog(seconds: float) -> Iterator[None]:
+    """End the test process with every thread's stack on stderr if the block runs past ``seconds``: a
+    hung distributed fit then fails the CI run, showing where it waited, instead of stalling it
+    (pytest-timeout is no dependency). One watchdog at a time: faulthandler has a single timer."""
+    faulthandler.dump_traceback_later(seconds, exit=True)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()

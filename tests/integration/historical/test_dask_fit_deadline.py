@@ -1,0 +1,117 @@
+"""A distributed fit that hangs in ``lightgbm.dask``'s port assignment (LightGBM#4942) fails with a
+``ModelError`` once its deadline passes, instead of waiting forever, and leaves the cluster able to
+train the next fit: on a real two-process ``LocalCluster`` whose workers block in the port step."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster
+from historical_support import hang_watchdog
+
+from tickwise.adapters.dask.deadline import RESTART_TIMEOUT_S, DeadlineExceeded
+from tickwise.adapters.dask.lgbm import Partition, fit_distributed
+from tickwise.core.fitting import TUNED_DEFAULTS
+from tickwise.core.model import lgb_params
+
+pytestmark = pytest.mark.slow
+
+DEADLINE_S = 20.0
+FEATURES = ["signal", "noise_a", "noise_b"]
+
+
+@pytest.fixture
+def client() -> Iterator[Client]:
+    # A cluster of its own: the test patches its workers' lightgbm, and they are restarted.
+    cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None)
+    client = Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def _loads() -> list[Callable[[], Partition]]:
+    parts = []
+    for seed in (1, 2):
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=(400, len(FEATURES)))
+        y = (x[:, 0] + 0.5 * rng.normal(size=400) > 0).astype(np.int8)
+        parts.append(Partition(x, y, np.ones(400)))
+    # Lambdas travel by value (cloudpickle); this test module is not importable on the workers.
+    return [lambda part=part: part for part in parts]
+
+
+def _block_the_port_step() -> None:
+    """Run on each worker: lightgbm.dask's ``_acquire_port`` (resolved by name when the task arrives)
+    now never returns, as the port step of the hang that was seen in CI never did."""
+    import threading
+
+    import lightgbm.dask
+
+    def acquire_port_never() -> tuple[object, int]:
+        threading.Event().wait()
+        raise AssertionError("unreachable")
+
+    lightgbm.dask._acquire_port = acquire_port_never  # type: ignore[assignment]
+
+
+def _fit(client: Client, timeout_s: float) -> object:
+    return fit_distributed(
+        client,
+        _loads(),
+        params=lgb_params(TUNED_DEFAULTS, 7),
+        num_boost_round=5,
+        feature_names=FEATURES,
+        timeout_s=timeout_s,
+    )
+
+
+def test_a_fit_hung_in_the_port_step_fails_after_its_deadline_naming_it_and_the_next_fit_trains(
+    client: Client,
+) -> None:
+    with hang_watchdog(DEADLINE_S + RESTART_TIMEOUT_S + 120):
+        client.run(_block_the_port_step)
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded) as err:
+            _fit(client, DEADLINE_S)
+        waited = time.monotonic() - started
+
+        # The error came at the deadline (plus restarting the two blocked workers), not never.
+        assert DEADLINE_S <= waited < DEADLINE_S + 30
+        message = str(err.value)
+        assert f"did not finish within {DEADLINE_S:g} s" in message
+        assert "acquire_port (2)" in message  # the hung step, one task per worker
+        assert "were restarted" in message and "failed" not in message
+        for what_to_do in ("retry", "model_training.distributed_timeout_s", "distributed: false"):
+            assert what_to_do in message
+        assert not client.futures  # nothing of the hung fit is left pending
+
+        booster = _fit(client, 120.0)  # fresh workers: lightgbm's own port step again
+        assert booster.num_trees() == 5 and booster.feature_name() == FEATURES  # type: ignore[attr-defined]
+        x = _loads()[0]().x
+        scores = booster.predict(x)  # type: ignore[attr-defined]
+        assert float(np.mean(scores[x[:, 0] > 0])) > float(np.mean(scores[x[:, 0] <= 0]))
+
+
+def test_the_hang_watchdog_ends_a_stalled_test_process_with_its_stacks() -> None:
+    here = Path(__file__).parent
+    stalled = (
+        f"import sys, time; sys.path.insert(0, {str(here)!r})\n"
+        "from historical_support import hang_watchdog\n"
+        "with hang_watchdog(1):\n"
+        "    time.sleep(60)\n"
+    )
+    started = time.monotonic()
+    run = subprocess.run([sys.executable, "-c", stalled], capture_output=True, text=True, timeout=50)
+    assert time.monotonic() - started < 30
+    assert run.returncode != 0
+    assert "Timeout" in run.stderr and "time.sleep" not in run.stdout
+    assert 'File "<string>", line 4' in run.stderr  # the stalled line's stack
