@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from distributed import Client, LocalCluster
-from historical_support import hang_watchdog
+from distributed import Client
+from historical_support import hang_watchdog, two_worker_dask_client
 
 from tickwise.adapters.dask.deadline import RESTART_TIMEOUT_S, DeadlineExceeded
 from tickwise.adapters.dask.lgbm import Partition, fit_distributed
@@ -29,13 +29,8 @@ FEATURES = ["signal", "noise_a", "noise_b"]
 @pytest.fixture
 def client() -> Iterator[Client]:
     # A cluster of its own: the test patches its workers' lightgbm, and they are restarted.
-    cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None)
-    client = Client(cluster)
-    try:
+    with two_worker_dask_client() as client:
         yield client
-    finally:
-        client.close()
-        cluster.close()
 
 
 def _loads() -> list[Callable[[], Partition]]:
