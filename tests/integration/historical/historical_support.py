@@ -4,10 +4,14 @@ turns (``TICKWISE__...`` names, as a user sets them in the environment)."""
 
 from __future__ import annotations
 
-import faulthandler
+import signal
+import sys
+import threading
+import traceback
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from tickwise.bootstrap.context import HistoricalContext
@@ -101,11 +105,22 @@ def two_worker_dask_client() -> Iterator[Client]:
 
 @contextmanager
 def hang_watchdog(seconds: float) -> Iterator[None]:
-    """End the test process with every thread's stack on stderr if the block runs past ``seconds``: a
-    hung distributed fit then fails the CI run, showing where it waited, instead of stalling it
-    (pytest-timeout is no dependency). One watchdog at a time: faulthandler has a single timer."""
-    faulthandler.dump_traceback_later(seconds, exit=True)
+    """Fail the block with ``TimeoutError``, every thread's stack in its message, once it runs past
+    ``seconds``: a hung distributed fit then fails its test, showing where each thread waited, instead
+    of stalling the CI run (pytest-timeout is no dependency). SIGALRM: the main thread's block only."""
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        names = {thread.ident: thread.name for thread in threading.enumerate()}
+        stacks = "\n".join(
+            f"thread {names.get(ident, ident)}:\n{''.join(traceback.format_stack(top))}"
+            for ident, top in sys._current_frames().items()
+        )
+        raise TimeoutError(f"the test hung for {seconds:g} s; every thread's stack:\n{stacks}")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
-        faulthandler.cancel_dump_traceback_later()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
