@@ -77,8 +77,8 @@ def test_a_fit_hung_in_the_port_step_fails_after_its_deadline_naming_it_and_the_
             _fit(client, DEADLINE_S)
         waited = time.monotonic() - started
 
-        # The error came at the deadline (plus restarting the two blocked workers), not never.
-        assert DEADLINE_S <= waited < DEADLINE_S + 30
+        # The error came at the deadline plus restarting the two blocked workers (bounded), not never.
+        assert DEADLINE_S <= waited < DEADLINE_S + RESTART_TIMEOUT_S
         message = str(err.value)
         assert f"did not finish within {DEADLINE_S:g} s" in message
         assert "acquire_port (2)" in message  # the hung step, one task per worker
