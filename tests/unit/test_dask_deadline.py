@@ -25,7 +25,7 @@ def test_work_that_fails_in_time_raises_its_own_error_in_the_callers_thread() ->
         run_with_deadline(NO_CLIENT, fail, timeout_s=5, what="w", hint="h")
 
 
-@pytest.mark.parametrize("timeout_s", [0.0, -1.0, float("nan")])
+@pytest.mark.parametrize("timeout_s", [0.0, -1.0, float("nan"), float("inf")])
 def test_a_deadline_that_is_not_a_positive_span_is_refused(timeout_s: float) -> None:
-    with pytest.raises(ValueError, match="timeout_s must be positive"):
+    with pytest.raises(ValueError, match="timeout_s must be a positive number of seconds"):
         run_with_deadline(NO_CLIENT, lambda: 1, timeout_s=timeout_s, what="w", hint="h")

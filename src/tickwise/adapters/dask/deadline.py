@@ -12,6 +12,7 @@ cancelled task's thread cannot be stopped otherwise), so the cluster takes the n
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar, cast
@@ -36,12 +37,14 @@ class DeadlineExceeded(ModelError):
 def run_with_deadline(client: object, work: Callable[[], T], *, timeout_s: float, what: str, hint: str) -> T:
     """``work()``'s result, or :class:`DeadlineExceeded` once ``timeout_s`` seconds passed without one.
 
-    ``what`` names the work in the error, ``hint`` says what the user can do. On the deadline this
-    client's futures the work created are cancelled and the workers executing them restarted (they need a
-    Dask nanny, as ``LocalCluster`` and ``dask worker`` give them) before the error is raised.
+    ``what`` names the work in the error, ``hint`` says what the user can do. On the deadline the
+    client's futures made since the work started are cancelled (work on the same client from another
+    thread meanwhile too: one piece of work per client at a time is assumed) and the workers executing
+    them restarted (they need a Dask nanny, as ``LocalCluster`` and ``dask worker`` give them) before
+    the error is raised.
     """
-    if not timeout_s > 0:
-        raise ValueError(f"timeout_s must be positive, got {timeout_s!r}")
+    if not (timeout_s > 0 and math.isfinite(timeout_s)):
+        raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
     outcome: list[T] = []
     failure: list[BaseException] = []
     done = threading.Event()
