@@ -785,3 +785,11 @@ class RecordingTaskRunner:
     def run_task(self, task: Callable[[], object]) -> _RecordedTask:
         self.started.append(task)
         return _RecordedTask(task, self)
+
+
+@dataclass
+class IdleDaskClient:
+    """A Dask client with no futures: enough for ``adapters.dask.deadline`` when the work finishes in
+    time (a client is asked for more only once the deadline has passed)."""
+
+    futures: dict[object, object] = field(default_factory=dict)

@@ -302,6 +302,9 @@ class ModelTrainingSettings(_Section):
     # Train the fold models' and the final fit's boosters with lightgbm.dask on compute.scheduler's
     # cluster, the workers loading their rows from TimescaleDB (docs/scaling.md); Optuna stays in process.
     distributed: bool = False
+    # Seconds one distributed side's fit may take before it is cancelled and fails with a ModelError
+    # (lightgbm.dask can hang for good in its port assignment: docs/scaling.md).
+    distributed_timeout_s: float = Field(1800.0, gt=0.0, le=86_400.0)
 
 
 _RETIRED_LIVE_KEYS = frozenset({"workers", "warmup_bars"})

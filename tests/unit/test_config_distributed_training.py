@@ -53,3 +53,17 @@ def test_an_error_across_sections_shows_its_message_and_never_the_secrets_of_the
     message = str(err.value)
     assert "hunter2-secret" not in message
     assert message.startswith("invalid configuration: model_training.distributed is true")
+
+
+def test_the_distributed_fit_timeout_defaults_to_the_adapters_deadline() -> None:
+    from tickwise.adapters.dask.lgbm import DEFAULT_TIMEOUT_S
+
+    assert load_settings(environ={}).model_training.distributed_timeout_s == DEFAULT_TIMEOUT_S == 1800.0
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "86401", "soon"])
+def test_a_distributed_fit_timeout_that_is_not_a_positive_span_is_a_config_error_naming_the_key(
+    value: str,
+) -> None:
+    with pytest.raises(ConfigError, match="distributed_timeout_s"):
+        load_settings(environ={"TICKWISE__MODEL_TRAINING__DISTRIBUTED_TIMEOUT_S": value})

@@ -4,12 +4,22 @@ turns (``TICKWISE__...`` names, as a user sets them in the environment)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from tickwise.bootstrap.context import HistoricalContext
 from tickwise.config import Settings, load_settings
+from tickwise.domain.instrument import Instrument
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 THREE = "[INFY, RELIANCE, TCS]"
 
@@ -56,3 +66,61 @@ async def derived_history(settings: Settings, db_url: str) -> AsyncIterator[Hist
             universe = await sync_and_backfill(ctx, broker.rest, broker.rest, broker.now(), quiet, summary)
         await derive(ctx, universe, quiet, summary)
         yield ctx
+
+
+@asynccontextmanager
+async def backfilled_and_derived(
+    settings: Settings, db_url: str
+) -> AsyncIterator[tuple[HistoricalContext, list[Instrument]]]:
+    """As ``tickwise backfill`` then the historical run's derive step: the simulator's history of
+    ``settings`` backfilled (rolled up, continuous futures included) and derived for the run's universe;
+    the historical context and that universe, for the training load to read."""
+    from tickwise.bootstrap.historical import HistoricalSummary, Reporter, open_historical, run_backfill
+    from tickwise.pipelines.historical.run import derive
+    from tickwise.pipelines.universe import select_universe
+
+    quiet = Reporter(quiet=True)
+    with quiet:
+        backfilled = await run_backfill(settings, quiet, url=db_url)
+    async with open_historical(settings, url=db_url) as ctx:
+        universe = await select_universe(ctx.instruments, ctx.options.symbols, ctx.options.default_symbols)
+        await derive(ctx, universe, quiet, HistoricalSummary(backfilled.first_day, backfilled.last_day))
+        yield ctx, universe
+
+
+@contextmanager
+def two_worker_dask_client() -> Iterator[Client]:
+    """A client of a new Dask ``LocalCluster`` of two single-threaded worker processes (the shape of
+    tickwise's own cluster), both closed on exit."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None)
+    client = Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+@contextmanager
+def hang_watchdog(seconds: float) -> Iterator[None]:
+    """Fail the block with ``TimeoutError``, every thread's stack in its message, once it runs past
+    ``seconds``: a hung distributed fit then fails its test, showing where each thread waited, instead
+    of stalling the CI run (pytest-timeout is no dependency). SIGALRM: the main thread's block only."""
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        names = {thread.ident: thread.name for thread in threading.enumerate()}
+        stacks = "\n".join(
+            f"thread {names.get(ident, ident)}:\n{''.join(traceback.format_stack(top))}"
+            for ident, top in sys._current_frames().items()
+        )
+        raise TimeoutError(f"the test hung for {seconds:g} s; every thread's stack:\n{stacks}")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

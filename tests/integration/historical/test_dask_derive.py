@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from derived_tables import backfill_1m, derive_settings, derived_contents, forget_derived
 from distributed import Client, LocalCluster
+from historical_support import hang_watchdog
 
+from tickwise.adapters.dask.deadline import RESTART_TIMEOUT_S
 from tickwise.adapters.dask.executor import DaskExecutor, InProcessExecutor
 from tickwise.adapters.dask.lgbm import fit_distributed
 from tickwise.bootstrap.compute import PartitionJob, derive_task, load_training_partition
@@ -31,6 +33,8 @@ from tickwise.pipelines.universe import select_universe
 from tickwise.ports.compute import ComputeExecutor
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
+
+FIT_DEADLINE_S = 300.0  # this fit takes seconds; a hang fails with a ModelError naming the stuck step
 
 
 def _settings(tmp: Path, chunk_sessions: int = 40) -> Settings:
@@ -123,30 +127,34 @@ async def test_workers_load_the_training_matrix_from_timescaledb_and_train_one_s
         PartitionJob(db_url, t, Timeframe.M1, calc.feature_set, tuple(names), calc.warmup, 1) for t in tokens
     ]
 
-    cluster = await asyncio.to_thread(
-        LocalCluster, n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
-    )
-    try:
-        client = await asyncio.to_thread(Client, cluster)
+    # lightgbm.dask once hung here for good (LightGBM#4942): the fit has a deadline of its own, and the
+    # watchdog ends the run with every thread's stack should anything else on the cluster hang.
+    with hang_watchdog(FIT_DEADLINE_S + RESTART_TIMEOUT_S + 300):
+        cluster = await asyncio.to_thread(
+            LocalCluster, n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+        )
         try:
-            parts = await asyncio.to_thread(
-                lambda: client.gather(client.map(load_training_partition, jobs, pure=False))
-            )
-            loads = [functools.partial(load_training_partition, job) for job in jobs]
-            booster = await asyncio.to_thread(
-                functools.partial(
-                    fit_distributed,
-                    client,
-                    loads,
-                    params=lgb_params(TUNED_DEFAULTS, 7),
-                    num_boost_round=10,
-                    feature_names=names,
+            client = await asyncio.to_thread(Client, cluster)
+            try:
+                parts = await asyncio.to_thread(
+                    lambda: client.gather(client.map(load_training_partition, jobs, pure=False))
                 )
-            )
+                loads = [functools.partial(load_training_partition, job) for job in jobs]
+                booster = await asyncio.to_thread(
+                    functools.partial(
+                        fit_distributed,
+                        client,
+                        loads,
+                        params=lgb_params(TUNED_DEFAULTS, 7),
+                        num_boost_round=10,
+                        feature_names=names,
+                        timeout_s=FIT_DEADLINE_S,
+                    )
+                )
+            finally:
+                await asyncio.to_thread(client.close)
         finally:
-            await asyncio.to_thread(client.close)
-    finally:
-        await asyncio.to_thread(cluster.close)
+            await asyncio.to_thread(cluster.close)
 
     # Each worker's partition is exactly that instrument's rows of the matrix the client would build.
     assert sum(len(p) for p in parts) == len(here) > 0

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client
+from historical_support import two_worker_dask_client
 
 from tickwise.adapters.dask.lgbm import Partition, class_balanced, fit_distributed
 from tickwise.bench.distributed_training import compare_distributed_training
@@ -25,13 +26,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Client]:
-    cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None)
-    client = Client(cluster)
-    try:
+    with two_worker_dask_client() as client:
         yield client
-    finally:
-        client.close()
-        cluster.close()
 
 
 def test_dask_training_learns_the_planted_edge_as_well_as_one_machine_on_the_same_folds(

@@ -11,21 +11,13 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from historical_support import simulator_settings
+from historical_support import backfilled_and_derived, simulator_settings
 
-from tickwise.bootstrap.historical import (
-    HistoricalSummary,
-    Reporter,
-    open_historical,
-    run_backfill,
-    run_historical,
-)
+from tickwise.bootstrap.historical import run_historical
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.progress import TaskID
-from tickwise.pipelines.historical.run import derive
 from tickwise.pipelines.historical.train import TrainingLoads
-from tickwise.pipelines.universe import select_universe
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
@@ -88,19 +80,8 @@ async def test_the_fold_models_start_while_the_champion_candidate_still_trains(
 async def test_a_load_asked_for_while_it_is_read_is_read_once_and_released_by_its_last_user(
     clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
 ) -> None:
-    settings = simulator_settings(tmp_path, backfill_days=8)
-    quiet = Reporter(quiet=True)
-    with quiet:
-        backfilled = await run_backfill(settings, quiet, url=db_url)
     calc = FeatureCalculator()
-    async with open_historical(settings, url=db_url) as ctx:
-        universe = await select_universe(ctx.instruments, ctx.options.symbols, ctx.options.default_symbols)
-        await derive(
-            ctx,
-            universe,
-            quiet,
-            HistoricalSummary(first_day=backfilled.first_day, last_day=backfilled.last_day),
-        )
+    async with backfilled_and_derived(simulator_settings(tmp_path, backfill_days=8), db_url) as (ctx, _):
 
         def get(loads: TrainingLoads, *, keep: bool):  # type: ignore[no-untyped-def]
             return loads.get(ctx, calc, Timeframe.M1, None, None, keep=keep)

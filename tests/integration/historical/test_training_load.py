@@ -11,11 +11,10 @@ import asyncpg
 import numpy as np
 import pandas as pd
 import pytest
-from historical_support import simulator_settings
+from historical_support import backfilled_and_derived, simulator_settings
 
 from reference_dataset import assert_same_training_set, reference_load, reference_training_set
 from tickwise.adapters.local.row_spill import ScratchRowSpill
-from tickwise.bootstrap.historical import HistoricalSummary, Reporter, open_historical, run_backfill
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.training import candidate_features
 from tickwise.domain.timeframe import Timeframe
@@ -25,9 +24,7 @@ from tickwise.pipelines.historical.regimes import (
     with_bar_regime,
     with_regime,
 )
-from tickwise.pipelines.historical.run import derive
 from tickwise.pipelines.historical.train import KEPT_LABEL_COLUMNS, TrainingLoads, load_timeframe
-from tickwise.pipelines.universe import select_universe
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
@@ -35,14 +32,8 @@ pytestmark = [pytest.mark.db, pytest.mark.slow]
 async def test_the_array_load_equals_the_pandas_load_and_merge_and_a_run_reads_each_timeframe_once(
     clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
 ) -> None:
-    settings = simulator_settings(tmp_path, backfill_days=8)
-    quiet = Reporter(quiet=True)
-    with quiet:
-        backfilled = await run_backfill(settings, quiet, url=db_url)
     calc = FeatureCalculator()
-    async with open_historical(settings, url=db_url) as ctx:
-        universe = await select_universe(ctx.instruments, ctx.options.symbols, ctx.options.default_symbols)
-        await derive(ctx, universe, quiet, HistoricalSummary(backfilled.first_day, backfilled.last_day))
+    async with backfilled_and_derived(simulator_settings(tmp_path, backfill_days=8), db_url) as (ctx, _):
         regime_spec = ctx.options.regime
         assert regime_spec is not None
         whole = await load_timeframe(ctx, calc, Timeframe.M1, None, None)

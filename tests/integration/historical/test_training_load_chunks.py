@@ -13,17 +13,15 @@ import asyncpg
 import numpy as np
 import pandas as pd
 import pytest
-from historical_support import simulator_settings
+from historical_support import backfilled_and_derived, simulator_settings
 
 from reference_dataset import assert_same_training_set
 from tickwise.adapters.local.row_spill import ScratchRowSpill
-from tickwise.bootstrap.historical import HistoricalSummary, Reporter, open_historical, run_backfill
+from tickwise.bootstrap.historical import open_historical
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.date_chunks import history_chunks
-from tickwise.pipelines.historical.run import derive
 from tickwise.pipelines.historical.train import TrainingData, load_timeframe
-from tickwise.pipelines.universe import select_universe
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
@@ -53,13 +51,8 @@ async def test_a_load_read_in_session_chunks_keeps_the_arrays_of_the_whole_histo
 ) -> None:
     settings = simulator_settings(tmp_path, backfill_days=8)
     chunked_settings = simulator_settings(tmp_path, backfill_days=8, COMPUTE__CHUNK_SESSIONS="2")
-    quiet = Reporter(quiet=True)
-    with quiet:
-        backfilled = await run_backfill(settings, quiet, url=db_url)
     calc = FeatureCalculator()
-    async with open_historical(settings, url=db_url) as ctx:
-        universe = await select_universe(ctx.instruments, ctx.options.symbols, ctx.options.default_symbols)
-        await derive(ctx, universe, quiet, HistoricalSummary(backfilled.first_day, backfilled.last_day))
+    async with backfilled_and_derived(settings, db_url) as (ctx, universe):
         whole = await load_timeframe(ctx, calc, Timeframe.M1, None, None)
         last = whole.last_candle
         # A window as `tickwise train --start --end` loads it, both bounds inside a session.

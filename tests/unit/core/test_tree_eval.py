@@ -77,6 +77,18 @@ def production_pair() -> tuple[lgb.Booster, lgb.Booster]:
     return _booster(200, seed=7), _booster(200, seed=11)
 
 
+@pytest.fixture(scope="module")
+def production_artifact(production_pair: tuple[lgb.Booster, lgb.Booster]) -> ModelArtifact:
+    """The production pair as the live path loads it (long side first)."""
+    return ModelArtifact(
+        version="t",
+        boosters=dict(zip(SIDES, production_pair, strict=True)),
+        feature_names=tuple(f"f{i}" for i in range(N_FEATURES)),
+        feature_set="fs",
+        label_spec={},
+    )
+
+
 def test_the_production_shape_model_is_scored_bit_identical_to_lightgbm(
     production_pair: tuple[lgb.Booster, lgb.Booster],
 ) -> None:
@@ -163,15 +175,9 @@ def test_probe_rows_put_a_row_exactly_on_every_split_threshold() -> None:
 
 
 def test_the_predictor_scores_compiled_exactly_as_with_lightgbm_alone(
-    production_pair: tuple[lgb.Booster, lgb.Booster],
+    production_pair: tuple[lgb.Booster, lgb.Booster], production_artifact: ModelArtifact
 ) -> None:
-    artifact = ModelArtifact(
-        version="t",
-        boosters=dict(zip(SIDES, production_pair, strict=True)),
-        feature_names=tuple(f"f{i}" for i in range(N_FEATURES)),
-        feature_set="fs",
-        label_spec={},
-    )
+    artifact = production_artifact
     fast, plain = Predictor(artifact), Predictor(artifact, compiled=False)
     assert fast.compiled and not plain.compiled
     x = _hard_rows(production_pair[0], np.random.default_rng(8), n=1000)
@@ -254,33 +260,21 @@ def test_row_blocks_scored_on_several_threads_give_the_same_bits_as_one_thread(
     assert forest.predict(x[:0], 4).shape == (0, 2)
 
 
-def test_a_thread_count_below_one_is_refused(production_pair: tuple[lgb.Booster, lgb.Booster]) -> None:
+def test_a_thread_count_below_one_is_refused(
+    production_pair: tuple[lgb.Booster, lgb.Booster], production_artifact: ModelArtifact
+) -> None:
     forest = CompiledForest([compile_booster(production_pair[0])])
     with pytest.raises(ValueError, match="threads must be at least 1"):
         forest.predict(np.zeros((3, N_FEATURES)), 0)
-    artifact = ModelArtifact(
-        version="t",
-        boosters=dict(zip(SIDES, production_pair, strict=True)),
-        feature_names=tuple(f"f{i}" for i in range(N_FEATURES)),
-        feature_set="fs",
-        label_spec={},
-    )
     with pytest.raises(ValueError, match="threads must be at least 1"):
-        Predictor(artifact, threads=0)
+        Predictor(production_artifact, threads=0)
 
 
 def test_a_predictor_with_threads_scores_exactly_as_one_with_one_thread(
-    production_pair: tuple[lgb.Booster, lgb.Booster],
+    production_pair: tuple[lgb.Booster, lgb.Booster], production_artifact: ModelArtifact
 ) -> None:
-    artifact = ModelArtifact(
-        version="t",
-        boosters=dict(zip(SIDES, production_pair, strict=True)),
-        feature_names=tuple(f"f{i}" for i in range(N_FEATURES)),
-        feature_set="fs",
-        label_spec={},
-    )
     x = _hard_rows(production_pair[0], np.random.default_rng(15), n=2000)
-    threaded, single = Predictor(artifact, threads=2), Predictor(artifact)
+    threaded, single = Predictor(production_artifact, threads=2), Predictor(production_artifact)
     assert threaded.threads == 2 and single.threads == 1
     assert np.array_equal(threaded.predict_matrix(x), single.predict_matrix(x))
 

@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import pickle
 import signal
 import time
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from fit_pool_helpers import (
+    assert_a_worker_fits_both_sides_binning_the_rows_once,
+    assert_pooled_fits_are_the_process_fits,
+    assert_pooled_tuning_is_the_process_tuning,
+    assert_same_folds,
+)
 from historical_synthetic import synthetic_frames
 from pydantic import ValidationError
 
@@ -26,7 +31,6 @@ from tickwise.core.model import SIDES
 from tickwise.domain.errors import ConfigError
 from tickwise.pipelines.historical.oos import _fit_fold
 from tickwise.pipelines.historical.train import fit_model
-from tickwise.pipelines.historical.tuning import tune
 
 CFG = TrainConfig(
     folds=3, trials=3, num_boost_round=30, early_stopping_rounds=5, max_train_rows=2_500, embargo_bars=10
@@ -46,51 +50,20 @@ def pool() -> Iterator[FitPool]:
         yield pool
 
 
-def _same_folds(got: list[FoldResult], expected: list[FoldResult]) -> None:
-    assert len(got) == len(expected) > 0
-    for a, b in zip(got, expected, strict=True):
-        assert a.best_iterations == b.best_iterations
-        np.testing.assert_array_equal(a.importance, b.importance)
-        assert a.metrics.keys() == b.metrics.keys()
-        for key in a.metrics:
-            assert a.metrics[key] == b.metrics[key] or (np.isnan(a.metrics[key]) and np.isnan(b.metrics[key]))
-
-
 def test_a_pooled_fit_trains_the_booster_the_process_trains_fixed_and_early_stopped(
     ts: TrainingSet, pool: FitPool
 ) -> None:
-    idx = np.arange(len(ts.feature_names))
     rows = np.arange(200, len(ts))
-    for side in SIDES:
-        for rounds in (None, 25):
-            expected, used = fit_side(ts, side, rows, TUNED_DEFAULTS, CFG, idx, rounds)
-            fitted = pool.submit(side_job(ts, side, rows, TUNED_DEFAULTS, CFG, idx, rounds)).result()
-            assert fitted.booster.model_to_string() == expected.model_to_string()
-            assert fitted.rounds == used
-            np.testing.assert_array_equal(
-                fitted.gain, expected.feature_importance(importance_type="gain", iteration=used)
-            )
-            x = ts.x[np.ix_(rows[:300], idx)]
-            np.testing.assert_array_equal(
-                fitted.booster.predict(x, num_iteration=used), expected.predict(x, num_iteration=used)
-            )
+    scored = ts.x[np.ix_(rows[:300], np.arange(len(ts.feature_names)))]
+    assert_pooled_fits_are_the_process_fits(ts, pool, rows, CFG, (None, 25), scored)
 
 
 def test_a_job_as_a_worker_receives_it_trains_the_same_booster_and_reuses_its_bins(ts: TrainingSet) -> None:
     from tickwise.bootstrap import fit_pool
 
-    idx = np.arange(len(ts.feature_names))
     rows = np.arange(len(ts))
-    fit_pool._BINS.clear()
-    for side in SIDES:  # both sides: the same rows, binned once
-        job = side_job(ts, side, rows, TUNED_DEFAULTS, CFG, idx)
-        sent = pickle.loads(pickle.dumps(fit_pool._Outgoing(job)))
-        assert isinstance(sent, fit_pool._Sent) and sent.valid is not None
-        fitted = fit_pool._train_outgoing(sent)
-        expected, used = fit_side(ts, side, rows, TUNED_DEFAULTS, CFG, idx)
-        assert fitted.booster.model_to_string() == expected.model_to_string()
-        assert fitted.rounds == used
-    assert len(fit_pool._BINS) == 2  # one training and one validation Dataset for both sides
+    assert_a_worker_fits_both_sides_binning_the_rows_once(ts, rows, CFG)
+    job = side_job(ts, -1, rows, TUNED_DEFAULTS, CFG, np.arange(len(ts.feature_names)))
     with pytest.raises(TypeError, match="gathered rows"):
         fit_pool._train_outgoing(job)
 
@@ -99,14 +72,11 @@ def test_tuning_holdout_and_final_fit_through_the_pool_equal_the_single_process_
     ts: TrainingSet, pool: FitPool
 ) -> None:
     rows = np.arange(len(ts))
-    params, folds, pruned = tune(ts, rows, CFG)
-    pooled_params, pooled_folds, pooled_pruned = tune(ts, rows, CFG, runner=pool)
-    assert pooled_params == params and pooled_pruned == pruned
-    _same_folds(pooled_folds, folds)
+    params = assert_pooled_tuning_is_the_process_tuning(ts, rows, CFG, pool)
     idx = np.arange(len(ts.feature_names))
     holdout = evaluate(ts, rows[:3000], rows[3200:], params, CFG, idx, keep_boosters=True)
     pooled = evaluate(ts, rows[:3000], rows[3200:], params, CFG, idx, keep_boosters=True, runner=pool)
-    _same_folds([pooled], [holdout])
+    assert_same_folds([pooled], [holdout])
     for side in SIDES:
         assert pooled.boosters[side].model_to_string() == holdout.boosters[side].model_to_string()
     cfg = dataclasses.replace(CFG, trials=2)

@@ -15,6 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from fit_pool_helpers import (
+    assert_a_worker_fits_both_sides_binning_the_rows_once,
+    assert_pooled_fits_are_the_process_fits,
+    assert_pooled_tuning_is_the_process_tuning,
+)
 from historical_synthetic import synthetic_frames
 
 from tickwise.adapters.local.row_spill import FileRows, ScratchRowSpill
@@ -29,11 +34,9 @@ from tickwise.core.dataset import (
     training_set_of,
 )
 from tickwise.core.fit_jobs import BoosterJob
-from tickwise.core.fitting import TUNED_DEFAULTS, TrainConfig, fit_side, side_job
-from tickwise.core.model import SIDES
+from tickwise.core.fitting import TUNED_DEFAULTS, TrainConfig, side_job
 from tickwise.domain.errors import ModelError
 from tickwise.pipelines.historical.train import compact_labels
-from tickwise.pipelines.historical.tuning import tune
 
 NAMES = ["signal", "noise_0", "noise_1", "noise_2", "noise_3"]
 CFG = TrainConfig(
@@ -139,41 +142,18 @@ def test_rows_held_in_memory_still_travel_gathered(ts: TrainingSet) -> None:
 def test_pooled_fits_of_spilled_rows_are_the_fits_of_this_process_fixed_and_early_stopped(
     ts: TrainingSet, pool: FitPool
 ) -> None:
-    idx = np.arange(len(ts.feature_names))
-    rows = np.arange(150, len(ts))
-    for side in SIDES:
-        for rounds in (None, 20):
-            expected, used = fit_side(ts, side, rows, TUNED_DEFAULTS, CFG, idx, rounds)
-            fitted = pool.submit(side_job(ts, side, rows, TUNED_DEFAULTS, CFG, idx, rounds)).result(
-                timeout=120
-            )
-            assert fitted.booster.model_to_string() == expected.model_to_string()
-            assert fitted.rounds == used
-            np.testing.assert_array_equal(
-                fitted.gain, expected.feature_importance(importance_type="gain", iteration=used)
-            )
+    assert_pooled_fits_are_the_process_fits(ts, pool, np.arange(150, len(ts)), CFG, (None, 20))
 
 
 def test_tuning_on_a_spilled_load_through_the_pool_equals_tuning_in_this_process(
     ts: TrainingSet, pool: FitPool
 ) -> None:
-    rows = np.arange(len(ts))
-    params, folds, pruned = tune(ts, rows, CFG)
-    pooled_params, pooled_folds, pooled_pruned = tune(ts, rows, CFG, runner=pool)
-    assert (pooled_params, pooled_pruned) == (params, pruned)
-    assert len(pooled_folds) == len(folds) > 0
-    for got, want in zip(pooled_folds, folds, strict=True):
-        assert got.best_iterations == want.best_iterations
-        np.testing.assert_array_equal(got.importance, want.importance)
-        assert got.metrics == pytest.approx(want.metrics, rel=0, abs=0, nan_ok=True)
+    assert_pooled_tuning_is_the_process_tuning(ts, np.arange(len(ts)), CFG, pool)
 
 
 def test_a_worker_reuses_the_bins_of_rows_by_reference_without_gathering_them_again(
     ts: TrainingSet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    idx = np.arange(len(ts.feature_names))
-    rows = np.arange(len(ts))
-    fit_pool._BINS.clear()
     gathers = []
     real = SpilledRows.gather
 
@@ -182,15 +162,9 @@ def test_a_worker_reuses_the_bins_of_rows_by_reference_without_gathering_them_ag
         return real(self)
 
     monkeypatch.setattr(SpilledRows, "gather", counted)
-    for side in SIDES:  # both sides fit the same rows: gathered and binned once in the worker
-        sent = _sent(side_job(ts, side, rows, TUNED_DEFAULTS, CFG, idx))
-        assert isinstance(sent, fit_pool._Sent)
-        fitted = fit_pool._train_outgoing(sent)
-        expected, used = fit_side(ts, side, rows, TUNED_DEFAULTS, CFG, idx)
-        assert fitted.booster.model_to_string() == expected.model_to_string()
-        assert fitted.rounds == used
+    # both sides fit the same rows: gathered and binned once in the worker
+    assert_a_worker_fits_both_sides_binning_the_rows_once(ts, np.arange(len(ts)), CFG)
     assert len(gathers) == 2  # the training rows and the early-stopping tail, once each
-    assert len(fit_pool._BINS) == 2
 
 
 def test_a_job_whose_spill_file_is_gone_fails_with_a_clear_error(tmp_path: Path, pool: FitPool) -> None:

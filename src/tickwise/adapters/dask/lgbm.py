@@ -9,10 +9,17 @@ single-machine training; ``tree_learner="data"``: every worker builds histograms
 LightGBM merges them. Bin boundaries come from each worker's sample of its own partition, and which
 worker holds which partitions (in which order) is Dask's run-time choice, so the model is neither the
 single-machine model nor reproducible bit for bit (measured in docs/scaling.md).
+
+A fit has a deadline (``timeout_s``, ``model_training.distributed_timeout_s``): ``lightgbm.dask`` can
+hang for good (LightGBM#4942), so past it the fit is cancelled and fails with a ``ModelError`` that
+says what was still pending (``adapters.dask.deadline``); LightGBM's own socket ``time_out`` is set to
+the same span, so a worker stuck connecting to its peers gives up too.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,11 +28,15 @@ from typing import cast
 import lightgbm as lgb
 import numpy as np
 
+from tickwise.adapters.dask.deadline import run_with_deadline
 from tickwise.domain.errors import ModelError
 
-__all__ = ["Partition", "class_balanced", "fit_distributed"]
+__all__ = ["DEFAULT_TIMEOUT_S", "Partition", "class_balanced", "fit_distributed"]
 
 ParamValue = float | int | str | bool
+
+# model_training.distributed_timeout_s's default: far above a real side's fit (docs/scaling.md).
+DEFAULT_TIMEOUT_S = 1800.0
 
 
 @dataclass(frozen=True)
@@ -80,13 +91,47 @@ def fit_distributed(
     num_boost_round: int,
     feature_names: Sequence[str],
     class_balance: bool = True,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> lgb.Booster:
     """Train one binary booster with ``lightgbm.DaskLGBMClassifier`` on ``client``'s cluster.
 
     ``loads``: picklable functions, one per partition, each run on a worker to load its partition
     there. ``class_balance`` scales the weights as single-machine training does (``training_weights``),
     with the class totals summed over all partitions. Returns the trained booster, local to this process.
+    Raises ``ModelError`` (``DeadlineExceeded``) when the fit, loads included, takes over ``timeout_s``
+    seconds; its pending work is cancelled and the workers executing it restarted first.
     """
+    fit = functools.partial(
+        _fit,
+        client,
+        loads,
+        params={**params, "time_out": max(1, math.ceil(timeout_s / 60))},  # LightGBM's, in minutes
+        num_boost_round=num_boost_round,
+        feature_names=feature_names,
+        class_balance=class_balance,
+    )
+    return run_with_deadline(
+        client,
+        fit,
+        timeout_s=timeout_s,
+        what=f"the distributed LightGBM fit ({len(loads)} partitions, {num_boost_round} rounds)",
+        hint=(
+            "lightgbm.dask can hang in its port assignment (LightGBM#4942): retry the run, raise "
+            "model_training.distributed_timeout_s if a fit this large needs longer, or set "
+            "model_training.distributed: false to train in this process."
+        ),
+    )
+
+
+def _fit(
+    client: object,
+    loads: Sequence[Callable[[], Partition]],
+    *,
+    params: Mapping[str, ParamValue],
+    num_boost_round: int,
+    feature_names: Sequence[str],
+    class_balance: bool,
+) -> lgb.Booster:
     import dask.array as da
     from dask.delayed import delayed
     from distributed import Client
