@@ -381,10 +381,11 @@ class DaskTrainer:
     class balance and ``max_train_rows`` rows as ``InProcessTrainer``; not the same model bit for bit
     (each worker bins its own rows: docs/scaling.md)."""
 
-    def __init__(self, client: object, dsn: str, workers: int) -> None:
+    def __init__(self, client: object, dsn: str, workers: int, timeout_s: float) -> None:
         self._client = client
         self._dsn = dsn
         self._workers = workers
+        self.timeout_s = timeout_s  # model_training.distributed_timeout_s: each side's fit's deadline
 
     @property
     def provenance(self) -> Mapping[str, str | int]:
@@ -402,6 +403,7 @@ class DaskTrainer:
             num_boost_round=request.num_boost_round,
             feature_names=request.feature_names,
             class_balance=request.cfg.class_balance,
+            timeout_s=self.timeout_s,
         )
         # distributed's blocking API is called off the pipeline's event loop thread (it runs its own loop).
         with ThreadPoolExecutor(max_workers=1) as thread:
@@ -436,7 +438,7 @@ async def open_trainer(settings: Settings, dsn: str) -> AsyncIterator[BoosterTra
         workers = await asyncio.to_thread(_worker_count, executor.client)
         if workers == 0:
             raise ConfigError(f"model_training.distributed: {executor.description} has no workers")
-        yield DaskTrainer(executor.client, dsn, workers)
+        yield DaskTrainer(executor.client, dsn, workers, settings.model_training.distributed_timeout_s)
     finally:
         await asyncio.to_thread(manager.__exit__, None, None, None)
 

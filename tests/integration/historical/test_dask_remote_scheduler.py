@@ -23,7 +23,7 @@ import asyncpg
 import pytest
 from derived_tables import backfill_1m, derive_settings, derive_through_plan, derived_contents, forget_derived
 
-from tickwise.bootstrap.compute import open_trainer
+from tickwise.bootstrap.compute import DaskTrainer, open_trainer
 from tickwise.config import Settings
 from tickwise.domain.errors import ConfigError
 
@@ -104,6 +104,7 @@ def _settings(tmp: Path, scheduler: str = "inline", distributed: bool = False) -
         TICKWISE__COMPUTE__SCHEDULER=scheduler,
         TICKWISE__COMPUTE__CHUNK_SESSIONS="2",
         TICKWISE__MODEL_TRAINING__DISTRIBUTED="true" if distributed else "false",
+        TICKWISE__MODEL_TRAINING__DISTRIBUTED_TIMEOUT_S="321",
     )
 
 
@@ -131,6 +132,8 @@ async def test_the_distributed_trainer_on_a_scheduler_address_counts_that_cluste
     settings = _settings(tmp_path, scheduler_address, distributed=True)
     async with open_trainer(settings, db_url) as trainer:
         assert trainer.provenance == {"trainer": "dask", "trainer_workers": 2}
+        # Each side's fit gets the configured deadline (adapters/dask/deadline.py), not the default.
+        assert isinstance(trainer, DaskTrainer) and trainer.timeout_s == 321.0
 
 
 async def test_a_scheduler_address_with_nothing_behind_it_is_a_config_error_naming_the_key(
