@@ -73,3 +73,42 @@ def test_the_bank_holds_a_minute_only_when_every_key_has_that_very_stream(
     assert not bank.holds([1, 2], [a])
     bank.attach(2, a.copy())  # a re-opened stream takes the row over
     assert not bank.holds([1, 2], [a, b])
+
+
+def test_bars_given_by_bank_row_step_exactly_as_the_same_bars_given_by_key(
+    calculator: FeatureCalculator, candle_factory: Callable[..., pd.DataFrame]
+) -> None:
+    live = 12
+    frames = {k: candle_factory(600 + live, seed=90 + k) for k in range(5)}
+    by_row, by_key = twin_banks(calculator, frames, live)
+    for minute in range(live):
+        keys = list(frames)[:: 1 if minute % 2 else -1]
+        bars = [live_bar(k, live_row(frames, k, live, minute)) for k in keys]
+        if minute == 3:  # a non-finite price is refused either way
+            bars[1] = live_bar(keys[1], live_row(frames, keys[1], live, minute), close=np.nan)
+        block = ClosedBars.of(bars)
+        t_min = np.array([epoch_minute(t) for t in block.times], dtype=np.int64)
+        rows = np.array([by_row.row(k) for k in block.tokens], dtype=np.int64)
+        got, got_errors = by_row.update_rows(rows, block.times, t_min, block.values)
+        want, want_errors = by_key.update_columns(block.tokens, block.times, t_min, block.values)
+        assert got.tobytes() == want.tobytes(), minute
+        assert [str(e) for e in got_errors] == [str(e) for e in want_errors], minute
+    assert _state(by_row) == _state(by_key)
+
+
+def test_rows_the_bank_did_not_give_or_a_row_twice_are_refused(
+    calculator: FeatureCalculator, candle_factory: Callable[..., pd.DataFrame]
+) -> None:
+    bank = FeatureBank(calculator.layout)
+    f = candle_factory(300, seed=5)
+    for key in (7, 8):
+        bank.attach(key, calculator.open_stream(f.iloc[:-1].reset_index(drop=True)))
+    assert (bank.row(7), bank.row(8), bank.row(9)) == (0, 1, None)
+    t = [pd.Timestamp(f["time"].iloc[-1]).to_pydatetime()] * 2
+    t_min = np.array([epoch_minute(x) for x in t], dtype=np.int64)
+    with pytest.raises(ValueError, match="one bar per instrument"):
+        bank.update_rows(np.array([1, 1]), t, t_min, np.ones((2, 6)))
+    with pytest.raises(ValueError, match="rows the bank has given"):
+        bank.update_rows(np.array([0, 2]), t, t_min, np.ones((2, 6)))
+    with pytest.raises(ValueError, match="2 rows need 2"):
+        bank.update_rows(np.array([0, 1]), t, t_min, np.ones((2, 5)))

@@ -55,6 +55,7 @@ from tickwise.domain.signal import Signal
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 from tickwise.observability.hooks import NullHooks
+from tickwise.pipelines.live.columns_gate import Admitted, ColumnsGate
 from tickwise.pipelines.live.fast_rows import new_signal, positional
 from tickwise.pipelines.live.regimes import LiveRegimes
 from tickwise.pipelines.live.session_bars import PACK_EVERY, SessionBars
@@ -318,6 +319,9 @@ class LiveEngine:
         self._states: dict[int, InstrumentState] = {}
         # Every instrument's compiled-step state in one set of arrays: process_many steps them at once.
         self.bank = FeatureBank(calculator.layout)
+        # The columns path's admission check as arrays, built at a columns minute and dropped when an
+        # instrument or stream is opened or rewound (columns_gate.py).
+        self._gate: ColumnsGate[InstrumentState] | None = None
         self._bank_loaded = False  # whether the bank's compiled step ran once (_load_bank_step)
         self.bars = 0
         self.signals = 0
@@ -328,6 +332,7 @@ class LiveEngine:
     def open_instrument(self, token: int, history: pd.DataFrame) -> InstrumentState:
         """Open the stream of ``token`` on its stored 1m history (from the anchor, oldest first)."""
         self.settle()
+        self._gate = None
         history = history.reset_index(drop=True)
         stream = self.calculator.open_stream(history) if len(history) else None
         last = history["time"].iloc[-1].to_pydatetime() if len(history) else None
@@ -512,7 +517,44 @@ class LiveEngine:
         path. A bar the bank refuses (not finite) goes through the per-bar path's refusal.
         """
         tokens, times = block.tokens, block.times
-        if not tokens or len(set(tokens)) != len(tokens):
+        if not tokens:
+            return None
+        instant = block.instant
+        if instant is None:  # bars of several instants (rare): the checks bar by bar
+            return self._process_mixed_columns(block, closed_at)
+        gate = self._gate
+        if gate is None:
+            gate = self._gate = ColumnsGate(self._states, self.bank.row, self.bank.stream)
+        try:
+            minute = epoch_minute(instant)
+        except DataValidationError:
+            return None  # the per-bar path says which bar
+        admitted = gate.admit(tokens, instant)
+        if admitted is None:
+            return None  # a token twice, a new or unbanked instrument, or a duplicate: the per-bar path
+        t_min = np.full(len(tokens), minute, dtype=np.int64)
+        began = time.perf_counter()
+        matrix, errors = self.bank.update_rows(admitted.rows, times, t_min, block.values)
+        share = (time.perf_counter() - began) / len(tokens)
+        if errors.count(None) != len(errors):  # rare: the per-bar path's refusal, on the bank's result
+            return self._after_refusals(block, gate.held(admitted), matrix, errors, share, closed_at)
+        held = partial(self._gated_held, gate, admitted, instant)
+        return self._columns_folded(block, held, matrix, share, closed_at)
+
+    def _gated_held(
+        self, gate: ColumnsGate[InstrumentState], admitted: Admitted, instant: datetime
+    ) -> list[InstrumentState]:
+        """The states of a minute the gate admitted (in the minute's deferred rest, off the signals'
+        path); its bars become their instruments' newest in the gate as they do in the states."""
+        held = gate.held(admitted)
+        if self._gate is gate:
+            gate.record(admitted, instant)
+        return held
+
+    def _process_mixed_columns(self, block: ClosedBars, closed_at: float) -> list[Signal | None] | None:
+        """:meth:`_process_columns` of bars that do not share one open instant: each bar checked."""
+        tokens, times = block.tokens, block.times
+        if len(set(tokens)) != len(tokens):
             return None  # two bars of an instrument: the per-bar path folds them in waves
         # The checks as C-level maps over the minute, not a Python loop per bar.
         try:
@@ -521,20 +563,11 @@ class LiveEngine:
             return None  # a new instrument: opened by the per-bar path
         if not self.bank.holds(tokens, [state.stream for state in held]):
             return None  # no banked stream yet: opened by the per-bar path
-        instant = block.instant
         lasts = [state.last_time for state in held]
-        known = [last for last in lasts if last is not None]
-        if instant is not None and len(known) == len(lasts):
-            if known and max(known) >= instant:
-                return None  # a duplicate: skipped by the per-bar path
-        elif any(last is not None and t <= last for t, last in zip(times, lasts, strict=True)):
+        if any(last is not None and t <= last for t, last in zip(times, lasts, strict=True)):
             return None
         try:
-            t_min = (
-                np.full(len(tokens), epoch_minute(instant), dtype=np.int64)
-                if instant is not None
-                else np.fromiter(map(epoch_minute, times), dtype=np.int64, count=len(times))
-            )
+            t_min = np.fromiter(map(epoch_minute, times), dtype=np.int64, count=len(times))
         except DataValidationError:
             return None  # the per-bar path says which bar
         began = time.perf_counter()
@@ -542,14 +575,30 @@ class LiveEngine:
         share = (time.perf_counter() - began) / len(tokens)
         if errors.count(None) != len(errors):  # rare: the per-bar path's refusal, on the bank's result
             return self._after_refusals(block, held, matrix, errors, share, closed_at)
-        n = len(tokens)
+        self._gate = None  # its newest instants are recorded bar by bar only on the per-bar path
+        return self._columns_folded(block, lambda: held, matrix, share, closed_at)
+
+    def _columns_folded(
+        self,
+        block: ClosedBars,
+        held: Callable[[], list[InstrumentState]],
+        matrix: np.ndarray,
+        share: float,
+        closed_at: float,
+    ) -> list[Signal | None]:
+        """A minute the bank stepped from the columns: its signals now, the rest deferred."""
+        n = len(block.tokens)
         self._deferred.append(partial(_observe_each, self.hooks.on_features, share, n))
         self._deferred.append(partial(self._settle_columns, block, held, matrix))
-        signals = self._emit_many(self._score_columns(tokens, times, matrix, report_later=True), closed_at)
+        signals = self._emit_many(
+            self._score_columns(block.tokens, block.times, matrix, report_later=True), closed_at
+        )
         self._deferred.append(partial(self._longer_columns, block, matrix, closed_at))
         return list(signals)
 
-    def _settle_columns(self, block: ClosedBars, held: Sequence[InstrumentState], matrix: np.ndarray) -> None:
+    def _settle_columns(
+        self, block: ClosedBars, held_of: Callable[[], list[InstrumentState]], matrix: np.ndarray
+    ) -> None:
         """The rest of a minute :meth:`_process_columns` folded: its bars become their instruments'
         newest, then their candles, roll-ups and feature rows are queued: the rows of :meth:`_record`
         and :meth:`_commit_many` on the same bars (tested), read from the columns where they can be.
@@ -558,6 +607,7 @@ class LiveEngine:
         rows are the bars as they are and the feature rows are mapped over the columns, with no
         per-bar Python besides the session state; otherwise :meth:`_commit_many`'s loop does it."""
         bars = block.bars()
+        held = held_of()
         for state, t, bar in zip(held, block.times, bars, strict=True):  # _record, from the columns
             state.last_time = t
             state.session.push(bar)
@@ -889,9 +939,12 @@ class LiveEngine:
     def _record(self, done: Sequence[tuple[InstrumentState, Bar, np.ndarray]]) -> None:
         """Folded bars (at most one per instrument) become their instruments' newest: the next bar's
         duplicate check and a rewind read this at once, even while the rest is deferred."""
+        gate = self._gate
         for state, bar, _ in done:
             state.last_time = bar.candle.time
             state.session.push(bar)
+            if gate is not None:
+                gate.record_one(state.token, state.last_time)
         self.bars += len(done)
 
     def _commit_many(self, done: Sequence[tuple[InstrumentState, Bar, np.ndarray]]) -> None:
@@ -959,6 +1012,7 @@ class LiveEngine:
             frame["time"] = pd.to_datetime(frame["time"], utc=True).dt.tz_convert(IST)
             state.stream = self.calculator.open_stream(frame)
             self.bank.attach(state.token, state.stream)
+            self._gate = None
             values = self.calculator.compute(frame).iloc[0, 1:].to_numpy(dtype=np.float64)
             return np.asarray(values, dtype=np.float64)
         return state.stream.update(bar)
@@ -988,6 +1042,7 @@ class LiveEngine:
         if self._rollup_span:
             self.rollup.restore(token, state.candles_before(first, self._rollup_span))
         state.session.truncate(state.session.before(first))
+        self._gate = None
         state.stream = self.calculator.open_stream(frame) if len(frame) else None
         if state.stream is not None:
             self.bank.attach(token, state.stream)  # the re-opened stream takes over the bank row
