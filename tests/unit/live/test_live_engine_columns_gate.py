@@ -53,26 +53,40 @@ def _engine(
     return engine
 
 
-def _gate_bytes(gate: ColumnsGate[Any]) -> tuple[bytes, ...]:
-    return (gate.tokens.tobytes(), gate.rows.tobytes(), gate.banked.tobytes(), gate.last_us.tobytes())
-
-
 def _assert_gate_is_current(engine: LiveEngine) -> None:
+    """The kept gate holds what one built afresh from the engine's instruments holds."""
+    fresh: ColumnsGate[Any] = ColumnsGate()
+    for token, state in engine._states.items():
+        banked = state.stream is not None and engine.bank.stream(token) is state.stream
+        fresh.put(token, state, engine.bank.row(token), banked, state.last_time)
     kept = engine._gate
-    if kept is None:
-        return
-    fresh = ColumnsGate(engine._states, engine.bank.row, engine.bank.stream)
-    assert _gate_bytes(kept) == _gate_bytes(fresh)
+    assert [a.tobytes() for a in kept.arrays()] == [a.tobytes() for a in fresh.arrays()]
     assert all(a is b for a, b in zip(kept.states, fresh.states, strict=True))
 
 
 def test_the_kept_gate_equals_a_fresh_one_and_its_minutes_equal_the_object_paths_rows(
-    calc: FeatureCalculator, step: SignalStep, frames: dict[int, pd.DataFrame]
+    calc: FeatureCalculator,
+    step: SignalStep,
+    frames: dict[int, pd.DataFrame],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     bars = {t: frame_bars(t, f.iloc[HIST:]) for t, f in frames.items()}
     objects: list[Any] = []
     columns: list[Any] = []
     e1, e2 = _engine(calc, step, frames, objects), _engine(calc, step, frames, columns)
+    calls: list[bool] = []
+    admit = ColumnsGate.admit
+
+    def counted(self: ColumnsGate[Any], tokens: Any, instant: datetime) -> Any:
+        got = admit(self, tokens, instant)
+        calls.append(got is not None)
+        return got
+
+    monkeypatch.setattr(ColumnsGate, "admit", counted)
+
+    def admitted(_: LiveEngine) -> int:
+        return int(bool(calls) and calls.pop())
+
     gated = 0
     for m in range(LIVE):
         minute = [bars[t][m] for t in TOKENS]
@@ -95,7 +109,7 @@ def test_the_kept_gate_equals_a_fresh_one_and_its_minutes_equal_the_object_paths
         e1.settle()
         e2.settle()
         _assert_gate_is_current(e2)
-        gated += e2._gate is not None
+        gated += admitted(e2)
     assert gated >= LIVE - 3  # the gate served the usual minutes
     assert [_row(*r) for r in objects] == [_row(*r) for r in columns]
     assert (e1.bars, e1.signals, e1.errors, e1.rewinds) == (e2.bars, e2.signals, e2.errors, e2.rewinds)
@@ -114,15 +128,13 @@ T0 = datetime(2025, 1, 6, 9, 20, tzinfo=IST)
 
 
 def _gate() -> ColumnsGate[_State]:
-    streams = {10: object(), 20: object(), 30: object(), 40: object()}
-    states = {
-        10: _State(streams[10], T0 - timedelta(minutes=1)),
-        20: _State(streams[20], None),
-        30: _State(streams[30], T0 - timedelta(minutes=5)),
-        40: _State(object(), T0 - timedelta(minutes=1)),  # its bank row holds another stream
-    }
-    rows = {10: 2, 20: 0, 30: 1, 40: 3}
-    return ColumnsGate(states, rows.get, streams.get)
+    gate: ColumnsGate[_State] = ColumnsGate(capacity=2)  # grown as instruments are put
+    gate.put(30, _State(object(), T0 - timedelta(minutes=5)), 1, True, T0 - timedelta(minutes=5))
+    gate.put(10, _State(object(), T0 - timedelta(minutes=1)), 2, True, T0 - timedelta(minutes=1))
+    gate.put(20, _State(object(), None), 0, True, None)
+    gate.put(40, _State(object(), T0 - timedelta(minutes=1)), 3, False, T0)  # its row holds another stream
+    gate.put(50, _State(None, None), None, True, None)  # no bank row
+    return gate
 
 
 def test_the_gate_admits_a_minute_of_open_banked_instruments_each_bar_newer_with_their_bank_rows() -> None:
@@ -130,8 +142,8 @@ def test_the_gate_admits_a_minute_of_open_banked_instruments_each_bar_newer_with
     admitted = gate.admit([30, 10, 20], T0)
     assert admitted is not None
     assert admitted.rows.tolist() == [1, 2, 0]
-    assert [gate.states.index(s) for s in gate.held(admitted)] == [2, 0, 1]
-    assert gate.last_us.tolist()[1] == NO_BAR
+    assert [gate.states.index(s) for s in gate.held(admitted)] == [0, 1, 2]
+    assert gate.arrays()[2].tolist()[2] == NO_BAR
 
 
 def test_the_gate_refuses_a_token_twice_an_unknown_or_unbanked_instrument_and_a_duplicate_bar() -> None:
@@ -142,6 +154,17 @@ def test_the_gate_refuses_a_token_twice_an_unknown_or_unbanked_instrument_and_a_
     assert gate.admit([10, 40], T0) is None
     assert gate.admit([10, 30], T0 - timedelta(minutes=1)) is None  # 10's newest opened then
     assert gate.admit([30], T0 - timedelta(minutes=1)) is not None
+    assert gate.admit([], T0) is None
+
+
+def test_an_instrument_put_again_replaces_its_slot_and_a_new_one_is_found_after_it_sorts() -> None:
+    gate = _gate()
+    gate.put(40, _State(object(), None), 3, True, None)  # its stream re-opened and banked
+    assert gate.admit([10, 40], T0) is not None
+    gate.put(5, _State(object(), None), 4, True, None)
+    admitted = gate.admit([5, 10], T0)
+    assert admitted is not None and admitted.rows.tolist() == [4, 2]
+    assert len(gate) == 6
 
 
 def test_recorded_bars_become_the_newest_a_later_minute_is_checked_against() -> None:

@@ -319,9 +319,9 @@ class LiveEngine:
         self._states: dict[int, InstrumentState] = {}
         # Every instrument's compiled-step state in one set of arrays: process_many steps them at once.
         self.bank = FeatureBank(calculator.layout)
-        # The columns path's admission check as arrays, built at a columns minute and dropped when an
-        # instrument or stream is opened or rewound (columns_gate.py).
-        self._gate: ColumnsGate[InstrumentState] | None = None
+        # The columns path's admission check as arrays, kept as instruments open, rewind and fold bars
+        # (columns_gate.py).
+        self._gate: ColumnsGate[InstrumentState] = ColumnsGate()
         self._bank_loaded = False  # whether the bank's compiled step ran once (_load_bank_step)
         self.bars = 0
         self.signals = 0
@@ -332,7 +332,6 @@ class LiveEngine:
     def open_instrument(self, token: int, history: pd.DataFrame) -> InstrumentState:
         """Open the stream of ``token`` on its stored 1m history (from the anchor, oldest first)."""
         self.settle()
-        self._gate = None
         history = history.reset_index(drop=True)
         stream = self.calculator.open_stream(history) if len(history) else None
         last = history["time"].iloc[-1].to_pydatetime() if len(history) else None
@@ -347,11 +346,18 @@ class LiveEngine:
             token, StoredBars.of(history), stream, last, pack_phase=len(self._states) % PACK_EVERY
         )
         self._states[token] = state
+        self._gate_put(state)
         self._prime(token, history)
         if last is not None and self._rollup_span:
             # A restart mid-bucket: the stored bars of the open buckets count toward their roll-ups.
             self.rollup.restore(token, history_candles(token, history.tail(self._rollup_span)))
         return state
+
+    def _gate_put(self, state: InstrumentState) -> None:
+        """The columns gate takes ``state``'s instrument as it is now (opened, rewound, stream opened)."""
+        token = state.token
+        banked = state.stream is not None and self.bank.stream(token) is state.stream
+        self._gate.put(token, state, self.bank.row(token), banked, state.last_time)
 
     def _load_bank_step(self, stream: FeatureStream, last: datetime | None, close: float) -> None:
         """Run the bank's compiled step once, now, on a copy of ``stream`` in a scratch bank.
@@ -523,8 +529,6 @@ class LiveEngine:
         if instant is None:  # bars of several instants (rare): the checks bar by bar
             return self._process_mixed_columns(block, closed_at)
         gate = self._gate
-        if gate is None:
-            gate = self._gate = ColumnsGate(self._states, self.bank.row, self.bank.stream)
         try:
             minute = epoch_minute(instant)
         except DataValidationError:
@@ -546,10 +550,8 @@ class LiveEngine:
     ) -> list[InstrumentState]:
         """The states of a minute the gate admitted (in the minute's deferred rest, off the signals'
         path); its bars become their instruments' newest in the gate as they do in the states."""
-        held = gate.held(admitted)
-        if self._gate is gate:
-            gate.record(admitted, instant)
-        return held
+        gate.record(admitted, instant)
+        return gate.held(admitted)
 
     def _process_mixed_columns(self, block: ClosedBars, closed_at: float) -> list[Signal | None] | None:
         """:meth:`_process_columns` of bars that do not share one open instant: each bar checked."""
@@ -575,8 +577,13 @@ class LiveEngine:
         share = (time.perf_counter() - began) / len(tokens)
         if errors.count(None) != len(errors):  # rare: the per-bar path's refusal, on the bank's result
             return self._after_refusals(block, held, matrix, errors, share, closed_at)
-        self._gate = None  # its newest instants are recorded bar by bar only on the per-bar path
-        return self._columns_folded(block, lambda: held, matrix, share, closed_at)
+        return self._columns_folded(block, partial(self._mixed_held, held, times), matrix, share, closed_at)
+
+    def _mixed_held(self, held: list[InstrumentState], times: Sequence[datetime]) -> list[InstrumentState]:
+        """The states of a minute :meth:`_process_mixed_columns` folded; the gate records its bars."""
+        for state, t in zip(held, times, strict=True):
+            self._gate.record_one(state.token, t)
+        return held
 
     def _columns_folded(
         self,
@@ -939,12 +946,11 @@ class LiveEngine:
     def _record(self, done: Sequence[tuple[InstrumentState, Bar, np.ndarray]]) -> None:
         """Folded bars (at most one per instrument) become their instruments' newest: the next bar's
         duplicate check and a rewind read this at once, even while the rest is deferred."""
-        gate = self._gate
+        record = self._gate.record_one
         for state, bar, _ in done:
             state.last_time = bar.candle.time
             state.session.push(bar)
-            if gate is not None:
-                gate.record_one(state.token, state.last_time)
+            record(state.token, state.last_time)
         self.bars += len(done)
 
     def _commit_many(self, done: Sequence[tuple[InstrumentState, Bar, np.ndarray]]) -> None:
@@ -1012,7 +1018,7 @@ class LiveEngine:
             frame["time"] = pd.to_datetime(frame["time"], utc=True).dt.tz_convert(IST)
             state.stream = self.calculator.open_stream(frame)
             self.bank.attach(state.token, state.stream)
-            self._gate = None
+            self._gate_put(state)
             values = self.calculator.compute(frame).iloc[0, 1:].to_numpy(dtype=np.float64)
             return np.asarray(values, dtype=np.float64)
         return state.stream.update(bar)
@@ -1042,11 +1048,11 @@ class LiveEngine:
         if self._rollup_span:
             self.rollup.restore(token, state.candles_before(first, self._rollup_span))
         state.session.truncate(state.session.before(first))
-        self._gate = None
         state.stream = self.calculator.open_stream(frame) if len(frame) else None
         if state.stream is not None:
             self.bank.attach(token, state.stream)  # the re-opened stream takes over the bank row
         state.last_time = frame["time"].iloc[-1].to_pydatetime() if len(frame) else None
+        self._gate_put(state)
         self._prime(token, frame)
         self.rewinds += 1
         for scorer in self.timeframes:
