@@ -101,6 +101,15 @@ _new_candle = positional(Candle)
 _new_bar = positional(Bar)
 _TOKEN = itemgetter(0)
 _GROUP_OPEN_TIME = attrgetter("open_time")
+_STATE_BAR = attrgetter("bar")
+_BAR_OPEN_TIME = attrgetter("open_time")
+_BAR_OPEN = attrgetter("open")
+_BAR_HIGH = attrgetter("high")
+_BAR_LOW = attrgetter("low")
+_BAR_CLOSE = attrgetter("close")
+_BAR_OI = attrgetter("oi")
+_BAR_BOOKS = attrgetter("books")
+_BAR_OBI = attrgetter("obi")
 
 
 def _open_time(due: tuple[int, _InstrumentState]) -> datetime:
@@ -148,14 +157,18 @@ class ClosedBars(Sequence[Bar]):
         volumes: list[int],
         ois: list[int | None],
         obis: list[float],
+        *,
+        one_instant: bool = False,
     ) -> None:
         self.timeframe, self.source = timeframe, source
         self.tokens, self.times = tokens, times
         self.opens, self.highs, self.lows, self.closes = opens, highs, lows, closes
         self.volumes, self.ois, self.obis = volumes, ois, obis
         first = times[0] if times else None
-        # An equality scan, not a set: hashing an aware datetime asks its zone for the offset.
-        self.instant = first if all(t == first for t in times) else None
+        # ``one_instant``: the caller knows every bar opened at one instant (the candle builder's
+        # close of one open group), so no scan. Else an equality scan, not a set: hashing an aware
+        # datetime asks its zone for the offset.
+        self.instant = first if one_instant or all(t == first for t in times) else None
         self._bars: list[Bar] | None = None
 
     @classmethod
@@ -372,18 +385,20 @@ class CandleBuilder:
             in_order = sorted(group.states)
             tokens += in_order
             states += map(group.states.__getitem__, in_order)
-        times: list[datetime] = []
-        opens: list[float] = []
-        highs: list[float] = []
-        lows: list[float] = []
-        closes: list[float] = []
+        # The bars' numbers read field by field, each a C-level map over the minute's bars: one pass
+        # over the (cold) bar objects loads them, the next passes find them in cache, with no
+        # interpreted append per field per bar. Only the state change stays a loop.
+        bars: list[_Bar] = list(map(_STATE_BAR, states))
+        times: list[datetime] = list(map(_BAR_OPEN_TIME, bars))
+        opens: list[float] = list(map(_BAR_OPEN, bars))
+        highs: list[float] = list(map(_BAR_HIGH, bars))
+        lows: list[float] = list(map(_BAR_LOW, bars))
+        closes: list[float] = list(map(_BAR_CLOSE, bars))
+        ois: list[int | None] = list(map(_BAR_OI, bars))
+        books: list[list[Depth]] = list(map(_BAR_BOOKS, bars))
+        defaults: list[float] = list(map(_BAR_OBI, bars))
         volumes: list[int] = []
-        ois: list[int | None] = []
-        books: list[list[Depth]] = []
-        defaults: list[float] = []
-        for state in states:
-            bar = state.bar
-            assert bar is not None  # a group holds open bars only
+        for state, bar in zip(states, bars, strict=True):
             last_volume = bar.last_volume
             if last_volume is None:
                 volumes.append(0)
@@ -396,18 +411,11 @@ class CandleBuilder:
             state.closed_until = bar.end_time
             state.closed_open = bar.open_time
             state.closed_by_feed = True
-            times.append(bar.open_time)
-            opens.append(bar.open)
-            highs.append(bar.high)
-            lows.append(bar.low)
-            closes.append(bar.close)
-            ois.append(bar.oi)
-            books.append(bar.books)
-            defaults.append(bar.obi)
         obis = newest_imbalances(books, defaults)
         return ClosedBars(
-            self.timeframe, self.source, tokens, times, opens, highs, lows, closes, volumes, ois, obis
-        )
+            self.timeframe, self.source, tokens, times, opens, highs, lows, closes, volumes, ois, obis,
+            one_instant=len(due) == 1,
+        )  # fmt: skip
 
     def flush(self) -> list[Bar]:
         """Close every open bar now (end of session or shutdown)."""
