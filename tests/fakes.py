@@ -785,3 +785,14 @@ class RecordingTaskRunner:
     def run_task(self, task: Callable[[], object]) -> _RecordedTask:
         self.started.append(task)
         return _RecordedTask(task, self)
+
+
+class RecordingSignalWrites:
+    """The write half of ``ports.SignalRepository`` that keeps each batch and its latencies as given."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[list[Signal], list[float] | None]] = []
+
+    async def add_many(self, signals: Sequence[Signal], latency_ms: Sequence[float] | None = None) -> int:
+        self.batches.append((list(signals), None if latency_ms is None else list(latency_ms)))
+        return len(signals)
