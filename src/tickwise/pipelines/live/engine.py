@@ -145,9 +145,10 @@ class SignalStep:
         delta = self.timeframe.delta
         first = times[0] if n else None
         available: Iterable[datetime]
-        # An equality scan, not a dict of instants: hashing an aware datetime asks its zone for the
-        # offset. A minute's bars share their open instant, so one available_at serves them all.
-        if first is not None and all(t == first for t in times):
+        # An equality count (list.count, C-level), not a dict of instants: hashing an aware datetime
+        # asks its zone for the offset. A minute's bars share their open instant, so one available_at
+        # serves them all.
+        if first is not None and times.count(first) == n:
             available = repeat(first + delta, n)
         else:
             ats: dict[datetime, datetime] = {}
