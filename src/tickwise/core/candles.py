@@ -101,15 +101,6 @@ _new_candle = positional(Candle)
 _new_bar = positional(Bar)
 _TOKEN = itemgetter(0)
 _GROUP_OPEN_TIME = attrgetter("open_time")
-_STATE_BAR = attrgetter("bar")
-_BAR_OPEN_TIME = attrgetter("open_time")
-_BAR_OPEN = attrgetter("open")
-_BAR_HIGH = attrgetter("high")
-_BAR_LOW = attrgetter("low")
-_BAR_CLOSE = attrgetter("close")
-_BAR_OI = attrgetter("oi")
-_BAR_BOOKS = attrgetter("books")
-_BAR_OBI = attrgetter("obi")
 
 
 def _open_time(due: tuple[int, _InstrumentState]) -> datetime:
@@ -385,20 +376,18 @@ class CandleBuilder:
             in_order = sorted(group.states)
             tokens += in_order
             states += map(group.states.__getitem__, in_order)
-        # The bars' numbers read field by field, each a C-level map over the minute's bars: one pass
-        # over the (cold) bar objects loads them, the next passes find them in cache, with no
-        # interpreted append per field per bar. Only the state change stays a loop.
-        bars: list[_Bar] = list(map(_STATE_BAR, states))
-        times: list[datetime] = list(map(_BAR_OPEN_TIME, bars))
-        opens: list[float] = list(map(_BAR_OPEN, bars))
-        highs: list[float] = list(map(_BAR_HIGH, bars))
-        lows: list[float] = list(map(_BAR_LOW, bars))
-        closes: list[float] = list(map(_BAR_CLOSE, bars))
-        ois: list[int | None] = list(map(_BAR_OI, bars))
-        books: list[list[Depth]] = list(map(_BAR_BOOKS, bars))
-        defaults: list[float] = list(map(_BAR_OBI, bars))
+        times: list[datetime] = []
+        opens: list[float] = []
+        highs: list[float] = []
+        lows: list[float] = []
+        closes: list[float] = []
         volumes: list[int] = []
-        for state, bar in zip(states, bars, strict=True):
+        ois: list[int | None] = []
+        books: list[list[Depth]] = []
+        defaults: list[float] = []
+        for state in states:
+            bar = state.bar
+            assert bar is not None  # a group holds open bars only
             last_volume = bar.last_volume
             if last_volume is None:
                 volumes.append(0)
@@ -411,6 +400,14 @@ class CandleBuilder:
             state.closed_until = bar.end_time
             state.closed_open = bar.open_time
             state.closed_by_feed = True
+            times.append(bar.open_time)
+            opens.append(bar.open)
+            highs.append(bar.high)
+            lows.append(bar.low)
+            closes.append(bar.close)
+            ois.append(bar.oi)
+            books.append(bar.books)
+            defaults.append(bar.obi)
         obis = newest_imbalances(books, defaults)
         return ClosedBars(
             self.timeframe, self.source, tokens, times, opens, highs, lows, closes, volumes, ois, obis,
