@@ -793,3 +793,14 @@ class IdleDaskClient:
     time (a client is asked for more only once the deadline has passed)."""
 
     futures: dict[object, object] = field(default_factory=dict)
+
+
+class RecordingSignalWrites:
+    """The write half of ``ports.SignalRepository`` that keeps each batch and its latencies as given."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[list[Signal], list[float] | None]] = []
+
+    async def add_many(self, signals: Sequence[Signal], latency_ms: Sequence[float] | None = None) -> int:
+        self.batches.append((list(signals), None if latency_ms is None else list(latency_ms)))
+        return len(signals)

@@ -148,14 +148,18 @@ class ClosedBars(Sequence[Bar]):
         volumes: list[int],
         ois: list[int | None],
         obis: list[float],
+        *,
+        one_instant: bool = False,
     ) -> None:
         self.timeframe, self.source = timeframe, source
         self.tokens, self.times = tokens, times
         self.opens, self.highs, self.lows, self.closes = opens, highs, lows, closes
         self.volumes, self.ois, self.obis = volumes, ois, obis
         first = times[0] if times else None
-        # An equality scan, not a set: hashing an aware datetime asks its zone for the offset.
-        self.instant = first if all(t == first for t in times) else None
+        # ``one_instant``: the caller knows every bar opened at one instant (the candle builder's
+        # close of one open group), so no scan. Else an equality scan, not a set: hashing an aware
+        # datetime asks its zone for the offset.
+        self.instant = first if one_instant or all(t == first for t in times) else None
         self._bars: list[Bar] | None = None
 
     @classmethod
@@ -406,8 +410,9 @@ class CandleBuilder:
             defaults.append(bar.obi)
         obis = newest_imbalances(books, defaults)
         return ClosedBars(
-            self.timeframe, self.source, tokens, times, opens, highs, lows, closes, volumes, ois, obis
-        )
+            self.timeframe, self.source, tokens, times, opens, highs, lows, closes, volumes, ois, obis,
+            one_instant=len(due) == 1,
+        )  # fmt: skip
 
     def flush(self) -> list[Bar]:
         """Close every open bar now (end of session or shutdown)."""

@@ -12,8 +12,9 @@ is not the same as "a balanced book" (0).
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
-from itertools import compress
+from itertools import compress, repeat
 
 import numpy as np
 
@@ -69,12 +70,20 @@ def newest_imbalances(books_per_bar: Sequence[Sequence[Depth]], defaults: Sequen
     newest = [books[-1] if books else None for books in books_per_bar]
     kind = type(next((d for d in newest if d is not None), None))
     many = getattr(kind, "quantity_sums_many", None)
-    mask = [type(d) is kind for d in newest] if many is not None else [False] * len(newest)
-    batch = list(compress(newest, mask))
+    # The books' types compared in C-level maps; every bar's newest book of the one kind (the usual
+    # minute) needs no mask at all.
+    kinds = list(map(type, newest))
+    every = many is not None and kinds.count(kind) == len(kinds)
+    if every:
+        mask: list[bool] = [True] * len(newest)
+        batch = newest
+    else:
+        mask = list(map(operator.is_, kinds, repeat(kind))) if many is not None else [False] * len(newest)
+        batch = list(compress(newest, mask))
     out = np.array(defaults, dtype=np.float64)
     left: list[int] = []  # bars whose obi the batch did not give
     if batch and many is not None:
-        rows = np.flatnonzero(mask)
+        rows = np.arange(len(newest)) if every else np.flatnonzero(mask)
         bid, ask = many(batch, OBI_LEVELS)
         total = bid + ask
         booked = total > 0

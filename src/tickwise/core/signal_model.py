@@ -97,12 +97,16 @@ class SignalModel:
         if x.ndim == 1:
             x = x.reshape(1, -1)
         ready = signal_ready(x)
-        probs = self.predictor.predict_matrix(x[ready])
+        # Every bar ready (a live minute's usual case): the rows as they are, not a masked copy of all
+        # of them (about 0.3 ms per 3,000 x 119 block, taken twice).
+        every = bool(ready.all())
+        x_ready = x if every else x[ready]
+        probs = self.predictor.predict_matrix(x_ready)
         values = {
             name: np.asarray(regime[name], dtype=np.float64)[ready] for name in self.generator.regime_features
         }
         batch = self.generator.generate(probs[:, 0], probs[:, 1], values)
-        meta_prob, meta_scale = self._meta(x[ready], probs, batch)
+        meta_prob, meta_scale = self._meta(x_ready, probs, batch)
         return ScoredBars(ready=ready, batch=batch, meta_prob=meta_prob, meta_size=meta_scale)
 
     def _meta(self, x: np.ndarray, probs: np.ndarray, batch: SignalBatch) -> tuple[np.ndarray, np.ndarray]:

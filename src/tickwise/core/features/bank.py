@@ -101,6 +101,10 @@ class FeatureBank:
         row = self._row_of.get(key)
         return None if row is None else self._streams[row]
 
+    def row(self, key: int) -> int | None:
+        """The bank row of ``key`` (rows never move once given), or None."""
+        return self._row_of.get(key)
+
     def _bind(self, row: int, stream: FeatureStream) -> None:
         stream.bind(
             self.ist[row], self.fst[row], self.ring[row], self.col[row], self.fin_bars[row],
@@ -147,7 +151,8 @@ class FeatureBank:
                 except DataValidationError as exc:
                     errors[j] = exc
                     parsed[j] = False
-        return self._update(keys, raw_times, t_min, vals, parsed, errors)
+        rows = np.fromiter(map(self._row_of.__getitem__, keys), dtype=np.int64, count=k)
+        return self._update(rows, raw_times, t_min, vals, parsed, errors)
 
     def update_columns(
         self, keys: Sequence[int], times: Sequence[Any], t_min: np.ndarray, values: np.ndarray
@@ -160,19 +165,36 @@ class FeatureBank:
         k = len(keys)
         if len(times) != k or t_min.shape != (k,) or values.shape != (k, 6):
             raise ValueError(f"{k} keys need {k} times, epoch minutes and value rows")
-        return self._update(keys, times, t_min, values, np.ones(k, dtype=bool), [None] * k)
+        rows = np.fromiter(map(self._row_of.__getitem__, keys), dtype=np.int64, count=k)
+        return self._update(rows, times, t_min, values, np.ones(k, dtype=bool), [None] * k)
+
+    def update_rows(
+        self, rows: np.ndarray, times: Sequence[Any], t_min: np.ndarray, values: np.ndarray
+    ) -> tuple[np.ndarray, list[DataValidationError | None]]:
+        """:meth:`update_columns` of bars given by bank row (:meth:`row` of each key) rather than by
+        key: the caller has the rows already (the live engine keeps them between minutes), so no
+        lookup per bar. The same checks, step and rows."""
+        k = rows.shape[0]
+        if rows.ndim != 1 or len(times) != k or t_min.shape != (k,) or values.shape != (k, 6):
+            raise ValueError(f"{k} rows need {k} times, epoch minutes and value rows")
+        if k and (int(rows.min()) < 0 or int(rows.max()) >= len(self._streams)):
+            raise ValueError("update_rows takes rows the bank has given")
+        if np.unique(rows).shape[0] != k:
+            raise ValueError("update_many takes at most one bar per instrument per call")
+        return self._update(
+            rows.astype(np.int64, copy=False), times, t_min, values, np.ones(k, dtype=bool), [None] * k
+        )
 
     def _update(
         self,
-        keys: Sequence[int],
+        rows: np.ndarray,
         raw_times: Sequence[Any],
         t_min: np.ndarray,
         vals: np.ndarray,
         parsed: np.ndarray,
         errors: list[DataValidationError | None],
     ) -> tuple[np.ndarray, list[DataValidationError | None]]:
-        k = len(keys)
-        rows = np.fromiter(map(self._row_of.__getitem__, keys), dtype=np.int64, count=k)
+        k = rows.shape[0]
         ohlcv = vals[:, :5]
         with np.errstate(invalid="ignore"):
             finite = np.isfinite(ohlcv).all(axis=1) & (ohlcv[:, 3] > 0.0)

@@ -55,6 +55,7 @@ from tickwise.domain.signal import Signal
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 from tickwise.observability.hooks import NullHooks
+from tickwise.pipelines.live.columns_gate import Admitted, ColumnsGate
 from tickwise.pipelines.live.fast_rows import new_signal, positional
 from tickwise.pipelines.live.regimes import LiveRegimes
 from tickwise.pipelines.live.session_bars import PACK_EVERY, SessionBars
@@ -144,9 +145,10 @@ class SignalStep:
         delta = self.timeframe.delta
         first = times[0] if n else None
         available: Iterable[datetime]
-        # An equality scan, not a dict of instants: hashing an aware datetime asks its zone for the
-        # offset. A minute's bars share their open instant, so one available_at serves them all.
-        if first is not None and all(t == first for t in times):
+        # An equality count (list.count, C-level), not a dict of instants: hashing an aware datetime
+        # asks its zone for the offset. A minute's bars share their open instant, so one available_at
+        # serves them all.
+        if first is not None and times.count(first) == n:
             available = repeat(first + delta, n)
         else:
             ats: dict[datetime, datetime] = {}
@@ -318,6 +320,9 @@ class LiveEngine:
         self._states: dict[int, InstrumentState] = {}
         # Every instrument's compiled-step state in one set of arrays: process_many steps them at once.
         self.bank = FeatureBank(calculator.layout)
+        # The columns path's admission check as arrays, kept as instruments open, rewind and fold bars
+        # (columns_gate.py).
+        self._gate: ColumnsGate[InstrumentState] = ColumnsGate()
         self._bank_loaded = False  # whether the bank's compiled step ran once (_load_bank_step)
         self.bars = 0
         self.signals = 0
@@ -342,11 +347,18 @@ class LiveEngine:
             token, StoredBars.of(history), stream, last, pack_phase=len(self._states) % PACK_EVERY
         )
         self._states[token] = state
+        self._gate_put(state)
         self._prime(token, history)
         if last is not None and self._rollup_span:
             # A restart mid-bucket: the stored bars of the open buckets count toward their roll-ups.
             self.rollup.restore(token, history_candles(token, history.tail(self._rollup_span)))
         return state
+
+    def _gate_put(self, state: InstrumentState) -> None:
+        """The columns gate takes ``state``'s instrument as it is now (opened, rewound, stream opened)."""
+        token = state.token
+        banked = state.stream is not None and self.bank.stream(token) is state.stream
+        self._gate.put(token, state, self.bank.row(token), banked, state.last_time)
 
     def _load_bank_step(self, stream: FeatureStream, last: datetime | None, close: float) -> None:
         """Run the bank's compiled step once, now, on a copy of ``stream`` in a scratch bank.
@@ -512,7 +524,40 @@ class LiveEngine:
         path. A bar the bank refuses (not finite) goes through the per-bar path's refusal.
         """
         tokens, times = block.tokens, block.times
-        if not tokens or len(set(tokens)) != len(tokens):
+        if not tokens:
+            return None
+        instant = block.instant
+        if instant is None:  # bars of several instants (rare): the checks bar by bar
+            return self._process_mixed_columns(block, closed_at)
+        gate = self._gate
+        try:
+            minute = epoch_minute(instant)
+        except DataValidationError:
+            return None  # the per-bar path says which bar
+        admitted = gate.admit(tokens, instant)
+        if admitted is None:
+            return None  # a token twice, a new or unbanked instrument, or a duplicate: the per-bar path
+        t_min = np.full(len(tokens), minute, dtype=np.int64)
+        began = time.perf_counter()
+        matrix, errors = self.bank.update_rows(admitted.rows, times, t_min, block.values)
+        share = (time.perf_counter() - began) / len(tokens)
+        if errors.count(None) != len(errors):  # rare: the per-bar path's refusal, on the bank's result
+            return self._after_refusals(block, gate.held(admitted), matrix, errors, share, closed_at)
+        held = partial(self._gated_held, gate, admitted, instant)
+        return self._columns_folded(block, held, matrix, share, closed_at)
+
+    def _gated_held(
+        self, gate: ColumnsGate[InstrumentState], admitted: Admitted, instant: datetime
+    ) -> list[InstrumentState]:
+        """The states of a minute the gate admitted (in the minute's deferred rest, off the signals'
+        path); its bars become their instruments' newest in the gate as they do in the states."""
+        gate.record(admitted, instant)
+        return gate.held(admitted)
+
+    def _process_mixed_columns(self, block: ClosedBars, closed_at: float) -> list[Signal | None] | None:
+        """:meth:`_process_columns` of bars that do not share one open instant: each bar checked."""
+        tokens, times = block.tokens, block.times
+        if len(set(tokens)) != len(tokens):
             return None  # two bars of an instrument: the per-bar path folds them in waves
         # The checks as C-level maps over the minute, not a Python loop per bar.
         try:
@@ -521,20 +566,11 @@ class LiveEngine:
             return None  # a new instrument: opened by the per-bar path
         if not self.bank.holds(tokens, [state.stream for state in held]):
             return None  # no banked stream yet: opened by the per-bar path
-        instant = block.instant
         lasts = [state.last_time for state in held]
-        known = [last for last in lasts if last is not None]
-        if instant is not None and len(known) == len(lasts):
-            if known and max(known) >= instant:
-                return None  # a duplicate: skipped by the per-bar path
-        elif any(last is not None and t <= last for t, last in zip(times, lasts, strict=True)):
+        if any(last is not None and t <= last for t, last in zip(times, lasts, strict=True)):
             return None
         try:
-            t_min = (
-                np.full(len(tokens), epoch_minute(instant), dtype=np.int64)
-                if instant is not None
-                else np.fromiter(map(epoch_minute, times), dtype=np.int64, count=len(times))
-            )
+            t_min = np.fromiter(map(epoch_minute, times), dtype=np.int64, count=len(times))
         except DataValidationError:
             return None  # the per-bar path says which bar
         began = time.perf_counter()
@@ -542,14 +578,35 @@ class LiveEngine:
         share = (time.perf_counter() - began) / len(tokens)
         if errors.count(None) != len(errors):  # rare: the per-bar path's refusal, on the bank's result
             return self._after_refusals(block, held, matrix, errors, share, closed_at)
-        n = len(tokens)
+        return self._columns_folded(block, partial(self._mixed_held, held, times), matrix, share, closed_at)
+
+    def _mixed_held(self, held: list[InstrumentState], times: Sequence[datetime]) -> list[InstrumentState]:
+        """The states of a minute :meth:`_process_mixed_columns` folded; the gate records its bars."""
+        for state, t in zip(held, times, strict=True):
+            self._gate.record_one(state.token, t)
+        return held
+
+    def _columns_folded(
+        self,
+        block: ClosedBars,
+        held: Callable[[], list[InstrumentState]],
+        matrix: np.ndarray,
+        share: float,
+        closed_at: float,
+    ) -> list[Signal | None]:
+        """A minute the bank stepped from the columns: its signals now, the rest deferred."""
+        n = len(block.tokens)
         self._deferred.append(partial(_observe_each, self.hooks.on_features, share, n))
         self._deferred.append(partial(self._settle_columns, block, held, matrix))
-        signals = self._emit_many(self._score_columns(tokens, times, matrix, report_later=True), closed_at)
+        signals = self._emit_many(
+            self._score_columns(block.tokens, block.times, matrix, report_later=True), closed_at
+        )
         self._deferred.append(partial(self._longer_columns, block, matrix, closed_at))
         return list(signals)
 
-    def _settle_columns(self, block: ClosedBars, held: Sequence[InstrumentState], matrix: np.ndarray) -> None:
+    def _settle_columns(
+        self, block: ClosedBars, held_of: Callable[[], list[InstrumentState]], matrix: np.ndarray
+    ) -> None:
         """The rest of a minute :meth:`_process_columns` folded: its bars become their instruments'
         newest, then their candles, roll-ups and feature rows are queued: the rows of :meth:`_record`
         and :meth:`_commit_many` on the same bars (tested), read from the columns where they can be.
@@ -558,6 +615,7 @@ class LiveEngine:
         rows are the bars as they are and the feature rows are mapped over the columns, with no
         per-bar Python besides the session state; otherwise :meth:`_commit_many`'s loop does it."""
         bars = block.bars()
+        held = held_of()
         for state, t, bar in zip(held, block.times, bars, strict=True):  # _record, from the columns
             state.last_time = t
             state.session.push(bar)
@@ -889,9 +947,11 @@ class LiveEngine:
     def _record(self, done: Sequence[tuple[InstrumentState, Bar, np.ndarray]]) -> None:
         """Folded bars (at most one per instrument) become their instruments' newest: the next bar's
         duplicate check and a rewind read this at once, even while the rest is deferred."""
+        record = self._gate.record_one
         for state, bar, _ in done:
             state.last_time = bar.candle.time
             state.session.push(bar)
+            record(state.token, state.last_time)
         self.bars += len(done)
 
     def _commit_many(self, done: Sequence[tuple[InstrumentState, Bar, np.ndarray]]) -> None:
@@ -959,6 +1019,7 @@ class LiveEngine:
             frame["time"] = pd.to_datetime(frame["time"], utc=True).dt.tz_convert(IST)
             state.stream = self.calculator.open_stream(frame)
             self.bank.attach(state.token, state.stream)
+            self._gate_put(state)
             values = self.calculator.compute(frame).iloc[0, 1:].to_numpy(dtype=np.float64)
             return np.asarray(values, dtype=np.float64)
         return state.stream.update(bar)
@@ -992,6 +1053,7 @@ class LiveEngine:
         if state.stream is not None:
             self.bank.attach(token, state.stream)  # the re-opened stream takes over the bank row
         state.last_time = frame["time"].iloc[-1].to_pydatetime() if len(frame) else None
+        self._gate_put(state)
         self._prime(token, frame)
         self.rewinds += 1
         for scorer in self.timeframes:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from operator import attrgetter
 from typing import Literal, Protocol
 
 import numpy as np
@@ -85,26 +87,40 @@ def signal_sink(
 
     async def write(rows: list[PendingSignal]) -> int:
         now = wall()
+        closed = list(map(_CLOSED_AT, rows))
+        signals = list(map(_SIGNAL, rows))
         # The stamp goes to the repository beside the signals, not into a copy of each signal (a
         # rebuild per signal: about 4 ms at 3,000 signals, between the candle close and the commit).
-        # A minute's signals share their close instant: one latency each, computed once per instant.
-        stamps: dict[float, float] = {}
-        latency_ms: list[float] = []
-        for p in rows:
-            ms = stamps.get(p.closed_at)
-            if ms is None:
-                ms = stamps[p.closed_at] = round((now - p.closed_at) * 1000.0, 3)
-            latency_ms.append(ms)
-        n = await repo.add_many([p.signal for p in rows], latency_ms)
+        # A minute's signals share their close instant (the usual batch): one latency for all of them,
+        # computed once, with no per-signal Python; otherwise one per close instant.
+        first = closed[0] if closed else 0.0
+        shared = closed.count(first) == len(closed)
+        latency_ms: list[float]
+        if shared:
+            latency_ms = [round((now - first) * 1000.0, 3)] * len(closed)
+        else:
+            stamps: dict[float, float] = {}
+            latency_ms = []
+            for at in closed:
+                ms = stamps.get(at)
+                if ms is None:
+                    ms = stamps[at] = round((now - at) * 1000.0, 3)
+                latency_ms.append(ms)
+        n = await repo.add_many(signals, latency_ms)
         done = wall()
-        written = [done - p.closed_at for p in rows]
-        latencies.add_many([lat * 1000.0 for lat in written])
-        on_signal = hooks.on_signal
-        for p, lat in zip(rows, written, strict=True):
-            on_signal(p.signal.direction, lat)
+        written = [done - first] * len(closed) if shared else [done - at for at in closed]
+        latencies.add_many(
+            [(done - first) * 1000.0] * len(closed) if shared else [lat * 1000.0 for lat in written]
+        )
+        deque(map(hooks.on_signal, map(_DIRECTION, signals), written), maxlen=0)  # one call per signal
         return n
 
     return write
+
+
+_CLOSED_AT = attrgetter("closed_at")
+_SIGNAL = attrgetter("signal")
+_DIRECTION = attrgetter("direction")
 
 
 def signal_member_sink(repo: SignalMemberRepository) -> Callable[[list[MemberRow]], Awaitable[int]]:
