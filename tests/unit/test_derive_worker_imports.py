@@ -1,6 +1,6 @@
 """A derive pool worker imports the derive and nothing of training: the module its task and start-up
 live in (``bootstrap.derive_worker``) leaves LightGBM, scikit-learn, Dask, Optuna and MLflow out, which
-a third of each worker's CPU went to importing when the task lived in ``bootstrap.compute``."""
+each worker imported (about 1 CPU-s) when the task lived in ``bootstrap.compute``."""
 
 from __future__ import annotations
 

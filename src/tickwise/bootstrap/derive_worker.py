@@ -6,8 +6,8 @@ the worker process and runs ``pipelines.historical.instrument_derive.derive_inst
 repositories: a pool is never shipped, and the computation is the very function the inline path runs.
 
 This module is what a pool worker imports (the task's and its start-up's module), so it imports only
-the derive: not ``bootstrap.compute`` with the trainers, the fit pool, LightGBM and Dask (issue 14:
-those imports were a third of a derive worker's CPU).
+the derive: not ``bootstrap.compute`` with the trainers, the fit pool, LightGBM and scikit-learn (issue 14:
+about 1 CPU-s more per worker, of the 9-14 a worker uses in a run).
 """
 
 from __future__ import annotations

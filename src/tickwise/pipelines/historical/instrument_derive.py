@@ -2,8 +2,8 @@
 ``compute.scheduler`` worker.
 
 Kept apart from ``run.py`` so a derive worker imports only what the derive needs: not the training,
-out-of-sample and prediction steps, and with them LightGBM, scikit-learn and SciPy (issue 14: their
-import was a third of a derive worker's CPU).
+out-of-sample and prediction steps, and with them LightGBM and scikit-learn (issue 14: about 1 CPU-s
+per worker).
 """
 
 from __future__ import annotations
