@@ -1,9 +1,9 @@
 """Wiring of ``compute.scheduler``: the executor the derive step runs on, and the task each instrument
 becomes there; and of ``model_training.distributed``: the booster trainer of the training steps.
 
-A task receives the DSN, the calendar and the ``DeriveSpec`` (all picklable), opens its own small pool in
-the worker process and runs ``pipelines.historical.run.derive_instrument`` on the Timescale repositories:
-a pool is never shipped, and the computation is the very function the inline path runs.
+A task is ``bootstrap.derive_worker``'s: the DSN, the calendar and the ``DeriveSpec`` (all picklable), its
+own small pool in the worker process and ``derive_instrument`` on the Timescale repositories (a module of
+its own, so a pool worker does not import this one's trainers).
 
 Distributed training (``DaskTrainer``, docs/scaling.md): for one side's fit, this process decides which
 rows train (the fit's rows and its ``max_train_rows`` subsample, as instrument and time only, never the
@@ -24,7 +24,7 @@ import functools
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import cast
@@ -39,10 +39,10 @@ from tickwise.adapters.dask.lgbm import Partition, fit_distributed
 from tickwise.adapters.local.process_pool import open_process_pool
 from tickwise.adapters.local.row_spill import ScratchRowSpill
 from tickwise.adapters.timescale import pool as pool_module
-from tickwise.adapters.timescale.candle_flag_repository import TimescaleCandleFlagRepository
 from tickwise.adapters.timescale.candle_repository import TimescaleCandleRepository
 from tickwise.adapters.timescale.feature_repository import TimescaleFeatureRepository
 from tickwise.adapters.timescale.label_repository import TimescaleLabelRepository
+from tickwise.bootstrap.derive_worker import WorkerSetup, derive_in_worker, derive_task, warm_derive_worker
 from tickwise.bootstrap.fit_pool import open_fit_pool
 from tickwise.config import Settings
 from tickwise.core.dataset import Bars, BarsBuilder, TrainingSet, training_set_of
@@ -54,10 +54,8 @@ from tickwise.core.timeframe_features import calculator_for
 from tickwise.domain.calendar import SessionCalendar
 from tickwise.domain.errors import ConfigError, ModelError
 from tickwise.domain.timeframe import Timeframe
-from tickwise.observability.hooks import NullHooks
-from tickwise.pipelines.historical.candle_checks import CandleQuality, check_candles
+from tickwise.pipelines.historical.instrument_derive import DeriveJob, DeriveSpec, InstrumentDerived
 from tickwise.pipelines.historical.regimes import with_bar_regime
-from tickwise.pipelines.historical.run import DeriveJob, DeriveSpec, InstrumentDerived, derive_instrument
 from tickwise.pipelines.historical.train import TrainingLoads
 from tickwise.ports.booster_trainer import BoosterTrainer
 from tickwise.ports.compute import ComputeExecutor
@@ -81,71 +79,11 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class WorkerSetup:
-    """What a derive task needs besides its job (shipped once per task, so kept small)."""
-
-    dsn: str
-    calendar: SessionCalendar
-    spec: DeriveSpec
-
-
-@dataclass(frozen=True)
 class DerivePlan:
     """Keyword arguments of ``pipelines.historical.run.derive``: none for inline."""
 
     executor: ComputeExecutor | None = None
     task: Callable[[DeriveJob], InstrumentDerived] | None = None
-
-
-class _FlagTally(NullHooks):
-    """The candle checks' flags of one task, for the hooks of the process that merges its result."""
-
-    def __init__(self) -> None:
-        self.flagged: list[tuple[str, str, int]] = []
-
-    def on_candles_flagged(self, check: str, action: str, candles: int) -> None:
-        self.flagged.append((check, action, candles))
-
-
-async def _derive(setup: WorkerSetup, job: DeriveJob) -> InstrumentDerived:
-    async with pool_module.open_pool(setup.dsn, min_size=1, max_size=2) as pool:
-        candles = TimescaleCandleRepository(pool)
-        counts, tally = None, _FlagTally()
-        if job.check is not None:  # the checks of candle_checks, run here instead of in the client
-            token = job.instrument.instrument_token
-            frame = await candles.read_frame(token, Timeframe.M1, None, None)
-            quality = CandleQuality(TimescaleCandleFlagRepository(pool), job.check, tally)
-            flags, counts = await check_candles(token, frame, quality, setup.calendar)
-            job = replace(job, flags=flags, check=None)
-        part = await derive_instrument(
-            candles,
-            TimescaleFeatureRepository(pool),
-            TimescaleLabelRepository(pool),
-            setup.calendar,
-            setup.spec,
-            job,
-        )
-        return replace(part, flag_counts=counts, flagged=tuple(tally.flagged))
-
-
-def derive_in_worker(setup: WorkerSetup, job: DeriveJob) -> InstrumentDerived:
-    """One instrument's derive, run where the executor puts it (its own event loop and connection)."""
-    return asyncio.run(_derive(setup, job))
-
-
-def derive_task(
-    dsn: str, calendar: SessionCalendar, spec: DeriveSpec
-) -> Callable[[DeriveJob], InstrumentDerived]:
-    """The picklable per-instrument task for ``dsn``."""
-    return functools.partial(derive_in_worker, WorkerSetup(dsn, calendar, spec))
-
-
-def warm_derive_worker() -> None:
-    """A pool worker's start: import what a derive task runs and load the feature and label kernels
-    from numba's cache (compile them when it is cold), on tiny inputs, before the first task comes."""
-    from tickwise.bootstrap.warm import warm_derive
-
-    warm_derive()
 
 
 @asynccontextmanager

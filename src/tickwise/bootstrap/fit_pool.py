@@ -20,7 +20,11 @@ same float64 matrix, bit for bit, that this process would.
 A worker keeps the binned Datasets of the rows it last fitted (keyed by the rows: by reference, their
 files, positions and columns; else the rows' bytes), since the same rows are fitted many times (both
 sides, every trial on one cv fold): binning costs about as much as a fold's boosting, and a job by
-reference whose rows a worker has binned is not even gathered. A worker that dies fails the run with a
+reference whose rows a worker has binned is not even gathered. So a job goes to the worker that was
+sent its rows last, unless that worker has more jobs waiting than another (``_Lanes``): both sides of a
+fold, and every trial on one cv fold, are binned in one worker instead of in each (issue 14: the
+second binning was about 5 % of a run's CPU). Where a job trains does not change its booster: a
+worker bins the very matrix the other would. A worker that dies fails the run with a
 clear error, never a hang; a job whose spill files are gone fails with a :class:`ModelError` naming
 the file.
 
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -62,7 +67,7 @@ from tickwise.core.model import binned_dataset
 from tickwise.core.side_fit import SideFit, job_of
 from tickwise.domain.errors import ConfigError, ModelError
 
-__all__ = ["FitPool", "SpilledRows", "WorkerDied", "open_fit_pool"]
+__all__ = ["FitPool", "SpilledRows", "WorkerDied", "bins_held", "open_fit_pool", "rows_key"]
 
 R = TypeVar("R")
 
@@ -199,6 +204,12 @@ def _binned(key: bytes, build: Callable[[], lgb.Dataset]) -> lgb.Dataset:
     return got
 
 
+def bins_held() -> int:
+    """How many binned Datasets this process keeps (in a worker: the rows it has binned, at most
+    ``_BINS_KEPT``); what shows where a pool's jobs were binned."""
+    return len(_BINS)
+
+
 def _digest(*parts: bytes) -> bytes:
     h = hashlib.blake2b(digest_size=20)
     for part in parts:
@@ -258,47 +269,105 @@ _DIED = (
 )
 
 
+def rows_key(job: BoosterJob) -> bytes:
+    """What routes a job: its training rows' positions and columns (both sides of a fold, and every
+    trial on one cv fold, train on the same ones). Only a hint: a worker reuses bins by the rows' full
+    identity (``_train_sent``), so two jobs that share a key but not their rows are each binned."""
+    rows = job.train
+    return _digest(
+        np.ascontiguousarray(rows.rows, dtype=np.int64).tobytes(),
+        np.ascontiguousarray(rows.cols, dtype=np.int64).tobytes(),
+    )
+
+
+class _Lanes:
+    """Which worker a job goes to: the one its rows were last sent to, while that worker has at most
+    ``slack`` jobs more waiting than the least busy one; else the least busy (the lowest first), which
+    then holds the rows. Tasks and jobs without a key go to the least busy. Thread-safe: the training
+    thread and the event loop submit at once."""
+
+    def __init__(self, lanes: int, slack: int = 1, remembered: int = 4 * _BINS_KEPT) -> None:
+        self._waiting = [0] * lanes
+        self._slack = slack
+        self._holder: OrderedDict[bytes, int] = OrderedDict()
+        self._remembered = remembered
+        self._lock = threading.Lock()
+
+    def take(self, key: bytes | None = None) -> int:
+        """The lane for a job with rows ``key`` (None: a task), counted as waiting until :meth:`done`."""
+        with self._lock:
+            least = min(range(len(self._waiting)), key=self._waiting.__getitem__)
+            lane = least if key is None else self._holder.get(key, least)
+            if self._waiting[lane] > self._waiting[least] + self._slack:
+                lane = least
+            if key is not None:
+                self._holder[key] = lane
+                self._holder.move_to_end(key)
+                while len(self._holder) > self._remembered:
+                    self._holder.popitem(last=False)
+            self._waiting[lane] += 1
+            return lane
+
+    def done(self, lane: int) -> None:
+        with self._lock:
+            self._waiting[lane] -= 1
+
+
 class FitPool:
     """Worker processes that train ``BoosterJob``s (a ``core.fit_jobs.FitRunner``), run the training
     steps given as tasks (a ``core.fit_jobs.TaskRunner``: a fold's regime layer) and, for the
-    pipelines' trainer seam, ``SideFit`` requests (a ``ports.booster_trainer.BoosterTrainer``)."""
+    pipelines' trainer seam, ``SideFit`` requests (a ``ports.booster_trainer.BoosterTrainer``).
+
+    Each worker is a one-process executor of its own, so a job can be sent to the worker that binned
+    its rows (``_Lanes``); one worker that dies breaks the pool, as one dead process breaks a
+    ``ProcessPoolExecutor``."""
 
     def __init__(self, workers: int) -> None:
         if workers < 2:
             raise ConfigError(f"a fit pool needs at least 2 workers (1 fits in this process), got {workers}")
         self.workers = workers
-        self._executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        context = multiprocessing.get_context("spawn")
+        self._executors = [ProcessPoolExecutor(1, mp_context=context) for _ in range(workers)]
+        self._lanes = _Lanes(workers)
 
     @property
     def provenance(self) -> Mapping[str, str | int]:
         return {}  # the same boosters as in this process: the same models, the same versions
 
     def submit(self, job: BoosterJob) -> FitFuture:
-        try:
-            future: Future[FittedBooster] = self._executor.submit(_train_outgoing, _Outgoing(job))
-        except BrokenProcessPool as exc:
-            raise WorkerDied(_DIED) from exc
-        return _PoolFuture(future)
+        return _PoolFuture(self._submit(rows_key(job), _train_outgoing, _Outgoing(job)))
 
     def run_task(self, task: Callable[[], R]) -> TaskFuture[R]:
         """``task()`` in a worker, queued behind the jobs submitted before it; the task and its result
         travel pickled (a spilled load's bars as their files' paths)."""
+        return _PoolFuture(self._submit(None, task))
+
+    def _submit(self, key: bytes | None, fn: Callable[..., R], *args: object) -> Future[R]:
+        if any(getattr(executor, "_broken", False) for executor in self._executors):
+            raise WorkerDied(_DIED)
+        lane = self._lanes.take(key)
         try:
-            future: Future[R] = self._executor.submit(task)
+            future = self._executors[lane].submit(fn, *args)
         except BrokenProcessPool as exc:
+            self._lanes.done(lane)
             raise WorkerDied(_DIED) from exc
-        return _PoolFuture(future)
+        future.add_done_callback(lambda _: self._lanes.done(lane))
+        return future
 
     def fit(self, request: SideFit) -> lgb.Booster:
         return self.submit(job_of(request)).result().booster
 
     def worker_pids(self) -> list[int]:
         """The worker processes started so far (they start as the first jobs arrive)."""
-        processes = getattr(self._executor, "_processes", None) or {}
-        return [int(pid) for pid in processes]
+        pids: list[int] = []
+        for executor in self._executors:
+            processes = getattr(executor, "_processes", None) or {}
+            pids.extend(int(pid) for pid in processes)
+        return pids
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        for executor in self._executors:
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _train_outgoing(sent: object) -> FittedBooster:

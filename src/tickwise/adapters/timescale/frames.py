@@ -237,11 +237,22 @@ def records_frame(
     frame = pd.DataFrame.from_records([tuple(r) for r in rows], columns=list(columns))
     for col in time_columns:
         if col in frame.columns:
-            frame[col] = pd.to_datetime(frame[col], utc=True)
+            frame[col] = utc_times(frame[col])
     for col in float_columns:
         if col in frame.columns:
             frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(np.float64)
     return frame
+
+
+def utc_times(values: pd.Series) -> pd.Series:
+    """``pd.to_datetime(values, utc=True)``, the same values and dtype, without its per-value pass
+    when the column is already tz-aware: ``from_records`` makes asyncpg's aware datetimes a
+    ``datetime64[ns, UTC]`` column, and ``to_datetime`` then turned up to 10,000 of them per call back
+    into Timestamps to decide whether to cache (issue 14: most of the training load's label reads)."""
+    if not isinstance(values.dtype, pd.DatetimeTZDtype):
+        return pd.to_datetime(values, utc=True)
+    utc = values.array.tz_convert(None).tz_localize("utc")  # what to_datetime(utc=True) does with it
+    return pd.Series(utc, index=values.index, name=values.name)
 
 
 # PostgreSQL's binary COPY: an 11-byte signature, int32 flags, int32 header extension length; a trailer

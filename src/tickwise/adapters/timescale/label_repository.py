@@ -19,6 +19,7 @@ from tickwise.adapters.timescale.frames import (
     time_bounds,
     time_column,
     timeframe_column,
+    utc_times,
     write_frame,
 )
 from tickwise.domain.timeframe import Timeframe
@@ -141,7 +142,7 @@ class TimescaleLabelRepository:
         re-scored window never keeps a stale one). ``meta``: ``instrument_token``, ``time``, ``side``,
         ``meta``; rows without a stored label are ignored. Returns the labels set."""
         tokens = [int(t) for t in instrument_tokens]
-        times = pd.DatetimeIndex(pd.to_datetime(meta["time"], utc=True)).to_pydatetime().tolist()
+        times = pd.DatetimeIndex(utc_times(pd.Series(meta["time"]))).to_pydatetime().tolist()
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "UPDATE labels SET meta = NULL WHERE timeframe = $1 AND instrument_token = ANY($2::bigint[]) "
