@@ -35,6 +35,8 @@ HEAVY = (
 # modules its run_live imports (database context, broker, timeframes, metrics, model loading, universe),
 # the shard supervisor, and the live pipeline itself.
 SHARD_START = (
+    "tickwise.cli.entry",
+    "tickwise.bootstrap.live_imports",  # the entry leaves pyarrow out with it before the CLI loads
     "tickwise.cli.main",
     "tickwise.cli.live",
     "tickwise.bootstrap.live",
