@@ -161,7 +161,7 @@ class FeatureBank:
         messages), ``t_min`` their epoch minutes and ``values`` the ``(n, 6)`` o, h, l, c, volume,
         obi_5 block (what :meth:`update_many` reads from the bars): the same checks, step and rows."""
         if len(set(keys)) != len(keys):
-            raise ValueError("update_many takes at most one bar per instrument per call")
+            raise ValueError("update_columns takes at most one bar per instrument per call")
         k = len(keys)
         if len(times) != k or t_min.shape != (k,) or values.shape != (k, 6):
             raise ValueError(f"{k} keys need {k} times, epoch minutes and value rows")
@@ -180,7 +180,7 @@ class FeatureBank:
         if k and (int(rows.min()) < 0 or int(rows.max()) >= len(self._streams)):
             raise ValueError("update_rows takes rows the bank has given")
         if np.unique(rows).shape[0] != k:
-            raise ValueError("update_many takes at most one bar per instrument per call")
+            raise ValueError("update_rows takes at most one bar per instrument (bank row) per call")
         return self._update(
             rows.astype(np.int64, copy=False), times, t_min, values, np.ones(k, dtype=bool), [None] * k
         )
