@@ -30,6 +30,12 @@ COUNTS = {
     ),
 }
 
+# Where in the chain the run is killed: the first row of a step's output table (polled every 50 ms).
+KILL_POINTS = {
+    "the first feature row": "SELECT EXISTS (SELECT 1 FROM features)",
+    "the first trained model": "SELECT EXISTS (SELECT 1 FROM models)",
+}
+
 
 def _env(data_dir: Path, db_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKWISE__", "KITE_"))}
@@ -47,8 +53,8 @@ def _env(data_dir: Path, db_url: str) -> dict[str, str]:
     return env
 
 
-def _run(env: dict[str, str], kill_after_s: float | None = None) -> int:
-    proc = subprocess.Popen(
+def _start(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [sys.executable, "-m", "tickwise.cli.main", "historical"],
         cwd=ROOT,
         env=env,
@@ -56,14 +62,31 @@ def _run(env: dict[str, str], kill_after_s: float | None = None) -> int:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    if kill_after_s is None:
-        return proc.wait(timeout=600)
-    deadline = time.monotonic() + kill_after_s
-    while time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.1)
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)  # the whole group: the simulator child goes too
-    return proc.wait(timeout=60)
+
+
+def _run(env: dict[str, str]) -> int:
+    return _start(env).wait(timeout=600)
+
+
+async def _run_until(env: dict[str, str], pool: asyncpg.Pool, reached: str) -> int:
+    """Start a run and kill -9 it (with its simulator child) once the query ``reached`` is true.
+
+    A point in the chain, not a fraction of a clean run's duration: two runs' durations differ by
+    more than the steps' gaps on a loaded machine (CI once saw a run end before "80 %" of another).
+    """
+    proc = _start(env)
+    try:
+        deadline = time.monotonic() + 600
+        while proc.poll() is None and time.monotonic() < deadline:
+            async with pool.acquire() as conn:
+                if await conn.fetchval(reached):
+                    os.killpg(proc.pid, signal.SIGKILL)  # the whole group: the simulator child goes too
+                    break
+            await asyncio.sleep(0.05)
+        return await asyncio.to_thread(proc.wait, 60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 async def _snapshot(pool: asyncpg.Pool) -> dict[str, list[str]]:
@@ -83,18 +106,16 @@ async def test_a_killed_historical_run_completes_correctly_when_run_again(
 ) -> None:
     await _truncate(pool)
     clean_dir = tmp_path / "clean"
-    started = time.monotonic()
     assert await asyncio.to_thread(_run, _env(clean_dir, db_url)) == 0
-    duration = time.monotonic() - started
     reference = await _snapshot(pool)
     assert reference["duplicates"] == ["0"] and reference["signals"]
     shutil.rmtree(clean_dir, ignore_errors=True)
 
-    # Kill early (backfill/derivation) and late (training/prediction) in the chain.
-    for fraction in (0.35, 0.8):
+    # Kill early (derivation under way) and late (a fold model trained, signals not yet all written).
+    for name, reached in KILL_POINTS.items():
         await _truncate(pool)
-        killed_dir = tmp_path / f"killed-{fraction:g}"
-        code = await asyncio.to_thread(_run, _env(killed_dir, db_url), fraction * duration)
-        assert code == -signal.SIGKILL, f"the run ended by itself before {fraction:.0%} of its duration"
+        killed_dir = tmp_path / f"killed-{name}"
+        code = await _run_until(_env(killed_dir, db_url), pool, reached)
+        assert code == -signal.SIGKILL, f"the run ended by itself before {name}"
         assert await asyncio.to_thread(_run, _env(killed_dir, db_url)) == 0
-        assert await _snapshot(pool) == reference, f"after a kill at {fraction:.0%} of the run"
+        assert await _snapshot(pool) == reference, f"after a kill at {name}"
