@@ -4,12 +4,14 @@ the workers load, compared with single-machine training on the same purged walk-
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
-from distributed import Client
+from dask.utils import key_split
+from distributed import Client, get_task_stream
 from historical_support import two_worker_dask_client
 
 from tickwise.adapters.dask.lgbm import Partition, class_balanced, fit_distributed
@@ -65,3 +67,50 @@ def test_one_label_class_everywhere_is_refused_with_a_clear_error(client: Client
             num_boost_round=5,
             feature_names=["a", "b"],
         )
+
+
+def _named_loads(name: str, seed: int) -> list[Callable[[], Partition]]:
+    """Two partitions whose load tasks are keyed ``name-...`` on the cluster (cloudpickled by value:
+    this module is not importable on the workers)."""
+    loads: list[Callable[[], Partition]] = []
+    for part_seed in (seed, seed + 1):
+        rng = np.random.default_rng(part_seed)
+        x = rng.normal(size=(300, 2))
+        part = Partition(x, (x[:, 0] > 0).astype(np.int8), np.ones(300))
+
+        def load(part: Partition = part) -> Partition:
+            return part
+
+        load.__name__ = load.__qualname__ = name
+        loads.append(load)
+    return loads
+
+
+def test_two_fits_asked_for_at_once_on_one_cluster_run_one_after_the_other(client: Client) -> None:
+    # Two lightgbm.dask trainings at once on the same workers can wait on each other for good
+    # (LightGBM#4942); tickwise historical asks for fits from two threads (champion and fold models).
+    workers = len(client.scheduler_info()["workers"])
+
+    def fit(name: str, seed: int) -> None:
+        fit_distributed(
+            client,
+            _named_loads(name, seed),
+            params=lgb_params(TUNED_DEFAULTS, 7),
+            num_boost_round=5,
+            feature_names=["a", "b"],
+            timeout_s=120,
+        )
+
+    with get_task_stream(client) as stream, ThreadPoolExecutor(max_workers=2) as threads:
+        for done in [threads.submit(fit, "fit_one_load", 1), threads.submit(fit, "fit_two_load", 3)]:
+            done.result()
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for task in stream.data:
+        for span in task["startstops"]:
+            if span["action"] == "compute":
+                spans.setdefault(key_split(task["key"]), []).append((span["start"], span["stop"]))
+    first, second = sorted(("fit_one_load", "fit_two_load"), key=lambda name: min(spans[name]))
+    trainings = sorted(stop for _, stop in spans["train_part"])  # lightgbm.dask's _train_part tasks
+    assert len(spans[first]) == len(spans[second]) == 2 and len(trainings) >= 2 * workers
+    # The second fit's loads start only after the first fit's trainings (one per worker) ended.
+    assert min(start for start, _ in spans[second]) >= trainings[workers - 1]

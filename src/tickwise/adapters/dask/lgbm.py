@@ -14,13 +14,20 @@ A fit has a deadline (``timeout_s``, ``model_training.distributed_timeout_s``): 
 hang for good (LightGBM#4942), so past it the fit is cancelled and fails with a ``ModelError`` that
 says what was still pending (``adapters.dask.deadline``); LightGBM's own socket ``time_out`` is set to
 the same span, so a worker stuck connecting to its peers gives up too.
+
+Fits on one cluster run one at a time: LightGBM#4942's hang is two ``lightgbm.dask`` trainings at once
+on the same workers (each worker's one thread held by one training's part, waiting for its peers
+whose thread another training holds), and ``tickwise historical`` fits the champion and the
+walk-forward fold models from two threads. Each fit already uses every worker, so little is lost.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import threading
 import warnings
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -37,6 +44,19 @@ ParamValue = float | int | str | bool
 
 # model_training.distributed_timeout_s's default: far above a real side's fit (docs/scaling.md).
 DEFAULT_TIMEOUT_S = 1800.0
+
+
+# One lock per client (a cluster): a client that is gone takes its lock with it.
+_FIT_LOCKS: weakref.WeakKeyDictionary[object, threading.Lock] = weakref.WeakKeyDictionary()
+_FIT_LOCKS_GUARD = threading.Lock()
+
+
+def _fit_lock(client: object) -> threading.Lock:
+    with _FIT_LOCKS_GUARD:
+        lock = _FIT_LOCKS.get(client)
+        if lock is None:
+            lock = _FIT_LOCKS[client] = threading.Lock()
+        return lock
 
 
 @dataclass(frozen=True)
@@ -99,7 +119,9 @@ def fit_distributed(
     there. ``class_balance`` scales the weights as single-machine training does (``training_weights``),
     with the class totals summed over all partitions. Returns the trained booster, local to this process.
     Raises ``ModelError`` (``DeadlineExceeded``) when the fit, loads included, takes over ``timeout_s``
-    seconds; its pending work is cancelled and the workers executing it restarted first.
+    seconds; its pending work is cancelled and the workers executing it restarted first. A fit waits
+    for the fit running on the same client, from another thread, to end (module docstring); the
+    deadline counts from its own start.
     """
     fit = functools.partial(
         _fit,
@@ -110,17 +132,18 @@ def fit_distributed(
         feature_names=feature_names,
         class_balance=class_balance,
     )
-    return run_with_deadline(
-        client,
-        fit,
-        timeout_s=timeout_s,
-        what=f"the distributed LightGBM fit ({len(loads)} partitions, {num_boost_round} rounds)",
-        hint=(
-            "lightgbm.dask can hang in its port assignment (LightGBM#4942): retry the run, raise "
-            "model_training.distributed_timeout_s if a fit this large needs longer, or set "
-            "model_training.distributed: false to train in this process."
-        ),
-    )
+    with _fit_lock(client):
+        return run_with_deadline(
+            client,
+            fit,
+            timeout_s=timeout_s,
+            what=f"the distributed LightGBM fit ({len(loads)} partitions, {num_boost_round} rounds)",
+            hint=(
+                "lightgbm.dask can hang in its port assignment (LightGBM#4942): retry the run, raise "
+                "model_training.distributed_timeout_s if a fit this large needs longer, or set "
+                "model_training.distributed: false to train in this process."
+            ),
+        )
 
 
 def _fit(
