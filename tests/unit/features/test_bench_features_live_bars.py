@@ -41,3 +41,11 @@ def test_the_features_bench_times_the_live_engines_columns_and_checks_they_give_
     assert 0.0 < out["bank_update_columns_cpu_ms_1000"] <= out["bank_update_columns_cpu_ms_p90_1000"]
     assert out["bank_update_columns_ctx_close_cpu_ms_1000"] > 0.0
     assert out["bank_update_columns_other_minutes_cpu_ms_1000"] > 0.0
+
+
+def test_the_features_bench_times_the_bank_on_two_threads_in_wall_time_with_the_rows_of_one() -> None:
+    out = _small_bench(instruments=3)
+    assert out["bank_update_columns_threads_rows_equal"] is True
+    assert out["bank_update_columns_wall_ms_1000"] > 0.0
+    assert out["bank_update_columns_wall_ms_1000_threads2"] > 0.0
+    assert out["bank_update_columns_cpu_ms_1000_threads2"] > 0.0
