@@ -6,7 +6,6 @@ TA-Lib handles; small minutes stay on the calling thread; the compiled step keep
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,7 @@ from tickwise.core.features.bank import MIN_ROWS_PER_BLOCK, FeatureBank
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.features.layout import build_layout
 from tickwise.core.features.spec import FeatureSpec
-from tickwise.core.features.stream import FeatureStream, epoch_minute
+from tickwise.core.features.stream import epoch_minute
 from tickwise.core.features.talib_catalog import HLC, ONE_MINUTE, TalibCall, context_calls
 
 THREADS = (1, 2, 3)
@@ -56,21 +55,28 @@ def _minutes(frames: dict[int, pd.DataFrame], live: int, seed: int) -> Iterator[
         yield keys, times, np.array(t_min, dtype=np.int64), np.array(values).reshape(len(keys), 6)
 
 
-def _banks(
-    calc: FeatureCalculator, opened: dict[int, FeatureStream], pools: list[ThreadPoolExecutor]
-) -> list[FeatureBank]:
-    """One bank per entry of :data:`THREADS`, each holding copies of the ``opened`` streams."""
-    banks = []
+def _stepped_alike(
+    calc: FeatureCalculator, frames: dict[int, pd.DataFrame], live: int, seed: int
+) -> tuple[list[FeatureBank], list[CountingPool], int]:
+    """One bank per entry of :data:`THREADS`, each with a stream per frame opened on all but its last
+    ``live`` rows, stepped alike through :func:`_minutes` (:func:`_step_alike`); the banks, the pools
+    of the threaded ones and the bars refused."""
+    opened = {k: calc.open_stream(f.iloc[:-live].reset_index(drop=True)) for k, f in frames.items()}
+    banks, pools = [], []
     for threads in THREADS:
         bank = FeatureBank(calc.layout, capacity=2)
         for key, stream in opened.items():
             bank.attach(key, stream.copy())
         if threads > 1:
-            pool = CountingPool(threads - 1)
-            pools.append(pool)
-            bank.run_on(threads, pool)
+            pools.append(CountingPool(threads - 1))
+            bank.run_on(threads, pools[-1])
         banks.append(bank)
-    return banks
+    try:
+        refused = _step_alike(banks, _minutes(frames, live, seed))
+    finally:
+        for pool in pools:
+            pool.shutdown()
+    return banks, pools, refused
 
 
 def _step_alike(banks: list[FeatureBank], minutes: Iterator[Minute]) -> int:
@@ -108,18 +114,9 @@ def test_a_long_random_history_stepped_in_two_or_three_blocks_leaves_the_bank_by
         k: candle_factory(n + live, seed=300 + k, drop_every=(0, 0, 23, 0, 41)[k % 5])
         for k, n in enumerate(lengths)
     }
-    opened = {k: calculator.open_stream(f.iloc[:-live].reset_index(drop=True)) for k, f in frames.items()}
-    pools: list[ThreadPoolExecutor] = []
-    banks = _banks(calculator, opened, pools)
-    try:
-        refused = _step_alike(banks, _minutes(frames, live, seed=5))
-    finally:
-        for pool in pools:
-            pool.shutdown()
+    banks, (two, three), refused = _stepped_alike(calculator, frames, live, seed=5)
     assert refused > 100
-    # The minutes really were split: 2 and 3 blocks, every row of each minute in exactly one block.
-    two, three = pools
-    assert isinstance(two, CountingPool) and isinstance(three, CountingPool)
+    # The minutes really were split, in 2 and in 3 blocks.
     assert len(two.blocks) > live / 2 and len(three.blocks) > live
     ffd = calculator.names.index(f"ffd_{round(calculator.spec.ffd_d * 100)}")
     assert np.isfinite(banks[0].col[2, ffd, 0]) and np.isfinite(banks[0].col[3, ffd, 0])
@@ -149,16 +146,9 @@ def test_a_catalog_with_context_talib_handles_stepped_in_blocks_leaves_the_bank_
         k: candle_factory(n + live, seed=500 + k, drop_every=(0, 17)[k % 2])
         for k, n in enumerate([50, 700, 1_400] * 3)
     }
-    opened = {k: custom.open_stream(f.iloc[:-live].reset_index(drop=True)) for k, f in frames.items()}
-    pools: list[ThreadPoolExecutor] = []
-    banks = _banks(custom, opened, pools)
-    try:
-        refused = _step_alike(banks, _minutes(frames, live, seed=9))
-    finally:
-        for pool in pools:
-            pool.shutdown()
+    _, pools, refused = _stepped_alike(custom, frames, live, seed=9)
     assert refused > 10
-    assert all(isinstance(p, CountingPool) and p.blocks for p in pools)
+    assert all(pool.blocks for pool in pools)
 
 
 def test_a_minute_of_fewer_rows_than_two_blocks_stays_on_the_calling_thread(
@@ -201,13 +191,7 @@ def test_steps_in_blocks_compile_the_step_once(
 ) -> None:
     # A block's arrays are slices of the minute's: still C-contiguous, so no second specialisation.
     frames = {k: candle_factory(400, seed=k) for k in range(6)}
-    opened = {k: calculator.open_stream(f.iloc[:-3].reset_index(drop=True)) for k, f in frames.items()}
-    pools: list[ThreadPoolExecutor] = []
-    banks = _banks(calculator, opened, pools)
-    try:
-        _step_alike(banks, _minutes(frames, 3, seed=1))
-    finally:
-        for pool in pools:
-            pool.shutdown()
+    _, pools, _ = _stepped_alike(calculator, frames, 3, seed=1)
+    assert all(pool.blocks for pool in pools)
     dispatcher: Any = kernels.step_many
     assert len(dispatcher.signatures) == 1
