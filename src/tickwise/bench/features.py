@@ -24,10 +24,11 @@ Figures (one JSON-able dict):
   ``bank_update_columns_ctx_close_cpu_ms_1000`` and ``bank_update_columns_other_minutes_cpu_ms_1000``
   split it as below; ``bank_update_columns_rows_equal``: whether every feature row of every minute
   stepped through columns has the bytes of the same minute stepped through rows;
-  ``bank_update_columns_wall_ms_1000``: the same updates in wall time, and
-  ``bank_update_columns_wall_ms_1000_threads<N>`` / ``bank_update_columns_cpu_ms_1000_threads<N>`` the same
-  stepped on ``bank_threads`` threads (the live shard's scoring threads, ``FeatureBank.run_on``; the CPU of
-  all threads), with ``bank_update_columns_threads_rows_equal``: the same bytes as one thread's;
+  ``bank_update_columns_wall_ms_1000``: the same updates in wall time;
+- ``bank_update_columns_threads``: the same updates of ``bank_threads_instruments`` streams (3,000: a
+  minute a live shard splits into row blocks, ``FeatureBank.run_on``; 1,000 rows are not split) on one
+  thread and on ``bank_threads`` threads (the shard's scoring threads): ``wall_ms`` and ``cpu_ms`` (all
+  threads) per minute for each, medians, not per 1,000; ``rows_equal``: the same bytes both ways;
 - ``bank_update_ctx_close_cpu_ms_1000``: CPU time of one bank update at a minute that closes a 5, a 15
   and a 60-minute context bar (10:14, 11:14 ... IST: the slow minute of the live loop before the context
   indicators were compiled), median over ``live_bars`` such minutes; the minutes stepped in between
@@ -183,9 +184,10 @@ def run_features_bench(
     batch_repeats: int = 2,
     instrument_bars: int = 60 * SESSION_BARS,
     bank_threads: int = 2,
+    bank_threads_instruments: int = 3000,
 ) -> dict[str, Any]:
     """Measure batch throughput on ``n_candles`` and one live update of ``instruments`` streams
-    (the bank's also on ``bank_threads`` threads)."""
+    (the bank's also for ``bank_threads_instruments`` streams on ``bank_threads`` threads)."""
     if bank_threads < 2:
         raise ValueError(
             f"bank_threads is the threaded figure's thread count (2 or more), got {bank_threads}"
@@ -274,13 +276,20 @@ def run_features_bench(
         calc, base, candles, live_history, closing, instruments, columns=True, wall_ms=col_wall
     )
     col_every = col_close + col_others
-    # The same minutes stepped in row blocks on ``bank_threads`` threads, as a live shard with that many
-    # scoring threads steps them.
-    par_wall: list[float] = []
-    par_close, par_others, par_digest = _bank_minutes_cpu_ms(
-        calc, base, candles, live_history, closing, instruments, columns=True, threads=bank_threads,
-        wall_ms=par_wall,
-    )  # fmt: skip
+    # A minute large enough to split (3,000 rows), on one thread and on ``bank_threads`` threads in row
+    # blocks, as a live shard with that many scoring threads steps it.
+    threaded: dict[str, Any] = {"instruments": bank_threads_instruments}
+    digests = []
+    for threads in (1, bank_threads):
+        wall: list[float] = []
+        close, other, digest = _bank_minutes_cpu_ms(
+            calc, base, candles, live_history, closing, bank_threads_instruments, columns=True,
+            threads=threads, wall_ms=wall,
+        )  # fmt: skip
+        threaded[f"wall_ms_threads{threads}"] = round(float(np.median(wall)), 3)
+        threaded[f"cpu_ms_threads{threads}"] = round(float(np.median(close + other)), 3)
+        digests.append(digest)
+    threaded["rows_equal"] = digests[0] == digests[1]
     per_1000 = 1000 / instruments
     return {
         "feature_set": calc.feature_set,
@@ -330,13 +339,7 @@ def run_features_bench(
             float(np.median(col_others)) * 1000 / instruments, 3
         ),
         "bank_update_columns_wall_ms_1000": round(float(np.median(col_wall)) * per_1000, 3),
-        f"bank_update_columns_wall_ms_1000_threads{bank_threads}": round(
-            float(np.median(par_wall)) * per_1000, 3
-        ),
-        f"bank_update_columns_cpu_ms_1000_threads{bank_threads}": round(
-            float(np.median(par_close + par_others)) * per_1000, 3
-        ),
-        "bank_update_columns_threads_rows_equal": par_digest == col_digest,
+        "bank_update_columns_threads": threaded,
         "target_candles_per_s": 1_000_000,
         "target_live_ms": 3.0,  # issue #14: live update of 1,000 instruments
     }

@@ -45,10 +45,13 @@ from tickwise.core.features.stream import (
 from tickwise.domain.bar import Bar
 from tickwise.domain.errors import DataValidationError
 
-# Fewer rows than this per thread are stepped on the calling thread alone: handing a block over (a
-# future, a wake-up, the GIL taken back) costs tens of microseconds, the step about 3 us a row
-# (measured, docs/benchmarks.md, "The bank step on the scoring threads (issue 14, eleventh session)").
-MIN_ROWS_PER_BLOCK = 128
+# Fewer rows than this per thread are stepped on the calling thread alone. Handing a block over (a
+# future, a wake-up, the GIL taken back) costs 45-90 us, the step 1.5-3.5 us a row; but a row stepped on
+# another core is then read cold by the engine thread (the next minute's checks, the gather), and a
+# 1,000-instrument minute split in two cost the engine thread no less and all threads more (loaded
+# pairs, docs/benchmarks.md, "The bank step on the scoring threads (issue 14, eleventh session)"):
+# 3,000 rows split, 1,000 do not.
+MIN_ROWS_PER_BLOCK = 512
 
 
 class FeatureBank:
