@@ -24,6 +24,11 @@ Figures (one JSON-able dict):
   ``bank_update_columns_ctx_close_cpu_ms_1000`` and ``bank_update_columns_other_minutes_cpu_ms_1000``
   split it as below; ``bank_update_columns_rows_equal``: whether every feature row of every minute
   stepped through columns has the bytes of the same minute stepped through rows;
+  ``bank_update_columns_wall_ms_1000``: the same updates in wall time;
+- ``bank_update_columns_threads``: the same updates of ``bank_threads_instruments`` streams (3,000: a
+  minute a live shard splits into row blocks, ``FeatureBank.run_on``; 1,000 rows are not split) on one
+  thread and on ``bank_threads`` threads (the shard's scoring threads): ``wall_ms`` and ``cpu_ms`` (all
+  threads) per minute for each, medians, not per 1,000; ``rows_equal``: the same bytes both ways;
 - ``bank_update_ctx_close_cpu_ms_1000``: CPU time of one bank update at a minute that closes a 5, a 15
   and a 60-minute context bar (10:14, 11:14 ... IST: the slow minute of the live loop before the context
   indicators were compiled), median over ``live_bars`` such minutes; the minutes stepped in between
@@ -38,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -118,15 +124,32 @@ def _bank_minutes_cpu_ms(
     instruments: int,
     *,
     columns: bool = False,
+    threads: int = 1,
+    wall_ms: list[float] | None = None,
 ) -> tuple[list[float], list[float], bytes]:
     """CPU ms of each bank update of ``instruments`` streams (forks of ``base``) from row ``start`` to the
     last of ``timed``: those at ``timed`` rows, and the others; and a digest of the bytes of every feature
     row the updates gave (the two ways of handing the bars over must give the same). ``columns``: each
     minute's bars handed over as the live engine hands them (``update_columns``, the columns built before
-    the clock starts), else as rows (``update_many``)."""
+    the clock starts), else as rows (``update_many``). ``threads``: the bank steps in blocks on that many
+    threads; ``wall_ms``: given, each update's wall ms is appended to it."""
     bank = FeatureBank(calc.layout, capacity=instruments)
     for key in range(instruments):
         bank.attach(key, base.copy())
+    with ThreadPoolExecutor(max(threads - 1, 1), thread_name_prefix="bench-bank") as pool:
+        bank.run_on(threads, pool if threads > 1 else None)
+        return _bank_minutes(bank, candles, start, timed, instruments, columns, wall_ms)
+
+
+def _bank_minutes(
+    bank: FeatureBank,
+    candles: pd.DataFrame,
+    start: int,
+    timed: list[int],
+    instruments: int,
+    columns: bool,
+    wall_ms: list[float] | None,
+) -> tuple[list[float], list[float], bytes]:
     keys = list(range(instruments))
     wanted = set(timed)
     at_close: list[float] = []
@@ -140,13 +163,15 @@ def _bank_minutes_cpu_ms(
                 np.array([bar.open, bar.high, bar.low, bar.close, bar.volume, bar.obi_5], dtype=np.float64),
                 (instruments, 1),
             )
-            cpu0 = time.process_time()
+            cpu0, wall0 = time.process_time(), time.perf_counter()
             rows, _ = bank.update_columns(keys, times, t_min, values)
         else:
             same = [bar] * instruments
-            cpu0 = time.process_time()
+            cpu0, wall0 = time.process_time(), time.perf_counter()
             rows, _ = bank.update_many(keys, same)
         (at_close if row in wanted else others).append((time.process_time() - cpu0) * 1e3)
+        if wall_ms is not None:
+            wall_ms.append((time.perf_counter() - wall0) * 1e3)
         digest.update(np.ascontiguousarray(rows).tobytes())
     return at_close, others, digest.digest()
 
@@ -158,8 +183,15 @@ def run_features_bench(
     live_bars: int = 5,
     batch_repeats: int = 2,
     instrument_bars: int = 60 * SESSION_BARS,
+    bank_threads: int = 2,
+    bank_threads_instruments: int = 3000,
 ) -> dict[str, Any]:
-    """Measure batch throughput on ``n_candles`` and one live update of ``instruments`` streams."""
+    """Measure batch throughput on ``n_candles`` and one live update of ``instruments`` streams
+    (the bank's also for ``bank_threads_instruments`` streams on ``bank_threads`` threads)."""
+    if bank_threads < 2:
+        raise ValueError(
+            f"bank_threads is the threaded figure's thread count (2 or more), got {bank_threads}"
+        )
     calc = FeatureCalculator()
     candles = synthetic_candles(max(n_candles, live_history + 60 * live_bars + 60))
     batch_in = candles.iloc[:n_candles]
@@ -239,10 +271,26 @@ def run_features_bench(
     at_close, others, rows_digest = _bank_minutes_cpu_ms(
         calc, base, candles, live_history, closing, instruments
     )
+    col_wall: list[float] = []
     col_close, col_others, col_digest = _bank_minutes_cpu_ms(
-        calc, base, candles, live_history, closing, instruments, columns=True
+        calc, base, candles, live_history, closing, instruments, columns=True, wall_ms=col_wall
     )
     col_every = col_close + col_others
+    # A minute large enough to split (3,000 rows), on one thread and on ``bank_threads`` threads in row
+    # blocks, as a live shard with that many scoring threads steps it.
+    threaded: dict[str, Any] = {"instruments": bank_threads_instruments}
+    digests = []
+    for threads in (1, bank_threads):
+        wall: list[float] = []
+        close, other, digest = _bank_minutes_cpu_ms(
+            calc, base, candles, live_history, closing, bank_threads_instruments, columns=True,
+            threads=threads, wall_ms=wall,
+        )  # fmt: skip
+        threaded[f"wall_ms_threads{threads}"] = round(float(np.median(wall)), 3)
+        threaded[f"cpu_ms_threads{threads}"] = round(float(np.median(close + other)), 3)
+        digests.append(digest)
+    threaded["rows_equal"] = digests[0] == digests[1]
+    per_1000 = 1000 / instruments
     return {
         "feature_set": calc.feature_set,
         "features": len(calc.names),
@@ -290,6 +338,8 @@ def run_features_bench(
         "bank_update_columns_other_minutes_cpu_ms_1000": round(
             float(np.median(col_others)) * 1000 / instruments, 3
         ),
+        "bank_update_columns_wall_ms_1000": round(float(np.median(col_wall)) * per_1000, 3),
+        "bank_update_columns_threads": threaded,
         "target_candles_per_s": 1_000_000,
         "target_live_ms": 3.0,  # issue #14: live update of 1,000 instruments
     }

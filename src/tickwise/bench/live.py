@@ -92,6 +92,7 @@ from tickwise.bench.live_market import FrameFile, MarketFiles, prepare_market
 from tickwise.bench.resident import ResidentMemory, resident_now
 from tickwise.bootstrap.live_imports import leave_out_pyarrow, pyarrow_imported
 from tickwise.core.candles import CandleBuilder, ClosedBars
+from tickwise.core.features.bank import block_cpu_s
 from tickwise.core.features.calculator import FeatureCalculator
 from tickwise.core.model import ModelArtifact, fit_booster, lgb_params
 from tickwise.core.predictor import Predictor
@@ -133,9 +134,10 @@ DB_TABLES = ("ticks", "candles", "features", "signals")
 
 
 def _cpu_now() -> float:
-    """This thread's CPU clock plus what the scoring threads spent on its row blocks: a threaded
-    predict's CPU still counts in the step that asked for it (one replay thread runs the engine)."""
-    return time.thread_time() + pool_cpu_s()
+    """This thread's CPU clock plus what the scoring threads spent on its row blocks (the predict's and
+    the feature bank's): a threaded step's CPU still counts in the step that asked for it (one replay
+    thread runs the engine)."""
+    return time.thread_time() + pool_cpu_s() + block_cpu_s()
 
 
 class _ReplayClock:
@@ -470,7 +472,7 @@ class _Bench:
     def step(self) -> None:
         """A consumer step (a tick batch, a feed or clock close) starts now."""
         self.step_thread0 = time.thread_time()
-        self.step_cpu0 = self.step_thread0 + pool_cpu_s()
+        self.step_cpu0 = self.step_thread0 + pool_cpu_s() + block_cpu_s()
 
     def record_commits(self, rows: Sequence[Any]) -> None:
         """Signals just committed: minute end (exchange clock, mapped to the wall) -> now."""

@@ -11,13 +11,23 @@ with the default catalog), the context bars and their indicators (all context ca
 catalog) and derived features of all of them, and the rows come back as one matrix, ready for one
 batched predict: no per-instrument Python at a minute that closes 5/15/60-minute bars either.
 Row ``j`` is bit-identical to ``streams[j].update(bars[j])`` (tested over many instruments).
+
+A minute's step can run on several threads (:meth:`FeatureBank.run_on`, the live shard's scoring
+threads): its rows are split into contiguous blocks and each block is stepped by the same compiled
+``step_many``, which releases the GIL. Each row's step reads and writes only its own bank row (the
+rows of one call are distinct, checked) and the parameters, which nothing writes, so a row's bits do
+not depend on the block it is in (tested: 1, 2 and 3 blocks give the bytes of one).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
+import threading
+import time
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from typing import Any
 
 import numpy as np
@@ -35,6 +45,14 @@ from tickwise.core.features.stream import (
 from tickwise.domain.bar import Bar
 from tickwise.domain.errors import DataValidationError
 
+# Fewer rows than this per thread are stepped on the calling thread alone. Handing a block over (a
+# future, a wake-up, the GIL taken back) costs 45-90 us, the step 1.5-3.5 us a row; but a row stepped on
+# another core is then read cold by the engine thread (the next minute's checks, the gather), and a
+# 1,000-instrument minute split in two cost the engine thread no less and all threads more (loaded
+# pairs, docs/benchmarks.md, "The bank step on the scoring threads (issue 14, eleventh session)"):
+# 3,000 rows split, 1,000 do not.
+MIN_ROWS_PER_BLOCK = 512
+
 
 class FeatureBank:
     """The compiled-step state of many streams, one row each; grown as streams are attached."""
@@ -48,6 +66,8 @@ class FeatureBank:
         slots = layout.slots
         # the column slots update_many writes a bar's o, h, l, c, v and obi_5 into
         self._in_slots = np.array([slots[n] for n in ("open", "high", "low", "close", "volume", "obi_5")])
+        self._threads = 1
+        self._pool: Executor | None = None
         self._alloc(max(capacity, 1))
 
     def _alloc(self, capacity: int) -> None:
@@ -68,6 +88,22 @@ class FeatureBank:
 
     def __len__(self) -> int:
         return len(self._row_of)
+
+    @property
+    def threads(self) -> int:
+        """The threads a step may use (:meth:`run_on`); 1: the calling thread alone."""
+        return self._threads
+
+    def run_on(self, threads: int, pool: Executor | None) -> None:
+        """Step the rows of a call in up to ``threads`` contiguous blocks (each of at least
+        :data:`MIN_ROWS_PER_BLOCK` rows), the calling thread taking the first and ``pool`` (at least
+        ``threads - 1`` workers) the others: the same bits as one block. ``threads`` 1 needs no pool."""
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        if threads > 1 and pool is None:
+            raise ValueError(f"{threads} threads need a pool for the blocks after the first")
+        self._threads = threads
+        self._pool = pool if threads > 1 else None
 
     def attach(self, key: int, stream: FeatureStream) -> int:
         """Move ``stream``'s state into the bank row of ``key`` (a new row for a new key); return it.
@@ -223,16 +259,9 @@ class FeatureBank:
             stream.run_talib(o, h, lo, c, v)
             if masking[n] and defer:
                 stream.restore_context()
-        n_ok = ok.shape[0]
-        n_fin = np.zeros(n_ok, dtype=np.int64)
-        p = self._p
+        n_fin = np.zeros(ok.shape[0], dtype=np.int64)
         o_ok = np.ascontiguousarray(ohlcv[ok].T)
-        kernels.step_many(
-            r_ok, t_min[ok], o_ok[0], o_ok[1], o_ok[2], o_ok[3], o_ok[4], p.hurst_window, p.hurst_lags,
-            p.zwins, p.zshort, p.horizons, p.rlags, p.tfs, p.kalman, p.session, lay.ffd_w, lay.cslots,
-            self.ist, self.fst, self.ring, self.col, self.fin_bars, self.fin_count, lay.ops, lay.consts,
-            lay.warm, n_fin, defer,
-        )  # fmt: skip
+        self._step(r_ok, t_min[ok], o_ok, n_fin)
         # With context TA-Lib handles, the instruments that closed a context bar need Python again.
         for n in np.flatnonzero(n_fin if defer else ()).tolist():
             stream = streams[int(r_ok[n])]
@@ -244,6 +273,59 @@ class FeatureBank:
         out = np.full((k, self._n_feat), np.nan)
         out[ok] = self.col[r_ok, : self._n_feat, 0]
         return out, errors
+
+    def _step(self, rows: np.ndarray, t_min: np.ndarray, ohlcv: np.ndarray, n_fin: np.ndarray) -> None:
+        """The compiled step of bank rows ``rows`` with bars ``t_min[j]``, ``ohlcv[:, j]`` (o, h, l, c,
+        v), in contiguous blocks on the threads of :meth:`run_on` when the rows are enough."""
+        n = rows.shape[0]
+        blocks = min(self._threads, n // MIN_ROWS_PER_BLOCK)
+        if blocks <= 1 or self._pool is None:
+            self._step_block(rows, t_min, ohlcv, n_fin)
+            return
+        edges = [n * b // blocks for b in range(blocks + 1)]
+        rest = [
+            self._pool.submit(self._step_counted, rows[lo:hi], t_min[lo:hi], ohlcv[:, lo:hi], n_fin[lo:hi])
+            for lo, hi in itertools.pairwise(edges[1:])
+        ]
+        try:
+            self._step_block(rows[: edges[1]], t_min[: edges[1]], ohlcv[:, : edges[1]], n_fin[: edges[1]])
+        finally:
+            for done in rest:  # every block has ended before the rows are read (or an error raised)
+                done.result()
+
+    def _step_counted(
+        self, rows: np.ndarray, t_min: np.ndarray, ohlcv: np.ndarray, n_fin: np.ndarray
+    ) -> None:
+        cpu0 = time.thread_time()
+        try:
+            self._step_block(rows, t_min, ohlcv, n_fin)
+        finally:
+            spent = time.thread_time() - cpu0
+            with _BLOCK_CPU_LOCK:
+                _BLOCK_CPU_S[0] += spent
+
+    def _step_block(self, rows: np.ndarray, t_min: np.ndarray, ohlcv: np.ndarray, n_fin: np.ndarray) -> None:
+        # A row of a column slice of the C-contiguous (5, n) block is itself C-contiguous: the kernel's
+        # one compiled signature, whatever the block.
+        o, h, lo, c, v = ohlcv
+        p, lay = self._p, self._layout
+        kernels.step_many(
+            rows, t_min, o, h, lo, c, v, p.hurst_window, p.hurst_lags, p.zwins, p.zshort, p.horizons,
+            p.rlags, p.tfs, p.kalman, p.session, lay.ffd_w, lay.cslots, self.ist, self.fst, self.ring,
+            self.col, self.fin_bars, self.fin_count, lay.ops, lay.consts, lay.warm, n_fin,
+            lay.context_talib,
+        )  # fmt: skip
+
+
+def block_cpu_s() -> float:
+    """CPU seconds the pool's threads have spent on bank blocks in this process (not the calling
+    threads' first blocks): a caller that times its own thread's CPU adds this to count a threaded step."""
+    with _BLOCK_CPU_LOCK:
+        return _BLOCK_CPU_S[0]
+
+
+_BLOCK_CPU_S = [0.0]
+_BLOCK_CPU_LOCK = threading.Lock()
 
 
 def _bar_arrays(bars: Sequence[Any]) -> tuple[list[Any], np.ndarray, np.ndarray] | None:

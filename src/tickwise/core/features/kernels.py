@@ -1764,7 +1764,8 @@ def _ffd_many(
         j += 1
 
 
-@njit_no_nrt(cache=True, error_model="numpy")
+# No GIL: the bank steps a minute's rows in contiguous blocks on several threads (FeatureBank.run_on).
+@njit_no_nrt(cache=True, error_model="numpy", nogil=True)
 def step_many(
     rows: np.ndarray, t_min: np.ndarray, o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray,
     v: np.ndarray, hurst_window: int, hurst_lags: np.ndarray, zwins: np.ndarray, zshort: int,
@@ -1778,6 +1779,10 @@ def step_many(
     It lives here, next to ``step``, on purpose: numba's on-disk cache of a function is invalidated by
     changes to ITS source file only, so a caller compiled in another module would keep running an
     old, inlined ``step`` after this file changed.
+
+    Several threads may run it at once on disjoint ``rows`` (the bank's blocks): row ``rows[j]`` and
+    ``n_fin[j]`` are the only state a ``j`` writes (:func:`_ffd_many` and the derived pass included:
+    they visit the call's own rows), every other array is read only.
     """
     # The step without FFD for every row, then FFD for all rows together (:func:`_ffd_many`), then
     # the derived features and warm-up mask of the rows (with ``defer``: of those that closed no context

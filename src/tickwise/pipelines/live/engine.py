@@ -47,6 +47,7 @@ from tickwise.core.predictor import Predictor
 from tickwise.core.regime import layer_of
 from tickwise.core.signal_model import SignalModel
 from tickwise.core.signals import SignalGenerator
+from tickwise.core.tree_eval import _pool as scoring_pool
 from tickwise.domain.bar import Bar
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.candle import Candle
@@ -182,6 +183,12 @@ def _optional(values: np.ndarray | None, n: int) -> list[float | None]:
 
 # A signal step: (instrument, bar open instant, feature row) -> signal or None while not ready.
 Step = Callable[[int, datetime, np.ndarray], Signal | None]
+
+
+def _scoring_threads(step: Step) -> int:
+    """The threads the step's predictor scores a minute on (``live.predict_threads``); 1 without one."""
+    predictor = getattr(step, "predictor", None)
+    return predictor.threads if isinstance(predictor, Predictor) else 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +327,12 @@ class LiveEngine:
         self._states: dict[int, InstrumentState] = {}
         # Every instrument's compiled-step state in one set of arrays: process_many steps them at once.
         self.bank = FeatureBank(calculator.layout)
+        threads = _scoring_threads(step)
+        if threads > 1:
+            # The minute's step in row blocks on the predictor's own pool of scoring threads (the
+            # process's, one per worker count), so a shard never starts a second pool. tree_eval keeps
+            # it private; a public accessor there would be the cleaner seam.
+            self.bank.run_on(threads, scoring_pool(threads - 1))
         # The columns path's admission check as arrays, kept as instruments open, rewind and fold bars
         # (columns_gate.py).
         self._gate: ColumnsGate[InstrumentState] = ColumnsGate()
