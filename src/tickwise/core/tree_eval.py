@@ -239,7 +239,7 @@ class CompiledForest:
                 self._score(x, out)
             return out
         edges = [n * b // blocks for b in range(blocks + 1)]
-        pool = _pool(blocks - 1)
+        pool = scoring_pool(blocks - 1)
         rest = [
             pool.submit(self._score_counted, x[lo:hi], out[lo:hi]) for lo, hi in itertools.pairwise(edges[1:])
         ]
@@ -276,8 +276,9 @@ _POOLS: dict[int, ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
 
 
-def _pool(workers: int) -> ThreadPoolExecutor:
-    """The process's pool of ``workers`` scoring threads, started on first use (nothing at import)."""
+def scoring_pool(workers: int) -> ThreadPoolExecutor:
+    """The process's pool of ``workers`` scoring threads, started on first use (nothing at import); the
+    predict's row blocks and the live feature bank's (``FeatureBank.run_on``) share it."""
     with _POOLS_LOCK:
         pool = _POOLS.get(workers)
         if pool is None:

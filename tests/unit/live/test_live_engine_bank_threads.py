@@ -49,7 +49,7 @@ def _collect(out: list[tuple[object, ...]], table: str, rows: Sequence[object]) 
 def test_an_engine_steps_its_bank_on_its_predictors_threads_and_pool(calc: FeatureCalculator) -> None:
     two = LiveEngine(calc, _step(calc, 2), lambda table, rows: None)
     assert two.bank.threads == 2
-    assert two.bank._pool is tree_eval._pool(1)  # the predictor's pool, not a second one
+    assert two.bank._pool is tree_eval.scoring_pool(1)  # the predictor's pool, not a second one
     assert LiveEngine(calc, _step(calc, 1), lambda table, rows: None).bank.threads == 1
     plain = LiveEngine(calc, lambda token, t, row: None, lambda table, rows: None)
     assert plain.bank.threads == 1

@@ -47,7 +47,7 @@ from tickwise.core.predictor import Predictor
 from tickwise.core.regime import layer_of
 from tickwise.core.signal_model import SignalModel
 from tickwise.core.signals import SignalGenerator
-from tickwise.core.tree_eval import _pool as scoring_pool
+from tickwise.core.tree_eval import scoring_pool
 from tickwise.domain.bar import Bar
 from tickwise.domain.calendar import NSE, SessionCalendar
 from tickwise.domain.candle import Candle
@@ -330,8 +330,7 @@ class LiveEngine:
         threads = _scoring_threads(step)
         if threads > 1:
             # The minute's step in row blocks on the predictor's own pool of scoring threads (the
-            # process's, one per worker count), so a shard never starts a second pool. tree_eval keeps
-            # it private; a public accessor there would be the cleaner seam.
+            # process's, one per worker count), so a shard never starts a second pool.
             self.bank.run_on(threads, scoring_pool(threads - 1))
         # The columns path's admission check as arrays, kept as instruments open, rewind and fold bars
         # (columns_gate.py).
