@@ -89,6 +89,7 @@ from tickwise.adapters.timescale.pool import open_pool
 from tickwise.adapters.timescale.signal_repository import TimescaleSignalRepository
 from tickwise.adapters.timescale.tick_repository import TimescaleTickRepository
 from tickwise.bench.live_market import FrameFile, MarketFiles, prepare_market
+from tickwise.bench.minute_parts import MinuteParts
 from tickwise.bench.resident import ResidentMemory, resident_now
 from tickwise.bootstrap.live_imports import leave_out_pyarrow, pyarrow_imported
 from tickwise.core.candles import CandleBuilder, ClosedBars
@@ -468,9 +469,12 @@ class _Bench:
     # predict (what the path costs the engine's thread when those threads have a core of their own).
     step_thread0: float = 0.0
     thread_latency_ms: array[float] = dataclasses.field(default_factory=lambda: array("d"))
+    parts: MinuteParts | None = None  # the per-minute parts (bench/minute_parts.py)
 
     def step(self) -> None:
         """A consumer step (a tick batch, a feed or clock close) starts now."""
+        if self.parts is not None:
+            self.parts.step_began()
         self.step_thread0 = time.thread_time()
         self.step_cpu0 = self.step_thread0 + pool_cpu_s() + block_cpu_s()
 
@@ -478,7 +482,11 @@ class _Bench:
         """Signals just committed: minute end (exchange clock, mapped to the wall) -> now."""
         spent = (_cpu_now() - self.step_cpu0) * 1000.0
         self.cpu_latency_ms.extend([spent] * len(rows))
-        self.thread_latency_ms.extend([(time.thread_time() - self.step_thread0) * 1000.0] * len(rows))
+        thread_ms = (time.thread_time() - self.step_thread0) * 1000.0
+        self.thread_latency_ms.extend([thread_ms] * len(rows))
+        if self.parts is not None:
+            for minute in {p.signal.time for p in rows}:
+                self.parts.latency(minute, thread_ms)
         if self.origin is None:
             return
         now = self.wall()
@@ -765,11 +773,15 @@ class _MinuteCpu(LiveEngine):
     minute_gc_s: defaultdict[datetime, float]
     minute_full_gc: defaultdict[datetime, int]
     gc_pauses: _GcPauses
+    minute_parts: MinuteParts
 
     def process_many(
         self, bars: Sequence[Bar], closed_at: float | None = None, *, defer: bool = False
     ) -> list[Signal | None]:
         self.settle()  # an earlier minute's deferred rest is charged to that minute
+        if bars:  # bars closed by their instruments' next ticks had no close call to open the window
+            times = bars.times if isinstance(bars, ClosedBars) else [b.time for b in bars]
+            self.minute_parts.open(max(times))
         cpu0 = _cpu_now()
         seen = len(self.gc_pauses.pauses)
         try:
@@ -793,6 +805,7 @@ class _MinuteCpu(LiveEngine):
             super().settle()
         finally:
             self._charge(minute, cpu0, seen)
+            self.minute_parts.end_window()
 
     def _charge(self, minute: datetime, cpu0: float, seen: int) -> None:
         self.minute_cpu_s[minute] += _cpu_now() - cpu0
@@ -807,6 +820,47 @@ class _TimedEngine(_MinuteCpu):
 
 class _TimedPerBarEngine(_MinuteCpu, PerBarEngine):
     pass
+
+
+def _time_methods(parts: MinuteParts, obj: object, methods: dict[str, str]) -> None:
+    """``obj``'s methods (name -> part) charged to ``parts``: ``obj`` becomes an instance of a subclass
+    made for it whose methods time the originals (no slot added, so slotted classes take it too)."""
+    cls = type(obj)
+    timed = {name: parts.timed(part, getattr(cls, name)) for name, part in methods.items()}
+    obj.__class__ = type(f"Timed{cls.__name__}", (cls,), {"__slots__": (), **timed})
+
+
+def _closes_timed(parts: MinuteParts, builder: CandleBuilder) -> CandleBuilder:
+    """``builder`` whose feed and clock closes open the minute windows of ``parts``."""
+
+    def minute_of(closed: Sequence[Bar]) -> datetime | None:
+        if not closed:
+            return None
+        if isinstance(closed, ClosedBars):
+            return closed.instant if closed.instant is not None else max(closed.times)
+        return max(bar.time for bar in closed)
+
+    cls = type(builder)
+    builder.__class__ = type(
+        f"Timed{cls.__name__}",
+        (cls,),
+        {
+            "__slots__": (),
+            "close_through_columns": parts.timed_close(cls.close_through_columns, minute_of),
+            "on_clock": parts.timed_close(cls.on_clock, minute_of),
+        },
+    )
+    return builder
+
+
+def _time_parts(parts: MinuteParts, engine: LiveEngine, step: SignalStep) -> None:
+    """The engine's parts charged to ``parts``: the admission, the bank step, the signal step and in
+    it the predict, the emit and the deferred rest of the minute (the engine's own code runs as is)."""
+    _time_methods(parts, engine._gate, {"admit": "admit"})
+    _time_methods(parts, engine.bank, {n: "bank" for n in ("update_rows", "update_columns", "update_many")})
+    _time_methods(parts, step.model, {"score": "predict"})
+    _time_methods(parts, step, {"many": "signal_step"})
+    _time_methods(parts, engine, {"_emit_many": "emit", "_run_deferred": "rest"})
 
 
 def run_live_bench(
@@ -908,12 +962,14 @@ def run_live_bench(
     minute_gc_s: defaultdict[datetime, float] = defaultdict(float)
     minute_full_gc: defaultdict[datetime, int] = defaultdict(int)
     gc_pauses = _GcPauses()
+    parts = MinuteParts(_current_rss_mb)
     digests = None if db else RowDigests()
 
     def build(sinks: dict[str, WriteFn]) -> _Bench:
         """The live consumer step, engine and writer over ``sinks``; the streams opened on history."""
         benches: list[_Bench] = []
-        commit = sinks["signals"]
+        # The commit itself (the sink), not the bench's digest of the rows after it.
+        commit = parts.timed_async("commit", sinks["signals"])
 
         async def commit_and_record(rows: list[Any]) -> int:
             n = await commit(rows)
@@ -933,6 +989,8 @@ def run_live_bench(
         engine.minute_gc_s = minute_gc_s
         engine.minute_full_gc = minute_full_gc
         engine.gc_pauses = gc_pauses
+        engine.minute_parts = parts
+        _time_parts(parts, engine, step)
         t_warm = time.perf_counter()
         for i, t in enumerate(tokens):  # one instrument's stored candles at a time, as a shard reads them
             engine.open_instrument(t, repository_shaped(files.history(i), t))
@@ -941,7 +999,7 @@ def run_live_bench(
         consumer = TickConsumer(
             engine=engine,
             validator=TickValidator(NSE, 0.03, session_day=day),
-            builder=CandleBuilder(calendar=NSE, grace_s=grace.total_seconds()),
+            builder=_closes_timed(parts, CandleBuilder(calendar=NSE, grace_s=grace.total_seconds())),
             repairs=RepairQueue(NSE),
             watch=FeedWatch(silence_s=1.5, started=time.monotonic()),  # no feed attached: no checks
             put=writer.put,
@@ -954,11 +1012,11 @@ def run_live_bench(
             # baseline engine finishes each bar at once).
             after_signals=None if per_bar else writer.urgent_written,
         )
-        benches.append(_Bench(consumer, engine, writer, clock, until + grace, warm_s, wall))
+        benches.append(_Bench(consumer, engine, writer, clock, until + grace, warm_s, wall, parts=parts))
         return benches[0]
 
     setup_s = time.perf_counter() - setup0
-    with gc_pauses:
+    with gc_pauses, parts:
         if db:
             assert url is not None
             bench, run = asyncio.run(
@@ -1023,6 +1081,11 @@ def run_live_bench(
             }
             for m in sorted(minute_cpu_s)
         ],
+        # per measured minute, from its candle close to the end of its deferred rest: the engine thread's
+        # CPU and page faults of each part of the path, the collector's runs, numba compiles, the RSS
+        # after it (bench/minute_parts.py); compiles in the replay outside any minute's window
+        "minute_parts": parts.report(),
+        "compiled_outside_minutes": parts.compiled_outside,
         "model_trees_per_side": {
             ("long" if side == 1 else "short"): b.num_trees() for side, b in artifact.boosters.items()
         },

@@ -66,6 +66,20 @@ def test_bench_live_reports_positive_latencies_for_every_measured_bar() -> None:
     assert growth["imports"] == split["imports"]
     assert growth["replay"]["anon"] == round(split["replay"]["anon"] - split["engine_opened"]["anon"], 1)
     assert figures["rss_end_parts_mb"]["rss"] > 0
+    # Each measured minute's parts on the engine thread, and no kernel signature compiled or loaded
+    # inside a minute: every kernel the path uses was ready when the engine opened.
+    minutes = figures["minute_parts"]
+    assert [m["minute"] for m in minutes] == ["09:15", "09:16"]
+    for minute in minutes:
+        # (no "close" part here: each bar is closed by its instrument's next tick, not by a feed close)
+        assert {"bank", "signal_step", "predict", "emit", "commit", "rest"} <= minute["parts_cpu_ms"].keys()
+        assert minute["parts_cpu_ms"]["signal_step"] >= minute["parts_cpu_ms"]["predict"] > 0.0
+        assert minute["cpu_ms"] >= minute["parts_cpu_ms"]["bank"] > 0.0
+        assert minute["latency_thread_ms"] > 0.0
+        assert minute["compiles"] == [] and minute["new_signatures"] == 0
+        assert minute["majflt"] == 0
+    # A minute's latency is its slowest signal's: the run's median is at most the slowest minute's.
+    assert max(m["latency_thread_ms"] for m in minutes) >= figures["latency_thread_cpu_ms_p50"] - 0.01
 
 
 def test_bench_live_with_the_market_in_its_process_replays_the_same_bars_and_labels_its_rss() -> None:
@@ -111,6 +125,7 @@ def test_the_bench_replay_process_imports_nothing_a_live_shard_does_not() -> Non
         "tickwise.bench",
         "tickwise.bench.live",
         "tickwise.bench.live_market",
+        "tickwise.bench.minute_parts",  # the standard library and numba, which a shard has imported
         "tickwise.bench.resident",  # reads /proc; standard library only
     ]
 
