@@ -8,18 +8,24 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+import asyncpg
+
+from tickwise.adapters.timescale.schema import ALL_TABLES
 from tickwise.bootstrap.context import HistoricalContext
 from tickwise.config import Settings, load_settings
 from tickwise.domain.instrument import Instrument
 
 if TYPE_CHECKING:
     from distributed import Client
+
+    from tickwise.bootstrap.historical import HistoricalSummary
 
 THREE = "[INFY, RELIANCE, TCS]"
 
@@ -49,6 +55,32 @@ OOS_KEYS = {
 def oos_settings(tmp: Path, **keys: str) -> Settings:
     """:func:`simulator_settings` of 12 sessions with :data:`OOS_KEYS`, ``keys`` over them."""
     return simulator_settings(tmp, backfill_days=12, **(OOS_KEYS | keys))
+
+
+@dataclass(frozen=True)
+class HistoricalRun:
+    """A finished ``tickwise historical`` run that several tests of a module read: its data directory
+    (models, MLflow runs), settings and summary."""
+
+    tmp: Path
+    settings: Settings
+    summary: HistoricalSummary
+
+
+async def historical_run_on_an_empty_database(
+    pool: asyncpg.Pool, db_url: str, tmp: Path, settings_of: Callable[[Path], Settings]
+) -> HistoricalRun:
+    """Empty every application table, then run the historical mode with ``settings_of(tmp)``: the
+    shared first run of a module-scoped fixture (its tests document the order they rely on)."""
+    from tickwise.bootstrap.historical import Reporter, run_historical
+
+    async with pool.acquire() as conn:
+        await conn.execute(f"TRUNCATE {', '.join(ALL_TABLES)}")
+    settings = settings_of(tmp)
+    quiet = Reporter(quiet=True)
+    with quiet:
+        summary = await run_historical(settings, quiet, url=db_url)
+    return HistoricalRun(tmp, settings, summary)
 
 
 @asynccontextmanager

@@ -9,21 +9,14 @@ champion that only it reads (they would be out-of-sample violations to the sched
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
 import pytest_asyncio
-from historical_support import simulator_settings
+from historical_support import HistoricalRun, historical_run_on_an_empty_database, simulator_settings
 
-from tickwise.adapters.timescale.schema import ALL_TABLES
 from tickwise.config import Settings
-
-if TYPE_CHECKING:
-    from tickwise.bootstrap.historical import HistoricalSummary
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
@@ -47,33 +40,17 @@ def _settings(tmp: Path, refit_every: int = 2) -> Settings:
     )
 
 
-@dataclass(frozen=True)
-class FirstRun:
-    """The settings (data directory included) and the summary of the shared first run."""
-
-    tmp: Path
-    settings: Settings
-    summary: HistoricalSummary
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def first_run(
     pool: asyncpg.Pool, db_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[FirstRun]:
-    from tickwise.bootstrap.historical import Reporter, run_historical
-
-    async with pool.acquire() as conn:
-        await conn.execute(f"TRUNCATE {', '.join(ALL_TABLES)}")
-    tmp = tmp_path_factory.mktemp("oos-history")
-    settings = _settings(tmp)
-    quiet = Reporter(quiet=True)
-    with quiet:
-        summary = await run_historical(settings, quiet, url=db_url)
-    yield FirstRun(tmp, settings, summary)
+) -> HistoricalRun:
+    return await historical_run_on_an_empty_database(
+        pool, db_url, tmp_path_factory.mktemp("oos-history"), _settings
+    )
 
 
 async def test_tickwise_historical_writes_only_out_of_sample_signals_and_a_rerun_reuses_the_fold_models(
-    first_run: FirstRun, pool: asyncpg.Pool, db_url: str
+    first_run: HistoricalRun, pool: asyncpg.Pool, db_url: str
 ) -> None:
     from tickwise.bootstrap.historical import Reporter, run_historical
 
@@ -119,7 +96,7 @@ async def test_tickwise_historical_writes_only_out_of_sample_signals_and_a_rerun
 
 
 async def test_two_models_are_compared_only_on_bars_after_both_training_windows_plus_the_embargo(
-    first_run: FirstRun, db_url: str
+    first_run: HistoricalRun, db_url: str
 ) -> None:
     from tickwise.bootstrap.historical import open_historical
     from tickwise.bootstrap.models import comparison_for, embargo_of
@@ -145,7 +122,7 @@ async def test_two_models_are_compared_only_on_bars_after_both_training_windows_
 
 
 async def test_a_new_schedule_retires_the_fold_models_it_no_longer_has_and_keeps_one_row_per_bar(
-    first_run: FirstRun, pool: asyncpg.Pool, db_url: str
+    first_run: HistoricalRun, pool: asyncpg.Pool, db_url: str
 ) -> None:
     from tickwise.bootstrap.historical import Reporter, run_historical
 
@@ -189,7 +166,7 @@ async def test_a_new_schedule_retires_the_fold_models_it_no_longer_has_and_keeps
 
 
 async def test_predict_over_the_models_own_window_works_but_marks_the_rows_in_sample(
-    first_run: FirstRun, pool: asyncpg.Pool, db_url: str
+    first_run: HistoricalRun, pool: asyncpg.Pool, db_url: str
 ) -> None:
     from tickwise.bootstrap.historical import Reporter, run_predict
 
