@@ -13,9 +13,11 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
+import pytest
+import pytest_asyncio
 
 from tickwise.adapters.timescale.schema import ALL_TABLES
 from tickwise.bootstrap.context import HistoricalContext
@@ -67,20 +69,27 @@ class HistoricalRun:
     summary: HistoricalSummary
 
 
-async def historical_run_on_an_empty_database(
-    pool: asyncpg.Pool, db_url: str, tmp: Path, settings_of: Callable[[Path], Settings]
-) -> HistoricalRun:
-    """Empty every application table, then run the historical mode with ``settings_of(tmp)``: the
-    shared first run of a module-scoped fixture (its tests document the order they rely on)."""
-    from tickwise.bootstrap.historical import Reporter, run_historical
+def first_historical_run(name: str, settings_of: Callable[[Path], Settings]) -> Any:
+    """A module-scoped fixture: every application table emptied, then one run of the historical mode
+    with ``settings_of`` on a data directory of its own, as a :class:`HistoricalRun` that the module's
+    tests share (they document the order they rely on). ``first_run = first_historical_run(...)``."""
 
-    async with pool.acquire() as conn:
-        await conn.execute(f"TRUNCATE {', '.join(ALL_TABLES)}")
-    settings = settings_of(tmp)
-    quiet = Reporter(quiet=True)
-    with quiet:
-        summary = await run_historical(settings, quiet, url=db_url)
-    return HistoricalRun(tmp, settings, summary)
+    @pytest_asyncio.fixture(scope="module", loop_scope="session")
+    async def first_run(
+        pool: asyncpg.Pool, db_url: str, tmp_path_factory: pytest.TempPathFactory
+    ) -> HistoricalRun:
+        from tickwise.bootstrap.historical import Reporter, run_historical
+
+        async with pool.acquire() as conn:
+            await conn.execute(f"TRUNCATE {', '.join(ALL_TABLES)}")
+        tmp = tmp_path_factory.mktemp(name)
+        settings = settings_of(tmp)
+        quiet = Reporter(quiet=True)
+        with quiet:
+            summary = await run_historical(settings, quiet, url=db_url)
+        return HistoricalRun(tmp, settings, summary)
+
+    return first_run
 
 
 @asynccontextmanager

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-import pytest_asyncio
-from historical_support import HistoricalRun, historical_run_on_an_empty_database
+from historical_support import HistoricalRun, first_historical_run
 
 from tickwise.bootstrap.historical import Reporter, run_historical
 from tickwise.config import Settings, load_settings
@@ -44,13 +43,7 @@ async def _counts(pool: asyncpg.Pool) -> dict[str, int]:
     return out
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def first_run(
-    pool: asyncpg.Pool, db_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> HistoricalRun:
-    return await historical_run_on_an_empty_database(
-        pool, db_url, tmp_path_factory.mktemp("historical-pipeline"), _settings
-    )
+first_run = first_historical_run("historical-pipeline", _settings)
 
 
 async def test_historical_mode_runs_twice_idempotently_and_tables_join(

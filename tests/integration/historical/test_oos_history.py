@@ -13,8 +13,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-import pytest_asyncio
-from historical_support import HistoricalRun, historical_run_on_an_empty_database, simulator_settings
+from historical_support import HistoricalRun, first_historical_run, simulator_settings
 
 from tickwise.config import Settings
 
@@ -40,13 +39,7 @@ def _settings(tmp: Path, refit_every: int = 2) -> Settings:
     )
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def first_run(
-    pool: asyncpg.Pool, db_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> HistoricalRun:
-    return await historical_run_on_an_empty_database(
-        pool, db_url, tmp_path_factory.mktemp("oos-history"), _settings
-    )
+first_run = first_historical_run("oos-history", _settings)
 
 
 async def test_tickwise_historical_writes_only_out_of_sample_signals_and_a_rerun_reuses_the_fold_models(
