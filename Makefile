@@ -62,7 +62,7 @@ warm: $(STAMP)
 	$(TICKWISE) warm
 
 test: $(STAMP)
-	$(BIN)/pytest --cov=tickwise --cov-report= $(PYTEST_ARGS)
+	$(BIN)/pytest --cov=tickwise --cov-report= --durations=25 $(PYTEST_ARGS)
 	NUMBA_DISABLE_JIT=1 $(BIN)/pytest -q -m interpreted -W ignore::RuntimeWarning \
 		--cov=tickwise --cov-append --cov-report= tests/unit
 	$(BIN)/coverage report --fail-under=$(COV_MIN)

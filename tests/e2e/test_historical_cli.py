@@ -1,4 +1,5 @@
-"""`tickwise historical`, `train`, `predict`, `backfill` as a user runs them (console script, subprocess)."""
+"""`tickwise historical`, `train`, `predict`, `backfill` as a user runs them (console script, subprocess);
+the help and usage checks in-process (``cli_support.invoke``), the commands' runs through the script."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from cli_support import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,13 +48,13 @@ def _env(tmp_path: Path, db_url: str | None = None) -> dict[str, str]:
 
 def test_historical_commands_are_registered_with_help(tmp_path: Path) -> None:
     for command in ("historical", "backfill", "train", "predict"):
-        result = _tickwise([command, "--help"], _env(tmp_path), timeout=60)
+        result = invoke([command, "--help"], _env(tmp_path))
         assert result.returncode == 0, result.stderr
         assert "Usage" in result.stdout
 
 
 def test_a_malformed_date_is_a_usage_error_naming_the_option(tmp_path: Path) -> None:
-    result = _tickwise(["predict", "--from", "yesterday"], _env(tmp_path), timeout=60)
+    result = invoke(["predict", "--from", "yesterday"], _env(tmp_path))
     assert result.returncode == 2
     assert "--from" in result.stderr and "YYYY-MM-DD" in result.stderr
 

@@ -11,12 +11,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from cli_support import invoke
 from tickwise.adapters.timescale import TimescaleModelRepository
 from tickwise.adapters.timescale.pool import open_pool
 from tickwise.ports.repositories import ModelRecord
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.db, pytest.mark.slow]  # two CLI start-ups
+pytestmark = [pytest.mark.db, pytest.mark.slow]  # a CLI start-up importing MLflow
 
 
 async def _seed(db_url: str) -> None:
@@ -49,6 +50,6 @@ def test_models_show_says_a_model_was_trained_by_dask_and_on_how_many_workers(
     dask = show("f1")
     assert dask.returncode == 0, dask.stderr
     assert "trained by dask (2 workers)" in dask.stdout
-    single = show("f2")
+    single = invoke(["models", "show", "f2"], env)  # in-process: the console script's path is tested above
     assert single.returncode == 0, single.stderr
     assert "trained by" not in single.stdout

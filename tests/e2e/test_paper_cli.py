@@ -1,4 +1,5 @@
-"""The paper trading options on the command line: `live --paper`, `backtest --signals/--prices`."""
+"""The paper trading options on the command line: `live --paper`, `backtest --signals/--prices`; the help
+through the console script, the refusals in-process (``cli_support.invoke``: no start-up per command)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+from cli_support import invoke
 
 TICKWISE = str(Path(sys.executable).with_name("tickwise"))
 
@@ -29,7 +32,7 @@ def test_live_offers_paper_trading_and_backtest_the_parity_fill_rule() -> None:
 
 
 def test_an_unknown_price_source_is_one_clear_line_with_exit_code_2() -> None:
-    result = run("backtest", "--from", "2026-12-01", "--to", "2026-12-02", "--prices", "candles")
+    result = invoke(["backtest", "--from", "2026-12-01", "--to", "2026-12-02", "--prices", "candles"], {})
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "candles" in lines[0], result.stderr
@@ -37,7 +40,7 @@ def test_an_unknown_price_source_is_one_clear_line_with_exit_code_2() -> None:
 
 
 def test_replaying_a_paper_session_without_naming_it_is_one_clear_line_with_exit_code_2() -> None:
-    result = run("backtest", "--from", "2026-12-01", "--to", "2026-12-02", "--signals", "paper")
+    result = invoke(["backtest", "--from", "2026-12-01", "--to", "2026-12-02", "--signals", "paper"], {})
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "--paper-run" in lines[0], result.stderr

@@ -13,12 +13,13 @@ from typing import Any
 
 import asyncpg
 
+from cli_support import invoke
 from tickwise.pipelines.live.spill import encode_batch
 
 TICKWISE = str(Path(sys.executable).with_name("tickwise"))
 
 
-def run(*args: str, data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def status_env(data_dir: Path, **env: str) -> dict[str, str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKWISE__", "KITE_"))}
     full_env.pop("DATABASE_URL", None)
     full_env.update(
@@ -27,13 +28,27 @@ def run(*args: str, data_dir: Path, **env: str) -> subprocess.CompletedProcess[s
         TICKWISE__BROKER__TOKEN_FILE=str(data_dir / "kite_token.json"),
     )
     full_env.update(env)
+    return full_env
+
+
+def run(*args: str, data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [TICKWISE, *args], capture_output=True, text=True, env=full_env, timeout=120, check=False
+        [TICKWISE, *args],
+        capture_output=True,
+        text=True,
+        env=status_env(data_dir, **env),
+        timeout=120,
+        check=False,
     )
 
 
-def status_json(data_dir: Path, **env: str) -> tuple[int, dict[str, Any]]:
-    result = run("status", "--json", data_dir=data_dir, **env)
+def status_json(data_dir: Path, in_process: bool = False, **env: str) -> tuple[int, dict[str, Any]]:
+    """The exit code and report of ``tickwise status --json``; ``in_process`` (a synchronous test's
+    choice) spares the console script's start-up (``cli_support.invoke``)."""
+    if in_process:
+        result = invoke(["status", "--json"], status_env(data_dir, **env))
+    else:
+        result = run("status", "--json", data_dir=data_dir, **env)
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1, result.stdout + result.stderr
     return result.returncode, json.loads(lines[0])
@@ -113,7 +128,9 @@ async def test_status_text_lists_what_needs_action_and_exits_1(
 
 
 def test_status_of_an_unreachable_database_says_how_to_fix_it_and_exits_1(tmp_path: Path) -> None:
-    code, report = status_json(tmp_path, DATABASE_URL="postgresql://nobody:pw-secret@127.0.0.1:1/nothing")
+    code, report = status_json(
+        tmp_path, in_process=True, DATABASE_URL="postgresql://nobody:pw-secret@127.0.0.1:1/nothing"
+    )
     assert code == 1 and not report["database"]["reachable"]
     assert "pw-secret" not in json.dumps(report)
     assert any("database not reachable" in a and "DATABASE_URL" in a for a in report["actions"])
@@ -134,7 +151,7 @@ def test_status_shows_a_valid_kite_token_with_its_expiry_and_never_the_token(tmp
     expires = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=3)
     write_token(tmp_path, expires)
     _, report = status_json(
-        tmp_path, DATABASE_URL="postgresql://nobody@127.0.0.1:1/nothing", KITE_API_KEY="k"
+        tmp_path, in_process=True, DATABASE_URL="postgresql://nobody@127.0.0.1:1/nothing", KITE_API_KEY="k"
     )
     token = report["token"]
     assert report["world"] == "kite" and token["state"] == "valid"
@@ -147,7 +164,7 @@ def test_status_shows_a_valid_kite_token_with_its_expiry_and_never_the_token(tmp
 def test_status_asks_for_a_login_when_the_kite_token_expired(tmp_path: Path) -> None:
     write_token(tmp_path, datetime.now(UTC) - timedelta(hours=1))
     code, report = status_json(
-        tmp_path, DATABASE_URL="postgresql://nobody@127.0.0.1:1/nothing", KITE_API_KEY="k"
+        tmp_path, in_process=True, DATABASE_URL="postgresql://nobody@127.0.0.1:1/nothing", KITE_API_KEY="k"
     )
     assert code == 1 and report["token"]["state"] == "expired"
     assert any("expired" in a and "tickwise auth login" in a for a in report["actions"])

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from cli_support import invoke
 from tickwise.adapters.timescale.world_repository import TimescaleWorldRepository
 from tickwise.domain.world import World
 
@@ -57,8 +58,13 @@ def fresh_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def status(env: dict[str, str]) -> dict[str, Any]:
-    result = tickwise("status", "--json", env=env, timeout=120)
+def status(env: dict[str, str], *, in_process: bool = False) -> dict[str, Any]:
+    """``tickwise status --json``; ``in_process`` (a synchronous test's choice) spares the console
+    script's start-up (``cli_support.invoke``)."""
+    if in_process:
+        result = invoke(["status", "--json"], env)
+    else:
+        result = tickwise("status", "--json", env=env, timeout=120)
     assert result.returncode in (0, 1), result.stderr[-2000:]
     report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return report
@@ -74,7 +80,7 @@ def test_a_kite_key_after_the_simulator_demo_shows_an_empty_separate_world_and_t
         run = tickwise("historical", env=sim)
         assert run.returncode == 0, run.stderr[-2000:]
 
-        kite = status({**sim, "KITE_API_KEY": "x"})
+        kite = status({**sim, "KITE_API_KEY": "x"}, in_process=True)
         worlds = kite["worlds"]
         assert kite["world"] == "kite" and worlds["recorded"] is None
         assert worlds["data_dir"] == str(data / "kite-x")
@@ -82,7 +88,7 @@ def test_a_kite_key_after_the_simulator_demo_shows_an_empty_separate_world_and_t
         assert kite["champion"] is None and kite["last_candle"] == {}
         assert {"name": "simulator", "data_dir": str(data), "has_database": True} in worlds["others"]
 
-        simulator = status(sim)
+        simulator = status(sim, in_process=True)
         assert simulator["world"] == "simulator"
         assert simulator["worlds"]["recorded"]["name"] == "simulator"
         assert simulator["champion"] is not None and simulator["last_candle"]["historical"] is not None

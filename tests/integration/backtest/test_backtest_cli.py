@@ -1,4 +1,5 @@
-"""The `tickwise backtest` and `tickwise report` commands as a user runs them (a real subprocess)."""
+"""The `tickwise backtest` and `tickwise report` commands as a user runs them (a real subprocess); the
+usage errors in-process (``cli_support.invoke``: no start-up importing the stack for each)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 from backtest_seed import seed
+
+from cli_support import invoke
 
 TICKWISE = str(Path(sys.executable).with_name("tickwise"))
 
@@ -64,12 +67,12 @@ async def test_backtest_json_then_report_of_that_run(
 
 
 def test_model_and_oos_together_are_a_usage_error() -> None:
-    result = run("backtest", "--from", "2026-11-02", "--to", "2026-11-03", "--model", "m", "--oos")
+    result = invoke(["backtest", "--from", "2026-11-02", "--to", "2026-11-03", "--model", "m", "--oos"], {})
     assert result.returncode == 2
     assert "--model and --oos" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_a_malformed_date_is_a_usage_error() -> None:
-    result = run("backtest", "--from", "02/11/2026", "--to", "2026-11-03")
+    result = invoke(["backtest", "--from", "02/11/2026", "--to", "2026-11-03"], {})
     assert result.returncode == 2
     assert "--from" in result.stderr

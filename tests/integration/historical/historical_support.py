@@ -8,18 +8,26 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from tickwise.adapters.timescale.schema import ALL_TABLES
 from tickwise.bootstrap.context import HistoricalContext
 from tickwise.config import Settings, load_settings
 from tickwise.domain.instrument import Instrument
 
 if TYPE_CHECKING:
     from distributed import Client
+
+    from tickwise.bootstrap.historical import HistoricalSummary
 
 THREE = "[INFY, RELIANCE, TCS]"
 
@@ -49,6 +57,39 @@ OOS_KEYS = {
 def oos_settings(tmp: Path, **keys: str) -> Settings:
     """:func:`simulator_settings` of 12 sessions with :data:`OOS_KEYS`, ``keys`` over them."""
     return simulator_settings(tmp, backfill_days=12, **(OOS_KEYS | keys))
+
+
+@dataclass(frozen=True)
+class HistoricalRun:
+    """A finished ``tickwise historical`` run that several tests of a module read: its data directory
+    (models, MLflow runs), settings and summary."""
+
+    tmp: Path
+    settings: Settings
+    summary: HistoricalSummary
+
+
+def first_historical_run(name: str, settings_of: Callable[[Path], Settings]) -> Any:
+    """A module-scoped fixture: every application table emptied, then one run of the historical mode
+    with ``settings_of`` on a data directory of its own, as a :class:`HistoricalRun` that the module's
+    tests share (they document the order they rely on). ``first_run = first_historical_run(...)``."""
+
+    @pytest_asyncio.fixture(scope="module", loop_scope="session")
+    async def first_run(
+        pool: asyncpg.Pool, db_url: str, tmp_path_factory: pytest.TempPathFactory
+    ) -> HistoricalRun:
+        from tickwise.bootstrap.historical import Reporter, run_historical
+
+        async with pool.acquire() as conn:
+            await conn.execute(f"TRUNCATE {', '.join(ALL_TABLES)}")
+        tmp = tmp_path_factory.mktemp(name)
+        settings = settings_of(tmp)
+        quiet = Reporter(quiet=True)
+        with quiet:
+            summary = await run_historical(settings, quiet, url=db_url)
+        return HistoricalRun(tmp, settings, summary)
+
+    return first_run
 
 
 @asynccontextmanager

@@ -1,4 +1,8 @@
-"""The historical mode end to end against the real database and the simulator (small universe)."""
+"""The historical mode end to end against the real database and the simulator (small universe).
+
+Both tests read one first run of the historical mode (``first_run``, on an emptied database), in this
+file's order: the first reruns it, which must write nothing; the second then adds an older model and
+its signals, which nothing after it reads."""
 
 from __future__ import annotations
 
@@ -7,16 +11,17 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from historical_support import HistoricalRun, first_historical_run
 
 from tickwise.bootstrap.historical import Reporter, run_historical
-from tickwise.config import load_settings
+from tickwise.config import Settings, load_settings
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 SYMBOLS = "[INFY, RELIANCE, TCS]"
 
 
-def _settings(tmp: Path):  # type: ignore[no-untyped-def]
+def _settings(tmp: Path) -> Settings:
     env = {
         "TICKWISE__SYSTEM__DATA_DIR": str(tmp),
         "TICKWISE__BROKER__TOKEN_FILE": str(tmp / "kite_token.json"),
@@ -38,24 +43,25 @@ async def _counts(pool: asyncpg.Pool) -> dict[str, int]:
     return out
 
 
+first_run = first_historical_run("historical-pipeline", _settings)
+
+
 async def test_historical_mode_runs_twice_idempotently_and_tables_join(
-    clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
+    first_run: HistoricalRun, pool: asyncpg.Pool, db_url: str
 ) -> None:
-    settings = _settings(tmp_path)
+    settings, first, tmp_path = first_run.settings, first_run.summary, first_run.tmp
     quiet = Reporter(quiet=True)
-    with quiet:
-        first = await run_historical(settings, quiet, url=db_url)
     assert first.instruments == 3
     assert first.backfill is not None and first.backfill.fetched_days == 3 * 12
     assert first.integrity is not None and first.integrity.invalid_candles == 0
     assert first.train is not None and not first.train.skipped and first.train.status == "champion"
     assert first.oos is not None and first.oos.rows > 0  # historical signals: out of sample only
-    counts = await _counts(clean_db)
+    counts = await _counts(pool)
     assert counts["candles"] >= 3 * 12 * 375 and counts["features"] >= 3 * 12 * 375
     assert counts["models"] == 1 + len(first.oos.folds) and counts["signals"] == first.oos.rows
     assert (tmp_path / "mlruns").is_dir() and first.train.mlflow_run_id
 
-    async with clean_db.acquire() as conn:
+    async with pool.acquire() as conn:
         joined = await conn.fetchval(
             "SELECT count(*) FROM signals s "
             "JOIN features f USING (instrument_token, timeframe, time) "
@@ -77,20 +83,17 @@ async def test_historical_mode_runs_twice_idempotently_and_tables_join(
     assert second.train is not None and second.train.skipped
     assert second.train.model_version == first.train.model_version
     assert second.feature_rows == 0 and second.label_rows == 0
-    assert await _counts(clean_db) == counts
+    assert await _counts(pool) == counts
 
 
 async def test_predict_with_an_older_model_tags_signals_with_that_version(
-    clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
+    first_run: HistoricalRun, db_url: str
 ) -> None:
     from tickwise.bootstrap.historical import open_historical
     from tickwise.pipelines.historical.predict import predict_signals
     from tickwise.pipelines.historical.train import train_model
 
-    settings = _settings(tmp_path)
-    quiet = Reporter(quiet=True)
-    with quiet:
-        summary = await run_historical(settings, quiet, url=db_url)
+    settings, summary = first_run.settings, first_run.summary
     assert summary.train is not None and summary.train.trained_to is not None
     async with open_historical(settings, url=db_url) as ctx:
         older = await train_model(ctx, end=summary.train.trained_to - timedelta(days=3), trials=1)

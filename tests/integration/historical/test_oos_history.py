@@ -1,6 +1,11 @@
 """Out-of-sample history on the real database and the simulator: every historical signal written by
 `tickwise historical` comes from a fold model that never saw its bar, its labels' ends or the embargo
-after them; `tickwise predict` over a model's own window still works but marks the rows in_sample."""
+after them; `tickwise predict` over a model's own window still works but marks the rows in_sample.
+
+The tests share one first run of `tickwise historical` (``first_run``, on an emptied database) and run
+in this file's order: the first two only read what it wrote (a rerun with the same settings writes
+nothing), then a new refit schedule replaces fold models, and the last adds in-sample signals of the
+champion that only it reads (they would be out-of-sample violations to the schedule test)."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from historical_support import simulator_settings
+from historical_support import HistoricalRun, first_historical_run, simulator_settings
 
 from tickwise.config import Settings
 
@@ -34,20 +39,21 @@ def _settings(tmp: Path, refit_every: int = 2) -> Settings:
     )
 
 
+first_run = first_historical_run("oos-history", _settings)
+
+
 async def test_tickwise_historical_writes_only_out_of_sample_signals_and_a_rerun_reuses_the_fold_models(
-    clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
+    first_run: HistoricalRun, pool: asyncpg.Pool, db_url: str
 ) -> None:
     from tickwise.bootstrap.historical import Reporter, run_historical
 
-    settings = _settings(tmp_path)
+    settings, first = first_run.settings, first_run.summary
     quiet = Reporter(quiet=True)
-    with quiet:
-        first = await run_historical(settings, quiet, url=db_url)
     assert first.oos is not None and len(first.oos.folds) >= 2  # refits every 2 sessions after 4 warm ones
     assert first.oos.rows > 0 and not any(f.reused for f in first.oos.folds)
     assert 0.3 < first.oos.metrics["oos_auc"] < 0.8
     assert first.train is not None and first.train.status == "champion"  # the first model: nothing to beat
-    async with clean_db.acquire() as conn:
+    async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM signals WHERE mode = 'historical'") == first.oos.rows
         assert await conn.fetchval(OOS_VIOLATIONS) == 0
         rows = await conn.fetch(
@@ -78,41 +84,18 @@ async def test_tickwise_historical_writes_only_out_of_sample_signals_and_a_rerun
     assert second.oos is not None
     assert [f.model_version for f in second.oos.folds] == [f.model_version for f in first.oos.folds]
     assert all(f.reused for f in second.oos.folds)
-    async with clean_db.acquire() as conn:
+    async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM signals") == first.oos.rows
 
 
-async def test_predict_over_the_models_own_window_works_but_marks_the_rows_in_sample(
-    clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
-) -> None:
-    from tickwise.bootstrap.historical import Reporter, run_historical, run_predict
-
-    settings = _settings(tmp_path)
-    quiet = Reporter(quiet=True)
-    with quiet:
-        summary = await run_historical(settings, quiet, url=db_url)
-        assert summary.train is not None
-        outcome = await run_predict(settings, quiet, version=summary.train.model_version, url=db_url)
-    assert outcome.rows > 0 and outcome.in_sample == outcome.rows  # the champion trained on everything stored
-    async with clean_db.acquire() as conn:
-        got = await conn.fetch(
-            "SELECT sample, count(*) AS n FROM signals WHERE model_version = $1 GROUP BY 1",
-            summary.train.model_version,
-        )
-    assert [(r["sample"], r["n"]) for r in got] == [("in_sample", outcome.rows)]
-
-
 async def test_two_models_are_compared_only_on_bars_after_both_training_windows_plus_the_embargo(
-    clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
+    first_run: HistoricalRun, db_url: str
 ) -> None:
-    from tickwise.bootstrap.historical import Reporter, open_historical, run_historical
+    from tickwise.bootstrap.historical import open_historical
     from tickwise.bootstrap.models import comparison_for, embargo_of
     from tickwise.core.promotion import PromotionRule
 
-    settings = _settings(tmp_path)
-    quiet = Reporter(quiet=True)
-    with quiet:
-        summary = await run_historical(settings, quiet, url=db_url)
+    settings, summary = first_run.settings, first_run.summary
     assert summary.oos is not None and len(summary.oos.folds) >= 2
     embargo = embargo_of(settings)
     async with open_historical(settings, url=db_url) as ctx:
@@ -132,21 +115,21 @@ async def test_two_models_are_compared_only_on_bars_after_both_training_windows_
 
 
 async def test_a_new_schedule_retires_the_fold_models_it_no_longer_has_and_keeps_one_row_per_bar(
-    clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
+    first_run: HistoricalRun, pool: asyncpg.Pool, db_url: str
 ) -> None:
     from tickwise.bootstrap.historical import Reporter, run_historical
 
+    first = first_run.summary  # refit every 2 sessions
     quiet = Reporter(quiet=True)
     with quiet:
-        first = await run_historical(_settings(tmp_path, refit_every=2), quiet, url=db_url)
-        second = await run_historical(_settings(tmp_path, refit_every=3), quiet, url=db_url)
+        second = await run_historical(_settings(first_run.tmp, refit_every=3), quiet, url=db_url)
     assert first.oos is not None and second.oos is not None
     old = {f.model_version for f in first.oos.folds}
     new = {f.model_version for f in second.oos.folds}
     superseded = old - new
     assert superseded, "a different refit cadence moves at least one cutoff"
     assert any("superseded fold models removed" in line for line in second.governance)
-    async with clean_db.acquire() as conn:
+    async with pool.acquire() as conn:
         assert await conn.fetchval(OOS_VIOLATIONS) == 0
         assert (
             await conn.fetchval(
@@ -173,3 +156,22 @@ async def test_a_new_schedule_retires_the_fold_models_it_no_longer_has_and_keeps
             list(superseded),
         )
         assert retired_events == len(superseded)
+
+
+async def test_predict_over_the_models_own_window_works_but_marks_the_rows_in_sample(
+    first_run: HistoricalRun, pool: asyncpg.Pool, db_url: str
+) -> None:
+    from tickwise.bootstrap.historical import Reporter, run_predict
+
+    settings, summary = first_run.settings, first_run.summary
+    assert summary.train is not None
+    quiet = Reporter(quiet=True)
+    with quiet:
+        outcome = await run_predict(settings, quiet, version=summary.train.model_version, url=db_url)
+    assert outcome.rows > 0 and outcome.in_sample == outcome.rows  # the champion trained on everything stored
+    async with pool.acquire() as conn:
+        got = await conn.fetch(
+            "SELECT sample, count(*) AS n FROM signals WHERE model_version = $1 GROUP BY 1",
+            summary.train.model_version,
+        )
+    assert [(r["sample"], r["n"]) for r in got] == [("in_sample", outcome.rows)]
