@@ -63,6 +63,32 @@ BASE_PARAMS: LgbParams = {
 }
 
 
+_ONE_THREAD = [False]
+
+
+def one_lightgbm_thread() -> None:
+    """Cap every LightGBM call of this process at one OpenMP thread (``LGBM_SetMaxThreads(1)``).
+
+    LightGBM keeps its thread count in a process-wide global that each call's parameters set
+    (``num_threads``; a Dataset built without it resets it to every core), sizes per-thread buffers by
+    it in one place and runs a parallel region sized by it in another. Two threads of one process that
+    use LightGBM at once (``tickwise historical`` fits the champion and the walk-forward fold models
+    side by side) can change it under each other mid-call: the test suite crashed with a segmentation
+    fault in exactly that state (one thread in ``LGBM_DatasetSetField``, the other in
+    ``LGBM_BoosterCreate``), and two threads building Datasets and training reproduced it. Every fit
+    asks for one thread already (``BASE_PARAMS``), so the cap changes no model (the golden tests); it
+    stops a Dataset's binning from widening the count under another thread's fit. Idempotent.
+    """
+    if _ONE_THREAD[0]:
+        return
+    import ctypes
+
+    from lightgbm import basic  # the C API has the cap; the Python package does not wrap it
+
+    basic._safe_call(basic._LIB.LGBM_SetMaxThreads(ctypes.c_int(1)))  # type: ignore[attr-defined]
+    _ONE_THREAD[0] = True
+
+
 def lgb_params(tuned: Mapping[str, ParamValue], seed: int) -> LgbParams:
     """BASE_PARAMS overlaid with ``tuned`` and the seeds (bagging, feature fraction, data sampling)."""
     params = dict(BASE_PARAMS)
@@ -84,6 +110,7 @@ def binned_dataset(x: np.ndarray, feature_names: list[str], max_bin: ParamValue 
     """
     import lightgbm as lgb
 
+    one_lightgbm_thread()
     return lgb.Dataset(
         np.ascontiguousarray(x, dtype=np.float64),
         feature_name=feature_names,
@@ -127,6 +154,7 @@ def fit_booster(
     """
     import lightgbm as lgb
 
+    one_lightgbm_thread()
     if len(np.unique(y)) < 2:
         raise ModelError(
             f"cannot train a binary model: every one of the {len(y)} labels is {int(y[0]) if len(y) else '-'}"
