@@ -13,18 +13,16 @@ from pathlib import Path
 import asyncpg
 import pandas as pd
 import pytest
-from historical_support import simulator_settings
+from historical_support import backfilled_and_derived, simulator_settings
 
-from tickwise.bootstrap.historical import HistoricalSummary, Reporter, open_historical, run_backfill
+from tickwise.bootstrap.historical import open_historical
 from tickwise.config import Settings
 from tickwise.domain.time import IST
 from tickwise.domain.timeframe import Timeframe
 from tickwise.pipelines.historical.date_chunks import history_chunks
 from tickwise.pipelines.historical.predict import PredictOutcome, predict_signals
-from tickwise.pipelines.historical.run import derive
 from tickwise.pipelines.historical.train import train_model
 from tickwise.pipelines.models import load_model
-from tickwise.pipelines.universe import select_universe
 from tickwise.ports.repositories import ModelRecord
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
@@ -74,12 +72,7 @@ async def test_predict_in_session_chunks_writes_the_signals_of_the_whole_history
     clean_db: asyncpg.Pool, db_url: str, tmp_path: Path
 ) -> None:
     whole_filtered = _settings(tmp_path, 1000, regime_filter=True)
-    quiet = Reporter(quiet=True)
-    with quiet:
-        backfilled = await run_backfill(whole_filtered, quiet, url=db_url)
-    async with open_historical(whole_filtered, url=db_url) as ctx:
-        universe = await select_universe(ctx.instruments, ctx.options.symbols, ctx.options.default_symbols)
-        await derive(ctx, universe, quiet, HistoricalSummary(backfilled.first_day, backfilled.last_day))
+    async with backfilled_and_derived(whole_filtered, db_url) as (ctx, universe):
         last = await ctx.candles.last_time(universe[0].instrument_token, Timeframe.M1)
         assert last is not None
         # trained on the first days only, so that the later bars are out of sample (``sample``: both kinds)
